@@ -1,0 +1,449 @@
+"""The ``ticketbell`` command.
+
+    ticketbell [--demo]              the tray app
+    ticketbell run --headless        the agent without Qt (servers, always-on owner machines)
+    ticketbell check [--json]        poll once, print, exit like a monitoring plugin
+    ticketbell config validate|path|show
+    ticketbell sources               the helpdesk kinds
+    ticketbell secret set|delete NAME
+
+Exit codes of ``check``: 0 nothing waiting, 1 waiting, 2 any overdue, 3 a source failed or the
+configuration is broken (UNKNOWN). Other commands exit 2 on a configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import logging
+import logging.handlers
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+
+from agent import __version__
+from agent import config as config_module
+from agent import secrets as secret_store
+from agent.config import Config, ConfigError
+from agent.model import Alert, Health, Status, notification_text
+
+log = logging.getLogger("ticketbell")
+
+EXIT_OK, EXIT_WAITING, EXIT_OVERDUE, EXIT_UNKNOWN = 0, 1, 2, 3
+EXIT_USAGE = 2
+
+
+# --------------------------------------------------------------------------- set-up
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, metavar="PATH", help="the config file to use")
+    common.add_argument("--data-dir", type=Path, metavar="PATH", help="where the queue lives")
+    common.add_argument(
+        "--demo", action="store_true", help="use the built-in demo helpdesk, no config needed"
+    )
+    common.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+
+    parser = argparse.ArgumentParser(
+        prog="ticketbell",
+        description="Watches your helpdesks and rings when tickets wait for a reply.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"ticketbell {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", parents=[common], help="run the agent (--headless: without Qt)")
+    run.add_argument("--headless", action="store_true", help="no tray icon: log and notify")
+    run.add_argument("--json", action="store_true", help="also write one JSON line per event")
+    run.add_argument("--role", choices=config_module.ROLES, help="override the configured role")
+    run.add_argument("--no-notify", action="store_true", help="no desktop notifications")
+
+    check = sub.add_parser("check", parents=[common], help="poll once and print what waits")
+    check.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    cfg = sub.add_parser("config", parents=[common], help="validate, locate or show the config")
+    cfg.add_argument("action", choices=("validate", "path", "show"))
+
+    sub.add_parser("sources", parents=[common], help="list the helpdesk kinds")
+
+    sec = sub.add_parser("secret", parents=[common], help="store a source's token in the keyring")
+    sec.add_argument("action", choices=("set", "delete"))
+    sec.add_argument("name", help="the source (or channel) name the secret belongs to")
+    return parser
+
+
+class _ConsoleFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return secret_store.redact(text)
+
+
+def setup_logging(verbose: int, console_level: int = logging.INFO) -> Path | None:
+    """Console to stderr, and a rotating file under the platform's log dir (when writable)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.setLevel(logging.DEBUG)
+    redacting = secret_store.RedactingFilter()
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else console_level)
+    console.setFormatter(_ConsoleFormatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    console.addFilter(redacting)
+    root.addHandler(console)
+    log_dir = config_module.default_log_dir()
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.handlers.RotatingFileHandler(
+            log_dir / "ticketbell.log", maxBytes=1_000_000, backupCount=5, encoding="utf-8"
+        )
+    except OSError:
+        return None
+    file_handler.setLevel(logging.DEBUG if verbose else logging.INFO)
+    file_handler.setFormatter(
+        _ConsoleFormatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
+    )
+    file_handler.addFilter(redacting)
+    root.addHandler(file_handler)
+    for noisy in ("urllib3", "requests"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return log_dir
+
+
+def config_path(args: argparse.Namespace) -> Path:
+    return args.config if args.config else config_module.default_config_path()
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """The config the command runs with: the demo's, or the file (raises ConfigError)."""
+    if getattr(args, "demo", False):
+        return config_module.demo_config()
+    return config_module.load(config_path(args))
+
+
+def data_dir(args: argparse.Namespace) -> Path:
+    if args.data_dir:
+        return args.data_dir
+    base = config_module.default_data_dir()
+    return base / "demo" if getattr(args, "demo", False) else base
+
+
+def open_agent(config: Config, args: argparse.Namespace) -> Any:
+    """The queue and the agent for this config (imports kept here: `--version` stays fast)."""
+    from agent.engine import Agent
+    from agent.queue import LocalQueue
+
+    queue = LocalQueue(data_dir(args), config.retention)
+    return Agent(config, queue)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = args.command
+    if command in ("check", "config", "sources"):
+        # `ticketbell check | head` must not turn into a traceback on a closed pipe.
+        with contextlib.suppress(AttributeError, ValueError):
+            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    if command is None:
+        return _tray(args)
+    try:
+        return {
+            "run": _run,
+            "check": _check,
+            "config": _config,
+            "sources": _sources,
+            "secret": _secret,
+        }[command](args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _tray(args: argparse.Namespace) -> int:
+    try:
+        from ui.app import run_app
+    except ImportError as exc:
+        if exc.name and not exc.name.startswith("ui"):
+            print(
+                f"ticketbell: the tray app needs {exc.name}, which is not installed "
+                f"({exc}); `ticketbell run --headless` runs without it",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                "ticketbell: the tray app is not part of this build yet; "
+                "use `ticketbell run --headless` or `ticketbell check`",
+                file=sys.stderr,
+            )
+        return EXIT_USAGE
+    return run_app(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    setup_logging(args.verbose)
+    if not args.headless:
+        return _tray(args)
+    try:
+        config = load_config(args)
+    except ConfigError as exc:
+        print(f"ticketbell: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.role:
+        from dataclasses import replace
+
+        config = replace(config, role=args.role)
+    if not config.sources:
+        print(f"ticketbell: {config.path}: no [[sources]] configured", file=sys.stderr)
+        return EXIT_USAGE
+    agent = open_agent(config, args)
+    notifier = None if args.no_notify else DesktopNotifier()
+    printer = EventPrinter(sys.stdout if args.json else None)
+    agent.subscribe(on_alerts=printer)
+    if notifier:
+        agent.subscribe(on_alerts=notifier)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("stopping (%s)", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, on_signal)
+    log.info(
+        "ticketbell %s headless, role %s, %d source(s), queue in %s",
+        __version__,
+        config.role,
+        len(config.sources),
+        agent.queue.data_dir,
+    )
+    agent.start()
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        agent.stop()
+        if notifier:
+            notifier.close()
+    return EXIT_OK
+
+
+class EventPrinter:
+    """Writes a log line per event on stderr and, with --json, a JSON line per event on stdout."""
+
+    def __init__(self, json_out: TextIO | None) -> None:
+        self.json_out = json_out
+        self.lock = threading.Lock()
+
+    def __call__(self, alerts: tuple[Alert, ...]) -> None:
+        with self.lock:
+            for alert in alerts:
+                what = alert.subject if alert.ticket else alert.message
+                who = f"{alert.source} #{alert.ticket}" if alert.ticket else alert.source
+                log.info("%s: %s %s", alert.kind, who, what)
+                if self.json_out is not None:
+                    self.json_out.write(orjson.dumps(alert.to_json()).decode() + "\n")
+            if self.json_out is not None:
+                self.json_out.flush()
+
+
+class DesktopNotifier:
+    """Headless desktop notifications through plyer, one per burst, off the scheduler thread."""
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ticketbell-notify")
+        self.warned = False
+
+    def __call__(self, alerts: tuple[Alert, ...]) -> None:
+        text = notification_text(alerts)
+        if text:
+            self.pool.submit(self._send, *text)
+
+    def _send(self, title: str, body: str) -> None:
+        try:
+            from plyer import notification
+
+            notification.notify(title=title, message=body, app_name="Ticketbell", timeout=10)
+        except Exception as exc:  # noqa: BLE001 - plyer raises anything without a desktop
+            if not self.warned:
+                log.warning("desktop notifications are not available here (%s)", exc)
+                self.warned = True
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=False)
+
+
+def _check(args: argparse.Namespace) -> int:
+    setup_logging(args.verbose, console_level=logging.ERROR)
+    try:
+        config = load_config(args)
+    except ConfigError as exc:
+        if args.json:
+            print(orjson.dumps({"error": str(exc), "waiting": None}).decode())
+        print(f"UNKNOWN: {exc}", file=sys.stderr)
+        return EXIT_UNKNOWN
+    if not config.sources:
+        print(f"UNKNOWN: {config.path}: no [[sources]] configured", file=sys.stderr)
+        return EXIT_UNKNOWN
+    agent = open_agent(config, args)
+    try:
+        report = agent.poll_once()
+    finally:
+        agent.stop()
+    status = report.status
+    if args.json:
+        print(
+            orjson.dumps(check_json(status, report.new_keys), option=orjson.OPT_INDENT_2).decode()
+        )
+    else:
+        print(check_table(status, report.new_keys))
+    if status.failing or any(s.health is not Health.OK for s in status.sources):
+        return EXIT_UNKNOWN
+    if status.overdue:
+        return EXIT_OVERDUE
+    return EXIT_WAITING if status.waiting else EXIT_OK
+
+
+def check_json(status: Status, new_keys: frozenset[str]) -> dict[str, Any]:
+    return {
+        "waiting": status.waiting,
+        "overdue": status.overdue,
+        "due_soon": status.due_soon,
+        "sources": [
+            {
+                "name": s.name,
+                "kind": s.kind,
+                "health": s.health.value,
+                "message": s.message,
+                "waiting": s.waiting,
+            }
+            for s in status.sources
+        ],
+        "tickets": [
+            {
+                "source": w.ticket.source,
+                "id": w.ticket.id,
+                "subject": w.ticket.subject,
+                "category": w.ticket.category,
+                "priority": w.ticket.priority,
+                "waiting_since": w.ticket.waiting_since.isoformat(),
+                "due_at": w.due_at.isoformat(),
+                "state": w.state.value,
+                "new": w.ticket.key in new_keys,
+                "url": w.ticket.url,
+            }
+            for w in status.tickets
+        ],
+    }
+
+
+def _local(dt: Any) -> str:
+    return dt.astimezone().strftime("%a %H:%M")
+
+
+def check_table(status: Status, new_keys: frozenset[str]) -> str:
+    lines = []
+    summary = f"{status.waiting} waiting, {status.overdue} overdue, {status.due_soon} due soon"
+    for s in status.sources:
+        mark = "ok" if s.health is Health.OK else f"FAILED: {s.message}"
+        lines.append(f"{s.name} ({s.kind}): {s.waiting} waiting — {mark}")
+    lines.append(summary)
+    if status.tickets:
+        rows = [("STATE", "DUE", "SOURCE", "ID", "CATEGORY", "SUBJECT")]
+        for w in status.tickets:
+            state = w.state.value.replace("_", " ")
+            if w.ticket.key in new_keys:
+                state += " (new)"
+            subject = " ".join(w.ticket.subject.split())
+            subject = subject if len(subject) <= 50 else subject[:49] + "…"
+            rows.append(
+                (
+                    state,
+                    _local(w.due_at),
+                    w.ticket.source,
+                    w.ticket.id,
+                    w.ticket.category or "-",
+                    subject,
+                )
+            )
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        lines.append("")
+        for r in rows:
+            lines.append("  ".join(c.ljust(widths[i]) for i, c in enumerate(r[:5])) + "  " + r[5])
+    return "\n".join(lines)
+
+
+def _config(args: argparse.Namespace) -> int:
+    path = config_path(args)
+    if args.action == "path":
+        print(path)
+        return EXIT_OK
+    try:
+        config = load_config(args)
+    except ConfigError as exc:
+        print(f"ticketbell: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.action == "validate":
+        where = "the demo configuration" if args.demo else str(path)
+        print(f"{where}: valid ({len(config.sources)} source(s), role {config.role})")
+        return EXIT_OK
+    print(show_config(config))
+    return EXIT_OK
+
+
+def show_config(config: Config) -> str:
+    """The config as TOML, each source annotated with where its secret is (never the secret)."""
+    data = dict(config.raw)
+    text = config_module.to_toml(data) if data else ""
+    notes = []
+    for src in config.sources:
+        from agent.sources import source_class
+
+        if source_class(src.kind).needs_secret:
+            notes.append(
+                f"# secret for {src.name!r}: {secret_store.describe(src.name, src.secret_env)}"
+            )
+    return secret_store.redact("\n".join([*notes, "", text]).strip() + "\n")
+
+
+def _sources(args: argparse.Namespace) -> int:
+    from agent.sources import KINDS, source_class
+
+    width = max(len(k) for k in KINDS)
+    for kind in KINDS:
+        cls = source_class(kind)
+        print(f"{kind.ljust(width)}  {cls.description}")
+    return EXIT_OK
+
+
+def _secret(args: argparse.Namespace) -> int:
+    if args.action == "delete":
+        secret_store.delete(args.name)
+        print(f"deleted the secret of {args.name!r} (if there was one)")
+        return EXIT_OK
+    if sys.stdin.isatty():
+        value = getpass.getpass(f"Token for {args.name!r} (not shown): ")
+    else:
+        value = sys.stdin.readline().rstrip("\n")
+    if not value:
+        print("ticketbell: no secret given; nothing stored", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        secret_store.set(args.name, value)
+    except secret_store.SecretUnavailable as exc:
+        print(f"ticketbell: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"stored the secret of {args.name!r} in the keyring")
+    return EXIT_OK

@@ -1,0 +1,589 @@
+"""The agent: polls every source on its own interval and runs the pipeline of DESIGN.md.
+
+Threads (and no others): one *scheduler* thread owns the clock, the queue and the policy — it is
+the only writer of TinyDB — and a small worker pool does the I/O, at most one fetch in flight per
+source. Workers hand results back through ``queue.Queue`` and touch no shared state. Subscribers
+(tray, headless log, ``check``) receive an immutable :class:`~agent.model.Status` and tuples of
+:class:`~agent.model.Alert` on the scheduler thread; the tray re-emits them as Qt signals.
+
+UI actions (check now, acknowledge, snooze, reconfigure) are commands on the scheduler's queue.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import queue as queue_module
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from agent import policy
+from agent import secrets as secret_store
+from agent.config import Config, SourceConfig
+from agent.model import (
+    Alert,
+    Health,
+    Snapshot,
+    SourceHealth,
+    Status,
+    WaitingTicket,
+    parse_time,
+    utcnow,
+)
+from agent.queue import Changes, LocalQueue, alert_key
+from agent.sources import source_class
+from agent.sources.base import NotConfigured, RateLimited, Source, SourceError
+
+log = logging.getLogger(__name__)
+
+MAX_SLEEP = 30.0  # seconds; the scheduler wakes at least this often to notice clock jumps
+CLOCK_JUMP = 90.0  # seconds of disagreement between wall and monotonic time that mean sleep/jump
+BACKOFF_CAP = timedelta(minutes=15)
+JITTER = 0.05  # +/- 5 % of the interval, so several agents do not poll in lockstep
+PRUNE_EVERY = timedelta(hours=1)
+
+StatusCallback = Callable[[Status], None]
+AlertsCallback = Callable[[tuple[Alert, ...]], None]
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+    def monotonic(self) -> float: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return utcnow()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+def make_source(config: SourceConfig, clock: Callable[[], datetime]) -> Source:
+    """Build a source of the configured kind, with its secret from the keyring or environment."""
+    cls = source_class(config.kind)
+    secret = None
+    if cls.needs_secret:
+        try:
+            secret = secret_store.get(config.name, config.secret_env)
+        except secret_store.SecretUnavailable as exc:
+            raise NotConfigured(str(exc)) from None
+    return cls(config, secret, clock)
+
+
+SourceFactory = Callable[[SourceConfig, Callable[[], datetime]], Source]
+
+
+@dataclass
+class _SourceState:
+    config: SourceConfig
+    source: Source | None = None
+    health: SourceHealth = field(default=None)  # type: ignore[assignment]
+    in_flight: bool = False
+    next_due: float = 0.0  # monotonic seconds
+    failures: int = 0
+    last_success: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.health is None:
+            self.health = SourceHealth(self.config.name, self.config.kind)
+
+
+@dataclass(frozen=True)
+class _Result:
+    name: str
+    snapshot: Snapshot | None
+    error: SourceError | None
+    source: Source | None
+    started: datetime
+    generation: int
+
+
+@dataclass(frozen=True)
+class PollReport:
+    """What one poll of every source did (for ``ticketbell check``)."""
+
+    status: Status
+    alerts: tuple[Alert, ...]
+    new_keys: frozenset[str]
+
+
+class Agent:
+    def __init__(
+        self,
+        config: Config,
+        queue: LocalQueue,
+        *,
+        clock: Clock | None = None,
+        source_factory: SourceFactory = make_source,
+        max_workers: int = 4,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.queue = queue
+        self.clock: Clock = clock or SystemClock()
+        self.source_factory = source_factory
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self._cmds: queue_module.Queue[tuple[str, Any]] = queue_module.Queue()
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max(1, min(max_workers, len(config.sources) or 1)),
+            thread_name_prefix="ticketbell-fetch",
+        )
+        self._status_subscribers: list[StatusCallback] = []
+        self._alert_subscribers: list[AlertsCallback] = []
+        self._thread: threading.Thread | None = None
+        self._generation = 0
+        self._states: dict[str, _SourceState] = {}
+        self._status: Status = Status(self.clock.now(), role=config.role)
+        self._next_change: datetime | None = None
+        self._last_prune: datetime | None = None
+        self._last_wall = self.clock.now()
+        self._last_mono = self.clock.monotonic()
+        self._stopped = threading.Event()
+        self._install_sources(config)
+
+    # ------------------------------------------------------------------ public API (any thread)
+
+    def subscribe(
+        self, on_status: StatusCallback | None = None, on_alerts: AlertsCallback | None = None
+    ) -> None:
+        """Register callables; they run on the scheduler thread and must not block."""
+        if on_status:
+            self._status_subscribers.append(on_status)
+        if on_alerts:
+            self._alert_subscribers.append(on_alerts)
+
+    @property
+    def status(self) -> Status:
+        return self._status
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="ticketbell-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop polling, let the queue write its last state, release the data dir."""
+        if self._thread is not None:
+            self._cmds.put(("stop", None))
+            self._thread.join(timeout)
+            self._thread = None
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for state in self._states.values():
+            if state.source is not None:
+                state.source.close()
+        self.queue.close()
+        self._stopped.set()
+
+    def check_now(self, source: str | None = None) -> None:
+        self._cmds.put(("check_now", source))
+
+    def acknowledge(self, source: str, ticket: str) -> None:
+        self._cmds.put(("ack", (source, ticket)))
+
+    def snooze(self, source: str, ticket: str, minutes: float) -> None:
+        self._cmds.put(("snooze", (source, ticket, minutes)))
+
+    def reconfigure(self, config: Config) -> None:
+        self._cmds.put(("reconfigure", config))
+
+    def poke(self) -> None:
+        """Wake the scheduler to re-read the clock (tests with a fake clock call it)."""
+        self._cmds.put(("poke", None))
+
+    def call(self, fn: Callable[[Agent], Any]) -> None:
+        """Run ``fn(agent)`` on the scheduler thread (for parts that write the queue)."""
+        self._cmds.put(("call", fn))
+
+    # ------------------------------------------------------------------ one-shot (check)
+
+    def poll_once(self, timeout: float | None = None) -> PollReport:
+        """Fetch every source once, concurrently, and run the pipeline in the calling thread.
+
+        For ``ticketbell check``; do not mix with :meth:`start`.
+        """
+        now = self.clock.now()
+        futures = []
+        for state in self._states.values():
+            state.in_flight = True
+            futures.append(self._pool.submit(self._fetch, state, self._generation, now))
+        alerts: list[Alert] = []
+        new_keys: set[str] = set()
+        if timeout is None:
+            timeout = max((s.config.timeout for s in self._states.values()), default=30) * 4
+        done, _ = concurrent.futures.wait(futures, timeout=timeout)
+        for fut in futures:
+            if fut in done:
+                result = fut.result()
+                changes, fresh = self._handle_result(result, publish=False)
+                alerts.extend(fresh)
+                if changes:
+                    new_keys.update(t.key for t in changes.new)
+        for name, state in self._states.items():
+            if state.in_flight:  # did not answer within the overall timeout
+                state.in_flight = False
+                self._mark_failed(state, SourceError(f"{name} did not answer in time"), now)
+        alerts.extend(self._evaluate(self.clock.now()))
+        self.queue.commit()
+        return PollReport(self._status, tuple(alerts), frozenset(new_keys))
+
+    # ------------------------------------------------------------------ scheduler thread
+
+    def _install_sources(self, config: Config) -> None:
+        self._generation += 1
+        old = self._states
+        self._states = {}
+        mono = self.clock.monotonic()
+        for i, src in enumerate(config.sources):
+            previous = old.pop(src.name, None)
+            state = _SourceState(src)
+            if previous is not None and previous.config == src:
+                state = previous
+                state.in_flight = False
+            else:
+                if previous is not None and previous.source is not None:
+                    previous.source.close()
+                state.next_due = mono + 0.05 * i  # first polls spread a little, all at once-ish
+            self._states[src.name] = state
+        for name, gone in old.items():
+            if gone.source is not None:
+                gone.source.close()
+            self.queue.forget_source(name)
+
+    def _run(self) -> None:
+        log.info("agent started with %d source(s)", len(self._states))
+        self._publish_status(self._build_status(self.clock.now()))
+        try:
+            while True:
+                cmd = self._wait()
+                if cmd is not None and cmd[0] == "stop":
+                    break
+                while cmd is not None:
+                    if cmd[0] == "stop":
+                        return
+                    self._handle_command(cmd)
+                    try:
+                        cmd = self._cmds.get_nowait()
+                    except queue_module.Empty:
+                        cmd = None
+                self._tick()
+        except Exception:
+            log.exception("the scheduler stopped on an unexpected error")
+            raise
+        finally:
+            log.info("agent stopped")
+
+    def _wait(self) -> tuple[str, Any] | None:
+        mono = self.clock.monotonic()
+        now = self.clock.now()
+        delays = [MAX_SLEEP]
+        for state in self._states.values():
+            if not state.in_flight:
+                delays.append(state.next_due - mono)
+        if self._next_change is not None:
+            delays.append((self._next_change - now).total_seconds())
+        timeout = max(0.0, min(delays))
+        try:
+            return self._cmds.get(timeout=timeout)
+        except queue_module.Empty:
+            return None
+
+    def _handle_command(self, cmd: tuple[str, Any]) -> None:
+        kind, arg = cmd
+        now = self.clock.now()
+        if kind == "result":
+            self._handle_result(arg)
+        elif kind == "check_now":
+            mono = self.clock.monotonic()
+            for name, state in self._states.items():
+                if arg is None or arg == name:
+                    state.next_due = mono
+        elif kind in ("ack", "snooze"):
+            if kind == "ack":
+                self.queue.set_ticket_state(arg[0], arg[1], acknowledged=True)
+            else:
+                until = now + timedelta(minutes=arg[2])
+                self.queue.set_ticket_state(arg[0], arg[1], snoozed_until=until)
+            self._evaluate(now)
+            self.queue.commit()
+        elif kind == "reconfigure":
+            self.config = arg
+            self._install_sources(arg)
+            self._evaluate(now)
+            self.queue.commit()
+        elif kind == "call":
+            try:
+                arg(self)
+            except Exception:
+                log.exception("a scheduled call failed")
+            self.queue.commit()
+
+    def _tick(self) -> None:
+        """Notice clock jumps, start due polls, and re-evaluate when a state change is due."""
+        mono = self.clock.monotonic()
+        now = self.clock.now()
+        wall_delta = (now - self._last_wall).total_seconds()
+        mono_delta = mono - self._last_mono
+        self._last_wall, self._last_mono = now, mono
+        if abs(wall_delta - mono_delta) > CLOCK_JUMP:
+            log.info(
+                "the clock moved %+.0f s more than the time that passed (sleep or clock change); "
+                "checking every source now",
+                wall_delta - mono_delta,
+            )
+            for state in self._states.values():
+                state.next_due = mono
+        for state in self._states.values():
+            if not state.in_flight and state.next_due <= mono:
+                state.in_flight = True
+                future = self._pool.submit(self._fetch, state, self._generation, now)
+                future.add_done_callback(lambda f: self._cmds.put(("result", f.result())))
+        if self._next_change is not None and now >= self._next_change:
+            self._evaluate(now)
+            self.queue.commit()
+        if self._last_prune is None or now - self._last_prune >= PRUNE_EVERY:
+            self._last_prune = now
+            if self.queue.prune(now):
+                self.queue.commit()
+
+    def _fetch(self, state: _SourceState, generation: int, started: datetime) -> _Result:
+        """Runs on a worker: build the source if needed, fetch, and return. Never raises."""
+        source = state.source
+        name = state.config.name
+        try:
+            if source is None:
+                source = self.source_factory(state.config, self.clock.now)
+            since = state.last_success
+            snapshot = source.fetch(since)
+            return _Result(name, snapshot, None, source, started, generation)
+        except SourceError as exc:
+            return _Result(name, None, exc, source, started, generation)
+        except Exception as exc:  # a connector bug must not stop the agent
+            log.exception("%s: the %s connector failed unexpectedly", name, state.config.kind)
+            error = SourceError(
+                f"the {state.config.kind} connector failed unexpectedly ({type(exc).__name__}); "
+                "see the log",
+            )
+            return _Result(name, None, error, source, started, generation)
+
+    def _handle_result(
+        self, result: _Result, publish: bool = True
+    ) -> tuple[Changes | None, list[Alert]]:
+        state = self._states.get(result.name)
+        if state is None or result.generation != self._generation:
+            if result.source is not None and (state is None or result.source is not state.source):
+                result.source.close()
+            return None, []
+        state.in_flight = False
+        state.source = result.source
+        now = self.clock.now()
+        alerts: list[Alert] = []
+        changes = None
+        if result.snapshot is not None:
+            was_failing = state.health.health is Health.FAILING
+            snapshot = result.snapshot
+            wanted = tuple(t for t in snapshot.tickets if self._wants(state.config, t.category))
+            if len(wanted) != len(snapshot.tickets) or snapshot.source != state.config.name:
+                snapshot = replace(
+                    snapshot,
+                    source=state.config.name,
+                    tickets=tuple(
+                        replace(t, source=state.config.name) if t.source != state.config.name else t
+                        for t in wanted
+                    ),
+                )
+            changes = self.queue.apply(snapshot, now)
+            if was_failing:
+                alerts.append(self._source_alert("source_up", state, now))
+            state.failures = 0
+            state.last_success = now
+            delay = self._interval_with_jitter(state.config)
+            if snapshot.throttle:
+                delay = max(delay, snapshot.throttle)
+            state.next_due = self.clock.monotonic() + delay
+            state.health = replace(
+                state.health,
+                health=Health.OK,
+                message="",
+                last_success=now,
+                last_attempt=now,
+                failing_since=None,
+                failures=0,
+            )
+            if changes.changed:
+                log.info(
+                    "%s: %d waiting (%d new, %d answered)",
+                    state.config.name,
+                    len(changes.waiting),
+                    len(changes.new),
+                    len(changes.answered),
+                )
+        else:
+            assert result.error is not None
+            down = self._mark_failed(state, result.error, now)
+            if down is not None:
+                alerts.append(down)
+        recorded = self.queue.record(alerts)
+        owed = self._evaluate(now, publish=False)
+        self.queue.commit()
+        # "answered" is an event, not an owed alert: the ticket left the queue in this write.
+        fresh = recorded + owed + (self._answered_alerts(changes, now) if changes else [])
+        if publish:
+            self._publish_status(self._status)
+            if fresh:
+                self._publish_alerts(tuple(fresh))
+        return changes, fresh
+
+    def _mark_failed(self, state: _SourceState, error: SourceError, now: datetime) -> Alert | None:
+        state.failures += 1
+        first = state.health.health is not Health.FAILING
+        failing_since = now if first else state.health.failing_since
+        if isinstance(error, RateLimited) and error.retry_after is not None:
+            delay = max(1.0, error.retry_after)
+        else:
+            base = state.config.interval.total_seconds()
+            cap = max(base, BACKOFF_CAP.total_seconds())
+            delay = min(base * 2 ** (state.failures - 1), cap)
+            delay *= 1 + self._rng.uniform(-JITTER, JITTER)
+        state.next_due = self.clock.monotonic() + delay
+        level = logging.WARNING if first else logging.INFO
+        log.log(level, "%s: %s", state.config.name, error.message)
+        if error.detail:
+            log.debug("%s: detail: %s", state.config.name, error.detail)
+        state.health = replace(
+            state.health,
+            health=Health.FAILING,
+            message=error.message,
+            last_attempt=now,
+            failing_since=failing_since,
+            failures=state.failures,
+            next_poll=now + timedelta(seconds=delay),
+        )
+        return self._source_alert("source_down", state, now) if first else None
+
+    def _source_alert(self, kind: str, state: _SourceState, now: datetime) -> Alert:
+        since = state.health.failing_since or now
+        message = state.health.message if kind == "source_down" else "reading again"
+        return Alert(
+            kind=kind,
+            at=now,
+            key=alert_key(state.config.name, "*", since.isoformat(), kind),
+            source=state.config.name,
+            subject=message,
+            message=message,
+        )
+
+    def _answered_alerts(self, changes: Changes, now: datetime) -> list[Alert]:
+        return [
+            Alert(
+                kind="answered",
+                at=now,
+                key=alert_key(t.source, t.id, t.cycle, "answered"),
+                source=t.source,
+                ticket=t.id,
+                subject=t.subject,
+                category=t.category,
+                url=t.url,
+            )
+            for t in changes.answered
+        ]
+
+    def _interval_with_jitter(self, config: SourceConfig) -> float:
+        base = config.interval.total_seconds()
+        return base * (1 + self._rng.uniform(-JITTER, JITTER))
+
+    @staticmethod
+    def _wants(config: SourceConfig, category: str) -> bool:
+        cats = config.categories
+        return not cats or category.casefold() in {c.casefold() for c in cats}
+
+    # ------------------------------------------------------------------ status and alerts
+
+    def _build_status(self, now: datetime) -> Status:
+        stale = {n for n, s in self._states.items() if s.health.health is not Health.OK}
+        waiting = policy.evaluate(self.queue.waiting(), self.config, now, stale)
+        self._waiting = waiting
+        counts: dict[str, int] = {}
+        for w in waiting:
+            counts[w.ticket.source] = counts.get(w.ticket.source, 0) + 1
+        sources = tuple(
+            replace(s.health, waiting=counts.get(name, 0)) for name, s in self._states.items()
+        )
+        notices = []
+        if self.queue.write_error:
+            notices.append(self.queue.write_error)
+        if not self.queue.writable:
+            notices.append("another Ticketbell uses this data folder; changes are not saved")
+        if self.queue.recovered_from is not None:
+            notices.append(
+                f"the queue file was damaged and was moved aside ({self.queue.recovered_from.name})"
+            )
+        return Status(now, tuple(waiting), sources, self.config.role, tuple(notices))
+
+    def _evaluate(self, now: datetime, publish: bool = True) -> list[Alert]:
+        """Recompute states, record the alerts now owed, and schedule the next change."""
+        status = self._build_status(now)
+        waiting: list[WaitingTicket] = self._waiting
+        last = parse_time(self.queue.get_meta("last_reminder_at"))
+        owed = policy.alerts_owed(waiting, self.config, now, self.queue.ledger_keys, last)
+        fresh = self.queue.record(owed)
+        if any(a.kind in ("new", "reminder") for a in fresh) or (last is None and waiting):
+            last = now
+            self.queue.set_meta("last_reminder_at", now.isoformat())
+        elif not waiting and last is not None:
+            last = None
+            self.queue.set_meta("last_reminder_at", None)
+        self._next_change = policy.next_change(waiting, self.config, now, last)
+        self._on_escalations([a for a in fresh if a.kind == "escalated"], now)
+        self._status = status
+        if publish:
+            self._publish_status(status)
+            if fresh:
+                self._publish_alerts(tuple(fresh))
+        return fresh
+
+    def _on_escalations(self, alerts: list[Alert], now: datetime) -> None:
+        """Queue channel messages for escalations this agent is the one to send."""
+        esc = self.config.escalation
+        if not alerts or self.config.role != esc.sent_by:
+            return
+        for alert in alerts:
+            level_index = int(alert.key.rsplit("\x1f", 1)[-1].split("r")[0])
+            level = esc.levels[level_index]
+            for target in level.notify:
+                if target == "owner-desktop":
+                    continue
+                self.queue.enqueue(
+                    f"{alert.key}\x1f{target}",
+                    {
+                        "kind": "escalation",
+                        "target": target,
+                        "source": alert.source,
+                        "ticket": alert.ticket,
+                        "subject": alert.subject,
+                        "url": alert.url,
+                        "level": level_index,
+                    },
+                    now,
+                )
+
+    def _publish_status(self, status: Status) -> None:
+        for callback in list(self._status_subscribers):
+            try:
+                callback(status)
+            except Exception:
+                log.exception("a status subscriber failed")
+
+    def _publish_alerts(self, alerts: tuple[Alert, ...]) -> None:
+        for callback in list(self._alert_subscribers):
+            try:
+                callback(alerts)
+            except Exception:
+                log.exception("an alert subscriber failed")

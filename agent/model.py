@@ -1,0 +1,301 @@
+"""The values that flow through Ticketbell: tickets, snapshots, source health, alerts, status.
+
+Every value is a frozen dataclass and every timestamp is timezone-aware UTC. A naive datetime is
+rejected where it enters (``Ticket``, ``Snapshot``), so a connector that forgets a zone fails loudly
+in its tests rather than shifting every due time by the machine's offset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+
+PRIORITIES = ("low", "normal", "high", "urgent")
+UTC = timezone.utc
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime, what: str = "timestamp") -> datetime:
+    """Return ``value`` in UTC; refuse a naive datetime, which would silently use local time."""
+    if not isinstance(value, datetime):
+        raise TypeError(f"{what} must be a datetime, not {type(value).__name__}")
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise ValueError(f"{what} is a naive datetime ({value.isoformat()}); give it a time zone")
+    return value.astimezone(UTC)
+
+
+def parse_time(text: str | None, what: str = "timestamp") -> datetime | None:
+    """Parse an ISO 8601 string into aware UTC. Empty, null and epoch-0 sentinels become None.
+
+    Accepts the forms helpdesks send: ``Z`` suffix, fractional seconds and ``+0000`` offsets.
+    A string without an offset is refused: it is ambiguous and guessing shifts due times.
+    """
+    if text is None or text == "":
+        return None
+    if not isinstance(text, str):
+        raise ValueError(f"{what}: expected an ISO 8601 string, got {type(text).__name__}")
+    raw = text.strip()
+    if raw.endswith(("Z", "z")):
+        raw = raw[:-1] + "+00:00"
+    # "+0000" (no colon) is accepted by fromisoformat on 3.11+, not on 3.10.
+    if len(raw) > 5 and raw[-5] in "+-" and raw[-4:].isdigit() and ":" not in raw[-5:]:
+        raw = raw[:-2] + ":" + raw[-2:]
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(f"{what}: {text!r} is not an ISO 8601 timestamp") from None
+    if value.tzinfo is None:
+        raise ValueError(f"{what}: {text!r} has no time zone offset")
+    value = value.astimezone(UTC)
+    if value.year <= 1970:
+        return None
+    return value
+
+
+def _priority(value: str) -> str:
+    value = (value or "").strip().lower()
+    aliases = {"medium": "normal", "med": "normal", "critical": "urgent", "highest": "urgent"}
+    value = aliases.get(value, value)
+    return value if value in PRIORITIES else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A ticket that is waiting for the team's reply, as one source reported it.
+
+    ``waiting_since`` is the oldest unanswered customer message; together with ``source`` and
+    ``id`` it names one *waiting cycle*: when the team replies and the customer writes again, a
+    new cycle starts and its alerts are owed afresh. ``due_at`` is the helpdesk's own deadline
+    (its SLA) when it reports one; the policy computes one from the response windows otherwise.
+    """
+
+    source: str
+    id: str
+    subject: str
+    created_at: datetime
+    waiting_since: datetime
+    requester: str = ""
+    category: str = ""
+    priority: str = ""
+    status: str = ""
+    due_at: datetime | None = None
+    url: str = ""
+    assignee: str = ""
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "id", str(self.id))
+        set_(self, "subject", str(self.subject or "(no subject)"))
+        set_(self, "created_at", as_utc(self.created_at, f"ticket {self.id} created_at"))
+        set_(self, "waiting_since", as_utc(self.waiting_since, f"ticket {self.id} waiting_since"))
+        if self.due_at is not None:
+            set_(self, "due_at", as_utc(self.due_at, f"ticket {self.id} due_at"))
+        set_(self, "priority", _priority(self.priority))
+
+    @property
+    def key(self) -> str:
+        return ticket_key(self.source, self.id)
+
+    @property
+    def cycle(self) -> str:
+        """Identifies this waiting cycle: a new customer message after a reply starts another."""
+        return self.waiting_since.isoformat()
+
+
+def ticket_key(source: str, ticket_id: str) -> str:
+    return f"{source}\x1f{ticket_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything one successful fetch of a source saw: all its tickets waiting right now.
+
+    ``complete`` is False when the source could not read every page (a pagination cap): tickets
+    missing from an incomplete snapshot are then kept rather than taken as answered.
+    ``throttle`` is a delay in seconds the source asks for before the next poll, when the
+    helpdesk reported that its rate-limit quota is nearly used up.
+    """
+
+    source: str
+    tickets: tuple[Ticket, ...]
+    fetched_at: datetime
+    complete: bool = True
+    throttle: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fetched_at", as_utc(self.fetched_at, "snapshot fetched_at"))
+        object.__setattr__(self, "tickets", tuple(self.tickets))
+
+
+class Health(str, Enum):
+    UNKNOWN = "unknown"  # not read yet since start
+    OK = "ok"
+    FAILING = "failing"  # the last poll failed; its tickets are the last known ones (stale)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    name: str
+    kind: str
+    health: Health = Health.UNKNOWN
+    message: str = ""
+    last_success: datetime | None = None
+    last_attempt: datetime | None = None
+    failing_since: datetime | None = None
+    failures: int = 0
+    next_poll: datetime | None = None
+    waiting: int = 0
+
+    @property
+    def stale(self) -> bool:
+        """True when this source's tickets are not known to be current."""
+        return self.health is not Health.OK
+
+
+class DueState(str, Enum):
+    FINE = "fine"
+    DUE_SOON = "due_soon"
+    OVERDUE = "overdue"
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingTicket:
+    """A waiting ticket as the agent publishes it: with its effective due time and state."""
+
+    ticket: Ticket
+    due_at: datetime
+    state: DueState
+    first_seen: datetime
+    stale: bool = False
+    acknowledged: bool = False
+    snoozed_until: datetime | None = None
+
+
+ALERT_KINDS = (
+    "new",
+    "due_soon",
+    "overdue",
+    "reminder",
+    "escalated",
+    "answered",
+    "source_down",
+    "source_up",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """An event for people: shown, sounded or sent. ``key`` makes it owed exactly once."""
+
+    kind: str
+    at: datetime
+    key: str
+    source: str = ""
+    ticket: str = ""
+    subject: str = ""
+    category: str = ""
+    url: str = ""
+    message: str = ""
+    level: int = 0
+    tickets: tuple[WaitingTicket, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "event": self.kind,
+            "source": self.source,
+            "ticket": self.ticket,
+            "subject": self.subject,
+            "at": self.at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """What the agent knows right now, published to every subscriber after each change."""
+
+    generated_at: datetime
+    tickets: tuple[WaitingTicket, ...] = ()
+    sources: tuple[SourceHealth, ...] = ()
+    role: str = "assistant"
+    notices: tuple[str, ...] = field(default=())
+
+    @property
+    def waiting(self) -> int:
+        return len(self.tickets)
+
+    @property
+    def overdue(self) -> int:
+        return sum(1 for t in self.tickets if t.state is DueState.OVERDUE)
+
+    @property
+    def due_soon(self) -> int:
+        return sum(1 for t in self.tickets if t.state is DueState.DUE_SOON)
+
+    @property
+    def blind(self) -> bool:
+        """True when any source is not read successfully: the count may be wrong."""
+        return any(s.stale for s in self.sources)
+
+    @property
+    def failing(self) -> tuple[SourceHealth, ...]:
+        return tuple(s for s in self.sources if s.health is Health.FAILING)
+
+    def by_category(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for t in self.tickets:
+            name = t.ticket.category or "(none)"
+            counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def by_source(self) -> dict[str, int]:
+        counts = {s.name: 0 for s in self.sources}
+        for t in self.tickets:
+            counts[t.ticket.source] = counts.get(t.ticket.source, 0) + 1
+        return counts
+
+
+def notification_text(alerts: tuple[Alert, ...] | list[Alert]) -> tuple[str, str] | None:
+    """Title and body of one desktop notification for a burst of alerts (None: nothing to say).
+
+    One notification per burst: "3 new tickets: Billing ×2, Sales ×1" with the first subjects.
+    Overdue outranks due soon, which outranks new; reminders and source changes speak for
+    themselves. Subjects are plain text, cut to a readable length.
+    """
+
+    def clip(text: str, size: int = 60) -> str:
+        text = " ".join(text.replace("\x00", "").split())
+        return text if len(text) <= size else text[: size - 1] + "…"
+
+    def summary(items: list[Alert], one: str, many: str) -> tuple[str, str]:
+        n = len(items)
+        cats: dict[str, int] = {}
+        for a in items:
+            cats[a.category or a.source] = cats.get(a.category or a.source, 0) + 1
+        parts = ", ".join(f"{c} ×{k}" if n > 1 else c for c, k in cats.items())
+        title = f"{n} {many if n > 1 else one}: {parts}"
+        body = "\n".join(clip(a.subject) for a in items[:3])
+        if n > 3:
+            body += f"\n…and {n - 3} more"
+        return clip(title, 90), body
+
+    by_kind: dict[str, list[Alert]] = {}
+    for alert in alerts:
+        by_kind.setdefault(alert.kind, []).append(alert)
+    if "escalated" in by_kind or "overdue" in by_kind:
+        return summary(
+            by_kind.get("overdue") or by_kind["escalated"], "overdue ticket", "overdue tickets"
+        )
+    if "due_soon" in by_kind:
+        return summary(by_kind["due_soon"], "ticket due soon", "tickets due soon")
+    if "new" in by_kind:
+        return summary(by_kind["new"], "new ticket", "new tickets")
+    if "source_down" in by_kind:
+        a = by_kind["source_down"][0]
+        return clip(f"Ticketbell cannot read {a.source}", 90), clip(a.message, 200)
+    if "reminder" in by_kind:
+        return "Tickets are still waiting", "Open Ticketbell to see them"
+    return None

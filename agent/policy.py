@@ -1,0 +1,312 @@
+"""Response windows, business hours, due states and the alerts owed: pure functions.
+
+Nothing here reads a clock, a file or the network: ``now`` and everything else is passed in, so
+every rule is tested with plain values. The engine calls these after each snapshot and whenever
+:func:`next_change` says a ticket's state is about to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from agent.config import BusinessHours, Config, Escalation, Windows
+from agent.model import UTC, Alert, DueState, Ticket, WaitingTicket
+from agent.queue import QueuedTicket, alert_key
+
+MAX_DAYS_SCANNED = 3700  # ten years of calendar: a window longer than that is a config error
+
+
+# --------------------------------------------------------------------------- windows
+
+
+def window_for(ticket: Ticket, windows: Windows) -> timedelta:
+    """The response window of ``ticket``: the most specific matching rule, else the default.
+
+    A rule matches when every field it names (source, category, priority) equals the ticket's
+    (case-insensitively). More named fields win; among equals, the first rule listed wins.
+    """
+    best: tuple[int, int, timedelta] | None = None
+    for index, rule in enumerate(windows.rules):
+        if rule.source is not None and rule.source.casefold() != ticket.source.casefold():
+            continue
+        if rule.category is not None and rule.category.casefold() != ticket.category.casefold():
+            continue
+        if rule.priority is not None and rule.priority != ticket.priority:
+            continue
+        rank = (rule.specificity, -index)
+        if best is None or rank > best[:2]:
+            best = (rank[0], rank[1], rule.window)
+    return best[2] if best else windows.default
+
+
+# --------------------------------------------------------------------------- business hours
+
+
+@lru_cache(maxsize=16)
+def _holiday_calendar(code: str) -> object | None:
+    if not code:
+        return None
+    import holidays
+
+    country, _, subdiv = code.partition("-")
+    return holidays.country_holidays(country, subdiv=subdiv or None)
+
+
+def is_business_day(day: date, hours: BusinessHours) -> bool:
+    if day.weekday() not in hours.days:
+        return False
+    calendar = _holiday_calendar(hours.holidays)
+    return calendar is None or day not in calendar  # type: ignore[operator]
+
+
+def _open_close(day: date, hours: BusinessHours) -> tuple[datetime, datetime]:
+    tz = ZoneInfo(hours.timezone)
+    opens = datetime.combine(day, hours.start, tz).astimezone(UTC)
+    closes = datetime.combine(day, hours.end, tz).astimezone(UTC)
+    return opens, closes
+
+
+def add_business_time(
+    start: datetime, duration: timedelta, hours: BusinessHours | None
+) -> datetime:
+    """``start`` plus ``duration`` counted only in business hours (plain addition without them).
+
+    A ticket that arrives on Friday evening with a 2 h window is due on Monday at 11:00; a zero
+    duration outside business hours lands on the next opening time.
+    """
+    if hours is None:
+        return start + duration
+    remaining = duration
+    day = start.astimezone(ZoneInfo(hours.timezone)).date()
+    for _ in range(MAX_DAYS_SCANNED):
+        if is_business_day(day, hours):
+            opens, closes = _open_close(day, hours)
+            begin = max(opens, start)
+            if begin < closes:
+                available = closes - begin
+                if remaining <= available:
+                    return begin + remaining
+                remaining -= available
+        day += timedelta(days=1)
+    raise ValueError("business hours never open within ten years; check days and holidays")
+
+
+# --------------------------------------------------------------------------- due states
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    due_at: datetime
+    soon_at: datetime
+    window: timedelta
+    from_helpdesk: bool
+
+
+def deadline(ticket: Ticket, config: Config) -> Deadline:
+    """When ``ticket`` is due, and when it becomes "due soon".
+
+    The helpdesk's own deadline wins when it reports one and ``use_helpdesk_due`` is on.
+    "Due soon" starts when ``alerts.due_soon`` (0.8 by default) of the window has passed,
+    counted in business time when business hours are configured.
+    """
+    window = window_for(ticket, config.windows)
+    fraction = config.alerts.due_soon
+    hours = config.business_hours
+    if ticket.due_at is not None and config.windows.use_helpdesk_due:
+        span = max(ticket.due_at - ticket.waiting_since, timedelta(0))
+        return Deadline(ticket.due_at, ticket.waiting_since + span * fraction, span, True)
+    due = add_business_time(ticket.waiting_since, window, hours)
+    soon = add_business_time(ticket.waiting_since, window * fraction, hours)
+    return Deadline(due, soon, window, False)
+
+
+def due_state(dl: Deadline, now: datetime) -> DueState:
+    if now >= dl.due_at:
+        return DueState.OVERDUE
+    if now >= dl.soon_at:
+        return DueState.DUE_SOON
+    return DueState.FINE
+
+
+def evaluate(
+    queued: Iterable[QueuedTicket],
+    config: Config,
+    now: datetime,
+    stale_sources: Collection[str] = (),
+) -> list[WaitingTicket]:
+    """Every queued ticket with its effective due time and state, soonest due first."""
+    out = []
+    for q in queued:
+        dl = deadline(q.ticket, config)
+        snoozed = q.snoozed_until if q.snoozed_until and q.snoozed_until > now else None
+        out.append(
+            WaitingTicket(
+                ticket=q.ticket,
+                due_at=dl.due_at,
+                state=due_state(dl, now),
+                first_seen=q.first_seen,
+                stale=q.ticket.source in stale_sources,
+                acknowledged=q.acknowledged,
+                snoozed_until=snoozed,
+            )
+        )
+    out.sort(key=lambda w: (w.due_at, w.ticket.waiting_since, w.ticket.source, w.ticket.id))
+    return out
+
+
+# --------------------------------------------------------------------------- escalation levels
+
+
+def escalation_level(overdue_for: timedelta, escalation: Escalation) -> tuple[int, int] | None:
+    """Which escalation step is owed for a ticket overdue by ``overdue_for``.
+
+    Returns ``(level, repeat)``: ``level`` indexes ``escalation.levels``; ``repeat`` counts the
+    re-sends of the last level every ``repeat_every``. None before the first level is reached.
+    """
+    levels = escalation.levels
+    reached = [i for i, lvl in enumerate(levels) if overdue_for >= lvl.after]
+    if not reached:
+        return None
+    level = reached[-1]
+    repeat = 0
+    if level == len(levels) - 1 and escalation.repeat_every:
+        repeat = int((overdue_for - levels[level].after) / escalation.repeat_every)
+    return level, repeat
+
+
+# --------------------------------------------------------------------------- alerts owed
+
+
+def _alert(
+    kind: str,
+    w: WaitingTicket,
+    now: datetime,
+    level: int | None = None,
+    repeat: int = 0,
+    message: str = "",
+) -> Alert:
+    t = w.ticket
+    step = None if level is None else f"{level}" if not repeat else f"{level}r{repeat}"
+    return Alert(
+        kind=kind,
+        at=now,
+        key=alert_key(t.source, t.id, t.cycle, kind, step),
+        source=t.source,
+        ticket=t.id,
+        subject=t.subject,
+        category=t.category,
+        url=t.url,
+        message=message,
+        level=level or 0,
+        tickets=(w,),
+    )
+
+
+def alerts_owed(
+    waiting: Iterable[WaitingTicket],
+    config: Config,
+    now: datetime,
+    done: Collection[str],
+    last_reminder_at: datetime | None = None,
+) -> list[Alert]:
+    """The alerts owed now that are not in the ledger (``done``) yet.
+
+    Per ticket and waiting cycle: ``new`` once; ``due_soon`` once while due soon; ``overdue``
+    once when overdue (a ticket that is already overdue when first seen owes no ``due_soon``:
+    no burst of stale warnings after a laptop wakes up); ``escalated`` once per level and repeat.
+    A snoozed ticket owes nothing until its snooze ends; an acknowledged one owes no repeats.
+    Globally: one ``reminder`` when ``remind_every`` has passed since the last reminder (or
+    new-ticket alert) while tickets wait that nobody acknowledged or snoozed.
+    """
+    owed: list[Alert] = []
+    attention = False
+    for w in waiting:
+        t = w.ticket
+        if alert_key(t.source, t.id, t.cycle, "new") not in done:
+            owed.append(_alert("new", w, now))
+        if w.snoozed_until is not None:
+            continue
+        if not w.acknowledged:
+            attention = True
+        if w.state is DueState.DUE_SOON:
+            alert = _alert("due_soon", w, now)
+            if alert.key not in done:
+                owed.append(alert)
+        elif w.state is DueState.OVERDUE:
+            alert = _alert("overdue", w, now)
+            if alert.key not in done:
+                owed.append(alert)
+            step = escalation_level(now - w.due_at, config.escalation)
+            if step is not None:
+                level, repeat = step
+                if repeat and w.acknowledged:
+                    continue
+                alert = _alert("escalated", w, now, level, repeat)
+                if alert.key not in done:
+                    owed.append(alert)
+    every = config.alerts.remind_every
+    reminder_due = last_reminder_at is not None and every and now - last_reminder_at >= every
+    if reminder_due and attention and not any(a.kind == "new" for a in owed):
+        owed.append(
+            Alert(
+                kind="reminder",
+                at=now,
+                key=alert_key("*", "*", now.isoformat(), "reminder"),
+                message="tickets are still waiting",
+            )
+        )
+    return owed
+
+
+def next_change(
+    waiting: Iterable[WaitingTicket],
+    config: Config,
+    now: datetime,
+    last_reminder_at: datetime | None = None,
+) -> datetime | None:
+    """The next moment a ticket's state changes or an alert falls due (None: nothing pending).
+
+    The engine sleeps until then instead of ticking, so an idle agent costs no CPU.
+    """
+    times: list[datetime] = []
+    attention = False
+    for w in waiting:
+        if w.snoozed_until is not None:
+            times.append(w.snoozed_until)
+            continue
+        attention = attention or not w.acknowledged
+        dl = deadline(w.ticket, config)
+        if w.state is DueState.FINE:
+            times.append(dl.soon_at)
+        elif w.state is DueState.DUE_SOON:
+            times.append(dl.due_at)
+        else:
+            esc = config.escalation
+            overdue_for = now - dl.due_at
+            later = [dl.due_at + lvl.after for lvl in esc.levels if lvl.after > overdue_for]
+            if later:
+                times.append(min(later))
+            elif esc.repeat_every and esc.levels and not w.acknowledged:
+                base = dl.due_at + esc.levels[-1].after
+                n = int((now - base) / esc.repeat_every) + 1
+                times.append(base + esc.repeat_every * n)
+    every = config.alerts.remind_every
+    if every and attention and last_reminder_at is not None:
+        times.append(last_reminder_at + every)
+    future = [t for t in times if t > now]
+    return min(future) if future else None
+
+
+def in_quiet_hours(now_local: datetime, quiet: tuple | None) -> bool:
+    """Whether local wall time ``now_local`` lies in the quiet hours (which may span midnight)."""
+    if not quiet:
+        return False
+    start, end = quiet
+    t = now_local.time()
+    if start <= end:
+        return start <= t < end
+    return t >= start or t < end

@@ -1,0 +1,589 @@
+"""The local queue: every waiting ticket, its alert ledger and the escalation outbox, in TinyDB.
+
+Why it is built this way:
+- *One write per snapshot.* TinyDB rewrites its whole file on every change; at 10,000 tickets
+  that is minutes per poll. Changes go to TinyDB's in-memory cache and :meth:`LocalQueue.commit`
+  writes once; a snapshot that changes nothing writes nothing.
+- *Atomic writes.* :class:`AtomicJSONStorage` serialises with orjson to a temporary file,
+  flushes, fsyncs and renames it over the old one: a kill at any moment leaves the previous or
+  the new state, never half a file.
+- *Alerts once.* An alert is recorded in the ledger (keyed by source, ticket, waiting cycle and
+  kind/level) in the same write as the snapshot that made it owed, before anyone is told.
+- *Proportional to open work.* Answered tickets leave the table; their ledger entries stay for
+  the retention period (7 days by default) for the digest and against re-alerting.
+- *One writer.* The engine's scheduler thread is the only caller; a lock file keeps a second
+  process (say ``ticketbell check`` while the tray app runs) from writing the same file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from tinydb import TinyDB
+from tinydb.middlewares import CachingMiddleware
+from tinydb.storages import Storage
+
+from agent.model import UTC, Alert, Snapshot, Ticket, parse_time, ticket_key
+
+log = logging.getLogger(__name__)
+
+QUEUE_FILE = "queue.json"
+TABLES = ("tickets", "ledger", "outbox", "meta")
+TICKET_FIELDS = (
+    "source",
+    "id",
+    "subject",
+    "requester",
+    "category",
+    "priority",
+    "status",
+    "created_at",
+    "waiting_since",
+    "due_at",
+    "url",
+    "assignee",
+)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that a crash leaves either the old or the new file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    if sys.platform != "win32":
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class AtomicJSONStorage(Storage):
+    """A TinyDB storage: orjson, atomic replace, and a damaged file moved aside, not fatal."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.recovered_from: Path | None = None
+
+    def read(self) -> dict[str, Any] | None:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        if not raw.strip():
+            return None
+        try:
+            data = orjson.loads(raw)
+            if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
+                raise ValueError("not a table of tables")
+            for table in data.values():
+                for doc in table.values():
+                    if not isinstance(doc, dict):
+                        raise ValueError("a record is not an object")
+        except (orjson.JSONDecodeError, ValueError) as exc:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+            os.replace(self.path, aside)
+            self.recovered_from = aside
+            log.error(
+                "the queue file %s could not be read (%s); moved it aside to %s and started "
+                "with an empty queue",
+                self.path,
+                exc,
+                aside.name,
+            )
+            return None
+        return data
+
+    def write(self, data: dict[str, Any]) -> None:
+        atomic_write(self.path, orjson.dumps(data))
+
+    def close(self) -> None:
+        pass
+
+
+class _WriteOnCommit(CachingMiddleware):
+    """TinyDB's cache, flushed only when the queue commits (never by a write count)."""
+
+    WRITE_CACHE_SIZE = sys.maxsize
+
+
+class QueueLocked(Exception):
+    """Another Ticketbell process is using this data dir."""
+
+
+class _ProcessLock:
+    """An exclusive lock on ``queue.lock`` for as long as this process uses the data dir."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fh: Any = None
+
+    def acquire(self) -> bool:
+        self.fh = open(self.path, "a+b")  # noqa: SIM115 - held open for the lock's lifetime
+        try:
+            if sys.platform == "win32":
+                import msvcrt
+
+                msvcrt.locking(self.fh.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(self.fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.fh.close()
+            self.fh = None
+            return False
+        return True
+
+    def release(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+            self.fh = None
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What one snapshot changed in the queue."""
+
+    source: str
+    new: tuple[Ticket, ...] = ()
+    updated: tuple[Ticket, ...] = ()
+    unchanged: tuple[Ticket, ...] = ()
+    answered: tuple[Ticket, ...] = ()
+
+    @property
+    def waiting(self) -> tuple[Ticket, ...]:
+        return self.new + self.updated + self.unchanged
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.new or self.updated or self.answered)
+
+
+@dataclass
+class QueuedTicket:
+    """A ticket in the queue with its local state (first seen, acknowledged, snoozed)."""
+
+    ticket: Ticket
+    first_seen: datetime
+    acknowledged: bool = False
+    snoozed_until: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def ticket_record(ticket: Ticket) -> dict[str, Any]:
+    return {
+        "source": ticket.source,
+        "id": ticket.id,
+        "subject": ticket.subject,
+        "requester": ticket.requester,
+        "category": ticket.category,
+        "priority": ticket.priority,
+        "status": ticket.status,
+        "created_at": _iso(ticket.created_at),
+        "waiting_since": _iso(ticket.waiting_since),
+        "due_at": _iso(ticket.due_at),
+        "url": ticket.url,
+        "assignee": ticket.assignee,
+    }
+
+
+def ticket_from_record(doc: dict[str, Any]) -> Ticket:
+    return Ticket(
+        source=doc["source"],
+        id=doc["id"],
+        subject=doc.get("subject", ""),
+        requester=doc.get("requester", ""),
+        category=doc.get("category", ""),
+        priority=doc.get("priority", ""),
+        status=doc.get("status", ""),
+        created_at=parse_time(doc["created_at"]) or datetime.fromtimestamp(0, UTC),
+        waiting_since=parse_time(doc["waiting_since"]) or datetime.fromtimestamp(0, UTC),
+        due_at=parse_time(doc.get("due_at")),
+        url=doc.get("url", ""),
+        assignee=doc.get("assignee", ""),
+    )
+
+
+class LocalQueue:
+    """The durable state of one agent. Use from one thread only (the engine's scheduler)."""
+
+    def __init__(self, data_dir: Path, retention: timedelta = timedelta(days=7)) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.data_dir / QUEUE_FILE
+        self.retention = retention
+        self._lock = _ProcessLock(self.data_dir / "queue.lock")
+        #: False when another process holds the data dir: we then work in memory only
+        self.writable = self._lock.acquire()
+        self.storage = AtomicJSONStorage(self.path)
+        self.db = TinyDB(storage=_WriteOnCommit(lambda: self.storage))
+        self.tickets = self.db.table("tickets", cache_size=0)
+        self.ledger = self.db.table("ledger", cache_size=0)
+        self.outbox = self.db.table("outbox", cache_size=0)
+        self.meta = self.db.table("meta", cache_size=0)
+        #: the last write failure (disk full, read-only), or None when the file is current
+        self.write_error: str | None = None
+        self._index: dict[str, int] = {}
+        self._ledger_keys: set[str] = set()
+        self._outbox_keys: dict[str, int] = {}
+        self._load_indexes()
+
+    @property
+    def recovered_from(self) -> Path | None:
+        """Where a damaged queue file was moved at start, if it was."""
+        return self.storage.recovered_from
+
+    def _load_indexes(self) -> None:
+        try:
+            self._index = {doc["key"]: doc.doc_id for doc in self.tickets.all()}
+            self._ledger_keys = {doc["key"] for doc in self.ledger.all()}
+            self._outbox_keys = {doc["key"]: doc.doc_id for doc in self.outbox.all()}
+            for key in self._index:
+                ticket_from_record(self.tickets.get(doc_id=self._index[key]))  # type: ignore[arg-type]
+        except (KeyError, TypeError, ValueError) as exc:
+            # Parsed as JSON but not ours (hand-edited, another version): same as corrupt.
+            self.db.storage.cache = None  # type: ignore[attr-defined]
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+            if self.path.exists():
+                os.replace(self.path, aside)
+                self.storage.recovered_from = aside
+            log.error(
+                "the queue file had unexpected records (%s); moved aside to %s", exc, aside.name
+            )
+            self.db.drop_tables()
+            self._index, self._ledger_keys, self._outbox_keys = {}, set(), {}
+
+    # ------------------------------------------------------------------ writing
+
+    def commit(self) -> bool:
+        """Write everything changed since the last commit, in one atomic write.
+
+        Returns False (and sets ``write_error``) when the disk refuses; the state stays in
+        memory and the next commit tries again.
+        """
+        middleware = self.db.storage
+        if not middleware._cache_modified_count:  # type: ignore[attr-defined]
+            return True
+        if not self.writable:
+            middleware._cache_modified_count = 0  # type: ignore[attr-defined]
+            return True
+        try:
+            middleware.flush()  # type: ignore[attr-defined]
+        except OSError as exc:
+            message = f"cannot save the queue in {self.data_dir}: {exc.strerror or exc}"
+            if message != self.write_error:
+                log.error("%s; working from memory until it can", message)
+            self.write_error = message
+            return False
+        if self.write_error:
+            log.info("the queue is saved again")
+        self.write_error = None
+        return True
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[LocalQueue]:
+        """Group changes into one write: ``with queue.transaction(): queue.apply(...)...``."""
+        yield self
+        self.commit()
+
+    def close(self) -> None:
+        self.commit()
+        self._lock.release()
+
+    # ------------------------------------------------------------------ tickets
+
+    def apply(self, snapshot: Snapshot, now: datetime) -> Changes:
+        """Bring the source's tickets in line with ``snapshot``; return what changed.
+
+        Changes stay in memory until :meth:`commit` (the engine records the alerts they make
+        owed first, so both land in the same write).
+        """
+        source = snapshot.source
+        now_iso = now.isoformat()
+        prefix = ticket_key(source, "")
+        known = {k: i for k, i in self._index.items() if k.startswith(prefix)}
+        docs = self.tickets._read_table()
+        new: list[Ticket] = []
+        updated: list[Ticket] = []
+        unchanged: list[Ticket] = []
+        inserts: list[dict[str, Any]] = []
+        replacements: dict[str, dict[str, Any]] = {}
+        closed: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for ticket in snapshot.tickets:
+            key = ticket.key
+            if key in seen:
+                continue  # a helpdesk listing one ticket twice across pages
+            seen.add(key)
+            record = ticket_record(ticket)
+            doc_id = known.get(key)
+            if doc_id is None:
+                record.update(key=key, first_seen=now_iso, acknowledged=False, snoozed_until=None)
+                inserts.append(record)
+                new.append(ticket)
+                continue
+            old = docs[str(doc_id)]
+            if old["waiting_since"] != record["waiting_since"]:
+                # The team replied and the customer wrote again: a new waiting cycle.
+                closed.append(old)
+                record.update(key=key, first_seen=now_iso, acknowledged=False, snoozed_until=None)
+                replacements[key] = record
+                new.append(ticket)
+            elif any(old.get(f) != record[f] for f in TICKET_FIELDS):
+                record.update(
+                    key=key,
+                    first_seen=old["first_seen"],
+                    acknowledged=old.get("acknowledged", False),
+                    snoozed_until=old.get("snoozed_until"),
+                )
+                replacements[key] = record
+                updated.append(ticket)
+            else:
+                unchanged.append(ticket)
+        gone = [] if not snapshot.complete else [k for k in known if k not in seen]
+        answered = [ticket_from_record(docs[str(known[k])]) for k in gone]
+        closed.extend(docs[str(known[k])] for k in gone)
+        self._close_cycles(closed, now)
+
+        if replacements:
+            self.tickets.update(
+                lambda doc: doc.update(replacements[doc["key"]]),
+                doc_ids=[known[k] for k in replacements],
+            )
+        if gone:
+            self.tickets.remove(doc_ids=[known[k] for k in gone])
+            for key in gone:
+                del self._index[key]
+        if inserts:
+            ids = self.tickets.insert_multiple(inserts)
+            for record, doc_id in zip(inserts, ids, strict=True):
+                self._index[record["key"]] = doc_id
+        return Changes(source, tuple(new), tuple(updated), tuple(unchanged), tuple(answered))
+
+    def _close_cycles(self, records: list[dict[str, Any]], now: datetime) -> None:
+        """Note in the ledger that waiting cycles ended (for the digest and retention)."""
+        docs = []
+        for record in records:
+            key = alert_key(record["source"], record["id"], record["waiting_since"], "answered")
+            if key in self._ledger_keys:
+                continue
+            self._ledger_keys.add(key)
+            docs.append(
+                {
+                    "key": key,
+                    "kind": "answered",
+                    "source": record["source"],
+                    "ticket": record["id"],
+                    "cycle": record["waiting_since"],
+                    "category": record.get("category", ""),
+                    "assignee": record.get("assignee", ""),
+                    "subject": record.get("subject", ""),
+                    "at": now.isoformat(),
+                }
+            )
+        if docs:
+            self.ledger.insert_multiple(docs)
+
+    def waiting(self, source: str | None = None) -> list[QueuedTicket]:
+        """Every ticket in the queue (of one source, or all), with its local state."""
+        out = []
+        for doc in self.tickets._read_table().values():
+            if source is not None and doc["source"] != source:
+                continue
+            out.append(
+                QueuedTicket(
+                    ticket=ticket_from_record(doc),
+                    first_seen=parse_time(doc.get("first_seen")) or datetime.now(UTC),
+                    acknowledged=bool(doc.get("acknowledged")),
+                    snoozed_until=parse_time(doc.get("snoozed_until")),
+                )
+            )
+        return out
+
+    def set_ticket_state(
+        self,
+        source: str,
+        ticket_id: str,
+        *,
+        acknowledged: bool | None = None,
+        snoozed_until: datetime | bool | None = False,
+    ) -> bool:
+        """Acknowledge or snooze a ticket (``snoozed_until=None`` clears a snooze)."""
+        doc_id = self._index.get(ticket_key(source, ticket_id))
+        if doc_id is None:
+            return False
+        fields: dict[str, Any] = {}
+        if acknowledged is not None:
+            fields["acknowledged"] = acknowledged
+        if snoozed_until is not False:
+            fields["snoozed_until"] = _iso(snoozed_until)  # type: ignore[arg-type]
+        self.tickets.update(fields, doc_ids=[doc_id])
+        return True
+
+    def forget_source(self, source: str) -> None:
+        """Drop the tickets of a source that was removed from the config."""
+        prefix = ticket_key(source, "")
+        ids = [i for k, i in self._index.items() if k.startswith(prefix)]
+        if ids:
+            self.tickets.remove(doc_ids=ids)
+            self._index = {k: i for k, i in self._index.items() if not k.startswith(prefix)}
+
+    # ------------------------------------------------------------------ alert ledger
+
+    def already(self, key: str) -> bool:
+        return key in self._ledger_keys
+
+    @property
+    def ledger_keys(self) -> frozenset[str]:
+        return frozenset(self._ledger_keys)
+
+    def record(self, alerts: Iterable[Alert]) -> list[Alert]:
+        """Record alerts in the ledger; returns those not recorded before (the ones to show)."""
+        fresh = []
+        docs = []
+        for alert in alerts:
+            if alert.key in self._ledger_keys:
+                continue
+            self._ledger_keys.add(alert.key)
+            fresh.append(alert)
+            docs.append(
+                {
+                    "key": alert.key,
+                    "kind": alert.kind,
+                    "source": alert.source,
+                    "ticket": alert.ticket,
+                    "subject": alert.subject,
+                    "category": alert.category,
+                    "level": alert.level,
+                    "at": alert.at.isoformat(),
+                }
+            )
+        if docs:
+            self.ledger.insert_multiple(docs)
+        return fresh
+
+    def ledger_entries(self, since: datetime | None = None) -> list[dict[str, Any]]:
+        entries = list(self.ledger._read_table().values())
+        if since is not None:
+            cutoff = since.isoformat()
+            entries = [e for e in entries if e.get("at", "") >= cutoff]
+        return sorted(entries, key=lambda e: e.get("at", ""))
+
+    def prune(self, now: datetime) -> int:
+        """Forget ledger entries older than the retention whose ticket no longer waits."""
+        cutoff = (now - self.retention).isoformat()
+        waiting = {
+            (d["source"], d["id"], d["waiting_since"]) for d in self.tickets._read_table().values()
+        }
+        old = [
+            doc.doc_id
+            for doc in self.ledger.all()
+            if doc.get("at", "") < cutoff
+            and (doc.get("source"), doc.get("ticket"), _cycle_of(doc["key"])) not in waiting
+        ]
+        if old:
+            removed = self.ledger.remove(doc_ids=old)
+            self._ledger_keys = {doc["key"] for doc in self.ledger.all()}
+            return len(removed)
+        return 0
+
+    # ------------------------------------------------------------------ outbox
+
+    def enqueue(self, key: str, message: dict[str, Any], now: datetime) -> bool:
+        """Put a message in the durable outbox once per ``key``; False if already there."""
+        if key in self._outbox_keys:
+            return False
+        record = {
+            "key": key,
+            "created_at": now.isoformat(),
+            "attempts": 0,
+            "next_attempt": now.isoformat(),
+            "sending_since": None,
+            "delivered_at": None,
+            "failed_at": None,
+            "last_error": "",
+            **message,
+        }
+        (doc_id,) = self.outbox.insert_multiple([record])
+        self._outbox_keys[key] = doc_id
+        return True
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Outbox messages neither delivered nor given up, oldest first."""
+        return sorted(
+            (
+                {**doc, "doc_id": int(doc_id)}
+                for doc_id, doc in self.outbox._read_table().items()
+                if not doc.get("delivered_at") and not doc.get("failed_at")
+            ),
+            key=lambda d: d["created_at"],
+        )
+
+    def outbox_entry(self, key: str) -> dict[str, Any] | None:
+        doc_id = self._outbox_keys.get(key)
+        if doc_id is None:
+            return None
+        doc = self.outbox.get(doc_id=doc_id)
+        return dict(doc) if doc else None
+
+    def update_outbox(self, key: str, **fields: Any) -> None:
+        doc_id = self._outbox_keys[key]
+        self.outbox.update(
+            {k: _iso(v) if isinstance(v, datetime) else v for k, v in fields.items()},
+            doc_ids=[doc_id],
+        )
+
+    # ------------------------------------------------------------------ meta
+
+    def get_meta(self, name: str, default: Any = None) -> Any:
+        for doc in self.meta._read_table().values():
+            if doc.get("name") == name:
+                return doc.get("value", default)
+        return default
+
+    def set_meta(self, name: str, value: Any) -> None:
+        for doc_id, doc in self.meta._read_table().items():
+            if doc.get("name") == name:
+                if doc.get("value") != value:
+                    self.meta.update({"value": value}, doc_ids=[int(doc_id)])
+                return
+        self.meta.insert({"name": name, "value": value})
+
+
+def alert_key(
+    source: str, ticket: str, cycle: str, kind: str, level: int | str | None = None
+) -> str:
+    """The ledger key of one alert: owed once per (source, ticket, waiting cycle, kind, level)."""
+    parts = [source, ticket, cycle, kind]
+    if level is not None:
+        parts.append(str(level))
+    return "\x1f".join(parts)
+
+
+def _cycle_of(key: str) -> str:
+    parts = key.split("\x1f")
+    return parts[2] if len(parts) > 2 else ""

@@ -1,0 +1,26 @@
+"""The registry of source kinds: one line per kind, ``kind -> "module:Class"``.
+
+Modules are imported only when a kind is used, so start-up does not pay for every connector.
+The PyInstaller spec reads ``KINDS`` for its hidden imports, so packaging never drifts from it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agent.sources.base import Source
+
+KINDS: dict[str, str] = {
+    "demo": "agent.sources.demo:DemoSource",
+}
+
+
+def source_class(kind: str) -> type[Source]:
+    try:
+        target = KINDS[kind]
+    except KeyError:
+        raise KeyError(f"unknown source kind {kind!r}; known kinds: {', '.join(KINDS)}") from None
+    module_name, _, class_name = target.partition(":")
+    return getattr(importlib.import_module(module_name), class_name)

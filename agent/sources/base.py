@@ -1,0 +1,134 @@
+"""The Source protocol: what every helpdesk kind implements, and the only errors it may raise.
+
+A kind is one class in one file under ``agent/sources/``. Its ``required`` and ``optional``
+options drive both config validation and the settings form. ``fetch()`` does the I/O through
+``agent.sources.http`` and returns a :class:`~agent.model.Snapshot` of every ticket waiting now;
+pure ``parse_*()`` functions in the same file turn the helpdesk's JSON into tickets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar
+
+from agent.model import Snapshot, utcnow
+
+if TYPE_CHECKING:
+    from agent.config import SourceConfig
+
+
+class SourceError(Exception):
+    """A fetch failed. ``str()`` is a message for a person; ``detail`` goes to the log only.
+
+    Neither may contain a secret: messages are built from status codes, hosts and the helpdesk's
+    own error text, never from request headers or URLs with credentials.
+    """
+
+    label = "failed"
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+
+class AuthError(SourceError):
+    label = "authentication failed"
+
+
+class Forbidden(AuthError):
+    label = "forbidden"
+
+
+class RateLimited(SourceError):
+    label = "rate limited"
+
+    def __init__(self, message: str, retry_after: float | None = None, detail: str = "") -> None:
+        super().__init__(message, detail)
+        self.retry_after = retry_after
+
+
+class Unavailable(SourceError):
+    label = "unavailable"
+
+
+class Unreachable(Unavailable):
+    label = "unreachable"
+
+
+class TLSFailure(Unavailable):
+    label = "TLS failure"
+
+
+class BadResponse(SourceError):
+    label = "bad response"
+
+
+class NotFound(BadResponse):
+    label = "not found"
+
+
+class NotConfigured(SourceError):
+    """The source cannot run as configured (missing secret, no keyring): needs a person."""
+
+    label = "not configured"
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One configuration key of a source kind, for validation and for the settings form.
+
+    ``type`` is one of ``str``, ``int``, ``bool``, ``list`` (of strings) or ``dict``.
+    """
+
+    key: str
+    label: str
+    type: type = str
+    default: object = None
+    help: str = ""
+
+
+class Source:
+    """Base of every source kind. Subclasses set the class attributes and implement ``fetch``."""
+
+    kind: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    required: ClassVar[tuple[Option, ...]] = ()
+    optional: ClassVar[tuple[Option, ...]] = ()
+    needs_secret: ClassVar[bool] = True
+    #: what the secret is called in this helpdesk's words (shown in the settings form)
+    secret_label: ClassVar[str] = "API token"  # noqa: S105 - a label, not a secret
+    #: what the categories filter means for this kind (group, queue, label, folder...)
+    category_label: ClassVar[str] = "Categories"
+
+    def __init__(
+        self,
+        config: SourceConfig,
+        secret: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self.secret = secret
+        self.clock = clock
+
+    def fetch(self, since: datetime | None) -> Snapshot:
+        """Return every ticket waiting now. ``since`` is the last successful fetch's time."""
+        raise NotImplementedError
+
+    def list_categories(self) -> list[str] | None:
+        """The categories the helpdesk knows, for the settings checkboxes; None if it can't say."""
+        return None
+
+    def close(self) -> None:
+        """Release connections. Called when the agent stops or the source is reconfigured."""
+
+    def option(self, key: str) -> object:
+        return self.config.options.get(key)
+
+    def wants(self, category: str) -> bool:
+        """True when this assistant watches ``category`` (empty filter: every category)."""
+        cats = self.config.categories
+        return not cats or category.casefold() in {c.casefold() for c in cats}

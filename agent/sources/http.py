@@ -1,0 +1,510 @@
+"""The one place for HTTP: every connector's requests go through :class:`HttpClient`.
+
+What it does for every kind, so no connector writes it again:
+- connect and read timeouts; TLS verification on (or a CA bundle per source); proxies from the
+  environment or a per-source override;
+- no silent redirects: a redirect to a login page, or HTML where JSON was asked, is an
+  authentication problem, never "0 tickets";
+- a size limit per response and a page cap per poll, so a misbehaving server cannot make us
+  loop forever or hold a gigabyte in memory; a page that links back to one already read stops;
+- 429/503 become :class:`RateLimited` with Retry-After (seconds or an HTTP date) or the
+  helpdesk's reset header; remaining-quota headers turn into a ``throttle`` hint so the agent
+  slows down *before* the limit;
+- ETag / Last-Modified revalidation, so an idle poll costs a 304;
+- every failure classified into the errors of ``agent.sources.base`` with a message a
+  non-technical person understands; details go to the log, secrets go nowhere.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import orjson
+import requests
+
+from agent import __version__
+from agent.sources.base import (
+    AuthError,
+    BadResponse,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    TLSFailure,
+    Unavailable,
+    Unreachable,
+)
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 10.0
+MAX_BYTES = 20 * 1024 * 1024  # one response; a page of 100 tickets is ~100 KiB
+MAX_PAGES = 50
+USER_AGENT = f"Ticketbell/{__version__} (+helpdesk tray agent)"
+
+_REMAINING_HEADERS = (
+    "x-ratelimit-remaining",
+    "x-rate-limit-remaining",
+    "ratelimit-remaining",
+)
+_LIMIT_HEADERS = ("x-ratelimit-limit", "x-rate-limit", "ratelimit-limit", "x-ratelimit-total")
+_RESET_HEADERS = ("ratelimit-reset", "x-ratelimit-reset", "x-rate-limit-reset")
+
+
+@dataclass
+class Page:
+    """One JSON response: the parsed body and the response's headers and final URL."""
+
+    data: Any
+    url: str
+    headers: Mapping[str, str]
+    status: int
+    links: Mapping[str, Mapping[str, str]]
+    from_cache: bool = False
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Parse a Retry-After header: delta seconds or an HTTP date. None when absent or garbage."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
+
+
+def _header(headers: Mapping[str, str], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = headers.get(name)
+        if value is not None:
+            return value
+    return None
+
+
+def reset_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds until a rate-limit window resets, from the reset headers helpdesks send.
+
+    Values larger than a day are epoch timestamps (GitHub, Freshdesk); smaller are deltas.
+    """
+    raw = _header(headers, _RESET_HEADERS)
+    if raw is None:
+        return None
+    try:
+        value = float(raw.split(";")[0].strip())
+    except ValueError:
+        return None
+    if value > 86400:
+        now = time.time() if now is None else now
+        return max(0.0, value - now)
+    return max(0.0, value)
+
+
+def throttle_hint(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """A delay to wait before the next poll when the remaining quota is nearly gone.
+
+    When fewer than 10% (or 5) requests remain, wait for the window to reset (or a minute
+    when the helpdesk does not say when it resets).
+    """
+    remaining_raw = _header(headers, _REMAINING_HEADERS)
+    if remaining_raw is None:
+        return None
+    try:
+        remaining = int(float(remaining_raw))
+    except ValueError:
+        return None
+    limit_raw = _header(headers, _LIMIT_HEADERS)
+    try:
+        limit = int(float(limit_raw)) if limit_raw is not None else None
+    except ValueError:
+        limit = None
+    low = max(5, (limit or 0) // 10)
+    if remaining > low:
+        return None
+    reset = reset_seconds(headers, now)
+    return reset if reset is not None else 60.0
+
+
+def _content_type(response: requests.Response) -> str:
+    return response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+
+
+def _looks_like_json(content_type: str) -> bool:
+    return content_type in ("application/json", "text/json") or content_type.endswith("+json")
+
+
+def _error_text(body: bytes) -> str:
+    """The helpdesk's own short error text from a JSON error body, for the person reading."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return ""
+    if isinstance(data, dict):
+        for key in ("description", "message", "error_description", "error", "detail", "title"):
+            value = data.get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()[:200]
+            if isinstance(value, dict):
+                for inner in ("message", "title", "description"):
+                    if isinstance(value.get(inner), str):
+                        return value[inner].strip()[:200]
+    return ""
+
+
+class HttpClient:
+    """A requests.Session configured for one source. Not shared across threads.
+
+    ``auth`` is anything requests accepts (a tuple for Basic, an AuthBase); ``headers`` are
+    sent with every request (e.g. ``Authorization: Bearer``). The secrets inside either are
+    registered with ``agent.secrets`` by the caller so the log redacts them.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 30.0,
+        verify: bool | str = True,
+        proxy: str = "",
+        auth: Any = None,
+        headers: Mapping[str, str] | None = None,
+        max_bytes: int = MAX_BYTES,
+        max_pages: int = MAX_PAGES,
+        name: str = "",
+    ) -> None:
+        self.base_url = base_url.rstrip("/") + "/" if base_url else ""
+        self.timeout = (min(CONNECT_TIMEOUT, timeout), timeout)
+        self.max_bytes = max_bytes
+        self.max_pages = max_pages
+        self.name = name or urlsplit(base_url).hostname or "helpdesk"
+        self.session = requests.Session()
+        self.session.verify = verify
+        self.session.auth = auth
+        self.session.headers["User-Agent"] = USER_AGENT
+        self.session.headers["Accept"] = "application/json"
+        if headers:
+            self.session.headers.update(headers)
+        if proxy:
+            self.session.proxies = {"http": proxy, "https": proxy}
+            self.session.trust_env = False
+        self._cache: dict[str, tuple[str | None, str | None, Page]] = {}
+        self.last_throttle: float | None = None
+        host = urlsplit(base_url).hostname or ""
+        if base_url.startswith("http://") and host and not is_loopback(host):
+            log.warning(
+                "%s: %s uses plain http; the token crosses the network unencrypted",
+                self.name,
+                host,
+            )
+        if verify is False:
+            log.warning("%s: TLS certificate verification is OFF for %s", self.name, host)
+
+    # ------------------------------------------------------------------ requests
+
+    def url(self, path: str) -> str:
+        """Join a relative API path to the base URL; absolute URLs pass through unchanged."""
+        if "://" in path:
+            return path
+        return urljoin(self.base_url, path.lstrip("/"))
+
+    def get_json(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        revalidate: bool = True,
+    ) -> Page:
+        """GET a JSON document. Raises only the errors of ``agent.sources.base``."""
+        return self.request_json("GET", path, params=params, headers=headers, revalidate=revalidate)
+
+    def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        data: Any = None,
+        json_body: Any = None,
+        revalidate: bool = False,
+    ) -> Page:
+        url = self.url(path)
+        cache_key = url + "?" + json.dumps(params or {}, sort_keys=True, default=str)
+        send_headers = dict(headers or {})
+        cached = self._cache.get(cache_key) if revalidate and method == "GET" else None
+        if cached:
+            etag, modified, _page = cached
+            if etag:
+                send_headers["If-None-Match"] = etag
+            if modified:
+                send_headers["If-Modified-Since"] = modified
+        response = self._send(method, url, params, send_headers, data, json_body)
+        try:
+            self.last_throttle = throttle_hint(response.headers)
+            if response.status_code == 304 and cached:
+                page = cached[2]
+                return Page(page.data, page.url, response.headers, 304, page.links, True)
+            self._raise_for_status(response)
+            body = self._read_body(response)
+        finally:
+            response.close()
+        content_type = _content_type(response)
+        if not _looks_like_json(content_type):
+            stripped = body.lstrip()[:200].lower()
+            if content_type == "text/html" or stripped.startswith((b"<!doctype", b"<html")):
+                raise AuthError(
+                    f"{self.name} answered with a web page instead of data; the token may have "
+                    "expired, or the URL points at a login page",
+                    f"GET {self._safe(url)} -> {response.status_code} {content_type}",
+                )
+            if content_type:
+                raise BadResponse(
+                    f"{self.name} answered with {content_type}, not JSON; is the URL right?",
+                    f"GET {self._safe(url)} -> {response.status_code} {content_type}",
+                )
+        try:
+            data_out = orjson.loads(body) if body else None
+        except orjson.JSONDecodeError as exc:
+            raise BadResponse(
+                f"{self.name} sent data that is not valid JSON (cut off or damaged)",
+                f"GET {self._safe(url)}: {exc}",
+            ) from None
+        page = Page(
+            data_out, response.url or url, response.headers, response.status_code, response.links
+        )
+        if method == "GET" and revalidate:
+            etag = response.headers.get("ETag")
+            modified = response.headers.get("Last-Modified")
+            if etag or modified:
+                self._cache[cache_key] = (etag, modified, page)
+        return page
+
+    def paginate(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None,
+        next_url: Callable[[Page], str | None],
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> Iterator[Page]:
+        """Yield pages, following ``next_url(page)`` until it returns None.
+
+        Stops with :class:`BadResponse` if a page links to one already read. When the page cap is
+        reached, logs it and sets ``self.truncated`` so the connector marks its snapshot
+        incomplete (tickets beyond the cap are then not mistaken for answered ones).
+        """
+        self.truncated = False
+        seen: set[str] = set()
+        page = self.get_json(path, params, headers=headers)
+        seen.add(self._page_id(page.url, params))
+        count = 1
+        yield page
+        while True:
+            nxt = next_url(page)
+            if not nxt:
+                return
+            nxt = self.url(nxt)
+            if nxt in seen:
+                raise BadResponse(
+                    f"{self.name}'s page links point back to a page already read",
+                    f"pagination loop at {self._safe(nxt)}",
+                )
+            if count >= self.max_pages:
+                self.truncated = True
+                log.warning(
+                    "%s: stopped after %d pages; the rest is not read this poll",
+                    self.name,
+                    count,
+                )
+                return
+            seen.add(nxt)
+            page = self.get_json(nxt, headers=headers)
+            count += 1
+            yield page
+
+    def close(self) -> None:
+        self.session.close()
+
+    # ------------------------------------------------------------------ internals
+
+    @staticmethod
+    def _page_id(url: str, params: Mapping[str, Any] | None) -> str:
+        return url
+
+    def _safe(self, url: str) -> str:
+        """The URL without its query string (which may carry a token) for the log."""
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str],
+        data: Any,
+        json_body: Any,
+    ) -> requests.Response:
+        host = urlsplit(url).hostname or url
+        try:
+            return self.session.request(
+                method,
+                url,
+                params=params,
+                headers=headers,
+                data=data,
+                json=json_body,
+                timeout=self.timeout,
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.exceptions.SSLError as exc:
+            raise TLSFailure(
+                f"the secure connection to {host} failed (certificate not trusted or expired); "
+                "for a self-hosted helpdesk, set verify to its CA bundle",
+                f"{type(exc).__name__}: {self._strip(exc)}",
+            ) from None
+        except requests.exceptions.ProxyError as exc:
+            raise Unreachable(
+                f"cannot reach {host} through the proxy", f"proxy: {self._strip(exc)}"
+            ) from None
+        except requests.exceptions.ConnectTimeout:
+            raise Unreachable(f"{host} did not answer in time (connect timeout)") from None
+        except requests.exceptions.ReadTimeout:
+            raise Unavailable(
+                f"{host} is too slow: no answer within {self.timeout[1]:g} s"
+            ) from None
+        except requests.exceptions.ConnectionError as exc:
+            text = str(exc)
+            if (
+                "Name or service not known" in text
+                or "NameResolution" in text
+                or "getaddrinfo" in text
+            ):
+                message = f"cannot find {host}: check the address and the internet connection"
+            elif "refused" in text.lower():
+                message = f"{host} refused the connection: is the address and port right?"
+            else:
+                message = f"cannot connect to {host}: check the internet connection"
+            raise Unreachable(message, f"{type(exc).__name__}: {self._strip(exc)}") from None
+        except requests.exceptions.RequestException as exc:
+            raise Unavailable(
+                f"the request to {host} failed", f"{type(exc).__name__}: {self._strip(exc)}"
+            ) from None
+
+    def _strip(self, exc: BaseException) -> str:
+        """An exception's text for the log, with query strings removed (they may carry tokens)."""
+        text = str(exc)
+        for part in text.split():
+            if "?" in part and "://" in part:
+                text = text.replace(part, part.split("?")[0] + "?…")
+        return text[:500]
+
+    def _read_body(self, response: requests.Response) -> bytes:
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > self.max_bytes:
+            raise BadResponse(
+                f"{self.name} sent a response too large to be a ticket list "
+                f"({int(declared) // 1_048_576} MiB); refused",
+                f"Content-Length {declared} > {self.max_bytes}",
+            )
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            for chunk in response.iter_content(chunk_size=65536):
+                total += len(chunk)
+                if total > self.max_bytes:
+                    raise BadResponse(
+                        f"{self.name} sent more than {self.max_bytes // 1_048_576} MiB in one "
+                        "response; refused",
+                        f"body exceeded {self.max_bytes} bytes",
+                    )
+                chunks.append(chunk)
+        except requests.exceptions.RequestException as exc:
+            raise BadResponse(
+                f"the answer from {self.name} was cut off",
+                f"{type(exc).__name__}: {self._strip(exc)}",
+            ) from None
+        return b"".join(chunks)
+
+    def _raise_for_status(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status < 300:
+            return
+        url = self._safe(response.url or "")
+        if 300 <= status < 400:
+            target = response.headers.get("Location", "")
+            if any(
+                word in target.lower() for word in ("login", "signin", "sign_in", "auth", "sso")
+            ):
+                raise AuthError(
+                    f"{self.name} sent us to its login page; the token was not accepted",
+                    f"{status} redirect from {url} to {self._safe(urljoin(url, target))}",
+                )
+            raise BadResponse(
+                f"{self.name} redirected the request elsewhere; check the URL "
+                f"(it may need https:// or a different address)",
+                f"{status} redirect from {url} to {self._safe(urljoin(url, target))}",
+            )
+        body = b""
+        try:
+            body = response.raw.read(65536, decode_content=True) or b""
+        except Exception:  # noqa: BLE001 - the body is only a hint for the message
+            body = b""
+        said = _error_text(body)
+        said_part = f" ({said})" if said else ""
+        detail = f"{status} from {url}: {body[:300]!r}"
+        if status == 401:
+            raise AuthError(
+                f"{self.name} did not accept the credentials{said_part}; check the user and token",
+                detail,
+            )
+        if status == 403:
+            retry = retry_after_seconds(response.headers.get("Retry-After"))
+            remaining = _header(response.headers, _REMAINING_HEADERS)
+            if retry is not None or remaining == "0":
+                wait = retry if retry is not None else reset_seconds(response.headers)
+                raise RateLimited(f"{self.name} asks us to slow down{said_part}", wait, detail)
+            raise Forbidden(
+                f"{self.name} refused access{said_part}; the token lacks permission", detail
+            )
+        if status == 404:
+            raise NotFound(f"{self.name} has nothing at {url}; check the URL{said_part}", detail)
+        if status in (429, 503) and (status == 429 or "Retry-After" in response.headers):
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            if wait is None:
+                wait = reset_seconds(response.headers)
+            raise RateLimited(
+                f"{self.name} asks us to slow down (rate limit){said_part}", wait, detail
+            )
+        if status >= 500:
+            raise Unavailable(
+                f"{self.name} has a problem of its own (HTTP {status}); it will be retried", detail
+            )
+        raise BadResponse(f"{self.name} refused the request (HTTP {status}){said_part}", detail)
