@@ -146,7 +146,9 @@ class Agent:
         self._last_wall = self.clock.now()
         self._last_mono = self.clock.monotonic()
         self._stopped = threading.Event()
+        self._waiting: list[WaitingTicket] = []
         self._install_sources(config)
+        self._status = self._build_status(self.clock.now())
 
     # ------------------------------------------------------------------ public API (any thread)
 
@@ -241,7 +243,7 @@ class Agent:
         old = self._states
         self._states = {}
         mono = self.clock.monotonic()
-        for i, src in enumerate(config.sources):
+        for src in config.sources:
             previous = old.pop(src.name, None)
             state = _SourceState(src)
             if previous is not None and previous.config == src:
@@ -250,7 +252,7 @@ class Agent:
             else:
                 if previous is not None and previous.source is not None:
                     previous.source.close()
-                state.next_due = mono + 0.05 * i  # first polls spread a little, all at once-ish
+                state.next_due = mono  # a new source is read at once
             self._states[src.name] = state
         for name, gone in old.items():
             if gone.source is not None:

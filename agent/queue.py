@@ -238,6 +238,9 @@ class LocalQueue:
         self._lock = _ProcessLock(self.data_dir / "queue.lock")
         #: False when another process holds the data dir: we then work in memory only
         self.writable = self._lock.acquire()
+        if self.writable:
+            for stale in self.data_dir.glob(f".{QUEUE_FILE}.*.tmp"):
+                stale.unlink(missing_ok=True)  # left by a write that was killed
         self.storage = AtomicJSONStorage(self.path)
         self.db = TinyDB(storage=_WriteOnCommit(lambda: self.storage))
         self.tickets = self.db.table("tickets", cache_size=0)

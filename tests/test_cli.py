@@ -1,0 +1,191 @@
+"""The `ticketbell` command, run as a subprocess the way scripts and monitors run it."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from agent import __version__
+from tests.conftest import ROOT, run_cli
+
+
+def write_config(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "ticketbell.toml"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+DEMO = '[[sources]]\nname = "Demo"\nkind = "demo"\ninterval = "5s"\n'
+
+
+def check(tmp_path, cli_env, body: str, *extra: str) -> subprocess.CompletedProcess:
+    path = write_config(tmp_path, body)
+    return run_cli(
+        ["check", "--json", "--config", str(path), "--data-dir", str(tmp_path / "data"), *extra],
+        cli_env,
+    )
+
+
+def test_check_demo_json_prints_waiting_tickets_and_a_second_run_knows_them(tmp_path, cli_env):
+    args = ["check", "--demo", "--json", "--data-dir", str(tmp_path / "data")]
+    first = run_cli(args, cli_env)
+    assert first.returncode in (1, 2), first.stderr
+    report = json.loads(first.stdout)
+    assert set(report) == {"waiting", "overdue", "due_soon", "sources", "tickets"}
+    assert report["waiting"] == len(report["tickets"]) > 0
+    assert report["sources"] == [
+        {
+            "name": "Demo helpdesk",
+            "kind": "demo",
+            "health": "ok",
+            "message": "",
+            "waiting": report["waiting"],
+        }
+    ]
+    t = report["tickets"][0]
+    assert set(t) == {
+        "source",
+        "id",
+        "subject",
+        "category",
+        "priority",
+        "waiting_since",
+        "due_at",
+        "state",
+        "new",
+        "url",
+    }
+    assert all(x["new"] for x in report["tickets"])
+    assert t["waiting_since"].endswith("+00:00") and t["due_at"].endswith("+00:00")
+    dues = [x["due_at"] for x in report["tickets"]]
+    assert dues == sorted(dues)
+
+    second = json.loads(run_cli(args, cli_env).stdout)
+    known = {x["id"] for x in report["tickets"]}
+    again = [x for x in second["tickets"] if x["id"] in known]
+    assert again and not any(x["new"] for x in again)
+
+
+def test_check_exit_codes_follow_monitoring_plugins(tmp_path, cli_env):
+    nothing = check(tmp_path, cli_env, DEMO + 'categories = ["No such category"]\n')
+    assert nothing.returncode == 0, nothing.stderr
+    assert json.loads(nothing.stdout)["waiting"] == 0
+
+    waiting = check(tmp_path, cli_env, DEMO + '[windows]\ndefault = "30d"\n')
+    assert waiting.returncode == 1
+    assert json.loads(waiting.stdout)["overdue"] == 0
+
+    overdue = check(tmp_path, cli_env, DEMO + '[windows]\ndefault = "1m"\n')
+    assert overdue.returncode == 2
+    assert json.loads(overdue.stdout)["overdue"] > 0
+
+    broken = check(tmp_path, cli_env, DEMO.replace('"5s"', '"soon"'))
+    assert broken.returncode == 3
+    assert "interval" in broken.stderr and "Traceback" not in broken.stderr
+
+
+def test_check_table_is_readable(tmp_path, cli_env):
+    out = run_cli(["check", "--demo", "--data-dir", str(tmp_path / "d")], cli_env)
+    assert "Demo helpdesk (demo):" in out.stdout
+    assert "STATE" in out.stdout and "SUBJECT" in out.stdout
+    assert "(new)" in out.stdout
+
+
+def test_config_validate_path_and_show(tmp_path, cli_env):
+    good = write_config(tmp_path, DEMO + 'secret_env = "DEMO_TOKEN"\n')
+    out = run_cli(["config", "validate", "--config", str(good)], cli_env)
+    assert out.returncode == 0 and "valid" in out.stdout
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[sources]]\nname = "X"\nkind = "zendes"\n', encoding="utf-8")
+    out = run_cli(["config", "validate", "--config", str(bad)], cli_env)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        f"ticketbell: {bad}: sources[0].kind: unknown kind 'zendes'; known kinds: "
+        + out.stderr.split("known kinds: ")[1].strip()
+    ]
+
+    out = run_cli(["config", "path"], cli_env)
+    assert out.stdout.strip().endswith("ticketbell.toml")
+
+    show = run_cli(["config", "show", "--config", str(good)], cli_env)
+    assert show.returncode == 0
+    assert 'name = "Demo"' in show.stdout
+
+
+def test_run_and_check_without_a_config_say_so(tmp_path, cli_env):
+    missing = str(tmp_path / "nope.toml")
+    out = run_cli(["run", "--headless", "--config", missing], cli_env)
+    assert out.returncode == 2 and "does not exist" in out.stderr
+    out = run_cli(["check", "--config", missing], cli_env)
+    assert out.returncode == 3 and "does not exist" in out.stderr
+
+
+def test_sources_lists_the_kinds_with_a_description(cli_env):
+    out = run_cli(["sources"], cli_env)
+    assert out.returncode == 0
+    assert any(
+        line.startswith("demo ") and "demo helpdesk" in line for line in out.stdout.splitlines()
+    )
+
+
+def test_version(cli_env):
+    out = run_cli(["--version"], cli_env)
+    assert out.stdout.strip() == f"ticketbell {__version__}"
+
+
+def test_secret_set_stores_in_the_keyring_and_show_never_prints_it(tmp_path, cli_env):
+    good = write_config(tmp_path, DEMO)
+    out = run_cli(["secret", "set", "Demo"], cli_env, input="tok-123456789\n")
+    assert out.returncode == 0, out.stderr
+    show = run_cli(["config", "show", "--config", str(good)], cli_env)
+    assert "tok-123456789" not in show.stdout + show.stderr
+    assert "tok-123456789" not in good.read_text(encoding="utf-8")
+
+
+def test_headless_run_emits_json_events_and_stops_cleanly_on_sigterm(tmp_path, cli_env):
+    data = tmp_path / "data"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "agent",
+            "run",
+            "--headless",
+            "--json",
+            "--demo",
+            "--no-notify",
+            "--data-dir",
+            str(data),
+        ],
+        env=cli_env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = json.loads(proc.stdout.readline())
+        assert first["event"] == "new"
+        assert first["source"] == "Demo helpdesk"
+        assert set(first) == {"event", "source", "ticket", "subject", "at"}
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert "stopping (SIGTERM)" in err and "Traceback" not in err
+    events = [first] + [json.loads(line) for line in out.splitlines()]
+    new_ids = [e["ticket"] for e in events if e["event"] == "new"]
+    assert len(new_ids) == len(set(new_ids))
+    # a restart re-alerts nothing that was alerted before
+    again = run_cli(["check", "--demo", "--json", "--data-dir", str(data)], cli_env)
+    report = json.loads(again.stdout)
+    assert not any(t["new"] for t in report["tickets"] if t["id"] in new_ids)

@@ -1,0 +1,222 @@
+from datetime import time, timedelta
+from pathlib import Path
+
+import pytest
+
+from agent import config as cfg
+from agent.config import ConfigError, load, parse_days, parse_duration
+
+VALID = """
+role = "owner"
+
+[[sources]]
+name = "Demo"
+kind = "demo"
+interval = "30s"
+categories = ["Billing", "Sales"]
+
+[windows]
+default = "2h"
+rules = [
+  { priority = "urgent", window = "10m" },
+  { category = "Sales", window = "30m" },
+]
+use_helpdesk_due = false
+
+[business_hours]
+timezone = "Europe/London"
+days = "Mon-Fri"
+hours = "09:00-17:30"
+holidays = "GB"
+
+[alerts]
+sound = "chime"
+remind_every = "15m"
+due_soon = 0.75
+quiet_hours = "22:00-07:00"
+
+[escalation]
+levels = [
+  { after = "0m", notify = ["owner-desktop", "mailto://owner@example.com"] },
+  { after = "30m", notify = ["ntfy://example-topic"] },
+]
+repeat_every = "1h"
+sent_by = "owner"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "ticketbell.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_full_config_loads_with_every_section(tmp_path):
+    c = load(write(tmp_path, VALID))
+    assert c.role == "owner"
+    (src,) = c.sources
+    assert (src.name, src.kind, src.interval) == ("Demo", "demo", timedelta(seconds=30))
+    assert src.categories == ("Billing", "Sales")
+    assert c.windows.default == timedelta(hours=2)
+    assert [r.window for r in c.windows.rules] == [timedelta(minutes=10), timedelta(minutes=30)]
+    assert c.windows.use_helpdesk_due is False
+    assert c.business_hours is not None
+    assert c.business_hours.days == frozenset(range(5))
+    assert (c.business_hours.start, c.business_hours.end) == (time(9), time(17, 30))
+    assert c.alerts.quiet_hours == (time(22), time(7))
+    assert c.alerts.due_soon == 0.75
+    assert [lvl.after for lvl in c.escalation.levels] == [timedelta(0), timedelta(minutes=30)]
+    assert c.escalation.repeat_every == timedelta(hours=1)
+
+
+def test_role_decides_the_default_interval(tmp_path):
+    base = '[[sources]]\nname = "D"\nkind = "demo"\n'
+    assert load(write(tmp_path, base)).sources[0].interval == timedelta(minutes=2)
+    owner = 'role = "owner"\n' + base
+    assert load(write(tmp_path, owner)).sources[0].interval == timedelta(minutes=15)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("90s", 90), ("10m", 600), ("2h", 7200), ("1d", 86400), ("1h30m", 5400), ("1.5h", 5400)],
+)
+def test_durations(text, expected):
+    assert parse_duration(text) == timedelta(seconds=expected)
+
+
+@pytest.mark.parametrize("text", ["", "5x", "m10", "-5m", "10", 10, "1h 30", None])
+def test_bad_durations_say_what_is_allowed(text):
+    with pytest.raises(ValueError, match=r"duration|negative"):
+        parse_duration(text)
+
+
+def test_days_wrap_around_the_week():
+    assert parse_days("Sun-Thu") == frozenset({6, 0, 1, 2, 3})
+    assert parse_days("Mon,Wed,Fri") == frozenset({0, 2, 4})
+
+
+SOURCE = '[[sources]]\nname = "D"\nkind = "demo"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "words"),
+    [
+        ('role = "boss"\n', "role", "not a role"),
+        ("role = 3\n", "role", "must be a string"),
+        ("colour = 1\n", "colour", "unknown key"),
+        ("sources = 1\n", "sources", "must be a list"),
+        ('[[sources]]\nkind = "demo"\n', "sources[0].name", "missing"),
+        ('[[sources]]\nname = "D"\n', "sources[0].kind", "missing"),
+        ('[[sources]]\nname = "D"\nkind = "nosuch"\n', "sources[0].kind", "unknown kind"),
+        (SOURCE + 'interval = "5x"\n', "sources[0].interval", "not a duration"),
+        (SOURCE + 'interval = "-1m"\n', "sources[0].interval", "negative"),
+        (SOURCE + 'interval = "0s"\n', "sources[0].interval", "at least"),
+        (SOURCE + 'interval = "400d"\n', "sources[0].interval", "longer than"),
+        (SOURCE + "interval = 30\n", "sources[0].interval", "string"),
+        (SOURCE + 'categories = "x"\ncategories2 = 1\n', "sources[0].categories2", "unknown key"),
+        (SOURCE + "categories = [1]\n", "sources[0].categories[0]", "non-empty string"),
+        (SOURCE + 'url = "example.com"\n', "sources[0].url", "not a URL"),
+        (SOURCE + 'url = "https://u:pw@example.com"\n', "sources[0].url", "password"),
+        (SOURCE + 'secret_env = "NOT A NAME"\n', "sources[0].secret_env", "environment variable"),
+        (SOURCE + 'verify = "no-such-ca.pem"\n', "sources[0].verify", "does not exist"),
+        (SOURCE + "timeout = 0\n", "sources[0].timeout", "out of range"),
+        (SOURCE + "timeout = 1e9\n", "sources[0].timeout", "out of range"),
+        (SOURCE + 'proxy = "ftp://x"\n', "sources[0].proxy", "proxy URL"),
+        (SOURCE + SOURCE, "sources[1].name", "used twice"),
+        ('[windows]\ndefault = "soon"\n', "windows.default", "not a duration"),
+        ('[windows]\nrules = [ { window = "5m" } ]\n', "windows.rules[0]", "matches nothing"),
+        (
+            '[windows]\nrules = [ { priority = "meh", window = "5m" } ]\n',
+            "windows.rules[0].priority",
+            "low, normal",
+        ),
+        ('[windows]\nrules = [ { priority = "low" } ]\n', "windows.rules[0].window", "missing"),
+        (
+            '[business_hours]\ntimezone = "Mars/Olympus"\n',
+            "business_hours.timezone",
+            "not a time zone",
+        ),
+        (
+            '[business_hours]\ntimezone = "UTC"\ndays = "Funday"\n',
+            "business_hours.days",
+            "not a day",
+        ),
+        ('[business_hours]\ntimezone = "UTC"\nhours = "9-5"\n', "business_hours.hours", "HH:MM"),
+        (
+            '[business_hours]\ntimezone = "UTC"\nhours = "17:00-09:00"\n',
+            "business_hours.hours",
+            "end after",
+        ),
+        (
+            '[business_hours]\ntimezone = "UTC"\nholidays = "XX"\n',
+            "business_hours.holidays",
+            "country code",
+        ),
+        ('[business_hours]\ndays = "Mon-Fri"\n', "business_hours.timezone", "missing"),
+        ('[alerts]\nsound = "/etc/passwd"\n', "alerts.sound", ".wav"),
+        ('[alerts]\nsound = "../../nowhere.wav"\n', "alerts.sound", "does not exist"),
+        ("[alerts]\nvolume = 7\n", "alerts.volume", "out of range"),
+        ("[alerts]\ndue_soon = 1.5\n", "alerts.due_soon", "out of range"),
+        ('[alerts]\nquiet_hours = "late"\n', "alerts.quiet_hours", "time range"),
+        (
+            '[escalation]\nlevels = [ { after = "0m", notify = ["pigeon"] } ]\n',
+            "escalation.levels[0].notify[0]",
+            "not a channel",
+        ),
+        ('[escalation]\nlevels = [ { after = "0m" } ]\n', "escalation.levels[0].notify", "missing"),
+        ('[escalation]\nsent_by = "everyone"\n', "escalation.sent_by", "not a role"),
+        (
+            '[escalation]\nlevels = [ { after = "1h", notify = ["owner-desktop"] },'
+            ' { after = "0m", notify = ["owner-desktop"] } ]\n',
+            "escalation.levels",
+            "in order",
+        ),
+        ('retention = "1m"\n', "retention", "at least"),
+    ],
+)
+def test_every_error_names_the_file_and_the_key(tmp_path, text, key, words):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: {key}: "), message
+    assert words in message
+    assert "\n" not in message
+
+
+def test_broken_toml_and_missing_file_are_clear(tmp_path):
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(write(tmp_path, "role = \n"))
+    with pytest.raises(ConfigError, match="does not exist"):
+        load(tmp_path / "nope.toml")
+
+
+def test_secrets_in_the_config_are_not_echoed(tmp_path):
+    path = write(tmp_path, SOURCE + 'token = "s3cr3t-value-123"\n')
+    with pytest.raises(ConfigError) as err:
+        load(path)
+    assert "s3cr3t" not in str(err.value)
+    assert "sources[0].token" in str(err.value)
+
+
+def test_a_relative_ca_bundle_is_found_next_to_the_config(tmp_path):
+    (tmp_path / "ca.pem").write_text("---", encoding="utf-8")
+    c = load(write(tmp_path, SOURCE + 'verify = "ca.pem"\n'))
+    assert c.sources[0].verify == str(tmp_path / "ca.pem")
+
+
+def test_save_validates_and_round_trips(tmp_path):
+    data = {"role": "owner", "sources": [{"name": "D", "kind": "demo", "interval": "1m"}]}
+    path = tmp_path / "sub" / "ticketbell.toml"
+    saved = cfg.save(data, path)
+    assert saved.path == path
+    assert load(path).sources[0].interval == timedelta(minutes=1)
+    with pytest.raises(ConfigError):
+        cfg.save({"role": "boss"}, path)
+    assert load(path).role == "owner"  # a refused save leaves the file as it was
+
+
+def test_demo_config_is_valid_and_short():
+    c = cfg.demo_config()
+    assert c.sources[0].kind == "demo"
+    assert c.windows.default <= timedelta(minutes=15)

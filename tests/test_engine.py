@@ -1,0 +1,271 @@
+"""Engine tests: a fake clock for time, real threads for polling."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import pytest
+
+from agent import config as cfg
+from agent.engine import Agent
+from agent.model import Alert, Health, Snapshot, Status, Ticket
+from agent.queue import LocalQueue
+from agent.sources.base import RateLimited, Source, Unavailable
+
+
+class ScriptedSource(Source):
+    """A source whose fetch does what the test says: return tickets, raise, or block."""
+
+    kind = "demo"
+    needs_secret = False
+
+    def __init__(self, config, clock):
+        super().__init__(config, None, clock)
+        self.calls = 0
+        self.tickets: list[Ticket] = []
+        self.error: Exception | None = None
+        self.gate: threading.Event | None = None
+
+    def fetch(self, since):
+        self.calls += 1
+        if self.gate is not None:
+            self.gate.wait(10)
+        if self.error is not None:
+            raise self.error
+        return Snapshot(self.name, tuple(self.tickets), self.clock())
+
+
+def make_config(names=("A",), interval="10s", **extra) -> cfg.Config:
+    sources = [{"name": n, "kind": "demo", "interval": interval} for n in names]
+    return cfg.from_dict({"sources": sources, "alerts": {"remind_every": "off"}, **extra})
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if check():
+            return
+        time.sleep(0.005)
+    raise AssertionError("condition not reached in time")
+
+
+class Harness:
+    def __init__(self, tmp_path, clock, config, sources=None):
+        self.clock = clock
+        self.sources = sources or {s.name: ScriptedSource(s, clock.now) for s in config.sources}
+        self.queue = LocalQueue(tmp_path / "data")
+        self.agent = Agent(
+            config, self.queue, clock=clock, source_factory=lambda c, _clock: self.sources[c.name]
+        )
+        self.alerts: list[Alert] = []
+        self.statuses: list[Status] = []
+        self.agent.subscribe(self.statuses.append, lambda a: self.alerts.extend(a))
+
+    def health(self, name: str):
+        return next(s for s in self.agent.status.sources if s.name == name)
+
+    def advance(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+        self.agent.poke()
+
+
+@pytest.fixture
+def harness(tmp_path, clock):
+    made: list[Harness] = []
+
+    def make(config=None, sources=None) -> Harness:
+        h = Harness(tmp_path, clock, config or make_config(), sources)
+        made.append(h)
+        return h
+
+    yield make
+    for h in made:
+        for s in h.sources.values():
+            if s.gate is not None:
+                s.gate.set()
+        h.agent.stop()
+
+
+def ticket(i: int, since: datetime, source: str = "A", **kw) -> Ticket:
+    return Ticket(
+        source=source, id=str(i), subject=f"T{i}", created_at=since, waiting_since=since, **kw
+    )
+
+
+def test_a_slow_source_does_not_delay_a_fast_one(harness):
+    h = harness(make_config(("Slow", "Fast")))
+    h.sources["Slow"].gate = threading.Event()
+    h.agent.start()
+    wait_until(lambda: h.health("Fast").health is Health.OK)
+    for expected in (2, 3):
+        h.advance(11)
+        wait_until(lambda e=expected: h.sources["Fast"].calls == e)
+    assert h.sources["Slow"].calls == 1  # still in its first fetch, never started twice
+    assert h.health("Slow").health is Health.UNKNOWN
+    h.sources["Slow"].gate.set()
+    wait_until(lambda: h.health("Slow").health is Health.OK)
+
+
+def test_each_source_polls_on_its_own_interval(harness):
+    config = cfg.from_dict(
+        {
+            "sources": [
+                {"name": "A", "kind": "demo", "interval": "10s"},
+                {"name": "B", "kind": "demo", "interval": "60s"},
+            ]
+        }
+    )
+    h = harness(config)
+    h.agent.start()
+    wait_until(lambda: h.sources["A"].calls == 1 and h.sources["B"].calls == 1)
+    for _ in range(5):
+        h.advance(11)
+        time.sleep(0.05)
+    wait_until(lambda: h.sources["A"].calls == 6)
+    assert h.sources["B"].calls == 1
+    h.advance(11)
+    wait_until(lambda: h.sources["B"].calls == 2)
+
+
+def test_failures_back_off_exponentially(harness, clock):
+    h = harness()
+    h.sources["A"].error = Unavailable("helpdesk down")
+    h.agent.start()
+    delays = []
+    for n in range(1, 5):
+        wait_until(lambda n=n: h.health("A").failures == n)
+        health = h.health("A")
+        delays.append((health.next_poll - health.last_attempt).total_seconds())
+        h.advance(delays[-1] + 0.01)
+    for got, want in zip(delays, (10, 20, 40, 80), strict=True):
+        assert want * 0.94 <= got <= want * 1.06
+
+
+def test_retry_after_is_obeyed(harness):
+    h = harness()
+    h.sources["A"].error = RateLimited("slow down", retry_after=120)
+    h.agent.start()
+    wait_until(lambda: h.health("A").failures == 1)
+    health = h.health("A")
+    assert health.next_poll - health.last_attempt == timedelta(seconds=120)
+    h.advance(100)
+    time.sleep(0.1)
+    assert h.sources["A"].calls == 1
+    h.advance(21)
+    wait_until(lambda: h.sources["A"].calls == 2)
+
+
+def test_a_failing_source_keeps_its_tickets_marked_stale_never_zero(harness, clock):
+    h = harness()
+    h.sources["A"].tickets = [ticket(1, clock.now()), ticket(2, clock.now())]
+    h.agent.start()
+    wait_until(lambda: h.agent.status.waiting == 2 and not h.agent.status.blind)
+    h.sources["A"].error = Unavailable("helpdesk down (HTTP 502)")
+    h.advance(11)
+    wait_until(lambda: h.health("A").health is Health.FAILING)
+    status = h.agent.status
+    assert status.waiting == 2
+    assert status.blind
+    assert all(w.stale for w in status.tickets)
+    assert h.health("A").message == "helpdesk down (HTTP 502)"
+    assert [a.kind for a in h.alerts if a.kind.startswith("source")] == ["source_down"]
+    # recovery is automatic when the fault ends
+    h.sources["A"].error = None
+    h.sources["A"].tickets = [ticket(2, clock.now())]
+    h.advance(11)
+    wait_until(lambda: h.health("A").health is Health.OK)
+    assert h.agent.status.waiting == 1 and not h.agent.status.blind
+    kinds = [a.kind for a in h.alerts]
+    assert kinds.count("source_up") == 1 and kinds.count("answered") == 1
+
+
+def test_one_broken_source_does_not_stop_the_others(harness, clock):
+    h = harness(make_config(("Broken", "Fine")))
+    h.sources["Broken"].error = ValueError("a connector bug")
+    h.sources["Fine"].tickets = [ticket(1, clock.now(), "Fine")]
+    h.agent.start()
+    wait_until(lambda: h.health("Broken").health is Health.FAILING)
+    wait_until(lambda: h.health("Fine").health is Health.OK)
+    assert "unexpectedly" in h.health("Broken").message
+    assert h.agent.status.waiting == 1
+
+
+def test_alerts_are_published_once_and_not_again_after_a_restart(tmp_path, clock):
+    config = make_config()
+    tickets = [ticket(1, clock.now()), ticket(2, clock.now())]
+
+    def run_once() -> list[str]:
+        h = Harness(tmp_path, clock, config)
+        h.sources["A"].tickets = tickets
+        h.agent.start()
+        wait_until(lambda: h.agent.status.waiting == 2 and h.health("A").health is Health.OK)
+        h.advance(11)
+        wait_until(lambda: h.sources["A"].calls == 2)
+        time.sleep(0.05)
+        h.agent.stop()
+        return [a.kind for a in h.alerts]
+
+    assert run_once() == ["new", "new"]
+    assert run_once() == []
+
+
+def test_due_soon_and_overdue_fire_on_time_without_a_poll(harness, clock):
+    config = make_config(interval="1h", windows={"default": "10m"})
+    h = harness(config)
+    h.sources["A"].tickets = [ticket(1, clock.now())]
+    h.agent.start()
+    wait_until(lambda: [a.kind for a in h.alerts] == ["new"])
+    h.advance(8 * 60)
+    wait_until(lambda: [a.kind for a in h.alerts] == ["new", "due_soon"])
+    h.advance(2 * 60)
+    wait_until(lambda: [a.kind for a in h.alerts] == ["new", "due_soon", "overdue"])
+    assert h.sources["A"].calls == 1
+
+
+def test_a_wall_clock_jump_triggers_an_immediate_poll(harness, clock):
+    h = harness(make_config(interval="10m"))
+    h.agent.start()
+    wait_until(lambda: h.sources["A"].calls == 1)
+    clock.jump_wall(3 * 3600)  # the laptop slept for three hours
+    h.agent.poke()
+    wait_until(lambda: h.sources["A"].calls == 2)
+
+
+def test_acknowledge_and_snooze_are_commands_the_scheduler_applies(harness, clock):
+    h = harness()
+    h.sources["A"].tickets = [ticket(1, clock.now())]
+    h.agent.start()
+    wait_until(lambda: h.agent.status.waiting == 1)
+    h.agent.acknowledge("A", "1")
+    wait_until(lambda: h.agent.status.tickets[0].acknowledged)
+    h.agent.snooze("A", "1", 15)
+    wait_until(lambda: h.agent.status.tickets[0].snoozed_until is not None)
+    assert h.agent.status.tickets[0].snoozed_until == clock.now() + timedelta(minutes=15)
+
+
+def test_subscribers_are_called_off_the_polling_threads(harness, clock):
+    h = harness()
+    threads: set[str] = set()
+    h.agent.subscribe(lambda s: threads.add(threading.current_thread().name))
+    h.agent.start()
+    wait_until(lambda: h.health("A").health is Health.OK)
+    assert threads == {"ticketbell-scheduler"}
+
+
+def test_check_polls_every_source_once(tmp_path, clock):
+    h = Harness(tmp_path, clock, make_config(("A", "B")))
+    h.sources["A"].tickets = [ticket(1, clock.now())]
+    h.sources["B"].error = Unavailable("down")
+    report = h.agent.poll_once()
+    h.agent.stop()
+    assert report.status.waiting == 1
+    assert {s.name: s.health for s in report.status.sources} == {
+        "A": Health.OK,
+        "B": Health.FAILING,
+    }
+    assert [a.kind for a in report.alerts] == ["source_down", "new"] or sorted(
+        a.kind for a in report.alerts
+    ) == ["new", "source_down"]

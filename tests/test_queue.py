@@ -1,0 +1,225 @@
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from agent.model import Alert, Snapshot, Ticket
+from agent.queue import LocalQueue, alert_key
+
+UTC = timezone.utc
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def t(i: int, source: str = "S", since: datetime = NOW, **kw) -> Ticket:
+    return Ticket(
+        source=source, id=str(i), subject=f"Ticket {i}", created_at=since, waiting_since=since, **kw
+    )
+
+
+def snap(tickets, source: str = "S", complete: bool = True) -> Snapshot:
+    return Snapshot(source, tuple(tickets), NOW, complete)
+
+
+def mtime(q: LocalQueue) -> int:
+    return q.path.stat().st_mtime_ns
+
+
+def test_apply_reports_new_updated_unchanged_and_answered(tmp_path):
+    q = LocalQueue(tmp_path)
+    ch = q.apply(snap([t(1), t(2)]), NOW)
+    assert [x.id for x in ch.new] == ["1", "2"]
+    q.commit()
+    ch = q.apply(snap([t(2), t(3)]), NOW)
+    assert [x.id for x in ch.new] == ["3"]
+    assert [x.id for x in ch.unchanged] == ["2"]
+    assert [x.id for x in ch.answered] == ["1"]
+    changed = Ticket("S", "2", "Ticket 2 (edited)", NOW, NOW)
+    ch = q.apply(snap([changed, t(3)]), NOW)
+    assert [x.subject for x in ch.updated] == ["Ticket 2 (edited)"]
+    assert {x.ticket.id for x in q.waiting()} == {"2", "3"}
+
+
+def test_one_write_per_snapshot_and_none_when_nothing_changed(tmp_path):
+    q = LocalQueue(tmp_path)
+    q.apply(snap([t(i) for i in range(500)]), NOW)
+    assert not q.path.exists()  # nothing written before commit
+    q.commit()
+    first = mtime(q)
+    time.sleep(0.01)
+    ch = q.apply(snap([t(i) for i in range(500)]), NOW + timedelta(minutes=1))
+    assert not ch.changed
+    q.commit()
+    assert mtime(q) == first
+
+
+def test_sources_do_not_touch_each_others_tickets(tmp_path):
+    q = LocalQueue(tmp_path)
+    q.apply(snap([t(1, "A")], "A"), NOW)
+    q.apply(snap([t(1, "B")], "B"), NOW)
+    ch = q.apply(snap([], "A"), NOW)
+    assert [x.source for x in ch.answered] == ["A"]
+    assert [w.ticket.source for w in q.waiting()] == ["B"]
+
+
+def test_incomplete_snapshot_does_not_answer_missing_tickets(tmp_path):
+    q = LocalQueue(tmp_path)
+    q.apply(snap([t(1), t(2)]), NOW)
+    ch = q.apply(snap([t(1)], complete=False), NOW)
+    assert ch.answered == ()
+    assert len(q.waiting()) == 2
+
+
+def test_a_new_customer_message_after_a_reply_starts_a_new_cycle(tmp_path):
+    q = LocalQueue(tmp_path)
+    q.apply(snap([t(1)]), NOW)
+    q.set_ticket_state("S", "1", acknowledged=True)
+    later = NOW + timedelta(hours=1)
+    ch = q.apply(snap([t(1, since=later)]), later)
+    assert [x.id for x in ch.new] == ["1"]
+    (w,) = q.waiting()
+    assert not w.acknowledged
+    assert w.first_seen == later
+
+
+def test_restart_keeps_tickets_and_the_ledger(tmp_path):
+    q = LocalQueue(tmp_path)
+    q.apply(snap([t(1)]), NOW)
+    key = alert_key("S", "1", NOW.isoformat(), "new")
+    assert [a.key for a in q.record([Alert("new", NOW, key, "S", "1")])] == [key]
+    q.set_ticket_state("S", "1", snoozed_until=NOW + timedelta(minutes=30))
+    q.close()
+    q2 = LocalQueue(tmp_path)
+    assert q2.already(key)
+    assert q2.record([Alert("new", NOW, key, "S", "1")]) == []  # not owed twice
+    (w,) = q2.waiting()
+    assert w.snoozed_until == NOW + timedelta(minutes=30)
+    ch = q2.apply(snap([t(1)]), NOW)
+    assert ch.new == ()
+
+
+def test_a_corrupt_file_is_moved_aside_and_the_queue_starts_clean(tmp_path, caplog):
+    (tmp_path / "queue.json").write_bytes(b'{"tickets": {"1": {"key": ')
+    q = LocalQueue(tmp_path)
+    assert q.waiting() == []
+    assert q.recovered_from is not None and q.recovered_from.exists()
+    assert "moved it aside" in caplog.text
+    q.apply(snap([t(1)]), NOW)
+    q.close()
+    assert [w.ticket.id for w in LocalQueue(tmp_path).waiting()] == ["1"]
+
+
+def test_a_file_of_the_wrong_shape_is_treated_as_corrupt(tmp_path):
+    (tmp_path / "queue.json").write_bytes(b'{"tickets": {"1": {"no": "key"}}}')
+    q = LocalQueue(tmp_path)
+    assert q.waiting() == []
+    assert q.recovered_from is not None
+
+
+def test_retention_forgets_old_history_but_not_waiting_tickets(tmp_path):
+    q = LocalQueue(tmp_path, retention=timedelta(days=7))
+    q.apply(snap([t(1), t(2)]), NOW)
+    q.record([Alert("new", NOW, alert_key("S", i, NOW.isoformat(), "new"), "S", i) for i in "12"])
+    q.apply(snap([t(2)]), NOW + timedelta(hours=1))  # 1 answered
+    q.commit()
+    assert q.prune(NOW + timedelta(days=6)) == 0
+    removed = q.prune(NOW + timedelta(days=8))
+    assert removed == 2  # ticket 1's "new" and its "answered" entry
+    assert q.already(alert_key("S", "2", NOW.isoformat(), "new"))
+    assert not q.already(alert_key("S", "1", NOW.isoformat(), "new"))
+
+
+def test_a_full_disk_keeps_working_from_memory_and_writes_again_later(tmp_path, monkeypatch):
+    q = LocalQueue(tmp_path)
+    q.apply(snap([t(1)]), NOW)
+    q.commit()
+
+    def disk_full(path, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(q.storage, "write", lambda data: disk_full(None, data))
+    q.apply(snap([t(1), t(2)]), NOW)
+    assert q.commit() is False
+    assert "No space left" in q.write_error
+    assert len(q.waiting()) == 2
+    monkeypatch.undo()
+    assert q.commit() is True
+    q.close()
+    assert len(LocalQueue(tmp_path).waiting()) == 2
+
+
+def test_a_second_process_cannot_write_the_same_queue(tmp_path):
+    q = LocalQueue(tmp_path)
+    assert q.writable
+    other = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
+            from pathlib import Path
+            from agent.queue import LocalQueue
+            print(LocalQueue(Path({str(tmp_path)!r})).writable)
+        """),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    assert other.stdout.strip() == "False"
+    q.close()
+
+
+KILL_CHILD = textwrap.dedent("""
+    import sys
+    from datetime import datetime, timezone
+    from pathlib import Path
+    from agent.model import Snapshot, Ticket
+    from agent.queue import LocalQueue
+
+    NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+    q = LocalQueue(Path(sys.argv[1]))
+    n = int(q.get_meta("n", 0))
+    print("ready", flush=True)
+    while True:
+        n += 1
+        size = 2000 + (n * 7919) % 3000
+        tickets = [Ticket("S", f"{n}-{i}", "x" * 40, NOW, NOW) for i in range(size)]
+        q.apply(Snapshot("S", tuple(tickets), NOW), NOW)
+        q.set_meta("n", n)
+        q.commit()
+        print(n, flush=True)
+""")
+
+
+def test_a_kill_at_any_moment_leaves_the_old_or_the_new_state(tmp_path):
+    rng = random.Random(20261123)
+    script = tmp_path / "child.py"
+    script.write_text(KILL_CHILD, encoding="utf-8")
+    data = tmp_path / "data"
+    committed = 0
+    for _ in range(15):
+        child = subprocess.Popen(
+            [sys.executable, str(script), str(data)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        )
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.05, 0.5))
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        printed = child.stdout.read().split()
+        committed = int(printed[-1]) if printed else committed
+        q = LocalQueue(data)
+        assert q.recovered_from is None, "the queue file was damaged by a kill"
+        n = int(q.get_meta("n", 0))
+        # the last state reported as committed, or the one being written when killed
+        assert n in (committed, committed + 1), (n, committed)
+        committed = n
+        size = 2000 + (n * 7919) % 3000
+        assert {w.ticket.id for w in q.waiting()} == {f"{n}-{i}" for i in range(size)}
+        q.close()
+    LocalQueue(data).close()
+    assert [p.name for p in data.iterdir() if p.name.endswith(".tmp")] == []
