@@ -53,9 +53,21 @@ _REMAINING_HEADERS = (
     "x-ratelimit-remaining",
     "x-rate-limit-remaining",
     "ratelimit-remaining",
+    "x-ratelimit-remaining-minute",  # Help Scout
 )
-_LIMIT_HEADERS = ("x-ratelimit-limit", "x-rate-limit", "ratelimit-limit", "x-ratelimit-total")
-_RESET_HEADERS = ("ratelimit-reset", "x-ratelimit-reset", "x-rate-limit-reset")
+_LIMIT_HEADERS = (
+    "x-ratelimit-limit",
+    "x-rate-limit",
+    "ratelimit-limit",
+    "x-ratelimit-total",
+    "x-ratelimit-limit-minute",  # Help Scout
+)
+_RESET_HEADERS = (
+    "ratelimit-reset",
+    "x-ratelimit-reset",
+    "x-rate-limit-reset",
+    "x-ratelimit-retry-after",  # Help Scout: seconds until the minute window reopens
+)
 
 
 @dataclass

@@ -1,0 +1,334 @@
+"""GitHub issues used as a helpdesk: the open issues of one repository, by label.
+
+GitHub has no notion of "waiting on us", so the conversation decides: an issue waits while the
+newest message (the issue itself, then its comments) is a customer's. Who is the team is the
+``team`` option (GitHub logins) or, without it, the comment's ``author_association`` (OWNER,
+MEMBER, COLLABORATOR). Bot comments (auto-replies, CI) answer nobody and are ignored. Pull
+requests come back from the issues endpoint too and are dropped.
+
+An idle poll costs one request answered 304 (ETag revalidation, which GitHub does not count
+against the rate limit); comments are only read for issues whose ``updated_at`` moved.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from agent import secrets
+from agent.model import Snapshot, Ticket, parse_time, utcnow
+from agent.sources.base import BadResponse, NotConfigured, NotFound, Option, Source
+from agent.sources.http import HttpClient, Page
+
+if TYPE_CHECKING:
+    from agent.config import SourceConfig
+
+log = logging.getLogger(__name__)
+
+API = "https://api.github.com"
+API_VERSION = "2022-11-28"
+TEAM_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+_PRIORITY_LABEL = re.compile(
+    r"^(?:priority|prio)?[\s:/_-]*(low|normal|medium|high|urgent|critical)$", re.IGNORECASE
+)
+_P_LABEL = {"p0": "urgent", "p1": "high", "p2": "normal", "p3": "low"}
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One public message of an issue: the issue body or a comment."""
+
+    login: str
+    association: str
+    at: datetime
+    bot: bool = False
+
+
+def _time(value: Any, what: str) -> datetime | None:
+    try:
+        return parse_time(value, what)
+    except ValueError as exc:
+        raise BadResponse("GitHub sent a date that cannot be read", str(exc)) from None
+
+
+def _user(item: dict[str, Any]) -> dict[str, Any]:
+    user = item.get("user")
+    return user if isinstance(user, dict) else {}
+
+
+def parse_issues(data: Any) -> list[dict[str, Any]]:
+    """The issues of one page of ``GET /repos/{o}/{r}/issues``, pull requests dropped."""
+    if not isinstance(data, list):
+        raise BadResponse(
+            "GitHub's answer is not a list of issues; is the URL the GitHub API?",
+            f"expected a JSON list, got {type(data).__name__}",
+        )
+    issues = []
+    for item in data:
+        if not isinstance(item, dict) or "number" not in item:
+            raise BadResponse(
+                "GitHub sent an issue without a number", f"unexpected item: {str(item)[:200]}"
+            )
+        if item.get("pull_request") is not None:
+            continue
+        issues.append(item)
+    return issues
+
+
+def parse_comments(data: Any) -> list[Message]:
+    """The messages of one page of ``GET /repos/{o}/{r}/issues/{n}/comments``."""
+    if not isinstance(data, list):
+        raise BadResponse(
+            "GitHub's answer is not a list of comments",
+            f"expected a JSON list, got {type(data).__name__}",
+        )
+    messages = []
+    for item in data:
+        if not isinstance(item, dict):
+            raise BadResponse("GitHub sent a comment that is not an object", str(item)[:200])
+        at = _time(item.get("created_at"), "comment created_at")
+        if at is None:
+            continue
+        user = _user(item)
+        messages.append(
+            Message(
+                login=str(user.get("login") or ""),
+                association=str(item.get("author_association") or "NONE").upper(),
+                at=at,
+                bot=user.get("type") == "Bot" or str(user.get("login", "")).endswith("[bot]"),
+            )
+        )
+    return messages
+
+
+def waiting_since(messages: Iterable[Message], team: frozenset[str]) -> datetime | None:
+    """The oldest customer message no team member has answered since; None if none waits.
+
+    ``team`` holds casefolded logins; when empty, the author association decides.
+    """
+
+    def is_team(m: Message) -> bool:
+        if team:
+            return m.login.casefold() in team
+        return m.association in TEAM_ASSOCIATIONS
+
+    since: datetime | None = None
+    for message in sorted(messages, key=lambda m: m.at):
+        if message.bot:
+            continue
+        if is_team(message):
+            since = None
+        elif since is None:
+            since = message.at
+    return since
+
+
+def _norm(label: str) -> str:
+    return re.sub(r"[\s_-]+", "-", label.strip().casefold())
+
+
+def label_names(issue: dict[str, Any]) -> list[str]:
+    names = []
+    for label in issue.get("labels") or ():
+        name = label.get("name") if isinstance(label, dict) else label
+        if isinstance(name, str) and name:
+            names.append(name)
+    return names
+
+
+def priority_from_labels(labels: Iterable[str]) -> str:
+    """A label like "urgent", "priority: high" or "P1" names the priority; else none."""
+    for label in labels:
+        text = label.strip().casefold()
+        if text in _P_LABEL:
+            return _P_LABEL[text]
+        match = _PRIORITY_LABEL.match(text)
+        if match:
+            return match.group(1)
+    return ""
+
+
+def parse_issue(
+    issue: dict[str, Any],
+    comments: list[Message],
+    *,
+    source: str,
+    team: frozenset[str],
+    categories: tuple[str, ...] = (),
+    paused_labels: Iterable[str] = (),
+) -> Ticket | None:
+    """The ticket for one open issue, or None when the team spoke last or it is paused."""
+    if issue.get("pull_request") is not None or issue.get("state", "open") != "open":
+        return None
+    labels = label_names(issue)
+    paused = {_norm(p) for p in paused_labels}
+    if any(_norm(label) in paused for label in labels):
+        return None
+    created = _time(issue.get("created_at"), f"issue {issue.get('number')} created_at")
+    if created is None:
+        raise BadResponse(
+            "GitHub sent an issue without a creation date", f"issue {issue.get('number')}"
+        )
+    author = _user(issue)
+    opener = Message(
+        login=str(author.get("login") or ""),
+        association=str(issue.get("author_association") or "NONE").upper(),
+        at=created,
+        bot=author.get("type") == "Bot",
+    )
+    since = waiting_since([opener, *comments], team)
+    if since is None:
+        return None
+    wanted = {c.casefold() for c in categories}
+    category = next((x for x in labels if x.casefold() in wanted), labels[0] if labels else "")
+    assignee = issue.get("assignee")
+    return Ticket(
+        source=source,
+        id=str(issue["number"]),
+        subject=str(issue.get("title") or ""),
+        created_at=created,
+        waiting_since=since,
+        requester=opener.login,
+        category=category,
+        priority=priority_from_labels(labels),
+        status="open",
+        due_at=None,  # GitHub has no per-issue deadline; the response window decides
+        url=str(issue.get("html_url") or ""),
+        assignee=str(assignee.get("login") or "") if isinstance(assignee, dict) else "",
+    )
+
+
+def next_link(page: Page) -> str | None:
+    return (page.links.get("next") or {}).get("url")
+
+
+class GitHubSource(Source):
+    kind = "github"
+    description = "GitHub issues of a repository: open issues whose last word is a customer's"
+    required = (Option("repository", "Repository (owner/name)", help='e.g. "acme/tool"'),)
+    optional = (
+        Option("url", "API URL", default=API, help="GitHub Enterprise: https://HOST/api/v3"),
+        Option(
+            "team",
+            "Team logins",
+            list,
+            [],
+            "GitHub logins whose comments count as answers (default: owners, members "
+            "and collaborators of the repository)",
+        ),
+        Option(
+            "paused_labels",
+            "Paused labels",
+            list,
+            ["waiting-for-customer", "on-hold"],
+            "issues with one of these labels are not waiting on the team",
+        ),
+    )
+    secret_label = "Personal access token"  # noqa: S105 - a label, not a secret
+    category_label = "Labels"
+
+    def __init__(
+        self,
+        config: SourceConfig,
+        secret: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        super().__init__(config, secret, clock)
+        repo = str(self.option("repository") or "").strip().strip("/")
+        if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
+            raise NotConfigured(
+                f"{self.name}: repository {repo!r} is not of the form owner/name, e.g. acme/tool"
+            )
+        self.repo = repo
+        self.team = frozenset(str(t).casefold() for t in (self.option("team") or ()))
+        self.paused = tuple(str(p) for p in (self.option("paused_labels") or ()))
+        headers = {
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": API_VERSION,
+        }
+        if secret:
+            secrets.remember(secret)
+            headers["Authorization"] = f"Bearer {secret}"
+        self.client = HttpClient(
+            config.url or API,
+            timeout=config.timeout,
+            verify=config.verify,
+            proxy=config.proxy,
+            headers=headers,
+            name=self.name,
+        )
+        # issue number -> (updated_at it was read at, its comments)
+        self._comments: dict[int, tuple[str, list[Message]]] = {}
+
+    def fetch(self, since: datetime | None) -> Snapshot:
+        now = self.clock()
+        issues: dict[int, dict[str, Any]] = {}
+        complete = True
+        for label in self.config.categories or (None,):
+            params: dict[str, Any] = {
+                "state": "open",
+                "per_page": 100,
+                "sort": "created",
+                "direction": "asc",
+            }
+            if label:
+                params["labels"] = label
+            try:
+                for page in self.client.paginate(f"repos/{self.repo}/issues", params, next_link):
+                    for issue in parse_issues(page.data):
+                        issues[int(issue["number"])] = issue
+            except NotFound as exc:
+                raise NotFound(
+                    f"GitHub has no repository {self.repo} that this token can see; check the "
+                    "name and the token's access",
+                    exc.detail,
+                ) from None
+            complete = complete and not self.client.truncated
+        tickets = []
+        for number, issue in issues.items():
+            comments, read_all = self._issue_comments(number, issue)
+            complete = complete and read_all
+            ticket = parse_issue(
+                issue,
+                comments,
+                source=self.name,
+                team=self.team,
+                categories=self.config.categories,
+                paused_labels=self.paused,
+            )
+            if ticket is not None:
+                tickets.append(ticket)
+        self._comments = {n: c for n, c in self._comments.items() if n in issues}
+        return Snapshot(self.name, tuple(tickets), now, complete, self.client.last_throttle)
+
+    def _issue_comments(self, number: int, issue: dict[str, Any]) -> tuple[list[Message], bool]:
+        """The issue's comments, read again only when the issue changed since last time."""
+        if not issue.get("comments"):
+            return [], True
+        updated = str(issue.get("updated_at") or "")
+        cached = self._comments.get(number)
+        if cached and cached[0] == updated:
+            return cached[1], True
+        comments: list[Message] = []
+        path = f"repos/{self.repo}/issues/{number}/comments"
+        for page in self.client.paginate(path, {"per_page": 100}, next_link):
+            comments.extend(parse_comments(page.data))
+        if self.client.truncated:
+            return comments, False
+        self._comments[number] = (updated, comments)
+        return comments, True
+
+    def list_categories(self) -> list[str]:
+        names: list[str] = []
+        for page in self.client.paginate(f"repos/{self.repo}/labels", {"per_page": 100}, next_link):
+            if not isinstance(page.data, list):
+                raise BadResponse("GitHub's answer is not a list of labels")
+            names.extend(str(x["name"]) for x in page.data if isinstance(x, dict) and "name" in x)
+        return names
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,244 @@
+"""The github kind against a fake GitHub API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from agent.config import SourceConfig
+from agent.sources import source_class
+from agent.sources.base import (
+    AuthError,
+    BadResponse,
+    Forbidden,
+    NotConfigured,
+    NotFound,
+    RateLimited,
+    SourceError,
+    Unavailable,
+    Unreachable,
+)
+from agent.sources.github import GitHubSource
+from tests.fakes.github import FakeGitHub
+from tests.fakes.web import closed_port_url, local_server
+
+UTC = timezone.utc
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+TOKEN = "ghp_FAKEtoken0123456789abcdefSECRET"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeGitHub]:
+    with local_server() as server:
+        yield FakeGitHub(server, TOKEN)
+
+
+def make(fake: FakeGitHub, url: str | None = None, **kw: object) -> GitHubSource:
+    options = {"repository": "acme/tool", "team": [], "paused_labels": ["waiting-for-customer"]}
+    options.update(kw.pop("options", {}))  # type: ignore[arg-type]
+    config = SourceConfig(
+        name="Tool issues",
+        kind="github",
+        url=url or fake.api,
+        categories=tuple(kw.pop("categories", ())),  # type: ignore[arg-type]
+        options=options,
+        timeout=5,
+    )
+    return GitHubSource(config, TOKEN, clock=lambda: NOW)
+
+
+def h(hours: float) -> datetime:
+    return NOW - timedelta(hours=hours)
+
+
+def test_registered_with_a_description() -> None:
+    cls = source_class("github")
+    assert cls is GitHubSource
+    assert "GitHub" in cls.description
+
+
+def test_waiting_follows_who_spoke_last(fake: FakeGitHub) -> None:
+    fake.add_issue(1, "Export fails", created=h(5), labels=("support",))
+    fake.add_issue(
+        2, "Answered", created=h(6), comments=(("maintainer", "MEMBER", h(4)),)
+    )  # the team replied last
+    fake.add_issue(
+        3,
+        "Came back",
+        created=h(9),
+        comments=(
+            ("maintainer", "OWNER", h(8)),
+            ("customer-bob", "NONE", h(3)),
+            ("customer-bob", "NONE", h(2)),
+        ),
+    )
+    fake.add_issue(4, "A pull request", created=h(1), pull_request=True)
+    fake.add_issue(5, "Paused", created=h(7), labels=("waiting-for-customer",))
+    fake.add_issue(6, "Opened by the owner", user="boss", association="OWNER", created=h(7))
+    fake.add_issue(
+        7, "Bot replied", created=h(4), comments=(("github-actions[bot]", "NONE", h(3)),)
+    )
+    fake.add_issue(
+        8,
+        "Contributor answered",
+        created=h(4),
+        comments=(("helper", "CONTRIBUTOR", h(3)),),
+    )
+    snap = make(fake).fetch(None)
+    by_id = {t.id: t for t in snap.tickets}
+    assert sorted(by_id, key=int) == ["1", "3", "7", "8"]
+    assert by_id["1"].waiting_since == h(5)
+    assert by_id["1"].category == "support"
+    assert by_id["1"].url == "https://github.com/acme/tool/issues/1"
+    assert by_id["1"].requester == "customer-bob"
+    # the oldest customer message after the team's last reply, not the newest
+    assert by_id["3"].waiting_since == h(3)
+    assert by_id["7"].waiting_since == h(4)  # a bot's comment answers nobody
+    assert by_id["8"].waiting_since == h(4)  # a contributor is not the team
+    assert all(t.due_at is None for t in snap.tickets)  # GitHub has no SLA: computed later
+    assert all(t.waiting_since.tzinfo is not None for t in snap.tickets)
+    assert snap.complete
+    request = next(r for r in fake.requests if r.path == "/repos/acme/tool/issues")
+    assert request.args["state"] == "open"
+    assert request.headers["X-GitHub-Api-Version"] == "2022-11-28"
+    assert request.headers["Accept"] == "application/vnd.github+json"
+
+
+def test_team_option_names_who_answers(fake: FakeGitHub) -> None:
+    fake.add_issue(1, "Helped by a contractor", created=h(5), comments=(("carol", "NONE", h(4)),))
+    fake.add_issue(
+        2, "Member is not in the team", created=h(5), comments=(("dave", "MEMBER", h(4)),)
+    )
+    snap = make(fake, options={"team": ["Carol"]}).fetch(None)
+    assert [t.id for t in snap.tickets] == ["2"]
+    assert snap.tickets[0].waiting_since == h(5)
+
+
+def test_labels_filter_server_side_and_name_the_category(fake: FakeGitHub) -> None:
+    fake.add_issue(1, "Invoice", created=h(3), labels=("bug", "billing", "priority: high"))
+    fake.add_issue(2, "Crash", created=h(2), labels=("bug",))
+    fake.add_issue(3, "Refund", created=h(1), labels=("billing", "support"))
+    fake.add_issue(4, "Question", created=h(1), labels=("support",))
+    snap = make(fake, categories=("Billing", "support")).fetch(None)
+    by_id = {t.id: t for t in snap.tickets}
+    assert sorted(by_id) == ["1", "3", "4"]  # each once, though #3 has both labels
+    assert by_id["1"].category == "billing"
+    assert by_id["1"].priority == "high"
+    assert by_id["4"].category == "support"
+    asked = sorted(r.args.get("labels", "") for r in fake.requests if r.path.endswith("/issues"))
+    assert asked == ["Billing", "support"]
+
+
+def test_pagination_follows_link_headers(fake: FakeGitHub) -> None:
+    for n in range(1, 251):
+        fake.add_issue(n, f"Issue {n}", created=h(300 - n))
+    snap = make(fake).fetch(None)
+    assert len(snap.tickets) == 250
+    pages = [r.args.get("page", "1") for r in fake.requests if r.path.endswith("/issues")]
+    assert pages == ["1", "2", "3"]
+    assert snap.complete
+
+
+def test_endless_pagination_is_cut_and_marked_incomplete(fake: FakeGitHub) -> None:
+    for n in range(1, 251):
+        fake.add_issue(n, f"Issue {n}", created=h(300 - n))
+    source = make(fake)
+    source.client.max_pages = 2
+    snap = source.fetch(None)
+    assert len(snap.tickets) == 200
+    assert not snap.complete  # the rest is unknown, not answered
+
+
+def test_idle_poll_is_one_304_and_reads_no_comments(fake: FakeGitHub) -> None:
+    fake.add_issue(1, "Waiting", created=h(5), comments=(("customer-bob", "NONE", h(4)),))
+    fake.add_issue(2, "Answered", created=h(5), comments=(("maint", "MEMBER", h(4)),))
+    source = make(fake)
+    first = source.fetch(None)
+    assert [t.id for t in first.tickets] == ["1"]
+    fake.requests.clear()
+    second = source.fetch(NOW)
+    assert second.tickets == first.tickets
+    assert fake.paths() == ["/repos/acme/tool/issues"]
+    assert fake.not_modified == 1
+    # the team answers #1: the list changes, and only #1's comments are read again
+    fake.add_comment(1, "maint", "MEMBER", h(1))
+    fake.requests.clear()
+    third = source.fetch(NOW)
+    assert third.tickets == ()
+    assert fake.paths() == ["/repos/acme/tool/issues", "/repos/acme/tool/issues/1/comments"]
+
+
+def test_low_quota_asks_the_agent_to_slow_down(fake: FakeGitHub) -> None:
+    fake.add_issue(1, "Waiting", created=h(5))
+    fake.remaining = 40
+    snap = make(fake).fetch(None)
+    assert snap.throttle is not None and snap.throttle > 3000  # until the reset, an hour away
+
+
+def test_list_categories_lists_labels(fake: FakeGitHub) -> None:
+    assert make(fake).list_categories() == fake.labels
+
+
+def test_bad_repository_option_is_named() -> None:
+    config = SourceConfig(name="x", kind="github", options={"repository": "not a repo"})
+    with pytest.raises(NotConfigured, match="owner/name"):
+        GitHubSource(config, TOKEN)
+
+
+ERRORS = [
+    (401, {}, AuthError, "credentials"),
+    (403, {}, Forbidden, "permission"),
+    (403, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "+120"}, RateLimited, "slow down"),
+    (403, {"Retry-After": "60"}, RateLimited, "slow down"),
+    (429, {"Retry-After": "30"}, RateLimited, "slow down"),
+    (404, {}, NotFound, "acme/tool"),
+    (500, {}, Unavailable, "problem of its own"),
+    (502, {}, Unavailable, "problem of its own"),
+    ("html_login", {}, AuthError, "web page"),
+    ("redirect_login", {}, AuthError, "login page"),
+    ("bad_shape", {}, BadResponse, "not a list"),
+    ("endless", {}, BadResponse, "refused"),
+]
+
+
+@pytest.mark.parametrize(("failure", "headers", "error", "words"), ERRORS)
+def test_every_failure_is_classified_without_leaking_the_token(
+    fake: FakeGitHub,
+    caplog: pytest.LogCaptureFixture,
+    failure: str | int,
+    headers: dict[str, str],
+    error: type[SourceError],
+    words: str,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake.add_issue(1, "Waiting", created=h(5))
+    fake.failure = failure
+    if headers.get("x-ratelimit-reset") == "+120":  # GitHub: the epoch second of the reset
+        headers = {**headers, "x-ratelimit-reset": str(int(time.time()) + 120)}
+    fake.failure_headers = headers
+    with pytest.raises(error) as info:
+        make(fake).fetch(None)
+    assert words in str(info.value)
+    if failure == 401:
+        assert not isinstance(info.value, Forbidden)
+    if error is RateLimited:
+        assert not isinstance(info.value, Forbidden)
+        wait = info.value.retry_after  # type: ignore[attr-defined]
+        expected = {"30": 30, "60": 60}.get(headers.get("Retry-After", ""), 120)
+        assert wait is not None and expected - 10 <= wait <= expected
+    for text in (str(info.value), info.value.detail, caplog.text):
+        assert TOKEN not in text
+
+
+def test_connection_refused_is_unreachable(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    config = SourceConfig(
+        name="Tool issues", kind="github", url=closed_port_url(), options={"repository": "a/b"}
+    )
+    with pytest.raises(Unreachable, match="refused") as info:
+        GitHubSource(config, TOKEN).fetch(None)
+    assert TOKEN not in str(info.value) + info.value.detail + caplog.text
