@@ -37,7 +37,7 @@ from agent.model import (
 )
 from agent.queue import Changes, LocalQueue, alert_key
 from agent.sources import source_class
-from agent.sources.base import NotConfigured, RateLimited, Source, SourceError
+from agent.sources.base import AuthError, NotConfigured, RateLimited, Source, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,8 @@ class Agent:
         self._last_mono = self.clock.monotonic()
         self._stopped = threading.Event()
         self._waiting: list[WaitingTicket] = []
+        self._dirty = True  # state changed since the last evaluation: evaluate, save, publish
+        self._unpublished: list[Alert] = []  # events recorded but not yet told to subscribers
         self._install_sources(config)
         self._status = self._build_status(self.clock.now())
 
@@ -216,24 +218,21 @@ class Agent:
         for state in self._states.values():
             state.in_flight = True
             futures.append(self._pool.submit(self._fetch, state, self._generation, now))
-        alerts: list[Alert] = []
         new_keys: set[str] = set()
         if timeout is None:
             timeout = max((s.config.timeout for s in self._states.values()), default=30) * 4
         done, _ = concurrent.futures.wait(futures, timeout=timeout)
         for fut in futures:
             if fut in done:
-                result = fut.result()
-                changes, fresh = self._handle_result(result, publish=False)
-                alerts.extend(fresh)
+                changes = self._handle_result(fut.result())
                 if changes:
                     new_keys.update(t.key for t in changes.new)
         for name, state in self._states.items():
             if state.in_flight:  # did not answer within the overall timeout
                 state.in_flight = False
-                self._mark_failed(state, SourceError(f"{name} did not answer in time"), now)
-        alerts.extend(self._evaluate(self.clock.now()))
-        self.queue.commit()
+                down = self._mark_failed(state, SourceError(f"{name} did not answer in time"), now)
+                self._unpublished.extend(self.queue.record([down] if down else []))
+        alerts = self._settle(self.clock.now(), publish=False)
         return PollReport(self._status, tuple(alerts), frozenset(new_keys))
 
     # ------------------------------------------------------------------ scheduler thread
@@ -261,7 +260,7 @@ class Agent:
 
     def _run(self) -> None:
         log.info("agent started with %d source(s)", len(self._states))
-        self._publish_status(self._build_status(self.clock.now()))
+        self._settle(self.clock.now())
         try:
             while True:
                 cmd = self._wait()
@@ -313,19 +312,17 @@ class Agent:
             else:
                 until = now + timedelta(minutes=arg[2])
                 self.queue.set_ticket_state(arg[0], arg[1], snoozed_until=until)
-            self._evaluate(now)
-            self.queue.commit()
+            self._dirty = True
         elif kind == "reconfigure":
             self.config = arg
             self._install_sources(arg)
-            self._evaluate(now)
-            self.queue.commit()
+            self._dirty = True
         elif kind == "call":
             try:
                 arg(self)
             except Exception:
                 log.exception("a scheduled call failed")
-            self.queue.commit()
+            self._dirty = True
 
     def _tick(self) -> None:
         """Notice clock jumps, start due polls, and re-evaluate when a state change is due."""
@@ -348,12 +345,11 @@ class Agent:
                 future = self._pool.submit(self._fetch, state, self._generation, now)
                 future.add_done_callback(lambda f: self._cmds.put(("result", f.result())))
         if self._next_change is not None and now >= self._next_change:
-            self._evaluate(now)
-            self.queue.commit()
+            self._dirty = True
         if self._last_prune is None or now - self._last_prune >= PRUNE_EVERY:
             self._last_prune = now
-            if self.queue.prune(now):
-                self.queue.commit()
+            self.queue.prune(now)
+        self._settle(now)
 
     def _fetch(self, state: _SourceState, generation: int, started: datetime) -> _Result:
         """Runs on a worker: build the source if needed, fetch, and return. Never raises."""
@@ -375,14 +371,13 @@ class Agent:
             )
             return _Result(name, None, error, source, started, generation)
 
-    def _handle_result(
-        self, result: _Result, publish: bool = True
-    ) -> tuple[Changes | None, list[Alert]]:
+    def _handle_result(self, result: _Result) -> Changes | None:
+        """Apply one fetch's outcome to the queue (in memory); :meth:`_settle` saves and tells."""
         state = self._states.get(result.name)
         if state is None or result.generation != self._generation:
             if result.source is not None and (state is None or result.source is not state.source):
                 result.source.close()
-            return None, []
+            return None
         state.in_flight = False
         state.source = result.source
         now = self.clock.now()
@@ -432,16 +427,16 @@ class Agent:
             down = self._mark_failed(state, result.error, now)
             if down is not None:
                 alerts.append(down)
-        recorded = self.queue.record(alerts)
-        owed = self._evaluate(now, publish=False)
-        self.queue.commit()
-        # "answered" is an event, not an owed alert: the ticket left the queue in this write.
-        fresh = recorded + owed + (self._answered_alerts(changes, now) if changes else [])
-        if publish:
-            self._publish_status(self._status)
-            if fresh:
-                self._publish_alerts(tuple(fresh))
-        return changes, fresh
+            if isinstance(result.error, AuthError) and state.source is not None:
+                # Re-read the secret next time: the person may have just stored a new token.
+                state.source.close()
+                state.source = None
+        self._unpublished.extend(self.queue.record(alerts))
+        if changes is not None:
+            # "answered" is an event, not an owed alert: the ticket left the queue in this write.
+            self._unpublished.extend(self._answered_alerts(changes, now))
+        self._dirty = True
+        return changes
 
     def _mark_failed(self, state: _SourceState, error: SourceError, now: datetime) -> Alert | None:
         state.failures += 1
@@ -529,7 +524,25 @@ class Agent:
             )
         return Status(now, tuple(waiting), sources, self.config.role, tuple(notices))
 
-    def _evaluate(self, now: datetime, publish: bool = True) -> list[Alert]:
+    def _settle(self, now: datetime, publish: bool = True) -> list[Alert]:
+        """After changes: evaluate, record what is owed, save in one write, then tell subscribers.
+
+        Alerts reach subscribers only after the write that records them, so a crash can lose
+        none and a restart repeats none.
+        """
+        if not self._dirty:
+            return []
+        self._dirty = False
+        fresh = self._unpublished + self._evaluate(now)
+        self._unpublished = []
+        self.queue.commit()
+        if publish:
+            self._publish_status(self._status)
+            if fresh:
+                self._publish_alerts(tuple(fresh))
+        return fresh
+
+    def _evaluate(self, now: datetime) -> list[Alert]:
         """Recompute states, record the alerts now owed, and schedule the next change."""
         status = self._build_status(now)
         waiting: list[WaitingTicket] = self._waiting
@@ -545,10 +558,6 @@ class Agent:
         self._next_change = policy.next_change(waiting, self.config, now, last)
         self._on_escalations([a for a in fresh if a.kind == "escalated"], now)
         self._status = status
-        if publish:
-            self._publish_status(status)
-            if fresh:
-                self._publish_alerts(tuple(fresh))
         return fresh
 
     def _on_escalations(self, alerts: list[Alert], now: datetime) -> None:

@@ -252,6 +252,8 @@ class LocalQueue:
         self._index: dict[str, int] = {}
         self._ledger_keys: set[str] = set()
         self._outbox_keys: dict[str, int] = {}
+        #: parsed tickets, kept in step with the table so a status costs no re-parsing
+        self._queued: dict[str, QueuedTicket] | None = None
         self._load_indexes()
 
     @property
@@ -279,6 +281,7 @@ class LocalQueue:
             )
             self.db.drop_tables()
             self._index, self._ledger_keys, self._outbox_keys = {}, set(), {}
+            self._queued = None
 
     # ------------------------------------------------------------------ writing
 
@@ -336,6 +339,7 @@ class LocalQueue:
         inserts: list[dict[str, Any]] = []
         replacements: dict[str, dict[str, Any]] = {}
         closed: list[dict[str, Any]] = []
+        fresh: dict[str, QueuedTicket] = {}
         seen: set[str] = set()
         for ticket in snapshot.tickets:
             key = ticket.key
@@ -348,6 +352,7 @@ class LocalQueue:
                 record.update(key=key, first_seen=now_iso, acknowledged=False, snoozed_until=None)
                 inserts.append(record)
                 new.append(ticket)
+                fresh[key] = QueuedTicket(ticket, now)
                 continue
             old = docs[str(doc_id)]
             if old["waiting_since"] != record["waiting_since"]:
@@ -356,6 +361,7 @@ class LocalQueue:
                 record.update(key=key, first_seen=now_iso, acknowledged=False, snoozed_until=None)
                 replacements[key] = record
                 new.append(ticket)
+                fresh[key] = QueuedTicket(ticket, now)
             elif any(old.get(f) != record[f] for f in TICKET_FIELDS):
                 record.update(
                     key=key,
@@ -365,6 +371,12 @@ class LocalQueue:
                 )
                 replacements[key] = record
                 updated.append(ticket)
+                fresh[key] = QueuedTicket(
+                    ticket,
+                    parse_time(old["first_seen"]) or now,
+                    bool(record["acknowledged"]),
+                    parse_time(record["snoozed_until"]),
+                )
             else:
                 unchanged.append(ticket)
         gone = [] if not snapshot.complete else [k for k in known if k not in seen]
@@ -385,6 +397,10 @@ class LocalQueue:
             ids = self.tickets.insert_multiple(inserts)
             for record, doc_id in zip(inserts, ids, strict=True):
                 self._index[record["key"]] = doc_id
+        if self._queued is not None:
+            for key in gone:
+                self._queued.pop(key, None)
+            self._queued.update(fresh)
         return Changes(source, tuple(new), tuple(updated), tuple(unchanged), tuple(answered))
 
     def _close_cycles(self, records: list[dict[str, Any]], now: datetime) -> None:
@@ -413,19 +429,17 @@ class LocalQueue:
 
     def waiting(self, source: str | None = None) -> list[QueuedTicket]:
         """Every ticket in the queue (of one source, or all), with its local state."""
-        out = []
-        for doc in self.tickets._read_table().values():
-            if source is not None and doc["source"] != source:
-                continue
-            out.append(
-                QueuedTicket(
+        if self._queued is None:
+            self._queued = {
+                doc["key"]: QueuedTicket(
                     ticket=ticket_from_record(doc),
                     first_seen=parse_time(doc.get("first_seen")) or datetime.now(UTC),
                     acknowledged=bool(doc.get("acknowledged")),
                     snoozed_until=parse_time(doc.get("snoozed_until")),
                 )
-            )
-        return out
+                for doc in self.tickets._read_table().values()
+            }
+        return [q for q in self._queued.values() if source is None or q.ticket.source == source]
 
     def set_ticket_state(
         self,
@@ -445,6 +459,7 @@ class LocalQueue:
         if snoozed_until is not False:
             fields["snoozed_until"] = _iso(snoozed_until)  # type: ignore[arg-type]
         self.tickets.update(fields, doc_ids=[doc_id])
+        self._queued = None
         return True
 
     def forget_source(self, source: str) -> None:
@@ -454,6 +469,7 @@ class LocalQueue:
         if ids:
             self.tickets.remove(doc_ids=ids)
             self._index = {k: i for k, i in self._index.items() if not k.startswith(prefix)}
+            self._queued = None
 
     # ------------------------------------------------------------------ alert ledger
 

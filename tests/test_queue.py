@@ -223,3 +223,22 @@ def test_a_kill_at_any_moment_leaves_the_old_or_the_new_state(tmp_path):
         q.close()
     LocalQueue(data).close()
     assert [p.name for p in data.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_the_in_memory_view_matches_what_a_restart_reads(tmp_path):
+    q = LocalQueue(tmp_path)
+    q.waiting()  # build the in-memory view first, then change things under it
+    q.apply(snap([t(1), t(2), t(3)]), NOW)
+    q.set_ticket_state("S", "2", acknowledged=True)
+    later = NOW + timedelta(minutes=5)
+    q.apply(snap([t(2), t(3, since=later), Ticket("S", "4", "Four", NOW, NOW)]), later)
+    q.apply(snap([t(9, "B")], "B"), later)
+    q.close()
+
+    def view(queue):
+        return sorted(
+            (w.ticket.key, repr(w.ticket), w.first_seen, w.acknowledged, str(w.snoozed_until))
+            for w in queue.waiting()
+        )
+
+    assert view(q) == view(LocalQueue(tmp_path))
