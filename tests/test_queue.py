@@ -230,6 +230,7 @@ def test_the_in_memory_view_matches_what_a_restart_reads(tmp_path):
     q.waiting()  # build the in-memory view first, then change things under it
     q.apply(snap([t(1), t(2), t(3)]), NOW)
     q.set_ticket_state("S", "2", acknowledged=True)
+    q.waiting()
     later = NOW + timedelta(minutes=5)
     q.apply(snap([t(2), t(3, since=later), Ticket("S", "4", "Four", NOW, NOW)]), later)
     q.apply(snap([t(9, "B")], "B"), later)
