@@ -1,0 +1,307 @@
+"""Any helpdesk with a JSON endpoint: a URL, an auth header and a field mapping.
+
+The mapping names where each ticket field lives in one item, as a dotted path (``"sla.due"``,
+``"tags.0"``). The endpoint lists the tickets that may be waiting; ``waiting_statuses`` (when
+given) keeps only items whose status is one of them. Pagination follows the URL found at the
+``next`` path until it is empty.
+
+A path that finds nothing is a configuration mistake, not "no tickets": it is reported with the
+path, so the person fixing the config sees which line is wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from agent import secrets
+from agent.model import UTC, Snapshot, Ticket, parse_time, utcnow
+from agent.sources.base import BadResponse, NotConfigured, Option, Source
+from agent.sources.http import HttpClient, Page
+
+if TYPE_CHECKING:
+    from agent.config import SourceConfig
+
+log = logging.getLogger(__name__)
+
+FIELDS = (
+    "id",
+    "subject",
+    "requester",
+    "category",
+    "priority",
+    "status",
+    "created",
+    "waiting_since",
+    "due",
+    "url",
+)
+REQUIRED_FIELDS = ("id", "created")
+_MISSING = object()
+
+
+def lookup(data: Any, path: str) -> Any:
+    """The value at a dotted path (``a.b.0.c``), or ``_MISSING`` if any step is absent.
+
+    An empty path is the data itself. A key holding ``null`` is present (its value is None).
+    """
+    if not path:
+        return data
+    value = data
+    for step in path.split("."):
+        if isinstance(value, dict):
+            if step not in value:
+                return _MISSING
+            value = value[step]
+        elif isinstance(value, list) and step.lstrip("-").isdigit():
+            index = int(step)
+            if not -len(value) <= index < len(value):
+                return _MISSING
+            value = value[index]
+        else:
+            return _MISSING
+    return value
+
+
+def parse_timestamp(value: Any, what: str) -> datetime | None:
+    """ISO 8601 text, or epoch seconds / milliseconds as a number."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise BadResponse(f"{what} is true/false, not a time", f"{what}={value!r}")
+    if isinstance(value, (int, float)):
+        seconds = value / 1000 if value > 1e11 else value
+        return None if seconds <= 0 else datetime.fromtimestamp(seconds, UTC)
+    try:
+        return parse_time(str(value), what)
+    except ValueError as exc:
+        raise BadResponse(f"{what} is not a time the agent can read: {value!r}", str(exc)) from None
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        for key in ("name", "title", "email", "login", "value"):
+            if isinstance(value.get(key), str):
+                return value[key]
+    return str(value)
+
+
+def parse_items(data: Any, items_path: str) -> list[Any]:
+    """The list of items at ``items_path`` (raises BadResponse naming the path)."""
+    found = lookup(data, items_path)
+    if found is _MISSING:
+        keys = ", ".join(sorted(data)[:12]) if isinstance(data, dict) else type(data).__name__
+        raise BadResponse(
+            f'items = "{items_path}" finds nothing in the answer (it has: {keys}); '
+            "fix the items path in the config",
+            f"items path {items_path!r} missing",
+        )
+    if not isinstance(found, list):
+        where = f'items = "{items_path}"' if items_path else "the answer"
+        raise BadResponse(
+            f"{where} is {type(found).__name__}, not a list of tickets; fix the items path",
+            f"items path {items_path!r} -> {type(found).__name__}",
+        )
+    return found
+
+
+def parse_tickets(
+    items: list[Any],
+    fields: dict[str, str],
+    *,
+    source: str,
+    waiting_statuses: tuple[str, ...] = (),
+    must_match: frozenset[str] = frozenset(),
+) -> list[Ticket]:
+    """Tickets from items by the field mapping; items not in a waiting status are skipped.
+
+    A required field's path missing from an item, or a ``must_match`` field's path missing
+    from every item (a typo that would silently change the count), raises BadResponse naming
+    the path; other paths that match nothing are logged.
+    """
+    waiting = {s.casefold() for s in waiting_statuses}
+    found_any = dict.fromkeys(fields, False)
+    tickets = []
+    for n, item in enumerate(items):
+        values: dict[str, Any] = {}
+        for field, path in fields.items():
+            value = lookup(item, path)
+            if value is _MISSING:
+                if field in REQUIRED_FIELDS:
+                    raise BadResponse(
+                        f'fields.{field} = "{path}" finds nothing in ticket {n + 1} of the '
+                        "answer; fix the path in the config",
+                        f"item {n}: keys {sorted(item)[:12] if isinstance(item, dict) else item!r}",
+                    )
+                value = None
+            else:
+                found_any[field] = True
+            values[field] = value
+        status = _text(values.get("status"))
+        if waiting and status.casefold() not in waiting:
+            continue
+        ticket_id = _text(values["id"])
+        created = parse_timestamp(values["created"], f"fields.created of ticket {ticket_id}")
+        if created is None:
+            raise BadResponse(
+                f"ticket {ticket_id} has no creation time at fields.created", repr(values)
+            )
+        since = parse_timestamp(values.get("waiting_since"), f"waiting_since of {ticket_id}")
+        tickets.append(
+            Ticket(
+                source=source,
+                id=ticket_id,
+                subject=_text(values.get("subject")),
+                created_at=created,
+                waiting_since=since or created,
+                requester=_text(values.get("requester")),
+                category=_text(values.get("category")),
+                priority=_text(values.get("priority")),
+                status=status,
+                due_at=parse_timestamp(values.get("due"), f"due of {ticket_id}"),
+                url=_text(values.get("url")),
+            )
+        )
+    unmatched = [
+        f for f, hit in found_any.items() if items and not hit and f not in REQUIRED_FIELDS
+    ]
+    for field in unmatched:
+        if field in must_match:
+            raise BadResponse(
+                f'fields.{field} = "{fields[field]}" finds nothing in any of the {len(items)} '
+                "tickets, so none could be counted; fix the path in the config",
+                f"unmatched path {field}={fields[field]!r}",
+            )
+        log.warning(
+            '%s: fields.%s = "%s" finds nothing in any of %d tickets; check the path',
+            source,
+            field,
+            fields[field],
+            len(items),
+        )
+    return tickets
+
+
+class JsonSource(Source):
+    kind = "json"
+    description = "any JSON endpoint: URL, auth header and a field mapping (dotted paths)"
+    required = (
+        Option("url", "Endpoint URL", help="the URL that lists the tickets, as JSON"),
+        Option(
+            "fields",
+            "Field mapping",
+            dict,
+            help="dotted paths for id, subject, requester, category, priority, status, "
+            "created, waiting_since, due, url",
+        ),
+    )
+    optional = (
+        Option(
+            "auth_header",
+            "Auth header",
+            default="Authorization",
+            help='the header that carries the secret, e.g. "Authorization" with the secret '
+            '"Bearer …", or "X-Api-Key"',
+        ),
+        Option("items", "Items path", default="", help="dotted path to the list of tickets"),
+        Option("next", "Next-page path", default="", help="dotted path to the next page's URL"),
+        Option(
+            "waiting_statuses",
+            "Waiting statuses",
+            list,
+            [],
+            "only tickets in these statuses wait (empty: every ticket listed)",
+        ),
+    )
+    secret_label = "Header value"  # noqa: S105 - a label, not a secret
+
+    def __init__(
+        self,
+        config: SourceConfig,
+        secret: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        super().__init__(config, secret, clock)
+        fields = self.option("fields") or {}
+        if not isinstance(fields, dict):
+            raise NotConfigured(f"{self.name}: fields must be a table of dotted paths")
+        unknown = sorted(set(fields) - set(FIELDS))
+        if unknown:
+            raise NotConfigured(
+                f"{self.name}: fields.{unknown[0]} is not a ticket field; use {', '.join(FIELDS)}"
+            )
+        for field in REQUIRED_FIELDS:
+            if not isinstance(fields.get(field), str) or not fields[field].strip():
+                raise NotConfigured(
+                    f"{self.name}: fields.{field} is missing; give the dotted path of the "
+                    f"ticket's {field} in one item"
+                )
+        self.fields = {k: str(v).strip() for k, v in fields.items() if str(v).strip()}
+        self.items_path = str(self.option("items") or "").strip()
+        self.next_path = str(self.option("next") or "").strip()
+        self.waiting_statuses = tuple(str(s) for s in self.option("waiting_statuses") or ())
+        # paths whose typo would change the count rather than only what is shown
+        self.must_match = frozenset(
+            (["status"] if self.waiting_statuses else [])
+            + (["category"] if config.categories else [])
+        )
+        for field in self.must_match:
+            if field not in self.fields:
+                raise NotConfigured(
+                    f"{self.name}: fields.{field} is needed to filter by "
+                    f"{'waiting_statuses' if field == 'status' else 'categories'}"
+                )
+        headers = {}
+        if secret:
+            secrets.remember(secret)
+            headers[str(self.option("auth_header") or "Authorization")] = secret
+        self.client = HttpClient(
+            config.url,
+            timeout=config.timeout,
+            verify=config.verify,
+            proxy=config.proxy,
+            headers=headers,
+            name=self.name,
+        )
+
+    def _next(self, page: Page) -> str | None:
+        if not self.next_path:
+            return None
+        value = lookup(page.data, self.next_path)
+        if value is _MISSING or value in (None, "", False):
+            return None
+        if not isinstance(value, str):
+            raise BadResponse(
+                f'next = "{self.next_path}" is {type(value).__name__}, not a URL; '
+                "fix the next path in the config"
+            )
+        return value
+
+    def fetch(self, since: datetime | None) -> Snapshot:
+        now = self.clock()
+        tickets: dict[str, Ticket] = {}
+        for page in self.client.paginate(self.config.url, None, self._next):
+            items = parse_items(page.data, self.items_path)
+            for ticket in parse_tickets(
+                items,
+                self.fields,
+                source=self.name,
+                waiting_statuses=self.waiting_statuses,
+                must_match=self.must_match,
+            ):
+                if self.wants(ticket.category):
+                    tickets[ticket.id] = ticket
+        return Snapshot(
+            self.name,
+            tuple(tickets.values()),
+            now,
+            complete=not self.client.truncated,
+            throttle=self.client.last_throttle,
+        )
+
+    def close(self) -> None:
+        self.client.close()
