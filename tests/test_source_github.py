@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 from agent.config import SourceConfig
 from agent.sources import source_class
@@ -31,10 +32,15 @@ NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 TOKEN = "ghp_FAKEtoken0123456789abcdefSECRET"
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeGitHub]:
+@pytest.fixture(scope="module")
+def server() -> Iterator[HTTPServer]:
     with local_server() as server:
-        yield FakeGitHub(server, TOKEN)
+        yield server
+
+
+@pytest.fixture
+def fake(server: HTTPServer) -> FakeGitHub:
+    return FakeGitHub(server, TOKEN)
 
 
 def make(fake: FakeGitHub, url: str | None = None, **kw: object) -> GitHubSource:

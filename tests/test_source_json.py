@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 from agent import config as config_module
 from agent.config import SourceConfig
@@ -46,10 +47,15 @@ FIELDS = {
 }
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeJsonHelpdesk]:
+@pytest.fixture(scope="module")
+def server() -> Iterator[HTTPServer]:
     with local_server() as server:
-        yield FakeJsonHelpdesk(server, KEY)
+        yield server
+
+
+@pytest.fixture
+def fake(server: HTTPServer) -> FakeJsonHelpdesk:
+    return FakeJsonHelpdesk(server, KEY)
 
 
 def make(

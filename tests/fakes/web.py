@@ -77,6 +77,7 @@ class FakeHelpdesk:
     """
 
     def __init__(self, server: HTTPServer) -> None:
+        server.clear()  # a server may be shared by a module's tests: one fake at a time
         self.server = server
         self.requests: list[Request] = []
         self.failure: str | int | None = None

@@ -1,0 +1,244 @@
+"""Help Scout (Mailbox API 2.0): active conversations waiting on the team, by mailbox.
+
+Auth is OAuth2 client credentials: the app id (``user``) and app secret buy an access token at
+``{url}/oauth2/token``; it is kept until it expires and bought again once if the API answers
+401 (tokens are revoked when the user changes). Help Scout computes ``customerWaitingSince``
+itself; ``status=active`` is its "waiting on the team". It has no SLA deadline, so ``due_at``
+stays None and the response window decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from agent import secrets
+from agent.model import Snapshot, Ticket, parse_time, utcnow
+from agent.sources.base import (
+    AuthError,
+    BadResponse,
+    Forbidden,
+    NotConfigured,
+    Option,
+    Source,
+)
+from agent.sources.http import HttpClient, Page
+
+if TYPE_CHECKING:
+    from agent.config import SourceConfig
+
+API = "https://api.helpscout.net/v2"
+WEB = "https://secure.helpscout.net"
+TOKEN_LIFETIME = timedelta(days=2)  # when the token answer does not say
+MAILBOXES_FOR = timedelta(hours=1)  # how long the mailbox names are trusted
+
+
+def _time(value: Any, what: str) -> datetime | None:
+    try:
+        return parse_time(value, what)
+    except ValueError as exc:
+        raise BadResponse("Help Scout sent a date that cannot be read", str(exc)) from None
+
+
+def _embedded(data: Any, key: str) -> list[dict[str, Any]]:
+    """``_embedded.<key>`` of a HAL page (raises BadResponse on any other shape)."""
+    embedded = data.get("_embedded") if isinstance(data, dict) else None
+    if embedded is None and isinstance(data, dict) and "page" in data:
+        return []  # an empty page may omit _embedded
+    items = embedded.get(key) if isinstance(embedded, dict) else None
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise BadResponse(
+            f"Help Scout's answer has no list of {key}; is the URL the Mailbox API 2.0?",
+            f"expected _embedded.{key}[], got {str(data)[:200]}",
+        )
+    return items
+
+
+def next_href(page: Page) -> str | None:
+    links = page.data.get("_links") if isinstance(page.data, dict) else None
+    nxt = links.get("next") if isinstance(links, dict) else None
+    href = nxt.get("href") if isinstance(nxt, dict) else None
+    return href if isinstance(href, str) and href else None
+
+
+def parse_mailboxes(data: Any) -> dict[int, str]:
+    """Mailbox id -> name from ``GET /v2/mailboxes``."""
+    return {int(m["id"]): str(m.get("name") or m["id"]) for m in _embedded(data, "mailboxes")}
+
+
+def _person(value: Any) -> str:
+    if not isinstance(value, dict):
+        return ""
+    name = " ".join(str(value.get(k) or "") for k in ("first", "last")).strip()
+    return name or str(value.get("email") or "")
+
+
+def parse_conversation(
+    conv: dict[str, Any], *, source: str, mailboxes: dict[int, str], now: datetime
+) -> Ticket | None:
+    """The ticket for one conversation, or None when it does not wait on the team.
+
+    Waiting: ``status`` active, published, not snoozed, and the customer replied last
+    (``customerWaitingSince.latestReplyFrom``, when Help Scout sends it).
+    """
+    if conv.get("status") != "active" or conv.get("state", "published") != "published":
+        return None
+    waiting = conv.get("customerWaitingSince")
+    waiting = waiting if isinstance(waiting, dict) else {}
+    if waiting.get("latestReplyFrom") == "user":
+        return None
+    snooze = conv.get("snooze")
+    if isinstance(snooze, dict):
+        until = _time(snooze.get("snoozedUntil"), "snoozedUntil")
+        if until is not None and until > now:
+            return None
+    cid = conv.get("id")
+    created = _time(conv.get("createdAt"), f"conversation {cid} createdAt")
+    if cid is None or created is None:
+        raise BadResponse(
+            "Help Scout sent a conversation without an id or creation time", str(conv)[:200]
+        )
+    since = _time(waiting.get("time"), f"conversation {cid} customerWaitingSince") or created
+    number = conv.get("number") or cid
+    mailbox = conv.get("mailboxId")
+    links = conv.get("_links")
+    web = links.get("web") if isinstance(links, dict) else None
+    url = web.get("href") if isinstance(web, dict) else None
+    return Ticket(
+        source=source,
+        id=str(number),
+        subject=str(conv.get("subject") or ""),
+        created_at=created,
+        waiting_since=since,
+        requester=_person(conv.get("primaryCustomer")),
+        category=mailboxes.get(mailbox, str(mailbox or "")) if mailbox is not None else "",
+        status="active",
+        due_at=None,  # Help Scout reports no deadline
+        url=str(url or f"{WEB}/conversation/{cid}/{number}/"),
+        assignee=_person(conv.get("assignee")),
+    )
+
+
+class HelpScoutSource(Source):
+    kind = "helpscout"
+    description = "Help Scout: active conversations waiting on the team, by mailbox"
+    required = (Option("user", "App ID", help="Your Profile → My Apps → Create My App"),)
+    optional = (Option("url", "API URL", default=API),)
+    secret_label = "App secret"  # noqa: S105 - a label, not a secret
+    category_label = "Mailboxes"
+
+    def __init__(
+        self,
+        config: SourceConfig,
+        secret: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        super().__init__(config, secret, clock)
+        if not config.user:
+            raise NotConfigured(f"{self.name}: user must be the Help Scout app id")
+        secrets.remember(secret)
+        self.client = HttpClient(
+            config.url or API,
+            timeout=config.timeout,
+            verify=config.verify,
+            proxy=config.proxy,
+            name=self.name,
+        )
+        self._token: str | None = None
+        self._token_until: datetime | None = None
+        self._mailboxes: dict[int, str] = {}
+        self._mailboxes_at: datetime | None = None
+
+    # ------------------------------------------------------------------ auth
+
+    def _headers(self) -> dict[str, str]:
+        now = self.clock()
+        if self._token is None or (self._token_until is not None and now >= self._token_until):
+            page = self.client.request_json(
+                "POST",
+                "oauth2/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": self.config.user,
+                    "client_secret": self.secret or "",
+                },
+            )
+            data = page.data if isinstance(page.data, dict) else {}
+            token = data.get("access_token")
+            if not isinstance(token, str) or not token:
+                raise AuthError(
+                    "Help Scout did not hand out an access token for this app id and secret",
+                    f"token answer keys: {sorted(data)}",
+                )
+            secrets.remember(token)
+            lifetime = data.get("expires_in")
+            seconds = (
+                float(lifetime)
+                if isinstance(lifetime, (int, float))
+                else TOKEN_LIFETIME.total_seconds()
+            )
+            self._token = token
+            self._token_until = now + timedelta(seconds=max(0.0, seconds - 60))
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def _with_token(self, call: Callable[[dict[str, str]], Any]) -> Any:
+        """Run ``call(headers)``; on a 401 with a token bought earlier, buy one again once."""
+        fresh = self._token is None
+        try:
+            return call(self._headers())
+        except Forbidden:
+            raise
+        except AuthError:
+            if fresh:
+                raise
+            self._token = None
+            return call(self._headers())
+
+    # ------------------------------------------------------------------ reading
+
+    def _mailbox_names(self, headers: dict[str, str]) -> dict[int, str]:
+        now = self.clock()
+        if self._mailboxes_at is None or now - self._mailboxes_at >= MAILBOXES_FOR:
+            names: dict[int, str] = {}
+            for page in self.client.paginate("mailboxes", None, next_href, headers=headers):
+                names.update(parse_mailboxes(page.data))
+            self._mailboxes, self._mailboxes_at = names, now
+        return self._mailboxes
+
+    def _read(self, headers: dict[str, str]) -> tuple[list[dict[str, Any]], dict[int, str], bool]:
+        mailboxes = self._mailbox_names(headers)
+        params: dict[str, Any] = {"status": "active", "sortField": "createdAt", "sortOrder": "asc"}
+        if self.config.categories:
+            by_name = {name.casefold(): mid for mid, name in mailboxes.items()}
+            missing = [c for c in self.config.categories if c.casefold() not in by_name]
+            if missing:
+                raise NotConfigured(
+                    f"Help Scout has no mailbox named {missing[0]!r} that this app can see; "
+                    f"it has: {', '.join(sorted(mailboxes.values())) or 'none'}"
+                )
+            ids = sorted(by_name[c.casefold()] for c in self.config.categories)
+            params["mailbox"] = ",".join(str(i) for i in ids)
+        conversations: list[dict[str, Any]] = []
+        for page in self.client.paginate("conversations", params, next_href, headers=headers):
+            conversations.extend(_embedded(page.data, "conversations"))
+        return conversations, mailboxes, not self.client.truncated
+
+    def fetch(self, since: datetime | None) -> Snapshot:
+        now = self.clock()
+        conversations, mailboxes, complete = self._with_token(self._read)
+        tickets: dict[str, Ticket] = {}
+        for conv in conversations:
+            ticket = parse_conversation(conv, source=self.name, mailboxes=mailboxes, now=now)
+            if ticket is not None:
+                tickets[ticket.id] = ticket
+        return Snapshot(
+            self.name, tuple(tickets.values()), now, complete, self.client.last_throttle
+        )
+
+    def list_categories(self) -> list[str]:
+        self._mailboxes_at = None
+        return sorted(self._with_token(self._mailbox_names).values())
+
+    def close(self) -> None:
+        self.client.close()
