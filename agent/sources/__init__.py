@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 KINDS: dict[str, str] = {
     "demo": "agent.sources.demo:DemoSource",
+    "freescout": "agent.sources.freescout:FreeScoutSource",
     "github": "agent.sources.github:GitHubSource",
     "helpscout": "agent.sources.helpscout:HelpScoutSource",
     "json": "agent.sources.jsonapi:JsonSource",
