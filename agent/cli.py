@@ -6,6 +6,9 @@
     ticketbell config validate|path|show
     ticketbell sources               the helpdesk kinds
     ticketbell secret set|delete NAME
+    ticketbell autostart [on|off]    start at login (shows the state without an argument)
+    ticketbell --import FILE         take a provisioning file as this user's config
+    ticketbell --self-test           check that this installation works here
 
 Exit codes of ``check``: 0 nothing waiting, 1 waiting, 2 any overdue, 3 a source failed or the
 configuration is broken (UNKNOWN). Other commands exit 2 on a configuration error.
@@ -19,6 +22,7 @@ import getpass
 import logging
 import logging.handlers
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Sequence
@@ -57,6 +61,20 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"ticketbell {__version__}")
+    parser.add_argument(
+        "--import",
+        dest="import_file",
+        type=Path,
+        metavar="FILE",
+        help="use a provisioning file (no secrets) as your config, then say which tokens to add",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="with --import: replace an existing config"
+    )
+    parser.add_argument(
+        "--self-test", action="store_true", help="check Qt, tray, sound, keyring and data dir"
+    )
+    parser.add_argument("--self-test-qt", action="store_true", help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", parents=[common], help="run the agent (--headless: without Qt)")
@@ -69,13 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     cfg = sub.add_parser("config", parents=[common], help="validate, locate or show the config")
-    cfg.add_argument("action", choices=("validate", "path", "show"))
+    cfg.add_argument("action", choices=("validate", "path", "show", "export"))
 
     sub.add_parser("sources", parents=[common], help="list the helpdesk kinds")
 
     sec = sub.add_parser("secret", parents=[common], help="store a source's token in the keyring")
     sec.add_argument("action", choices=("set", "delete"))
     sec.add_argument("name", help="the source (or channel) name the secret belongs to")
+
+    auto = sub.add_parser("autostart", parents=[common], help="start Ticketbell at login or not")
+    auto.add_argument("state", nargs="?", choices=("on", "off"), help="omit to show the state")
     return parser
 
 
@@ -155,6 +176,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(AttributeError, ValueError):
             signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if command is None:
+        if args.self_test_qt:
+            from agent.selftest import qt_child
+
+            return qt_child()
+        if args.self_test:
+            return _self_test(args)
+        if args.import_file:
+            return _import(args)
         return _tray(args)
     try:
         return {
@@ -163,12 +192,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             "config": _config,
             "sources": _sources,
             "secret": _secret,
+            "autostart": _autostart,
         }[command](args)
     except KeyboardInterrupt:
         return 130
 
 
 def _tray(args: argparse.Namespace) -> int:
+    if sys.platform == "win32":
+        _set_app_user_model_id()
+    if getattr(sys, "frozen", False):
+        _first_start_self_test(args)
     try:
         from ui.app import run_app
     except ImportError as exc:
@@ -186,6 +220,126 @@ def _tray(args: argparse.Namespace) -> int:
             )
         return EXIT_USAGE
     return run_app(args)
+
+
+def _set_app_user_model_id() -> None:
+    """Windows names a notification's app by the process's AppUserModelID ("python" otherwise);
+    the Start-menu shortcut the installer makes carries the same ID."""
+    import ctypes
+
+    from agent.autostart import APP_ID
+
+    with contextlib.suppress(AttributeError, OSError):
+        ctypes.windll.shell32.SetCurrentProcessExplicitAppUserModelID(APP_ID)  # type: ignore[attr-defined]
+
+
+def _first_start_self_test(args: argparse.Namespace) -> None:
+    """The first start of a packaged version runs the self-test in the background, into the log,
+    so a support person can read what failed on a machine nobody can see."""
+    marker = data_dir(args) / f".self-test-{__version__}"
+    if marker.exists():
+        return
+    setup_logging(args.verbose)
+
+    def run() -> None:
+        from agent.selftest import self_command
+
+        try:
+            result = subprocess.run(
+                self_command("--self-test"),
+                capture_output=True,
+                text=True,
+                timeout=120,
+                stdin=subprocess.DEVNULL,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.warning("first-start self-test did not run: %s", exc)
+            return
+        for line in result.stdout.splitlines():
+            log.log(logging.WARNING if line.startswith("FAIL") else logging.INFO, "%s", line)
+        with contextlib.suppress(OSError):
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(result.stdout, encoding="utf-8")
+
+    threading.Thread(target=run, name="ticketbell-selftest", daemon=True).start()
+
+
+def _self_test(args: argparse.Namespace) -> int:
+    from agent import selftest
+
+    where = sys.executable if getattr(sys, "frozen", False) else f"Python {sys.version.split()[0]}"
+    print(f"ticketbell {__version__} self-test ({where})", flush=True)
+    checks = selftest.run(config_path(args), data_dir(args), config_module.default_log_dir())
+    for check in checks:
+        print(check.line())
+    code, last = selftest.verdict(checks)
+    print(last)
+    return code
+
+
+def _import(args: argparse.Namespace) -> int:
+    """`ticketbell --import FILE`: a provisioning file becomes this user's config."""
+    from agent import autostart
+
+    try:
+        config = config_module.read_provisioning(args.import_file)
+    except ConfigError as exc:
+        print(f"ticketbell: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    target = config_path(args)
+    if target.exists() and not args.force:
+        if not sys.stdin.isatty():
+            print(
+                f"ticketbell: {target} already exists; run again with --force to replace it",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        answer = input(f"{target} already exists. Replace it (a copy is kept)? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing changed")
+            return EXIT_USAGE
+    try:
+        if target.exists():
+            backup = target.with_name(target.name + ".bak")
+            backup.write_bytes(target.read_bytes())
+            print(f"the old config is kept as {backup}")
+        config = config_module.save(config.raw, target)
+    except (OSError, ConfigError) as exc:
+        print(f"ticketbell: cannot write {target}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"imported {len(config.sources)} source(s) from {args.import_file} into {target}")
+    if config.start_at_login:
+        try:
+            autostart.set_enabled(True)
+            print(f"Ticketbell will start at login ({autostart.entry_location()})")
+        except autostart.AutostartError as exc:
+            print(f"ticketbell: {exc}", file=sys.stderr)
+    needed = config_module.secrets_needed(config)
+    if needed:
+        print("Now add the token(s); they are never in a provisioning file:")
+        for name, what in needed:
+            print(f"  ticketbell secret set {_shell_quote(name)}    # {what}")
+    return EXIT_OK
+
+
+def _shell_quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
+def _autostart(args: argparse.Namespace) -> int:
+    from agent import autostart
+
+    if args.state:
+        try:
+            autostart.set_enabled(args.state == "on")
+        except autostart.AutostartError as exc:
+            print(f"ticketbell: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    state = "on" if autostart.enabled() else "off"
+    print(f"start at login: {state} ({autostart.entry_location()})")
+    return EXIT_OK
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -395,6 +549,9 @@ def _config(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"ticketbell: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.action == "export":
+        sys.stdout.write(config_module.export_provisioning(config))
+        return EXIT_OK
     if args.action == "validate":
         where = "the demo configuration" if args.demo else str(path)
         print(f"{where}: valid ({len(config.sources)} source(s), role {config.role})")

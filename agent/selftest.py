@@ -1,0 +1,200 @@
+"""``ticketbell --self-test``: does this installation work on this computer?
+
+One line per check, then a verdict. A ``fail`` means Ticketbell cannot do its job here (exit 1);
+a ``warn`` means it works with something missing (no tray on this desktop, no sound device, no
+keyring). The Qt checks run in a child process (``--self-test-qt``) because a Qt platform plugin
+that cannot start aborts the whole process; the parent reports that as a failed check instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    verdict: str  # OK, WARN or FAIL
+    detail: str
+
+    def line(self) -> str:
+        return f"{self.verdict.upper():<4}  {self.name:<14} {self.detail}"
+
+
+def run(config_path: Path, data_dir: Path, log_dir: Path) -> list[Check]:
+    """Every check, in the order a person would fix them."""
+    return [
+        *qt_checks(),
+        check_dir("data dir", data_dir, FAIL),
+        check_dir("log dir", log_dir, WARN),
+        check_config(config_path),
+        check_sources(),
+        check_notifications(),
+        check_keyring(),
+        check_channels(),
+    ]
+
+
+def verdict(checks: list[Check]) -> tuple[int, str]:
+    """The exit code and the last line."""
+    failed = [c.name for c in checks if c.verdict == FAIL]
+    warned = sum(c.verdict == WARN for c in checks)
+    if failed:
+        return 1, f"self-test FAILED: {', '.join(failed)}"
+    if warned:
+        return 0, f"self-test passed with {warned} warning(s)"
+    return 0, "self-test passed"
+
+
+def self_command(*args: str) -> list[str]:
+    """How to run this same ticketbell again (the bundle's executable, or ``python -m agent``)."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, *args]
+    return [sys.executable, "-m", "agent", *args]
+
+
+def qt_checks(timeout: float = 60) -> list[Check]:
+    """The Qt platform plugin, the tray and the chime, from a child process."""
+    try:
+        child = subprocess.run(
+            self_command("--self-test-qt"),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return [Check("qt platform", FAIL, f"the Qt check did not finish ({type(exc).__name__})")]
+    checks = []
+    for line in child.stdout.splitlines():
+        if line.startswith("{"):
+            item = orjson.loads(line)
+            checks.append(Check(item["name"], item["verdict"], item["detail"]))
+    if not checks:
+        errors = [line.strip() for line in child.stderr.splitlines() if line.strip()]
+        qpa = [e for e in errors if e.startswith("qt.qpa")]
+        why = "; ".join(qpa or errors[-1:])[:400]
+        platform = os.environ.get("QT_QPA_PLATFORM", "the default")
+        checks.append(
+            Check(
+                "qt platform",
+                FAIL,
+                f"Qt could not start with {platform} platform plugin "
+                f"(exit {child.returncode}): {why or 'no message'}",
+            )
+        )
+    return checks
+
+
+def qt_child() -> int:
+    """``--self-test-qt``: run the Qt checks here and print them as JSON lines."""
+    try:
+        from ui.selftest import qt_checks as run_qt_checks
+    except ImportError as exc:
+        results = [Check("qt platform", FAIL, f"Qt is not installed ({exc.name})")]
+    else:
+        results = run_qt_checks()
+    for check in results:
+        print(orjson.dumps(check.__dict__).decode(), flush=True)
+    return 0
+
+
+def check_dir(name: str, folder: Path, severity: str) -> Check:
+    probe = folder / f".self-test-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(probe, "wb") as fh:
+            fh.write(b"ticketbell")
+            fh.flush()
+            os.fsync(fh.fileno())
+        probe.unlink()
+    except OSError as exc:
+        return Check(name, severity, f"{folder} is not writable ({exc.strerror or exc})")
+    return Check(name, OK, f"{folder} is writable")
+
+
+def check_config(path: Path) -> Check:
+    from agent import config
+
+    if not path.exists():
+        return Check("config", OK, f"not set up yet ({path} will be written by the first run)")
+    try:
+        cfg = config.load(path)
+    except config.ConfigError as exc:
+        return Check("config", FAIL, str(exc))
+    return Check("config", OK, f"{path}: {len(cfg.sources)} source(s), role {cfg.role}")
+
+
+def check_sources() -> Check:
+    """Every helpdesk kind loads (in a bundle, a kind missing from the hidden imports fails)."""
+    from agent.sources import KINDS, source_class
+
+    broken = []
+    for kind in KINDS:
+        try:
+            source_class(kind)
+        except (ImportError, AttributeError) as exc:
+            broken.append(f"{kind} ({exc})")
+    if broken:
+        return Check("sources", FAIL, f"cannot load: {', '.join(broken)}")
+    return Check("sources", OK, f"{len(KINDS)} helpdesk kinds load: {', '.join(KINDS)}")
+
+
+def check_notifications() -> Check:
+    """plyer's backend for this OS (imported by name at run time, so a bundle may lack it)."""
+    from plyer.utils import platform
+
+    try:
+        importlib.import_module(f"plyer.platforms.{platform}.notification")
+    except ImportError as exc:
+        severity = WARN if platform == "macosx" else FAIL  # the tray app notifies through Qt there
+        return Check("notifications", severity, f"plyer's {platform} backend is missing ({exc})")
+    if platform == "linux":
+        try:
+            import dbus  # noqa: F401 - one of the two ways plyer reaches the desktop
+        except ImportError:
+            if not shutil.which("notify-send"):
+                return Check(
+                    "notifications",
+                    WARN,
+                    "headless mode cannot notify: neither python-dbus nor notify-send "
+                    "(package libnotify-bin) is installed",
+                )
+    return Check("notifications", OK, f"plyer {platform} backend loads")
+
+
+def check_keyring() -> Check:
+    from agent.secrets import keyring_available
+
+    available, backend = keyring_available()
+    if available:
+        return Check("keyring", OK, f"tokens are stored in {backend}")
+    return Check(
+        "keyring",
+        WARN,
+        f"no usable keyring ({backend}); tokens can only come from environment variables "
+        "(secret_env) until a keyring (e.g. GNOME Keyring or KWallet) is available",
+    )
+
+
+def check_channels() -> Check:
+    """Escalation channels: apprise finds its plugins by listing a folder, fragile when frozen."""
+    try:
+        import apprise
+
+        schemas = len(apprise.Apprise().details().get("schemas", []))
+    except Exception as exc:  # noqa: BLE001 - any failure here means "no channels"
+        return Check("channels", FAIL, f"apprise does not load ({type(exc).__name__}: {exc})")
+    if not schemas:
+        return Check("channels", FAIL, "apprise found no notification services")
+    return Check("channels", OK, f"{schemas} escalation channel types (apprise)")

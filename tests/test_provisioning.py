@@ -1,0 +1,171 @@
+"""Provisioning files: an owner exports the config without secrets, staff import it with
+`ticketbell --import FILE` and are told which tokens to add."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from agent import config
+from tests.conftest import run_cli
+
+PROVISIONING = """
+role = "assistant"
+start_at_login = true
+
+[[sources]]
+name = "Support desk"
+kind = "freescout"
+url = "https://help.example.com"
+categories = ["Billing"]
+
+[[sources]]
+name = "Demo"
+kind = "demo"
+
+[windows]
+default = "2h"
+rules = [{ priority = "urgent", window = "10m" }]
+
+[escalation]
+levels = [{ after = "30m", notify = ["owner-desktop", "keyring:owner-mail"] }]
+"""
+
+
+def paths(env: dict[str, str]) -> tuple[Path, Path]:
+    cfg = Path(env["XDG_CONFIG_HOME"]) / "ticketbell" / "ticketbell.toml"
+    autostart = Path(env["XDG_CONFIG_HOME"]) / "autostart" / "ticketbell.desktop"
+    return cfg, autostart
+
+
+def test_import_writes_the_config_enables_autostart_and_names_the_tokens(tmp_path, cli_env):
+    file = tmp_path / "team.toml"
+    file.write_text(PROVISIONING, encoding="utf-8")
+
+    result = run_cli(["--import", str(file)], cli_env)
+
+    assert result.returncode == 0, result.stderr
+    cfg_path, autostart_file = paths(cli_env)
+    imported = config.load(cfg_path)
+    assert [s.name for s in imported.sources] == ["Support desk", "Demo"]
+    assert imported.sources[0].categories == ("Billing",)
+    assert imported.escalation.levels[0].notify == ("owner-desktop", "keyring:owner-mail")
+    assert autostart_file.is_file()
+    assert "ticketbell secret set 'Support desk'" in result.stdout
+    assert "ticketbell secret set owner-mail" in result.stdout
+    assert "'Demo'" not in result.stdout  # the demo kind needs no token
+    # and the imported config works: `config validate` accepts it
+    assert run_cli(["config", "validate"], cli_env).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("snippet", "key"),
+    [
+        ('token = "abc123"', "sources[0].token"),
+        ('api_key = "abc123"', "sources[0].api_key"),
+        ('password = "hunter22"', "sources[0].password"),
+        ('client_secret = "s3cr3t"', "sources[0].client_secret"),
+    ],
+)
+def test_import_refuses_a_file_with_a_secret_and_writes_nothing(tmp_path, cli_env, snippet, key):
+    file = tmp_path / "team.toml"
+    file.write_text(PROVISIONING.replace('kind = "freescout"', f'kind = "freescout"\n{snippet}'))
+
+    result = run_cli(["--import", str(file)], cli_env)
+
+    assert result.returncode == 2
+    assert f"team.toml: {key}: " in result.stderr
+    assert "must not carry secrets" in result.stderr
+    value = snippet.split('"')[1]
+    assert value not in result.stderr and value not in result.stdout
+    assert not paths(cli_env)[0].exists()
+
+
+def test_import_refuses_a_channel_url_with_a_password(tmp_path, cli_env):
+    file = tmp_path / "team.toml"
+    file.write_text(PROVISIONING.replace('"keyring:owner-mail"', '"mailtos://me:pa55w0rd@x.org"'))
+    result = run_cli(["--import", str(file)], cli_env)
+    assert result.returncode == 2
+    assert "escalation.levels[0].notify[1]: the URL carries a password" in result.stderr
+    assert "pa55w0rd" not in result.stderr
+
+
+def test_import_reports_a_broken_file_with_its_key(tmp_path, cli_env):
+    file = tmp_path / "team.toml"
+    file.write_text(PROVISIONING.replace('default = "2h"', 'default = "2 hours"'))
+    result = run_cli(["--import", str(file)], cli_env)
+    assert result.returncode == 2
+    assert "windows.default" in result.stderr
+    assert not paths(cli_env)[0].exists()
+
+
+def test_import_keeps_an_existing_config_unless_forced(tmp_path, cli_env):
+    cfg_path, _ = paths(cli_env)
+    cfg_path.parent.mkdir(parents=True)
+    cfg_path.write_text('[[sources]]\nname = "Mine"\nkind = "demo"\n')
+    file = tmp_path / "team.toml"
+    file.write_text(PROVISIONING)
+
+    refused = run_cli(["--import", str(file)], cli_env, stdin=subprocess.DEVNULL)
+    assert refused.returncode == 2
+    assert "already exists; run again with --force" in refused.stderr
+    assert config.load(cfg_path).sources[0].name == "Mine"
+
+    forced = run_cli(["--import", str(file), "--force"], cli_env)
+    assert forced.returncode == 0, forced.stderr
+    assert config.load(cfg_path).sources[0].name == "Support desk"
+    backup = cfg_path.with_name("ticketbell.toml.bak")
+    assert config.load(backup).sources[0].name == "Mine"
+
+
+def test_export_leaves_out_secrets_and_imports_again(tmp_path, cli_env):
+    owner = tmp_path / "owner.toml"
+    owner.write_text(
+        PROVISIONING.replace('role = "assistant"', 'role = "owner"').replace(
+            '"keyring:owner-mail"', '"mailtos://me:pa55w0rd@x.org", "keyring:owner-mail"'
+        )
+    )
+    exported = run_cli(["config", "export", "--config", str(owner)], cli_env)
+    assert exported.returncode == 0, exported.stderr
+    assert "pa55w0rd" not in exported.stdout
+    assert "escalation.levels[0].notify[1]" in exported.stdout  # says what it left out
+    data = config.tomllib.loads(exported.stdout)
+    assert data["role"] == "assistant"
+    assert data["escalation"]["levels"][0]["notify"] == ["owner-desktop", "keyring:owner-mail"]
+    assert config.secret_findings(data) == []
+
+    file = tmp_path / "exported.toml"
+    file.write_text(exported.stdout)
+    imported = run_cli(["--import", str(file)], cli_env)
+    assert imported.returncode == 0, imported.stderr
+    assert config.load(paths(cli_env)[0]).sources[0].url == "https://help.example.com"
+
+
+def test_export_drops_an_escalation_level_left_without_channels():
+    cfg = config.from_dict(
+        {
+            "sources": [{"name": "Demo", "kind": "demo"}],
+            "escalation": {
+                "levels": [
+                    {"after": "0m", "notify": ["owner-desktop"]},
+                    {"after": "1h", "notify": ["ntfy://u:secretpw@ntfy.example.com/topic"]},
+                ]
+            },
+        }
+    )
+    text = config.export_provisioning(cfg)
+    assert "secretpw" not in text
+    assert config.tomllib.loads(text)["escalation"]["levels"] == [
+        {"after": "0m", "notify": ["owner-desktop"]}
+    ]
+
+
+def test_secret_env_names_a_variable_and_is_not_a_secret():
+    data = {"sources": [{"name": "x", "kind": "github", "secret_env": "GH_TOKEN"}]}
+    assert config.secret_findings(data) == []
+    assert config.secret_findings({"sources": [{"auth_header": "X-Api-Key"}]}) == []
+    assert config.secret_findings({"a": "https://h.example/api?access_token=zz"}) == [
+        ("a", "the URL carries a token")
+    ]
