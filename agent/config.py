@@ -507,17 +507,14 @@ def _read_alerts(file: Path | None, r: _Reader) -> Alerts:
 
 
 def _read_targets(file: Path | None, r: _Reader, name: str) -> tuple[str, ...]:
+    """Channel targets: "owner-desktop", an apprise URL without secrets, or "keyring:NAME"."""
+    from agent.escalation import check_target
+
     targets = r.strings(name)
     for i, target in enumerate(targets):
-        if target == "owner-desktop" or target.startswith("keyring:"):
-            continue
-        if not re.match(r"^[a-z][a-z0-9+.-]*://", target, re.IGNORECASE):
-            raise ConfigError(
-                file,
-                f"{r.key(name)}[{i}]",
-                f'{target!r} is not a channel; use "owner-desktop", an apprise URL such as '
-                '"mailto://...", or "keyring:NAME" for a URL stored in the keyring',
-            )
+        problem = check_target(target)
+        if problem:
+            raise ConfigError(file, f"{r.key(name)}[{i}]", problem)
     return targets
 
 

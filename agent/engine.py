@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from agent import policy
+from agent import escalation, policy
 from agent import secrets as secret_store
 from agent.config import Config, SourceConfig
 from agent.model import (
@@ -132,7 +132,8 @@ class Agent:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._cmds: queue_module.Queue[tuple[str, Any]] = queue_module.Queue()
         self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max(1, min(max_workers, len(config.sources) or 1)),
+            # one more than the fetches, so an escalation is not stuck behind a slow helpdesk
+            max_workers=max(1, min(max_workers, len(config.sources) or 1)) + 1,
             thread_name_prefix="ticketbell-fetch",
         )
         self._status_subscribers: list[StatusCallback] = []
@@ -142,6 +143,8 @@ class Agent:
         self._states: dict[str, _SourceState] = {}
         self._status: Status = Status(self.clock.now(), role=config.role)
         self._next_change: datetime | None = None
+        self._outbox = escalation.Outbox(queue, self._rng)
+        self._next_delivery: datetime | None = None
         self._last_prune: datetime | None = None
         self._last_wall = self.clock.now()
         self._last_mono = self.clock.monotonic()
@@ -179,6 +182,9 @@ class Agent:
             self._cmds.put(("stop", None))
             self._thread.join(timeout)
             self._thread = None
+            # Record the outcome of sends still under way, so a restart does not doubt them.
+            for result in self._outbox.drain(timeout):
+                self._outbox.handle(result, self.clock.now())
         self._pool.shutdown(wait=False, cancel_futures=True)
         for state in self._states.values():
             if state.source is not None:
@@ -190,9 +196,14 @@ class Agent:
         self._cmds.put(("check_now", source))
 
     def acknowledge(self, source: str, ticket: str) -> None:
+        """ "I'm on it": no more escalation repeats for this waiting cycle of the ticket."""
         self._cmds.put(("ack", (source, ticket)))
 
     def snooze(self, source: str, ticket: str, minutes: float) -> None:
+        """No alerts or escalations for the ticket for ``minutes`` (ends early if the customer
+        writes again after a reply: a new waiting cycle)."""
+        if not minutes > 0:
+            raise ValueError(f"snooze for a positive number of minutes, not {minutes!r}")
         self._cmds.put(("snooze", (source, ticket, minutes)))
 
     def reconfigure(self, config: Config) -> None:
@@ -260,7 +271,10 @@ class Agent:
 
     def _run(self) -> None:
         log.info("agent started with %d source(s)", len(self._states))
+        self._outbox.resume(self.clock.now())
+        self._dirty = True
         self._settle(self.clock.now())
+        self._deliver(self.clock.now())
         try:
             while True:
                 cmd = self._wait()
@@ -290,6 +304,8 @@ class Agent:
                 delays.append(state.next_due - mono)
         if self._next_change is not None:
             delays.append((self._next_change - now).total_seconds())
+        if self._next_delivery is not None:
+            delays.append((self._next_delivery - now).total_seconds())
         timeout = max(0.0, min(delays))
         try:
             return self._cmds.get(timeout=timeout)
@@ -301,6 +317,9 @@ class Agent:
         now = self.clock.now()
         if kind == "result":
             self._handle_result(arg)
+        elif kind == "delivery":
+            self._outbox.handle(arg, now)
+            self._dirty = True  # the status's notices may change
         elif kind == "check_now":
             mono = self.clock.monotonic()
             for name, state in self._states.items():
@@ -308,10 +327,12 @@ class Agent:
                     state.next_due = mono
         elif kind in ("ack", "snooze"):
             if kind == "ack":
-                self.queue.set_ticket_state(arg[0], arg[1], acknowledged=True)
+                if self.queue.set_ticket_state(arg[0], arg[1], acknowledged=True):
+                    log.info("%s #%s: acknowledged; no more repeats", arg[0], arg[1])
             else:
                 until = now + timedelta(minutes=arg[2])
-                self.queue.set_ticket_state(arg[0], arg[1], snoozed_until=until)
+                if self.queue.set_ticket_state(arg[0], arg[1], snoozed_until=until):
+                    log.info("%s #%s: snoozed for %g min", arg[0], arg[1], arg[2])
             self._dirty = True
         elif kind == "reconfigure":
             self.config = arg
@@ -350,6 +371,22 @@ class Agent:
             self._last_prune = now
             self.queue.prune(now)
         self._settle(now)
+        self._deliver(now)
+
+    def _deliver(self, now: datetime) -> None:
+        """Start the outbox's due sends on the worker pool; results come back as commands."""
+
+        def submit(
+            send: Callable[[], escalation.DeliveryResult],
+        ) -> concurrent.futures.Future[escalation.DeliveryResult]:
+            future = self._pool.submit(send)
+            future.add_done_callback(
+                lambda f: self._cmds.put(("delivery", f.result())) if not f.cancelled() else None
+            )
+            return future
+
+        give_up = self.config.escalation.give_up_after
+        self._next_delivery = self._outbox.step(now, give_up, submit)
 
     def _fetch(self, state: _SourceState, generation: int, started: datetime) -> _Result:
         """Runs on a worker: build the source if needed, fetch, and return. Never raises."""
@@ -399,6 +436,7 @@ class Agent:
             changes = self.queue.apply(snapshot, now)
             if was_failing:
                 alerts.append(self._source_alert("source_up", state, now))
+                self._follow_up_blind(state, now)
             state.failures = 0
             state.last_success = now
             delay = self._interval_with_jitter(state.config)
@@ -435,6 +473,13 @@ class Agent:
         if changes is not None:
             # "answered" is an event, not an owed alert: the ticket left the queue in this write.
             self._unpublished.extend(self._answered_alerts(changes, now))
+            for t in changes.answered:
+                waited = escalation.human(now - t.waiting_since)
+                text = f"Answered after {waited}: {t.source} #{t.id} — {t.subject}"
+                self._enqueue(
+                    escalation.follow_up_messages(self.queue, t.source, t.id, t.cycle, text, now),
+                    now,
+                )
         self._dirty = True
         return changes
 
@@ -522,6 +567,7 @@ class Agent:
             notices.append(
                 f"the queue file was damaged and was moved aside ({self.queue.recovered_from.name})"
             )
+        notices.extend(self._outbox.notices(now))
         return Status(now, tuple(waiting), sources, self.config.role, tuple(notices))
 
     def _settle(self, now: datetime, publish: bool = True) -> list[Alert]:
@@ -556,34 +602,84 @@ class Agent:
             last = None
             self.queue.set_meta("last_reminder_at", None)
         self._next_change = policy.next_change(waiting, self.config, now, last)
+        fresh += self._blind_sources(now)
         self._on_escalations([a for a in fresh if a.kind == "escalated"], now)
+        self._digest(now)
         self._status = status
         return fresh
 
-    def _on_escalations(self, alerts: list[Alert], now: datetime) -> None:
-        """Queue channel messages for escalations this agent is the one to send."""
+    def _sends_channels(self) -> bool:
+        return self.config.role == self.config.escalation.sent_by
+
+    def _enqueue(self, messages: list[tuple[str, dict[str, Any]]], now: datetime) -> None:
+        for key, message in messages:
+            self.queue.enqueue(key, message, now)
+
+    def _blind_sources(self, now: datetime) -> list[Alert]:
+        """Escalate sources failing for longer than ``blind_after``; schedule the next check."""
         esc = self.config.escalation
-        if not alerts or self.config.role != esc.sent_by:
+        failing = [s.health for s in self._states.values() if s.health.failing_since]
+        tz = escalation.display_zone(self.config)
+        fresh = self.queue.record(escalation.blind_alerts(failing, esc, now, tz))
+        later = [
+            at
+            for s in failing
+            if (at := escalation.next_blind_at([s], esc)) is not None and at > now
+        ]
+        if later:
+            soonest = min(later)
+            self._next_change = min(self._next_change or soonest, soonest)
+        return fresh
+
+    def _follow_up_blind(self, state: _SourceState, now: datetime) -> None:
+        since = state.health.failing_since
+        if since is None or not self.queue.already(
+            alert_key(state.config.name, "*", since.isoformat(), "blind")
+        ):
+            return
+        text = (
+            f"Ticketbell reads {state.config.name} again "
+            f"(it could not for {escalation.human(now - since)})"
+        )
+        messages = escalation.follow_up_messages(
+            self.queue, state.config.name, "", since.isoformat(), text, now
+        )
+        self._enqueue(messages, now)
+
+    def _digest(self, now: datetime) -> None:
+        """Queue the daily digest when it falls due, and wake up for the next one."""
+        esc = self.config.escalation
+        if esc.digest_at is None or not self._sends_channels():
+            return
+        tz = escalation.display_zone(self.config)
+        last_day = self.queue.get_meta("last_digest_day")
+        day, following = escalation.digest_due(now, esc.digest_at, tz, last_day)
+        if last_day is None:  # first run: the first digest is the next scheduled one
+            first = (following - timedelta(days=1)).astimezone(tz).date()
+            self.queue.set_meta("last_digest_day", first.isoformat())
+            self.queue.set_meta("last_digest_at", now.isoformat())
+        elif day is not None:
+            since = parse_time(self.queue.get_meta("last_digest_at")) or now - timedelta(days=1)
+            failing = {
+                name: s.health.failing_since
+                for name, s in self._states.items()
+                if s.health.failing_since is not None
+            }
+            title, body = escalation.digest_text(
+                self.queue.ledger_entries(), self._waiting, failing, since, now, tz
+            )
+            self._enqueue(escalation.digest_messages(day, title, body, esc), now)
+            self.queue.set_meta("last_digest_day", day.isoformat())
+            self.queue.set_meta("last_digest_at", now.isoformat())
+            log.info("daily digest queued for %s", ", ".join(escalation.digest_targets(esc)))
+        self._next_change = min(self._next_change or following, following)
+
+    def _on_escalations(self, alerts: list[Alert], now: datetime) -> None:
+        """Queue channel messages for escalations, when this agent's role is the one to send."""
+        if not alerts or not self._sends_channels():
             return
         for alert in alerts:
-            level_index = int(alert.key.rsplit("\x1f", 1)[-1].split("r")[0])
-            level = esc.levels[level_index]
-            for target in level.notify:
-                if target == "owner-desktop":
-                    continue
-                self.queue.enqueue(
-                    f"{alert.key}\x1f{target}",
-                    {
-                        "kind": "escalation",
-                        "target": target,
-                        "source": alert.source,
-                        "ticket": alert.ticket,
-                        "subject": alert.subject,
-                        "url": alert.url,
-                        "level": level_index,
-                    },
-                    now,
-                )
+            self._enqueue(escalation.escalation_messages(alert, self.config, now), now)
 
     def _publish_status(self, status: Status) -> None:
         for callback in list(self._status_subscribers):

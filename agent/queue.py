@@ -513,7 +513,8 @@ class LocalQueue:
         return sorted(entries, key=lambda e: e.get("at", ""))
 
     def prune(self, now: datetime) -> int:
-        """Forget ledger entries older than the retention whose ticket no longer waits."""
+        """Forget ledger entries older than the retention whose ticket no longer waits, and
+        outbox messages older than the retention that are delivered, given up or cancelled."""
         cutoff = (now - self.retention).isoformat()
         waiting = {
             (d["source"], d["id"], d["waiting_since"]) for d in self.tickets._read_table().values()
@@ -524,6 +525,15 @@ class LocalQueue:
             if doc.get("at", "") < cutoff
             and (doc.get("source"), doc.get("ticket"), _cycle_of(doc["key"])) not in waiting
         ]
+        finished = [
+            int(doc_id)
+            for doc_id, doc in self.outbox._read_table().items()
+            if doc.get("created_at", "") < cutoff
+            and (doc.get("delivered_at") or doc.get("failed_at") or doc.get("cancelled_at"))
+        ]
+        if finished:
+            self.outbox.remove(doc_ids=finished)
+            self._outbox_keys = {doc["key"]: doc.doc_id for doc in self.outbox.all()}
         if old:
             removed = self.ledger.remove(doc_ids=old)
             self._ledger_keys = {doc["key"] for doc in self.ledger.all()}
@@ -544,6 +554,7 @@ class LocalQueue:
             "sending_since": None,
             "delivered_at": None,
             "failed_at": None,
+            "cancelled_at": None,
             "last_error": "",
             **message,
         }
@@ -552,12 +563,25 @@ class LocalQueue:
         return True
 
     def pending(self) -> list[dict[str, Any]]:
-        """Outbox messages neither delivered nor given up, oldest first."""
+        """Outbox messages neither delivered, given up nor cancelled, oldest first."""
         return sorted(
             (
                 {**doc, "doc_id": int(doc_id)}
                 for doc_id, doc in self.outbox._read_table().items()
-                if not doc.get("delivered_at") and not doc.get("failed_at")
+                if not doc.get("delivered_at")
+                and not doc.get("failed_at")
+                and not doc.get("cancelled_at")
+            ),
+            key=lambda d: d["created_at"],
+        )
+
+    def outbox_entries(self, prefix: str = "") -> list[dict[str, Any]]:
+        """Every outbox message whose key starts with ``prefix``, oldest first."""
+        return sorted(
+            (
+                dict(doc)
+                for doc in self.outbox._read_table().values()
+                if doc["key"].startswith(prefix)
             ),
             key=lambda d: d["created_at"],
         )

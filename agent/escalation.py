@@ -1,0 +1,647 @@
+"""Escalation to the owner: channel messages, their delivery through apprise, the daily digest.
+
+Every channel message lives in the queue's durable outbox before anything is sent, keyed by
+(source, ticket, waiting cycle, level[, repeat], target). Its life, driven by :class:`Outbox` on
+the scheduler thread (the only writer of the queue), with the sending on a worker:
+
+    enqueued ─► attempt recorded and *saved* ─► sent on a worker ─► result back on the scheduler:
+                delivered_at │ last_error + next_attempt (exponential back-off with jitter)
+                             │ failed_at once older than ``give_up_after`` (logged, in the status)
+
+An attempt that was recorded but whose outcome never came back (the agent was killed while
+sending) is not sent again: the message may have gone out, and a duplicate escalation is worse
+than an honest "may not have been delivered" notice. Each message carries a ``Ticketbell-Key``
+line (a hash of its key), so a person or a mail filter can recognise a duplicate anyway.
+
+Channel URLs go through apprise (mailto, Slack, Teams, Discord, ntfy, JSON webhooks, …). A URL
+that carries a token is kept in the keyring and the config names it as ``keyring:NAME``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import logging
+import random
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
+from typing import Any
+
+from agent import secrets as secret_store
+from agent.config import Config, Escalation
+from agent.model import Alert, SourceHealth, WaitingTicket, parse_time
+from agent.queue import LocalQueue, alert_key
+
+log = logging.getLogger(__name__)
+
+OWNER_DESKTOP = "owner-desktop"
+KEYRING_PREFIX = "keyring:"
+RETRY_BASE = timedelta(seconds=30)
+RETRY_CAP = timedelta(minutes=30)
+RETRY_JITTER = 0.2  # +/- 20 %, so agents and channels do not retry in lockstep
+NOTICE_FOR = timedelta(days=1)  # how long an undeliverable message stays in the status
+SEP = "\x1f"
+
+
+class DeliveryError(Exception):
+    """A channel that cannot be used now (its keyring entry is missing, say)."""
+
+
+# --------------------------------------------------------------------------- channel URLs
+
+
+def _apprise_plugin(url: str) -> Any:
+    import apprise
+
+    return apprise.Apprise.instantiate(url, suppress_exceptions=True)
+
+
+def check_target(target: str) -> str | None:
+    """Why ``target`` cannot be used as a channel (None: it can). Never repeats a secret.
+
+    Uses apprise's own URL parsing. A URL whose private form differs from its plain form
+    carries a password or token, which belongs in the keyring, not in the config file.
+    """
+    if target == OWNER_DESKTOP:
+        return None
+    if target.startswith(KEYRING_PREFIX):
+        name = target[len(KEYRING_PREFIX) :].strip()
+        return None if name else '"keyring:" needs the name of a keyring entry, e.g. keyring:slack'
+    scheme = target.split("://", 1)[0] if "://" in target else ""
+    shown = f"{scheme}://…" if scheme else "this value"
+    plugin = _apprise_plugin(target)
+    if plugin is None:
+        return (
+            f"{shown} is not a channel URL apprise understands; see "
+            "https://github.com/caronc/apprise/wiki for the URL of each service, "
+            'or use "owner-desktop"'
+        )
+    if plugin.url(privacy=True) != plugin.url():
+        return (
+            f"{shown} carries a password or token; store the URL with "
+            "`ticketbell secret set NAME` and write keyring:NAME here"
+        )
+    return None
+
+
+@lru_cache(maxsize=64)
+def describe_target(target: str) -> str:
+    """A target as it may be shown in a log line or the tray: never with its secrets."""
+    if target == OWNER_DESKTOP or target.startswith(KEYRING_PREFIX):
+        return target
+    plugin = _apprise_plugin(target)
+    if plugin is None:
+        return target.split("://", 1)[0] + "://…"
+    return str(plugin.url(privacy=True)).split("?", 1)[0]
+
+
+def resolve_target(target: str) -> str:
+    """The apprise URL of ``target``; a ``keyring:NAME`` target is read from the keyring."""
+    if not target.startswith(KEYRING_PREFIX):
+        return target
+    name = target[len(KEYRING_PREFIX) :].strip()
+    try:
+        url = secret_store.get(name)
+    except secret_store.SecretUnavailable as exc:
+        raise DeliveryError(str(exc)) from None
+    # Redact the parts that carry the token too, in case a library logs them separately.
+    for part in re.split(r"[/:@?&=]+", url.split("://", 1)[-1]):
+        if len(part) >= 8:
+            secret_store.remember(part)
+    return url
+
+
+class _ThreadCapture(logging.Handler):
+    """Collects what apprise logs on the current thread: the server's words on a failure."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.thread = threading.get_ident()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread != self.thread:
+            return
+        text = record.getMessage()
+        if record.levelno >= logging.WARNING or re.search(r"exception|response", text, re.I):
+            self.lines.append(" ".join(text.split()))
+
+
+def send(target: str, title: str, body: str) -> str | None:
+    """Send one message through apprise (on a worker thread). Returns None or why it failed."""
+    try:
+        url = resolve_target(target)
+    except DeliveryError as exc:
+        return str(exc)
+    plugin = _apprise_plugin(url)
+    if plugin is None:
+        return f"{describe_target(target)} is not a channel URL apprise understands"
+    import apprise
+
+    capture = _ThreadCapture()
+    logger = logging.getLogger("apprise")
+    logger.addHandler(capture)
+    if logger.getEffectiveLevel() > logging.DEBUG:
+        logger.setLevel(logging.DEBUG)  # the server's answer is logged at debug level
+    try:
+        ok = plugin.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT)
+    except Exception as exc:  # noqa: BLE001 - a plugin bug must not stop the agent
+        return secret_store.redact(f"{type(exc).__name__}: {exc}")
+    finally:
+        logger.removeHandler(capture)
+    if ok:
+        return None
+    words = "; ".join(dict.fromkeys(capture.lines)) or "the channel refused the message"
+    return secret_store.redact(words[:500])
+
+
+# --------------------------------------------------------------------------- message texts
+
+
+def human(span: timedelta) -> str:
+    """A duration for people: "25 min", "2 h 05 min", "1 d 3 h"."""
+    minutes = max(0, int(span.total_seconds() // 60))
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {mins:02d} min"
+    return f"{mins} min"
+
+
+def display_zone(config: Config) -> tzinfo | None:
+    """The zone times are shown in: the business hours' zone, else the machine's."""
+    if config.business_hours is not None:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(config.business_hours.timezone)
+    return None
+
+
+def _local(value: datetime, tz: tzinfo | None, fmt: str = "%H:%M") -> str:
+    return value.astimezone(tz).strftime(fmt)
+
+
+def key_tag(key: str) -> str:
+    """The short, secret-free form of an outbox key that each message carries."""
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _with_key(body: str, key: str) -> str:
+    return f"{body}\n\nTicketbell-Key: {key_tag(key)}"
+
+
+def repeat_of(key: str) -> int:
+    step = key.rsplit(SEP, 1)[-1]
+    return int(step.split("r", 1)[1]) if "r" in step else 0
+
+
+def targets_for(alert: Alert, escalation: Escalation) -> tuple[str, ...]:
+    """The channel targets of an escalated alert (a blind source goes to the first level's)."""
+    if not escalation.levels:
+        return ()
+    index = alert.level if alert.ticket else 0
+    index = min(index, len(escalation.levels) - 1)
+    return tuple(t for t in escalation.levels[index].notify if t != OWNER_DESKTOP)
+
+
+def escalation_messages(alert: Alert, config: Config, now: datetime) -> list[tuple[str, dict]]:
+    """The outbox messages (key, record) an escalated alert owes: one per channel target."""
+    esc = config.escalation
+    tz = display_zone(config)
+    if alert.ticket:
+        w = alert.tickets[0] if alert.tickets else None
+        repeat = repeat_of(alert.key)
+        overdue = human(now - w.due_at) if w else ""
+        title = f"Overdue {overdue}: {alert.source} #{alert.ticket} — {alert.subject}"
+        lines = []
+        if w is not None:
+            t = w.ticket
+            lines.append(
+                f"{alert.source} #{t.id} has waited for a reply since "
+                f"{_local(t.waiting_since, tz, '%a %H:%M')} (due {_local(w.due_at, tz)})."
+            )
+            details = [
+                f"{label}: {value}"
+                for label, value in (
+                    ("Category", t.category),
+                    ("Priority", t.priority),
+                    ("Requester", t.requester),
+                    ("Assignee", t.assignee),
+                )
+                if value
+            ]
+            lines.append(f"Subject: {t.subject}")
+            if details:
+                lines.append(" · ".join(details))
+        if alert.url:
+            lines.append(f"Open it: {alert.url}")
+        step = f"Escalation level {alert.level + 1} of {len(esc.levels)}"
+        lines.append("")
+        lines.append(f"{step}, reminder {repeat}." if repeat else f"{step}.")
+        kind = "escalation"
+    else:
+        title = alert.message
+        lines = [alert.message, "", "Until it can read it again, its waiting tickets are unknown."]
+        kind = "blind"
+    out = []
+    for target in targets_for(alert, esc):
+        key = f"{alert.key}{SEP}{target}"
+        out.append(
+            (
+                key,
+                {
+                    "kind": kind,
+                    "target": target,
+                    "source": alert.source,
+                    "ticket": alert.ticket,
+                    "cycle": alert.key.split(SEP)[2],
+                    "level": alert.level,
+                    "title": title[:200],
+                    "body": _with_key("\n".join(lines), key),
+                },
+            )
+        )
+    return out
+
+
+def follow_up_messages(
+    queue: LocalQueue, source: str, ticket: str, cycle: str, text: str, now: datetime
+) -> list[tuple[str, dict]]:
+    """Follow-ups for an escalation that ended ("answered after 42 min", "reading again").
+
+    Messages of that cycle not sent yet are cancelled instead: nobody needs the alarm now.
+    Targets that were sent one (or may have been: in flight) get one short follow-up each.
+    """
+    prefix = alert_key(source, ticket or "*", cycle, "")
+    reached: dict[str, None] = {}
+    for entry in queue.outbox_entries(prefix):
+        if entry.get("kind") not in ("escalation", "blind"):
+            continue
+        if entry.get("delivered_at") or entry.get("sending_since"):
+            reached[entry["target"]] = None
+        elif not entry.get("failed_at") and not entry.get("cancelled_at"):
+            queue.update_outbox(entry["key"], cancelled_at=now)
+            log.info("%s #%s: escalation no longer needed; not sent", source, ticket or "-")
+    kind = "answered" if ticket else "source_up"
+    out = []
+    for target in reached:
+        key = f"{alert_key(source, ticket or '*', cycle, kind)}{SEP}{target}"
+        record = {
+            "kind": "follow_up",
+            "target": target,
+            "source": source,
+            "ticket": ticket,
+            "cycle": cycle,
+            "title": text[:200],
+            "body": _with_key(text, key),
+        }
+        out.append((key, record))
+    return out
+
+
+def blind_alerts(
+    sources: Iterable[SourceHealth], escalation: Escalation, now: datetime, tz: tzinfo | None
+) -> list[Alert]:
+    """Sources failing for longer than ``blind_after``: a monitor that is blind must say so."""
+    out = []
+    for s in sources:
+        since = s.failing_since
+        if since is None or now - since < escalation.blind_after:
+            continue
+        message = f"Ticketbell cannot read {s.name} since {_local(since, tz)}: {s.message}"
+        out.append(
+            Alert(
+                kind="escalated",
+                at=now,
+                key=alert_key(s.name, "*", since.isoformat(), "blind"),
+                source=s.name,
+                subject=message,
+                message=message,
+            )
+        )
+    return out
+
+
+def next_blind_at(sources: Iterable[SourceHealth], escalation: Escalation) -> datetime | None:
+    times = [s.failing_since + escalation.blind_after for s in sources if s.failing_since]
+    return min(times) if times else None
+
+
+# --------------------------------------------------------------------------- delivery
+
+
+def retry_delay(attempts: int, rng: random.Random) -> timedelta:
+    """Exponential back-off from 30 s, capped at 30 min, with +/- 20 % jitter."""
+    base = min(RETRY_BASE * 2 ** max(0, attempts - 1), RETRY_CAP)
+    return base * (1 + rng.uniform(-RETRY_JITTER, RETRY_JITTER))
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    key: str
+    error: str | None
+
+
+Submit = Callable[[Callable[[], DeliveryResult]], "concurrent.futures.Future[DeliveryResult]"]
+
+
+class Outbox:
+    """Delivers the queue's outbox. Every method runs on the scheduler thread except the sends.
+
+    At most one message per target is in flight, so a channel that hangs does not hold up the
+    others; the rest of each target's messages wait for their turn.
+    """
+
+    def __init__(self, queue: LocalQueue, rng: random.Random) -> None:
+        self.queue = queue
+        self.rng = rng
+        self.in_flight: dict[str, concurrent.futures.Future[DeliveryResult]] = {}
+
+    def resume(self, now: datetime) -> None:
+        """At start: attempts whose outcome is unknown are not resent; the rest go at once."""
+        for entry in self.queue.pending():
+            if entry.get("sending_since"):
+                self.queue.update_outbox(
+                    entry["key"],
+                    sending_since=None,
+                    failed_at=now,
+                    in_doubt=True,
+                    last_error="Ticketbell stopped while sending it; not sent again, so that "
+                    "it cannot arrive twice",
+                )
+                log.warning(
+                    "the %s to %s may not have been delivered: Ticketbell stopped while "
+                    "sending it; not sent again, so that it cannot arrive twice",
+                    _what(entry),
+                    describe_target(entry["target"]),
+                )
+            elif entry.get("attempts"):
+                self.queue.update_outbox(entry["key"], next_attempt=now)
+
+    def step(self, now: datetime, give_up_after: timedelta, submit: Submit) -> datetime | None:
+        """Give up on messages too old, start the due sends; return when to look again."""
+        if not self.queue.writable:
+            return None  # another Ticketbell owns this data folder and its outbox
+        due: list[dict[str, Any]] = []
+        busy = {self._target_of(k) for k in self.in_flight}
+        wake: datetime | None = None
+        for entry in self.queue.pending():
+            key = entry["key"]
+            if key in self.in_flight:
+                continue
+            created = parse_time(entry["created_at"]) or now
+            if now - created >= give_up_after:
+                self.queue.update_outbox(key, failed_at=now)
+                log.error(
+                    "gave up on the %s to %s: undeliverable for %s (%s)",
+                    _what(entry),
+                    describe_target(entry["target"]),
+                    human(now - created),
+                    entry.get("last_error") or "never attempted",
+                )
+                continue
+            next_attempt = parse_time(entry.get("next_attempt")) or now
+            give_up = created + give_up_after
+            if next_attempt > now or entry["target"] in busy:
+                at = min(next_attempt, give_up) if next_attempt > now else give_up
+                wake = at if wake is None else min(wake, at)
+                continue
+            busy.add(entry["target"])
+            due.append(entry)
+        if not due:
+            self.queue.commit()
+            return wake
+        for entry in due:
+            self.queue.update_outbox(
+                entry["key"], attempts=entry.get("attempts", 0) + 1, sending_since=now
+            )
+        if not self.queue.commit():  # the attempt must be on disk before anything is sent
+            for entry in due:
+                self.queue.update_outbox(
+                    entry["key"], attempts=entry.get("attempts", 0), sending_since=None
+                )
+            return now + RETRY_BASE
+        for entry in due:
+            key, target, title, body = entry["key"], entry["target"], entry["title"], entry["body"]
+            self.in_flight[key] = submit(
+                lambda key=key, target=target, title=title, body=body: DeliveryResult(
+                    key, send(target, title, body)
+                )
+            )
+        return wake
+
+    def handle(self, result: DeliveryResult, now: datetime) -> None:
+        """Record a send's outcome (on the scheduler thread)."""
+        self.in_flight.pop(result.key, None)
+        entry = self.queue.outbox_entry(result.key)
+        if entry is None:
+            return
+        target = describe_target(entry["target"])
+        if result.error is None:
+            self.queue.update_outbox(result.key, sending_since=None, delivered_at=now)
+            log.info("sent the %s to %s", _what(entry), target)
+            return
+        attempts = entry.get("attempts", 1)
+        retry = now + retry_delay(attempts, self.rng)
+        self.queue.update_outbox(
+            result.key, sending_since=None, last_error=result.error, next_attempt=retry
+        )
+        log.warning(
+            "could not deliver the %s to %s (attempt %d): %s; trying again at %s",
+            _what(entry),
+            target,
+            attempts,
+            result.error,
+            _local(retry, None),
+        )
+
+    def drain(self, timeout: float) -> list[DeliveryResult]:
+        """Wait for the sends in flight (when stopping) and return their results."""
+        futures = list(self.in_flight.values())
+        done, _ = concurrent.futures.wait(futures, timeout=timeout)
+        return [f.result() for f in done if not f.cancelled() and f.exception() is None]
+
+    def notices(self, now: datetime) -> list[str]:
+        """What the tray and the log should say about deliveries that are not getting through."""
+        out = []
+        failing: dict[str, dict[str, Any]] = {}
+        for entry in self.queue.outbox_entries():
+            target = describe_target(entry["target"]) if entry.get("target") else ""
+            failed = parse_time(entry.get("failed_at"))
+            if failed is not None and now - failed < NOTICE_FOR and not entry.get("delivered_at"):
+                verb = "may not have been delivered" if entry.get("in_doubt") else "undeliverable"
+                why = entry.get("last_error") or "never attempted"
+                out.append(f"the {_what(entry)} to {target} {verb}: {why}")
+            elif (
+                not failed
+                and not entry.get("delivered_at")
+                and not entry.get("cancelled_at")
+                and entry.get("last_error")
+            ):
+                failing[target] = entry
+        for target, entry in failing.items():
+            out.append(f"cannot deliver escalations to {target} yet: {entry['last_error']}")
+        return out
+
+    @staticmethod
+    def _target_of(key: str) -> str:
+        return key.rsplit(SEP, 1)[-1]
+
+
+def _what(entry: Mapping[str, Any]) -> str:
+    kind = entry.get("kind", "")
+    if kind == "digest":
+        return "daily digest"
+    where = f"{entry.get('source', '')} #{entry['ticket']}" if entry.get("ticket") else ""
+    name = {"escalation": "escalation", "blind": "blind-source alert", "follow_up": "follow-up"}
+    label = name.get(kind, "message")
+    if where:
+        return f"{label} of {where}"
+    return f"{label} about {entry.get('source', '')}" if entry.get("source") else label
+
+
+# --------------------------------------------------------------------------- daily digest
+
+
+def digest_due(
+    now: datetime, at: time, tz: tzinfo | None, last_day: str | None
+) -> tuple[date | None, datetime]:
+    """Which day's digest is owed now (None: none), and when the next one falls due.
+
+    With no digest sent yet (a fresh install), the first is the next scheduled one: no digest
+    of an empty day at first start.
+    """
+    local_now = now.astimezone(tz)
+    today_at = datetime.combine(local_now.date(), at, local_now.tzinfo)
+    latest = today_at if today_at <= local_now else today_at - timedelta(days=1)
+    latest_day = latest.date()
+    following = datetime.combine(latest_day + timedelta(days=1), at, local_now.tzinfo)
+    following_utc = following.astimezone(now.tzinfo)
+    if last_day is None or last_day >= latest_day.isoformat():
+        return None, following_utc
+    return latest_day, following_utc
+
+
+def digest_text(
+    entries: Iterable[Mapping[str, Any]],
+    waiting: Iterable[WaitingTicket],
+    failing: Mapping[str, datetime],
+    since: datetime,
+    now: datetime,
+    tz: tzinfo | None = None,
+) -> tuple[str, str]:
+    """The daily digest (title, body) from the alert ledger: a pure function.
+
+    Answered tickets within their window per category and per assignee (a cycle counts as late
+    when the ledger has an ``overdue`` entry for it), the longest waits (answered or still
+    waiting), breaches and how long they took, and the sources that were blind and how long.
+    ``failing`` maps the sources failing right now to when they started failing.
+    """
+    cycles: dict[tuple[str, str, str], dict[str, Mapping[str, Any]]] = {}
+    blind: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
+    for e in entries:
+        parts = str(e.get("key", "")).split(SEP)
+        if len(parts) < 4:
+            continue
+        source, ticket, cycle, kind = parts[:4]
+        if ticket == "*" and kind in ("source_down", "source_up"):
+            blind.setdefault((source, cycle), {})[kind] = e
+        elif ticket != "*":
+            cycles.setdefault((source, ticket, cycle), {}).setdefault(kind, e)
+
+    def at(e: Mapping[str, Any]) -> datetime:
+        return parse_time(str(e.get("at"))) or now
+
+    def fmt_day(value: datetime) -> str:
+        return _local(value, tz, "%a %d %b %H:%M")
+
+    answered = []
+    breaches = []
+    waits: list[tuple[timedelta, str]] = []
+    for (source, ticket, cycle), kinds in cycles.items():
+        start = parse_time(cycle) or now
+        done = kinds.get("answered")
+        late = kinds.get("overdue")
+        info = kinds.get("new") or done or late or next(iter(kinds.values()))
+        subject = str(info.get("subject") or "")
+        label = f"{source} #{ticket} {subject}".rstrip()
+        if done is not None and at(done) >= since:
+            answered.append((info, done, late is None))
+            waits.append((at(done) - start, f"{label} (answered)"))
+        if late is not None and (at(late) >= since or (done is not None and at(done) >= since)):
+            if done is not None:
+                took = f"answered after {human(at(done) - start)}"
+            else:
+                took = f"still waiting after {human(now - start)}"
+            breaches.append(f"  {label}: overdue at {fmt_day(at(late))}, {took}")
+    for w in waiting:
+        t = w.ticket
+        waits.append((now - t.waiting_since, f"{t.source} #{t.id} {t.subject} (still waiting)"))
+
+    lines = [f"Since {fmt_day(since)}:", ""]
+    within = sum(1 for _, _, ok in answered if ok)
+    lines.append(f"Answered: {len(answered)}, {within} within their window")
+
+    def tally(field: str, fallback: str) -> list[str]:
+        counts: dict[str, list[int]] = {}
+        for info, done, ok in answered:
+            name = str(done.get(field) or info.get(field) or fallback)
+            c = counts.setdefault(name, [0, 0])
+            c[0] += 1
+            c[1] += ok
+        return [f"  {n}: {c[1]} of {c[0]} within window" for n, c in sorted(counts.items())]
+
+    lines += tally("category", "(no category)")
+    by_assignee = [ln for ln in tally("assignee", "") if not ln.startswith("  : ")]
+    if by_assignee:
+        lines += ["", "By assignee:", *by_assignee]
+    lines += ["", "Longest waits:"]
+    top = sorted(waits, key=lambda x: x[0], reverse=True)[:5]
+    lines += [f"  {human(span)}  {label}" for span, label in top] or ["  none"]
+    lines += ["", f"Breaches: {len(breaches)}", *sorted(breaches)]
+    lines += ["", "Blind sources:"]
+    blind_lines = []
+    for (source, cycle), kinds in sorted(blind.items()):
+        start = parse_time(cycle) or now
+        down, up = kinds.get("source_down"), kinds.get("source_up")
+        why = str(down.get("subject") or "") if down else ""
+        if up is not None:
+            if at(up) < since:
+                continue
+            span = f"for {human(at(up) - start)}"
+        elif failing.get(source) == start:
+            span = f"still, for {human(now - start)} so far"
+        else:
+            span = "until Ticketbell restarted"
+        blind_lines.append(f"  {source}: unreadable from {fmt_day(start)} {span} ({why})")
+    lines += blind_lines or ["  none"]
+    title = f"Ticketbell daily digest: {len(answered)} answered, {len(breaches)} breaches"
+    return title, "\n".join(lines)
+
+
+def digest_targets(escalation: Escalation) -> tuple[str, ...]:
+    """Where the digest goes: ``digest_to``, else every channel of the levels."""
+    chosen = escalation.digest_to or tuple(t for lvl in escalation.levels for t in lvl.notify)
+    return tuple(dict.fromkeys(t for t in chosen if t != OWNER_DESKTOP))
+
+
+def digest_messages(day: date, title: str, body: str, escalation: Escalation) -> list[tuple]:
+    out = []
+    for target in digest_targets(escalation):
+        key = SEP.join(("*", "*", day.isoformat(), "digest", target))
+        record = {
+            "kind": "digest",
+            "target": target,
+            "source": "",
+            "ticket": "",
+            "title": title,
+            "body": _with_key(body, key),
+        }
+        out.append((key, record))
+    return out
