@@ -63,29 +63,56 @@ def _apprise_plugin(url: str) -> Any:
 def check_target(target: str) -> str | None:
     """Why ``target`` cannot be used as a channel (None: it can). Never repeats a secret.
 
-    Uses apprise's own URL parsing. A URL whose private form differs from its plain form
-    carries a password or token, which belongs in the keyring, not in the config file.
+    Uses apprise's own URL parsing: what apprise cannot load is refused with the scheme only.
     """
     if target == OWNER_DESKTOP:
         return None
     if target.startswith(KEYRING_PREFIX):
         name = target[len(KEYRING_PREFIX) :].strip()
         return None if name else '"keyring:" needs the name of a keyring entry, e.g. keyring:slack'
-    scheme = target.split("://", 1)[0] if "://" in target else ""
-    shown = f"{scheme}://…" if scheme else "this value"
-    plugin = _apprise_plugin(target)
-    if plugin is None:
+    if _apprise_plugin(target) is None:
+        scheme = target.split("://", 1)[0] if "://" in target else ""
+        shown = f"{scheme}://…" if scheme else "this value"
         return (
             f"{shown} is not a channel URL apprise understands; see "
             "https://github.com/caronc/apprise/wiki for the URL of each service, "
-            'or use "owner-desktop"'
-        )
-    if plugin.url(privacy=True) != plugin.url():
-        return (
-            f"{shown} carries a password or token; store the URL with "
-            "`ticketbell secret set NAME` and write keyring:NAME here"
+            'use "owner-desktop", or "keyring:NAME" for a URL kept in the keyring'
         )
     return None
+
+
+def carries_secret(target: str) -> bool:
+    """Whether a URL written in the config carries a password or token (apprise masks it)."""
+    if target == OWNER_DESKTOP or target.startswith(KEYRING_PREFIX):
+        return False
+    plugin = _apprise_plugin(target)
+    return plugin is not None and plugin.url(privacy=True) != plugin.url()
+
+
+def warn_about_secrets(config: Config) -> None:
+    """Log each channel URL that carries its token in the config file (redacted from now on)."""
+    esc = config.escalation
+    targets = [t for lvl in esc.levels for t in lvl.notify] + list(esc.digest_to)
+    for target in dict.fromkeys(targets):
+        if carries_secret(target):
+            _remember_parts(target)
+            log.warning(
+                "the channel %s has its password or token in the config file; store the URL "
+                "with `ticketbell secret set NAME` and write keyring:NAME instead",
+                describe_target(target),
+            )
+
+
+def _remember_parts(url: str) -> None:
+    """Redact a URL's token-like parts too, in case a library logs them separately."""
+    secret_store.remember(url)
+    for part in re.split(r"[/:@?&=]+", url.split("://", 1)[-1]):
+        if len(part) >= 8:
+            secret_store.remember(part)
+    plugin = _apprise_plugin(url)
+    password = getattr(plugin, "password", None)
+    if isinstance(password, str):
+        secret_store.remember(password)
 
 
 @lru_cache(maxsize=64)
@@ -108,10 +135,7 @@ def resolve_target(target: str) -> str:
         url = secret_store.get(name)
     except secret_store.SecretUnavailable as exc:
         raise DeliveryError(str(exc)) from None
-    # Redact the parts that carry the token too, in case a library logs them separately.
-    for part in re.split(r"[/:@?&=]+", url.split("://", 1)[-1]):
-        if len(part) >= 8:
-            secret_store.remember(part)
+    _remember_parts(url)
     return url
 
 

@@ -235,8 +235,7 @@ def owner(tmp_path: Path, clock: Any) -> Iterator[Callable[[cfg.Config], Owner]]
         ("pigeon://coo", "not a channel URL apprise understands"),
         ("mailto://", "not a channel URL apprise understands"),
         ("json://127.0.0.1:notaport/hook", "not a channel URL apprise understands"),
-        ("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ", "keyring:NAME"),
-        ("mailtos://owner:Hunter2Secret@example.com", "keyring:NAME"),
+        ("slack://T1JJ3T3L2/A1BRTD4JD/", "not a channel URL apprise understands"),
         ("keyring:", "name of a keyring entry"),
     ],
 )
@@ -248,7 +247,7 @@ def test_a_channel_url_apprise_cannot_use_is_a_config_error_naming_the_key(
         make_config(levels)
     assert err.value.key == "escalation.levels[1].notify[0]"
     assert words in err.value.message
-    for secret in ("TIiajkdnlazkcOXrIdevi7FQ", "Hunter2Secret", "notaport"):
+    for secret in ("A1BRTD4JD", "notaport"):
         assert secret not in str(err.value)
 
 
@@ -800,3 +799,20 @@ def test_the_systemd_unit_runs_the_headless_owner() -> None:
     assert (args.command, args.headless, args.role) == ("run", True, "owner")
     assert unit["Install"]["WantedBy"] == "default.target"
     assert unit["Service"]["Restart"] == "on-failure"
+
+
+def test_a_password_written_in_the_config_is_warned_about_and_never_logged(
+    owner, clock, mailbox, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    caplog.handler.addFilter(secret_store.RedactingFilter())
+    url = f"mailto://owner:Hunter2Secret@127.0.0.1:{mailbox.port}?from=tb@example.com&to=o@example.com"
+    o = owner(make_config([{"after": "0m", "notify": [url]}]))
+    o.source.tickets = [ticket(clock.now() - timedelta(hours=3))]
+    o.agent.start()
+    wait_until(lambda: any(e["last_error"] for e in o.outbox()))  # the server offers no AUTH
+    o.settle()
+    assert "has its password or token in the config file" in caplog.text
+    assert "keyring:NAME" in caplog.text
+    text = caplog.text + o.outbox()[0]["last_error"] + " ".join(o.agent.status.notices)
+    assert "Hunter2Secret" not in text
