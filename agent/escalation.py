@@ -89,30 +89,45 @@ def carries_secret(target: str) -> bool:
     return plugin is not None and plugin.url(privacy=True) != plugin.url()
 
 
-def warn_about_secrets(config: Config) -> None:
-    """Log each channel URL that carries its token in the config file (redacted from now on)."""
+def remember_channel_secrets(config: Config) -> list[str]:
+    """Register the secrets of channel URLs written in the config (so every log and message
+    redacts them) and return those targets."""
     esc = config.escalation
     targets = [t for lvl in esc.levels for t in lvl.notify] + list(esc.digest_to)
-    for target in dict.fromkeys(targets):
-        if carries_secret(target):
-            _remember_parts(target)
-            log.warning(
-                "the channel %s has its password or token in the config file; store the URL "
-                "with `ticketbell secret set NAME` and write keyring:NAME instead",
-                describe_target(target),
-            )
+    found = [t for t in dict.fromkeys(targets) if carries_secret(t)]
+    for target in found:
+        _remember_parts(target)
+    return found
 
 
-def _remember_parts(url: str) -> None:
-    """Redact a URL's token-like parts too, in case a library logs them separately."""
+def warn_about_secrets(config: Config) -> None:
+    """Log each channel URL that carries its token in the config file (redacted)."""
+    for target in remember_channel_secrets(config):
+        log.warning(
+            "the channel %s has its password or token in the config file; store the URL "
+            "with `ticketbell secret set NAME` and write keyring:NAME instead",
+            describe_target(target),
+        )
+
+
+def _remember_parts(url: str, whole_url_is_secret: bool = False) -> None:
+    """Redact a URL's secret parts too, in case a library logs them separately: the parts
+    apprise masks in its private form, or (for a URL from the keyring) every long part."""
     secret_store.remember(url)
-    for part in re.split(r"[/:@?&=]+", url.split("://", 1)[-1]):
-        if len(part) >= 8:
-            secret_store.remember(part)
+    _split = re.compile(r"[/:@?&=]+")
     plugin = _apprise_plugin(url)
-    password = getattr(plugin, "password", None)
-    if isinstance(password, str):
-        secret_store.remember(password)
+    if plugin is not None:
+        shown = set(_split.split(str(plugin.url(privacy=True))))
+        for part in _split.split(str(plugin.url())):
+            if len(part) >= 4 and part not in shown:
+                secret_store.remember(part)
+        password = getattr(plugin, "password", None)
+        if isinstance(password, str):
+            secret_store.remember(password)
+    if whole_url_is_secret:
+        for part in _split.split(url.split("://", 1)[-1]):
+            if len(part) >= 8:
+                secret_store.remember(part)
 
 
 @lru_cache(maxsize=64)
@@ -135,7 +150,7 @@ def resolve_target(target: str) -> str:
         url = secret_store.get(name)
     except secret_store.SecretUnavailable as exc:
         raise DeliveryError(str(exc)) from None
-    _remember_parts(url)
+    _remember_parts(url, whole_url_is_secret=True)
     return url
 
 

@@ -285,10 +285,12 @@ def notification_text(alerts: tuple[Alert, ...] | list[Alert]) -> tuple[str, str
     by_kind: dict[str, list[Alert]] = {}
     for alert in alerts:
         by_kind.setdefault(alert.kind, []).append(alert)
-    if "escalated" in by_kind or "overdue" in by_kind:
-        return summary(
-            by_kind.get("overdue") or by_kind["escalated"], "overdue ticket", "overdue tickets"
-        )
+    escalated = [a for a in by_kind.get("escalated", ()) if a.ticket]
+    blind = [a for a in by_kind.get("escalated", ()) if not a.ticket]  # a source unreadable
+    if escalated or "overdue" in by_kind:
+        return summary(by_kind.get("overdue") or escalated, "overdue ticket", "overdue tickets")
+    if blind:
+        return clip(blind[0].message, 90), "Its waiting tickets are unknown until it reads again"
     if "due_soon" in by_kind:
         return summary(by_kind["due_soon"], "ticket due soon", "tickets due soon")
     if "new" in by_kind:

@@ -816,3 +816,29 @@ def test_a_password_written_in_the_config_is_warned_about_and_never_logged(
     assert "keyring:NAME" in caplog.text
     text = caplog.text + o.outbox()[0]["last_error"] + " ".join(o.agent.status.notices)
     assert "Hunter2Secret" not in text
+
+
+def test_config_show_never_prints_a_channel_password(tmp_path: Path, cli_env: dict[str, str]):
+    from tests.conftest import run_cli
+
+    path = tmp_path / "ticketbell.toml"
+    path.write_text(
+        '[[sources]]\nname = "Demo"\nkind = "demo"\n\n[escalation]\n'
+        'levels = [ { after = "0m", notify = ["mailtos://owner:Hunter2Secret@example.com"] } ]\n',
+        encoding="utf-8",
+    )
+    shown = run_cli(["config", "show", "--config", str(path)], cli_env)
+    assert shown.returncode == 0, shown.stderr
+    assert "Hunter2Secret" not in shown.stdout + shown.stderr
+    assert "# the channel mailtos://owner:****@example.com" in shown.stdout
+
+
+def test_a_blind_source_notification_says_what_cannot_be_read() -> None:
+    from agent.model import notification_text
+
+    message = "Ticketbell cannot read Zendesk since 10:42: authentication failed"
+    alert = Alert("escalated", T0, "k", source="Zendesk", subject=message, message=message)
+    assert notification_text([alert]) == (
+        message,
+        "Its waiting tickets are unknown until it reads again",
+    )
