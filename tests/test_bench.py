@@ -1,0 +1,43 @@
+"""The benchmark helpers' arithmetic and parsing (no timings: benchmarks measure, tests check)."""
+
+from __future__ import annotations
+
+from bench.apps import parse_cpu, parse_rss
+from bench.run import Row, ratio_row, replace_section, seconds
+
+STAT = (
+    "4242 (python3 -m (odd) name) S 1 4242 4242 0 -1 4194304 9000 0 12 0 "
+    "250 50 0 0 20 0 3 0 100 123456789 4000 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1"
+)
+
+
+def test_cpu_seconds_are_utime_plus_stime_even_with_parentheses_in_the_name() -> None:
+    assert parse_cpu(STAT, ticks=100) == 3.0
+
+
+def test_rss_is_read_in_bytes_from_vmrss() -> None:
+    text = "Name:\tpython3\nVmPeak:\t  900 kB\nVmRSS:\t   76800 kB\nThreads:\t3\n"
+    assert parse_rss(text) == 76800 * 1024
+
+
+def test_a_ratio_over_its_limit_misses_and_one_at_it_passes() -> None:
+    over = ratio_row("x", 2.8, 2.0, seconds, 1.3)
+    assert (over.verdict, over.ratio) == ("MISS", 1.4)
+    assert ratio_row("x", 2.5, 2.0, seconds, 1.3).verdict == "PASS"
+
+
+def test_a_figure_that_cannot_be_measured_is_not_a_pass() -> None:
+    row = Row("tray start", "—", "0.2 s", None, "≤ 2×", None, None, "no tray app yet")
+    assert row.verdict.startswith("MISS")
+
+
+def test_the_performance_section_is_replaced_and_the_next_section_kept() -> None:
+    readme = "# T\n\n## Performance\n\nold table\n\n## Development\n\nmake test\n"
+    out = replace_section(readme, "## Performance", "new table")
+    assert "old table" not in out
+    assert "## Performance\n\nnew table\n\n## Development\n\nmake test\n" in out
+
+
+def test_a_missing_performance_section_is_appended() -> None:
+    out = replace_section("# T\n\nintro\n", "## Performance", "table")
+    assert out.endswith("## Performance\n\ntable\n\n")
