@@ -151,6 +151,7 @@ class Agent:
         self._stopped = threading.Event()
         self._waiting: list[WaitingTicket] = []
         self._dirty = True  # state changed since the last evaluation: evaluate, save, publish
+        self._health_moved = False  # only the sources' health changed: publish, no evaluation
         self._unpublished: list[Alert] = []  # events recorded but not yet told to subscribers
         self._install_sources(config)
         self._status = self._build_status(self.clock.now())
@@ -243,7 +244,10 @@ class Agent:
                 state.in_flight = False
                 down = self._mark_failed(state, SourceError(f"{name} did not answer in time"), now)
                 self._unpublished.extend(self.queue.record([down] if down else []))
-        alerts = self._settle(self.clock.now(), publish=False)
+        now = self.clock.now()
+        if self._next_change is not None and now >= self._next_change:
+            self._dirty = True
+        alerts = self._settle(now, publish=False)
         return PollReport(self._status, tuple(alerts), frozenset(new_keys))
 
     # ------------------------------------------------------------------ scheduler thread
@@ -421,6 +425,7 @@ class Agent:
         now = self.clock.now()
         alerts: list[Alert] = []
         changes = None
+        health_was = state.health.health
         if result.snapshot is not None:
             was_failing = state.health.health is Health.FAILING
             snapshot = result.snapshot
@@ -481,7 +486,12 @@ class Agent:
                     escalation.follow_up_messages(self.queue, t.source, t.id, t.cycle, text, now),
                     now,
                 )
-        self._dirty = True
+        if changes is not None and not changes.changed and not alerts and health_was is Health.OK:
+            # Same tickets, same health: the policy's answer stands until ``_next_change``;
+            # only the sources' "last checked" moved, so re-evaluating 10,000 tickets is waste.
+            self._health_moved = True
+        else:
+            self._dirty = True
         return changes
 
     def _mark_failed(self, state: _SourceState, error: SourceError, now: datetime) -> Alert | None:
@@ -571,6 +581,14 @@ class Agent:
         notices.extend(self._outbox.notices(now))
         return Status(now, tuple(waiting), sources, self.config.role, tuple(notices))
 
+    def _with_sources(self, status: Status, now: datetime) -> Status:
+        """``status`` with the sources' health as it is now (the waiting counts unchanged)."""
+        counts = {s.name: s.waiting for s in status.sources}
+        sources = tuple(
+            replace(s.health, waiting=counts.get(name, 0)) for name, s in self._states.items()
+        )
+        return replace(status, generated_at=now, sources=sources)
+
     def _settle(self, now: datetime, publish: bool = True) -> list[Alert]:
         """After changes: evaluate, record what is owed, save in one write, then tell subscribers.
 
@@ -578,8 +596,14 @@ class Agent:
         none and a restart repeats none.
         """
         if not self._dirty:
+            if self._health_moved:
+                self._health_moved = False
+                self._status = self._with_sources(self._status, now)
+                if publish:
+                    self._publish_status(self._status)
             return []
         self._dirty = False
+        self._health_moved = False
         fresh = self._unpublished + self._evaluate(now)
         self._unpublished = []
         self.queue.commit()

@@ -254,6 +254,8 @@ class LocalQueue:
         self._outbox_keys: dict[str, int] = {}
         #: parsed tickets, kept in step with the table so a status costs no re-parsing
         self._queued: dict[str, QueuedTicket] | None = None
+        #: per source, the tickets of the last snapshot applied and the ones it left waiting
+        self._applied: dict[str, tuple[tuple[Ticket, ...], tuple[Ticket, ...]]] = {}
         self._load_indexes()
 
     @property
@@ -282,6 +284,7 @@ class LocalQueue:
             self.db.drop_tables()
             self._index, self._ledger_keys, self._outbox_keys = {}, set(), {}
             self._queued = None
+            self._applied = {}
 
     # ------------------------------------------------------------------ writing
 
@@ -329,6 +332,11 @@ class LocalQueue:
         owed first, so both land in the same write).
         """
         source = snapshot.source
+        last = self._applied.get(source)
+        if last is not None and last[0] == snapshot.tickets:
+            # The very tickets applied last time (often the same objects: a connector reusing
+            # an unmodified page): nothing to compare ticket by ticket, nothing to write.
+            return Changes(source, unchanged=last[1])
         now_iso = now.isoformat()
         prefix = ticket_key(source, "")
         known = {k: i for k, i in self._index.items() if k.startswith(prefix)}
@@ -401,7 +409,9 @@ class LocalQueue:
             for key in gone:
                 self._queued.pop(key, None)
             self._queued.update(fresh)
-        return Changes(source, tuple(new), tuple(updated), tuple(unchanged), tuple(answered))
+        changes = Changes(source, tuple(new), tuple(updated), tuple(unchanged), tuple(answered))
+        self._applied[source] = (snapshot.tickets, changes.waiting)
+        return changes
 
     def _close_cycles(self, records: list[dict[str, Any]], now: datetime) -> None:
         """Note in the ledger that waiting cycles ended (for the digest and retention)."""
@@ -465,6 +475,7 @@ class LocalQueue:
     def forget_source(self, source: str) -> None:
         """Drop the tickets of a source that was removed from the config."""
         prefix = ticket_key(source, "")
+        self._applied.pop(source, None)
         ids = [i for k, i in self._index.items() if k.startswith(prefix)]
         if ids:
             self.tickets.remove(doc_ids=ids)

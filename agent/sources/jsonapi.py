@@ -259,6 +259,8 @@ class JsonSource(Source):
         if secret:
             secrets.remember(secret)
             headers[str(self.option("auth_header") or "Authorization")] = secret
+        #: each page's tickets by URL, reused while the page comes back unmodified
+        self._pages: dict[str, list[Ticket]] = {}
         self.client = HttpClient(
             config.url,
             timeout=config.timeout,
@@ -281,20 +283,29 @@ class JsonSource(Source):
             )
         return value
 
+    def _page_tickets(self, page: Page) -> list[Ticket]:
+        """The wanted tickets of one page; an unmodified page's from the last poll."""
+        if page.from_cache and page.url in self._pages:
+            return self._pages[page.url]
+        items = parse_items(page.data, self.items_path)
+        parsed = parse_tickets(
+            items,
+            self.fields,
+            source=self.name,
+            waiting_statuses=self.waiting_statuses,
+            must_match=self.must_match,
+        )
+        return [t for t in parsed if self.wants(t.category)]
+
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
         tickets: dict[str, Ticket] = {}
+        pages: dict[str, list[Ticket]] = {}
         for page in self.client.paginate(self.config.url, None, self._next):
-            items = parse_items(page.data, self.items_path)
-            for ticket in parse_tickets(
-                items,
-                self.fields,
-                source=self.name,
-                waiting_statuses=self.waiting_statuses,
-                must_match=self.must_match,
-            ):
-                if self.wants(ticket.category):
-                    tickets[ticket.id] = ticket
+            pages[page.url] = self._page_tickets(page)
+            for ticket in pages[page.url]:
+                tickets[ticket.id] = ticket
+        self._pages = pages
         return Snapshot(
             self.name,
             tuple(tickets.values()),
