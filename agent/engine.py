@@ -244,6 +244,7 @@ class Agent:
                 state.in_flight = False
                 down = self._mark_failed(state, SourceError(f"{name} did not answer in time"), now)
                 self._unpublished.extend(self.queue.record([down] if down else []))
+                self._dirty = True
         now = self.clock.now()
         if self._next_change is not None and now >= self._next_change:
             self._dirty = True

@@ -171,6 +171,8 @@ def test_a_failing_source_keeps_its_tickets_marked_stale_never_zero(harness, clo
     assert status.blind
     assert all(w.stale for w in status.tickets)
     assert h.health("A").message == "helpdesk down (HTTP 502)"
+    # the status is visible before the save that precedes telling subscribers: wait for it
+    wait_until(lambda: any(a.kind.startswith("source") for a in h.alerts))
     assert [a.kind for a in h.alerts if a.kind.startswith("source")] == ["source_down"]
     # recovery is automatic when the fault ends
     h.sources["A"].error = None
@@ -178,6 +180,7 @@ def test_a_failing_source_keeps_its_tickets_marked_stale_never_zero(harness, clo
     h.advance(11)
     wait_until(lambda: h.health("A").health is Health.OK)
     assert h.agent.status.waiting == 1 and not h.agent.status.blind
+    wait_until(lambda: any(a.kind == "source_up" for a in h.alerts))
     kinds = [a.kind for a in h.alerts]
     assert kinds.count("source_up") == 1 and kinds.count("answered") == 1
 

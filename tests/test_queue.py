@@ -243,3 +243,20 @@ def test_the_in_memory_view_matches_what_a_restart_reads(tmp_path):
         )
 
     assert view(q) == view(LocalQueue(tmp_path))
+
+
+def test_a_repeated_snapshot_reports_the_same_waiting_tickets_once_each(tmp_path):
+    q = LocalQueue(tmp_path)
+    listing = [t(1), t(2), t(1)]  # a helpdesk listing ticket 1 on two pages
+    assert [x.id for x in q.apply(snap(listing), NOW).new] == ["1", "2"]
+    again = q.apply(snap(listing), NOW + timedelta(minutes=1))
+    assert not again.changed
+    assert [x.id for x in again.waiting] == ["1", "2"]
+
+
+def test_a_forgotten_source_s_same_snapshot_is_new_again(tmp_path):
+    q = LocalQueue(tmp_path)
+    q.apply(snap([t(1)]), NOW)
+    q.forget_source("S")
+    assert [x.id for x in q.apply(snap([t(1)]), NOW).new] == ["1"]
+    assert [x.ticket.id for x in q.waiting()] == ["1"]

@@ -282,3 +282,20 @@ def test_connection_refused_is_unreachable(caplog: pytest.LogCaptureFixture) -> 
     with pytest.raises(Unreachable, match="refused") as info:
         JsonSource(config, KEY).fetch(None)
     assert KEY not in str(info.value) + info.value.detail + caplog.text
+
+
+def test_unmodified_pages_are_reused_and_a_changed_page_is_read_again(
+    fake: FakeJsonHelpdesk,
+) -> None:
+    fake.add(1, "Refund", opened=h(5))
+    fake.add(2, "Invoice", opened=h(4))
+    fake.add(3, "Login", opened=h(3))
+    source = make(fake)
+    first = {t.id: t for t in source.fetch(None).tickets}
+    second = {t.id: t for t in source.fetch(None).tickets}
+    # no ETag from this helpdesk: identical bodies still mean "not modified"
+    assert all(second[i] is first[i] for i in first)
+    fake.tickets[2]["title"] = "Login fails, urgent"  # on the second page
+    third = {t.id: t for t in source.fetch(None).tickets}
+    assert third["3"].subject == "Login fails, urgent"
+    assert third["1"] is first["1"]
