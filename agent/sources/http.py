@@ -220,6 +220,9 @@ class HttpClient:
         self.name = name or urlsplit(base_url).hostname or "helpdesk"
         self.session = requests.Session()
         self.session.verify = verify
+        # passed with every request too: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE in the
+        # environment override a session's verify (a CA bundle path, or False)
+        self.verify = verify
         self.session.auth = auth
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.headers["Accept"] = "application/json"
@@ -405,6 +408,7 @@ class HttpClient:
                 data=data,
                 json=json_body,
                 timeout=self.timeout,
+                verify=self.verify,
                 allow_redirects=False,
                 stream=True,
             )
