@@ -18,6 +18,7 @@ KINDS: dict[str, str] = {
     "github": "agent.sources.github:GitHubSource",
     "helpscout": "agent.sources.helpscout:HelpScoutSource",
     "json": "agent.sources.jsonapi:JsonSource",
+    "zendesk": "agent.sources.zendesk:ZendeskSource",
 }
 
 

@@ -1,0 +1,334 @@
+"""Zendesk Support: tickets waiting on the team (status new or open), by group.
+
+One Search API request per watched group (``type:ticket status<pending group:ID``, 100 per page,
+``include=tickets(users,slas)``) lists the candidates with their requester, assignee and SLA
+state. Whether a ticket really waits, and since when, comes from its public comments
+(``/tickets/{id}/comments.json?include=users``): the oldest end-user comment that no agent has
+answered publicly since (a *new* ticket has no agent reply by definition: it waits since it was
+created). Comments are read again only when the ticket's ``updated_at`` moved, and
+the search answer is revalidated with its ETag, so an idle poll costs one request per group.
+
+``due_at`` is Zendesk's own SLA deadline: the earliest ``breach_at`` among the ticket's *active*
+SLA metrics (``slas.policy_metrics``); without an SLA policy it is None and the response window
+decides. Search lags a few minutes behind new tickets (Zendesk indexes them) and stops at 1,000
+results; a poll that hits that limit is marked incomplete.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from agent import secrets
+from agent.model import Snapshot, Ticket, parse_time, utcnow
+from agent.sources.base import BadResponse, NotConfigured, Option, Source
+from agent.sources.http import HttpClient, Page
+
+if TYPE_CHECKING:
+    from agent.config import SourceConfig
+
+WAITING_STATUSES = frozenset({"new", "open"})
+SEARCH_LIMIT = 1000  # Zendesk returns at most this many results per query
+CUSTOMER_ROLE = "end-user"
+
+
+def _time(value: Any, what: str) -> datetime | None:
+    try:
+        return parse_time(value, what)
+    except ValueError as exc:
+        raise BadResponse("Zendesk sent a date that cannot be read", str(exc)) from None
+
+
+def _list(data: Any, key: str, hint: str = "") -> list[dict[str, Any]]:
+    items = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise BadResponse(
+            f"Zendesk's answer has no list of {key}{hint}",
+            f"expected {key}[] of objects, got {str(data)[:200]}",
+        )
+    return items
+
+
+def parse_users(data: Any) -> dict[int, dict[str, Any]]:
+    """The sideloaded ``users`` of an answer, by id (absent: none)."""
+    users = data.get("users") if isinstance(data, dict) else None
+    if not isinstance(users, list):
+        return {}
+    return {u["id"]: u for u in users if isinstance(u, dict) and "id" in u}
+
+
+def parse_groups(data: Any) -> dict[int, str]:
+    groups = _list(data, "groups", "; is the URL the Zendesk address?")
+    return {
+        int(g["id"]): str(g.get("name") or g["id"])
+        for g in groups
+        if "id" in g and not g.get("deleted")
+    }
+
+
+def next_page(page: Page) -> str | None:
+    """Cursor pagination (``meta.has_more`` + ``links.next``) or offset (``next_page``)."""
+    data = page.data if isinstance(page.data, dict) else {}
+    meta, links = data.get("meta"), data.get("links")
+    if isinstance(meta, dict) and "has_more" in meta:
+        nxt = links.get("next") if isinstance(links, dict) and meta["has_more"] else None
+        return nxt if isinstance(nxt, str) and nxt else None
+    nxt = data.get("next_page")
+    return nxt if isinstance(nxt, str) and nxt else None
+
+
+def sla_deadline(ticket: dict[str, Any]) -> datetime | None:
+    """The earliest ``breach_at`` of the ticket's active SLA metrics; None without a policy."""
+    slas = ticket.get("slas")
+    metrics = slas.get("policy_metrics") if isinstance(slas, dict) else None
+    deadlines = []
+    for metric in metrics if isinstance(metrics, list) else ():
+        if not isinstance(metric, dict) or metric.get("stage", "active") != "active":
+            continue
+        at = _time(metric.get("breach_at"), f"ticket {ticket.get('id')} SLA breach_at")
+        if at is not None:
+            deadlines.append(at)
+    return min(deadlines) if deadlines else None
+
+
+def parse_comments(
+    data: Any, requester_id: Any, users: dict[int, dict[str, Any]] | None = None
+) -> list[tuple[datetime, bool]]:
+    """(time, written by the customer) for each public comment of one comments page.
+
+    A comment is the customer's when its author is an end-user or the ticket's requester;
+    private comments (internal notes) answer nobody and are left out.
+    """
+    users = {**(users or {}), **parse_users(data)}
+    messages = []
+    for comment in _list(data, "comments"):
+        if not comment.get("public", True):
+            continue
+        at = _time(comment.get("created_at"), "comment created_at")
+        if at is None:
+            continue
+        author = comment.get("author_id")
+        role = (users.get(author) or {}).get("role")
+        messages.append((at, author == requester_id or role == CUSTOMER_ROLE))
+    return messages
+
+
+def oldest_unanswered(messages: Iterable[tuple[datetime, bool]]) -> datetime | None:
+    """The oldest customer message with no team reply after it; None when the team spoke last."""
+    since = None
+    for at, from_customer in sorted(messages):
+        if not from_customer:
+            since = None
+        elif since is None:
+            since = at
+    return since
+
+
+def _name(users: dict[int, dict[str, Any]], user_id: Any) -> str:
+    user = users.get(user_id) or {}
+    return str(user.get("name") or user.get("email") or "")
+
+
+def parse_ticket(
+    ticket: dict[str, Any],
+    messages: list[tuple[datetime, bool]] | None,
+    *,
+    source: str,
+    web: str,
+    groups: dict[int, str],
+    users: dict[int, dict[str, Any]],
+) -> Ticket | None:
+    """The ticket for one search result, or None when it does not wait on the team.
+
+    ``messages`` are its public comments (see :func:`parse_comments`); None or empty means
+    they are unknown, and the ticket then waits since it was created.
+    """
+    if ticket.get("status") not in WAITING_STATUSES:
+        return None  # pending, hold, solved, closed: not the team's turn
+    tid = ticket.get("id")
+    created = _time(ticket.get("created_at"), f"ticket {tid} created_at")
+    if tid is None or created is None:
+        raise BadResponse("Zendesk sent a ticket without an id or creation time", str(ticket)[:200])
+    if messages:
+        since = oldest_unanswered(messages)
+        if since is None:
+            return None  # an agent replied last and left the ticket open
+    else:
+        since = created
+    group = ticket.get("group_id")
+    return Ticket(
+        source=source,
+        id=str(tid),
+        subject=str(ticket.get("subject") or ticket.get("raw_subject") or ""),
+        created_at=created,
+        waiting_since=since,
+        requester=_name(users, ticket.get("requester_id")),
+        category=groups.get(group, str(group)) if group is not None else "",
+        priority=str(ticket.get("priority") or ""),
+        status=str(ticket["status"]),
+        due_at=sla_deadline(ticket),
+        url=f"{web}/agent/tickets/{tid}",
+        assignee=_name(users, ticket.get("assignee_id")),
+    )
+
+
+class ZendeskSource(Source):
+    kind = "zendesk"
+    description = "Zendesk Support: new and open tickets awaiting a reply, by group, with SLA"
+    required = (Option("url", "Zendesk address", help="e.g. https://acme.zendesk.com"),)
+    optional = (
+        Option("user", "Agent email", help="the email of the agent who owns the API token"),
+        Option(
+            "query",
+            "Extra search terms",
+            default="",
+            help='added to the ticket search, e.g. "tags:vip" or "assignee:me"',
+        ),
+        Option(
+            "oauth",
+            "OAuth access token",
+            bool,
+            False,
+            "the secret is an OAuth access token instead of an API token",
+        ),
+    )
+    secret_label = "API token"  # noqa: S105 - a label, not a secret
+    category_label = "Groups"
+
+    def __init__(
+        self,
+        config: SourceConfig,
+        secret: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        super().__init__(config, secret, clock)
+        if not secret:
+            raise NotConfigured(f"{self.name}: Zendesk needs an API token")
+        secrets.remember(secret)
+        if self.option("oauth"):
+            headers = {"Authorization": f"Bearer {secret}"}
+        else:
+            if not config.user:
+                raise NotConfigured(
+                    f"{self.name}: set user to the agent's email address (the API token "
+                    "belongs to it), or oauth = true for an OAuth access token"
+                )
+            pair = base64.b64encode(f"{config.user}/token:{secret}".encode()).decode()
+            secrets.remember(pair)
+            headers = {"Authorization": f"Basic {pair}"}
+        web = config.url.rstrip("/")
+        for suffix in ("/api/v2", "/api"):
+            web = web.removesuffix(suffix)
+        self.web = web
+        self.client = HttpClient(
+            f"{web}/api/v2",
+            timeout=config.timeout,
+            verify=config.verify,
+            proxy=config.proxy,
+            headers=headers,
+            name=self.name,
+        )
+        self._groups: dict[int, str] | None = None
+        # ticket id -> (updated_at it was read at, its public comments)
+        self._comments: dict[int, tuple[str, list[tuple[datetime, bool]]]] = {}
+
+    def _read_groups(self) -> dict[int, str]:
+        groups: dict[int, str] = {}
+        for page in self.client.paginate("groups.json", {"page[size]": 100}, next_page):
+            groups.update(parse_groups(page.data))
+        self._groups = groups
+        return groups
+
+    def _search_query(self, group: int | None) -> str:
+        terms = ["type:ticket", "status<pending"]
+        if group is not None:
+            terms.append(f"group:{group}")
+        extra = str(self.option("query") or "").strip()
+        if extra:
+            terms.append(extra)
+        return " ".join(terms)
+
+    def fetch(self, since: datetime | None) -> Snapshot:
+        now = self.clock()
+        groups = self._groups if self._groups is not None else self._read_groups()
+        targets: list[int | None] = [None]
+        if self.config.categories:
+            by_name = {name.casefold(): gid for gid, name in groups.items()}
+            missing = [c for c in self.config.categories if c.casefold() not in by_name]
+            if missing:
+                groups = self._read_groups()  # a group may have been added since
+                by_name = {name.casefold(): gid for gid, name in groups.items()}
+                missing = [c for c in self.config.categories if c.casefold() not in by_name]
+            if missing:
+                raise NotConfigured(
+                    f"Zendesk has no group named {missing[0]!r} that this token can see; "
+                    f"it has: {', '.join(sorted(groups.values())) or 'none'}"
+                )
+            targets = sorted({by_name[c.casefold()] for c in self.config.categories})
+        found: dict[int, dict[str, Any]] = {}
+        users: dict[int, dict[str, Any]] = {}
+        complete = True
+        for group in targets:
+            params = {
+                "query": self._search_query(group),
+                "sort_by": "created_at",
+                "sort_order": "asc",
+                "per_page": 100,
+                "include": "tickets(users,slas)",
+            }
+            for page in self.client.paginate("search.json", params, next_page):
+                users.update(parse_users(page.data))
+                results = _list(page.data, "results", "; is the URL the Zendesk address?")
+                for item in results:
+                    if item.get("result_type", "ticket") != "ticket" or "id" not in item:
+                        continue
+                    if group is not None and item.get("group_id") != group:
+                        continue  # the search matched loosely: keep to the group asked for
+                    found[item["id"]] = item
+                count = page.data.get("count")
+                if isinstance(count, int) and count > SEARCH_LIMIT:
+                    complete = False
+            complete = complete and not self.client.truncated
+        if any(t.get("group_id") not in groups for t in found.values() if t.get("group_id")):
+            groups = self._read_groups()
+        tickets = []
+        for tid, item in found.items():
+            if item.get("status") not in WAITING_STATUSES:
+                continue
+            messages, read_all = self._ticket_comments(tid, item, users)
+            complete = complete and read_all
+            ticket = parse_ticket(
+                item, messages, source=self.name, web=self.web, groups=groups, users=users
+            )
+            if ticket is not None:
+                tickets.append(ticket)
+        self._comments = {t: c for t, c in self._comments.items() if t in found}
+        return Snapshot(self.name, tuple(tickets), now, complete, self.client.last_throttle)
+
+    def _ticket_comments(
+        self, tid: int, ticket: dict[str, Any], users: dict[int, dict[str, Any]]
+    ) -> tuple[list[tuple[datetime, bool]], bool]:
+        """The ticket's public comments, read again only when the ticket changed."""
+        if ticket.get("status") == "new":
+            return [], True  # no agent has touched it: it waits since it was created
+        updated = str(ticket.get("updated_at") or "")
+        cached = self._comments.get(tid)
+        if cached and cached[0] == updated:
+            return cached[1], True
+        messages: list[tuple[datetime, bool]] = []
+        params = {"include": "users", "page[size]": 100}
+        path = f"tickets/{tid}/comments.json"
+        for page in self.client.paginate(path, params, next_page):
+            messages.extend(parse_comments(page.data, ticket.get("requester_id"), users))
+        if self.client.truncated:
+            return messages, False
+        self._comments[tid] = (updated, messages)
+        return messages, True
+
+    def list_categories(self) -> list[str]:
+        return sorted(self._read_groups().values())
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,293 @@
+"""A fake Zendesk Support API answering like https://SUBDOMAIN.zendesk.com/api/v2.
+
+Basic auth ``{email}/token:{token}`` or ``Bearer`` OAuth; ``GET /api/v2/groups.json`` (cursor
+pagination: ``meta.has_more``, ``links.next``); ``GET /api/v2/search.json`` with ``query``
+(``type:ticket``, ``status<pending``, ``status:X``, ``group:ID``, ``tags:X``), ``sort_by``,
+``sort_order``, ``per_page`` (max 100), ``page``, offset pagination with an absolute
+``next_page``, the 1,000-result window (422 beyond it), ``include=tickets(users,slas)``
+sideloads; ``GET /api/v2/tickets/{id}/comments.json`` with ``include=users`` and cursor
+pagination. Every answer carries ``X-Rate-Limit``/``X-Rate-Limit-Remaining`` and an ETag that
+``If-None-Match`` revalidates (304). Errors are Zendesk's JSON bodies (``{"error": ...}``).
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import re
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlencode
+
+from werkzeug import Request, Response
+
+from tests.fakes.web import FakeHelpdesk, etag_of, json_response
+
+UTC = timezone.utc
+STATUS_ORDER = ("new", "open", "pending", "hold", "solved", "closed")
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class FakeZendesk(FakeHelpdesk):
+    def __init__(self, server: Any, email: str, token: str) -> None:
+        super().__init__(server)
+        self.email = email
+        self.token = token
+        self.oauth_token = ""
+        self.groups = {360001: "Support", 360002: "Billing", 360003: "Sales"}
+        self.users: dict[int, dict[str, Any]] = {
+            501: {"id": 501, "name": "Anna Agent", "email": "anna@acme.test", "role": "agent"},
+            502: {"id": 502, "name": "Ben Admin", "email": "ben@acme.test", "role": "admin"},
+        }
+        self.tickets: list[dict[str, Any]] = []
+        self.comments: dict[int, list[dict[str, Any]]] = {}
+        self.limit = 700
+        self.remaining = 650
+        self.not_modified = 0
+        self._ids = itertools.count(4711)
+        self._user_ids = itertools.count(9001)
+        self._comment_ids = itertools.count(70001)
+
+    @property
+    def web(self) -> str:
+        return self.base
+
+    # ------------------------------------------------------------------ building the data
+
+    def add(
+        self,
+        subject: str,
+        *,
+        status: str = "open",
+        group: int | None = 360001,
+        created: datetime,
+        comments: tuple[tuple[str, datetime], ...] = (),
+        priority: str | None = "normal",
+        breach_at: tuple[tuple[str, datetime], ...] = (),
+        assignee: int | None = None,
+    ) -> int:
+        """A ticket; ``comments`` are (who, when) with who customer/agent/note (private);
+        the first customer comment is the ticket's description. ``breach_at`` are
+        (stage, when) SLA metrics."""
+        tid = next(self._ids)
+        requester = next(self._user_ids)
+        self.users[requester] = {
+            "id": requester,
+            "name": f"Customer {requester}",
+            "email": f"c{requester}@example.net",
+            "role": "end-user",
+        }
+        times = [created, *(at for _, at in comments)]
+        ticket: dict[str, Any] = {
+            "url": f"{self.base}/api/v2/tickets/{tid}.json",
+            "id": tid,
+            "external_id": None,
+            "via": {"channel": "email"},
+            "created_at": iso(created),
+            "updated_at": iso(max(times)),
+            "type": "question",
+            "subject": subject,
+            "raw_subject": subject,
+            "description": "Hello…",
+            "priority": priority,
+            "status": status,
+            "requester_id": requester,
+            "submitter_id": requester,
+            "assignee_id": assignee,
+            "organization_id": None,
+            "group_id": group,
+            "tags": [],
+            "custom_status_id": 1000 + STATUS_ORDER.index(status),
+            "result_type": "ticket",
+        }
+        if breach_at:
+            ticket["slas"] = {
+                "policy_metrics": [
+                    {"metric": "next_reply_time", "stage": stage, "breach_at": iso(at), "hours": 2}
+                    for stage, at in breach_at
+                ]
+            }
+        self.tickets.append(ticket)
+        self.comments[tid] = [
+            {
+                "id": next(self._comment_ids),
+                "type": "Comment",
+                "author_id": requester if who == "customer" else 501,
+                "body": "…",
+                "public": who != "note",
+                "created_at": iso(at),
+                "via": {"channel": "email" if who == "customer" else "web"},
+            }
+            for who, at in comments
+        ]
+        return tid
+
+    def touch(self, tid: int, who: str, at: datetime) -> None:
+        """A new comment on a ticket (which moves its ``updated_at``)."""
+        ticket = next(t for t in self.tickets if t["id"] == tid)
+        self.comments[tid].append(
+            {
+                "id": next(self._comment_ids),
+                "type": "Comment",
+                "author_id": ticket["requester_id"] if who == "customer" else 502,
+                "public": who != "note",
+                "created_at": iso(at),
+            }
+        )
+        ticket["updated_at"] = iso(at)
+
+    # ------------------------------------------------------------------ answering
+
+    def error(self, status: int, headers: dict[str, str]) -> Response:
+        body: dict[str, Any] = {
+            401: {"error": "Couldn't authenticate you"},
+            403: {
+                "error": "Forbidden",
+                "description": "You do not have access to this page. Please contact the "
+                "account owner of this help desk for further help.",
+            },
+            404: {"error": "InvalidEndpoint", "description": "Not found"},
+            422: {
+                "error": "invalid",
+                "description": "Invalid search: Requested response size was greater than "
+                "Search Response Limits",
+            },
+        }.get(status, {"error": "Internal Server Error"})
+        if status == 429:
+            # Zendesk's 429 comes as plain text with Retry-After
+            return Response(
+                "Rate limit for ticket search exceeded, please wait before retrying",
+                status=429,
+                headers=headers,
+                content_type="text/plain",
+            )
+        return json_response(body, status, headers)
+
+    def bad_shape(self) -> Any:
+        return {"tickets": "not a list", "count": 1}
+
+    def _authorized(self, request: Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        if self.oauth_token and header == f"Bearer {self.oauth_token}":
+            return True
+        if not header.startswith("Basic "):
+            return False
+        try:
+            decoded = base64.b64decode(header[6:]).decode()
+        except ValueError:
+            return False
+        return decoded == f"{self.email}/token:{self.token}"
+
+    def handle(self, request: Request) -> Response:
+        if not self._authorized(request):
+            return self.error(401, {})
+        path = request.path
+        if path == "/api/v2/groups.json":
+            items = [
+                {"id": gid, "name": name, "deleted": False, "default": gid == 360001}
+                for gid, name in self.groups.items()
+            ]
+            return self._cursor(request, "groups", items, {})
+        if path == "/api/v2/search.json":
+            return self._search(request)
+        match = re.fullmatch(r"/api/v2/tickets/(\d+)/comments\.json", path)
+        if match and int(match.group(1)) in self.comments:
+            comments = self.comments[int(match.group(1))]
+            extra = {}
+            if "users" in request.args.get("include", ""):
+                ids = {c["author_id"] for c in comments}
+                extra["users"] = [self.users[i] for i in sorted(ids) if i in self.users]
+            return self._cursor(request, "comments", comments, extra)
+        return self.error(404, {})
+
+    def _matches(self, ticket: dict[str, Any], terms: list[str]) -> bool:
+        for term in terms:
+            if term == "type:ticket":
+                continue
+            if m := re.fullmatch(r"status([<>:])(\w+)", term):
+                here, there = STATUS_ORDER.index(ticket["status"]), STATUS_ORDER.index(m[2])
+                op = m[1]
+                if (op == "<" and here >= there) or (op == ">" and here <= there):
+                    return False
+                if op == ":" and here != there:
+                    return False
+            elif m := re.fullmatch(r"group:(\d+)", term):
+                if ticket["group_id"] != int(m[1]):
+                    return False
+            elif m := re.fullmatch(r"tags:(\S+)", term):
+                if m[1] not in ticket["tags"]:
+                    return False
+            else:
+                raise ValueError(f"the fake does not understand {term!r}")
+        return True
+
+    def _search(self, request: Request) -> Response:
+        args = request.args
+        terms = args.get("query", "").split()
+        items = [t for t in self.tickets if self._matches(t, terms)]
+        key = args.get("sort_by", "created_at")
+        items.sort(key=lambda t: t[key], reverse=args.get("sort_order", "desc") == "desc")
+        per_page = min(int(args.get("per_page", 100)), 100)
+        page = int(args.get("page", 1))
+        if (page - 1) * per_page >= 1000:
+            return self.error(422, {})
+        chunk = items[(page - 1) * per_page : page * per_page]
+        include = args.get("include", "")
+        out = []
+        for ticket in chunk:
+            item = dict(ticket)
+            if "slas" not in include:
+                item.pop("slas", None)
+            out.append(item)
+        body: dict[str, Any] = {
+            "results": out,
+            "facets": None,
+            "count": len(items),
+            "next_page": None,
+            "previous_page": None,
+        }
+        if page * per_page < min(len(items), 1000):
+            query = urlencode({**args, "page": page + 1})
+            body["next_page"] = f"{self.base}/api/v2/search.json?{query}"
+        if page > 1:
+            query = urlencode({**args, "page": page - 1})
+            body["previous_page"] = f"{self.base}/api/v2/search.json?{query}"
+        if "users" in include:
+            ids = {t["requester_id"] for t in chunk} | {t["assignee_id"] for t in chunk}
+            body["users"] = [self.users[i] for i in sorted(ids - {None}) if i in self.users]
+        return self._answer(request, body)
+
+    def _cursor(
+        self, request: Request, key: str, items: list[Any], extra: dict[str, Any]
+    ) -> Response:
+        size = min(int(request.args.get("page[size]", 100)), 100)
+        start = int(request.args.get("page[after]", 0))
+        chunk = items[start : start + size]
+        more = start + size < len(items)
+        args = {k: v for k, v in request.args.items() if k != "page[after]"}
+        after = urlencode({**args, "page[after]": start + size})
+        body = {
+            key: chunk,
+            **extra,
+            "meta": {"has_more": more, "after_cursor": str(start + size) if more else None},
+            "links": {"next": f"{self.base}{request.path}?{after}" if more else None},
+        }
+        return self._answer(request, body)
+
+    def _answer(self, request: Request, body: dict[str, Any]) -> Response:
+        payload = json.dumps(body).encode()
+        etag = etag_of(payload)
+        self.remaining = max(0, self.remaining - 1)
+        headers = {
+            "ETag": etag,
+            "X-Rate-Limit": str(self.limit),
+            "X-Rate-Limit-Remaining": str(self.remaining),
+        }
+        if request.headers.get("If-None-Match") == etag:
+            self.not_modified += 1
+            return Response(status=304, headers=headers)
+        return Response(payload, status=200, headers=headers, content_type="application/json")

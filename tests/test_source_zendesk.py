@@ -1,0 +1,283 @@
+"""The zendesk kind against a fake Zendesk Support API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from agent.config import SourceConfig
+from agent.sources import source_class
+from agent.sources.base import (
+    AuthError,
+    BadResponse,
+    Forbidden,
+    NotConfigured,
+    NotFound,
+    RateLimited,
+    SourceError,
+    Unavailable,
+    Unreachable,
+)
+from agent.sources.zendesk import ZendeskSource, parse_ticket
+from tests.fakes.web import closed_port_url, local_server
+from tests.fakes.zendesk import FakeZendesk
+
+UTC = timezone.utc
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+EMAIL = "anna@acme.test"
+TOKEN = "zd-SECRET-6wiIBWbGkBMo1mRDMuVwkw1EPsNkeUj95PIz2akv"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[HTTPServer]:
+    with local_server() as server:
+        yield server
+
+
+@pytest.fixture
+def fake(server: HTTPServer) -> FakeZendesk:
+    return FakeZendesk(server, EMAIL, TOKEN)
+
+
+def make(
+    fake: FakeZendesk,
+    categories: tuple[str, ...] = (),
+    *,
+    url: str = "",
+    token: str = TOKEN,
+    **options: object,
+) -> ZendeskSource:
+    config = SourceConfig(
+        name="Zendesk", kind="zendesk", url=url or fake.base, user=EMAIL,
+        categories=categories, timeout=5, options={"query": "", "oauth": False, **options},
+    )  # fmt: skip
+    return ZendeskSource(config, token, clock=lambda: NOW)
+
+
+def h(hours: float) -> datetime:
+    return NOW - timedelta(hours=hours)
+
+
+def search_requests(fake: FakeZendesk) -> list:
+    return [r for r in fake.requests if r.path == "/api/v2/search.json"]
+
+
+def test_registered_with_a_description() -> None:
+    assert source_class("zendesk") is ZendeskSource
+    assert "Zendesk" in ZendeskSource.description
+
+
+def test_waiting_follows_the_public_comments(fake: FakeZendesk) -> None:
+    new = fake.add("Printer offline", status="new", created=h(6), comments=(("customer", h(6)),))
+    fake.add("We replied, still open", created=h(6),
+             comments=(("customer", h(6)), ("agent", h(5))))  # fmt: skip
+    back = fake.add(
+        "Customer came back",
+        created=h(9),
+        comments=(("customer", h(9)), ("agent", h(8)), ("customer", h(3)), ("note", h(2)),
+                  ("customer", h(1))),
+    )  # fmt: skip
+    fake.add("Pending", status="pending", created=h(6), comments=(("customer", h(6)),))
+    fake.add("On hold", status="hold", created=h(6), comments=(("customer", h(6)),))
+    fake.add("Solved", status="solved", created=h(6), comments=(("customer", h(6)),))
+    snap = make(fake).fetch(None)
+    by_id = {t.id: t for t in snap.tickets}
+    assert sorted(by_id) == sorted([str(new), str(back)])
+    assert by_id[str(new)].waiting_since == h(6)
+    assert by_id[str(back)].waiting_since == h(3)  # the oldest unanswered, notes ignored
+    t = by_id[str(new)]
+    assert t.category == "Support"
+    assert t.status == "new"
+    assert t.priority == "normal"
+    assert t.requester.startswith("Customer ")
+    assert t.url == f"{fake.base}/agent/tickets/{new}"  # the agent UI, not the API URL
+    assert snap.complete
+    request = search_requests(fake)[0]
+    assert request.args["query"] == "type:ticket status<pending"
+    assert request.args["include"] == "tickets(users,slas)"
+    assert (
+        request.headers["Authorization"]
+        == "Basic " + base64.b64encode(f"{EMAIL}/token:{TOKEN}".encode()).decode()
+    )
+
+
+def test_due_time_is_the_active_sla_breach_or_none(fake: FakeZendesk) -> None:
+    sla = fake.add(
+        "With SLA",
+        created=h(2),
+        comments=(("customer", h(2)),),
+        breach_at=(("achieved", h(1)), ("active", NOW + timedelta(hours=3)),
+                   ("active", NOW + timedelta(minutes=40)), ("paused", NOW)),
+    )  # fmt: skip
+    plain = fake.add("No SLA policy", created=h(2), comments=(("customer", h(2)),))
+    by_id = {t.id: t for t in make(fake).fetch(None).tickets}
+    assert by_id[str(sla)].due_at == NOW + timedelta(minutes=40)
+    assert by_id[str(plain)].due_at is None  # the response window decides
+
+
+def test_groups_filter_server_side(fake: FakeZendesk) -> None:
+    fake.add("Support question", group=360001, created=h(2), comments=(("customer", h(2)),))
+    bill = fake.add("Invoice", group=360002, created=h(2), comments=(("customer", h(2)),))
+    sales = fake.add("Quote", group=360003, created=h(2), comments=(("customer", h(2)),))
+    snap = make(fake, ("billing", "Sales")).fetch(None)
+    assert sorted(t.id for t in snap.tickets) == sorted([str(bill), str(sales)])
+    assert {t.category for t in snap.tickets} == {"Billing", "Sales"}
+    queries = sorted(r.args["query"] for r in search_requests(fake))
+    assert queries == [
+        "type:ticket status<pending group:360002",
+        "type:ticket status<pending group:360003",
+    ]
+
+
+def test_unknown_group_is_named(fake: FakeZendesk) -> None:
+    with pytest.raises(NotConfigured, match="no group named 'Refunds'") as info:
+        make(fake, ("Refunds",)).fetch(None)
+    assert "Billing, Sales, Support" in str(info.value)
+
+
+def test_extra_query_terms_are_added(fake: FakeZendesk) -> None:
+    vip = fake.add("VIP", created=h(1), comments=(("customer", h(1)),))
+    fake.tickets[-1]["tags"] = ["vip"]
+    fake.add("Other", created=h(1), comments=(("customer", h(1)),))
+    snap = make(fake, query="tags:vip").fetch(None)
+    assert [t.id for t in snap.tickets] == [str(vip)]
+
+
+def test_pagination_across_pages(fake: FakeZendesk) -> None:
+    for n in range(250):
+        fake.add(f"Q{n}", created=h(300 - n), comments=(("customer", h(300 - n)),))
+    snap = make(fake).fetch(None)
+    assert len(snap.tickets) == 250 and snap.complete
+    assert [r.args.get("page", "1") for r in search_requests(fake)] == ["1", "2", "3"]
+
+
+def test_comments_pagination(fake: FakeZendesk) -> None:
+    thread = tuple((("customer", "agent")[n % 2], h(300 - n)) for n in range(231))
+    tid = fake.add("Long thread", created=h(300), comments=thread)
+    snap = make(fake).fetch(None)
+    assert [t.waiting_since for t in snap.tickets] == [h(300 - 230)]
+    pages = [r for r in fake.requests if r.path == f"/api/v2/tickets/{tid}/comments.json"]
+    assert len(pages) == 3
+
+
+def test_page_cap_marks_the_snapshot_incomplete(fake: FakeZendesk) -> None:
+    for n in range(250):
+        fake.add(f"Q{n}", created=h(300 - n), comments=(("customer", h(300 - n)),))
+    source = make(fake)
+    source.client.max_pages = 2
+    snap = source.fetch(None)
+    assert len(snap.tickets) == 200 and not snap.complete
+
+
+def test_more_than_the_search_window_is_incomplete(fake: FakeZendesk) -> None:
+    for n in range(1003):
+        fake.add(f"Q{n}", status="new", created=h(2000 - n))
+    snap = make(fake).fetch(None)
+    assert len(snap.tickets) == 1000  # Zendesk's search stops at 1,000 results
+    assert not snap.complete  # so the rest are not taken as answered
+    assert len(search_requests(fake)) == 10  # and page 11 (a 422) is never asked for
+    assert len(fake.requests) == 11  # groups + 10 pages: new tickets need no comments
+
+
+def test_idle_poll_is_cheap(fake: FakeZendesk) -> None:
+    tid = fake.add("Q", created=h(2), comments=(("customer", h(2)),))
+    source = make(fake)
+    source.fetch(None)
+    before = len(fake.requests)
+    again = source.fetch(NOW)
+    assert [t.id for t in again.tickets] == [str(tid)]
+    assert fake.paths()[before:] == ["/api/v2/search.json"]  # no groups, no comments
+    assert fake.not_modified == 1  # answered 304 thanks to the ETag
+    fake.touch(tid, "agent", h(1))  # the team answers: the ticket changed, comments re-read
+    assert source.fetch(NOW).tickets == ()
+
+
+def test_oauth_token_is_sent_as_bearer(fake: FakeZendesk) -> None:
+    fake.oauth_token = "zd-oauth-SECRET-8c1f"
+    tid = fake.add("Q", created=h(1), comments=(("customer", h(1)),))
+    source = make(fake, token=fake.oauth_token, oauth=True)
+    assert [t.id for t in source.fetch(None).tickets] == [str(tid)]
+    assert fake.requests[0].headers["Authorization"] == "Bearer zd-oauth-SECRET-8c1f"
+
+
+def test_email_is_required_for_an_api_token(fake: FakeZendesk) -> None:
+    config = SourceConfig(name="Zendesk", kind="zendesk", url=fake.base, options={"oauth": False})
+    with pytest.raises(NotConfigured, match="email"):
+        ZendeskSource(config, TOKEN)
+
+
+def test_url_with_api_suffix_is_accepted(fake: FakeZendesk) -> None:
+    tid = fake.add("Q", created=h(1), comments=(("customer", h(1)),))
+    snap = make(fake, url=fake.base + "/api/v2/").fetch(None)
+    assert snap.tickets[0].url == f"{fake.base}/agent/tickets/{tid}"
+
+
+def test_list_categories(fake: FakeZendesk) -> None:
+    assert make(fake).list_categories() == ["Billing", "Sales", "Support"]
+
+
+def test_rate_limit_headers_slow_us_down(fake: FakeZendesk) -> None:
+    fake.add("Q", created=h(1), comments=(("customer", h(1)),))
+    fake.remaining = 20  # of 700: under 10% left
+    assert make(fake).fetch(None).throttle is not None
+
+
+def test_parse_ticket_rejects_a_ticket_without_creation_time() -> None:
+    with pytest.raises(BadResponse, match="without an id or creation time"):
+        parse_ticket({"id": 1, "status": "open"}, None, source="Z", web="w", groups={}, users={})
+    with pytest.raises(BadResponse, match="date that cannot be read"):
+        parse_ticket({"id": 1, "status": "open", "created_at": "yesterday"}, None,
+                     source="Z", web="w", groups={}, users={})  # fmt: skip
+
+
+ERRORS = [
+    (401, {}, AuthError, "Couldn't authenticate you"),
+    (403, {}, Forbidden, "do not have access"),
+    (404, {}, NotFound, "check the URL"),
+    (422, {}, BadResponse, "Invalid search"),
+    (429, {"Retry-After": "37"}, RateLimited, "slow down"),
+    (500, {}, Unavailable, "problem of its own"),
+    (503, {}, Unavailable, "problem of its own"),
+    ("html_login", {}, AuthError, "web page"),
+    ("redirect_login", {}, AuthError, "login page"),
+    ("bad_shape", {}, BadResponse, "no list of"),
+    ("endless", {}, BadResponse, "refused"),
+]
+
+
+@pytest.mark.parametrize(("failure", "headers", "error", "words"), ERRORS)
+def test_every_failure_is_classified_without_leaking_the_token(
+    fake: FakeZendesk,
+    caplog: pytest.LogCaptureFixture,
+    failure: str | int,
+    headers: dict[str, str],
+    error: type[SourceError],
+    words: str,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake.add("Q", created=h(1), comments=(("customer", h(1)),))
+    fake.failure = failure
+    fake.failure_headers = headers
+    with pytest.raises(error) as info:
+        make(fake).fetch(None)
+    assert words in str(info.value)
+    if failure == 401:
+        assert not isinstance(info.value, Forbidden)
+    if failure == 429:
+        assert info.value.retry_after == 37  # type: ignore[attr-defined]
+    basic = base64.b64encode(f"{EMAIL}/token:{TOKEN}".encode()).decode()
+    for text in (str(info.value), info.value.detail, caplog.text):
+        assert TOKEN not in text and basic not in text
+
+
+def test_connection_refused_is_unreachable(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    config = SourceConfig("Zendesk", "zendesk", url=closed_port_url(), user=EMAIL)
+    with pytest.raises(Unreachable, match="refused") as info:
+        ZendeskSource(config, TOKEN).fetch(None)
+    assert TOKEN not in str(info.value) + info.value.detail + caplog.text
