@@ -572,10 +572,6 @@ def show_config(config: Config) -> str:
             notes.append(
                 f"# secret for {src.name!r}: {secret_store.describe(src.name, src.secret_env)}"
             )
-    from agent.escalation import describe_target, remember_channel_secrets
-
-    for target in remember_channel_secrets(config):
-        notes.append(f"# the channel {describe_target(target)} should be keyring:NAME")
     return secret_store.redact("\n".join([*notes, "", text]).strip() + "\n")
 
 

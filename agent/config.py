@@ -507,12 +507,22 @@ def _read_alerts(file: Path | None, r: _Reader) -> Alerts:
 
 
 def _read_targets(file: Path | None, r: _Reader, name: str) -> tuple[str, ...]:
-    """Channel targets: "owner-desktop", an apprise URL without secrets, or "keyring:NAME"."""
-    from agent.escalation import check_target
+    """Channel targets: "owner-desktop", an apprise URL without secrets, or "keyring:NAME".
+
+    A URL that carries a password or token is refused (apprise's private form of it differs):
+    secrets live in the keyring, never in the config file.
+    """
+    from agent.escalation import carries_secret, check_target, describe_target
 
     targets = r.strings(name)
     for i, target in enumerate(targets):
         problem = check_target(target)
+        if not problem and carries_secret(target):
+            problem = (
+                f"{describe_target(target)} carries a password or token, which must not be in "
+                "the config file; store the URL in the keyring with `ticketbell secret set "
+                'NAME` and write "keyring:NAME" here'
+            )
         if problem:
             raise ConfigError(file, f"{r.key(name)}[{i}]", problem)
     return targets

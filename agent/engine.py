@@ -276,7 +276,6 @@ class Agent:
 
     def _run(self) -> None:
         log.info("agent started with %d source(s)", len(self._states))
-        escalation.warn_about_secrets(self.config)
         self._outbox.resume(self.clock.now())
         self._dirty = True
         self._settle(self.clock.now())

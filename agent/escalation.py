@@ -89,27 +89,6 @@ def carries_secret(target: str) -> bool:
     return plugin is not None and plugin.url(privacy=True) != plugin.url()
 
 
-def remember_channel_secrets(config: Config) -> list[str]:
-    """Register the secrets of channel URLs written in the config (so every log and message
-    redacts them) and return those targets."""
-    esc = config.escalation
-    targets = [t for lvl in esc.levels for t in lvl.notify] + list(esc.digest_to)
-    found = [t for t in dict.fromkeys(targets) if carries_secret(t)]
-    for target in found:
-        _remember_parts(target)
-    return found
-
-
-def warn_about_secrets(config: Config) -> None:
-    """Log each channel URL that carries its token in the config file (redacted)."""
-    for target in remember_channel_secrets(config):
-        log.warning(
-            "the channel %s has its password or token in the config file; store the URL "
-            "with `ticketbell secret set NAME` and write keyring:NAME instead",
-            describe_target(target),
-        )
-
-
 def _remember_parts(url: str, whole_url_is_secret: bool = False) -> None:
     """Redact a URL's secret parts too, in case a library logs them separately: the parts
     apprise masks in its private form, or (for a URL from the keyring) every long part."""
