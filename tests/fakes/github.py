@@ -37,6 +37,7 @@ class FakeGitHub(FakeHelpdesk):
         self.labels = ["support", "billing", "bug", "waiting-for-customer", "priority: high"]
         self.remaining = 4990
         self.not_modified = 0
+        self.loop_next = False  # every page's Link rel="next" points at the page itself
         self._next_id = 9_000_000
 
     @property
@@ -190,7 +191,8 @@ class FakeGitHub(FakeHelpdesk):
         page = int(request.args.get("page", 1))
         chunk = items[(page - 1) * per_page : page * per_page]
         body = json.dumps(chunk).encode()
-        etag = etag_of(body)
+        # a looping Link is a different representation, so it must not revalidate as unchanged
+        etag = etag_of(body + (b"\nlooping" if self.loop_next else b""))
         headers = self.rate_headers()
         headers["ETag"] = etag
         headers["Cache-Control"] = "private, max-age=60, s-maxage=60"
@@ -203,6 +205,8 @@ class FakeGitHub(FakeHelpdesk):
             links.append(f'<{url}?{urlencode({**base_args, "page": last})}>; rel="last"')
         if page > 1:
             links.append(f'<{url}?{urlencode({**base_args, "page": page - 1})}>; rel="prev"')
+        if self.loop_next:
+            links = [f'<{url}?{urlencode(base_args)}>; rel="next"']
         if links:
             headers["Link"] = ", ".join(links)
         if request.headers.get("If-None-Match") == etag:
