@@ -299,3 +299,15 @@ def test_unmodified_pages_are_reused_and_a_changed_page_is_read_again(
     third = {t.id: t for t in source.fetch(None).tickets}
     assert third["3"].subject == "Login fails, urgent"
     assert third["1"] is first["1"]
+
+
+def test_a_broken_answer_repeated_is_not_mistaken_for_the_last_good_one(
+    fake: FakeJsonHelpdesk,
+) -> None:
+    fake.add(1, "Refund", opened=h(5))
+    source = make(fake)
+    assert [t.id for t in source.fetch(None).tickets] == ["1"]
+    fake.failure = "bad_shape"
+    for _ in range(2):  # the second identical body counts as "not modified"
+        with pytest.raises(BadResponse):
+            source.fetch(None)

@@ -301,10 +301,16 @@ class JsonSource(Source):
         now = self.clock()
         tickets: dict[str, Ticket] = {}
         pages: dict[str, list[Ticket]] = {}
-        for page in self.client.paginate(self.config.url, None, self._next):
-            pages[page.url] = self._page_tickets(page)
-            for ticket in pages[page.url]:
-                tickets[ticket.id] = ticket
+        try:
+            for page in self.client.paginate(self.config.url, None, self._next):
+                pages[page.url] = self._page_tickets(page)
+                for ticket in pages[page.url]:
+                    tickets[ticket.id] = ticket
+        except Exception:
+            # What a failed poll saw may be cached as "unchanged" next time: never answer it
+            # with the tickets of an earlier good poll (a broken desk would look healthy).
+            self._pages = {}
+            raise
         self._pages = pages
         return Snapshot(
             self.name,
