@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from agent.model import UTC, Snapshot, Ticket
-from agent.sources.base import Source
+from agent.sources.base import Option, Source
 
 SLOT = 40  # seconds between two new demo tickets
 CATEGORIES = ("Billing", "Downloads", "Sales", "Technical")
@@ -87,6 +87,8 @@ class DemoSource(Source):
     description = "built-in demo helpdesk: tickets appear and get answered, no network"
     needs_secret = False
     category_label = "Categories"
+    # where the demo tickets' links point (the tray opens only links on a source's own site)
+    optional = (Option("url", "Demo address", default="https://example.com/ticketbell-demo"),)
 
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
