@@ -1,0 +1,105 @@
+"""The app shell: agent events reach the main thread, one instance per data folder."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+
+from agent.config import demo_config, from_dict
+from agent.engine import Agent
+from agent.model import Snapshot
+from agent.queue import LocalQueue
+from agent.sources.base import Source, Unavailable
+from tests.conftest import ROOT
+from tests.test_ui_tray import Commands
+from ui.app import Bridge, InstanceServer, instance_name, signal_running
+from ui.badge import BadgeState, badge_state
+from ui.sound import SoundPlayer
+from ui.tray import Tray
+
+
+def test_bridge_delivers_agent_events_on_the_main_thread(qtbot, tmp_path) -> None:
+    agent = Agent(demo_config(), LocalQueue(tmp_path / "data"))
+    bridge = Bridge()
+    seen: list[tuple[str, bool]] = []
+    emitted_from: list[str] = []
+
+    def on_status(status) -> None:
+        emitted_from.append(threading.current_thread().name)
+        bridge.on_status(status)
+
+    bridge.status_changed.connect(
+        lambda s: seen.append(("status", threading.current_thread() is threading.main_thread()))
+    )
+    bridge.alerts_raised.connect(
+        lambda a: seen.append(("alerts", threading.current_thread() is threading.main_thread()))
+    )
+    agent.subscribe(on_status, bridge.on_alerts)
+    try:
+        with qtbot.waitSignals([bridge.status_changed, bridge.alerts_raised], timeout=10_000):
+            agent.start()
+    finally:
+        agent.stop()
+    assert emitted_from and emitted_from[0] == "ticketbell-scheduler"
+    assert ("status", True) in seen and ("alerts", True) in seen
+    assert all(on_main for _, on_main in seen)
+
+
+class DownSource(Source):
+    kind = "demo"
+    needs_secret = False
+
+    def fetch(self, since: datetime | None) -> Snapshot:
+        raise Unavailable("Support desk answered HTTP 503 (service unavailable)")
+
+
+def test_a_failing_source_shows_cannot_see_not_zero(qtbot, tmp_path) -> None:
+    config = from_dict({"sources": [{"name": "Support desk", "kind": "demo"}]})
+    agent = Agent(
+        config, LocalQueue(tmp_path / "data"), source_factory=lambda c, clock: DownSource(c)
+    )
+    settings = QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat)
+    tray = Tray(Commands(), config, SoundPlayer(settings), tray_available=True)
+    bridge = Bridge()
+    bridge.status_changed.connect(tray.show_status)
+    agent.subscribe(bridge.on_status)
+    try:
+        agent.start()
+        qtbot.waitUntil(lambda: bool(tray.status.failing), timeout=10_000)
+    finally:
+        agent.stop()
+        tray.hide()
+    assert badge_state(tray.status) is BadgeState.BLIND
+    tip = tray.tray.toolTip()
+    assert "cannot see" in tip and "HTTP 503" in tip
+    assert "0 waiting" not in tip
+
+
+def test_second_start_signals_the_first(qtbot, tmp_path, cli_env) -> None:
+    data = tmp_path / "data"
+    server = InstanceServer(instance_name(data))
+    try:
+        with qtbot.waitSignal(server.activated, timeout=5000):
+            assert signal_running(instance_name(data))
+        # a real second `ticketbell` on the same data folder hands over and exits
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "agent", "--demo", "--data-dir", str(data)],
+            env=cli_env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        with qtbot.waitSignal(server.activated, timeout=30_000):
+            pass
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0
+        assert "already running" in err
+    finally:
+        server.close()
+    assert not signal_running(instance_name(Path(tmp_path / "elsewhere")), timeout_ms=200)

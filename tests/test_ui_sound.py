@@ -1,0 +1,113 @@
+"""Sounds: the WAVs we ship, one sound per burst, mute, quiet hours, off."""
+
+from __future__ import annotations
+
+import wave
+from datetime import datetime, time, timedelta, timezone
+
+import pytest
+from PySide6.QtCore import QSettings, QUrl
+from PySide6.QtMultimedia import QMediaDevices, QSoundEffect
+
+import resources
+from agent.config import Alerts
+from agent.model import Alert
+from ui.sound import SoundPlayer, sound_for
+
+UTC = timezone.utc
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+def alert(kind: str, n: int = 0) -> Alert:
+    return Alert(kind, NOW, f"{kind}{n}", "Demo", str(n), f"Subject {n}", "Billing")
+
+
+@pytest.fixture
+def player(qapp, tmp_path) -> SoundPlayer:
+    settings = QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat)
+    return SoundPlayer(settings, Alerts(), local_now=lambda now: now)  # local time = UTC here
+
+
+@pytest.mark.parametrize("name", ["chime.wav", "urgent.wav"])
+def test_sounds_are_real_wavs_of_our_own(name: str) -> None:
+    with wave.open(str(resources.path(name)), "rb") as w:
+        assert w.getnchannels() == 1 and w.getsampwidth() == 2
+        seconds = w.getnframes() / w.getframerate()
+        frames = w.readframes(w.getnframes())
+    assert 0.5 <= seconds <= 2.0
+    peak = max(
+        abs(int.from_bytes(frames[i : i + 2], "little", signed=True))
+        for i in range(0, len(frames), 2)
+    )
+    assert peak > 10_000  # audible, not silence
+
+
+def test_chime_and_urgent_differ() -> None:
+    chime = resources.path("chime.wav").read_bytes()
+    assert chime != resources.path("urgent.wav").read_bytes()
+
+
+def test_the_chime_loads_and_plays_where_there_is_audio(qtbot, player) -> None:
+    effect = QSoundEffect()
+    effect.setSource(QUrl.fromLocalFile(str(resources.path("chime.wav"))))
+    qtbot.waitUntil(lambda: effect.status() != QSoundEffect.Status.Loading, timeout=5000)
+    if not QMediaDevices.audioOutputs():
+        assert player.problem.startswith("no audio output device")
+        pytest.skip("no audio output device on this machine (QMediaDevices.audioOutputs() empty)")
+    assert effect.status() == QSoundEffect.Status.Ready
+    effect.play()
+    qtbot.waitUntil(effect.isPlaying, timeout=5000)
+
+
+def test_one_sound_per_burst_urgent_wins() -> None:
+    assert sound_for([alert("new", i) for i in range(5)]) == "chime"
+    assert sound_for([alert("new", 1), alert("overdue", 2)]) == "urgent"
+    assert sound_for([alert("due_soon")]) == "urgent"
+    assert sound_for([alert("reminder")]) == "chime"
+    assert sound_for([alert("answered")]) is None
+
+
+def test_five_new_tickets_chime_once(player) -> None:
+    assert player.play_for(tuple(alert("new", i) for i in range(5)), NOW) == "chime"
+    assert player.requested == ["chime"]
+
+
+def test_mute_for_a_while_then_sound_again(player) -> None:
+    player.mute_for(timedelta(minutes=15), NOW)
+    assert player.play_for((alert("new"),), NOW + timedelta(minutes=14)) is None
+    assert player.note(NOW + timedelta(minutes=4)) == "Sound muted for 11 min"
+    assert player.play_for((alert("overdue"),), NOW + timedelta(minutes=15)) == "urgent"
+    assert player.requested == ["urgent"]
+
+
+def test_mute_survives_a_restart_and_unmute(player, tmp_path) -> None:
+    player.mute_until_tomorrow(NOW)
+    again = SoundPlayer(
+        QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat),
+        Alerts(),
+        local_now=lambda now: now,
+    )
+    assert again.muted_until() == datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+    assert again.play_for((alert("new"),), NOW + timedelta(hours=20)) is None
+    again.unmute()
+    assert again.play_for((alert("new"),), NOW + timedelta(hours=20)) == "chime"
+
+
+def test_quiet_hours_silence_sound_only_inside_them(player) -> None:
+    player.configure(Alerts(quiet_hours=(time(22, 0), time(7, 0))))
+    night = datetime(2026, 11, 23, 23, 30, tzinfo=UTC)
+    assert player.play_for((alert("overdue"),), night) is None
+    assert player.silenced(night) == "quiet hours"
+    morning = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+    assert player.play_for((alert("overdue"),), morning) == "urgent"
+
+
+def test_sound_off_and_custom_wav(player, tmp_path) -> None:
+    player.configure(Alerts(sound="off"))
+    assert player.play_for((alert("new"),), NOW) is None
+    custom = tmp_path / "ding.wav"
+    custom.write_bytes(resources.path("urgent.wav").read_bytes())
+    player.configure(Alerts(sound=str(custom), volume=0.3))
+    assert player.effects["chime"].source().toLocalFile() == str(custom)
+    assert player.effects["chime"].volume() == pytest.approx(0.3, abs=0.01)
+    assert player.play_for((alert("new"),), NOW) == "chime"

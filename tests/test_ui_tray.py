@@ -1,0 +1,353 @@
+"""The tray's tooltip and ticket menu, drawn from a given Status, and what its entries do."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QSettings, QUrl
+from PySide6.QtWidgets import QMenu
+
+from agent.config import demo_config, from_dict
+from agent.model import DueState, Health, SourceHealth, Status, Ticket, WaitingTicket
+from ui.badge import BadgeState, badge_state
+from ui.sound import SoundPlayer
+from ui.tray import Tray, plain, safe_ticket_url
+
+UTC = timezone.utc
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+SOURCE = "Demo helpdesk"
+
+
+def waiting(
+    tid: str,
+    due_in: float,
+    *,
+    category: str = "Billing",
+    subject: str = "",
+    state: str = "fine",
+    age: float = 30,
+    assignee: str = "",
+    source: str = SOURCE,
+    url: str | None = None,
+) -> WaitingTicket:
+    t = Ticket(
+        source=source,
+        id=tid,
+        subject=subject or f"Ticket {tid}",
+        created_at=NOW - timedelta(minutes=age),
+        waiting_since=NOW - timedelta(minutes=age),
+        category=category,
+        url=url if url is not None else f"https://example.com/ticketbell-demo/tickets/{tid}",
+        assignee=assignee,
+    )
+    return WaitingTicket(t, NOW + timedelta(minutes=due_in), DueState(state), NOW)
+
+
+def status_of(
+    tickets: list[WaitingTicket], role: str = "assistant", failing: str = "", notices=()
+) -> Status:
+    health = Health.FAILING if failing else Health.OK
+    src = SourceHealth(SOURCE, "demo", health, failing, waiting=len(tickets))
+    return Status(NOW, tuple(tickets), (src,), role, tuple(notices))
+
+
+class Commands:
+    """Records the commands the tray sends to the agent."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    def check_now(self, source: str | None = None) -> None:
+        self.calls.append(("check_now",))
+
+    def acknowledge(self, source: str, ticket: str) -> None:
+        self.calls.append(("ack", source, ticket))
+
+    def snooze(self, source: str, ticket: str, minutes: float) -> None:
+        self.calls.append(("snooze", source, ticket, minutes))
+
+
+@pytest.fixture
+def qsettings(tmp_path) -> QSettings:
+    return QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def make_tray(qapp, qsettings):
+    made: list[Tray] = []
+
+    def make(role: str = "assistant", tray_available: bool = True, **kw) -> Tray:
+        config = demo_config()
+        if role == "owner":
+            config = from_dict({**config.raw, "role": "owner"})
+        opened: list[QUrl] = []
+        sound = SoundPlayer(qsettings, config.alerts)
+        tray = Tray(
+            Commands(),
+            config,
+            sound,
+            tray_available=tray_available,
+            opener=lambda url: opened.append(url) or True,
+            notify_fallback=lambda title, body: opened.append(QUrl(f"notify:{title}")),
+            clock=lambda: NOW,
+            **kw,
+        )
+        tray.opened = opened  # type: ignore[attr-defined]
+        made.append(tray)
+        return tray
+
+    yield make
+    for tray in made:
+        tray.hide()
+
+
+def entries(menu: QMenu) -> list[str]:
+    return [a.text() for a in menu.actions() if a.text()]
+
+
+def ticket_actions(menu: QMenu) -> list[Any]:
+    return [a for a in menu.actions() if a.data()]
+
+
+def test_menu_sorted_by_due_time_grouped_by_category(make_tray) -> None:
+    tray = make_tray()
+    tray.show_status(
+        status_of(
+            [
+                waiting("1", 50, category="Sales"),
+                waiting("2", 10, category="Billing"),
+                waiting("3", 5, category="Sales", state="due_soon"),
+                waiting("4", 40, category="Billing"),
+            ]
+        )
+    )
+    tray.rebuild_menu()
+    texts = entries(tray.menu)
+    assert texts[0] == "4 waiting"
+    # groups in order of their most urgent ticket, tickets by due time inside each
+    assert texts.index("Sales") < texts.index("Billing")
+    keys = [a.data().split("\x1f")[1] for a in ticket_actions(tray.menu)]
+    assert keys == ["3", "1", "2", "4"]
+    assert "Ticket 3  ·  30 min old  ·  5 min left" in texts
+    for item in ("Check now", "Mute for 15 min", "Settings…", "Open log folder", "Quit"):
+        assert item in texts
+
+
+def test_group_by_source(make_tray) -> None:
+    tray = make_tray()
+    tray.show_status(
+        status_of(
+            [
+                waiting("1", 50, category="Sales"),
+                waiting("2", 10, category="Billing", source="Other desk"),
+            ]
+        )
+    )
+    tray.set_group_by("source")
+    texts = entries(tray.menu)
+    assert texts.index("Other desk") < texts.index(SOURCE)
+    assert "Sales" not in texts
+
+
+def test_at_most_twenty_then_n_more(make_tray) -> None:
+    tray = make_tray()
+    tray.show_status(status_of([waiting(str(i), i + 1) for i in range(27)]))
+    tray.rebuild_menu()
+    assert len(ticket_actions(tray.menu)) == 20
+    more = [a for a in tray.menu.actions() if a.text() == "7 more…"]
+    assert more
+    more[0].trigger()  # opens the helpdesk itself
+    assert [u.toString() for u in tray.opened] == ["https://example.com/"]
+
+
+def test_owner_sees_overdue_first_with_assignee(make_tray) -> None:
+    tray = make_tray(role="owner")
+    tray.show_status(
+        status_of(
+            [
+                waiting("1", 3, category="Billing"),
+                waiting("2", -20, category="Sales", state="overdue", assignee="Anna"),
+                waiting("3", -5, category="Billing", state="overdue"),
+            ],
+            role="owner",
+        )
+    )
+    tray.rebuild_menu()
+    texts = entries(tray.menu)
+    assert texts[1] == "Overdue"
+    keys = [a.data().split("\x1f")[1] for a in ticket_actions(tray.menu)]
+    assert keys == ["2", "3", "1"]
+    assert texts[2].endswith("overdue by 20 min  ·  Anna")
+    assert texts[3].endswith("overdue by 5 min  ·  unassigned")
+
+
+def test_escalated_ticket_goes_on_top_with_a_notification(make_tray) -> None:
+    from agent.model import Alert
+
+    tray = make_tray(role="owner")
+    tickets = [waiting("1", -60, state="overdue"), waiting("2", -90, state="overdue")]
+    tray.show_status(status_of(tickets, role="owner"))
+    w = tickets[0]
+    alert = Alert(
+        "escalated", NOW, "k", SOURCE, "1", w.ticket.subject, "Billing", w.ticket.url, "", 1, (w,)
+    )
+    tray.show_alerts((alert,))
+    texts = entries(tray.menu)
+    assert texts[1] == "Escalated"
+    assert ticket_actions(tray.menu)[0].data().endswith("\x1f1")
+    assert tray.sound.requested == ["urgent"]
+
+
+def test_clicking_an_entry_opens_its_url(make_tray) -> None:
+    tray = make_tray()
+    tray.show_status(status_of([waiting("7", 5)]))
+    tray.rebuild_menu()
+    ticket_actions(tray.menu)[0].trigger()
+    assert [u.toString() for u in tray.opened] == ["https://example.com/ticketbell-demo/tickets/7"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "https://evil.example.net/tickets/1",
+        "https://example.com.evil.net/x",
+        "ftp://example.com/x",
+        "https://user:pw@example.com/x",
+        "https://example.com/\u202etxt.exe",
+        "",
+    ],
+)
+def test_clicking_refuses_unsafe_urls(make_tray, url: str) -> None:
+    tray = make_tray()
+    tray.show_status(status_of([waiting("7", 5, url=url)]))
+    tray.rebuild_menu()
+    ticket_actions(tray.menu)[0].trigger()
+    assert tray.opened == []
+
+
+def test_url_check_uses_the_sources_own_site() -> None:
+    config = from_dict(
+        {
+            "sources": [
+                {"name": "gh", "kind": "github", "repository": "acme/tool"},
+                {"name": "fs", "kind": "freescout", "url": "https://help.acme.co.uk/api"},
+            ]
+        }
+    )
+    gh, fs = config.sources
+    assert safe_ticket_url("https://github.com/acme/tool/issues/3", gh) is not None
+    assert safe_ticket_url("https://gitlab.com/acme/tool/issues/3", gh) is None
+    assert safe_ticket_url("https://help.acme.co.uk/conversation/5", fs) is not None
+    assert safe_ticket_url("https://other.co.uk/conversation/5", fs) is None
+    assert safe_ticket_url("https://github.com/x", None) is None
+
+
+def test_hostile_subjects_are_plain_text(make_tray) -> None:
+    nasty = "<b>Bold</b> & <img src=x>\x00\u202eevil\u200f" + "x" * 10_000
+    tray = make_tray()
+    tray.show_status(status_of([waiting("1", 5, subject=nasty)]))
+    tray.rebuild_menu()
+    label = ticket_actions(tray.menu)[0].text()
+    assert "\x00" not in label and "\u202e" not in label and "\u200f" not in label
+    assert "<b>Bold</b> && <img" in label  # shown as typed; "&" is not a mnemonic
+    assert len(label) < 150
+    assert plain("שלום  world") == "שלום world"  # right-to-left text itself stays
+    tip = tray.tray.toolTip()
+    assert "<" not in tip
+
+
+def test_tooltip_counts_next_due_and_failures(make_tray) -> None:
+    tray = make_tray()
+    tray.show_status(
+        status_of(
+            [waiting("1", 7, category="Billing"), waiting("2", 30, category="Sales")],
+            notices=["the queue cannot be saved: disk full"],
+        )
+    )
+    tip = tray.tray.toolTip()
+    assert "2 waiting" in tip
+    assert "Billing 1 · Sales 1" in tip
+    assert "next due in 7 min, Billing" in tip
+    assert "the queue cannot be saved: disk full" in tip
+    assert "⚠ the queue cannot be saved: disk full" in entries(tray.menu)
+
+
+def test_a_failing_source_shows_cannot_see_and_never_zero(make_tray) -> None:
+    tray = make_tray()
+    tray.show_status(status_of([], failing="Zendesk answered HTTP 503"))
+    assert badge_state(tray.status) is BadgeState.BLIND
+    tip = tray.tray.toolTip()
+    assert "cannot see" in tip and "Zendesk answered HTTP 503" in tip
+    assert "0 waiting" not in tip
+    texts = entries(tray.menu)
+    assert "Nothing waiting" not in texts
+    assert any("Cannot read Demo helpdesk: Zendesk answered HTTP 503" in t for t in texts)
+
+
+def test_ticket_actions_are_agent_commands(make_tray) -> None:
+    tray = make_tray()
+    tray.show_status(status_of([waiting("9", 5)]))
+    tray.rebuild_menu()
+    sub = next(a.menu() for a in tray.menu.actions() if a.text() == "I'm on it / snooze")
+    ticket = sub.actions()[0].menu()
+    for action in ticket.actions():
+        action.trigger()
+    next(a for a in tray.menu.actions() if a.text() == "Check now").trigger()
+    assert tray.agent.calls == [
+        ("ack", SOURCE, "9"),
+        ("snooze", SOURCE, "9", 15),
+        ("snooze", SOURCE, "9", 30),
+        ("snooze", SOURCE, "9", 60),
+        ("check_now",),
+    ]
+
+
+def test_mute_from_the_menu_counts_down_in_the_tooltip(make_tray) -> None:
+    tray = make_tray()
+    tray.show_status(status_of([waiting("1", 5)]))
+    next(a for a in tray.menu.actions() if a.text() == "Mute for 15 min").trigger()
+    assert "Sound muted for 15 min" in tray.tray.toolTip()
+    unmute = next(a for a in tray.menu.actions() if a.text().startswith("Unmute"))
+    assert unmute.isEnabled()
+    unmute.trigger()
+    assert "muted" not in tray.tray.toolTip()
+
+
+def test_one_notification_per_burst_and_click_opens_the_ticket(make_tray, monkeypatch) -> None:
+    from agent.model import Alert
+
+    tray = make_tray()
+    shown: list[tuple[str, str]] = []
+    monkeypatch.setattr(tray.tray, "showMessage", lambda t, b, *a: shown.append((t, b)))
+    w = waiting("5", 20, subject="Refund please")
+    new = Alert("new", NOW, "k5", SOURCE, "5", "Refund please", "Billing", w.ticket.url)
+    tray.show_alerts((new,))
+    assert shown == [("1 new ticket: Billing", "Refund please")]
+    tray.message_clicked()
+    assert [u.toString() for u in tray.opened] == [w.ticket.url]
+
+
+def test_without_a_tray_a_window_has_the_badge_list_and_actions(make_tray, qtbot) -> None:
+    tray = make_tray(tray_available=False)
+    assert tray.tray is None and tray.window is not None
+    tray.show()
+    qtbot.waitExposed(tray.window)
+    tray.show_status(status_of([waiting("1", 5, subject="Printer on fire"), waiting("2", 9)]))
+    items = [tray.window.list.item(i).text() for i in range(tray.window.list.count())]
+    assert items[0] == "Billing"
+    assert items[1].startswith("Printer on fire")
+    assert "2 waiting" in tray.window.summary.text()
+    assert not tray.window.badge.pixmap().isNull()
+    tray.window.list.itemActivated.emit(tray.window.list.item(1))
+    assert [u.toString() for u in tray.opened][-1].endswith("/tickets/1")
+    # notifications go through the fallback (plyer) without a tray
+    from agent.model import Alert
+
+    tray.show_alerts((Alert("new", NOW, "k", SOURCE, "1", "Printer on fire", "Billing"),))
+    assert tray.opened[-1].toString().startswith("notify:1 new ticket")
+    tray.window.close()  # closing minimises, the app stays reachable
+    assert tray.window.isVisible()

@@ -1,0 +1,249 @@
+"""The tray application: QApplication, one instance per data folder, and the agent bridge.
+
+The agent calls its subscribers on its scheduler thread; :class:`Bridge` turns those calls into
+Qt signals of an object living on the main thread, so Qt queues them and every widget is touched
+on the main thread only. UI actions go back to the agent as commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QSettings, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QIcon
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
+from PySide6.QtWidgets import QApplication
+
+import resources
+from agent import cli
+from agent import config as config_module
+from agent.config import Config, ConfigError
+from agent.model import Alert, Status
+
+log = logging.getLogger(__name__)
+
+
+class Bridge(QObject):
+    """Agent callbacks (any thread) in, Qt signals (delivered on this object's thread) out."""
+
+    status_changed = Signal(object)
+    alerts_raised = Signal(object)
+
+    def on_status(self, status: Status) -> None:
+        self.status_changed.emit(status)
+
+    def on_alerts(self, alerts: tuple[Alert, ...]) -> None:
+        self.alerts_raised.emit(alerts)
+
+
+# --------------------------------------------------------------------------- single instance
+
+
+def instance_name(data_dir: Path) -> str:
+    """One Ticketbell per data folder (the queue's folder): the demo and a real setup can run
+    side by side, two copies on the same queue cannot."""
+    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+    return f"ticketbell-{digest}"
+
+
+def signal_running(name: str, timeout_ms: int = 1000) -> bool:
+    """Ask a running instance to show itself; True when one answered."""
+    socket = QLocalSocket()
+    socket.connectToServer(name)
+    if not socket.waitForConnected(timeout_ms):
+        return False
+    socket.write(b"show\n")
+    socket.flush()
+    socket.waitForBytesWritten(timeout_ms)
+    socket.disconnectFromServer()
+    return True
+
+
+class InstanceServer(QObject):
+    """Listens for later starts; each one emits :attr:`activated`."""
+
+    activated = Signal()
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.server = QLocalServer(self)
+        self.server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
+        if not self.server.listen(name):
+            # A socket left behind by a crashed instance: nobody answered signal_running().
+            QLocalServer.removeServer(name)
+            if not self.server.listen(name):
+                log.warning("single-instance socket unavailable: %s", self.server.errorString())
+        self.server.newConnection.connect(self._connection)
+
+    def _connection(self) -> None:
+        """Any connection is a later start asking us forward (the socket is this user's only);
+        it is closed by the sender, we just let it go."""
+        while self.server.hasPendingConnections():
+            socket = self.server.nextPendingConnection()
+            socket.disconnectFromServer()
+            socket.deleteLater()
+            self.activated.emit()
+
+    def close(self) -> None:
+        self.server.close()
+
+
+# --------------------------------------------------------------------------- the application
+
+
+class TicketbellApp(QObject):
+    """Owns the agent, the bridge, the tray and the dialogs for one run."""
+
+    def __init__(self, args: argparse.Namespace, settings: QSettings | None = None) -> None:
+        super().__init__()
+        from ui.sound import SoundPlayer
+
+        self.args = args
+        self.qsettings = settings or QSettings("Ticketbell", "Ticketbell")
+        self.agent: Any = None
+        self.tray: Any = None
+        self.config: Config | None = None
+        self.bridge = Bridge()
+        self.sound = SoundPlayer(self.qsettings)
+        self.dialog: Any = None
+
+    # -- start-up
+
+    def start(self) -> None:
+        """Run on the demo, the config file, or guide the user to one."""
+        if getattr(self.args, "demo", False):
+            self.run_with(config_module.demo_config())
+            return
+        path = cli.config_path(self.args)
+        if not path.exists():
+            self.open_wizard()
+            return
+        try:
+            config = config_module.load(path)
+        except ConfigError as exc:
+            log.error("%s", exc)
+            self.open_settings(error=exc)
+            return
+        self.run_with(config)
+
+    def run_with(self, config: Config) -> None:
+        """Start (or reconfigure) the agent and show the tray for ``config``."""
+        from ui.tray import Tray
+
+        self.config = config
+        self.sound.configure(config.alerts)
+        if self.agent is not None:
+            self.agent.reconfigure(config)
+            self.tray.config = config
+            return
+        self.agent = cli.open_agent(config, self.args)
+        group_by = str(self.qsettings.value("menu/group_by", "category"))
+        self.tray = Tray(self.agent, config, self.sound, group_by=group_by)
+        self.tray.settings_requested.connect(self.open_settings)
+        self.tray.quit_requested.connect(self.quit)
+        self.tray.log_folder_requested.connect(self.open_log_folder)
+        self.bridge.status_changed.connect(self.tray.show_status)
+        self.bridge.alerts_raised.connect(self.tray.show_alerts)
+        self.agent.subscribe(self.bridge.on_status, self.bridge.on_alerts)
+        self.tray.show_status(self.agent.status)
+        self.tray.show()
+        self.agent.start()
+        if self.tray.tray is None:
+            log.warning("no system tray on this desktop: showing the Ticketbell window instead")
+        log.info("ticketbell started with %d source(s)", len(config.sources))
+
+    # -- dialogs
+
+    def open_wizard(self) -> None:
+        from ui.settings import FirstRunWizard
+
+        self.dialog = FirstRunWizard(cli.config_path(self.args))
+        self.dialog.finished_with.connect(self._wizard_done)
+        self.dialog.show()
+
+    def _wizard_done(self, config: object) -> None:
+        if isinstance(config, Config):
+            self.run_with(config)
+        elif self.agent is None:
+            QApplication.quit()
+
+    def open_settings(self, error: ConfigError | None = None) -> None:
+        from ui.settings import SettingsDialog
+
+        if self.dialog is not None and self.dialog.isVisible():
+            self.dialog.raise_()
+            self.dialog.activateWindow()
+            return
+        path = cli.config_path(self.args)
+        demo = bool(getattr(self.args, "demo", False))
+        self.dialog = SettingsDialog(
+            path, self.config, error=error, sound_problem=self.sound.problem, demo=demo
+        )
+        self.dialog.saved.connect(self.run_with)
+        self.dialog.test_sound.connect(lambda: self.sound.play("chime"))
+        if self.agent is None:
+            self.dialog.rejected.connect(QApplication.quit)
+        self.dialog.show()
+
+    def open_log_folder(self) -> None:
+        folder = config_module.default_log_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    def activate(self) -> None:
+        """Another start asked us to come forward."""
+        if self.dialog is not None and self.dialog.isVisible():
+            self.dialog.raise_()
+            self.dialog.activateWindow()
+        elif self.tray is not None:
+            self.tray.popup()
+
+    def quit(self) -> None:
+        self.shutdown()
+        QApplication.quit()
+
+    def shutdown(self) -> None:
+        if self.tray is not None:
+            self.qsettings.setValue("menu/group_by", self.tray.group_by)
+            self.tray.hide()
+        if self.agent is not None:
+            self.agent.stop()
+            self.agent = None
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """``ticketbell [--demo]``: the tray app. Returns the process exit code."""
+    cli.setup_logging(getattr(args, "verbose", 0))
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "ticketbell"])
+    app.setApplicationName("Ticketbell")
+    app.setOrganizationName("Ticketbell")
+    app.setDesktopFileName("ticketbell")
+    app.setWindowIcon(QIcon(str(resources.path("ticketbell.svg"))))
+    app.setQuitOnLastWindowClosed(False)
+    name = instance_name(cli.data_dir(args))
+    if signal_running(name):
+        print("ticketbell: already running; brought it forward", file=sys.stderr)
+        return 0
+    server = InstanceServer(name)
+    shell = TicketbellApp(args)
+    server.activated.connect(shell.activate)
+    app.aboutToQuit.connect(shell.shutdown)
+    shell.start()
+    # Ctrl+C and SIGTERM stop the agent cleanly: Python runs signal handlers only between
+    # bytecodes, so a timer lets the interpreter in while Qt's loop waits.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: shell.quit())
+    ticker = QTimer()
+    ticker.timeout.connect(lambda: None)
+    ticker.start(500)
+    try:
+        return app.exec()
+    finally:
+        shell.shutdown()
+        server.close()

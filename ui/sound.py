@@ -1,0 +1,176 @@
+"""The audible alert: which sound a burst of alerts gets, and when to stay silent.
+
+One sound per burst (five new tickets in one poll chime once): the chime for new tickets and
+reminders, the urgent sound when anything is due soon, overdue or escalated. Silence while muted
+(until a time, which the tooltip counts down), during the configured quiet hours (the badge and
+escalation go on) or with ``sound = "off"``. Sounds play through QSoundEffect; when no audio
+device works, that is logged once and shown in Settings (:attr:`SoundPlayer.problem`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QSettings, QUrl
+from PySide6.QtMultimedia import QMediaDevices, QSoundEffect
+
+import resources
+from agent.config import Alerts
+from agent.model import UTC, Alert, parse_time, utcnow
+from agent.policy import in_quiet_hours
+
+log = logging.getLogger(__name__)
+
+CHIME, URGENT = "chime", "urgent"
+URGENT_KINDS = ("due_soon", "overdue", "escalated")
+CHIME_KINDS = ("new", "reminder", "source_down")
+MUTE_KEY = "sound/muted_until"
+
+
+def sound_for(alerts: tuple[Alert, ...] | list[Alert]) -> str | None:
+    """Which sound a burst gets: ``"urgent"``, ``"chime"`` or None (nothing worth a sound)."""
+    kinds = {a.kind for a in alerts}
+    if kinds & set(URGENT_KINDS):
+        return URGENT
+    if kinds & set(CHIME_KINDS):
+        return CHIME
+    return None
+
+
+class SoundPlayer(QObject):
+    """Plays the chime and the urgent sound; owns mute (kept in QSettings across restarts)."""
+
+    def __init__(
+        self,
+        settings: QSettings,
+        alerts: Alerts | None = None,
+        *,
+        local_now: Callable[[datetime], datetime] = lambda now: now.astimezone(),
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.local_now = local_now
+        self.alerts = alerts or Alerts()
+        self.effects: dict[str, QSoundEffect] = {}
+        self.problem = ""  # a sentence for Settings when sounds cannot play here
+        self.requested: list[str] = []  # every sound this player was asked to play, in order
+        self.configure(self.alerts)
+
+    # -- configuration
+
+    def configure(self, alerts: Alerts) -> None:
+        self.alerts = alerts
+        custom = alerts.sound not in ("chime", "off")
+        paths = {
+            CHIME: Path(alerts.sound).expanduser() if custom else resources.path("chime.wav"),
+            URGENT: resources.path("urgent.wav"),
+        }
+        for name, path in paths.items():
+            effect = self.effects.get(name)
+            if effect is None:
+                effect = QSoundEffect(self)
+                effect.statusChanged.connect(lambda n=name: self._status_changed(n))
+                self.effects[name] = effect
+            url = QUrl.fromLocalFile(str(path))
+            if effect.source() != url:
+                effect.setSource(url)
+            effect.setVolume(alerts.volume)
+        if not QMediaDevices.audioOutputs():
+            self._report("no audio output device was found, so Ticketbell cannot play sounds")
+
+    def _status_changed(self, name: str) -> None:
+        effect = self.effects[name]
+        if effect.status() == QSoundEffect.Status.Error:
+            if not QMediaDevices.audioOutputs():
+                self._report("no audio output device was found, so Ticketbell cannot play sounds")
+            else:
+                path = effect.source().toLocalFile()
+                self._report(f"the sound {path} cannot be played (not a readable WAV file?)")
+
+    def _report(self, problem: str) -> None:
+        if problem != self.problem:
+            self.problem = problem
+            log.warning("sound: %s; Ticketbell goes on without it", problem)
+
+    # -- mute
+
+    def muted_until(self) -> datetime | None:
+        value = self.settings.value(MUTE_KEY, "")
+        try:
+            return parse_time(str(value)) if value else None
+        except ValueError:
+            return None
+
+    def muted(self, now: datetime) -> bool:
+        until = self.muted_until()
+        return until is not None and now < until
+
+    def mute_for(self, span: timedelta, now: datetime) -> None:
+        self._set_mute(now + span)
+
+    def mute_until_tomorrow(self, now: datetime) -> None:
+        """Until 07:00 local time tomorrow (the start of a working day)."""
+        local = self.local_now(now)
+        tomorrow = (local + timedelta(days=1)).replace(hour=7, minute=0, second=0, microsecond=0)
+        self._set_mute(tomorrow)
+
+    def unmute(self) -> None:
+        self.settings.remove(MUTE_KEY)
+        self.settings.sync()
+
+    def _set_mute(self, until: datetime) -> None:
+        self.settings.setValue(MUTE_KEY, until.astimezone(UTC).isoformat())
+        self.settings.sync()
+
+    def silenced(self, now: datetime) -> str:
+        """Why no sound plays now ("" when it would)."""
+        if self.alerts.sound == "off":
+            return "sound is off"
+        until = self.muted_until()
+        if until is not None and now < until:
+            return f"muted for {_left(until - now)}"
+        if in_quiet_hours(self.local_now(now), self.alerts.quiet_hours):
+            return "quiet hours"
+        return ""
+
+    def note(self, now: datetime) -> str:
+        """For the tooltip and the menu: "Sound muted for 12 min" or ""."""
+        why = self.silenced(now)
+        return f"Sound {why}" if why.startswith("muted") else f"Sound off: {why}" if why else ""
+
+    # -- playing
+
+    def play_for(self, alerts: tuple[Alert, ...], now: datetime | None = None) -> str | None:
+        """Play one sound for this burst; returns which one, or None when it stays silent."""
+        name = sound_for(alerts)
+        if name is None:
+            return None
+        now = now or utcnow()
+        why = self.silenced(now)
+        if why:
+            log.debug("no sound for %d alert(s): %s", len(alerts), why)
+            return None
+        self.play(name)
+        return name
+
+    def play(self, name: str) -> bool:
+        """Start ``name``; False when it cannot play here or another sound is still playing."""
+        self.requested.append(name)
+        effect = self.effects[name]
+        if effect.status() == QSoundEffect.Status.Error:
+            return False
+        if any(e.isPlaying() for e in self.effects.values()):
+            return False  # one sound at a time: a second burst does not stack on the first
+        effect.play()
+        return True
+
+
+def _left(delta: timedelta) -> str:
+    minutes = max(1, int((delta.total_seconds() + 59) // 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h {rest} min" if rest else f"{hours} h"
