@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 KINDS: dict[str, str] = {
     "demo": "agent.sources.demo:DemoSource",
     "freescout": "agent.sources.freescout:FreeScoutSource",
+    "freshdesk": "agent.sources.freshdesk:FreshdeskSource",
     "github": "agent.sources.github:GitHubSource",
     "helpscout": "agent.sources.helpscout:HelpScoutSource",
     "json": "agent.sources.jsonapi:JsonSource",

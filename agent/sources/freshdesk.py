@@ -1,0 +1,302 @@
+"""Freshdesk: open tickets waiting on an agent, by group.
+
+The filter API (``GET /api/v2/search/tickets?query="status:2 AND (group_id:11 OR ...)"``)
+lists open tickets of the watched groups server-side, 30 a page, at most 10 pages (300 tickets;
+more marks the poll incomplete). Search results carry no ``stats``, so who wrote last comes from
+the ticket's conversations (``/api/v2/tickets/{id}/conversations``): ``incoming`` public ones
+are the customer's, outgoing public ones are replies, private notes answer nobody; the ticket's
+own description is the customer's first message unless the ticket was an outbound email.
+``waiting_since`` is the oldest customer message no reply has followed. Conversations are read
+again only when the ticket's ``updated_at`` moved, so an idle poll costs one search request.
+
+``due_at`` is Freshdesk's own SLA time: ``fr_due_by`` until the first reply, then ``nr_due_by``
+(next response, on plans that have it) or ``due_by`` (resolution); None when Freshdesk gives
+none. Status codes: 2 Open, 3 Pending, 4 Resolved, 5 Closed; accounts with custom statuses
+that still mean "waiting on us" list them in ``statuses``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from agent import secrets
+from agent.model import Snapshot, Ticket, parse_time, utcnow
+from agent.sources.base import BadResponse, NotConfigured, Option, Source
+from agent.sources.http import HttpClient, Page
+
+if TYPE_CHECKING:
+    from agent.config import SourceConfig
+
+PER_SEARCH_PAGE = 30  # fixed by Freshdesk
+MAX_SEARCH_PAGES = 10  # Freshdesk's filter API stops at page 10 (300 tickets)
+OUTBOUND_EMAIL = 10  # ticket source: an email the team sent first
+PRIORITIES = {1: "low", 2: "normal", 3: "high", 4: "urgent"}
+STATUS_NAMES = {2: "open", 3: "pending", 4: "resolved", 5: "closed"}
+
+
+def _time(value: Any, what: str) -> datetime | None:
+    try:
+        return parse_time(value, what)
+    except ValueError as exc:
+        raise BadResponse("Freshdesk sent a date that cannot be read", str(exc)) from None
+
+
+def _objects(data: Any, what: str) -> list[dict[str, Any]]:
+    if not isinstance(data, list) or not all(isinstance(i, dict) for i in data):
+        raise BadResponse(
+            f"Freshdesk's answer is not a list of {what}; is the URL the Freshdesk address?",
+            f"expected a JSON list of objects, got {str(data)[:200]}",
+        )
+    return data
+
+
+def parse_groups(data: Any) -> dict[int, str]:
+    return {int(g["id"]): str(g.get("name") or g["id"]) for g in _objects(data, "groups")}
+
+
+def parse_results(data: Any) -> tuple[list[dict[str, Any]], int]:
+    """(tickets, total) of one filter-API page."""
+    results = data.get("results") if isinstance(data, dict) else None
+    if not isinstance(results, list) or not all(isinstance(t, dict) for t in results):
+        raise BadResponse(
+            "Freshdesk's answer has no list of results; is the URL the Freshdesk address?",
+            f"expected results[], got {str(data)[:200]}",
+        )
+    total = data.get("total")
+    return results, total if isinstance(total, int) else len(results)
+
+
+def parse_conversations(data: Any) -> list[tuple[datetime, bool]]:
+    """(time, from the customer) for each public conversation; private notes are left out."""
+    messages = []
+    for conv in _objects(data, "conversations"):
+        if conv.get("private"):
+            continue
+        at = _time(conv.get("created_at"), "conversation created_at")
+        if at is not None:
+            messages.append((at, bool(conv.get("incoming"))))
+    return messages
+
+
+def oldest_unanswered(messages: Iterable[tuple[datetime, bool]]) -> datetime | None:
+    """The oldest customer message with no reply after it; None when the team spoke last."""
+    since = None
+    for at, from_customer in sorted(messages):
+        if not from_customer:
+            since = None
+        elif since is None:
+            since = at
+    return since
+
+
+def search_query(statuses: Iterable[int], groups: Iterable[int]) -> str:
+    """The filter-API query, wrapped in the double quotes Freshdesk requires."""
+    status = " OR ".join(f"status:{s}" for s in statuses)
+    parts = [f"({status})" if " OR " in status else status]
+    group_ids = list(groups)
+    if group_ids:
+        group = " OR ".join(f"group_id:{g}" for g in group_ids)
+        parts.append(f"({group})" if len(group_ids) > 1 else group)
+    return '"' + " AND ".join(parts) + '"'
+
+
+def parse_ticket(
+    ticket: dict[str, Any],
+    conversations: list[tuple[datetime, bool]],
+    *,
+    source: str,
+    web: str,
+    groups: dict[int, str],
+    statuses: frozenset[int] = frozenset({2}),
+    requester: str = "",
+) -> Ticket | None:
+    """The ticket for one search result, or None when it does not wait on an agent."""
+    if ticket.get("status") not in statuses:
+        return None
+    tid = ticket.get("id")
+    created = _time(ticket.get("created_at"), f"ticket {tid} created_at")
+    if tid is None or created is None:
+        raise BadResponse(
+            "Freshdesk sent a ticket without an id or creation time", str(ticket)[:200]
+        )
+    opened_by_customer = ticket.get("source") != OUTBOUND_EMAIL
+    since = oldest_unanswered([(created, opened_by_customer), *conversations])
+    if since is None:
+        return None  # an agent replied last
+    replied = any(not from_customer for _, from_customer in conversations)
+    if not replied:
+        due = _time(ticket.get("fr_due_by"), f"ticket {tid} fr_due_by")
+    else:
+        due = _time(ticket.get("nr_due_by"), f"ticket {tid} nr_due_by") or _time(
+            ticket.get("due_by"), f"ticket {tid} due_by"
+        )
+    group = ticket.get("group_id")
+    status = ticket["status"]
+    return Ticket(
+        source=source,
+        id=str(tid),
+        subject=str(ticket.get("subject") or ""),
+        created_at=created,
+        waiting_since=since,
+        requester=requester,
+        category=groups.get(group, str(group)) if group is not None else "",
+        priority=PRIORITIES.get(ticket.get("priority"), ""),  # type: ignore[arg-type]
+        status=STATUS_NAMES.get(status, str(status)),
+        due_at=due,
+        url=f"{web}/a/tickets/{tid}",
+    )
+
+
+def link_next(page: Page) -> str | None:
+    return (page.links.get("next") or {}).get("url")
+
+
+def search_next(page: Page) -> str | None:
+    """The filter API has no next link: ask for the next page while one can exist."""
+    results, total = parse_results(page.data)
+    parts = urlsplit(page.url)
+    args = dict(parse_qsl(parts.query, keep_blank_values=True))
+    number = int(args.get("page", "1"))
+    if number >= MAX_SEARCH_PAGES or number * PER_SEARCH_PAGE >= total or not results:
+        return None
+    args["page"] = str(number + 1)
+    return urlunsplit(parts._replace(query=urlencode(args)))
+
+
+class FreshdeskSource(Source):
+    kind = "freshdesk"
+    description = "Freshdesk: open tickets waiting on an agent, by group, with SLA due times"
+    required = (Option("url", "Freshdesk address", help="e.g. https://acme.freshdesk.com"),)
+    optional = (
+        Option(
+            "statuses",
+            "Waiting statuses",
+            list,
+            ["2"],
+            "status codes that mean waiting on an agent: 2 = Open, plus any custom ones",
+        ),
+    )
+    secret_label = "API key"  # noqa: S105 - a label, not a secret
+    category_label = "Groups"
+
+    def __init__(
+        self,
+        config: SourceConfig,
+        secret: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        super().__init__(config, secret, clock)
+        if not secret:
+            raise NotConfigured(f"{self.name}: Freshdesk needs the agent's API key")
+        secrets.remember(secret)
+        raw = self.option("statuses") or ["2"]
+        try:
+            self.statuses = frozenset(int(str(s).strip()) for s in raw)  # type: ignore[union-attr]
+        except ValueError:
+            raise NotConfigured(
+                f"{self.name}: statuses must be Freshdesk status numbers (2 = Open), not {raw!r}"
+            ) from None
+        self.web = re.sub(r"/api(/v2)?/?$", "", config.url.rstrip("/"))
+        self.client = HttpClient(
+            f"{self.web}/api/v2",
+            timeout=config.timeout,
+            verify=config.verify,
+            proxy=config.proxy,
+            auth=(secret, "X"),
+            name=self.name,
+        )
+        self._groups: dict[int, str] | None = None
+        # ticket id -> (updated_at it was read at, its public conversations, requester email)
+        self._convs: dict[int, tuple[str, list[tuple[datetime, bool]], str]] = {}
+
+    def _read_groups(self) -> dict[int, str]:
+        groups: dict[int, str] = {}
+        for page in self.client.paginate("groups", {"per_page": 100}, link_next):
+            groups.update(parse_groups(page.data))
+        self._groups = groups
+        return groups
+
+    def fetch(self, since: datetime | None) -> Snapshot:
+        now = self.clock()
+        groups = self._groups if self._groups is not None else self._read_groups()
+        wanted: list[int] = []
+        if self.config.categories:
+            by_name = {name.casefold(): gid for gid, name in groups.items()}
+            if any(c.casefold() not in by_name for c in self.config.categories):
+                groups = self._read_groups()
+                by_name = {name.casefold(): gid for gid, name in groups.items()}
+            missing = [c for c in self.config.categories if c.casefold() not in by_name]
+            if missing:
+                raise NotConfigured(
+                    f"Freshdesk has no group named {missing[0]!r} that this key can see; "
+                    f"it has: {', '.join(sorted(groups.values())) or 'none'}"
+                )
+            wanted = sorted({by_name[c.casefold()] for c in self.config.categories})
+        params = {"query": search_query(sorted(self.statuses), wanted)}
+        found: dict[int, dict[str, Any]] = {}
+        complete = True
+        for page in self.client.paginate("search/tickets", params, search_next):
+            results, total = parse_results(page.data)
+            complete = complete and total <= PER_SEARCH_PAGE * MAX_SEARCH_PAGES
+            for item in results:
+                if "id" in item and (not wanted or item.get("group_id") in wanted):
+                    found[item["id"]] = item
+        complete = complete and not self.client.truncated
+        if any(t.get("group_id") not in groups for t in found.values() if t.get("group_id")):
+            groups = self._read_groups()
+        tickets = []
+        for tid, item in found.items():
+            if item.get("status") not in self.statuses:
+                continue
+            convs, requester, read_all = self._conversations(tid, item)
+            complete = complete and read_all
+            ticket = parse_ticket(
+                item,
+                convs,
+                source=self.name,
+                web=self.web,
+                groups=groups,
+                statuses=self.statuses,
+                requester=requester,
+            )
+            if ticket is not None:
+                tickets.append(ticket)
+        self._convs = {t: c for t, c in self._convs.items() if t in found}
+        return Snapshot(self.name, tuple(tickets), now, complete, self.client.last_throttle)
+
+    def _conversations(
+        self, tid: int, ticket: dict[str, Any]
+    ) -> tuple[list[tuple[datetime, bool]], str, bool]:
+        """The ticket's public conversations, read again only when the ticket changed."""
+        updated = str(ticket.get("updated_at") or "")
+        cached = self._convs.get(tid)
+        if cached and cached[0] == updated:
+            return cached[1], cached[2], True
+        messages: list[tuple[datetime, bool]] = []
+        requester = ""
+        path = f"tickets/{tid}/conversations"
+        for page in self.client.paginate(path, {"per_page": 100}, link_next):
+            messages.extend(parse_conversations(page.data))
+            if not requester:
+                requester = next(
+                    (
+                        str(c.get("from_email") or "")
+                        for c in page.data
+                        if c.get("incoming") and c.get("from_email")
+                    ),
+                    "",
+                )
+        if self.client.truncated:
+            return messages, requester, False
+        self._convs[tid] = (updated, messages, requester)
+        return messages, requester, True
+
+    def list_categories(self) -> list[str]:
+        return sorted(self._read_groups().values())
+
+    def close(self) -> None:
+        self.client.close()
