@@ -266,7 +266,7 @@ class LocalQueue:
     def _load_indexes(self) -> None:
         try:
             self._index = {doc["key"]: doc.doc_id for doc in self.tickets.all()}
-            self._ledger_keys = {doc["key"] for doc in self.ledger.all()}
+            self._ledger_keys = self._all_ledger_keys()
             self._outbox_keys = {doc["key"]: doc.doc_id for doc in self.outbox.all()}
             for key in self._index:
                 ticket_from_record(self.tickets.get(doc_id=self._index[key]))  # type: ignore[arg-type]
@@ -491,15 +491,37 @@ class LocalQueue:
     def ledger_keys(self) -> frozenset[str]:
         return frozenset(self._ledger_keys)
 
+    def _all_ledger_keys(self) -> set[str]:
+        """The keys of every alert recorded: the ledger's, and the ``new`` alerts implied.
+
+        A ticket's row, written in the same save as its ``new`` alert, is the record of that
+        alert (a ledger entry per new ticket would make the file half as big again at 10,000
+        tickets); when the cycle ends, its ``answered`` entry keeps the record for the retention.
+        """
+        keys = set()
+        for doc in self.ledger.all():
+            keys.add(doc["key"])
+            if doc.get("kind") == "answered":
+                keys.add(alert_key(doc["source"], doc["ticket"], doc["cycle"], "new"))
+        for doc in self.tickets._read_table().values():
+            keys.add(alert_key(doc["source"], doc["id"], doc["waiting_since"], "new"))
+        return keys
+
     def record(self, alerts: Iterable[Alert]) -> list[Alert]:
         """Record alerts in the ledger; returns those not recorded before (the ones to show)."""
         fresh = []
         docs = []
+        rows = self.tickets._read_table()
         for alert in alerts:
             if alert.key in self._ledger_keys:
                 continue
             self._ledger_keys.add(alert.key)
             fresh.append(alert)
+            if alert.kind == "new":
+                doc_id = self._index.get(ticket_key(alert.source, alert.ticket))
+                row = rows.get(str(doc_id)) if doc_id is not None else None
+                if row is not None and row["waiting_since"] == _cycle_of(alert.key):
+                    continue  # implied by the ticket's row (see _all_ledger_keys)
             docs.append(
                 {
                     "key": alert.key,
@@ -547,7 +569,7 @@ class LocalQueue:
             self._outbox_keys = {doc["key"]: doc.doc_id for doc in self.outbox.all()}
         if old:
             removed = self.ledger.remove(doc_ids=old)
-            self._ledger_keys = {doc["key"] for doc in self.ledger.all()}
+            self._ledger_keys = self._all_ledger_keys()
             return len(removed)
         return 0
 

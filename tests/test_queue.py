@@ -128,7 +128,7 @@ def test_retention_forgets_old_history_but_not_waiting_tickets(tmp_path):
     q.commit()
     assert q.prune(NOW + timedelta(days=6)) == 0
     removed = q.prune(NOW + timedelta(days=8))
-    assert removed == 2  # ticket 1's "new" and its "answered" entry
+    assert removed == 1  # ticket 1's "answered" entry, which also recorded its "new" alert
     assert q.already(alert_key("S", "2", NOW.isoformat(), "new"))
     assert not q.already(alert_key("S", "1", NOW.isoformat(), "new"))
 
@@ -260,3 +260,26 @@ def test_a_forgotten_source_s_same_snapshot_is_new_again(tmp_path):
     q.forget_source("S")
     assert [x.id for x in q.apply(snap([t(1)]), NOW).new] == ["1"]
     assert [x.ticket.id for x in q.waiting()] == ["1"]
+
+
+def test_new_alerts_are_recorded_by_the_ticket_rows_not_a_ledger_entry_each(tmp_path):
+    q = LocalQueue(tmp_path)
+    q.apply(snap([t(i) for i in range(3)]), NOW)
+    keys = [alert_key("S", str(i), NOW.isoformat(), "new") for i in range(3)]
+    assert len(q.record([Alert("new", NOW, k, "S", k.split("\x1f")[1]) for k in keys])) == 3
+    q.close()
+    q2 = LocalQueue(tmp_path)
+    assert q2.ledger_entries() == []  # 10,000 new tickets do not double the file
+    assert all(q2.already(k) for k in keys)
+
+
+def test_a_ticket_leaving_and_returning_in_the_same_cycle_is_not_new_again(tmp_path):
+    q = LocalQueue(tmp_path)
+    q.apply(snap([t(1)]), NOW)
+    key = alert_key("S", "1", NOW.isoformat(), "new")
+    q.record([Alert("new", NOW, key, "S", "1")])
+    q.apply(snap([]), NOW + timedelta(hours=1))  # moved to pending, say
+    q.close()
+    q2 = LocalQueue(tmp_path)
+    assert q2.record([Alert("new", NOW, key, "S", "1")]) == []
+    assert q2.apply(snap([t(1)]), NOW + timedelta(hours=2)).new  # back in the queue, no alert
