@@ -1,0 +1,262 @@
+"""Zammad: open tickets by group, with Zammad's escalation times.
+
+``GET /api/v1/tickets/search?query=state.name:(new OR open) AND group.name:("A" OR "B")
+&expand=true`` lists the candidates (the token's own group permissions apply on top, so an
+assistant's token sees only their groups). Zammad keeps ``last_contact_customer_at`` and
+``last_contact_agent_at`` itself: a ticket whose agent contact is the newer one was answered
+and does not wait. For the others, ``waiting_since`` is the oldest customer article (``sender``
+Customer, not internal) with no agent article after it, from
+``/api/v1/ticket_articles/by_ticket/{id}``, read again only when the ticket's ``updated_at``
+moved; an idle poll costs one search request. Pending states do not wait (their escalation
+clock is stopped too).
+
+``due_at`` is ``escalation_at`` (the earliest of Zammad's first-response, update and close
+escalation times); null when no SLA applies, and the response window decides. The ticket's id
+is Zammad's ticket number (what people see); its URL opens ``/#ticket/zoom/{internal id}``.
+Search needs Zammad's Elasticsearch (standard in every supported install).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from agent import secrets
+from agent.model import Snapshot, Ticket, parse_time, utcnow
+from agent.sources.base import BadResponse, NotConfigured, Option, Source
+from agent.sources.http import HttpClient, Page
+
+if TYPE_CHECKING:
+    from agent.config import SourceConfig
+
+PER_PAGE = 100
+NOBODY = 1  # Zammad's system user "-": an unassigned ticket's owner
+
+
+def _time(value: Any, what: str) -> datetime | None:
+    try:
+        return parse_time(value, what)
+    except ValueError as exc:
+        raise BadResponse("Zammad sent a date that cannot be read", str(exc)) from None
+
+
+def _objects(data: Any, what: str) -> list[dict[str, Any]]:
+    if not isinstance(data, list) or not all(isinstance(i, dict) for i in data):
+        raise BadResponse(
+            f"Zammad's answer is not a list of {what}; is the URL the Zammad address?",
+            f"expected a JSON list of objects, got {str(data)[:200]}",
+        )
+    return data
+
+
+def parse_search(data: Any) -> list[dict[str, Any]]:
+    """The tickets of one search page: a list with ``expand=true``, else ids joined to assets."""
+    if isinstance(data, dict) and isinstance(data.get("tickets"), list):
+        assets = data.get("assets")
+        by_id = assets.get("Ticket") if isinstance(assets, dict) else None
+        if not isinstance(by_id, dict):
+            raise BadResponse("Zammad's search answer has ticket ids but no ticket data")
+        return [by_id[str(i)] for i in data["tickets"] if isinstance(by_id.get(str(i)), dict)]
+    return _objects(data, "tickets")
+
+
+def parse_articles(data: Any) -> list[tuple[datetime, bool]]:
+    """(time, from the customer) for each public customer or agent article."""
+    messages = []
+    for article in _objects(data, "articles"):
+        sender = str(article.get("sender") or "")
+        if article.get("internal") or sender not in ("Customer", "Agent"):
+            continue  # notes and system messages answer nobody
+        at = _time(article.get("created_at"), "article created_at")
+        if at is not None:
+            messages.append((at, sender == "Customer"))
+    return messages
+
+
+def oldest_unanswered(messages: Iterable[tuple[datetime, bool]]) -> datetime | None:
+    """The oldest customer message with no agent reply after it; None when an agent spoke last."""
+    since = None
+    for at, from_customer in sorted(messages):
+        if not from_customer:
+            since = None
+        elif since is None:
+            since = at
+    return since
+
+
+def customer_spoke_last(ticket: dict[str, Any]) -> bool:
+    """From Zammad's own contact times: no agent contact yet, or the customer's is newer."""
+    tid = ticket.get("id")
+    customer = _time(ticket.get("last_contact_customer_at"), f"ticket {tid} customer contact")
+    agent = _time(ticket.get("last_contact_agent_at"), f"ticket {tid} agent contact")
+    return agent is None or (customer is not None and customer > agent)
+
+
+def priority_name(value: Any) -> str:
+    """Zammad names priorities "1 low", "2 normal", "3 high"."""
+    match = re.match(r"^\s*\d*\s*(\w+)", str(value or ""))
+    return match.group(1) if match else ""
+
+
+def parse_ticket(
+    ticket: dict[str, Any],
+    messages: list[tuple[datetime, bool]] | None,
+    *,
+    source: str,
+    web: str,
+    states: frozenset[str] = frozenset({"new", "open"}),
+) -> Ticket | None:
+    """The ticket for one expanded search result, or None when it does not wait on the team."""
+    if str(ticket.get("state") or "").casefold() not in states:
+        return None
+    tid = ticket.get("id")
+    created = _time(ticket.get("created_at"), f"ticket {tid} created_at")
+    if tid is None or created is None:
+        raise BadResponse("Zammad sent a ticket without an id or creation time", str(ticket)[:200])
+    if not customer_spoke_last(ticket):
+        return None  # an agent replied last
+    since = oldest_unanswered(messages) if messages else created
+    if since is None:
+        return None
+    owner = "" if ticket.get("owner_id") == NOBODY else str(ticket.get("owner") or "")
+    return Ticket(
+        source=source,
+        id=str(ticket.get("number") or tid),
+        subject=str(ticket.get("title") or ""),
+        created_at=created,
+        waiting_since=since,
+        requester=str(ticket.get("customer") or ""),
+        category=str(ticket.get("group") or ""),
+        priority=priority_name(ticket.get("priority")),
+        status=str(ticket.get("state") or ""),
+        due_at=_time(ticket.get("escalation_at"), f"ticket {tid} escalation_at"),
+        url=f"{web}/#ticket/zoom/{tid}",
+        assignee="" if owner == "-" else owner,
+    )
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def search_query(states: Iterable[str], groups: Iterable[str]) -> str:
+    query = f"state.name:({' OR '.join(_quote(s) for s in states)})"
+    names = list(groups)
+    if names:
+        query += f" AND group.name:({' OR '.join(_quote(g) for g in names)})"
+    return query
+
+
+def next_page(page: Page) -> str | None:
+    """Zammad says nothing about further pages: ask for the next while pages are full."""
+    data = page.data
+    items = data.get("tickets") if isinstance(data, dict) else data
+    if not isinstance(items, list) or len(items) < PER_PAGE:
+        return None
+    parts = urlsplit(page.url)
+    args = dict(parse_qsl(parts.query, keep_blank_values=True))
+    args["page"] = str(int(args.get("page", "1")) + 1)
+    return urlunsplit(parts._replace(query=urlencode(args)))
+
+
+class ZammadSource(Source):
+    kind = "zammad"
+    description = "Zammad: new and open tickets awaiting a reply, by group, with escalation times"
+    required = (Option("url", "Zammad address", help="e.g. https://support.example.com"),)
+    optional = (
+        Option(
+            "states",
+            "Waiting states",
+            list,
+            ["new", "open"],
+            "ticket states that mean waiting on the team",
+        ),
+    )
+    secret_label = "Access token"  # noqa: S105 - a label, not a secret
+    category_label = "Groups"
+
+    def __init__(
+        self,
+        config: SourceConfig,
+        secret: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        super().__init__(config, secret, clock)
+        if not secret:
+            raise NotConfigured(f"{self.name}: Zammad needs an access token")
+        secrets.remember(secret)
+        self.states = frozenset(
+            str(s).casefold()
+            for s in (self.option("states") or ("new", "open"))  # type: ignore[union-attr]
+        )
+        self.web = re.sub(r"/api(/v1)?/?$", "", config.url.rstrip("/"))
+        self.client = HttpClient(
+            f"{self.web}/api/v1",
+            timeout=config.timeout,
+            verify=config.verify,
+            proxy=config.proxy,
+            headers={"Authorization": f"Token token={secret}"},
+            name=self.name,
+        )
+        # ticket id -> (updated_at it was read at, its public articles)
+        self._articles: dict[int, tuple[str, list[tuple[datetime, bool]]]] = {}
+
+    def fetch(self, since: datetime | None) -> Snapshot:
+        now = self.clock()
+        params = {
+            "query": search_query(sorted(self.states), self.config.categories),
+            "expand": "true",
+            "sort_by": "created_at",
+            "order_by": "asc",
+            "page": 1,
+            "per_page": PER_PAGE,
+        }
+        found: dict[int, dict[str, Any]] = {}
+        for page in self.client.paginate("tickets/search", params, next_page):
+            for item in parse_search(page.data):
+                group = str(item.get("group") or "")
+                if "id" in item and (not self.config.categories or self.wants(group)):
+                    found[item["id"]] = item
+        complete = not self.client.truncated
+        tickets = []
+        for tid, item in found.items():
+            if str(item.get("state") or "").casefold() not in self.states:
+                continue
+            if not customer_spoke_last(item):
+                continue
+            messages, read_all = self._ticket_articles(tid, item)
+            complete = complete and read_all
+            ticket = parse_ticket(
+                item, messages, source=self.name, web=self.web, states=self.states
+            )
+            if ticket is not None:
+                tickets.append(ticket)
+        self._articles = {t: a for t, a in self._articles.items() if t in found}
+        return Snapshot(self.name, tuple(tickets), now, complete, self.client.last_throttle)
+
+    def _ticket_articles(
+        self, tid: int, ticket: dict[str, Any]
+    ) -> tuple[list[tuple[datetime, bool]], bool]:
+        updated = str(ticket.get("updated_at") or "")
+        cached = self._articles.get(tid)
+        if cached and cached[0] == updated:
+            return cached[1], True
+        page = self.client.get_json(f"ticket_articles/by_ticket/{tid}")
+        messages = parse_articles(page.data)
+        self._articles[tid] = (updated, messages)
+        return messages, True
+
+    def list_categories(self) -> list[str]:
+        names: list[str] = []
+        params = {"page": 1, "per_page": PER_PAGE}
+        for page in self.client.paginate("groups", params, next_page):
+            names.extend(
+                str(g["name"]) for g in _objects(page.data, "groups") if g.get("active", True)
+            )
+        return sorted(names)
+
+    def close(self) -> None:
+        self.client.close()
