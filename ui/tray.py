@@ -320,7 +320,7 @@ class Tray(QObject):
         urgent = any(a.kind in ("overdue", "escalated") for a in alerts)
         if self.tray is not None and self.tray.supportsMessages():
             kind = QSystemTrayIcon.MessageIcon
-            self.tray.showMessage(title, body, kind.Critical if urgent else kind.Information, 6000)
+            self.tray.showMessage(title, body, kind.Critical if urgent else kind.Information, 5000)
         else:
             self.notify_fallback(title, body)
         self.refresh()
