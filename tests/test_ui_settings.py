@@ -1,0 +1,96 @@
+"""Settings window and first-run wizard: validation errors next to the field, the demo path."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QWizard
+
+from agent import config as config_module
+from agent import secrets as secret_store
+from ui.settings import FirstRunWizard, SettingsDialog
+
+
+def test_settings_show_a_validation_error_next_to_the_field(qtbot, tmp_path) -> None:
+    path = tmp_path / "ticketbell.toml"
+    dialog = SettingsDialog(path, config_module.demo_config())
+    qtbot.addWidget(dialog)
+    dialog.source_form.interval.setText("5x")
+    dialog.quiet.setText("late-early")
+    assert dialog.save() is None
+    error = dialog.source_form.errors["interval"]
+    assert not error.isHidden() and "is not a duration" in error.text()
+    assert not path.exists()
+    dialog.source_form.interval.setText("30s")
+    assert dialog.save() is None
+    assert "not a time" in dialog.errors["alerts.quiet_hours"].text()
+    dialog.quiet.setText("22:00-07:00")
+    with qtbot.waitSignal(dialog.saved) as saved:
+        assert dialog.save() is not None
+    assert saved.args[0].alerts.quiet_hours is not None
+    assert config_module.load(path).sources[0].interval.total_seconds() == 30
+
+
+def test_a_broken_config_opens_settings_with_its_error(qtbot, tmp_path) -> None:
+    path = tmp_path / "ticketbell.toml"
+    path.write_text('[[sources]]\nname = "Desk"\nkind = "demo"\ninterval = "soon"\n')
+    try:
+        config_module.load(path)
+    except config_module.ConfigError as exc:
+        dialog = SettingsDialog(path, None, error=exc)
+    qtbot.addWidget(dialog)
+    assert "is not a duration" in dialog.source_form.errors["interval"].text()
+    assert dialog.source_form.name.text() == "Desk"
+
+
+def test_token_goes_to_the_keyring_not_the_file(qtbot, tmp_path) -> None:
+    path = tmp_path / "ticketbell.toml"
+    dialog = SettingsDialog(path, None, raw={})
+    qtbot.addWidget(dialog)
+    form = dialog.source_form
+    form.kind.setCurrentIndex(form.kind.findData("freescout"))
+    form.name.setText("Help")
+    form.fields["url"].setText("https://help.example.com")
+    form.token.setText("s3cr3t-token-value")
+    assert dialog.save() is not None
+    assert "s3cr3t" not in path.read_text()
+    assert secret_store.get("Help", "") == "s3cr3t-token-value"
+
+
+def test_test_connection_runs_off_the_main_thread_and_fills_categories(qtbot, tmp_path) -> None:
+    dialog = SettingsDialog(tmp_path / "t.toml", config_module.demo_config())
+    qtbot.addWidget(dialog)
+    with qtbot.waitSignal(dialog.source_form.tester.done, timeout=10_000):
+        dialog.source_form.test_button.click()
+    assert dialog.source_form.test_result.text().startswith("connected: ")
+    assert dialog.source_form.categories.count() == 4
+
+
+def test_wizard_to_a_working_demo_config(qtbot, tmp_path) -> None:
+    path = tmp_path / "ticketbell.toml"
+    wizard = FirstRunWizard(path)
+    qtbot.addWidget(wizard)
+    wizard.show()
+    assert wizard.kind.currentData() == "demo"
+    wizard.next()
+    assert wizard.form.kind.currentData() == "demo"
+    wizard.next()
+    assert "Saved to" in wizard.result.text()
+    with qtbot.waitSignal(wizard.finished_with) as done:
+        wizard.button(QWizard.WizardButton.FinishButton).click()
+    config = done.args[0]
+    assert config.sources[0].kind == "demo"
+    assert config_module.load(path).sources[0].name == "Demo helpdesk"
+
+
+def test_wizard_imports_a_provisioning_file(qtbot, tmp_path) -> None:
+    prov = tmp_path / "team.toml"
+    prov.write_text(
+        'role = "assistant"\n[[sources]]\nname = "Team desk"\nkind = "freescout"\n'
+        'url = "https://help.example.com"\ncategories = ["Billing"]\n'
+    )
+    wizard = FirstRunWizard(tmp_path / "ticketbell.toml")
+    qtbot.addWidget(wizard)
+    assert wizard.import_file(prov)
+    wizard.show()
+    wizard.next()
+    assert wizard.form.name.text() == "Team desk"
+    assert wizard.form.ticked() == ["Billing"]
