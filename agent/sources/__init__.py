@@ -19,6 +19,7 @@ KINDS: dict[str, str] = {
     "github": "agent.sources.github:GitHubSource",
     "helpscout": "agent.sources.helpscout:HelpScoutSource",
     "json": "agent.sources.jsonapi:JsonSource",
+    "rt": "agent.sources.rt:RTSource",
     "zammad": "agent.sources.zammad:ZammadSource",
     "zendesk": "agent.sources.zendesk:ZendeskSource",
 }

@@ -1,0 +1,214 @@
+"""The rt kind against a fake Request Tracker 5 REST2 API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from agent.config import SourceConfig
+from agent.sources import source_class
+from agent.sources.base import (
+    AuthError,
+    BadResponse,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    SourceError,
+    Unavailable,
+    Unreachable,
+)
+from agent.sources.rt import RTSource, _time, ticket_sql
+from tests.fakes.rt import FakeRT
+from tests.fakes.web import closed_port_url, local_server
+
+UTC = timezone.utc
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+TOKEN = "1-14-SECRETrt9a8b7c6d5e4f3a2b1c0d9e8f"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[HTTPServer]:
+    with local_server() as server:
+        yield server
+
+
+@pytest.fixture
+def fake(server: HTTPServer) -> FakeRT:
+    return FakeRT(server, TOKEN)
+
+
+def make(
+    fake: FakeRT, categories: tuple[str, ...] = (), *, url: str = "", **options: object
+) -> RTSource:
+    config = SourceConfig(
+        name="RT", kind="rt", url=url or fake.base, categories=categories, timeout=5,
+        options={"statuses": ["new", "open"], **options},
+    )  # fmt: skip
+    return RTSource(config, TOKEN, clock=lambda: NOW)
+
+
+def h(hours: float) -> datetime:
+    return NOW - timedelta(hours=hours)
+
+
+def searches(fake: FakeRT) -> list:
+    return [r for r in fake.requests if r.path == "/REST/2.0/tickets"]
+
+
+def test_registered_with_a_description() -> None:
+    assert source_class("rt") is RTSource
+    assert "Request Tracker" in RTSource.description
+
+
+def test_ticket_sql() -> None:
+    assert ticket_sql(["new", "open"], []) == "(Status = 'new' OR Status = 'open')"
+    assert ticket_sql(["open"], ["Support", "O'Brien"]) == (
+        "(Status = 'open') AND (Queue = 'Support' OR Queue = 'O\\'Brien')"
+    )
+
+
+def test_dates_in_the_odd_documented_form_are_read() -> None:
+    assert _time("2018-06-29:10:25Z", "x") == datetime(2018, 6, 29, 10, 25, tzinfo=UTC)
+    assert _time("1970-01-01T00:00:00Z", "x") is None
+    with pytest.raises(BadResponse):
+        _time("next week", "x")
+
+
+def test_waiting_follows_told_and_the_history(fake: FakeRT) -> None:
+    new = fake.add("Disk quota request", status="new", created=h(6), owner="anna",
+                   events=(("comment", h(5)), ("customer", h(4))))  # fmt: skip
+    fake.add("We replied", created=h(6), events=(("reply", h(5)),))
+    fake.add("Only a comment since", created=h(6), events=(("reply", h(5)), ("comment", h(2))))
+    back = fake.add(
+        "Came back",
+        created=h(9),
+        events=(("reply", h(8)), ("customer", h(3)), ("comment", h(2)), ("customer", h(1))),
+    )
+    fake.add("Stalled", status="stalled", created=h(6))
+    fake.add("Resolved", status="resolved", created=h(6))
+    snap = make(fake).fetch(None)
+    by_id = {t.id: t for t in snap.tickets}
+    assert sorted(by_id) == sorted([str(new), str(back)])
+    assert by_id[str(new)].waiting_since == h(6)  # never answered: since created
+    assert by_id[str(back)].waiting_since == h(3)  # the oldest unanswered, comments ignored
+    t = by_id[str(new)]
+    assert (t.category, t.status, t.assignee) == ("Support", "new", "Anna")
+    assert t.requester == "Alice"
+    assert t.url == f"{fake.base}/Ticket/Display.html?id={new}"
+    assert by_id[str(back)].assignee == ""  # Nobody
+    assert snap.complete
+    request = searches(fake)[0]
+    assert request.args["query"] == "(Status = 'new' OR Status = 'open')"
+    assert request.headers["Authorization"] == f"token {TOKEN}"
+    # history is read only where Told and LastUpdated cannot decide
+    histories = sorted(r.path for r in fake.requests if r.path.endswith("/history"))
+    assert len(histories) == 2
+
+
+def test_due_time_from_rt_or_none(fake: FakeRT) -> None:
+    due = fake.add("Due set", created=h(2), due=NOW + timedelta(hours=4))
+    plain = fake.add("No due", created=h(2))
+    by_id = {t.id: t for t in make(fake).fetch(None).tickets}
+    assert by_id[str(due)].due_at == NOW + timedelta(hours=4)
+    assert by_id[str(plain)].due_at is None  # 1970 sentinel: the response window decides
+
+
+def test_queues_filter_server_side(fake: FakeRT) -> None:
+    fake.add("General", queue=1, created=h(2))
+    support = fake.add("Support", queue=4, created=h(2))
+    bill = fake.add("Billing", queue=5, created=h(2))
+    snap = make(fake, ("Support", "Billing")).fetch(None)
+    assert sorted(t.id for t in snap.tickets) == sorted([str(support), str(bill)])
+    assert searches(fake)[0].args["query"].endswith("AND (Queue = 'Support' OR Queue = 'Billing')")
+
+
+def test_custom_statuses(fake: FakeRT) -> None:
+    fake.add("Open", created=h(2))
+    stalled = fake.add("Stalled", status="stalled", created=h(2))
+    snap = make(fake, statuses=["stalled"]).fetch(None)
+    assert [t.id for t in snap.tickets] == [str(stalled)]
+
+
+def test_pagination_across_pages(fake: FakeRT) -> None:
+    for n in range(230):
+        fake.add(f"Q{n}", created=h(300 - n))
+    snap = make(fake).fetch(None)
+    assert len(snap.tickets) == 230 and snap.complete
+    assert [r.args["page"] for r in searches(fake)] == ["1", "2", "3"]
+
+
+def test_page_cap_marks_the_snapshot_incomplete(fake: FakeRT) -> None:
+    for n in range(230):
+        fake.add(f"Q{n}", created=h(300 - n))
+    source = make(fake)
+    source.client.max_pages = 2
+    snap = source.fetch(None)
+    assert len(snap.tickets) == 200 and not snap.complete
+
+
+def test_idle_poll_reads_no_history(fake: FakeRT) -> None:
+    fake.add("Back", created=h(5), events=(("reply", h(4)), ("customer", h(2))))
+    source = make(fake)
+    source.fetch(None)
+    before = len(fake.requests)
+    assert len(source.fetch(NOW).tickets) == 1
+    assert fake.paths()[before:] == ["/REST/2.0/tickets"]
+
+
+def test_url_with_rest_suffix_is_accepted(fake: FakeRT) -> None:
+    tid = fake.add("Q", created=h(1))
+    snap = make(fake, url=fake.api).fetch(None)
+    assert snap.tickets[0].url == f"{fake.base}/Ticket/Display.html?id={tid}"
+
+
+def test_list_categories(fake: FakeRT) -> None:
+    assert make(fake).list_categories() == ["Billing", "General", "Support"]
+
+
+ERRORS = [
+    (401, {}, AuthError, "Unauthorized"),
+    (403, {}, Forbidden, "Forbidden"),
+    (404, {}, NotFound, "check the URL"),
+    (429, {"Retry-After": "5"}, RateLimited, "slow down"),
+    (500, {}, Unavailable, "problem of its own"),
+    ("html_login", {}, AuthError, "web page"),
+    ("redirect_login", {}, AuthError, "login page"),
+    ("bad_shape", {}, BadResponse, "no list of items"),
+    ("endless", {}, BadResponse, "refused"),
+]
+
+
+@pytest.mark.parametrize(("failure", "headers", "error", "words"), ERRORS)
+def test_every_failure_is_classified_without_leaking_the_token(
+    fake: FakeRT,
+    caplog: pytest.LogCaptureFixture,
+    failure: str | int,
+    headers: dict[str, str],
+    error: type[SourceError],
+    words: str,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake.add("Q", created=h(1))
+    fake.failure = failure
+    fake.failure_headers = headers
+    with pytest.raises(error) as info:
+        make(fake).fetch(None)
+    assert words in str(info.value)
+    if failure == 401:
+        assert not isinstance(info.value, Forbidden)
+    if failure == 429:
+        assert info.value.retry_after == 5  # type: ignore[attr-defined]
+    for text in (str(info.value), info.value.detail, caplog.text):
+        assert TOKEN not in text
+
+
+def test_connection_refused_is_unreachable(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    config = SourceConfig("RT", "rt", url=closed_port_url())
+    with pytest.raises(Unreachable, match="refused") as info:
+        RTSource(config, TOKEN).fetch(None)
+    assert TOKEN not in str(info.value) + info.value.detail + caplog.text
