@@ -86,6 +86,8 @@ class _SourceState:
     source: Source | None = None
     health: SourceHealth = field(default=None)  # type: ignore[assignment]
     in_flight: bool = False
+    watcher: Source | None = None  # the source whose wait_for_change() runs now
+    recheck: bool = False  # the helpdesk changed during a fetch: poll again once it ends
     next_due: float = 0.0  # monotonic seconds
     failures: int = 0
     last_success: datetime | None = None
@@ -135,6 +137,11 @@ class Agent:
             # one more than the fetches, so an escalation is not stuck behind a slow helpdesk
             max_workers=max(1, min(max_workers, len(config.sources) or 1)) + 1,
             thread_name_prefix="ticketbell-fetch",
+        )
+        # Sources that can wait for a change at the helpdesk (IMAP IDLE) block a thread of their
+        # own for it, so a long wait never holds up the fetches of the pool above.
+        self._watchers = concurrent.futures.ThreadPoolExecutor(
+            max_workers=8, thread_name_prefix="ticketbell-watch"
         )
         self._status_subscribers: list[StatusCallback] = []
         self._alert_subscribers: list[AlertsCallback] = []
@@ -187,6 +194,7 @@ class Agent:
             for result in self._outbox.drain(timeout):
                 self._outbox.handle(result, self.clock.now())
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._watchers.shutdown(wait=False, cancel_futures=True)
         for state in self._states.values():
             if state.source is not None:
                 state.source.close()
@@ -322,6 +330,11 @@ class Agent:
         now = self.clock.now()
         if kind == "result":
             self._handle_result(arg)
+            state = self._states.get(arg.name)
+            if state is not None and arg.snapshot is not None and state.source is arg.source:
+                self._watch(state)
+        elif kind == "watched":
+            self._on_watched(*arg)
         elif kind == "delivery":
             self._outbox.handle(arg, now)
             self._dirty = True  # the status's notices may change
@@ -413,6 +426,50 @@ class Agent:
             )
             return _Result(name, None, error, source, started, generation)
 
+    def _watch(self, state: _SourceState) -> None:
+        """Run the source's ``wait_for_change()`` (IMAP IDLE...) when it has one, so a change at
+        the helpdesk is polled at once instead of at the next interval."""
+        source = state.source
+        if source is None or state.watcher is source:
+            return
+        if type(source).wait_for_change is Source.wait_for_change:
+            return  # this kind can only be polled
+        state.watcher = source
+        name = state.config.name
+        timeout = max(60.0, state.config.interval.total_seconds())
+
+        def wait() -> tuple[str, Source, bool | None]:
+            try:
+                return name, source, source.wait_for_change(timeout)
+            except Exception:  # a connector bug: polling on the interval still works
+                log.exception("%s: waiting for changes failed", name)
+                return name, source, None
+
+        try:
+            future = self._watchers.submit(wait)
+        except RuntimeError:  # shut down: the agent is stopping
+            return
+        future.add_done_callback(
+            lambda f: self._cmds.put(("watched", f.result())) if not f.cancelled() else None
+        )
+
+    def _on_watched(self, name: str, source: Source, changed: bool | None) -> None:
+        """A ``wait_for_change()`` ended: True polls now, False waits again, None stops waiting
+        until the next successful fetch."""
+        state = self._states.get(name)
+        if state is None or state.source is not source:
+            return  # reconfigured or closed meanwhile
+        if state.watcher is source:
+            state.watcher = None
+        if changed:
+            log.debug("%s: changed at the helpdesk; checking now", name)
+            if state.in_flight:
+                state.recheck = True
+            else:
+                state.next_due = self.clock.monotonic()
+        elif changed is False:
+            self._watch(state)
+
     def _handle_result(self, result: _Result) -> Changes | None:
         """Apply one fetch's outcome to the queue (in memory); :meth:`_settle` saves and tells."""
         state = self._states.get(result.name)
@@ -449,6 +506,9 @@ class Agent:
             if snapshot.throttle:
                 delay = max(delay, snapshot.throttle)
             state.next_due = self.clock.monotonic() + delay
+            if state.recheck:
+                state.recheck = False
+                state.next_due = self.clock.monotonic()
             state.health = replace(
                 state.health,
                 health=Health.OK,

@@ -18,6 +18,7 @@ KINDS: dict[str, str] = {
     "freshdesk": "agent.sources.freshdesk:FreshdeskSource",
     "github": "agent.sources.github:GitHubSource",
     "helpscout": "agent.sources.helpscout:HelpScoutSource",
+    "imap": "agent.sources.imap:ImapSource",
     "json": "agent.sources.jsonapi:JsonSource",
     "rt": "agent.sources.rt:RTSource",
     "zammad": "agent.sources.zammad:ZammadSource",

@@ -122,6 +122,15 @@ class Source:
         """The categories the helpdesk knows, for the settings checkboxes; None if it can't say."""
         return None
 
+    def wait_for_change(self, timeout: float) -> bool | None:
+        """Block up to ``timeout`` s until the helpdesk reports a change (IMAP IDLE, say).
+
+        True: something changed, the engine polls at once. False: nothing changed, it waits
+        again. None (this default): the kind cannot wait, the engine only polls. Runs on a
+        worker thread after each successful fetch; :meth:`close` must make it return soon.
+        """
+        return None
+
     def close(self) -> None:
         """Release connections. Called when the agent stops or the source is reconfigured."""
 
