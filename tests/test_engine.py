@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -278,3 +279,72 @@ def test_check_polls_every_source_once(tmp_path, clock):
     assert [a.kind for a in report.alerts] == ["source_down", "new"] or sorted(
         a.kind for a in report.alerts
     ) == ["new", "source_down"]
+
+
+class WatchingSource(ScriptedSource):
+    """A source that can wait for a change at its helpdesk, as IMAP IDLE does."""
+
+    def __init__(self, config, clock):
+        super().__init__(config, clock)
+        self.answers: queue.Queue[bool | None] = queue.Queue()
+        self.waits = 0
+
+    def wait_for_change(self, timeout):
+        self.waits += 1
+        try:
+            return self.answers.get(timeout=timeout)
+        except queue.Empty:
+            return False
+
+    def close(self):
+        self.answers.put(None)  # a closed source stops waiting at once
+
+
+def watching_harness(harness, clock):
+    config = make_config(interval="1h")
+    return harness(config, {"A": WatchingSource(config.sources[0], clock.now)})
+
+
+def test_a_change_reported_by_the_source_is_polled_at_once(harness, clock):
+    h = watching_harness(harness, clock)
+    source = h.sources["A"]
+    h.agent.start()
+    wait_until(lambda: source.calls == 1 and source.waits == 1)
+    source.answers.put(True)  # mail arrived: no clock advance, the interval is an hour
+    wait_until(lambda: source.calls == 2)
+    wait_until(lambda: source.waits == 2)  # and it waits again after that fetch
+    source.answers.put(False)  # nothing changed within the timeout: wait again, no fetch
+    wait_until(lambda: source.waits == 3)
+    assert source.calls == 2
+
+
+def test_a_source_that_cannot_wait_is_only_polled(harness, clock):
+    h = watching_harness(harness, clock)
+    source = h.sources["A"]
+    h.agent.start()
+    wait_until(lambda: source.waits == 1)
+    source.answers.put(None)  # e.g. the server has no IDLE
+    wait_until(source.answers.empty)
+    for _ in range(2):  # let the scheduler handle what the watcher reported
+        done = threading.Event()
+        h.agent.call(lambda _agent, d=done: d.set())
+        assert done.wait(5)
+    assert source.waits == 1  # not asked again: polling only
+    h.advance(3600 * 1.1)  # the interval, with its jitter
+    wait_until(lambda: source.calls == 2)
+    wait_until(lambda: source.waits == 2)  # asked again after the next successful fetch only
+    assert source.calls == 2
+
+
+def test_check_does_not_wait_for_changes(tmp_path, clock):
+    config = make_config()
+    source = WatchingSource(config.sources[0], clock.now)
+    agent = Agent(
+        config, LocalQueue(tmp_path / "q"), clock=clock, source_factory=lambda c, _: source
+    )
+    try:
+        agent.poll_once()
+    finally:
+        agent.stop()
+    assert source.calls == 1
+    assert source.waits == 0

@@ -100,6 +100,7 @@ ssl_key = <{workdir}/server.key
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+auth_failure_delay = 0
 default_internal_user = {internal}
 default_internal_group = {grp.getgrgid(pwd.getpwnam(internal).pw_gid).gr_name}
 default_login_user = {login_user}
@@ -126,6 +127,9 @@ service imap-login {{
 }}
 service anvil {{
   chroot =
+  unix_listener anvil-auth-penalty {{  # no brute-force delay after the wrong-password test
+    mode = 0
+  }}
 }}
 service imap {{
   process_limit = 64
