@@ -81,7 +81,9 @@ def ticketbell_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "agent", *args]
 
 
-FLOOR_CMD = [sys.executable, str(BENCH / "floor_tray.py")]
+#: the tray apps as the idle figures run them (``marks.py``: a tray even on offscreen Qt)
+FLOOR_CMD = [sys.executable, str(BENCH / "marks.py"), "floor"]
+TRAY_CMD = [sys.executable, str(BENCH / "marks.py"), "app", "--demo"]
 
 
 # --------------------------------------------------------------------------- start-up

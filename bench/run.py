@@ -93,12 +93,17 @@ def machine() -> str:
     )
 
 
-def replace_section(readme: str, heading: str, body: str) -> str:
-    """``readme`` with the section under ``heading`` (up to the next ``## ``) set to ``body``."""
+def replace_section(readme: str, heading: str, body: str, before: str = "## Development") -> str:
+    """``readme`` with the section under ``heading`` (up to the next ``## ``) set to ``body``.
+
+    A missing section goes in front of the ``before`` heading, or at the end.
+    """
     pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
     section = f"{heading}\n\n{body.strip()}\n\n"
     if pattern.search(readme):
         return pattern.sub(lambda _: section, readme, count=1)
+    if f"\n{before}\n" in readme:
+        return readme.replace(f"\n{before}\n", f"\n{section}{before}\n", 1)
     return readme.rstrip("\n") + "\n\n" + section
 
 
@@ -117,8 +122,9 @@ class IdleGroup:
         env = apps.isolated_env(home, **{fakes.KEY_ENV: fakes.KEY})
         self.procs["floor"] = apps.Idle("floor tray app", apps.FLOOR_CMD, env, home / "floor.log")
         if not self.why_no_tray:
-            cmd = apps.ticketbell_cmd("--demo")
-            self.procs["tray"] = apps.Idle("ticketbell --demo", cmd, env, home / "tray.log")
+            self.procs["tray"] = apps.Idle(
+                "ticketbell --demo", apps.TRAY_CMD, env, home / "tray.log"
+            )
         cmd = apps.ticketbell_cmd(
             "run",
             "--headless",

@@ -41,3 +41,8 @@ def test_the_performance_section_is_replaced_and_the_next_section_kept() -> None
 def test_a_missing_performance_section_is_appended() -> None:
     out = replace_section("# T\n\nintro\n", "## Performance", "table")
     assert out.endswith("## Performance\n\ntable\n\n")
+
+
+def test_a_missing_performance_section_goes_before_development() -> None:
+    out = replace_section("# T\n\n## Use\n\nx\n\n## Development\n\ny\n", "## Performance", "t")
+    assert out == "# T\n\n## Use\n\nx\n\n## Performance\n\nt\n\n## Development\n\ny\n"
