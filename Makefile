@@ -33,7 +33,7 @@ format: $(STAMP)
 	$(PY) -m ruff check --fix .
 
 bench: system-deps $(STAMP)
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 soak: system-deps $(STAMP)
 	$(PY) -m pytest -m slow tests/reliability -k soak -s

@@ -331,7 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     report = (
         f"Measured {stamp} on {machine()} by `make bench` "
-        f"({time.monotonic() - began:.0f} s).\n\n{table(rows)}\n"
+        f"({time.monotonic() - began:.0f} s). What each row measures, what was changed to meet "
+        f"the targets and where the cost of a miss goes: [bench/README.md](bench/README.md).\n\n"
+        f"{table(rows)}\n"
     )
     print(report)
     results = Path(__file__).resolve().parent / "results"
