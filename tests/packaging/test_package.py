@@ -1,0 +1,168 @@
+"""The Linux bundle and .deb, built by packaging/build.py and used the way a person would:
+unpacked with `dpkg -x`, the installed binary run offscreen, installed and removed with dpkg.
+
+Slow (a PyInstaller build): `make package-test` runs these, CI in a step of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent import __version__
+from tests.conftest import ROOT
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not sys.platform.startswith("linux") or not shutil.which("dpkg-deb"),
+        reason="the .deb is built and checked on Debian-like Linux only",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> dict[str, Path]:
+    dist = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, str(ROOT / "packaging" / "build.py"), "--dist", str(dist)],
+        check=True,
+        cwd=ROOT,
+        timeout=900,
+    )
+    (deb,) = dist.glob("ticketbell_*.deb")
+    return {"bundle": dist / "ticketbell", "deb": deb}
+
+
+@pytest.fixture(scope="module")
+def installed(built, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("root")
+    subprocess.run(["dpkg-deb", "-x", str(built["deb"]), str(root)], check=True)
+    return root
+
+
+def app_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "XDG_"))}
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    env["HOME"] = str(home)
+    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        env[var] = str(home / var.lower())
+    return env
+
+
+def run_installed(root: Path, home: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(root / "opt" / "ticketbell" / "ticketbell"), *args],
+        env=app_env(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        cwd=home,
+    )
+
+
+def test_deb_declares_the_package_and_holds_the_app_menu_entry_and_icons(built):
+    fields = subprocess.run(
+        ["dpkg-deb", "-f", str(built["deb"]), "Package", "Version", "Depends"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "Package: ticketbell" in fields
+    assert f"Version: {__version__}" in fields
+    assert "libxcb-cursor0" in fields
+    listing = subprocess.run(
+        ["dpkg-deb", "-c", str(built["deb"])], capture_output=True, text=True, check=True
+    ).stdout
+    assert "./opt/ticketbell/ticketbell\n" in listing
+    assert "./usr/bin/ticketbell -> /opt/ticketbell/ticketbell" in listing
+    assert "./usr/share/applications/ticketbell.desktop" in listing
+    assert "./usr/share/icons/hicolor/256x256/apps/ticketbell.png" in listing
+    assert "./usr/share/icons/hicolor/scalable/apps/ticketbell.svg" in listing
+    assert "resources/chime.wav" in listing
+    unit = ROOT / "packaging" / "linux" / "ticketbell-owner.service"
+    assert ("./usr/lib/systemd/user/ticketbell-owner.service" in listing) == unit.exists()
+
+
+def test_installed_binary_reports_its_version(installed, tmp_path):
+    result = run_installed(installed, tmp_path, "--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"ticketbell {__version__}"
+
+
+def test_installed_binary_passes_its_self_test(installed, tmp_path):
+    result = run_installed(installed, tmp_path, "--self-test")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"ticketbell {__version__} self-test ({installed}/opt/ticketbell/ticketbell)"
+    by_name = {line[6:20].strip(): line[:4].strip() for line in lines[1:-1]}
+    assert by_name["qt platform"] == "OK"
+    assert by_name["sources"] == "OK"  # every kind in agent.sources.KINDS is in the bundle
+    assert by_name["notifications"] == "OK"  # plyer's dynamically imported backend too
+    assert by_name["channels"] == "OK"  # apprise found its plugins in the frozen app
+    assert by_name["data dir"] == "OK"
+    assert by_name["tray"] == "WARN"  # offscreen: no tray, a warning and not a crash
+    assert lines[-1].startswith("self-test passed")
+
+
+def test_installed_binary_checks_the_demo_helpdesk(installed, tmp_path):
+    result = run_installed(installed, tmp_path, "check", "--demo", "--json")
+    assert result.returncode in (1, 2), result.stderr  # waiting (1) or overdue (2)
+    report = json.loads(result.stdout)
+    assert report["waiting"] == len(report["tickets"]) > 0
+    assert report["sources"][0]["health"] == "ok"
+
+
+def test_installed_binary_writes_and_removes_its_autostart_entry(installed, tmp_path):
+    entry = tmp_path / "xdg_config_home" / "autostart" / "ticketbell.desktop"
+    on = run_installed(installed, tmp_path, "autostart", "on")
+    assert on.returncode == 0, on.stderr
+    fields = dict(line.split("=", 1) for line in entry.read_text().splitlines() if "=" in line)
+    assert fields["Exec"] == str(installed / "opt" / "ticketbell" / "ticketbell")
+    assert fields["Icon"] == "ticketbell"
+    off = run_installed(installed, tmp_path, "autostart", "off")
+    assert off.returncode == 0
+    assert not entry.exists()
+
+
+def test_every_bundled_library_finds_its_dependencies(built):
+    """Slimming the bundle must not drop a library something kept still links to."""
+    internal = built["bundle"] / "_internal"
+    env = dict(os.environ, LD_LIBRARY_PATH=f"{internal}:{internal / 'PySide6' / 'Qt' / 'lib'}")
+    missing = []
+    for lib in sorted(internal.rglob("*.so*")):
+        if lib.is_symlink() or not lib.is_file():
+            continue
+        out = subprocess.run(["ldd", str(lib)], capture_output=True, text=True, env=env).stdout
+        missing += [
+            f"{lib.relative_to(internal)}: {x.strip()}"
+            for x in out.splitlines()
+            if "not found" in x
+        ]
+    assert missing == []
+
+
+@pytest.mark.skipif(not shutil.which("dpkg"), reason="needs dpkg to install the package")
+def test_dpkg_install_then_remove_leaves_nothing_behind(built, tmp_path):
+    root = tmp_path / "root"
+    admin = root / "var" / "lib" / "dpkg"
+    for sub in ("info", "updates"):
+        (admin / sub).mkdir(parents=True)
+    (admin / "status").touch()
+    dpkg = ["dpkg", f"--root={root}", "--force-not-root", "--force-depends"]
+
+    subprocess.run([*dpkg, "-i", str(built["deb"])], check=True, capture_output=True)
+    assert (root / "opt" / "ticketbell" / "ticketbell").is_file()
+    assert (root / "usr" / "bin" / "ticketbell").readlink() == Path("/opt/ticketbell/ticketbell")
+    assert (root / "usr" / "share" / "applications" / "ticketbell.desktop").is_file()
+
+    subprocess.run([*dpkg, "-r", "ticketbell"], check=True, capture_output=True)
+    left = [p for p in root.rglob("*") if not p.is_relative_to(root / "var")]
+    assert left == []
