@@ -166,3 +166,9 @@ def test_dpkg_install_then_remove_leaves_nothing_behind(built, tmp_path):
     subprocess.run([*dpkg, "-r", "ticketbell"], check=True, capture_output=True)
     left = [p for p in root.rglob("*") if not p.is_relative_to(root / "var")]
     assert left == []
+
+
+def test_owner_unit_runs_the_packaged_binary(installed):
+    unit = installed / "usr" / "lib" / "systemd" / "user" / "ticketbell-owner.service"
+    exec_start = next(x for x in unit.read_text().splitlines() if x.startswith("ExecStart="))
+    assert exec_start.startswith("ExecStart=/usr/bin/ticketbell run --headless --role owner")
