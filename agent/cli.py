@@ -201,11 +201,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _tray(args: argparse.Namespace) -> int:
     if sys.platform == "win32":
         _set_app_user_model_id()
-    if getattr(sys, "frozen", False):
-        _first_start_self_test(args)
+    first_start = _first_start_self_test(args) if getattr(sys, "frozen", False) else None
     try:
         from ui.app import run_app
     except ImportError as exc:
+        if first_start:  # the log should say what this machine lacks
+            first_start.join(timeout=120)
         if exc.name and not exc.name.startswith("ui"):
             print(
                 f"ticketbell: the tray app needs {exc.name}, which is not installed "
@@ -233,13 +234,14 @@ def _set_app_user_model_id() -> None:
         ctypes.windll.shell32.SetCurrentProcessExplicitAppUserModelID(APP_ID)  # type: ignore[attr-defined]
 
 
-def _first_start_self_test(args: argparse.Namespace) -> None:
+def _first_start_self_test(args: argparse.Namespace) -> threading.Thread | None:
     """The first start of a packaged version runs the self-test in the background, into the log,
-    so a support person can read what failed on a machine nobody can see."""
+    so a support person can read what failed on a machine nobody can see. Only a failed verdict
+    reaches the console."""
     marker = data_dir(args) / f".self-test-{__version__}"
     if marker.exists():
-        return
-    setup_logging(args.verbose)
+        return None
+    setup_logging(args.verbose, console_level=logging.WARNING)
 
     def run() -> None:
         from agent.selftest import self_command
@@ -256,12 +258,15 @@ def _first_start_self_test(args: argparse.Namespace) -> None:
             log.warning("first-start self-test did not run: %s", exc)
             return
         for line in result.stdout.splitlines():
-            log.log(logging.WARNING if line.startswith("FAIL") else logging.INFO, "%s", line)
+            failed = line.startswith("self-test FAILED")
+            log.log(logging.WARNING if failed else logging.INFO, "first start: %s", line)
         with contextlib.suppress(OSError):
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(result.stdout, encoding="utf-8")
 
-    threading.Thread(target=run, name="ticketbell-selftest", daemon=True).start()
+    thread = threading.Thread(target=run, name="ticketbell-selftest", daemon=True)
+    thread.start()
+    return thread
 
 
 def _self_test(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,28 @@ def test_owner_unit_runs_the_packaged_binary(installed):
     unit = installed / "usr" / "lib" / "systemd" / "user" / "ticketbell-owner.service"
     exec_start = next(x for x in unit.read_text().splitlines() if x.startswith("ExecStart="))
     assert exec_start.startswith("ExecStart=/usr/bin/ticketbell run --headless --role owner")
+
+
+def test_first_start_runs_the_self_test_silently_into_the_log(installed, tmp_path):
+    marker = tmp_path / "xdg_data_home" / "ticketbell" / f".self-test-{__version__}"
+    log = tmp_path / "xdg_state_home" / "ticketbell" / "log" / "ticketbell.log"
+    app = subprocess.Popen(
+        [str(installed / "opt" / "ticketbell" / "ticketbell")],
+        env=app_env(tmp_path),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120  # a deadline for a hung start, not a speed check
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        app.terminate()
+        _out, err = app.communicate(timeout=30)
+    assert marker.exists()
+    text = log.read_text(encoding="utf-8")
+    assert "first start: OK    qt platform" in text
+    assert "first start: self-test passed" in text
+    assert "qt platform" not in err  # silent: nothing on the console when it passes
