@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--self-test", action="store_true", help="check Qt, tray, sound, keyring and data dir"
     )
     parser.add_argument("--self-test-qt", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--first-start", action="store_true", help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", parents=[common], help="run the agent (--headless: without Qt)")
@@ -201,12 +202,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _tray(args: argparse.Namespace) -> int:
     if sys.platform == "win32":
         _set_app_user_model_id()
-    first_start = _first_start_self_test(args) if getattr(sys, "frozen", False) else None
+    if getattr(sys, "frozen", False):
+        _first_start_self_test(args)
     try:
         from ui.app import run_app
     except ImportError as exc:
-        if first_start:  # the log should say what this machine lacks
-            first_start.join(timeout=120)
         if exc.name and not exc.name.startswith("ui"):
             print(
                 f"ticketbell: the tray app needs {exc.name}, which is not installed "
@@ -234,39 +234,26 @@ def _set_app_user_model_id() -> None:
         ctypes.windll.shell32.SetCurrentProcessExplicitAppUserModelID(APP_ID)  # type: ignore[attr-defined]
 
 
-def _first_start_self_test(args: argparse.Namespace) -> threading.Thread | None:
-    """The first start of a packaged version runs the self-test in the background, into the log,
-    so a support person can read what failed on a machine nobody can see. Only a failed verdict
-    reaches the console."""
-    marker = data_dir(args) / f".self-test-{__version__}"
-    if marker.exists():
-        return None
-    setup_logging(args.verbose, console_level=logging.WARNING)
+def _first_start_self_test(args: argparse.Namespace) -> None:
+    """The first start of a packaged version runs the self-test in a background process that
+    writes its lines to the log, so a support person can read what failed on a machine nobody
+    can see. It does not delay the start, and only a failed verdict reaches a console."""
+    if _first_start_marker(args).exists():
+        return
+    from agent.selftest import self_command
 
-    def run() -> None:
-        from agent.selftest import self_command
+    extra = ["--data-dir", str(args.data_dir)] if args.data_dir else []
+    with contextlib.suppress(OSError):
+        subprocess.Popen(
+            self_command("--self-test", "--first-start", *extra),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
-        try:
-            result = subprocess.run(
-                self_command("--self-test"),
-                capture_output=True,
-                text=True,
-                timeout=120,
-                stdin=subprocess.DEVNULL,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            log.warning("first-start self-test did not run: %s", exc)
-            return
-        for line in result.stdout.splitlines():
-            failed = line.startswith("self-test FAILED")
-            log.log(logging.WARNING if failed else logging.INFO, "first start: %s", line)
-        with contextlib.suppress(OSError):
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(result.stdout, encoding="utf-8")
 
-    thread = threading.Thread(target=run, name="ticketbell-selftest", daemon=True)
-    thread.start()
-    return thread
+def _first_start_marker(args: argparse.Namespace) -> Path:
+    return data_dir(args) / f".self-test-{__version__}"
 
 
 def _self_test(args: argparse.Namespace) -> int:
@@ -275,6 +262,16 @@ def _self_test(args: argparse.Namespace) -> int:
     where = sys.executable if getattr(sys, "frozen", False) else f"Python {sys.version.split()[0]}"
     print(f"ticketbell {__version__} self-test ({where})", flush=True)
     checks = selftest.run(config_path(args), data_dir(args), config_module.default_log_dir())
+    if args.first_start:
+        setup_logging(args.verbose, console_level=logging.WARNING)
+        lines = [c.line() for c in checks]
+        code, last = selftest.verdict(checks)
+        for line in lines:
+            log.info("first start: %s", line)
+        log.log(logging.WARNING if code else logging.INFO, "first start: %s", last)
+        with contextlib.suppress(OSError):
+            _first_start_marker(args).write_text("\n".join([*lines, last, ""]), encoding="utf-8")
+        return code
     for check in checks:
         print(check.line())
     code, last = selftest.verdict(checks)

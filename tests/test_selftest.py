@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from agent import __version__
 from tests.conftest import run_cli
 
 CHECKS = [
@@ -85,3 +86,15 @@ def test_self_test_reports_a_qt_platform_plugin_that_cannot_start_instead_of_cra
     assert verdict == "FAIL"
     assert "nosuchplatform" in detail
     assert lines_by_check(result.stdout)["data dir"][0] == "OK"  # the other checks still ran
+
+
+def test_first_start_self_test_writes_the_log_and_its_marker_and_stays_quiet(tmp_path, cli_env):
+    data = tmp_path / "data"
+    result = run_cli(["--self-test", "--first-start", "--data-dir", str(data)], cli_env)
+
+    assert result.returncode == 0
+    assert result.stderr == ""
+    log = (tmp_path / "xdg_state_home" / "ticketbell" / "log" / "ticketbell.log").read_text()
+    assert "first start: OK    data dir" in log
+    assert "first start: self-test passed" in log
+    assert "self-test passed" in (data / f".self-test-{__version__}").read_text()
