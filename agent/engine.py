@@ -2,9 +2,12 @@
 
 Threads (and no others): one *scheduler* thread owns the clock, the queue and the policy — it is
 the only writer of TinyDB — and a small worker pool does the I/O, at most one fetch in flight per
-source. Workers hand results back through ``queue.Queue`` and touch no shared state. Subscribers
-(tray, headless log, ``check``) receive an immutable :class:`~agent.model.Status` and tuples of
-:class:`~agent.model.Alert` on the scheduler thread; the tray re-emits them as Qt signals.
+source. Workers hand results back through ``queue.Queue`` and touch no shared state. A source
+that can wait for a change at its helpdesk (``wait_for_change``: IMAP IDLE) waits on a second,
+separate pool of I/O workers, so a long wait never holds up a fetch; a reported change makes the
+scheduler poll that source at once. Subscribers (tray, headless log, ``check``) receive an
+immutable :class:`~agent.model.Status` and tuples of :class:`~agent.model.Alert` on the
+scheduler thread; the tray re-emits them as Qt signals.
 
 UI actions (check now, acknowledge, snooze, reconfigure) are commands on the scheduler's queue.
 """
