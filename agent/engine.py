@@ -163,6 +163,7 @@ class Agent:
         self._dirty = True  # state changed since the last evaluation: evaluate, save, publish
         self._health_moved = False  # only the sources' health changed: publish, no evaluation
         self._unpublished: list[Alert] = []  # events recorded but not yet told to subscribers
+        self._noted_write_error: str | None = None  # the save failure the status reports
         self._install_sources(config)
         self._status = self._build_status(self.clock.now())
 
@@ -632,6 +633,18 @@ class Agent:
         sources = tuple(
             replace(s.health, waiting=counts.get(name, 0)) for name, s in self._states.items()
         )
+        return Status(now, tuple(waiting), sources, self.config.role, self._notices(now))
+
+    def _note_write_state(self, now: datetime) -> bool:
+        """Bring the status's notices in line with the last save (any write may change it)."""
+        if self.queue.write_error == self._noted_write_error:
+            return False
+        self._noted_write_error = self.queue.write_error
+        self._status = replace(self._status, notices=self._notices(now))
+        return True
+
+    def _notices(self, now: datetime) -> tuple[str, ...]:
+        self._noted_write_error = self.queue.write_error
         notices = []
         if self.queue.write_error:
             notices.append(self.queue.write_error)
@@ -642,7 +655,7 @@ class Agent:
                 f"the queue file was damaged and was moved aside ({self.queue.recovered_from.name})"
             )
         notices.extend(self._outbox.notices(now))
-        return Status(now, tuple(waiting), sources, self.config.role, tuple(notices))
+        return tuple(notices)
 
     def _with_sources(self, status: Status, now: datetime) -> Status:
         """``status`` with the sources' health as it is now (the waiting counts unchanged)."""
@@ -658,18 +671,25 @@ class Agent:
         Alerts reach subscribers only after the write that records them, so a crash can lose
         none and a restart repeats none.
         """
+        before = self._status
+        if not self._dirty and self.queue.write_error:
+            # The last save failed (disk full, read-only): try again at every pass, so what was
+            # kept in memory reaches the disk as soon as it can, even if nothing else changes.
+            self._dirty = True
         if not self._dirty:
+            noted = self._note_write_state(now)
             if self._health_moved:
                 self._health_moved = False
                 self._status = self._with_sources(self._status, now)
-                if publish:
-                    self._publish_status(self._status)
+            if publish and (noted or self._status is not before):
+                self._publish_status(self._status)
             return []
         self._dirty = False
         self._health_moved = False
         fresh = self._unpublished + self._evaluate(now)
         self._unpublished = []
         self.queue.commit()
+        self._note_write_state(now)
         if publish:
             self._publish_status(self._status)
             if fresh:
