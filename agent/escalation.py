@@ -177,6 +177,70 @@ def send(target: str, title: str, body: str) -> str | None:
     return secret_store.redact(words[:500])
 
 
+TEST_TITLE = "Ticketbell test message"
+TEST_BODY = (
+    "This is a test from Ticketbell's settings. When a ticket waits past its response window, "
+    "the escalation will arrive here."
+)
+
+_PLAIN_FAILURES = (
+    (
+        r"connection refused",
+        "nothing answered at that address (connection refused); check the "
+        "server name and port, and that the server is running",
+    ),
+    (
+        r"name or service not known|nodename nor servname|getaddrinfo failed|"
+        r"temporary failure in name resolution",
+        "the server name could not be found; check it for typos",
+    ),
+    (r"timed out|timeout", "the server did not answer in time"),
+    (
+        r"authenticat|535|username and password not accepted|401|unauthori[sz]ed",
+        "the server refused the user name, password or token",
+    ),
+    (
+        r"certificate|ssl|tls",
+        "a secure connection could not be set up (certificate or TLS problem)",
+    ),
+    (r"\b404\b|not found", "the server answered that this address does not exist (404)"),
+)
+
+
+def plain_failure(words: str) -> str:
+    """A delivery failure for a person: what probably went wrong, then the server's words."""
+    for pattern, meaning in _PLAIN_FAILURES:
+        if re.search(pattern, words, re.IGNORECASE):
+            return f"{meaning} ({words})"
+    return words
+
+
+def send_test(target: str) -> str | None:
+    """Send a short test message to ``target`` through the real delivery path (blocking: call
+    it off the UI thread). Returns None when the channel took it, else why not, in plain words
+    (never with the target's secrets)."""
+    if target == OWNER_DESKTOP:
+        return None
+    problem = check_target(target)
+    if problem:
+        return problem
+    error = send(target, TEST_TITLE, TEST_BODY)
+    return None if error is None else secret_store.redact(plain_failure(error))
+
+
+def keyring_name(target: str, place: str, taken: Iterable[str]) -> str:
+    """A keyring entry name for a channel URL that carries a secret: the service and where it
+    is used ("escalation-slack-level1", "escalation-mailto-digest"), made unique against
+    ``taken`` (names already in use: other channels, sources' token entries)."""
+    scheme = re.sub(r"[^a-z0-9]+", "", target.split("://", 1)[0].lower()) or "channel"
+    base = f"escalation-{scheme}-{re.sub(r'[^a-z0-9]+', '', place.lower()) or 'target'}"
+    used = {t.casefold() for t in taken}
+    name, n = base, 2
+    while name.casefold() in used:
+        name, n = f"{base}-{n}", n + 1
+    return name
+
+
 # --------------------------------------------------------------------------- message texts
 
 

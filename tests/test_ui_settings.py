@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWizard
 
 from agent import config as config_module
 from agent import secrets as secret_store
+from tests.fakes.freescout import FakeFreeScout
+from tests.fakes.web import closed_port_url, local_server
 from ui.settings import FirstRunWizard, SettingsDialog
 
 
@@ -60,7 +63,7 @@ def test_test_connection_runs_off_the_main_thread_and_fills_categories(qtbot, tm
     qtbot.addWidget(dialog)
     with qtbot.waitSignal(dialog.source_form.tester.done, timeout=10_000):
         dialog.source_form.test_button.click()
-    assert dialog.source_form.test_result.text().startswith("connected: ")
+    assert dialog.source_form.test_result.text().startswith("Connected: ")
     assert dialog.source_form.categories.count() == 4
 
 
@@ -72,13 +75,81 @@ def test_wizard_to_a_working_demo_config(qtbot, tmp_path) -> None:
     assert wizard.kind.currentData() == "demo"
     wizard.next()
     assert wizard.form.kind.currentData() == "demo"
+    wizard.next()  # runs the live test, then moves on by itself
+    qtbot.waitUntil(lambda: wizard.currentId() == 2, timeout=10_000)
+    assert wizard.form.test_result.text().startswith("Connected: ")
+    assert wizard.form.categories.count() == 4  # the demo's categories, to tick
     wizard.next()
-    assert "Saved to" in wizard.result.text()
+    assert "All set" in wizard.result.text()
     with qtbot.waitSignal(wizard.finished_with) as done:
         wizard.button(QWizard.WizardButton.FinishButton).click()
     config = done.args[0]
     assert config.sources[0].kind == "demo"
     assert config_module.load(path).sources[0].name == "Demo helpdesk"
+
+
+def test_the_demo_is_one_click_from_the_first_page(qtbot, tmp_path) -> None:
+    path = tmp_path / "ticketbell.toml"
+    wizard = FirstRunWizard(path)
+    qtbot.addWidget(wizard)
+    wizard.show()
+    with qtbot.waitSignal(wizard.finished_with) as done:
+        wizard.demo_button.click()
+    assert done.args[0].sources[0].kind == "demo"
+    assert config_module.load(path).sources[0].kind == "demo"
+
+
+def test_wizard_next_tests_the_connection_and_waits_for_a_fix(qtbot, tmp_path) -> None:
+    """A wrong token: the error in plain words, still on the page; fixed: on to categories."""
+    path = tmp_path / "ticketbell.toml"
+    with local_server() as server:
+        fake = FakeFreeScout(server, "right-key-123")
+        wizard = FirstRunWizard(path)
+        qtbot.addWidget(wizard)
+        wizard.show()
+        wizard.kind.setCurrentIndex(wizard.kind.findData("freescout"))
+        wizard.next()
+        form = wizard.form
+        form.fields["url"].setText(fake.base)
+        form.token.setText("wrong-key-456")
+        wizard.next()
+        qtbot.waitUntil(lambda: form.test_button.isEnabled(), timeout=10_000)
+        assert wizard.currentId() == 1
+        message = form.test_result.text()
+        assert message.startswith("Not connected: ") and "wrong-key" not in message
+        assert wizard.connect_page.anyway.isVisibleTo(wizard)
+        form.token.setText("right-key-123")
+        wizard.next()
+        qtbot.waitUntil(lambda: wizard.currentId() == 2, timeout=10_000)
+    assert form.test_result.text() == "Connected: 0 tickets waiting."
+    assert {form.categories.item(i).text() for i in range(form.categories.count())} == {
+        "Support",
+        "Billing",
+    }
+    form.categories.item(0).setCheckState(Qt.CheckState.Checked)
+    wizard.next()
+    assert "All set" in wizard.result.text()
+    saved = config_module.load(path).sources[0]
+    assert saved.kind == "freescout" and len(saved.categories) == 1
+    assert "right-key" not in path.read_text()
+    assert secret_store.get(saved.name, "") == "right-key-123"
+
+
+def test_wizard_can_continue_anyway_after_a_failed_test(qtbot, tmp_path) -> None:
+    wizard = FirstRunWizard(tmp_path / "ticketbell.toml")
+    qtbot.addWidget(wizard)
+    wizard.show()
+    wizard.kind.setCurrentIndex(wizard.kind.findData("freescout"))
+    wizard.next()
+    wizard.form.fields["url"].setText(closed_port_url())
+    wizard.form.token.setText("some-key-789")
+    wizard.next()
+    qtbot.waitUntil(lambda: wizard.connect_page.anyway.isVisibleTo(wizard), timeout=10_000)
+    assert wizard.currentId() == 1
+    assert "Not connected" in wizard.form.test_result.text()
+    wizard.connect_page.anyway.setChecked(True)
+    wizard.next()
+    assert wizard.currentId() == 2
 
 
 def test_wizard_imports_a_provisioning_file(qtbot, tmp_path) -> None:
