@@ -263,3 +263,29 @@ def test_business_hours_and_rule_errors_are_next_to_their_field(qtbot, tmp_path)
     assert rule.error.text().startswith("reply within: ") and "not a duration" in rule.error.text()
     rule.window.setText("20m")
     assert dialog.save() is not None
+
+
+def tab_chain(start, count: int) -> list:
+    """The next ``count`` widgets Tab reaches from ``start``."""
+    from PySide6.QtCore import Qt
+
+    out, widget = [], start
+    while len(out) < count:
+        widget = widget.nextInFocusChain()
+        if widget.focusPolicy() & Qt.FocusPolicy.TabFocus and not widget.isHidden():
+            out.append(widget)
+    return out
+
+
+def test_tab_follows_the_reading_order_when_rows_come_and_go(qtbot, tmp_path) -> None:
+    raw = {"sources": [{"name": "Help", "kind": "freescout", "url": "https://help.example.com"}]}
+    dialog = dialog_for(qtbot, tmp_path, raw)
+    form = dialog.source_form
+    # the kind's own fields sit between the name and the token, and Tab goes the same way
+    assert tab_chain(form.name, 3) == [form.fields["url"], form.token, form.interval]
+    level = dialog.escalation.add_level({"after": "0m", "notify": ["ntfy://first"]})
+    second = level.targets.add("ntfy://second")
+    first = level.targets.rows[0]
+    assert tab_chain(level.after, 2) == [first.edit, first.test_button]
+    assert tab_chain(first.remove_button, 1) == [second.edit]
+    assert tab_chain(second.remove_button, 1) == [level.targets.add_button]

@@ -12,6 +12,7 @@ report back by signal.
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
 import re
 import threading
@@ -19,6 +20,7 @@ import zoneinfo
 from datetime import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from PySide6.QtCore import QObject, Qt, QTime, QTimeZone, Signal
 from PySide6.QtWidgets import (
@@ -32,6 +34,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -109,6 +112,63 @@ def _show(label: QLabel, text: str, ok: bool | None = None) -> None:
     label.setVisible(bool(text))
 
 
+def _reading_order(root: QWidget) -> list[QWidget]:
+    """The focusable widgets under ``root`` in the order a person reads them: the order of
+    their layouts (form rows top to bottom, boxes left to right), not their creation order."""
+    out: list[QWidget] = []
+
+    def walk_layout(layout: QLayout) -> None:
+        if isinstance(layout, QFormLayout):
+            roles = (
+                QFormLayout.ItemRole.LabelRole,
+                QFormLayout.ItemRole.FieldRole,
+                QFormLayout.ItemRole.SpanningRole,
+            )
+            items = [layout.itemAt(r, role) for r in range(layout.rowCount()) for role in roles]
+        else:
+            items = [layout.itemAt(i) for i in range(layout.count())]
+        for item in items:
+            if item is None:
+                continue
+            if item.widget() is not None:
+                walk_widget(item.widget())
+            elif item.layout() is not None:
+                walk_layout(item.layout())
+
+    def walk_widget(widget: QWidget) -> None:
+        if isinstance(widget, QTabWidget):
+            for i in range(widget.count()):
+                walk_widget(widget.widget(i))
+            return
+        if isinstance(widget, QScrollArea):
+            if widget.widget() is not None:
+                walk_widget(widget.widget())
+            return
+        if widget.focusPolicy() & Qt.FocusPolicy.TabFocus:
+            out.append(widget)
+        if widget.layout() is not None:
+            walk_layout(widget.layout())
+
+    walk_widget(root)
+    return out
+
+
+def _retab(widget: QWidget) -> None:
+    """Make Tab follow the reading order of the window (or wizard page) ``widget`` is in;
+    called whenever rows are added or removed."""
+    root = widget
+    while root.parentWidget() is not None and not isinstance(root, (QWizardPage, QDialog)):
+        root = root.parentWidget()
+    chain = _reading_order(root)
+    for a, b in itertools.pairwise(chain):
+        QWidget.setTabOrder(a, b)
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "?", "!")) else text + "."
+
+
 def _source_label(kind: str, key: str) -> str:
     """The label a source field carries in the form, for messages about that key."""
     if key in COMMON_LABELS:
@@ -147,9 +207,9 @@ class _Tester(QObject):
                 source.close()
         except ConfigError as exc:
             field = _source_label(str(table.get("kind", "")), exc.key.rsplit(".", 1)[-1])
-            self.done.emit(False, f"Cannot test yet: {field}: {exc.message}.", None)
+            self.done.emit(False, _sentence(f"Cannot test yet: {field}: {exc.message}"), None)
         except SourceError as exc:
-            self.done.emit(False, f"Not connected: {str(exc).rstrip('.')}.", None)
+            self.done.emit(False, _sentence(f"Not connected: {exc}"), None)
         except Exception as exc:
             log.exception("connection test failed")
             self.done.emit(False, f"Not connected: {exc.__class__.__name__}.", None)
@@ -194,8 +254,8 @@ class SourceForm(QWidget):
         self.test_button.clicked.connect(self.test)
         self._row("kind", "Helpdesk", self.kind)
         self._row("name", "Name", self.name)
-        self._row("interval", "Check every", self.interval)
         self.token_row = self._row("token", "Token", self.token)
+        self._row("interval", "Check every", self.interval)
         if with_categories:
             self.layout_.addWidget(self.categories_label)
             self.layout_.addWidget(self.categories, 1)
@@ -203,14 +263,15 @@ class SourceForm(QWidget):
         row.addWidget(self.test_button)
         row.addWidget(self.test_result, 1)
         self.layout_.addLayout(row)
+        self.test_row = row
         self.kind.currentIndexChanged.connect(lambda: self._kind_changed({}))
         self.load(table or {"kind": self.kind.currentData()})
 
-    def _row(self, key: str, label: str, widget: QWidget, help_: str = "") -> QWidget:
+    def _row(self, key: str, label: str, widget: QWidget, help_: str = "", at: int = -1) -> QWidget:
         box, error = _with_error(widget, help_)
         self.errors[key] = error
         self.fields[key] = widget
-        self.form.addRow(label, box)
+        self.form.insertRow(at, label, box)
         return box
 
     def load(self, table: dict[str, Any]) -> None:
@@ -246,7 +307,8 @@ class SourceForm(QWidget):
                     value = ", ".join(str(v) for v in value)
                 widget.setText("" if value is None else str(value))
             label = opt.label + ("" if required else " (optional)")
-            self.extra_rows.append(self._row(opt.key, label, widget, opt.help))
+            at = 2 + len(self.extra_rows)  # after kind and name, before token and interval
+            self.extra_rows.append(self._row(opt.key, label, widget, opt.help, at))
         self.token_row.setVisible(cls.needs_secret)
         self.form.labelForField(self.token_row).setText(cls.secret_label)
         self.form.labelForField(self.token_row).setVisible(cls.needs_secret)
@@ -255,6 +317,7 @@ class SourceForm(QWidget):
             [str(c) for c in table.get("categories", [])],
         )
         _show(self.test_result, "")
+        _retab(self)
 
     def set_categories(self, known: list[str], ticked: list[str]) -> None:
         self.categories.clear()
@@ -403,7 +466,7 @@ class TargetRow(QWidget):
         name = target[len(channels.KEYRING_PREFIX) :].strip()
         self.old_name = name
         try:
-            shown = channels.describe_target(channels.resolve_target(target))
+            shown = unquote(channels.describe_target(channels.resolve_target(target)))
         except channels.DeliveryError:
             self._note(f"Kept in the keyring as {name!r}, but the keyring has no such entry.")
             return target
@@ -446,7 +509,7 @@ class TargetRow(QWidget):
         _show(self.result, "")
         if channels.carries_secret(text):
             self.secret_url, self.value = text, ""
-            self.shown = channels.describe_target(text)
+            self.shown = unquote(channels.describe_target(text))
             self.edit.setText(self.shown)
             self._note(
                 "The password or token in it will be kept in the keyring when you save, "
@@ -527,6 +590,7 @@ class TargetList(QWidget):
         row.removed.connect(self._remove)
         self.rows.append(row)
         self.rows_box.addWidget(row)
+        _retab(self)
         return row
 
     def _remove(self, row: TargetRow) -> None:
@@ -628,6 +692,7 @@ class EscalationPage(QWidget):
         self.levels.append(box)
         self.levels_box.addWidget(box)
         self._renumber()
+        _retab(self)
         return box
 
     def _remove_level(self, box: LevelBox) -> None:
@@ -903,6 +968,7 @@ class ResponsePage(QWidget):
         row.removed.connect(self._remove_rule)
         self.rules.append(row)
         self.rules_lay.addWidget(row)
+        _retab(self)
         return row
 
     def _remove_rule(self, row: RuleRow) -> None:
@@ -1148,6 +1214,7 @@ class SettingsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
         self.resize(760, 620)
+        _retab(self)
         if error is not None:
             self.show_error(error)
 

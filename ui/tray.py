@@ -531,6 +531,9 @@ class StatusWindow(QWidget):
         row.addWidget(self.summary, 1)
         layout.addLayout(row)
         self.list = QListWidget()
+        self.list.setWordWrap(True)  # a long subject wraps instead of hiding its time left
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setToolTip("Double-click a ticket (or press Enter) to open it in the browser.")
         self.list.itemActivated.connect(self._activated)
         layout.addWidget(self.list, 1)
         buttons = QHBoxLayout()
@@ -543,7 +546,7 @@ class StatusWindow(QWidget):
         for b in (check, more, quit_):
             buttons.addWidget(b)
         layout.addLayout(buttons)
-        self.resize(460, 360)
+        self.resize(560, 420)
         self.tickets: list[WaitingTicket] = []
         self.quitting = False
 
@@ -556,7 +559,10 @@ class StatusWindow(QWidget):
         sections, more = ticket_sections(status, self.tray.group_by, self.tray.pinned)
         for title, items in sections:
             header = QListWidgetItem(plain(title, 40))
-            header.setFlags(Qt.ItemFlag.NoItemFlags)
+            header.setFlags(Qt.ItemFlag.ItemIsEnabled)  # not greyed out: a heading to read
+            font = header.font()
+            font.setBold(True)
+            header.setFont(font)
             self.list.addItem(header)
             for w in items:
                 item = QListWidgetItem(ticket_label(w, now, status.role == "owner"))
