@@ -30,6 +30,7 @@ from bench import fakes
 DESKS = 5
 TICKETS = 10_000
 PAGE_SIZE = 100
+SAME_RUNS = 5  # unchanged cycles (and plain GETs) per fresh cycle: they are short and noisy
 
 
 def write_config(path: Path, server: fakes.Server, desks: int, interval: str = "30s") -> Path:
@@ -154,7 +155,7 @@ def run(runs: int = 3, progress: Callable[[str], None] = print) -> CycleResult:
                 result.waiting = report.status.waiting
                 result.queue_bytes = agent.queue.path.stat().st_size
                 before = file_id(agent.queue.path)
-                for _ in range(2):
+                for _ in range(SAME_RUNS):
                     get_time, _ = timed(lambda: plain_get(urls))
                     result.same_floor.append(get_time)
                     elapsed, _ = timed(agent.poll_once)
@@ -166,8 +167,8 @@ def run(runs: int = 3, progress: Callable[[str], None] = print) -> CycleResult:
                 agent.stop()
             progress(
                 f"  cycle {n + 1}/{runs}: new {result.new[-1]:.3f} s (floor {floor:.3f} s), "
-                f"unchanged {statistics.median(result.same[-2:]):.3f} s "
-                f"(plain GET {statistics.median(result.same_floor[-2:]):.3f} s)"
+                f"unchanged {statistics.median(result.same[-SAME_RUNS:]):.3f} s "
+                f"(plain GET {statistics.median(result.same_floor[-SAME_RUNS:]):.3f} s)"
             )
     return result
 

@@ -345,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         print("10,000-ticket cycles…", file=sys.stderr)
         rows += cycle_rows(max(3, args.runs // 2 + 1))
     if "package" in groups:
-        rows += package_rows(args.runs)
+        rows += package_rows(args.runs * 2)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     report = (
         f"Measured {stamp} on {machine()} by `make bench` "

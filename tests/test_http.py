@@ -128,6 +128,17 @@ def test_etag_revalidation_reuses_the_last_answer(http: HTTPServer) -> None:
     assert seen == [None, '"v1"']
 
 
+def test_an_identical_body_without_validators_counts_as_not_modified(http: HTTPServer) -> None:
+    bodies = ['{"n": 1}', '{"n": 1}', '{"n": 2}']
+    http.expect_request("/plain").respond_with_handler(
+        lambda _: Response(bodies.pop(0), content_type="application/json")
+    )
+    c = client(http)
+    pages = [c.get_json("plain") for _ in range(3)]
+    assert [p.from_cache for p in pages] == [False, True, False]
+    assert [p.data for p in pages] == [{"n": 1}, {"n": 1}, {"n": 2}]  # still readable
+
+
 @pytest.fixture(scope="module")
 def tls_server() -> Iterator[HTTPServer]:
     ca = trustme.CA()

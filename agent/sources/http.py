@@ -87,6 +87,30 @@ class Page:
     from_cache: bool = False
 
 
+class _UnchangedPage(Page):
+    """A body identical to the last one (valid JSON then): parsed only if ``data`` is read.
+
+    A connector that kept what it made of the page never pays for parsing it again.
+    """
+
+    def __init__(self, body: bytes, url: str, headers: Mapping[str, str], status: int,
+                 links: Mapping[str, Mapping[str, str]]) -> None:  # fmt: skip
+        self._body: bytes | None = body
+        self._data: Any = None
+        super().__init__(None, url, headers, status, links, True)
+
+    @property  # type: ignore[override]
+    def data(self) -> Any:
+        if self._body is not None:
+            self._data, self._body = orjson.loads(self._body), None
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        if value is not None:  # the dataclass __init__ sets None: keep the body for later
+            self._data, self._body = value, None
+
+
 def is_loopback(host: str) -> bool:
     if host in ("localhost", "localhost.localdomain"):
         return True
@@ -295,6 +319,16 @@ class HttpClient:
         finally:
             response.close()
         content_type = _content_type(response)
+        digest = b""
+        validators = response.headers.get("ETag") or response.headers.get("Last-Modified")
+        if method == "GET" and revalidate and not validators:
+            # No validators: a body identical to the last good one is still "not modified",
+            # so the connector can reuse what it made of it (a 10,000-ticket idle poll).
+            digest = hashlib.blake2b(body, digest_size=16).digest()
+            if self._digests.get(cache_key) == digest:
+                final = response.url or url
+                status = response.status_code
+                return _UnchangedPage(body, final, response.headers, status, response.links)
         if not _looks_like_json(content_type):
             stripped = body.lstrip()[:200].lower()
             if content_type == "text/html" or stripped.startswith((b"<!doctype", b"<html")):
@@ -323,11 +357,7 @@ class HttpClient:
             modified = response.headers.get("Last-Modified")
             if etag or modified:
                 self._cache[cache_key] = (etag, modified, page)
-            else:
-                # No validators: a body identical to the last one is still "not modified",
-                # so the connector can reuse what it made of it (a 10,000-ticket idle poll).
-                digest = hashlib.blake2b(body, digest_size=16).digest()
-                page.from_cache = self._digests.get(cache_key) == digest
+            elif digest:
                 self._digests[cache_key] = digest
         return page
 

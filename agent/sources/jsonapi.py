@@ -259,8 +259,8 @@ class JsonSource(Source):
         if secret:
             secrets.remember(secret)
             headers[str(self.option("auth_header") or "Authorization")] = secret
-        #: each page's tickets by URL, reused while the page comes back unmodified
-        self._pages: dict[str, list[Ticket]] = {}
+        #: each page's tickets and next link by URL, reused while the page comes back unmodified
+        self._pages: dict[str, tuple[dict[str, Ticket], str | None]] = {}
         self.client = HttpClient(
             config.url,
             timeout=config.timeout,
@@ -273,6 +273,8 @@ class JsonSource(Source):
     def _next(self, page: Page) -> str | None:
         if not self.next_path:
             return None
+        if page.from_cache and page.url in self._pages:
+            return self._pages[page.url][1]  # an unmodified page links where it did
         value = lookup(page.data, self.next_path)
         if value is _MISSING or value in (None, "", False):
             return None
@@ -283,10 +285,10 @@ class JsonSource(Source):
             )
         return value
 
-    def _page_tickets(self, page: Page) -> list[Ticket]:
-        """The wanted tickets of one page; an unmodified page's from the last poll."""
+    def _page_tickets(self, page: Page) -> dict[str, Ticket]:
+        """The wanted tickets of one page by id; an unmodified page's from the last poll."""
         if page.from_cache and page.url in self._pages:
-            return self._pages[page.url]
+            return self._pages[page.url][0]
         items = parse_items(page.data, self.items_path)
         parsed = parse_tickets(
             items,
@@ -295,17 +297,17 @@ class JsonSource(Source):
             waiting_statuses=self.waiting_statuses,
             must_match=self.must_match,
         )
-        return [t for t in parsed if self.wants(t.category)]
+        return {t.id: t for t in parsed if self.wants(t.category)}
 
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
         tickets: dict[str, Ticket] = {}
-        pages: dict[str, list[Ticket]] = {}
+        pages: dict[str, tuple[dict[str, Ticket], str | None]] = {}
         try:
             for page in self.client.paginate(self.config.url, None, self._next):
-                pages[page.url] = self._page_tickets(page)
-                for ticket in pages[page.url]:
-                    tickets[ticket.id] = ticket
+                found = self._page_tickets(page)
+                pages[page.url] = (found, self._next(page))
+                tickets.update(found)
         except Exception:
             # What a failed poll saw may be cached as "unchanged" next time: never answer it
             # with the tickets of an earlier good poll (a broken desk would look healthy).
