@@ -234,7 +234,10 @@ def alerts_owed(
             attention = True
         if w.state is DueState.DUE_SOON:
             alert = _alert("due_soon", w, now)
-            if alert.key not in done:
+            # After the clock was set back, an overdue ticket can look due soon again:
+            # once overdue was announced in this cycle, "due soon" is stale news.
+            overdue = alert_key(t.source, t.id, t.cycle, "overdue")
+            if alert.key not in done and overdue not in done:
                 owed.append(alert)
         elif w.state is DueState.OVERDUE:
             alert = _alert("overdue", w, now)

@@ -162,6 +162,16 @@ def test_a_ticket_first_seen_overdue_owes_no_stale_due_soon_warning():
     assert owed_kinds(evaluate([queued(ticket())], c, now), c, now, set()) == ["new", "overdue"]
 
 
+def test_a_clock_set_back_owes_no_due_soon_for_a_ticket_announced_overdue():
+    c = conf(alerts={"remind_every": "off"})
+    t = [queued(ticket())]
+    late = MON_9 + timedelta(hours=3)
+    done = {a.key for a in alerts_owed(evaluate(t, c, late), c, late, set())}
+    back = MON_9 + timedelta(minutes=110)  # the clock went back into the "due soon" span
+    assert evaluate(t, c, back)[0].state is DueState.DUE_SOON
+    assert owed_kinds(evaluate(t, c, back), c, back, done) == []
+
+
 def test_snoozed_ticket_owes_nothing_until_the_snooze_ends():
     c = conf()
     now = MON_9 + timedelta(hours=3)
