@@ -55,7 +55,14 @@ def _objects(data: Any, what: str) -> list[dict[str, Any]]:
 
 
 def parse_groups(data: Any) -> dict[int, str]:
-    return {int(g["id"]): str(g.get("name") or g["id"]) for g in _objects(data, "groups")}
+    groups = {}
+    for g in _objects(data, "groups"):
+        try:
+            group_id = int(g["id"])
+        except (KeyError, TypeError, ValueError):
+            raise BadResponse("Freshdesk sent a group without a usable id", str(g)[:200]) from None
+        groups[group_id] = str(g.get("name") or group_id)
+    return groups
 
 
 def parse_results(data: Any) -> tuple[list[dict[str, Any]], int]:
@@ -115,7 +122,8 @@ def parse_ticket(
     requester: str = "",
 ) -> Ticket | None:
     """The ticket for one search result, or None when it does not wait on an agent."""
-    if ticket.get("status") not in statuses:
+    status_value = ticket.get("status")
+    if not isinstance(status_value, (int, str)) or status_value not in statuses:
         return None
     tid = ticket.get("id")
     created = _time(ticket.get("created_at"), f"ticket {tid} created_at")

@@ -145,7 +145,7 @@ def parse_ticket(
     ``messages`` are its public comments (see :func:`parse_comments`); None or empty means
     they are unknown, and the ticket then waits since it was created.
     """
-    if ticket.get("status") not in WAITING_STATUSES:
+    if not isinstance(ticket.get("status"), str) or ticket["status"] not in WAITING_STATUSES:
         return None  # pending, hold, solved, closed: not the team's turn
     tid = ticket.get("id")
     created = _time(ticket.get("created_at"), f"ticket {tid} created_at")
