@@ -79,6 +79,7 @@ def test_wizard_to_a_working_demo_config(qtbot, tmp_path) -> None:
     qtbot.waitUntil(lambda: wizard.currentId() == 2, timeout=10_000)
     assert wizard.form.test_result.text().startswith("Connected: ")
     assert wizard.form.categories.count() == 4  # the demo's categories, to tick
+    assert not wizard.no_categories.isVisibleTo(wizard)
     wizard.next()
     assert "All set" in wizard.result.text()
     with qtbot.waitSignal(wizard.finished_with) as done:
@@ -150,6 +151,7 @@ def test_wizard_can_continue_anyway_after_a_failed_test(qtbot, tmp_path) -> None
     wizard.connect_page.anyway.setChecked(True)
     wizard.next()
     assert wizard.currentId() == 2
+    assert wizard.no_categories.isVisibleTo(wizard)  # says why the list is empty
 
 
 def test_wizard_imports_a_provisioning_file(qtbot, tmp_path) -> None:

@@ -1521,6 +1521,11 @@ class FirstRunWizard(QWizard):
         cats.setTitle("Your categories")
         cats.setSubTitle("Tick the categories you answer. None ticked: all of them.")
         lay = QVBoxLayout(cats)
+        self.no_categories = _hint(
+            "Ticketbell could not list this helpdesk's categories yet, so it will show you "
+            "every waiting ticket. You can choose categories later in Settings."
+        )
+        lay.addWidget(self.no_categories)
         lay.addWidget(self.form.categories)
         self.addPage(cats)
 
@@ -1565,6 +1570,8 @@ class FirstRunWizard(QWizard):
         kind = self.kind.currentData()
         if page == 1 and self.imported is None and self.form.kind.currentData() != kind:
             self.form.load({"kind": kind})
+        if page == 2:
+            self.no_categories.setVisible(self.form.categories.count() == 0)
         if page == 3:
             self.result.setText(self._save())
 
