@@ -50,7 +50,10 @@ def parse_time(text: str | None, what: str = "timestamp") -> datetime | None:
         raise ValueError(f"{what}: {text!r} is not an ISO 8601 timestamp") from None
     if value.tzinfo is None:
         raise ValueError(f"{what}: {text!r} has no time zone offset")
-    value = value.astimezone(UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:  # e.g. year 1 with a positive offset
+        raise ValueError(f"{what}: {text!r} is out of range") from None
     if value.year <= 1970:
         return None
     return value

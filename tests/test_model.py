@@ -112,3 +112,8 @@ def test_overdue_outranks_new_and_long_subjects_are_cut():
     assert title == "1 overdue ticket: Sales"
     assert len(body) <= 60 and "\x00" not in body
     assert notification_text([_alert("answered", "done", "Sales")]) is None
+
+
+def test_parse_time_turns_out_of_range_dates_into_a_clear_error():
+    with pytest.raises(ValueError, match="out of range"):
+        parse_time("0001-01-01T00:00:00+01:00", "ts")

@@ -73,7 +73,12 @@ def parse_timestamp(value: Any, what: str) -> datetime | None:
         raise BadResponse(f"{what} is true/false, not a time", f"{what}={value!r}")
     if isinstance(value, (int, float)):
         seconds = value / 1000 if value > 1e11 else value
-        return None if seconds <= 0 else datetime.fromtimestamp(seconds, UTC)
+        try:
+            return None if seconds <= 0 else datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):  # inf, NaN, or beyond the year 9999
+            raise BadResponse(
+                f"{what} is not a time the agent can read: {value!r}", f"{what}={value!r}"
+            ) from None
     try:
         return parse_time(str(value), what)
     except ValueError as exc:
