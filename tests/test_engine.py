@@ -348,3 +348,14 @@ def test_check_does_not_wait_for_changes(tmp_path, clock):
         agent.stop()
     assert source.calls == 1
     assert source.waits == 0
+
+
+def test_a_source_built_without_its_secret_says_what_to_do():
+    from agent.config import SourceConfig
+    from agent.sources import source_class
+    from agent.sources.base import NotConfigured
+
+    for kind in ("zendesk", "freshdesk", "zammad", "rt", "freescout"):
+        config = SourceConfig("Desk", kind, url="https://help.example.com", user="a@b.c")
+        with pytest.raises(NotConfigured, match="ticketbell secret set 'Desk'"):
+            source_class(kind)(config, None)

@@ -201,11 +201,15 @@ def test_a_typo_in_a_display_field_is_logged(
 def test_config_mistakes_are_named() -> None:
     with pytest.raises(NotConfigured, match=re.escape("fields.ticket is not a ticket field")):
         JsonSource(
-            SourceConfig("x", "json", url="http://127.0.0.1:1", options={"fields": {"ticket": "a"}})
+            SourceConfig(
+                "x", "json", url="http://127.0.0.1:1", options={"fields": {"ticket": "a"}}
+            ),
+            "key-123456",
         )
     with pytest.raises(NotConfigured, match=re.escape("fields.created is missing")):
         JsonSource(
-            SourceConfig("x", "json", url="http://127.0.0.1:1", options={"fields": {"id": "a"}})
+            SourceConfig("x", "json", url="http://127.0.0.1:1", options={"fields": {"id": "a"}}),
+            "key-123456",
         )
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from agent import secrets
 from agent.model import Snapshot, utcnow
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
+    from agent.sources.http import HttpClient
 
 
 class SourceError(Exception):
@@ -113,6 +115,26 @@ class Source:
         self.name = config.name
         self.secret = secret
         self.clock = clock
+        if secret:
+            secrets.remember(secret)  # every log line and message redacts it from now on
+        elif self.needs_secret:
+            raise NotConfigured(
+                f"{self.name}: no {self.secret_label} was given; add it in Settings or with "
+                f"`ticketbell secret set {self.name!r}`"
+            )
+
+    def http(self, base_url: str, **kwargs: Any) -> HttpClient:
+        """An HTTP client for this source: its timeout, TLS verification and proxy settings."""
+        from agent.sources.http import HttpClient
+
+        return HttpClient(
+            base_url,
+            timeout=self.config.timeout,
+            verify=self.config.verify,
+            proxy=self.config.proxy,
+            name=self.name,
+            **kwargs,
+        )
 
     def fetch(self, since: datetime | None) -> Snapshot:
         """Return every ticket waiting now. ``since`` is the last successful fetch's time."""

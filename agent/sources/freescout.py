@@ -15,10 +15,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from agent import secrets
 from agent.model import Snapshot, Ticket, parse_time, utcnow
 from agent.sources.base import BadResponse, NotConfigured, Option, Source
-from agent.sources.http import HttpClient, Page
+from agent.sources.http import Page
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -156,18 +155,11 @@ class FreeScoutSource(Source):
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         super().__init__(config, secret, clock)
-        if not secret:
-            raise NotConfigured(f"{self.name}: FreeScout needs its API key")
-        secrets.remember(secret)
         web = config.url.rstrip("/")
         self.web = web[: -len("/api")] if web.endswith("/api") else web
-        self.client = HttpClient(
+        self.client = self.http(
             self.web,
-            timeout=config.timeout,
-            verify=config.verify,
-            proxy=config.proxy,
             headers={"X-FreeScout-API-Key": secret},
-            name=self.name,
         )
 
     def _mailboxes(self) -> dict[int, str]:

@@ -23,10 +23,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from agent import secrets
 from agent.model import Snapshot, Ticket, parse_time, utcnow
 from agent.sources.base import BadResponse, NotConfigured, Option, Source
-from agent.sources.http import HttpClient, Page
+from agent.sources.http import Page
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -198,9 +197,6 @@ class FreshdeskSource(Source):
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         super().__init__(config, secret, clock)
-        if not secret:
-            raise NotConfigured(f"{self.name}: Freshdesk needs the agent's API key")
-        secrets.remember(secret)
         raw = self.option("statuses") or ["2"]
         try:
             self.statuses = frozenset(int(str(s).strip()) for s in raw)  # type: ignore[union-attr]
@@ -209,13 +205,9 @@ class FreshdeskSource(Source):
                 f"{self.name}: statuses must be Freshdesk status numbers (2 = Open), not {raw!r}"
             ) from None
         self.web = re.sub(r"/api(/v2)?/?$", "", config.url.rstrip("/"))
-        self.client = HttpClient(
+        self.client = self.http(
             f"{self.web}/api/v2",
-            timeout=config.timeout,
-            verify=config.verify,
-            proxy=config.proxy,
             auth=(secret, "X"),
-            name=self.name,
         )
         self._groups: dict[int, str] | None = None
         # ticket id -> (updated_at it was read at, its public conversations, requester email)

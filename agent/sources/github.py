@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from agent import secrets
 from agent.model import Snapshot, Ticket, parse_time, utcnow
 from agent.sources.base import BadResponse, NotConfigured, NotFound, Option, Source
-from agent.sources.http import HttpClient, Page
+from agent.sources.http import Page
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -251,15 +250,10 @@ class GitHubSource(Source):
             "X-GitHub-Api-Version": API_VERSION,
         }
         if secret:
-            secrets.remember(secret)
             headers["Authorization"] = f"Bearer {secret}"
-        self.client = HttpClient(
+        self.client = self.http(
             config.url or API,
-            timeout=config.timeout,
-            verify=config.verify,
-            proxy=config.proxy,
             headers=headers,
-            name=self.name,
         )
         # issue number -> (updated_at it was read at, its comments)
         self._comments: dict[int, tuple[str, list[Message]]] = {}

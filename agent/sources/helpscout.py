@@ -23,7 +23,7 @@ from agent.sources.base import (
     Option,
     Source,
 )
-from agent.sources.http import HttpClient, Page
+from agent.sources.http import Page
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -137,13 +137,8 @@ class HelpScoutSource(Source):
         super().__init__(config, secret, clock)
         if not config.user:
             raise NotConfigured(f"{self.name}: user must be the Help Scout app id")
-        secrets.remember(secret)
-        self.client = HttpClient(
+        self.client = self.http(
             config.url or API,
-            timeout=config.timeout,
-            verify=config.verify,
-            proxy=config.proxy,
-            name=self.name,
         )
         self._token: str | None = None
         self._token_until: datetime | None = None

@@ -48,7 +48,6 @@ from email.utils import getaddresses
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
-from agent import secrets
 from agent.model import Snapshot, Ticket, utcnow
 from agent.sources.base import (
     AuthError,
@@ -382,9 +381,6 @@ class ImapSource(Source):
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         super().__init__(config, secret, clock)
-        if not secret:
-            raise NotConfigured(f"{self.name}: the mailbox needs its password (or app password)")
-        secrets.remember(secret)
         parts = urlsplit(config.url)
         scheme = parts.scheme.lower()
         if scheme not in ("imap", "imaps") or not parts.hostname:

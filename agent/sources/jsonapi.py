@@ -16,10 +16,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from agent import secrets
 from agent.model import UTC, Snapshot, Ticket, parse_time, utcnow
 from agent.sources.base import BadResponse, NotConfigured, Option, Source
-from agent.sources.http import HttpClient, Page
+from agent.sources.http import Page
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -262,17 +261,12 @@ class JsonSource(Source):
                 )
         headers = {}
         if secret:
-            secrets.remember(secret)
             headers[str(self.option("auth_header") or "Authorization")] = secret
         #: each page's tickets and next link by URL, reused while the page comes back unmodified
         self._pages: dict[str, tuple[dict[str, Ticket], str | None]] = {}
-        self.client = HttpClient(
+        self.client = self.http(
             config.url,
-            timeout=config.timeout,
-            verify=config.verify,
-            proxy=config.proxy,
             headers=headers,
-            name=self.name,
         )
 
     def _next(self, page: Page) -> str | None:

@@ -21,10 +21,9 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from agent import secrets
 from agent.model import Snapshot, Ticket, parse_time, utcnow
-from agent.sources.base import BadResponse, NotConfigured, Option, Source
-from agent.sources.http import HttpClient, Page
+from agent.sources.base import BadResponse, Option, Source
+from agent.sources.http import Page
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -197,21 +196,14 @@ class RTSource(Source):
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         super().__init__(config, secret, clock)
-        if not secret:
-            raise NotConfigured(f"{self.name}: Request Tracker needs an auth token")
-        secrets.remember(secret)
         self.statuses = frozenset(
             str(s).casefold()
             for s in (self.option("statuses") or ("new", "open"))  # type: ignore[union-attr]
         )
         self.web = re.sub(r"/REST/2\.0/?$", "", config.url.rstrip("/"), flags=re.IGNORECASE)
-        self.client = HttpClient(
+        self.client = self.http(
             f"{self.web}/REST/2.0",
-            timeout=config.timeout,
-            verify=config.verify,
-            proxy=config.proxy,
             headers={"Authorization": f"token {secret}"},
-            name=self.name,
         )
         # ticket id -> (LastUpdated it was read at, its correspondence)
         self._history: dict[str, tuple[str, list[tuple[datetime, bool]]]] = {}

@@ -24,10 +24,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from agent import secrets
 from agent.model import Snapshot, Ticket, parse_time, utcnow
-from agent.sources.base import BadResponse, NotConfigured, Option, Source
-from agent.sources.http import HttpClient, Page
+from agent.sources.base import BadResponse, Option, Source
+from agent.sources.http import Page
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -185,21 +184,14 @@ class ZammadSource(Source):
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         super().__init__(config, secret, clock)
-        if not secret:
-            raise NotConfigured(f"{self.name}: Zammad needs an access token")
-        secrets.remember(secret)
         self.states = frozenset(
             str(s).casefold()
             for s in (self.option("states") or ("new", "open"))  # type: ignore[union-attr]
         )
         self.web = re.sub(r"/api(/v1)?/?$", "", config.url.rstrip("/"))
-        self.client = HttpClient(
+        self.client = self.http(
             f"{self.web}/api/v1",
-            timeout=config.timeout,
-            verify=config.verify,
-            proxy=config.proxy,
             headers={"Authorization": f"Token token={secret}"},
-            name=self.name,
         )
         # ticket id -> (updated_at it was read at, its public articles)
         self._articles: dict[int, tuple[str, list[tuple[datetime, bool]]]] = {}

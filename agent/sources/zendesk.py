@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from agent import secrets
 from agent.model import Snapshot, Ticket, parse_time, utcnow
 from agent.sources.base import BadResponse, NotConfigured, Option, Source
-from agent.sources.http import HttpClient, Page
+from agent.sources.http import Page
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -204,9 +204,6 @@ class ZendeskSource(Source):
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         super().__init__(config, secret, clock)
-        if not secret:
-            raise NotConfigured(f"{self.name}: Zendesk needs an API token")
-        secrets.remember(secret)
         if self.option("oauth"):
             headers = {"Authorization": f"Bearer {secret}"}
         else:
@@ -222,13 +219,9 @@ class ZendeskSource(Source):
         for suffix in ("/api/v2", "/api"):
             web = web.removesuffix(suffix)
         self.web = web
-        self.client = HttpClient(
+        self.client = self.http(
             f"{web}/api/v2",
-            timeout=config.timeout,
-            verify=config.verify,
-            proxy=config.proxy,
             headers=headers,
-            name=self.name,
         )
         self._groups: dict[int, str] | None = None
         # ticket id -> (updated_at it was read at, its public comments)
