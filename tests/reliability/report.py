@@ -17,6 +17,7 @@ FIGURES = (
     ("alerts_lost", "alerts lost (must be 0)"),
     ("escalations_duplicated", "escalations duplicated (must be 0)"),
     ("escalations_lost", "escalations lost (must be 0)"),
+    ("escalations_in_doubt", "escalations in doubt (kill cut the send; flagged)"),
     ("secrets_found", "secrets found (must be 0)"),
     ("kills", "SIGKILLs survived by the headless agent"),
 )
