@@ -76,7 +76,10 @@ def parse_duration(text: object) -> timedelta:
         pos = match.end()
     if not raw or pos != len(raw):
         raise ValueError(f'{text!r} is not a duration; use e.g. "90s", "10m", "2h", "1d"')
-    return timedelta(seconds=total)
+    try:
+        return timedelta(seconds=total)
+    except OverflowError:  # "999999999999999999999d": past what a timedelta holds
+        raise ValueError(f"{text!r} is far too long") from None
 
 
 def format_duration(value: timedelta) -> str:
@@ -293,7 +296,8 @@ class _Reader:
         if value < minimum or (minimum and value <= timedelta(0)):
             raise self.error(name, f"must be at least {format_duration(minimum)}")
         if value > MAX_DURATION:
-            raise self.error(name, f"is longer than {format_duration(MAX_DURATION)}")
+            shown = self.table[name]
+            raise self.error(name, f"{shown!r} is longer than {format_duration(MAX_DURATION)}")
         return value
 
     def strings(self, name: str) -> tuple[str, ...]:
@@ -333,6 +337,21 @@ def _type_names(kinds: tuple[type, ...]) -> str:
     return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
 
 
+MAX_NAME = 100
+# Controls, zero-width and bidirectional override/isolate characters: a source name is shown in
+# menus, notifications and log lines, where these could hide or reorder text or forge a line.
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def _is_pem_bundle(path: Path) -> bool:
+    """Whether ``path`` holds a PEM certificate (looked for in its first 8 MiB)."""
+    try:
+        with path.open("rb") as f:
+            return b"-----BEGIN CERTIFICATE-----" in f.read(8 << 20)
+    except OSError:
+        return False
+
+
 def _read_source(file: Path | None, index: int, table: object, role: str) -> SourceConfig:
     from agent.sources import KINDS, source_class
 
@@ -340,6 +359,10 @@ def _read_source(file: Path | None, index: int, table: object, role: str) -> Sou
         raise ConfigError(file, f"sources[{index}]", "must be a table ([[sources]])")
     r = _Reader(file, table, f"sources[{index}].")
     name = r.text("name", required=True).strip()
+    if _INVISIBLE.search(name):
+        raise r.error("name", "contains a control or text-direction character; use plain text")
+    if len(name) > MAX_NAME:
+        raise r.error("name", f"is longer than {MAX_NAME} characters")
     kind = r.text("kind", required=True).strip()
     if kind not in KINDS:
         raise r.error("kind", f"unknown kind {kind!r}; known kinds: {', '.join(sorted(KINDS))}")
@@ -370,6 +393,9 @@ def _read_source(file: Path | None, index: int, table: object, role: str) -> Sou
             ca = file.parent / ca
         if not ca.is_file():
             raise r.error("verify", f"CA bundle {verify!r} does not exist or is not a file")
+        if not _is_pem_bundle(ca):
+            # e.g. "../../etc/shadow": refused without quoting a byte of what the file holds
+            raise r.error("verify", f"{verify!r} is not a CA bundle (no PEM certificate in it)")
         verify = str(ca)
 
     timeout = r.get("timeout", (int, float), 30)

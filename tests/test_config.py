@@ -200,7 +200,9 @@ def test_secrets_in_the_config_are_not_echoed(tmp_path):
 
 
 def test_a_relative_ca_bundle_is_found_next_to_the_config(tmp_path):
-    (tmp_path / "ca.pem").write_text("---", encoding="utf-8")
+    (tmp_path / "ca.pem").write_text(
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", encoding="utf-8"
+    )
     c = load(write(tmp_path, SOURCE + 'verify = "ca.pem"\n'))
     assert c.sources[0].verify == str(tmp_path / "ca.pem")
 

@@ -1,0 +1,82 @@
+"""Hostile config values: path traversal, huge numbers, NaN and infinity (TOML has both),
+negative intervals and names with control characters are refused with an error naming the file
+and the key, never accepted, never a crash, and never quoting a byte of a file they point at."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.config import ConfigError, load
+
+SOURCE = '[[sources]]\nname = "D"\nkind = "demo"\n'
+SHADOW = "root:$6$saltsalt$hashhashhash:19000:0:99999:7:::\n"
+
+CASES = [
+    ('[alerts]\nsound = "../../../../etc/passwd"\n', "alerts.sound", ".wav"),
+    ('[alerts]\nsound = "../outside/secret.txt"\n', "alerts.sound", ".wav"),
+    ('[alerts]\nsound = "../outside/missing.wav"\n', "alerts.sound", "does not exist"),
+    (SOURCE + 'verify = "../outside/secret.txt"\n', "sources[0].verify", "not a CA bundle"),
+    (SOURCE + 'verify = "../outside"\n', "sources[0].verify", "not a file"),
+    (SOURCE + 'verify = "../../../../../../no/such/ca.pem"\n', "sources[0].verify", "not a file"),
+    (SOURCE + "timeout = 1e308\n", "sources[0].timeout", "out of range"),
+    (SOURCE + "timeout = inf\n", "sources[0].timeout", "out of range"),
+    (SOURCE + "timeout = -inf\n", "sources[0].timeout", "out of range"),
+    (SOURCE + "timeout = nan\n", "sources[0].timeout", "out of range"),
+    (SOURCE + "timeout = -5\n", "sources[0].timeout", "out of range"),
+    (SOURCE + 'interval = "99999999d"\n', "sources[0].interval", "longer than 30d"),
+    (SOURCE + 'interval = "-5m"\n', "sources[0].interval", "negative"),
+    (SOURCE + 'interval = "1e400s"\n', "sources[0].interval", "not a duration"),
+    (SOURCE + 'interval = "nan m"\n', "sources[0].interval", "not a duration"),
+    (SOURCE + 'interval = "infs"\n', "sources[0].interval", "not a duration"),
+    ('retention = "99999999d"\n', "retention", "longer than 30d"),
+    ('retention = "999999999999999999999d"\n', "retention", "far too long"),
+    ('[windows]\ndefault = "-5m"\n', "windows.default", "negative"),
+    (
+        '[escalation]\nlevels = [ { after = "99999999999999999w", notify = ["owner-desktop"] } ]\n',
+        "escalation.levels[0].after",
+        "far too long",
+    ),
+    ("[alerts]\nvolume = -1\n", "alerts.volume", "out of range"),
+    ("[alerts]\nvolume = nan\n", "alerts.volume", "out of range"),
+    ("[alerts]\nvolume = inf\n", "alerts.volume", "out of range"),
+    ("[alerts]\ndue_soon = nan\n", "alerts.due_soon", "out of range"),
+    ("[alerts]\ndue_soon = inf\n", "alerts.due_soon", "out of range"),
+    ("[alerts]\ndue_soon = -0.5\n", "alerts.due_soon", "out of range"),
+    ('[[sources]]\nname = "a\\u0000b"\nkind = "demo"\n', "sources[0].name", "NUL"),
+    ('[[sources]]\nname = "Help\\nERROR forged"\nkind = "demo"\n', "sources[0].name", "control"),
+    ('[[sources]]\nname = "Help\\u202edesk"\nkind = "demo"\n', "sources[0].name", "direction"),
+    ('[[sources]]\nname = "Help\\u200fdesk"\nkind = "demo"\n', "sources[0].name", "direction"),
+    ('[[sources]]\nname = "' + "x" * 5000 + '"\nkind = "demo"\n', "sources[0].name", "longer"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "words"), CASES, ids=[f"{c[1]}-{i}" for i, c in enumerate(CASES)]
+)
+def test_hostile_values_are_refused_naming_file_and_key(
+    text: str, key: str, words: str, tmp_path: Path, record_property: Any
+) -> None:
+    record_property("fault", "hostile config value")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text(SHADOW, encoding="utf-8")
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    path = conf / "ticketbell.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: {key}: "), message
+    assert words in message, message
+    assert "\n" not in message and "hashhash" not in message and "x" * 200 not in message
+
+
+def test_a_source_name_with_path_separators_stays_a_name(tmp_path: Path) -> None:
+    """Source names are keyring entries and labels, never file names: "../x" is just text."""
+    path = tmp_path / "ticketbell.toml"
+    path.write_text('[[sources]]\nname = "../../etc/A/B"\nkind = "demo"\n', encoding="utf-8")
+    assert load(path).sources[0].name == "../../etc/A/B"
