@@ -35,7 +35,7 @@ from agent import __version__
 from agent import config as config_module
 from agent import secrets as secret_store
 from agent.config import Config, ConfigError
-from agent.model import Alert, Health, Status, notification_text
+from agent.model import Alert, Health, Status, notification_text, one_line
 
 log = logging.getLogger("ticketbell")
 
@@ -404,8 +404,12 @@ class EventPrinter:
     def __call__(self, alerts: tuple[Alert, ...]) -> None:
         with self.lock:
             for alert in alerts:
-                what = alert.subject if alert.ticket else alert.message
-                who = f"{alert.source} #{alert.ticket}" if alert.ticket else alert.source
+                what = one_line(alert.subject if alert.ticket else alert.message, 200)
+                who = (
+                    f"{alert.source} #{one_line(alert.ticket, 40)}"
+                    if alert.ticket
+                    else alert.source
+                )
                 log.info("%s: %s %s", alert.kind, who, what)
                 if self.json_out is not None:
                     self.json_out.write(orjson.dumps(alert.to_json()).decode() + "\n")
@@ -513,7 +517,7 @@ def check_table(status: Status, new_keys: frozenset[str]) -> str:
     lines = []
     summary = f"{status.waiting} waiting, {status.overdue} overdue, {status.due_soon} due soon"
     for s in status.sources:
-        mark = "ok" if s.health is Health.OK else f"FAILED: {s.message}"
+        mark = "ok" if s.health is Health.OK else f"FAILED: {one_line(s.message, 300)}"
         lines.append(f"{s.name} ({s.kind}): {s.waiting} waiting — {mark}")
     lines.append(summary)
     if status.tickets:
@@ -522,16 +526,14 @@ def check_table(status: Status, new_keys: frozenset[str]) -> str:
             state = w.state.value.replace("_", " ")
             if w.ticket.key in new_keys:
                 state += " (new)"
-            subject = " ".join(w.ticket.subject.split())
-            subject = subject if len(subject) <= 50 else subject[:49] + "…"
             rows.append(
                 (
                     state,
                     _local(w.due_at),
-                    w.ticket.source,
-                    w.ticket.id,
-                    w.ticket.category or "-",
-                    subject,
+                    one_line(w.ticket.source, 30),
+                    one_line(w.ticket.id, 20),
+                    one_line(w.ticket.category, 30) or "-",
+                    one_line(w.ticket.subject, 50),  # no terminal escapes or line breaks
                 )
             )
         widths = [max(len(r[i]) for r in rows) for i in range(5)]

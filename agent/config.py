@@ -20,6 +20,8 @@ from typing import Any
 
 import platformdirs
 
+from agent.model import INVISIBLE
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
@@ -338,9 +340,6 @@ def _type_names(kinds: tuple[type, ...]) -> str:
 
 
 MAX_NAME = 100
-# Controls, zero-width and bidirectional override/isolate characters: a source name is shown in
-# menus, notifications and log lines, where these could hide or reorder text or forge a line.
-_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
 
 def _is_pem_bundle(path: Path) -> bool:
@@ -359,7 +358,7 @@ def _read_source(file: Path | None, index: int, table: object, role: str) -> Sou
         raise ConfigError(file, f"sources[{index}]", "must be a table ([[sources]])")
     r = _Reader(file, table, f"sources[{index}].")
     name = r.text("name", required=True).strip()
-    if _INVISIBLE.search(name):
+    if INVISIBLE.search(name):  # shown in menus and log lines
         raise r.error("name", "contains a control or text-direction character; use plain text")
     if len(name) > MAX_NAME:
         raise r.error("name", f"is longer than {MAX_NAME} characters")

@@ -7,6 +7,7 @@ in its tests rather than shifting every due time by the machine's offset.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
@@ -261,6 +262,18 @@ class Status:
         return counts
 
 
+# C0/C1 controls (terminal escapes, NUL, line breaks), zero-width and bidirectional
+# override/isolate characters: in text from a helpdesk they could hide or reorder what a menu,
+# notification, terminal or log line shows ("RTL override" spoofing). Right-to-left letters stay.
+INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def one_line(text: str, limit: int = 60) -> str:
+    """Text from a stranger as one line of plain text, at most ``limit`` characters ("…")."""
+    text = " ".join(INVISIBLE.sub(" ", text).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def notification_text(alerts: tuple[Alert, ...] | list[Alert]) -> tuple[str, str] | None:
     """Title and body of one desktop notification for a burst of alerts (None: nothing to say).
 
@@ -270,14 +283,14 @@ def notification_text(alerts: tuple[Alert, ...] | list[Alert]) -> tuple[str, str
     """
 
     def clip(text: str, size: int = 60) -> str:
-        text = " ".join(text.replace("\x00", "").split())
-        return text if len(text) <= size else text[: size - 1] + "…"
+        return one_line(text, size)
 
     def summary(items: list[Alert], one: str, many: str) -> tuple[str, str]:
         n = len(items)
         cats: dict[str, int] = {}
         for a in items:
-            cats[a.category or a.source] = cats.get(a.category or a.source, 0) + 1
+            cat = one_line(a.category or a.source, 30)
+            cats[cat] = cats.get(cat, 0) + 1
         parts = ", ".join(f"{c} ×{k}" if n > 1 else c for c, k in cats.items())
         title = f"{n} {many if n > 1 else one}: {parts}"
         body = "\n".join(clip(a.subject) for a in items[:3])

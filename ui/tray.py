@@ -10,7 +10,6 @@ URL is opened only when :func:`safe_ticket_url` accepts it.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -32,7 +31,16 @@ from PySide6.QtWidgets import (
 )
 
 from agent.config import Config, SourceConfig
-from agent.model import Alert, DueState, Status, WaitingTicket, notification_text, utcnow
+from agent.model import (
+    INVISIBLE,
+    Alert,
+    DueState,
+    Status,
+    WaitingTicket,
+    notification_text,
+    one_line,
+    utcnow,
+)
 from agent.sources import source_class
 from ui import badge
 
@@ -41,10 +49,6 @@ log = logging.getLogger(__name__)
 MENU_LIMIT = 20
 SUBJECT_CHARS = 60
 URGENT_KINDS = ("due_soon", "overdue", "escalated")
-
-# C0/C1 controls, zero-width and bidirectional override/isolate characters: they can hide or
-# reorder text in a menu ("RTL override" spoofing). Ordinary right-to-left letters stay.
-_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
 
 class AgentCommands(Protocol):
@@ -60,8 +64,7 @@ class AgentCommands(Protocol):
 
 def plain(text: str, limit: int = SUBJECT_CHARS) -> str:
     """One line of plain text, at most ``limit`` characters (elided with "…")."""
-    text = " ".join(_INVISIBLE.sub(" ", text).split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    return one_line(text, limit)
 
 
 def menu_text(text: str) -> str:
@@ -70,9 +73,10 @@ def menu_text(text: str) -> str:
 
 
 def tip_text(text: str) -> str:
-    """Text for a tooltip, which Qt and some tray hosts render as rich text when it looks like
-    HTML: angle brackets become look-alikes so nothing in a subject or message is interpreted."""
-    return text.replace("<", "‹").replace(">", "›")
+    """Text for a tooltip or a notification, which Qt, tray hosts and notification servers
+    (freedesktop "body-markup") render as rich text: angle brackets and "&" become look-alikes,
+    so no tag (``<img src=…>`` would load a remote image) or entity in a subject is interpreted."""
+    return text.replace("<", "‹").replace(">", "›").replace("&", "＆")
 
 
 def human(delta: timedelta) -> str:
@@ -133,7 +137,7 @@ def safe_ticket_url(url: str, source: SourceConfig | None) -> QUrl | None:
     usually share it: api.github.com / github.com). ``file:``, ``javascript:``, URLs with
     credentials and every other host are refused: a ticket's URL comes from the helpdesk's data.
     """
-    if source is None or not url or _INVISIBLE.search(url):
+    if source is None or not url or INVISIBLE.search(url):
         return None
     try:
         parts = urlsplit(url.strip())
@@ -316,7 +320,7 @@ class Tray(QObject):
             self.refresh()
             return
         self.last_burst = tuple(a for a in alerts if a.url)
-        title, body = text
+        title, body = tip_text(text[0]), tip_text(text[1])
         urgent = any(a.kind in ("overdue", "escalated") for a in alerts)
         if self.tray is not None and self.tray.supportsMessages():
             kind = QSystemTrayIcon.MessageIcon
