@@ -119,6 +119,19 @@ def _site(host: str) -> str:
     return ".".join(labels[-2:])
 
 
+def _same_site(host: str, source_host: str) -> bool:
+    """Whether a ticket on ``host`` belongs to a source reached at ``source_host``: the same
+    host, a parent domain on the same site (api.github.com → github.com), or any host of the
+    site when the source talks to its ``api.`` host (api.helpscout.net → secure.helpscout.net).
+    Another tenant of a hosted helpdesk (evil.zendesk.com for acme.zendesk.com) is not."""
+    host, source_host = host.lower().rstrip("."), source_host.lower().rstrip(".")
+    if host == source_host:
+        return True
+    if _site(host) != _site(source_host):
+        return False
+    return source_host.endswith("." + host) or source_host.startswith("api.")
+
+
 def source_hosts(source: SourceConfig) -> set[str]:
     """The hosts a source's tickets may live on: its configured URL's, or its kind's default."""
     urls = [source.url]
@@ -133,9 +146,9 @@ def source_hosts(source: SourceConfig) -> set[str]:
 def safe_ticket_url(url: str, source: SourceConfig | None) -> QUrl | None:
     """The URL to open for a ticket, or None when it must not be opened.
 
-    Only http(s) on the configured source's site (the API host and the web host of a helpdesk
-    usually share it: api.github.com / github.com). ``file:``, ``javascript:``, URLs with
-    credentials and every other host are refused: a ticket's URL comes from the helpdesk's data.
+    Only http(s) on the configured source's host or its site (see :func:`_same_site`).
+    ``file:``, ``javascript:``, URLs with credentials and every other host are refused: a
+    ticket's URL comes from the helpdesk's data.
     """
     if source is None or not url or INVISIBLE.search(url):
         return None
@@ -146,8 +159,7 @@ def safe_ticket_url(url: str, source: SourceConfig | None) -> QUrl | None:
         return None
     if parts.scheme.lower() not in ("http", "https") or not host or "@" in parts.netloc:
         return None
-    allowed = {_site(h) for h in source_hosts(source)}
-    if _site(host) not in allowed:
+    if not any(_same_site(host, h) for h in source_hosts(source)):
         return None
     qurl = QUrl(url.strip(), QUrl.ParsingMode.StrictMode)
     return qurl if qurl.isValid() and qurl.scheme() in ("http", "https") else None
