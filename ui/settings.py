@@ -1217,6 +1217,8 @@ class SettingsDialog(QDialog):
         _retab(self)
         if error is not None:
             self.show_error(error)
+            # Opened because the file could not be used at start: nothing was being saved yet.
+            _show(self.banner, f"Ticketbell cannot start with this configuration. {error}")
 
     def _tab(self, page: QWidget, title: str, scroll: bool = True) -> None:
         self.pages[title] = page
