@@ -248,3 +248,12 @@ def test_connection_refused_is_unreachable(caplog: pytest.LogCaptureFixture) -> 
     with pytest.raises(Unreachable, match="refused") as info:
         GitHubSource(config, TOKEN).fetch(None)
     assert TOKEN not in str(info.value) + info.value.detail + caplog.text
+
+
+@pytest.mark.parametrize("labels", [True, 3, "bug", {"name": "bug"}])
+def test_labels_that_are_not_a_list_are_a_bad_response(labels: object) -> None:
+    from agent.sources.github import parse_issue
+
+    issue = {"number": 1, "state": "open", "labels": labels, "created_at": "2026-11-23T10:00:00Z"}
+    with pytest.raises(BadResponse, match="labels are not a list"):
+        parse_issue(issue, [], source="gh", team=frozenset())

@@ -131,8 +131,11 @@ def _norm(label: str) -> str:
 
 
 def label_names(issue: dict[str, Any]) -> list[str]:
+    labels = issue.get("labels") or []
+    if not isinstance(labels, list):
+        raise BadResponse("GitHub sent an issue whose labels are not a list", f"{labels!r:.80}")
     names = []
-    for label in issue.get("labels") or ():
+    for label in labels:
         name = label.get("name") if isinstance(label, dict) else label
         if isinstance(name, str) and name:
             names.append(name)
