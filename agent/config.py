@@ -676,7 +676,16 @@ def save(data: dict[str, Any], path: Path) -> Config:
 
     config = from_dict(data, path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, to_toml(data).encode("utf-8"))
+    text = to_toml(data).encode("utf-8")
+    try:
+        previous = path.read_bytes()
+    except FileNotFoundError:
+        previous = None
+    if previous is not None and previous != text:
+        # The file being replaced may be one the person edited by hand (even a broken one the
+        # Settings window could not read): keep it next to the new one rather than lose it.
+        atomic_write(path.with_name(path.name + ".bak"), previous)
+    atomic_write(path, text)
     return replace(config, path=path)
 
 

@@ -222,3 +222,11 @@ def test_demo_config_is_valid_and_short():
     c = cfg.demo_config()
     assert c.sources[0].kind == "demo"
     assert c.windows.default <= timedelta(minutes=15)
+
+
+def test_save_keeps_the_replaced_file_even_a_broken_one(tmp_path):
+    path = tmp_path / "ticketbell.toml"
+    path.write_text("role = \n# my hand-written notes\n", encoding="utf-8")
+    cfg.save({"sources": [{"name": "D", "kind": "demo"}]}, path)
+    assert load(path).sources[0].name == "D"
+    assert "# my hand-written notes" in (tmp_path / "ticketbell.toml.bak").read_text("utf-8")
