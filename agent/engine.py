@@ -245,12 +245,14 @@ class Agent:
         new_keys: set[str] = set()
         if timeout is None:
             timeout = max((s.config.timeout for s in self._states.values()), default=30) * 4
-        done, _ = concurrent.futures.wait(futures, timeout=timeout)
-        for fut in futures:
-            if fut in done:
+        try:
+            # each source's tickets are applied while the others are still being fetched
+            for fut in concurrent.futures.as_completed(futures, timeout=timeout):
                 changes = self._handle_result(fut.result())
                 if changes:
                     new_keys.update(t.key for t in changes.new)
+        except TimeoutError:
+            pass  # the sources still in flight are marked failed below
         for name, state in self._states.items():
             if state.in_flight:  # did not answer within the overall timeout
                 state.in_flight = False
@@ -490,7 +492,9 @@ class Agent:
         if result.snapshot is not None:
             was_failing = state.health.health is Health.FAILING
             snapshot = result.snapshot
-            wanted = tuple(t for t in snapshot.tickets if self._wants(state.config, t.category))
+            wanted = snapshot.tickets
+            if state.config.categories:
+                wanted = tuple(t for t in wanted if self._wants(state.config, t.category))
             if len(wanted) != len(snapshot.tickets) or snapshot.source != state.config.name:
                 snapshot = replace(
                     snapshot,

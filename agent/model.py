@@ -89,6 +89,11 @@ class Ticket:
     due_at: datetime | None = None
     url: str = ""
     assignee: str = ""
+    #: ``source`` and ``id`` as one string (the queue's key), computed once
+    key: str = field(init=False, repr=False, compare=False)
+    #: identifies this waiting cycle (a new customer message after a reply starts another):
+    #: ``waiting_since`` in ISO 8601, computed once because every alert key repeats it
+    cycle: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -99,15 +104,8 @@ class Ticket:
         if self.due_at is not None:
             set_(self, "due_at", as_utc(self.due_at, f"ticket {self.id} due_at"))
         set_(self, "priority", _priority(self.priority))
-
-    @property
-    def key(self) -> str:
-        return ticket_key(self.source, self.id)
-
-    @property
-    def cycle(self) -> str:
-        """Identifies this waiting cycle: a new customer message after a reply starts another."""
-        return self.waiting_since.isoformat()
+        set_(self, "key", ticket_key(self.source, self.id))
+        set_(self, "cycle", self.waiting_since.isoformat())
 
 
 def ticket_key(source: str, ticket_id: str) -> str:
@@ -177,6 +175,8 @@ class WaitingTicket:
     stale: bool = False
     acknowledged: bool = False
     snoozed_until: datetime | None = None
+    #: when it becomes "due soon" (None: not known; :func:`agent.policy.next_change` computes it)
+    soon_at: datetime | None = None
 
 
 ALERT_KINDS = (

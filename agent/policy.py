@@ -115,13 +115,27 @@ def deadline(ticket: Ticket, config: Config) -> Deadline:
     """
     window = window_for(ticket, config.windows)
     fraction = config.alerts.due_soon
-    hours = config.business_hours
     if ticket.due_at is not None and config.windows.use_helpdesk_due:
         span = max(ticket.due_at - ticket.waiting_since, timedelta(0))
         return Deadline(ticket.due_at, ticket.waiting_since + span * fraction, span, True)
-    due = add_business_time(ticket.waiting_since, window, hours)
-    soon = add_business_time(ticket.waiting_since, window * fraction, hours)
+    hours = config.business_hours
+    if hours is None:
+        return Deadline(
+            ticket.waiting_since + window, ticket.waiting_since + window * fraction, window, False
+        )
+    due, soon = _business_deadline(ticket.waiting_since, window, fraction, hours)
     return Deadline(due, soon, window, False)
+
+
+@lru_cache(maxsize=65536)
+def _business_deadline(
+    start: datetime, window: timedelta, fraction: float, hours: BusinessHours | None
+) -> tuple[datetime, datetime]:
+    """Due and due-soon times of a window counted from ``start`` (remembered: with business
+    hours each costs a walk through the calendar, and every evaluation asks again)."""
+    return add_business_time(start, window, hours), add_business_time(
+        start, window * fraction, hours
+    )
 
 
 def due_state(dl: Deadline, now: datetime) -> DueState:
@@ -140,22 +154,53 @@ def evaluate(
 ) -> list[WaitingTicket]:
     """Every queued ticket with its effective due time and state, soonest due first."""
     out = []
+    append = out.append
+    windows = config.windows
+    fraction = config.alerts.due_soon
+    hours = config.business_hours
+    # the window (and its due-soon part) of each (source, category, priority) seen
+    spans: dict[tuple[str, str, str], tuple[timedelta, timedelta]] = {}
     for q in queued:
-        dl = deadline(q.ticket, config)
+        t = q.ticket
+        if t.due_at is not None and windows.use_helpdesk_due:
+            dl = deadline(t, config)
+            due, soon = dl.due_at, dl.soon_at
+        else:
+            rule = (t.source, t.category, t.priority)
+            span = spans.get(rule)
+            if span is None:
+                window = window_for(t, windows)
+                span = spans[rule] = (window, window * fraction)
+            if hours is None:  # the same as deadline(), without its per-ticket overhead
+                due, soon = t.waiting_since + span[0], t.waiting_since + span[1]
+            else:
+                due, soon = _business_deadline(t.waiting_since, span[0], fraction, hours)
         snoozed = q.snoozed_until if q.snoozed_until and q.snoozed_until > now else None
-        out.append(
+        if now >= due:
+            state = DueState.OVERDUE
+        elif now >= soon:
+            state = DueState.DUE_SOON
+        else:
+            state = DueState.FINE
+        append(
             WaitingTicket(
-                ticket=q.ticket,
-                due_at=dl.due_at,
-                state=due_state(dl, now),
-                first_seen=q.first_seen,
-                stale=q.ticket.source in stale_sources,
-                acknowledged=q.acknowledged,
-                snoozed_until=snoozed,
+                t,
+                due,
+                state,
+                q.first_seen,
+                t.source in stale_sources,
+                q.acknowledged,
+                snoozed,
+                soon,
             )
         )
-    out.sort(key=lambda w: (w.due_at, w.ticket.waiting_since, w.ticket.source, w.ticket.id))
+    out.sort(key=_due_order)
     return out
+
+
+def _due_order(w: WaitingTicket) -> tuple[datetime, datetime, str, str]:
+    t = w.ticket
+    return w.due_at, t.waiting_since, t.source, t.id
 
 
 # --------------------------------------------------------------------------- escalation levels
@@ -226,8 +271,11 @@ def alerts_owed(
     attention = False
     for w in waiting:
         t = w.ticket
-        if alert_key(t.source, t.id, t.cycle, "new") not in done:
-            owed.append(_alert("new", w, now))
+        key = f"{t.key}\x1f{t.cycle}\x1fnew"  # alert_key(t.source, t.id, t.cycle, "new")
+        if key not in done:
+            owed.append(
+                Alert("new", now, key, t.source, t.id, t.subject, t.category, t.url, "", 0, (w,))
+            )
         if w.snoozed_until is not None:
             continue
         if not w.acknowledged:
@@ -282,19 +330,19 @@ def next_change(
             times.append(w.snoozed_until)
             continue
         attention = attention or not w.acknowledged
-        dl = deadline(w.ticket, config)
         if w.state is DueState.FINE:
-            times.append(dl.soon_at)
+            # evaluate() carries soon_at; a WaitingTicket made elsewhere may not
+            times.append(w.soon_at or deadline(w.ticket, config).soon_at)
         elif w.state is DueState.DUE_SOON:
-            times.append(dl.due_at)
+            times.append(w.due_at)
         else:
             esc = config.escalation
-            overdue_for = now - dl.due_at
-            later = [dl.due_at + lvl.after for lvl in esc.levels if lvl.after > overdue_for]
+            overdue_for = now - w.due_at
+            later = [w.due_at + lvl.after for lvl in esc.levels if lvl.after > overdue_for]
             if later:
                 times.append(min(later))
             elif esc.repeat_every and esc.levels and not w.acknowledged:
-                base = dl.due_at + esc.levels[-1].after
+                base = w.due_at + esc.levels[-1].after
                 n = int((now - base) / esc.repeat_every) + 1
                 times.append(base + esc.repeat_every * n)
     every = config.alerts.remind_every

@@ -22,6 +22,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -178,7 +179,7 @@ class Changes:
         return bool(self.new or self.updated or self.answered)
 
 
-@dataclass
+@dataclass(slots=True)
 class QueuedTicket:
     """A ticket in the queue with its local state (first seen, acknowledged, snoozed)."""
 
@@ -202,8 +203,8 @@ def ticket_record(ticket: Ticket) -> dict[str, Any]:
         "category": ticket.category,
         "priority": ticket.priority,
         "status": ticket.status,
-        "created_at": _iso(ticket.created_at),
-        "waiting_since": _iso(ticket.waiting_since),
+        "created_at": ticket.created_at.isoformat(),
+        "waiting_since": ticket.cycle,
         "due_at": _iso(ticket.due_at),
         "url": ticket.url,
         "assignee": ticket.assignee,
@@ -338,6 +339,7 @@ class LocalQueue:
             # an unmodified page): nothing to compare ticket by ticket, nothing to write.
             return Changes(source, unchanged=last[1])
         now_iso = now.isoformat()
+        queued = self._queued_tickets()  # parsed before the rows change, kept in step below
         prefix = ticket_key(source, "")
         known = {k: i for k, i in self._index.items() if k.startswith(prefix)}
         docs = self.tickets._read_table()
@@ -357,7 +359,10 @@ class LocalQueue:
             record = ticket_record(ticket)
             doc_id = known.get(key)
             if doc_id is None:
-                record.update(key=key, first_seen=now_iso, acknowledged=False, snoozed_until=None)
+                record["key"] = key
+                record["first_seen"] = now_iso
+                record["acknowledged"] = False
+                record["snoozed_until"] = None
                 inserts.append(record)
                 new.append(ticket)
                 fresh[key] = QueuedTicket(ticket, now)
@@ -402,16 +407,33 @@ class LocalQueue:
             for key in gone:
                 del self._index[key]
         if inserts:
-            ids = self.tickets.insert_multiple(inserts)
-            for record, doc_id in zip(inserts, ids, strict=True):
-                self._index[record["key"]] = doc_id
-        if self._queued is not None:
-            for key in gone:
-                self._queued.pop(key, None)
-            self._queued.update(fresh)
+            self._insert_tickets(inserts)
+        for key in gone:
+            queued.pop(key, None)
+        queued.update(fresh)
         changes = Changes(source, tuple(new), tuple(updated), tuple(unchanged), tuple(answered))
         self._applied[source] = (snapshot.tickets, changes.waiting)
         return changes
+
+    def _insert_tickets(self, records: list[dict[str, Any]]) -> None:
+        """Add new rows to the tickets table in one step.
+
+        TinyDB's ``insert_multiple`` copies each row and converts the whole table's ids twice
+        per call; a first sync of 10,000 tickets spent more time there than in parsing them.
+        The rows go straight into the cached table (saved by the next :meth:`commit`).
+        """
+        middleware = self.db.storage
+        tables = middleware.read()  # type: ignore[attr-defined]
+        if tables is None:
+            tables = middleware.cache = {}  # type: ignore[attr-defined]
+        rows = tables.setdefault(self.tickets.name, {})
+        next_id = self.tickets._get_next_id
+        index = self._index
+        for record in records:
+            doc_id = next_id()
+            rows[str(doc_id)] = record
+            index[record["key"]] = doc_id
+        middleware._cache_modified_count += 1  # type: ignore[attr-defined]
 
     def _close_cycles(self, records: list[dict[str, Any]], now: datetime) -> None:
         """Note in the ledger that waiting cycles ended (for the digest and retention)."""
@@ -439,6 +461,10 @@ class LocalQueue:
 
     def waiting(self, source: str | None = None) -> list[QueuedTicket]:
         """Every ticket in the queue (of one source, or all), with its local state."""
+        queued = self._queued_tickets().values()
+        return [q for q in queued if source is None or q.ticket.source == source]
+
+    def _queued_tickets(self) -> dict[str, QueuedTicket]:
         if self._queued is None:
             self._queued = {
                 doc["key"]: QueuedTicket(
@@ -449,7 +475,7 @@ class LocalQueue:
                 )
                 for doc in self.tickets._read_table().values()
             }
-        return [q for q in self._queued.values() if source is None or q.ticket.source == source]
+        return self._queued
 
     def set_ticket_state(
         self,
@@ -469,7 +495,16 @@ class LocalQueue:
         if snoozed_until is not False:
             fields["snoozed_until"] = _iso(snoozed_until)  # type: ignore[arg-type]
         self.tickets.update(fields, doc_ids=[doc_id])
-        self._queued = None
+        key = ticket_key(source, ticket_id)
+        if self._queued is not None and key in self._queued:
+            q = self._queued[key]
+            self._queued[key] = QueuedTicket(
+                q.ticket,
+                q.first_seen,
+                q.acknowledged if acknowledged is None else acknowledged,
+                q.snoozed_until if snoozed_until is False else snoozed_until,  # type: ignore[arg-type]
+                q.extra,
+            )
         return True
 
     def forget_source(self, source: str) -> None:
@@ -488,8 +523,9 @@ class LocalQueue:
         return key in self._ledger_keys
 
     @property
-    def ledger_keys(self) -> frozenset[str]:
-        return frozenset(self._ledger_keys)
+    def ledger_keys(self) -> AbstractSet[str]:
+        """The keys of every alert recorded (a live, read-only view: do not keep it)."""
+        return self._ledger_keys
 
     def _all_ledger_keys(self) -> set[str]:
         """The keys of every alert recorded: the ledger's, and the ``new`` alerts implied.
@@ -520,7 +556,9 @@ class LocalQueue:
             if alert.kind == "new":
                 doc_id = self._index.get(ticket_key(alert.source, alert.ticket))
                 row = rows.get(str(doc_id)) if doc_id is not None else None
-                if row is not None and row["waiting_since"] == _cycle_of(alert.key):
+                # the alert's own ticket tells its cycle without taking the key apart
+                cycle = alert.tickets[0].ticket.cycle if alert.tickets else _cycle_of(alert.key)
+                if row is not None and row["waiting_since"] == cycle:
                     continue  # implied by the ticket's row (see _all_ledger_keys)
             docs.append(
                 {
