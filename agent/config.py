@@ -537,9 +537,12 @@ def _read_targets(file: Path | None, r: _Reader, name: str) -> tuple[str, ...]:
     A URL that carries a password or token is refused (apprise's private form of it differs):
     secrets live in the keyring, never in the config file.
     """
+    targets = r.strings(name)
+    if not targets:
+        return targets
+    # only now: agent.escalation is the channels' code, which a config without them never needs
     from agent.escalation import carries_secret, check_target, describe_target
 
-    targets = r.strings(name)
     for i, target in enumerate(targets):
         problem = check_target(target)
         if not problem and carries_secret(target):

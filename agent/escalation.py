@@ -20,7 +20,6 @@ that carries a token is kept in the keyring and the config names it as ``keyring
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import logging
 import random
 import re
@@ -271,6 +270,8 @@ def _local(value: datetime, tz: tzinfo | None, fmt: str = "%H:%M") -> str:
 
 def key_tag(key: str) -> str:
     """The short, secret-free form of an outbox key that each message carries."""
+    import hashlib  # here, not at the top: it loads OpenSSL, which the tray need not carry
+
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 

@@ -8,10 +8,10 @@ on the main thread only. UI actions go back to the agent as commands.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import signal
 import sys
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +47,10 @@ class Bridge(QObject):
 
 def instance_name(data_dir: Path) -> str:
     """One Ticketbell per data folder (the queue's folder): the demo and a real setup can run
-    side by side, two copies on the same queue cannot."""
-    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
-    return f"ticketbell-{digest}"
+    side by side, two copies on the same queue cannot. (Two checksums, not a cryptographic hash:
+    ``hashlib`` would load OpenSSL into the tray's memory for a name.)"""
+    path = str(data_dir.resolve()).encode()
+    return f"ticketbell-{zlib.crc32(path):08x}{zlib.adler32(path):08x}"
 
 
 def signal_running(name: str, timeout_ms: int = 1000) -> bool:
@@ -110,7 +111,7 @@ class TicketbellApp(QObject):
         self.tray: Any = None
         self.config: Config | None = None
         self.bridge = Bridge()
-        self.sound = SoundPlayer(self.qsettings)
+        self.sound = SoundPlayer(self.qsettings, load=False)  # loaded once the icon is up
         self.dialog: Any = None
 
     # -- start-up
@@ -133,30 +134,42 @@ class TicketbellApp(QObject):
         self.run_with(config)
 
     def run_with(self, config: Config) -> None:
-        """Start (or reconfigure) the agent and show the tray for ``config``."""
+        """Start (or reconfigure) the agent and show the tray for ``config``.
+
+        The icon comes first; the sounds and the agent's first poll follow as soon as the
+        event loop runs (:meth:`_begin`), so a start shows the bell without waiting for them.
+        """
         from ui.tray import Tray
 
         self.config = config
-        self.sound.configure(config.alerts)
         if self.agent is not None:
+            self.sound.configure(config.alerts)
             self.agent.reconfigure(config)
             self.tray.config = config
             return
         self.agent = cli.open_agent(config, self.args)
         group_by = str(self.qsettings.value("menu/group_by", "category"))
-        self.tray = Tray(self.agent, config, self.sound, group_by=group_by)
+        self.tray = Tray(
+            self.agent, config, self.sound, group_by=group_by, status=self.agent.status
+        )
         self.tray.settings_requested.connect(self.open_settings)
         self.tray.quit_requested.connect(self.quit)
         self.tray.log_folder_requested.connect(self.open_log_folder)
         self.bridge.status_changed.connect(self.tray.show_status)
         self.bridge.alerts_raised.connect(self.tray.show_alerts)
         self.agent.subscribe(self.bridge.on_status, self.bridge.on_alerts)
-        self.tray.show_status(self.agent.status)
         self.tray.show()
-        self.agent.start()
+        QTimer.singleShot(0, self._begin)
         if self.tray.tray is None:
             log.warning("no system tray on this desktop: showing the Ticketbell window instead")
-        log.info("ticketbell started with %d source(s)", len(config.sources))
+
+    def _begin(self) -> None:
+        """Right after the icon is up: load the sounds and start the agent."""
+        if self.agent is None or self.config is None:
+            return  # quit before the event loop ran
+        self.sound.configure(self.config.alerts)  # before any alert can arrive
+        self.agent.start()
+        log.info("ticketbell started with %d source(s)", len(self.config.sources))
 
     # -- dialogs
 

@@ -9,9 +9,19 @@ outline, so it reads on light and dark panels alike.
 from __future__ import annotations
 
 from enum import Enum
+from functools import lru_cache
 
-from PySide6.QtCore import QByteArray, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QIcon, QPainter, QPainterPath, QPixmap
+from PySide6.QtCore import QByteArray, QRect, QRectF, QSize, Qt
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QIcon,
+    QIconEngine,
+    QPainter,
+    QPainterPath,
+    QPixmap,
+)
 from PySide6.QtSvg import QSvgRenderer
 
 import resources
@@ -131,13 +141,60 @@ def _draw_pill(painter: QPainter, px: int, text: str, fill: QColor, ink: QColor)
     painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
 
 
+class _BadgeEngine(QIconEngine):
+    """Draws the badge at the sizes the tray asks for, when it asks, once each.
+
+    Rendering every common size and scale up front cost 18 renders per change of the count
+    (36 at start) and kept every pixmap in memory; a tray asks for one or two.
+    """
+
+    def __init__(self, count: int, state: BadgeState) -> None:
+        super().__init__()
+        self.count = count
+        self.state = state
+        self.pixmaps: dict[tuple[int, float], QPixmap] = {}
+
+    def scaledPixmap(
+        self, size: QSize, mode: QIcon.Mode, state: QIcon.State, scale: float
+    ) -> QPixmap:
+        side = max(1, min(size.width(), size.height()))
+        key = (side, scale)
+        pixmap = self.pixmaps.get(key)
+        if pixmap is None:
+            pixmap = self.pixmaps[key] = render(self.count, self.state, side, scale)
+        return pixmap
+
+    def pixmap(self, size: QSize, mode: QIcon.Mode, state: QIcon.State) -> QPixmap:
+        return self.scaledPixmap(size, mode, state, 1.0)
+
+    def paint(self, painter: QPainter, rect: QRect, mode: QIcon.Mode, state: QIcon.State) -> None:
+        scale = painter.device().devicePixelRatioF() if painter.device() else 1.0
+        painter.drawPixmap(rect, self.scaledPixmap(rect.size(), mode, state, scale))
+
+    def availableSizes(
+        self, mode: QIcon.Mode = QIcon.Mode.Normal, state: QIcon.State = QIcon.State.Off
+    ) -> list[QSize]:
+        return [QSize(size, size) for size in SIZES]
+
+    def clone(self) -> QIconEngine:
+        return _BadgeEngine(self.count, self.state)
+
+
 def icon(count: int, state: BadgeState) -> QIcon:
-    """A QIcon holding a pixmap for every common tray size and scale."""
-    result = QIcon()
-    for size in SIZES:
-        for dpr in RATIOS:
-            result.addPixmap(render(count, state, size, dpr))
-    return result
+    """The icon for ``count`` in ``state``, drawn at each tray size and scale when first asked.
+
+    The same badge (same text and state) is the same icon: a refresh that changes nothing
+    draws nothing.
+    """
+    text = badge_text(count, state)
+    return _icon(text, state, min(count, 100) if text else 0)
+
+
+@lru_cache(maxsize=2)
+def _icon(text: str, state: BadgeState, drawn_count: int) -> QIcon:
+    # drawn_count is a function of (text, state): it never splits the cache, only names what
+    # is drawn ("99+" for any count above 99, nothing for idle)
+    return QIcon(_BadgeEngine(drawn_count, state))
 
 
 def status_icon(status: Status) -> QIcon:

@@ -13,14 +13,17 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QSettings, QUrl
-from PySide6.QtMultimedia import QMediaDevices, QSoundEffect
 
 import resources
 from agent.config import Alerts
 from agent.model import UTC, Alert, parse_time, utcnow
 from agent.policy import in_quiet_hours
+
+if TYPE_CHECKING:
+    from PySide6.QtMultimedia import QSoundEffect
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,7 @@ class SoundPlayer(QObject):
         alerts: Alerts | None = None,
         *,
         local_now: Callable[[datetime], datetime] = lambda now: now.astimezone(),
+        load: bool = True,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -57,11 +61,16 @@ class SoundPlayer(QObject):
         self.effects: dict[str, QSoundEffect] = {}
         self.problem = ""  # a sentence for Settings when sounds cannot play here
         self.requested: list[str] = []  # every sound this player was asked to play, in order
-        self.configure(self.alerts)
+        if load:  # the tray app loads the sounds once its icon is up (see configure)
+            self.configure(self.alerts)
 
     # -- configuration
 
     def configure(self, alerts: Alerts) -> None:
+        # QtMultimedia is imported here, not at the top: the tray app loads the sounds after
+        # its icon is up, so a start does not wait for the multimedia stack
+        from PySide6.QtMultimedia import QMediaDevices, QSoundEffect
+
         self.alerts = alerts
         custom = alerts.sound not in ("chime", "off")
         paths = {
@@ -82,6 +91,8 @@ class SoundPlayer(QObject):
             self._report("no audio output device was found, so Ticketbell cannot play sounds")
 
     def _status_changed(self, name: str) -> None:
+        from PySide6.QtMultimedia import QMediaDevices, QSoundEffect
+
         effect = self.effects[name]
         if effect.status() == QSoundEffect.Status.Error:
             if not QMediaDevices.audioOutputs():
@@ -159,8 +170,8 @@ class SoundPlayer(QObject):
     def play(self, name: str) -> bool:
         """Start ``name``; False when it cannot play here or another sound is still playing."""
         self.requested.append(name)
-        effect = self.effects[name]
-        if effect.status() == QSoundEffect.Status.Error:
+        effect = self.effects.get(name)
+        if effect is None or effect.status() == effect.Status.Error:
             return False
         if any(e.isPlaying() for e in self.effects.values()):
             return False  # one sound at a time: a second burst does not stack on the first

@@ -266,6 +266,7 @@ class Tray(QObject):
         notify_fallback: Callable[[str, str], None] | None = None,
         clock: Callable[[], datetime] = utcnow,
         group_by: str = "category",
+        status: Status | None = None,
     ) -> None:
         super().__init__()
         self.agent = agent
@@ -274,7 +275,7 @@ class Tray(QObject):
         self.opener = opener
         self.clock = clock
         self.group_by = group_by
-        self.status = Status(clock(), role=config.role)
+        self.status = status or Status(clock(), role=config.role)
         self.pinned: list[str] = []  # escalated tickets, shown first
         self.last_burst: tuple[Alert, ...] = ()
         self.notify_fallback = notify_fallback or plyer_notify
