@@ -554,10 +554,12 @@ class LocalQueue:
             self._ledger_keys.add(alert.key)
             fresh.append(alert)
             if alert.kind == "new":
-                doc_id = self._index.get(ticket_key(alert.source, alert.ticket))
+                # the alert's own ticket knows its key and cycle without taking the key apart
+                ticket = alert.tickets[0].ticket if alert.tickets else None
+                key = ticket.key if ticket else ticket_key(alert.source, alert.ticket)
+                doc_id = self._index.get(key)
                 row = rows.get(str(doc_id)) if doc_id is not None else None
-                # the alert's own ticket tells its cycle without taking the key apart
-                cycle = alert.tickets[0].ticket.cycle if alert.tickets else _cycle_of(alert.key)
+                cycle = ticket.cycle if ticket else _cycle_of(alert.key)
                 if row is not None and row["waiting_since"] == cycle:
                     continue  # implied by the ticket's row (see _all_ledger_keys)
             docs.append(

@@ -174,3 +174,19 @@ def test_verify_off_is_honoured_despite_the_environment(
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
     c = HttpClient(f"https://127.0.0.1:{tls_server.port}", timeout=5, verify=False)
     assert c.get_json("t").data == {"ok": True}
+
+
+def test_proxy_settings_from_the_environment_hold_per_host(
+    http: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The environment's proxy is read once per host, not once per client: NO_PROXY still
+    exempts one host while another host of the same client goes through the proxy."""
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    http.expect_request("/t").respond_with_json({"ok": True})
+    c = client(http)
+    assert c.get_json("t").data == {"ok": True}
+    assert c.get_json("t").data == {"ok": True}  # the cached settings, same answer
+    with pytest.raises(Unavailable):
+        c.get_json(f"http://localhost:{http.port}/t")  # not exempt: through the dead proxy
+    assert c.get_json("t").data == {"ok": True}

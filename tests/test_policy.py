@@ -1,3 +1,4 @@
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -252,3 +253,32 @@ def test_quiet_hours_across_midnight():
     assert at(23) and at(2) and at(6, 59)
     assert not at(7) and not at(12) and not at(21, 59)
     assert not in_quiet_hours(datetime(2026, 11, 23, 23, 0), None)
+
+
+def test_each_ticket_gets_its_own_rule_and_business_time_in_one_evaluation():
+    """evaluate() works out each (source, category, priority) window once and carries the
+    due-soon moment, so next_change() wakes up exactly when deadline() says, no later."""
+    c = conf(windows=WINDOWS, business_hours=HOURS, alerts={"remind_every": "off"})
+    friday_4pm = datetime(2026, 11, 27, 16, 0, tzinfo=UTC)
+    tickets = [
+        ticket(friday_4pm, id="plain"),
+        ticket(friday_4pm, id="sales", category="Sales"),
+        ticket(friday_4pm, id="urgent-sales", category="sales", priority="urgent"),
+        ticket(friday_4pm, id="plain-again"),
+    ]
+    waiting = evaluate([queued(t) for t in tickets], c, friday_4pm)
+    by_id = {w.ticket.id: w for w in waiting}
+    assert by_id["plain"].due_at == datetime(2026, 11, 30, 10, 0, tzinfo=UTC)  # Monday 10:00
+    assert by_id["plain-again"].due_at == by_id["plain"].due_at
+    assert by_id["sales"].due_at == datetime(2026, 11, 27, 16, 30, tzinfo=UTC)
+    assert by_id["urgent-sales"].due_at == datetime(2026, 11, 27, 16, 5, tzinfo=UTC)
+    for w in waiting:
+        assert (w.due_at, w.soon_at) == (
+            deadline(w.ticket, c).due_at,
+            deadline(w.ticket, c).soon_at,
+        )
+    # the first to become due soon: 80 % of 5 minutes after 16:00
+    assert next_change(waiting, c, friday_4pm) == friday_4pm + timedelta(minutes=4)
+    # a WaitingTicket made without soon_at (not by evaluate) is worked out the same
+    bare = [replace(w, soon_at=None) for w in waiting]
+    assert next_change(bare, c, friday_4pm) == friday_4pm + timedelta(minutes=4)
