@@ -21,7 +21,11 @@ _HOME = Path(tempfile.mkdtemp(prefix="ticketbell-tests-"))
 for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
     os.environ[var] = str(_HOME / var.lower())
 
+import logging  # noqa: E402
+
 import pytest  # noqa: E402
+
+from tests import secretscan  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 UTC = timezone.utc
@@ -68,7 +72,9 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 60, **kw):
     import subprocess
 
-    return subprocess.run(
+    if args[:2] == ["secret", "set"] and kw.get("input"):  # the value stored is a secret
+        secretscan.register_secret(kw["input"].strip())
+    done = subprocess.run(
         [sys.executable, "-m", "agent", *args],
         env=env,
         capture_output=True,
@@ -77,3 +83,58 @@ def run_cli(args: list[str], env: dict[str, str], timeout: float = 60, **kw):
         cwd=ROOT,
         **kw,
     )
+    where = f"output of `ticketbell {' '.join(args)}`"
+    secretscan.TEXTS.append((where, f"{done.stdout}\n{done.stderr}"))
+    return done
+
+
+# ------------------------------------------------------------------ the suite-wide secret scan
+
+_suite_log: list[logging.Handler] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _capture_suite_log(tmp_path_factory: pytest.TempPathFactory):
+    """Every log record of the session, written as the agent's log file would write it."""
+    from agent.config import ConfigError
+    from agent.escalation import DeliveryError
+    from agent.secrets import SecretUnavailable
+    from agent.sources.base import SourceError
+
+    secretscan.watch_secrets()
+    secretscan.record_errors(SourceError, ConfigError, SecretUnavailable, DeliveryError)
+    handler = secretscan.log_handler(tmp_path_factory.getbasetemp() / "suite.log")
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.DEBUG)
+    root.addHandler(handler)
+    _suite_log.append(handler)
+    yield
+    _suite_log.remove(handler)
+    root.removeHandler(handler)
+    root.setLevel(level)
+    handler.close()
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    root = logging.getLogger()
+    for handler in _suite_log:  # a test that reconfigured logging dropped it: keep capturing
+        if handler not in root.handlers:
+            root.addHandler(handler)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if a test secret is in any file, log line or error message of the suite."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None or session.testscollected == 0:
+        return
+    roots = [_HOME, factory.getbasetemp()]
+    findings = secretscan.scan(secretscan.suite_secrets(), roots, secretscan.TEXTS)
+    session.config.stash[secretscan.FOUND] = len(findings)
+    if findings:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        for finding in findings:
+            if reporter is not None:
+                reporter.write_line(f"SECRET LEAK: {finding}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

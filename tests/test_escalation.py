@@ -25,6 +25,7 @@ from agent.engine import Agent
 from agent.model import UTC, Alert, Health, Snapshot, Ticket
 from agent.queue import LocalQueue
 from agent.sources.base import AuthError, Source
+from tests import secretscan
 from tests.fakes.web import local_server
 
 # --------------------------------------------------------------------------- real servers
@@ -724,7 +725,7 @@ def test_headless_owner_killed_with_a_pending_delivery_delivers_it_once_after_re
         desk.add(7, "Order never arrived", opened=opened, customer_wrote=opened)
         config = headless_config(tmp_path, desk.url, mailbox.url, hook)
         data = tmp_path / "data"
-        env = {**cli_env, "DESK_KEY": "desk-key-123456"}
+        env = {**cli_env, "DESK_KEY": secretscan.register_secret("desk-key-123456")}
 
         def start() -> subprocess.Popen[str]:
             args = ["run", "--headless", "--role", "owner", "--no-notify"]

@@ -28,6 +28,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
+from tests import secretscan
+
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 DOVEADM = shutil.which("doveadm") or "/usr/bin/doveadm"
 
@@ -69,6 +71,7 @@ class Dovecot:
         self.tls_port = free_port()
         self.conf = workdir / "dovecot.conf"
         self.users = workdir / "users"  # a passwd-file per user
+        secretscan.SERVER_SIDE.append(workdir)  # the server's own password files
         self.ca = workdir / "ca.pem"
         self.root = os.geteuid() == 0
         if self.root:  # mail as "nobody", in a folder that user can reach

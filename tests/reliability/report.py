@@ -3,7 +3,8 @@
 It reads what the reliability tests recorded with ``record_property`` (see
 ``tests/reliability/conftest.py``) and prints one table at the end of the run. A fault counts as
 survived only when its test passed; a figure no test reported is shown as "not measured" rather
-than as a reassuring 0.
+than as a reassuring 0. "secrets found" comes from the suite-wide secret scan
+(``tests/secretscan.py``), which runs when the session finishes.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
+from tests import secretscan
 
 FIGURES = (
     ("alerts_duplicated", "alerts duplicated (must be 0)"),
@@ -72,6 +75,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    found = terminalreporter.config.stash.get(secretscan.FOUND, None)
+    if found is not None:  # the suite-wide scan of tests/conftest.py ran at session finish
+        _tally.figures["secrets_found"] = found
     terminalreporter.section("Ticketbell reliability")
     terminalreporter.write_line(_tally.table())
     broken = [name for name, ok in _tally.faults.items() if not ok]
