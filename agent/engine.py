@@ -348,7 +348,7 @@ class Agent:
             mono = self.clock.monotonic()
             for name, state in self._states.items():
                 if arg is None or arg == name:
-                    state.next_due = mono
+                    self._poll_soon(state, mono)
         elif kind in ("ack", "snooze"):
             if kind == "ack":
                 if self.queue.set_ticket_state(arg[0], arg[1], acknowledged=True):
@@ -369,6 +369,14 @@ class Agent:
                 log.exception("a scheduled call failed")
             self._dirty = True
 
+    @staticmethod
+    def _poll_soon(state: _SourceState, mono: float) -> None:
+        """Poll now, or right after the fetch under way (whose result would set a later time)."""
+        if state.in_flight:
+            state.recheck = True
+        else:
+            state.next_due = mono
+
     def _tick(self) -> None:
         """Notice clock jumps, start due polls, and re-evaluate when a state change is due."""
         mono = self.clock.monotonic()
@@ -383,7 +391,7 @@ class Agent:
                 wall_delta - mono_delta,
             )
             for state in self._states.values():
-                state.next_due = mono
+                self._poll_soon(state, mono)
         for state in self._states.values():
             if not state.in_flight and state.next_due <= mono:
                 state.in_flight = True

@@ -244,6 +244,19 @@ def test_a_wall_clock_jump_triggers_an_immediate_poll(harness, clock):
     wait_until(lambda: h.sources["A"].calls == 2)
 
 
+def test_a_clock_jump_during_a_fetch_polls_again_once_it_ends(harness, clock):
+    h = harness(make_config(interval="10m"))
+    h.sources["A"].gate = threading.Event()
+    h.agent.start()
+    wait_until(lambda: h.sources["A"].calls == 1)  # the first fetch is still running
+    clock.jump_wall(3 * 3600)
+    h.agent.poke()
+    h.agent.call(lambda _agent: None)
+    wait_until(lambda: h.agent._cmds.empty())  # the jump was seen while the fetch ran
+    h.sources["A"].gate.set()
+    wait_until(lambda: h.sources["A"].calls == 2)  # not 10 minutes later
+
+
 def test_acknowledge_and_snooze_are_commands_the_scheduler_applies(harness, clock):
     h = harness()
     h.sources["A"].tickets = [ticket(1, clock.now())]
