@@ -111,3 +111,15 @@ def test_sound_off_and_custom_wav(player, tmp_path) -> None:
     assert player.effects["chime"].source().toLocalFile() == str(custom)
     assert player.effects["chime"].volume() == pytest.approx(0.3, abs=0.01)
     assert player.play_for((alert("new"),), NOW) == "chime"
+
+
+def test_a_burst_before_the_sounds_are_loaded_loads_them(qapp, tmp_path) -> None:
+    """The tray app loads its sounds after the icon is up; an alert that comes first still
+    gets its chime's sound set up (not silently dropped for a missing effect)."""
+    settings = QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat)
+    later = SoundPlayer(settings, Alerts(), load=False)
+    assert later.effects == {}
+    later.play_for((alert("new"),))
+    assert later.requested == ["chime"]
+    assert later.effects["chime"].source().toLocalFile().endswith("chime.wav")
+    assert later.effects["urgent"].source().toLocalFile().endswith("urgent.wav")

@@ -164,12 +164,17 @@ class TicketbellApp(QObject):
             log.warning("no system tray on this desktop: showing the Ticketbell window instead")
 
     def _begin(self) -> None:
-        """Right after the icon is up: load the sounds and start the agent."""
+        """Right after the icon is up: start the agent, then load the sounds in the next turn
+        of the event loop (a burst that comes first loads them itself: SoundPlayer.play)."""
         if self.agent is None or self.config is None:
             return  # quit before the event loop ran
-        self.sound.configure(self.config.alerts)  # before any alert can arrive
         self.agent.start()
         log.info("ticketbell started with %d source(s)", len(self.config.sources))
+        QTimer.singleShot(0, self._load_sounds)
+
+    def _load_sounds(self) -> None:
+        if self.config is not None and not self.sound.effects:
+            self.sound.configure(self.config.alerts)
 
     # -- dialogs
 

@@ -170,6 +170,8 @@ class SoundPlayer(QObject):
     def play(self, name: str) -> bool:
         """Start ``name``; False when it cannot play here or another sound is still playing."""
         self.requested.append(name)
+        if not self.effects:  # made with load=False and not configured yet
+            self.configure(self.alerts)
         effect = self.effects.get(name)
         if effect is None or effect.status() == effect.Status.Error:
             return False
