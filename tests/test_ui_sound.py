@@ -47,16 +47,19 @@ def test_chime_and_urgent_differ() -> None:
     assert chime != resources.path("urgent.wav").read_bytes()
 
 
-def test_the_chime_loads_and_plays_where_there_is_audio(qtbot, player) -> None:
+def test_the_chime_plays_or_the_player_says_why_not(qtbot, player) -> None:
+    """In this process Qt sees whatever audio the machine has; tests/test_ui_sound_server.py
+    proves the chime reaches a real sound server in any case."""
     effect = QSoundEffect()
     effect.setSource(QUrl.fromLocalFile(str(resources.path("chime.wav"))))
     qtbot.waitUntil(lambda: effect.status() != QSoundEffect.Status.Loading, timeout=5000)
-    if not QMediaDevices.audioOutputs():
+    if QMediaDevices.audioOutputs():
+        assert player.problem == ""
+        assert effect.status() == QSoundEffect.Status.Ready
+        effect.play()
+        qtbot.waitUntil(effect.isPlaying, timeout=5000)
+    else:
         assert player.problem.startswith("no audio output device")
-        pytest.skip("no audio output device on this machine (QMediaDevices.audioOutputs() empty)")
-    assert effect.status() == QSoundEffect.Status.Ready
-    effect.play()
-    qtbot.waitUntil(effect.isPlaying, timeout=5000)
 
 
 def test_one_sound_per_burst_urgent_wins() -> None:
