@@ -22,7 +22,7 @@ from agent.sources.base import (
     Unreachable,
 )
 from agent.sources.zammad import ZammadSource, parse_search, search_query
-from tests.fakes.web import closed_port_url, local_server
+from tests.fakes.web import closed_port_url, expect_failure, local_server
 from tests.fakes.zammad import FakeZammad
 
 UTC = timezone.utc
@@ -190,17 +190,12 @@ def test_every_failure_is_classified_without_leaking_the_token(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     fake.add("Q", created=h(1))
-    fake.failure = failure
-    fake.failure_headers = headers
-    with pytest.raises(error) as info:
-        make(fake).fetch(None)
-    assert words in str(info.value)
-    if failure == 401:
-        assert not isinstance(info.value, Forbidden)
+    raised = expect_failure(
+        lambda: make(fake).fetch(None), fake, failure, headers, error, words,
+        [TOKEN], lambda: caplog.text,
+    )  # fmt: skip
     if failure == 429:
-        assert info.value.retry_after == 30  # type: ignore[attr-defined]
-    for text in (str(info.value), info.value.detail, caplog.text):
-        assert TOKEN not in text
+        assert raised.retry_after == 30  # type: ignore[attr-defined]
 
 
 def test_connection_refused_is_unreachable(caplog: pytest.LogCaptureFixture) -> None:

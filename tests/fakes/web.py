@@ -13,11 +13,14 @@ import hashlib
 import json
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
+
+from agent.sources.base import Forbidden, SourceError
 
 LOGIN_PAGE = """<!DOCTYPE html>
 <html><head><title>Sign in</title></head>
@@ -116,3 +119,32 @@ class FakeHelpdesk:
 
     def bad_shape(self) -> Any:
         return {"unexpected": True}
+
+
+def expect_failure(
+    fetch: Callable[[], object],
+    fake: FakeHelpdesk,
+    failure: str | int,
+    headers: dict[str, str],
+    error: type[SourceError],
+    words: str,
+    secrets: Iterable[str],
+    log_text: Callable[[], str],
+) -> SourceError:
+    """Make ``fake`` fail as ``failure`` and check what one fetch raises, for every connector.
+
+    The error is of the expected class and says ``words``; a 401 is never a mere Forbidden; and no
+    secret appears in the message, the log detail or the log. Returns the error for kind-specific
+    checks (Retry-After and the like).
+    """
+    fake.failure = failure
+    fake.failure_headers = headers
+    with pytest.raises(error) as info:
+        fetch()
+    assert words in str(info.value)
+    if failure == 401:
+        assert not isinstance(info.value, Forbidden)
+    for text in (str(info.value), info.value.detail, log_text()):
+        for secret in secrets:
+            assert secret not in text
+    return info.value
