@@ -207,7 +207,7 @@ ERRORS = [
     (500, {}, Unavailable, "problem of its own"),
     ("html_login", {}, AuthError, "web page"),
     ("redirect_login", {}, AuthError, "login page"),
-    ("bad_shape", {}, BadResponse, "not a list of groups"),
+    ("bad_shape", {}, BadResponse, "no list of results"),
     ("endless", {}, BadResponse, "refused"),
 ]
 

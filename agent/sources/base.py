@@ -45,10 +45,22 @@ class Forbidden(AuthError):
 
 
 class RateLimited(SourceError):
+    """The helpdesk asks us to wait ``retry_after`` seconds (None: it did not say how long).
+
+    The wait is clamped to at most an hour (``inf``, ``1e20``: an hour; NaN: unknown), so no
+    number from a server can overflow the scheduler or silence a source until restart.
+    """
+
     label = "rate limited"
+    MAX_WAIT: ClassVar[float] = 3600.0
 
     def __init__(self, message: str, retry_after: float | None = None, detail: str = "") -> None:
         super().__init__(message, detail)
+        if retry_after is not None:
+            retry_after = float(retry_after)
+            retry_after = (
+                None if retry_after != retry_after else min(max(0.0, retry_after), self.MAX_WAIT)
+            )
         self.retry_after = retry_after
 
 

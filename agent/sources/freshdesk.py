@@ -23,9 +23,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from agent.model import Snapshot, Ticket, parse_time, utcnow
+from agent.model import Snapshot, Ticket, utcnow
 from agent.sources.base import BadResponse, NotConfigured, Option, Source
 from agent.sources.http import Page
+from agent.sources.kit import CategoryResolver, TicketCache, parse_time, slowest, waiting_since
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -38,10 +39,7 @@ STATUS_NAMES = {2: "open", 3: "pending", 4: "resolved", 5: "closed"}
 
 
 def _time(value: Any, what: str) -> datetime | None:
-    try:
-        return parse_time(value, what)
-    except ValueError as exc:
-        raise BadResponse("Freshdesk sent a date that cannot be read", str(exc)) from None
+    return parse_time(value, where=f"Freshdesk {what}")
 
 
 def _objects(data: Any, what: str) -> list[dict[str, Any]]:
@@ -88,17 +86,6 @@ def parse_conversations(data: Any) -> list[tuple[datetime, bool]]:
     return messages
 
 
-def oldest_unanswered(messages: Iterable[tuple[datetime, bool]]) -> datetime | None:
-    """The oldest customer message with no reply after it; None when the team spoke last."""
-    since = None
-    for at, from_customer in sorted(messages):
-        if not from_customer:
-            since = None
-        elif since is None:
-            since = at
-    return since
-
-
 def search_query(statuses: Iterable[int], groups: Iterable[int]) -> str:
     """The filter-API query, wrapped in the double quotes Freshdesk requires."""
     status = " OR ".join(f"status:{s}" for s in statuses)
@@ -131,7 +118,7 @@ def parse_ticket(
             "Freshdesk sent a ticket without an id or creation time", str(ticket)[:200]
         )
     opened_by_customer = ticket.get("source") != OUTBOUND_EMAIL
-    since = oldest_unanswered([(created, opened_by_customer), *conversations])
+    since = waiting_since([(created, opened_by_customer), *conversations])
     if since is None:
         return None  # an agent replied last
     replied = any(not from_customer for _, from_customer in conversations)
@@ -209,45 +196,41 @@ class FreshdeskSource(Source):
             f"{self.web}/api/v2",
             auth=(secret, "X"),
         )
-        self._groups: dict[int, str] | None = None
-        # ticket id -> (updated_at it was read at, its public conversations, requester email)
-        self._convs: dict[int, tuple[str, list[tuple[datetime, bool]], str]] = {}
+        self.groups: CategoryResolver = CategoryResolver(
+            self._read_groups, what="group", helpdesk="Freshdesk"
+        )
+        #: each ticket's public conversations and requester email, while ``updated_at`` stays
+        self._convs: TicketCache[int, tuple[list[tuple[datetime, bool]], str]] = TicketCache()
+        self._throttle: float | None = None
 
     def _read_groups(self) -> dict[int, str]:
         groups: dict[int, str] = {}
         for page in self.client.paginate("groups", {"per_page": 100}, link_next):
             groups.update(parse_groups(page.data))
-        self._groups = groups
         return groups
 
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
-        groups = self._groups if self._groups is not None else self._read_groups()
+        self.groups.new_fetch()
         wanted: list[int] = []
         if self.config.categories:
-            by_name = {name.casefold(): gid for gid, name in groups.items()}
-            if any(c.casefold() not in by_name for c in self.config.categories):
-                groups = self._read_groups()
-                by_name = {name.casefold(): gid for gid, name in groups.items()}
-            missing = [c for c in self.config.categories if c.casefold() not in by_name]
-            if missing:
-                raise NotConfigured(
-                    f"Freshdesk has no group named {missing[0]!r} that this key can see; "
-                    f"it has: {', '.join(sorted(groups.values())) or 'none'}"
-                )
-            wanted = sorted({by_name[c.casefold()] for c in self.config.categories})
+            wanted = list(self.groups.ids(self.config.categories))
         params = {"query": search_query(sorted(self.statuses), wanted)}
         found: dict[int, dict[str, Any]] = {}
         complete = True
-        for page in self.client.paginate("search/tickets", params, search_next):
+        pages = self.client.paginate("search/tickets", params, search_next)
+        self._throttle = pages.throttle
+        for page in pages:
             results, total = parse_results(page.data)
             complete = complete and total <= PER_SEARCH_PAGE * MAX_SEARCH_PAGES
             for item in results:
                 if "id" in item and (not wanted or item.get("group_id") in wanted):
                     found[item["id"]] = item
-        complete = complete and not self.client.truncated
-        if any(t.get("group_id") not in groups for t in found.values() if t.get("group_id")):
-            groups = self._read_groups()
+        complete = complete and pages.complete
+        for item in found.values():
+            if item.get("group_id"):
+                self.groups.name(item["group_id"])  # an unknown group reads the table again
+        groups = self.groups.table()
         tickets = []
         for tid, item in found.items():
             if item.get("status") not in self.statuses:
@@ -265,21 +248,24 @@ class FreshdeskSource(Source):
             )
             if ticket is not None:
                 tickets.append(ticket)
-        self._convs = {t: c for t, c in self._convs.items() if t in found}
-        return Snapshot(self.name, tuple(tickets), now, complete, self.client.last_throttle)
+        if complete:
+            self._convs.prune(found)
+        return Snapshot(self.name, tuple(tickets), now, complete, self._throttle)
 
     def _conversations(
         self, tid: int, ticket: dict[str, Any]
     ) -> tuple[list[tuple[datetime, bool]], str, bool]:
         """The ticket's public conversations, read again only when the ticket changed."""
         updated = str(ticket.get("updated_at") or "")
-        cached = self._convs.get(tid)
-        if cached and cached[0] == updated:
-            return cached[1], cached[2], True
+        cached = self._convs.get(tid, updated)
+        if cached is not None:
+            return cached[0], cached[1], True
         messages: list[tuple[datetime, bool]] = []
         requester = ""
         path = f"tickets/{tid}/conversations"
-        for page in self.client.paginate(path, {"per_page": 100}, link_next):
+        pages = self.client.paginate(path, {"per_page": 100}, link_next)
+        self._throttle = slowest(self._throttle, pages.throttle)
+        for page in pages:
             messages.extend(parse_conversations(page.data))
             if not requester:
                 requester = next(
@@ -290,13 +276,13 @@ class FreshdeskSource(Source):
                     ),
                     "",
                 )
-        if self.client.truncated:
+        if not pages.complete:
             return messages, requester, False
-        self._convs[tid] = (updated, messages, requester)
+        self._convs.put(tid, updated, (messages, requester))
         return messages, requester, True
 
     def list_categories(self) -> list[str]:
-        return sorted(self._read_groups().values())
+        return sorted(self.groups.reload().values())
 
     def close(self) -> None:
         self.client.close()

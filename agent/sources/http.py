@@ -7,9 +7,14 @@ What it does for every kind, so no connector writes it again:
   authentication problem, never "0 tickets";
 - a size limit per response and a page cap per poll, so a misbehaving server cannot make us
   loop forever or hold a gigabyte in memory; a page that links back to one already read stops;
-- 429/503 become :class:`RateLimited` with Retry-After (seconds or an HTTP date) or the
-  helpdesk's reset header; remaining-quota headers turn into a ``throttle`` hint so the agent
-  slows down *before* the limit;
+- 429/503 (and GitHub's secondary rate limit, a 403) with a short Retry-After or reset (up to
+  a minute, within the fetch's time budget) are waited out and the same request asked again;
+  a longer one ends the fetch with :class:`RateLimited` carrying the wait (at most an hour);
+  remaining-quota headers turn into a ``throttle`` hint so the agent slows down *before* the
+  limit;
+- every URL requested keeps the source's scheme, host and port: a next link or any other URL
+  from a helpdesk's answer that points elsewhere (an ``http://`` downgrade included) is refused
+  before anything, the token least of all, is sent there;
 - ETag / Last-Modified revalidation, so an idle poll costs a 304;
 - every failure classified into the errors of ``agent.sources.base`` with a message a
   non-technical person understands; details go to the log, secrets go nowhere.
@@ -21,9 +26,11 @@ import hashlib
 import ipaddress
 import json
 import logging
+import math
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -48,6 +55,11 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 10.0
 MAX_BYTES = 20 * 1024 * 1024  # one response; a page of 100 tickets is ~100 KiB
 MAX_PAGES = 50
+MAX_INLINE_WAIT = 60.0  # a rate-limit wait up to this long is waited out inside the fetch
+MAX_RETRY_AFTER = 3600.0  # no number from a server makes us wait longer than an hour
+MAX_RATE_RETRIES = 5  # the same request asked again at most this often after a short wait
+FETCH_BUDGET_TIMEOUTS = 4  # a fetch's waits stay within this many read timeouts
+SECONDARY_LIMIT_WAIT = 60.0  # GitHub: "wait at least one minute before retrying"
 USER_AGENT = f"Ticketbell/{__version__} (+helpdesk tray agent)"
 
 _REMAINING_HEADERS = (
@@ -138,6 +150,64 @@ class _UnchangedPage(Page):
             self._data, self._body = value, None
 
 
+@dataclass
+class Pages:
+    """What :meth:`HttpClient.paginate` read: the pages in order, whether that is all of them,
+    and the helpdesk's slow-down hint.
+
+    ``complete`` is False when the page cap stopped the listing before its end: tickets missing
+    from it must then not be taken as answered. ``throttle`` is the longest wait any page's
+    quota headers asked for before the next poll (None: no hint). Iterating yields the pages.
+    """
+
+    pages: list[Page] = field(default_factory=list)
+    complete: bool = True
+    throttle: float | None = None
+
+    def __iter__(self) -> Iterator[Page]:
+        return iter(self.pages)
+
+    def __len__(self) -> int:
+        return len(self.pages)
+
+    @property
+    def from_cache(self) -> bool:
+        """True when every page was unchanged since the last time it was read."""
+        return bool(self.pages) and all(p.from_cache for p in self.pages)
+
+
+def clamp_wait(seconds: float | None) -> float | None:
+    """A server's wait in seconds, kept between 0 and an hour; None for garbage (NaN).
+
+    ``inf`` and ``1e20`` become an hour: a number from a server never overflows a timedelta or
+    silences a source until restart.
+    """
+    if seconds is None or math.isnan(seconds):
+        return None
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)
+
+
+def same_origin(url: str, base: str) -> bool:
+    """True when ``url`` has the scheme, host and port of ``base`` (default ports filled in)."""
+    try:
+        a, b = urlsplit(url), urlsplit(base)
+        return (
+            a.scheme.lower() == b.scheme.lower()
+            and (a.hostname or "") == (b.hostname or "")
+            and _port(a.scheme, a.port) == _port(b.scheme, b.port)
+            and not a.username
+            and not a.password
+        )
+    except ValueError:  # a port that is not a number
+        return False
+
+
+def _port(scheme: str, port: int | None) -> int | None:
+    if port is not None:
+        return port
+    return {"https": 443, "http": 80}.get(scheme.lower())
+
+
 def is_loopback(host: str) -> bool:
     if host in ("localhost", "localhost.localdomain"):
         return True
@@ -153,7 +223,7 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        return clamp_wait(float(value))
     except ValueError:
         pass
     try:
@@ -163,7 +233,7 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     if when is None:
         return None
     now = time.time() if now is None else now
-    return max(0.0, when.timestamp() - now)
+    return clamp_wait(when.timestamp() - now)
 
 
 def _header(headers: Mapping[str, str], names: tuple[str, ...]) -> str | None:
@@ -177,7 +247,8 @@ def _header(headers: Mapping[str, str], names: tuple[str, ...]) -> str | None:
 def reset_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
     """Seconds until a rate-limit window resets, from the reset headers helpdesks send.
 
-    Values larger than a day are epoch timestamps (GitHub, Freshdesk); smaller are deltas.
+    Values larger than a day are epoch timestamps (GitHub, Freshdesk), in seconds or, above
+    1e11, in milliseconds; smaller are deltas. The answer is clamped to an hour.
     """
     raw = _header(headers, _RESET_HEADERS)
     if raw is None:
@@ -186,10 +257,14 @@ def reset_seconds(headers: Mapping[str, str], now: float | None = None) -> float
         value = float(raw.split(";")[0].strip())
     except ValueError:
         return None
-    if value > 86400:
+    if math.isnan(value):
+        return None
+    if 86400 < value < math.inf:
+        if value > 1e11:
+            value /= 1000  # epoch milliseconds
         now = time.time() if now is None else now
-        return max(0.0, value - now)
-    return max(0.0, value)
+        return clamp_wait(value - now)
+    return clamp_wait(value)
 
 
 def throttle_hint(headers: Mapping[str, str], now: float | None = None) -> float | None:
@@ -263,9 +338,18 @@ class HttpClient:
         max_bytes: int = MAX_BYTES,
         max_pages: int = MAX_PAGES,
         name: str = "",
+        fetch_budget: float | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/" if base_url else ""
         self.timeout = (min(CONNECT_TIMEOUT, timeout), timeout)
+        #: the longest a listing's rate-limit waits may take together (a few read timeouts)
+        self.fetch_budget = (
+            FETCH_BUDGET_TIMEOUTS * timeout if fetch_budget is None else fetch_budget
+        )
+        #: ``time.monotonic()`` by which the current fetch must end, when whoever runs the fetch
+        #: sets one: no rate-limit wait is started that would end after it
+        self.deadline: float | None = None
+        self._closed = threading.Event()
         self.max_bytes = max_bytes
         self.max_pages = max_pages
         self.name = name or urlsplit(base_url).hostname or "helpdesk"
@@ -284,7 +368,10 @@ class HttpClient:
             self.session.trust_env = False
         self._cache: dict[str, tuple[str | None, str | None, Page]] = {}
         self._digests: dict[str, bytes] = {}
+        #: the last response's throttle hint and whether the last paginate() stopped at the page
+        #: cap; kept for connectors not yet reading :class:`Pages`
         self.last_throttle: float | None = None
+        self.truncated = False
         host = urlsplit(base_url).hostname or ""
         if base_url.startswith("http://") and host and not is_loopback(host):
             log.warning(
@@ -298,10 +385,24 @@ class HttpClient:
     # ------------------------------------------------------------------ requests
 
     def url(self, path: str) -> str:
-        """Join a relative API path to the base URL; absolute URLs pass through unchanged."""
-        if "://" in path:
-            return path
-        return urljoin(self.base_url, path.lstrip("/"))
+        """Join a relative API path to the base URL. An absolute URL (a next link, a URL from a
+        helpdesk's answer) must keep the source's scheme, host and port, or it is refused with
+        :class:`BadResponse` naming the foreign host: the token is never sent elsewhere."""
+        if "://" not in path and not path.startswith("//"):
+            return urljoin(self.base_url, path.lstrip("/"))
+        if self.base_url and not same_origin(path, self.base_url):
+            try:
+                parts = urlsplit(path)
+                foreign = f"{parts.scheme}://{parts.hostname or '?'}"
+                foreign += f":{parts.port}" if parts.port else ""
+            except ValueError:
+                foreign = "an unreadable address"
+            raise BadResponse(
+                f"{self.name} linked to another address ({foreign}); it was not followed, so "
+                "the token stays with the helpdesk and this poll is incomplete",
+                f"refused {foreign}: not the scheme, host and port of {self._safe(self.base_url)}",
+            )
+        return path
 
     def get_json(
         self,
@@ -335,16 +436,30 @@ class HttpClient:
                 send_headers["If-None-Match"] = etag
             if modified:
                 send_headers["If-Modified-Since"] = modified
-        response = self._send(method, url, params, send_headers, data, json_body)
-        try:
-            self.last_throttle = throttle_hint(response.headers)
-            if response.status_code == 304 and cached:
-                page = cached[2]
-                return Page(page.data, page.url, response.headers, 304, page.links, True)
-            self._raise_for_status(response)
-            body = self._read_body(response)
-        finally:
-            response.close()
+        started = time.monotonic()
+        retries = 0
+        while True:
+            response = self._send(method, url, params, send_headers, data, json_body)
+            try:
+                self.last_throttle = throttle_hint(response.headers)
+                if response.status_code == 304 and cached:
+                    page = cached[2]
+                    return Page(page.data, page.url, response.headers, 304, page.links, True)
+                try:
+                    self._raise_for_status(response)
+                except RateLimited as exc:
+                    wait = self._inline_wait(exc.retry_after, started, retries)
+                    if wait is None:
+                        raise
+                    retries += 1
+                    log.info("%s: rate limited; asking again in %.1f s", self.name, wait)
+                else:
+                    body = self._read_body(response)
+                    break
+            finally:
+                response.close()
+            if self._closed.wait(wait):
+                raise Unavailable(f"{self.name}: stopped while waiting for the rate limit")
         content_type = _content_type(response)
         digest = b""
         validators = response.headers.get("ETag") or response.headers.get("Last-Modified")
@@ -395,11 +510,12 @@ class HttpClient:
         next_url: Callable[[Page], str | None],
         *,
         headers: Mapping[str, str] | None = None,
-    ) -> Iterator[Page]:
-        """Yield pages, following ``next_url(page)`` until it returns None.
+    ) -> Pages:
+        """Read every page, following ``next_url(page)`` until it returns None.
 
-        Stops with :class:`BadResponse` if a page links to one already read. When the page cap is
-        reached, logs it and sets ``self.truncated`` so the connector marks its snapshot
+        Stops with :class:`BadResponse` if a page links to one already read or to another
+        scheme, host or port (nothing is sent there). When the page cap is reached, logs it and
+        returns the pages read with ``complete`` False, so the connector marks its snapshot
         incomplete (tickets beyond the cap are then not mistaken for answered ones).
         """
         self.truncated = False
@@ -407,11 +523,11 @@ class HttpClient:
         page = self.get_json(path, params, headers=headers)
         seen.add(self._page_id(page.url, params))
         count = 1
-        yield page
+        result = Pages([page], True, throttle_hint(page.headers))
         while True:
             nxt = next_url(page)
             if not nxt:
-                return
+                return result
             nxt = self.url(nxt)
             if nxt in seen:
                 raise BadResponse(
@@ -425,16 +541,35 @@ class HttpClient:
                     self.name,
                     count,
                 )
-                return
+                result.complete = False
+                return result
             seen.add(nxt)
             page = self.get_json(nxt, headers=headers)
             count += 1
-            yield page
+            result.pages.append(page)
+            hint = throttle_hint(page.headers)
+            if hint is not None:
+                result.throttle = max(hint, result.throttle or 0.0)
 
     def close(self) -> None:
+        self._closed.set()
         self.session.close()
 
     # ------------------------------------------------------------------ internals
+
+    def _inline_wait(self, retry_after: float | None, started: float, retries: int) -> float | None:
+        """How long to wait before asking the same request again; None: end the fetch.
+
+        Only a known wait of at most :data:`MAX_INLINE_WAIT` that ends before the fetch's
+        deadline (or, without one, within ``fetch_budget`` of the request's first try).
+        """
+        if retry_after is None or retry_after > MAX_INLINE_WAIT or retries >= MAX_RATE_RETRIES:
+            return None
+        end = self.deadline if self.deadline is not None else started + self.fetch_budget
+        wait = max(retry_after, 0.05)
+        if time.monotonic() + wait > end:
+            return None
+        return wait
 
     @staticmethod
     def _page_id(url: str, params: Mapping[str, Any] | None) -> str:
@@ -573,6 +708,15 @@ class HttpClient:
         if status == 403:
             retry = retry_after_seconds(response.headers.get("Retry-After"))
             remaining = _header(response.headers, _REMAINING_HEADERS)
+            if b"secondary rate limit" in body.lower():
+                # GitHub's secondary rate limit: a 403 (or 429) whose body says so. Its docs:
+                # wait for Retry-After when given, else until x-ratelimit-reset when no
+                # requests remain, else at least one minute.
+                wait = retry
+                if wait is None:
+                    reset = reset_seconds(response.headers) if remaining == "0" else None
+                    wait = max(SECONDARY_LIMIT_WAIT, reset or 0.0)
+                raise RateLimited(f"{self.name} asks us to slow down{said_part}", wait, detail)
             if retry is not None or remaining == "0":
                 wait = retry if retry is not None else reset_seconds(response.headers)
                 raise RateLimited(f"{self.name} asks us to slow down{said_part}", wait, detail)
@@ -585,6 +729,8 @@ class HttpClient:
             wait = retry_after_seconds(response.headers.get("Retry-After"))
             if wait is None:
                 wait = reset_seconds(response.headers)
+            if b"secondary rate limit" in body.lower() and "Retry-After" not in response.headers:
+                wait = max(SECONDARY_LIMIT_WAIT, wait or 0.0)
             raise RateLimited(
                 f"{self.name} asks us to slow down (rate limit){said_part}", wait, detail
             )

@@ -16,9 +16,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from agent.model import UTC, Snapshot, Ticket, parse_time, utcnow
+from agent.model import Snapshot, Ticket, utcnow
 from agent.sources.base import BadResponse, NotConfigured, Option, Source
 from agent.sources.http import Page
+from agent.sources.kit import parse_time
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -62,26 +63,6 @@ def lookup(data: Any, path: str) -> Any:
         else:
             return _MISSING
     return value
-
-
-def parse_timestamp(value: Any, what: str) -> datetime | None:
-    """ISO 8601 text, or epoch seconds / milliseconds as a number."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise BadResponse(f"{what} is true/false, not a time", f"{what}={value!r}")
-    if isinstance(value, (int, float)):
-        seconds = value / 1000 if value > 1e11 else value
-        try:
-            return None if seconds <= 0 else datetime.fromtimestamp(seconds, UTC)
-        except (OverflowError, OSError, ValueError):  # inf, NaN, or beyond the year 9999
-            raise BadResponse(
-                f"{what} is not a time the agent can read: {value!r}", f"{what}={value!r}"
-            ) from None
-    try:
-        return parse_time(str(value), what)
-    except ValueError as exc:
-        raise BadResponse(f"{what} is not a time the agent can read: {value!r}", str(exc)) from None
 
 
 def _text(value: Any) -> str:
@@ -149,12 +130,12 @@ def parse_tickets(
         if waiting and status.casefold() not in waiting:
             continue
         ticket_id = _text(values["id"])
-        created = parse_timestamp(values["created"], f"fields.created of ticket {ticket_id}")
+        created = parse_time(values["created"], where=f"fields.created of ticket {ticket_id}")
         if created is None:
             raise BadResponse(
                 f"ticket {ticket_id} has no creation time at fields.created", repr(values)
             )
-        since = parse_timestamp(values.get("waiting_since"), f"waiting_since of {ticket_id}")
+        since = parse_time(values.get("waiting_since"), where=f"waiting_since of {ticket_id}")
         tickets.append(
             Ticket(
                 source=source,
@@ -166,7 +147,7 @@ def parse_tickets(
                 category=_text(values.get("category")),
                 priority=_text(values.get("priority")),
                 status=status,
-                due_at=parse_timestamp(values.get("due"), f"due of {ticket_id}"),
+                due_at=parse_time(values.get("due"), where=f"due of {ticket_id}"),
                 url=_text(values.get("url")),
             )
         )
@@ -303,7 +284,8 @@ class JsonSource(Source):
         tickets: dict[str, Ticket] = {}
         pages: dict[str, tuple[dict[str, Ticket], str | None]] = {}
         try:
-            for page in self.client.paginate(self.config.url, None, self._next):
+            listing = self.client.paginate(self.config.url, None, self._next)
+            for page in listing:
                 found = self._page_tickets(page)
                 pages[page.url] = (found, self._next(page))
                 tickets.update(found)
@@ -317,8 +299,8 @@ class JsonSource(Source):
             self.name,
             tuple(tickets.values()),
             now,
-            complete=not self.client.truncated,
-            throttle=self.client.last_throttle,
+            complete=listing.complete,
+            throttle=listing.throttle,
         )
 
     def close(self) -> None:

@@ -24,9 +24,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from agent.model import Snapshot, Ticket, parse_time, utcnow
+from agent.model import Snapshot, Ticket, utcnow
 from agent.sources.base import BadResponse, Option, Source
-from agent.sources.http import Page
+from agent.sources.http import Page, throttle_hint
+from agent.sources.kit import TicketCache, parse_time, slowest, waiting_since
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -36,10 +37,7 @@ NOBODY = 1  # Zammad's system user "-": an unassigned ticket's owner
 
 
 def _time(value: Any, what: str) -> datetime | None:
-    try:
-        return parse_time(value, what)
-    except ValueError as exc:
-        raise BadResponse("Zammad sent a date that cannot be read", str(exc)) from None
+    return parse_time(value, where=f"Zammad {what}")
 
 
 def _objects(data: Any, what: str) -> list[dict[str, Any]]:
@@ -75,17 +73,6 @@ def parse_articles(data: Any) -> list[tuple[datetime, bool]]:
     return messages
 
 
-def oldest_unanswered(messages: Iterable[tuple[datetime, bool]]) -> datetime | None:
-    """The oldest customer message with no agent reply after it; None when an agent spoke last."""
-    since = None
-    for at, from_customer in sorted(messages):
-        if not from_customer:
-            since = None
-        elif since is None:
-            since = at
-    return since
-
-
 def customer_spoke_last(ticket: dict[str, Any]) -> bool:
     """From Zammad's own contact times: no agent contact yet, or the customer's is newer."""
     tid = ticket.get("id")
@@ -117,7 +104,7 @@ def parse_ticket(
         raise BadResponse("Zammad sent a ticket without an id or creation time", str(ticket)[:200])
     if not customer_spoke_last(ticket):
         return None  # an agent replied last
-    since = oldest_unanswered(messages) if messages else created
+    since = waiting_since(messages) if messages else created
     if since is None:
         return None
     owner = "" if ticket.get("owner_id") == NOBODY else str(ticket.get("owner") or "")
@@ -193,8 +180,9 @@ class ZammadSource(Source):
             f"{self.web}/api/v1",
             headers={"Authorization": f"Token token={secret}"},
         )
-        # ticket id -> (updated_at it was read at, its public articles)
-        self._articles: dict[int, tuple[str, list[tuple[datetime, bool]]]] = {}
+        #: each ticket's public articles, kept while its ``updated_at`` stays the same
+        self._articles: TicketCache[int, list[tuple[datetime, bool]]] = TicketCache()
+        self._throttle: float | None = None
 
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
@@ -207,12 +195,14 @@ class ZammadSource(Source):
             "per_page": PER_PAGE,
         }
         found: dict[int, dict[str, Any]] = {}
-        for page in self.client.paginate("tickets/search", params, next_page):
+        pages = self.client.paginate("tickets/search", params, next_page)
+        self._throttle = pages.throttle
+        for page in pages:
             for item in parse_search(page.data):
                 group = str(item.get("group") or "")
                 if "id" in item and (not self.config.categories or self.wants(group)):
                     found[item["id"]] = item
-        complete = not self.client.truncated
+        complete = pages.complete
         tickets = []
         for tid, item in found.items():
             if str(item.get("state") or "").casefold() not in self.states:
@@ -226,19 +216,21 @@ class ZammadSource(Source):
             )
             if ticket is not None:
                 tickets.append(ticket)
-        self._articles = {t: a for t, a in self._articles.items() if t in found}
-        return Snapshot(self.name, tuple(tickets), now, complete, self.client.last_throttle)
+        if complete:
+            self._articles.prune(found)
+        return Snapshot(self.name, tuple(tickets), now, complete, self._throttle)
 
     def _ticket_articles(
         self, tid: int, ticket: dict[str, Any]
     ) -> tuple[list[tuple[datetime, bool]], bool]:
         updated = str(ticket.get("updated_at") or "")
-        cached = self._articles.get(tid)
-        if cached and cached[0] == updated:
-            return cached[1], True
+        cached = self._articles.get(tid, updated)
+        if cached is not None:
+            return cached, True
         page = self.client.get_json(f"ticket_articles/by_ticket/{tid}")
+        self._throttle = slowest(self._throttle, throttle_hint(page.headers))
         messages = parse_articles(page.data)
-        self._articles[tid] = (updated, messages)
+        self._articles.put(tid, updated, messages)
         return messages, True
 
     def list_categories(self) -> list[str]:

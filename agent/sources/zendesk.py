@@ -17,14 +17,15 @@ results; a poll that hits that limit is marked incomplete.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from agent import secrets
-from agent.model import Snapshot, Ticket, parse_time, utcnow
+from agent.model import Snapshot, Ticket, utcnow
 from agent.sources.base import BadResponse, NotConfigured, Option, Source
 from agent.sources.http import Page
+from agent.sources.kit import CategoryResolver, TicketCache, parse_time, slowest, waiting_since
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -35,10 +36,7 @@ CUSTOMER_ROLE = "end-user"
 
 
 def _time(value: Any, what: str) -> datetime | None:
-    try:
-        return parse_time(value, what)
-    except ValueError as exc:
-        raise BadResponse("Zendesk sent a date that cannot be read", str(exc)) from None
+    return parse_time(value, where=f"Zendesk {what}")
 
 
 def _list(data: Any, key: str, hint: str = "") -> list[dict[str, Any]]:
@@ -115,17 +113,6 @@ def parse_comments(
     return messages
 
 
-def oldest_unanswered(messages: Iterable[tuple[datetime, bool]]) -> datetime | None:
-    """The oldest customer message with no team reply after it; None when the team spoke last."""
-    since = None
-    for at, from_customer in sorted(messages):
-        if not from_customer:
-            since = None
-        elif since is None:
-            since = at
-    return since
-
-
 def _name(users: dict[int, dict[str, Any]], user_id: Any) -> str:
     user = users.get(user_id) or {}
     return str(user.get("name") or user.get("email") or "")
@@ -152,7 +139,7 @@ def parse_ticket(
     if tid is None or created is None:
         raise BadResponse("Zendesk sent a ticket without an id or creation time", str(ticket)[:200])
     if messages:
-        since = oldest_unanswered(messages)
+        since = waiting_since(messages)
         if since is None:
             return None  # an agent replied last and left the ticket open
     else:
@@ -223,15 +210,18 @@ class ZendeskSource(Source):
             f"{web}/api/v2",
             headers=headers,
         )
-        self._groups: dict[int, str] | None = None
-        # ticket id -> (updated_at it was read at, its public comments)
-        self._comments: dict[int, tuple[str, list[tuple[datetime, bool]]]] = {}
+        self.groups: CategoryResolver = CategoryResolver(
+            self._read_groups, what="group", helpdesk="Zendesk"
+        )
+        #: each ticket's public comments, kept while its ``updated_at`` stays the same
+        self._comments: TicketCache[int, list[tuple[datetime, bool]]] = TicketCache()
+        self._throttle: float | None = None
 
     def _read_groups(self) -> dict[int, str]:
         groups: dict[int, str] = {}
-        for page in self.client.paginate("groups.json", {"page[size]": 100}, next_page):
+        pages = self.client.paginate("groups.json", {"page[size]": 100}, next_page)
+        for page in pages:
             groups.update(parse_groups(page.data))
-        self._groups = groups
         return groups
 
     def _search_query(self, group: int | None) -> str:
@@ -245,21 +235,11 @@ class ZendeskSource(Source):
 
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
-        groups = self._groups if self._groups is not None else self._read_groups()
+        self.groups.new_fetch()
+        self._throttle = None
         targets: list[int | None] = [None]
         if self.config.categories:
-            by_name = {name.casefold(): gid for gid, name in groups.items()}
-            missing = [c for c in self.config.categories if c.casefold() not in by_name]
-            if missing:
-                groups = self._read_groups()  # a group may have been added since
-                by_name = {name.casefold(): gid for gid, name in groups.items()}
-                missing = [c for c in self.config.categories if c.casefold() not in by_name]
-            if missing:
-                raise NotConfigured(
-                    f"Zendesk has no group named {missing[0]!r} that this token can see; "
-                    f"it has: {', '.join(sorted(groups.values())) or 'none'}"
-                )
-            targets = sorted({by_name[c.casefold()] for c in self.config.categories})
+            targets = list(self.groups.ids(self.config.categories))
         found: dict[int, dict[str, Any]] = {}
         users: dict[int, dict[str, Any]] = {}
         complete = True
@@ -271,7 +251,8 @@ class ZendeskSource(Source):
                 "per_page": 100,
                 "include": "tickets(users,slas)",
             }
-            for page in self.client.paginate("search.json", params, next_page):
+            pages = self.client.paginate("search.json", params, next_page)
+            for page in pages:
                 users.update(parse_users(page.data))
                 results = _list(page.data, "results", "; is the URL the Zendesk address?")
                 for item in results:
@@ -283,9 +264,12 @@ class ZendeskSource(Source):
                 count = page.data.get("count")
                 if isinstance(count, int) and count > SEARCH_LIMIT:
                     complete = False
-            complete = complete and not self.client.truncated
-        if any(t.get("group_id") not in groups for t in found.values() if t.get("group_id")):
-            groups = self._read_groups()
+            complete = complete and pages.complete
+            self._throttle = slowest(self._throttle, pages.throttle)
+        for item in found.values():
+            if item.get("group_id"):
+                self.groups.name(item["group_id"])  # an unknown group reads the table again
+        groups = self.groups.table()
         tickets = []
         for tid, item in found.items():
             if item.get("status") not in WAITING_STATUSES:
@@ -297,8 +281,9 @@ class ZendeskSource(Source):
             )
             if ticket is not None:
                 tickets.append(ticket)
-        self._comments = {t: c for t, c in self._comments.items() if t in found}
-        return Snapshot(self.name, tuple(tickets), now, complete, self.client.last_throttle)
+        if complete:
+            self._comments.prune(found)
+        return Snapshot(self.name, tuple(tickets), now, complete, self._throttle)
 
     def _ticket_comments(
         self, tid: int, ticket: dict[str, Any], users: dict[int, dict[str, Any]]
@@ -307,21 +292,23 @@ class ZendeskSource(Source):
         if ticket.get("status") == "new":
             return [], True  # no agent has touched it: it waits since it was created
         updated = str(ticket.get("updated_at") or "")
-        cached = self._comments.get(tid)
-        if cached and cached[0] == updated:
-            return cached[1], True
+        cached = self._comments.get(tid, updated)
+        if cached is not None:
+            return cached, True
         messages: list[tuple[datetime, bool]] = []
         params = {"include": "users", "page[size]": 100}
         path = f"tickets/{tid}/comments.json"
-        for page in self.client.paginate(path, params, next_page):
+        pages = self.client.paginate(path, params, next_page)
+        self._throttle = slowest(self._throttle, pages.throttle)
+        for page in pages:
             messages.extend(parse_comments(page.data, ticket.get("requester_id"), users))
-        if self.client.truncated:
+        if not pages.complete:
             return messages, False
-        self._comments[tid] = (updated, messages)
+        self._comments.put(tid, updated, messages)
         return messages, True
 
     def list_categories(self) -> list[str]:
-        return sorted(self._read_groups().values())
+        return sorted(self.groups.reload().values())
 
     def close(self) -> None:
         self.client.close()

@@ -156,7 +156,7 @@ class FakeFreshdesk(FakeHelpdesk):
         headers = self._rate()
         if page * per_page < len(items):
             query = urlencode({**request.args, "page": page + 1})
-            headers["Link"] = f'<{self.base}{request.path}?{query}>; rel="next"'
+            headers["Link"] = f'<{self.origin(request)}{request.path}?{query}>; rel="next"'
         return json_response(items[(page - 1) * per_page : page * per_page], 200, headers)
 
     def _search(self, request: Request) -> Response:

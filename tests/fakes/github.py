@@ -199,7 +199,7 @@ class FakeGitHub(FakeHelpdesk):
         last = max(1, -(-len(items) // per_page))
         links = []
         base_args = dict(request.args.items())
-        url = f"{self.base}{request.path}"
+        url = f"{self.origin(request)}{request.path}"
         if page < last:
             links.append(f'<{url}?{urlencode({**base_args, "page": page + 1})}>; rel="next"')
             links.append(f'<{url}?{urlencode({**base_args, "page": last})}>; rel="last"')

@@ -83,9 +83,9 @@ class FakeJsonHelpdesk(FakeHelpdesk):
         more = page * self.page_size < len(self.tickets)
         nxt = None
         if more or self.endless_next:
-            nxt = f"{self.url}?page={page + 1}"
+            nxt = f"{self.origin(request)}{PATH}?page={page + 1}"
         if self.loop_next:
-            nxt = f"{self.url}?page=1"
+            nxt = f"{self.origin(request)}{PATH}?page=1"
         return json_response(
             {"data": {"tickets": chunk, "count": len(chunk)}, "links": {"next": nxt}},
             headers={"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "599"},

@@ -85,11 +85,18 @@ class FakeHelpdesk:
         self.requests: list[Request] = []
         self.failure: str | int | None = None
         self.failure_headers: dict[str, str] = {}
+        #: where next links point; None: the address the request came to, as a real server
+        #: behind its own name does (set it to another server to make a page link elsewhere)
+        self.link_origin: str | None = None
         server.expect_request(re.compile(".*")).respond_with_handler(self._dispatch)
 
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.server.port}"
+
+    def origin(self, request: Request) -> str:
+        """``scheme://host:port`` for the links of an answer to ``request``."""
+        return self.link_origin or request.host_url.rstrip("/")
 
     def _dispatch(self, request: Request) -> Response:
         self.requests.append(request)

@@ -1,0 +1,234 @@
+"""What every helpdesk connector needs and writes the same way: the Waiting rule, one time
+parser, one category lookup and one per-ticket cache.
+
+A connector keeps only what is its helpdesk's own (which endpoint, which field says who wrote a
+message); the rules here are written once so every kind counts the same way.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Generic, TypeVar
+
+from agent.model import UTC
+from agent.sources.base import BadResponse, NotConfigured
+
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+
+#: ``2018-06-29:10:25Z`` and ``2024-01-01 10:00:00``: date and time joined by a colon or a space
+_ODD_DATE = re.compile(r"^(\d{4}-\d\d-\d\d)[ T:](\d\d:\d\d(?::\d\d(?:\.\d+)?)?)(.*)$")
+#: epoch numbers above this are milliseconds (1e11 s is the year 5138)
+_EPOCH_MS = 1e11
+
+
+def waiting_since(messages: Iterable[tuple[datetime, bool]]) -> datetime | None:
+    """The Waiting rule of DESIGN.md over one ticket's messages ``(time, from_customer)``.
+
+    The oldest customer message with no team reply after it; None when the team spoke last
+    (or nobody spoke). Messages may come in any order; at equal times the customer's message
+    counts as the later one, so a tie never hides a customer who is waiting.
+    """
+    since = None
+    for at, from_customer in sorted(messages, key=lambda m: (m[0], bool(m[1]))):
+        if not from_customer:
+            since = None
+        elif since is None:
+            since = at
+    return since
+
+
+def parse_time(value: object, *, where: str, assume_utc: bool = False) -> datetime | None:
+    """One helpdesk timestamp as aware UTC; None for null, "" and the epoch-0 sentinels.
+
+    Accepts ISO 8601 with ``Z`` or an offset (``+00:00`` or ``+0000``), fractional seconds, the
+    date and time joined by a space or a colon (``2018-06-29:10:25Z``, RT), and epoch seconds or
+    milliseconds as a number. A time without a zone is refused (guessing would shift every due
+    time by an offset) unless ``assume_utc`` says the helpdesk documents its times as UTC.
+    Anything else raises :class:`BadResponse` naming ``where``.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise BadResponse(f"{where} is a date that cannot be read: {value!r}", f"{where}={value!r}")
+    if isinstance(value, (int, float)):
+        return _from_epoch(value, where)
+    if not isinstance(value, str):
+        raise BadResponse(
+            f"{where} is a date that cannot be read ({type(value).__name__})",
+            f"{where}={str(value)[:100]!r}",
+        )
+    raw = value.strip()
+    if (match := _ODD_DATE.match(raw)) is not None:
+        seconds = "" if match[2].count(":") == 2 else ":00"
+        raw = f"{match[1]}T{match[2]}{seconds}{match[3].strip()}"
+    if raw.endswith(("Z", "z")):
+        raw = raw[:-1] + "+00:00"
+    if len(raw) > 5 and raw[-5] in "+-" and raw[-4:].isdigit() and ":" not in raw[-5:]:
+        raw = raw[:-2] + ":" + raw[-2:]  # "+0000": Python 3.10's fromisoformat wants a colon
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        raise BadResponse(
+            f"{where} is a date that cannot be read: {value[:60]!r}",
+            f"{where}={value[:200]!r} is not ISO 8601",
+        ) from None
+    if parsed.tzinfo is None:
+        if not assume_utc:
+            raise BadResponse(
+                f"{where} is a date that cannot be read without a time zone: {value[:60]!r}",
+                f"{where}={value[:200]!r} is naive",
+            )
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:  # year 1 with a positive offset, year 9999 with a negative one
+        raise BadResponse(
+            f"{where} is a date that cannot be read (out of range): {value[:60]!r}",
+            f"{where}={value[:200]!r}",
+        ) from None
+    return None if parsed.year <= 1970 else parsed
+
+
+def _from_epoch(value: float, where: str) -> datetime | None:
+    if not math.isfinite(value):
+        raise BadResponse(f"{where} is a date that cannot be read: {value!r}", repr(value))
+    seconds = value / 1000 if abs(value) > _EPOCH_MS else value
+    try:
+        parsed = datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):  # beyond the year 9999
+        raise BadResponse(
+            f"{where} is a date that cannot be read (out of range): {value!r}", f"{where}={value!r}"
+        ) from None
+    return None if parsed.year <= 1970 else parsed
+
+
+class CategoryResolver:
+    """A helpdesk's categories (groups, queues, mailboxes) by id and by name, read on demand.
+
+    ``load`` returns ``{id: name}``. The one refresh rule: the table is read again when a name
+    or id not in it is asked for, at most once per :meth:`new_fetch` and at most every
+    ``refresh_every`` — so a group added a minute ago is found, and a ticket in a group this
+    token cannot list does not cost a request per ticket.
+    """
+
+    def __init__(
+        self,
+        load: Callable[[], Mapping[K, str]],
+        *,
+        what: str = "category",
+        helpdesk: str = "the helpdesk",
+        refresh_every: timedelta = timedelta(minutes=5),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._load = load
+        self.what = what
+        self.helpdesk = helpdesk
+        self.refresh_every = refresh_every.total_seconds()
+        self._clock = clock
+        self._names: dict[K, str] | None = None
+        self._loaded_at = -math.inf
+        self._refreshed_this_fetch = False
+
+    def new_fetch(self) -> None:
+        """A fetch begins: an unknown id may read the table again (once, and not too often)."""
+        self._refreshed_this_fetch = False
+
+    def table(self) -> dict[K, str]:
+        """``{id: name}``, read on first use."""
+        if self._names is None:
+            self._read()
+        assert self._names is not None
+        return self._names
+
+    def reload(self) -> dict[K, str]:
+        """Read the table now (the settings form's category list wants the newest)."""
+        self._read()
+        assert self._names is not None
+        return self._names
+
+    def name(self, category_id: K, default: str | None = None) -> str:
+        """The name of one id; an unknown id refreshes the table (per the rule) and then falls
+        back to ``default`` or the id as text."""
+        names = self.table()
+        if category_id not in names and self._may_refresh():
+            names = self._read()
+        found = names.get(category_id)
+        if found is not None:
+            return found
+        return str(category_id) if default is None else default
+
+    def ids(self, names: Iterable[str]) -> list[K]:
+        """The ids of these names (case does not matter), sorted. A name the helpdesk does not
+        know raises :class:`NotConfigured` naming it and listing the known ones."""
+        wanted = list(names)
+        by_name = self._by_name(self.table())
+        if any(n.casefold() not in by_name for n in wanted) and self._may_refresh():
+            by_name = self._by_name(self._read())
+        missing = [n for n in wanted if n.casefold() not in by_name]
+        if missing:
+            known = ", ".join(sorted(self.table().values())) or "none"
+            raise NotConfigured(
+                f"{self.helpdesk} has no {self.what} named {missing[0]!r} that this token can see; "
+                f"it has: {known}"
+            )
+        return sorted({by_name[n.casefold()] for n in wanted})  # type: ignore[type-var]
+
+    @staticmethod
+    def _by_name(names: Mapping[K, str]) -> dict[str, K]:
+        return {name.casefold(): cid for cid, name in names.items()}
+
+    def _may_refresh(self) -> bool:
+        return (
+            not self._refreshed_this_fetch and self._clock() - self._loaded_at >= self.refresh_every
+        )
+
+    def _read(self) -> dict[K, str]:
+        self._names = dict(self._load())
+        self._loaded_at = self._clock()
+        self._refreshed_this_fetch = True
+        return self._names
+
+
+class TicketCache(Generic[K, T]):
+    """What a connector read about each ticket (its messages, say), kept while the ticket's
+    ``updated_at`` stays the same: an idle poll then reads nothing per ticket.
+
+    Call :meth:`prune` with the ids a complete listing returned: tickets no longer listed are
+    forgotten, so the cache holds only what is waiting.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[K, tuple[object, T]] = {}
+
+    def get(self, ticket_id: K, updated_at: object) -> T | None:
+        """The value stored for this ticket at this ``updated_at``; None when it changed."""
+        entry = self._entries.get(ticket_id)
+        if entry is None or entry[0] != updated_at:
+            return None
+        return entry[1]
+
+    def put(self, ticket_id: K, updated_at: object, value: T) -> None:
+        self._entries[ticket_id] = (updated_at, value)
+
+    def prune(self, listed: Iterable[K]) -> None:
+        """Forget every ticket not in ``listed``."""
+        keep = set(listed)
+        self._entries = {k: v for k, v in self._entries.items() if k in keep}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, ticket_id: object) -> bool:
+        return ticket_id in self._entries
+
+
+def slowest(*throttles: float | None) -> float | None:
+    """The longest of several throttle hints (None: no hint), for a snapshot made of several
+    listings."""
+    known = [t for t in throttles if t is not None]
+    return max(known) if known else None
