@@ -8,7 +8,9 @@ quota headers, size limits, page loops, ETag revalidation and TLS failures.
 from __future__ import annotations
 
 import json
+import re
 import ssl
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -21,7 +23,7 @@ from requests.structures import CaseInsensitiveDict
 from werkzeug import Request, Response
 
 from agent.sources.base import BadResponse, RateLimited, TLSFailure, Unavailable
-from agent.sources.http import HttpClient, Page, retry_after_seconds, throttle_hint
+from agent.sources.http import HttpClient, Pages, reset_seconds, retry_after_seconds, throttle_hint
 from tests.fakes.web import local_server
 
 UTC = timezone.utc
@@ -78,7 +80,7 @@ def test_429_without_retry_after_falls_back_to_the_reset_header(http: HTTPServer
         "Too many", status=429, headers={"ratelimit-reset": "12"}, content_type="text/plain"
     )
     with pytest.raises(RateLimited) as info:
-        client(http).get_json("t")
+        client(http, fetch_budget=0).get_json("t")  # no time to wait it out: the error says
     assert info.value.retry_after == 12
 
 
@@ -189,3 +191,161 @@ def test_proxy_settings_from_the_environment_hold_per_host(
     with pytest.raises(Unavailable):
         other.get_json("t")  # not exempt: through the dead proxy
     assert c.get_json("t").data == {"ok": True}
+
+
+# ------------------------------------------------------------------ rate limits inside a poll
+
+
+def paged(http: HTTPServer, pages: int = 3, limit: dict[str, dict[str, str]] | None = None) -> None:
+    """``/p1`` .. ``/pN``, each linking to the next by an absolute URL, with quota headers;
+    ``limit`` answers the first request for a path with 429 and those headers, once."""
+    base = f"http://127.0.0.1:{http.port}"
+    once = dict(limit or {})
+
+    def handler(request: Request) -> Response:
+        if request.path in once:
+            return Response(
+                json.dumps({"error": "slow down"}),
+                status=429,
+                headers=once.pop(request.path),
+                content_type="application/json",
+            )
+        n = int(request.path[2:])
+        nxt = f"{base}/p{n + 1}" if n < pages else None
+        return Response(
+            json.dumps({"n": n, "next": nxt}),
+            headers={"X-RateLimit-Remaining": str(100 - n), "X-RateLimit-Limit": "100"},
+            content_type="application/json",
+        )
+
+    http.expect_request(re.compile(r"/p\d+")).respond_with_handler(handler)
+
+
+def test_a_short_retry_after_on_page_two_is_waited_out_and_the_same_page_asked_again(
+    http: HTTPServer,
+) -> None:
+    paged(http, limit={"/p2": {"Retry-After": "1"}})
+    pages = client(http).paginate("p1", None, lambda p: p.data["next"])
+    assert isinstance(pages, Pages)
+    assert [p.data["n"] for p in pages] == [1, 2, 3]
+    assert pages.complete and pages.throttle is None
+    assert [r.path for r, _ in http.log] == ["/p1", "/p2", "/p2", "/p3"]
+
+
+def test_a_reset_header_in_epoch_seconds_is_waited_out_too(http: HTTPServer) -> None:
+    paged(http, 2, limit={"/p2": {"X-RateLimit-Reset": str(int(time.time()) + 1)}})
+    pages = client(http).paginate("p1", None, lambda p: p.data["next"])
+    assert [p.data["n"] for p in pages] == [1, 2]
+
+
+def test_a_long_wait_ends_the_fetch_with_the_seconds_and_waits_for_nothing(
+    http: HTTPServer,
+) -> None:
+    paged(http, limit={"/p2": {"Retry-After": "600"}})
+    began = time.monotonic()
+    with pytest.raises(RateLimited, match="slow down") as info:
+        client(http).paginate("p1", None, lambda p: p.data["next"])
+    assert info.value.retry_after == 600
+    assert time.monotonic() - began < 5  # no sleep: 600 s is over the 60 s a poll may wait
+    assert [r.path for r, _ in http.log] == ["/p1", "/p2"]
+
+
+def test_a_wait_past_the_fetch_budget_or_deadline_is_not_started(http: HTTPServer) -> None:
+    paged(http, limit={"/p2": {"Retry-After": "3"}})
+    with pytest.raises(RateLimited) as info:
+        client(http, fetch_budget=2).paginate("p1", None, lambda p: p.data["next"])
+    assert info.value.retry_after == 3
+    http.clear()
+    paged(http, limit={"/p2": {"Retry-After": "3"}})
+    c = client(http, fetch_budget=100)
+    c.deadline = time.monotonic() + 2  # the engine's deadline for the whole fetch wins
+    with pytest.raises(RateLimited):
+        c.paginate("p1", None, lambda p: p.data["next"])
+
+
+def test_a_server_that_keeps_answering_429_is_not_asked_forever(http: HTTPServer) -> None:
+    http.expect_request("/t").respond_with_json({}, status=429, headers={"Retry-After": "0"})
+    with pytest.raises(RateLimited):
+        client(http).get_json("t")
+    assert 2 <= len(http.log) <= 10
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ({"Retry-After": "inf"}, 3600),
+        ({"Retry-After": "1e20"}, 3600),
+        ({"Retry-After": "1000000000"}, 3600),
+        ({"Retry-After": "nan"}, None),
+        ({"Retry-After": "-5"}, 0),
+        ({"X-RateLimit-Reset": "+1800"}, 1800),  # epoch seconds, half an hour away
+        ({"X-RateLimit-Reset": "+1800000"}, 1800),  # epoch milliseconds (marked by the test)
+        ({"X-RateLimit-Reset": "99999999999999999999"}, 3600),
+        ({"X-RateLimit-Reset": "inf"}, 3600),
+    ],
+)
+def test_every_wait_from_a_server_is_clamped_to_an_hour(
+    http: HTTPServer, header: dict[str, str], expected: float | None
+) -> None:
+    name, value = next(iter(header.items()))
+    if value.startswith("+"):  # an epoch time: now plus the delta, in the unit asked for
+        scale = 1000 if len(value) > 6 else 1
+        value = str(int(time.time() * scale) + int(value[1:]))
+    http.expect_request("/t").respond_with_json({}, status=429, headers={name: value})
+    with pytest.raises(RateLimited) as info:
+        client(http, fetch_budget=0).get_json("t")
+    wait = info.value.retry_after
+    if expected is None:
+        assert wait is None
+    else:
+        assert wait is not None and expected - 5 <= wait <= expected
+    assert reset_seconds({"x-ratelimit-reset": "inf"}) == 3600
+    assert RateLimited("x", float("inf")).retry_after == 3600
+    assert RateLimited("x", 1e20).retry_after == 3600
+
+
+def test_github_secondary_rate_limit_is_a_wait_of_a_minute_not_forbidden(
+    http: HTTPServer,
+) -> None:
+    body = {
+        "message": "You have exceeded a secondary rate limit. Please wait a few minutes "
+        "before you try again.",
+        "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
+    }
+    http.expect_request("/t").respond_with_json(body, status=403)
+    with pytest.raises(RateLimited, match="secondary rate limit") as info:
+        client(http).get_json("t")
+    assert info.value.retry_after is not None and info.value.retry_after >= 60
+    assert len(http.log) == 1  # a minute is more than the budget of a 5 s timeout: no wait
+
+
+# ------------------------------------------------------------------ no token to another host
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "http://127.0.0.2:{port}/p2",  # another host
+        "http://localhost:{port}/p2",  # another name for it is another host too
+        "http://127.0.0.1:{other}/p2",  # another port
+        "https://127.0.0.1:{port}/p2",  # another scheme
+        "//evil.example/p2",  # scheme-relative
+        "http://user@127.0.0.1:{port}/p2",  # credentials in the link
+    ],
+)
+def test_a_next_link_elsewhere_is_refused_and_nothing_is_sent(http: HTTPServer, link: str) -> None:
+    url = link.format(port=http.port, other=http.port + 1)
+    http.expect_request("/p1").respond_with_json({"next": url})
+    c = client(http, headers={"Authorization": "Bearer kit-http-SECRET-7e1d"})
+    with pytest.raises(BadResponse, match="linked to another address") as info:
+        c.paginate("p1", None, lambda p: p.data["next"])
+    assert "kit-http-SECRET-7e1d" not in str(info.value) + info.value.detail
+    assert [r.path for r, _ in http.log] == ["/p1"]
+
+
+def test_a_downgrade_to_http_is_refused(http: HTTPServer) -> None:
+    c = HttpClient("https://desk.example.com/api", timeout=5, name="Desk")
+    with pytest.raises(BadResponse, match=r"http://desk\.example\.com"):
+        c.url("http://desk.example.com/api/p2")
+    assert c.url("https://desk.example.com:443/api/p2") == "https://desk.example.com:443/api/p2"
+    assert c.url("https://DESK.example.com/api/p2").startswith("https://")

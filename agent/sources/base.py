@@ -29,6 +29,8 @@ class SourceError(Exception):
     """
 
     label = "failed"
+    #: the helpdesk's own error text, when it gave one (a connector may word the message anew)
+    said: str = ""
 
     def __init__(self, message: str, detail: str = "") -> None:
         super().__init__(message)

@@ -280,8 +280,8 @@ class GitHubSource(Source):
                         issues[int(issue["number"])] = issue
             except NotFound as exc:
                 raise NotFound(
-                    f"GitHub has no repository {self.repo} that this token can see; check the "
-                    "name and the token's access",
+                    f"GitHub has no repository {self.repo} that this token can see "
+                    f"({exc.said or 'Not Found'}); check the name and the token's access",
                     exc.detail,
                 ) from None
             complete = complete and not self.client.truncated

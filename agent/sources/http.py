@@ -45,6 +45,7 @@ from agent.sources.base import (
     Forbidden,
     NotFound,
     RateLimited,
+    SourceError,
     TLSFailure,
     Unavailable,
     Unreachable,
@@ -316,6 +317,13 @@ def _error_text(body: bytes) -> str:
                     if isinstance(value.get(inner), str):
                         return value[inner].strip()[:200]
     return ""
+
+
+def _plain_text(body: bytes) -> str:
+    """The first line of a short plain-text error body (Zendesk's 429 is one), printable only."""
+    text = body[:400].decode("utf-8", "replace").strip().splitlines()
+    line = "".join(c for c in (text[0] if text else "") if c.isprintable())
+    return line.strip()[:200]
 
 
 class HttpClient:
@@ -698,8 +706,26 @@ class HttpClient:
         except Exception:  # noqa: BLE001 - the body is only a hint for the message
             body = b""
         said = _error_text(body)
+        if not said and _content_type(response) == "text/plain":
+            said = _plain_text(body)
         said_part = f" ({said})" if said else ""
         detail = f"{status} from {url}: {body[:300]!r}"
+        try:
+            self._raise_error(response, status, url, said, said_part, detail, body)
+        except SourceError as exc:
+            exc.said = said
+            raise
+
+    def _raise_error(
+        self,
+        response: requests.Response,
+        status: int,
+        url: str,
+        said: str,
+        said_part: str,
+        detail: str,
+        body: bytes,
+    ) -> None:
         if status == 401:
             raise AuthError(
                 f"{self.name} did not accept the credentials{said_part}; check the user and token",

@@ -88,6 +88,9 @@ class FakeHelpdesk:
         #: where next links point; None: the address the request came to, as a real server
         #: behind its own name does (set it to another server to make a page link elsewhere)
         self.link_origin: str | None = None
+        #: requests still to answer with the kind's own 429: (which request, its headers)
+        self.limits: list[tuple[Callable[[Request], bool], dict[str, str]]] = []
+        self.limited: list[Request] = []
         server.expect_request(re.compile(".*")).respond_with_handler(self._dispatch)
 
     @property
@@ -98,8 +101,18 @@ class FakeHelpdesk:
         """``scheme://host:port`` for the links of an answer to ``request``."""
         return self.link_origin or request.host_url.rstrip("/")
 
+    def limit_once(self, match: Callable[[Request], bool], headers: dict[str, str]) -> None:
+        """Answer the next request that ``match``es with this kind's own 429 and ``headers``
+        (``Retry-After``, a reset header), once: a rate limit hit part way through a poll."""
+        self.limits.append((match, headers))
+
     def _dispatch(self, request: Request) -> Response:
         self.requests.append(request)
+        for n, (match, headers) in enumerate(self.limits):
+            if match(request):
+                del self.limits[n]
+                self.limited.append(request)
+                return self.error(429, dict(headers))
         if self.failure is None:
             return self.handle(request)
         if self.failure == "html_login":
@@ -134,21 +147,23 @@ def expect_failure(
     failure: str | int,
     headers: dict[str, str],
     error: type[SourceError],
-    words: str,
+    words: str | Iterable[str],
     secrets: Iterable[str],
     log_text: Callable[[], str],
 ) -> SourceError:
     """Make ``fake`` fail as ``failure`` and check what one fetch raises, for every connector.
 
-    The error is of the expected class and says ``words``; a 401 is never a mere Forbidden; and no
-    secret appears in the message, the log detail or the log. Returns the error for kind-specific
-    checks (Retry-After and the like).
+    The error is of the expected class and says ``words`` (or one of them: a fake's own words
+    for the failure, whichever of its error body's texts the connector shows); a 401 is never a
+    mere Forbidden; and no secret appears in the message, the log detail or the log. Returns the
+    error for kind-specific checks (Retry-After and the like).
     """
     fake.failure = failure
     fake.failure_headers = headers
     with pytest.raises(error) as info:
         fetch()
-    assert words in str(info.value)
+    said = [words] if isinstance(words, str) else list(words)
+    assert any(w in str(info.value) for w in said), f"none of {said} in {str(info.value)!r}"
     if failure == 401:
         assert not isinstance(info.value, Forbidden)
     for text in (str(info.value), info.value.detail, log_text()):

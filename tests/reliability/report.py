@@ -22,6 +22,7 @@ FIGURES = (
     ("escalations_lost", "escalations lost (must be 0)"),
     ("escalations_in_doubt", "escalations in doubt (kill cut the send; flagged)"),
     ("secrets_found", "secrets found (must be 0)"),
+    ("tokens_to_foreign_host", "tokens sent to a foreign host (must be 0)"),
     ("kills", "SIGKILLs survived by the headless agent"),
 )
 
