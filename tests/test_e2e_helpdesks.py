@@ -15,11 +15,13 @@ import orjson
 import pytest
 from pytest_httpserver import HTTPServer
 
+from agent.config import to_toml
 from tests.conftest import run_cli
 from tests.fakes.freescout import FakeFreeScout
 from tests.fakes.github import FakeGitHub
 from tests.fakes.helpscout import FakeHelpScout
 from tests.fakes.jsonapi import FakeJsonHelpdesk
+from tests.fakes.kinds import HTTP_KINDS
 from tests.fakes.web import local_server
 
 UTC = timezone.utc
@@ -177,3 +179,31 @@ def test_sources_lists_each_kind_with_its_description(cli_env: dict[str, str]) -
         "json": "JSON endpoint",
     }.items():
         assert words in lines[kind]
+
+
+@pytest.mark.parametrize("kind", ["json", "github"])
+def test_check_waits_out_a_short_rate_limit_on_page_two(
+    kind: str, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Issue 11, as a new user tried it: page 2 answered with 429 and ``Retry-After: 1``.
+    `check` used to exit 3 ("asks us to slow down") with no tickets; the wait is short, so it
+    is waited out, page 2 is asked again and every ticket is there."""
+    harness = HTTP_KINDS[kind]
+    now = datetime.now(UTC).replace(microsecond=0)
+    with local_server() as server:
+        fake = harness.fake(server)
+        for n in range(1, 131):  # two pages of 100
+            harness.add_waiting(fake, n, now - timedelta(minutes=n))
+        fake.limit_once(lambda r: r.args.get("page") == "2", {"Retry-After": "1"})
+        config = tmp_path / "ticketbell.toml"
+        table = harness.table(fake, "Desk", secret_env="E2E_KIT_SECRET")
+        config.write_text(to_toml({"sources": [table]}), encoding="utf-8")
+        env = {**cli_env, "E2E_KIT_SECRET": harness.secret}
+        result = run_cli(["check", "--json", "--config", str(config)], env)
+    assert result.returncode != 3, result.stdout + result.stderr
+    report = orjson.loads(result.stdout)
+    (source,) = report["sources"]
+    assert (source["health"], source["waiting"]) == ("ok", 130)
+    assert len(fake.limited) == 1
+    page_two = fake.limited[0].full_path
+    assert [r.full_path for r in fake.requests].count(page_two) == 2

@@ -257,3 +257,17 @@ def test_labels_that_are_not_a_list_are_a_bad_response(labels: object) -> None:
     issue = {"number": 1, "state": "open", "labels": labels, "created_at": "2026-11-23T10:00:00Z"}
     with pytest.raises(BadResponse, match="labels are not a list"):
         parse_issue(issue, [], source="gh", team=frozenset())
+
+
+def test_the_secondary_rate_limit_is_a_wait_of_at_least_a_minute_not_missing_permission(
+    fake: FakeGitHub,
+) -> None:
+    """A 403 whose body says "secondary rate limit", without Retry-After and with primary quota
+    left, is GitHub asking us to wait (at least a minute, its docs say), not a token problem."""
+    fake.add_issue(1, "Q", created=NOW - timedelta(hours=1))
+    fake.secondary_limited = True
+    with pytest.raises(RateLimited, match="secondary rate limit") as info:
+        make(fake).fetch(None)
+    assert not isinstance(info.value, Forbidden)
+    assert info.value.retry_after is not None and info.value.retry_after >= 60
+    assert len(fake.requests) == 1  # a minute is past this fetch's budget: not waited inline

@@ -38,6 +38,8 @@ class FakeGitHub(FakeHelpdesk):
         self.remaining = 4990
         self.not_modified = 0
         self.loop_next = False  # every page's Link rel="next" points at the page itself
+        #: answer every request as past GitHub's secondary rate limit (see secondary_limit())
+        self.secondary_limited = False
         self._next_id = 9_000_000
 
     @property
@@ -145,6 +147,22 @@ class FakeGitHub(FakeHelpdesk):
         }
         return json_response(body, status, {**self.rate_headers(), **headers})
 
+    def secondary_limit(self) -> Response:
+        """GitHub's secondary rate limit, as its docs describe it
+        (https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api,
+        "Exceeding the rate limit"): "a 403 or 429 response and an error message that indicates
+        that you exceeded a secondary rate limit"; ``retry-after`` may be absent, the primary
+        quota is not used up (``x-ratelimit-remaining`` above 0), and then the client should
+        "wait for at least one minute before retrying". The message is the one GitHub sends."""
+        body = {
+            "message": "You have exceeded a secondary rate limit. Please wait a few minutes "
+            "before you try again. If you reach out to GitHub Support for help, please include "
+            "the request ID E198:4063:33BD6:375FF:652AAB04.",
+            "documentation_url": "https://docs.github.com/free-pro-team@latest/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+            "status": "403",
+        }
+        return json_response(body, 403, self.rate_headers())
+
     def bad_shape(self) -> Any:
         return {"total_count": 1, "items": []}  # a search result where a list was expected
 
@@ -152,6 +170,8 @@ class FakeGitHub(FakeHelpdesk):
         auth = request.headers.get("Authorization", "")
         if auth not in (f"Bearer {self.token}", f"token {self.token}"):
             return self.error(401, {})
+        if self.secondary_limited:
+            return self.secondary_limit()
         self.remaining -= 1
         prefix = f"/repos/{self.repo}/"
         if not request.path.startswith(prefix):
