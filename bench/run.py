@@ -25,11 +25,11 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import apps, cycle, fakes, latency
+from bench import apps, cycle, fakes, latency, traffic
 
 IDLE_SECONDS = 60.0
 SETTLE_SECONDS = 5.0
-GROUPS = ("idle", "startup", "latency", "cycle", "package")
+GROUPS = ("idle", "startup", "latency", "cycle", "requests", "package")
 MIB = 1024 * 1024
 
 
@@ -292,6 +292,35 @@ def cycle_rows(runs: int) -> list[Row]:
     ]
 
 
+def request_rows(counts: list[traffic.Count]) -> list[Row]:
+    """Two rows per HTTP kind: requests for a first sync of 300 waiting tickets and for an idle
+    poll, against the fewest its API allows (the listing's pages; one request)."""
+    rows = []
+    for c in counts:
+        found = "" if c.waiting == traffic.TICKETS else f"; found {c.waiting} waiting, not 300!"
+        first = Row(
+            f"{c.kind}: requests, first sync of {traffic.TICKETS} waiting tickets",
+            str(c.first_sync),
+            f"{c.pages} pages",
+            c.first_sync / c.pages,
+            f"≤ pages + 2 ({c.first_target})",
+            None,
+            c.first_sync <= c.first_target and not found,
+            f"{traffic.MAX_PAGE[c.kind]} a page{found}",
+        )
+        idle = Row(
+            f"{c.kind}: requests, idle poll",
+            str(c.idle),
+            "1 request",
+            float(c.idle),
+            "≤ 1 per category query (1)",
+            None,
+            c.idle <= c.idle_target,
+        )
+        rows += [first, idle]
+    return rows
+
+
 def package_rows(runs: int) -> list[Row]:
     figure = "packaged one-folder start (`check --demo --json`)"
     exe = apps.packaged_binary()
@@ -344,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     if "cycle" in groups:
         print("10,000-ticket cycles…", file=sys.stderr)
         rows += cycle_rows(max(3, args.runs // 2 + 1))
+    if "requests" in groups:
+        print("requests per poll, every HTTP kind against its fake…", file=sys.stderr)
+        rows += request_rows(traffic.count_all())
     if "package" in groups:
         rows += package_rows(args.runs * 2)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bench.apps import parse_cpu, parse_rss
-from bench.run import Row, ratio_row, replace_section, seconds
+from bench.run import Row, ratio_row, replace_section, request_rows, seconds
+from bench.traffic import Count, count
 
 STAT = (
     "4242 (python3 -m (odd) name) S 1 4242 4242 0 -1 4194304 9000 0 12 0 "
@@ -46,3 +47,23 @@ def test_a_missing_performance_section_is_appended() -> None:
 def test_a_missing_performance_section_goes_before_development() -> None:
     out = replace_section("# T\n\n## Use\n\nx\n\n## Development\n\ny\n", "## Performance", "t")
     assert out == "# T\n\n## Use\n\nx\n\n## Performance\n\nt\n\n## Development\n\ny\n"
+
+
+def test_request_rows_pass_within_pages_plus_two_and_one_idle_request() -> None:
+    good, costly = Count("json", 5, 1, 3, 300), Count("zendesk", 304, 3, 3, 300)
+    rows = request_rows([good, costly])
+    assert [r.verdict for r in rows] == ["PASS", "PASS", "MISS", "MISS"]
+    assert rows[2].value == "304" and rows[2].floor == "3 pages"
+
+
+def test_a_first_sync_that_misses_tickets_is_not_a_pass() -> None:
+    (first, _idle) = request_rows([Count("json", 3, 1, 3, 299)])
+    assert first.verdict == "MISS" and "299" in first.note
+
+
+def test_requests_are_counted_at_the_fake() -> None:
+    """The json kind against its fake: three pages of 100, no ETag: the idle poll reads them
+    again (three requests, a MISS of the one-request target reported by make bench)."""
+    c = count("json", tickets=250)
+    assert (c.first_sync, c.pages, c.waiting) == (3, 3, 250)
+    assert 1 <= c.idle <= c.pages

@@ -1,0 +1,77 @@
+"""Requests per poll for every HTTP kind, against its fake (``tests/fakes/``): a first sync of
+300 waiting tickets, then an idle poll (nothing changed at the helpdesk).
+
+Counted, not timed: the figure is the number of HTTP requests the real connector makes, the
+floor the fewest the helpdesk's API allows — the listing's pages at its largest page size for
+the first sync, one conditional or "since" request for the idle poll. Target (issue 11): a first
+sync within the pages + 2 (authentication, a category table), and an idle poll of at most one
+request per category query (no categories here: one query).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from agent.sources import source_class
+from tests.fakes.kinds import HTTP_KINDS
+from tests.fakes.web import local_server
+
+UTC = timezone.utc
+TICKETS = 300
+#: the largest page the listing each connector reads allows, per its vendor's documentation
+#: (as its fake follows it); the json kind's endpoint sets its own (the fake's: 100)
+MAX_PAGE = {
+    "zendesk": 100,  # search.json per_page, and the export search's page[size] for 1,000+
+    "freshdesk": 100,  # /api/v2/tickets per_page (the filter API is fixed at 30)
+    "zammad": 100,  # tickets/search per_page (the fake allows 200: unconfirmed)
+    "rt": 100,  # REST2 per_page
+    "github": 100,  # issues per_page
+    "helpscout": 25,  # conversations: fixed 25 a page
+    "freescout": 100,  # conversations pageSize (the fake's cap)
+    "json": 100,
+}
+
+
+@dataclass(frozen=True)
+class Count:
+    kind: str
+    first_sync: int
+    idle: int
+    pages: int  # the floor of the first sync
+    waiting: int  # tickets the first sync found waiting (must be TICKETS)
+
+    @property
+    def first_target(self) -> int:
+        return self.pages + 2
+
+    @property
+    def idle_target(self) -> int:
+        return 1
+
+
+def count(kind: str, tickets: int = TICKETS) -> Count:
+    """One kind's first sync and idle poll against its fake on 127.0.0.1."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    harness = HTTP_KINDS[kind]
+    now = datetime.now(UTC).replace(microsecond=0)
+    with local_server() as server:
+        fake = harness.fake(server)
+        for n in range(1, tickets + 1):
+            harness.add_waiting(fake, n, now - timedelta(minutes=n))
+        source = source_class(kind)(harness.config(fake), harness.secret, clock=lambda: now)
+        try:
+            snapshot = source.fetch(None)
+            first = len(fake.requests)
+            source.fetch(now)
+            idle = len(fake.requests) - first
+        finally:
+            source.close()
+    pages = math.ceil(tickets / MAX_PAGE[kind])
+    return Count(kind, first, idle, pages, len(snapshot.tickets))
+
+
+def count_all(kinds: list[str] | None = None) -> list[Count]:
+    return [count(kind) for kind in kinds or sorted(HTTP_KINDS)]
