@@ -15,9 +15,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from agent.model import Snapshot, Ticket, parse_time, utcnow
+from agent.model import Snapshot, Ticket, utcnow
 from agent.sources.base import BadResponse, NotConfigured, Option, Source
 from agent.sources.http import Page
+from agent.sources.kit import parse_time, slowest, waiting_since
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -28,10 +29,7 @@ CUSTOMER_THREADS = frozenset({"customer"})
 
 
 def _time(value: Any, what: str) -> datetime | None:
-    try:
-        return parse_time(value, what)
-    except ValueError as exc:
-        raise BadResponse("FreeScout sent a date that cannot be read", str(exc)) from None
+    return parse_time(value, where=f"FreeScout {what}")
 
 
 def _embedded(data: Any, key: str) -> list[dict[str, Any]]:
@@ -83,13 +81,7 @@ def waiting_from_threads(threads: list[Any]) -> tuple[bool, datetime | None]:
             messages.append((at, False))
     if not messages:
         return False, None
-    since = None
-    for at, from_customer in sorted(messages):
-        if not from_customer:
-            since = None
-        elif since is None:
-            since = at
-    return True, since
+    return True, waiting_since(messages)
 
 
 def _person(value: Any) -> str:
@@ -192,6 +184,7 @@ class FreeScoutSource(Source):
             targets = sorted({by_name[c.casefold()] for c in self.config.categories})
         tickets: dict[str, Ticket] = {}
         complete = True
+        throttle: float | None = None
         for mailbox in targets:
             params: dict[str, Any] = {
                 "status": "active",
@@ -202,17 +195,17 @@ class FreeScoutSource(Source):
             }
             if mailbox is not None:
                 params["mailboxId"] = mailbox
-            for page in self.client.paginate("api/conversations", params, self._next):
+            listing = self.client.paginate("api/conversations", params, self._next)
+            for page in listing:
                 for conv in _embedded(page.data, "conversations"):
                     ticket = parse_conversation(
                         conv, source=self.name, web=self.web, mailboxes=mailboxes
                     )
                     if ticket is not None:
                         tickets[ticket.id] = ticket
-            complete = complete and not self.client.truncated
-        return Snapshot(
-            self.name, tuple(tickets.values()), now, complete, self.client.last_throttle
-        )
+            complete = complete and listing.complete
+            throttle = slowest(throttle, listing.throttle)
+        return Snapshot(self.name, tuple(tickets.values()), now, complete, throttle)
 
     def list_categories(self) -> list[str]:
         return sorted(self._mailboxes().values())

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from agent.model import Snapshot, Ticket, parse_time, utcnow
+from agent.model import Snapshot, Ticket, utcnow
 from agent.sources.base import BadResponse, NotConfigured, NotFound, Option, Source
 from agent.sources.http import Page
+from agent.sources.kit import parse_time, slowest
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -48,10 +49,7 @@ class Message:
 
 
 def _time(value: Any, what: str) -> datetime | None:
-    try:
-        return parse_time(value, what)
-    except ValueError as exc:
-        raise BadResponse("GitHub sent a date that cannot be read", str(exc)) from None
+    return parse_time(value, where=f"GitHub {what}")
 
 
 def _user(item: dict[str, Any]) -> dict[str, Any]:
@@ -260,11 +258,13 @@ class GitHubSource(Source):
         )
         # issue number -> (updated_at it was read at, its comments)
         self._comments: dict[int, tuple[str, list[Message]]] = {}
+        self._throttle: float | None = None
 
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
         issues: dict[int, dict[str, Any]] = {}
         complete = True
+        self._throttle = None
         for label in self.config.categories or (None,):
             params: dict[str, Any] = {
                 "state": "open",
@@ -275,7 +275,8 @@ class GitHubSource(Source):
             if label:
                 params["labels"] = label
             try:
-                for page in self.client.paginate(f"repos/{self.repo}/issues", params, next_link):
+                listing = self.client.paginate(f"repos/{self.repo}/issues", params, next_link)
+                for page in listing:
                     for issue in parse_issues(page.data):
                         issues[int(issue["number"])] = issue
             except NotFound as exc:
@@ -284,7 +285,8 @@ class GitHubSource(Source):
                     f"({exc.said or 'Not Found'}); check the name and the token's access",
                     exc.detail,
                 ) from None
-            complete = complete and not self.client.truncated
+            complete = complete and listing.complete
+            self._throttle = slowest(self._throttle, listing.throttle)
         tickets = []
         for number, issue in issues.items():
             comments, read_all = self._issue_comments(number, issue)
@@ -300,7 +302,7 @@ class GitHubSource(Source):
             if ticket is not None:
                 tickets.append(ticket)
         self._comments = {n: c for n, c in self._comments.items() if n in issues}
-        return Snapshot(self.name, tuple(tickets), now, complete, self.client.last_throttle)
+        return Snapshot(self.name, tuple(tickets), now, complete, self._throttle)
 
     def _issue_comments(self, number: int, issue: dict[str, Any]) -> tuple[list[Message], bool]:
         """The issue's comments, read again only when the issue changed since last time."""
@@ -312,9 +314,11 @@ class GitHubSource(Source):
             return cached[1], True
         comments: list[Message] = []
         path = f"repos/{self.repo}/issues/{number}/comments"
-        for page in self.client.paginate(path, {"per_page": 100}, next_link):
+        pages = self.client.paginate(path, {"per_page": 100}, next_link)
+        self._throttle = slowest(self._throttle, pages.throttle)
+        for page in pages:
             comments.extend(parse_comments(page.data))
-        if self.client.truncated:
+        if not pages.complete:
             return comments, False
         self._comments[number] = (updated, comments)
         return comments, True

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from agent import secrets
-from agent.model import Snapshot, Ticket, parse_time, utcnow
+from agent.model import Snapshot, Ticket, utcnow
 from agent.sources.base import (
     AuthError,
     BadResponse,
@@ -24,6 +24,7 @@ from agent.sources.base import (
     Source,
 )
 from agent.sources.http import Page
+from agent.sources.kit import parse_time
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -35,10 +36,7 @@ MAILBOXES_FOR = timedelta(hours=1)  # how long the mailbox names are trusted
 
 
 def _time(value: Any, what: str) -> datetime | None:
-    try:
-        return parse_time(value, what)
-    except ValueError as exc:
-        raise BadResponse("Help Scout sent a date that cannot be read", str(exc)) from None
+    return parse_time(value, where=f"Help Scout {what}")
 
 
 def _embedded(data: Any, key: str) -> list[dict[str, Any]]:
@@ -144,6 +142,7 @@ class HelpScoutSource(Source):
         self._token_until: datetime | None = None
         self._mailboxes: dict[int, str] = {}
         self._mailboxes_at: datetime | None = None
+        self._throttle: float | None = None
 
     # ------------------------------------------------------------------ auth
 
@@ -215,9 +214,11 @@ class HelpScoutSource(Source):
             ids = sorted(by_name[c.casefold()] for c in self.config.categories)
             params["mailbox"] = ",".join(str(i) for i in ids)
         conversations: list[dict[str, Any]] = []
-        for page in self.client.paginate("conversations", params, next_href, headers=headers):
+        listing = self.client.paginate("conversations", params, next_href, headers=headers)
+        for page in listing:
             conversations.extend(_embedded(page.data, "conversations"))
-        return conversations, mailboxes, not self.client.truncated
+        self._throttle = listing.throttle
+        return conversations, mailboxes, listing.complete
 
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
@@ -227,9 +228,7 @@ class HelpScoutSource(Source):
             ticket = parse_conversation(conv, source=self.name, mailboxes=mailboxes, now=now)
             if ticket is not None:
                 tickets[ticket.id] = ticket
-        return Snapshot(
-            self.name, tuple(tickets.values()), now, complete, self.client.last_throttle
-        )
+        return Snapshot(self.name, tuple(tickets.values()), now, complete, self._throttle)
 
     def list_categories(self) -> list[str]:
         self._mailboxes_at = None

@@ -21,9 +21,10 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from agent.model import Snapshot, Ticket, parse_time, utcnow
+from agent.model import Snapshot, Ticket, utcnow
 from agent.sources.base import BadResponse, Option, Source
 from agent.sources.http import Page
+from agent.sources.kit import parse_time, slowest, waiting_since
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -36,13 +37,7 @@ _ODD_DATE = re.compile(r"^(\d{4}-\d\d-\d\d)[ T:](\d\d:\d\d(?::\d\d)?)(.*)$")
 
 def _time(value: Any, what: str) -> datetime | None:
     """RT dates: ISO 8601 UTC; also the ``2018-06-29:10:25Z`` form seen in RT's own docs."""
-    if isinstance(value, str) and (m := _ODD_DATE.match(value.strip())):
-        seconds = "" if m[2].count(":") == 2 else ":00"
-        value = f"{m[1]}T{m[2]}{seconds}{m[3] or 'Z'}"
-    try:
-        return parse_time(value, what)
-    except ValueError as exc:
-        raise BadResponse("Request Tracker sent a date that cannot be read", str(exc)) from None
+    return parse_time(value, where=f"Request Tracker {what}", assume_utc=True)
 
 
 def parse_items(data: Any) -> list[dict[str, Any]]:
@@ -99,17 +94,6 @@ def parse_history(data: Any, customers: frozenset[str]) -> list[tuple[datetime, 
     return messages
 
 
-def oldest_unanswered(messages: Iterable[tuple[datetime, bool]]) -> datetime | None:
-    """The oldest requestor message with no reply of ours after it; None when we spoke last."""
-    since = None
-    for at, from_customer in sorted(messages):
-        if not from_customer:
-            since = None
-        elif since is None:
-            since = at
-    return since
-
-
 def needs_history(ticket: dict[str, Any]) -> bool:
     """Whether only the history can tell: someone answered, and the ticket moved since."""
     tid = ticket.get("id")
@@ -145,7 +129,7 @@ def parse_ticket(
     elif not needs_history(ticket):
         return None  # we answered last and nothing happened since
     else:
-        since = oldest_unanswered(history or [])
+        since = waiting_since(history or [])
         if since is None:
             return None  # only comments or status changes since our reply
     queue = ticket.get("Queue")
@@ -207,6 +191,7 @@ class RTSource(Source):
         )
         # ticket id -> (LastUpdated it was read at, its correspondence)
         self._history: dict[str, tuple[str, list[tuple[datetime, bool]]]] = {}
+        self._throttle: float | None = None
 
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
@@ -222,13 +207,15 @@ class RTSource(Source):
             "page": 1,
         }
         found: dict[str, dict[str, Any]] = {}
-        for page in self.client.paginate("tickets", params, next_page):
+        listing = self.client.paginate("tickets", params, next_page)
+        self._throttle = listing.throttle
+        for page in listing:
             for item in parse_items(page.data):
                 queue = item.get("Queue")
                 name = str(queue.get("Name") or "") if isinstance(queue, dict) else ""
                 if "id" in item and (not self.config.categories or self.wants(name)):
                     found[str(item["id"])] = item
-        complete = not self.client.truncated
+        complete = listing.complete
         tickets = []
         for tid, item in found.items():
             history = None
@@ -241,7 +228,7 @@ class RTSource(Source):
             if ticket is not None:
                 tickets.append(ticket)
         self._history = {t: hx for t, hx in self._history.items() if t in found}
-        return Snapshot(self.name, tuple(tickets), now, complete, self.client.last_throttle)
+        return Snapshot(self.name, tuple(tickets), now, complete, self._throttle)
 
     def _read_history(
         self, tid: str, ticket: dict[str, Any]
@@ -253,9 +240,11 @@ class RTSource(Source):
         customers = requestors(ticket)
         messages: list[tuple[datetime, bool]] = []
         params = {"fields": "Type,Creator,Created", "per_page": PER_PAGE, "page": 1}
-        for page in self.client.paginate(f"ticket/{tid}/history", params, next_page):
+        pages = self.client.paginate(f"ticket/{tid}/history", params, next_page)
+        self._throttle = slowest(self._throttle, pages.throttle)
+        for page in pages:
             messages.extend(parse_history(page.data, customers))
-        if self.client.truncated:
+        if not pages.complete:
             return messages, False
         self._history[tid] = (updated, messages)
         return messages, True
