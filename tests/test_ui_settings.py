@@ -167,3 +167,33 @@ def test_wizard_imports_a_provisioning_file(qtbot, tmp_path) -> None:
     wizard.next()
     assert wizard.form.name.text() == "Team desk"
     assert wizard.form.ticked() == ["Billing"]
+
+
+def test_a_json_source_with_its_field_table_can_be_saved(qtbot, tmp_path) -> None:
+    """The json kind's ``fields`` is a table: the form edits it as key/value rows and saves it
+    as a table (it came back as text: "fields: must be a table, not a string")."""
+    from PySide6.QtWidgets import QTableWidgetItem
+
+    path = tmp_path / "ticketbell.toml"
+    source = {
+        "name": "In-house",
+        "kind": "json",
+        "url": "https://desk.example.com/api/tickets",
+        "fields": {"id": "ticket_id", "created": "opened_at"},
+    }
+    dialog = SettingsDialog(path, None, raw={"sources": [source]})
+    qtbot.addWidget(dialog)
+    form = dialog.source_form
+    form.token.setText("json-ui-SECRET-5e2a9c")
+    grid = form.fields["fields"].grid
+    last = grid.rowCount() - 1  # the empty row at the end takes a new pair
+    grid.setItem(last, 1, QTableWidgetItem("title"))
+    grid.setItem(last, 0, QTableWidgetItem("subject"))
+    assert grid.rowCount() == 4  # three pairs and a fresh empty row
+    assert dialog.save() is not None, form.errors["fields"].text()
+    saved = config_module.load(path).sources[0]
+    assert saved.options["fields"] == {
+        "id": "ticket_id",
+        "created": "opened_at",
+        "subject": "title",
+    }
