@@ -349,3 +349,11 @@ def test_a_downgrade_to_http_is_refused(http: HTTPServer) -> None:
         c.url("http://desk.example.com/api/p2")
     assert c.url("https://desk.example.com:443/api/p2") == "https://desk.example.com:443/api/p2"
     assert c.url("https://DESK.example.com/api/p2").startswith("https://")
+
+
+def test_a_relative_path_with_a_url_in_its_query_stays_relative(http: HTTPServer) -> None:
+    c = client(http)
+    url = c.url("search?query=link:https://evil.example/x")
+    assert url.startswith(f"http://127.0.0.1:{http.port}/search?")
+    with pytest.raises(BadResponse, match="another address"):
+        c.url("javascript:alert(1)")

@@ -396,7 +396,11 @@ class HttpClient:
         """Join a relative API path to the base URL. An absolute URL (a next link, a URL from a
         helpdesk's answer) must keep the source's scheme, host and port, or it is refused with
         :class:`BadResponse` naming the foreign host: the token is never sent elsewhere."""
-        if "://" not in path and not path.startswith("//"):
+        try:
+            relative = not urlsplit(path).scheme and not path.startswith(("//", "\\\\"))
+        except ValueError:
+            relative = False
+        if relative:
             return urljoin(self.base_url, path.lstrip("/"))
         if self.base_url and not same_origin(path, self.base_url):
             try:
@@ -407,7 +411,8 @@ class HttpClient:
                 foreign = "an unreadable address"
             raise BadResponse(
                 f"{self.name} linked to another address ({foreign}); it was not followed, so "
-                "the token stays with the helpdesk and this poll is incomplete",
+                "the token stays with the helpdesk and this poll is incomplete. If that is the "
+                "helpdesk's own address, use it as the source's url",
                 f"refused {foreign}: not the scheme, host and port of {self._safe(self.base_url)}",
             )
         return path
