@@ -24,6 +24,7 @@ from werkzeug import Request, Response
 
 from agent.sources.base import BadResponse, RateLimited, TLSFailure, Unavailable
 from agent.sources.http import HttpClient, Pages, reset_seconds, retry_after_seconds, throttle_hint
+from tests import secretscan
 from tests.fakes.web import local_server
 
 UTC = timezone.utc
@@ -336,10 +337,11 @@ def test_github_secondary_rate_limit_is_a_wait_of_a_minute_not_forbidden(
 def test_a_next_link_elsewhere_is_refused_and_nothing_is_sent(http: HTTPServer, link: str) -> None:
     url = link.format(port=http.port, other=http.port + 1)
     http.expect_request("/p1").respond_with_json({"next": url})
-    c = client(http, headers={"Authorization": "Bearer kit-http-SECRET-7e1d"})
+    token = secretscan.register_secret("kit-http-SECRET-7e1d")
+    c = client(http, headers={"Authorization": f"Bearer {token}"})
     with pytest.raises(BadResponse, match="linked to another address") as info:
         c.paginate("p1", None, lambda p: p.data["next"])
-    assert "kit-http-SECRET-7e1d" not in str(info.value) + info.value.detail
+    assert token not in str(info.value) + info.value.detail
     assert [r.path for r, _ in http.log] == ["/p1"]
 
 

@@ -171,11 +171,6 @@ class Pages:
     def __len__(self) -> int:
         return len(self.pages)
 
-    @property
-    def from_cache(self) -> bool:
-        """True when every page was unchanged since the last time it was read."""
-        return bool(self.pages) and all(p.from_cache for p in self.pages)
-
 
 def clamp_wait(seconds: float | None) -> float | None:
     """A server's wait in seconds, kept between 0 and an hour; None for garbage (NaN).
