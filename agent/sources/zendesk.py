@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from agent import secrets
+from agent import secrets, signin
 from agent.model import Snapshot, Ticket, parse_time, utcnow
 from agent.sources.base import BadResponse, NotConfigured, Option, Source
 from agent.sources.http import Page
@@ -193,6 +193,14 @@ class ZendeskSource(Source):
             False,
             "the secret is an OAuth access token instead of an API token",
         ),
+        Option(
+            "auth",
+            "Sign-in",
+            str,
+            "token",
+            '"token" (API tokens end on 2027-04-30), or "oauth" to sign in with OAuth',
+        ),
+        *signin.OPTIONS,
     )
     secret_label = "API token"  # noqa: S105 - a label, not a secret
     category_label = "Groups"
@@ -204,7 +212,12 @@ class ZendeskSource(Source):
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         super().__init__(config, secret, clock)
-        if self.option("oauth"):
+        auth = None
+        headers: dict[str, str] = {}
+        if signin.uses_oauth(config):  # the secret is the refresh token of a sign-in
+            assert secret is not None
+            auth = signin.bearer_auth(signin.tokens_for(config, secret, clock))
+        elif self.option("oauth"):
             headers = {"Authorization": f"Bearer {secret}"}
         else:
             if not config.user:
@@ -219,10 +232,7 @@ class ZendeskSource(Source):
         for suffix in ("/api/v2", "/api"):
             web = web.removesuffix(suffix)
         self.web = web
-        self.client = self.http(
-            f"{web}/api/v2",
-            headers=headers,
-        )
+        self.client = self.http(f"{web}/api/v2", headers=headers, auth=auth)
         self._groups: dict[int, str] | None = None
         # ticket id -> (updated_at it was read at, its public comments)
         self._comments: dict[int, tuple[str, list[tuple[datetime, bool]]]] = {}
