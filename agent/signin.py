@@ -413,6 +413,7 @@ def start_device_code(client: Client) -> DeviceCode:
             client.provider.device_url,
             data={"client_id": client.client_id, "scope": " ".join(client.provider.scopes)},
             headers={"Accept": "application/json"},
+            withhold_token=True,
         )
         data = response.json()
     except Exception as exc:  # noqa: BLE001 - network or not JSON
