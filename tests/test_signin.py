@@ -31,11 +31,11 @@ from tests.conftest import ROOT, run_cli
 from tests.fakes import imap as fake_imap
 from tests.fakes.oauth import FakeOAuthServer
 from tests.fakes.web import local_server
+from tests.fakes.zendesk import FakeZendesk
 
 UTC = timezone.utc
 CLIENT_ID = "ticketbell-test-client"
 
-pytestmark = pytest.mark.skipif(not fake_imap.available(), reason="needs dovecot and openssl")
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +46,8 @@ def http() -> Iterator[HTTPServer]:
 
 @pytest.fixture(scope="module")
 def dovecot(http: HTTPServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    if not fake_imap.available():  # scripts/system-deps.sh installs it
+        pytest.skip("needs dovecot and openssl")
     server = fake_imap.Dovecot(
         tmp_path_factory.mktemp("dovecot-oauth"),
         introspection_url=f"http://127.0.0.1:{http.port}/introspect",
@@ -224,6 +226,31 @@ def test_a_revoked_sign_in_turns_into_sign_in_needed_and_stops_asking(
     assert len(oauth.calls) == calls
 
 
+def test_dovecot_accepts_the_xoauth2_answer_microsoft_and_google_need(
+    dovecot, account, oauth
+) -> None:
+    """Microsoft 365 offers only XOAUTH2; the source prefers OAUTHBEARER where advertised, so
+    this proves the XOAUTH2 answer on its own against the real server."""
+    import imaplib
+    import ssl
+
+    from agent.sources.imap import sasl_oauth
+
+    user, _ = account
+    config = imap_config(dovecot, user, oauth, "Xoauth inbox").sources[0]
+    device_sign_in(config)
+    tokens = signin.tokens_for(config, secret_store.get("Xoauth inbox"))
+    context = ssl.create_default_context(cafile=str(dovecot.ca))
+    with imaplib.IMAP4_SSL("127.0.0.1", dovecot.tls_port, ssl_context=context) as conn:
+        assert "AUTH=XOAUTH2" in conn.capabilities
+        answer = sasl_oauth("XOAUTH2", user, tokens.current(), "127.0.0.1", dovecot.tls_port)
+        assert conn.authenticate("XOAUTH2", answer)[0] == "OK"
+    with imaplib.IMAP4_SSL("127.0.0.1", dovecot.tls_port, ssl_context=context) as conn:
+        wrong = sasl_oauth("XOAUTH2", user, "at-not-a-token-at-all", "127.0.0.1", 0)
+        with pytest.raises(imaplib.IMAP4.error):
+            conn.authenticate("XOAUTH2", wrong)
+
+
 def test_sasl_answers_follow_the_rfcs() -> None:
     xoauth = signin_answer("XOAUTH2")
     assert xoauth[0] == b"user=a@example.com\x01auth=Bearer tok\x01\x01"
@@ -284,3 +311,91 @@ def test_signin_refuses_a_source_that_does_not_sign_in(cli_env, tmp_path: Path) 
     assert done.returncode == 2 and 'set auth = "oauth"' in done.stderr
     done = run_cli(["signin", "Nope", "--config", str(path)], cli_env)
     assert done.returncode == 2 and "no source named 'Nope'" in done.stderr
+
+
+# ------------------------------------------------------------------ Zendesk
+
+
+@pytest.fixture
+def zendesk(http: HTTPServer) -> FakeZendesk:
+    fake = FakeZendesk(http, "anna@acme.test", "zd-unused-api-token")
+    fake.enable_oauth(CLIENT_ID, "anna@acme.test")
+    return fake
+
+
+def zendesk_config(fake: FakeZendesk, name: str) -> SourceConfig:
+    raw = {"name": name, "kind": "zendesk", "url": fake.base, "timeout": 5}
+    raw |= {"auth": "oauth", "client_id": CLIENT_ID}
+    return from_dict({"sources": [raw]}).sources[0]
+
+
+def test_zendesk_oauth_sign_in_refresh_401_once_and_revoked(zendesk: FakeZendesk) -> None:
+    oauth = zendesk.oauth
+    assert oauth is not None
+    now = datetime.now(UTC).replace(microsecond=0)
+    zendesk.add("Refund please", status="new", created=now - timedelta(hours=1))
+    config = zendesk_config(zendesk, "Zendesk oauth")
+    visited: list[str] = []
+
+    def browser(url: str) -> None:
+        visited.append(url)
+        requests.get(url, timeout=5).raise_for_status()
+
+    assert "Signed in" in signin.sign_in(config, lambda _: None, "auto", browser)  # no device
+    assert visited[0].startswith(f"{zendesk.base}/oauth/authorizations/new?")
+    clock = [now]
+    source = make_source(config, lambda: clock[0])
+    try:
+        assert [t.subject for t in source.fetch(None).tickets] == ["Refund please"]
+        assert oauth.calls == ["authorization_code", "refresh_token"]
+
+        def api_requests() -> int:
+            return len([p for p in zendesk.paths() if p.startswith("/api/")])
+
+        before = api_requests()
+
+        # The access token nears its end: renewed before the request, no 401 on the way.
+        oauth.advance(3600)
+        clock[0] = now + timedelta(seconds=3600)
+        assert [t.subject for t in source.fetch(None).tickets] == ["Refund please"]
+        assert oauth.calls[-1] == "refresh_token" and len(oauth.calls) == 3
+        assert api_requests() == before + 1  # one search, answered at once
+        before = api_requests()
+
+        # Zendesk stops accepting it early: one 401, one renewal, the same request again.
+        oauth.access.clear()
+        assert [t.subject for t in source.fetch(None).tickets] == ["Refund please"]
+        assert len(oauth.calls) == 4
+        assert api_requests() == before + 2  # refused once, then the same search again
+
+        # The sign-in is revoked: "sign-in needed", and the keyring forgets the refresh token.
+        oauth.revoke_all()
+        oauth.access.clear()
+        with pytest.raises(SignInNeeded, match="sign-in needed"):
+            source.fetch(None)
+    finally:
+        source.close()
+    with pytest.raises(SignInNeeded):
+        make_source(config, lambda: now)
+
+
+def test_zendesk_token_auth_warns_of_its_end_and_oauth_does_not() -> None:
+    config = from_dict(
+        {
+            "sources": [
+                {"name": "Old", "kind": "zendesk", "url": "https://a.zendesk.com", "user": "a@b"},
+                {"name": "New", "kind": "zendesk", "url": "https://a.zendesk.com",
+                 "auth": "oauth", "client_id": "x"},
+            ]
+        }
+    )  # fmt: skip
+    before = signin.auth_warnings(config, datetime(2026, 12, 1, tzinfo=UTC))
+    assert before == [
+        "Old: Zendesk API tokens stop working on 2027-04-30 (in 150 days); switch to "
+        'auth = "oauth" and sign in (see the README)'
+    ]
+    after = signin.auth_warnings(config, datetime(2027, 5, 1, tzinfo=UTC))
+    assert after == [
+        "Old: Zendesk API tokens stopped working on 2027-04-30; switch to "
+        'auth = "oauth" and sign in (see the README)'
+    ]
