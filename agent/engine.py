@@ -679,6 +679,7 @@ class Agent:
                 f"the queue file was damaged and was moved aside ({self.queue.recovered_from.name})"
             )
         notices.extend(self._outbox.notices(now))
+        notices.extend(signin.auth_warnings(self.config, now))  # Zendesk API tokens' end
         return tuple(notices)
 
     def _with_sources(self, status: Status, now: datetime) -> Status:

@@ -37,7 +37,6 @@ UTC = timezone.utc
 CLIENT_ID = "ticketbell-test-client"
 
 
-
 @pytest.fixture(scope="module")
 def http() -> Iterator[HTTPServer]:
     with local_server() as server:
@@ -129,7 +128,7 @@ def device_sign_in(source: SourceConfig) -> str:
 def test_device_code_sign_in_keeps_only_the_refresh_token_in_the_keyring(
     dovecot, account, oauth
 ) -> None:
-    user, mailbox = account
+    user, _ = account
     source = imap_config(dovecot, user, oauth, "Device inbox").sources[0]
     said = device_sign_in(source)
     assert "Signed in" in said
