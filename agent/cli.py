@@ -330,9 +330,15 @@ def _import(args: argparse.Namespace) -> int:
             print(f"ticketbell: {exc}", file=sys.stderr)
     needed = config_module.secrets_needed(config)
     if needed:
-        print("Now add the token(s); they are never in a provisioning file:")
+        from agent.signin import uses_oauth
+
+        oauth = {s.name for s in config.sources if uses_oauth(s)}
+        print("Now add the token(s) or sign in; they are never in a provisioning file:")
         for name, what in needed:
-            print(f"  ticketbell secret set {_shell_quote(name)}    # {what}")
+            if name in oauth:
+                print(f"  ticketbell signin {_shell_quote(name)}    # or Sign in… in Settings")
+            else:
+                print(f"  ticketbell secret set {_shell_quote(name)}    # {what}")
     return EXIT_OK
 
 

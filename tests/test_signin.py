@@ -24,7 +24,7 @@ from agent import secrets as secret_store
 from agent import signin
 from agent.config import SourceConfig, from_dict, save
 from agent.engine import make_source
-from agent.sources.base import SignInNeeded
+from agent.sources.base import NotConfigured, SignInNeeded
 from agent.sources.imap import ImapSource
 from tests import secretscan
 from tests.conftest import ROOT, run_cli
@@ -398,3 +398,63 @@ def test_zendesk_token_auth_warns_of_its_end_and_oauth_does_not() -> None:
         "Old: Zendesk API tokens stopped working on 2027-04-30; switch to "
         'auth = "oauth" and sign in (see the README)'
     ]
+
+
+# ------------------------------------------------------------------ presets and provisioning
+
+
+def test_microsoft_and_google_presets_need_only_the_client_id() -> None:
+    config = from_dict(
+        {
+            "sources": [
+                {"name": "M365", "kind": "imap", "user": "shared@contoso.example",
+                 "auth": "oauth", "provider": "microsoft", "client_id": "00000000-aaaa",
+                 "tenant": "contoso.example"},
+                {"name": "Gmail", "kind": "imap", "user": "help@example.com", "auth": "oauth",
+                 "provider": "google", "client_id": "123.apps.googleusercontent.com",
+                 "client_secret": "GOCSPX-not-confidential"},
+            ]
+        }
+    )  # fmt: skip
+    m365, gmail = config.sources
+    source = ImapSource(m365, "rt-only-for-construction-1")
+    assert (source.host, source.port, source.tls) == ("outlook.office365.com", 993, True)
+    assert source.user == "shared@contoso.example"  # a shared mailbox: the person signs in
+    client = signin.client_for(m365)
+    assert client.provider.token_url == (
+        "https://login.microsoftonline.com/contoso.example/oauth2/v2.0/token"
+    )
+    assert client.can_use_device_code
+    assert client.provider.scopes == (
+        "https://outlook.office.com/IMAP.AccessAsUser.All",
+        "offline_access",
+    )
+    google = signin.client_for(gmail)
+    assert not google.can_use_device_code  # Google refuses the mail scope with device codes
+    assert google.provider.scopes == ("https://mail.google.com/",)
+    assert ImapSource(gmail, "rt-only-for-construction-2").host == "imap.gmail.com"
+    with pytest.raises(signin.SignInFailed, match="use the browser"):
+        signin.sign_in(gmail, lambda _: None, method="device")
+
+
+def test_an_oauth_source_without_a_client_id_says_what_to_set() -> None:
+    config = from_dict(
+        {"sources": [{"name": "M", "kind": "imap", "user": "a@b.example", "auth": "oauth",
+                      "provider": "microsoft"}]}
+    )  # fmt: skip
+    with pytest.raises(NotConfigured, match="set client_id"):
+        ImapSource(config.sources[0], "rt-only-for-construction-3")
+
+
+def test_a_provisioning_file_carries_client_id_and_provider_and_staff_only_sign_in(
+    cli_env, tmp_path: Path
+) -> None:
+    file = tmp_path / "team.toml"
+    file.write_text(
+        '[[sources]]\nname = "Support inbox"\nkind = "imap"\nuser = "support@contoso.example"\n'
+        'auth = "oauth"\nprovider = "microsoft"\nclient_id = "00000000-1111-2222"\n'
+    )
+    done = run_cli(["--import", str(file)], cli_env)
+    assert done.returncode == 0, done.stderr
+    assert "ticketbell signin 'Support inbox'" in done.stdout
+    assert "secret set" not in done.stdout

@@ -67,3 +67,38 @@ def test_sign_in_button_asks_for_oauth_first_and_hides_for_kinds_without_it(
     assert 'Set "Sign-in" to oauth first' in form.sign_in.text.text()
     form.load({"kind": "demo", "name": "Demo"})
     assert form.sign_in.isHidden()
+
+
+def test_tray_offers_sign_in_for_a_source_that_needs_it(qtbot, tmp_path) -> None:
+    from datetime import datetime, timezone
+
+    from PySide6.QtCore import QSettings
+
+    from agent.config import demo_config
+    from agent.model import Health, SourceHealth, Status
+    from ui.sound import SoundPlayer
+    from ui.tray import Tray
+
+    class Commands:
+        def __getattr__(self, name: str):
+            return lambda *args, **kw: None
+
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+    message = "Team inbox: sign-in needed — press Sign in… in Settings"
+    status = Status(
+        now,
+        (),
+        (SourceHealth("Team inbox", "imap", Health.FAILING, message, sign_in=True),),
+        "assistant",
+    )
+    config = demo_config()
+    settings = QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat)
+    sound = SoundPlayer(settings, config.alerts)
+    tray = Tray(Commands(), config, sound, tray_available=False, clock=lambda: now)
+    tray.show_status(status)
+    tray.rebuild_menu()
+    actions = {a.text(): a for a in tray.menu.actions() if a.text()}
+    assert "Sign in to Team inbox…" in actions
+    with qtbot.waitSignal(tray.settings_requested, timeout=1000):
+        actions["Sign in to Team inbox…"].trigger()
+    tray.hide()
