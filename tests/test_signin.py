@@ -458,3 +458,32 @@ def test_a_provisioning_file_carries_client_id_and_provider_and_staff_only_sign_
     assert done.returncode == 0, done.stderr
     assert "ticketbell signin 'Support inbox'" in done.stdout
     assert "secret set" not in done.stdout
+
+
+def test_the_agent_shows_sign_in_needed_once_and_asks_nobody_until_signed_in(
+    tmp_path: Path, clock
+) -> None:
+    from agent.engine import Agent
+    from agent.queue import LocalQueue
+
+    config = from_dict(
+        {
+            "sources": [
+                {"name": "Never signed in", "kind": "imap", "user": "a@b.example",
+                 "url": "imaps://127.0.0.1:1", "auth": "oauth", "provider": "microsoft",
+                 "client_id": "00000000-aaaa"},
+            ]
+        }
+    )  # fmt: skip
+    agent = Agent(config, LocalQueue(tmp_path / "q"), clock=clock)
+    try:
+        first = agent.poll_once()
+        clock.advance(3600)
+        second = agent.poll_once()
+    finally:
+        agent.stop()
+    (health,) = first.status.sources
+    assert health.sign_in and health.stale
+    assert "sign-in needed" in health.message and "Sign in…" in health.message
+    assert [a.kind for a in first.alerts + second.alerts].count("source_down") == 1
+    assert second.status.sources[0].sign_in
