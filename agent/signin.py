@@ -71,6 +71,14 @@ OPTIONS = (
     Option("tenant", "Microsoft tenant", str, "organizations", "a tenant id or domain"),
     Option("issuer", "OAuth server (custom)", str, "", "its RFC 8414 metadata is read"),
     Option("scopes", "OAuth scopes (custom)", list, []),
+    Option(
+        "redirect_port",
+        "Loopback port",
+        int,
+        0,
+        "0: any free port; set one where the OAuth client allows only the exact "
+        "http://127.0.0.1:PORT/ it was registered with",
+    ),
 )
 
 
@@ -133,6 +141,7 @@ class Client:
     verify: bool | str = True
     timeout: float = 30.0
     proxy: str = ""
+    redirect_port: int = 0
 
     @property
     def can_use_device_code(self) -> bool:
@@ -195,8 +204,18 @@ def client_for(config: SourceConfig) -> Client:
     )
     secret = str(opts.get("client_secret") or "")
     secret_store.remember(secret)
+    port = opts.get("redirect_port") or 0
+    if not isinstance(port, int) or not 0 <= port <= 65535:
+        raise NotConfigured(f"{config.name}: redirect_port must be a port number (or 0)")
     return Client(
-        config.name, provider, client_id, secret, config.verify, config.timeout, config.proxy
+        config.name,
+        provider,
+        client_id,
+        secret,
+        config.verify,
+        config.timeout,
+        config.proxy,
+        port,
     )
 
 
@@ -516,7 +535,12 @@ def browser_sign_in(
     from authlib.integrations.base_client.errors import OAuthError
 
     cancel = cancel or threading.Event()
-    server = http.server.HTTPServer(("127.0.0.1", 0), _Redirect)
+    try:
+        server = http.server.HTTPServer(("127.0.0.1", client.redirect_port), _Redirect)
+    except OSError as exc:
+        raise SignInFailed(
+            f"cannot listen on 127.0.0.1:{client.redirect_port} for the browser's answer ({exc})"
+        ) from None
     server.result = {}  # type: ignore[attr-defined]
     server.timeout = 0.25
     redirect = f"http://127.0.0.1:{server.server_port}/"

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -342,11 +343,15 @@ def test_zendesk_oauth_sign_in_refresh_401_once_and_revoked(zendesk: FakeZendesk
 
     assert "Signed in" in signin.sign_in(config, lambda _: None, "auto", browser)  # no device
     assert visited[0].startswith(f"{zendesk.base}/oauth/authorizations/new?")
+    port = fake_imap.free_port()  # an OAuth client registered with one exact redirect URL
+    fixed = replace(config, options={**config.options, "redirect_port": port})
+    signin.sign_in(fixed, lambda _: None, "browser", browser)
+    assert f"redirect_uri=http%3A%2F%2F127.0.0.1%3A{port}%2F" in visited[1]
     clock = [now]
     source = make_source(config, lambda: clock[0])
     try:
         assert [t.subject for t in source.fetch(None).tickets] == ["Refund please"]
-        assert oauth.calls == ["authorization_code", "refresh_token"]
+        assert oauth.calls == ["authorization_code", "authorization_code", "refresh_token"]
 
         def api_requests() -> int:
             return len([p for p in zendesk.paths() if p.startswith("/api/")])
@@ -357,14 +362,14 @@ def test_zendesk_oauth_sign_in_refresh_401_once_and_revoked(zendesk: FakeZendesk
         oauth.advance(3600)
         clock[0] = now + timedelta(seconds=3600)
         assert [t.subject for t in source.fetch(None).tickets] == ["Refund please"]
-        assert oauth.calls[-1] == "refresh_token" and len(oauth.calls) == 3
+        assert oauth.calls[-1] == "refresh_token" and len(oauth.calls) == 4
         assert api_requests() == before + 1  # one search, answered at once
         before = api_requests()
 
         # Zendesk stops accepting it early: one 401, one renewal, the same request again.
         oauth.access.clear()
         assert [t.subject for t in source.fetch(None).tickets] == ["Refund please"]
-        assert len(oauth.calls) == 4
+        assert len(oauth.calls) == 5
         assert api_requests() == before + 2  # refused once, then the same search again
 
         # The sign-in is revoked: "sign-in needed", and the keyring forgets the refresh token.
