@@ -334,7 +334,7 @@ class AccessTokens:
         if self.keyring_name:
             secret_store.delete(self.keyring_name)  # useless now; no poll asks with it again
         raise SignInNeeded(
-            f"{self.client.source}: sign-in needed — the sign-in was revoked or has expired "
+            "sign-in needed — the sign-in was revoked or has expired "
             f"({error}); sign in again in Settings or with "
             f"`ticketbell signin {self.client.source!r}`",
             description,
@@ -363,8 +363,7 @@ def tokens_for(
 
 def sign_in_needed(config: SourceConfig) -> SignInNeeded:
     return SignInNeeded(
-        f"{config.name}: sign-in needed — press Sign in… in Settings, or run "
-        f"`ticketbell signin {config.name!r}`"
+        f"sign-in needed — press Sign in… in Settings, or run `ticketbell signin {config.name!r}`"
     )
 
 

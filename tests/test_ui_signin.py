@@ -84,7 +84,7 @@ def test_tray_offers_sign_in_for_a_source_that_needs_it(qtbot, tmp_path) -> None
             return lambda *args, **kw: None
 
     now = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
-    message = "Team inbox: sign-in needed — press Sign in… in Settings"
+    message = "sign-in needed — press Sign in… in Settings"
     status = Status(
         now,
         (),
