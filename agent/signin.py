@@ -257,7 +257,8 @@ def discover(config: SourceConfig) -> Provider:
 class AccessTokens:
     """Hands a source a current access token, renewing it with the refresh token.
 
-    Not thread-safe: one source, one worker at a time (the engine's rule).
+    Thread-safe: a source's poll and its IMAP IDLE connection may log in at the same time, and
+    two renewals with one rotating refresh token would make the provider refuse the second.
     """
 
     client: Client
@@ -267,28 +268,64 @@ class AccessTokens:
     keyring_name: str = ""
     access_token: str = field(default="", repr=False)
     expires_at: datetime | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         secret_store.remember(self.refresh_token)
 
     def current(self) -> str:
         """An access token that is valid now (renewed first if it is about to expire)."""
-        if not self.access_token or (
-            self.expires_at is not None and self.clock() >= self.expires_at
-        ):
-            self.renew()
-        return self.access_token
+        with self._lock:
+            if not self.access_token or (
+                self.expires_at is not None and self.clock() >= self.expires_at
+            ):
+                self._renew()
+            return self.access_token
 
-    def renew(self) -> str:
-        """Ask the provider for a new access token (after a 401, or before expiry)."""
+    def renew(self, refused: str = "") -> str:
+        """A new access token after the server refused ``refused`` (a 401, a failed login).
+
+        When another thread renewed it meanwhile, that newer token is returned instead.
+        """
+        with self._lock:
+            if not refused or refused == self.access_token:
+                self._renew()
+            return self.access_token
+
+    def _renew(self) -> None:
+        try:
+            token = self._refresh()
+        except _Refused as refused:
+            # Another Ticketbell (the tray, a `check`) may have rotated the refresh token and
+            # stored the new one: use that before calling the sign-in lost.
+            stored = self._stored()
+            if not stored or stored == self.refresh_token:
+                self._refused(refused.error, refused.description)
+            self.refresh_token = stored
+            try:
+                token = self._refresh()
+            except _Refused as again:
+                self._refused(again.error, again.description)
+        self._take(token)
+
+    def _stored(self) -> str:
+        if not self.keyring_name:
+            return ""
+        try:
+            return secret_store.get(self.keyring_name)
+        except secret_store.SecretUnavailable:
+            return ""
+
+    def _refresh(self) -> dict[str, Any]:
+        """One refresh token grant (RFC 6749 section 6); raises _Refused or a SourceError."""
         from authlib.integrations.base_client.errors import OAuthError
 
         sess = self.client.session()
         try:
-            token = sess.refresh_token(self.client.provider.token_url, self.refresh_token)
+            return dict(sess.refresh_token(self.client.provider.token_url, self.refresh_token))
         except OAuthError as exc:
             if exc.error in ("invalid_grant", "invalid_token", "unauthorized_client"):
-                self._refused(exc.error, exc.description or "")
+                raise _Refused(exc.error, exc.description or "") from None
             raise BadResponse(
                 f"{self.client.source}: the sign-in server refused to renew the access "
                 f"token ({exc.error})",
@@ -307,8 +344,6 @@ class AccessTokens:
             ) from None
         finally:
             sess.close()
-        self._take(token)
-        return self.access_token
 
     def _take(self, token: dict[str, Any]) -> None:
         access = str(token.get("access_token") or "")
@@ -339,6 +374,14 @@ class AccessTokens:
             f"`ticketbell signin {self.client.source!r}`",
             description,
         )
+
+
+class _Refused(Exception):
+    """The provider refused the refresh token (RFC 6749 5.2 ``invalid_grant``...)."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(error)
+        self.error, self.description = error, description
 
 
 def _seconds(value: object) -> float | None:
@@ -381,7 +424,8 @@ def bearer_auth(tokens: AccessTokens) -> Any:
             if response.status_code != 401 or getattr(response.request, "_renewed", False):
                 return response
             response.close()
-            tokens.renew()
+            sent = str(response.request.headers.get("Authorization", ""))
+            tokens.renew(refused=sent.removeprefix("Bearer "))
             again = response.request.copy()
             again.headers["Authorization"] = f"Bearer {tokens.access_token}"
             again._renewed = True  # type: ignore[attr-defined]

@@ -492,3 +492,53 @@ def test_the_agent_shows_sign_in_needed_once_and_asks_nobody_until_signed_in(
     assert "sign-in needed" in health.message and "Sign in…" in health.message
     assert [a.kind for a in first.alerts + second.alerts].count("source_down") == 1
     assert second.status.sources[0].sign_in
+
+
+@pytest.fixture
+def oauth_alone(http: HTTPServer) -> FakeOAuthServer:
+    """The OAuth server without a mailbox (rotating refresh tokens, as Microsoft's)."""
+    http.clear()
+    server = FakeOAuthServer(f"http://127.0.0.1:{http.port}", CLIENT_ID, "a@example.com")
+    http.expect_request(re.compile(".*")).respond_with_handler(
+        lambda request: server.handle(request) or Response("not found", status=404)
+    )
+    return server
+
+
+def plain_config(oauth: FakeOAuthServer, name: str) -> SourceConfig:
+    raw = {"name": name, "kind": "imap", "url": "imaps://127.0.0.1:1", "user": "a@example.com"}
+    raw |= {"auth": "oauth", "provider": "custom", "issuer": oauth.base, "client_id": CLIENT_ID}
+    return from_dict({"sources": [raw]}).sources[0]
+
+
+def test_two_logins_at_once_renew_once_with_a_rotating_refresh_token(oauth_alone) -> None:
+    config = plain_config(oauth_alone, "Rotating inbox")
+    device_sign_in(config)
+    tokens = signin.tokens_for(config, secret_store.get("Rotating inbox"))
+    first = tokens.current()
+    oauth_alone.access.clear()  # the server refuses it: the poll and the IDLE login both renew
+    results: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(tokens.renew(refused=first)))
+        for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results[0] == results[1] != first
+    assert oauth_alone.calls.count("refresh_token") == 2  # the first token, and one renewal
+    assert secret_store.get("Rotating inbox") == tokens.refresh_token  # the rotated one kept
+
+
+def test_a_refresh_token_rotated_by_another_ticketbell_is_taken_from_the_keyring(
+    oauth_alone,
+) -> None:
+    config = plain_config(oauth_alone, "Shared keyring inbox")
+    device_sign_in(config)
+    stored = secret_store.get("Shared keyring inbox")
+    tray = signin.tokens_for(config, stored)
+    check = signin.tokens_for(config, stored)  # `ticketbell check` in another process
+    check.current()  # rotates: the tray's refresh token is refused from now on
+    assert tray.current()  # refused once, then the keyring's newer token works
+    assert secret_store.get("Shared keyring inbox") == tray.refresh_token

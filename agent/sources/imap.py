@@ -533,8 +533,9 @@ class ImapSource(Source):
         """
         assert self.tokens is not None
         mechanism = "OAUTHBEARER" if "AUTH=OAUTHBEARER" in conn.capabilities else "XOAUTH2"
+        token = ""
         for attempt in (1, 2):
-            token = self.tokens.current() if attempt == 1 else self.tokens.renew()
+            token = self.tokens.current() if attempt == 1 else self.tokens.renew(refused=token)
             try:
                 conn.authenticate(
                     mechanism, sasl_oauth(mechanism, self.user, token, self.host, self.port)
