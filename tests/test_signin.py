@@ -442,6 +442,17 @@ def test_microsoft_and_google_presets_need_only_the_client_id() -> None:
         signin.sign_in(gmail, lambda _: None, method="device")
 
 
+def test_imap_auth_and_url_mistakes_say_what_to_set() -> None:
+    def source(**raw: object) -> ImapSource:
+        table = {"name": "M", "kind": "imap", "user": "a@b.example", **raw}
+        return ImapSource(from_dict({"sources": [table]}).sources[0], "pw-for-construction-4")
+
+    with pytest.raises(NotConfigured, match="set url to the mail server"):
+        source()
+    with pytest.raises(NotConfigured, match='auth must be "password" or "oauth"'):
+        source(url="imaps://mail.example.com", auth="oath")
+
+
 def test_an_oauth_source_without_a_client_id_says_what_to_set() -> None:
     config = from_dict(
         {"sources": [{"name": "M", "kind": "imap", "user": "a@b.example", "auth": "oauth",

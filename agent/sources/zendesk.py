@@ -214,6 +214,8 @@ class ZendeskSource(Source):
         super().__init__(config, secret, clock)
         auth = None
         headers: dict[str, str] = {}
+        if str(self.option("auth") or "token").lower() not in ("token", "oauth"):
+            raise NotConfigured(f'{self.name}: auth must be "token" or "oauth"')
         if signin.uses_oauth(config):  # the secret is the refresh token of a sign-in
             assert secret is not None
             auth = signin.bearer_auth(signin.tokens_for(config, secret, clock))
