@@ -6,6 +6,7 @@
     ticketbell config validate|path|show
     ticketbell sources               the helpdesk kinds
     ticketbell secret set|delete NAME
+    ticketbell signin|signout NAME   OAuth 2 sign-in (Microsoft 365, Google, Zendesk)
     ticketbell autostart [on|off]    start at login (shows the state without an argument)
     ticketbell --import FILE         take a provisioning file as this user's config
     ticketbell --self-test           check that this installation works here
@@ -95,6 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
     sec = sub.add_parser("secret", parents=[common], help="store a source's token in the keyring")
     sec.add_argument("action", choices=("set", "delete"))
     sec.add_argument("name", help="the source (or channel) name the secret belongs to")
+
+    sign = sub.add_parser("signin", parents=[common], help="sign a source in (OAuth 2)")
+    sign.add_argument("name", help='the source, e.g. "Support inbox"')
+    way = sign.add_mutually_exclusive_group()
+    way.add_argument("--device", action="store_true", help="show a code to enter on any device")
+    way.add_argument("--browser", action="store_true", help="sign in in this computer's browser")
+    sub.add_parser("signout", parents=[common], help="forget a source's sign-in").add_argument(
+        "name", help="the source whose sign-in to forget"
+    )
 
     auto = sub.add_parser("autostart", parents=[common], help="start Ticketbell at login or not")
     auto.add_argument("state", nargs="?", choices=("on", "off"), help="omit to show the state")
@@ -194,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "sources": _sources,
             "secret": _secret,
             "autostart": _autostart,
+            "signin": _signin,
+            "signout": _signin,
         }[command](args)
     except KeyboardInterrupt:
         return 130
@@ -318,9 +330,15 @@ def _import(args: argparse.Namespace) -> int:
             print(f"ticketbell: {exc}", file=sys.stderr)
     needed = config_module.secrets_needed(config)
     if needed:
-        print("Now add the token(s); they are never in a provisioning file:")
+        from agent.signin import uses_oauth
+
+        oauth = {s.name for s in config.sources if uses_oauth(s)}
+        print("Now add the token(s) or sign in; they are never in a provisioning file:")
         for name, what in needed:
-            print(f"  ticketbell secret set {_shell_quote(name)}    # {what}")
+            if name in oauth:
+                print(f"  ticketbell signin {_shell_quote(name)}    # or Sign in… in Settings")
+            else:
+                print(f"  ticketbell secret set {_shell_quote(name)}    # {what}")
     return EXIT_OK
 
 
@@ -559,6 +577,11 @@ def _config(args: argparse.Namespace) -> int:
     if args.action == "validate":
         where = "the demo configuration" if args.demo else str(path)
         print(f"{where}: valid ({len(config.sources)} source(s), role {config.role})")
+        from agent.model import utcnow
+        from agent.signin import auth_warnings
+
+        for warning in auth_warnings(config, utcnow()):
+            print(f"warning: {warning}")
         return EXIT_OK
     print(show_config(config))
     return EXIT_OK
@@ -607,4 +630,34 @@ def _secret(args: argparse.Namespace) -> int:
         print(f"ticketbell: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(f"stored the secret of {args.name!r} in the keyring")
+    return EXIT_OK
+
+
+def _signin(args: argparse.Namespace) -> int:
+    """`ticketbell signin NAME` / `ticketbell signout NAME` (see ``agent.signin``)."""
+    from agent import signin
+    from agent.sources.base import SourceError
+
+    try:
+        config = load_config(args)
+        source = config.source(args.name)
+    except ConfigError as exc:
+        print(f"ticketbell: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyError:
+        names = ", ".join(repr(s.name) for s in config.sources) or "none"
+        print(f"ticketbell: no source named {args.name!r} (there are: {names})", file=sys.stderr)
+        return EXIT_USAGE
+    if not signin.uses_oauth(source):
+        print(f'ticketbell: {args.name!r} does not sign in (set auth = "oauth")', file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.command == "signout":
+            print(signin.sign_out(source))
+            return EXIT_OK
+        method = "device" if args.device else "browser" if args.browser else "auto"
+        print(signin.sign_in(source, lambda text: print(text, flush=True), method))
+    except (signin.SignInFailed, SourceError) as exc:
+        print(f"ticketbell: signing in {args.name!r} did not work: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK

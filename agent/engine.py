@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from agent import escalation, policy
+from agent import escalation, policy, signin
 from agent import secrets as secret_store
 from agent.config import Config, SourceConfig
 from agent.model import (
@@ -40,7 +40,14 @@ from agent.model import (
 )
 from agent.queue import Changes, LocalQueue, alert_key
 from agent.sources import source_class
-from agent.sources.base import AuthError, NotConfigured, RateLimited, Source, SourceError
+from agent.sources.base import (
+    AuthError,
+    NotConfigured,
+    RateLimited,
+    SignInNeeded,
+    Source,
+    SourceError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +83,8 @@ def make_source(config: SourceConfig, clock: Callable[[], datetime]) -> Source:
         try:
             secret = secret_store.get(config.name, config.secret_env)
         except secret_store.SecretUnavailable as exc:
+            if signin.uses_oauth(config):  # its secret is the refresh token of a sign-in
+                raise signin.sign_in_needed(config) from None
             raise NotConfigured(str(exc)) from None
     return cls(config, secret, clock)
 
@@ -533,6 +542,7 @@ class Agent:
                 last_attempt=now,
                 failing_since=None,
                 failures=0,
+                sign_in=False,
             )
             if changes.changed:
                 log.info(
@@ -547,8 +557,9 @@ class Agent:
             down = self._mark_failed(state, result.error, now)
             if down is not None:
                 alerts.append(down)
-            if isinstance(result.error, AuthError) and state.source is not None:
-                # Re-read the secret next time: the person may have just stored a new token.
+            if isinstance(result.error, AuthError | SignInNeeded) and state.source is not None:
+                # Re-read the secret next time: the person may have just stored a new token
+                # or signed in again (a refused sign-in is no longer in the keyring).
                 state.source.close()
                 state.source = None
         self._unpublished.extend(self.queue.record(alerts))
@@ -594,6 +605,7 @@ class Agent:
             failing_since=failing_since,
             failures=state.failures,
             next_poll=now + timedelta(seconds=delay),
+            sign_in=isinstance(error, SignInNeeded),
         )
         return self._source_alert("source_down", state, now) if first else None
 
@@ -667,6 +679,7 @@ class Agent:
                 f"the queue file was damaged and was moved aside ({self.queue.recovered_from.name})"
             )
         notices.extend(self._outbox.notices(now))
+        notices.extend(signin.auth_warnings(self.config, now))  # Zendesk API tokens' end
         return tuple(notices)
 
     def _with_sources(self, status: Status, now: datetime) -> Status:

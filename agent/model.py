@@ -151,6 +151,7 @@ class SourceHealth:
     failures: int = 0
     next_poll: datetime | None = None
     waiting: int = 0
+    sign_in: bool = False  # failing because a person must sign in again (OAuth sources)
 
     @property
     def stale(self) -> bool:

@@ -17,6 +17,7 @@ import logging
 import re
 import threading
 import zoneinfo
+from collections.abc import Callable
 from datetime import time
 from pathlib import Path
 from typing import Any
@@ -199,7 +200,9 @@ class _Tester(QObject):
                 try:
                     secret = secret_store.get(cfg.name, cfg.secret_env)
                 except secret_store.SecretUnavailable:
-                    self.done.emit(False, f"Enter the {cls.secret_label.lower()} first.", None)
+                    what = str(table.get("auth", "")).lower() == "oauth"
+                    first = "Press Sign in…" if what else f"Enter the {cls.secret_label.lower()}"
+                    self.done.emit(False, f"{first} first.", None)
                     return
             source = cls(cfg, secret)
             try:
@@ -268,6 +271,64 @@ class KeyValueEditor(QWidget):
             self.set_value(self.value())
 
 
+class SignInRow(QWidget):
+    """**Sign in…** for an ``auth = "oauth"`` source: runs ``agent.signin.sign_in`` off the
+    main thread, shows the device code or opens the browser, and says what to do."""
+
+    said = Signal(str)
+    done = Signal(bool, str)
+
+    def __init__(self, table: Callable[[], dict[str, Any]]) -> None:
+        super().__init__()
+        self.table = table
+        self.cancel: threading.Event | None = None
+        self.button = QPushButton("Sign in…")
+        self.button.clicked.connect(self.sign_in)
+        self.text = _plain_label()
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.button)
+        row.addWidget(self.text, 1)
+        self.said.connect(lambda text: _show(self.text, text, True))
+        self.done.connect(self._done)
+
+    def sign_in(self) -> None:
+        from agent import signin
+
+        if self.cancel is not None:  # the button says "Cancel" while a sign-in runs
+            self.cancel.set()
+            return
+        table = self.table()
+        if str(table.get("auth", "")).lower() != "oauth":
+            _show(self.text, 'Set "Sign-in" to oauth first, then press Sign in… again.', False)
+            return
+        try:
+            source = config_module.from_dict({"sources": [table]}).sources[0]
+        except ConfigError as exc:
+            _show(self.text, _sentence(f"Cannot sign in yet: {exc.message}"), False)
+            return
+        self.cancel = threading.Event()
+        self.button.setText("Cancel")
+        _show(self.text, "Asking the sign-in server…", True)
+
+        def work(cancel: threading.Event) -> None:
+            try:
+                self.done.emit(True, signin.sign_in(source, self.said.emit, cancel=cancel))
+            except (signin.SignInFailed, SourceError) as exc:
+                self.done.emit(False, _sentence(f"Not signed in: {exc}"))
+            except Exception as exc:
+                log.exception("sign-in failed")
+                self.done.emit(False, f"Not signed in: {exc.__class__.__name__}.")
+
+        threading.Thread(target=work, args=(self.cancel,), daemon=True).start()
+
+    def _done(self, ok: bool, message: str) -> None:
+        self.cancel = None
+        self.button.setText("Sign in…")
+        _show(self.text, message, ok)
+
+
 class SourceForm(QWidget):
     """One source: kind, name, the kind's own fields, token, categories, test."""
 
@@ -313,6 +374,8 @@ class SourceForm(QWidget):
         row.addWidget(self.test_result, 1)
         self.layout_.addLayout(row)
         self.test_row = row
+        self.sign_in = SignInRow(self.table)
+        self.layout_.addWidget(self.sign_in)
         self.kind.currentIndexChanged.connect(lambda: self._kind_changed({}))
         self.load(table or {"kind": self.kind.currentData()})
 
@@ -360,6 +423,7 @@ class SourceForm(QWidget):
             label = opt.label + ("" if required else " (optional)")
             at = 2 + len(self.extra_rows)  # after kind and name, before token and interval
             self.extra_rows.append(self._row(opt.key, label, widget, opt.help, at))
+        self.sign_in.setVisible(any(o.key == "auth" for o in cls.optional))
         self.token_row.setVisible(cls.needs_secret)
         self.form.labelForField(self.token_row).setText(cls.secret_label)
         self.form.labelForField(self.token_row).setVisible(cls.needs_secret)

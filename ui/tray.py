@@ -415,6 +415,9 @@ class Tray(QObject):
             if s.stale:
                 why = s.message or "not read yet"
                 self._info(menu, f"Cannot read {plain(s.name, 30)}: {plain(why, 70)}")
+            if s.sign_in:  # Settings has the Sign in… button of the source
+                action = menu.addAction(menu_text(f"Sign in to {plain(s.name, 30)}…"))
+                action.triggered.connect(self.settings_requested.emit)
         if status.blind:
             head = f"{status.waiting} known waiting (not every helpdesk could be read)"
         elif status.waiting:

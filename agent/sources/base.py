@@ -92,6 +92,13 @@ class NotConfigured(SourceError):
     label = "not configured"
 
 
+class SignInNeeded(NotConfigured):
+    """An OAuth source has no usable sign-in (none yet, or the provider refused the refresh
+    token): a person must sign in again; polling until then only repeats the refusal."""
+
+    label = "sign-in needed"
+
+
 @dataclass(frozen=True, slots=True)
 class Option:
     """One configuration key of a source kind, for validation and for the settings form.

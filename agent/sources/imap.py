@@ -48,6 +48,7 @@ from email.utils import getaddresses
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
+from agent import signin
 from agent.model import Snapshot, Ticket, utcnow
 from agent.sources.base import (
     AuthError,
@@ -341,11 +342,22 @@ class _Folder:
 class ImapSource(Source):
     kind = "imap"
     description = "a support inbox over IMAP: one ticket per unanswered e-mail thread"
-    required = (
-        Option("url", "Mail server", help="imaps://imap.example.com:993 (or imap:// + starttls)"),
-        Option("user", "Login (usually the mailbox's address)"),
-    )
+    required = (Option("user", "Login (usually the mailbox's address)"),)
     optional = (
+        Option(
+            "url",
+            "Mail server",
+            help="imaps://imap.example.com:993 (or imap:// + starttls); "
+            'not needed with provider = "microsoft" or "google"',
+        ),
+        Option(
+            "auth",
+            "Sign-in",
+            str,
+            "password",
+            '"password", or "oauth" to sign in with Microsoft 365, Google or your OAuth server',
+        ),
+        *signin.OPTIONS,
         Option("folder", "Folder to watch", str, "INBOX"),
         Option(
             "sent_folder",
@@ -381,11 +393,25 @@ class ImapSource(Source):
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         super().__init__(config, secret, clock)
-        parts = urlsplit(config.url)
+        self.tokens = None
+        url = config.url
+        auth = str(self.option("auth") or "password").lower()
+        if auth not in ("password", "oauth"):
+            raise NotConfigured(f'{self.name}: auth must be "password" or "oauth", not {auth!r}')
+        if not url and auth == "password":
+            raise NotConfigured(
+                f"{self.name}: set url to the mail server (imaps://host:993), or sign in with "
+                'auth = "oauth" and provider = "microsoft" or "google"'
+            )
+        if signin.uses_oauth(config):
+            assert secret is not None
+            self.tokens = signin.tokens_for(config, secret, clock)
+            url = url or self.tokens.client.provider.imap_url
+        parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in ("imap", "imaps") or not parts.hostname:
             raise NotConfigured(
-                f"{self.name}: url {config.url!r} is not an IMAP address; "
+                f"{self.name}: url {url!r} is not an IMAP address; "
                 "use imaps://host:993 (or imap://host:143 with starttls = true)"
             )
         if not config.user:
@@ -396,7 +422,7 @@ class ImapSource(Source):
         try:
             self.port = parts.port or (993 if self.tls else 143)
         except ValueError:
-            raise NotConfigured(f"{self.name}: url {config.url!r} has a bad port") from None
+            raise NotConfigured(f"{self.name}: url {url!r} has a bad port") from None
         if (
             not self.tls
             and not self.starttls
@@ -476,7 +502,9 @@ class ImapSource(Source):
                     "use imaps:// or starttls = true"
                 )
             assert self.secret is not None
-            if self.secret.isascii() and self.user.isascii():
+            if self.tokens is not None:
+                self._sign_in_oauth(conn)
+            elif self.secret.isascii() and self.user.isascii():
                 conn.login(self.user, self.secret)
             else:
                 token = f"\0{self.user}\0{self.secret}".encode()
@@ -485,6 +513,13 @@ class ImapSource(Source):
             _shutdown(conn)
             if isinstance(exc, imaplib.IMAP4.abort):
                 raise self._error(exc, "log in") from None
+            if self.tokens is not None:
+                raise AuthError(
+                    f"the mail server {self._where()} refused the signed-in account for "
+                    f"{self.user}; for a shared mailbox the person who signed in needs access "
+                    "to it, and the server must allow IMAP for the account",
+                    _text(exc),
+                ) from None
             raise AuthError(
                 f"the mail server {self._where()} refused the login of {self.user}; check the "
                 "password (Gmail and Outlook need an app password)",
@@ -497,6 +532,27 @@ class ImapSource(Source):
             _shutdown(conn)
             raise self._error(exc, "log in") from None
         return conn
+
+    def _sign_in_oauth(self, conn: imaplib.IMAP4) -> None:
+        """SASL OAUTHBEARER (RFC 7628) where advertised, else XOAUTH2 (Microsoft, Google).
+
+        A refused token is renewed once and tried again: it may have been revoked or expired
+        early at the server. ``user`` may be a shared mailbox the signed-in person can open.
+        """
+        assert self.tokens is not None
+        mechanism = "OAUTHBEARER" if "AUTH=OAUTHBEARER" in conn.capabilities else "XOAUTH2"
+        token = ""
+        for attempt in (1, 2):
+            token = self.tokens.current() if attempt == 1 else self.tokens.renew(refused=token)
+            try:
+                conn.authenticate(
+                    mechanism, sasl_oauth(mechanism, self.user, token, self.host, self.port)
+                )
+                return
+            except imaplib.IMAP4.error as exc:
+                if isinstance(exc, imaplib.IMAP4.abort) or attempt == 2:
+                    raise
+                log.info("%s: the mail server refused the access token; renewing it", self.name)
 
     def _error(self, exc: BaseException, doing: str) -> SourceError:
         """Classify a socket/TLS/protocol failure as one of the errors of ``base.py``."""
@@ -810,6 +866,28 @@ class ImapSource(Source):
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def sasl_oauth(
+    mechanism: str, user: str, token: str, host: str, port: int
+) -> Callable[[bytes], bytes]:
+    """The client side of SASL XOAUTH2 or OAUTHBEARER for ``imaplib.authenticate``.
+
+    The first answer carries the token; a server that refuses it sends an error challenge,
+    which the client must answer with an empty line (XOAUTH2) or ``%x01`` (RFC 7628 3.2.3).
+    """
+    if mechanism == "OAUTHBEARER":
+        first = f"n,a={user},\x01host={host}\x01port={port}\x01auth=Bearer {token}\x01\x01"
+        after = b"\x01"
+    else:
+        first = f"user={user}\x01auth=Bearer {token}\x01\x01"
+        after = b""
+    answers = [first.encode()]
+
+    def answer(challenge: bytes) -> bytes:
+        return answers.pop() if answers else after
+
+    return answer
 
 
 def _is_change(line: bytes) -> bool:

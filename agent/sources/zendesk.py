@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from agent import secrets
+from agent import secrets, signin
 from agent.model import Snapshot, Ticket, utcnow
 from agent.sources.base import BadResponse, NotConfigured, Option, Source
 from agent.sources.http import Page
@@ -180,6 +180,14 @@ class ZendeskSource(Source):
             False,
             "the secret is an OAuth access token instead of an API token",
         ),
+        Option(
+            "auth",
+            "Sign-in",
+            str,
+            "token",
+            '"token" (API tokens end on 2027-04-30), or "oauth" to sign in with OAuth',
+        ),
+        *signin.OPTIONS,
     )
     secret_label = "API token"  # noqa: S105 - a label, not a secret
     category_label = "Groups"
@@ -191,7 +199,14 @@ class ZendeskSource(Source):
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         super().__init__(config, secret, clock)
-        if self.option("oauth"):
+        auth = None
+        headers: dict[str, str] = {}
+        if str(self.option("auth") or "token").lower() not in ("token", "oauth"):
+            raise NotConfigured(f'{self.name}: auth must be "token" or "oauth"')
+        if signin.uses_oauth(config):  # the secret is the refresh token of a sign-in
+            assert secret is not None
+            auth = signin.bearer_auth(signin.tokens_for(config, secret, clock))
+        elif self.option("oauth"):
             headers = {"Authorization": f"Bearer {secret}"}
         else:
             if not config.user:
@@ -206,10 +221,7 @@ class ZendeskSource(Source):
         for suffix in ("/api/v2", "/api"):
             web = web.removesuffix(suffix)
         self.web = web
-        self.client = self.http(
-            f"{web}/api/v2",
-            headers=headers,
-        )
+        self.client = self.http(f"{web}/api/v2", headers=headers, auth=auth)
         self.groups: CategoryResolver = CategoryResolver(
             self._read_groups, what="group", helpdesk="Zendesk"
         )

@@ -65,7 +65,12 @@ def _make_certificates(folder: Path) -> None:
 
 
 class Dovecot:
-    def __init__(self, workdir: Path) -> None:
+    """``introspection_url``: also accept OAuth 2 bearer tokens (SASL XOAUTH2 and OAUTHBEARER),
+    checked by Dovecot's ``oauth2`` passdb against that RFC 7662 introspection endpoint
+    (doc.dovecot.org/2.3/configuration_manual/authentication/oauth2: ``introspection_mode =
+    post``, ``username_attribute``, ``active_attribute``/``active_value``)."""
+
+    def __init__(self, workdir: Path, introspection_url: str = "") -> None:
         self.dir = workdir
         self.port = free_port()
         self.tls_port = free_port()
@@ -90,6 +95,18 @@ class Dovecot:
         login_user = "dovenull" if self.root else me
         internal = "root" if self.root else me
         chroot = "" if self.root else "  chroot =\n"
+        mechanisms, oauth_passdb = "plain login", ""
+        if introspection_url:
+            mechanisms = "plain login xoauth2 oauthbearer"
+            (workdir / "dovecot-oauth2.conf.ext").write_text(
+                f"introspection_mode = post\nintrospection_url = {introspection_url}\n"
+                "username_attribute = username\nactive_attribute = active\n"
+                "active_value = true\nforce_introspection = yes\n"
+            )
+            oauth_passdb = (
+                "passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+                f"  args = {workdir}/dovecot-oauth2.conf.ext\n}}\n"
+            )
         self.conf.write_text(
             f"""
 base_dir = {workdir}/run
@@ -102,7 +119,7 @@ ssl_cert = <{workdir}/server.pem
 ssl_key = <{workdir}/server.key
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 auth_failure_delay = 0
 default_internal_user = {internal}
 default_internal_group = {grp.getgrgid(pwd.getpwnam(internal).pw_gid).gr_name}
@@ -111,9 +128,10 @@ first_valid_uid = 1
 mail_location = maildir:~/Maildir
 passdb {{
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%u {self.users}/%u
 }}
-userdb {{
+{oauth_passdb}userdb {{
   driver = passwd-file
   args = username_format=%u {self.users}/%u
 }}

@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 
 from werkzeug import Request, Response
 
+from tests.fakes.oauth import FakeOAuthServer
 from tests.fakes.web import FakeHelpdesk, etag_of, json_response
 
 UTC = timezone.utc
@@ -38,6 +39,7 @@ class FakeZendesk(FakeHelpdesk):
         self.email = email
         self.token = token
         self.oauth_token = ""
+        self.oauth: FakeOAuthServer | None = None
         self.groups = {360001: "Support", 360002: "Billing", 360003: "Sales"}
         self.users: dict[int, dict[str, Any]] = {
             501: {"id": 501, "name": "Anna Agent", "email": "anna@acme.test", "role": "agent"},
@@ -170,10 +172,28 @@ class FakeZendesk(FakeHelpdesk):
     def bad_shape(self) -> Any:
         return {"tickets": "not a list", "count": 1}
 
+    def enable_oauth(self, client_id: str, username: str) -> FakeOAuthServer:
+        """The account's OAuth client: authorization code with PKCE and refresh tokens on
+        Zendesk's own paths (developer.zendesk.com/documentation/api-basics/authentication/
+        oauth-pkce and .../rest_api/docs/support/grant_type_tokens: ``/oauth/authorizations/new``,
+        ``/oauth/tokens`` taking JSON or form bodies, ``invalid_grant`` for a refused refresh
+        token). Access tokens expire (``expires_in``); Zendesk does not rotate refresh tokens
+        in what its docs show, so this one keeps them."""
+        self.oauth = FakeOAuthServer(
+            self.base,
+            client_id,
+            username,
+            paths={"authorize": "/oauth/authorizations/new", "token": "/oauth/tokens"},
+            rotate=False,
+        )
+        return self.oauth
+
     def _authorized(self, request: Request) -> bool:
         header = request.headers.get("Authorization", "")
         if self.oauth_token and header == f"Bearer {self.oauth_token}":
             return True
+        if self.oauth is not None and header.startswith("Bearer "):
+            return self.oauth.active(header.removeprefix("Bearer "))
         if not header.startswith("Basic "):
             return False
         try:
@@ -183,6 +203,8 @@ class FakeZendesk(FakeHelpdesk):
         return decoded == f"{self.email}/token:{self.token}"
 
     def handle(self, request: Request) -> Response:
+        if self.oauth is not None and (answer := self.oauth.handle(request)) is not None:
+            return answer
         if not self._authorized(request):
             return self.error(401, {})
         path = request.path

@@ -198,3 +198,40 @@ def test_first_start_runs_the_self_test_silently_into_the_log(installed, tmp_pat
     assert "first start: OK    qt platform" in text
     assert "first start: self-test passed" in text
     assert "qt platform" not in err  # silent: nothing on the console when it passes
+
+
+def test_installed_binary_signs_in_with_a_device_code(installed, tmp_path):
+    """authlib works inside the bundle: `ticketbell signin` runs the device flow against the
+    suite's local OAuth server, and the person's code is accepted."""
+    import re
+
+    import requests
+    from werkzeug import Response
+
+    from agent.config import from_dict, save
+    from tests.fakes.oauth import DEVICE_GRANT, FakeOAuthServer
+    from tests.fakes.web import local_server
+
+    with local_server() as http:
+        oauth = FakeOAuthServer(f"http://127.0.0.1:{http.port}", "packaged", "a@example.com")
+        http.expect_request(re.compile(".*")).respond_with_handler(
+            lambda request: oauth.handle(request) or Response("not found", status=404)
+        )
+        source = {"name": "Inbox", "kind": "imap", "url": "imaps://127.0.0.1:1", "user": "a@b.c"}
+        source |= {"auth": "oauth", "provider": "custom", "issuer": oauth.base}
+        save(from_dict({"sources": [{**source, "client_id": "packaged"}]}).raw, tmp_path / "c.toml")
+        binary = str(installed / "opt" / "ticketbell" / "ticketbell")
+        command = [binary, "signin", "Inbox", "--device", "--config", str(tmp_path / "c.toml")]
+        proc = subprocess.Popen(
+            command, env=app_env(tmp_path), cwd=tmp_path, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        url, code = re.search(r"open (\S+) and enter the code (\S+)\.", line).groups()
+        requests.post(url, data={"user_code": code}, timeout=5).raise_for_status()
+        out, err = proc.communicate(timeout=120)
+    assert oauth.calls[-1] == DEVICE_GRANT and not oauth.devices  # the code was redeemed
+    assert "Traceback" not in err
+    # Signed in, or (no keyring service in this bare environment) told so in plain words.
+    assert "Signed in" in out or "keyring cannot store" in err, out + err
