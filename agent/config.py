@@ -541,16 +541,19 @@ def _read_targets(file: Path | None, r: _Reader, name: str) -> tuple[str, ...]:
     if not targets:
         return targets
     # only now: agent.escalation is the channels' code, which a config without them never needs
-    from agent.escalation import carries_secret, check_target, describe_target
+    from agent.escalation import carries_secret, channel_secrets, check_target, describe_target
 
     for i, target in enumerate(targets):
-        problem = check_target(target)
-        if not problem and carries_secret(target):
+        found = channel_secrets(target)  # before check_target: apprise logs the URL it loads
+        where = f" ({found[0][0]})" if found else ""
+        problem = None
+        if found or carries_secret(target):
             problem = (
-                f"{describe_target(target)} carries a password or token, which must not be in "
-                "the config file; store the URL in the keyring with `ticketbell secret set "
-                'NAME` and write "keyring:NAME" here'
+                f"{describe_target(target)} carries a password or token{where}, which must not "
+                "be in the config file; store the URL in the keyring with `ticketbell secret "
+                'set NAME` (or in Settings) and write "keyring:NAME" here'
             )
+        problem = check_target(target) or problem
         if problem:
             raise ConfigError(file, f"{r.key(name)}[{i}]", problem)
     return targets
@@ -746,7 +749,16 @@ def secret_findings(data: object, prefix: str = "") -> list[tuple[str, str]]:
             found.append((prefix, "the URL carries a password"))
         elif _URL_SECRET_QUERY.search(data) and "://" in data:
             found.append((prefix, "the URL carries a token"))
+        elif "://" in data and _channel_secrets(data):
+            found.append((prefix, f"the channel URL carries a token ({_channel_secrets(data)})"))
     return found
+
+
+def _channel_secrets(url: str) -> str:
+    """Where an apprise channel URL carries a secret ("the +X-Api-Key field"), or ""."""
+    from agent.escalation import channel_secrets
+
+    return ", ".join(dict.fromkeys(where for where, _ in channel_secrets(url)))
 
 
 def read_provisioning(path: Path) -> Config:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import ssl
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -171,3 +172,98 @@ levels = [
     data = config.tomllib.loads(exported.stdout)
     assert data["role"] == "assistant"
     assert data["escalation"]["levels"][1]["notify"] == ["keyring:owner-chat"]
+
+
+# ------------------------------------------------------------------ channel tokens in any part
+
+# Written into config and provisioning files on purpose, so not registered with the scan (it
+# would find them in those files): each test asserts itself that they go nowhere else.
+CHANNEL_TOKEN = "hdrTOKEN-5b1e90c7d2"
+CHANNEL_URLS = {
+    "header": f"json://hooks.example.com/in?+X-Api-Key={CHANNEL_TOKEN}",
+    "parameter": f"json://hooks.example.com/in?-apikey={CHANNEL_TOKEN}",
+    "form-header": f"form://hooks.example.com/in?+Authorization=Bearer%20{CHANNEL_TOKEN}",
+    "xml-parameter": f"xml://hooks.example.com/in?-access_token={CHANNEL_TOKEN}",
+    "private-argument": f"ntfy://ntfy.example.com/alerts?token=tk_{CHANNEL_TOKEN}",
+    "path-token": f"gotify://push.example.com/{CHANNEL_TOKEN}",
+}
+
+
+def _channel_config(url: str) -> str:
+    return (
+        '[[sources]]\nname = "Desk"\nkind = "demo"\n\n[escalation]\n'
+        f'levels = [{{ after = "30m", notify = ["{url}"] }}]\n'
+    )
+
+
+@pytest.mark.parametrize("form", list(CHANNEL_URLS))
+def test_a_channel_token_in_any_part_of_the_url_is_refused_and_never_exported(
+    form: str, tmp_path: Path, cli_env: dict[str, str], record_property
+):
+    record_property("fault", "channel token in a header, parameter or path")
+    conf = tmp_path / "ticketbell.toml"
+    conf.write_text(_channel_config(CHANNEL_URLS[form]))
+    team = tmp_path / "team.toml"
+    team.write_text(_channel_config(CHANNEL_URLS[form]))
+
+    validated = run_cli(["config", "validate", "--config", str(conf)], cli_env)
+    exported = run_cli(["config", "export", "--config", str(conf)], cli_env)
+    imported = run_cli(["--import", str(team)], cli_env)
+
+    assert validated.returncode == 2, validated.stdout
+    assert "escalation.levels[0].notify[0]" in validated.stderr
+    assert "keyring:NAME" in validated.stderr
+    assert exported.returncode == 2 and exported.stdout == ""
+    assert imported.returncode == 2, imported.stdout
+    assert not (Path(cli_env["XDG_CONFIG_HOME"]) / "ticketbell" / "ticketbell.toml").exists()
+    for done in (validated, exported, imported):
+        assert CHANNEL_TOKEN not in done.stdout + done.stderr
+
+
+def test_harmless_headers_and_parameters_stay_allowed(tmp_path: Path):
+    url = "json://hooks.example.com/in?+Content-Type=text/plain&-priority=high"
+    conf = tmp_path / "ticketbell.toml"
+    conf.write_text(_channel_config(url))
+    assert config.load(conf).escalation.levels[0].notify == (url,)
+
+
+def test_the_export_leaves_out_a_channel_url_with_a_header_token():
+    raw = config.tomllib.loads(_channel_config(CHANNEL_URLS["header"]))
+    loaded = config.from_dict(
+        {**raw, "escalation": {"levels": [{"after": "30m", "notify": ["owner-desktop"]}]}}
+    )
+    exported = config.export_provisioning(replace(loaded, raw=raw))
+    assert CHANNEL_TOKEN not in exported
+    assert "escalation.levels[0].notify[0]" in exported  # named as left out
+
+
+def test_a_keyring_webhook_token_never_reaches_the_verbose_log(httpserver: HTTPServer):
+    """apprise logs the whole URL ("Loaded JSON URL: …") while it loads the plugin: the token
+    must be known to the redaction before that, not after."""
+    from agent import escalation
+    from agent.cli import _ConsoleFormatter
+
+    token = secretscan.register_secret("kr-webhook-8d3f1a6c0e")
+    httpserver.expect_request("/in").respond_with_data("ok")
+    url = f"json://127.0.0.1:{httpserver.port}/in?+X-Api-Key={token}"
+    import keyring
+
+    keyring.set_password(secrets.SERVICE, "verbose-hook", url)  # as a fresh process finds it
+    lines: list[str] = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = lambda record: lines.append(handler.format(record))  # type: ignore[method-assign]
+    handler.setFormatter(_ConsoleFormatter("%(levelname)s %(name)s %(message)s"))
+    handler.addFilter(secrets.RedactingFilter())
+    apprise_log = logging.getLogger("apprise")
+    old_level = apprise_log.level
+    apprise_log.setLevel(logging.DEBUG)
+    apprise_log.addHandler(handler)
+    try:
+        assert escalation.send("keyring:verbose-hook", "t", "b") is None
+    finally:
+        apprise_log.removeHandler(handler)
+        apprise_log.setLevel(old_level)
+        secrets.delete("verbose-hook")
+    assert any("Loaded JSON URL" in line for line in lines), lines
+    assert not [line for line in lines if token in line]
+    assert httpserver.log[0][0].headers["X-Api-Key"] == token  # it did go where it belongs
