@@ -3,6 +3,7 @@ provisioning export never carries a secret (the keyring's or a channel's)."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import ssl
 from collections.abc import Iterator
@@ -267,3 +268,49 @@ def test_a_keyring_webhook_token_never_reaches_the_verbose_log(httpserver: HTTPS
     assert any("Loaded JSON URL" in line for line in lines), lines
     assert not [line for line in lines if token in line]
     assert httpserver.log[0][0].headers["X-Api-Key"] == token  # it did go where it belongs
+
+
+# ------------------------------------------------------------------ secrets as pasted
+
+CR_TOKEN = "ghp_pastedWithCR0d4e7a91b2"
+
+
+def test_a_token_pasted_with_a_line_end_is_stored_clean_and_never_logged(
+    httpserver: HTTPServer, tmp_path: Path, cli_env: dict[str, str], record_property
+):
+    record_property("fault", "token stored with a trailing CR")
+    fake = FakeGitHub(httpserver, CR_TOKEN)
+    fake.add_issue(7, "Cannot log in", created=datetime.now(UTC) - timedelta(minutes=5))
+    conf = tmp_path / "ticketbell.toml"
+    conf.write_text(
+        f'[[sources]]\nname = "Desk"\nkind = "github"\nurl = "{httpserver.url_for("")}"\n'
+        'repository = "acme/tool"\n'
+    )
+    stored = run_cli(["secret", "set", "Desk"], cli_env, input=CR_TOKEN + "\r\n")
+    checked = run_cli(["check", "-v", "--config", str(conf)], cli_env)
+
+    assert stored.returncode == 0, stored.stderr
+    assert checked.returncode == 1, checked.stderr  # 1: the ticket is waiting; the token works
+    assert "Cannot log in" in checked.stdout
+    log = Path(cli_env["XDG_STATE_HOME"]) / "ticketbell" / "log" / "ticketbell.log"
+    assert CR_TOKEN not in checked.stdout + checked.stderr + log.read_text()
+
+
+def test_a_token_with_a_control_character_inside_is_refused(cli_env: dict[str, str]):
+    refused = run_cli(["secret", "set", "Desk"], cli_env, input="abcd\x1befgh-1234\n")
+    assert refused.returncode == 2
+    assert "control character" in refused.stderr and "abcd" not in refused.stderr
+    assert "stored" not in refused.stdout
+
+
+def test_the_base64_form_of_a_basic_auth_key_is_redacted():
+    """Zendesk sends ``user/token:KEY`` and Freshdesk ``KEY:X`` as Basic auth: a server that
+    echoes the header must not put the key in the log in either encoding."""
+    key = secretscan.register_secret("zd-basic-key-3e9a0c7b51f2")
+    secrets.remember(key)
+    for pair in (f"agent@example.com/token:{key}", f"{key}:X", f"ab:{key}"):
+        encoded = base64.b64encode(pair.encode()).decode()
+        clean = secrets.redact(f"401: Authorization: Basic {encoded} was refused")
+        assert encoded not in clean and "•••" in clean
+        left = clean.split("Basic ")[1].split()[0].replace("•••", "")
+        assert len(left) <= len(encoded) - len(key) * 4 // 3 + 8  # only the neighbours' bytes
