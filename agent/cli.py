@@ -46,19 +46,48 @@ EXIT_USAGE = 2
 # --------------------------------------------------------------------------- set-up
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", type=Path, metavar="PATH", help="the config file to use")
-    common.add_argument("--data-dir", type=Path, metavar="PATH", help="where the queue lives")
-    common.add_argument(
-        "--demo", action="store_true", help="use the built-in demo helpdesk, no config needed"
-    )
-    common.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+def _common_options(defaults: bool) -> argparse.ArgumentParser:
+    """The options taken before and after the command. After it they have no defaults of
+    their own: argparse would otherwise reset what was given before the command
+    (``ticketbell --config X check`` used the default config)."""
 
+    def default(value: Any) -> Any:
+        return value if defaults else argparse.SUPPRESS
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", type=Path, metavar="PATH", default=default(None), help="the config file to use"
+    )
+    common.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="PATH",
+        default=default(None),
+        help="where the queue lives",
+    )
+    common.add_argument(
+        "--demo",
+        action="store_true",
+        default=default(False),
+        help="use the built-in demo helpdesk, no config needed",
+    )
+    common.add_argument(  # counted on both sides: `-v check -v` is -vv (added up in main)
+        "-v",
+        "--verbose",
+        action="count",
+        dest="verbose" if defaults else "verbose_after",
+        default=default(0),
+        help="more log output",
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options(defaults=False)
     parser = argparse.ArgumentParser(
         prog="ticketbell",
         description="Watches your helpdesks and rings when tickets wait for a reply.",
-        parents=[common],
+        parents=[_common_options(defaults=True)],
     )
     parser.add_argument("--version", action="version", version=f"ticketbell {__version__}")
     parser.add_argument(
@@ -171,6 +200,7 @@ def open_agent(config: Config, args: argparse.Namespace) -> Any:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.verbose += getattr(args, "verbose_after", 0)
     command = args.command
     if command in ("check", "config", "sources"):
         # `ticketbell check | head` must not turn into a traceback on a closed pipe.
