@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="with --import: replace an existing config"
     )
     parser.add_argument(
+        "--accept-risky",
+        action="store_true",
+        help="with --import: take TLS, proxy and channel settings without asking",
+    )
+    parser.add_argument(
         "--self-test", action="store_true", help="check Qt, tray, sound, keyring and data dir"
     )
     parser.add_argument("--self-test-qt", action="store_true", help=argparse.SUPPRESS)
@@ -318,6 +323,17 @@ def _import(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"ticketbell: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    risky = config_module.risky_settings(config)
+    if risky and not args.accept_risky:
+        print(f"{args.import_file} asks for settings to agree to:", file=sys.stderr)
+        for line in risky:
+            print(f"  - {line}", file=sys.stderr)
+        if not sys.stdin.isatty():
+            print("ticketbell: nothing imported; run again with --accept-risky", file=sys.stderr)
+            return EXIT_USAGE
+        if input("Import it with these settings? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("nothing imported")
+            return EXIT_USAGE
     target = config_path(args)
     if target.exists() and not args.force:
         if not sys.stdin.isatty():

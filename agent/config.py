@@ -774,7 +774,36 @@ def read_provisioning(path: Path) -> Config:
             f"{why}{more}; a provisioning file must not carry secrets. Remove it, and add the "
             "token on each computer with `ticketbell secret set NAME` (or in Settings)",
         )
-    return from_dict(data, path)
+    config = from_dict(data, path)
+    for table, src in zip(data.get("sources", []), config.sources, strict=True):
+        if isinstance(src.verify, str):  # a CA path relative to the file: kept once imported
+            table["verify"] = src.verify
+    return replace(config, raw=data)
+
+
+def risky_settings(config: Config) -> list[str]:
+    """What a provisioning file asks for that a person should agree to before it is used:
+    TLS certificates not checked or checked against its own CA, traffic through a proxy,
+    escalations sent from this computer (``sent_by`` its role) to channels outside it."""
+    from agent.escalation import OWNER_DESKTOP, describe_target
+
+    risky = []
+    for src in config.sources:
+        if src.verify is False:
+            risky.append(f"{src.name}: TLS certificates are not checked (verify = false)")
+        elif isinstance(src.verify, str):
+            risky.append(f"{src.name}: trusts the certificates in {src.verify}")
+        if src.proxy:
+            risky.append(f"{src.name}: all its traffic goes through the proxy {src.proxy}")
+    esc = config.escalation
+    if esc.sent_by == config.role:
+        targets = [t for level in esc.levels for t in level.notify] + list(esc.digest_to)
+        for target in dict.fromkeys(targets):
+            if target != OWNER_DESKTOP:
+                risky.append(
+                    f"escalations are sent from this computer to {describe_target(target)}"
+                )
+    return risky
 
 
 def secrets_needed(config: Config) -> list[tuple[str, str]]:
