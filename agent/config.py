@@ -402,6 +402,12 @@ def _read_source(file: Path | None, index: int, table: object, role: str) -> Sou
         raise r.error("timeout", f"{timeout} is out of range; use 1 to 300 seconds")
 
     proxy = r.text("proxy").strip()
+    if "@" in proxy:  # user:password@ (not quoted: `config show` and this message would)
+        raise r.error(
+            "proxy",
+            "must not contain a user name or password; use a proxy that needs none, or set "
+            "HTTPS_PROXY in this computer's environment and leave proxy out",
+        )
     if proxy and not re.match(r"^(https?|socks5h?)://", proxy):
         raise r.error("proxy", f"{proxy!r} is not a proxy URL (http://, https:// or socks5://)")
 
@@ -656,17 +662,26 @@ def load(path: Path) -> Config:
     return from_dict(_read_toml(path), path)
 
 
+MAX_FILE_BYTES = 1 << 20  # a config or provisioning file; a real one is a few KB
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(path, "", "the file does not exist; run `ticketbell` to set up") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, "", f"cannot read the file: {exc.__class__.__name__}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(path, "", f"is larger than {MAX_FILE_BYTES >> 20} MiB; not read")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, "", f"is not valid TOML: {exc}") from None
+    except RecursionError:  # [[[[…]]]] or {a={a={…}}} nested thousands deep
+        raise ConfigError(path, "", "is nested too deeply to be a config file") from None
     return data
 
 
