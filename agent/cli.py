@@ -511,7 +511,9 @@ def _check(args: argparse.Namespace) -> int:
     status = report.status
     if args.json:
         print(
-            orjson.dumps(check_json(status, report.new_keys), option=orjson.OPT_INDENT_2).decode()
+            orjson.dumps(
+                check_json(status, report.new_keys, config), option=orjson.OPT_INDENT_2
+            ).decode()
         )
     else:
         print(check_table(status, report.new_keys))
@@ -522,7 +524,16 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_WAITING if status.waiting else EXIT_OK
 
 
-def check_json(status: Status, new_keys: frozenset[str]) -> dict[str, Any]:
+def check_json(status: Status, new_keys: frozenset[str], config: Config) -> dict[str, Any]:
+    """What `check --json` prints. A ticket's URL only when the tray would open it."""
+    from agent.policy import ticket_url
+
+    def url(source: str, value: str) -> str | None:
+        try:
+            return ticket_url(value, config.source(source))
+        except KeyError:
+            return None
+
     return {
         "waiting": status.waiting,
         "overdue": status.overdue,
@@ -548,7 +559,7 @@ def check_json(status: Status, new_keys: frozenset[str]) -> dict[str, Any]:
                 "due_at": w.due_at.isoformat(),
                 "state": w.state.value,
                 "new": w.ticket.key in new_keys,
-                "url": w.ticket.url,
+                "url": url(w.ticket.source, w.ticket.url),
             }
             for w in status.tickets
         ],

@@ -385,8 +385,9 @@ def escalation_messages(alert: Alert, config: Config, now: datetime) -> list[tup
             lines.append(f"Subject: {t.subject}")
             if details:
                 lines.append(" · ".join(details))
-        if alert.url:
-            lines.append(f"Open it: {alert.url}")
+        link = _ticket_link(alert, config)
+        if link:
+            lines.append(f"Open it: {link}")
         step = f"Escalation level {alert.level + 1} of {len(esc.levels)}"
         lines.append("")
         lines.append(f"{step}, reminder {repeat}." if repeat else f"{step}.")
@@ -414,6 +415,18 @@ def escalation_messages(alert: Alert, config: Config, now: datetime) -> list[tup
             )
         )
     return out
+
+
+def _ticket_link(alert: Alert, config: Config) -> str | None:
+    """The ticket's URL when the tray would open it (same rule: :func:`agent.policy.ticket_url`);
+    a ``javascript:``, ``file:`` or other-host link from the helpdesk's data is left out."""
+    from agent.policy import ticket_url
+
+    try:
+        source = config.source(alert.source)
+    except KeyError:
+        return None
+    return ticket_url(alert.url, source) if alert.url else None
 
 
 def follow_up_messages(
