@@ -21,6 +21,7 @@ import contextlib
 import getpass
 import logging
 import logging.handlers
+import re
 import signal
 import subprocess
 import sys
@@ -135,7 +136,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Line breaks, terminal escapes and text-direction marks in a message (a helpdesk's error text
+# is quoted in one) would forge log lines or rewrite the terminal: written as \n, \x1b, \u202e.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def escape_controls(text: str) -> str:
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 class _ConsoleFormatter(logging.Formatter):
+    """Redacts secrets and escapes control characters in the message (a traceback after it
+    keeps its lines)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape_controls(record.message)
+        return super().formatMessage(record)
+
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         return secret_store.redact(text)
