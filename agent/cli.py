@@ -21,6 +21,7 @@ import contextlib
 import getpass
 import logging
 import logging.handlers
+import os
 import re
 import signal
 import subprocess
@@ -158,6 +159,16 @@ class _ConsoleFormatter(logging.Formatter):
         return secret_store.redact(text)
 
 
+class _PrivateLogFile(logging.handlers.RotatingFileHandler):
+    """The log file, and each one rotation starts, readable by this user only (0600)."""
+
+    def _open(self) -> Any:
+        from agent.queue import open_private
+
+        fd = open_private(Path(self.baseFilename), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
 def setup_logging(verbose: int, console_level: int = logging.INFO) -> Path | None:
     """Console to stderr, and a rotating file under the platform's log dir (when writable)."""
     root = logging.getLogger()
@@ -170,10 +181,12 @@ def setup_logging(verbose: int, console_level: int = logging.INFO) -> Path | Non
     console.setFormatter(_ConsoleFormatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
     console.addFilter(redacting)
     root.addHandler(console)
+    from agent.queue import private_dir  # here: `ticketbell --version` stays fast
+
     log_dir = config_module.default_log_dir()
     try:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.handlers.RotatingFileHandler(
+        private_dir(log_dir)
+        file_handler = _PrivateLogFile(
             log_dir / "ticketbell.log", maxBytes=1_000_000, backupCount=5, encoding="utf-8"
         )
     except OSError:
@@ -423,7 +436,11 @@ def _run(args: argparse.Namespace) -> int:
     if not config.sources:
         print(f"ticketbell: {config.path}: no [[sources]] configured", file=sys.stderr)
         return EXIT_USAGE
-    agent = open_agent(config, args)
+    try:
+        agent = open_agent(config, args)
+    except OSError as exc:  # a data folder of another user, a link planted for the lock file
+        print(f"ticketbell: cannot use the data folder: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     notifier = None if args.no_notify else DesktopNotifier()
     printer = EventPrinter(sys.stdout if args.json else None)
     agent.subscribe(on_alerts=printer)
@@ -520,7 +537,11 @@ def _check(args: argparse.Namespace) -> int:
     if not config.sources:
         print(f"UNKNOWN: {config.path}: no [[sources]] configured", file=sys.stderr)
         return EXIT_UNKNOWN
-    agent = open_agent(config, args)
+    try:
+        agent = open_agent(config, args)
+    except OSError as exc:
+        print(f"UNKNOWN: cannot use the data folder: {exc}", file=sys.stderr)
+        return EXIT_UNKNOWN
     try:
         report = agent.poll_once()
     finally:

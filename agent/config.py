@@ -696,7 +696,7 @@ def save(data: dict[str, Any], path: Path) -> Config:
     from agent.queue import atomic_write
 
     config = from_dict(data, path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the file itself: 0600
     text = to_toml(data).encode("utf-8")
     try:
         previous = path.read_bytes()

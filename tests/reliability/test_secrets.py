@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import ssl
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -314,3 +316,73 @@ def test_the_base64_form_of_a_basic_auth_key_is_redacted():
         assert encoded not in clean and "•••" in clean
         left = clean.split("Basic ")[1].split()[0].replace("•••", "")
         assert len(left) <= len(encoded) - len(key) * 4 // 3 + 8  # only the neighbours' bytes
+
+
+# ------------------------------------------------------------------ files of this user only
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes; Windows folders inherit ACLs")
+def test_data_log_and_config_files_are_this_users_only_under_umask_022(
+    tmp_path: Path, cli_env: dict[str, str], record_property
+):
+    record_property("fault", "files readable by other users (umask 022)")
+    team = tmp_path / "team.toml"
+    team.write_text('[[sources]]\nname = "Demo"\nkind = "demo"\n')
+    umask = {"preexec_fn": lambda: os.umask(0o022)}
+
+    imported = run_cli(["--import", str(team)], cli_env, **umask)
+    checked = run_cli(["check", "--demo"], cli_env, **umask)
+
+    assert imported.returncode == 0, imported.stderr
+    assert checked.returncode in (0, 1, 2), checked.stderr
+    config_file = Path(cli_env["XDG_CONFIG_HOME"]) / "ticketbell" / "ticketbell.toml"
+    data = Path(cli_env["XDG_DATA_HOME"]) / "ticketbell" / "demo"
+    logs = Path(cli_env["XDG_STATE_HOME"]) / "ticketbell" / "log"
+    assert _mode(config_file) == 0o600 and _mode(config_file.parent) == 0o700
+    assert _mode(data) == 0o700 and _mode(data / "queue.json") == 0o600
+    assert _mode(data / "queue.lock") == 0o600
+    assert _mode(logs) == 0o700 and _mode(logs / "ticketbell.log") == 0o600
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symbolic links need privileges there")
+def test_a_link_planted_for_the_lock_or_temporary_file_is_never_followed(
+    tmp_path: Path, cli_env: dict[str, str], record_property
+):
+    """Another local user who can write the data folder (an old 0777 one) plants links where
+    Ticketbell creates files: nothing is created or overwritten at their targets."""
+    from agent.queue import QUEUE_FILE, atomic_write
+
+    record_property("fault", "symbolic link planted for a lock or temporary file")
+    data = tmp_path / "data"
+    data.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    tmp_name = data / f".{QUEUE_FILE}.{os.getpid()}.tmp"
+    tmp_name.symlink_to(victim)
+
+    atomic_write(data / QUEUE_FILE, b"{}")
+    (data / "queue.lock").symlink_to(tmp_path / "created-by-link")
+    checked = run_cli(["check", "--demo", "--data-dir", str(data)], cli_env)
+
+    assert victim.read_text() == "precious\n" and (data / QUEUE_FILE).read_bytes() == b"{}"
+    assert not (tmp_path / "created-by-link").exists()
+    assert checked.returncode == 3
+    assert checked.stderr.startswith("UNKNOWN: cannot use the data folder:"), checked.stderr
+    assert "Traceback" not in checked.stderr
+
+
+@pytest.mark.skipif(
+    sys.platform == "win32" or os.getuid() != 0, reason="giving a folder away needs root"
+)
+def test_a_data_folder_of_another_user_is_refused(tmp_path: Path, cli_env: dict[str, str]):
+    data = tmp_path / "theirs"
+    data.mkdir()
+    os.chown(data, 65534, 65534)
+    checked = run_cli(["check", "--demo", "--data-dir", str(data)], cli_env)
+    assert checked.returncode == 3
+    assert f"{data} belongs to another user (uid 65534)" in checked.stderr
+    assert list(data.iterdir()) == []
