@@ -73,11 +73,14 @@ def parse_timestamp(value: Any, what: str) -> datetime | None:
     if isinstance(value, (int, float)):
         seconds = value / 1000 if value > 1e11 else value
         try:
-            return None if seconds <= 0 else datetime.fromtimestamp(seconds, UTC)
+            when = None if seconds <= 0 else datetime.fromtimestamp(seconds, UTC)
         except (OverflowError, OSError, ValueError):  # inf, NaN, or beyond the year 9999
             raise BadResponse(
                 f"{what} is not a time the agent can read: {value!r}", f"{what}={value!r}"
             ) from None
+        # 1970 is an "unset" sentinel, as parse_time() treats ISO text (and the queue's reload):
+        # a time kept at fetch but dropped at reload would make a restart alert again
+        return None if when is None or when.year <= 1970 else when
     try:
         return parse_time(str(value), what)
     except ValueError as exc:
