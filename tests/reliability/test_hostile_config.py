@@ -119,3 +119,46 @@ def test_a_proxy_password_is_refused_and_never_shown(tmp_path: Path) -> None:
         load(path)
     assert str(err.value).startswith(f"{path}: sources[0].proxy: must not contain a user name")
     assert "Prx-pass-77d1" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "https://mail.example.com/#search/{subject:>300000000}",
+        "https://mail.example.com/#search/{message_id!r}",
+        "https://mail.example.com/#search/{message_id:{subject}}",
+        "https://mail.example.com/#search/{subject.__class__}",
+        "https://mail.example.com/#search/{message_id",
+    ],
+)
+def test_a_webmail_link_takes_only_plain_fields(template: str, record_property: Any) -> None:
+    """A format spec built a 300 MB URL for every ticket: only {message_id} and {subject}."""
+    from agent.config import SourceConfig
+    from agent.sources.base import NotConfigured
+    from agent.sources.imap import ImapSource
+
+    record_property("fault", "webmail_url format spec")
+    config = SourceConfig(
+        name="Inbox",
+        kind="imap",
+        url="imaps://mail.example.com",
+        user="help@example.com",
+        options={"folder": "INBOX", "webmail_url": template},
+    )
+    with pytest.raises(NotConfigured, match=r"webmail_url may use \{message_id\} and \{subject\}"):
+        ImapSource(config, "imap-secret")
+
+
+def test_a_plain_webmail_link_still_works() -> None:
+    from agent.config import SourceConfig
+    from agent.sources.imap import ImapSource
+
+    template = "https://mail.example.com/#search/rfc822msgid%3A{message_id}?q={{x}}"
+    config = SourceConfig(
+        name="Inbox",
+        kind="imap",
+        url="imaps://mail.example.com",
+        user="help@example.com",
+        options={"folder": "INBOX", "webmail_url": template},
+    )
+    assert ImapSource(config, "imap-secret").webmail == template
