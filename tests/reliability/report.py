@@ -23,6 +23,8 @@ FIGURES = (
     ("escalations_in_doubt", "escalations in doubt (kill cut the send; flagged)"),
     ("secrets_found", "secrets found (must be 0)"),
     ("kills", "SIGKILLs survived by the headless agent"),
+    ("channel_tokens_accepted", "channel tokens taken into a config or export (must be 0)"),
+    ("files_readable_by_others", "files readable by other users (must be 0)"),
 )
 
 

@@ -213,6 +213,12 @@ def test_a_channel_token_in_any_part_of_the_url_is_refused_and_never_exported(
     exported = run_cli(["config", "export", "--config", str(conf)], cli_env)
     imported = run_cli(["--import", str(team)], cli_env)
 
+    accepted = [
+        validated.returncode == 0,
+        CHANNEL_TOKEN in exported.stdout,
+        imported.returncode == 0,
+    ]
+    record_property("channel_tokens_accepted", sum(accepted))
     assert validated.returncode == 2, validated.stdout
     assert "escalation.levels[0].notify[0]" in validated.stderr
     assert "keyring:NAME" in validated.stderr
@@ -342,6 +348,8 @@ def test_data_log_and_config_files_are_this_users_only_under_umask_022(
     config_file = Path(cli_env["XDG_CONFIG_HOME"]) / "ticketbell" / "ticketbell.toml"
     data = Path(cli_env["XDG_DATA_HOME"]) / "ticketbell" / "demo"
     logs = Path(cli_env["XDG_STATE_HOME"]) / "ticketbell" / "log"
+    made = [config_file, config_file.parent, data, *data.iterdir(), logs, *logs.iterdir()]
+    record_property("files_readable_by_others", sum(bool(_mode(p) & 0o077) for p in made))
     assert _mode(config_file) == 0o600 and _mode(config_file.parent) == 0o700
     assert _mode(data) == 0o700 and _mode(data / "queue.json") == 0o600
     assert _mode(data / "queue.lock") == 0o600
