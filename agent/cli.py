@@ -22,6 +22,8 @@ import contextlib
 import getpass
 import logging
 import logging.handlers
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -47,19 +49,48 @@ EXIT_USAGE = 2
 # --------------------------------------------------------------------------- set-up
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", type=Path, metavar="PATH", help="the config file to use")
-    common.add_argument("--data-dir", type=Path, metavar="PATH", help="where the queue lives")
-    common.add_argument(
-        "--demo", action="store_true", help="use the built-in demo helpdesk, no config needed"
-    )
-    common.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+def _common_options(defaults: bool) -> argparse.ArgumentParser:
+    """The options taken before and after the command. After it they have no defaults of
+    their own: argparse would otherwise reset what was given before the command
+    (``ticketbell --config X check`` used the default config)."""
 
+    def default(value: Any) -> Any:
+        return value if defaults else argparse.SUPPRESS
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", type=Path, metavar="PATH", default=default(None), help="the config file to use"
+    )
+    common.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="PATH",
+        default=default(None),
+        help="where the queue lives",
+    )
+    common.add_argument(
+        "--demo",
+        action="store_true",
+        default=default(False),
+        help="use the built-in demo helpdesk, no config needed",
+    )
+    common.add_argument(  # counted on both sides: `-v check -v` is -vv (added up in main)
+        "-v",
+        "--verbose",
+        action="count",
+        dest="verbose" if defaults else "verbose_after",
+        default=default(0),
+        help="more log output",
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options(defaults=False)
     parser = argparse.ArgumentParser(
         prog="ticketbell",
         description="Watches your helpdesks and rings when tickets wait for a reply.",
-        parents=[common],
+        parents=[_common_options(defaults=True)],
     )
     parser.add_argument("--version", action="version", version=f"ticketbell {__version__}")
     parser.add_argument(
@@ -71,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--force", action="store_true", help="with --import: replace an existing config"
+    )
+    parser.add_argument(
+        "--accept-risky",
+        action="store_true",
+        help="with --import: take TLS, proxy and channel settings without asking",
     )
     parser.add_argument(
         "--self-test", action="store_true", help="check Qt, tray, sound, keyring and data dir"
@@ -111,10 +147,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Line breaks, terminal escapes and text-direction marks in a message (a helpdesk's error text
+# is quoted in one) would forge log lines or rewrite the terminal: written as \n, \x1b, \u202e.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def escape_controls(text: str) -> str:
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 class _ConsoleFormatter(logging.Formatter):
+    """Redacts secrets and escapes control characters in the message (a traceback after it
+    keeps its lines)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape_controls(record.message)
+        return super().formatMessage(record)
+
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         return secret_store.redact(text)
+
+
+class _PrivateLogFile(logging.handlers.RotatingFileHandler):
+    """The log file, and each one rotation starts, readable by this user only (0600)."""
+
+    def _open(self) -> Any:
+        from agent.queue import open_private
+
+        fd = open_private(Path(self.baseFilename), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
 
 
 def setup_logging(verbose: int, console_level: int = logging.INFO) -> Path | None:
@@ -129,10 +191,12 @@ def setup_logging(verbose: int, console_level: int = logging.INFO) -> Path | Non
     console.setFormatter(_ConsoleFormatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
     console.addFilter(redacting)
     root.addHandler(console)
+    from agent.queue import private_dir  # here: `ticketbell --version` stays fast
+
     log_dir = config_module.default_log_dir()
     try:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.handlers.RotatingFileHandler(
+        private_dir(log_dir)
+        file_handler = _PrivateLogFile(
             log_dir / "ticketbell.log", maxBytes=1_000_000, backupCount=5, encoding="utf-8"
         )
     except OSError:
@@ -181,6 +245,7 @@ def open_agent(config: Config, args: argparse.Namespace) -> Any:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.verbose += getattr(args, "verbose_after", 0)
     command = args.command
     if command in ("check", "config", "sources"):
         # `ticketbell check | head` must not turn into a traceback on a closed pipe.
@@ -300,6 +365,17 @@ def _import(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"ticketbell: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    risky = config_module.risky_settings(config)
+    if risky and not args.accept_risky:
+        print(f"{args.import_file} asks for settings to agree to:", file=sys.stderr)
+        for line in risky:
+            print(f"  - {line}", file=sys.stderr)
+        if not sys.stdin.isatty():
+            print("ticketbell: nothing imported; run again with --accept-risky", file=sys.stderr)
+            return EXIT_USAGE
+        if input("Import it with these settings? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("nothing imported")
+            return EXIT_USAGE
     target = config_path(args)
     if target.exists() and not args.force:
         if not sys.stdin.isatty():
@@ -378,7 +454,11 @@ def _run(args: argparse.Namespace) -> int:
     if not config.sources:
         print(f"ticketbell: {config.path}: no [[sources]] configured", file=sys.stderr)
         return EXIT_USAGE
-    agent = open_agent(config, args)
+    try:
+        agent = open_agent(config, args)
+    except OSError as exc:  # a data folder of another user, a link planted for the lock file
+        print(f"ticketbell: cannot use the data folder: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     notifier = None if args.no_notify else DesktopNotifier()
     printer = EventPrinter(sys.stdout if args.json else None)
     agent.subscribe(on_alerts=printer)
@@ -475,7 +555,11 @@ def _check(args: argparse.Namespace) -> int:
     if not config.sources:
         print(f"UNKNOWN: {config.path}: no [[sources]] configured", file=sys.stderr)
         return EXIT_UNKNOWN
-    agent = open_agent(config, args)
+    try:
+        agent = open_agent(config, args)
+    except OSError as exc:
+        print(f"UNKNOWN: cannot use the data folder: {exc}", file=sys.stderr)
+        return EXIT_UNKNOWN
     try:
         report = agent.poll_once()
     finally:
@@ -483,7 +567,9 @@ def _check(args: argparse.Namespace) -> int:
     status = report.status
     if args.json:
         print(
-            orjson.dumps(check_json(status, report.new_keys), option=orjson.OPT_INDENT_2).decode()
+            orjson.dumps(
+                check_json(status, report.new_keys, config), option=orjson.OPT_INDENT_2
+            ).decode()
         )
     else:
         print(check_table(status, report.new_keys))
@@ -494,7 +580,16 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_WAITING if status.waiting else EXIT_OK
 
 
-def check_json(status: Status, new_keys: frozenset[str]) -> dict[str, Any]:
+def check_json(status: Status, new_keys: frozenset[str], config: Config) -> dict[str, Any]:
+    """What `check --json` prints. A ticket's URL only when the tray would open it."""
+    from agent.policy import ticket_url
+
+    def url(source: str, value: str) -> str | None:
+        try:
+            return ticket_url(value, config.source(source))
+        except KeyError:
+            return None
+
     return {
         "waiting": status.waiting,
         "overdue": status.overdue,
@@ -520,7 +615,7 @@ def check_json(status: Status, new_keys: frozenset[str]) -> dict[str, Any]:
                 "due_at": w.due_at.isoformat(),
                 "state": w.state.value,
                 "new": w.ticket.key in new_keys,
-                "url": w.ticket.url,
+                "url": url(w.ticket.source, w.ticket.url),
             }
             for w in status.tickets
         ],

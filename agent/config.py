@@ -402,6 +402,12 @@ def _read_source(file: Path | None, index: int, table: object, role: str) -> Sou
         raise r.error("timeout", f"{timeout} is out of range; use 1 to 300 seconds")
 
     proxy = r.text("proxy").strip()
+    if "@" in proxy:  # user:password@ (not quoted: `config show` and this message would)
+        raise r.error(
+            "proxy",
+            "must not contain a user name or password; use a proxy that needs none, or set "
+            "HTTPS_PROXY in this computer's environment and leave proxy out",
+        )
     if proxy and not re.match(r"^(https?|socks5h?)://", proxy):
         raise r.error("proxy", f"{proxy!r} is not a proxy URL (http://, https:// or socks5://)")
 
@@ -541,16 +547,19 @@ def _read_targets(file: Path | None, r: _Reader, name: str) -> tuple[str, ...]:
     if not targets:
         return targets
     # only now: agent.escalation is the channels' code, which a config without them never needs
-    from agent.escalation import carries_secret, check_target, describe_target
+    from agent.escalation import carries_secret, channel_secrets, check_target, describe_target
 
     for i, target in enumerate(targets):
-        problem = check_target(target)
-        if not problem and carries_secret(target):
+        found = channel_secrets(target)  # before check_target: apprise logs the URL it loads
+        where = f" ({found[0][0]})" if found else ""
+        problem = None
+        if found or carries_secret(target):
             problem = (
-                f"{describe_target(target)} carries a password or token, which must not be in "
-                "the config file; store the URL in the keyring with `ticketbell secret set "
-                'NAME` and write "keyring:NAME" here'
+                f"{describe_target(target)} carries a password or token{where}, which must not "
+                "be in the config file; store the URL in the keyring with `ticketbell secret "
+                'set NAME` (or in Settings) and write "keyring:NAME" here'
             )
+        problem = check_target(target) or problem
         if problem:
             raise ConfigError(file, f"{r.key(name)}[{i}]", problem)
     return targets
@@ -653,17 +662,26 @@ def load(path: Path) -> Config:
     return from_dict(_read_toml(path), path)
 
 
+MAX_FILE_BYTES = 1 << 20  # a config or provisioning file; a real one is a few KB
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(path, "", "the file does not exist; run `ticketbell` to set up") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, "", f"cannot read the file: {exc.__class__.__name__}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(path, "", f"is larger than {MAX_FILE_BYTES >> 20} MiB; not read")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, "", f"is not valid TOML: {exc}") from None
+    except RecursionError:  # [[[[…]]]] or {a={a={…}}} nested thousands deep
+        raise ConfigError(path, "", "is nested too deeply to be a config file") from None
     return data
 
 
@@ -678,7 +696,7 @@ def save(data: dict[str, Any], path: Path) -> Config:
     from agent.queue import atomic_write
 
     config = from_dict(data, path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the file itself: 0600
     text = to_toml(data).encode("utf-8")
     try:
         previous = path.read_bytes()
@@ -746,7 +764,16 @@ def secret_findings(data: object, prefix: str = "") -> list[tuple[str, str]]:
             found.append((prefix, "the URL carries a password"))
         elif _URL_SECRET_QUERY.search(data) and "://" in data:
             found.append((prefix, "the URL carries a token"))
+        elif "://" in data and _channel_secrets(data):
+            found.append((prefix, f"the channel URL carries a token ({_channel_secrets(data)})"))
     return found
+
+
+def _channel_secrets(url: str) -> str:
+    """Where an apprise channel URL carries a secret ("the +X-Api-Key field"), or ""."""
+    from agent.escalation import channel_secrets
+
+    return ", ".join(dict.fromkeys(where for where, _ in channel_secrets(url)))
 
 
 def read_provisioning(path: Path) -> Config:
@@ -762,7 +789,36 @@ def read_provisioning(path: Path) -> Config:
             f"{why}{more}; a provisioning file must not carry secrets. Remove it, and add the "
             "token on each computer with `ticketbell secret set NAME` (or in Settings)",
         )
-    return from_dict(data, path)
+    config = from_dict(data, path)
+    for table, src in zip(data.get("sources", []), config.sources, strict=True):
+        if isinstance(src.verify, str):  # a CA path relative to the file: kept once imported
+            table["verify"] = src.verify
+    return replace(config, raw=data)
+
+
+def risky_settings(config: Config) -> list[str]:
+    """What a provisioning file asks for that a person should agree to before it is used:
+    TLS certificates not checked or checked against its own CA, traffic through a proxy,
+    escalations sent from this computer (``sent_by`` its role) to channels outside it."""
+    from agent.escalation import OWNER_DESKTOP, describe_target
+
+    risky = []
+    for src in config.sources:
+        if src.verify is False:
+            risky.append(f"{src.name}: TLS certificates are not checked (verify = false)")
+        elif isinstance(src.verify, str):
+            risky.append(f"{src.name}: trusts the certificates in {src.verify}")
+        if src.proxy:
+            risky.append(f"{src.name}: all its traffic goes through the proxy {src.proxy}")
+    esc = config.escalation
+    if esc.sent_by == config.role:
+        targets = [t for level in esc.levels for t in level.notify] + list(esc.digest_to)
+        for target in dict.fromkeys(targets):
+            if target != OWNER_DESKTOP:
+                risky.append(
+                    f"escalations are sent from this computer to {describe_target(target)}"
+                )
+    return risky
 
 
 def secrets_needed(config: Config) -> list[tuple[str, str]]:

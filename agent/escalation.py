@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any
+from urllib.parse import quote
 
 from agent import secrets as secret_store
 from agent.config import Config, Escalation
@@ -54,9 +55,68 @@ class DeliveryError(Exception):
 
 
 def _apprise_plugin(url: str) -> Any:
+    """apprise's plugin for ``url``. Its secrets are registered for redaction first: apprise
+    logs the whole URL ("Loaded JSON URL: …") while it loads the plugin."""
     import apprise
 
+    for _, value in channel_secrets(url):
+        secret_store.remember(value)
+        secret_store.remember(quote(value, safe=""))  # as apprise writes it back into a URL
     return apprise.Apprise.instantiate(url, suppress_exceptions=True)
+
+
+# The names of a header (``+Name=``), URL parameter (``-name=``) or payload field (``:name=``)
+# that carries a secret. apprise marks none of these private, so the name decides.
+_SECRET_NAME = re.compile(
+    r"auth|token|key|secret|pass|pwd|cookie|session|sig|credential|bearer", re.IGNORECASE
+)
+_SECRET_VALUE = re.compile(r"^\s*(bearer|basic|token|digest)\s+\S", re.IGNORECASE)
+
+
+def channel_secrets(url: str) -> list[tuple[str, str]]:
+    """The secrets written in an apprise URL, as (where, value), found by apprise's own parsing
+    (the plugin's ``parse_url``) and its templates: the password; every token and query
+    argument the plugin's template marks private (a Slack or Discord path token, ntfy's
+    ``?token=``); and every header (``+``), parameter (``-``) or payload field (``:``) whose
+    name or value says it authenticates (``+X-Api-Key=``, ``-apikey=``, ``+Authorization=``).
+    Parsing loads no plugin, so nothing is logged."""
+    from apprise.manager_plugins import NotificationManager
+
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    try:
+        cls = NotificationManager()[scheme]
+        parsed = cls.parse_url(url)
+    except Exception:  # noqa: BLE001 - an unknown scheme or a URL apprise cannot parse
+        return []
+    if not isinstance(parsed, dict):
+        return []
+    tokens = getattr(cls, "template_tokens", {})
+    args = getattr(cls, "template_args", {})
+
+    def private(spec: object) -> bool:
+        if not isinstance(spec, dict):
+            return False
+        alias = spec.get("alias_of", ())
+        aliases = [alias] if isinstance(alias, str) else list(alias)
+        return bool(spec.get("private")) or any(
+            tokens.get(a, {}).get("private") for a in aliases if isinstance(a, str)
+        )
+
+    found: list[tuple[str, str]] = []
+    if parsed.get("password"):
+        found.append(("the password", str(parsed["password"])))
+    for key, value in parsed.items():
+        if key != "password" and private(tokens.get(key)) and isinstance(value, str) and value:
+            found.append((f"the {key}", value))
+    for key, value in (parsed.get("qsd") or {}).items():
+        if private(args.get(key)) and value:
+            found.append((f"the ?{key}= argument", str(value)))
+    for group in getattr(cls, "template_kwargs", {}).values():
+        prefix = group.get("prefix", "") if isinstance(group, dict) else ""
+        for name, value in (parsed.get(f"qsd{prefix}") or {}).items() if prefix else ():
+            if value and (_SECRET_NAME.search(name) or _SECRET_VALUE.match(str(value))):
+                found.append((f"the {prefix}{name} field", str(value)))
+    return found
 
 
 def check_target(target: str) -> str | None:
@@ -81,9 +141,12 @@ def check_target(target: str) -> str | None:
 
 
 def carries_secret(target: str) -> bool:
-    """Whether a URL written in the config carries a password or token (apprise masks it)."""
+    """Whether a URL written in the config carries a password or token (see
+    :func:`channel_secrets`; also anything apprise masks in its private form)."""
     if target == OWNER_DESKTOP or target.startswith(KEYRING_PREFIX):
         return False
+    if channel_secrets(target):
+        return True
     plugin = _apprise_plugin(target)
     return plugin is not None and plugin.url(privacy=True) != plugin.url()
 
@@ -93,6 +156,10 @@ def _remember_parts(url: str, whole_url_is_secret: bool = False) -> None:
     apprise masks in its private form, or (for a URL from the keyring) every long part."""
     secret_store.remember(url)
     _split = re.compile(r"[/:@?&=]+")
+    if whole_url_is_secret:  # before apprise loads the plugin, which logs the URL
+        for part in _split.split(url.split("://", 1)[-1]):
+            if len(part) >= 8:
+                secret_store.remember(part)
     plugin = _apprise_plugin(url)
     if plugin is not None:
         shown = set(_split.split(str(plugin.url(privacy=True))))
@@ -102,10 +169,6 @@ def _remember_parts(url: str, whole_url_is_secret: bool = False) -> None:
         password = getattr(plugin, "password", None)
         if isinstance(password, str):
             secret_store.remember(password)
-    if whole_url_is_secret:
-        for part in _split.split(url.split("://", 1)[-1]):
-            if len(part) >= 8:
-                secret_store.remember(part)
 
 
 @lru_cache(maxsize=64)
@@ -322,8 +385,9 @@ def escalation_messages(alert: Alert, config: Config, now: datetime) -> list[tup
             lines.append(f"Subject: {t.subject}")
             if details:
                 lines.append(" · ".join(details))
-        if alert.url:
-            lines.append(f"Open it: {alert.url}")
+        link = _ticket_link(alert, config)
+        if link:
+            lines.append(f"Open it: {link}")
         step = f"Escalation level {alert.level + 1} of {len(esc.levels)}"
         lines.append("")
         lines.append(f"{step}, reminder {repeat}." if repeat else f"{step}.")
@@ -351,6 +415,18 @@ def escalation_messages(alert: Alert, config: Config, now: datetime) -> list[tup
             )
         )
     return out
+
+
+def _ticket_link(alert: Alert, config: Config) -> str | None:
+    """The ticket's URL when the tray would open it (same rule: :func:`agent.policy.ticket_url`);
+    a ``javascript:``, ``file:`` or other-host link from the helpdesk's data is left out."""
+    from agent.policy import ticket_url
+
+    try:
+        source = config.source(alert.source)
+    except KeyError:
+        return None
+    return ticket_url(alert.url, source) if alert.url else None
 
 
 def follow_up_messages(

@@ -7,14 +7,16 @@ every rule is tested with plain values. The engine calls these after each snapsh
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from agent.config import BusinessHours, Config, Escalation, Windows
-from agent.model import UTC, Alert, DueState, Ticket, WaitingTicket
+from agent.config import BusinessHours, Config, Escalation, SourceConfig, Windows
+from agent.model import INVISIBLE, UTC, Alert, DueState, Ticket, WaitingTicket
 from agent.queue import QueuedTicket, alert_key
 
 MAX_DAYS_SCANNED = 3700  # ten years of calendar: a window longer than that is a config error
@@ -361,3 +363,69 @@ def in_quiet_hours(now_local: datetime, quiet: tuple | None) -> bool:
     if start <= end:
         return start <= t < end
     return t >= start or t < end
+
+
+# --------------------------------------------------------------------------- ticket links
+
+
+def _site(host: str) -> str:
+    """The registrable part of a host, near enough: the last two labels, three for the
+    ``co.uk`` style (a short second-level label under a two-letter country domain)."""
+    labels = host.lower().rstrip(".").split(".")
+    if len(labels) >= 3 and len(labels[-1]) == 2 and len(labels[-2]) <= 3:
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])
+
+
+def _same_site(host: str, source_host: str) -> bool:
+    """Whether a ticket on ``host`` belongs to a source reached at ``source_host``: the same
+    host, a parent domain on the same site (api.github.com → github.com), or any host of the
+    site when the source talks to its ``api.`` host (api.helpscout.net → secure.helpscout.net).
+    Another tenant of a hosted helpdesk (evil.zendesk.com for acme.zendesk.com) is not."""
+    host, source_host = host.lower().rstrip("."), source_host.lower().rstrip(".")
+    if host == source_host:
+        return True
+    if _site(host) != _site(source_host):
+        return False
+    return source_host.endswith("." + host) or source_host.startswith("api.")
+
+
+def source_hosts(source: SourceConfig) -> set[str]:
+    """The hosts a source's tickets may live on: its configured URL's, or its kind's default."""
+    from agent.sources import source_class
+
+    urls = [source.url]
+    try:
+        cls = source_class(source.kind)
+        urls += [str(o.default) for o in cls.required + cls.optional if o.key == "url"]
+    except KeyError:
+        pass
+    return {urlsplit(u).hostname or "" for u in urls if u} - {""}
+
+
+def ticket_url(url: str, source: SourceConfig | None) -> str | None:
+    """A ticket's URL as it may be opened or sent (the tray, escalation messages, `check
+    --json`), or None when it must not be.
+
+    Only http(s) on the configured source's host or its site (see :func:`_same_site`).
+    ``file:``, ``javascript:``, URLs with credentials and every other host are refused: a
+    ticket's URL comes from the helpdesk's data.
+    """
+    url = url.strip() if url else ""
+    if source is None or not url or INVISIBLE.search(url) or _NOT_IN_A_LINK.search(url):
+        return None
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not host or "@" in parts.netloc:
+        return None
+    if not any(_same_site(host, h) for h in source_hosts(source)):
+        return None
+    return url
+
+
+# spaces, controls, a backslash (read as "/" by browsers) and anything not ASCII (look-alikes)
+_NOT_IN_A_LINK = re.compile(r"[\x00-\x20\x7f\\]|[^\x00-\x7f]")

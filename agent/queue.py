@@ -55,11 +55,51 @@ TICKET_FIELDS = (
 )
 
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def open_private(path: Path, flags: int) -> int:
+    """Open ``path`` readable by this user only (0600, also a file an older version left
+    readable by others), never through a symbolic link planted in its place (O_NOFOLLOW: an
+    OSError instead)."""
+    fd = os.open(path, flags | _NOFOLLOW | getattr(os, "O_BINARY", 0), 0o600)
+    if sys.platform != "win32":
+        try:
+            os.fchmod(fd, 0o600)
+        except OSError:
+            os.close(fd)
+            raise
+    return fd
+
+
+def _new_private_file(path: str, flags: int) -> int:
+    return open_private(Path(path), flags | os.O_EXCL)
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` for this user only (0700), or check an existing one belongs to this
+    user (else PermissionError naming it: another user could read or replace what is in it).
+    Ticketbell's data and log folders go through here."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if sys.platform != "win32":
+        owner = path.stat().st_uid
+        if owner != os.getuid():
+            raise PermissionError(
+                f"{path} belongs to another user (uid {owner}); Ticketbell keeps its files "
+                "only in a folder of yours: remove it, or choose another with --data-dir"
+            )
+    return path
+
+
 def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that a crash leaves either the old or the new file."""
+    """Replace ``path`` with ``data`` so that a crash leaves either the old or the new file.
+
+    The file is written readable by this user only, through a temporary file created anew
+    (O_EXCL, O_NOFOLLOW: a link planted under its name is removed, never written through)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as fh:
+        tmp.unlink(missing_ok=True)  # a link is removed itself, not its target
+        with open(tmp, "wb", opener=_new_private_file) as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -138,7 +178,8 @@ class _ProcessLock:
         self.fh: Any = None
 
     def acquire(self) -> bool:
-        self.fh = open(self.path, "a+b")  # noqa: SIM115 - held open for the lock's lifetime
+        # held open for the lock's lifetime; never through a planted link
+        self.fh = os.fdopen(open_private(self.path, os.O_RDWR | os.O_CREAT), "a+b")
         try:
             if sys.platform == "win32":
                 import msvcrt
@@ -232,8 +273,7 @@ class LocalQueue:
     """The durable state of one agent. Use from one thread only (the engine's scheduler)."""
 
     def __init__(self, data_dir: Path, retention: timedelta = timedelta(days=7)) -> None:
-        self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = private_dir(Path(data_dir))
         self.path = self.data_dir / QUEUE_FILE
         self.retention = retention
         self._lock = _ProcessLock(self.data_dir / "queue.lock")

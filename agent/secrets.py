@@ -7,6 +7,7 @@ so a connector that accidentally logs a header still leaks nothing.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import os
@@ -23,10 +24,40 @@ class SecretUnavailable(Exception):
 
 
 def remember(secret: str | None) -> None:
-    """Register a secret so it is redacted from logs and messages."""
+    """Register a secret so it is redacted from logs and messages, also in its base64 form
+    (a server that echoes an ``Authorization: Basic`` header shows ``user:secret`` encoded)."""
     if secret and len(secret) >= 4:
         with _lock:
             _known.add(secret)
+            _known.update(_base64_cores(secret))
+
+
+def _base64_cores(secret: str) -> list[str]:
+    """What base64 writes for ``secret`` inside a longer text (``user:secret``, ``secret:X``),
+    whatever its offset: for each of the three alignments, the characters that encode the
+    secret's bytes alone (the mixed ones at the edges depend on its neighbours)."""
+    raw = secret.encode("utf-8")
+    if len(raw) < 8:
+        return []
+    cores = []
+    for offset in range(3):
+        skip = (3 - offset) % 3  # bytes of the secret that share a group with what precedes it
+        whole = (len(raw) - skip) // 3 * 3
+        cores.append(base64.b64encode(raw[skip : skip + whole]).decode("ascii"))
+    return [c for c in cores if len(c) >= 8]
+
+
+def clean(name: str, value: str) -> str:
+    """A secret as it is stored and sent: without the spaces, tabs and line ends a paste
+    leaves around it. One with a control character inside cannot go into a header (requests
+    refuses it with an error that would quote it): refused with SecretUnavailable."""
+    value = value.strip(" \t\r\n\f\v\x00")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise SecretUnavailable(
+            f"the token for {name!r} has a control character (a line break or tab) inside "
+            "it, so it cannot be sent; copy it again without one"
+        )
+    return value
 
 
 def redact(text: str) -> str:
@@ -89,7 +120,7 @@ def get(name: str, env: str = "") -> str:
                 f"the environment variable {env} is not set; it should hold the token for {name!r}"
             )
         remember(value)
-        return value
+        return clean(name, value)
     try:
         value = _keyring().get_password(SERVICE, name)
     except Exception as exc:  # noqa: BLE001 - keyring raises many types across backends
@@ -102,11 +133,18 @@ def get(name: str, env: str = "") -> str:
             f"no token stored for {name!r}; add it in Settings or with "
             f"`ticketbell secret set {name!r}` (or set secret_env)"
         )
+    remember(value)  # as stored, too: an older version kept a pasted line end
+    value = clean(name, value)
     remember(value)
     return value
 
 
 def set(name: str, value: str) -> None:
+    """Store a secret in the keyring, cleaned (see :func:`clean`; raises SecretUnavailable)."""
+    remember(value)
+    value = clean(name, value)
+    if not value:
+        raise SecretUnavailable(f"the token for {name!r} is empty; nothing stored")
     remember(value)
     try:
         _keyring().set_password(SERVICE, name, value)

@@ -189,3 +189,26 @@ def test_headless_run_emits_json_events_and_stops_cleanly_on_sigterm(tmp_path, c
     again = run_cli(["check", "--demo", "--json", "--data-dir", str(data)], cli_env)
     report = json.loads(again.stdout)
     assert not any(t["new"] for t in report["tickets"] if t["id"] in new_ids)
+
+
+def test_global_options_count_before_the_command_too(tmp_path, cli_env):
+    """`ticketbell -h` shows --config, --data-dir and --demo before COMMAND: they must work
+    there as well as after the command, not be silently replaced by the defaults."""
+    conf = write_config(tmp_path, DEMO)
+    data = tmp_path / "before"
+
+    path = run_cli(["--config", str(conf), "config", "path"], cli_env)
+    valid = run_cli(["--config", str(conf), "config", "validate"], cli_env)
+    checked = run_cli(["--config", str(conf), "--data-dir", str(data), "check", "--json"], cli_env)
+    demo = run_cli(["--demo", "config", "validate"], cli_env)
+    after = run_cli(
+        ["--config", str(tmp_path / "nope.toml"), "check", "--config", str(conf)], cli_env
+    )
+
+    assert path.stdout.strip() == str(conf)
+    assert valid.returncode == 0 and valid.stdout.startswith(f"{conf}: valid")
+    assert checked.returncode in (0, 1, 2), checked.stderr
+    assert json.loads(checked.stdout)["sources"][0]["name"] == "Demo"
+    assert (data / "queue.json").exists()
+    assert demo.returncode == 0 and "the demo configuration" in demo.stdout
+    assert after.returncode != 3, after.stderr  # the later --config wins

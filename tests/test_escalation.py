@@ -129,7 +129,14 @@ def make_config(levels: list[dict[str, Any]], role: str = "owner", **esc: Any) -
     return cfg.from_dict(
         {
             "role": role,
-            "sources": [{"name": "Desk", "kind": "demo", "interval": "10m"}],
+            "sources": [
+                {
+                    "name": "Desk",
+                    "kind": "demo",
+                    "url": "https://desk.example.com",
+                    "interval": "10m",
+                }
+            ],
             "windows": {"default": "2h"},
             "alerts": {"remind_every": "off"},
             "escalation": {"levels": levels, **esc},

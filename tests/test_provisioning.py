@@ -161,3 +161,56 @@ def test_secret_env_names_a_variable_and_is_not_a_secret():
     assert config.secret_findings({"a": "https://h.example/api?access_token=zz"}) == [
         ("a", "the URL carries a token")
     ]
+
+
+RISKY = (
+    PROVISIONING.replace(
+        'url = "https://help.example.com"',
+        'url = "https://help.example.com"\nverify = false\nproxy = "http://proxy.example.net:3128"',
+    )
+    .replace("[escalation]\n", '[escalation]\nsent_by = "assistant"\n')
+    .replace('"keyring:owner-mail"', '"ntfy://ntfy.example.com/escalations"')
+)
+
+
+def test_import_shows_tls_proxy_and_channel_settings_and_takes_them_only_when_accepted(
+    tmp_path, cli_env
+):
+    file = tmp_path / "team.toml"
+    file.write_text(RISKY, encoding="utf-8")
+
+    refused = run_cli(["--import", str(file)], cli_env)
+    assert refused.returncode == 2
+    for words in (
+        "Support desk: TLS certificates are not checked (verify = false)",
+        "Support desk: all its traffic goes through the proxy http://proxy.example.net:3128",
+        "escalations are sent from this computer to ntfy://ntfy.example.com/escalations",
+        "--accept-risky",
+    ):
+        assert words in refused.stderr, refused.stderr
+    assert not paths(cli_env)[0].exists()
+
+    accepted = run_cli(["--import", str(file), "--accept-risky"], cli_env)
+    assert accepted.returncode == 0, accepted.stderr
+    assert config.load(paths(cli_env)[0]).sources[0].verify is False
+
+
+def test_a_relative_ca_bundle_is_found_next_to_the_provisioning_file(tmp_path, cli_env):
+    import trustme
+
+    folder = tmp_path / "from-the-owner"
+    folder.mkdir()
+    trustme.CA().cert_pem.write_to_path(str(folder / "company-ca.pem"))
+    file = folder / "team.toml"
+    file.write_text(
+        PROVISIONING.replace(
+            'url = "https://help.example.com"',
+            'url = "https://help.example.com"\nverify = "company-ca.pem"',
+        )
+    )
+
+    result = run_cli(["--import", str(file), "--accept-risky"], cli_env)
+
+    assert result.returncode == 0, result.stderr
+    imported = config.load(paths(cli_env)[0])
+    assert imported.sources[0].verify == str(folder / "company-ca.pem")

@@ -310,3 +310,26 @@ def test_a_broken_answer_repeated_is_not_mistaken_for_the_last_good_one(
     for _ in range(2):  # the second identical body counts as "not modified"
         with pytest.raises(BadResponse):
             source.fetch(None)
+
+
+@pytest.mark.parametrize("value", [1, 86_400, 31_000_000, "1970-12-27T00:00:00Z"])
+def test_a_time_in_1970_reads_as_unset_at_fetch_as_at_reload(value: Any) -> None:
+    """1970 is the "unset" sentinel of ISO text and of the queue's reload; an epoch number in
+    1970 was kept at fetch and dropped at reload, so a restart saw the ticket change."""
+    from agent.model import Ticket
+    from agent.queue import ticket_from_record, ticket_record
+    from agent.sources.kit import parse_time
+
+    created = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+    since = parse_time(value, where="waiting_since")  # the json kind's parser of every time
+    due = parse_time(value, where="due")
+    fetched = Ticket(
+        source="Desk",
+        id="1",
+        subject="s",
+        created_at=created,
+        waiting_since=since or created,
+        due_at=due,
+    )
+    assert since is None and due is None
+    assert ticket_from_record(ticket_record(fetched)) == fetched

@@ -197,3 +197,35 @@ def test_a_json_source_with_its_field_table_can_be_saved(qtbot, tmp_path) -> Non
         "created": "opened_at",
         "subject": "title",
     }
+
+
+def test_import_asks_before_taking_tls_off_a_proxy_or_a_channel(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    prov = tmp_path / "team.toml"
+    prov.write_text(
+        'role = "assistant"\n[[sources]]\nname = "Team desk"\nkind = "freescout"\n'
+        'url = "https://help.example.com"\nverify = false\n'
+    )
+    asked: list[str] = []
+    answer = [QMessageBox.StandardButton.No]
+
+    def warning(_parent, _title, text, *_args):
+        asked.append(text)
+        return answer[0]
+
+    monkeypatch.setattr(QMessageBox, "warning", staticmethod(warning))
+    dialog = SettingsDialog(tmp_path / "ticketbell.toml", config_module.demo_config())
+    qtbot.addWidget(dialog)
+    wizard = FirstRunWizard(tmp_path / "other.toml")
+    qtbot.addWidget(wizard)
+
+    assert not dialog.import_file(prov) and not wizard.import_file(prov)
+    assert [s["name"] for s in dialog.sources] == ["Demo helpdesk"]  # nothing taken
+    assert wizard.imported is None
+    assert all("Team desk: TLS certificates are not checked" in text for text in asked)
+    assert len(asked) == 2
+
+    answer[0] = QMessageBox.StandardButton.Yes
+    assert dialog.import_file(prov) and wizard.import_file(prov)
+    assert [s["name"] for s in dialog.sources] == ["Team desk"]

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QPushButton,
     QScrollArea,
     QSlider,
@@ -113,6 +114,24 @@ def _show(label: QLabel, text: str, ok: bool | None = None) -> None:
     if ok is not None:
         label.setStyleSheet(OK_STYLE if ok else ERROR_STYLE)
     label.setVisible(bool(text))
+
+
+def accept_risky(parent: QWidget, path: Path, config: Config) -> bool:
+    """Whether to import a provisioning file that turns TLS checks off, sets a proxy or sends
+    escalations from here (``config.risky_settings``): shown, and taken only on "Yes"."""
+    risky = config_module.risky_settings(config)
+    if not risky:
+        return True
+    text = "\n".join([f"{path.name} asks for these settings:", *(f"• {r}" for r in risky)])
+    buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
+    answer = QMessageBox.warning(
+        parent,
+        "Import a provisioning file",
+        text + "\n\nImport it with them?",
+        buttons,
+        QMessageBox.StandardButton.No,
+    )
+    return answer == QMessageBox.StandardButton.Yes
 
 
 def _reading_order(root: QWidget) -> list[QWidget]:
@@ -1497,12 +1516,14 @@ class SettingsDialog(QDialog):
         except ConfigError as exc:
             _show(self.banner, str(exc))
             return False
+        if not accept_risky(self, path, config):
+            return False
         self.data = copy.deepcopy(config.raw)
         self.sources = [dict(s) for s in self.data.get("sources", [])]
+        self.current = -1  # before clear(): its row change would store the old form over them
         self.source_list.clear()
         for s in self.sources:
             self.source_list.addItem(str(s.get("name", "?")))
-        self.current = -1
         self.source_list.setCurrentRow(0 if self.sources else -1)
         return True
 
@@ -1678,10 +1699,13 @@ class FirstRunWizard(QWizard):
 
     def import_file(self, path: Path) -> bool:
         try:
-            self.imported = config_module.read_provisioning(path)
+            imported = config_module.read_provisioning(path)
         except ConfigError as exc:
             self.import_note.setText(str(exc))
             return False
+        if not accept_risky(self, path, imported):
+            return False
+        self.imported = imported
         self.form.load(dict(self.imported.raw.get("sources", [{}])[0]))
         self.import_note.setText(f"Imported {path.name}: add your token on the next page.")
         return True

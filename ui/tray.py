@@ -32,7 +32,6 @@ from PySide6.QtWidgets import (
 
 from agent.config import Config, SourceConfig
 from agent.model import (
-    INVISIBLE,
     Alert,
     DueState,
     Status,
@@ -41,7 +40,7 @@ from agent.model import (
     one_line,
     utcnow,
 )
-from agent.sources import source_class
+from agent.policy import ticket_url
 from ui import badge
 
 log = logging.getLogger(__name__)
@@ -110,58 +109,13 @@ def ticket_label(w: WaitingTicket, now: datetime, show_assignee: bool = False) -
 # --------------------------------------------------------------------------- URLs
 
 
-def _site(host: str) -> str:
-    """The registrable part of a host, near enough: the last two labels, three for the
-    ``co.uk`` style (a short second-level label under a two-letter country domain)."""
-    labels = host.lower().rstrip(".").split(".")
-    if len(labels) >= 3 and len(labels[-1]) == 2 and len(labels[-2]) <= 3:
-        return ".".join(labels[-3:])
-    return ".".join(labels[-2:])
-
-
-def _same_site(host: str, source_host: str) -> bool:
-    """Whether a ticket on ``host`` belongs to a source reached at ``source_host``: the same
-    host, a parent domain on the same site (api.github.com → github.com), or any host of the
-    site when the source talks to its ``api.`` host (api.helpscout.net → secure.helpscout.net).
-    Another tenant of a hosted helpdesk (evil.zendesk.com for acme.zendesk.com) is not."""
-    host, source_host = host.lower().rstrip("."), source_host.lower().rstrip(".")
-    if host == source_host:
-        return True
-    if _site(host) != _site(source_host):
-        return False
-    return source_host.endswith("." + host) or source_host.startswith("api.")
-
-
-def source_hosts(source: SourceConfig) -> set[str]:
-    """The hosts a source's tickets may live on: its configured URL's, or its kind's default."""
-    urls = [source.url]
-    try:
-        cls = source_class(source.kind)
-        urls += [str(o.default) for o in cls.required + cls.optional if o.key == "url"]
-    except KeyError:
-        pass
-    return {urlsplit(u).hostname or "" for u in urls if u} - {""}
-
-
 def safe_ticket_url(url: str, source: SourceConfig | None) -> QUrl | None:
-    """The URL to open for a ticket, or None when it must not be opened.
-
-    Only http(s) on the configured source's host or its site (see :func:`_same_site`).
-    ``file:``, ``javascript:``, URLs with credentials and every other host are refused: a
-    ticket's URL comes from the helpdesk's data.
-    """
-    if source is None or not url or INVISIBLE.search(url):
+    """The URL to open for a ticket, or None when it must not be opened: the rule is
+    :func:`agent.policy.ticket_url` (shared with escalation messages and `check --json`)."""
+    allowed = ticket_url(url, source)
+    if allowed is None:
         return None
-    try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not host or "@" in parts.netloc:
-        return None
-    if not any(_same_site(host, h) for h in source_hosts(source)):
-        return None
-    qurl = QUrl(url.strip(), QUrl.ParsingMode.StrictMode)
+    qurl = QUrl(allowed, QUrl.ParsingMode.StrictMode)
     return qurl if qurl.isValid() and qurl.scheme() in ("http", "https") else None
 
 

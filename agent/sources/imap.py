@@ -449,12 +449,18 @@ class ImapSource(Source):
         self.own = frozenset(own)
         self.lookback = timedelta(days=max(1, int(self.option("lookback_days") or 60)))
         self.webmail = str(self.option("webmail_url") or "")
-        fields = {f for _, f, _, _ in string.Formatter().parse(self.webmail) if f is not None}
-        if fields - WEBMAIL_FIELDS:
-            raise NotConfigured(
-                f"{self.name}: webmail_url may use {{message_id}} and {{subject}}, "
-                f"not {{{sorted(fields - WEBMAIL_FIELDS)[0]}}}"
-            )
+        try:
+            parts = [p for p in string.Formatter().parse(self.webmail) if p[1] is not None]
+        except ValueError:  # an unmatched "{" or "}"
+            parts = [("", "{", "", None)]
+        for _, name, spec, conversion in parts:
+            # only plain {message_id} and {subject}: a format spec ("{subject:>300000000}")
+            # or conversion would build a URL of any size for every ticket
+            if name not in WEBMAIL_FIELDS or spec or conversion:
+                raise NotConfigured(
+                    f"{self.name}: webmail_url may use {{message_id}} and {{subject}} as they "
+                    "are (no format or conversion after them); write a literal { or } as {{ or }}"
+                )
         self._cache: dict[str, _Folder] = {}
         self._conn: imaplib.IMAP4 | None = None
         self._idle: imaplib.IMAP4 | None = None

@@ -24,6 +24,8 @@ FIGURES = (
     ("secrets_found", "secrets found (must be 0)"),
     ("tokens_to_foreign_host", "tokens sent to a foreign host (must be 0)"),
     ("kills", "SIGKILLs survived by the headless agent"),
+    ("channel_tokens_accepted", "channel tokens taken into a config or export (must be 0)"),
+    ("files_readable_by_others", "files readable by other users (must be 0)"),
 )
 
 

@@ -143,3 +143,37 @@ def test_the_check_table_is_plain_one_line_per_ticket(image_server) -> None:
     assert "\x1b" not in table and "\x00" not in table and "\u202e" not in table
     assert len(row) < 200 and row.endswith("…")
     assert hits == []
+
+
+FORGED = "refused\n04:00:00 ERROR Other: forged line \x1b[2J\x1b]0;pwned\x07 \u202eend"
+
+
+def test_a_helpdesks_error_text_forges_no_log_line_and_no_terminal_escape(
+    httpserver: Any, tmp_path: Any, cli_env: dict[str, str], record_property: Any
+) -> None:
+    """A JSON error body's message is quoted in the warning: its line break, escapes and
+    direction mark are written escaped, on stderr (the journal) and in the log file."""
+    from pathlib import Path
+
+    from tests.conftest import run_cli
+
+    record_property("fault", "helpdesk error text with line breaks and terminal escapes")
+    httpserver.expect_request("/tickets").respond_with_json(
+        {"error": FORGED, "message": FORGED}, status=422
+    )
+    conf = tmp_path / "ticketbell.toml"
+    conf.write_text(
+        f'[[sources]]\nname = "Desk"\nkind = "json"\nurl = "{httpserver.url_for("/tickets")}"\n'
+        'secret_env = "DESK_TOKEN"\nitems = "tickets"\n[sources.fields]\nid = "id"\n'
+        'subject = "s"\ncreated = "c"\nwaiting_since = "w"\n'
+    )
+    cli_env["DESK_TOKEN"] = "forge-test-token-1"
+
+    done = run_cli(["check", "-v", "--config", str(conf)], cli_env)
+
+    log = Path(cli_env["XDG_STATE_HOME"]) / "ticketbell" / "log" / "ticketbell.log"
+    for text in (done.stderr, log.read_text(encoding="utf-8")):
+        assert "forged line" in text  # the server's words are there ...
+        assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+        assert not [line for line in text.splitlines() if line.startswith("04:00:00 ERROR")]
+        assert "refused\\n04:00:00 ERROR Other" in text  # ... on the line they belong to

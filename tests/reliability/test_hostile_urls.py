@@ -10,8 +10,12 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QUrl
 
+from agent.cli import check_json
 from agent.config import from_dict
-from agent.model import DueState, Status, Ticket, WaitingTicket
+from agent.escalation import escalation_messages
+from agent.model import Alert, DueState, Status, Ticket, WaitingTicket
+from agent.policy import ticket_url
+from agent.queue import alert_key
 from tests.test_ui_tray import NOW, Commands, qsettings  # noqa: F401
 from ui.sound import SoundPlayer
 from ui.tray import Tray
@@ -121,3 +125,44 @@ def test_a_hostile_link_is_refused(
     record_property("fault", "hostile ticket URL")
     assert click(qsettings, source, url) == []
     assert "not opening" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("source", "url", "allowed"),
+    [(s, u, True) for s, u in OPENED] + [(s, u, False) for s, u in REFUSED],
+    ids=[repr(u)[1:-1] for _, u in OPENED + REFUSED],
+)
+def test_escalations_and_check_json_carry_only_the_links_the_tray_opens(
+    source: str, url: str, allowed: bool, record_property: Any
+) -> None:
+    """One rule (agent.policy.ticket_url) for the tray, the owner's escalation messages and
+    `check --json`: a link the tray refuses is not sent to the owner either."""
+    record_property("fault", "hostile ticket URL in an escalation or check --json")
+    config = from_dict(
+        {"sources": SOURCES, "escalation": {"levels": [{"after": "0m", "notify": ["json://x"]}]}}
+    )
+    t = Ticket(source=source, id="7", subject="Refund", created_at=NOW, waiting_since=NOW, url=url)
+    w = WaitingTicket(t, NOW, DueState.OVERDUE, NOW)
+    alert = Alert(
+        "escalated",
+        NOW,
+        alert_key(source, "7", "c1", "escalated", 0),
+        source=source,
+        ticket="7",
+        subject="Refund",
+        url=url,
+        tickets=(w,),
+    )
+
+    [(_, message)] = escalation_messages(alert, config, NOW)
+    [shown] = check_json(Status(NOW, (w,), (), "assistant"), frozenset(), config)["tickets"]
+
+    assert ("Open it: " in message["body"]) is allowed
+    if allowed:
+        assert f"Open it: {url.strip()}" in message["body"]
+    else:
+        assert "javascript" not in message["body"].lower() and "file:" not in message["body"]
+    assert shown["url"] == (url.strip() if allowed else None)
+    assert (ticket_url(url, config.source(source) if source != "Nobody" else None) is not None) is (
+        allowed
+    )
