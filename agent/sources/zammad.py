@@ -5,8 +5,9 @@
 assistant's token sees only their groups). The search runs on Elasticsearch, which Zammad calls
 "highly recommended", not required: without it Zammad falls back to SQL text matching and finds
 nothing. So an empty search result is checked against the plain listing ``GET /api/v1/tickets``
-(every ticket the token may read, 100 a page, filtered here by state and group) before "nothing
-waiting" is believed.
+(every ticket the token may read, 100 a page) before "nothing waiting" is believed: when its
+first page has a ticket the search cannot find by number, the index is missing and the whole
+listing is read and filtered here by state and group.
 
 What answers: Zammad keeps ``last_contact_customer_at`` and ``last_contact_agent_at`` itself,
 moved only by public articles of a communication type (email, phone, web, chat, sms, fax,
@@ -278,17 +279,26 @@ class ZammadSource(Source):
         """The waiting-state tickets of the plain listing, which needs no Elasticsearch.
 
         Asked only when the search found nothing: without Elasticsearch (or with its index
-        lost) the search answers an empty list, never an error.
+        lost) the search answers an empty list, never an error. The listing's first page
+        decides how far to go: no tickets at all, or the search finds its first ticket by
+        number (so the index works), and the empty search is believed; otherwise every page
+        is read and filtered here.
         """
         found: dict[int, dict[str, Any]] = {}
         params = {"expand": "true", "page": 1, "per_page": PER_PAGE}
-        pages = self.client.paginate("tickets", params, next_page)
-        self._throttle = slowest(self._throttle, pages.throttle)
-        for page in pages:
-            items = _objects(page.data, "tickets")
-            self._keep_wanted(
-                [t for t in items if str(t.get("state") or "").casefold() in self.states], found
-            )
+        first = self.client.get_json("tickets", params)
+        self._throttle = slowest(self._throttle, throttle_hint(first.headers))
+        items = _objects(first.data, "tickets")
+        self._keep_waiting(items, found)
+        if not found and (not items or self._search_finds(items[0])):
+            return found, True
+        complete = True
+        if next_page(first):
+            rest = self.client.paginate("tickets", {**params, "page": 2}, next_page)
+            self._throttle = slowest(self._throttle, rest.throttle)
+            for page in rest:
+                self._keep_waiting(_objects(page.data, "tickets"), found)
+            complete = rest.complete
         if found:
             log.warning(
                 "%s: Zammad's search found nothing but its ticket list has %d waiting; is "
@@ -296,7 +306,18 @@ class ZammadSource(Source):
                 self.name,
                 len(found),
             )
-        return found, pages.complete
+        return found, complete
+
+    def _keep_waiting(self, items: list[dict[str, Any]], found: dict[int, dict[str, Any]]) -> None:
+        waiting = [t for t in items if str(t.get("state") or "").casefold() in self.states]
+        self._keep_wanted(waiting, found)
+
+    def _search_finds(self, ticket: dict[str, Any]) -> bool:
+        """Whether the search finds a ticket the listing has, by its number: the index works."""
+        params = {"query": f"number:{ticket.get('number')}", "expand": "true", "per_page": 1}
+        page = self.client.get_json("tickets/search", params)
+        self._throttle = slowest(self._throttle, throttle_hint(page.headers))
+        return bool(parse_search(page.data))
 
     def _ticket_articles(
         self, tid: int, ticket: dict[str, Any]

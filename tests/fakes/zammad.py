@@ -2,13 +2,14 @@
 
 ``Authorization: Token token=...``; ``GET /api/v1/tickets/search`` with ``query`` (the
 Elasticsearch forms ``state.name:("new" OR "open")`` and ``group.name:("A" OR "B")`` joined by
-``AND``), ``expand=true`` (a list of expanded tickets; without it ids plus ``assets``),
-``sort_by``/``order_by``, ``page``/``per_page`` (search caps it at 200, no total: a short page
-is the last); ``GET /api/v1/tickets`` (the plain listing: every ticket the token may read,
-``order(id: :asc)``, ``per_page`` capped at 100); ``GET /api/v1/ticket_articles/by_ticket/{id}``
-(``attributes_with_association_names``: ``type`` and ``sender`` by name); ``GET /api/v1/groups``.
-Tickets are filtered by the token's group permissions like Zammad does. Errors are Zammad's JSON
-bodies (``{"error": ..., "error_human": ...}``).
+``AND``, and ``number:N``), ``expand=true`` (a list of expanded tickets; without it ids plus
+``assets``), ``sort_by``/``order_by``, ``page``/``per_page`` (search caps it at 200, no total: a
+short page is the last); ``GET /api/v1/tickets`` (the plain listing: every ticket the token may
+read, ``order(id: :asc)``, ``per_page`` capped at 100); ``GET
+/api/v1/ticket_articles/by_ticket/{id}`` (``attributes_with_association_names``: ``type`` and
+``sender`` by name); ``GET /api/v1/groups``. Tickets are filtered by the token's group
+permissions like Zammad does. Errors are Zammad's JSON bodies (``{"error": ..., "error_human":
+...}``).
 
 What it follows, from Zammad's own source (github.com/zammad/zammad):
 - app/controllers/tickets_controller.rb: ``index`` pages the listing by id (max 100), ``search``
@@ -25,6 +26,8 @@ What it follows, from Zammad's own source (github.com/zammad/zammad):
   answered), ``update_escalation_at`` (``last_contact_customer_at`` + update time, null while the
   agent responded last), ``close_escalation_at`` (created + solution time) and ``escalation_at``
   the earliest of them. The fake's calendar is 24/7.
+- the search syntax (``state.name:``, ``group.name:``, ``number:``): zammad/zammad-user-
+  documentation advanced/search.rst.
 - app/models/ticket/search.rb: without Elasticsearch the search falls back to SQL, matching the
   query text with ``LIKE`` against title, number and article fields (``search_index = False``
   here), so an Elasticsearch query finds nothing there.
@@ -236,6 +239,9 @@ class FakeZammad(FakeHelpdesk):
             items = [t for t in items if text in t["title"].casefold() or text in t["number"]]
             return self._page(request, items, 200)
         for clause in query.split(" AND "):
+            if number := re.fullmatch(r"number:(\d+)", clause.strip()):
+                items = [t for t in items if t["number"] == number[1]]
+                continue
             m = re.fullmatch(r"(state|group)\.name:\((.*)\)", clause.strip())
             if not m:
                 return self.error(422, {})
