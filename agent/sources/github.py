@@ -30,9 +30,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from agent.model import Snapshot, Ticket, parse_time, utcnow
+from agent.model import Snapshot, Ticket, utcnow
+from agent.sources import kit
 from agent.sources.base import BadResponse, Forbidden, NotConfigured, NotFound, Option, Source
-from agent.sources.http import Page
+from agent.sources.http import Page, throttle_hint
+from agent.sources.kit import TicketCache, parse_time, slowest
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -60,10 +62,7 @@ class Message:
 
 
 def _time(value: Any, what: str) -> datetime | None:
-    try:
-        return parse_time(value, what)
-    except ValueError as exc:
-        raise BadResponse("GitHub sent a date that cannot be read", str(exc)) from None
+    return parse_time(value, where=f"GitHub {what}")
 
 
 def _user(item: dict[str, Any]) -> dict[str, Any]:
@@ -145,15 +144,8 @@ def waiting_since(
             return m.login.casefold() in team
         return m.association in TEAM_ASSOCIATIONS or m.login.casefold() in members
 
-    since: datetime | None = None
-    for message in sorted(messages, key=lambda m: m.at):
-        if message.bot:
-            continue
-        if is_team(message):
-            since = None
-        elif since is None:
-            since = message.at
-    return since
+    # bots (auto-replies, CI) answer nobody and wait for nobody
+    return kit.waiting_since((m.at, not is_team(m)) for m in messages if not m.bot)
 
 
 def _norm(label: str) -> str:
@@ -288,8 +280,9 @@ class GitHubSource(Source):
         self.client = self.http(config.url or API, headers=headers, follow_moved=True)
         #: the repository's API path; a moved repository's new one once GitHub said so
         self.repo_path = f"repos/{repo}"
-        # issue number -> (updated_at it was read at, its comments)
-        self._comments: dict[int, tuple[str, list[Message]]] = {}
+        #: each issue's comments, kept while its ``updated_at`` stays the same
+        self._comments: TicketCache[int, list[Message]] = TicketCache()
+        self._throttle: float | None = None
         self._members: frozenset[str] = frozenset()
         self._members_read_at: datetime | None = None
 
@@ -297,6 +290,7 @@ class GitHubSource(Source):
         now = self.clock()
         issues: dict[int, dict[str, Any]] = {}
         complete = True
+        self._throttle = None
         for label in self.config.categories or (None,):
             params: dict[str, Any] = {
                 "state": "open",
@@ -307,10 +301,10 @@ class GitHubSource(Source):
             if label:
                 params["labels"] = label
             try:
-                path = f"{self.repo_path}/issues"
-                for n, page in enumerate(self.client.paginate(path, params, next_link)):
-                    if n == 0:
-                        self._note_move(page.url)
+                pages = self.client.paginate(f"{self.repo_path}/issues", params, next_link)
+                self._note_move(pages.pages[0].url)
+                self._throttle = slowest(self._throttle, pages.throttle)
+                for page in pages:
                     for issue in parse_issues(page.data):
                         issues[int(issue["number"])] = issue
             except NotFound as exc:
@@ -319,7 +313,7 @@ class GitHubSource(Source):
                     f"({exc.said or 'Not Found'}); check the name and the token's access",
                     exc.detail,
                 ) from None
-            complete = complete and not self.client.truncated
+            complete = complete and pages.complete
         tickets = []
         members = self._team_members(now) if issues and not self.team else frozenset()
         for number, issue in issues.items():
@@ -336,8 +330,9 @@ class GitHubSource(Source):
             )
             if ticket is not None:
                 tickets.append(ticket)
-        self._comments = {n: c for n, c in self._comments.items() if n in issues}
-        return Snapshot(self.name, tuple(tickets), now, complete, self.client.last_throttle)
+        if complete:
+            self._comments.prune(issues)
+        return Snapshot(self.name, tuple(tickets), now, complete, self._throttle)
 
     def _note_move(self, final_url: str) -> None:
         """Keep asking at the repository's new place once GitHub redirected us there."""
@@ -365,14 +360,18 @@ class GitHubSource(Source):
         if self._members_read_at and now - self._members_read_at < TEAM_MAX_AGE:
             return self._members
         logins: set[str] = set()
-        repo = self.client.get_json(self.repo_path).data
+        page = self.client.get_json(self.repo_path)
+        self._throttle = slowest(self._throttle, throttle_hint(page.headers))
+        repo = page.data
         owner = repo.get("owner") if isinstance(repo, dict) else None
         lists = [f"{self.repo_path}/collaborators"]
         if isinstance(owner, dict) and owner.get("type") == "Organization":
             lists.insert(0, f"orgs/{owner.get('login')}/members")
         for path in lists:
             try:
-                for page in self.client.paginate(path, {"per_page": 100}, next_link):
+                pages = self.client.paginate(path, {"per_page": 100}, next_link)
+                self._throttle = slowest(self._throttle, pages.throttle)
+                for page in pages:
                     logins.update(parse_logins(page.data))
             except (Forbidden, NotFound) as exc:
                 log.info("%s: cannot read %s (%s); GitHub's author association decides",
@@ -385,16 +384,18 @@ class GitHubSource(Source):
         if not issue.get("comments"):
             return [], True
         updated = str(issue.get("updated_at") or "")
-        cached = self._comments.get(number)
-        if cached and cached[0] == updated:
-            return cached[1], True
+        cached = self._comments.get(number, updated)
+        if cached is not None:
+            return cached, True
         comments: list[Message] = []
         path = f"{self.repo_path}/issues/{number}/comments"
-        for page in self.client.paginate(path, {"per_page": 100}, next_link):
+        pages = self.client.paginate(path, {"per_page": 100}, next_link)
+        self._throttle = slowest(self._throttle, pages.throttle)
+        for page in pages:
             comments.extend(parse_comments(page.data))
-        if self.client.truncated:
+        if not pages.complete:
             return comments, False
-        self._comments[number] = (updated, comments)
+        self._comments.put(number, updated, comments)
         return comments, True
 
     def list_categories(self) -> list[str]:

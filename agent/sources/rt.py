@@ -30,9 +30,10 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from agent.model import Snapshot, Ticket, parse_time, utcnow
+from agent.model import Snapshot, Ticket, utcnow
 from agent.sources.base import BadResponse, Forbidden, Option, Source
 from agent.sources.http import Page
+from agent.sources.kit import TicketCache, parse_time, slowest, waiting_since
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -43,18 +44,11 @@ PER_PAGE = 100
 FIELDS = "Subject,Status,Queue,Owner,Requestor,AdminCc,Created,LastUpdated,LastUpdatedBy,Told,Due"
 STAFF_MAX_AGE = timedelta(hours=1)  # how long the list of privileged users is kept
 CORRESPONDENCE = frozenset({"Create", "Correspond"})
-_ODD_DATE = re.compile(r"^(\d{4}-\d\d-\d\d)[ T:](\d\d:\d\d(?::\d\d)?)(.*)$")
 
 
 def _time(value: Any, what: str) -> datetime | None:
-    """RT dates: ISO 8601 UTC; also the ``2018-06-29:10:25Z`` form seen in RT's own docs."""
-    if isinstance(value, str) and (m := _ODD_DATE.match(value.strip())):
-        seconds = "" if m[2].count(":") == 2 else ":00"
-        value = f"{m[1]}T{m[2]}{seconds}{m[3] or 'Z'}"
-    try:
-        return parse_time(value, what)
-    except ValueError as exc:
-        raise BadResponse("Request Tracker sent a date that cannot be read", str(exc)) from None
+    """RT dates: ISO 8601 UTC, the ``2018-06-29:10:25Z`` form of RT's docs; 1970 is unset."""
+    return parse_time(value, where=f"Request Tracker {what}")
 
 
 def parse_items(data: Any) -> list[dict[str, Any]]:
@@ -120,17 +114,6 @@ def parse_history(data: Any, team: frozenset[str]) -> list[tuple[datetime, bool]
     return [(at, who not in team) for at, who in parse_correspondence(data)]
 
 
-def oldest_unanswered(messages: Iterable[tuple[datetime, bool]]) -> datetime | None:
-    """The oldest requestor message with no reply of ours after it; None when we spoke last."""
-    since = None
-    for at, from_customer in sorted(messages):
-        if not from_customer:
-            since = None
-        elif since is None:
-            since = at
-    return since
-
-
 def needs_history(ticket: dict[str, Any], team: frozenset[str]) -> bool:
     """Whether only the history can tell: someone other than a requestor wrote, and the last
     update is not the team's correspondence that set ``Told``."""
@@ -172,7 +155,7 @@ def parse_ticket(
     elif not needs_history(ticket, ticket_team(ticket, team)):
         return None  # the team answered last and nothing happened since
     else:
-        since = oldest_unanswered(history or [])
+        since = waiting_since(history or [])
         if since is None:
             return None  # only comments or status changes since our reply
     queue = ticket.get("Queue")
@@ -241,8 +224,9 @@ class RTSource(Source):
             headers={"Authorization": f"token {secret}"},
         )
         self.due_is_deadline = bool(self.option("due_is_response_deadline"))
-        # ticket id -> (LastUpdated it was read at, its correspondence as (time, creator))
-        self._history: dict[str, tuple[str, list[tuple[datetime, str]]]] = {}
+        #: each ticket's correspondence as (time, creator), kept while LastUpdated stays the same
+        self._history: TicketCache[str, list[tuple[datetime, str]]] = TicketCache()
+        self._throttle: float | None = None
         self._staff: frozenset[str] = frozenset()
         self._staff_read_at: datetime | None = None
 
@@ -262,13 +246,15 @@ class RTSource(Source):
             "page": 1,
         }
         found: dict[str, dict[str, Any]] = {}
-        for page in self.client.paginate("tickets", params, next_page):
+        pages = self.client.paginate("tickets", params, next_page)
+        self._throttle = pages.throttle
+        for page in pages:
             for item in parse_items(page.data):
                 queue = item.get("Queue")
                 name = str(queue.get("Name") or "") if isinstance(queue, dict) else ""
                 if "id" in item and (not self.config.categories or self.wants(name)):
                     found[str(item["id"])] = item
-        complete = not self.client.truncated
+        complete = pages.complete
         tickets = []
         for tid, item in found.items():
             if str(item.get("Status") or "").casefold() not in self.statuses:
@@ -289,8 +275,9 @@ class RTSource(Source):
             )
             if ticket is not None:
                 tickets.append(ticket)
-        self._history = {t: hx for t, hx in self._history.items() if t in found}
-        return Snapshot(self.name, tuple(tickets), now, complete, self.client.last_throttle)
+        if complete:
+            self._history.prune(found)
+        return Snapshot(self.name, tuple(tickets), now, complete, self._throttle)
 
     def _staff_list(self, now: datetime, ticket: dict[str, Any]) -> frozenset[str]:
         """RT's privileged users, read when a ticket's answer depends on them, once an hour."""
@@ -302,7 +289,9 @@ class RTSource(Source):
         names: set[str] = set()
         try:
             params = {"fields": "Name", "per_page": PER_PAGE, "page": 1}
-            for page in self.client.paginate("users/privileged", params, next_page):
+            pages = self.client.paginate("users/privileged", params, next_page)
+            self._throttle = slowest(self._throttle, pages.throttle)
+            for page in pages:
                 names.update(_ref_id(u).casefold() for u in parse_items(page.data))
         except Forbidden:
             log.warning(
@@ -317,18 +306,18 @@ class RTSource(Source):
         self, tid: str, ticket: dict[str, Any], team: frozenset[str]
     ) -> tuple[list[tuple[datetime, bool]], bool]:
         updated = str(ticket.get("LastUpdated") or "")
-        cached = self._history.get(tid)
+        authored = self._history.get(tid, updated)
         read_all = True
-        if cached and cached[0] == updated:
-            authored = cached[1]
-        else:
+        if authored is None:
             authored = []
             params = {"fields": "Type,Creator,Created", "per_page": PER_PAGE, "page": 1}
-            for page in self.client.paginate(f"ticket/{tid}/history", params, next_page):
+            pages = self.client.paginate(f"ticket/{tid}/history", params, next_page)
+            self._throttle = slowest(self._throttle, pages.throttle)
+            for page in pages:
                 authored.extend(parse_correspondence(page.data))
-            read_all = not self.client.truncated
+            read_all = pages.complete
             if read_all:
-                self._history[tid] = (updated, authored)
+                self._history.put(tid, updated, authored)
         return [(at, who not in team) for at, who in authored], read_all
 
     def list_categories(self) -> list[str]:
