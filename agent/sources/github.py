@@ -198,6 +198,9 @@ def parse_issue(
         raise BadResponse(
             "GitHub sent an issue without a creation date", f"issue {issue.get('number')}"
         )
+    number = issue.get("number")
+    if number is None:
+        raise BadResponse("GitHub sent an issue without a number", str(issue)[:200])
     author = _user(issue)
     opener = Message(
         login=str(author.get("login") or ""),
@@ -213,7 +216,7 @@ def parse_issue(
     assignee = issue.get("assignee")
     return Ticket(
         source=source,
-        id=str(issue["number"]),
+        id=str(number),
         subject=str(issue.get("title") or ""),
         created_at=created,
         waiting_since=since,
