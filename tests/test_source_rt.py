@@ -127,8 +127,10 @@ def test_a_colleague_on_cc_is_not_an_answer(fake: FakeRT) -> None:
 
 
 def test_privileged_users_owner_and_admincc_answer(fake: FakeRT) -> None:
-    """The team is RT's privileged users (/REST/2.0/users/privileged, read once an hour), and
-    the ticket's Owner and AdminCc even when the token may not list users (403)."""
+    """The team is RT's privileged users (/REST/2.0/users/privileged, read once an hour;
+    bestpractical/rt lib/RT/REST2/Resource/Users.pm, forbidden to unprivileged users), and the
+    ticket's Owner and AdminCc even when the token may not list users (403). Failed before:
+    any non-requestor's reply counted, and the staff list was never read."""
     by_staff = fake.add("Staff replied", created=h(6), events=(("reply:bert", h(5)),))
     by_owner = fake.add("Owner replied", created=h(6), owner="dora",
                         events=(("reply:dora", h(5)),))  # fmt: skip
@@ -148,8 +150,10 @@ def test_privileged_users_owner_and_admincc_answer(fake: FakeRT) -> None:
 
 
 def test_due_is_the_deadline_only_when_configured(fake: FakeRT) -> None:
-    """RT's Due is often a resolution date: it is the response deadline only with the
-    ``due_is_response_deadline`` option. Failed before: Due was always taken."""
+    """RT's Due is often a resolution date: RT's SLA sets it from a "Resolve" level, a
+    "Response" level, or the earlier of both (bestpractical/rt docs/customizing/sla.pod), so it
+    is the response deadline only with the ``due_is_response_deadline`` option. Failed before:
+    Due was always taken."""
     due = fake.add("Due set", created=h(2), due=NOW + timedelta(hours=4))
     plain = fake.add("No due", created=h(2))
     by_id = {t.id: t for t in make(fake).fetch(None).tickets}

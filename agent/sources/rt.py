@@ -16,10 +16,11 @@ when ``LastUpdated`` moved, so an idle poll costs one search. When the token may
 (403), only Owner and AdminCc count as the team: a reply by other staff then rings rather than
 hides a ticket.
 
-``due_at``: RT's ``Due`` is often a resolution date, so it is the response deadline only with
-the ``due_is_response_deadline`` option; otherwise None, and the response window decides (unset
-is RT's 1970 sentinel). ``url`` is RT's ``/Ticket/Display.html?id=N`` under the configured
-address (include RT's WebPath).
+``due_at``: RT's ``Due`` is often a resolution date (RT's SLA sets it from a "Resolve" level, a
+"Response" level or the earlier of both: docs/customizing/sla.pod), so it is the response
+deadline only with the ``due_is_response_deadline`` option; otherwise None, and the response
+window decides (unset is RT's 1970 sentinel). ``url`` is RT's ``/Ticket/Display.html?id=N``
+under the configured address (include RT's WebPath).
 """
 
 from __future__ import annotations

@@ -22,6 +22,8 @@ What it follows, from RT's own source (github.com/bestpractical/rt, 6.0-trunk):
   lists of them.
 - lib/RT/REST2/Resource/Users.pm: ``/users/privileged`` lists the privileged users (staff),
   and is forbidden to an unprivileged user.
+- docs/customizing/sla.pod: ``Due`` is set from an SLA's "Resolve" or "Response" level (the
+  earlier of both when both are defined): ``due`` here is just a date, either may be meant.
 """
 
 from __future__ import annotations
