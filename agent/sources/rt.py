@@ -49,7 +49,7 @@ CORRESPONDENCE = frozenset({"Create", "Correspond"})
 
 def _time(value: Any, what: str) -> datetime | None:
     """RT dates: ISO 8601 UTC, the ``2018-06-29:10:25Z`` form of RT's docs; 1970 is unset."""
-    return parse_time(value, where=f"Request Tracker {what}")
+    return parse_time(value, where=f"Request Tracker {what}", assume_utc=True)
 
 
 def parse_items(data: Any) -> list[dict[str, Any]]:
