@@ -124,6 +124,77 @@ def test_team_option_names_who_answers(fake: FakeGitHub) -> None:
     assert snap.tickets[0].waiting_since == h(5)
 
 
+def test_private_org_members_and_collaborators_answer(fake: FakeGitHub) -> None:
+    """A member whose membership is private shows CONTRIBUTOR or NONE (actions/github-script
+    #643): the team is read from GET /orgs/{org}/members (concealed members included for a
+    member's token, https://docs.github.com/en/rest/orgs/members) and GET
+    /repos/{o}/{r}/collaborators (https://docs.github.com/en/rest/collaborators/collaborators).
+    Failed before: the private member's reply did not count and the issue kept ringing."""
+    fake.members = ["boss", "maintainer", "pat", "Quinn"]
+    fake.collaborators = ["boss", "maintainer", "pat", "Quinn", "contractor-cy"]
+    fake.add_issue(1, "Answered by a private member", created=h(5),
+                   comments=(("pat", "CONTRIBUTOR", h(4)),))  # fmt: skip
+    fake.add_issue(2, "Answered by another", created=h(5), comments=(("quinn", "NONE", h(4)),))
+    fake.add_issue(3, "Answered by a collaborator", created=h(5),
+                   comments=(("contractor-cy", "CONTRIBUTOR", h(4)),))  # fmt: skip
+    fake.add_issue(4, "A contributor is not the team", created=h(5),
+                   comments=(("helper", "CONTRIBUTOR", h(4)),))  # fmt: skip
+    source = make(fake)
+    snap = source.fetch(None)
+    assert [t.id for t in snap.tickets] == ["4"]
+    assert snap.tickets[0].waiting_since == h(5)
+    team_reads = ["/repos/acme/tool", "/orgs/acme/members", "/repos/acme/tool/collaborators"]
+    assert [p for p in fake.paths() if p in team_reads] == team_reads
+    fake.requests.clear()
+    source.fetch(NOW)
+    assert fake.paths() == ["/repos/acme/tool/issues"]  # read once an hour, not every poll
+
+
+def test_without_the_lists_the_association_decides(fake: FakeGitHub) -> None:
+    """A user-owned repository has no organisation, and the collaborators need write access
+    (403): neither stops the poll."""
+    fake.owner_type = "User"
+    fake.collaborators_forbidden = True
+    fake.add_issue(1, "Answered", created=h(5), comments=(("maintainer", "OWNER", h(4)),))
+    fake.add_issue(2, "Waiting", created=h(5), comments=(("pat", "CONTRIBUTOR", h(4)),))
+    snap = make(fake).fetch(None)
+    assert [t.id for t in snap.tickets] == ["2"] and snap.complete
+    assert not any(p.startswith("/orgs/") for p in fake.paths())
+
+
+def test_a_moved_repository_is_followed_on_the_same_host(fake: FakeGitHub) -> None:
+    """A renamed or transferred repository answers 301 with the new URL (GitHub: "Follow
+    redirects", https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-
+    rest-api). Failed before: "redirected the request elsewhere" and no tickets."""
+    fake.moved = {"acme/old-tool": ""}
+    fake.add_issue(1, "Waiting", created=h(5), comments=(("customer-bob", "NONE", h(4)),))
+    source = make(fake, options={"repository": "acme/old-tool"})
+    snap = source.fetch(None)
+    assert [t.id for t in snap.tickets] == ["1"] and snap.complete
+    moved = [r for r in fake.requests if r.path == "/repositories/1296269/issues"]
+    assert moved and moved[0].headers["Authorization"] == f"Bearer {TOKEN}"
+    assert moved[0].args["state"] == "open"  # the same question at the new place
+    assert "/repositories/1296269/issues/1/comments" in fake.paths()
+    fake.requests.clear()
+    source.fetch(NOW)
+    assert fake.paths() == ["/repositories/1296269/issues"]  # no 301 on every poll
+
+
+def test_a_move_to_another_host_is_not_followed(
+    fake: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The token is never sent to another host, whatever a redirect says."""
+    caplog.set_level(logging.DEBUG)
+    with local_server() as other_server:
+        other = FakeGitHub(other_server, TOKEN)
+        fake.moved = {"acme/tool": other.base}
+        fake.add_issue(1, "Waiting", created=h(5))
+        with pytest.raises(BadResponse, match="another host") as info:
+            make(fake).fetch(None)
+        assert other.requests == []
+    assert TOKEN not in str(info.value) + info.value.detail + caplog.text
+
+
 def test_labels_filter_server_side_and_name_the_category(fake: FakeGitHub) -> None:
     fake.add_issue(1, "Invoice", created=h(3), labels=("bug", "billing", "priority: high"))
     fake.add_issue(2, "Crash", created=h(2), labels=("bug",))

@@ -109,12 +109,58 @@ def test_waiting_follows_told_and_the_history(fake: FakeRT) -> None:
     assert len(histories) == 2
 
 
-def test_due_time_from_rt_or_none(fake: FakeRT) -> None:
+def test_a_colleague_on_cc_is_not_an_answer(fake: FakeRT) -> None:
+    """RT sets ``Told`` for correspondence from anyone but a requestor (bestpractical/rt
+    lib/RT/Ticket.pm, Correspond: "this will wrongly ack mail from any non-requestor"); only
+    the team answers. Failed before: the colleague's mail moved ``Told`` and the ticket was
+    taken as answered."""
+    cc_only = fake.add("Colleague chimed in", created=h(6), events=(("cc", h(5)),))
+    after_us = fake.add("Colleague after our reply", created=h(9),
+                        events=(("reply", h(8)), ("cc", h(3)), ("customer", h(2))))  # fmt: skip
+    answered = fake.add("Answered by staff", created=h(6), events=(("cc", h(5)), ("reply", h(4))))
+    assert {t["id"]: t["Told"] for t in fake.tickets}[cc_only] != "1970-01-01T00:00:00Z"
+    by_id = {t.id: t for t in make(fake).fetch(None).tickets}
+    assert sorted(by_id) == sorted([str(cc_only), str(after_us)])
+    assert str(answered) not in by_id
+    assert by_id[str(cc_only)].waiting_since == h(6)
+    assert by_id[str(after_us)].waiting_since == h(3)
+
+
+def test_privileged_users_owner_and_admincc_answer(fake: FakeRT) -> None:
+    """The team is RT's privileged users (/REST/2.0/users/privileged, read once an hour;
+    bestpractical/rt lib/RT/REST2/Resource/Users.pm, forbidden to unprivileged users), and the
+    ticket's Owner and AdminCc even when the token may not list users (403). Failed before:
+    any non-requestor's reply counted, and the staff list was never read."""
+    by_staff = fake.add("Staff replied", created=h(6), events=(("reply:bert", h(5)),))
+    by_owner = fake.add("Owner replied", created=h(6), owner="dora",
+                        events=(("reply:dora", h(5)),))  # fmt: skip
+    by_admincc = fake.add("AdminCc replied", created=h(6), admincc=("erik",),
+                          events=(("reply:erik", h(5)),))  # fmt: skip
+    source = make(fake)
+    assert source.fetch(None).tickets == ()
+    assert fake.paths().count("/REST/2.0/users/privileged") == 1
+    fake.token_privileged = False
+    for t in fake.tickets:
+        t["LastUpdated"] = "2026-11-23T09:30:00Z"  # moved: decided again from the history
+    snap = make(fake).fetch(None)
+    # staff cannot be told apart without the list: that ticket rings rather than hides
+    assert [t.id for t in snap.tickets] == [str(by_staff)]
+    assert str(by_owner) not in [t.id for t in snap.tickets]
+    assert str(by_admincc) not in [t.id for t in snap.tickets]
+
+
+def test_due_is_the_deadline_only_when_configured(fake: FakeRT) -> None:
+    """RT's Due is often a resolution date: RT's SLA sets it from a "Resolve" level, a
+    "Response" level, or the earlier of both (bestpractical/rt docs/customizing/sla.pod), so it
+    is the response deadline only with the ``due_is_response_deadline`` option. Failed before:
+    Due was always taken."""
     due = fake.add("Due set", created=h(2), due=NOW + timedelta(hours=4))
     plain = fake.add("No due", created=h(2))
     by_id = {t.id: t for t in make(fake).fetch(None).tickets}
+    assert by_id[str(due)].due_at is None  # the response window decides
+    by_id = {t.id: t for t in make(fake, due_is_response_deadline=True).fetch(None).tickets}
     assert by_id[str(due)].due_at == NOW + timedelta(hours=4)
-    assert by_id[str(plain)].due_at is None  # 1970 sentinel: the response window decides
+    assert by_id[str(plain)].due_at is None  # 1970 sentinel
 
 
 def test_queues_filter_server_side(fake: FakeRT) -> None:
@@ -173,7 +219,7 @@ ERRORS = [
     (401, {}, AuthError, "Unauthorized"),
     (403, {}, Forbidden, "Forbidden"),
     (404, {}, NotFound, "check the URL"),
-    (429, {"Retry-After": "5"}, RateLimited, "slow down"),
+    (429, {"Retry-After": "120"}, RateLimited, "slow down"),  # too long to wait out in a poll
     (500, {}, Unavailable, "problem of its own"),
     ("html_login", {}, AuthError, "web page"),
     ("redirect_login", {}, AuthError, "login page"),
@@ -198,7 +244,7 @@ def test_every_failure_is_classified_without_leaking_the_token(
         [TOKEN], lambda: caplog.text,
     )  # fmt: skip
     if failure == 429:
-        assert raised.retry_after == 5  # type: ignore[attr-defined]
+        assert raised.retry_after == 120  # type: ignore[attr-defined]
 
 
 def test_connection_refused_is_unreachable(caplog: pytest.LogCaptureFixture) -> None:

@@ -104,12 +104,94 @@ def test_waiting_follows_the_contact_times_and_articles(fake: FakeZammad) -> Non
     assert len([r for r in fake.requests if "ticket_articles" in r.path]) == 2
 
 
-def test_due_time_is_the_escalation_time_or_none(fake: FakeZammad) -> None:
-    sla = fake.add("SLA", created=h(2), escalation_at=NOW + timedelta(minutes=30))
-    plain = fake.add("No SLA", created=h(2))
+def test_only_communication_articles_answer(fake: FakeZammad) -> None:
+    """A public note is not an answer; a phone call logged by an agent is.
+
+    Zammad's own rule (zammad/zammad app/models/ticket/article/has_ticket_contact_attributes_
+    impact.rb): ``last_contact_agent_at`` moves only for a non-internal article whose type is a
+    communication type (db/seeds/ticket_article_types.rb: every seeded type but ``note``).
+    Failed before: the public note was taken as the team's answer and the ticket vanished.
+    """
+    noted = fake.add("Public note only", created=h(5),
+                     articles=(("customer", h(5)), ("public note", h(4))))  # fmt: skip
+    phoned = fake.add("Phoned back", created=h(5),
+                      articles=(("customer", h(5)), ("agent/phone", h(4))))  # fmt: skip
+    chat = fake.add("Chat, then a note", created=h(9),
+                    articles=(("customer/chat", h(9)), ("agent/chat", h(8)),
+                              ("customer/web", h(3)), ("public note", h(2))))  # fmt: skip
+    ticket = next(t for t in fake.tickets if t["number"] == noted)
+    assert ticket["last_contact_agent_at"] is None  # Zammad did not count the note either
     by_id = {t.id: t for t in make(fake).fetch(None).tickets}
-    assert by_id[sla].due_at == NOW + timedelta(minutes=30)
+    assert sorted(by_id) == sorted([noted, chat])
+    assert phoned not in by_id
+    assert by_id[noted].waiting_since == h(5)
+    assert by_id[chat].waiting_since == h(3)
+
+
+def test_deadline_is_first_response_then_update_never_close(fake: FakeZammad) -> None:
+    """lib/escalation.rb: ``escalation_at`` is the earliest of first response, update and close
+    escalation; the close (solution) time is a resolution target, not a response deadline.
+    Failed before: ``escalation_at`` was used, so the solution time rang as a late reply."""
+    first = fake.add("Not answered yet", created=h(1), sla=(120, 240, 30))
+    again = fake.add(
+        "Customer came back",
+        created=h(10),
+        articles=(("customer", h(10)), ("agent", h(9)), ("customer", h(1))),
+        sla=(60, 240, 120),
+    )
+    plain = fake.add("No SLA", created=h(2))
+    tickets = {t["number"]: t for t in fake.tickets}
+    assert tickets[first]["escalation_at"] == tickets[first]["close_escalation_at"]
+    assert tickets[again]["first_response_escalation_at"] is None  # answered once
+    by_id = {t.id: t for t in make(fake).fetch(None).tickets}
+    assert by_id[first].due_at == NOW + timedelta(hours=1)  # created + 120 min
+    assert by_id[again].due_at == NOW + timedelta(hours=3)  # customer's return + 240 min
     assert by_id[plain].due_at is None
+
+
+def test_empty_search_is_checked_against_the_plain_listing(fake: FakeZammad) -> None:
+    """Zammad's search runs on Elasticsearch, "highly recommended"
+    (https://docs.zammad.org/en/latest/install-elasticsearch.html), not required: without it
+    the search falls back to SQL text matching (app/models/ticket/search.rb) and finds nothing.
+    Failed before: that empty answer was believed and showed "0 waiting"."""
+    fake.search_index = False
+    for n in range(120):
+        fake.add(f"Closed {n}", state="closed", group=2, created=h(200 - n))
+    waiting = fake.add("Invoice wrong", group=3, created=h(2))
+    fake.add("Other group", group=1, created=h(2))
+    fake.add("Pending", state="pending reminder", group=3, created=h(2))
+    snap = make(fake, ("Billing", "1st Level")).fetch(None)
+    assert [t.id for t in snap.tickets] == [waiting]
+    assert snap.tickets[0].category == "Billing"
+    assert snap.complete
+    listing = [r for r in fake.requests if r.path == "/api/v1/tickets"]
+    assert [r.args["page"] for r in listing] == ["1", "2"]  # 123 tickets, 100 a page
+
+
+def test_an_empty_search_confirmed_by_the_listing_is_believed(fake: FakeZammad) -> None:
+    """With Elasticsearch: the listing's first ticket is found by number, so the empty search is
+    believed at the cost of two more requests, however long the listing."""
+    for n in range(150):
+        fake.add(f"Closed {n}", state="closed", created=h(300 - n))
+    snap = make(fake).fetch(None)
+    assert snap.tickets == () and snap.complete
+    assert fake.paths() == ["/api/v1/tickets/search", "/api/v1/tickets", "/api/v1/tickets/search"]
+    assert fake.requests[2].args["query"] == "number:31057"
+    fake.requests.clear()
+    fake.tickets.clear()  # no tickets at all: the empty listing says so
+    assert make(fake).fetch(NOW).complete
+    assert fake.paths() == ["/api/v1/tickets/search", "/api/v1/tickets"]
+
+
+def test_without_a_search_index_a_cut_listing_is_incomplete(fake: FakeZammad) -> None:
+    """A listing cut short by the page cap cannot prove "nothing waiting"."""
+    fake.search_index = False
+    for n in range(250):
+        fake.add(f"Closed {n}", state="closed", created=h(300 - n))
+    source = make(fake)
+    source.client.max_pages = 1
+    snap = source.fetch(None)
+    assert snap.tickets == () and not snap.complete
 
 
 def test_groups_filter_server_side(fake: FakeZammad) -> None:

@@ -2,12 +2,22 @@
 
 GitHub has no notion of "waiting on us", so the conversation decides: an issue waits while the
 newest message (the issue itself, then its comments) is a customer's. Who is the team is the
-``team`` option (GitHub logins) or, without it, the comment's ``author_association`` (OWNER,
-MEMBER, COLLABORATOR). Bot comments (auto-replies, CI) answer nobody and are ignored. Pull
-requests come back from the issues endpoint too and are dropped.
+``team`` option (GitHub logins) or, without it, the organisation's members
+(``/orgs/{owner}/members``, concealed ones included when the token's user is a member) and the
+repository's collaborators (``/repos/{owner}/{repo}/collaborators``, needs write access), read
+once an hour, plus whoever GitHub marks OWNER, MEMBER or COLLABORATOR. The lists matter: a
+member whose membership is private shows as CONTRIBUTOR or NONE in ``author_association``.
+Bot comments (auto-replies, CI) answer nobody and are ignored. Pull requests come back from the
+issues endpoint too and are dropped.
+
+A renamed or transferred repository answers 301 (GitHub: "follow redirects"): the move is
+followed on the same host, with the token, and the new location is used from then on; a
+redirect to another host is refused, so the token never goes there.
 
 An idle poll costs one request answered 304 (ETag revalidation, which GitHub does not count
-against the rate limit); comments are only read for issues whose ``updated_at`` moved.
+against the rate limit); comments are only read for issues whose ``updated_at`` moved. A first
+sync costs the issue list's pages, the repository, members and collaborators (3 requests, again
+once an hour, mostly 304) and one request per issue with comments.
 """
 
 from __future__ import annotations
@@ -16,13 +26,15 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from agent.model import Snapshot, Ticket, utcnow
-from agent.sources.base import BadResponse, NotConfigured, NotFound, Option, Source
-from agent.sources.http import Page
-from agent.sources.kit import parse_time, slowest
+from agent.sources import kit
+from agent.sources.base import BadResponse, Forbidden, NotConfigured, NotFound, Option, Source
+from agent.sources.http import Page, throttle_hint
+from agent.sources.kit import TicketCache, parse_time, slowest
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -32,6 +44,7 @@ log = logging.getLogger(__name__)
 API = "https://api.github.com"
 API_VERSION = "2022-11-28"
 TEAM_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+TEAM_MAX_AGE = timedelta(hours=1)  # how long the members and collaborators lists are kept
 _PRIORITY_LABEL = re.compile(
     r"^(?:priority|prio)?[\s:/_-]*(low|normal|medium|high|urgent|critical)$", re.IGNORECASE
 )
@@ -102,26 +115,37 @@ def parse_comments(data: Any) -> list[Message]:
     return messages
 
 
-def waiting_since(messages: Iterable[Message], team: frozenset[str]) -> datetime | None:
+def parse_logins(data: Any) -> list[str]:
+    """The casefolded logins of one page of members or collaborators."""
+    if not isinstance(data, list):
+        raise BadResponse(
+            "GitHub's answer is not a list of users",
+            f"expected a JSON list, got {type(data).__name__}",
+        )
+    return [
+        str(user["login"]).casefold()
+        for user in data
+        if isinstance(user, dict) and isinstance(user.get("login"), str)
+    ]
+
+
+def waiting_since(
+    messages: Iterable[Message], team: frozenset[str], members: frozenset[str] = frozenset()
+) -> datetime | None:
     """The oldest customer message no team member has answered since; None if none waits.
 
-    ``team`` holds casefolded logins; when empty, the author association decides.
+    ``team`` holds the configured casefolded logins and is then the whole team; when empty,
+    ``members`` (the organisation's members and the repository's collaborators, casefolded)
+    and the author association decide.
     """
 
     def is_team(m: Message) -> bool:
         if team:
             return m.login.casefold() in team
-        return m.association in TEAM_ASSOCIATIONS
+        return m.association in TEAM_ASSOCIATIONS or m.login.casefold() in members
 
-    since: datetime | None = None
-    for message in sorted(messages, key=lambda m: m.at):
-        if message.bot:
-            continue
-        if is_team(message):
-            since = None
-        elif since is None:
-            since = message.at
-    return since
+    # bots (auto-replies, CI) answer nobody and wait for nobody
+    return kit.waiting_since((m.at, not is_team(m)) for m in messages if not m.bot)
 
 
 def _norm(label: str) -> str:
@@ -160,6 +184,7 @@ def parse_issue(
     team: frozenset[str],
     categories: tuple[str, ...] = (),
     paused_labels: Iterable[str] = (),
+    members: frozenset[str] = frozenset(),
 ) -> Ticket | None:
     """The ticket for one open issue, or None when the team spoke last or it is paused."""
     if issue.get("pull_request") is not None or issue.get("state", "open") != "open":
@@ -173,6 +198,9 @@ def parse_issue(
         raise BadResponse(
             "GitHub sent an issue without a creation date", f"issue {issue.get('number')}"
         )
+    number = issue.get("number")
+    if number is None:
+        raise BadResponse("GitHub sent an issue without a number", str(issue)[:200])
     author = _user(issue)
     opener = Message(
         login=str(author.get("login") or ""),
@@ -180,7 +208,7 @@ def parse_issue(
         at=created,
         bot=author.get("type") == "Bot",
     )
-    since = waiting_since([opener, *comments], team)
+    since = waiting_since([opener, *comments], team, members)
     if since is None:
         return None
     wanted = {c.casefold() for c in categories}
@@ -188,7 +216,7 @@ def parse_issue(
     assignee = issue.get("assignee")
     return Ticket(
         source=source,
-        id=str(issue["number"]),
+        id=str(number),
         subject=str(issue.get("title") or ""),
         created_at=created,
         waiting_since=since,
@@ -217,8 +245,8 @@ class GitHubSource(Source):
             "Team logins",
             list,
             [],
-            "GitHub logins whose comments count as answers (default: owners, members "
-            "and collaborators of the repository)",
+            "GitHub logins whose comments count as answers (default: the organisation's "
+            "members and the repository's collaborators)",
         ),
         Option(
             "paused_labels",
@@ -252,13 +280,14 @@ class GitHubSource(Source):
         }
         if secret:
             headers["Authorization"] = f"Bearer {secret}"
-        self.client = self.http(
-            config.url or API,
-            headers=headers,
-        )
-        # issue number -> (updated_at it was read at, its comments)
-        self._comments: dict[int, tuple[str, list[Message]]] = {}
+        self.client = self.http(config.url or API, headers=headers, follow_moved=True)
+        #: the repository's API path; a moved repository's new one once GitHub said so
+        self.repo_path = f"repos/{repo}"
+        #: each issue's comments, kept while its ``updated_at`` stays the same
+        self._comments: TicketCache[int, list[Message]] = TicketCache()
         self._throttle: float | None = None
+        self._members: frozenset[str] = frozenset()
+        self._members_read_at: datetime | None = None
 
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
@@ -275,8 +304,10 @@ class GitHubSource(Source):
             if label:
                 params["labels"] = label
             try:
-                listing = self.client.paginate(f"repos/{self.repo}/issues", params, next_link)
-                for page in listing:
+                pages = self.client.paginate(f"{self.repo_path}/issues", params, next_link)
+                self._note_move(pages.pages[0].url)
+                self._throttle = slowest(self._throttle, pages.throttle)
+                for page in pages:
                     for issue in parse_issues(page.data):
                         issues[int(issue["number"])] = issue
             except NotFound as exc:
@@ -285,9 +316,9 @@ class GitHubSource(Source):
                     f"({exc.said or 'Not Found'}); check the name and the token's access",
                     exc.detail,
                 ) from None
-            complete = complete and listing.complete
-            self._throttle = slowest(self._throttle, listing.throttle)
+            complete = complete and pages.complete
         tickets = []
+        members = self._team_members(now) if issues and not self.team else frozenset()
         for number, issue in issues.items():
             comments, read_all = self._issue_comments(number, issue)
             complete = complete and read_all
@@ -298,34 +329,81 @@ class GitHubSource(Source):
                 team=self.team,
                 categories=self.config.categories,
                 paused_labels=self.paused,
+                members=members,
             )
             if ticket is not None:
                 tickets.append(ticket)
-        self._comments = {n: c for n, c in self._comments.items() if n in issues}
+        if complete:
+            self._comments.prune(issues)
         return Snapshot(self.name, tuple(tickets), now, complete, self._throttle)
+
+    def _note_move(self, final_url: str) -> None:
+        """Keep asking at the repository's new place once GitHub redirected us there."""
+        base = urlsplit(self.client.base_url).path
+        path = urlsplit(final_url).path
+        if not (path.startswith(base) and path.endswith("/issues")):
+            return
+        moved_to = path[len(base) : -len("/issues")].strip("/")
+        if moved_to and moved_to != self.repo_path:
+            log.warning(
+                "%s: GitHub says the repository %s moved (renamed or transferred); using its "
+                "new location %s. Update the repository option to the new name.",
+                self.name,
+                self.repo,
+                moved_to,
+            )
+            self.repo_path = moved_to
+
+    def _team_members(self, now: datetime) -> frozenset[str]:
+        """The organisation's members and the repository's collaborators, once an hour.
+
+        Either list may be unavailable (a user-owned repository has no organisation; the
+        collaborators need write access): then the author association alone decides for it.
+        """
+        if self._members_read_at and now - self._members_read_at < TEAM_MAX_AGE:
+            return self._members
+        logins: set[str] = set()
+        page = self.client.get_json(self.repo_path)
+        self._throttle = slowest(self._throttle, throttle_hint(page.headers))
+        repo = page.data
+        owner = repo.get("owner") if isinstance(repo, dict) else None
+        lists = [f"{self.repo_path}/collaborators"]
+        if isinstance(owner, dict) and owner.get("type") == "Organization":
+            lists.insert(0, f"orgs/{owner.get('login')}/members")
+        for path in lists:
+            try:
+                pages = self.client.paginate(path, {"per_page": 100}, next_link)
+                self._throttle = slowest(self._throttle, pages.throttle)
+                for page in pages:
+                    logins.update(parse_logins(page.data))
+            except (Forbidden, NotFound) as exc:
+                log.info("%s: cannot read %s (%s); GitHub's author association decides",
+                         self.name, path, exc.label)  # fmt: skip
+        self._members, self._members_read_at = frozenset(logins), now
+        return self._members
 
     def _issue_comments(self, number: int, issue: dict[str, Any]) -> tuple[list[Message], bool]:
         """The issue's comments, read again only when the issue changed since last time."""
         if not issue.get("comments"):
             return [], True
         updated = str(issue.get("updated_at") or "")
-        cached = self._comments.get(number)
-        if cached and cached[0] == updated:
-            return cached[1], True
+        cached = self._comments.get(number, updated)
+        if cached is not None:
+            return cached, True
         comments: list[Message] = []
-        path = f"repos/{self.repo}/issues/{number}/comments"
+        path = f"{self.repo_path}/issues/{number}/comments"
         pages = self.client.paginate(path, {"per_page": 100}, next_link)
         self._throttle = slowest(self._throttle, pages.throttle)
         for page in pages:
             comments.extend(parse_comments(page.data))
         if not pages.complete:
             return comments, False
-        self._comments[number] = (updated, comments)
+        self._comments.put(number, updated, comments)
         return comments, True
 
     def list_categories(self) -> list[str]:
         names: list[str] = []
-        for page in self.client.paginate(f"repos/{self.repo}/labels", {"per_page": 100}, next_link):
+        for page in self.client.paginate(f"{self.repo_path}/labels", {"per_page": 100}, next_link):
             if not isinstance(page.data, list):
                 raise BadResponse("GitHub's answer is not a list of labels")
             names.extend(str(x["name"]) for x in page.data if isinstance(x, dict) and "name" in x)

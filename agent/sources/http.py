@@ -76,6 +76,7 @@ _LIMIT_HEADERS = (
     "x-ratelimit-total",
     "x-ratelimit-limit-minute",  # Help Scout
 )
+_LOGIN_WORDS = ("login", "signin", "sign_in", "auth", "sso")
 _RESET_HEADERS = (
     "ratelimit-reset",
     "x-ratelimit-reset",
@@ -342,6 +343,7 @@ class HttpClient:
         max_pages: int = MAX_PAGES,
         name: str = "",
         fetch_budget: float | None = None,
+        follow_moved: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/" if base_url else ""
         self.timeout = (min(CONNECT_TIMEOUT, timeout), timeout)
@@ -356,6 +358,9 @@ class HttpClient:
         self.max_bytes = max_bytes
         self.max_pages = max_pages
         self.name = name or urlsplit(base_url).hostname or "helpdesk"
+        #: follow a GET's redirect (301/302/307/308) when it stays on the same scheme, host and
+        #: port, with the same credentials; one to another host is refused, never followed
+        self.follow_moved = follow_moved
         self.session = _Session()
         self.session.verify = verify
         # passed with every request too: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE in the
@@ -448,6 +453,8 @@ class HttpClient:
         retries = 0
         while True:
             response = self._send(method, url, params, send_headers, data, json_body)
+            if self.follow_moved and method == "GET":
+                response = self._follow_moved(response, params, send_headers)
             try:
                 self.last_throttle = throttle_hint(response.headers)
                 if response.status_code == 304 and cached:
@@ -645,6 +652,36 @@ class HttpClient:
             raise Unavailable(
                 f"the request to {host} failed", f"{type(exc).__name__}: {self._strip(exc)}"
             ) from None
+
+    def _follow_moved(
+        self,
+        response: requests.Response,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str],
+    ) -> requests.Response:
+        """Follow up to 3 redirects on the same origin; the credentials never leave it."""
+        for _hop in range(3):
+            location = response.headers.get("Location", "")
+            if response.status_code not in (301, 302, 307, 308) or any(
+                word in location.lower() for word in _LOGIN_WORDS
+            ):
+                return response  # a login page is an authentication problem, said below
+            target = urljoin(response.url, location)
+            there = urlsplit(target)
+            if not same_origin(target, response.url):
+                response.close()
+                raise BadResponse(
+                    f"{self.name} says this moved to another host ({there.hostname}); not "
+                    "followed, so the token is not sent there: check the address",
+                    f"{response.status_code} redirect from {self._safe(response.url)} to "
+                    f"{self._safe(target)}",
+                )
+            log.info("%s: moved to %s; following it", self.name, self._safe(target))
+            response.close()
+            # the Location carries the query string when there is one; else ask the same again
+            again = None if there.query else params
+            response = self._send("GET", target, again, headers, None, None)
+        return response
 
     def _strip(self, exc: BaseException) -> str:
         """An exception's text for the log, with query strings removed (they may carry tokens)."""

@@ -1,42 +1,54 @@
-"""Request Tracker 5 (REST2): new and open tickets by queue, with RT's Due date.
+"""Request Tracker 5 (REST2): new and open tickets by queue.
 
 One TicketSQL search (``(Status = 'new' OR Status = 'open') AND (Queue = 'A' OR ...)``, 100 a
-page, with ``fields=`` for everything shown) lists the candidates. RT has no "customer wrote
-last" field; ``Told`` is the last time someone other than a requestor corresponded with the
-customer. So: ``Told`` unset → nobody answered yet, waiting since ``Created``; ``LastUpdated``
-not after ``Told`` → we answered last, not waiting; otherwise the ticket's history
-(``/ticket/{id}/history``) decides: ``waiting_since`` is the oldest requestor ``Correspond``
-after our last correspondence, and a ticket moved only by comments or status changes does not
-wait. History is read again only when ``LastUpdated`` moved, so an idle poll costs one search.
+page, with ``fields=`` for everything shown) lists the candidates.
 
-``due_at`` is the ticket's ``Due`` (set by hand or by RT's SLA extension); unset (RT's
-1970 sentinel) means None, and the response window decides. ``url`` is RT's
-``/Ticket/Display.html?id=N`` under the configured address (include RT's WebPath).
+Who answers: only the team, that is RT's privileged users (``/users/privileged``, read once an
+hour), and the ticket's Owner and AdminCc. RT's own ``Told`` is no proof of an answer: RT sets
+it for correspondence from anyone who is not a requestor (RT's source says it "will wrongly ack
+mail from any non-requestor"), so a customer's colleague on Cc writing moves it too. So:
+``Told`` unset → nobody but the requestors wrote, waiting since ``Created``; the last update is
+the correspondence that set ``Told`` and its author (``LastUpdatedBy``) is the team → answered;
+otherwise the ticket's history (``/ticket/{id}/history``) decides: ``waiting_since`` is the
+oldest correspondence by anyone outside the team after the team's last, and a ticket moved only
+by comments or status changes since the team's reply does not wait. History is read again only
+when ``LastUpdated`` moved, so an idle poll costs one search. When the token may not list users
+(403), only Owner and AdminCc count as the team: a reply by other staff then rings rather than
+hides a ticket.
+
+``due_at``: RT's ``Due`` is often a resolution date (RT's SLA sets it from a "Resolve" level, a
+"Response" level or the earlier of both: docs/customizing/sla.pod), so it is the response
+deadline only with the ``due_is_response_deadline`` option; otherwise None, and the response
+window decides (unset is RT's 1970 sentinel). ``url`` is RT's ``/Ticket/Display.html?id=N``
+under the configured address (include RT's WebPath).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from agent.model import Snapshot, Ticket, utcnow
-from agent.sources.base import BadResponse, Option, Source
+from agent.sources.base import BadResponse, Forbidden, Option, Source
 from agent.sources.http import Page
-from agent.sources.kit import parse_time, slowest, waiting_since
+from agent.sources.kit import TicketCache, parse_time, slowest, waiting_since
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
 
+log = logging.getLogger(__name__)
+
 PER_PAGE = 100
-FIELDS = "Subject,Status,Queue,Owner,Requestor,Created,LastUpdated,Told,Due"
+FIELDS = "Subject,Status,Queue,Owner,Requestor,AdminCc,Created,LastUpdated,LastUpdatedBy,Told,Due"
+STAFF_MAX_AGE = timedelta(hours=1)  # how long the list of privileged users is kept
 CORRESPONDENCE = frozenset({"Create", "Correspond"})
-_ODD_DATE = re.compile(r"^(\d{4}-\d\d-\d\d)[ T:](\d\d:\d\d(?::\d\d)?)(.*)$")
 
 
 def _time(value: Any, what: str) -> datetime | None:
-    """RT dates: ISO 8601 UTC; also the ``2018-06-29:10:25Z`` form seen in RT's own docs."""
+    """RT dates: ISO 8601 UTC, the ``2018-06-29:10:25Z`` form of RT's docs; 1970 is unset."""
     return parse_time(value, where=f"Request Tracker {what}", assume_utc=True)
 
 
@@ -75,31 +87,44 @@ def ticket_sql(statuses: Iterable[str], queues: Iterable[str]) -> str:
     return query
 
 
-def requestors(ticket: dict[str, Any]) -> frozenset[str]:
-    people = ticket.get("Requestor")
-    return frozenset(
-        _ref_id(p).casefold() for p in (people if isinstance(people, list) else ()) if _ref_id(p)
-    )
+def _people(value: Any) -> frozenset[str]:
+    """The user ids (RT user Names) of a role: one reference or a list of them."""
+    people = value if isinstance(value, list) else [value]
+    return frozenset(_ref_id(p).casefold() for p in people if _ref_id(p))
 
 
-def parse_history(data: Any, customers: frozenset[str]) -> list[tuple[datetime, bool]]:
-    """(time, by a requestor) for each correspondence transaction of one history page."""
+def ticket_team(ticket: dict[str, Any], staff: frozenset[str]) -> frozenset[str]:
+    """Who answers this ticket: the privileged users, its Owner and its AdminCc."""
+    return (staff | _people(ticket.get("Owner")) | _people(ticket.get("AdminCc"))) - {"nobody"}
+
+
+def parse_correspondence(data: Any) -> list[tuple[datetime, str]]:
+    """(time, creator's Name casefolded) for each correspondence of one history page."""
     messages = []
     for item in parse_items(data):
         if item.get("Type") not in CORRESPONDENCE:
-            continue  # comments, status and field changes answer nobody
+            continue
         at = _time(item.get("Created"), "transaction Created")
         if at is not None:
-            messages.append((at, _ref_id(item.get("Creator")).casefold() in customers))
+            messages.append((at, _ref_id(item.get("Creator")).casefold()))
     return messages
 
 
-def needs_history(ticket: dict[str, Any]) -> bool:
-    """Whether only the history can tell: someone answered, and the ticket moved since."""
+def parse_history(data: Any, team: frozenset[str]) -> list[tuple[datetime, bool]]:
+    """(time, by someone outside the team) for each correspondence of one history page."""
+    return [(at, who not in team) for at, who in parse_correspondence(data)]
+
+
+def needs_history(ticket: dict[str, Any], team: frozenset[str]) -> bool:
+    """Whether only the history can tell: someone other than a requestor wrote, and the last
+    update is not the team's correspondence that set ``Told``."""
     tid = ticket.get("id")
     told = _time(ticket.get("Told"), f"ticket {tid} Told")
     updated = _time(ticket.get("LastUpdated"), f"ticket {tid} LastUpdated")
-    return told is not None and updated is not None and updated > told
+    if told is None:
+        return False
+    by_team = _ref_id(ticket.get("LastUpdatedBy")).casefold() in team
+    return updated is None or updated > told or not by_team
 
 
 def parse_ticket(
@@ -109,11 +134,13 @@ def parse_ticket(
     source: str,
     web: str,
     statuses: frozenset[str] = frozenset({"new", "open"}),
+    team: frozenset[str] = frozenset(),
+    due_is_deadline: bool = False,
 ) -> Ticket | None:
     """The ticket for one search item, or None when it does not wait on the team.
 
     ``history`` is the ticket's correspondence (see :func:`parse_history`); it is only needed
-    when :func:`needs_history` says so.
+    when :func:`needs_history` says so. ``team`` holds the privileged users' Names.
     """
     if str(ticket.get("Status") or "").casefold() not in statuses:
         return None
@@ -126,8 +153,8 @@ def parse_ticket(
     told = _time(ticket.get("Told"), f"ticket {tid} Told")
     if told is None:
         since: datetime | None = created  # nobody has answered yet
-    elif not needs_history(ticket):
-        return None  # we answered last and nothing happened since
+    elif not needs_history(ticket, ticket_team(ticket, team)):
+        return None  # the team answered last and nothing happened since
     else:
         since = waiting_since(history or [])
         if since is None:
@@ -151,7 +178,7 @@ def parse_ticket(
         requester=requester,
         category=str(queue.get("Name") or queue.get("id") or "") if isinstance(queue, dict) else "",
         status=str(ticket.get("Status") or ""),
-        due_at=_time(ticket.get("Due"), f"ticket {tid} Due"),
+        due_at=_time(ticket.get("Due"), f"ticket {tid} Due") if due_is_deadline else None,
         url=f"{web}/Ticket/Display.html?id={tid}",
         assignee="" if owner_name == "Nobody" else owner_name,
     )
@@ -168,6 +195,14 @@ class RTSource(Source):
             list,
             ["new", "open"],
             "statuses that mean waiting on the team (stalled usually does not)",
+        ),
+        Option(
+            "due_is_response_deadline",
+            "Due is the response deadline",
+            bool,
+            False,
+            "use the ticket's Due date as the deadline for the next reply (off: Due is "
+            "often the resolution date; the response window decides)",
         ),
     )
     secret_label = "Auth token"  # noqa: S105 - a label, not a secret
@@ -189,9 +224,12 @@ class RTSource(Source):
             f"{self.web}/REST/2.0",
             headers={"Authorization": f"token {secret}"},
         )
-        # ticket id -> (LastUpdated it was read at, its correspondence)
-        self._history: dict[str, tuple[str, list[tuple[datetime, bool]]]] = {}
+        self.due_is_deadline = bool(self.option("due_is_response_deadline"))
+        #: each ticket's correspondence as (time, creator), kept while LastUpdated stays the same
+        self._history: TicketCache[str, list[tuple[datetime, str]]] = TicketCache()
         self._throttle: float | None = None
+        self._staff: frozenset[str] = frozenset()
+        self._staff_read_at: datetime | None = None
 
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
@@ -201,53 +239,87 @@ class RTSource(Source):
             "fields[Queue]": "Name",
             "fields[Owner]": "Name,RealName",
             "fields[Requestor]": "Name,EmailAddress,RealName",
+            "fields[AdminCc]": "Name",
+            "fields[LastUpdatedBy]": "Name",
             "orderby": "Created",
             "order": "ASC",
             "per_page": PER_PAGE,
             "page": 1,
         }
         found: dict[str, dict[str, Any]] = {}
-        listing = self.client.paginate("tickets", params, next_page)
-        self._throttle = listing.throttle
-        for page in listing:
+        pages = self.client.paginate("tickets", params, next_page)
+        self._throttle = pages.throttle
+        for page in pages:
             for item in parse_items(page.data):
                 queue = item.get("Queue")
                 name = str(queue.get("Name") or "") if isinstance(queue, dict) else ""
                 if "id" in item and (not self.config.categories or self.wants(name)):
                     found[str(item["id"])] = item
-        complete = listing.complete
+        complete = pages.complete
         tickets = []
         for tid, item in found.items():
+            if str(item.get("Status") or "").casefold() not in self.statuses:
+                continue
+            team = ticket_team(item, self._staff_list(now, item))
             history = None
-            if needs_history(item):
-                history, read_all = self._read_history(tid, item)
+            if needs_history(item, team):
+                history, read_all = self._read_history(tid, item, team)
                 complete = complete and read_all
             ticket = parse_ticket(
-                item, history, source=self.name, web=self.web, statuses=self.statuses
+                item,
+                history,
+                source=self.name,
+                web=self.web,
+                statuses=self.statuses,
+                team=team,
+                due_is_deadline=self.due_is_deadline,
             )
             if ticket is not None:
                 tickets.append(ticket)
-        self._history = {t: hx for t, hx in self._history.items() if t in found}
+        if complete:
+            self._history.prune(found)
         return Snapshot(self.name, tuple(tickets), now, complete, self._throttle)
 
+    def _staff_list(self, now: datetime, ticket: dict[str, Any]) -> frozenset[str]:
+        """RT's privileged users, read when a ticket's answer depends on them, once an hour."""
+        if _time(ticket.get("Told"), f"ticket {ticket.get('id')} Told") is None:
+            return self._staff  # nobody but the requestors wrote: no need to know
+        fresh = self._staff_read_at and now - self._staff_read_at < STAFF_MAX_AGE
+        if fresh:
+            return self._staff
+        names: set[str] = set()
+        try:
+            params = {"fields": "Name", "per_page": PER_PAGE, "page": 1}
+            pages = self.client.paginate("users/privileged", params, next_page)
+            self._throttle = slowest(self._throttle, pages.throttle)
+            for page in pages:
+                names.update(_ref_id(u).casefold() for u in parse_items(page.data))
+        except Forbidden:
+            log.warning(
+                "%s: this RT user may not list the privileged users; only each ticket's "
+                "Owner and AdminCc count as answering",
+                self.name,
+            )
+        self._staff, self._staff_read_at = frozenset(names - {""}), now
+        return self._staff
+
     def _read_history(
-        self, tid: str, ticket: dict[str, Any]
+        self, tid: str, ticket: dict[str, Any], team: frozenset[str]
     ) -> tuple[list[tuple[datetime, bool]], bool]:
         updated = str(ticket.get("LastUpdated") or "")
-        cached = self._history.get(tid)
-        if cached and cached[0] == updated:
-            return cached[1], True
-        customers = requestors(ticket)
-        messages: list[tuple[datetime, bool]] = []
-        params = {"fields": "Type,Creator,Created", "per_page": PER_PAGE, "page": 1}
-        pages = self.client.paginate(f"ticket/{tid}/history", params, next_page)
-        self._throttle = slowest(self._throttle, pages.throttle)
-        for page in pages:
-            messages.extend(parse_history(page.data, customers))
-        if not pages.complete:
-            return messages, False
-        self._history[tid] = (updated, messages)
-        return messages, True
+        authored = self._history.get(tid, updated)
+        read_all = True
+        if authored is None:
+            authored = []
+            params = {"fields": "Type,Creator,Created", "per_page": PER_PAGE, "page": 1}
+            pages = self.client.paginate(f"ticket/{tid}/history", params, next_page)
+            self._throttle = slowest(self._throttle, pages.throttle)
+            for page in pages:
+                authored.extend(parse_correspondence(page.data))
+            read_all = pages.complete
+            if read_all:
+                self._history.put(tid, updated, authored)
+        return [(at, who not in team) for at, who in authored], read_all
 
     def list_categories(self) -> list[str]:
         names: list[str] = []

@@ -2,22 +2,32 @@
 
 ``GET /api/v1/tickets/search?query=state.name:(new OR open) AND group.name:("A" OR "B")
 &expand=true`` lists the candidates (the token's own group permissions apply on top, so an
-assistant's token sees only their groups). Zammad keeps ``last_contact_customer_at`` and
-``last_contact_agent_at`` itself: a ticket whose agent contact is the newer one was answered
-and does not wait. For the others, ``waiting_since`` is the oldest customer article (``sender``
-Customer, not internal) with no agent article after it, from
+assistant's token sees only their groups). The search runs on Elasticsearch, which Zammad calls
+"highly recommended", not required: without it Zammad falls back to SQL text matching and finds
+nothing. So an empty search result is checked against the plain listing ``GET /api/v1/tickets``
+(every ticket the token may read, 100 a page) before "nothing waiting" is believed: when its
+first page has a ticket the search cannot find by number, the index is missing and the whole
+listing is read and filtered here by state and group.
+
+What answers: Zammad keeps ``last_contact_customer_at`` and ``last_contact_agent_at`` itself,
+moved only by public articles of a communication type (email, phone, web, chat, sms, fax,
+social messages; not a note, even a public one; never a System article). A ticket whose agent
+contact is the newer one was answered and does not wait. For the others, ``waiting_since`` is
+the oldest customer article with no agent article after it, counting the same articles, from
 ``/api/v1/ticket_articles/by_ticket/{id}``, read again only when the ticket's ``updated_at``
 moved; an idle poll costs one search request. Pending states do not wait (their escalation
 clock is stopped too).
 
-``due_at`` is ``escalation_at`` (the earliest of Zammad's first-response, update and close
-escalation times); null when no SLA applies, and the response window decides. The ticket's id
-is Zammad's ticket number (what people see); its URL opens ``/#ticket/zoom/{internal id}``.
-Search needs Zammad's Elasticsearch (standard in every supported install).
+``due_at`` is the response deadline: ``first_response_escalation_at`` until the first response,
+then ``update_escalation_at``; never ``close_escalation_at`` (the solution time) nor
+``escalation_at`` (the earliest of all three). Null when no SLA applies, and the response window
+decides. The ticket's id is Zammad's ticket number (what people see); its URL opens
+``/#ticket/zoom/{internal id}``.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -32,8 +42,29 @@ from agent.sources.kit import TicketCache, parse_time, slowest, waiting_since
 if TYPE_CHECKING:
     from agent.config import SourceConfig
 
+log = logging.getLogger(__name__)
+
 PER_PAGE = 100
 NOBODY = 1  # Zammad's system user "-": an unassigned ticket's owner
+#: the article types Zammad seeds with ``communication: true`` (db/seeds/ticket_article_types.rb);
+#: ``note`` is the one that is not. A type added by an admin counts as not communication.
+COMMUNICATION_TYPES = frozenset(
+    {
+        "email",
+        "sms",
+        "chat",
+        "fax",
+        "phone",
+        "twitter status",
+        "twitter direct-message",
+        "facebook feed post",
+        "facebook feed comment",
+        "web",
+        "telegram personal-message",
+        "facebook direct-message",
+        "whatsapp message",
+    }
+)
 
 
 def _time(value: Any, what: str) -> datetime | None:
@@ -61,12 +92,15 @@ def parse_search(data: Any) -> list[dict[str, Any]]:
 
 
 def parse_articles(data: Any) -> list[tuple[datetime, bool]]:
-    """(time, from the customer) for each public customer or agent article."""
+    """(time, from the customer) for each public customer or agent article of a communication
+    type: the articles Zammad itself moves ``last_contact_*`` for."""
     messages = []
     for article in _objects(data, "articles"):
         sender = str(article.get("sender") or "")
         if article.get("internal") or sender not in ("Customer", "Agent"):
-            continue  # notes and system messages answer nobody
+            continue  # internal articles and system messages answer nobody
+        if str(article.get("type") or "").casefold() not in COMMUNICATION_TYPES:
+            continue  # a note, even a public one, is not a message to the customer
         at = _time(article.get("created_at"), "article created_at")
         if at is not None:
             messages.append((at, sender == "Customer"))
@@ -79,6 +113,22 @@ def customer_spoke_last(ticket: dict[str, Any]) -> bool:
     customer = _time(ticket.get("last_contact_customer_at"), f"ticket {tid} customer contact")
     agent = _time(ticket.get("last_contact_agent_at"), f"ticket {tid} agent contact")
     return agent is None or (customer is not None and customer > agent)
+
+
+def response_deadline(ticket: dict[str, Any]) -> datetime | None:
+    """``first_response_escalation_at`` until the first response, then ``update_escalation_at``.
+
+    Zammad nulls the first-response time once answered and the update time while the agent
+    spoke last (lib/escalation.rb); ``close_escalation_at`` is the solution target.
+    """
+    tid = ticket.get("id")
+    update = _time(ticket.get("update_escalation_at"), f"ticket {tid} update_escalation_at")
+    if ticket.get("first_response_at"):
+        return update
+    first = _time(
+        ticket.get("first_response_escalation_at"), f"ticket {tid} first_response_escalation_at"
+    )
+    return first or update
 
 
 def priority_name(value: Any) -> str:
@@ -118,7 +168,7 @@ def parse_ticket(
         category=str(ticket.get("group") or ""),
         priority=priority_name(ticket.get("priority")),
         status=str(ticket.get("state") or ""),
-        due_at=_time(ticket.get("escalation_at"), f"ticket {tid} escalation_at"),
+        due_at=response_deadline(ticket),
         url=f"{web}/#ticket/zoom/{tid}",
         assignee="" if owner == "-" else owner,
     )
@@ -198,11 +248,10 @@ class ZammadSource(Source):
         pages = self.client.paginate("tickets/search", params, next_page)
         self._throttle = pages.throttle
         for page in pages:
-            for item in parse_search(page.data):
-                group = str(item.get("group") or "")
-                if "id" in item and (not self.config.categories or self.wants(group)):
-                    found[item["id"]] = item
+            self._keep_wanted(parse_search(page.data), found)
         complete = pages.complete
+        if not found:
+            found, complete = self._listed()
         tickets = []
         for tid, item in found.items():
             if str(item.get("state") or "").casefold() not in self.states:
@@ -219,6 +268,56 @@ class ZammadSource(Source):
         if complete:
             self._articles.prune(found)
         return Snapshot(self.name, tuple(tickets), now, complete, self._throttle)
+
+    def _keep_wanted(self, items: list[dict[str, Any]], found: dict[int, dict[str, Any]]) -> None:
+        for item in items:
+            group = str(item.get("group") or "")
+            if "id" in item and (not self.config.categories or self.wants(group)):
+                found[item["id"]] = item
+
+    def _listed(self) -> tuple[dict[int, dict[str, Any]], bool]:
+        """The waiting-state tickets of the plain listing, which needs no Elasticsearch.
+
+        Asked only when the search found nothing: without Elasticsearch (or with its index
+        lost) the search answers an empty list, never an error. The listing's first page
+        decides how far to go: no tickets at all, or the search finds its first ticket by
+        number (so the index works), and the empty search is believed; otherwise every page
+        is read and filtered here.
+        """
+        found: dict[int, dict[str, Any]] = {}
+        params = {"expand": "true", "page": 1, "per_page": PER_PAGE}
+        first = self.client.get_json("tickets", params)
+        self._throttle = slowest(self._throttle, throttle_hint(first.headers))
+        items = _objects(first.data, "tickets")
+        self._keep_waiting(items, found)
+        if not found and (not items or self._search_finds(items[0])):
+            return found, True
+        complete = True
+        if next_page(first):
+            rest = self.client.paginate("tickets", {**params, "page": 2}, next_page)
+            self._throttle = slowest(self._throttle, rest.throttle)
+            for page in rest:
+                self._keep_waiting(_objects(page.data, "tickets"), found)
+            complete = rest.complete
+        if found:
+            log.warning(
+                "%s: Zammad's search found nothing but its ticket list has %d waiting; is "
+                "Elasticsearch set up and indexed? Reading the list instead",
+                self.name,
+                len(found),
+            )
+        return found, complete
+
+    def _keep_waiting(self, items: list[dict[str, Any]], found: dict[int, dict[str, Any]]) -> None:
+        waiting = [t for t in items if str(t.get("state") or "").casefold() in self.states]
+        self._keep_wanted(waiting, found)
+
+    def _search_finds(self, ticket: dict[str, Any]) -> bool:
+        """Whether the search finds a ticket the listing has, by its number: the index works."""
+        params = {"query": f"number:{ticket.get('number')}", "expand": "true", "per_page": 1}
+        page = self.client.get_json("tickets/search", params)
+        self._throttle = slowest(self._throttle, throttle_hint(page.headers))
+        return bool(parse_search(page.data))
 
     def _ticket_articles(
         self, tid: int, ticket: dict[str, Any]

@@ -4,6 +4,23 @@ Real paths and query parameters (``state``, ``labels`` as an AND list, ``per_pag
 ``sort``/``direction``), ``Link`` pagination with absolute URLs, the ``x-ratelimit-*`` headers,
 ETag revalidation (``If-None-Match`` -> 304), pull requests mixed into the issues list, and
 GitHub's JSON error bodies (``{"message": ..., "documentation_url": ...}``).
+
+Who is the team, per GitHub's documentation:
+- ``GET /orgs/{org}/members``: "If the authenticated user is also a member of this organization
+  then both concealed and public members will be returned" (List organization members,
+  https://docs.github.com/en/rest/orgs/members); a user account is no organization (404).
+- ``GET /repos/{owner}/{repo}/collaborators``: outside collaborators, members with access and
+  owners; "The authenticated user must have write, maintain, or admin privileges on the
+  repository to use this endpoint" (https://docs.github.com/en/rest/collaborators/collaborators),
+  else 403.
+- ``author_association`` of a member whose membership is private shows CONTRIBUTOR or NONE, not
+  MEMBER (reported in actions/github-script#643 and rust-lang/triagebot#2094).
+
+A renamed or transferred repository (``moved``): its old path answers 301 with a ``Location``
+and a body ``{"message": "Moved Permanently", "url": ..., "documentation_url": ...}`` pointing
+at ``/repositories/{id}/...`` (developer.github.com/changes/2015-04-17-preview-repository-
+redirects; "Follow redirects" in https://docs.github.com/en/rest/using-the-rest-api/best-
+practices-for-using-the-rest-api). That the Location keeps the query string is assumed.
 """
 
 from __future__ import annotations
@@ -40,6 +57,15 @@ class FakeGitHub(FakeHelpdesk):
         self.loop_next = False  # every page's Link rel="next" points at the page itself
         #: answer every request as past GitHub's secondary rate limit (see secondary_limit())
         self.secondary_limited = False
+        self.repo_id = 1296269
+        self.owner_type = "Organization"
+        #: the organisation's members, public and concealed (the token's user is a member)
+        self.members = ["boss", "maintainer"]
+        self.collaborators = ["boss", "maintainer"]
+        self.collaborators_forbidden = False  # the token has no write access
+        #: old "owner/name" -> where GitHub redirects it: "" for this repository here, or the
+        #: absolute API base URL of another host
+        self.moved: dict[str, str] = {}
         self._next_id = 9_000_000
 
     @property
@@ -173,14 +199,41 @@ class FakeGitHub(FakeHelpdesk):
         if self.secondary_limited:
             return self.secondary_limit()
         self.remaining -= 1
-        prefix = f"/repos/{self.repo}/"
-        if not request.path.startswith(prefix):
-            return self.error(404, {})
-        rest = request.path[len(prefix) :]
+        path = request.path
+        for old, host in self.moved.items():
+            if path == f"/repos/{old}" or path.startswith(f"/repos/{old}/"):
+                return self._moved(request, path[len(f"/repos/{old}") :], host)
+        owner = self.repo.split("/")[0]
+        if path == f"/orgs/{owner}/members" and self.owner_type == "Organization":
+            return self._page(request, [self._user(login) for login in self.members])
+        for prefix in (f"/repos/{self.repo}", f"/repositories/{self.repo_id}"):
+            if path == prefix or path.startswith(prefix + "/"):
+                return self._repository(request, path[len(prefix) :].lstrip("/"))
+        return self.error(404, {})
+
+    def _repository(self, request: Request, rest: str) -> Response:
+        if rest == "":
+            owner = self.repo.split("/")[0]
+            body = {
+                "id": self.repo_id,
+                "name": self.repo.split("/")[1],
+                "full_name": self.repo,
+                "owner": {"login": owner, "type": self.owner_type},
+                "html_url": f"https://github.com/{self.repo}",
+                "private": True,
+            }
+            return json_response(body, 200, self.rate_headers())
         if rest == "issues":
             items = self._issues(request)
         elif rest == "labels":
             items = [{"id": i, "name": n, "color": "ededed"} for i, n in enumerate(self.labels)]
+        elif rest == "collaborators":
+            if self.collaborators_forbidden:
+                return self.error(403, {})
+            items = [
+                {**self._user(login), "permissions": {"push": True}, "role_name": "write"}
+                for login in self.collaborators
+            ]
         elif match := re.fullmatch(r"issues/(\d+)/comments", rest):
             number = int(match.group(1))
             if number not in self.comments:
@@ -189,6 +242,21 @@ class FakeGitHub(FakeHelpdesk):
         else:
             return self.error(404, {})
         return self._page(request, items)
+
+    def _user(self, login: str) -> dict[str, Any]:
+        return {"login": login, "id": 1000 + len(login), "type": "User", "site_admin": False}
+
+    def _moved(self, request: Request, rest: str, host: str) -> Response:
+        url = f"{host or self.base}/repositories/{self.repo_id}{rest}"
+        if request.query_string:
+            url += "?" + request.query_string.decode()
+        body = {
+            "message": "Moved Permanently",
+            "url": url,
+            "documentation_url": "https://docs.github.com/rest/guides/best-practices-for-using-the-rest-api#follow-redirects",
+        }
+        headers = {**self.rate_headers(), "Location": url}
+        return json_response(body, 301, headers)
 
     def _issues(self, request: Request) -> list[dict[str, Any]]:
         args = request.args

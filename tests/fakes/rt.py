@@ -7,8 +7,23 @@ between them), ``fields`` and ``fields[Queue]``/``fields[Owner]``/``fields[Reque
 ``{count, page, pages, per_page, total, items, next_page, prev_page}`` with absolute page URLs
 present only when that page exists, string ids, users and queues as ``{id, type, _url}`` plus
 the asked sub-fields, and unset dates as ``1970-01-01T00:00:00Z``. ``GET
-/REST/2.0/ticket/{id}/history`` (transactions with ``Type``, ``Creator``, ``Created``) and
-``GET /REST/2.0/queues/all``. Errors are RT's ``{"message": ...}`` bodies.
+/REST/2.0/ticket/{id}/history`` (transactions with ``Type``, ``Creator``, ``Created``), ``GET
+/REST/2.0/users/privileged`` and ``GET /REST/2.0/queues/all``. Errors are RT's
+``{"message": ...}`` bodies.
+
+What it follows, from RT's own source (github.com/bestpractical/rt, 6.0-trunk):
+- lib/RT/Ticket.pm ``Correspond``: ``Told`` is set to now for correspondence from anyone who
+  is not a requestor ("this will wrongly ack mail from any non-requestor as a told"): a
+  customer's colleague on Cc sets it too.
+- lib/RT/Record.pm ``_SetLastUpdated``: every transaction sets ``LastUpdated`` and
+  ``LastUpdatedBy`` (the acting user).
+- lib/RT/User.pm ``UID`` and lib/RT/REST2/Util.pm ``expand_uid``: a user reference's ``id`` is
+  the user's Name; lib/RT/REST2/Resource/Tickets.pm expands ``Requestor``/``Cc``/``AdminCc`` to
+  lists of them.
+- lib/RT/REST2/Resource/Users.pm: ``/users/privileged`` lists the privileged users (staff),
+  and is forbidden to an unprivileged user.
+- docs/customizing/sla.pod: ``Due`` is set from an SLA's "Resolve" or "Response" level (the
+  earlier of both when both are defined): ``due`` here is just a date, either may be meant.
 """
 
 from __future__ import annotations
@@ -26,6 +41,7 @@ from tests.fakes.web import FakeHelpdesk, json_response
 UTC = timezone.utc
 UNSET = "1970-01-01T00:00:00Z"
 AGENT = "anna"
+COLLEAGUE = "carol@example.org"  # the requestor's colleague, on Cc, unprivileged
 
 
 def iso(dt: datetime | None) -> str:
@@ -41,6 +57,8 @@ class FakeRT(FakeHelpdesk):
         self.history: dict[int, list[dict[str, Any]]] = {}
         self._ids = itertools.count(3307)
         self._txn = itertools.count(90000)
+        self.privileged = {"root", AGENT, "bert"}  # RT's staff; customers are unprivileged
+        self.token_privileged = True  # the token's user may list users
 
     @property
     def api(self) -> str:
@@ -57,19 +75,24 @@ class FakeRT(FakeHelpdesk):
         due: datetime | None = None,
         owner: str = "Nobody",
         requestor: str = "alice@example.org",
+        admincc: tuple[str, ...] = (),
     ) -> int:
         """A ticket created by ``requestor``; ``events`` are (what, when) with what one of
-        customer (a requestor's Correspond), reply (ours), comment, status."""
+        customer (a requestor's Correspond), reply (ours), comment, status, cc (the requestor's
+        colleague on Cc corresponds), or "reply:NAME" (a reply by that user)."""
         tid = next(self._ids)
         txns = [("Create", requestor, created)]
         for what, at in events:
+            what, _, name = what.partition(":")
             kind, who = {
                 "customer": ("Correspond", requestor),
-                "reply": ("Correspond", AGENT),
+                "reply": ("Correspond", name or AGENT),
                 "comment": ("Comment", AGENT),
                 "status": ("Status", AGENT),
+                "cc": ("Correspond", COLLEAGUE),
             }[what]
             txns.append((kind, who, at))
+        # Ticket.pm Correspond: any correspondence not from a requestor sets Told
         told = [at for kind, who, at in txns if kind == "Correspond" and who != requestor]
         self.tickets.append(
             {
@@ -79,8 +102,11 @@ class FakeRT(FakeHelpdesk):
                 "Queue": queue,
                 "Owner": owner,
                 "Requestor": [requestor],
+                "Cc": [COLLEAGUE] if any(who == COLLEAGUE for _, who, _ in txns) else [],
+                "AdminCc": list(admincc),
                 "Created": iso(created),
                 "LastUpdated": iso(max(at for _, _, at in txns)),
+                "LastUpdatedBy": max(txns, key=lambda t: t[2])[1],
                 "Told": iso(max(told)) if told else UNSET,
                 "Due": iso(due),
                 "Priority": "50",
@@ -124,10 +150,10 @@ class FakeRT(FakeHelpdesk):
                 value = {"type": "queue", "id": str(t["Queue"]), "_url": f"{self.api}/queue/"}
                 if "Name" in args.get("fields[Queue]", ""):
                     value["Name"] = self.queues[t["Queue"]]
-            elif field == "Owner":
-                value = self._user(t["Owner"], args.get("fields[Owner]", ""))
-            elif field == "Requestor":
-                value = [self._user(r, args.get("fields[Requestor]", "")) for r in t["Requestor"]]
+            elif field in ("Owner", "LastUpdatedBy"):
+                value = self._user(t[field], args.get(f"fields[{field}]", ""))
+            elif field in ("Requestor", "Cc", "AdminCc"):
+                value = [self._user(r, args.get(f"fields[{field}]", "")) for r in t[field]]
             item[field] = value
         return item
 
@@ -155,6 +181,12 @@ class FakeRT(FakeHelpdesk):
                         item[field] = txn[field]
                 items.append(item)
             return self._page(request, items)
+        if path == "/REST/2.0/users/privileged":
+            if not self.token_privileged:
+                return self.error(403, {})
+            wanted = request.args.get("fields", "")
+            users = [self._user(name, wanted) for name in sorted(self.privileged)]
+            return self._page(request, users)
         if path == "/REST/2.0/queues/all":
             items = [
                 {"type": "queue", "id": str(qid), "Name": name, "_url": f"{self.api}/queue/{qid}"}

@@ -2,18 +2,42 @@
 
 ``Authorization: Token token=...``; ``GET /api/v1/tickets/search`` with ``query`` (the
 Elasticsearch forms ``state.name:("new" OR "open")`` and ``group.name:("A" OR "B")`` joined by
-``AND``), ``expand=true`` (a list of expanded tickets; without it ids plus ``assets``),
-``sort_by``/``order_by``, ``page``/``per_page`` (search caps it at 200, no total: a short page
-is the last); ``GET /api/v1/ticket_articles/by_ticket/{id}``; ``GET /api/v1/groups``. Tickets
-are filtered by the token's group permissions like Zammad does. Errors are Zammad's JSON bodies
-(``{"error": ..., "error_human": ...}``).
+``AND``, and ``number:N``), ``expand=true`` (a list of expanded tickets; without it ids plus
+``assets``), ``sort_by``/``order_by``, ``page``/``per_page`` (search caps it at 200, no total: a
+short page is the last); ``GET /api/v1/tickets`` (the plain listing: every ticket the token may
+read, ``order(id: :asc)``, ``per_page`` capped at 100); ``GET
+/api/v1/ticket_articles/by_ticket/{id}`` (``attributes_with_association_names``: ``type`` and
+``sender`` by name); ``GET /api/v1/groups``. Tickets are filtered by the token's group
+permissions like Zammad does. Errors are Zammad's JSON bodies (``{"error": ..., "error_human":
+...}``).
+
+What it follows, from Zammad's own source (github.com/zammad/zammad):
+- app/controllers/tickets_controller.rb: ``index`` pages the listing by id (max 100), ``search``
+  (max 200, default 50) answers a list with ``expand=true``, else ``tickets``/``assets``.
+- app/controllers/ticket_articles_controller.rb: ``index_by_ticket`` renders each article with
+  ``attributes_with_association_names``.
+- db/seeds/ticket_article_types.rb: which article types are ``communication`` (every seeded type
+  but ``note``).
+- app/models/ticket/article/has_ticket_contact_attributes_impact.rb: ``last_contact_*`` and
+  ``first_response_at`` move only for non-internal articles of a communication type, never for
+  System; a customer's follow-up moves ``last_contact_customer_at`` only after an agent contact
+  (the default ``ticket_last_contact_behaviour``).
+- lib/escalation.rb: ``first_response_escalation_at`` (created + first response time, null once
+  answered), ``update_escalation_at`` (``last_contact_customer_at`` + update time, null while the
+  agent responded last), ``close_escalation_at`` (created + solution time) and ``escalation_at``
+  the earliest of them. The fake's calendar is 24/7.
+- the search syntax (``state.name:``, ``group.name:``, ``number:``): zammad/zammad-user-
+  documentation advanced/search.rst.
+- app/models/ticket/search.rb: without Elasticsearch the search falls back to SQL, matching the
+  query text with ``LIKE`` against title, number and article fields (``search_index = False``
+  here), so an Elasticsearch query finds nothing there.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from werkzeug import Request, Response
@@ -23,10 +47,38 @@ from tests.fakes.web import FakeHelpdesk, json_response
 UTC = timezone.utc
 PRIORITIES = {1: "1 low", 2: "2 normal", 3: "3 high"}
 STATES = {1: "new", 2: "open", 3: "pending reminder", 4: "closed", 7: "pending close"}
+#: db/seeds/ticket_article_types.rb: name -> communication
+ARTICLE_TYPES = {
+    "email": True, "sms": True, "chat": True, "fax": True, "phone": True,
+    "twitter status": True, "twitter direct-message": True, "facebook feed post": True,
+    "facebook feed comment": True, "note": False, "web": True,
+    "telegram personal-message": True, "facebook direct-message": True,
+    "whatsapp message": True,
+}  # fmt: skip
 
 
 def iso(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def contact_times(
+    articles: list[tuple[str, str, bool, datetime]],
+) -> tuple[datetime | None, datetime | None, datetime | None]:
+    """(last_contact_customer_at, last_contact_agent_at, first_response_at) for articles of
+    (sender, type, internal, created), replaying has_ticket_contact_attributes_impact.rb."""
+    customer = agent = last = first_response = None
+    for sender, kind, internal, at in sorted(articles, key=lambda a: a[3]):
+        if internal or sender == "System" or not ARTICLE_TYPES.get(kind, False):
+            continue
+        if sender == "Customer":
+            if customer is not None and last is not None and customer == last:
+                continue  # the customer wrote again: the update escalation keeps its start
+            if customer is None or agent is None or agent > customer:
+                customer = last = at
+        elif sender == "Agent":
+            agent = last = at
+            first_response = first_response or at
+    return customer, agent, first_response
 
 
 class FakeZammad(FakeHelpdesk):
@@ -39,6 +91,9 @@ class FakeZammad(FakeHelpdesk):
         self.articles: dict[int, list[dict[str, Any]]] = {}
         self._ids = itertools.count(57)
         self._article_ids = itertools.count(300)
+        #: Elasticsearch is configured and has indexed every ticket (Zammad recommends it,
+        #: does not require it)
+        self.search_index = True
 
     def add(
         self,
@@ -48,17 +103,25 @@ class FakeZammad(FakeHelpdesk):
         group: int = 2,
         created: datetime,
         articles: tuple[tuple[str, datetime], ...] | None = None,
-        escalation_at: datetime | None = None,
+        sla: tuple[int | None, int | None, int | None] | None = None,
         priority: int = 2,
         owner: tuple[int, str] = (1, "-"),
     ) -> str:
-        """A ticket; ``articles`` are (who, when) with who customer/agent/note/system
-        (default: the customer's first message). Returns its number."""
+        """A ticket; returns its number. ``articles`` are (who, when) with who one of customer,
+        agent, note (internal), public note, system, optionally with a type: "agent/phone"
+        (default: the customer's first message by email). ``sla`` is Zammad's first response,
+        update and solution time in minutes."""
         tid = next(self._ids)
         number = str(31000 + tid)
-        arts = list(articles) if articles is not None else [("customer", created)]
-        customer = [at for who, at in arts if who == "customer"]
-        agent = [at for who, at in arts if who == "agent"]
+        arts = []
+        for who, at in articles if articles is not None else [("customer", created)]:
+            role, _, kind = who.partition("/")
+            sender = {"customer": "Customer", "system": "System"}.get(role, "Agent")
+            internal = role == "note"
+            kind = kind or ("note" if role in ("note", "public note", "system") else "email")
+            arts.append((sender, kind, internal, at))
+        customer, agent, first_response = contact_times(arts)
+        escalations = self._escalations(sla, created, customer, agent, first_response)
         state_id = next(k for k, v in STATES.items() if v == state)
         self.tickets.append(
             {
@@ -77,35 +140,60 @@ class FakeZammad(FakeHelpdesk):
                 "customer": "jane@example.com",
                 "organization_id": None,
                 "created_at": iso(created),
-                "updated_at": iso(max([created, *(at for _, at in arts)])),
-                "last_contact_at": iso(max(customer + agent)) if customer + agent else None,
-                "last_contact_customer_at": iso(max(customer)) if customer else None,
-                "last_contact_agent_at": iso(max(agent)) if agent else None,
-                "first_response_at": iso(min(agent)) if agent else None,
-                "escalation_at": iso(escalation_at) if escalation_at else None,
-                "update_escalation_at": iso(escalation_at) if escalation_at else None,
-                "first_response_escalation_at": None,
-                "close_escalation_at": None,
+                "updated_at": iso(max([created, *(a[3] for a in arts)])),
+                "last_contact_at": iso(max(filter(None, (customer, agent))))
+                if customer or agent
+                else None,
+                "last_contact_customer_at": iso(customer) if customer else None,
+                "last_contact_agent_at": iso(agent) if agent else None,
+                "first_response_at": iso(first_response) if first_response else None,
+                **{k: iso(v) if v else None for k, v in escalations.items()},
                 "pending_time": None,
-                "article_count": len(arts),
+                "article_count": len([a for a in arts if a[0] != "System"]),
             }
         )
         self.articles[tid] = [
             {
                 "id": next(self._article_ids),
                 "ticket_id": tid,
-                "type": "note" if who == "note" else "email",
-                "sender": {"customer": "Customer", "system": "System"}.get(who, "Agent"),
-                "internal": who == "note",
-                "from": "jane@example.com",
+                "type": kind,
+                "sender": sender,
+                "internal": internal,
+                "from": "jane@example.com" if sender == "Customer" else "Anna Agent",
                 "subject": title,
                 "body": "…",
                 "created_at": iso(at),
                 "updated_at": iso(at),
             }
-            for who, at in arts
+            for sender, kind, internal, at in arts
         ]
         return number
+
+    @staticmethod
+    def _escalations(
+        sla: tuple[int | None, int | None, int | None] | None,
+        created: datetime,
+        customer: datetime | None,
+        agent: datetime | None,
+        first_response: datetime | None,
+    ) -> dict[str, datetime | None]:
+        """lib/escalation.rb on a 24/7 calendar; all null without an SLA."""
+        first_time, update_time, solution_time = sla or (None, None, None)
+
+        def plus(start: datetime | None, minutes: int | None) -> datetime | None:
+            return start + timedelta(minutes=minutes) if start and minutes else None
+
+        agent_responded = agent is not None and (customer is None or agent > customer)
+        first = None if first_response else plus(created, first_time)
+        update = None if agent_responded else plus(customer, update_time)
+        close = plus(created, solution_time)
+        soonest = [t for t in (first, update, close) if t]
+        return {
+            "escalation_at": min(soonest) if soonest else None,
+            "first_response_escalation_at": first,
+            "update_escalation_at": update,
+            "close_escalation_at": close,
+        }
 
     def error(self, status: int, headers: dict[str, str]) -> Response:
         text = {
@@ -124,6 +212,16 @@ class FakeZammad(FakeHelpdesk):
             return self.error(401, {})
         if request.path == "/api/v1/tickets/search":
             return self._search(request)
+        if request.path == "/api/v1/tickets":
+            items = sorted(
+                (t for t in self.tickets if t["group_id"] in self.visible_groups),
+                key=lambda t: t["id"],
+            )
+            if request.args.get("expand") == "true":
+                return self._page(request, items, 100)
+            names = ("group", "state", "priority", "owner", "customer")  # ids only
+            page = self._slice(request, items, 100)
+            return json_response([{k: v for k, v in t.items() if k not in names} for t in page])
         if request.path == "/api/v1/groups":
             items = [{"id": gid, "name": name, "active": True} for gid, name in self.groups.items()]
             return self._page(request, items, 100)
@@ -135,7 +233,15 @@ class FakeZammad(FakeHelpdesk):
     def _search(self, request: Request) -> Response:
         query = request.args.get("query", "")
         items = [t for t in self.tickets if t["group_id"] in self.visible_groups]
+        if not self.search_index:
+            # app/models/ticket/search.rb: the SQL fallback matches the text with LIKE
+            text = query.casefold()
+            items = [t for t in items if text in t["title"].casefold() or text in t["number"]]
+            return self._page(request, items, 200)
         for clause in query.split(" AND "):
+            if number := re.fullmatch(r"number:(\d+)", clause.strip()):
+                items = [t for t in items if t["number"] == number[1]]
+                continue
             m = re.fullmatch(r"(state|group)\.name:\((.*)\)", clause.strip())
             if not m:
                 return self.error(422, {})
