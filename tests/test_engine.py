@@ -155,7 +155,7 @@ def test_retry_after_is_obeyed(harness):
     h = harness()
     h.sources["A"].error = RateLimited("slow down", retry_after=120)
     h.agent.start()
-    wait_until(lambda: h.health("A").failures == 1)
+    wait_until(lambda: h.health("A").health is Health.SLOWED)
     health = h.health("A")
     assert health.next_poll - health.last_attempt == timedelta(seconds=120)
     h.advance(100)

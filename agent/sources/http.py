@@ -17,10 +17,12 @@ What it does for every kind, so no connector writes it again:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
 import logging
+import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -30,17 +32,21 @@ from urllib.parse import urljoin, urlsplit
 
 import orjson
 import requests
+import urllib3
 
 from agent import __version__
 from agent.sources.base import (
+    MAX_FETCH_BYTES,
     AuthError,
     BadResponse,
     Forbidden,
     NotFound,
     RateLimited,
     TLSFailure,
+    TooSlow,
     Unavailable,
     Unreachable,
+    current_budget,
 )
 
 log = logging.getLogger(__name__)
@@ -48,6 +54,7 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 10.0
 MAX_BYTES = 20 * 1024 * 1024  # one response; a page of 100 tickets is ~100 KiB
 MAX_PAGES = 50
+MAX_POLL_MIB = MAX_FETCH_BYTES // 1_048_576
 USER_AGENT = f"Ticketbell/{__version__} (+helpdesk tray agent)"
 
 _REMAINING_HEADERS = (
@@ -285,6 +292,7 @@ class HttpClient:
         self._cache: dict[str, tuple[str | None, str | None, Page]] = {}
         self._digests: dict[str, bytes] = {}
         self.last_throttle: float | None = None
+        self._reading: requests.Response | None = None  # the response whose body is being read
         host = urlsplit(base_url).hostname or ""
         if base_url.startswith("http://") and host and not is_loopback(host):
             log.warning(
@@ -296,6 +304,31 @@ class HttpClient:
             log.warning("%s: TLS certificate verification is OFF for %s", self.name, host)
 
     # ------------------------------------------------------------------ requests
+
+    @property
+    def deadline(self) -> float | None:
+        """When the fetch under way must end (``time.monotonic()`` seconds), or None.
+
+        Set by the engine for each fetch (``base.fetch_budget``: a few times ``timeout``);
+        every request, each read of a body and each wait inside a fetch stays before it.
+        """
+        budget = current_budget()
+        return budget.deadline if budget is not None else None
+
+    def time_left(self) -> float | None:
+        """Seconds until :attr:`deadline` (negative once past it), or None when unlimited."""
+        deadline = self.deadline
+        return None if deadline is None else deadline - time.monotonic()
+
+    def _check_deadline(self, url: str) -> None:
+        left = self.time_left()
+        if left is not None and left <= 0:
+            budget = current_budget()
+            seconds = budget.seconds if budget is not None else 0
+            raise TooSlow(
+                f"{self.name} is too slow: the poll did not finish within {seconds:g} s",
+                f"fetch deadline passed at {self._safe(url)}",
+            )
 
     def url(self, path: str) -> str:
         """Join a relative API path to the base URL; absolute URLs pass through unchanged."""
@@ -335,7 +368,9 @@ class HttpClient:
                 send_headers["If-None-Match"] = etag
             if modified:
                 send_headers["If-Modified-Since"] = modified
+        self._check_deadline(url)
         response = self._send(method, url, params, send_headers, data, json_body)
+        self._reading = response
         try:
             self.last_throttle = throttle_hint(response.headers)
             if response.status_code == 304 and cached:
@@ -344,6 +379,7 @@ class HttpClient:
             self._raise_for_status(response)
             body = self._read_body(response)
         finally:
+            self._reading = None
             response.close()
         content_type = _content_type(response)
         digest = b""
@@ -434,6 +470,17 @@ class HttpClient:
     def close(self) -> None:
         self.session.close()
 
+    def abort(self) -> None:
+        """Shut down the socket of the body being read (from another thread; never blocks).
+
+        The reading thread then fails at once instead of waiting for a trickling server.
+        """
+        response = self._reading
+        sock = getattr(getattr(getattr(response, "raw", None), "_connection", None), "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
     # ------------------------------------------------------------------ internals
 
     @staticmethod
@@ -456,6 +503,11 @@ class HttpClient:
         json_body: Any,
     ) -> requests.Response:
         host = urlsplit(url).hostname or url
+        timeout = self.timeout
+        left = self.time_left()
+        if left is not None:  # no single wait may run past the fetch's deadline
+            left = max(0.1, left)
+            timeout = (min(timeout[0], left), min(timeout[1], left))
         try:
             return self.session.request(
                 method,
@@ -464,7 +516,7 @@ class HttpClient:
                 headers=headers,
                 data=data,
                 json=json_body,
-                timeout=self.timeout,
+                timeout=timeout,
                 verify=self.verify,
                 allow_redirects=False,
                 stream=True,
@@ -482,6 +534,7 @@ class HttpClient:
         except requests.exceptions.ConnectTimeout:
             raise Unreachable(f"{host} did not answer in time (connect timeout)") from None
         except requests.exceptions.ReadTimeout:
+            self._check_deadline(url)
             raise Unavailable(
                 f"{host} is too slow: no answer within {self.timeout[1]:g} s"
             ) from None
@@ -521,8 +574,15 @@ class HttpClient:
             )
         chunks: list[bytes] = []
         total = 0
+        budget = current_budget()
+        url = response.url or ""
         try:
-            for chunk in response.iter_content(chunk_size=65536):
+            while True:
+                # read1: at most one socket read per call, so the deadline is checked between
+                # reads even when the server trickles a byte at a time
+                chunk = response.raw.read1(65536, decode_content=True)
+                if not chunk:
+                    break
                 total += len(chunk)
                 if total > self.max_bytes:
                     raise BadResponse(
@@ -530,8 +590,18 @@ class HttpClient:
                         "response; refused",
                         f"body exceeded {self.max_bytes} bytes",
                     )
+                if budget is not None:
+                    budget.bytes_left -= len(chunk)
+                    if budget.bytes_left < 0:
+                        raise BadResponse(
+                            f"{self.name} sent more than the "
+                            f"{MAX_POLL_MIB} MiB one poll may read; the rest is not read",
+                            f"poll byte budget exceeded at {self._safe(url)}",
+                        )
                 chunks.append(chunk)
-        except requests.exceptions.RequestException as exc:
+                self._check_deadline(url)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            self._check_deadline(url)  # cut by abort() at the deadline: "too slow"
             raise BadResponse(
                 f"the answer from {self.name} was cut off",
                 f"{type(exc).__name__}: {self._strip(exc)}",
