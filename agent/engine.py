@@ -52,6 +52,7 @@ from agent.queue import Changes, LocalQueue, alert_key
 from agent.sources import source_class
 from agent.sources.base import (
     FETCH_DEADLINE_FACTOR,
+    MAX_SERVER_WAIT,
     AuthError,
     NotConfigured,
     RateLimited,
@@ -71,8 +72,6 @@ PRUNE_EVERY = timedelta(hours=1)
 #: the scheduler abandons a fetch this long after the source's own deadline (by which the
 #: source's reads stop themselves), so the source's clearer message wins when it can
 ABANDON_GRACE = 5.0
-#: waits a helpdesk may ask for (Retry-After, a rate-limit reset) are clamped to this
-MAX_SERVER_WAIT = 3600.0
 #: tickets one source may report in one fetch; beyond it the snapshot is cut and incomplete
 MAX_TICKETS_PER_SOURCE = 50_000
 SEND_WORKERS = 4
@@ -627,8 +626,25 @@ class Agent:
                 if box is not None:
                     box.append(source)
             since = state.last_success
-            with fetch_budget(source.fetch_seconds()):
-                snapshot = source.fetch(since)
+            seconds = source.fetch_seconds()
+            # At the deadline a timer breaks the fetch's connections (a server trickling its
+            # answer a byte at a time never trips a read timeout); the reads also stop by
+            # themselves between two socket reads once the budget's deadline has passed.
+            timer = threading.Timer(seconds, source.abort)
+            timer.daemon = True
+            with fetch_budget(seconds) as budget:
+                timer.start()
+                try:
+                    snapshot = source.fetch(since)
+                except SourceError as exc:
+                    if budget.time_left() > 0 or isinstance(exc, TooSlow):
+                        raise
+                    raise TooSlow(
+                        f"{name} is too slow: the poll did not finish within {seconds:g} s",
+                        f"{type(exc).__name__} at the deadline: {exc.message}",
+                    ) from None
+                finally:
+                    timer.cancel()
             return _Result(name, snapshot, None, source, started, generation, fetch)
         except SourceError as exc:
             return _Result(name, None, exc, source, started, generation, fetch)

@@ -91,6 +91,9 @@ class NotConfigured(SourceError):
 #: ``timeout``; after that it is abandoned and the source fails "too slow". ``timeout`` alone
 #: limits each socket read, so a server sending a byte every few seconds held a fetch forever.
 FETCH_DEADLINE_FACTOR = 4
+#: The longest wait a helpdesk may ask for (Retry-After, a rate-limit reset), in seconds: no
+#: number from a server may silence a source for longer, nor overflow a date.
+MAX_SERVER_WAIT = 3600.0
 #: Bytes one fetch may read in all responses together (one response has its own, lower cap).
 MAX_FETCH_BYTES = 100 * 1024 * 1024
 

@@ -22,6 +22,7 @@ import hashlib
 import ipaddress
 import json
 import logging
+import math
 import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -37,6 +38,7 @@ import urllib3
 from agent import __version__
 from agent.sources.base import (
     MAX_FETCH_BYTES,
+    MAX_SERVER_WAIT,
     AuthError,
     BadResponse,
     Forbidden,
@@ -154,13 +156,23 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _clamp_wait(seconds: float) -> float | None:
+    """A wait a server asked for, within 0 and MAX_SERVER_WAIT (``inf``, ``1e20``: an hour)."""
+    if math.isnan(seconds):
+        return None
+    return min(max(0.0, seconds), MAX_SERVER_WAIT)
+
+
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """Parse a Retry-After header: delta seconds or an HTTP date. None when absent or garbage."""
+    """Parse a Retry-After header: delta seconds or an HTTP date. None when absent or garbage.
+
+    At most MAX_SERVER_WAIT: no number from a server may silence a source for longer.
+    """
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        return _clamp_wait(float(value))
     except ValueError:
         pass
     try:
@@ -170,7 +182,7 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     if when is None:
         return None
     now = time.time() if now is None else now
-    return max(0.0, when.timestamp() - now)
+    return _clamp_wait(when.timestamp() - now)
 
 
 def _header(headers: Mapping[str, str], names: tuple[str, ...]) -> str | None:
@@ -184,7 +196,9 @@ def _header(headers: Mapping[str, str], names: tuple[str, ...]) -> str | None:
 def reset_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
     """Seconds until a rate-limit window resets, from the reset headers helpdesks send.
 
-    Values larger than a day are epoch timestamps (GitHub, Freshdesk); smaller are deltas.
+    Values larger than a day are epoch timestamps (GitHub, Freshdesk), in milliseconds when
+    larger than 10^11 (a date past the year 5000 in seconds); smaller are deltas. The answer is
+    at most MAX_SERVER_WAIT.
     """
     raw = _header(headers, _RESET_HEADERS)
     if raw is None:
@@ -193,10 +207,12 @@ def reset_seconds(headers: Mapping[str, str], now: float | None = None) -> float
         value = float(raw.split(";")[0].strip())
     except ValueError:
         return None
-    if value > 86400:
+    if value > 86400 and math.isfinite(value):
+        if value > 1e11:
+            value /= 1000.0
         now = time.time() if now is None else now
-        return max(0.0, value - now)
-    return max(0.0, value)
+        return _clamp_wait(value - now)
+    return _clamp_wait(value)
 
 
 def throttle_hint(headers: Mapping[str, str], now: float | None = None) -> float | None:
