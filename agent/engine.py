@@ -533,6 +533,10 @@ class Agent:
         """Notice clock jumps, start due polls, and re-evaluate when a state change is due."""
         mono = self.clock.monotonic()
         now = self.clock.now()
+        if not self.queue.writable and self.queue.take_over():
+            # The Ticketbell that held the data folder stopped: its saved state is ours now.
+            self._outbox.resume(now)
+            self._dirty = True
         wall_delta = (now - self._last_wall).total_seconds()
         mono_delta = mono - self._last_mono
         self._last_wall, self._last_mono = now, mono
@@ -933,7 +937,10 @@ class Agent:
         if self.queue.write_error:
             notices.append(self.queue.write_error)
         if not self.queue.writable:
-            notices.append("another Ticketbell uses this data folder; changes are not saved")
+            notices.append(
+                f"another Ticketbell ({self.queue.held_by}) uses this data folder: this one "
+                "saves nothing and sends no escalation until it stops"
+            )
         if self.queue.recovered_from is not None:
             notices.append(
                 f"the queue file was damaged and was moved aside ({self.queue.recovered_from.name})"
@@ -974,6 +981,10 @@ class Agent:
         self._unpublished = []
         self.queue.commit()
         self._note_write_state(now)
+        if not self.queue.writable:
+            # The Ticketbell holding the data folder sends the escalations; this one must not
+            # report ones it does not send.
+            fresh = [a for a in fresh if a.kind != "escalated"]
         if publish:
             self._publish_status(self._status)
             if fresh:
