@@ -186,7 +186,7 @@ class _SourceState:
     health: SourceHealth = field(default=None)  # type: ignore[assignment]
     in_flight: bool = False
     fetch: int = 0  # which fetch is in flight: a late result of an abandoned one is dropped
-    fetch_deadline: float = 0.0  # monotonic seconds by which the fetch in flight is abandoned
+    fetch_deadline: float = 0.0  # time.monotonic() by which the fetch in flight is abandoned
     fetching: list[Source] = field(default_factory=list)  # the source the fetch runs on
     watcher: Source | None = None  # the source whose wait_for_change() runs now
     recheck: bool = False  # the helpdesk changed during a fetch: poll again once it ends
@@ -473,6 +473,8 @@ class Agent:
         for state in self._states.values():
             if not state.in_flight:
                 delays.append(state.next_due - mono)
+            else:  # wake to abandon it at its deadline
+                delays.append(state.fetch_deadline - time.monotonic())
         if self._next_change is not None:
             delays.append((self._next_change - now).total_seconds())
         if self._next_delivery is not None:
@@ -549,7 +551,7 @@ class Agent:
             for state in self._states.values():
                 self._poll_soon(state, mono)
         for state in self._states.values():
-            if state.in_flight and state.fetch_deadline <= mono:
+            if state.in_flight and state.fetch_deadline <= time.monotonic():
                 self._abandon(state, now)
             if not state.in_flight and state.next_due <= mono:
                 future = self._start_fetch(state, now)
@@ -586,7 +588,8 @@ class Agent:
         state.in_flight = True
         state.fetch += 1
         state.fetching = [state.source] if state.source is not None else []
-        state.fetch_deadline = self.clock.monotonic() + self._fetch_seconds(state) + ABANDON_GRACE
+        # real time, not the agent's clock: the deadline is about how long the I/O takes
+        state.fetch_deadline = time.monotonic() + self._fetch_seconds(state) + ABANDON_GRACE
         fetch, generation, box = state.fetch, self._generation, state.fetching
         return _in_thread(
             lambda: self._fetch(state, generation, now, fetch, box),

@@ -167,9 +167,8 @@ def send(target: str, title: str, body: str) -> str | None:
 
     # Give a slow channel time to answer; SMTP uses the "connect" timeout for every command.
     for name in ("socket_read_timeout", "socket_connect_timeout"):
-        current = getattr(plugin, name, None)
-        if isinstance(current, int | float):
-            setattr(plugin, name, max(float(current), SEND_TIMEOUT))
+        if isinstance(getattr(plugin, name, None), int | float):
+            setattr(plugin, name, SEND_TIMEOUT)
 
     capture = _ThreadCapture()
     logger = logging.getLogger("apprise")

@@ -23,6 +23,9 @@ FIGURES = (
     ("escalations_in_doubt", "escalations in doubt (kill cut the send; flagged)"),
     ("secrets_found", "secrets found (must be 0)"),
     ("kills", "SIGKILLs survived by the headless agent"),
+    ("fetches_past_deadline", "fetches past their deadline (must be 0)"),
+    ("scheduler_deaths", "scheduler deaths (must be 0)"),
+    ("sent_twice_slow_channel", "messages sent twice to a slow channel (must be 0)"),
 )
 
 
