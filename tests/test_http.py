@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -20,8 +21,8 @@ from pytest_httpserver import HTTPServer
 from requests.structures import CaseInsensitiveDict
 from werkzeug import Request, Response
 
-from agent.sources.base import BadResponse, RateLimited, TLSFailure, Unavailable
-from agent.sources.http import HttpClient, Page, retry_after_seconds, throttle_hint
+from agent.sources.base import BadResponse, RateLimited, TLSFailure, Unavailable, fetch_budget
+from agent.sources.http import HttpClient, Page, reset_seconds, retry_after_seconds, throttle_hint
 from tests.fakes.web import local_server
 
 UTC = timezone.utc
@@ -190,3 +191,63 @@ def test_proxy_settings_from_the_environment_hold_per_host(
     with pytest.raises(Unavailable):
         c.get_json(f"http://localhost:{http.port}/t")  # not exempt: through the dead proxy
     assert c.get_json("t").data == {"ok": True}
+
+
+@pytest.mark.parametrize(
+    ("value", "retry", "reset"),
+    [
+        ("inf", 3600.0, 3600.0),
+        ("1e20", 3600.0, 3600.0),
+        ("1000000000", 3600.0, 0.0),  # as a reset: an epoch second in 2001, long past
+        ("-5", 0.0, 0.0),
+        ("nan", None, None),
+    ],
+)
+def test_a_server_asks_for_at_most_an_hour(
+    value: str, retry: float | None, reset: float | None
+) -> None:
+    """``Retry-After: inf`` killed the scheduler (OverflowError in timedelta)."""
+    assert retry_after_seconds(value) == retry
+    assert reset_seconds(CaseInsensitiveDict({"X-RateLimit-Reset": value})) == reset
+
+
+def test_a_reset_in_milliseconds_or_far_away_is_recognised_and_clamped() -> None:
+    now = 1_800_000_000.0
+    in_ms = str(int((now + 120) * 1000))
+
+    def reset(value: str) -> float | None:
+        return reset_seconds(CaseInsensitiveDict({"X-RateLimit-Reset": value}), now)
+
+    assert reset(in_ms) == pytest.approx(120)
+    assert reset(str(int(now + 86400 * 365))) == 3600.0
+    headers = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "4102444800"}  # 2100
+    assert throttle_hint(CaseInsensitiveDict(headers), now) == 3600.0
+
+
+def test_pages_stop_at_the_fetch_byte_budget(http: HTTPServer) -> None:
+    """Memory per poll is bounded, not only per response."""
+    body = {"items": ["x" * 1000], "next": None}
+    for n in range(1, 4):
+        body = {"items": ["x" * 1000], "next": f"/p/{n + 1}" if n < 3 else None}
+        http.expect_request(f"/p/{n}").respond_with_json(body)
+    client = HttpClient(http.url_for("/"))
+    with fetch_budget(30, max_bytes=2500), pytest.raises(BadResponse, match="one poll may read"):
+        list(client.paginate("p/1", None, lambda page: page.data["next"]))
+    assert len(http.log) == 3  # the third page went over the budget
+
+
+def test_a_body_trickling_past_the_deadline_is_too_slow(http: HTTPServer) -> None:
+    def trickle(_request: Request) -> Response:
+        def body() -> Iterator[bytes]:
+            yield b"["
+            for _ in range(100):
+                time.sleep(0.2)
+                yield b" "
+            yield b"]"
+
+        return Response(body(), content_type="application/json")
+
+    http.expect_request("/slow").respond_with_handler(trickle)
+    client = HttpClient(http.url_for("/"), timeout=1)
+    with fetch_budget(1.0), pytest.raises(Unavailable, match=r"too slow.*within 1 s"):
+        client.get_json("slow")
