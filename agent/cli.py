@@ -12,7 +12,9 @@
     ticketbell --self-test           check that this installation works here
 
 Exit codes of ``check``: 0 nothing waiting, 1 waiting, 2 any overdue, 3 a source failed or the
-configuration is broken (UNKNOWN). Other commands exit 2 on a configuration error.
+configuration is broken (UNKNOWN). A source the helpdesk has slowed down (a rate limit: "slowed
+down by the helpdesk until 10:42") is not a failure: at least 1, since its count may be behind.
+Other commands exit 2 on a configuration error.
 """
 
 from __future__ import annotations
@@ -573,11 +575,12 @@ def _check(args: argparse.Namespace) -> int:
         )
     else:
         print(check_table(status, report.new_keys))
-    if status.failing or any(s.health is not Health.OK for s in status.sources):
+    if any(s.health not in (Health.OK, Health.SLOWED) for s in status.sources):
         return EXIT_UNKNOWN
     if status.overdue:
         return EXIT_OVERDUE
-    return EXIT_WAITING if status.waiting else EXIT_OK
+    slowed = any(s.health is Health.SLOWED for s in status.sources)
+    return EXIT_WAITING if status.waiting or slowed else EXIT_OK
 
 
 def check_json(status: Status, new_keys: frozenset[str], config: Config) -> dict[str, Any]:
@@ -631,6 +634,8 @@ def check_table(status: Status, new_keys: frozenset[str]) -> str:
     summary = f"{status.waiting} waiting, {status.overdue} overdue, {status.due_soon} due soon"
     for s in status.sources:
         mark = "ok" if s.health is Health.OK else f"FAILED: {one_line(s.message, 300)}"
+        if s.health is Health.SLOWED:
+            mark = one_line(s.message, 300)
         lines.append(f"{s.name} ({s.kind}): {s.waiting} waiting — {mark}")
     lines.append(summary)
     if status.tickets:

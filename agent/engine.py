@@ -1,13 +1,23 @@
 """The agent: polls every source on its own interval and runs the pipeline of DESIGN.md.
 
 Threads (and no others): one *scheduler* thread owns the clock, the queue and the policy — it is
-the only writer of TinyDB — and a small worker pool does the I/O, at most one fetch in flight per
-source. Workers hand results back through ``queue.Queue`` and touch no shared state. A source
-that can wait for a change at its helpdesk (``wait_for_change``: IMAP IDLE) waits on a second,
-separate pool of I/O workers, so a long wait never holds up a fetch; a reported change makes the
-scheduler poll that source at once. Subscribers (tray, headless log, ``check``) receive an
-immutable :class:`~agent.model.Status` and tuples of :class:`~agent.model.Alert` on the
-scheduler thread; the tray re-emits them as Qt signals.
+the only writer of TinyDB — and workers do the I/O: one thread per fetch, at most one fetch in
+flight per source, and a separate, bounded pool for channel sends, so a channel that trickles its
+answer never holds up a fetch. Workers hand results back through ``queue.Queue`` and touch no
+shared state. Every fetch has a deadline (``FETCH_DEADLINE_FACTOR`` times the source's
+``timeout``): past it the fetch is abandoned, its connection broken, and the source fails "too
+slow"; every send has one too (``escalation.SEND_DEADLINE``), past which it is "in doubt". A
+source that can wait for a change at its helpdesk (``wait_for_change``: IMAP IDLE) waits on a
+third pool, so a long wait never holds up a fetch; a reported change makes the scheduler poll
+that source at once. Every worker is a daemon thread: one stuck on a silent server cannot keep
+the process alive once the agent is told to stop.
+
+The scheduler survives any exception: it logs it, publishes "Ticketbell stopped watching" (the
+badge's can't-see state, never the last count) and starts its loop again after a back-off.
+
+Subscribers (tray, headless log, ``check``) receive an immutable :class:`~agent.model.Status`
+and tuples of :class:`~agent.model.Alert` on the scheduler thread; the tray re-emits them as Qt
+signals.
 
 UI actions (check now, acknowledge, snooze, reconfigure) are commands on the scheduler's queue.
 """
@@ -41,12 +51,16 @@ from agent.model import (
 from agent.queue import Changes, LocalQueue, alert_key
 from agent.sources import source_class
 from agent.sources.base import (
+    FETCH_DEADLINE_FACTOR,
+    MAX_SERVER_WAIT,
     AuthError,
     NotConfigured,
     RateLimited,
     SignInNeeded,
     Source,
     SourceError,
+    TooSlow,
+    fetch_budget,
 )
 
 log = logging.getLogger(__name__)
@@ -56,6 +70,13 @@ CLOCK_JUMP = 90.0  # seconds of disagreement between wall and monotonic time tha
 BACKOFF_CAP = timedelta(minutes=15)
 JITTER = 0.05  # +/- 5 % of the interval, so several agents do not poll in lockstep
 PRUNE_EVERY = timedelta(hours=1)
+#: the scheduler abandons a fetch this long after the source's own deadline (by which the
+#: source's reads stop themselves), so the source's clearer message wins when it can
+ABANDON_GRACE = 5.0
+#: tickets one source may report in one fetch; beyond it the snapshot is cut and incomplete
+MAX_TICKETS_PER_SOURCE = 50_000
+SEND_WORKERS = 4
+RESTART_BACKOFF = (1.0, 5.0, 30.0, 60.0)  # seconds before the scheduler loop starts again
 
 StatusCallback = Callable[[Status], None]
 AlertsCallback = Callable[[tuple[Alert, ...]], None]
@@ -65,6 +86,75 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
     def monotonic(self) -> float: ...
+
+
+class _Workers:
+    """At most ``size`` daemon threads running submitted callables (sends, IMAP IDLE waits).
+
+    ``concurrent.futures.ThreadPoolExecutor`` joins its threads when the process exits, so a
+    send stuck on a server that never answers kept the agent alive after SIGTERM; these do not.
+    """
+
+    def __init__(self, size: int, name: str) -> None:
+        self._size = size
+        self._name = name
+        self._jobs: queue_module.Queue[Any] = queue_module.Queue()
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+
+    def submit(self, fn: Callable[[], Any]) -> concurrent.futures.Future[Any]:
+        if self._closed:
+            raise RuntimeError("the agent is stopping")
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._jobs.put((future, fn))
+        if len(self._threads) < self._size:
+            thread = threading.Thread(
+                target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
+        return future
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            future, fn = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on it
+                future.set_exception(exc)
+
+    def shutdown(self) -> None:
+        """Cancel what has not started; running jobs finish (or are left behind) on their own."""
+        self._closed = True
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue_module.Empty:
+                break
+            if job is not None:
+                job[0].cancel()
+        for _ in self._threads:
+            self._jobs.put(None)
+
+
+def _in_thread(fn: Callable[[], Any], name: str) -> concurrent.futures.Future[Any]:
+    """Run ``fn`` on a daemon thread of its own (one fetch: never queued behind anything)."""
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def run() -> None:
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001
+                future.set_exception(exc)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return future
 
 
 class SystemClock:
@@ -98,11 +188,15 @@ class _SourceState:
     source: Source | None = None
     health: SourceHealth = field(default=None)  # type: ignore[assignment]
     in_flight: bool = False
+    fetch: int = 0  # which fetch is in flight: a late result of an abandoned one is dropped
+    fetch_deadline: float = 0.0  # time.monotonic() by which the fetch in flight is abandoned
+    fetching: list[Source] = field(default_factory=list)  # the source the fetch runs on
     watcher: Source | None = None  # the source whose wait_for_change() runs now
     recheck: bool = False  # the helpdesk changed during a fetch: poll again once it ends
     next_due: float = 0.0  # monotonic seconds
     failures: int = 0
     last_success: datetime | None = None
+    slowed_since: datetime | None = None  # the helpdesk has asked us to wait since then
 
     def __post_init__(self) -> None:
         if self.health is None:
@@ -117,6 +211,7 @@ class _Result:
     source: Source | None
     started: datetime
     generation: int
+    fetch: int = 0
 
 
 @dataclass(frozen=True)
@@ -136,7 +231,6 @@ class Agent:
         *,
         clock: Clock | None = None,
         source_factory: SourceFactory = make_source,
-        max_workers: int = 4,
         rng: random.Random | None = None,
     ) -> None:
         self.config = config
@@ -145,16 +239,13 @@ class Agent:
         self.source_factory = source_factory
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._cmds: queue_module.Queue[tuple[str, Any]] = queue_module.Queue()
-        self._pool = concurrent.futures.ThreadPoolExecutor(
-            # one more than the fetches, so an escalation is not stuck behind a slow helpdesk
-            max_workers=max(1, min(max_workers, len(config.sources) or 1)) + 1,
-            thread_name_prefix="ticketbell-fetch",
-        )
+        # Sends have their own bounded pool (fetches run on threads of their own), so channels
+        # that trickle their answer can never hold up the polling of the helpdesks.
+        self._senders = _Workers(SEND_WORKERS, "ticketbell-send")
         # Sources that can wait for a change at the helpdesk (IMAP IDLE) block a thread of their
-        # own for it, so a long wait never holds up the fetches of the pool above.
-        self._watchers = concurrent.futures.ThreadPoolExecutor(
-            max_workers=8, thread_name_prefix="ticketbell-watch"
-        )
+        # own for it, so a long wait never holds up a fetch.
+        self._watchers = _Workers(8, "ticketbell-watch")
+        self._deaths = 0  # times the scheduler loop stopped on an unexpected error
         self._status_subscribers: list[StatusCallback] = []
         self._alert_subscribers: list[AlertsCallback] = []
         self._thread: threading.Thread | None = None
@@ -197,19 +288,27 @@ class Agent:
         self._thread = threading.Thread(target=self._run, name="ticketbell-scheduler", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop polling, let the queue write its last state, release the data dir."""
+    def stop(self, timeout: float = 8.0) -> None:
+        """Stop polling, let the queue write its last state, release the data dir.
+
+        Returns within about ``timeout`` seconds whatever the workers are doing: fetches under
+        way are aborted (their sockets shut down) rather than waited for, and sends are given
+        what is left of ``timeout`` to finish.
+        """
+        end = time.monotonic() + timeout
         if self._thread is not None:
             self._cmds.put(("stop", None))
-            self._thread.join(timeout)
+            self._thread.join(max(0.1, end - time.monotonic()))
             self._thread = None
             # Record the outcome of sends still under way, so a restart does not doubt them.
-            for result in self._outbox.drain(timeout):
+            for result in self._outbox.drain(max(0.0, end - time.monotonic())):
                 self._outbox.handle(result, self.clock.now())
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._watchers.shutdown(wait=False, cancel_futures=True)
+        self._senders.shutdown()
+        self._watchers.shutdown()
         for state in self._states.values():
-            if state.source is not None:
+            for busy in state.fetching if state.in_flight else ():
+                busy.abort()  # a worker is reading with it: break its sockets, never wait
+            if state.source is not None and not (state.in_flight and state.fetching):
                 state.source.close()
         self.queue.close()
         self._stopped.set()
@@ -247,13 +346,11 @@ class Agent:
         For ``ticketbell check``; do not mix with :meth:`start`.
         """
         now = self.clock.now()
-        futures = []
-        for state in self._states.values():
-            state.in_flight = True
-            futures.append(self._pool.submit(self._fetch, state, self._generation, now))
+        futures = [self._start_fetch(state, now) for state in self._states.values()]
         new_keys: set[str] = set()
-        if timeout is None:
-            timeout = max((s.config.timeout for s in self._states.values()), default=30) * 4
+        if timeout is None:  # every source's own deadline, and a little for the abandoning
+            timeout = max((self._fetch_seconds(s) for s in self._states.values()), default=120)
+            timeout += 1.0
         try:
             # each source's tickets are applied while the others are still being fetched
             for fut in concurrent.futures.as_completed(futures, timeout=timeout):
@@ -262,12 +359,9 @@ class Agent:
                     new_keys.update(t.key for t in changes.new)
         except TimeoutError:
             pass  # the sources still in flight are marked failed below
-        for name, state in self._states.items():
-            if state.in_flight:  # did not answer within the overall timeout
-                state.in_flight = False
-                down = self._mark_failed(state, SourceError(f"{name} did not answer in time"), now)
-                self._unpublished.extend(self.queue.record([down] if down else []))
-                self._dirty = True
+        for state in self._states.values():
+            if state.in_flight:  # did not answer within its deadline
+                self._abandon(state, now)
         now = self.clock.now()
         if self._next_change is not None and now >= self._next_change:
             self._dirty = True
@@ -298,30 +392,82 @@ class Agent:
             self.queue.forget_source(name)
 
     def _run(self) -> None:
+        """The scheduler thread: the loop, started again after any unexpected error."""
         log.info("agent started with %d source(s)", len(self._states))
         self._outbox.resume(self.clock.now())
-        self._dirty = True
-        self._settle(self.clock.now())
-        self._deliver(self.clock.now())
         try:
             while True:
-                cmd = self._wait()
-                if cmd is not None and cmd[0] == "stop":
-                    break
-                while cmd is not None:
-                    if cmd[0] == "stop":
+                try:
+                    self._dirty = True
+                    self._settle(self.clock.now())
+                    self._deliver(self.clock.now())
+                    self._loop()
+                    return
+                except Exception as exc:  # noqa: BLE001 - the scheduler must outlive any bug
+                    if self._died(exc):
                         return
-                    self._handle_command(cmd)
-                    try:
-                        cmd = self._cmds.get_nowait()
-                    except queue_module.Empty:
-                        cmd = None
-                self._tick()
-        except Exception:
-            log.exception("the scheduler stopped on an unexpected error")
-            raise
         finally:
             log.info("agent stopped")
+
+    def _loop(self) -> None:
+        while True:
+            cmd = self._wait()
+            while cmd is not None:
+                if cmd[0] == "stop":
+                    return
+                self._handle_command(cmd)
+                try:
+                    cmd = self._cmds.get_nowait()
+                except queue_module.Empty:
+                    cmd = None
+            self._tick()
+
+    def _died(self, exc: Exception) -> bool:
+        """The loop stopped on ``exc``: say so at once, wait a back-off, then start again.
+
+        Returns True when a stop command came during the wait. The status says "Ticketbell
+        stopped watching" with every source unknown and no tickets: the badge's can't-see state,
+        never a count that is no longer being kept up to date.
+        """
+        self._deaths += 1
+        wait = RESTART_BACKOFF[min(self._deaths, len(RESTART_BACKOFF)) - 1]
+        why = f"{type(exc).__name__}: {exc}"
+        log.error(
+            "Ticketbell stopped watching (%s); starting again in %g s",
+            why,
+            wait,
+            exc_info=exc,
+        )
+        now = self.clock.now()
+        message = f"Ticketbell stopped watching: {why[:200]}"
+        self._status = Status(
+            now,
+            (),
+            tuple(
+                SourceHealth(name, s.config.kind, Health.UNKNOWN, message)
+                for name, s in self._states.items()
+            ),
+            self.config.role,
+            (f"{message}; starting again in {wait:g} s",),
+        )
+        self._publish_status(self._status)
+        end = time.monotonic() + wait
+        while (left := end - time.monotonic()) > 0:
+            try:
+                cmd = self._cmds.get(timeout=left)
+            except queue_module.Empty:
+                break
+            if cmd[0] == "stop":
+                return True
+            if cmd[0] in ("result", "delivery", "watched"):
+                self._cmds.put(cmd)  # worker results are kept for the restarted loop
+                time.sleep(min(left, 0.05))
+        return False
+
+    @property
+    def scheduler_deaths(self) -> int:
+        """How many times the scheduler loop stopped on an unexpected error (and restarted)."""
+        return self._deaths
 
     def _wait(self) -> tuple[str, Any] | None:
         mono = self.clock.monotonic()
@@ -330,6 +476,8 @@ class Agent:
         for state in self._states.values():
             if not state.in_flight:
                 delays.append(state.next_due - mono)
+            else:  # wake to abandon it at its deadline
+                delays.append(state.fetch_deadline - time.monotonic())
         if self._next_change is not None:
             delays.append((self._next_change - now).total_seconds())
         if self._next_delivery is not None:
@@ -390,6 +538,10 @@ class Agent:
         """Notice clock jumps, start due polls, and re-evaluate when a state change is due."""
         mono = self.clock.monotonic()
         now = self.clock.now()
+        if not self.queue.writable and self.queue.take_over():
+            # The Ticketbell that held the data folder stopped: its saved state is ours now.
+            self._outbox.resume(now)
+            self._dirty = True
         wall_delta = (now - self._last_wall).total_seconds()
         mono_delta = mono - self._last_mono
         self._last_wall, self._last_mono = now, mono
@@ -402,9 +554,10 @@ class Agent:
             for state in self._states.values():
                 self._poll_soon(state, mono)
         for state in self._states.values():
+            if state.in_flight and state.fetch_deadline <= time.monotonic():
+                self._abandon(state, now)
             if not state.in_flight and state.next_due <= mono:
-                state.in_flight = True
-                future = self._pool.submit(self._fetch, state, self._generation, now)
+                future = self._start_fetch(state, now)
                 future.add_done_callback(lambda f: self._cmds.put(("result", f.result())))
         if self._next_change is not None and now >= self._next_change:
             self._dirty = True
@@ -420,7 +573,7 @@ class Agent:
         def submit(
             send: Callable[[], escalation.DeliveryResult],
         ) -> concurrent.futures.Future[escalation.DeliveryResult]:
-            future = self._pool.submit(send)
+            future = self._senders.submit(send)
             future.add_done_callback(
                 lambda f: self._cmds.put(("delivery", f.result())) if not f.cancelled() else None
             )
@@ -429,25 +582,89 @@ class Agent:
         give_up = self.config.escalation.give_up_after
         self._next_delivery = self._outbox.step(now, give_up, submit)
 
-    def _fetch(self, state: _SourceState, generation: int, started: datetime) -> _Result:
+    @staticmethod
+    def _fetch_seconds(state: _SourceState) -> float:
+        return float(state.config.timeout) * FETCH_DEADLINE_FACTOR
+
+    def _start_fetch(self, state: _SourceState, now: datetime) -> concurrent.futures.Future[Any]:
+        """Start one fetch of ``state`` on a daemon thread of its own, with its deadline."""
+        state.in_flight = True
+        state.fetch += 1
+        state.fetching = [state.source] if state.source is not None else []
+        # real time, not the agent's clock: the deadline is about how long the I/O takes
+        state.fetch_deadline = time.monotonic() + self._fetch_seconds(state) + ABANDON_GRACE
+        fetch, generation, box = state.fetch, self._generation, state.fetching
+        return _in_thread(
+            lambda: self._fetch(state, generation, now, fetch, box),
+            f"ticketbell-fetch-{state.config.name}"[:60],
+        )
+
+    def _abandon(self, state: _SourceState, now: datetime) -> None:
+        """A fetch past its deadline: break its connections, fail the source "too slow".
+
+        Its worker is left to end on its own; its late result is dropped (``fetch`` moved on)
+        and the source it used is not used again (it may still be busy).
+        """
+        for busy in state.fetching:
+            busy.abort()
+        state.in_flight = False
+        state.fetch += 1
+        state.source = None
+        seconds = self._fetch_seconds(state)
+        error = TooSlow(
+            f"{state.config.name} is too slow: the poll did not finish within {seconds:g} s",
+            "fetch abandoned at its deadline",
+        )
+        down = self._mark_failed(state, error, now)
+        self._unpublished.extend(self.queue.record([down] if down else []))
+        self._dirty = True
+
+    def _fetch(
+        self,
+        state: _SourceState,
+        generation: int,
+        started: datetime,
+        fetch: int = 0,
+        box: list[Source] | None = None,
+    ) -> _Result:
         """Runs on a worker: build the source if needed, fetch, and return. Never raises."""
         source = state.source
         name = state.config.name
         try:
             if source is None:
                 source = self.source_factory(state.config, self.clock.now)
+                if box is not None:
+                    box.append(source)
             since = state.last_success
-            snapshot = source.fetch(since)
-            return _Result(name, snapshot, None, source, started, generation)
+            seconds = source.fetch_seconds()
+            # At the deadline a timer breaks the fetch's connections (a server trickling its
+            # answer a byte at a time never trips a read timeout); the reads also stop by
+            # themselves between two socket reads once the budget's deadline has passed.
+            timer = threading.Timer(seconds, source.abort)
+            timer.daemon = True
+            with fetch_budget(seconds) as budget:
+                timer.start()
+                try:
+                    snapshot = source.fetch(since)
+                except SourceError as exc:
+                    if budget.time_left() > 0 or isinstance(exc, TooSlow):
+                        raise
+                    raise TooSlow(
+                        f"{name} is too slow: the poll did not finish within {seconds:g} s",
+                        f"{type(exc).__name__} at the deadline: {exc.message}",
+                    ) from None
+                finally:
+                    timer.cancel()
+            return _Result(name, snapshot, None, source, started, generation, fetch)
         except SourceError as exc:
-            return _Result(name, None, exc, source, started, generation)
+            return _Result(name, None, exc, source, started, generation, fetch)
         except Exception as exc:  # a connector bug must not stop the agent
             log.exception("%s: the %s connector failed unexpectedly", name, state.config.kind)
             error = SourceError(
                 f"the {state.config.kind} connector failed unexpectedly ({type(exc).__name__}); "
                 "see the log",
             )
-            return _Result(name, None, error, source, started, generation)
+            return _Result(name, None, error, source, started, generation, fetch)
 
     def _watch(self, state: _SourceState) -> None:
         """Run the source's ``wait_for_change()`` (IMAP IDLE...) when it has one, so a change at
@@ -496,7 +713,8 @@ class Agent:
     def _handle_result(self, result: _Result) -> Changes | None:
         """Apply one fetch's outcome to the queue (in memory); :meth:`_settle` saves and tells."""
         state = self._states.get(result.name)
-        if state is None or result.generation != self._generation:
+        stale_result = state is not None and result.fetch != state.fetch  # abandoned meanwhile
+        if state is None or result.generation != self._generation or stale_result:
             if result.source is not None and (state is None or result.source is not state.source):
                 result.source.close()
             return None
@@ -509,6 +727,17 @@ class Agent:
         if result.snapshot is not None:
             was_failing = state.health.health is Health.FAILING
             snapshot = result.snapshot
+            if len(snapshot.tickets) > MAX_TICKETS_PER_SOURCE:
+                log.warning(
+                    "%s: reported %d waiting tickets; keeping the first %d (the rest is not "
+                    "read, and nothing missing is taken as answered)",
+                    state.config.name,
+                    len(snapshot.tickets),
+                    MAX_TICKETS_PER_SOURCE,
+                )
+                snapshot = replace(
+                    snapshot, tickets=snapshot.tickets[:MAX_TICKETS_PER_SOURCE], complete=False
+                )
             wanted = snapshot.tickets
             if state.config.categories:
                 wanted = tuple(t for t in wanted if self._wants(state.config, t.category))
@@ -527,22 +756,28 @@ class Agent:
                 self._follow_up_blind(state, now)
             state.failures = 0
             state.last_success = now
+            state.slowed_since = None
             delay = self._interval_with_jitter(state.config)
-            if snapshot.throttle:
-                delay = max(delay, snapshot.throttle)
+            slowed = False
+            if snapshot.throttle:  # the quota is nearly used up: wait for it (an hour at most)
+                throttle = min(max(0.0, snapshot.throttle), MAX_SERVER_WAIT)
+                slowed = throttle > delay
+                delay = max(delay, throttle)
             state.next_due = self.clock.monotonic() + delay
             if state.recheck:
                 state.recheck = False
                 state.next_due = self.clock.monotonic()
+            next_poll = now + timedelta(seconds=delay)
             state.health = replace(
                 state.health,
-                health=Health.OK,
-                message="",
+                health=Health.SLOWED if slowed else Health.OK,
+                message=self._slowed_text(next_poll) if slowed else "",
                 last_success=now,
                 last_attempt=now,
                 failing_since=None,
                 failures=0,
                 sign_in=False,
+                next_poll=next_poll,
             )
             if changes.changed:
                 log.info(
@@ -552,6 +787,8 @@ class Agent:
                     len(changes.new),
                     len(changes.answered),
                 )
+        elif isinstance(result.error, RateLimited) and self._may_wait(state, now):
+            self._mark_slowed(state, result.error, now)
         else:
             assert result.error is not None
             down = self._mark_failed(state, result.error, now)
@@ -581,12 +818,48 @@ class Agent:
             self._dirty = True
         return changes
 
+    def _slowed_text(self, until: datetime) -> str:
+        tz = escalation.display_zone(self.config)
+        return f"slowed down by the helpdesk until {until.astimezone(tz):%H:%M}"
+
+    def _may_wait(self, state: _SourceState, now: datetime) -> bool:
+        """Whether a rate limit may keep the source "slowed down" rather than failing: only
+        while it was read within ``blind_after`` (or slowed since its start for less)."""
+        since = state.last_success or state.slowed_since or now
+        return now - since < self.config.escalation.blind_after
+
+    def _mark_slowed(self, state: _SourceState, error: RateLimited, now: datetime) -> None:
+        """The helpdesk asked us to wait: not a failure, no alert; its tickets stay current."""
+        if state.slowed_since is None:
+            state.slowed_since = now
+        wait = error.retry_after if error.retry_after is not None else 60.0
+        wait = min(max(1.0, wait), MAX_SERVER_WAIT)
+        state.next_due = self.clock.monotonic() + wait
+        until = now + timedelta(seconds=wait)
+        log.info("%s: %s (%s)", state.config.name, self._slowed_text(until), error.message)
+        if error.detail:
+            log.debug("%s: detail: %s", state.config.name, error.detail)
+        was_failing = state.health.health is Health.FAILING
+        state.health = replace(
+            state.health,
+            health=Health.SLOWED,
+            message=self._slowed_text(until),
+            last_attempt=now,
+            failing_since=None,
+            next_poll=until,
+        )
+        if was_failing:
+            state.failures = 0
+            state.health = replace(state.health, failures=0)
+
     def _mark_failed(self, state: _SourceState, error: SourceError, now: datetime) -> Alert | None:
         state.failures += 1
         first = state.health.health is not Health.FAILING
         failing_since = now if first else state.health.failing_since
+        if first and isinstance(error, RateLimited):  # slowed down for longer than blind_after
+            failing_since = state.last_success or state.slowed_since or now
         if isinstance(error, RateLimited) and error.retry_after is not None:
-            delay = max(1.0, error.retry_after)
+            delay = min(max(1.0, error.retry_after), MAX_SERVER_WAIT)
         else:
             base = state.config.interval.total_seconds()
             cap = max(base, BACKOFF_CAP.total_seconds())
@@ -648,7 +921,7 @@ class Agent:
     # ------------------------------------------------------------------ status and alerts
 
     def _build_status(self, now: datetime) -> Status:
-        stale = {n for n, s in self._states.items() if s.health.health is not Health.OK}
+        stale = {n for n, s in self._states.items() if s.health.stale}
         waiting = policy.evaluate(self.queue.waiting(), self.config, now, stale)
         self._waiting = waiting
         counts: dict[str, int] = {}
@@ -673,7 +946,10 @@ class Agent:
         if self.queue.write_error:
             notices.append(self.queue.write_error)
         if not self.queue.writable:
-            notices.append("another Ticketbell uses this data folder; changes are not saved")
+            notices.append(
+                f"another Ticketbell ({self.queue.held_by}) uses this data folder: this one "
+                "saves nothing and sends no escalation until it stops"
+            )
         if self.queue.recovered_from is not None:
             notices.append(
                 f"the queue file was damaged and was moved aside ({self.queue.recovered_from.name})"
@@ -715,6 +991,10 @@ class Agent:
         self._unpublished = []
         self.queue.commit()
         self._note_write_state(now)
+        if not self.queue.writable:
+            # The Ticketbell holding the data folder sends the escalations; this one must not
+            # report ones it does not send.
+            fresh = [a for a in fresh if a.kind != "escalated"]
         if publish:
             self._publish_status(self._status)
             if fresh:

@@ -24,6 +24,7 @@ import logging
 import random
 import re
 import threading
+import time as time_module
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
@@ -44,6 +45,11 @@ RETRY_BASE = timedelta(seconds=30)
 RETRY_CAP = timedelta(minutes=30)
 RETRY_JITTER = 0.2  # +/- 20 %, so agents and channels do not retry in lockstep
 NOTICE_FOR = timedelta(days=1)  # how long an undeliverable message stays in the status
+#: seconds a channel may take to answer one send (apprise's own default is 4 s for webhooks and
+#: 15 s for SMTP: a channel answering after 5 s was delivered, counted failed and sent again)
+SEND_TIMEOUT = 30.0
+#: seconds after which a send still under way is abandoned as "in doubt" (never sent again)
+SEND_DEADLINE = 2 * SEND_TIMEOUT + 10.0
 SEP = "\x1f"
 
 
@@ -221,6 +227,11 @@ def send(target: str, title: str, body: str) -> str | None:
     if plugin is None:
         return f"{describe_target(target)} is not a channel URL apprise understands"
     import apprise
+
+    # Give a slow channel time to answer; SMTP uses the "connect" timeout for every command.
+    for name in ("socket_read_timeout", "socket_connect_timeout"):
+        if isinstance(getattr(plugin, name, None), int | float):
+            setattr(plugin, name, SEND_TIMEOUT)
 
     capture = _ThreadCapture()
     logger = logging.getLogger("apprise")
@@ -501,10 +512,25 @@ def retry_delay(attempts: int, rng: random.Random) -> timedelta:
     return base * (1 + rng.uniform(-RETRY_JITTER, RETRY_JITTER))
 
 
+_IN_DOUBT = re.compile(r"read timed out|timed out|timeout", re.IGNORECASE)
+_NOT_CONNECTED = re.compile(r"connect timeout|connecttimeout|connection refused", re.IGNORECASE)
+
+
+def in_doubt(error: str | None) -> bool:
+    """Whether a failed send may have arrived all the same: the channel took the message but its
+    answer came after we stopped waiting (a read timeout). Such a send is never repeated."""
+    return bool(error and _IN_DOUBT.search(error) and not _NOT_CONNECTED.search(error))
+
+
 @dataclass(frozen=True)
 class DeliveryResult:
     key: str
     error: str | None
+    in_doubt: bool = False
+
+    @classmethod
+    def of(cls, key: str, error: str | None) -> DeliveryResult:
+        return cls(key, error, in_doubt(error))
 
 
 Submit = Callable[[Callable[[], DeliveryResult]], "concurrent.futures.Future[DeliveryResult]"]
@@ -521,6 +547,7 @@ class Outbox:
         self.queue = queue
         self.rng = rng
         self.in_flight: dict[str, concurrent.futures.Future[DeliveryResult]] = {}
+        self._started: dict[str, float] = {}  # time.monotonic() when each send in flight began
 
     def resume(self, now: datetime) -> None:
         """At start: attempts whose outcome is unknown are not resent; the rest go at once."""
@@ -547,9 +574,16 @@ class Outbox:
         """Give up on messages too old, start the due sends; return when to look again."""
         if not self.queue.writable:
             return None  # another Ticketbell owns this data folder and its outbox
+        wake: datetime | None = None
+        mono = time_module.monotonic()
+        for key, started in list(self._started.items()):
+            if mono - started >= SEND_DEADLINE:  # stuck: abandoned, in doubt, never resent
+                self._doubt(key, f"no answer within {SEND_DEADLINE:g} s", now)
+            else:
+                at = now + timedelta(seconds=SEND_DEADLINE - (mono - started))
+                wake = at if wake is None else min(wake, at)
         due: list[dict[str, Any]] = []
         busy = {self._target_of(k) for k in self.in_flight}
-        wake: datetime | None = None
         for entry in self.queue.pending():
             key = entry["key"]
             if key in self.in_flight:
@@ -588,16 +622,45 @@ class Outbox:
             return now + RETRY_BASE
         for entry in due:
             key, target, title, body = entry["key"], entry["target"], entry["title"], entry["body"]
+            self._started[key] = mono
             self.in_flight[key] = submit(
-                lambda key=key, target=target, title=title, body=body: DeliveryResult(
+                lambda key=key, target=target, title=title, body=body: DeliveryResult.of(
                     key, send(target, title, body)
                 )
             )
+            at = now + timedelta(seconds=SEND_DEADLINE)
+            wake = at if wake is None else min(wake, at)
         return wake
+
+    def _doubt(self, key: str, why: str, now: datetime) -> None:
+        """A send whose outcome is unknown (answered too late, or not at all): may have arrived,
+        so it is never sent again; the status says so for a day."""
+        self.in_flight.pop(key, None)
+        self._started.pop(key, None)
+        entry = self.queue.outbox_entry(key)
+        if entry is None:
+            return
+        text = f"the channel did not answer in time ({why}); not sent again, so that it cannot "
+        text += "arrive twice"
+        self.queue.update_outbox(
+            key, sending_since=None, failed_at=now, in_doubt=True, last_error=text
+        )
+        log.warning(
+            "the %s to %s may not have been delivered: %s",
+            _what(entry),
+            describe_target(entry["target"]),
+            text,
+        )
 
     def handle(self, result: DeliveryResult, now: datetime) -> None:
         """Record a send's outcome (on the scheduler thread)."""
+        if result.key not in self.in_flight:
+            return  # abandoned at its deadline and recorded "in doubt" then
+        if result.in_doubt:
+            self._doubt(result.key, result.error or "", now)
+            return
         self.in_flight.pop(result.key, None)
+        self._started.pop(result.key, None)
         entry = self.queue.outbox_entry(result.key)
         if entry is None:
             return

@@ -137,6 +137,9 @@ class Health(str, Enum):
     UNKNOWN = "unknown"  # not read yet since start
     OK = "ok"
     FAILING = "failing"  # the last poll failed; its tickets are the last known ones (stale)
+    #: the helpdesk asked us to wait (a rate limit) until ``SourceHealth.next_poll``: not a
+    #: failure; its tickets, read before, stay current until ``blind_after`` has passed
+    SLOWED = "slowed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +159,8 @@ class SourceHealth:
     @property
     def stale(self) -> bool:
         """True when this source's tickets are not known to be current."""
+        if self.health is Health.SLOWED:
+            return self.last_success is None  # slowed before it was ever read: nothing known
         return self.health is not Health.OK
 
 

@@ -193,7 +193,19 @@ class _ProcessLock:
             self.fh.close()
             self.fh = None
             return False
+        with contextlib.suppress(OSError):  # who holds it, for the other one's message
+            self.fh.truncate(0)
+            self.fh.write(str(os.getpid()).encode())
+            self.fh.flush()
         return True
+
+    def holder(self) -> str:
+        """The process that holds the lock, as far as its file says ("process 1234")."""
+        try:
+            pid = self.path.read_bytes()[:20].decode("ascii", "replace").strip()
+        except OSError:
+            return "another process"
+        return f"process {pid}" if pid.isdigit() else "another process"
 
     def release(self) -> None:
         if self.fh is not None:
@@ -277,8 +289,21 @@ class LocalQueue:
         self.path = self.data_dir / QUEUE_FILE
         self.retention = retention
         self._lock = _ProcessLock(self.data_dir / "queue.lock")
-        #: False when another process holds the data dir: we then work in memory only
+        #: False when another process holds the data dir: we then work in memory only, send
+        #: nothing, and try the lock again (:meth:`take_over`) until that process stops
         self.writable = self._lock.acquire()
+        #: who holds the data dir when this queue does not ("process 1234"), else ""
+        self.held_by = "" if self.writable else self._lock.holder()
+        if not self.writable:
+            log.warning(
+                "another Ticketbell (%s) uses the data folder %s: this one shows the tickets "
+                "but saves nothing and sends no escalation; it takes over when that one stops",
+                self.held_by,
+                self.data_dir,
+            )
+        self._open()
+
+    def _open(self) -> None:
         if self.writable:
             for stale in self.data_dir.glob(f".{QUEUE_FILE}.*.tmp"):
                 stale.unlink(missing_ok=True)  # left by a write that was killed
@@ -298,6 +323,23 @@ class LocalQueue:
         #: per source, the tickets of the last snapshot applied and the ones it left waiting
         self._applied: dict[str, tuple[tuple[Ticket, ...], tuple[Ticket, ...]]] = {}
         self._load_indexes()
+
+    def take_over(self) -> bool:
+        """Try the lock again; once the other Ticketbell has stopped, take the data folder
+        over: read what it saved (its tickets, ledger and outbox) and save from now on."""
+        if self.writable:
+            return True
+        if not self._lock.acquire():
+            return False
+        self.writable = True
+        self.held_by = ""
+        self._open()
+        log.warning(
+            "the other Ticketbell stopped: this one now saves the queue in %s and sends the "
+            "escalations",
+            self.data_dir,
+        )
+        return True
 
     @property
     def recovered_from(self) -> Path | None:

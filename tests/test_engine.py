@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -155,7 +156,7 @@ def test_retry_after_is_obeyed(harness):
     h = harness()
     h.sources["A"].error = RateLimited("slow down", retry_after=120)
     h.agent.start()
-    wait_until(lambda: h.health("A").failures == 1)
+    wait_until(lambda: h.health("A").health is Health.SLOWED)
     health = h.health("A")
     assert health.next_poll - health.last_attempt == timedelta(seconds=120)
     h.advance(100)
@@ -372,3 +373,92 @@ def test_a_source_built_without_its_secret_says_what_to_do():
         config = SourceConfig("Desk", kind, url="https://help.example.com", user="a@b.c")
         with pytest.raises(NotConfigured, match="ticketbell secret set 'Desk'"):
             source_class(kind)(config, None)
+
+
+# --------------------------------------------------------------------------- hardening (issue 12)
+
+
+def test_the_scheduler_survives_an_exception_says_so_and_starts_again(harness, clock, caplog):
+    """Any exception in the loop once stopped the scheduler for good while the process lived
+    on (so systemd never restarted it) and the tray kept showing the last count."""
+    h = harness()
+    h.sources["A"].tickets = [ticket(1, clock.now())]
+    real_apply = h.queue.apply
+    broken = {"left": 1}
+
+    def apply(snapshot, now):
+        if broken["left"]:
+            broken["left"] -= 1
+            raise RuntimeError("injected failure")
+        return real_apply(snapshot, now)
+
+    h.queue.apply = apply
+    h.agent.start()
+    wait_until(lambda: any(any("stopped watching" in n for n in s.notices) for s in h.statuses))
+    down = next(s for s in h.statuses if any("stopped watching" in n for n in s.notices))
+    assert down.waiting == 0 and down.blind  # the badge's can't-see state, not a count
+    assert all(
+        s.message.startswith("Ticketbell stopped watching: RuntimeError") for s in down.sources
+    )
+    records = [r for r in caplog.records if "stopped watching" in r.getMessage()]
+    assert records and records[0].exc_info is not None  # logged with its traceback
+    # It starts again by itself (after a 1 s back-off) and reads the source.
+    wait_until(lambda: h.agent.status.waiting == 1 and not h.agent.status.blind, timeout=10)
+    assert h.agent.scheduler_deaths == 1
+    assert h.agent._thread is not None and h.agent._thread.is_alive()
+
+
+def test_a_source_with_more_tickets_than_the_bound_is_cut_and_nothing_is_taken_as_answered(
+    harness, clock, monkeypatch
+):
+    from agent import engine
+
+    monkeypatch.setattr(engine, "MAX_TICKETS_PER_SOURCE", 3)
+    h = harness()
+    h.sources["A"].tickets = [ticket(i, clock.now()) for i in range(1, 4)]
+    h.agent.start()
+    wait_until(lambda: h.agent.status.waiting == 3)
+    # 5 reported, the first one changed: only 3 are kept, and the two cut off are not read —
+    # the snapshot is incomplete, so ticket 3 (beyond the bound now) is not "answered".
+    h.sources["A"].tickets = [ticket(i, clock.now()) for i in (9, 1, 2, 3, 4)]
+    h.advance(11)
+    wait_until(lambda: h.sources["A"].calls == 2)
+    wait_until(lambda: h.agent.status.waiting == 4)
+    assert not [a for a in h.alerts if a.kind == "answered"]
+    assert {w.ticket.id for w in h.agent.status.tickets} == {"1", "2", "3", "9"}
+
+
+def test_a_second_agent_on_the_same_folder_says_so_sends_nothing_and_takes_over(
+    tmp_path, clock, caplog
+):
+    config = make_config(
+        escalation={"levels": [{"after": "0m", "notify": ["owner-desktop"]}]}, role="owner"
+    )
+    first = Harness(tmp_path, clock, config)
+    overdue = clock.now() - timedelta(hours=9)
+    first.sources["A"].tickets = [ticket(1, overdue)]
+    caplog.set_level("WARNING")
+    second = Harness(tmp_path, clock, config)  # the tray, while the owner's unit runs
+    second.sources["A"].tickets = [ticket(1, overdue)]
+    try:
+        assert not second.queue.writable
+        said = [r.getMessage() for r in caplog.records if "another Ticketbell" in r.getMessage()]
+        assert said and f"process {os.getpid()}" in said[0]  # in the log at once
+        first.agent.start()
+        second.agent.start()
+        wait_until(lambda: any(a.kind == "escalated" for a in first.alerts))
+        wait_until(lambda: any(a.kind == "overdue" for a in second.alerts))
+        assert any("another Ticketbell (process" in n for n in second.agent.status.notices)
+        # The second one never reports an escalation it does not send.
+        assert not [a for a in second.alerts if a.kind == "escalated"]
+        first.agent.stop()
+        second.advance(1)
+        wait_until(lambda: second.queue.writable)  # it took the folder over
+        wait_until(lambda: not any("another" in n for n in second.agent.status.notices))
+        # and it read what the first one saved: that escalation is not owed again
+        second.advance(60)
+        time.sleep(0.2)
+        assert not [a for a in second.alerts if a.kind == "escalated"]
+    finally:
+        second.agent.stop()
+        first.agent.stop()

@@ -22,7 +22,7 @@ from pytest_httpserver import HTTPServer
 from requests.structures import CaseInsensitiveDict
 from werkzeug import Request, Response
 
-from agent.sources.base import BadResponse, RateLimited, TLSFailure, Unavailable
+from agent.sources.base import BadResponse, RateLimited, TLSFailure, Unavailable, fetch_budget
 from agent.sources.http import HttpClient, Pages, reset_seconds, retry_after_seconds, throttle_hint
 from tests import secretscan
 from tests.fakes.web import local_server
@@ -359,3 +359,63 @@ def test_a_relative_path_with_a_url_in_its_query_stays_relative(http: HTTPServer
     assert url.startswith(f"http://127.0.0.1:{http.port}/search?")
     with pytest.raises(BadResponse, match="another address"):
         c.url("javascript:alert(1)")
+
+
+@pytest.mark.parametrize(
+    ("value", "retry", "reset"),
+    [
+        ("inf", 3600.0, 3600.0),
+        ("1e20", 3600.0, 3600.0),
+        ("1000000000", 3600.0, 0.0),  # as a reset: an epoch second in 2001, long past
+        ("-5", 0.0, 0.0),
+        ("nan", None, None),
+    ],
+)
+def test_a_server_asks_for_at_most_an_hour(
+    value: str, retry: float | None, reset: float | None
+) -> None:
+    """``Retry-After: inf`` killed the scheduler (OverflowError in timedelta)."""
+    assert retry_after_seconds(value) == retry
+    assert reset_seconds(CaseInsensitiveDict({"X-RateLimit-Reset": value})) == reset
+
+
+def test_a_reset_in_milliseconds_or_far_away_is_recognised_and_clamped() -> None:
+    now = 1_800_000_000.0
+    in_ms = str(int((now + 120) * 1000))
+
+    def reset(value: str) -> float | None:
+        return reset_seconds(CaseInsensitiveDict({"X-RateLimit-Reset": value}), now)
+
+    assert reset(in_ms) == pytest.approx(120)
+    assert reset(str(int(now + 86400 * 365))) == 3600.0
+    headers = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "4102444800"}  # 2100
+    assert throttle_hint(CaseInsensitiveDict(headers), now) == 3600.0
+
+
+def test_pages_stop_at_the_fetch_byte_budget(http: HTTPServer) -> None:
+    """Memory per poll is bounded, not only per response."""
+    body = {"items": ["x" * 1000], "next": None}
+    for n in range(1, 4):
+        body = {"items": ["x" * 1000], "next": f"/p/{n + 1}" if n < 3 else None}
+        http.expect_request(f"/p/{n}").respond_with_json(body)
+    client = HttpClient(http.url_for("/"))
+    with fetch_budget(30, max_bytes=2500), pytest.raises(BadResponse, match="one poll may read"):
+        list(client.paginate("p/1", None, lambda page: page.data["next"]))
+    assert len(http.log) == 3  # the third page went over the budget
+
+
+def test_a_body_trickling_past_the_deadline_is_too_slow(http: HTTPServer) -> None:
+    def trickle(_request: Request) -> Response:
+        def body() -> Iterator[bytes]:
+            yield b"["
+            for _ in range(100):
+                time.sleep(0.2)
+                yield b" "
+            yield b"]"
+
+        return Response(body(), content_type="application/json")
+
+    http.expect_request("/slow").respond_with_handler(trickle)
+    client = HttpClient(http.url_for("/"), timeout=1)
+    with fetch_budget(1.0), pytest.raises(Unavailable, match=r"too slow.*within 1 s"):
+        client.get_json("slow")

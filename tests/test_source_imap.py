@@ -17,7 +17,13 @@ from agent.engine import Agent
 from agent.model import Status
 from agent.queue import LocalQueue
 from agent.sources import source_class
-from agent.sources.base import AuthError, NotConfigured, TLSFailure, Unreachable
+from agent.sources.base import (
+    AuthError,
+    BadResponse,
+    NotConfigured,
+    TLSFailure,
+    Unreachable,
+)
 from agent.sources.imap import ImapSource, encode_mailbox, parse_internaldate, uid_set
 from tests.fakes import imap as fake
 
@@ -396,3 +402,27 @@ def test_pure_helpers() -> None:
     )
     assert uid_set([1, 2, 3, 7, 9, 10]) == "1:3,7,9:10"
     assert encode_mailbox('Entwürfe "A"') == '"Entw&APw-rfe \\"A\\""'
+
+
+def test_a_header_larger_than_the_literal_cap_is_refused_not_read(
+    dovecot, account, now, monkeypatch
+) -> None:
+    """imaplib reads a literal of any size the server announces: one is capped (1 MiB; a
+    small cap here, so the test mail stays small) and the poll fails naming the mail server."""
+    from agent.sources import imap
+
+    user, mb = account
+    mb.append(subject="A" * 5000, arrived=h(now, 1))
+    monkeypatch.setattr(imap, "MAX_LITERAL", 4096)
+    source = make(dovecot, user)
+    try:
+        with pytest.raises(BadResponse, match=r"sent more than Ticketbell reads in one poll"):
+            source.fetch(None)
+    finally:
+        source.close()
+    monkeypatch.setattr(imap, "MAX_LITERAL", 1024 * 1024)
+    again = make(dovecot, user)
+    try:
+        assert [t.subject for t in again.fetch(None).tickets] == ["A" * 5000]
+    finally:
+        again.close()

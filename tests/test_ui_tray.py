@@ -351,3 +351,23 @@ def test_without_a_tray_a_window_has_the_badge_list_and_actions(make_tray, qtbot
     assert tray.opened[-1].toString().startswith("notify:1 new ticket")
     tray.window.close()  # closing minimises, the app stays reachable
     assert tray.window.isVisible()
+
+
+def test_a_source_slowed_down_by_its_helpdesk_says_until_when_and_keeps_its_count(
+    make_tray,
+) -> None:
+    tray = make_tray()
+    slowed = SourceHealth(
+        SOURCE,
+        "demo",
+        Health.SLOWED,
+        "slowed down by the helpdesk until 10:42",
+        last_success=NOW - timedelta(minutes=3),
+        waiting=1,
+    )
+    tray.show_status(Status(NOW, (waiting("1", 30),), (slowed,)))
+    assert badge_state(tray.status) is not BadgeState.BLIND  # its tickets are still current
+    tip = tray.tray.toolTip()
+    assert "1 waiting" in tip and "cannot" not in tip
+    assert f"{SOURCE}: slowed down by the helpdesk until 10:42" in tip
+    assert f"{SOURCE}: slowed down by the helpdesk until 10:42" in entries(tray.menu)

@@ -182,7 +182,9 @@ def tooltip(status: Status, now: datetime, sound_note: str = "") -> str:
             f"next due in {human(w.due_at - now)}, {plain(w.ticket.category or w.ticket.source)}"
         )
     for s in status.sources:
-        if s.stale:
+        if s.health.value == "slowed":
+            lines.append(f"{plain(s.name, 40)}: {plain(s.message, 120)}")
+        elif s.stale:
             why = s.message or ("not read yet" if s.health.value == "unknown" else "failing")
             lines.append(f"cannot read {plain(s.name, 40)}: {plain(why, 120)}")
     lines += [plain(n, 160) for n in status.notices]
@@ -366,7 +368,9 @@ class Tray(QObject):
         for note in status.notices:
             self._info(menu, "⚠ " + plain(note, 90))
         for s in status.sources:
-            if s.stale:
+            if s.health.value == "slowed":
+                self._info(menu, f"{plain(s.name, 30)}: {plain(s.message, 70)}")
+            elif s.stale:
                 why = s.message or "not read yet"
                 self._info(menu, f"Cannot read {plain(s.name, 30)}: {plain(why, 70)}")
             if s.sign_in:  # Settings has the Sign in… button of the source

@@ -8,7 +8,10 @@ pure ``parse_*()`` functions in the same file turn the helpdesk's JSON into tick
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -78,6 +81,12 @@ class TLSFailure(Unavailable):
     label = "TLS failure"
 
 
+class TooSlow(Unavailable):
+    """The fetch did not finish within its deadline (a server that trickles its answer)."""
+
+    label = "too slow"
+
+
 class BadResponse(SourceError):
     label = "bad response"
 
@@ -97,6 +106,53 @@ class SignInNeeded(NotConfigured):
     token): a person must sign in again; polling until then only repeats the refusal."""
 
     label = "sign-in needed"
+
+
+#: A whole fetch (every page, every request) may take this many times the source's
+#: ``timeout``; after that it is abandoned and the source fails "too slow". ``timeout`` alone
+#: limits each socket read, so a server sending a byte every few seconds held a fetch forever.
+FETCH_DEADLINE_FACTOR = 4
+#: The longest wait a helpdesk may ask for (Retry-After, a rate-limit reset), in seconds: no
+#: number from a server may silence a source for longer, nor overflow a date.
+MAX_SERVER_WAIT = 3600.0
+#: Bytes one fetch may read in all responses together (one response has its own, lower cap).
+MAX_FETCH_BYTES = 100 * 1024 * 1024
+
+
+@dataclass
+class FetchBudget:
+    """What the fetch under way on this thread may still spend: time and bytes."""
+
+    deadline: float  # time.monotonic() by which the fetch must end
+    seconds: float  # the whole budget, for messages
+    bytes_left: int
+
+    def time_left(self) -> float:
+        return self.deadline - time.monotonic()
+
+
+_budget = threading.local()
+
+
+@contextlib.contextmanager
+def fetch_budget(seconds: float, max_bytes: int = MAX_FETCH_BYTES) -> Iterator[FetchBudget]:
+    """Give the fetch run inside this block (on this thread) a deadline and a byte budget.
+
+    The engine wraps every ``Source.fetch()`` in one; HTTP and IMAP read it through
+    :func:`current_budget`. Outside of one (a connector's unit test) nothing is limited.
+    """
+    budget = FetchBudget(time.monotonic() + seconds, seconds, max_bytes)
+    previous = getattr(_budget, "value", None)
+    _budget.value = budget
+    try:
+        yield budget
+    finally:
+        _budget.value = previous
+
+
+def current_budget() -> FetchBudget | None:
+    """The budget of the fetch under way on this thread (None: not limited)."""
+    return getattr(_budget, "value", None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +204,7 @@ class Source:
         """An HTTP client for this source: its timeout, TLS verification and proxy settings."""
         from agent.sources.http import HttpClient
 
-        return HttpClient(
+        client = HttpClient(
             base_url,
             timeout=self.config.timeout,
             verify=self.config.verify,
@@ -156,6 +212,12 @@ class Source:
             name=self.name,
             **kwargs,
         )
+        self.__dict__.setdefault("_http_clients", []).append(client)
+        return client
+
+    def fetch_seconds(self) -> float:
+        """How long one whole fetch of this source may take (see FETCH_DEADLINE_FACTOR)."""
+        return float(self.config.timeout) * FETCH_DEADLINE_FACTOR
 
     def fetch(self, since: datetime | None) -> Snapshot:
         """Return every ticket waiting now. ``since`` is the last successful fetch's time."""
@@ -173,6 +235,15 @@ class Source:
         worker thread after each successful fetch; :meth:`close` must make it return soon.
         """
         return None
+
+    def abort(self) -> None:
+        """Break the connections of a fetch past its deadline, so its worker returns.
+
+        Called from another thread (the scheduler, or the agent stopping): it must not block,
+        so it only shuts sockets down; the worker then fails and cleans up after itself.
+        """
+        for client in self.__dict__.get("_http_clients", ()):
+            client.abort()
 
     def close(self) -> None:
         """Release connections. Called when the agent stops or the source is reconfigured."""

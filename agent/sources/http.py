@@ -22,11 +22,13 @@ What it does for every kind, so no connector writes it again:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
 import logging
 import math
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -37,9 +39,12 @@ from urllib.parse import urljoin, urlsplit
 
 import orjson
 import requests
+import urllib3
 
 from agent import __version__
 from agent.sources.base import (
+    MAX_FETCH_BYTES,
+    MAX_SERVER_WAIT,
     AuthError,
     BadResponse,
     Forbidden,
@@ -47,8 +52,10 @@ from agent.sources.base import (
     RateLimited,
     SourceError,
     TLSFailure,
+    TooSlow,
     Unavailable,
     Unreachable,
+    current_budget,
 )
 
 log = logging.getLogger(__name__)
@@ -57,10 +64,11 @@ CONNECT_TIMEOUT = 10.0
 MAX_BYTES = 20 * 1024 * 1024  # one response; a page of 100 tickets is ~100 KiB
 MAX_PAGES = 50
 MAX_INLINE_WAIT = 60.0  # a rate-limit wait up to this long is waited out inside the fetch
-MAX_RETRY_AFTER = 3600.0  # no number from a server makes us wait longer than an hour
+MAX_RETRY_AFTER = MAX_SERVER_WAIT  # no number from a server makes us wait longer than an hour
 MAX_RATE_RETRIES = 5  # the same request asked again at most this often after a short wait
 FETCH_BUDGET_TIMEOUTS = 4  # a fetch's waits stay within this many read timeouts
 SECONDARY_LIMIT_WAIT = 60.0  # GitHub: "wait at least one minute before retrying"
+MAX_POLL_MIB = MAX_FETCH_BYTES // 1_048_576
 USER_AGENT = f"Ticketbell/{__version__} (+helpdesk tray agent)"
 
 _REMAINING_HEADERS = (
@@ -215,7 +223,10 @@ def is_loopback(host: str) -> bool:
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """Parse a Retry-After header: delta seconds or an HTTP date. None when absent or garbage."""
+    """Parse a Retry-After header: delta seconds or an HTTP date. None when absent or garbage.
+
+    At most MAX_SERVER_WAIT: no number from a server may silence a source for longer.
+    """
     if not value:
         return None
     value = value.strip()
@@ -244,8 +255,9 @@ def _header(headers: Mapping[str, str], names: tuple[str, ...]) -> str | None:
 def reset_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
     """Seconds until a rate-limit window resets, from the reset headers helpdesks send.
 
-    Values larger than a day are epoch timestamps (GitHub, Freshdesk), in seconds or, above
-    1e11, in milliseconds; smaller are deltas. The answer is clamped to an hour.
+    Values larger than a day are epoch timestamps (GitHub, Freshdesk), in milliseconds when
+    larger than 10^11 (a date past the year 5000 in seconds); smaller are deltas. The answer is
+    at most MAX_SERVER_WAIT.
     """
     raw = _header(headers, _RESET_HEADERS)
     if raw is None:
@@ -351,9 +363,9 @@ class HttpClient:
         self.fetch_budget = (
             FETCH_BUDGET_TIMEOUTS * timeout if fetch_budget is None else fetch_budget
         )
-        #: ``time.monotonic()`` by which the current fetch must end, when whoever runs the fetch
-        #: sets one: no rate-limit wait is started that would end after it
-        self.deadline: float | None = None
+        #: a deadline set on this client itself (tests, a caller outside the engine); the
+        #: engine's per-fetch budget applies otherwise, see :attr:`deadline`
+        self._deadline: float | None = None
         self._closed = threading.Event()
         self.max_bytes = max_bytes
         self.max_pages = max_pages
@@ -380,6 +392,7 @@ class HttpClient:
         #: cap; kept for connectors not yet reading :class:`Pages`
         self.last_throttle: float | None = None
         self.truncated = False
+        self._reading: requests.Response | None = None  # the response whose body is being read
         host = urlsplit(base_url).hostname or ""
         if base_url.startswith("http://") and host and not is_loopback(host):
             log.warning(
@@ -391,6 +404,37 @@ class HttpClient:
             log.warning("%s: TLS certificate verification is OFF for %s", self.name, host)
 
     # ------------------------------------------------------------------ requests
+
+    @property
+    def deadline(self) -> float | None:
+        """When the fetch under way must end (``time.monotonic()`` seconds), or None.
+
+        Set by the engine for each fetch (``base.fetch_budget``: a few times ``timeout``);
+        every request, each read of a body and each wait inside a fetch stays before it.
+        """
+        if self._deadline is not None:
+            return self._deadline
+        budget = current_budget()
+        return budget.deadline if budget is not None else None
+
+    @deadline.setter
+    def deadline(self, value: float | None) -> None:
+        self._deadline = value
+
+    def time_left(self) -> float | None:
+        """Seconds until :attr:`deadline` (negative once past it), or None when unlimited."""
+        deadline = self.deadline
+        return None if deadline is None else deadline - time.monotonic()
+
+    def _check_deadline(self, url: str) -> None:
+        left = self.time_left()
+        if left is not None and left <= 0:
+            budget = current_budget()
+            seconds = budget.seconds if budget is not None else 0
+            raise TooSlow(
+                f"{self.name} is too slow: the poll did not finish within {seconds:g} s",
+                f"fetch deadline passed at {self._safe(url)}",
+            )
 
     def url(self, path: str) -> str:
         """Join a relative API path to the base URL. An absolute URL (a next link, a URL from a
@@ -452,7 +496,9 @@ class HttpClient:
         started = time.monotonic()
         retries = 0
         while True:
+            self._check_deadline(url)
             response = self._send(method, url, params, send_headers, data, json_body)
+            self._reading = response
             if self.follow_moved and method == "GET":
                 response = self._follow_moved(response, params, send_headers)
             try:
@@ -472,6 +518,7 @@ class HttpClient:
                     body = self._read_body(response)
                     break
             finally:
+                self._reading = None
                 response.close()
             if self._closed.wait(wait):
                 raise Unavailable(f"{self.name}: stopped while waiting for the rate limit")
@@ -570,6 +617,17 @@ class HttpClient:
         self._closed.set()
         self.session.close()
 
+    def abort(self) -> None:
+        """Shut down the socket of the body being read (from another thread; never blocks).
+
+        The reading thread then fails at once instead of waiting for a trickling server.
+        """
+        response = self._reading
+        sock = getattr(getattr(getattr(response, "raw", None), "_connection", None), "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
     # ------------------------------------------------------------------ internals
 
     def _inline_wait(self, retry_after: float | None, started: float, retries: int) -> float | None:
@@ -606,6 +664,11 @@ class HttpClient:
         json_body: Any,
     ) -> requests.Response:
         host = urlsplit(url).hostname or url
+        timeout = self.timeout
+        left = self.time_left()
+        if left is not None:  # no single wait may run past the fetch's deadline
+            left = max(0.1, left)
+            timeout = (min(timeout[0], left), min(timeout[1], left))
         try:
             return self.session.request(
                 method,
@@ -614,7 +677,7 @@ class HttpClient:
                 headers=headers,
                 data=data,
                 json=json_body,
-                timeout=self.timeout,
+                timeout=timeout,
                 verify=self.verify,
                 allow_redirects=False,
                 stream=True,
@@ -632,6 +695,7 @@ class HttpClient:
         except requests.exceptions.ConnectTimeout:
             raise Unreachable(f"{host} did not answer in time (connect timeout)") from None
         except requests.exceptions.ReadTimeout:
+            self._check_deadline(url)
             raise Unavailable(
                 f"{host} is too slow: no answer within {self.timeout[1]:g} s"
             ) from None
@@ -701,8 +765,15 @@ class HttpClient:
             )
         chunks: list[bytes] = []
         total = 0
+        budget = current_budget()
+        url = response.url or ""
         try:
-            for chunk in response.iter_content(chunk_size=65536):
+            while True:
+                # read1: at most one socket read per call, so the deadline is checked between
+                # reads even when the server trickles a byte at a time
+                chunk = response.raw.read1(65536, decode_content=True)
+                if not chunk:
+                    break
                 total += len(chunk)
                 if total > self.max_bytes:
                     raise BadResponse(
@@ -710,8 +781,18 @@ class HttpClient:
                         "response; refused",
                         f"body exceeded {self.max_bytes} bytes",
                     )
+                if budget is not None:
+                    budget.bytes_left -= len(chunk)
+                    if budget.bytes_left < 0:
+                        raise BadResponse(
+                            f"{self.name} sent more than the "
+                            f"{MAX_POLL_MIB} MiB one poll may read; the rest is not read",
+                            f"poll byte budget exceeded at {self._safe(url)}",
+                        )
                 chunks.append(chunk)
-        except requests.exceptions.RequestException as exc:
+                self._check_deadline(url)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            self._check_deadline(url)  # cut by abort() at the deadline: "too slow"
             raise BadResponse(
                 f"the answer from {self.name} was cut off",
                 f"{type(exc).__name__}: {self._strip(exc)}",

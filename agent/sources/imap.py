@@ -39,6 +39,7 @@ import select
 import socket
 import ssl
 import string
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ from agent.sources.base import (
     TLSFailure,
     Unavailable,
     Unreachable,
+    current_budget,
 )
 
 if TYPE_CHECKING:
@@ -75,6 +77,9 @@ FETCH_ITEMS = f"(UID INTERNALDATE BODY.PEEK[HEADER.FIELDS ({HEADERS})])"
 FETCH_BATCH = 500
 NETWORK_ERRORS = (OSError, EOFError, ValueError, imaplib.IMAP4.error)
 IDLE_REISSUE = 25 * 60.0  # RFC 2177: re-issue IDLE at least every 29 minutes
+#: the largest literal ({n} bytes) a server may send: we ask for a few header fields only, so
+#: anything near this is a broken or hostile server; imaplib would read any size it announces
+MAX_LITERAL = 1024 * 1024
 MONTH_NAMES = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 MONTHS = {m: i for i, m in enumerate(MONTH_NAMES, 1)}
 SPECIAL_FOLDERS = {"\\sent", "\\drafts", "\\trash", "\\junk", "\\all", "\\archive", "\\flagged"}
@@ -466,6 +471,7 @@ class ImapSource(Source):
         self._idle: imaplib.IMAP4 | None = None
         self._idle_ok: bool | None = None
         self._closed = False
+        self._idle_setup: imaplib.IMAP4 | None = None  # IDLE's connection while being set up
 
     # ------------------------------------------------------------ connection and errors
 
@@ -501,6 +507,7 @@ class ImapSource(Source):
             raise
         except NETWORK_ERRORS as exc:
             raise self._error(exc, "connect") from None
+        _cap_literals(conn, self._where())
         try:
             if "LOGINDISABLED" in conn.capabilities:
                 raise TLSFailure(
@@ -787,9 +794,14 @@ class ImapSource(Source):
         """
         if self._closed or self._idle_ok is False:
             return None
+        # The set-up (connect, log in, open the folder) has a fetch's deadline too.
+        setup_timer = threading.Timer(self.fetch_seconds(), self.abort)
+        setup_timer.daemon = True
         try:
             if self._idle is None:
+                setup_timer.start()
                 conn = self._connect()
+                self._idle_setup = conn
                 if "IDLE" not in conn.capabilities:
                     self._idle_ok = False
                     _shutdown(conn)
@@ -800,6 +812,8 @@ class ImapSource(Source):
                     f"open {self.folders[0]}",
                     lambda: conn.select(encode_mailbox(self.folders[0]), readonly=True),
                 )
+                setup_timer.cancel()
+                self._idle_setup = None
                 self._idle = conn
             deadline = time.monotonic() + max(0.0, timeout)
             while not self._closed:
@@ -816,6 +830,11 @@ class ImapSource(Source):
             if idle is not None:
                 _shutdown(idle)
             return None
+        finally:
+            setup_timer.cancel()
+            setup, self._idle_setup = self._idle_setup, None
+            if setup is not None:  # the set-up failed part way
+                _shutdown(setup)
 
     def _idle_once(self, conn: imaplib.IMAP4, seconds: float) -> bool:
         """One IDLE command of at most ``seconds``: True when the server reported a change."""
@@ -861,6 +880,14 @@ class ImapSource(Source):
         if conn is not None:
             _shutdown(conn)
 
+    def abort(self) -> None:
+        """Break the connections of a fetch or IDLE set-up past its deadline (any thread)."""
+        for conn in (self._conn, self._idle_setup):
+            sock = getattr(conn, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
     def close(self) -> None:
         self._closed = True
         self._drop_connection()
@@ -894,6 +921,25 @@ def sasl_oauth(
         return answers.pop() if answers else after
 
     return answer
+
+
+def _cap_literals(conn: imaplib.IMAP4, where: str) -> None:
+    """Refuse a literal larger than MAX_LITERAL, and count literals against the poll's bytes."""
+    read = conn.read
+
+    def capped(size: int) -> bytes:
+        budget = current_budget()
+        if budget is not None:
+            budget.bytes_left -= size
+        if size > MAX_LITERAL or (budget is not None and budget.bytes_left < 0):
+            raise BadResponse(
+                f"the mail server {where} sent more than Ticketbell reads in one poll "
+                f"({size:,} bytes in one answer); refused",
+                f"literal of {size} bytes (cap {MAX_LITERAL})",
+            )
+        return read(size)
+
+    conn.read = capped  # type: ignore[method-assign]
 
 
 def _is_change(line: bytes) -> bool:

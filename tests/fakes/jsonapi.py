@@ -4,6 +4,9 @@ Shaped like the small home-grown or lesser-known helpdesks the kind is for: an A
 the tickets nested under ``data.tickets``, the next page's absolute URL under ``links.next``
 (null on the last page), nested objects for the customer and queue, ISO times with offsets
 and epoch milliseconds, ``{"error": ...}`` bodies and a ``Retry-After`` on 429.
+``reply_headers`` replace the quota headers of a normal answer (``X-RateLimit-Remaining: 0``
+with a reset as epoch seconds, the form GitHub documents at
+https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class FakeJsonHelpdesk(FakeHelpdesk):
         self.tickets: list[dict[str, Any]] = []
         self.endless_next = False
         self.loop_next = False
+        self.reply_headers: dict[str, str] = {}
 
     @property
     def url(self) -> str:
@@ -88,5 +92,6 @@ class FakeJsonHelpdesk(FakeHelpdesk):
             nxt = f"{self.origin(request)}{PATH}?page=1"
         return json_response(
             {"data": {"tickets": chunk, "count": len(chunk)}, "links": {"next": nxt}},
-            headers={"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "599"},
+            headers=self.reply_headers
+            or {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "599"},
         )

@@ -4,7 +4,8 @@ fault proxy, and a tally of what was tried for the ``make reliability`` report.
 Tests record figures with pytest's ``record_property``: ``fault`` (the name of a fault the agent
 must survive; it counts as survived when the test passes), ``alerts_duplicated``,
 ``alerts_lost``, ``escalations_duplicated``, ``escalations_lost``, ``secrets_found``, ``kills``,
-``tokens_to_foreign_host``, ``channel_tokens_accepted``, ``files_readable_by_others``.
+``tokens_to_foreign_host``, ``channel_tokens_accepted``, ``files_readable_by_others``,
+``fetches_past_deadline``, ``scheduler_deaths``, ``sent_twice_slow_channel``.
 ``tests/reliability/report.py`` turns them into the table.
 """
 

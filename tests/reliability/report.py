@@ -26,6 +26,9 @@ FIGURES = (
     ("kills", "SIGKILLs survived by the headless agent"),
     ("channel_tokens_accepted", "channel tokens taken into a config or export (must be 0)"),
     ("files_readable_by_others", "files readable by other users (must be 0)"),
+    ("fetches_past_deadline", "fetches past their deadline (must be 0)"),
+    ("scheduler_deaths", "scheduler deaths (must be 0)"),
+    ("sent_twice_slow_channel", "messages sent twice to a slow channel (must be 0)"),
 )
 
 

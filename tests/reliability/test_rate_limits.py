@@ -52,7 +52,9 @@ def test_a_long_wait_on_page_two_keeps_the_tickets_and_the_agent_alive(
     run.advance(90)
     wait_until(lambda: run.health("Desk").health is not Health.OK, what="the rate limit")
     health = run.health("Desk")
-    assert "slow down" in health.message
+    assert health.health is Health.SLOWED  # a state of its own: not failing, no source_down
+    assert "slowed down by the helpdesk until" in health.message
+    assert not run.kinds("source_down")
     assert health.waiting == 150 and not run.kinds("answered")
     assert health.next_poll is not None
     planned = (health.next_poll - clock.now()).total_seconds()
