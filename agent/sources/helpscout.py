@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from agent import secrets
-from agent.model import Snapshot, Ticket, utcnow
+from agent.model import Snapshot, Ticket, parse_time, utcnow
 from agent.sources.base import (
     AuthError,
     BadResponse,
@@ -24,7 +24,6 @@ from agent.sources.base import (
     Source,
 )
 from agent.sources.http import Page
-from agent.sources.kit import parse_time
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -36,7 +35,10 @@ MAILBOXES_FOR = timedelta(hours=1)  # how long the mailbox names are trusted
 
 
 def _time(value: Any, what: str) -> datetime | None:
-    return parse_time(value, where=f"Help Scout {what}")
+    try:
+        return parse_time(value, what)
+    except ValueError as exc:
+        raise BadResponse("Help Scout sent a date that cannot be read", str(exc)) from None
 
 
 def _embedded(data: Any, key: str) -> list[dict[str, Any]]:
@@ -142,7 +144,6 @@ class HelpScoutSource(Source):
         self._token_until: datetime | None = None
         self._mailboxes: dict[int, str] = {}
         self._mailboxes_at: datetime | None = None
-        self._throttle: float | None = None
 
     # ------------------------------------------------------------------ auth
 
@@ -201,8 +202,15 @@ class HelpScoutSource(Source):
         return self._mailboxes
 
     def _read(self, headers: dict[str, str]) -> tuple[list[dict[str, Any]], dict[int, str], bool]:
+        """The active conversations of the watched mailboxes: one listing per mailbox.
+
+        The ``mailbox`` filter is asked for one id at a time (the official client sends one;
+        what the API makes of ``mailbox=1,2`` is documented differently in different places),
+        and a conversation of a mailbox not watched is dropped whatever the API sent.
+        """
         mailboxes = self._mailbox_names(headers)
         params: dict[str, Any] = {"status": "active", "sortField": "createdAt", "sortOrder": "asc"}
+        targets: list[int | None] = [None]  # no categories: every mailbox the app sees
         if self.config.categories:
             by_name = {name.casefold(): mid for mid, name in mailboxes.items()}
             missing = [c for c in self.config.categories if c.casefold() not in by_name]
@@ -211,14 +219,19 @@ class HelpScoutSource(Source):
                     f"Help Scout has no mailbox named {missing[0]!r} that this app can see; "
                     f"it has: {', '.join(sorted(mailboxes.values())) or 'none'}"
                 )
-            ids = sorted(by_name[c.casefold()] for c in self.config.categories)
-            params["mailbox"] = ",".join(str(i) for i in ids)
+            targets = sorted({by_name[c.casefold()] for c in self.config.categories})
         conversations: list[dict[str, Any]] = []
-        listing = self.client.paginate("conversations", params, next_href, headers=headers)
-        for page in listing:
-            conversations.extend(_embedded(page.data, "conversations"))
-        self._throttle = listing.throttle
-        return conversations, mailboxes, listing.complete
+        complete = True
+        for mailbox in targets:
+            query = params if mailbox is None else {**params, "mailbox": mailbox}
+            for page in self.client.paginate("conversations", query, next_href, headers=headers):
+                conversations.extend(
+                    conv
+                    for conv in _embedded(page.data, "conversations")
+                    if mailbox is None or str(conv.get("mailboxId")) == str(mailbox)
+                )
+            complete = complete and not self.client.truncated
+        return conversations, mailboxes, complete
 
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
@@ -228,7 +241,9 @@ class HelpScoutSource(Source):
             ticket = parse_conversation(conv, source=self.name, mailboxes=mailboxes, now=now)
             if ticket is not None:
                 tickets[ticket.id] = ticket
-        return Snapshot(self.name, tuple(tickets.values()), now, complete, self._throttle)
+        return Snapshot(
+            self.name, tuple(tickets.values()), now, complete, self.client.last_throttle
+        )
 
     def list_categories(self) -> list[str]:
         self._mailboxes_at = None
