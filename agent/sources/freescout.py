@@ -21,27 +21,24 @@ stays None.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from agent.model import Snapshot, Ticket, parse_time, utcnow
-from agent.sources.base import BadResponse, NotConfigured, NotFound, Option, Source
-from agent.sources.http import Page
+from agent.model import Snapshot, Ticket, utcnow
+from agent.sources.base import BadResponse, NotFound, Option, Source
+from agent.sources.http import Page, throttle_hint
+from agent.sources.kit import CategoryResolver, TicketCache, parse_time, slowest, waiting_since
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
 
 PAGE_SIZE = 100  # the module's default is 50; it reads pageSize without a documented maximum
 FIRST_SYNC_PAGE_SIZE = 25  # pages that embed every thread: kept small
-MAILBOXES_FOR = timedelta(hours=1)  # how long the mailbox names are trusted
 
 
 def _time(value: Any, what: str) -> datetime | None:
-    try:
-        return parse_time(value, what)
-    except ValueError as exc:
-        raise BadResponse("FreeScout sent a date that cannot be read", str(exc)) from None
+    return parse_time(value, where=f"FreeScout's {what}")
 
 
 def _embedded(data: Any, key: str) -> list[dict[str, Any]]:
@@ -102,15 +99,7 @@ def waiting_from_threads(threads: list[Any], *, phone: bool) -> tuple[bool, date
         at = _time(thread.get("createdAt"), "thread createdAt")
         if at is not None:
             messages.append((at, from_customer))
-    if not messages:
-        return False, None
-    since = None
-    for at, from_customer in sorted(messages, key=lambda m: (m[0], not m[1])):
-        if not from_customer:
-            since = None
-        elif since is None:
-            since = at
-    return True, since
+    return bool(messages), waiting_since(messages)
 
 
 def _team_wrote_last(conv: dict[str, Any]) -> bool:
@@ -198,20 +187,19 @@ class FreeScoutSource(Source):
             self.web,
             headers={"X-FreeScout-API-Key": secret},
         )
-        self._mailboxes: dict[int, str] = {}
-        self._mailboxes_at: datetime | None = None
-        #: conversation id -> (its updatedAt, the ticket made from its threads then)
-        self._read: dict[Any, tuple[Any, Ticket | None]] = {}
+        self.mailboxes: CategoryResolver[int] = CategoryResolver(
+            self._read_mailboxes, what="mailbox", helpdesk="FreeScout"
+        )
+        #: the ticket made from each conversation's threads (none: not waiting), kept while
+        #: its ``updatedAt`` stays the same
+        self._threads_read: TicketCache[Any, list[Ticket]] = TicketCache()
         self._synced = False
 
-    def _mailbox_names(self) -> dict[int, str]:
-        now = self.clock()
-        if self._mailboxes_at is None or now - self._mailboxes_at >= MAILBOXES_FOR:
-            names: dict[int, str] = {}
-            for page in self.client.paginate("api/mailboxes", None, self._next):
-                names.update(parse_mailboxes(page.data))
-            self._mailboxes, self._mailboxes_at = names, now
-        return self._mailboxes
+    def _read_mailboxes(self) -> dict[int, str]:
+        names: dict[int, str] = {}
+        for page in self.client.paginate("api/mailboxes", None, self._next):
+            names.update(parse_mailboxes(page.data))
+        return names
 
     def _next(self, page: Page) -> str | None:
         number, total = page_numbers(page.data)
@@ -222,22 +210,10 @@ class FreeScoutSource(Source):
         params["page"] = str(number + 1)
         return f"{base}?{urlencode(params, safe='%')}"
 
-    def _watched(self, mailboxes: dict[int, str]) -> list[int] | None:
-        if not self.config.categories:
-            return None
-        by_name = {name.casefold(): mid for mid, name in mailboxes.items()}
-        missing = [c for c in self.config.categories if c.casefold() not in by_name]
-        if missing:
-            raise NotConfigured(
-                f"FreeScout has no mailbox named {missing[0]!r} that this key can see; "
-                f"it has: {', '.join(sorted(mailboxes.values())) or 'none'}"
-            )
-        return sorted({by_name[c.casefold()] for c in self.config.categories})
-
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
-        mailboxes = self._mailbox_names()
-        watched = self._watched(mailboxes)
+        self.mailboxes.new_fetch()
+        watched = self.mailboxes.ids(self.config.categories) if self.config.categories else None
         first = not self._synced
         params: dict[str, Any] = {
             "status": "active",
@@ -251,37 +227,34 @@ class FreeScoutSource(Source):
         if watched is not None:
             params["mailboxId"] = ",".join(str(m) for m in watched)
         ours = {str(m) for m in watched} if watched is not None else None
-        listed: list[dict[str, Any]] = []
-        for page in self.client.paginate("api/conversations", params, self._next):
-            listed.extend(
-                conv
-                for conv in _embedded(page.data, "conversations")
-                if ours is None or str(conv.get("mailboxId")) in ours
-            )
-        complete = not self.client.truncated
+        pages = self.client.paginate("api/conversations", params, self._next)
+        listed = [
+            conv
+            for page in pages
+            for conv in _embedded(page.data, "conversations")
+            if ours is None or str(conv.get("mailboxId")) in ours
+        ]
+        for conv in listed:  # a mailbox added since the names were read
+            if isinstance(conv.get("mailboxId"), int):
+                self.mailboxes.name(conv["mailboxId"])
+        mailboxes = self.mailboxes.table()
         tickets: dict[str, Ticket] = {}
-        read: dict[Any, tuple[Any, Ticket | None]] = {}
+        throttle = pages.throttle
         for conv in listed:
-            ticket = self._ticket(conv, mailboxes, with_threads=first, read=read)
+            ticket, hint = self._ticket(conv, mailboxes, with_threads=first)
+            throttle = slowest(throttle, hint)
             if ticket is not None:
                 tickets[ticket.id] = ticket
-        # What was read is kept for the conversations still listed (and, when the listing
-        # stopped part way, for the ones not reached this time).
-        self._read = read if complete else {**self._read, **read}
-        self._synced = self._synced or complete
-        return Snapshot(
-            self.name, tuple(tickets.values()), now, complete, self.client.last_throttle
-        )
+        if pages.complete:
+            self._threads_read.prune(conv.get("id") for conv in listed)
+            self._synced = True
+        return Snapshot(self.name, tuple(tickets.values()), now, pages.complete, throttle)
 
     def _ticket(
-        self,
-        conv: dict[str, Any],
-        mailboxes: dict[int, str],
-        *,
-        with_threads: bool,
-        read: dict[Any, tuple[Any, Ticket | None]],
-    ) -> Ticket | None:
-        """The ticket of a listed conversation, reading its threads only if it changed."""
+        self, conv: dict[str, Any], mailboxes: dict[int, str], *, with_threads: bool
+    ) -> tuple[Ticket | None, float | None]:
+        """The ticket of a listed conversation, reading its threads only if it changed; and
+        the slow-down hint of that read."""
 
         def parse(c: dict[str, Any]) -> Ticket | None:
             return parse_conversation(c, source=self.name, web=self.web, mailboxes=mailboxes)
@@ -291,30 +264,29 @@ class FreeScoutSource(Source):
             or conv.get("state", "published") != "published"
             or _team_wrote_last(conv)
         ):
-            return parse(conv)  # decided by the listing alone
+            return parse(conv), None  # decided by the listing alone
         cid, updated = conv.get("id"), conv.get("updatedAt")
-        kept = self._read.get(cid)
-        if kept is not None and updated is not None and kept[0] == updated:
-            read[cid] = kept
-            return kept[1]
+        kept = self._threads_read.get(cid, updated) if updated is not None else None
+        if kept is not None:
+            return (kept[0] if kept else None), None
+        hint = None
         if not with_threads:
             try:
                 full = self.client.get_json(f"api/conversations/{cid}", {"embed": "threads"})
             except NotFound:
-                return None  # deleted since it was listed
+                return None, None  # deleted since it was listed
             if not isinstance(full.data, dict):
                 raise BadResponse(
                     f"FreeScout's answer for conversation {cid} is not a conversation",
                     str(full.data)[:200],
                 )
-            conv = full.data
+            conv, hint = full.data, throttle_hint(full.headers)
         ticket = parse(conv)
-        read[cid] = (updated, ticket)
-        return ticket
+        self._threads_read.put(cid, updated, [ticket] if ticket else [])
+        return ticket, hint
 
     def list_categories(self) -> list[str]:
-        self._mailboxes_at = None
-        return sorted(self._mailbox_names().values())
+        return sorted(self.mailboxes.reload().values())
 
     def close(self) -> None:
         self.client.close()
