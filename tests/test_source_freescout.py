@@ -42,11 +42,24 @@ def fake(server: HTTPServer) -> FakeFreeScout:
     return FakeFreeScout(server, KEY)
 
 
-def make(fake: FakeFreeScout, categories: tuple[str, ...] = (), url: str = "") -> FreeScoutSource:
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def make(
+    fake: FakeFreeScout,
+    categories: tuple[str, ...] = (),
+    url: str = "",
+    clock: Clock | None = None,
+) -> FreeScoutSource:
     config = SourceConfig(
         name="FreeScout", kind="freescout", url=url or fake.base, categories=categories, timeout=5
     )
-    return FreeScoutSource(config, KEY, clock=lambda: NOW)
+    return FreeScoutSource(config, KEY, clock=clock or Clock())
 
 
 def h(hours: float) -> datetime:
@@ -166,6 +179,62 @@ def test_url_with_api_suffix_is_accepted(fake: FakeFreeScout) -> None:
     assert snap.tickets[0].url == f"{fake.base}/conversation/{cid}"
 
 
+def test_an_idle_poll_asks_only_for_what_changed(fake: FakeFreeScout) -> None:
+    """updatedSince (ApiController::listConversations: updated_at >= the date) with every
+    status, so closed, deleted and moved conversations show up as changed; a full listing every
+    30 minutes finds the ones deleted for good. Failed before: every poll listed everything."""
+    clock = Clock()
+    stays = fake.add("Stays", created=h(9), threads=(("customer", h(9)),))
+    closed = fake.add("Closed later", created=h(8), threads=(("customer", h(8)),))
+    moved = fake.add("Moved to Billing", created=h(7), threads=(("customer", h(7)),))
+    deleted = fake.add("Deleted", created=h(6), threads=(("customer", h(6)),))
+    gone = fake.add("Deleted for good", created=h(5), threads=(("customer", h(5)),))
+    source = make(fake, categories=("Support",), clock=clock)
+
+    def poll() -> list[str]:
+        fake.requests.clear()
+        snap = source.fetch(None)
+        assert snap.complete
+        return sorted(t.subject for t in snap.tickets)
+
+    assert len(poll()) == 5
+    assert poll() == ["Closed later", "Deleted", "Deleted for good", "Moved to Billing", "Stays"]
+    (listing,) = fake.requests  # nothing changed: one request
+    assert listing.args["updatedSince"] == "2026-11-23T04:59:00Z"  # the newest updatedAt - 1 min
+    assert listing.args["status"] == "active,pending,closed,spam"
+    assert "mailboxId" not in listing.args  # a conversation moved away must show up too
+
+    clock.now += timedelta(minutes=5)
+    fake.change(closed, NOW, status="closed")
+    fake.change(moved, NOW, mailboxId=4)
+    fake.change(deleted, NOW, state="deleted")
+    fake.conversations = [c for c in fake.conversations if c["id"] != gone]
+    new = fake.add("New", created=NOW, threads=(("customer", NOW),))
+    assert poll() == ["Deleted for good", "New", "Stays"]
+    assert fake.paths() == ["/api/conversations", f"/api/conversations/{new}"]
+    assert stays and poll() == ["Deleted for good", "New", "Stays"]
+
+    clock.now += timedelta(minutes=30)  # a full listing: the one deleted for good is gone
+    assert poll() == ["New", "Stays"]
+    assert "updatedSince" not in fake.requests[0].args
+
+
+def test_a_server_that_ignores_updated_since_is_listed_in_full(fake: FakeFreeScout) -> None:
+    """A module that does not read updatedSince answers with every conversation: noticed by
+    an updatedAt older than asked for, and from then on every poll lists in full."""
+    fake.unknown_params = {"updatedSince"}
+    fake.add("Closed long ago", status="closed", created=h(50), threads=(("customer", h(50)),))
+    first = fake.add("First", created=h(3), threads=(("customer", h(3)),))
+    fake.add("Second", created=h(2), threads=(("customer", h(2)),))
+    source = make(fake)
+    assert len(source.fetch(None).tickets) == 2
+    fake.change(first, h(1), status="closed")
+    assert [t.subject for t in source.fetch(None).tickets] == ["Second"]
+    fake.requests.clear()
+    assert [t.subject for t in source.fetch(None).tickets] == ["Second"]
+    assert [r.args.get("status") for r in fake.requests] == ["active"]
+
+
 def test_mailboxes_filter_server_side(fake: FakeFreeScout) -> None:
     fake.add("Support question", mailbox=3, created=h(2), threads=(("customer", h(2)),))
     bill = fake.add("Invoice", mailbox=4, created=h(2), threads=(("customer", h(2)),))
@@ -207,8 +276,9 @@ def test_pagination(fake: FakeFreeScout) -> None:
     assert pages == ["1", "2", "3", "4", "5"]  # the first sync: 25 with their threads
     assert all(r.args["status"] == "active" for r in fake.requests if r.path.endswith("tions"))
     fake.requests.clear()
+    source._full_at = None  # a full listing again (as every 30 minutes): 100 a page
     assert len(source.fetch(None).tickets) == 120
-    assert [r.args.get("page", "1") for r in fake.requests] == ["1", "2"]  # then 100 a page
+    assert [r.args.get("page", "1") for r in fake.requests] == ["1", "2"]
 
 
 def test_endless_pages_are_cut_and_marked_incomplete(fake: FakeFreeScout) -> None:

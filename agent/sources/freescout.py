@@ -4,24 +4,30 @@ Sources: the module's ApiController (listConversations, getConversation: the tex
 https://api-docs.freescout.net) and ApiWebhooksServiceProvider::formatEntity; FreeScout's own
 app/Thread.php (thread types) and app/Observers/ThreadObserver.php (what a thread changes).
 
-One listing per poll: ``GET /api/conversations?status=active&state=published&mailboxId=3,4``
+The first sync lists ``GET /api/conversations?status=active&state=published&mailboxId=3,4``
 (``mailboxId`` takes a comma list; a conversation of another mailbox is dropped here as well),
-paged with ``page``/``pageSize`` and the ``page`` object. Each conversation carries FreeScout's
-own waiting fields, ``customerWaitingSince = {time: last_reply_at, latestReplyFrom:
-last_reply_from}``: ``latestReplyFrom: user`` means the team's reply came last (an e-mail reply,
-or a note in a phone conversation), so it does not wait and nothing more is read. Otherwise the
-threads decide: the oldest customer message not answered since, where an agent's ``message`` or
-``chat`` thread answers (FreeScout does not move ``last_reply_from`` for a chat thread). Threads
-are read (``GET /api/conversations/{id}``) only for a conversation whose ``updatedAt`` changed
-since they were last read — every new thread saves the conversation — and the first sync asks
-the listing to embed them instead, which costs only its pages. FreeScout has no SLA: ``due_at``
+paged with ``page``/``pageSize`` and the ``page`` object. An idle poll asks only for the
+conversations saved since the newest ``updatedAt`` seen (``updatedSince``, every status and
+mailbox, so one that was closed, deleted or moved away drops out), and every 30 minutes lists
+in full again (a conversation deleted for good never shows up as changed).
+
+Each conversation carries FreeScout's own waiting fields, ``customerWaitingSince = {time:
+last_reply_at, latestReplyFrom: last_reply_from}``: ``latestReplyFrom: user`` means the team's
+reply came last (an e-mail reply, or a note in a phone conversation), so it does not wait and
+nothing more is read. Otherwise the threads decide: the oldest customer message not answered
+since, where an agent's ``message`` or ``chat`` thread answers (FreeScout does not move
+``last_reply_from`` for a chat thread). Threads are read (``GET /api/conversations/{id}``) only
+for a conversation whose ``updatedAt`` changed since they were last read — every new thread
+saves the conversation — and the first sync asks the listing to embed them instead, which
+costs only its pages. FreeScout has no SLA: ``due_at``
 stays None.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -33,8 +39,17 @@ from agent.sources.kit import CategoryResolver, TicketCache, parse_time, slowest
 if TYPE_CHECKING:
     from agent.config import SourceConfig
 
+log = logging.getLogger(__name__)
+
 PAGE_SIZE = 100  # the module's default is 50; it reads pageSize without a documented maximum
 FIRST_SYNC_PAGE_SIZE = 25  # pages that embed every thread: kept small
+#: how often an idle poll lists every active conversation instead of only the changed ones
+#: (a conversation deleted for good never shows up as changed)
+FULL_LISTING_EVERY = timedelta(minutes=30)
+#: ``updatedSince`` asks this far back: a conversation saved while the last listing ran
+SINCE_OVERLAP = timedelta(minutes=1)
+#: every status, so a conversation that stopped being active shows up as changed
+ALL_STATUSES = "active,pending,closed,spam"
 
 
 def _time(value: Any, what: str) -> datetime | None:
@@ -194,6 +209,11 @@ class FreeScoutSource(Source):
         #: its ``updatedAt`` stays the same
         self._threads_read: TicketCache[Any, list[Ticket]] = TicketCache()
         self._synced = False
+        #: the conversations that may wait, as last listed; kept up to date by idle polls
+        self._active: dict[Any, dict[str, Any]] = {}
+        self._mark: datetime | None = None  # the newest updatedAt seen
+        self._full_at: datetime | None = None  # when everything was last listed
+        self._since_works = True
 
     def _read_mailboxes(self) -> dict[int, str]:
         names: dict[int, str] = {}
@@ -214,41 +234,107 @@ class FreeScoutSource(Source):
         now = self.clock()
         self.mailboxes.new_fetch()
         watched = self.mailboxes.ids(self.config.categories) if self.config.categories else None
-        first = not self._synced
-        params: dict[str, Any] = {
-            "status": "active",
-            "state": "published",
-            "sortField": "createdAt",
-            "sortOrder": "asc",
-            "pageSize": FIRST_SYNC_PAGE_SIZE if first else PAGE_SIZE,
-        }
-        if first:
-            params["embed"] = "threads"
-        if watched is not None:
-            params["mailboxId"] = ",".join(str(m) for m in watched)
         ours = {str(m) for m in watched} if watched is not None else None
-        pages = self.client.paginate("api/conversations", params, self._next)
-        listed = [
-            conv
-            for page in pages
-            for conv in _embedded(page.data, "conversations")
-            if ours is None or str(conv.get("mailboxId")) in ours
-        ]
+        first = not self._synced
+        changed, throttle = None, None
+        if (
+            not first
+            and self._since_works
+            and self._mark is not None
+            and self._full_at is not None
+            and now - self._full_at < FULL_LISTING_EVERY
+        ):
+            changed, throttle = self._changed_since(self._mark)
+        complete = True
+        if changed is not None:  # an idle poll: only what changed since the last one
+            for conv in changed:
+                if self._may_wait(conv, ours):
+                    self._active[conv.get("id")] = conv
+                else:
+                    self._active.pop(conv.get("id"), None)
+            listed = list(self._active.values())
+            self._advance_mark(changed)
+        else:
+            params: dict[str, Any] = {
+                "status": "active",
+                "state": "published",
+                "sortField": "createdAt",
+                "sortOrder": "asc",
+                "pageSize": FIRST_SYNC_PAGE_SIZE if first else PAGE_SIZE,
+            }
+            if first:
+                params["embed"] = "threads"
+            if watched is not None:
+                params["mailboxId"] = ",".join(str(m) for m in watched)
+            pages = self.client.paginate("api/conversations", params, self._next)
+            listed = [
+                conv
+                for page in pages
+                for conv in _embedded(page.data, "conversations")
+                if self._may_wait(conv, ours)
+            ]
+            complete, throttle = pages.complete, slowest(throttle, pages.throttle)
+            if complete:
+                self._active = {conv.get("id"): conv for conv in listed}
+                self._full_at, self._mark = now, None
+                self._advance_mark(listed)
+            else:
+                self._full_at = None  # not all of it: list in full again next time
         for conv in listed:  # a mailbox added since the names were read
             if isinstance(conv.get("mailboxId"), int):
                 self.mailboxes.name(conv["mailboxId"])
         mailboxes = self.mailboxes.table()
         tickets: dict[str, Ticket] = {}
-        throttle = pages.throttle
         for conv in listed:
             ticket, hint = self._ticket(conv, mailboxes, with_threads=first)
             throttle = slowest(throttle, hint)
             if ticket is not None:
                 tickets[ticket.id] = ticket
-        if pages.complete:
+        if complete:
             self._threads_read.prune(conv.get("id") for conv in listed)
             self._synced = True
-        return Snapshot(self.name, tuple(tickets.values()), now, pages.complete, throttle)
+        return Snapshot(self.name, tuple(tickets.values()), now, complete, throttle)
+
+    @staticmethod
+    def _may_wait(conv: dict[str, Any], ours: set[str] | None) -> bool:
+        """Active, published and in a watched mailbox (the team may still have answered)."""
+        return (
+            conv.get("status") == "active"
+            and conv.get("state", "published") == "published"
+            and (ours is None or str(conv.get("mailboxId")) in ours)
+        )
+
+    def _advance_mark(self, rows: list[dict[str, Any]]) -> None:
+        """The newest ``updatedAt`` seen: the server's own clock, for the next updatedSince."""
+        for conv in rows:
+            at = _time(conv.get("updatedAt"), f"conversation {conv.get('id')} updatedAt")
+            if at is not None and (self._mark is None or at > self._mark):
+                self._mark = at
+
+    def _changed_since(self, mark: datetime) -> tuple[list[dict[str, Any]] | None, float | None]:
+        """Every conversation saved since ``mark`` (any status, state and mailbox, so one that
+        was closed, deleted or moved away shows up too); None when that cannot be trusted —
+        the listing stopped part way, or the server ignored ``updatedSince`` (an older API &
+        Webhooks module), after which this source always lists in full."""
+        since = mark - SINCE_OVERLAP
+        params = {
+            "updatedSince": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "status": ALL_STATUSES,
+            "sortField": "updatedAt",
+            "sortOrder": "asc",
+            "pageSize": PAGE_SIZE,
+        }
+        pages = self.client.paginate("api/conversations", params, self._next)
+        if not pages.complete:
+            return None, pages.throttle
+        rows = [conv for page in pages for conv in _embedded(page.data, "conversations")]
+        for conv in rows:
+            at = _time(conv.get("updatedAt"), f"conversation {conv.get('id')} updatedAt")
+            if at is None or at < since:
+                log.info("%s: the server ignores updatedSince; listing in full", self.name)
+                self._since_works = False
+                return None, pages.throttle
+        return rows, pages.throttle
 
     def _ticket(
         self, conv: dict[str, Any], mailboxes: dict[int, str], *, with_threads: bool

@@ -146,6 +146,13 @@ class FakeFreeScout(FakeHelpdesk):
             conv["_last_reply_from"] = by
         conv["_updated"] = max(conv["_updated"], at)
 
+    def change(self, cid: int, at: datetime, **fields: Any) -> None:
+        """Change a conversation as FreeScout does when it is closed, moved or deleted to the
+        Deleted folder: the conversation is saved, so ``updatedAt`` moves to ``at``."""
+        conv = next(c for c in self.conversations if c["id"] == cid)
+        conv.update(fields)
+        conv["_updated"] = max(conv["_updated"], at)
+
     # ------------------------------------------------------------------ serving
 
     def render(self, conv: dict[str, Any], with_threads: bool) -> dict[str, Any]:
