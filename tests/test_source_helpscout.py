@@ -100,14 +100,23 @@ def test_waiting_conversations(fake: FakeHelpScout) -> None:
     assert "mailbox" not in conversations[0].args
 
 
-def test_mailboxes_filter_server_side(fake: FakeHelpScout) -> None:
+@pytest.mark.parametrize("mailbox_filter", ["list", "first", "ignored"])
+def test_exactly_the_watched_mailboxes_count(fake: FakeHelpScout, mailbox_filter: str) -> None:
+    """One mailbox per request, and only conversations whose mailboxId is watched.
+
+    developer.helpscout.com/mailbox-api/endpoints/conversations/list/ shows mailbox=123,567;
+    the official PHP client (ConversationFilters::withMailbox(int)) and the team's reference
+    read the filter as one id: the fake plays each reading. Failed before under "first" (the
+    Sales conversation was lost) and "ignored" (the Support one rang)."""
+    fake.mailbox_filter = mailbox_filter
     fake.add(1, "Support question", mailbox=101, created=h(3))
     fake.add(2, "Invoice", mailbox=102, created=h(3))
     fake.add(3, "Quote", mailbox=103, created=h(3))
     snap = make(fake, categories=("billing", "Sales")).fetch(None)
     assert sorted(t.id for t in snap.tickets) == ["2", "3"]
-    request = next(r for r in fake.requests if r.path == "/v2/conversations")
-    assert request.args["mailbox"] == "102,103"
+    assert {t.category for t in snap.tickets} == {"Billing", "Sales"}
+    asked = [r.args["mailbox"] for r in fake.requests if r.path == "/v2/conversations"]
+    assert sorted(asked) == ["102", "103"]  # one id per request
 
 
 def test_unknown_mailbox_is_named(fake: FakeHelpScout) -> None:

@@ -181,6 +181,161 @@ def test_a_reply_from_a_team_address_in_the_inbox_answers(dovecot, account, now)
         source.close()
 
 
+def _dsn(now: datetime, original_id: str) -> bytes:
+    """A delivery status notification as Postfix sends one (RFC 3464 inside RFC 6522's
+    multipart/report), from MAILER-DAEMON with the null Return-Path."""
+    return (
+        "Return-Path: <>\r\n"
+        "From: MAILER-DAEMON@mail.customer.example (Mail Delivery System)\r\n"
+        "To: support@example.com\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        f"Message-ID: <dsn.{now.timestamp():.0f}@mail.customer.example>\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: multipart/report; report-type=delivery-status;\r\n"
+        '\tboundary="B0UND"\r\n'
+        "\r\n"
+        "--B0UND\r\n"
+        "Content-Type: text/plain\r\n\r\n"
+        "I'm sorry to have to inform you that your message could not be delivered.\r\n"
+        "--B0UND\r\n"
+        "Content-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mail.customer.example\r\n\r\n"
+        "Final-Recipient: rfc822; gone@customer.example\r\n"
+        "Action: failed\r\nStatus: 5.1.1\r\n"
+        "--B0UND\r\n"
+        "Content-Type: text/rfc822-headers\r\n\r\n"
+        f"Message-ID: {original_id}\r\n"
+        "--B0UND--\r\n"
+    ).encode()
+
+
+def _read_receipt(now: datetime) -> bytes:
+    """A read receipt (RFC 8098 disposition notification, multipart/report) from a person's
+    address: nothing else in it says a machine wrote it."""
+    return (
+        "From: Carla Customer <carla@customer.example>\r\n"
+        "To: support@example.com\r\n"
+        "Subject: Read: Your invoice\r\n"
+        f"Message-ID: <mdn.{now.timestamp():.0f}@customer.example>\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=disposition-notification; boundary="M"\r\n'
+        "\r\n--M\r\nContent-Type: text/plain\r\n\r\nYour message was read.\r\n"
+        "--M\r\nContent-Type: message/disposition-notification\r\n\r\n"
+        "Final-Recipient: rfc822; carla@customer.example\r\n"
+        "Disposition: manual-action/MDN-sent-manually; displayed\r\n--M--\r\n"
+    ).encode()
+
+
+def test_automatic_mail_never_opens_a_ticket(dovecot, account, now) -> None:
+    """RFC 3834 section 5 (Auto-Submitted), RFC 6522/3464/8098 (reports), RFC 2919 (List-Id),
+    RFC 3834 section 2 (Precedence). Failed before: every one of these was a waiting ticket."""
+    user, mb = account
+    mb.append(
+        subject="Automatic reply: Out of office",
+        arrived=h(now, 5),
+        extra={"Auto-Submitted": "auto-replied"},
+    )
+    mb.append(
+        subject="Your order has shipped",
+        sender="Shop <noreply@shop.example>",
+        arrived=h(now, 5),
+        extra={"Auto-Submitted": "auto-generated"},
+    )
+    mb.append_raw(_dsn(now, "<our-old-mail@example.com>"), arrived=h(now, 4))
+    mb.append_raw(_read_receipt(now), arrived=h(now, 4))
+    mb.append(
+        subject="[announce] Release 4.2",
+        sender="Vendor <announce@vendor.example>",
+        arrived=h(now, 3),
+        extra={"List-Id": "Vendor news <announce.vendor.example>", "Precedence": "list"},
+    )
+    mb.append(
+        subject="Monthly newsletter",
+        sender="News <news@vendor.example>",
+        arrived=h(now, 3),
+        extra={"Precedence": "bulk"},
+    )
+    mb.append(
+        subject="I'm away (vacation program without Auto-Submitted)",
+        arrived=h(now, 3),
+        extra={"Return-Path": "<>"},
+    )
+    # What a person writes still counts, even with the headers a person's mail may carry:
+    mb.append(subject="A real question", arrived=h(now, 2), extra={"Auto-Submitted": "no"})
+    mb.append(
+        subject="Via our own Google group",
+        arrived=h(now, 1),
+        to=user,
+        extra={"List-Id": f"<{user.replace('@', '.')}>", "Precedence": "list"},
+    )
+    source = make(dovecot, user)
+    try:
+        tickets = source.fetch(None).tickets
+    finally:
+        source.close()
+    assert sorted(t.subject for t in tickets) == ["A real question", "Via our own Google group"]
+
+
+def test_an_out_of_office_reply_does_not_reopen_an_answered_thread(dovecot, account, now) -> None:
+    """RFC 3834 section 3.1.5/5: an auto-reply carries In-Reply-To and Auto-Submitted:
+    auto-replied. Failed before: the out-of-office answer to our reply reopened the thread."""
+    user, mb = account
+    asked = mb.append(subject="Licence key lost", arrived=h(now, 8))
+    reply = mb.append(
+        "Sent",
+        subject="Re: Licence key lost",
+        sender=f"Support <{user}>",
+        to="carla@customer.example",
+        arrived=h(now, 4),
+        reply_to=asked,
+        message_id=f"<reply.{now.timestamp():.0f}@example.com>",
+    )
+    mb.append(
+        subject="Automatic reply: Re: Licence key lost",
+        arrived=h(now, 3),
+        reply_to=reply,
+        references=f"{asked} {reply}",
+        extra={"Auto-Submitted": "auto-replied"},
+    )
+    source = make(dovecot, user)
+    try:
+        assert source.fetch(None).tickets == ()
+        # The customer writing back for real does reopen it.
+        mb.append(
+            subject="Re: Licence key lost",
+            arrived=h(now, 1),
+            reply_to=reply,
+            references=f"{asked} {reply}",
+        )
+        (t,) = source.fetch(None).tickets
+        assert t.waiting_since == h(now, 1)
+    finally:
+        source.close()
+
+
+def test_an_auto_acknowledgement_does_not_answer(dovecot, account, now) -> None:
+    """Our own autoresponder's "we got your mail" (Auto-Submitted: auto-replied, RFC 3834) is
+    not an answer, even saved in the Sent folder. Failed before: it answered the thread."""
+    user, mb = account
+    asked = mb.append(subject="Cannot log in", arrived=h(now, 5))
+    mb.append(
+        "Sent",
+        subject="Re: Cannot log in [received]",
+        sender=f"Support <{user}>",
+        to="carla@customer.example",
+        arrived=h(now, 5) + timedelta(minutes=1),
+        reply_to=asked,
+        extra={"Auto-Submitted": "auto-replied"},
+    )
+    source = make(dovecot, user)
+    try:
+        (t,) = source.fetch(None).tickets
+    finally:
+        source.close()
+    assert t.subject == "Cannot log in" and t.waiting_since == h(now, 5)
+
+
 def test_categories_are_folders(dovecot, account, now) -> None:
     user, mb = account
     for folder in ("Billing", "Sales", "Archive"):

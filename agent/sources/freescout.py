@@ -1,35 +1,59 @@
 """FreeScout (with its API & Webhooks module): active conversations waiting on the team.
 
-``GET /api/conversations?status=active&embed=threads`` per mailbox (``mailboxId``), paged with
-``page``/``pageSize``. Who wrote last is read from the embedded threads (customer messages
-versus agent replies; notes and drafts are not messages), falling back to the Help Scout-style
-``customerWaitingSince`` when threads are absent. FreeScout has no SLA: ``due_at`` stays None.
-The list-filter names come from public FreeScout clients, not from a live instance; parsing
-accepts both camelCase and snake_case page keys.
+Sources: the module's ApiController (listConversations, getConversation: the text of
+https://api-docs.freescout.net) and ApiWebhooksServiceProvider::formatEntity; FreeScout's own
+app/Thread.php (thread types) and app/Observers/ThreadObserver.php (what a thread changes).
+
+The first sync lists ``GET /api/conversations?status=active&state=published&mailboxId=3,4``
+(``mailboxId`` takes a comma list; a conversation of another mailbox is dropped here as well),
+paged with ``page``/``pageSize`` and the ``page`` object. An idle poll asks only for the
+conversations saved since the newest ``updatedAt`` seen (``updatedSince``, every status and
+mailbox, so one that was closed, deleted or moved away drops out), and every 30 minutes lists
+in full again (a conversation deleted for good never shows up as changed).
+
+Each conversation carries FreeScout's own waiting fields, ``customerWaitingSince = {time:
+last_reply_at, latestReplyFrom: last_reply_from}``: ``latestReplyFrom: user`` means the team's
+reply came last (an e-mail reply, or a note in a phone conversation), so it does not wait and
+nothing more is read. Otherwise the threads decide: the oldest customer message not answered
+since, where an agent's ``message`` or ``chat`` thread answers (FreeScout does not move
+``last_reply_from`` for a chat thread). Threads are read (``GET /api/conversations/{id}``) only
+for a conversation whose ``updatedAt`` changed since they were last read — every new thread
+saves the conversation — and the first sync asks the listing to embed them instead, which
+costs only its pages. FreeScout has no SLA: ``due_at``
+stays None.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from agent.model import Snapshot, Ticket, utcnow
-from agent.sources.base import BadResponse, NotConfigured, Option, Source
-from agent.sources.http import Page
-from agent.sources.kit import parse_time, slowest, waiting_since
+from agent.sources.base import BadResponse, NotFound, Option, Source
+from agent.sources.http import Page, throttle_hint
+from agent.sources.kit import CategoryResolver, TicketCache, parse_time, slowest, waiting_since
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
 
-PAGE_SIZE = 50
-AGENT_THREADS = frozenset({"message"})
-CUSTOMER_THREADS = frozenset({"customer"})
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 100  # the module's default is 50; it reads pageSize without a documented maximum
+FIRST_SYNC_PAGE_SIZE = 25  # pages that embed every thread: kept small
+#: how often an idle poll lists every active conversation instead of only the changed ones
+#: (a conversation deleted for good never shows up as changed)
+FULL_LISTING_EVERY = timedelta(minutes=30)
+#: ``updatedSince`` asks this far back: a conversation saved while the last listing ran
+SINCE_OVERLAP = timedelta(minutes=1)
+#: every status, so a conversation that stopped being active shows up as changed
+ALL_STATUSES = "active,pending,closed,spam"
 
 
 def _time(value: Any, what: str) -> datetime | None:
-    return parse_time(value, where=f"FreeScout {what}")
+    return parse_time(value, where=f"FreeScout's {what}")
 
 
 def _embedded(data: Any, key: str) -> list[dict[str, Any]]:
@@ -63,25 +87,40 @@ def page_numbers(data: Any) -> tuple[int, int]:
         raise BadResponse("FreeScout sent page numbers that are not numbers", str(page)) from None
 
 
-def waiting_from_threads(threads: list[Any]) -> tuple[bool, datetime | None]:
-    """(whether threads were usable, the oldest customer message not answered since)."""
+def waiting_from_threads(threads: list[Any], *, phone: bool) -> tuple[bool, datetime | None]:
+    """(whether the threads hold any message, the oldest customer message not answered since).
+
+    Per FreeScout's app/Thread.php and ThreadObserver: ``customer`` threads are the customer's,
+    ``message`` threads the team's replies; a ``chat`` thread is whoever wrote it
+    (``createdBy.type``); in a phone conversation a note is the call (FreeScout counts it as a
+    reply), elsewhere notes and ``lineitem`` (a status or assignment change) say nothing.
+    Drafts and hidden threads do not count.
+    """
     messages = []
     for thread in threads:
         if not isinstance(thread, dict) or thread.get("state", "published") != "published":
             continue
         kind = str(thread.get("type") or "")
         by = thread.get("createdBy")
-        by_type = by.get("type") if isinstance(by, dict) else None
-        at = _time(thread.get("createdAt"), "thread createdAt")
-        if at is None:
+        by_user = (by.get("type") if isinstance(by, dict) else None) == "user"
+        if kind == "customer":
+            from_customer = True
+        elif kind == "message":
+            from_customer = False
+        elif kind == "chat" or (kind == "note" and phone):
+            from_customer = not by_user
+        else:
             continue
-        if kind in CUSTOMER_THREADS or (kind not in ("note", "lineitem") and by_type == "customer"):
-            messages.append((at, True))
-        elif kind in AGENT_THREADS or (kind == "phone" and by_type == "user"):
-            messages.append((at, False))
-    if not messages:
-        return False, None
-    return True, waiting_since(messages)
+        at = _time(thread.get("createdAt"), "thread createdAt")
+        if at is not None:
+            messages.append((at, from_customer))
+    return bool(messages), waiting_since(messages)
+
+
+def _team_wrote_last(conv: dict[str, Any]) -> bool:
+    """FreeScout's ``last_reply_from`` says the team's reply came last."""
+    waiting = conv.get("customerWaitingSince")
+    return isinstance(waiting, dict) and waiting.get("latestReplyFrom") == "user"
 
 
 def _person(value: Any) -> str:
@@ -96,7 +135,13 @@ def _person(value: Any) -> str:
 def parse_conversation(
     conv: dict[str, Any], *, source: str, web: str, mailboxes: dict[int, str]
 ) -> Ticket | None:
-    """The ticket for one conversation, or None when it does not wait on the team."""
+    """The ticket for one conversation, or None when it does not wait on the team.
+
+    Waiting: status ``active``, state ``published``, the team did not write last
+    (``customerWaitingSince.latestReplyFrom``) and, when the threads are embedded, a customer
+    message is unanswered in them. Without threads it waits since ``customerWaitingSince.time``
+    (FreeScout's ``last_reply_at``: the newest customer message), else since creation.
+    """
     if conv.get("status") != "active" or conv.get("state", "published") != "published":
         return None
     cid = conv.get("id")
@@ -105,17 +150,21 @@ def parse_conversation(
         raise BadResponse(
             "FreeScout sent a conversation without an id or creation time", str(conv)[:200]
         )
+    if _team_wrote_last(conv):
+        return None
     embedded = conv.get("_embedded")
     threads = embedded.get("threads") if isinstance(embedded, dict) else None
-    usable, since = waiting_from_threads(threads) if isinstance(threads, list) else (False, None)
+    usable, since = (
+        waiting_from_threads(threads, phone=conv.get("type") == "phone")
+        if isinstance(threads, list)
+        else (False, None)
+    )
     if usable:
         if since is None:
-            return None  # the team replied last
+            return None  # the team answered (a chat reply, say)
     else:
         waiting = conv.get("customerWaitingSince")
         waiting = waiting if isinstance(waiting, dict) else {}
-        if waiting.get("latestReplyFrom") == "user":
-            return None
         since = _time(waiting.get("time"), f"conversation {cid} customerWaitingSince") or created
     mailbox = conv.get("mailboxId")
     return Ticket(
@@ -153,8 +202,20 @@ class FreeScoutSource(Source):
             self.web,
             headers={"X-FreeScout-API-Key": secret},
         )
+        self.mailboxes: CategoryResolver[int] = CategoryResolver(
+            self._read_mailboxes, what="mailbox", helpdesk="FreeScout"
+        )
+        #: the ticket made from each conversation's threads (none: not waiting), kept while
+        #: its ``updatedAt`` stays the same
+        self._threads_read: TicketCache[Any, list[Ticket]] = TicketCache()
+        self._synced = False
+        #: the conversations that may wait, as last listed; kept up to date by idle polls
+        self._active: dict[Any, dict[str, Any]] = {}
+        self._mark: datetime | None = None  # the newest updatedAt seen
+        self._full_at: datetime | None = None  # when everything was last listed
+        self._since_works = True
 
-    def _mailboxes(self) -> dict[int, str]:
+    def _read_mailboxes(self) -> dict[int, str]:
         names: dict[int, str] = {}
         for page in self.client.paginate("api/mailboxes", None, self._next):
             names.update(parse_mailboxes(page.data))
@@ -171,44 +232,147 @@ class FreeScoutSource(Source):
 
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
-        mailboxes = self._mailboxes()
-        targets: list[int | None] = [None]
-        if self.config.categories:
-            by_name = {name.casefold(): mid for mid, name in mailboxes.items()}
-            missing = [c for c in self.config.categories if c.casefold() not in by_name]
-            if missing:
-                raise NotConfigured(
-                    f"FreeScout has no mailbox named {missing[0]!r} that this key can see; "
-                    f"it has: {', '.join(sorted(mailboxes.values())) or 'none'}"
-                )
-            targets = sorted({by_name[c.casefold()] for c in self.config.categories})
-        tickets: dict[str, Ticket] = {}
+        self.mailboxes.new_fetch()
+        watched = self.mailboxes.ids(self.config.categories) if self.config.categories else None
+        ours = {str(m) for m in watched} if watched is not None else None
+        first = not self._synced
+        changed, throttle = None, None
+        if (
+            not first
+            and self._since_works
+            and self._mark is not None
+            and self._full_at is not None
+            and now - self._full_at < FULL_LISTING_EVERY
+        ):
+            changed, throttle = self._changed_since(self._mark)
         complete = True
-        throttle: float | None = None
-        for mailbox in targets:
+        if changed is not None:  # an idle poll: only what changed since the last one
+            for conv in changed:
+                if self._may_wait(conv, ours):
+                    self._active[conv.get("id")] = conv
+                else:
+                    self._active.pop(conv.get("id"), None)
+            listed = list(self._active.values())
+            self._advance_mark(changed)
+        else:
             params: dict[str, Any] = {
                 "status": "active",
-                "embed": "threads",
+                "state": "published",
                 "sortField": "createdAt",
                 "sortOrder": "asc",
-                "pageSize": PAGE_SIZE,
+                "pageSize": FIRST_SYNC_PAGE_SIZE if first else PAGE_SIZE,
             }
-            if mailbox is not None:
-                params["mailboxId"] = mailbox
-            listing = self.client.paginate("api/conversations", params, self._next)
-            for page in listing:
-                for conv in _embedded(page.data, "conversations"):
-                    ticket = parse_conversation(
-                        conv, source=self.name, web=self.web, mailboxes=mailboxes
-                    )
-                    if ticket is not None:
-                        tickets[ticket.id] = ticket
-            complete = complete and listing.complete
-            throttle = slowest(throttle, listing.throttle)
+            if first:
+                params["embed"] = "threads"
+            if watched is not None:
+                params["mailboxId"] = ",".join(str(m) for m in watched)
+            pages = self.client.paginate("api/conversations", params, self._next)
+            listed = [
+                conv
+                for page in pages
+                for conv in _embedded(page.data, "conversations")
+                if self._may_wait(conv, ours)
+            ]
+            complete, throttle = pages.complete, slowest(throttle, pages.throttle)
+            if complete:
+                self._active = {conv.get("id"): conv for conv in listed}
+                self._full_at, self._mark = now, None
+                self._advance_mark(listed)
+            else:
+                self._full_at = None  # not all of it: list in full again next time
+        for conv in listed:  # a mailbox added since the names were read
+            if isinstance(conv.get("mailboxId"), int):
+                self.mailboxes.name(conv["mailboxId"])
+        mailboxes = self.mailboxes.table()
+        tickets: dict[str, Ticket] = {}
+        for conv in listed:
+            ticket, hint = self._ticket(conv, mailboxes, with_threads=first)
+            throttle = slowest(throttle, hint)
+            if ticket is not None:
+                tickets[ticket.id] = ticket
+        if complete:
+            self._threads_read.prune(conv.get("id") for conv in listed)
+            self._synced = True
         return Snapshot(self.name, tuple(tickets.values()), now, complete, throttle)
 
+    @staticmethod
+    def _may_wait(conv: dict[str, Any], ours: set[str] | None) -> bool:
+        """Active, published and in a watched mailbox (the team may still have answered)."""
+        return (
+            conv.get("status") == "active"
+            and conv.get("state", "published") == "published"
+            and (ours is None or str(conv.get("mailboxId")) in ours)
+        )
+
+    def _advance_mark(self, rows: list[dict[str, Any]]) -> None:
+        """The newest ``updatedAt`` seen: the server's own clock, for the next updatedSince."""
+        for conv in rows:
+            at = _time(conv.get("updatedAt"), f"conversation {conv.get('id')} updatedAt")
+            if at is not None and (self._mark is None or at > self._mark):
+                self._mark = at
+
+    def _changed_since(self, mark: datetime) -> tuple[list[dict[str, Any]] | None, float | None]:
+        """Every conversation saved since ``mark`` (any status, state and mailbox, so one that
+        was closed, deleted or moved away shows up too); None when that cannot be trusted —
+        the listing stopped part way, or the server ignored ``updatedSince`` (an older API &
+        Webhooks module), after which this source always lists in full."""
+        since = mark - SINCE_OVERLAP
+        params = {
+            "updatedSince": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "status": ALL_STATUSES,
+            "sortField": "updatedAt",
+            "sortOrder": "asc",
+            "pageSize": PAGE_SIZE,
+        }
+        pages = self.client.paginate("api/conversations", params, self._next)
+        if not pages.complete:
+            return None, pages.throttle
+        rows = [conv for page in pages for conv in _embedded(page.data, "conversations")]
+        for conv in rows:
+            at = _time(conv.get("updatedAt"), f"conversation {conv.get('id')} updatedAt")
+            if at is None or at < since:
+                log.info("%s: the server ignores updatedSince; listing in full", self.name)
+                self._since_works = False
+                return None, pages.throttle
+        return rows, pages.throttle
+
+    def _ticket(
+        self, conv: dict[str, Any], mailboxes: dict[int, str], *, with_threads: bool
+    ) -> tuple[Ticket | None, float | None]:
+        """The ticket of a listed conversation, reading its threads only if it changed; and
+        the slow-down hint of that read."""
+
+        def parse(c: dict[str, Any]) -> Ticket | None:
+            return parse_conversation(c, source=self.name, web=self.web, mailboxes=mailboxes)
+
+        if (
+            conv.get("status") != "active"
+            or conv.get("state", "published") != "published"
+            or _team_wrote_last(conv)
+        ):
+            return parse(conv), None  # decided by the listing alone
+        cid, updated = conv.get("id"), conv.get("updatedAt")
+        kept = self._threads_read.get(cid, updated) if updated is not None else None
+        if kept is not None:
+            return (kept[0] if kept else None), None
+        hint = None
+        if not with_threads:
+            try:
+                full = self.client.get_json(f"api/conversations/{cid}", {"embed": "threads"})
+            except NotFound:
+                return None, None  # deleted since it was listed
+            if not isinstance(full.data, dict):
+                raise BadResponse(
+                    f"FreeScout's answer for conversation {cid} is not a conversation",
+                    str(full.data)[:200],
+                )
+            conv, hint = full.data, throttle_hint(full.headers)
+        ticket = parse(conv)
+        self._threads_read.put(cid, updated, [ticket] if ticket else [])
+        return ticket, hint
+
     def list_categories(self) -> list[str]:
-        return sorted(self._mailboxes().values())
+        return sorted(self.mailboxes.reload().values())
 
     def close(self) -> None:
         self.client.close()

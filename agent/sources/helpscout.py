@@ -24,7 +24,7 @@ from agent.sources.base import (
     Source,
 )
 from agent.sources.http import Page
-from agent.sources.kit import parse_time
+from agent.sources.kit import CategoryResolver, parse_time, slowest
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -32,11 +32,10 @@ if TYPE_CHECKING:
 API = "https://api.helpscout.net/v2"
 WEB = "https://secure.helpscout.net"
 TOKEN_LIFETIME = timedelta(days=2)  # when the token answer does not say
-MAILBOXES_FOR = timedelta(hours=1)  # how long the mailbox names are trusted
 
 
 def _time(value: Any, what: str) -> datetime | None:
-    return parse_time(value, where=f"Help Scout {what}")
+    return parse_time(value, where=f"Help Scout's {what}")
 
 
 def _embedded(data: Any, key: str) -> list[dict[str, Any]]:
@@ -140,9 +139,9 @@ class HelpScoutSource(Source):
         )
         self._token: str | None = None
         self._token_until: datetime | None = None
-        self._mailboxes: dict[int, str] = {}
-        self._mailboxes_at: datetime | None = None
-        self._throttle: float | None = None
+        self.mailboxes: CategoryResolver[int] = CategoryResolver(
+            self._read_mailboxes, what="mailbox", helpdesk="Help Scout"
+        )
 
     # ------------------------------------------------------------------ auth
 
@@ -191,48 +190,55 @@ class HelpScoutSource(Source):
 
     # ------------------------------------------------------------------ reading
 
-    def _mailbox_names(self, headers: dict[str, str]) -> dict[int, str]:
-        now = self.clock()
-        if self._mailboxes_at is None or now - self._mailboxes_at >= MAILBOXES_FOR:
-            names: dict[int, str] = {}
-            for page in self.client.paginate("mailboxes", None, next_href, headers=headers):
-                names.update(parse_mailboxes(page.data))
-            self._mailboxes, self._mailboxes_at = names, now
-        return self._mailboxes
+    def _read_mailboxes(self) -> dict[int, str]:
+        names: dict[int, str] = {}
+        for page in self.client.paginate("mailboxes", None, next_href, headers=self._headers()):
+            names.update(parse_mailboxes(page.data))
+        return names
 
-    def _read(self, headers: dict[str, str]) -> tuple[list[dict[str, Any]], dict[int, str], bool]:
-        mailboxes = self._mailbox_names(headers)
-        params: dict[str, Any] = {"status": "active", "sortField": "createdAt", "sortOrder": "asc"}
+    def _read(
+        self, headers: dict[str, str]
+    ) -> tuple[list[dict[str, Any]], dict[int, str], bool, float | None]:
+        """The active conversations of the watched mailboxes: one listing per mailbox.
+
+        The ``mailbox`` filter is asked for one id at a time (the official client sends one;
+        what the API makes of ``mailbox=1,2`` is documented differently in different places),
+        and a conversation of a mailbox not watched is dropped whatever the API sent.
+        """
+        self.mailboxes.new_fetch()
+        targets: list[int | None] = [None]  # no categories: every mailbox the app sees
         if self.config.categories:
-            by_name = {name.casefold(): mid for mid, name in mailboxes.items()}
-            missing = [c for c in self.config.categories if c.casefold() not in by_name]
-            if missing:
-                raise NotConfigured(
-                    f"Help Scout has no mailbox named {missing[0]!r} that this app can see; "
-                    f"it has: {', '.join(sorted(mailboxes.values())) or 'none'}"
-                )
-            ids = sorted(by_name[c.casefold()] for c in self.config.categories)
-            params["mailbox"] = ",".join(str(i) for i in ids)
+            targets = list(self.mailboxes.ids(self.config.categories))
+        params: dict[str, Any] = {"status": "active", "sortField": "createdAt", "sortOrder": "asc"}
         conversations: list[dict[str, Any]] = []
-        listing = self.client.paginate("conversations", params, next_href, headers=headers)
-        for page in listing:
-            conversations.extend(_embedded(page.data, "conversations"))
-        self._throttle = listing.throttle
-        return conversations, mailboxes, listing.complete
+        complete, throttle = True, None
+        for mailbox in targets:
+            query = params if mailbox is None else {**params, "mailbox": mailbox}
+            pages = self.client.paginate("conversations", query, next_href, headers=headers)
+            for page in pages:
+                conversations.extend(
+                    conv
+                    for conv in _embedded(page.data, "conversations")
+                    if mailbox is None or str(conv.get("mailboxId")) == str(mailbox)
+                )
+            complete, throttle = complete and pages.complete, slowest(throttle, pages.throttle)
+        for conv in conversations:  # a mailbox added since the names were read
+            if isinstance(conv.get("mailboxId"), int):
+                self.mailboxes.name(conv["mailboxId"])
+        return conversations, self.mailboxes.table(), complete, throttle
 
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
-        conversations, mailboxes, complete = self._with_token(self._read)
+        conversations, mailboxes, complete, throttle = self._with_token(self._read)
         tickets: dict[str, Ticket] = {}
         for conv in conversations:
             ticket = parse_conversation(conv, source=self.name, mailboxes=mailboxes, now=now)
             if ticket is not None:
                 tickets[ticket.id] = ticket
-        return Snapshot(self.name, tuple(tickets.values()), now, complete, self._throttle)
+        return Snapshot(self.name, tuple(tickets.values()), now, complete, throttle)
 
     def list_categories(self) -> list[str]:
-        self._mailboxes_at = None
-        return sorted(self._with_token(self._mailbox_names).values())
+        return sorted(self._with_token(lambda _: self.mailboxes.reload()).values())
 
     def close(self) -> None:
         self.client.close()

@@ -9,7 +9,10 @@ Not HTTP, so not ``http.py``: stdlib ``imaplib`` over TLS (``imaps://``, or ``im
   a message in ``sent_folder`` that names a message of the thread answers the thread up to that
   point; a customer message arriving later makes it wait again;
 * ``waiting_since`` is the INTERNALDATE (arrival at the server, not the sender's ``Date:``) of
-  the oldest customer message after the last answer.
+  the oldest customer message after the last answer;
+* automatic mail counts neither as the customer's nor as ours (see :func:`automatic_reason`):
+  an out-of-office reply never opens or reopens a thread, and an auto-acknowledgement never
+  answers one.
 
 The ticket id is a short hash of the thread's root ``Message-ID`` (the first entry of the oldest
 message's ``References``, else its own id): it survives a UIDVALIDITY change, a mailbox rebuild
@@ -71,7 +74,7 @@ log = logging.getLogger(__name__)
 
 HEADERS = (
     "FROM TO CC DELIVERED-TO X-ORIGINAL-TO SUBJECT MESSAGE-ID IN-REPLY-TO REFERENCES "
-    "X-PRIORITY IMPORTANCE"
+    "X-PRIORITY IMPORTANCE AUTO-SUBMITTED CONTENT-TYPE RETURN-PATH LIST-ID PRECEDENCE"
 )
 FETCH_ITEMS = f"(UID INTERNALDATE BODY.PEEK[HEADER.FIELDS ({HEADERS})])"
 FETCH_BATCH = 500
@@ -105,6 +108,9 @@ class Message:
     subject: str = ""
     recipients: frozenset[str] = frozenset()
     priority: str = "normal"
+    automatic: str = ""  # why a machine sent it (see automatic_reason); "" for a person's mail
+    list_id: str = ""  # the List-Id (RFC 2919) of list mail, lower case, without the <>
+    bulk: bool = False  # Precedence: bulk, list or junk (RFC 3834 section 2)
 
 
 def parse_internaldate(text: str) -> datetime:
@@ -135,6 +141,40 @@ def _priority(headers: object) -> str:
     return "normal"
 
 
+#: RFC 3834 section 2 names these Precedence values as marking bulk and list mail
+BULK_PRECEDENCE = frozenset({"bulk", "list", "junk"})
+#: the senders of delivery reports (RFC 5321 section 4.5.5 and common practice)
+REPORT_SENDERS = frozenset({"mailer-daemon", "postmaster"})
+
+
+def automatic_reason(
+    *, auto_submitted: str, content_type: str, sender: str, return_path: str
+) -> str:
+    """Why a message was sent by a machine rather than a person; "" when nothing says so.
+
+    * ``Auto-Submitted`` other than ``no`` (RFC 3834 section 5: ``auto-replied`` for
+      out-of-office and vacation replies, ``auto-generated`` for notifications);
+    * a report (RFC 6522 ``multipart/report``: delivery status notifications, RFC 3464, and
+      read receipts, RFC 8098), or mail from ``mailer-daemon`` / ``postmaster``;
+    * an empty ``Return-Path: <>``: delivery reports and RFC 3834 responders (section 3.3) are
+      sent with the null reverse-path, so nobody can reply to them.
+
+    List mail (``List-Id``, ``Precedence``) is judged by :func:`_is_automatic`, which knows our
+    own addresses.
+    """
+    auto = auto_submitted.split(";")[0].strip().lower()
+    if auto and auto != "no":
+        return f"Auto-Submitted: {auto}"
+    if content_type == "multipart/report":
+        return "a delivery or read report (multipart/report)"
+    local = sender.partition("@")[0]
+    if local in REPORT_SENDERS:
+        return f"sent by {local}"
+    if return_path.replace(" ", "") == "<>":
+        return "sent with an empty Return-Path"
+    return ""
+
+
 def parse_headers(
     raw: bytes, *, folder: str, uidvalidity: int, uid: int, arrived: datetime
 ) -> Message:
@@ -162,6 +202,11 @@ def parse_headers(
         )
         if addr
     }
+    try:
+        content_type = headers.get_content_type()
+    except (ValueError, TypeError, IndexError, AttributeError):
+        content_type = ""
+    list_ids = _ids(text("list-id"))
     return Message(
         folder=folder,
         uidvalidity=uidvalidity,
@@ -174,6 +219,14 @@ def parse_headers(
         subject=text("subject"),
         recipients=frozenset(recipients),
         priority=_priority(headers),
+        automatic=automatic_reason(
+            auto_submitted=text("auto-submitted"),
+            content_type=content_type,
+            sender=address.lower(),
+            return_path=text("return-path"),
+        ),
+        list_id=list_ids[0].strip("<>").lower() if list_ids else "",
+        bulk=text("precedence").lower() in BULK_PRECEDENCE,
     )
 
 
@@ -210,6 +263,28 @@ def _is_ours(msg: Message, own: frozenset[str], sent_folder: str) -> bool:
     return msg.sender in own or domain in own
 
 
+def _is_automatic(msg: Message, own: frozenset[str]) -> bool:
+    """Whether a machine sent ``msg``: :func:`automatic_reason`, or list and bulk mail
+    (``List-Id``, RFC 2919; ``Precedence: bulk``, ``list`` or ``junk``, which RFC 3834 section 2
+    names as what list servers and bulk senders set, though no standard defines it).
+
+    A support address that is itself a group (Google Groups, Mailman) stamps every mail it
+    passes on with its own List-Id (``support@example.com`` -> ``<support.example.com>``):
+    list mail of one of our addresses (``own``) is the customers' mail, not a list's.
+    """
+    if msg.automatic:
+        return True
+    if not msg.list_id:
+        return msg.bulk
+    for address in own:
+        if address.startswith("@"):
+            if msg.list_id.endswith("." + address[1:]):
+                return False
+        elif msg.list_id == address.replace("@", ".", 1):
+            return False
+    return True
+
+
 def thread_id(thread: list[Message]) -> str:
     """The stable ticket id of a thread (see the module docstring)."""
     oldest = min(thread, key=lambda m: (m.arrived, m.uid))
@@ -228,15 +303,21 @@ def thread_tickets(
     sent_folder: str,
     categorize: Callable[[Message], str],
     url: Callable[[Message], str] = lambda m: "",
+    lists: frozenset[str] = frozenset(),
 ) -> list[Ticket]:
-    """The waiting threads among ``messages``, one ticket each; pure (``answered`` reads flags)."""
+    """The waiting threads among ``messages``, one ticket each; pure (``answered`` reads flags).
+
+    Automatic mail (:func:`_is_automatic`; ``lists`` are the addresses whose own List-Id is
+    not list mail) neither opens, reopens nor answers a thread.
+    """
     tickets = []
     for thread in _threads(messages):
-        customer = [m for m in thread if not _is_ours(m, own, sent_folder)]
+        counted = [m for m in thread if not _is_automatic(m, lists)]
+        customer = [m for m in counted if not _is_ours(m, own, sent_folder)]
         if not customer:
             continue  # a conversation we started and nobody answered: not waiting on us
         since: Message | None = None
-        for msg in sorted(thread, key=lambda m: (m.arrived, _is_ours(m, own, sent_folder))):
+        for msg in sorted(counted, key=lambda m: (m.arrived, _is_ours(m, own, sent_folder))):
             if _is_ours(msg, own, sent_folder) or answered(msg):
                 since = None
             elif since is None:
@@ -249,7 +330,7 @@ def thread_tickets(
                 source=source,
                 id=thread_id(thread),
                 subject=first.subject or "(no subject)",
-                created_at=min(m.arrived for m in thread),
+                created_at=min(m.arrived for m in counted),
                 waiting_since=since.arrived,
                 requester=first.sender_name,
                 category=categorize(since),
@@ -643,6 +724,7 @@ class ImapSource(Source):
             sent_folder=self.sent_folder or "",
             categorize=self._category,
             url=self._url,
+            lists=self.own | frozenset(self.addresses),
         )
         return Snapshot(self.name, tuple(t for t in tickets if self.wants(t.category)), now)
 

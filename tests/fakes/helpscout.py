@@ -2,10 +2,23 @@
 
 OAuth2 client credentials at ``POST /v2/oauth2/token`` (form fields, tokens that can be
 revoked), ``GET /v2/mailboxes`` and ``GET /v2/conversations`` with ``status`` (default
-``active``), ``mailbox`` (a comma list), ``sortField``/``sortOrder`` and ``page``; HAL pages
-of 25 conversations with ``_links.next``; the per-minute rate-limit headers
-(``X-RateLimit-Limit-Minute``, ``X-RateLimit-Remaining-Minute``, ``X-RateLimit-Retry-After``
-on 429); ``customerWaitingSince`` with ``latestReplyFrom``; snoozed conversations.
+``active``), ``mailbox``, ``sortField``/``sortOrder`` (default ``createdAt``/``desc``) and
+``page``; HAL pages of 25 conversations with ``_links.next`` that keep the query; the
+per-minute rate-limit headers (``X-RateLimit-Limit-Minute``, ``X-RateLimit-Remaining-Minute``,
+``X-RateLimit-Retry-After`` on 429); ``customerWaitingSince`` with ``latestReplyFrom``; snoozed
+conversations (``snooze``).
+
+Sources: List Conversations, https://developer.helpscout.com/mailbox-api/endpoints/conversations/list/
+(parameters, defaults, the response and its ``page`` object, ``snooze``); the changelog,
+https://developer.helpscout.com/mailbox-api/changelog/ (next links keep the query).
+
+What ``mailbox=102,103`` does is not settled: that page shows ``mailbox=123,567`` ("use comma
+separated values for more inboxes") while the official PHP client's
+``ConversationFilters::withMailbox(int $mailbox)`` (github.com/helpscout/helpscout-api-php,
+src/Conversations/ConversationFilters.php) sends one id, and the team's API reference reads
+the filter as taking one id. ``mailbox_filter`` picks the reading: ``"list"`` (the page, the
+default), ``"first"`` (one id: only the first is read) or ``"ignored"`` (a value that is not
+one id filters nothing). The connector must count the same under all three.
 """
 
 from __future__ import annotations
@@ -38,6 +51,7 @@ class FakeHelpScout(FakeHelpdesk):
         self.mailboxes = {101: "Support", 102: "Billing", 103: "Sales"}
         self.conversations: list[dict[str, Any]] = []
         self.remaining = 399
+        self.mailbox_filter = "list"  # how a comma list in ``mailbox`` is read (see above)
         self._ids = itertools.count(2284000)
 
     @property
@@ -173,8 +187,12 @@ class FakeHelpScout(FakeHelpdesk):
         status = args.get("status", "active")  # Help Scout lists active ones by default
         items = [c for c in self.conversations if status == "all" or c["status"] == status]
         if args.get("mailbox"):
-            wanted = {int(m) for m in args["mailbox"].split(",")}
-            items = [c for c in items if c["mailboxId"] in wanted]
+            ids = args["mailbox"].split(",")
+            if self.mailbox_filter == "first":
+                ids = ids[:1]
+            if self.mailbox_filter == "list" or len(ids) == 1:
+                wanted = {int(m) for m in ids}
+                items = [c for c in items if c["mailboxId"] in wanted]
         field = {"createdAt": "createdAt", "number": "number"}.get(
             args.get("sortField", "createdAt"), "createdAt"
         )

@@ -266,6 +266,13 @@ class Mailbox:
         assert typ == "OK", data
         return str(msg["Message-ID"])
 
+    def append_raw(self, raw: bytes, *, folder: str = "INBOX", arrived: datetime) -> None:
+        """Store a message exactly as given (a delivery report, say), with INTERNALDATE."""
+        typ, data = self.conn.append(
+            f'"{folder}"', None, imaplib.Time2Internaldate(arrived.timestamp()), raw
+        )
+        assert typ == "OK", data
+
     def set_flag(self, folder: str, message_id: str, flag: str) -> None:
         self.conn.select(f'"{folder}"')
         typ, data = self.conn.uid("SEARCH", "HEADER", "Message-ID", message_id)
