@@ -237,6 +237,23 @@ def test_idle_poll_is_cheap(fake: FakeZendesk) -> None:
     assert source.fetch(NOW).tickets == ()
 
 
+def test_idle_poll_of_a_long_listing_costs_one_request(fake: FakeZendesk) -> None:
+    """Newest change first, page 1 answered 304 means nothing changed: pages 2 and 3 are not
+    asked again (they were, one conditional request each)."""
+    ids = [fake.add(f"Q{n}", created=h(300 - n), comments=(("customer", h(300 - n)),))
+           for n in range(250)]  # fmt: skip
+    source = make(fake)
+    assert len(source.fetch(None).tickets) == 250
+    assert search_requests(fake)[0].args["sort_by"] == "updated_at"
+    before = len(fake.requests)
+    assert len(source.fetch(NOW).tickets) == 250
+    assert fake.paths()[before:] == ["/api/v2/search.json"]
+    fake.touch(ids[5], "agent", h(1))  # an answer deep in the list moves it to page 1
+    before = len(fake.requests)
+    assert len(source.fetch(NOW).tickets) == 249
+    assert fake.paths()[before:].count("/api/v2/search.json") == 3
+
+
 def test_oauth_token_is_sent_as_bearer(fake: FakeZendesk) -> None:
     fake.oauth_token = "zd-oauth-SECRET-8c1f"
     tid = fake.add("Q", created=h(1), comments=(("customer", h(1)),))
