@@ -202,12 +202,12 @@ def test_first_sync_reads_stats_not_each_tickets_conversations(fake: FakeFreshde
     assert stats.args["include"] == "stats,requester"
     assert stats.args["order_by"] == "updated_at" and stats.args["order_type"] == "desc"
     before = len(fake.requests)
-    fake.touch(back, "agent", h(0.5))  # answered: only that ticket is read again
+    fake.touch(back, "agent", h(0.5))  # answered: one request for what changed since
     assert len(source.fetch(NOW).tickets) == 37 + 1
-    assert fake.paths()[before:] == ["/api/v2/search/tickets"] * 3 + ["/api/v2/tickets"]
+    assert fake.paths()[before:] == ["/api/v2/tickets"]
     before = len(fake.requests)
-    assert len(source.fetch(NOW).tickets) == 37 + 1  # idle: the filter pages only
-    assert fake.paths()[before:] == ["/api/v2/search/tickets"] * 3
+    assert len(source.fetch(NOW).tickets) == 37 + 1  # idle: that one request
+    assert fake.paths()[before:] == ["/api/v2/tickets"]
 
 
 def test_the_stats_sweep_stops_after_ten_pages(fake: FakeFreshdesk) -> None:
@@ -308,8 +308,37 @@ def test_conversations_are_paged_and_read_only_when_the_ticket_changed(
     assert len(reads) == 3
     before = len(fake.requests)
     source.fetch(NOW)
-    assert fake.paths()[before:] == ["/api/v2/search/tickets"]  # an idle poll: one request
+    assert fake.paths()[before:] == ["/api/v2/tickets"]  # an idle poll: one request
     assert tid
+
+
+def test_between_full_listings_only_changes_are_read(fake: FakeFreshdesk) -> None:
+    """ "List All Tickets" with updated_since (developers.freshdesk.com/api/): a new ticket, an
+    answer and a status change each arrive through one request; every 15 minutes the filter
+    API lists them all again (a deleted ticket leaves the tickets list without a trace)."""
+    clock = [NOW]
+    config = SourceConfig(name="Freshdesk", kind="freshdesk", url=fake.base, timeout=5)
+    source = FreshdeskSource(config, KEY, clock=lambda: clock[0])
+    answered = fake.add("Will be answered", created=h(5))
+    pending = fake.add("Will be pending", created=h(5))
+    deleted = fake.add("Will be deleted", created=h(5))
+    assert len(source.fetch(None).tickets) == 3
+    fake.touch(answered, "agent", NOW + timedelta(minutes=1))
+    fake.tickets[1].update(status=3, updated_at="2026-11-23T10:02:00Z")
+    new = fake.add("Arrived", created=NOW + timedelta(minutes=3))
+    fake.tickets.remove(next(t for t in fake.tickets if t["id"] == deleted))
+    clock[0] = NOW + timedelta(minutes=5)
+    before = len(fake.requests)
+    snap = source.fetch(None)
+    assert sorted(t.id for t in snap.tickets) == sorted([str(deleted), str(new)])
+    assert fake.paths()[before:] == ["/api/v2/tickets"]
+    assert fake.requests[before].args["order_type"] == "asc"
+    clock[0] = NOW + timedelta(minutes=16)
+    before = len(fake.requests)
+    snap = source.fetch(None)
+    assert [t.id for t in snap.tickets] == [str(new)] and snap.complete
+    assert fake.paths()[before:] == ["/api/v2/search/tickets"]
+    assert pending
 
 
 def test_more_than_300_is_incomplete(fake: FakeFreshdesk) -> None:

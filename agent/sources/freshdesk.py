@@ -16,7 +16,12 @@ are the ticket's conversations read, to find the oldest unanswered message: a co
 the customer's when its author (``user_id``) is the requester or another contact (a contact
 lookup tells a contact from an agent), whatever ``incoming`` says (it only means "came from
 outside the portal"). Private notes answer nobody. A ticket is read again only when its
-``updated_at`` moved, so an idle poll costs one filter request per query.
+``updated_at`` moved.
+
+Between two full listings (every 15 minutes) only what changed is read: the tickets list with
+``updated_since`` the last change seen (live, no index delay) brings new tickets, answers and
+status changes, so an idle poll costs one request. The full listing catches what that list
+never shows again (deleted and spam tickets).
 
 ``due_at`` is Freshdesk's own response time: ``fr_due_by`` until the first reply, then
 ``nr_due_by`` (next response, on plans that have it), never the resolution ``due_by``; None when
@@ -27,7 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -50,6 +55,11 @@ PER_SEARCH_PAGE = 30  # fixed by Freshdesk
 MAX_SEARCH_PAGES = 10  # Freshdesk's filter API stops at page 10 (300 tickets)
 MAX_QUERY = 512  # characters of a filter query, its double quotes included
 MAX_STATS_PAGES = 10  # of 100 tickets: beyond, the rest read their conversations
+#: how often every waiting ticket is listed again with the filter API; in between, only the
+#: tickets changed since are read (deleted and spam tickets leave the tickets list unseen)
+RELIST_EVERY = timedelta(minutes=15)
+#: how late the filter API's index may be ("a few minutes", developers.freshdesk.com/api/)
+INDEX_DELAY = timedelta(minutes=5)
 OPEN, PENDING, RESOLVED, CLOSED = 2, 3, 4, 5
 OUTBOUND_EMAIL = 10  # ticket source: an email the team sent first
 PRIORITIES = {1: "low", 2: "normal", 3: "high", 4: "urgent"}
@@ -243,6 +253,17 @@ def search_queries(statuses: Iterable[int], groups: Iterable[int]) -> list[str]:
     return queries
 
 
+def _updated(ticket: dict[str, Any]) -> str:
+    """A ticket's ``updated_at`` as Freshdesk wrote it (ISO 8601 UTC: sorts as text)."""
+    return str(ticket.get("updated_at") or "")
+
+
+def _minus(stamp: str, delta: timedelta) -> str:
+    """An ``updated_at`` moved back by ``delta``, in Freshdesk's format."""
+    at = parse_time(stamp, where="Freshdesk updated_at")
+    return stamp if at is None else (at - delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def requester_name(ticket: dict[str, Any]) -> str:
     """The requester's name or email from ``include=requester``; empty when not embedded."""
     requester = ticket.get("requester")
@@ -357,10 +378,14 @@ class FreshdeskSource(Source):
         self._statuses: frozenset[int] | None = chosen or None
         # user id -> is a contact (the customer's side), for authors other than the requester
         self._authors: dict[int, bool] = {}
-        #: each ticket as read (with its stats when the tickets list gave them), its public
-        #: messages after the description and its requester, while the search's ``updated_at``
-        #: for it stays the same
-        self._read: TicketCache[int, tuple[dict[str, Any], list[Message], str]] = TicketCache()
+        #: the tickets waiting now, as last read (live from the tickets list where it gave them)
+        self._waiting: dict[int, dict[str, Any]] = {}
+        #: the ``updated_since`` of the next look for changes; None: list them all
+        self._mark: str | None = None
+        self._listed_at: datetime | None = None
+        #: each ticket's public messages after its description and its requester, while its
+        #: ``updated_at`` stays the same
+        self._read: TicketCache[int, tuple[list[Message], str]] = TicketCache()
         self._throttle: float | None = None
 
     def _read_groups(self) -> dict[int, str]:
@@ -388,6 +413,44 @@ class FreshdeskSource(Source):
         wanted: list[int] = []
         if self.config.categories:
             wanted = list(self.groups.ids(self.config.categories))
+        if self._mark is None or self._listed_at is None or now - self._listed_at >= RELIST_EVERY:
+            complete = self._list_waiting(statuses, wanted)
+            self._listed_at = now
+        else:
+            complete = self._list_changes(statuses, wanted)
+        for ticket in self._waiting.values():
+            if ticket.get("group_id"):
+                self.groups.name(ticket["group_id"])  # an unknown group reads the table again
+        groups = self.groups.table()
+        tickets = []
+        for tid, ticket in self._waiting.items():
+            read = self._messages(tid, ticket)
+            if read is None:
+                complete = False  # its conversations were not all read
+                continue
+            parsed = parse_ticket(
+                ticket,
+                read[0],
+                source=self.name,
+                web=self.web,
+                groups=groups,
+                statuses=statuses,
+                requester=read[1],
+            )
+            if parsed is not None:
+                tickets.append(parsed)
+        if complete:
+            self._read.prune(self._waiting)
+        else:
+            self._listed_at = None  # list them all again next time
+        return Snapshot(self.name, tuple(tickets), now, complete, self._throttle)
+
+    def _list_waiting(self, statuses: frozenset[int], wanted: list[int]) -> bool:
+        """List every waiting ticket with the filter API; True when all were read.
+
+        The filter API carries no stats and its index is minutes late: tickets it shows changed
+        are read again from the tickets list (:meth:`_read_stats`), which is live.
+        """
         found: dict[int, dict[str, Any]] = {}
         complete = True
         for query in search_queries(sorted(statuses), wanted):
@@ -400,48 +463,65 @@ class FreshdeskSource(Source):
                     if "id" in item and (not wanted or item.get("group_id") in wanted):
                         found[item["id"]] = item
             complete = complete and pages.complete
-        for item in found.values():
-            if item.get("group_id"):
-                self.groups.name(item["group_id"])  # an unknown group reads the table again
-        groups = self.groups.table()
+        known = self._waiting
         changed = [
             item
             for tid, item in found.items()
-            if self._read.get(tid, str(item.get("updated_at") or "")) is None
+            if tid not in known or _updated(known[tid]) < _updated(item)
         ]
-        with_stats = self._read_stats(changed)
-        for item in changed:
-            tid = item["id"]
-            ticket = with_stats.get(tid, item)  # the list is live, the search index minutes late
-            requester = requester_name(ticket)
-            messages = parse_stats(ticket)
-            if messages is None:
-                messages, author_email, read_all = self._conversations(tid, ticket)
-                requester = requester or author_email
-                if not read_all:
-                    complete = False
+        live = self._read_stats(changed)
+        moved = {item["id"] for item in changed}
+        self._waiting = {
+            tid: live.get(tid, item) if tid in moved else known[tid] for tid, item in found.items()
+        }
+        # the filter index may miss the last minutes: the next "since" request starts before
+        stamps = [_updated(t) for t in found.values() if _updated(t)]
+        self._mark = _minus(max(stamps), INDEX_DELAY) if stamps else None
+        return complete
+
+    def _list_changes(self, statuses: frozenset[int], wanted: list[int]) -> bool:
+        """Bring the waiting tickets up to date from the tickets changed since the last look
+        (one request when nothing changed); True when all changes were read."""
+        params = {
+            "include": "stats,requester",
+            "updated_since": self._mark,
+            "order_by": "updated_at",
+            "order_type": "asc",
+            "per_page": 100,
+        }
+        pages = self.client.paginate("tickets", params, link_next)
+        self._throttle = slowest(self._throttle, pages.throttle)
+        for page in pages:
+            for ticket in _objects(page.data, "tickets"):
+                tid = ticket.get("id")
+                if tid is None:
                     continue
-            self._read.put(tid, str(item.get("updated_at") or ""), (ticket, messages, requester))
-        tickets = []
-        for tid, item in found.items():
-            read = self._read.get(tid, str(item.get("updated_at") or ""))
-            if read is None:
-                continue  # its conversations were not all read: the snapshot is incomplete
-            ticket, messages, requester = read
-            parsed = parse_ticket(
-                ticket,
-                messages,
-                source=self.name,
-                web=self.web,
-                groups=groups,
-                statuses=statuses,
-                requester=requester,
-            )
-            if parsed is not None:
-                tickets.append(parsed)
-        if complete:
-            self._read.prune(found)
-        return Snapshot(self.name, tuple(tickets), now, complete, self._throttle)
+                group = ticket.get("group_id")
+                if ticket.get("status") in statuses and (not wanted or group in wanted):
+                    self._waiting[tid] = ticket
+                else:
+                    self._waiting.pop(tid, None)  # answered, pending, resolved or moved away
+                if _updated(ticket) > (self._mark or ""):
+                    self._mark = _updated(ticket)
+        return pages.complete
+
+    def _messages(self, tid: int, ticket: dict[str, Any]) -> tuple[list[Message], str] | None:
+        """A ticket's public messages after its description and its requester, from its stats
+        where they suffice, else from its conversations; None when those were not all read.
+        Read again only when the ticket's ``updated_at`` moved."""
+        updated = _updated(ticket)
+        read = self._read.get(tid, updated)
+        if read is not None:
+            return read
+        requester = requester_name(ticket)
+        messages = parse_stats(ticket)
+        if messages is None:
+            messages, author_email, read_all = self._conversations(tid, ticket)
+            if not read_all:
+                return None
+            requester = requester or author_email
+        self._read.put(tid, updated, (messages, requester))
+        return messages, requester
 
     def _read_stats(self, tickets: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
         """``tickets`` as the tickets list shows them with their stats, newest change first.
