@@ -24,7 +24,12 @@ from agent.sources.base import (
     Unavailable,
     Unreachable,
 )
-from agent.sources.freshdesk import FreshdeskSource, parse_status_field, search_query
+from agent.sources.freshdesk import (
+    MAX_STATS_PAGES,
+    FreshdeskSource,
+    parse_status_field,
+    search_query,
+)
 from tests.fakes.freshdesk import FakeFreshdesk
 from tests.fakes.web import closed_port_url, expect_failure, local_server
 
@@ -131,31 +136,38 @@ def test_due_time_is_first_response_then_next_response_never_resolution(
     assert by_id[str(none)].due_at is None
 
 
-def test_the_author_decides_who_wrote_not_incoming(fake: FakeFreshdesk) -> None:
+@pytest.mark.parametrize("stats", [True, False], ids=["from stats", "from conversations"])
+def test_the_author_decides_who_wrote_not_incoming(fake: FakeFreshdesk, stats: bool) -> None:
     """developers.freshdesk.com/api/ "Conversations": incoming is "created from outside (i.e.,
     not through web portal)", user_id is who added it. A requester's portal reply (incoming
-    false) waits, and so does another contact's email; they were taken as the team's."""
+    false) waits, and so does another contact's email; they were taken as the team's. Both the
+    stats and, where the sweep did not reach, the conversations say so."""
     portal = fake.add("Replied in the portal", created=h(6),
                       convs=(("agent", h(5)), ("portal", h(2))))  # fmt: skip
     cc = fake.add("Her boss wrote", created=h(6), convs=(("agent", h(5)), ("cc", h(3))))
     answered = fake.add("Answered", created=h(6), convs=(("portal", h(5)), ("agent", h(4))))
-    snap = make(fake).fetch(None)
+    source = make(fake)
+    source.stats_pages = MAX_STATS_PAGES if stats else 0
+    snap = source.fetch(None)
     by_id = {t.id: t for t in snap.tickets}
     assert sorted(by_id) == sorted([str(portal), str(cc)])
     assert by_id[str(portal)].waiting_since == h(2)
     assert by_id[str(cc)].waiting_since == h(3)
     assert answered
-    # the other contact and the agent were each looked up once: 200 a contact, 404 an agent
-    assert sorted(p for p in fake.paths() if "/contacts/" in p) == [
-        "/api/v2/contacts/5002", "/api/v2/contacts/77"
-    ]  # fmt: skip
+    lookups = sorted(p for p in fake.paths() if "/contacts/" in p)
+    if stats:
+        assert lookups == [] and not [p for p in fake.paths() if p.endswith("/conversations")]
+    else:  # the other contact and the agent, each looked up once: 200 a contact, 404 an agent
+        assert lookups == ["/api/v2/contacts/5002", "/api/v2/contacts/77"]
 
 
 def test_a_key_that_cannot_view_contacts_is_told_so(fake: FakeFreshdesk) -> None:
     fake.contacts_forbidden = True
     fake.add("Came back", created=h(6), convs=(("agent", h(5)), ("customer", h(2))))
+    source = make(fake)
+    source.stats_pages = 0  # its conversations are read
     with pytest.raises(Forbidden, match="view contacts"):
-        make(fake).fetch(None)
+        source.fetch(None)
 
 
 def test_many_groups_are_split_into_queries_of_at_most_512_characters(
@@ -175,8 +187,8 @@ def test_many_groups_are_split_into_queries_of_at_most_512_characters(
 
 def test_first_sync_reads_stats_not_each_tickets_conversations(fake: FakeFreshdesk) -> None:
     """The tickets list with include=stats (python-freshdesk's recorded ticket_1.json) says who
-    responded last: a first sync of 75 tickets cost 75 conversation reads; now the filter pages
-    and one stats page, plus conversations only where the customer wrote after the team."""
+    responded last and since when the customer waits: a first sync of 75 tickets cost 75
+    conversation reads; now the filter pages and one stats page."""
     fake.now = NOW
     for n in range(73):
         convs = (("customer", h(150 - n)), ("agent", h(100 - n))) if n % 2 else ()
@@ -193,11 +205,7 @@ def test_first_sync_reads_stats_not_each_tickets_conversations(fake: FakeFreshde
     paths = fake.paths()
     assert paths.count("/api/v2/search/tickets") == 3  # 75 tickets, 30 a page
     assert paths.count("/api/v2/tickets") == 1  # 100 a page, updated since the oldest
-    assert [p for p in paths if p.endswith("/conversations")] == [
-        f"/api/v2/tickets/{back}/conversations"
-    ]
-    assert "/api/v2/contacts/77" in paths  # who the agent is: asked once per source
-    assert len(paths) == 2 + 3 + 1 + 1 + 1  # groups, fields, search, stats, conversations, agent
+    assert len(paths) == 2 + 3 + 1  # groups, ticket fields, search pages, one stats page
     stats = next(r for r in fake.requests if r.path == "/api/v2/tickets")
     assert stats.args["include"] == "stats,requester"
     assert stats.args["order_by"] == "updated_at" and stats.args["order_type"] == "desc"
@@ -303,6 +311,7 @@ def test_conversations_are_paged_and_read_only_when_the_ticket_changed(
     thread = tuple((("customer", "agent")[n % 2], h(300 - n)) for n in range(1, 231))
     tid = fake.add("Long thread", created=h(300), convs=thread)
     source = make(fake)
+    source.stats_pages = 0  # no stats sweep: the conversations are read
     assert [t.waiting_since for t in source.fetch(None).tickets] == [h(300 - 230)]
     reads = [r for r in fake.requests if r.path.endswith("/conversations")]
     assert len(reads) == 3

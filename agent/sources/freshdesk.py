@@ -8,15 +8,15 @@ status field's choices (``/api/v2/ticket_fields``): Open, and every custom statu
 runs and that the customer is not shown as "awaiting your reply" (like Pending); the
 ``statuses`` option overrides that.
 
-Who wrote last comes first from the ticket's ``stats`` (``requester_responded_at``,
-``agent_responded_at``, ``first_responded_at``), read for every changed ticket in one sweep of
-the tickets list (``/api/v2/tickets?include=stats,requester&updated_since=...``, 100 a page),
-since the filter API carries no stats. Only when the customer wrote after the team's last reply
-are the ticket's conversations read, to find the oldest unanswered message: a conversation is
-the customer's when its author (``user_id``) is the requester or another contact (a contact
-lookup tells a contact from an agent), whatever ``incoming`` says (it only means "came from
-outside the portal"). Private notes answer nobody. A ticket is read again only when its
-``updated_at`` moved.
+Who wrote last, and since when the customer waits, come from the ticket's ``stats``
+(``requester_responded_at``, ``agent_responded_at``, ``first_responded_at``; see
+:func:`parse_stats`), read for every changed ticket in one sweep of the tickets list
+(``/api/v2/tickets?include=stats,requester&updated_since=...``, 100 a page), since the filter
+API carries no stats. Only a ticket the sweep did not reach has its conversations read: a
+conversation is the customer's when its author (``user_id``) is the requester or another
+contact (a contact lookup tells a contact from an agent), whatever ``incoming`` says (it only
+means "came from outside the portal"). Private notes answer nobody. A ticket is read again only
+when its ``updated_at`` moved.
 
 Between two full listings (every 15 minutes) only what changed is read: the tickets list with
 ``updated_since`` the last change seen (live, no index delay) brings new tickets, answers and
@@ -165,12 +165,15 @@ def parse_results(data: Any) -> tuple[list[dict[str, Any]], int]:
 
 
 def parse_stats(ticket: dict[str, Any]) -> list[Message] | None:
-    """The public messages a ticket's ``stats`` stand for, or None when they do not suffice.
+    """The public messages a ticket's ``stats`` stand for; None when it carries no stats.
 
-    The team never replied: the ticket's description waits (or, for an email the team sent
-    first, nothing until the customer answers). The team replied after the customer's last
-    message: answered. The customer wrote after the team's last reply: it waits, but since which
-    of the customer's messages only the conversations tell.
+    Freshdesk keeps ``agent_responded_at`` at the team's last public reply or note and sets
+    ``requester_responded_at`` only for the *first* message of a contact after it (a contact's
+    next messages are "consecutive" and leave it; before any reply it stays empty, except on an
+    email the team sent first) — Helpdesk::Note#save_response_time and
+    TicketState#consecutive_customer_response? in Freshdesk's helpdesk source. So: no reply yet,
+    the description waits (an outbound email: the customer's first answer, if any); a contact
+    wrote after the team's last reply, it waits since then; else the team answered.
     """
     stats = ticket.get("stats")
     if not isinstance(stats, dict):
@@ -183,13 +186,11 @@ def parse_stats(ticket: dict[str, Any]) -> list[Message] | None:
     ]
     customer = _time(stats.get("requester_responded_at"), f"ticket {tid} requester_responded_at")
     if not agent:
-        if customer is None:
-            return []
-        return None if ticket.get("source") == OUTBOUND_EMAIL else [(customer, True)]
+        return [] if customer is None else [(customer, True)]
     last_agent = max(agent)
     if customer is None or customer <= last_agent:
         return [(last_agent, False)]
-    return None
+    return [(last_agent, False), (customer, True)]
 
 
 def conversation_authors(data: Any) -> set[int]:
@@ -352,6 +353,8 @@ class FreshdeskSource(Source):
     )
     secret_label = "API key"  # noqa: S105 - a label, not a secret
     category_label = "Groups"
+    #: pages of the tickets list one stats sweep may read
+    stats_pages = MAX_STATS_PAGES
 
     def __init__(
         self,
@@ -527,7 +530,7 @@ class FreshdeskSource(Source):
         """``tickets`` as the tickets list shows them with their stats, newest change first.
 
         One sweep of ``/tickets?include=stats,requester&updated_since=`` the oldest change;
-        it stops once every ticket asked for was seen (or after MAX_STATS_PAGES pages: the
+        it stops once every ticket asked for was seen (or after ``stats_pages`` pages: the
         tickets not seen then read their conversations).
         """
         times = [str(t.get("updated_at")) for t in tickets if t.get("updated_at")]
@@ -544,7 +547,7 @@ class FreshdeskSource(Source):
         seen: dict[int, dict[str, Any]] = {}
         url: str = "tickets"
         query: dict[str, Any] | None = params
-        for _ in range(MAX_STATS_PAGES):  # followed by hand: it stops once all are seen
+        for _ in range(self.stats_pages):  # followed by hand: it stops once all are seen
             page = self._get(url, query)
             for item in _objects(page.data, "tickets"):
                 if item.get("id") in wanted:

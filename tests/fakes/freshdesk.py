@@ -163,14 +163,32 @@ class FakeFreshdesk(FakeHelpdesk):
         return next(t for t in self.tickets if t["id"] == tid)
 
     def stats(self, tid: int) -> dict[str, Any]:
-        """What ``include=stats`` adds: the last reply of each side, the first of the team."""
-        public = [c for c in self.conversations[tid] if not c["private"]]
-        agent = sorted(c["created_at"] for c in public if c["user_id"] not in self.contacts)
-        customer = sorted(c["created_at"] for c in public if c["user_id"] in self.contacts)
+        """What ``include=stats`` adds, kept the way Freshdesk's own helpdesk source keeps it
+        (Helpdesk::Note#save_response_time, TicketState#consecutive_customer_response?): a
+        contact's message sets ``requester_responded_at`` only when it is the first after the
+        team's last public reply or note (before any reply it stays empty, but on an outbound
+        email); a public reply or note of an agent sets ``agent_responded_at`` (on an outbound
+        email only once the customer answered); private notes set nothing."""
+        outbound = self._ticket(tid)["source"] == 10
+        agent = customer = first = None
+        for conv in sorted(self.conversations[tid], key=lambda c: c["created_at"]):
+            at = conv["created_at"]
+            if conv["user_id"] in self.contacts:
+                if outbound:
+                    if (agent is None and customer is None) or (
+                        agent and customer and agent > customer
+                    ):
+                        customer = at
+                elif agent is not None and (customer is None or customer < agent):
+                    customer = at
+            elif not conv["private"]:
+                if not outbound or customer:
+                    agent = at
+                first = first or at
         return {
-            "agent_responded_at": agent[-1] if agent else None,
-            "requester_responded_at": customer[-1] if customer else None,
-            "first_responded_at": agent[0] if agent else None,
+            "agent_responded_at": agent,
+            "requester_responded_at": customer,
+            "first_responded_at": first,
             "status_updated_at": None,
             "reopened_at": None,
             "resolved_at": None,
