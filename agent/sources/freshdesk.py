@@ -487,7 +487,8 @@ class FreshdeskSource(Source):
         (one request when nothing changed); True when all changes were read."""
         params = {
             "include": "stats,requester",
-            "updated_since": self._mark,
+            # a second early: whether Freshdesk counts "since" inclusively is not documented
+            "updated_since": _minus(self._mark or "", timedelta(seconds=1)),
             "order_by": "updated_at",
             "order_type": "asc",
             "per_page": 100,
