@@ -110,7 +110,7 @@ def parse_status_field(data: Any) -> frozenset[int]:
         raise BadResponse(
             "Freshdesk's ticket fields have no status field", f"got {str(data)[:200]}"
         )
-    choices: list[tuple[int, str | None, bool | None, bool]] = []  # id, customer label, stops
+    choices: list[tuple[int, str | None, bool | None, bool]] = []  # id, label, stops, deleted
     raw = field.get("choices")
     if isinstance(raw, dict):
         for key, labels in raw.items():
@@ -188,7 +188,7 @@ def parse_stats(ticket: dict[str, Any]) -> list[Message] | None:
     if not agent:
         return [] if customer is None else [(customer, True)]
     last_agent = max(agent)
-    if customer is None or customer <= last_agent:
+    if customer is None or customer < last_agent:  # in the same second: the customer waits
         return [(last_agent, False)]
     return [(last_agent, False), (customer, True)]
 
@@ -348,7 +348,8 @@ class FreshdeskSource(Source):
             list,
             [],
             "status numbers that mean waiting on an agent (2 = Open); empty: read from "
-            "Freshdesk's status field (Open and the custom statuses whose SLA timer runs)",
+            "Freshdesk's status field (Open, and custom statuses whose SLA timer runs and that "
+            "the customer does not see as awaiting their reply)",
         ),
     )
     secret_label = "API key"  # noqa: S105 - a label, not a secret
