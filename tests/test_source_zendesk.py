@@ -120,6 +120,37 @@ def test_due_time_is_the_active_sla_breach_or_none(fake: FakeZendesk) -> None:
     assert by_id[str(plain)].due_at is None  # the response window decides
 
 
+def test_only_reply_metrics_make_the_deadline(fake: FakeZendesk) -> None:
+    """developer.zendesk.com/api-reference/ticketing/business-rules/sla_policies/: requester wait
+    time and agent work time are resolution targets, not a reply deadline (before, the earliest
+    breach of any metric was taken)."""
+    tid = fake.add(
+        "Reply and resolution targets",
+        created=h(2),
+        comments=(("customer", h(2)),),
+        sla=(("requester_wait_time", "active", NOW + timedelta(minutes=10)),
+             ("agent_work_time", "active", NOW + timedelta(minutes=20)),
+             ("first_reply_time", "active", NOW + timedelta(hours=1))),
+    )  # fmt: skip
+    only_resolution = fake.add(
+        "Only a resolution target",
+        created=h(2),
+        comments=(("customer", h(2)),),
+        sla=(("requester_wait_time", "active", NOW + timedelta(minutes=10)),),
+    )
+    update = fake.add(
+        "Periodic update",
+        created=h(2),
+        comments=(("customer", h(2)), ("agent", h(1)), ("customer", h(0.5))),
+        sla=(("periodic_update_time", "active", NOW + timedelta(minutes=30)),
+             ("agent_work_time", "active", NOW + timedelta(minutes=5))),
+    )  # fmt: skip
+    by_id = {t.id: t for t in make(fake).fetch(None).tickets}
+    assert by_id[str(tid)].due_at == NOW + timedelta(hours=1)
+    assert by_id[str(only_resolution)].due_at is None  # the response window decides
+    assert by_id[str(update)].due_at == NOW + timedelta(minutes=30)
+
+
 def test_groups_filter_server_side(fake: FakeZendesk) -> None:
     fake.add("Support question", group=360001, created=h(2), comments=(("customer", h(2)),))
     bill = fake.add("Invoice", group=360002, created=h(2), comments=(("customer", h(2)),))
@@ -174,14 +205,23 @@ def test_page_cap_marks_the_snapshot_incomplete(fake: FakeZendesk) -> None:
     assert len(snap.tickets) == 200 and not snap.complete
 
 
-def test_more_than_the_search_window_is_incomplete(fake: FakeZendesk) -> None:
+def test_more_than_1000_waiting_are_all_listed_through_the_export_search(
+    fake: FakeZendesk,
+) -> None:
+    """developer.zendesk.com/api-reference/ticketing/ticket-management/search/: the Search API
+    stops at 1,000 results and answers page 11 with 422 (failed the poll before: page 10 links
+    page 11); "Export Search Results" lists them all with cursor pagination."""
     for n in range(1003):
         fake.add(f"Q{n}", status="new", created=h(2000 - n))
     snap = make(fake).fetch(None)
-    assert len(snap.tickets) == 1000  # Zendesk's search stops at 1,000 results
-    assert not snap.complete  # so the rest are not taken as answered
-    assert len(search_requests(fake)) == 10  # and page 11 (a 422) is never asked for
-    assert len(fake.requests) == 11  # groups + 10 pages: new tickets need no comments
+    assert len(snap.tickets) == 1003 and snap.complete
+    assert snap.tickets[0].waiting_since == h(2000)
+    assert len(search_requests(fake)) == 1  # page 1 says count 1003: no page 11 (a 422)
+    exports = [r for r in fake.requests if r.path == "/api/v2/search/export"]
+    assert len(exports) == 11  # 100 a page, cursor pagination
+    assert exports[0].args["query"] == "status<pending"  # the type goes in filter[type]
+    assert exports[0].args["filter[type]"] == "ticket"
+    assert len(fake.requests) == 13  # groups + 1 search + 11 export pages: new needs no comments
 
 
 def test_idle_poll_is_cheap(fake: FakeZendesk) -> None:
@@ -195,6 +235,23 @@ def test_idle_poll_is_cheap(fake: FakeZendesk) -> None:
     assert fake.not_modified == 1  # answered 304 thanks to the ETag
     fake.touch(tid, "agent", h(1))  # the team answers: the ticket changed, comments re-read
     assert source.fetch(NOW).tickets == ()
+
+
+def test_idle_poll_of_a_long_listing_costs_one_request(fake: FakeZendesk) -> None:
+    """Newest change first, page 1 answered 304 means nothing changed: pages 2 and 3 are not
+    asked again (they were, one conditional request each)."""
+    ids = [fake.add(f"Q{n}", created=h(300 - n), comments=(("customer", h(300 - n)),))
+           for n in range(250)]  # fmt: skip
+    source = make(fake)
+    assert len(source.fetch(None).tickets) == 250
+    assert search_requests(fake)[0].args["sort_by"] == "updated_at"
+    before = len(fake.requests)
+    assert len(source.fetch(NOW).tickets) == 250
+    assert fake.paths()[before:] == ["/api/v2/search.json"]
+    fake.touch(ids[5], "agent", h(1))  # an answer deep in the list moves it to page 1
+    before = len(fake.requests)
+    assert len(source.fetch(NOW).tickets) == 249
+    assert fake.paths()[before:].count("/api/v2/search.json") == 3
 
 
 def test_oauth_token_is_sent_as_bearer(fake: FakeZendesk) -> None:

@@ -2,16 +2,20 @@
 
 One Search API request per watched group (``type:ticket status<pending group:ID``, 100 per page,
 ``include=tickets(users,slas)``) lists the candidates with their requester, assignee and SLA
-state. Whether a ticket really waits, and since when, comes from its public comments
+state. The Search API stops at 1,000 results (page 11 answers 422); a group with more is listed
+with the export search instead (``/search/export``, cursor pagination, no limit), which
+Zendesk does not document sideloads for: those tickets may come without requester names and
+SLA times. Whether a ticket really waits, and since when, comes from its public comments
 (``/tickets/{id}/comments.json?include=users``): the oldest end-user comment that no agent has
 answered publicly since (a *new* ticket has no agent reply by definition: it waits since it was
 created). Comments are read again only when the ticket's ``updated_at`` moved, and
 the search answer is revalidated with its ETag, so an idle poll costs one request per group.
 
-``due_at`` is Zendesk's own SLA deadline: the earliest ``breach_at`` among the ticket's *active*
-SLA metrics (``slas.policy_metrics``); without an SLA policy it is None and the response window
-decides. Search lags a few minutes behind new tickets (Zendesk indexes them) and stops at 1,000
-results; a poll that hits that limit is marked incomplete.
+``due_at`` is Zendesk's own reply deadline: the earliest ``breach_at`` among the ticket's *active*
+reply metrics (first reply, next reply, periodic or pausable update); the resolution metrics
+(requester wait time, agent work time) are not a response deadline. Without an SLA policy it is
+None and the response window decides. Search lags up to a few minutes behind new tickets and
+changes (Zendesk indexes them); the README says so.
 """
 
 from __future__ import annotations
@@ -31,7 +35,13 @@ if TYPE_CHECKING:
     from agent.config import SourceConfig
 
 WAITING_STATUSES = frozenset({"new", "open"})
-SEARCH_LIMIT = 1000  # Zendesk returns at most this many results per query
+SEARCH_LIMIT = 1000  # the Search API returns at most this many results per query
+PAGE_SIZE = 100
+#: SLA metrics that time a reply to the customer; requester_wait_time and agent_work_time time
+#: the resolution (https://developer.zendesk.com/api-reference/ticketing/business-rules/sla_policies/)
+REPLY_METRICS = frozenset(
+    {"first_reply_time", "next_reply_time", "periodic_update_time", "pausable_update_time"}
+)
 CUSTOMER_ROLE = "end-user"
 
 
@@ -77,14 +87,28 @@ def next_page(page: Page) -> str | None:
     return nxt if isinstance(nxt, str) and nxt else None
 
 
+def _count(page: Page) -> int:
+    """The Search API's ``count``: every match, also those past its 1,000-result window."""
+    count = page.data.get("count") if isinstance(page.data, dict) else None
+    return count if isinstance(count, int) else 0
+
+
+def search_next(page: Page) -> str | None:
+    """The Search API's next page, none past page 1 when more than 1,000 match (page 11 would
+    answer 422; the export search lists those)."""
+    return None if _count(page) > SEARCH_LIMIT else next_page(page)
+
+
 def sla_deadline(ticket: dict[str, Any]) -> datetime | None:
-    """The earliest ``breach_at`` of the ticket's active SLA metrics; None without a policy."""
+    """The earliest ``breach_at`` of the ticket's active reply metrics; None without one."""
     slas = ticket.get("slas")
     metrics = slas.get("policy_metrics") if isinstance(slas, dict) else None
     deadlines = []
     for metric in metrics if isinstance(metrics, list) else ():
         if not isinstance(metric, dict) or metric.get("stage", "active") != "active":
             continue
+        if metric.get("metric") not in REPLY_METRICS:
+            continue  # a resolution target, not a reply deadline
         at = _time(metric.get("breach_at"), f"ticket {ticket.get('id')} SLA breach_at")
         if at is not None:
             deadlines.append(at)
@@ -227,6 +251,10 @@ class ZendeskSource(Source):
         )
         #: each ticket's public comments, kept while its ``updated_at`` stays the same
         self._comments: TicketCache[int, list[tuple[datetime, bool]]] = TicketCache()
+        #: each group's last complete Search API listing: (tickets, sideloaded users)
+        self._listings: dict[
+            int | None, tuple[list[dict[str, Any]], dict[int, dict[str, Any]]]
+        ] = {}
         self._throttle: float | None = None
 
     def _read_groups(self) -> dict[int, str]:
@@ -236,8 +264,9 @@ class ZendeskSource(Source):
             groups.update(parse_groups(page.data))
         return groups
 
-    def _search_query(self, group: int | None) -> str:
-        terms = ["type:ticket", "status<pending"]
+    def _search_query(self, group: int | None, *, export: bool = False) -> str:
+        # the export search takes the type in filter[type] and refuses it in the query
+        terms = ["status<pending"] if export else ["type:ticket", "status<pending"]
         if group is not None:
             terms.append(f"group:{group}")
         extra = str(self.option("query") or "").strip()
@@ -256,28 +285,15 @@ class ZendeskSource(Source):
         users: dict[int, dict[str, Any]] = {}
         complete = True
         for group in targets:
-            params = {
-                "query": self._search_query(group),
-                "sort_by": "created_at",
-                "sort_order": "asc",
-                "per_page": 100,
-                "include": "tickets(users,slas)",
-            }
-            pages = self.client.paginate("search.json", params, next_page)
-            for page in pages:
-                users.update(parse_users(page.data))
-                results = _list(page.data, "results", "; is the URL the Zendesk address?")
-                for item in results:
-                    if item.get("result_type", "ticket") != "ticket" or "id" not in item:
-                        continue
-                    if group is not None and item.get("group_id") != group:
-                        continue  # the search matched loosely: keep to the group asked for
-                    found[item["id"]] = item
-                count = page.data.get("count")
-                if isinstance(count, int) and count > SEARCH_LIMIT:
-                    complete = False
-            complete = complete and pages.complete
-            self._throttle = slowest(self._throttle, pages.throttle)
+            items, listed_users, listed_all = self._list_group(group)
+            users.update(listed_users)
+            complete = complete and listed_all
+            for item in items:
+                if item.get("result_type", "ticket") != "ticket" or "id" not in item:
+                    continue
+                if group is not None and item.get("group_id") != group:
+                    continue  # the search matched loosely: keep to the group asked for
+                found[item["id"]] = item
         for item in found.values():
             if item.get("group_id"):
                 self.groups.name(item["group_id"])  # an unknown group reads the table again
@@ -296,6 +312,68 @@ class ZendeskSource(Source):
         if complete:
             self._comments.prune(found)
         return Snapshot(self.name, tuple(tickets), now, complete, self._throttle)
+
+    def _list_group(
+        self, group: int | None
+    ) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]], bool]:
+        """(tickets, sideloaded users, read them all) for one watched group (None: every group).
+
+        The Search API, with its sideloads, while the group has at most 1,000 waiting tickets;
+        past that its page 11 answers 422, so the whole group is listed with the export search.
+        Newest change first: when page 1 is unchanged (304) no ticket entered, left or changed
+        (``count`` would differ, or the changed ticket would lead page 1), so the last listing
+        stands and an idle poll costs one request however many pages the group has.
+        """
+        params = {
+            "query": self._search_query(group),
+            "sort_by": "updated_at",
+            "sort_order": "desc",
+            "per_page": PAGE_SIZE,
+            "include": "tickets(users,slas)",
+        }
+        last = self._listings.get(group)
+        first: list[Page] = []
+
+        def following(page: Page) -> str | None:
+            if not first:
+                first.append(page)
+                if page.from_cache and last is not None:
+                    return None  # nothing changed: the last listing stands
+            return search_next(page)
+
+        pages = self.client.paginate("search.json", params, following)
+        self._throttle = slowest(self._throttle, pages.throttle)
+        if _count(pages.pages[0]) > SEARCH_LIMIT:
+            self._listings.pop(group, None)
+            return self._export_group(group)
+        if last is not None and len(pages) == 1 and pages.pages[0].from_cache:
+            return last[0], last[1], True
+        items: list[dict[str, Any]] = []
+        users: dict[int, dict[str, Any]] = {}
+        for page in pages:
+            users.update(parse_users(page.data))
+            items.extend(_list(page.data, "results", "; is the URL the Zendesk address?"))
+        if pages.complete:
+            self._listings[group] = (items, users)
+        return items, users, pages.complete
+
+    def _export_group(
+        self, group: int | None
+    ) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]], bool]:
+        """Every waiting ticket of a group through the export search (cursor pagination)."""
+        params = {
+            "query": self._search_query(group, export=True),
+            "filter[type]": "ticket",
+            "page[size]": PAGE_SIZE,
+        }
+        pages = self.client.paginate("search/export", params, next_page)
+        self._throttle = slowest(self._throttle, pages.throttle)
+        items: list[dict[str, Any]] = []
+        users: dict[int, dict[str, Any]] = {}
+        for page in pages:
+            users.update(parse_users(page.data))
+            items.extend(_list(page.data, "results", "; is the URL the Zendesk address?"))
+        return items, users, pages.complete
 
     def _ticket_comments(
         self, tid: int, ticket: dict[str, Any], users: dict[int, dict[str, Any]]

@@ -4,10 +4,25 @@ Basic auth ``{email}/token:{token}`` or ``Bearer`` OAuth; ``GET /api/v2/groups.j
 pagination: ``meta.has_more``, ``links.next``); ``GET /api/v2/search.json`` with ``query``
 (``type:ticket``, ``status<pending``, ``status:X``, ``group:ID``, ``tags:X``), ``sort_by``,
 ``sort_order``, ``per_page`` (max 100), ``page``, offset pagination with an absolute
-``next_page``, the 1,000-result window (422 beyond it), ``include=tickets(users,slas)``
-sideloads; ``GET /api/v2/tickets/{id}/comments.json`` with ``include=users`` and cursor
-pagination. Every answer carries ``X-Rate-Limit``/``X-Rate-Limit-Remaining`` and an ETag that
-``If-None-Match`` revalidates (304). Errors are Zendesk's JSON bodies (``{"error": ...}``).
+``next_page``, ``include=tickets(users,slas)`` sideloads; ``GET /api/v2/tickets/{id}/comments.json``
+with ``include=users`` and cursor pagination. Every answer carries
+``X-Rate-Limit``/``X-Rate-Limit-Remaining`` and an ETag that ``If-None-Match`` revalidates (304).
+Errors are Zendesk's JSON bodies (``{"error": ...}``).
+
+Following https://developer.zendesk.com/api-reference/ticketing/ticket-management/search/:
+- "The Search API returns up to 1,000 results per query [...] If you request a page past the
+  limit (page=11 at 100 results per page), a 422 Insufficient Resource Error is returned", while
+  ``count`` is the true total — and page 10 still links page 11 in ``next_page`` (the fake used
+  to stop linking at 1,000, as our code expected);
+- "Export Search Results" (``GET /api/v2/search/export``): ``filter[type]`` is required and a
+  ``type:`` in the query is an error; cursor pagination (``page[size]`` up to 1000,
+  ``page[after]``, ``meta.has_more``, ``meta.after_cursor``, ``links.next``, ``links.prev``
+  always null), results ordered by ``created_at`` only, no ``count``. Sideloads are not
+  documented there, so the fake sends none.
+SLA metrics (``slas.policy_metrics[].metric``) follow
+https://developer.zendesk.com/api-reference/ticketing/business-rules/sla_policies/: reply
+metrics (``first_reply_time``, ``next_reply_time``, ``periodic_update_time``,
+``pausable_update_time``) and resolution metrics (``requester_wait_time``, ``agent_work_time``).
 """
 
 from __future__ import annotations
@@ -70,11 +85,12 @@ class FakeZendesk(FakeHelpdesk):
         comments: tuple[tuple[str, datetime], ...] = (),
         priority: str | None = "normal",
         breach_at: tuple[tuple[str, datetime], ...] = (),
+        sla: tuple[tuple[str, str, datetime], ...] = (),
         assignee: int | None = None,
     ) -> int:
         """A ticket; ``comments`` are (who, when) with who customer/agent/note (private);
         the first customer comment is the ticket's description. ``breach_at`` are
-        (stage, when) SLA metrics."""
+        (stage, when) ``next_reply_time`` SLA metrics, ``sla`` (metric, stage, when) any."""
         tid = next(self._ids)
         requester = next(self._user_ids)
         self.users[requester] = {
@@ -106,11 +122,12 @@ class FakeZendesk(FakeHelpdesk):
             "custom_status_id": 1000 + STATUS_ORDER.index(status),
             "result_type": "ticket",
         }
-        if breach_at:
+        metrics = [("next_reply_time", stage, at) for stage, at in breach_at] + list(sla)
+        if metrics:
             ticket["slas"] = {
                 "policy_metrics": [
-                    {"metric": "next_reply_time", "stage": stage, "breach_at": iso(at), "hours": 2}
-                    for stage, at in breach_at
+                    {"metric": metric, "stage": stage, "breach_at": iso(at), "hours": 2}
+                    for metric, stage, at in metrics
                 ]
             }
         self.tickets.append(ticket)
@@ -216,6 +233,8 @@ class FakeZendesk(FakeHelpdesk):
             return self._cursor(request, "groups", items, {})
         if path == "/api/v2/search.json":
             return self._search(request)
+        if path in ("/api/v2/search/export", "/api/v2/search/export.json"):
+            return self._export(request)
         match = re.fullmatch(r"/api/v2/tickets/(\d+)/comments\.json", path)
         if match and int(match.group(1)) in self.comments:
             comments = self.comments[int(match.group(1))]
@@ -272,7 +291,7 @@ class FakeZendesk(FakeHelpdesk):
             "next_page": None,
             "previous_page": None,
         }
-        if page * per_page < min(len(items), 1000):
+        if page * per_page < len(items):  # page 10 links page 11, which answers 422
             query = urlencode({**args, "page": page + 1})
             body["next_page"] = f"{self.base}/api/v2/search.json?{query}"
         if page > 1:
@@ -281,6 +300,39 @@ class FakeZendesk(FakeHelpdesk):
         if "users" in include:
             ids = {t["requester_id"] for t in chunk} | {t["assignee_id"] for t in chunk}
             body["users"] = [self.users[i] for i in sorted(ids - {None}) if i in self.users]
+        return self._answer(request, body)
+
+    def _export(self, request: Request) -> Response:
+        args = request.args
+        terms = args.get("query", "").split()
+        if args.get("filter[type]") != "ticket" or any(t.startswith("type:") for t in terms):
+            return json_response(
+                {"error": "InvalidParameter", "description": "filter[type] is required; "
+                 "type in the query string is not allowed"}, 400,
+            )  # fmt: skip
+        items = sorted(
+            (t for t in self.tickets if self._matches(t, terms)), key=lambda t: t["created_at"]
+        )
+        out = []
+        for ticket in items:
+            item = dict(ticket)
+            item.pop("slas", None)
+            out.append(item)
+        size = min(int(args.get("page[size]", 100)), 1000)
+        start = int(args.get("page[after]", 0))
+        chunk = out[start : start + size]
+        more = start + size < len(out)
+        rest = {k: v for k, v in args.items() if k != "page[after]"}
+        after = urlencode({**rest, "page[after]": start + size})
+        body = {
+            "results": chunk,
+            "facets": None,
+            "meta": {"has_more": more, "after_cursor": str(start + size) if more else None},
+            "links": {
+                "prev": None,
+                "next": f"{self.base}{request.path}?{after}" if more else None,
+            },
+        }
         return self._answer(request, body)
 
     def _cursor(
