@@ -22,11 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from agent import secrets
-from agent.model import UTC, Snapshot, Ticket, utcnow
+from agent.model import Snapshot, Ticket, utcnow
 from agent.sources.base import (
     AuthError,
     BadResponse,
@@ -36,7 +35,7 @@ from agent.sources.base import (
     Source,
 )
 from agent.sources.http import Page
-from agent.sources.kit import CategoryResolver, Relist, parse_time, slowest
+from agent.sources.kit import CategoryResolver, Relist, earlier_clock, parse_time, slowest
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -215,15 +214,6 @@ class HelpScoutSource(Source):
             names.update(parse_mailboxes(page.data))
         return names
 
-    def _server_time(self, page: Page, now: datetime) -> datetime:
-        """The earlier of our clock and Help Scout's (a response's ``Date`` header): a clock
-        running ahead never makes ``modifiedSince`` skip a change."""
-        try:
-            theirs = parsedate_to_datetime(str(page.headers.get("Date"))).astimezone(UTC)
-        except (TypeError, ValueError):
-            return now
-        return min(now, theirs)
-
     def _read(self, headers: dict[str, str]) -> tuple[bool, float | None]:
         """Bring the active conversations of the watched mailboxes up to date: all of them
         (every 15 minutes) or those modified since the last look; (complete, throttle)."""
@@ -260,7 +250,7 @@ class HelpScoutSource(Source):
         for mailbox in targets or [None]:
             query = params if mailbox is None else {**params, "mailbox": mailbox}
             pages = self.client.paginate("conversations", query, next_href, headers=headers)
-            seen_at = seen_at or self._server_time(pages.pages[0], now)
+            seen_at = seen_at or earlier_clock(pages.pages[0].headers, now)
             for page in pages:
                 for conv in _embedded(page.data, "conversations"):
                     if mailbox is None or str(conv.get("mailboxId")) == str(mailbox):
@@ -291,7 +281,7 @@ class HelpScoutSource(Source):
                     self._found[conv.get("id")] = conv
                 else:
                     self._found.pop(conv.get("id"), None)  # closed, pending, spam or moved
-        return pages.complete, pages.throttle, self._server_time(pages.pages[0], now)
+        return pages.complete, pages.throttle, earlier_clock(pages.pages[0].headers, now)
 
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()

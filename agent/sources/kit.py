@@ -260,3 +260,15 @@ class Relist:
     def reset(self) -> None:
         """List everything at the next poll (a "since" request came back incomplete)."""
         self._at = None
+
+
+def earlier_clock(headers: Mapping[str, str], now: datetime) -> datetime:
+    """The earlier of our clock and the server's (its ``Date`` header), for the next "changed
+    since" request: a clock running ahead never makes it skip a change."""
+    from email.utils import parsedate_to_datetime
+
+    try:
+        theirs = parsedate_to_datetime(str(headers.get("Date"))).astimezone(UTC)
+    except (TypeError, ValueError):
+        return now
+    return min(now, theirs)
