@@ -50,6 +50,9 @@ IDLE_HOW = {
     "every 15 min",
 }
 
+#: options a team would set for the fewest requests (the json fake documents ``updated_since``)
+OPTIONS: dict[str, dict[str, str]] = {"json": {"since_param": "updated_since"}}
+
 
 @dataclass(frozen=True)
 class Count:
@@ -77,7 +80,8 @@ def count(kind: str, tickets: int = TICKETS) -> Count:
         fake = harness.fake(server)
         for n in range(1, tickets + 1):
             harness.add_waiting(fake, n, now - timedelta(minutes=n))
-        source = source_class(kind)(harness.config(fake), harness.secret, clock=lambda: now)
+        config = harness.config(fake, options=OPTIONS.get(kind, {}))
+        source = source_class(kind)(config, harness.secret, clock=lambda: now)
         try:
             snapshot = source.fetch(None)
             first = len(fake.requests)

@@ -138,7 +138,6 @@ HTTP_KINDS: dict[str, Harness] = {
                 "next": "links.next",
                 "fields": dict(JSON_FIELDS),
                 "waiting_statuses": ["open"],
-                "since_param": "updated_since",  # the fake's "changed since" parameter
             },
         ),
         lambda f, n, at: f.add(n, f"Ticket {n}", opened=at, customer_wrote=at),
