@@ -316,6 +316,7 @@ def request_rows(counts: list[traffic.Count]) -> list[Row]:
             "≤ 1 per category query (1)",
             None,
             c.idle <= c.idle_target,
+            traffic.IDLE_HOW.get(c.kind, ""),
         )
         rows += [first, idle]
     return rows

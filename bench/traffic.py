@@ -26,13 +26,32 @@ TICKETS = 300
 MAX_PAGE = {
     "zendesk": 100,  # search.json per_page, and the export search's page[size] for 1,000+
     "freshdesk": 100,  # /api/v2/tickets per_page (the filter API is fixed at 30)
-    "zammad": 100,  # tickets/search per_page (the fake allows 200: unconfirmed)
+    # tickets/search per_page: tickets_controller.rb ``paginate_with(max: 200)``. The connector
+    # asks for 100 (the plain listing's cap): a short page ends the listing, and what older
+    # versions cap the search at is unconfirmed, so asking for more could end it early
+    "zammad": 200,
     "rt": 100,  # REST2 per_page
     "github": 100,  # issues per_page
     "helpscout": 25,  # conversations: fixed 25 a page
     "freescout": 100,  # conversations pageSize (the fake's cap)
     "json": 100,
 }
+
+#: what an idle poll asks, for the kinds that read only what changed between full listings
+#: (a full listing, the first sync's pages, every 15 minutes: agent.sources.kit.Relist)
+IDLE_HOW = {
+    "github": "one since= request (304 while unchanged); all pages every 15 min",
+    "rt": "one LastUpdated > 'N minutes ago' search; all pages every 15 min",
+    "zammad": "one updated_at:>now-Nm search (15 min overlap: index delay undocumented); "
+    "all pages every 15 min",
+    "helpscout": "one status=all&modifiedSince request (15 min overlap: index delay "
+    "undocumented); all pages every 15 min",
+    "json": "one since_param request (with the option; without it every page); all pages "
+    "every 15 min",
+}
+
+#: options a team would set for the fewest requests (the json fake documents ``updated_since``)
+OPTIONS: dict[str, dict[str, str]] = {"json": {"since_param": "updated_since"}}
 
 
 @dataclass(frozen=True)
@@ -61,7 +80,8 @@ def count(kind: str, tickets: int = TICKETS) -> Count:
         fake = harness.fake(server)
         for n in range(1, tickets + 1):
             harness.add_waiting(fake, n, now - timedelta(minutes=n))
-        source = source_class(kind)(harness.config(fake), harness.secret, clock=lambda: now)
+        config = harness.config(fake, options=OPTIONS.get(kind, {}))
+        source = source_class(kind)(config, harness.secret, clock=lambda: now)
         try:
             snapshot = source.fetch(None)
             first = len(fake.requests)

@@ -8,7 +8,15 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from agent.sources.base import BadResponse, NotConfigured
-from agent.sources.kit import CategoryResolver, TicketCache, parse_time, slowest, waiting_since
+from agent.sources.kit import (
+    CategoryResolver,
+    Relist,
+    TicketCache,
+    earlier_clock,
+    parse_time,
+    slowest,
+    waiting_since,
+)
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -172,3 +180,26 @@ def test_the_cache_answers_while_updated_at_stays_and_forgets_unlisted_tickets()
 def test_slowest_throttle_wins_and_none_is_no_hint() -> None:
     assert slowest(None, 5.0, None, 30.0) == 30.0
     assert slowest(None, None) is None
+
+
+def test_relist_is_due_first_after_fifteen_minutes_and_after_an_incomplete_listing() -> None:
+    at = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+    relist = Relist()
+    assert relist.due(at)
+    relist.done(at, complete=True)
+    assert not relist.due(at + timedelta(minutes=14, seconds=59))
+    assert relist.due(at + timedelta(minutes=15))
+    relist.done(at, complete=False)  # a cut listing proves nothing: list again next poll
+    assert relist.due(at)
+    relist.done(at, complete=True)
+    relist.reset()  # a "since" request came back incomplete
+    assert relist.due(at)
+
+
+def test_earlier_clock_never_runs_ahead_of_the_servers_date() -> None:
+    ours = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+    behind = {"Date": "Mon, 23 Nov 2026 09:58:00 GMT"}
+    assert earlier_clock(behind, ours) == ours - timedelta(minutes=2)
+    assert earlier_clock({"Date": "Mon, 23 Nov 2026 10:03:00 GMT"}, ours) == ours
+    assert earlier_clock({}, ours) == ours
+    assert earlier_clock({"Date": "yesterday-ish"}, ours) == ours

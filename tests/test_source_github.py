@@ -143,8 +143,9 @@ def test_private_org_members_and_collaborators_answer(fake: FakeGitHub) -> None:
     snap = source.fetch(None)
     assert [t.id for t in snap.tickets] == ["4"]
     assert snap.tickets[0].waiting_since == h(5)
-    team_reads = ["/repos/acme/tool", "/orgs/acme/members", "/repos/acme/tool/collaborators"]
+    team_reads = ["/orgs/acme/members", "/repos/acme/tool/collaborators"]
     assert [p for p in fake.paths() if p in team_reads] == team_reads
+    assert "/repos/acme/tool" not in fake.paths()  # the owner's members are asked directly
     fake.requests.clear()
     source.fetch(NOW)
     assert fake.paths() == ["/repos/acme/tool/issues"]  # read once an hour, not every poll
@@ -159,7 +160,8 @@ def test_without_the_lists_the_association_decides(fake: FakeGitHub) -> None:
     fake.add_issue(2, "Waiting", created=h(5), comments=(("pat", "CONTRIBUTOR", h(4)),))
     snap = make(fake).fetch(None)
     assert [t.id for t in snap.tickets] == ["2"] and snap.complete
-    assert not any(p.startswith("/orgs/") for p in fake.paths())
+    # GitHub answers 404 for a user's "organisation" members: read as no organisation
+    assert [p for p in fake.paths() if p.startswith("/orgs/")] == ["/orgs/acme/members"]
 
 
 def test_a_moved_repository_is_followed_on_the_same_host(fake: FakeGitHub) -> None:
@@ -230,23 +232,84 @@ def test_endless_pagination_is_cut_and_marked_incomplete(fake: FakeGitHub) -> No
     assert not snap.complete  # the rest is unknown, not answered
 
 
-def test_idle_poll_is_one_304_and_reads_no_comments(fake: FakeGitHub) -> None:
+def test_idle_poll_is_one_since_request_and_reads_no_comments(fake: FakeGitHub) -> None:
+    """Between full listings only issues changed since the last look are asked for
+    (``since``, https://docs.github.com/en/rest/issues/issues#list-repository-issues); the same
+    request answers 304 while nothing changed. Failed before: every page was revalidated."""
     fake.add_issue(1, "Waiting", created=h(5), comments=(("customer-bob", "NONE", h(4)),))
     fake.add_issue(2, "Answered", created=h(5), comments=(("maint", "MEMBER", h(4)),))
     source = make(fake)
     first = source.fetch(None)
     assert [t.id for t in first.tickets] == ["1"]
-    fake.requests.clear()
-    second = source.fetch(NOW)
-    assert second.tickets == first.tickets
-    assert fake.paths() == ["/repos/acme/tool/issues"]
-    assert fake.not_modified == 1
-    # the team answers #1: the list changes, and only #1's comments are read again
+    for _ in range(2):
+        fake.requests.clear()
+        assert source.fetch(NOW).tickets == first.tickets
+        assert fake.paths() == ["/repos/acme/tool/issues"]
+        assert fake.requests[0].args["state"] == "all" and "since" in fake.requests[0].args
+    assert fake.not_modified == 1  # the second idle poll: a 304, free of the rate limit
+    # the team answers #1: it comes back changed, and only #1's comments are read again
     fake.add_comment(1, "maint", "MEMBER", h(1))
     fake.requests.clear()
     third = source.fetch(NOW)
     assert third.tickets == ()
     assert fake.paths() == ["/repos/acme/tool/issues", "/repos/acme/tool/issues/1/comments"]
+
+
+def test_an_issue_that_starts_waiting_on_page_three_is_seen_by_the_idle_poll(
+    fake: FakeGitHub,
+) -> None:
+    """300 issues over three pages; the team had answered #250 (page three of the listing
+    sorted by creation). The customer writes again: the one "since" request brings it, and a
+    closed issue leaves, though neither is on the listing's first page."""
+    for n in range(1, 301):
+        comments = (("maint", "MEMBER", h(300 - n)),) if n == 250 else ()
+        fake.add_issue(n, f"Issue {n}", created=h(400 - n), comments=comments)
+    source = make(fake)
+    first = source.fetch(None)
+    assert len(first.tickets) == 299 and first.complete
+    fake.add_comment(250, "customer-bob", "NONE", h(0.5))
+    fake.close_issue(280, h(0.4))
+    fake.requests.clear()
+    snap = source.fetch(NOW)
+    by_id = {t.id: t for t in snap.tickets}
+    assert by_id["250"].waiting_since == h(0.5)
+    assert "280" not in by_id and len(by_id) == 299 and snap.complete
+    assert fake.paths() == ["/repos/acme/tool/issues", "/repos/acme/tool/issues/250/comments"]
+
+
+def test_a_label_added_or_removed_between_full_listings_is_seen(fake: FakeGitHub) -> None:
+    """With labels watched, the "since" request asks for every changed issue and the labels
+    are matched here: an issue that gets a watched label is counted, one that loses it leaves."""
+    fake.add_issue(1, "Billing", created=h(5), labels=("billing",))
+    fake.add_issue(2, "Unlabelled", created=h(5))
+    source = make(fake, categories=("Billing",))
+    assert [t.id for t in source.fetch(None).tickets] == ["1"]
+    issues = {i["number"]: i for i in fake.issues}
+    issues[2]["labels"] = [{"id": 9, "name": "billing"}]
+    issues[2]["updated_at"] = "2026-11-23T09:50:00Z"
+    issues[1]["labels"] = []
+    issues[1]["updated_at"] = "2026-11-23T09:51:00Z"
+    fake.requests.clear()
+    assert [t.id for t in source.fetch(NOW).tickets] == ["2"]
+    assert fake.paths() == ["/repos/acme/tool/issues"]
+
+
+def test_every_fifteen_minutes_everything_is_listed_again(fake: FakeGitHub) -> None:
+    """A deleted or transferred issue never shows in a "since" listing: the full listing every
+    15 minutes (as Freshdesk's) drops it."""
+    fake.add_issue(1, "Waiting", created=h(5))
+    fake.add_issue(2, "Deleted later", created=h(5))
+    clock = [NOW]
+    source = make(fake)
+    source.clock = lambda: clock[0]
+    assert len(source.fetch(None).tickets) == 2
+    fake.issues = [i for i in fake.issues if i["number"] != 2]  # deleted: no update to list
+    clock[0] = NOW + timedelta(minutes=5)
+    assert len(source.fetch(NOW).tickets) == 2
+    clock[0] = NOW + timedelta(minutes=15)
+    fake.requests.clear()
+    assert [t.id for t in source.fetch(NOW).tickets] == ["1"]
+    assert fake.requests[0].args["state"] == "open"
 
 
 def test_low_quota_asks_the_agent_to_slow_down(fake: FakeGitHub) -> None:

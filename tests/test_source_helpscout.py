@@ -247,3 +247,54 @@ def test_connection_refused_is_unreachable(caplog: pytest.LogCaptureFixture) -> 
     with pytest.raises(Unreachable, match="refused") as info:
         HelpScoutSource(config, APP_SECRET).fetch(None)
     assert APP_SECRET not in str(info.value) + info.value.detail + caplog.text
+
+
+def test_a_conversation_that_starts_waiting_on_page_ten_is_seen_by_the_idle_poll(
+    fake: FakeHelpScout,
+) -> None:
+    """300 conversations (12 pages of 25) in two watched mailboxes. Between full listings one
+    ``status=all&modifiedSince=`` request (the last look less 15 minutes) in every mailbox:
+    a conversation on page ten that the team had answered and the customer writes to again comes
+    in, one closed and one moved to an unwatched mailbox leave, and an idle poll is one request.
+    Failed before: every page of every mailbox, every poll."""
+    clock = Clock()
+    for n in range(1, 300):
+        fake.add(n, f"Q{n}", mailbox=101 if n % 2 else 102, created=h(400 - n), waiting=h(300 - n))
+    fake.add(300, "Answered", status="pending", created=h(2), reply_from="user")
+    source = make(fake, ("Support", "Billing"), clock=clock)
+    first = source.fetch(None)
+    assert len(first.tickets) == 299 and first.complete
+    fake.requests.clear()
+    assert len(source.fetch(NOW).tickets) == 299
+    (idle,) = fake.requests
+    assert idle.args["status"] == "all" and "mailbox" not in idle.args
+    assert idle.args["modifiedSince"] == "2026-11-23T09:45:00Z"
+    clock.now = NOW + timedelta(minutes=1)
+    later = NOW + timedelta(seconds=30)
+    waiting = {"time": "2026-11-23T10:00:30Z", "latestReplyFrom": "customer"}
+    fake.change(300, later, status="active", customerWaitingSince=waiting)
+    fake.change(250, later, status="closed")
+    fake.change(251, later, mailboxId=103)
+    fake.requests.clear()
+    snap = source.fetch(NOW)
+    by_id = {t.id: t for t in snap.tickets}
+    assert by_id["300"].waiting_since == later
+    assert "250" not in by_id and "251" not in by_id and len(by_id) == 298 and snap.complete
+    assert [r.path for r in fake.requests] == ["/v2/conversations"]
+
+
+def test_every_fifteen_minutes_everything_is_listed_again(fake: FakeHelpScout) -> None:
+    """A deleted conversation never shows as modified: the full listing every 15 minutes (as
+    Freshdesk's) drops it."""
+    clock = Clock()
+    fake.add(1, "Stays", created=h(2))
+    fake.add(2, "Deleted", created=h(2))
+    source = make(fake, clock=clock)
+    assert len(source.fetch(None).tickets) == 2
+    fake.conversations = [c for c in fake.conversations if c["number"] != 2]
+    clock.now = NOW + timedelta(minutes=14)
+    assert len(source.fetch(NOW).tickets) == 2
+    clock.now = NOW + timedelta(minutes=15)
+    fake.requests.clear()
+    assert [t.id for t in source.fetch(NOW).tickets] == ["1"]
+    assert fake.requests[0].args["status"] == "active"

@@ -333,3 +333,59 @@ def test_a_time_in_1970_reads_as_unset_at_fetch_as_at_reload(value: Any) -> None
     )
     assert since is None and due is None
     assert ticket_from_record(ticket_record(fetched)) == fetched
+
+
+def test_with_since_param_an_idle_poll_is_one_request_and_page_three_changes_are_seen(
+    fake: FakeJsonHelpdesk,
+) -> None:
+    """``since_param`` names the endpoint's own "changed since" parameter: between full
+    listings one request with it. A ticket on page three that starts waiting comes in, one
+    closed there leaves, and an idle poll is one request. Failed before: every page, every
+    poll."""
+    fake.page_size = 100
+    clock = [NOW]
+    for n in range(1, 301):
+        fake.add(n, f"T{n}", state="pending" if n == 250 else "open", opened=h(400 - n / 10))
+    source = make(fake, since_param="updated_since")
+    source.clock = lambda: clock[0]
+    first = source.fetch(None)
+    assert len(first.tickets) == 299 and first.complete
+    fake.requests.clear()
+    assert len(source.fetch(NOW).tickets) == 299
+    (idle,) = fake.requests
+    assert idle.args["updated_since"] == "2026-11-23T09:55:00Z"
+    clock[0] = NOW + timedelta(minutes=1)
+    later = NOW + timedelta(seconds=30)
+    fake.change(250, later, state="open", last_customer_message_at=int(later.timestamp() * 1000))
+    fake.change(260, later, state="closed")
+    fake.requests.clear()
+    snap = source.fetch(NOW)
+    by_id = {t.id: t for t in snap.tickets}
+    assert by_id["250"].waiting_since == later
+    assert "260" not in by_id and len(by_id) == 299 and snap.complete
+    assert len(fake.requests) == 1
+
+
+def test_with_since_param_everything_is_listed_again_every_fifteen_minutes(
+    fake: FakeJsonHelpdesk,
+) -> None:
+    """A deleted ticket never shows as changed: the full listing every 15 minutes (as
+    Freshdesk's) drops it. Without ``since_param`` every poll reads every page."""
+    clock = [NOW]
+    fake.add(1, "Stays", opened=h(2))
+    fake.add(2, "Deleted", opened=h(2))
+    source = make(fake, since_param="updated_since")
+    source.clock = lambda: clock[0]
+    assert len(source.fetch(None).tickets) == 2
+    fake.tickets = [t for t in fake.tickets if t["ticket_id"] != 2]
+    clock[0] = NOW + timedelta(minutes=14)
+    assert len(source.fetch(NOW).tickets) == 2
+    clock[0] = NOW + timedelta(minutes=15)
+    fake.requests.clear()
+    assert [t.id for t in source.fetch(NOW).tickets] == ["1"]
+    assert "updated_since" not in fake.requests[0].args
+    plain = make(fake)
+    plain.fetch(None)
+    fake.requests.clear()
+    plain.fetch(NOW)
+    assert all("updated_since" not in r.args for r in fake.requests)

@@ -253,3 +253,63 @@ def test_connection_refused_is_unreachable(caplog: pytest.LogCaptureFixture) -> 
     with pytest.raises(Unreachable, match="refused") as info:
         RTSource(config, TOKEN).fetch(None)
     assert TOKEN not in str(info.value) + info.value.detail + caplog.text
+
+
+def test_idle_poll_is_one_relative_lastupdated_search(fake: FakeRT) -> None:
+    """Between full listings only tickets updated since the last look are asked for, with a
+    date relative to RT's clock (RT reads an absolute TicketSQL date in the user's time zone:
+    lib/RT/Date.pm, t/api/date.t). Failed before: every page of the listing, every poll."""
+    fake.now = NOW
+    for n in range(250):
+        fake.add(f"Q{n}", created=h(300 - n))
+    source = make(fake)
+    assert len(source.fetch(None).tickets) == 250
+    fake.requests.clear()
+    assert len(source.fetch(NOW).tickets) == 250
+    assert [r.args["query"] for r in searches(fake)] == ["LastUpdated > '5 minutes ago'"]
+    assert fake.paths() == ["/REST/2.0/tickets"]
+
+
+def test_a_ticket_that_starts_waiting_on_page_three_is_seen_by_the_idle_poll(fake: FakeRT) -> None:
+    """The team had answered a ticket on page three of the listing (so it did not wait); the
+    customer writes again: the one "since" search brings it back. A ticket resolved, and one
+    moved to an unwatched queue, leave though the listing's pages are not read again."""
+    clock = [NOW]
+    fake.now = NOW
+    ids = [fake.add(f"Q{n}", created=h(300 - n)) for n in range(299)]
+    answered = fake.add("Answered", created=h(1), events=(("reply", h(0.9)),))
+    source = make(fake, ("Support",))
+    source.clock = lambda: clock[0]
+    first = source.fetch(None)
+    assert len(first.tickets) == 299 and str(answered) not in {t.id for t in first.tickets}
+    clock[0] = fake.now = NOW + timedelta(minutes=1)
+    fake.touch(answered, "customer", NOW + timedelta(seconds=30))
+    fake.touch(ids[250], "status", NOW + timedelta(seconds=40), Status="resolved")
+    fake.touch(ids[260], "status", NOW + timedelta(seconds=50), Queue=5)
+    fake.requests.clear()
+    snap = source.fetch(NOW)
+    by_id = {t.id: t for t in snap.tickets}
+    assert by_id[str(answered)].waiting_since == NOW + timedelta(seconds=30)
+    assert str(ids[250]) not in by_id and str(ids[260]) not in by_id
+    assert len(by_id) == 298 and snap.complete
+    assert [r.args["query"] for r in searches(fake)] == ["LastUpdated > '6 minutes ago'"]
+    assert fake.paths() == ["/REST/2.0/tickets", f"/REST/2.0/ticket/{answered}/history"]
+
+
+def test_every_fifteen_minutes_everything_is_listed_again(fake: FakeRT) -> None:
+    """A ticket gone without a transaction the search could show (here: deleted from the
+    fake) is dropped by the full listing every 15 minutes, as Freshdesk's."""
+    clock = [NOW]
+    fake.now = NOW
+    fake.add("Stays", created=h(2))
+    gone = fake.add("Gone", created=h(2))
+    source = make(fake)
+    source.clock = lambda: clock[0]
+    assert len(source.fetch(None).tickets) == 2
+    fake.tickets = [t for t in fake.tickets if t["id"] != gone]
+    clock[0] = fake.now = NOW + timedelta(minutes=14)
+    assert len(source.fetch(NOW).tickets) == 2
+    clock[0] = fake.now = NOW + timedelta(minutes=15)
+    fake.requests.clear()
+    assert len(source.fetch(NOW).tickets) == 1
+    assert searches(fake)[0].args["query"].startswith("(Status = 'new'")

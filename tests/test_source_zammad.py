@@ -55,6 +55,10 @@ def h(hours: float) -> datetime:
     return NOW - timedelta(hours=hours)
 
 
+def internal_id(fake: FakeZammad, number: str) -> int:
+    return next(t["id"] for t in fake.tickets if t["number"] == number)
+
+
 def searches(fake: FakeZammad) -> list:
     return [r for r in fake.requests if r.path == "/api/v1/tickets/search"]
 
@@ -100,8 +104,11 @@ def test_waiting_follows_the_contact_times_and_articles(fake: FakeZammad) -> Non
     assert request.args["query"] == 'state.name:("new" OR "open")'
     assert request.args["expand"] == "true"
     assert request.headers["Authorization"] == f"Token token={TOKEN}"
-    # an answered ticket's articles are not even read: the contact times decided
-    assert len([r for r in fake.requests if "ticket_articles" in r.path]) == 2
+    # an answered ticket's articles are not even read: the contact times decided; nor are those
+    # of a ticket whose only article is the customer's: it waits since that contact
+    assert [r.path for r in fake.requests if "ticket_articles" in r.path] == [
+        f"/api/v1/ticket_articles/by_ticket/{internal_id(fake, back)}"
+    ]
 
 
 def test_only_communication_articles_answer(fake: FakeZammad) -> None:
@@ -286,3 +293,82 @@ def test_connection_refused_is_unreachable(caplog: pytest.LogCaptureFixture) -> 
     with pytest.raises(Unreachable, match="refused") as info:
         ZammadSource(config, TOKEN).fetch(None)
     assert TOKEN not in str(info.value) + info.value.detail + caplog.text
+
+
+def test_a_first_sync_reads_no_articles_for_tickets_with_only_the_customers_article(
+    fake: FakeZammad,
+) -> None:
+    """300 new tickets, each the customer's one article: pages of the search only. Two
+    customer articles still read the articles: under ``based_on_customer_reaction`` the contact
+    time would be the later one (has_ticket_contact_attributes_impact.rb). Failed before: one
+    article request per ticket (304 requests for 300)."""
+    for n in range(299):
+        fake.add(f"Q{n}", created=h(300 - n))
+    twice = fake.add("Wrote twice", created=h(5), articles=(("customer", h(5)), ("customer", h(4))))
+    snap = make(fake).fetch(None)
+    assert len(snap.tickets) == 300 and snap.complete
+    assert {t.id: t.waiting_since for t in snap.tickets}[twice] == h(5)
+    assert [r.path for r in fake.requests if "ticket_articles" in r.path] == [
+        f"/api/v1/ticket_articles/by_ticket/{internal_id(fake, twice)}"
+    ]
+    assert len(searches(fake)) == 4  # three full pages and the empty fourth
+
+
+def test_a_ticket_that_starts_waiting_on_page_three_is_seen_by_the_idle_poll(
+    fake: FakeZammad,
+) -> None:
+    """Between full searches one "since" search (``updated_at:>now-Nm``) in every state: a
+    ticket on page three of the listing that the team had answered and the customer writes to
+    again comes in, one closed by an agent's reply leaves, and an idle poll is one request.
+    Failed before: every page every poll, and nothing cheaper to fall back on."""
+    clock = [NOW]
+    fake.now = NOW
+    numbers = [fake.add(f"Q{n}", created=h(300 - n)) for n in range(299)]
+    answered = fake.add("Answered", created=h(2), articles=(("customer", h(2)), ("agent", h(1))))
+    source = make(fake)
+    source.clock = lambda: clock[0]
+    first = source.fetch(None)
+    assert len(first.tickets) == 299 and answered not in {t.id for t in first.tickets}
+    fake.requests.clear()
+    assert len(source.fetch(NOW).tickets) == 299
+    assert [r.args["query"] for r in fake.requests] == ["updated_at:>now-15m"]
+    clock[0] = fake.now = NOW + timedelta(minutes=2)
+    fake.write(answered, "customer", NOW + timedelta(minutes=1))
+    fake.write(numbers[250], "agent", NOW + timedelta(minutes=1), state="closed")
+    fake.requests.clear()
+    snap = source.fetch(NOW)
+    by_id = {t.id: t for t in snap.tickets}
+    assert by_id[answered].waiting_since == NOW + timedelta(minutes=1)
+    assert numbers[250] not in by_id and len(by_id) == 299 and snap.complete
+    assert [r.args.get("query") for r in searches(fake)] == ["updated_at:>now-17m"]
+    assert [r.path for r in fake.requests if "ticket_articles" in r.path] == [
+        f"/api/v1/ticket_articles/by_ticket/{internal_id(fake, answered)}"
+    ]
+
+
+def test_every_fifteen_minutes_everything_is_searched_again(fake: FakeZammad) -> None:
+    """A ticket the "since" search cannot show (here: deleted) is dropped by the full search
+    every 15 minutes, as Freshdesk's."""
+    clock = [NOW]
+    fake.now = NOW
+    fake.add("Stays", created=h(2))
+    gone = fake.add("Gone", created=h(2))
+    source = make(fake)
+    source.clock = lambda: clock[0]
+    assert len(source.fetch(None).tickets) == 2
+    fake.tickets = [t for t in fake.tickets if t["number"] != gone]
+    clock[0] = fake.now = NOW + timedelta(minutes=15)
+    fake.requests.clear()
+    assert len(source.fetch(NOW).tickets) == 1
+    assert searches(fake)[0].args["query"].startswith("state.name:")
+
+
+def test_without_a_search_index_every_poll_reads_the_listing(fake: FakeZammad) -> None:
+    """Without Elasticsearch a "since" search finds nothing: a ticket that starts waiting
+    would be missed until the next full search, so the listing is read every poll."""
+    fake.search_index = False
+    fake.add("Waiting", created=h(2))
+    source = make(fake)
+    assert len(source.fetch(None).tickets) == 1
+    late = fake.add("New", created=h(1))
+    assert {t.id for t in source.fetch(NOW).tickets} >= {late}

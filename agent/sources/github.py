@@ -14,10 +14,18 @@ A renamed or transferred repository answers 301 (GitHub: "follow redirects"): th
 followed on the same host, with the token, and the new location is used from then on; a
 redirect to another host is refused, so the token never goes there.
 
-An idle poll costs one request answered 304 (ETag revalidation, which GitHub does not count
-against the rate limit); comments are only read for issues whose ``updated_at`` moved. A first
-sync costs the issue list's pages, the repository, members and collaborators (3 requests, again
-once an hour, mostly 304) and one request per issue with comments.
+Between two full listings (every 15 minutes, :class:`agent.sources.kit.Relist`), only what
+changed is read: ``/issues?state=all&sort=updated&direction=asc&since=`` the newest
+``updated_at`` seen, less five minutes ("Only show results that were last updated after the
+given time", List repository issues, docs.github.com/en/rest/issues/issues). A comment, a label,
+a close or a reopen moves ``updated_at``, so a changed issue on any page of the listing comes
+back there; the same request answers 304 while nothing changed (a conditional request that
+GitHub does not count against the primary rate limit), so an idle poll costs one request
+whatever the number of labels watched. The full listing catches what that list never shows
+again (a deleted or transferred issue). Comments are only read for issues whose ``updated_at``
+moved. A first sync costs the issue list's pages, the members and the collaborators (again once
+an hour, mostly 304; a user-owned repository's owner answers 404 for the members) and one
+request per issue with comments.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from agent.model import Snapshot, Ticket, utcnow
 from agent.sources import kit
 from agent.sources.base import BadResponse, Forbidden, NotConfigured, NotFound, Option, Source
 from agent.sources.http import Page, throttle_hint
-from agent.sources.kit import TicketCache, parse_time, slowest
+from agent.sources.kit import Relist, TicketCache, parse_time, slowest
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -45,6 +53,9 @@ API = "https://api.github.com"
 API_VERSION = "2022-11-28"
 TEAM_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 TEAM_MAX_AGE = timedelta(hours=1)  # how long the members and collaborators lists are kept
+#: how far before the newest ``updated_at`` seen a "since" request starts: whether ``since`` is
+#: inclusive is not documented, and a change committed a moment late is not lost
+SINCE_OVERLAP = timedelta(minutes=5)
 _PRIORITY_LABEL = re.compile(
     r"^(?:priority|prio)?[\s:/_-]*(low|normal|medium|high|urgent|critical)$", re.IGNORECASE
 )
@@ -288,35 +299,23 @@ class GitHubSource(Source):
         self._throttle: float | None = None
         self._members: frozenset[str] = frozenset()
         self._members_read_at: datetime | None = None
+        #: the open issues of the watched labels, as last read
+        self._issues: dict[int, dict[str, Any]] = {}
+        #: the newest ``updated_at`` seen; None: list every issue at the next poll
+        self._mark: str | None = None
+        self._relist = Relist()
 
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
-        issues: dict[int, dict[str, Any]] = {}
-        complete = True
         self._throttle = None
-        for label in self.config.categories or (None,):
-            params: dict[str, Any] = {
-                "state": "open",
-                "per_page": 100,
-                "sort": "created",
-                "direction": "asc",
-            }
-            if label:
-                params["labels"] = label
-            try:
-                pages = self.client.paginate(f"{self.repo_path}/issues", params, next_link)
-                self._note_move(pages.pages[0].url)
-                self._throttle = slowest(self._throttle, pages.throttle)
-                for page in pages:
-                    for issue in parse_issues(page.data):
-                        issues[int(issue["number"])] = issue
-            except NotFound as exc:
-                raise NotFound(
-                    f"GitHub has no repository {self.repo} that this token can see "
-                    f"({exc.said or 'Not Found'}); check the name and the token's access",
-                    exc.detail,
-                ) from None
-            complete = complete and pages.complete
+        if self._mark is None or self._relist.due(now):
+            complete = self._list_all()
+            self._relist.done(now, complete)
+        else:
+            complete = self._list_changes()
+            if not complete:
+                self._relist.reset()
+        issues = self._issues
         tickets = []
         members = self._team_members(now) if issues and not self.team else frozenset()
         for number, issue in issues.items():
@@ -336,6 +335,72 @@ class GitHubSource(Source):
         if complete:
             self._comments.prune(issues)
         return Snapshot(self.name, tuple(tickets), now, complete, self._throttle)
+
+    def _list(self, params: dict[str, Any]) -> Iterable[tuple[dict[str, Any], bool]]:
+        """The issues of one listing, pull requests dropped; then ``({}, complete)``."""
+        try:
+            pages = self.client.paginate(f"{self.repo_path}/issues", params, next_link)
+        except NotFound as exc:
+            raise NotFound(
+                f"GitHub has no repository {self.repo} that this token can see "
+                f"({exc.said or 'Not Found'}); check the name and the token's access",
+                exc.detail,
+            ) from None
+        self._note_move(pages.pages[0].url)
+        self._throttle = slowest(self._throttle, pages.throttle)
+        for page in pages:
+            for issue in parse_issues(page.data):
+                yield issue, True
+        yield {}, pages.complete
+
+    def _list_all(self) -> bool:
+        """Every open issue of the watched labels (one listing per label); True when complete."""
+        issues: dict[int, dict[str, Any]] = {}
+        complete = True
+        for label in self.config.categories or (None,):
+            params: dict[str, Any] = {
+                "state": "open",
+                "per_page": 100,
+                "sort": "created",
+                "direction": "asc",
+            }
+            if label:
+                params["labels"] = label
+            for issue, done in self._list(params):
+                if issue:
+                    issues[int(issue["number"])] = issue
+                else:
+                    complete = complete and done
+        self._issues = issues
+        self._mark = max((str(i.get("updated_at") or "") for i in issues.values()), default=None)
+        return complete
+
+    def _list_changes(self) -> bool:
+        """Bring the open issues up to date from those changed since the last look, whatever
+        their state or labels (one request, 304 while nothing changed); True when complete."""
+        assert self._mark is not None
+        start = parse_time(self._mark, where="GitHub updated_at")
+        params: dict[str, Any] = {
+            "state": "all",
+            "sort": "updated",
+            "direction": "asc",
+            "per_page": 100,
+            "since": (start - SINCE_OVERLAP).strftime("%Y-%m-%dT%H:%M:%SZ") if start else "",
+        }
+        wanted = {c.casefold() for c in self.config.categories}
+        complete = True
+        for issue, done in self._list(params):
+            if not issue:
+                complete = done
+                continue
+            number = int(issue["number"])
+            labels = {label.casefold() for label in label_names(issue)}
+            if issue.get("state") == "open" and (not wanted or labels & wanted):
+                self._issues[number] = issue
+            else:
+                self._issues.pop(number, None)  # closed, or no longer labelled as watched
+            self._mark = max(self._mark, str(issue.get("updated_at") or ""))
+        return complete
 
     def _note_move(self, final_url: str) -> None:
         """Keep asking at the repository's new place once GitHub redirected us there."""
@@ -357,19 +422,26 @@ class GitHubSource(Source):
     def _team_members(self, now: datetime) -> frozenset[str]:
         """The organisation's members and the repository's collaborators, once an hour.
 
+        The owner's members are asked for directly: for a user account (no organisation) GitHub
+        answers 404 (List organization members, docs.github.com/en/rest/orgs/members), which
+        saves reading the repository first.
+
         Either list may be unavailable (a user-owned repository has no organisation; the
         collaborators need write access): then the author association alone decides for it.
         """
         if self._members_read_at and now - self._members_read_at < TEAM_MAX_AGE:
             return self._members
         logins: set[str] = set()
-        page = self.client.get_json(self.repo_path)
-        self._throttle = slowest(self._throttle, throttle_hint(page.headers))
-        repo = page.data
-        owner = repo.get("owner") if isinstance(repo, dict) else None
         lists = [f"{self.repo_path}/collaborators"]
-        if isinstance(owner, dict) and owner.get("type") == "Organization":
-            lists.insert(0, f"orgs/{owner.get('login')}/members")
+        if self.repo_path.startswith("repos/"):
+            # a user account is no organisation: its members list answers 404, read as such
+            lists.insert(0, f"orgs/{self.repo_path.split('/')[1]}/members")
+        else:  # moved to /repositories/{id}: the repository says who owns it now
+            page = self.client.get_json(self.repo_path)
+            self._throttle = slowest(self._throttle, throttle_hint(page.headers))
+            owner = page.data.get("owner") if isinstance(page.data, dict) else None
+            if isinstance(owner, dict) and owner.get("type") == "Organization":
+                lists.insert(0, f"orgs/{owner.get('login')}/members")
         for path in lists:
             try:
                 pages = self.client.paginate(path, {"per_page": 100}, next_link)

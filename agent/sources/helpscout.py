@@ -5,6 +5,17 @@ Auth is OAuth2 client credentials: the app id (``user``) and app secret buy an a
 401 (tokens are revoked when the user changes). Help Scout computes ``customerWaitingSince``
 itself; ``status=active`` is its "waiting on the team". It has no SLA deadline, so ``due_at``
 stays None and the response window decides.
+
+Between two full listings (every 15 minutes, :class:`agent.sources.kit.Relist`; one listing per
+watched mailbox), only what changed is asked for: one ``GET /v2/conversations?status=all&
+modifiedSince=`` (List Conversations; "Returns conversations that have been modified since the
+given date/time. Date/time is in UTC" in the v1 page, the same filter in the official PHP
+client's ``ConversationFilters``), in every mailbox and status (matched here), so a conversation
+closed, set pending or moved leaves and one that starts waiting on any page comes in; an idle
+poll costs one request. ``modifiedSince`` is the time of the last look (the earlier of our clock
+and Help Scout's ``Date`` header) less 15 minutes: List Conversations is a search (``query``,
+``sortField=score``) and Help Scout documents no indexing delay, so the overlap covers a late
+index (and a clock minutes off) and the full listing the rest.
 """
 
 from __future__ import annotations
@@ -24,7 +35,7 @@ from agent.sources.base import (
     Source,
 )
 from agent.sources.http import Page
-from agent.sources.kit import CategoryResolver, parse_time, slowest
+from agent.sources.kit import CategoryResolver, Relist, earlier_clock, parse_time, slowest
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -32,6 +43,8 @@ if TYPE_CHECKING:
 API = "https://api.helpscout.net/v2"
 WEB = "https://secure.helpscout.net"
 TOKEN_LIFETIME = timedelta(days=2)  # when the token answer does not say
+#: how much earlier than the last look a "since" request starts (an undocumented index delay)
+SINCE_OVERLAP = timedelta(minutes=15)
 
 
 def _time(value: Any, what: str) -> datetime | None:
@@ -142,6 +155,11 @@ class HelpScoutSource(Source):
         self.mailboxes: CategoryResolver[int] = CategoryResolver(
             self._read_mailboxes, what="mailbox", helpdesk="Help Scout"
         )
+        #: the active conversations of the watched mailboxes by id, as last read
+        self._found: dict[Any, dict[str, Any]] = {}
+        #: Help Scout's clock at the last look (its ``Date`` header); None: list everything
+        self._looked_at: datetime | None = None
+        self._relist = Relist()
 
     # ------------------------------------------------------------------ auth
 
@@ -196,42 +214,81 @@ class HelpScoutSource(Source):
             names.update(parse_mailboxes(page.data))
         return names
 
-    def _read(
-        self, headers: dict[str, str]
-    ) -> tuple[list[dict[str, Any]], dict[int, str], bool, float | None]:
+    def _read(self, headers: dict[str, str]) -> tuple[bool, float | None]:
+        """Bring the active conversations of the watched mailboxes up to date: all of them
+        (every 15 minutes) or those modified since the last look; (complete, throttle)."""
+        self.mailboxes.new_fetch()
+        now = self.clock()
+        targets: list[int] | None = None  # no categories: every mailbox the app sees
+        if self.config.categories:
+            targets = list(self.mailboxes.ids(self.config.categories))
+        if self._looked_at is None or self._relist.due(now):
+            complete, throttle, seen_at = self._list_all(headers, targets, now)
+            self._relist.done(now, complete)
+        else:
+            complete, throttle, seen_at = self._list_changes(headers, targets, now)
+            if not complete:
+                self._relist.reset()
+        self._looked_at = seen_at
+        for conv in self._found.values():  # a mailbox added since the names were read
+            if isinstance(conv.get("mailboxId"), int):
+                self.mailboxes.name(conv["mailboxId"])
+        return complete, throttle
+
+    def _list_all(
+        self, headers: dict[str, str], targets: list[int] | None, now: datetime
+    ) -> tuple[bool, float | None, datetime]:
         """The active conversations of the watched mailboxes: one listing per mailbox.
 
         The ``mailbox`` filter is asked for one id at a time (the official client sends one;
         what the API makes of ``mailbox=1,2`` is documented differently in different places),
         and a conversation of a mailbox not watched is dropped whatever the API sent.
         """
-        self.mailboxes.new_fetch()
-        targets: list[int | None] = [None]  # no categories: every mailbox the app sees
-        if self.config.categories:
-            targets = list(self.mailboxes.ids(self.config.categories))
         params: dict[str, Any] = {"status": "active", "sortField": "createdAt", "sortOrder": "asc"}
-        conversations: list[dict[str, Any]] = []
-        complete, throttle = True, None
-        for mailbox in targets:
+        found: dict[Any, dict[str, Any]] = {}
+        complete, throttle, seen_at = True, None, None
+        for mailbox in targets or [None]:
             query = params if mailbox is None else {**params, "mailbox": mailbox}
             pages = self.client.paginate("conversations", query, next_href, headers=headers)
+            seen_at = seen_at or earlier_clock(pages.pages[0].headers, now)
             for page in pages:
-                conversations.extend(
-                    conv
-                    for conv in _embedded(page.data, "conversations")
-                    if mailbox is None or str(conv.get("mailboxId")) == str(mailbox)
-                )
+                for conv in _embedded(page.data, "conversations"):
+                    if mailbox is None or str(conv.get("mailboxId")) == str(mailbox):
+                        found[conv.get("id")] = conv
             complete, throttle = complete and pages.complete, slowest(throttle, pages.throttle)
-        for conv in conversations:  # a mailbox added since the names were read
-            if isinstance(conv.get("mailboxId"), int):
-                self.mailboxes.name(conv["mailboxId"])
-        return conversations, self.mailboxes.table(), complete, throttle
+        self._found = found
+        return complete, throttle, seen_at or now
+
+    def _list_changes(
+        self, headers: dict[str, str], targets: list[int] | None, now: datetime
+    ) -> tuple[bool, float | None, datetime]:
+        """The conversations modified since the last look, in every mailbox and status (one
+        request when nothing changed)."""
+        assert self._looked_at is not None
+        since = self._looked_at - SINCE_OVERLAP
+        params: dict[str, Any] = {
+            "status": "all",
+            "modifiedSince": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "sortField": "modifiedAt",
+            "sortOrder": "asc",
+        }
+        pages = self.client.paginate("conversations", params, next_href, headers=headers)
+        wanted = None if targets is None else {str(m) for m in targets}
+        for page in pages:
+            for conv in _embedded(page.data, "conversations"):
+                mailbox_ok = wanted is None or str(conv.get("mailboxId")) in wanted
+                if conv.get("status") == "active" and mailbox_ok:
+                    self._found[conv.get("id")] = conv
+                else:
+                    self._found.pop(conv.get("id"), None)  # closed, pending, spam or moved
+        return pages.complete, pages.throttle, earlier_clock(pages.pages[0].headers, now)
 
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
-        conversations, mailboxes, complete, throttle = self._with_token(self._read)
+        complete, throttle = self._with_token(self._read)
+        mailboxes = self.mailboxes.table()
         tickets: dict[str, Ticket] = {}
-        for conv in conversations:
+        for conv in self._found.values():
             ticket = parse_conversation(conv, source=self.name, mailboxes=mailboxes, now=now)
             if ticket is not None:
                 tickets[ticket.id] = ticket

@@ -5,6 +5,14 @@ The mapping names where each ticket field lives in one item, as a dotted path (`
 given) keeps only items whose status is one of them. Pagination follows the URL found at the
 ``next`` path until it is empty.
 
+With ``since_param`` (the endpoint's own "changed since" query parameter, when its API has
+one), only what changed is read between two full listings (every 15 minutes,
+:class:`agent.sources.kit.Relist`): one request with ``since_param=<the last look less five
+minutes, ISO 8601 UTC>``, so an idle poll costs one request whatever the number of pages. The
+endpoint must then list changed tickets in every status (``waiting_statuses`` picks the waiting
+ones here) so an answered one leaves; the full listing catches a deleted one. Without it every
+page is read every poll (an unmodified page is not parsed again).
+
 A path that finds nothing is a configuration mistake, not "no tickets": it is reported with the
 path, so the person fixing the config sees which line is wrong.
 """
@@ -13,13 +21,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from agent.model import Snapshot, Ticket, utcnow
 from agent.sources.base import BadResponse, NotConfigured, Option, Source
-from agent.sources.http import Page
-from agent.sources.kit import parse_time
+from agent.sources.http import Page, Pages
+from agent.sources.kit import Relist, earlier_clock, parse_time
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -40,6 +48,8 @@ FIELDS = (
 )
 REQUIRED_FIELDS = ("id", "created")
 _MISSING = object()
+#: how much earlier than the last look a "since" request starts (a late commit, clocks apart)
+SINCE_OVERLAP = timedelta(minutes=5)
 
 
 def lookup(data: Any, path: str) -> Any:
@@ -201,6 +211,15 @@ class JsonSource(Source):
             [],
             "only tickets in these statuses wait (empty: every ticket listed)",
         ),
+        Option(
+            "since_param",
+            "Changed-since parameter",
+            default="",
+            help="the query parameter with which the endpoint lists only tickets changed since "
+            'a time, e.g. "updated_since" (ISO 8601 UTC); it must list them in every status '
+            "(use waiting statuses), so an idle poll is one request. Empty: every page, every "
+            "poll",
+        ),
     )
     secret_label = "Header value"  # noqa: S105 - a label, not a secret
 
@@ -245,6 +264,11 @@ class JsonSource(Source):
             headers[str(self.option("auth_header") or "Authorization")] = secret
         #: each page's tickets and next link by URL, reused while the page comes back unmodified
         self._pages: dict[str, tuple[dict[str, Ticket], str | None]] = {}
+        self.since_param = str(self.option("since_param") or "").strip()
+        #: the waiting tickets as last read, and when (for ``since_param``)
+        self._tickets: dict[str, Ticket] = {}
+        self._looked_at: datetime | None = None
+        self._relist = Relist()
         self.client = self.http(
             config.url,
             headers=headers,
@@ -281,6 +305,23 @@ class JsonSource(Source):
 
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
+        if self.since_param and self._looked_at is not None and not self._relist.due(now):
+            listing, looked_at = self._read_changes(now)
+            if not listing.complete:
+                self._relist.reset()
+        else:
+            listing, looked_at = self._read_all(now)
+            self._relist.done(now, listing.complete)
+        self._looked_at = looked_at
+        return Snapshot(
+            self.name,
+            tuple(self._tickets.values()),
+            now,
+            complete=listing.complete,
+            throttle=listing.throttle,
+        )
+
+    def _read_all(self, now: datetime) -> tuple[Pages, datetime]:
         tickets: dict[str, Ticket] = {}
         pages: dict[str, tuple[dict[str, Ticket], str | None]] = {}
         try:
@@ -295,13 +336,30 @@ class JsonSource(Source):
             self._pages = {}
             raise
         self._pages = pages
-        return Snapshot(
-            self.name,
-            tuple(tickets.values()),
-            now,
-            complete=listing.complete,
-            throttle=listing.throttle,
-        )
+        self._tickets = tickets
+        return listing, earlier_clock(listing.pages[0].headers, now)
+
+    def _read_changes(self, now: datetime) -> tuple[Pages, datetime]:
+        """The tickets changed since the last look (``since_param``): a changed ticket that no
+        longer waits leaves, one that waits comes in or is updated."""
+        assert self._looked_at is not None
+        start = (self._looked_at - SINCE_OVERLAP).strftime("%Y-%m-%dT%H:%M:%SZ")
+        listing = self.client.paginate(self.config.url, {self.since_param: start}, self._next)
+        for page in listing:
+            items = parse_items(page.data, self.items_path)
+            for item in items:
+                ticket_id = lookup(item, self.fields["id"])
+                if ticket_id is not _MISSING:
+                    self._tickets.pop(_text(ticket_id), None)
+            parsed = parse_tickets(
+                items,
+                self.fields,
+                source=self.name,
+                waiting_statuses=self.waiting_statuses,
+                must_match=self.must_match,
+            )
+            self._tickets.update((t.id, t) for t in parsed if self.wants(t.category))
+        return listing, earlier_clock(listing.pages[0].headers, now)
 
     def close(self) -> None:
         self.client.close()

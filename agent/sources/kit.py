@@ -232,3 +232,43 @@ def slowest(*throttles: float | None) -> float | None:
     listings."""
     known = [t for t in throttles if t is not None]
     return max(known) if known else None
+
+
+#: how often a connector that reads only what changed between polls lists every waiting ticket
+#: again: what a "since" listing never shows (a deleted, merged or moved ticket) is gone by then
+RELIST_EVERY = timedelta(minutes=15)
+
+
+class Relist:
+    """When to list every waiting ticket again rather than only what changed since the last look
+    (Freshdesk's approach: a full listing every :data:`RELIST_EVERY`, "since" requests between).
+
+    Due before the first listing, after ``every``, and after any listing that was not complete.
+    """
+
+    def __init__(self, every: timedelta = RELIST_EVERY) -> None:
+        self.every = every
+        self._at: datetime | None = None
+
+    def due(self, now: datetime) -> bool:
+        return self._at is None or now - self._at >= self.every
+
+    def done(self, now: datetime, complete: bool) -> None:
+        """A full listing ended at ``now``; an incomplete one makes the next poll list again."""
+        self._at = now if complete else None
+
+    def reset(self) -> None:
+        """List everything at the next poll (a "since" request came back incomplete)."""
+        self._at = None
+
+
+def earlier_clock(headers: Mapping[str, str], now: datetime) -> datetime:
+    """The earlier of our clock and the server's (its ``Date`` header), for the next "changed
+    since" request: a clock running ahead never makes it skip a change."""
+    from email.utils import parsedate_to_datetime
+
+    try:
+        theirs = parsedate_to_datetime(str(headers.get("Date"))).astimezone(UTC)
+    except (TypeError, ValueError):
+        return now
+    return min(now, theirs)

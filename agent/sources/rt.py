@@ -16,6 +16,17 @@ when ``LastUpdated`` moved, so an idle poll costs one search. When the token may
 (403), only Owner and AdminCc count as the team: a reply by other staff then rings rather than
 hides a ticket.
 
+Between two full listings (every 15 minutes, :class:`agent.sources.kit.Relist`), only what
+changed is read: ``LastUpdated > 'N minutes ago'`` (every status and queue, matched here), N the
+minutes since the last look plus five. Every transaction sets ``LastUpdated``
+(lib/RT/Record.pm ``_SetLastUpdated``), so a ticket that starts waiting on any page of the
+listing comes back, and an idle poll costs one request. The date is relative on purpose: RT reads
+an absolute date in TicketSQL in the user's (or RT's) time zone, whatever zone it names
+(lib/RT/Date.pm ``ParseByTimeParseDate``, t/api/date.t), which the API does not tell; "N minutes
+ago" is counted from RT's own clock in any zone (``LastUpdated <= '1 month ago'``:
+docs/automating_rt.pod). The full listing catches what that never shows (a deleted or merged
+ticket is still updated; a ticket whose queue became unreadable is not).
+
 ``due_at``: RT's ``Due`` is often a resolution date (RT's SLA sets it from a "Resolve" level, a
 "Response" level or the earlier of both: docs/customizing/sla.pod), so it is the response
 deadline only with the ``due_is_response_deadline`` option; otherwise None, and the response
@@ -26,6 +37,7 @@ under the configured address (include RT's WebPath).
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
@@ -34,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from agent.model import Snapshot, Ticket, utcnow
 from agent.sources.base import BadResponse, Forbidden, Option, Source
 from agent.sources.http import Page
-from agent.sources.kit import TicketCache, parse_time, slowest, waiting_since
+from agent.sources.kit import Relist, TicketCache, parse_time, slowest, waiting_since
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -45,6 +57,8 @@ PER_PAGE = 100
 FIELDS = "Subject,Status,Queue,Owner,Requestor,AdminCc,Created,LastUpdated,LastUpdatedBy,Told,Due"
 STAFF_MAX_AGE = timedelta(hours=1)  # how long the list of privileged users is kept
 CORRESPONDENCE = frozenset({"Create", "Correspond"})
+#: how much earlier than the last look a "since" search starts (a late commit, a slow request)
+SINCE_OVERLAP = timedelta(minutes=5)
 
 
 def _time(value: Any, what: str) -> datetime | None:
@@ -230,11 +244,15 @@ class RTSource(Source):
         self._throttle: float | None = None
         self._staff: frozenset[str] = frozenset()
         self._staff_read_at: datetime | None = None
+        #: the tickets in a waiting status of the watched queues, as last read
+        self._found: dict[str, dict[str, Any]] = {}
+        self._looked_at: datetime | None = None  # the last search, on our clock
+        self._relist = Relist()
 
-    def fetch(self, since: datetime | None) -> Snapshot:
-        now = self.clock()
+    def _search(self, query: str) -> Iterable[tuple[dict[str, Any], bool]]:
+        """The tickets of one search; then ``({}, complete)``."""
         params = {
-            "query": ticket_sql(sorted(self.statuses), self.config.categories),
+            "query": query,
             "fields": FIELDS,
             "fields[Queue]": "Name",
             "fields[Owner]": "Name,RealName",
@@ -246,16 +264,61 @@ class RTSource(Source):
             "per_page": PER_PAGE,
             "page": 1,
         }
-        found: dict[str, dict[str, Any]] = {}
         pages = self.client.paginate("tickets", params, next_page)
-        self._throttle = pages.throttle
+        self._throttle = slowest(self._throttle, pages.throttle)
         for page in pages:
             for item in parse_items(page.data):
-                queue = item.get("Queue")
-                name = str(queue.get("Name") or "") if isinstance(queue, dict) else ""
-                if "id" in item and (not self.config.categories or self.wants(name)):
-                    found[str(item["id"])] = item
-        complete = pages.complete
+                if "id" in item:
+                    yield item, True
+        yield {}, pages.complete
+
+    def _wanted(self, item: dict[str, Any]) -> bool:
+        queue = item.get("Queue")
+        name = str(queue.get("Name") or "") if isinstance(queue, dict) else ""
+        return not self.config.categories or self.wants(name)
+
+    def _list_all(self) -> bool:
+        found: dict[str, dict[str, Any]] = {}
+        complete = True
+        for item, done in self._search(ticket_sql(sorted(self.statuses), self.config.categories)):
+            if not item:
+                complete = done
+            elif self._wanted(item):
+                found[str(item["id"])] = item
+        self._found = found
+        return complete
+
+    def _list_changes(self, now: datetime) -> bool:
+        """Bring the waiting tickets up to date from those updated since the last look, in any
+        status or queue (one request when nothing changed); True when all were read."""
+        assert self._looked_at is not None
+        minutes = math.ceil(max((now - self._looked_at).total_seconds(), 0) / 60)
+        minutes += math.ceil(SINCE_OVERLAP.total_seconds() / 60)
+        complete = True
+        for item, done in self._search(f"LastUpdated > '{minutes} minutes ago'"):
+            if not item:
+                complete = done
+                continue
+            tid = str(item["id"])
+            status = str(item.get("Status") or "").casefold()
+            if status in self.statuses and self._wanted(item):
+                self._found[tid] = item
+            else:
+                self._found.pop(tid, None)  # answered and resolved, stalled, or moved away
+        return complete
+
+    def fetch(self, since: datetime | None) -> Snapshot:
+        now = self.clock()
+        self._throttle = None
+        if self._looked_at is None or self._relist.due(now):
+            complete = self._list_all()
+            self._relist.done(now, complete)
+        else:
+            complete = self._list_changes(now)
+            if not complete:
+                self._relist.reset()
+        self._looked_at = now
+        found = self._found
         tickets = []
         for tid, item in found.items():
             if str(item.get("Status") or "").casefold() not in self.statuses:

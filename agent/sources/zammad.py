@@ -15,8 +15,24 @@ social messages; not a note, even a public one; never a System article). A ticke
 contact is the newer one was answered and does not wait. For the others, ``waiting_since`` is
 the oldest customer article with no agent article after it, counting the same articles, from
 ``/api/v1/ticket_articles/by_ticket/{id}``, read again only when the ticket's ``updated_at``
-moved; an idle poll costs one search request. Pending states do not wait (their escalation
-clock is stopped too).
+moved. A ticket whose only article is the customer's (``article_count`` 1, no agent contact)
+waits since ``last_contact_customer_at`` and its articles are not read: that is exact whatever
+the ``ticket_last_contact_behaviour`` setting. With more articles they are read: under Zammad's
+default setting (``check_if_agent_already_replied``, db/seeds/settings.rb) the customer's
+contact time is the start of their unanswered thread, under ``based_on_customer_reaction`` their
+very last article, and the setting needs admin rights to read. Pending states do not wait
+(their escalation clock is stopped too).
+
+Between two full searches (every 15 minutes, :class:`agent.sources.kit.Relist`), only what
+changed is asked for: ``updated_at:>now-Nm`` (Elasticsearch date math relative to its own clock;
+``created_at:>now-1h`` in Zammad's advanced/search.rst), N the minutes since the last look plus
+15, in every state and group (matched here), so a ticket closed or answered leaves and one that
+starts waiting on any page comes in; an idle poll costs one request. Every article moves the
+ticket's ``updated_at`` (has_ticket_contact_attributes_impact.rb: ``ticket.save!`` or
+``ticket.touch``). Zammad indexes changes in a background job and documents no delay: the 15
+minutes of overlap cover a slow index, the full search every 15 minutes the rest. Without a
+working index (the plain listing stood in for the search) every poll reads the listing, as
+before.
 
 ``due_at`` is the response deadline: ``first_response_escalation_at`` until the first response,
 then ``update_escalation_at``; never ``close_escalation_at`` (the solution time) nor
@@ -28,16 +44,17 @@ decides. The ticket's id is Zammad's ticket number (what people see); its URL op
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from agent.model import Snapshot, Ticket, utcnow
 from agent.sources.base import BadResponse, Option, Source
 from agent.sources.http import Page, throttle_hint
-from agent.sources.kit import TicketCache, parse_time, slowest, waiting_since
+from agent.sources.kit import Relist, TicketCache, parse_time, slowest, waiting_since
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -46,6 +63,9 @@ log = logging.getLogger(__name__)
 
 PER_PAGE = 100
 NOBODY = 1  # Zammad's system user "-": an unassigned ticket's owner
+#: how much earlier than the last look a "since" search starts: Zammad's search index is written
+#: by a background job, late by an undocumented delay
+SINCE_OVERLAP = timedelta(minutes=15)
 #: the article types Zammad seeds with ``communication: true`` (db/seeds/ticket_article_types.rb);
 #: ``note`` is the one that is not. A type added by an admin counts as not communication.
 COMMUNICATION_TYPES = frozenset(
@@ -113,6 +133,17 @@ def customer_spoke_last(ticket: dict[str, Any]) -> bool:
     customer = _time(ticket.get("last_contact_customer_at"), f"ticket {tid} customer contact")
     agent = _time(ticket.get("last_contact_agent_at"), f"ticket {tid} agent contact")
     return agent is None or (customer is not None and customer > agent)
+
+
+def only_article_is_the_customers(ticket: dict[str, Any]) -> datetime | None:
+    """The customer's contact time when their article is the ticket's only one (and no agent
+    contact): when they wait since, exact under either ``ticket_last_contact_behaviour``
+    (``article_count`` counts every article but System ones; has_ticket_contact_attributes_
+    impact.rb). None otherwise: the articles decide."""
+    if ticket.get("article_count") != 1 or ticket.get("last_contact_agent_at"):
+        return None
+    tid = ticket.get("id")
+    return _time(ticket.get("last_contact_customer_at"), f"ticket {tid} customer contact")
 
 
 def response_deadline(ticket: dict[str, Any]) -> datetime | None:
@@ -233,25 +264,25 @@ class ZammadSource(Source):
         #: each ticket's public articles, kept while its ``updated_at`` stays the same
         self._articles: TicketCache[int, list[tuple[datetime, bool]]] = TicketCache()
         self._throttle: float | None = None
+        #: the tickets in a waiting state of the watched groups, as last read
+        self._found: dict[int, dict[str, Any]] = {}
+        self._looked_at: datetime | None = None  # the last search, on our clock
+        #: the search answered (False: the plain listing stood in for a missing index)
+        self._index_ok = False
+        self._relist = Relist()
 
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
-        params = {
-            "query": search_query(sorted(self.states), self.config.categories),
-            "expand": "true",
-            "sort_by": "created_at",
-            "order_by": "asc",
-            "page": 1,
-            "per_page": PER_PAGE,
-        }
-        found: dict[int, dict[str, Any]] = {}
-        pages = self.client.paginate("tickets/search", params, next_page)
-        self._throttle = pages.throttle
-        for page in pages:
-            self._keep_wanted(parse_search(page.data), found)
-        complete = pages.complete
-        if not found:
-            found, complete = self._listed()
+        self._throttle = None
+        if self._looked_at is None or not self._index_ok or self._relist.due(now):
+            complete = self._list_all()
+            self._relist.done(now, complete)
+        else:
+            complete = self._list_changes(now)
+            if not complete:
+                self._relist.reset()
+        self._looked_at = now
+        found = self._found
         tickets = []
         for tid, item in found.items():
             if str(item.get("state") or "").casefold() not in self.states:
@@ -268,6 +299,54 @@ class ZammadSource(Source):
         if complete:
             self._articles.prune(found)
         return Snapshot(self.name, tuple(tickets), now, complete, self._throttle)
+
+    def _list_all(self) -> bool:
+        params = {
+            "query": search_query(sorted(self.states), self.config.categories),
+            "expand": "true",
+            "sort_by": "created_at",
+            "order_by": "asc",
+            "page": 1,
+            "per_page": PER_PAGE,
+        }
+        found: dict[int, dict[str, Any]] = {}
+        pages = self.client.paginate("tickets/search", params, next_page)
+        self._throttle = slowest(self._throttle, pages.throttle)
+        for page in pages:
+            self._keep_wanted(parse_search(page.data), found)
+        complete = pages.complete
+        self._index_ok = bool(found)
+        if not found:
+            found, complete = self._listed()
+        self._found = found
+        return complete
+
+    def _list_changes(self, now: datetime) -> bool:
+        """Bring the waiting tickets up to date from those updated since the last look, in any
+        state or group (one request when nothing changed); True when all were read."""
+        assert self._looked_at is not None
+        seconds = max((now - self._looked_at).total_seconds(), 0) + SINCE_OVERLAP.total_seconds()
+        params = {
+            "query": f"updated_at:>now-{math.ceil(seconds / 60)}m",
+            "expand": "true",
+            "sort_by": "updated_at",
+            "order_by": "asc",
+            "page": 1,
+            "per_page": PER_PAGE,
+        }
+        pages = self.client.paginate("tickets/search", params, next_page)
+        self._throttle = slowest(self._throttle, pages.throttle)
+        for page in pages:
+            for item in parse_search(page.data):
+                if "id" not in item:
+                    continue
+                group = str(item.get("group") or "")
+                state = str(item.get("state") or "").casefold()
+                if state in self.states and (not self.config.categories or self.wants(group)):
+                    self._found[item["id"]] = item
+                else:
+                    self._found.pop(item["id"], None)  # answered and closed, pending, moved
+        return pages.complete
 
     def _keep_wanted(self, items: list[dict[str, Any]], found: dict[int, dict[str, Any]]) -> None:
         for item in items:
@@ -290,7 +369,10 @@ class ZammadSource(Source):
         self._throttle = slowest(self._throttle, throttle_hint(first.headers))
         items = _objects(first.data, "tickets")
         self._keep_waiting(items, found)
-        if not found and (not items or self._search_finds(items[0])):
+        if not found and not items:
+            return found, True  # nothing at all: whether the index works is still unknown
+        if not found and self._search_finds(items[0]):
+            self._index_ok = True
             return found, True
         complete = True
         if next_page(first):
@@ -322,6 +404,9 @@ class ZammadSource(Source):
     def _ticket_articles(
         self, tid: int, ticket: dict[str, Any]
     ) -> tuple[list[tuple[datetime, bool]], bool]:
+        only = only_article_is_the_customers(ticket)
+        if only is not None:
+            return [(only, True)], True
         updated = str(ticket.get("updated_at") or "")
         cached = self._articles.get(tid, updated)
         if cached is not None:

@@ -1,8 +1,9 @@
 """A fake GitHub REST API (issues of one repository) that answers like api.github.com.
 
 Real paths and query parameters (``state``, ``labels`` as an AND list, ``per_page``, ``page``,
-``sort``/``direction``), ``Link`` pagination with absolute URLs, the ``x-ratelimit-*`` headers,
-ETag revalidation (``If-None-Match`` -> 304), pull requests mixed into the issues list, and
+``sort``/``direction``, ``since`` on ``updated_at``), ``Link`` pagination with absolute URLs,
+the ``x-ratelimit-*`` headers, ETag revalidation (``If-None-Match`` -> 304), pull requests
+mixed into the issues list, and
 GitHub's JSON error bodies (``{"message": ..., "documentation_url": ...}``).
 
 Who is the team, per GitHub's documentation:
@@ -146,6 +147,13 @@ class FakeGitHub(FakeHelpdesk):
             issue["comments"] = len(self.comments[number])
             issue["updated_at"] = iso(at)
 
+    def close_issue(self, number: int, at: datetime) -> None:
+        """Close an issue: GitHub moves its ``updated_at`` (and sets ``closed_at``)."""
+        issue = next(i for i in self.issues if i["number"] == number)
+        issue.update(
+            state="closed", state_reason="completed", closed_at=iso(at), updated_at=iso(at)
+        )
+
     # ------------------------------------------------------------------ serving
 
     def rate_headers(self) -> dict[str, str]:
@@ -269,6 +277,15 @@ class FakeGitHub(FakeHelpdesk):
                 i
                 for i in items
                 if all(w in [label["name"].casefold() for label in i["labels"]] for w in wanted)
+            ]
+        if args.get("since"):
+            # "Only show results that were last updated after the given time" (List repository
+            # issues, https://docs.github.com/en/rest/issues/issues#list-repository-issues;
+            # github/docs#25608 on its wording): strictly after, the stricter reading
+            since = args["since"].replace("Z", "+00:00")
+            at = datetime.fromisoformat(since).astimezone(UTC)
+            items = [
+                i for i in items if datetime.fromisoformat(i["updated_at"][:-1] + "+00:00") > at
             ]
         key = "created_at" if args.get("sort", "created") == "created" else "updated_at"
         items.sort(key=lambda i: i[key], reverse=args.get("direction", "desc") == "desc")

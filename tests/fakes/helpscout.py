@@ -2,8 +2,9 @@
 
 OAuth2 client credentials at ``POST /v2/oauth2/token`` (form fields, tokens that can be
 revoked), ``GET /v2/mailboxes`` and ``GET /v2/conversations`` with ``status`` (default
-``active``), ``mailbox``, ``sortField``/``sortOrder`` (default ``createdAt``/``desc``) and
-``page``; HAL pages of 25 conversations with ``_links.next`` that keep the query; the
+``active``; ``all``), ``mailbox``, ``modifiedSince``, ``sortField``/``sortOrder`` (default
+``createdAt``/``desc``) and ``page``; HAL pages of 25 conversations with ``_links.next`` that
+keep the query; the
 per-minute rate-limit headers (``X-RateLimit-Limit-Minute``, ``X-RateLimit-Remaining-Minute``,
 ``X-RateLimit-Retry-After`` on 429); ``customerWaitingSince`` with ``latestReplyFrom``; snoozed
 conversations (``snooze``).
@@ -53,6 +54,8 @@ class FakeHelpScout(FakeHelpdesk):
         self.remaining = 399
         self.mailbox_filter = "list"  # how a comma list in ``mailbox`` is read (see above)
         self._ids = itertools.count(2284000)
+        #: when each conversation was last modified (what ``modifiedSince`` compares)
+        self.modified: dict[int, datetime] = {}
 
     @property
     def api(self) -> str:
@@ -121,6 +124,14 @@ class FakeHelpScout(FakeHelpdesk):
                 "unsnoozeOnCustomerReply": True,
             }
         self.conversations.append(conv)
+        self.modified[cid] = max(filter(None, (created, waiting)))
+
+    def change(self, number: int, at: datetime, **fields: Any) -> None:
+        """Modify a conversation at ``at`` (a customer's reply: ``customerWaitingSince``; an
+        agent's: ``status``/``latestReplyFrom``; a move: ``mailboxId``)."""
+        conv = next(c for c in self.conversations if c["number"] == number)
+        conv.update(fields)
+        self.modified[conv["id"]] = at
 
     # ------------------------------------------------------------------ serving
 
@@ -193,10 +204,18 @@ class FakeHelpScout(FakeHelpdesk):
             if self.mailbox_filter == "list" or len(ids) == 1:
                 wanted = {int(m) for m in ids}
                 items = [c for c in items if c["mailboxId"] in wanted]
-        field = {"createdAt": "createdAt", "number": "number"}.get(
-            args.get("sortField", "createdAt"), "createdAt"
-        )
-        items.sort(key=lambda c: c[field], reverse=args.get("sortOrder", "desc") == "desc")
+        if args.get("modifiedSince"):
+            # "Returns conversations that have been modified since the given date/time.
+            # Date/time is in UTC" (List Conversations; the official PHP client's
+            # ConversationFilters::withModifiedSince sends Y-m-d\TH:i:s\Z)
+            since = datetime.fromisoformat(args["modifiedSince"].replace("Z", "+00:00"))
+            items = [c for c in items if self.modified[c["id"]] >= since]
+        field = args.get("sortField", "createdAt")
+
+        def key(c: dict[str, Any]) -> Any:
+            return self.modified[c["id"]] if field == "modifiedAt" else c.get(field, c["createdAt"])
+
+        items.sort(key=key, reverse=args.get("sortOrder", "desc") == "desc")
         return items
 
     def _page(self, request: Request, key: str, items: list[Any], size: int) -> Response:

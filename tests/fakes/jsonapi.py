@@ -4,8 +4,10 @@ Shaped like the small home-grown or lesser-known helpdesks the kind is for: an A
 the tickets nested under ``data.tickets``, the next page's absolute URL under ``links.next``
 (null on the last page), nested objects for the customer and queue, ISO times with offsets
 and epoch milliseconds, ``{"error": ...}`` bodies and a ``Retry-After`` on 429.
-``reply_headers`` replace the quota headers of a normal answer (``X-RateLimit-Remaining: 0``
-with a reset as epoch seconds, the form GitHub documents at
+Like many such APIs it lists tickets in every state and takes ``updated_since`` (ISO 8601 UTC:
+only tickets whose ``updated_at`` is at or after it), the parameter the kind's ``since_param``
+option names. ``reply_headers`` replace the quota headers of a normal answer
+(``X-RateLimit-Remaining: 0`` with a reset as epoch seconds, the form GitHub documents at
 https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api).
 """
 
@@ -61,10 +63,16 @@ class FakeJsonHelpdesk(FakeHelpdesk):
                 int(customer_wrote.timestamp() * 1000) if customer_wrote else None
             ),
             "links": {"web": f"https://desk.example.com/t/{ticket_id}"},
+            "updated_at": max(filter(None, (opened, customer_wrote))).astimezone(UTC).isoformat(),
         }
         if due is not None:
             item["sla"] = {"due": due.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
         self.tickets.append(item)
+
+    def change(self, ticket_id: int, at: datetime, **fields: Any) -> None:
+        """Change a ticket at ``at`` (``state``, ``last_customer_message_at``...)."""
+        item = next(t for t in self.tickets if t["ticket_id"] == ticket_id)
+        item.update(fields, updated_at=at.astimezone(UTC).isoformat())
 
     def error(self, status: int, headers: dict[str, str]) -> Response:
         text = {
@@ -83,11 +91,17 @@ class FakeJsonHelpdesk(FakeHelpdesk):
         if request.path != PATH:
             return self.error(404, {})
         page = int(request.args.get("page", 1))
-        chunk = self.tickets[(page - 1) * self.page_size : page * self.page_size]
-        more = page * self.page_size < len(self.tickets)
+        tickets = self.tickets
+        since = request.args.get("updated_since")
+        if since:
+            at = datetime.fromisoformat(since.replace("Z", "+00:00"))
+            tickets = [t for t in tickets if datetime.fromisoformat(t["updated_at"]) >= at]
+        chunk = tickets[(page - 1) * self.page_size : page * self.page_size]
+        more = page * self.page_size < len(tickets)
         nxt = None
         if more or self.endless_next:
-            nxt = f"{self.origin(request)}{PATH}?page={page + 1}"
+            keep = f"&updated_since={since}" if since else ""
+            nxt = f"{self.origin(request)}{PATH}?page={page + 1}{keep}"
         if self.loop_next:
             nxt = f"{self.origin(request)}{PATH}?page=1"
         return json_response(

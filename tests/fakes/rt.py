@@ -3,7 +3,8 @@
 ``Authorization: token ...``; ``GET /REST/2.0/tickets`` with a TicketSQL ``query``
 (``Status = '...'`` / ``Queue = '...'`` joined by ``OR`` inside parentheses and ``AND``
 between them), ``fields`` and ``fields[Queue]``/``fields[Owner]``/``fields[Requestor]``,
-``orderby``/``order``, ``page``/``per_page`` (default 20, max 100); answers
+a relative ``LastUpdated > 'N minutes ago'`` alone, ``orderby``/``order``,
+``page``/``per_page`` (default 20, max 100); answers
 ``{count, page, pages, per_page, total, items, next_page, prev_page}`` with absolute page URLs
 present only when that page exists, string ids, users and queues as ``{id, type, _url}`` plus
 the asked sub-fields, and unset dates as ``1970-01-01T00:00:00Z``. ``GET
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
 
@@ -59,6 +60,7 @@ class FakeRT(FakeHelpdesk):
         self._txn = itertools.count(90000)
         self.privileged = {"root", AGENT, "bert"}  # RT's staff; customers are unprivileged
         self.token_privileged = True  # the token's user may list users
+        self.now: datetime | None = None  # RT's clock for relative dates (None: the real one)
 
     @property
     def api(self) -> str:
@@ -195,8 +197,27 @@ class FakeRT(FakeHelpdesk):
             return self._page(request, items)
         return self.error(404, {})
 
+    def touch(self, tid: int, event: str, at: datetime, **fields: Any) -> None:
+        """One more transaction on a ticket (see ``add``'s events), with field changes such as
+        ``Status``; every transaction sets ``LastUpdated`` (Record.pm ``_SetLastUpdated``)."""
+        ticket = next(t for t in self.tickets if t["id"] == tid)
+        kinds = {"customer": ("Correspond", ticket["Requestor"][0]),
+                 "reply": ("Correspond", AGENT), "status": ("Status", AGENT)}  # fmt: skip
+        kind, who = kinds[event]
+        self.history[tid].append(
+            {"id": next(self._txn), "Type": kind, "Creator": who, "Created": iso(at)}
+        )
+        if kind == "Correspond" and who not in ticket["Requestor"]:
+            ticket["Told"] = iso(at)
+        ticket.update(fields, LastUpdated=iso(at), LastUpdatedBy=who)
+
     def _query(self, query: str) -> list[dict[str, Any]] | None:
         items = list(self.tickets)
+        # a relative date counts back from RT's clock, in any time zone (lib/RT/Date.pm
+        # ParseByTimeParseDate; "LastUpdated <= '1 month ago'" in docs/automating_rt.pod)
+        if m := re.fullmatch(r"LastUpdated > '(\d+) minutes ago'", query.strip()):
+            since = (self.now or datetime.now(UTC)) - timedelta(minutes=int(m[1]))
+            return [t for t in items if t["LastUpdated"] > iso(since)]
         for clause in query.split(" AND "):
             terms = re.findall(r"(\w+) = '((?:[^'\\]|\\.)*)'", clause)
             if not terms:

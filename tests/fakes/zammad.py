@@ -2,7 +2,8 @@
 
 ``Authorization: Token token=...``; ``GET /api/v1/tickets/search`` with ``query`` (the
 Elasticsearch forms ``state.name:("new" OR "open")`` and ``group.name:("A" OR "B")`` joined by
-``AND``, and ``number:N``), ``expand=true`` (a list of expanded tickets; without it ids plus
+``AND``, ``number:N`` and ``updated_at:>now-Nm``), ``expand=true`` (a list of expanded
+tickets; without it ids plus
 ``assets``), ``sort_by``/``order_by``, ``page``/``per_page`` (search caps it at 200, no total: a
 short page is the last); ``GET /api/v1/tickets`` (the plain listing: every ticket the token may
 read, ``order(id: :asc)``, ``per_page`` capped at 100); ``GET
@@ -94,6 +95,7 @@ class FakeZammad(FakeHelpdesk):
         #: Elasticsearch is configured and has indexed every ticket (Zammad recommends it,
         #: does not require it)
         self.search_index = True
+        self.now: datetime | None = None  # Elasticsearch's clock for "now" (None: the real one)
 
     def add(
         self,
@@ -195,6 +197,39 @@ class FakeZammad(FakeHelpdesk):
             "close_escalation_at": close,
         }
 
+    def _ticket(self, number: str) -> dict[str, Any]:
+        return next(t for t in self.tickets if t["number"] == number)
+
+    def write(self, number: str, who: str, at: datetime, state: str | None = None) -> None:
+        """One more article on a ticket (``who`` as in ``add``), optionally with a new state;
+        the contact times move as has_ticket_contact_attributes_impact.rb moves them, and the
+        ticket's ``updated_at`` with every article (``ticket.save!`` or ``ticket.touch``)."""
+        ticket = self._ticket(number)
+        role, _, kind = who.partition("/")
+        sender = {"customer": "Customer", "system": "System"}.get(role, "Agent")
+        kind = kind or ("note" if role in ("note", "public note", "system") else "email")
+        self.articles[ticket["id"]].append(
+            {"id": next(self._article_ids), "ticket_id": ticket["id"], "type": kind,
+             "sender": sender, "internal": role == "note", "from": "", "subject": "",
+             "body": "…", "created_at": iso(at), "updated_at": iso(at)}
+        )  # fmt: skip
+        arts = [
+            (a["sender"], a["type"], a["internal"], datetime.fromisoformat(a["created_at"][:-1]))
+            for a in self.articles[ticket["id"]]
+        ]
+        customer, agent, first = contact_times(
+            [(s, k, i, d.replace(tzinfo=UTC)) for s, k, i, d in arts]
+        )
+        ticket.update(
+            last_contact_customer_at=iso(customer) if customer else None,
+            last_contact_agent_at=iso(agent) if agent else None,
+            first_response_at=iso(first) if first else None,
+            article_count=len([a for a in arts if a[0] != "System"]),
+            updated_at=iso(at),
+        )
+        if state is not None:
+            ticket.update(state=state, state_id=next(k for k, v in STATES.items() if v == state))
+
     def error(self, status: int, headers: dict[str, str]) -> Response:
         text = {
             401: "Authentication failed!",
@@ -241,6 +276,12 @@ class FakeZammad(FakeHelpdesk):
         for clause in query.split(" AND "):
             if number := re.fullmatch(r"number:(\d+)", clause.strip()):
                 items = [t for t in items if t["number"] == number[1]]
+                continue
+            # Elasticsearch date math from its own clock ("created_at:>now-1h", Zammad's
+            # advanced/search.rst; minutes are ES's "m" unit)
+            if since := re.fullmatch(r"updated_at:>now-(\d+)m", clause.strip()):
+                start = iso((self.now or datetime.now(UTC)) - timedelta(minutes=int(since[1])))
+                items = [t for t in items if t["updated_at"] > start]
                 continue
             m = re.fullmatch(r"(state|group)\.name:\((.*)\)", clause.strip())
             if not m:
