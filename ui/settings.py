@@ -1556,7 +1556,7 @@ def _set(data: dict[str, Any], table: str, key: str, text: str) -> None:
 
 def _read_raw(path: Path) -> dict[str, Any]:
     try:
-        return config_module._read_toml(path)
+        return config_module.read_toml(path)
     except ConfigError:
         return {}
 

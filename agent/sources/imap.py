@@ -472,6 +472,19 @@ class ImapSource(Source):
     secret_label = "Password (or app password)"  # noqa: S105 - a label, not a secret
     category_label = "Folders or recipient addresses"
 
+    @classmethod
+    def check_options(cls, config: SourceConfig) -> list[tuple[str, str]]:
+        auth = str(config.options.get("auth") or "password").lower()
+        if not config.url and auth == "password":
+            return [
+                (
+                    "url",
+                    "is missing; set url to the mail server (imaps://host:993), or sign in with "
+                    'auth = "oauth" and provider = "microsoft" or "google"',
+                )
+            ]
+        return []
+
     def __init__(
         self,
         config: SourceConfig,

@@ -204,6 +204,22 @@ class JsonSource(Source):
     )
     secret_label = "Header value"  # noqa: S105 - a label, not a secret
 
+    @classmethod
+    def check_options(cls, config: SourceConfig) -> list[tuple[str, str]]:
+        fields = config.options.get("fields") or {}
+        unknown = sorted(set(fields) - set(FIELDS))
+        if unknown:
+            return [(f"fields.{unknown[0]}", f"is not a ticket field; use {', '.join(FIELDS)}")]
+        missing = [f for f in REQUIRED_FIELDS if not str(fields.get(f, "")).strip()]
+        if missing:
+            return [
+                (
+                    f"fields.{missing[0]}",
+                    f"is missing; give the dotted path of the ticket's {missing[0]} in one item",
+                )
+            ]
+        return []
+
     def __init__(
         self,
         config: SourceConfig,
