@@ -17,15 +17,15 @@ def test_settings_show_a_validation_error_next_to_the_field(qtbot, tmp_path) -> 
     dialog = SettingsDialog(path, config_module.demo_config())
     qtbot.addWidget(dialog)
     dialog.source_form.interval.setText("5x")
-    dialog.quiet.setText("late-early")
+    dialog.alerts.quiet.setText("late-early")
     assert dialog.save() is None
     error = dialog.source_form.errors["interval"]
     assert not error.isHidden() and "is not a duration" in error.text()
     assert not path.exists()
     dialog.source_form.interval.setText("30s")
     assert dialog.save() is None
-    assert "not a time" in dialog.errors["alerts.quiet_hours"].text()
-    dialog.quiet.setText("22:00-07:00")
+    assert "not a time" in dialog.alerts.errors["alerts.quiet_hours"].text()
+    dialog.alerts.quiet.setText("22:00-07:00")
     with qtbot.waitSignal(dialog.saved) as saved:
         assert dialog.save() is not None
     assert saved.args[0].alerts.quiet_hours is not None
@@ -81,7 +81,7 @@ def test_wizard_to_a_working_demo_config(qtbot, tmp_path) -> None:
     assert wizard.form.categories.count() == 4  # the demo's categories, to tick
     assert not wizard.no_categories.isVisibleTo(wizard)
     wizard.next()
-    assert "All set" in wizard.result.text()
+    assert "All set" in wizard.summary.text()
     with qtbot.waitSignal(wizard.finished_with) as done:
         wizard.button(QWizard.WizardButton.FinishButton).click()
     config = done.args[0]
@@ -129,7 +129,7 @@ def test_wizard_next_tests_the_connection_and_waits_for_a_fix(qtbot, tmp_path) -
     }
     form.categories.item(0).setCheckState(Qt.CheckState.Checked)
     wizard.next()
-    assert "All set" in wizard.result.text()
+    assert "All set" in wizard.summary.text()
     saved = config_module.load(path).sources[0]
     assert saved.kind == "freescout" and len(saved.categories) == 1
     assert "right-key" not in path.read_text()
