@@ -294,3 +294,17 @@ def test_the_readme_lists_every_option_as_declared():
     assert begin in readme and end in readme, "the README lost its generated option lists"
     listed = readme.split(begin, 1)[1].split(end, 1)[0]
     assert listed == schema.markdown(), "run scripts/readme-options.py"
+
+
+def test_a_connection_test_reads_and_builds_the_source_as_the_agent_does():
+    """Settings' "Test connection": the config's own checks first, the field named as the
+    form names it; then the source the engine would build, fetched once."""
+    from agent.sources import try_connection
+
+    demo = try_connection({"name": "Demo", "kind": "demo"})
+    assert demo.ok and demo.message.startswith("Connected: ") and len(demo.categories or []) == 4
+    imap = try_connection({"name": "Mail", "kind": "imap", "user": "a@b.example"}, "pw-123456")
+    assert not imap.ok
+    assert imap.message.startswith("Cannot test yet: Mail server: is missing")
+    bad = try_connection({"name": "Demo", "kind": "demo", "interval": "soon"})
+    assert not bad.ok and bad.message.startswith("Cannot test yet: Check every: ")
