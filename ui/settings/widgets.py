@@ -171,7 +171,8 @@ def scrolling(page: QWidget) -> QScrollArea:
 
 class Worker(QObject):
     """Runs one blocking call of the agent (a connection test, a test message) on a Python
-    thread and hands its result back by the ``done`` signal, on the main thread."""
+    thread and hands its result back by the ``done`` signal, on the main thread. The call
+    answers every failure with a result (``try_connection`` does): it must not raise."""
 
     done = Signal(object)
 

@@ -178,6 +178,7 @@ class FirstRunWizard(QWizard):
         if not accept_risky(self, path, imported):
             return False
         self.imported = imported
+        self.form.set_role(imported.role)
         self.form.load(dict(self.imported.raw.get("sources", [{}])[0]))
         self.import_note.setText(f"Imported {path.name}: add your token on the next page.")
         return True
