@@ -141,6 +141,12 @@ SOURCE = '[[sources]]\nname = "D"\nkind = "demo"\n'
             "sources[0].fields.created",
             "is missing",
         ),
+        (
+            '[[sources]]\nname = "J"\nkind = "json"\nurl = "https://x.example"\n'
+            'fields = { id = "id", created = "at" }\nwaiting_statuses = ["open"]\n',
+            "sources[0].fields.status",
+            "needed to filter by waiting_statuses",
+        ),
         ('[windows]\ndefault = "soon"\n', "windows.default", "not a duration"),
         ('[windows]\nrules = [ { window = "5m" } ]\n', "windows.rules[0]", "matches nothing"),
         (
