@@ -314,3 +314,21 @@ def test_a_connection_test_reads_and_builds_the_source_as_the_agent_does():
     assert imap.message.startswith("Cannot test yet: Mail server: is missing")
     bad = try_connection({"name": "Demo", "kind": "demo", "interval": "soon"})
     assert not bad.ok and bad.message.startswith("Cannot test yet: Check every: ")
+
+
+def test_a_kinds_option_is_checked_by_its_declared_check(monkeypatch):
+    """A kind's Option may carry a check, run when the file is read like the common keys'."""
+    from dataclasses import replace as changed
+
+    from agent.sources import source_class
+
+    cls = source_class("json")
+    declared = next(o for o in cls.optional if o.key == "items")
+    refusing = changed(declared, check=lambda value: "" if value == "ok" else "must be ok")
+    others = tuple(o for o in cls.optional if o is not declared)
+    monkeypatch.setattr(cls, "optional", (refusing, *others))
+    fields = {"id": "id", "created": "at"}
+    base = {"name": "J", "kind": "json", "url": "https://x.example", "fields": fields}
+    cfg.from_dict({"sources": [{**base, declared.key: "ok"}]})
+    with pytest.raises(ConfigError, match=f"sources\\[0\\].{declared.key}: must be ok"):
+        cfg.from_dict({"sources": [{**base, declared.key: "not ok"}]})

@@ -219,6 +219,9 @@ def _kind_options(r: _Reader, kind: str, own: dict[str, tuple[Option, bool]]) ->
             continue
         value = r.get(key, opt.type)
         options[key] = r.strings(key) if opt.type is list else value
+        problem = opt.check(options[key]) if opt.check else ""
+        if problem:
+            raise r.error(key, problem)
     return options
 
 
