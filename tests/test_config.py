@@ -123,6 +123,30 @@ SOURCE = '[[sources]]\nname = "D"\nkind = "demo"\n'
         (SOURCE + "timeout = 1e9\n", "sources[0].timeout", "out of range"),
         (SOURCE + 'proxy = "ftp://x"\n', "sources[0].proxy", "proxy URL"),
         (SOURCE + SOURCE, "sources[1].name", "used twice"),
+        # a kind's own checks run when the file is read, not first when the source is built
+        (
+            '[[sources]]\nname = "M"\nkind = "imap"\nuser = "a@b.example"\n',
+            "sources[0].url",
+            "mail",
+        ),
+        (
+            '[[sources]]\nname = "J"\nkind = "json"\nurl = "https://x.example"\n'
+            'fields = { id = "id", ticket = "t" }\n',
+            "sources[0].fields.ticket",
+            "not a ticket field",
+        ),
+        (
+            '[[sources]]\nname = "J"\nkind = "json"\nurl = "https://x.example"\n'
+            'fields = { id = "id" }\n',
+            "sources[0].fields.created",
+            "is missing",
+        ),
+        (
+            '[[sources]]\nname = "J"\nkind = "json"\nurl = "https://x.example"\n'
+            'fields = { id = "id", created = "at" }\nwaiting_statuses = ["open"]\n',
+            "sources[0].fields.status",
+            "needed to filter by waiting_statuses",
+        ),
         ('[windows]\ndefault = "soon"\n', "windows.default", "not a duration"),
         ('[windows]\nrules = [ { window = "5m" } ]\n', "windows.rules[0]", "matches nothing"),
         (
@@ -230,3 +254,81 @@ def test_save_keeps_the_replaced_file_even_a_broken_one(tmp_path):
     cfg.save({"sources": [{"name": "D", "kind": "demo"}]}, path)
     assert load(path).sources[0].name == "D"
     assert "# my hand-written notes" in (tmp_path / "ticketbell.toml.bak").read_text("utf-8")
+
+
+def test_an_error_carries_its_key_as_a_path(tmp_path):
+    """The settings window puts a message next to its field by this path, not by a regex."""
+    path = tmp_path / "ticketbell.toml"
+    path.write_text(SOURCE + SOURCE.replace('"Demo"', '"Other"') + 'interval = "5x"\n')
+    with pytest.raises(ConfigError) as caught:
+        load(path)
+    assert caught.value.parts == ("sources", 1, "interval")
+    assert caught.value.source_index == 1
+    path.write_text('[escalation]\nlevels = [ { after = "0m", notify = [""] } ]\n')
+    with pytest.raises(ConfigError) as caught:
+        load(path)
+    assert caught.value.parts == ("escalation", "levels", 0, "notify", 0)
+    assert caught.value.key == "escalation.levels[0].notify[0]"
+    assert caught.value.source_index is None
+
+
+def test_the_defaults_are_the_declared_ones():
+    """One declaration per key: what an empty file means is what the declarations say."""
+    from agent.config import schema
+
+    empty = cfg.from_dict({"sources": [{"name": "D", "kind": "demo"}]})
+    assert empty.alerts.remind_every == parse_duration(
+        schema.declared("alerts", "remind_every").default
+    )
+    assert empty.windows.default == parse_duration(schema.declared("windows", "default").default)
+    assert empty.escalation.blind_after == parse_duration(
+        schema.declared("escalation", "blind_after").default
+    )
+    assert empty.sources[0].interval == parse_duration(schema.DEFAULT_INTERVAL["assistant"])
+    owner = cfg.from_dict({"role": "owner", "sources": [{"name": "D", "kind": "demo"}]})
+    assert owner.sources[0].interval == parse_duration(schema.DEFAULT_INTERVAL["owner"])
+    assert cfg.Alerts() == empty.alerts and cfg.Escalation() == empty.escalation
+
+
+def test_the_readme_lists_every_option_as_declared():
+    """The README's option lists are generated (scripts/readme-options.py); a key added,
+    removed or given a new default without running it fails here."""
+    from agent.config import schema
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    begin, end = "<!-- options:begin -->\n", "<!-- options:end -->"
+    assert begin in readme and end in readme, "the README lost its generated option lists"
+    listed = readme.split(begin, 1)[1].split(end, 1)[0]
+    assert listed == schema.markdown(), "run scripts/readme-options.py"
+
+
+def test_a_connection_test_reads_and_builds_the_source_as_the_agent_does():
+    """Settings' "Test connection": the config's own checks first, the field named as the
+    form names it; then the source the engine would build, fetched once."""
+    from agent.sources import try_connection
+
+    demo = try_connection({"name": "Demo", "kind": "demo"})
+    assert demo.ok and demo.message.startswith("Connected: ") and len(demo.categories or []) == 4
+    imap = try_connection({"name": "Mail", "kind": "imap", "user": "a@b.example"}, "pw-123456")
+    assert not imap.ok
+    assert imap.message.startswith("Cannot test yet: Mail server: is missing")
+    bad = try_connection({"name": "Demo", "kind": "demo", "interval": "soon"})
+    assert not bad.ok and bad.message.startswith("Cannot test yet: Check every: ")
+
+
+def test_a_kinds_option_is_checked_by_its_declared_check(monkeypatch):
+    """A kind's Option may carry a check, run when the file is read like the common keys'."""
+    from dataclasses import replace as changed
+
+    from agent.sources import source_class
+
+    cls = source_class("json")
+    declared = next(o for o in cls.optional if o.key == "items")
+    refusing = changed(declared, check=lambda value: "" if value == "ok" else "must be ok")
+    others = tuple(o for o in cls.optional if o is not declared)
+    monkeypatch.setattr(cls, "optional", (refusing, *others))
+    fields = {"id": "id", "created": "at"}
+    base = {"name": "J", "kind": "json", "url": "https://x.example", "fields": fields}
+    cfg.from_dict({"sources": [{**base, declared.key: "ok"}]})
+    with pytest.raises(ConfigError, match=f"sources\\[0\\].{declared.key}: must be ok"):
+        cfg.from_dict({"sources": [{**base, declared.key: "not ok"}]})

@@ -23,7 +23,7 @@ from werkzeug import Response
 
 from agent import secrets as secret_store
 from agent import signin
-from agent.config import SourceConfig, from_dict, save
+from agent.config import ConfigError, SourceConfig, from_dict, save
 from agent.engine import make_source
 from agent.sources.base import NotConfigured, SignInNeeded
 from agent.sources.imap import ImapSource
@@ -447,7 +447,7 @@ def test_imap_auth_and_url_mistakes_say_what_to_set() -> None:
         table = {"name": "M", "kind": "imap", "user": "a@b.example", **raw}
         return ImapSource(from_dict({"sources": [table]}).sources[0], "pw-for-construction-4")
 
-    with pytest.raises(NotConfigured, match="set url to the mail server"):
+    with pytest.raises(ConfigError, match="set url to the mail server"):
         source()
     with pytest.raises(NotConfigured, match='auth must be "password" or "oauth"'):
         source(url="imaps://mail.example.com", auth="oath")

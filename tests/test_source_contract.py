@@ -178,7 +178,13 @@ def option_values(kind: str) -> dict[str, Any]:
         elif opt.type is list:
             values[opt.key] = ["first", "second item"]
         elif opt.type is dict:
-            values[opt.key] = {"id": "ticket_id", "created": "opened.at", "subject": "a b"}
+            # with a status path: waiting_statuses (given below) filters by it
+            values[opt.key] = {
+                "id": "ticket_id",
+                "created": "opened.at",
+                "subject": "a b",
+                "status": "state",
+            }
         elif opt.type is int:
             values[opt.key] = 42
         elif opt.key == "url":

@@ -17,15 +17,15 @@ def test_settings_show_a_validation_error_next_to_the_field(qtbot, tmp_path) -> 
     dialog = SettingsDialog(path, config_module.demo_config())
     qtbot.addWidget(dialog)
     dialog.source_form.interval.setText("5x")
-    dialog.quiet.setText("late-early")
+    dialog.alerts.quiet.setText("late-early")
     assert dialog.save() is None
     error = dialog.source_form.errors["interval"]
     assert not error.isHidden() and "is not a duration" in error.text()
     assert not path.exists()
     dialog.source_form.interval.setText("30s")
     assert dialog.save() is None
-    assert "not a time" in dialog.errors["alerts.quiet_hours"].text()
-    dialog.quiet.setText("22:00-07:00")
+    assert "not a time" in dialog.alerts.errors["alerts.quiet_hours"].text()
+    dialog.alerts.quiet.setText("22:00-07:00")
     with qtbot.waitSignal(dialog.saved) as saved:
         assert dialog.save() is not None
     assert saved.args[0].alerts.quiet_hours is not None
@@ -81,7 +81,7 @@ def test_wizard_to_a_working_demo_config(qtbot, tmp_path) -> None:
     assert wizard.form.categories.count() == 4  # the demo's categories, to tick
     assert not wizard.no_categories.isVisibleTo(wizard)
     wizard.next()
-    assert "All set" in wizard.result.text()
+    assert "All set" in wizard.summary.text()
     with qtbot.waitSignal(wizard.finished_with) as done:
         wizard.button(QWizard.WizardButton.FinishButton).click()
     config = done.args[0]
@@ -129,7 +129,7 @@ def test_wizard_next_tests_the_connection_and_waits_for_a_fix(qtbot, tmp_path) -
     }
     form.categories.item(0).setCheckState(Qt.CheckState.Checked)
     wizard.next()
-    assert "All set" in wizard.result.text()
+    assert "All set" in wizard.summary.text()
     saved = config_module.load(path).sources[0]
     assert saved.kind == "freescout" and len(saved.categories) == 1
     assert "right-key" not in path.read_text()
@@ -229,3 +229,53 @@ def test_import_asks_before_taking_tls_off_a_proxy_or_a_channel(qtbot, tmp_path,
     answer[0] = QMessageBox.StandardButton.Yes
     assert dialog.import_file(prov) and wizard.import_file(prov)
     assert [s["name"] for s in dialog.sources] == ["Team desk"]
+
+
+def test_the_hints_say_the_declared_defaults_for_each_role(qtbot, tmp_path) -> None:
+    """The "empty: …" texts come from the declarations, so they cannot drift from what the
+    agent does: an owner's empty interval is every 15 minutes, an assistant's every 2."""
+    from agent.config import schema
+
+    dialog = SettingsDialog(tmp_path / "t.toml", config_module.demo_config())
+    qtbot.addWidget(dialog)
+    role = dialog.general.role
+    for name, every in (("owner", "every 15 minutes"), ("assistant", "every 2 minutes")):
+        role.setCurrentIndex(role.findData(name))
+        assert dialog.source_form.interval.placeholderText().endswith(f"(empty: {every})")
+        assert role.currentText().endswith(f"checked {every}")
+        config = config_module.from_dict({"role": name, "sources": [{"name": "D", "kind": "demo"}]})
+        minutes = config.sources[0].interval.total_seconds() / 60
+        assert every == f"every {minutes:.0f} minutes"
+    assert dialog.response.window_default.placeholderText().endswith(
+        f"(empty: {schema.duration_in_words(schema.declared('windows', 'default').default)})"
+    )
+    assert config_module.Windows().default == config_module.parse_duration(
+        schema.declared("windows", "default").default
+    )
+
+
+def test_no_settings_class_hides_a_qt_method() -> None:
+    """A method or attribute named like one of its Qt base class's (``window``, ``result``)
+    hides it from Qt's own code and from the next reader."""
+    import ast
+    import importlib
+    from pathlib import Path
+
+    import ui.settings
+
+    hidden = []
+    for path in Path(ui.settings.__file__).parent.glob("*.py"):
+        module = importlib.import_module(f"ui.settings.{path.stem}".removesuffix(".__init__"))
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if not isinstance(node, ast.ClassDef):
+                continue
+            qt = {n for b in getattr(module, node.name).__mro__[1:] for n in dir(b)}
+            own = {n.name for n in ast.walk(node) if isinstance(n, ast.FunctionDef)}
+            own |= {
+                n.attr
+                for n in ast.walk(node)
+                if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store)
+            }
+            overridden = {"initializePage", "validatePage", "__init__"}
+            hidden += [f"{node.name}.{name}" for name in sorted(own & qt - overridden)]
+    assert hidden == []

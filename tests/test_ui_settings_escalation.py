@@ -220,7 +220,7 @@ def test_response_windows_rules_and_business_hours_round_trip(qtbot, tmp_path) -
     page.use_due.setChecked(False)
     rule = page.add_rule({})
     rule.category.setText("Sales")
-    rule.window.setText("30m")
+    rule.window_edit.setText("30m")
     assert dialog.save() is not None
     config = config_module.load(path)
     hours = config.business_hours
@@ -258,10 +258,10 @@ def test_business_hours_and_rule_errors_are_next_to_their_field(qtbot, tmp_path)
     page.bh_end.setTime(page.bh_start.time().addSecs(3600))
     rule = page.add_rule({})
     rule.category.setText("Sales")
-    rule.window.setText("fast")
+    rule.window_edit.setText("fast")
     assert dialog.save() is None
     assert rule.error.text().startswith("reply within: ") and "not a duration" in rule.error.text()
-    rule.window.setText("20m")
+    rule.window_edit.setText("20m")
     assert dialog.save() is not None
 
 

@@ -157,9 +157,14 @@ def current_budget() -> FetchBudget | None:
 
 @dataclass(frozen=True, slots=True)
 class Option:
-    """One configuration key of a source kind, for validation and for the settings form.
+    """One configuration key, declared once: config loading, ``config validate``, the settings
+    form and the README's option lists all read it (a source kind's keys and, in
+    ``agent.config_schema``, the config file's own).
 
-    ``type`` is one of ``str``, ``int``, ``bool``, ``list`` (of strings) or ``dict``.
+    ``type`` is one of ``str``, ``int``, ``float``, ``bool``, ``list`` (of strings), ``dict``,
+    or ``timedelta`` (a duration written "10m"). ``default`` is as written in the file.
+    ``check`` returns what is wrong with a value ("" when nothing is); ``minimum`` is a
+    duration's least value, as written.
     """
 
     key: str
@@ -167,6 +172,8 @@ class Option:
     type: type = str
     default: object = None
     help: str = ""
+    check: Callable[[Any], str] | None = None
+    minimum: str = ""
 
 
 class Source:
@@ -181,6 +188,12 @@ class Source:
     secret_label: ClassVar[str] = "API token"  # noqa: S105 - a label, not a secret
     #: what the categories filter means for this kind (group, queue, label, folder...)
     category_label: ClassVar[str] = "Categories"
+
+    @classmethod
+    def check_options(cls, config: SourceConfig) -> list[tuple[str, str]]:
+        """Mistakes only this kind can see, as (key, what is wrong): config validation runs it,
+        so ``config validate`` and Settings name them before the first fetch. Default: none."""
+        return []
 
     def __init__(
         self,

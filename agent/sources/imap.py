@@ -472,6 +472,19 @@ class ImapSource(Source):
     secret_label = "Password (or app password)"  # noqa: S105 - a label, not a secret
     category_label = "Folders or recipient addresses"
 
+    @classmethod
+    def check_options(cls, config: SourceConfig) -> list[tuple[str, str]]:
+        auth = str(config.options.get("auth") or "password").lower()
+        if not config.url and auth == "password":
+            return [
+                (
+                    "url",
+                    "is missing; set url to the mail server (imaps://host:993), or sign in with "
+                    'auth = "oauth" and provider = "microsoft" or "google"',
+                )
+            ]
+        return []
+
     def __init__(
         self,
         config: SourceConfig,
@@ -484,11 +497,8 @@ class ImapSource(Source):
         auth = str(self.option("auth") or "password").lower()
         if auth not in ("password", "oauth"):
             raise NotConfigured(f'{self.name}: auth must be "password" or "oauth", not {auth!r}')
-        if not url and auth == "password":
-            raise NotConfigured(
-                f"{self.name}: set url to the mail server (imaps://host:993), or sign in with "
-                'auth = "oauth" and provider = "microsoft" or "google"'
-            )
+        for key, problem in self.check_options(config):  # config loading ran them too
+            raise NotConfigured(f"{self.name}: {key} {problem}")
         if signin.uses_oauth(config):
             assert secret is not None
             self.tokens = signin.tokens_for(config, secret, clock)

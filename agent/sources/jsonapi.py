@@ -181,6 +181,12 @@ def parse_tickets(
     return tickets
 
 
+def _must_match(config: SourceConfig) -> frozenset[str]:
+    """The field paths whose typo would change the count rather than only what is shown."""
+    statuses = config.options.get("waiting_statuses")
+    return frozenset((["status"] if statuses else []) + (["category"] if config.categories else []))
+
+
 class JsonSource(Source):
     kind = "json"
     description = "any JSON endpoint: URL, auth header and a field mapping (dotted paths)"
@@ -223,6 +229,25 @@ class JsonSource(Source):
     )
     secret_label = "Header value"  # noqa: S105 - a label, not a secret
 
+    @classmethod
+    def check_options(cls, config: SourceConfig) -> list[tuple[str, str]]:
+        fields = config.options.get("fields") or {}
+        if not isinstance(fields, dict):
+            return [("fields", "must be a table of dotted paths")]
+        unknown = sorted(set(fields) - set(FIELDS))
+        if unknown:
+            return [(f"fields.{unknown[0]}", f"is not a ticket field; use {', '.join(FIELDS)}")]
+        for field in REQUIRED_FIELDS:
+            if not isinstance(fields.get(field), str) or not fields[field].strip():
+                why = f"is missing; give the dotted path of the ticket's {field} in one item"
+                return [(f"fields.{field}", why)]
+        given = {k for k, v in fields.items() if str(v).strip()}
+        needed = sorted(_must_match(config) - given)
+        if needed:
+            setting = "waiting_statuses" if needed[0] == "status" else "categories"
+            return [(f"fields.{needed[0]}", f"is needed to filter by {setting}")]
+        return []
+
     def __init__(
         self,
         config: SourceConfig,
@@ -230,35 +255,15 @@ class JsonSource(Source):
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         super().__init__(config, secret, clock)
+        for key, problem in self.check_options(config):  # config loading ran them too
+            raise NotConfigured(f"{self.name}: {key} {problem}")
         fields = self.option("fields") or {}
-        if not isinstance(fields, dict):
-            raise NotConfigured(f"{self.name}: fields must be a table of dotted paths")
-        unknown = sorted(set(fields) - set(FIELDS))
-        if unknown:
-            raise NotConfigured(
-                f"{self.name}: fields.{unknown[0]} is not a ticket field; use {', '.join(FIELDS)}"
-            )
-        for field in REQUIRED_FIELDS:
-            if not isinstance(fields.get(field), str) or not fields[field].strip():
-                raise NotConfigured(
-                    f"{self.name}: fields.{field} is missing; give the dotted path of the "
-                    f"ticket's {field} in one item"
-                )
+        assert isinstance(fields, dict)
         self.fields = {k: str(v).strip() for k, v in fields.items() if str(v).strip()}
         self.items_path = str(self.option("items") or "").strip()
         self.next_path = str(self.option("next") or "").strip()
         self.waiting_statuses = tuple(str(s) for s in self.option("waiting_statuses") or ())
-        # paths whose typo would change the count rather than only what is shown
-        self.must_match = frozenset(
-            (["status"] if self.waiting_statuses else [])
-            + (["category"] if config.categories else [])
-        )
-        for field in self.must_match:
-            if field not in self.fields:
-                raise NotConfigured(
-                    f"{self.name}: fields.{field} is needed to filter by "
-                    f"{'waiting_statuses' if field == 'status' else 'categories'}"
-                )
+        self.must_match = _must_match(config)
         headers = {}
         if secret:
             headers[str(self.option("auth_header") or "Authorization")] = secret

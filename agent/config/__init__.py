@@ -1,0 +1,105 @@
+"""The TOML configuration: where it lives, what it may say, and clear errors when it is wrong.
+
+Every validation error names the file and the key and says what is allowed, in one line:
+
+    ticketbell.toml: sources[1].interval: "5x" is not a duration; use e.g. "90s", "10m", "2h"
+
+- :mod:`~agent.config.schema`: every key declared once (type, default, least value, check,
+  label and help) and the parsers of durations, days and times;
+- :mod:`~agent.config.shapes`: what a valid file becomes (frozen dataclasses) and ConfigError;
+- :mod:`~agent.config.read`: reading and writing the file against the declarations;
+- :mod:`~agent.config.provisioning`: the files an owner hands to staff, never with a secret.
+
+Secrets never live here: a source's token is in the OS keyring under the source's name, or in the
+environment variable its ``secret_env`` names (see ``agent.secrets``).
+"""
+
+from __future__ import annotations
+
+from agent.config.provisioning import (
+    export_provisioning,
+    read_provisioning,
+    risky_settings,
+    secret_findings,
+    secrets_needed,
+)
+from agent.config.read import (
+    DEMO_CONFIG,
+    MAX_FILE_BYTES,
+    demo_config,
+    from_dict,
+    load,
+    read_toml,
+    save,
+    to_toml,
+    tomllib,  # the TOML reader in use (tomli before Python 3.11), for reading exports back
+)
+from agent.config.schema import (
+    MAX_DURATION,
+    ROLES,
+    WEEKDAYS,
+    format_duration,
+    parse_days,
+    parse_duration,
+    parse_time_range,
+)
+from agent.config.shapes import (
+    APP_NAME,
+    COMMON_SOURCE_KEYS,
+    DEFAULT_INTERVAL,
+    MIN_INTERVAL,
+    TOP_LEVEL_KEYS,
+    Alerts,
+    BusinessHours,
+    Config,
+    ConfigError,
+    Escalation,
+    EscalationLevel,
+    SourceConfig,
+    WindowRule,
+    Windows,
+    default_config_path,
+    default_data_dir,
+    default_log_dir,
+)
+
+__all__ = [
+    "APP_NAME",
+    "COMMON_SOURCE_KEYS",
+    "DEFAULT_INTERVAL",
+    "DEMO_CONFIG",
+    "MAX_DURATION",
+    "MAX_FILE_BYTES",
+    "MIN_INTERVAL",
+    "ROLES",
+    "TOP_LEVEL_KEYS",
+    "WEEKDAYS",
+    "Alerts",
+    "BusinessHours",
+    "Config",
+    "ConfigError",
+    "Escalation",
+    "EscalationLevel",
+    "SourceConfig",
+    "WindowRule",
+    "Windows",
+    "default_config_path",
+    "default_data_dir",
+    "default_log_dir",
+    "demo_config",
+    "export_provisioning",
+    "format_duration",
+    "from_dict",
+    "load",
+    "parse_days",
+    "parse_duration",
+    "parse_time_range",
+    "read_provisioning",
+    "read_toml",
+    "risky_settings",
+    "save",
+    "secret_findings",
+    "secrets_needed",
+    "to_toml",
+    "tomllib",
+]

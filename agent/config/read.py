@@ -1,0 +1,504 @@
+"""Reading a TOML document into a :class:`~agent.config.shapes.Config`, key by key as the
+declarations in :mod:`agent.config.schema` say, with one clear error naming file and key."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from agent.config import schema
+from agent.config.schema import (
+    MAX_DURATION,
+    default,
+    format_duration,
+    parse_days,
+    parse_duration,
+    parse_time_range,
+)
+from agent.config.shapes import (
+    COMMON_SOURCE_KEYS,
+    DEFAULT_INTERVAL,
+    MAX_NAME,
+    TOP_LEVEL_KEYS,
+    Alerts,
+    BusinessHours,
+    Config,
+    ConfigError,
+    Escalation,
+    EscalationLevel,
+    KeyPath,
+    SourceConfig,
+    WindowRule,
+    Windows,
+)
+from agent.model import INVISIBLE
+from agent.sources.base import Option
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+# --------------------------------------------------------------------------- reading values
+
+_TYPE_NAMES = {
+    str: "a string",
+    int: "a whole number",
+    float: "a number",
+    bool: "true or false",
+    list: "a list",
+    dict: "a table",
+}
+_VALUE_NAMES = {**_TYPE_NAMES, int: "a number", bool: "true/false"}
+
+
+class _Reader:
+    """Reads typed values out of a TOML table, raising ConfigError with the full key path."""
+
+    def __init__(self, file: Path | None, table: dict[str, Any], at: KeyPath = ()) -> None:
+        self.file = file
+        self.table = table
+        self.at = at
+
+    def key(self, name: str | int) -> KeyPath:
+        return (*self.at, name)
+
+    def error(self, name: str | int, message: str) -> ConfigError:
+        return ConfigError(self.file, self.key(name), message)
+
+    def check_unknown(self, allowed: set[str] | tuple[Option, ...]) -> None:
+        known = allowed if isinstance(allowed, set) else schema.keys(allowed)
+        for name in self.table:
+            if name not in known:
+                raise self.error(name, f"unknown key; known keys here: {', '.join(sorted(known))}")
+
+    def get(self, name: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+        if name not in self.table:
+            return default
+        value = self.table[name]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        names = " or ".join(dict.fromkeys(_TYPE_NAMES.get(k, k.__name__) for k in kinds))
+        if isinstance(value, bool) and bool not in kinds:
+            raise self.error(name, f"must be {names}, not true/false")
+        if not isinstance(value, kinds):
+            shown = _VALUE_NAMES.get(type(value), type(value).__name__)
+            raise self.error(name, f"must be {names}, not {shown}")
+        return value
+
+    def text(self, name: str, default: str = "", required: bool = False) -> str:
+        if required and name not in self.table:
+            raise self.error(name, "is missing")
+        value = self.get(name, str, default)
+        if required and not value.strip():
+            raise self.error(name, "must not be empty")
+        if "\x00" in value:
+            raise self.error(name, "contains a NUL character")
+        return value
+
+    def duration(self, opt: Option, default: timedelta | None = None) -> timedelta | None:
+        if opt.key not in self.table:
+            return default if opt.default is None else parse_duration(opt.default)
+        minimum = parse_duration(opt.minimum) if opt.minimum else timedelta(0)
+        try:
+            value = parse_duration(self.table[opt.key])
+        except ValueError as exc:
+            raise self.error(opt.key, str(exc)) from None
+        if value < minimum or (minimum and value <= timedelta(0)):
+            raise self.error(opt.key, f"must be at least {format_duration(minimum)}")
+        if value > MAX_DURATION:
+            shown = self.table[opt.key]
+            raise self.error(opt.key, f"{shown!r} is longer than {format_duration(MAX_DURATION)}")
+        return value
+
+    def strings(self, name: str) -> tuple[str, ...]:
+        value = self.get(name, (list, str), [])
+        if isinstance(value, str):
+            value = [value]
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not item.strip():
+                raise ConfigError(self.file, (*self.key(name), i), "must be a non-empty string")
+        return tuple(item.strip() for item in value)
+
+    def value(self, opt: Option) -> Any:
+        """``opt``'s value (its default when absent), typed and checked as declared."""
+        if opt.type is timedelta:
+            return self.duration(opt)
+        if opt.type is list:
+            return self.strings(opt.key) if opt.key in self.table else opt.default
+        if opt.type is str:
+            value: Any = self.text(opt.key, str(opt.default or "")).strip()
+        else:
+            kinds = (int, float) if opt.type is float else opt.type
+            value = self.get(opt.key, kinds, opt.default)
+        problem = opt.check(value) if opt.check and opt.key in self.table else ""
+        if problem:
+            raise self.error(opt.key, problem)
+        return value
+
+    def sub(self, name: str) -> _Reader:
+        return _Reader(self.file, self.get(name, dict, {}), self.key(name))
+
+    def item(self, name: str, i: int, shape: str) -> _Reader:
+        """The table at ``name[i]`` (a rule, a level), or an error saying what shape it needs."""
+        item = self.table[name][i]
+        if not isinstance(item, dict):
+            raise ConfigError(self.file, (*self.key(name), i), f"must be a table like {shape}")
+        return _Reader(self.file, item, (*self.key(name), i))
+
+    def parsed(self, name: str, parse: Any, default: Any) -> Any:
+        """``parse(value)`` of a string key, its ValueError as this key's error."""
+        if name not in self.table:
+            return default
+        try:
+            return parse(self.get(name, str))
+        except ValueError as exc:
+            raise self.error(name, str(exc)) from None
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def _is_pem_bundle(path: Path) -> bool:
+    """Whether ``path`` holds a PEM certificate (looked for in its first 8 MiB)."""
+    try:
+        with path.open("rb") as f:
+            return b"-----BEGIN CERTIFICATE-----" in f.read(8 << 20)
+    except OSError:
+        return False
+
+
+def _source_name(r: _Reader) -> str:
+    name = r.text("name", required=True).strip()
+    if INVISIBLE.search(name):  # shown in menus and log lines
+        raise r.error("name", "contains a control or text-direction character; use plain text")
+    if len(name) > MAX_NAME:
+        raise r.error("name", f"is longer than {MAX_NAME} characters")
+    return name
+
+
+def _source_kind(r: _Reader) -> str:
+    from agent.sources import KINDS
+
+    kind = r.text("kind", required=True).strip()
+    if kind not in KINDS:
+        raise r.error("kind", f"unknown kind {kind!r}; known kinds: {', '.join(sorted(KINDS))}")
+    return kind
+
+
+def _verify(file: Path | None, r: _Reader) -> bool | str:
+    verify = r.get("verify", (bool, str), True)
+    if not isinstance(verify, str):
+        return verify
+    if not verify.strip():
+        raise r.error("verify", "must be true, false, or the path of a CA bundle file")
+    ca = Path(verify).expanduser()
+    if file is not None and not ca.is_absolute():
+        ca = file.parent / ca
+    if not ca.is_file():
+        raise r.error("verify", f"CA bundle {verify!r} does not exist or is not a file")
+    if not _is_pem_bundle(ca):
+        # e.g. "../../etc/shadow": refused without quoting a byte of what the file holds
+        raise r.error("verify", f"{verify!r} is not a CA bundle (no PEM certificate in it)")
+    return str(ca)
+
+
+def _kind_options(r: _Reader, kind: str, own: dict[str, tuple[Option, bool]]) -> dict[str, Any]:
+    """The kind's own keys (those not every source has); ``own`` maps key -> (option, required)."""
+    options: dict[str, Any] = {}
+    for key, (opt, required) in own.items():
+        if key in COMMON_SOURCE_KEYS:
+            continue
+        if key not in r.table:
+            if required:
+                raise r.error(key, f"is missing; a {kind} source needs it ({opt.label})")
+            options[key] = opt.default
+            continue
+        value = r.get(key, opt.type)
+        options[key] = r.strings(key) if opt.type is list else value
+        problem = opt.check(options[key]) if opt.check else ""
+        if problem:
+            raise r.error(key, problem)
+    return options
+
+
+def _read_source(file: Path | None, index: int, table: object, role: str) -> SourceConfig:
+    from agent.sources import source_class
+
+    if not isinstance(table, dict):
+        raise ConfigError(file, ("sources", index), "must be a table ([[sources]])")
+    r = _Reader(file, table, ("sources", index))
+    name, kind = _source_name(r), _source_kind(r)
+    cls = source_class(kind)
+    own = {o.key: (o, False) for o in cls.optional} | {o.key: (o, True) for o in cls.required}
+    r.check_unknown(set(COMMON_SOURCE_KEYS) | set(own))
+    for opt in cls.required:
+        if opt.key in COMMON_SOURCE_KEYS and not r.table.get(opt.key):
+            raise r.error(opt.key, f"is missing; a {kind} source needs its {opt.label.lower()}")
+    special = ("name", "kind", "interval", "verify")
+    common = {opt.key: r.value(opt) for opt in schema.SOURCE if opt.key not in special}
+    interval = r.duration(schema.declared("sources", "interval"), DEFAULT_INTERVAL[role])
+    assert interval is not None
+    source = SourceConfig(
+        name=name,
+        kind=kind,
+        url=common["url"],
+        user=common["user"],
+        secret_env=common["secret_env"],
+        interval=interval,
+        categories=tuple(common["categories"]),
+        verify=_verify(file, r),
+        proxy=common["proxy"],
+        timeout=float(common["timeout"]),
+        options=_kind_options(r, kind, own),
+    )
+    for key, message in cls.check_options(source):
+        raise ConfigError(file, (*r.at, *key.split(".")), message)
+    return source
+
+
+def _read_sources(file: Path | None, r: _Reader, role: str) -> tuple[SourceConfig, ...]:
+    tables = r.get("sources", list, [])
+    sources = tuple(_read_source(file, i, s, role) for i, s in enumerate(tables))
+    seen: set[str] = set()
+    for i, src in enumerate(sources):
+        if src.name.casefold() in seen:
+            raise ConfigError(file, ("sources", i, "name"), f"{src.name!r} is used twice")
+        seen.add(src.name.casefold())
+    return sources
+
+
+# --------------------------------------------------------------------------- the tables
+
+
+def _read_rule(r: _Reader, i: int) -> WindowRule:
+    rr = r.item("rules", i, '{ priority = "urgent", window = "10m" }')
+    rr.check_unknown(schema.RULE)
+    if "window" not in rr.table:
+        raise rr.error("window", "is missing")
+    window = rr.duration(schema.declared("windows.rules", "window"))
+    priority = rr.text("priority").strip().lower() or None
+    if priority and priority not in schema.PRIORITIES:
+        raise rr.error("priority", f"{priority!r} is not low, normal, high or urgent")
+    source = rr.text("source").strip() or None
+    category = rr.text("category").strip() or None
+    if not (source or category or priority):
+        raise ConfigError(r.file, rr.at, "matches nothing; give a source, category or priority")
+    assert window is not None
+    return WindowRule(window, source, category, priority)
+
+
+def _read_windows(r: _Reader) -> Windows:
+    r.check_unknown(schema.WINDOWS)
+    rules = tuple(_read_rule(r, i) for i in range(len(r.get("rules", list, []))))
+    return Windows(r.value(schema.WINDOWS[0]), rules, bool(r.value(schema.WINDOWS[2])))
+
+
+def _holidays(r: _Reader) -> str:
+    country = r.text("holidays").strip().upper()
+    if country:
+        import holidays
+
+        code, _, subdiv = country.partition("-")
+        supported = holidays.list_supported_countries()
+        if code not in supported:
+            raise r.error(
+                "holidays", f'{country!r} is not a country code holidays knows, e.g. "GB"'
+            )
+        if subdiv and subdiv not in supported[code]:
+            raise r.error("holidays", f"{subdiv!r} is not a subdivision of {code}")
+    return country
+
+
+def _read_business_hours(r: _Reader) -> BusinessHours | None:
+    if not r.table:
+        return None
+    r.check_unknown(schema.BUSINESS_HOURS)
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    tz = r.text("timezone", required=True).strip()
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise r.error("timezone", f'{tz!r} is not a time zone; use e.g. "Europe/London"') from None
+    days = r.parsed("days", parse_days, parse_days(default("business_hours", "days")))
+    hours = default("business_hours", "hours")
+    start, end = r.parsed("hours", parse_time_range, parse_time_range(hours))
+    if end <= start:
+        raise r.error("hours", "must end after it starts (business hours within one day)")
+    return BusinessHours(tz, days, start, end, _holidays(r))
+
+
+def _sound(r: _Reader) -> str:
+    sound = r.text("sound", "chime").strip() or "chime"
+    if sound not in ("chime", "off"):
+        path = Path(sound).expanduser()
+        if path.suffix.lower() != ".wav":
+            raise r.error("sound", 'must be "chime", "off", or the path of a .wav file')
+        if not path.is_file():
+            raise r.error("sound", f"the file {sound!r} does not exist")
+    return sound
+
+
+def _read_alerts(r: _Reader) -> Alerts:
+    r.check_unknown(schema.ALERTS)
+    remind = r.table.get("remind_every")
+    remind_every = None
+    if remind not in ("off", "0", "never", ""):
+        remind_every = r.value(schema.declared("alerts", "remind_every"))
+    quiet = None
+    if r.table.get("quiet_hours") not in (None, "", "off"):
+        quiet = r.parsed("quiet_hours", parse_time_range, None)
+    volume = float(r.value(schema.declared("alerts", "volume")))
+    due_soon = float(r.value(schema.declared("alerts", "due_soon")))
+    return Alerts(_sound(r), volume, remind_every, due_soon, quiet)
+
+
+def _read_targets(r: _Reader, name: str) -> tuple[str, ...]:
+    """Channel targets: "owner-desktop", an apprise URL without secrets, or "keyring:NAME".
+
+    A URL that carries a password or token is refused (apprise's private form of it differs):
+    secrets live in the keyring, never in the config file.
+    """
+    targets = r.strings(name)
+    if not targets:
+        return targets
+    # only now: agent.escalation is the channels' code, which a config without them never needs
+    from agent.escalation import carries_secret, channel_secrets, check_target, describe_target
+
+    for i, target in enumerate(targets):
+        found = channel_secrets(target)  # before check_target: apprise logs the URL it loads
+        where = f" ({found[0][0]})" if found else ""
+        problem = None
+        if found or carries_secret(target):
+            problem = (
+                f"{describe_target(target)} carries a password or token{where}, which must not "
+                "be in the config file; store the URL in the keyring with `ticketbell secret "
+                'set NAME` (or in Settings) and write "keyring:NAME" here'
+            )
+        problem = check_target(target) or problem
+        if problem:
+            raise ConfigError(r.file, (*r.key(name), i), problem)
+    return targets
+
+
+def _read_level(r: _Reader, i: int) -> EscalationLevel:
+    lr = r.item("levels", i, '{ after = "0m", notify = [...] }')
+    lr.check_unknown(schema.LEVEL)
+    after = lr.duration(schema.declared("escalation.levels", "after"))
+    notify = _read_targets(lr, "notify")
+    if not notify:
+        raise lr.error("notify", "is missing; list where this level is sent")
+    assert after is not None
+    return EscalationLevel(after, notify)
+
+
+def _read_escalation(r: _Reader) -> Escalation:
+    r.check_unknown(schema.ESCALATION)
+    levels = tuple(_read_level(r, i) for i in range(len(r.get("levels", list, []))))
+    if any(b.after < a.after for a, b in itertools.pairwise(levels)):
+        raise r.error("levels", 'must be in order of their "after" delays')
+    value = {opt.key: r.value(opt) for opt in schema.ESCALATION if opt.type is timedelta}
+    return Escalation(
+        levels=levels,
+        repeat_every=value["repeat_every"],
+        sent_by=r.value(schema.declared("escalation", "sent_by")),
+        blind_after=value["blind_after"],
+        give_up_after=value["give_up_after"],
+        digest_at=r.parsed("digest_at", schema.parse_clock, None),
+        digest_to=_read_targets(r, "digest_to"),
+    )
+
+
+def from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
+    """Validate a parsed TOML document. Raises ConfigError naming the first problem found."""
+    r = _Reader(path, data)
+    r.check_unknown(TOP_LEVEL_KEYS)
+    role = r.value(schema.declared("", "role"))
+    return Config(
+        path=path,
+        role=role,
+        sources=_read_sources(path, r, role),
+        windows=_read_windows(r.sub("windows")),
+        business_hours=_read_business_hours(r.sub("business_hours")),
+        alerts=_read_alerts(r.sub("alerts")),
+        escalation=_read_escalation(r.sub("escalation")),
+        retention=r.value(schema.declared("", "retention")),
+        start_at_login=bool(r.value(schema.declared("", "start_at_login"))),
+        raw=data,
+    )
+
+
+def load(path: Path) -> Config:
+    """Read and validate the config file at ``path``."""
+    return from_dict(read_toml(path), path)
+
+
+MAX_FILE_BYTES = 1 << 20  # a config or provisioning file; a real one is a few KB
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+        text = raw.decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, "", "the file does not exist; run `ticketbell` to set up") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, "", f"cannot read the file: {exc.__class__.__name__}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(path, "", f"is larger than {MAX_FILE_BYTES >> 20} MiB; not read")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, "", f"is not valid TOML: {exc}") from None
+    except RecursionError:  # [[[[…]]]] or {a={a={…}}} nested thousands deep
+        raise ConfigError(path, "", "is nested too deeply to be a config file") from None
+    return data
+
+
+def to_toml(data: dict[str, Any]) -> str:
+    import tomli_w
+
+    return tomli_w.dumps(data)
+
+
+def save(data: dict[str, Any], path: Path) -> Config:
+    """Validate ``data`` and write it atomically to ``path``. Returns the validated config."""
+    from agent.queue import atomic_write
+
+    config = from_dict(data, path)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the file itself: 0600
+    text = to_toml(data).encode("utf-8")
+    try:
+        previous = path.read_bytes()
+    except FileNotFoundError:
+        previous = None
+    if previous is not None and previous != text:
+        # The file being replaced may be one the person edited by hand (even a broken one the
+        # Settings window could not read): keep it next to the new one rather than lose it.
+        atomic_write(path.with_name(path.name + ".bak"), previous)
+    atomic_write(path, text)
+    return replace(config, path=path)
+
+
+DEMO_CONFIG: dict[str, Any] = {
+    "role": "assistant",
+    "sources": [{"name": "Demo helpdesk", "kind": "demo", "interval": "5s"}],
+    "windows": {
+        "default": "15m",
+        "rules": [
+            {"priority": "urgent", "window": "5m"},
+            {"category": "Sales", "window": "10m"},
+        ],
+    },
+    "alerts": {"remind_every": "5m"},
+}
+
+
+def demo_config() -> Config:
+    """The configuration ``--demo`` runs with: the built-in demo helpdesk, short windows."""
+    return from_dict(DEMO_CONFIG, None)

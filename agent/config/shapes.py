@@ -1,0 +1,164 @@
+"""The configuration's shapes: what a validated config file becomes, and its errors.
+
+Defaults come from the declarations in :mod:`agent.config.schema`, written there once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from agent.config import schema
+from agent.config.schema import parse_duration
+
+APP_NAME = "ticketbell"
+DEFAULT_INTERVAL = {role: parse_duration(text) for role, text in schema.DEFAULT_INTERVAL.items()}
+MIN_INTERVAL = parse_duration(schema.MIN_INTERVAL)
+COMMON_SOURCE_KEYS = tuple(opt.key for opt in schema.SOURCE)
+TOP_LEVEL_KEYS = schema.keys(schema.GENERAL) | set(schema.TABLES) - {""}
+DEFAULTS = schema.defaults()
+MAX_NAME = 100
+
+#: where in the document: ("sources", 1, "interval") is ``sources[1].interval``
+KeyPath = tuple[str | int, ...]
+
+
+def key_text(parts: KeyPath) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+class ConfigError(ValueError):
+    """A configuration problem, located: ``file: key: what is wrong and what is allowed``.
+
+    ``parts`` is the key as a path (("sources", 1, "url")), so the settings window puts the
+    message next to its field without reading it back out of ``key``, the text form.
+    """
+
+    def __init__(self, file: str | Path | None, key: KeyPath | str, message: str) -> None:
+        self.file = str(file) if file else "<config>"
+        self.parts: KeyPath = key if isinstance(key, tuple) else ((key,) if key else ())
+        self.key = key_text(self.parts)
+        self.message = message
+        text = f"{self.file}: {self.key}: {message}" if self.key else f"{self.file}: {message}"
+        super().__init__(text)
+
+    @property
+    def source_index(self) -> int | None:
+        """Which ``[[sources]]`` table the error is in, or None."""
+        if len(self.parts) > 1 and self.parts[0] == "sources" and isinstance(self.parts[1], int):
+            return self.parts[1]
+        return None
+
+
+# --------------------------------------------------------------------------- the shapes
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    kind: str
+    url: str = ""
+    user: str = ""
+    secret_env: str = ""
+    interval: timedelta = DEFAULT_INTERVAL["assistant"]
+    categories: tuple[str, ...] = ()
+    verify: bool | str = DEFAULTS["sources.verify"]
+    proxy: str = ""
+    timeout: float = DEFAULTS["sources.timeout"]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WindowRule:
+    window: timedelta
+    source: str | None = None
+    category: str | None = None
+    priority: str | None = None
+
+    @property
+    def specificity(self) -> int:
+        return sum(x is not None for x in (self.source, self.category, self.priority))
+
+
+@dataclass(frozen=True)
+class Windows:
+    default: timedelta = DEFAULTS["windows.default"]
+    rules: tuple[WindowRule, ...] = ()
+    use_helpdesk_due: bool = DEFAULTS["windows.use_helpdesk_due"]
+
+
+@dataclass(frozen=True)
+class BusinessHours:
+    timezone: str
+    days: frozenset[int]
+    start: time
+    end: time
+    holidays: str = ""  # country code, optionally with subdivision: "GB", "US-CA", "DE-BY"
+
+
+@dataclass(frozen=True)
+class Alerts:
+    sound: str = DEFAULTS["alerts.sound"]
+    volume: float = DEFAULTS["alerts.volume"]
+    remind_every: timedelta | None = DEFAULTS["alerts.remind_every"]
+    due_soon: float = DEFAULTS["alerts.due_soon"]
+    quiet_hours: tuple[time, time] | None = None
+
+
+@dataclass(frozen=True)
+class EscalationLevel:
+    after: timedelta
+    notify: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Escalation:
+    levels: tuple[EscalationLevel, ...] = ()
+    repeat_every: timedelta | None = None
+    sent_by: str = DEFAULTS["escalation.sent_by"]
+    blind_after: timedelta = DEFAULTS["escalation.blind_after"]
+    give_up_after: timedelta = DEFAULTS["escalation.give_up_after"]
+    digest_at: time | None = None
+    digest_to: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None = None
+    role: str = DEFAULTS["role"]
+    sources: tuple[SourceConfig, ...] = ()
+    windows: Windows = Windows()
+    business_hours: BusinessHours | None = None
+    alerts: Alerts = Alerts()
+    escalation: Escalation = Escalation()
+    retention: timedelta = DEFAULTS["retention"]
+    start_at_login: bool = DEFAULTS["start_at_login"]
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def source(self, name: str) -> SourceConfig:
+        for src in self.sources:
+            if src.name == name:
+                return src
+        raise KeyError(name)
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def default_config_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "ticketbell.toml"
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def default_log_dir() -> Path:
+    return Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))

@@ -1,0 +1,93 @@
+"""The Alerts page: the sound and its volume, quiet hours, reminders. Labels, hints and
+"empty: …" texts are the declarations' (``agent.config.schema.ALERTS``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSlider,
+    QWidget,
+)
+
+from agent.config import ConfigError, schema
+from ui.settings.widgets import plain_label, show, show_error_in, with_error
+
+
+def _set(section: dict[str, Any], key: str, text: str) -> None:
+    if text.strip():
+        section[key] = text.strip()
+    else:
+        section.pop(key, None)
+
+
+class AlertsPage(QWidget):
+    test_sound = Signal()
+
+    def __init__(self, alerts: dict[str, Any], sound_problem: str = "") -> None:
+        super().__init__()
+        self.form = QFormLayout(self)
+        self.errors: dict[str, QLabel] = {}
+        self.sound = QLineEdit(str(alerts.get("sound", schema.default("alerts", "sound"))))
+        browse = QPushButton("Choose a .wav file…")
+        browse.clicked.connect(self._choose_sound)
+        sound_row = QHBoxLayout()
+        sound_row.addWidget(self.sound, 1)
+        sound_row.addWidget(browse)
+        self._field("sound", sound_row)
+        self.volume = QSlider(Qt.Orientation.Horizontal)
+        self.volume.setRange(0, 100)
+        volume = alerts.get("volume", schema.default("alerts", "volume"))
+        self.volume.setValue(round(float(volume) * 100))
+        self._field("volume", self.volume, hint=False)
+        self._add_test_row(sound_problem)
+        self.quiet = QLineEdit(str(alerts.get("quiet_hours", "")))
+        self.quiet.setPlaceholderText("e.g. 22:00-07:00 (empty: never quiet)")
+        self._field("quiet_hours", self.quiet)
+        self.remind = QLineEdit(str(alerts.get("remind_every", "")))
+        example = schema.declared("alerts", "remind_every").default
+        self.remind.setPlaceholderText(f'e.g. {example} ("off": no reminders)')
+        self._field("remind_every", self.remind)
+
+    def _add_test_row(self, sound_problem: str) -> None:
+        test = QPushButton("Play the sound")
+        test.clicked.connect(self.test_sound.emit)
+        row = QHBoxLayout()
+        row.addWidget(test)
+        row.addStretch(1)
+        self.form.addRow("", row)
+        self.sound_problem = plain_label(sound_problem, error=True)
+        self.form.addRow("", self.sound_problem)
+
+    def _field(self, key: str, widget: QWidget | QHBoxLayout, hint: bool = True) -> None:
+        opt = schema.declared("alerts", key)
+        box, error = with_error(widget, opt.help if hint else "")
+        self.errors[f"alerts.{key}"] = error
+        self.form.addRow(opt.label, box)
+
+    def _choose_sound(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(self, "Choose a sound", "", "Sounds (*.wav)")
+        if name:
+            self.sound.setText(name)
+
+    def collect(self, data: dict[str, Any]) -> None:
+        """Write the page into ``data`` (the whole config document)."""
+        section = data.setdefault("alerts", {})
+        _set(section, "sound", self.sound.text())
+        _set(section, "quiet_hours", self.quiet.text())
+        _set(section, "remind_every", self.remind.text())
+        section["volume"] = self.volume.value() / 100
+
+    def show_error(self, exc: ConfigError) -> bool:
+        return show_error_in(self.errors, exc)
+
+    def clear_errors(self) -> None:
+        for label in self.errors.values():
+            show(label, "")

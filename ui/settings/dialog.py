@@ -1,0 +1,219 @@
+"""The settings window: one tab per page, Save (validated by the agent's own ``config.save``),
+Import and Export of provisioning files. A :class:`~agent.config.ConfigError` is shown next to
+the field its key names, on the page that key belongs to, and that page is brought forward."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from agent import config as config_module
+from agent import secrets as secret_store
+from agent.config import Config, ConfigError
+from ui.settings.alerts import AlertsPage
+from ui.settings.escalation import EscalationPage
+from ui.settings.general import GeneralPage
+from ui.settings.response import ResponsePage
+from ui.settings.sources import SourcesPage
+from ui.settings.widgets import accept_risky, plain_label, retab, scrolling, show
+
+
+def read_raw(path: Path) -> dict[str, Any]:
+    """The file's document as it is (an unreadable one: empty), to edit in the window."""
+    try:
+        return config_module.read_toml(path)
+    except ConfigError:
+        return {}
+
+
+class SettingsDialog(QDialog):
+    """Helpdesks, response times, alerts, escalation, general; import/export."""
+
+    saved = Signal(object)  # the validated Config
+    test_sound = Signal()
+
+    def __init__(
+        self,
+        path: Path,
+        config: Config | None,
+        *,
+        error: ConfigError | None = None,
+        sound_problem: str = "",
+        demo: bool = False,
+        raw: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("Ticketbell settings")
+        self.path = path
+        if raw is None:
+            raw = config.raw if config is not None else read_raw(path)
+        self.data: dict[str, Any] = copy.deepcopy(raw)
+        self.demo = demo
+        layout = QVBoxLayout(self)
+        self.banner = plain_label(error=True)
+        layout.addWidget(self.banner)
+        self.tabs = QTabWidget()
+        layout.addWidget(self.tabs)
+        self._add_pages(sound_problem)
+        layout.addWidget(self._buttons())
+        self.resize(760, 620)
+        retab(self)
+        if error is not None:
+            self.show_error(error)
+            # Opened because the file could not be used at start: nothing was being saved yet.
+            show(self.banner, f"Ticketbell cannot start with this configuration. {error}")
+
+    def _add_pages(self, sound_problem: str) -> None:
+        data = self.data
+        self.helpdesks = SourcesPage(data.get("sources", []))
+        self.source_form = self.helpdesks.form
+        self.response = ResponsePage(
+            dict(data.get("windows", {})), dict(data.get("business_hours", {}))
+        )
+        self.alerts = AlertsPage(data.get("alerts", {}), sound_problem)
+        self.alerts.test_sound.connect(self.test_sound.emit)
+        self.escalation = EscalationPage(dict(data.get("escalation", {})))
+        self.general = GeneralPage(data)
+        self.general.role.currentIndexChanged.connect(
+            lambda: self.source_form.set_role(self.general.role.currentData())
+        )
+        self.source_form.set_role(self.general.role.currentData())
+        self.tabs.addTab(self.helpdesks, "Helpdesks")
+        for page, title in (
+            (self.response, "Response times"),
+            (self.alerts, "Alerts"),
+            (self.escalation, "Escalation"),
+            (self.general, "General"),
+        ):
+            self.tabs.addTab(scrolling(page), title)
+
+    def _buttons(self) -> QDialogButtonBox:
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        imp = buttons.addButton("Import…", QDialogButtonBox.ButtonRole.ActionRole)
+        exp = buttons.addButton("Export…", QDialogButtonBox.ButtonRole.ActionRole)
+        imp.setToolTip("Read a provisioning file your team owner gave you")
+        exp.setToolTip("Write these settings, without any token or password, for your team")
+        imp.clicked.connect(self._import)
+        exp.clicked.connect(self._export)
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+        return buttons
+
+    @property
+    def sources(self) -> list[dict[str, Any]]:
+        return self.helpdesks.sources
+
+    # -- saving
+
+    def collect(self) -> dict[str, Any]:
+        self.helpdesks.store_current()
+        data = copy.deepcopy(self.data)
+        data["sources"] = self.sources
+        self.general.collect(data)
+        self.response.collect(data)
+        self.alerts.collect(data)
+        taken = {str(s.get("name", "")) for s in self.sources}
+        esc = self.escalation.collect(dict(data.get("escalation", {})), taken)
+        if esc.get("levels") or esc.get("digest_at") or esc.get("digest_to"):
+            data["escalation"] = esc
+        else:
+            data.pop("escalation", None)
+        return {k: v for k, v in data.items() if v not in ({}, None)}
+
+    def _pages(self) -> list[Any]:
+        return [self.helpdesks, self.response, self.alerts, self.escalation, self.general]
+
+    def save(self) -> Config | None:
+        self.source_form.clear_errors()
+        for page in self._pages()[1:]:
+            page.clear_errors()
+        show(self.banner, "")
+        data = self.collect()
+        try:
+            config = config_module.from_dict(data, self.path)
+            self.source_form.store_token()
+            self.escalation.store_secrets()
+            if not self.demo:
+                config = config_module.save(data, self.path)
+            self.general.apply_autostart()
+        except ConfigError as exc:
+            self.show_error(exc)
+            return None
+        except (OSError, secret_store.SecretUnavailable) as exc:
+            show(self.banner, f"Not saved: {exc}")
+            return None
+        self.data = copy.deepcopy(data)
+        self.saved.emit(config)
+        self.accept()
+        return config
+
+    def show_error(self, exc: ConfigError) -> None:
+        """Put ``exc`` under its field, bring its page forward and say so in the banner."""
+        # the pages learn which row is which key as they are collected
+        if not self.escalation.index:
+            self.escalation.collect(dict(self.data.get("escalation", {})), set())
+        if not self.response.index:
+            self.response.collect(copy.deepcopy(self.data))
+        page = next((p for p in self._pages() if p.show_error(exc)), None)
+        if page is not None:
+            self.tabs.setCurrentIndex(self._tab_of(page))
+            title = self.tabs.tabText(self.tabs.currentIndex())
+            text = f"Not saved: please fix the field marked in red on the {title} page."
+        else:
+            text = f"Not saved: {exc}"
+        show(self.banner, text)
+
+    def _tab_of(self, page: QWidget) -> int:
+        for i in range(self.tabs.count()):
+            tab = self.tabs.widget(i)
+            if tab is page or tab.isAncestorOf(page):
+                return i
+        return self.tabs.currentIndex()
+
+    # -- provisioning
+
+    def _import(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(self, "Import a provisioning file", "", "*.toml")
+        if name:
+            self.import_file(Path(name))
+
+    def import_file(self, path: Path) -> bool:
+        try:
+            config = config_module.read_provisioning(path)
+        except ConfigError as exc:
+            show(self.banner, str(exc))
+            return False
+        if not accept_risky(self, path, config):
+            return False
+        self.data = copy.deepcopy(config.raw)
+        self.helpdesks.replace(self.data.get("sources", []))
+        return True
+
+    def _export(self) -> None:
+        name, _ = QFileDialog.getSaveFileName(
+            self, "Export a provisioning file", "ticketbell-provisioning.toml", "*.toml"
+        )
+        if name:
+            self.export_file(Path(name))
+
+    def export_file(self, path: Path) -> bool:
+        try:
+            config = config_module.from_dict(self.collect(), None)
+            path.write_text(config_module.export_provisioning(config), encoding="utf-8")
+        except (ConfigError, OSError) as exc:
+            show(self.banner, f"Not exported: {exc}")
+            return False
+        return True

@@ -1,0 +1,339 @@
+"""One helpdesk's form: its kind, name, the kind's own fields (from its declared options), its
+token (to the keyring, never the file), categories, "Test connection" and "Sign in…"."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from agent import config as config_module
+from agent import secrets as secret_store
+from agent.config import ConfigError, schema
+from agent.sources import KINDS, ConnectionTest, source_class, try_connection
+from agent.sources.base import Option, SourceError
+from ui.settings.widgets import DEMO, Worker, plain_label, retab, show, with_error
+
+log = logging.getLogger(__name__)
+#: the rows every kind has; the kind's own rows go between name and token
+FIXED_ROWS = ("kind", "name", "token", "interval")
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "?", "!")) else text + "."
+
+
+class KeyValueEditor(QWidget):
+    """A table option (``dict``, e.g. the json kind's ``fields``) as rows of key and value.
+
+    An empty row is always at the end to type a new pair into; rows with an empty key are
+    dropped when the table is read back.
+    """
+
+    def __init__(self, value: object = None, headers: tuple[str, str] = ("Key", "Value")) -> None:
+        super().__init__()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.grid = QTableWidget(0, 2)
+        self.grid.setHorizontalHeaderLabels(list(headers))
+        self.grid.horizontalHeader().setStretchLastSection(True)
+        self.grid.verticalHeader().setVisible(False)
+        self.grid.setMinimumHeight(120)
+        layout.addWidget(self.grid)
+        self.set_value(value)
+        self.grid.itemChanged.connect(self._keep_an_empty_row)
+
+    def set_value(self, value: object) -> None:
+        pairs = value.items() if isinstance(value, dict) else ()
+        self.grid.blockSignals(True)
+        self.grid.setRowCount(0)
+        for key, item in [*pairs, ("", "")]:
+            row = self.grid.rowCount()
+            self.grid.insertRow(row)
+            self.grid.setItem(row, 0, QTableWidgetItem(str(key)))
+            self.grid.setItem(row, 1, QTableWidgetItem("" if item is None else str(item)))
+        self.grid.blockSignals(False)
+
+    def value(self) -> dict[str, str]:
+        pairs: dict[str, str] = {}
+        for row in range(self.grid.rowCount()):
+            key, item = self.grid.item(row, 0), self.grid.item(row, 1)
+            name = key.text().strip() if key else ""
+            if name:
+                pairs[name] = item.text().strip() if item else ""
+        return pairs
+
+    def _keep_an_empty_row(self) -> None:
+        last = self.grid.rowCount() - 1
+        key = self.grid.item(last, 0) if last >= 0 else None
+        if last < 0 or (key is not None and key.text().strip()):
+            self.set_value(self.value())
+
+
+class SignInRow(QWidget):
+    """**Sign in…** for an ``auth = "oauth"`` source: runs ``agent.signin.sign_in`` off the
+    main thread, shows the device code or opens the browser, and says what to do."""
+
+    said = Signal(str)
+    done = Signal(bool, str)
+
+    def __init__(self, table: Callable[[], dict[str, Any]]) -> None:
+        super().__init__()
+        self.table = table
+        self.cancel: threading.Event | None = None
+        self.button = QPushButton("Sign in…")
+        self.button.clicked.connect(self.sign_in)
+        self.text = plain_label()
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.button)
+        row.addWidget(self.text, 1)
+        self.said.connect(lambda text: show(self.text, text, True))
+        self.done.connect(self._done)
+
+    def sign_in(self) -> None:
+        if self.cancel is not None:  # the button says "Cancel" while a sign-in runs
+            self.cancel.set()
+            return
+        table = self.table()
+        if str(table.get("auth", "")).lower() != "oauth":
+            show(self.text, 'Set "Sign-in" to oauth first, then press Sign in… again.', False)
+            return
+        try:
+            source = config_module.from_dict({"sources": [table]}).sources[0]
+        except ConfigError as exc:
+            show(self.text, _sentence(f"Cannot sign in yet: {exc.message}"), False)
+            return
+        self.cancel = threading.Event()
+        self.button.setText("Cancel")
+        show(self.text, "Asking the sign-in server…", True)
+        threading.Thread(target=self._work, args=(source, self.cancel), daemon=True).start()
+
+    def _work(self, source: config_module.SourceConfig, cancel: threading.Event) -> None:
+        from agent import signin
+
+        try:
+            self.done.emit(True, signin.sign_in(source, self.said.emit, cancel=cancel))
+        except (signin.SignInFailed, SourceError) as exc:
+            self.done.emit(False, _sentence(f"Not signed in: {exc}"))
+        except Exception as exc:
+            log.exception("sign-in failed")
+            self.done.emit(False, f"Not signed in: {exc.__class__.__name__}.")
+
+    def _done(self, ok: bool, message: str) -> None:
+        self.cancel = None
+        self.button.setText("Sign in…")
+        show(self.text, message, ok)
+
+
+def _option_widget(opt: Option, value: object) -> QWidget:
+    """The field for one declared option: a checkbox, a key-value table, or a line."""
+    if opt.type is bool:
+        check = QCheckBox()
+        check.setChecked(bool(value))
+        return check
+    if opt.type is dict:
+        return KeyValueEditor(value)
+    line = QLineEdit()
+    if isinstance(value, (list, tuple)):
+        value = ", ".join(str(v) for v in value)
+    line.setText("" if value is None else str(value))
+    return line
+
+
+def _line_value(opt: Option, text: str) -> object:
+    if opt.type is list:
+        return [p.strip() for p in text.split(",") if p.strip()]
+    if opt.type is int:
+        return int(text) if text.lstrip("-").isdigit() else text
+    return text
+
+
+class SourceForm(QWidget):
+    """One source: kind, name, the kind's own fields, token, categories, test."""
+
+    def __init__(
+        self,
+        table: dict[str, Any] | None = None,
+        kinds: list[str] | None = None,
+        with_categories: bool = True,
+    ):
+        super().__init__()
+        self.layout_ = QVBoxLayout(self)
+        self.layout_.setContentsMargins(0, 0, 0, 0)
+        self.form = QFormLayout()
+        self.layout_.addLayout(self.form)
+        self.kind = QComboBox()
+        for kind in kinds or list(KINDS):
+            self.kind.addItem(f"{kind} — {source_class(kind).description}", kind)
+        self.name = QLineEdit()
+        self.interval = QLineEdit()
+        self.set_role("assistant")
+        self.token = QLineEdit()
+        self.token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.errors: dict[str, QLabel] = {}
+        self.fields: dict[str, QWidget] = {}
+        self.extra_rows: list[QWidget] = []
+        self.categories_label = QLabel("My categories (none ticked: all of them)")
+        self.categories = QListWidget()
+        self.categories.setMinimumHeight(80)
+        self.test_button = QPushButton("Test connection")
+        self.test_result = plain_label()
+        self.tester = Worker()
+        self.tester.done.connect(self._tested)
+        self.test_button.clicked.connect(self.test)
+        self._row("kind", self.kind)
+        self._row("name", self.name)
+        self.token_row = self._row("token", self.token, label="Token")
+        self._row("interval", self.interval)
+        self._add_bottom(with_categories)
+        self.kind.currentIndexChanged.connect(lambda: self._kind_changed({}))
+        self.load(table or {"kind": self.kind.currentData()})
+
+    def _add_bottom(self, with_categories: bool) -> None:
+        if with_categories:
+            self.layout_.addWidget(self.categories_label)
+            self.layout_.addWidget(self.categories, 1)
+        row = QHBoxLayout()
+        row.addWidget(self.test_button)
+        row.addWidget(self.test_result, 1)
+        self.layout_.addLayout(row)
+        self.test_row = row
+        self.sign_in = SignInRow(self.table)
+        self.layout_.addWidget(self.sign_in)
+
+    def set_role(self, role: str) -> None:
+        """The "empty: every N minutes" of the interval follows the role's declared default."""
+        example = schema.DEFAULT_INTERVAL["assistant"]
+        means = schema.empty_means("sources", "interval", role)
+        self.interval.setPlaceholderText(f"e.g. {example} (empty: {means})")
+
+    def _row(
+        self, key: str, widget: QWidget, help_: str = "", at: int = -1, label: str = ""
+    ) -> QWidget:
+        box, error = with_error(widget, help_)
+        self.errors[key] = error
+        self.fields[key] = widget
+        self.form.insertRow(at, label or schema.declared("sources", key).label, box)
+        return box
+
+    def load(self, table: dict[str, Any]) -> None:
+        kind = table.get("kind", DEMO)
+        index = self.kind.findData(kind)
+        self.kind.blockSignals(True)
+        self.kind.setCurrentIndex(max(0, index))
+        self.kind.blockSignals(False)
+        self.name.setText(str(table.get("name", "")))
+        self.interval.setText(str(table.get("interval", "")))
+        self._kind_changed(table)
+
+    def _kind_changed(self, table: dict[str, Any]) -> None:
+        for box in self.extra_rows:
+            self.form.removeRow(box)
+        self.extra_rows = []
+        for key in [k for k in self.fields if k not in FIXED_ROWS]:
+            self.fields.pop(key)
+            self.errors.pop(key, None)
+        cls = source_class(self.kind.currentData())
+        if not self.name.text():
+            self.name.setText("Demo helpdesk" if cls.kind == DEMO else cls.kind.title())
+        options: list[tuple[Option, bool]] = [(o, True) for o in cls.required]
+        options += [(o, False) for o in cls.optional if not (cls.kind == DEMO and o.key == "url")]
+        for opt, required in options:
+            widget = _option_widget(opt, table.get(opt.key, opt.default))
+            label = opt.label + ("" if required else " (optional)")
+            at = 2 + len(self.extra_rows)  # after kind and name, before token and interval
+            self.extra_rows.append(self._row(opt.key, widget, opt.help, at, label))
+        self.sign_in.setVisible(any(o.key == "auth" for o in cls.optional))
+        self.token_row.setVisible(cls.needs_secret)
+        self.form.labelForField(self.token_row).setText(cls.secret_label)
+        self.form.labelForField(self.token_row).setVisible(cls.needs_secret)
+        cats = [str(c) for c in table.get("categories", [])]
+        self.set_categories(cats, cats)
+        show(self.test_result, "")
+        retab(self)
+
+    def set_categories(self, known: list[str], ticked: list[str]) -> None:
+        self.categories.clear()
+        for name in dict.fromkeys([*known, *ticked]):
+            item = QListWidgetItem(name)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if name in ticked else Qt.CheckState.Unchecked)
+            self.categories.addItem(item)
+
+    def ticked(self) -> list[str]:
+        items = (self.categories.item(i) for i in range(self.categories.count()))
+        return [i.text() for i in items if i.checkState() == Qt.CheckState.Checked]
+
+    def table(self) -> dict[str, Any]:
+        cls = source_class(self.kind.currentData())
+        table: dict[str, Any] = {"name": self.name.text().strip(), "kind": cls.kind}
+        if self.interval.text().strip():
+            table["interval"] = self.interval.text().strip()
+        for opt in cls.required + cls.optional:
+            widget = self.fields.get(opt.key)
+            if isinstance(widget, QCheckBox):
+                if widget.isChecked() != bool(opt.default):
+                    table[opt.key] = widget.isChecked()
+            elif isinstance(widget, KeyValueEditor):
+                if widget.value():
+                    table[opt.key] = widget.value()
+            elif isinstance(widget, QLineEdit):
+                text = widget.text().strip()
+                if text and text != str(opt.default or ""):
+                    table[opt.key] = _line_value(opt, text)
+        if self.ticked():
+            table["categories"] = self.ticked()
+        return table
+
+    def show_error(self, key: str, message: str) -> bool:
+        label = self.errors.get(key)
+        if label is None:
+            return False
+        show(label, message)
+        return True
+
+    def clear_errors(self) -> None:
+        for label in self.errors.values():
+            show(label, "")
+
+    def test(self) -> None:
+        """Test the connection as the agent will make it (``agent.sources.try_connection``),
+        off the main thread; the answer comes back by ``tester.done``."""
+        show(self.test_result, "Testing the connection…", ok=True)
+        self.test_result.setStyleSheet("")
+        self.test_button.setEnabled(False)
+        table, token = self.table(), self.token.text()
+        self.tester.run(lambda: try_connection(table, token or None))
+
+    def _tested(self, result: ConnectionTest) -> None:
+        self.test_button.setEnabled(True)
+        show(self.test_result, result.message, result.ok)
+        if isinstance(result.categories, list):
+            self.set_categories([str(c) for c in result.categories], self.ticked())
+
+    def store_token(self) -> None:
+        """Put a typed token in the keyring under the source's name (never in the file)."""
+        if self.token.text() and source_class(self.kind.currentData()).needs_secret:
+            secret_store.set(self.name.text().strip(), self.token.text())
+            self.token.clear()

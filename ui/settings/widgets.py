@@ -1,0 +1,180 @@
+"""What the settings pages share: labels that show an error or a hint, Tab in reading order,
+an error routed to its field by the key it carries, the question before a risky import, and
+work run off the main thread with its answer back by signal."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLayout,
+    QMessageBox,
+    QScrollArea,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+    QWizardPage,
+)
+
+from agent import config as config_module
+from agent.config import Config, ConfigError
+from agent.config.shapes import key_text
+
+DEMO = "demo"
+ERROR_STYLE = "color: #d1242f"
+OK_STYLE = "color: #1a7f37"
+
+
+def plain_label(text: str = "", error: bool = False) -> QLabel:
+    label = QLabel(text)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setWordWrap(True)
+    if error:
+        label.setStyleSheet(ERROR_STYLE)
+        label.setVisible(bool(text))
+    return label
+
+
+def hint(text: str) -> QLabel:
+    label = plain_label(text)
+    label.setStyleSheet("color: palette(placeholder-text)")
+    return label
+
+
+def with_error(widget: QWidget | QHBoxLayout, hint_text: str = "") -> tuple[QWidget, QLabel]:
+    """``widget`` with an optional hint and an error label (hidden until needed) below it."""
+    box = QWidget()
+    lay = QVBoxLayout(box)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.setSpacing(2)
+    if isinstance(widget, QHBoxLayout):
+        lay.addLayout(widget)
+    else:
+        lay.addWidget(widget)
+    if hint_text:
+        lay.addWidget(hint(hint_text))
+    error = plain_label(error=True)
+    lay.addWidget(error)
+    return box, error
+
+
+def show(label: QLabel, text: str, ok: bool | None = None) -> None:
+    label.setText(text)
+    if ok is not None:
+        label.setStyleSheet(OK_STYLE if ok else ERROR_STYLE)
+    label.setVisible(bool(text))
+
+
+def show_error_in(
+    index: dict[str, QLabel], exc: ConfigError, names: dict[str, str] | None = None
+) -> bool:
+    """Show ``exc`` under the field of its key, or else of the nearest enclosing key in
+    ``index`` (keyed ``"windows.rules[0]"``), naming the inner key (``names`` gives it words)."""
+    for n in range(len(exc.parts), 0, -1):
+        label = index.get(key_text(exc.parts[:n]))
+        if label is not None:
+            inner = str(exc.parts[n]) if n < len(exc.parts) else ""
+            named = (names or {}).get(inner, inner)
+            show(label, f"{named}: {exc.message}" if named else exc.message)
+            return True
+    return False
+
+
+def accept_risky(parent: QWidget, path: Path, config: Config) -> bool:
+    """Whether to import a provisioning file that turns TLS checks off, sets a proxy or sends
+    escalations from here (``config.risky_settings``): shown, and taken only on "Yes"."""
+    risky = config_module.risky_settings(config)
+    if not risky:
+        return True
+    text = "\n".join([f"{path.name} asks for these settings:", *(f"• {r}" for r in risky)])
+    buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
+    answer = QMessageBox.warning(
+        parent,
+        "Import a provisioning file",
+        text + "\n\nImport it with them?",
+        buttons,
+        QMessageBox.StandardButton.No,
+    )
+    return answer == QMessageBox.StandardButton.Yes
+
+
+def _layout_items(layout: QLayout) -> list[Any]:
+    if isinstance(layout, QFormLayout):
+        roles = (
+            QFormLayout.ItemRole.LabelRole,
+            QFormLayout.ItemRole.FieldRole,
+            QFormLayout.ItemRole.SpanningRole,
+        )
+        return [layout.itemAt(r, role) for r in range(layout.rowCount()) for role in roles]
+    return [layout.itemAt(i) for i in range(layout.count())]
+
+
+def _walk_layout(layout: QLayout, out: list[QWidget]) -> None:
+    for item in _layout_items(layout):
+        if item is None:
+            continue
+        if item.widget() is not None:
+            _walk(item.widget(), out)
+        elif item.layout() is not None:
+            _walk_layout(item.layout(), out)
+
+
+def _walk(widget: QWidget, out: list[QWidget]) -> None:
+    if isinstance(widget, QTabWidget):
+        for i in range(widget.count()):
+            _walk(widget.widget(i), out)
+        return
+    if isinstance(widget, QScrollArea):
+        if widget.widget() is not None:
+            _walk(widget.widget(), out)
+        return
+    if widget.focusPolicy() & Qt.FocusPolicy.TabFocus:
+        out.append(widget)
+    if widget.layout() is not None:
+        _walk_layout(widget.layout(), out)
+
+
+def reading_order(root: QWidget) -> list[QWidget]:
+    """The focusable widgets under ``root`` in the order a person reads them: the order of
+    their layouts (form rows top to bottom, boxes left to right), not their creation order."""
+    out: list[QWidget] = []
+    _walk(root, out)
+    return out
+
+
+def retab(widget: QWidget) -> None:
+    """Make Tab follow the reading order of the window (or wizard page) ``widget`` is in;
+    called whenever rows are added or removed."""
+    root = widget
+    while root.parentWidget() is not None and not isinstance(root, (QWizardPage, QDialog)):
+        root = root.parentWidget()
+    for a, b in itertools.pairwise(reading_order(root)):
+        QWidget.setTabOrder(a, b)
+
+
+def scrolling(page: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setWidget(page)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    return area
+
+
+class Worker(QObject):
+    """Runs one blocking call of the agent (a connection test, a test message) on a Python
+    thread and hands its result back by the ``done`` signal, on the main thread. The call
+    answers every failure with a result (``try_connection`` does): it must not raise."""
+
+    done = Signal(object)
+
+    def run(self, work: Callable[[], object]) -> None:
+        threading.Thread(target=lambda: self.done.emit(work()), daemon=True).start()
