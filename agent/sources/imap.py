@@ -548,11 +548,9 @@ class ImapSource(Source):
                 self._idle_ok = False
                 log.info("%s: the mail server has no IDLE; polling only", self.name)
                 return None
-            folder = self.folders[0]
-            self._command(
-                conn, f"open {folder}", lambda: conn.select(encode_mailbox(folder), readonly=True)
-            )
-            ready, conn = conn, None
+            ready, folder = conn, encode_mailbox(self.folders[0])
+            self._command(ready, f"open {self.folders[0]}", lambda: ready.select(folder, True))
+            conn = None
             return ready
         finally:
             timer.cancel()

@@ -17,7 +17,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agent.sources.base import (
     BadResponse,
@@ -55,7 +55,7 @@ class _OpenedIMAP4(imaplib.IMAP4):
         self._on_open = on_open
         super().__init__(host, port, timeout)
 
-    def open(self, host: str = "", port: int = imaplib.IMAP4_PORT, timeout: Any = None) -> None:
+    def open(self, host: str = "", port: int = 143, timeout: float | None = None) -> None:
         super().open(host, port, timeout)
         self._on_open(self)
 
@@ -74,9 +74,7 @@ class _OpenedIMAP4_SSL(imaplib.IMAP4_SSL):
         self._on_open = on_open
         super().__init__(host, port, ssl_context=context, timeout=timeout)
 
-    def open(
-        self, host: str = "", port: int = imaplib.IMAP4_SSL_PORT, timeout: float | None = None
-    ):  # type: ignore[no-untyped-def]
+    def open(self, host: str = "", port: int | None = 993, timeout: float | None = None) -> None:
         super().open(host, port, timeout)
         self._on_open(self)
 
