@@ -43,6 +43,7 @@ from agent.sources.kit import (
     TicketCache,
     id_and_created,
     link_header_next,
+    list_of_objects,
     page_number,
     parse_time,
     slowest,
@@ -76,12 +77,7 @@ def _time(value: Any, what: str) -> datetime | None:
 
 
 def _objects(data: Any, what: str) -> list[dict[str, Any]]:
-    if not isinstance(data, list) or not all(isinstance(i, dict) for i in data):
-        raise BadResponse(
-            f"Freshdesk's answer is not a list of {what}; is the URL the Freshdesk address?",
-            f"expected a JSON list of objects, got {str(data)[:200]}",
-        )
-    return data
+    return list_of_objects(data, what, helpdesk="Freshdesk")
 
 
 def parse_groups(data: Any) -> dict[int, str]:

@@ -46,6 +46,17 @@ def waiting_since(messages: Iterable[tuple[datetime, bool]]) -> datetime | None:
     return since
 
 
+def list_of_objects(data: Any, what: str, *, helpdesk: str) -> list[dict[str, Any]]:
+    """``data`` when it is a JSON list of objects; else a :class:`BadResponse` that names the
+    helpdesk and what was expected (a wrong address is the usual cause)."""
+    if not isinstance(data, list) or not all(isinstance(i, dict) for i in data):
+        raise BadResponse(
+            f"{helpdesk}'s answer is not a list of {what}; is the URL the {helpdesk} address?",
+            f"expected a JSON list of objects, got {str(data)[:200]}",
+        )
+    return data
+
+
 def id_and_created(
     item: Mapping[str, Any], created_key: str, *, helpdesk: str, what: str = "ticket"
 ) -> tuple[Any, datetime]:
