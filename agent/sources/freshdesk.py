@@ -416,7 +416,9 @@ class FreshdeskSource(Source):
         self.groups.new_fetch()
         self._throttle = None
         statuses = self._statuses if self._statuses is not None else self._read_statuses()
-        wanted = list(self.groups.ids(self.config.categories)) if self.config.categories else []
+        wanted: list[int] = []
+        if self.config.categories:
+            wanted = list(self.groups.ids(self.config.categories))
         if self._mark is None or self._listed_at is None or now - self._listed_at >= RELIST_EVERY:
             complete = self._list_waiting(statuses, wanted)
             self._listed_at = now
