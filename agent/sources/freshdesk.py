@@ -34,23 +34,27 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from agent.model import Snapshot, Ticket, utcnow
-from agent.sources.base import (
-    BadResponse,
-    Forbidden,
-    NotConfigured,
-    NotFound,
-    Option,
-    Source,
+from agent.sources.base import BadResponse, Forbidden, NotConfigured, NotFound, Option, Source
+from agent.sources.http import Page, Pages, throttle_hint
+from agent.sources.kit import (
+    CategoryResolver,
+    TicketCache,
+    id_and_created,
+    link_header_next,
+    list_of_objects,
+    page_number,
+    parse_time,
+    slowest,
+    waiting_since,
+    with_page,
 )
-from agent.sources.http import Page, throttle_hint
-from agent.sources.kit import CategoryResolver, TicketCache, parse_time, slowest, waiting_since
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
 
+NextUrl = Callable[[Page], str | None]
 PER_SEARCH_PAGE = 30  # fixed by Freshdesk
 MAX_SEARCH_PAGES = 10  # Freshdesk's filter API stops at page 10 (300 tickets)
 MAX_QUERY = 512  # characters of a filter query, its double quotes included
@@ -73,12 +77,7 @@ def _time(value: Any, what: str) -> datetime | None:
 
 
 def _objects(data: Any, what: str) -> list[dict[str, Any]]:
-    if not isinstance(data, list) or not all(isinstance(i, dict) for i in data):
-        raise BadResponse(
-            f"Freshdesk's answer is not a list of {what}; is the URL the Freshdesk address?",
-            f"expected a JSON list of objects, got {str(data)[:200]}",
-        )
-    return data
+    return list_of_objects(data, what, helpdesk="Freshdesk")
 
 
 def parse_groups(data: Any) -> dict[int, str]:
@@ -291,12 +290,7 @@ def parse_ticket(
     status_value = ticket.get("status")
     if not isinstance(status_value, (int, str)) or status_value not in statuses:
         return None
-    tid = ticket.get("id")
-    created = _time(ticket.get("created_at"), f"ticket {tid} created_at")
-    if tid is None or created is None:
-        raise BadResponse(
-            "Freshdesk sent a ticket without an id or creation time", str(ticket)[:200]
-        )
+    tid, created = id_and_created(ticket, "created_at", helpdesk="Freshdesk")
     opened_by_customer = ticket.get("source") != OUTBOUND_EMAIL
     since = waiting_since([(created, opened_by_customer), *conversations])
     if since is None:
@@ -321,20 +315,25 @@ def parse_ticket(
     )
 
 
-def link_next(page: Page) -> str | None:
-    return (page.links.get("next") or {}).get("url")
+def changed_since(stamp: str, order: str) -> dict[str, Any]:
+    """The tickets list's parameters for the tickets changed since ``stamp``, with their stats
+    and requester, 100 a page, ``order`` ("asc" or "desc") by change."""
+    return {
+        "include": "stats,requester",
+        "updated_since": stamp,
+        "order_by": "updated_at",
+        "order_type": order,
+        "per_page": 100,
+    }
 
 
 def search_next(page: Page) -> str | None:
     """The filter API has no next link: ask for the next page while one can exist."""
     results, total = parse_results(page.data)
-    parts = urlsplit(page.url)
-    args = dict(parse_qsl(parts.query, keep_blank_values=True))
-    number = int(args.get("page", "1"))
+    number = page_number(page.url)
     if number >= MAX_SEARCH_PAGES or number * PER_SEARCH_PAGE >= total or not results:
         return None
-    args["page"] = str(number + 1)
-    return urlunsplit(parts._replace(query=urlencode(args)))
+    return with_page(page.url, number + 1)
 
 
 class FreshdeskSource(Source):
@@ -372,10 +371,7 @@ class FreshdeskSource(Source):
                 f"{self.name}: statuses must be Freshdesk status numbers (2 = Open), not {raw!r}"
             ) from None
         self.web = re.sub(r"/api(/v2)?/?$", "", config.url.rstrip("/"))
-        self.client = self.http(
-            f"{self.web}/api/v2",
-            auth=(secret, "X"),
-        )
+        self.client = self.http(f"{self.web}/api/v2", auth=(secret, "X"))
         self.groups: CategoryResolver = CategoryResolver(
             self._read_groups, what="group", helpdesk="Freshdesk"
         )
@@ -394,7 +390,7 @@ class FreshdeskSource(Source):
 
     def _read_groups(self) -> dict[int, str]:
         groups: dict[int, str] = {}
-        for page in self.client.paginate("groups", {"per_page": 100}, link_next):
+        for page in self.client.paginate("groups", {"per_page": 100}, link_header_next):
             groups.update(parse_groups(page.data))
         return groups
 
@@ -409,6 +405,12 @@ class FreshdeskSource(Source):
         self._throttle = slowest(self._throttle, throttle_hint(page.headers))
         return page
 
+    def _paginate(self, path: str, params: dict[str, Any], next_url: NextUrl) -> Pages:
+        """One listing, its quota hint kept for the snapshot."""
+        pages = self.client.paginate(path, params, next_url)
+        self._throttle = slowest(self._throttle, pages.throttle)
+        return pages
+
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
         self.groups.new_fetch()
@@ -422,32 +424,35 @@ class FreshdeskSource(Source):
             self._listed_at = now
         else:
             complete = self._list_changes(statuses, wanted)
-        for ticket in self._waiting.values():
-            if ticket.get("group_id"):
-                self.groups.name(ticket["group_id"])  # an unknown group reads the table again
-        groups = self.groups.table()
-        tickets = []
-        for tid, ticket in self._waiting.items():
-            read = self._messages(tid, ticket)
-            if read is None:
-                complete = False  # its conversations were not all read
-                continue
-            parsed = parse_ticket(
-                ticket,
-                read[0],
-                source=self.name,
-                web=self.web,
-                groups=groups,
-                statuses=statuses,
-                requester=read[1],
-            )
-            if parsed is not None:
-                tickets.append(parsed)
+        tickets, all_read = self._tickets(statuses)
+        complete = complete and all_read
         if complete:
             self._read.prune(self._waiting)
         else:
             self._listed_at = None  # list them all again next time
         return Snapshot(self.name, tuple(tickets), now, complete, self._throttle)
+
+    def _tickets(self, statuses: frozenset[int]) -> tuple[list[Ticket], bool]:
+        """The waiting tickets' tickets; False when a ticket's conversations were not all read
+        (that ticket is left out)."""
+        for ticket in self._waiting.values():
+            if ticket.get("group_id"):
+                self.groups.name(ticket["group_id"])  # an unknown group reads the table again
+        groups = self.groups.table()
+        tickets, all_read = [], True
+        for tid, ticket in self._waiting.items():
+            read = self._messages(tid, ticket)
+            if read is None:
+                all_read = False
+                continue
+            messages, requester = read
+            parsed = parse_ticket(
+                ticket, messages, source=self.name, web=self.web, groups=groups,
+                statuses=statuses, requester=requester,
+            )  # fmt: skip
+            if parsed is not None:
+                tickets.append(parsed)
+        return tickets, all_read
 
     def _list_waiting(self, statuses: frozenset[int], wanted: list[int]) -> bool:
         """List every waiting ticket with the filter API; True when all were read.
@@ -458,8 +463,7 @@ class FreshdeskSource(Source):
         found: dict[int, dict[str, Any]] = {}
         complete = True
         for query in search_queries(sorted(statuses), wanted):
-            pages = self.client.paginate("search/tickets", {"query": query}, search_next)
-            self._throttle = slowest(self._throttle, pages.throttle)
+            pages = self._paginate("search/tickets", {"query": query}, search_next)
             for page in pages:
                 results, total = parse_results(page.data)
                 complete = complete and total <= PER_SEARCH_PAGE * MAX_SEARCH_PAGES
@@ -486,16 +490,9 @@ class FreshdeskSource(Source):
     def _list_changes(self, statuses: frozenset[int], wanted: list[int]) -> bool:
         """Bring the waiting tickets up to date from the tickets changed since the last look
         (one request when nothing changed); True when all changes were read."""
-        params = {
-            "include": "stats,requester",
-            # a second early: whether Freshdesk counts "since" inclusively is not documented
-            "updated_since": _minus(self._mark or "", timedelta(seconds=1)),
-            "order_by": "updated_at",
-            "order_type": "asc",
-            "per_page": 100,
-        }
-        pages = self.client.paginate("tickets", params, link_next)
-        self._throttle = slowest(self._throttle, pages.throttle)
+        # a second early: whether Freshdesk counts "since" inclusively is not documented
+        params = changed_since(_minus(self._mark or "", timedelta(seconds=1)), "asc")
+        pages = self._paginate("tickets", params, link_header_next)
         for page in pages:
             for ticket in _objects(page.data, "tickets"):
                 tid = ticket.get("id")
@@ -539,22 +536,15 @@ class FreshdeskSource(Source):
         if not times:
             return {}
         wanted = {t["id"] for t in tickets}
-        params = {
-            "include": "stats,requester",
-            "updated_since": min(times),
-            "order_by": "updated_at",
-            "order_type": "desc",
-            "per_page": 100,
-        }
         seen: dict[int, dict[str, Any]] = {}
         url: str = "tickets"
-        query: dict[str, Any] | None = params
+        query: dict[str, Any] | None = changed_since(min(times), "desc")
         for _ in range(self.stats_pages):  # followed by hand: it stops once all are seen
             page = self._get(url, query)
             for item in _objects(page.data, "tickets"):
                 if item.get("id") in wanted:
                     seen[item["id"]] = item
-            following = link_next(page)
+            following = link_header_next(page)
             if not following or len(seen) == len(wanted):
                 break
             url, query = following, None
@@ -562,8 +552,8 @@ class FreshdeskSource(Source):
 
     def _conversations(self, tid: int, ticket: dict[str, Any]) -> tuple[list[Message], str, bool]:
         """(public messages, the requester's email, read them all) of one ticket."""
-        listing = self.client.paginate(f"tickets/{tid}/conversations", {"per_page": 100}, link_next)
-        self._throttle = slowest(self._throttle, listing.throttle)
+        path = f"tickets/{tid}/conversations"
+        listing = self._paginate(path, {"per_page": 100}, link_header_next)
         pages = [page.data for page in listing]
         read_all = listing.complete
         requester_id = ticket.get("requester_id")

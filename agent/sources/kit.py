@@ -1,5 +1,5 @@
 """What every helpdesk connector needs and writes the same way: the Waiting rule, one time
-parser, one category lookup and one per-ticket cache.
+parser, one category lookup, one per-ticket cache and the next-page URLs of paging.
 
 A connector keeps only what is its helpdesk's own (which endpoint, which field says who wrote a
 message); the rules here are written once so every kind counts the same way.
@@ -12,10 +12,14 @@ import re
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from agent.model import UTC
 from agent.sources.base import BadResponse, NotConfigured
+
+if TYPE_CHECKING:
+    from agent.sources.http import Page
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
@@ -40,6 +44,31 @@ def waiting_since(messages: Iterable[tuple[datetime, bool]]) -> datetime | None:
         elif since is None:
             since = at
     return since
+
+
+def list_of_objects(data: Any, what: str, *, helpdesk: str) -> list[dict[str, Any]]:
+    """``data`` when it is a JSON list of objects; else a :class:`BadResponse` that names the
+    helpdesk and what was expected (a wrong address is the usual cause)."""
+    if not isinstance(data, list) or not all(isinstance(i, dict) for i in data):
+        raise BadResponse(
+            f"{helpdesk}'s answer is not a list of {what}; is the URL the {helpdesk} address?",
+            f"expected a JSON list of objects, got {str(data)[:200]}",
+        )
+    return data
+
+
+def id_and_created(
+    item: Mapping[str, Any], created_key: str, *, helpdesk: str, what: str = "ticket"
+) -> tuple[Any, datetime]:
+    """The id and creation time (``item[created_key]``) every ticket needs; a
+    :class:`BadResponse` naming the helpdesk and the item when either is missing."""
+    item_id = item.get("id")
+    created = parse_time(item.get(created_key), where=f"{helpdesk} {what} {item_id} {created_key}")
+    if item_id is None or created is None:
+        raise BadResponse(
+            f"{helpdesk} sent a {what} without an id or creation time", str(item)[:200]
+        )
+    return item_id, created
 
 
 def parse_time(value: object, *, where: str, assume_utc: bool = False) -> datetime | None:
@@ -272,3 +301,23 @@ def earlier_clock(headers: Mapping[str, str], now: datetime) -> datetime:
     except (TypeError, ValueError):
         return now
     return min(now, theirs)
+
+
+def link_header_next(page: Page) -> str | None:
+    """The next page's URL from the response's ``Link: <...>; rel="next"`` header (RFC 8288)."""
+    return (page.links.get("next") or {}).get("url")
+
+
+def page_number(url: str) -> int:
+    """The ``page`` query parameter of ``url``; 1 when it has none."""
+    args = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+    return int(args.get("page", "1"))
+
+
+def with_page(url: str, number: int) -> str:
+    """``url`` asking for page ``number``, its other query parameters kept: for APIs that say
+    nothing about further pages (no link, no cursor)."""
+    parts = urlsplit(url)
+    args = dict(parse_qsl(parts.query, keep_blank_values=True))
+    args["page"] = str(number)
+    return urlunsplit(parts._replace(query=urlencode(args)))

@@ -24,18 +24,23 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from agent import config as cfg
+from agent.config import SourceConfig
 from agent.model import Health
+from agent.sources import source_class
+from agent.sources.base import Source, SourceError, fetch_budget
 from tests.conftest import ROOT, run_cli
 from tests.fakes.web import local_server
 from tests.reliability.conftest import JSON_KEY, Desk, json_source, wait_until
 
+IMAP_PASSWORD = "reliability-imap-pw-5c1b0e77"  # a test secret: Source() registers it
 TRICKLE_EVERY = 0.3  # seconds between two bytes: under the sources' 1 s read timeout
 
 
@@ -44,6 +49,8 @@ class TrickleServer:
 
     ``mode`` "body": the status line and headers at once, then a JSON body of a million bytes
     one byte per ``TRICKLE_EVERY``. "headers": even the headers come a byte at a time.
+    "greeting": an IMAP server whose greeting (RFC 3501 section 7.1.1, an untagged OK sent as
+    soon as the client connects) comes a byte at a time, before any request.
     ``cut`` counts connections the client closed while the server still had bytes to send.
     """
 
@@ -78,11 +85,14 @@ class TrickleServer:
         ).encode()
         body = b'{"data": {"tickets": [' + b" " * (size - 24) + b"]}}"
         try:
-            conn.recv(65536)
-            if self.mode == "body":
+            if self.mode == "greeting":
+                rest = b"* OK [CAPABILITY IMAP4rev1 IDLE] trickling\r\n" * 1000
+            elif self.mode == "body":
+                conn.recv(65536)
                 conn.sendall(head)
                 rest = body
             else:
+                conn.recv(65536)
                 rest = head + body
             for i in range(len(rest)):
                 if self.stopped.wait(TRICKLE_EVERY):
@@ -148,11 +158,98 @@ def test_a_helpdesk_trickling_its_answer_fails_too_slow_at_its_deadline(
     run.advance(64)
     wait_until(lambda: run.agent.status.by_source().get("Other") == 2, what="Other goes on")
     assert run.agent.status.blind
-    if trickle.mode == "body":  # the fetch's own deadline cut the connection
-        wait_until(lambda: trickle.cut >= 1, what="the trickling connection closed by us")
-    record_property("fetches_past_deadline", 0 if trickle.mode == "headers" or trickle.cut else 1)
+    # The fetch's own deadline cut the connection, in the headers as in the body.
+    wait_until(lambda: trickle.cut >= 1, what="the trickling connection closed by us")
+    record_property("fetches_past_deadline", 0 if trickle.cut else 1)
     record_property("scheduler_deaths", run.agent.scheduler_deaths)
     assert run.agent.scheduler_deaths == 0
+
+
+def _fetch_on_a_worker(source: Source) -> tuple[threading.Thread, list[BaseException]]:
+    """Run ``source.fetch`` on a thread as the engine's worker does: within the fetch's budget,
+    with a timer calling ``source.abort()`` at its deadline. The list receives its error."""
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        seconds = source.fetch_seconds()
+        timer = threading.Timer(seconds, source.abort)
+        timer.daemon = True
+        with fetch_budget(seconds):
+            timer.start()
+            try:
+                source.fetch(None)
+            except SourceError as exc:
+                failed.append(exc)
+            finally:
+                timer.cancel()
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    return worker, failed
+
+
+def _imap_source(trickle: TrickleServer) -> Source:
+    config = SourceConfig(
+        name="Slow inbox",
+        kind="imap",
+        url=f"imap://127.0.0.1:{trickle.port}",
+        user="support@example.com",
+        timeout=1,
+        options={"sent_folder": ""},
+    )
+    return source_class("imap")(config, IMAP_PASSWORD)
+
+
+def _json_source(trickle: TrickleServer) -> Source:
+    config = cfg.from_dict({"sources": [json_source("Slow", trickle.url)]}).sources[0]
+    return source_class("json")(config, JSON_KEY)
+
+
+@pytest.mark.parametrize(
+    ("trickle", "make"),
+    [("headers", _json_source), ("body", _json_source), ("greeting", _imap_source)],
+    ids=["http-headers", "http-body", "imap-greeting"],
+    indirect=["trickle"],
+)
+def test_a_fetch_from_a_trickling_server_ends_soon_after_its_deadline(
+    trickle: TrickleServer, make: Callable[[TrickleServer], Source], record_property: Any
+) -> None:
+    """Not only abandoned at the deadline: the worker thread itself is freed, whether the
+    server trickles an HTTP answer's headers or body, or an IMAP server its greeting."""
+    record_property("fault", f"the fetch's thread on a server trickling its {trickle.mode}")
+    source = make(trickle)
+    try:
+        worker, failed = _fetch_on_a_worker(source)
+        wait_until(lambda: trickle.connections >= 1, what="the fetch connected")
+        # deadline 4 s (4 x the 1 s timeout); without the cut it would run for hours
+        worker.join(source.fetch_seconds() + 6)
+        assert not worker.is_alive(), "the fetch's thread still runs past its deadline"
+        assert failed, "a fetch cut at its deadline fails; it never returns a snapshot"
+        wait_until(lambda: trickle.cut >= 1, what="the trickling connection closed by us")
+    finally:
+        source.close()
+    record_property("fetches_past_deadline", 0)
+
+
+@pytest.mark.parametrize("trickle", ["greeting"], indirect=True)
+def test_idle_set_up_gives_up_on_a_trickled_greeting_at_its_deadline(
+    trickle: TrickleServer, record_property: Any
+) -> None:
+    """IDLE's own connection has a fetch's deadline from the first byte of the greeting."""
+    record_property("fault", "IMAP IDLE set-up against a server trickling its greeting")
+    source = _imap_source(trickle)
+    answers: list[bool | None] = []
+    try:
+        worker = threading.Thread(
+            target=lambda: answers.append(source.wait_for_change(600)), daemon=True
+        )
+        worker.start()
+        worker.join(source.fetch_seconds() + 6)
+        assert not worker.is_alive(), "IDLE's set-up still waits for the greeting"
+        assert answers == [None]  # the engine polls on the interval instead
+        wait_until(lambda: trickle.cut >= 1, what="the trickling connection closed by us")
+    finally:
+        source.close()
 
 
 def _cli_config(tmp_path: Path, url: str) -> Path:

@@ -68,12 +68,21 @@ FROM_THE_AGENT: dict[str, Any] = {
 }
 
 
+def _companions(kind_module: str) -> list[str]:
+    """The modules a kind's file is split into: ``agent.sources.imap`` -> ``imap_mail``, ..."""
+    prefix = kind_module.rpartition(".")[2] + "_"
+    folder = Path(inspect.getfile(importlib.import_module(kind_module))).parent
+    return [f"agent.sources.{p.stem}" for p in folder.glob(f"{prefix}*.py")]
+
+
 def parsers() -> list[tuple[str, Any]]:
     found = []
     for kind, target in sorted(KINDS.items()):
         module = importlib.import_module(target.partition(":")[0])
         for name, fn in inspect.getmembers(module, inspect.isfunction):
-            if name.startswith("parse_") and fn.__module__ == module.__name__:
+            # the kind's own, or from its companion modules (agent.sources.imap_mail, ...)
+            own = fn.__module__ in (module.__name__, *_companions(module.__name__))
+            if name.startswith("parse_") and own:
                 found.append((f"{kind}.{name}", fn))
     return found
 

@@ -1,0 +1,294 @@
+"""Signing in: the browser way (authorization code with PKCE and a loopback redirect, RFC 7636
+and RFC 8252) and the device code way (RFC 8628); signing out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import secrets as random
+import threading
+import time
+import webbrowser
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from agent import secrets as secret_store
+from agent.auth.providers import Client, client_for
+from agent.auth.tokens import seconds_or_none
+from agent.sources.base import BadResponse, NotConfigured, Unavailable
+
+if TYPE_CHECKING:
+    from agent.config import SourceConfig
+
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+SIGN_IN_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True)
+class DeviceCode:
+    """What the person is told: go to ``verification_uri`` and type ``user_code``."""
+
+    user_code: str
+    verification_uri: str
+    verification_uri_complete: str
+    device_code: str = field(repr=False)
+    interval: float
+    expires_in: float
+
+    def instructions(self) -> str:
+        return (
+            f"On any computer or phone, open {self.verification_uri} and enter the code "
+            f"{self.user_code}. Then sign in with the mailbox's or helpdesk's account and allow "
+            "Ticketbell to read it. This waits until you are done."
+        )
+
+
+class SignInFailed(Exception):
+    """Signing in did not work; the message says why in plain words."""
+
+
+def start_device_code(client: Client) -> DeviceCode:
+    """Ask the provider for a device code (RFC 8628 section 3.1)."""
+    if not client.can_use_device_code:
+        raise SignInFailed(
+            f"{client.provider.name} does not offer sign-in with a code for this; use the browser"
+        )
+    sess = client.session()
+    try:
+        response = sess.post(
+            client.provider.device_url,
+            data={"client_id": client.client_id, "scope": " ".join(client.provider.scopes)},
+            headers={"Accept": "application/json"},
+            withhold_token=True,
+        )
+        data = response.json()
+    except Exception as exc:  # noqa: BLE001 - network or not JSON
+        raise SignInFailed(f"cannot ask {client.provider.device_url} for a code ({exc})") from None
+    finally:
+        sess.close()
+    if response.status_code != 200 or not isinstance(data, dict) or "device_code" not in data:
+        said = data.get("error_description") or data.get("error") if isinstance(data, dict) else ""
+        said = said or f"HTTP {response.status_code}"
+        raise SignInFailed(f"the sign-in server refused to give a code ({said})")
+    secret_store.remember(str(data["device_code"]))
+    uri = str(data.get("verification_uri") or data.get("verification_url") or "")
+    return DeviceCode(
+        user_code=str(data.get("user_code") or ""),
+        verification_uri=uri,
+        verification_uri_complete=str(data.get("verification_uri_complete") or uri),
+        device_code=str(data["device_code"]),
+        interval=seconds_or_none(data.get("interval")) or 5.0,
+        expires_in=seconds_or_none(data.get("expires_in")) or 900.0,
+    )
+
+
+def finish_device_code(
+    client: Client, device: DeviceCode, cancel: threading.Event | None = None
+) -> dict[str, Any]:
+    """Poll the token endpoint until the person entered the code (RFC 8628 section 3.4/3.5)."""
+    from authlib.integrations.base_client.errors import OAuthError
+
+    cancel = cancel or threading.Event()
+    interval = device.interval
+    deadline = time.monotonic() + device.expires_in
+    sess = client.session()
+    try:
+        while time.monotonic() < deadline:
+            if cancel.wait(interval):
+                raise SignInFailed("signing in was cancelled")
+            try:
+                return dict(
+                    sess.fetch_token(
+                        client.provider.token_url,
+                        grant_type=DEVICE_GRANT,
+                        device_code=device.device_code,
+                        client_id=client.client_id,
+                    )
+                )
+            except OAuthError as exc:
+                if exc.error == "authorization_pending":
+                    continue
+                if exc.error == "slow_down":
+                    interval += 5  # RFC 8628 section 3.5
+                    continue
+                if exc.error == "access_denied":
+                    raise SignInFailed("access was not allowed at the sign-in page") from None
+                if exc.error == "expired_token":
+                    break
+                raise SignInFailed(f"the sign-in server said {exc.error}") from None
+            except Exception as exc:  # noqa: BLE001 - network
+                raise SignInFailed(f"cannot reach the sign-in server ({exc})") from None
+    finally:
+        sess.close()
+    raise SignInFailed("the code expired before it was entered; start again")
+
+
+class _Redirect(http.server.BaseHTTPRequestHandler):
+    """The one request the browser makes to the loopback redirect URI."""
+
+    result: dict[str, str]
+
+    def do_GET(self) -> None:
+        query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+        if "code" not in query and "error" not in query:
+            self.send_response(404)
+            self.end_headers()
+            return
+        self.server.result = query  # type: ignore[attr-defined]
+        ok = "code" in query
+        text = (
+            "Signed in. You can close this window and go back to Ticketbell."
+            if ok
+            else "Signing in did not work. Go back to Ticketbell and try again."
+        )
+        body = f"<!DOCTYPE html><title>Ticketbell</title><p>{text}</p>".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the query holds the authorization code: never logged
+
+
+def browser_sign_in(
+    client: Client,
+    open_browser: Callable[[str], object] = webbrowser.open,
+    cancel: threading.Event | None = None,
+    timeout: float = SIGN_IN_TIMEOUT,
+) -> dict[str, Any]:
+    """Authorization code with PKCE through the browser and a loopback redirect (RFC 8252)."""
+    from authlib.integrations.base_client.errors import OAuthError
+
+    cancel = cancel or threading.Event()
+    try:
+        server = http.server.HTTPServer(("127.0.0.1", client.redirect_port), _Redirect)
+    except OSError as exc:
+        raise SignInFailed(
+            f"cannot listen on 127.0.0.1:{client.redirect_port} for the browser's answer ({exc})"
+        ) from None
+    server.result = {}  # type: ignore[attr-defined]
+    server.timeout = 0.25
+    redirect = f"http://127.0.0.1:{server.server_port}/"
+    verifier = random.token_urlsafe(64)
+    sess = client.session(redirect_uri=redirect, code_challenge_method="S256")
+    try:
+        url, state = sess.create_authorization_url(
+            client.provider.authorize_url, code_verifier=verifier, **dict(client.provider.extra)
+        )
+        served = threading.Thread(
+            target=_serve_until_answer, args=(server, cancel, timeout), daemon=True
+        )
+        served.start()
+        open_browser(url)
+        served.join()
+        result: dict[str, str] = server.result  # type: ignore[attr-defined]
+        if cancel.is_set():
+            raise SignInFailed("signing in was cancelled")
+        if not result:
+            raise SignInFailed(f"no answer from the browser within {timeout:.0f} s; try again")
+        if result.get("state") != state:
+            raise SignInFailed("the browser's answer was not for this sign-in (state mismatch)")
+        if "error" in result:
+            said = result.get("error_description") or result["error"]
+            raise SignInFailed(f"the sign-in page said: {said}")
+        secret_store.remember(result["code"])
+        try:
+            return dict(
+                sess.fetch_token(
+                    client.provider.token_url, code=result["code"], code_verifier=verifier
+                )
+            )
+        except OAuthError as exc:
+            raise SignInFailed(
+                f"the sign-in server refused the code ({exc.error}: {exc.description or ''})"
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - network
+            raise SignInFailed(f"cannot reach the sign-in server ({exc})") from None
+    finally:
+        sess.close()
+        server.server_close()
+
+
+def _serve_until_answer(
+    server: http.server.HTTPServer, cancel: threading.Event, timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not server.result and not cancel.is_set() and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        server.handle_request()
+
+
+def sign_in(
+    config: SourceConfig,
+    say: Callable[[str], object],
+    method: str = "auto",
+    open_browser: Callable[[str], object] = webbrowser.open,
+    cancel: threading.Event | None = None,
+) -> str:
+    """Run a sign-in for ``config`` and keep its refresh token in the keyring.
+
+    ``method`` is "device", "browser" or "auto" (a device code where the provider has one).
+    ``say`` receives what the person should do. Returns a line saying it worked.
+    """
+    client = client_for(config)
+    device = method == "device" or (method == "auto" and client.can_use_device_code)
+    if device:
+        code = start_device_code(client)
+        say(code.instructions())
+        token = finish_device_code(client, code, cancel)
+    else:
+
+        def opened(url: str) -> object:
+            say(
+                "Your browser opens the sign-in page. Sign in with the mailbox's or "
+                "helpdesk's account and allow Ticketbell to read it; then come back here. "
+                f"If no browser opens, visit:\n{url}"
+            )
+            return open_browser(url)
+
+        token = browser_sign_in(client, opened, cancel)
+    refresh = str(token.get("refresh_token") or "")
+    if token.get("access_token"):
+        secret_store.remember(str(token["access_token"]))
+    if not refresh:
+        raise SignInFailed(
+            "the sign-in server gave no refresh token, so Ticketbell would have to ask again "
+            "within the hour; check that the client may use offline access"
+        )
+    try:
+        secret_store.set(config.name, refresh)
+    except secret_store.SecretUnavailable as exc:
+        raise SignInFailed(str(exc)) from None
+    return f"Signed in: {config.name!r} can be read now (the sign-in is kept in the keyring)."
+
+
+def sign_out(config: SourceConfig) -> str:
+    """Forget the source's tokens: revoke the refresh token where the provider can, then delete."""
+    try:
+        refresh = secret_store.get(config.name)
+    except secret_store.SecretUnavailable:
+        refresh = ""
+    revoked = ""
+    if refresh:
+        with contextlib.suppress(NotConfigured, Unavailable, BadResponse):
+            client = client_for(config)
+            if client.provider.revoke_url:
+                sess = client.session()
+                try:
+                    response = sess.revoke_token(
+                        client.provider.revoke_url,
+                        refresh,
+                        token_type_hint="refresh_token",  # noqa: S106
+                    )
+                    if response.status_code == 200:
+                        revoked = " and revoked at the provider"
+                except Exception:  # noqa: BLE001, S110 - forgetting locally is what matters
+                    pass
+                finally:
+                    sess.close()
+    secret_store.delete(config.name)
+    return f"Signed out: the sign-in of {config.name!r} is forgotten{revoked}."

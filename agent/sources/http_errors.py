@@ -1,0 +1,173 @@
+"""Every HTTP failure as one of the errors of ``agent.sources.base``, with a message a
+non-technical person understands; details (never a query string, which may carry a token) go
+to the log.
+
+Pure functions: they read an exception, or a status, headers and the start of an error body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import urljoin, urlsplit
+
+import orjson
+import requests
+
+from agent.sources.base import (
+    AuthError,
+    BadResponse,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    SourceError,
+    TLSFailure,
+    Unavailable,
+    Unreachable,
+)
+from agent.sources.http_limits import is_rate_limit, rate_limit_wait
+
+LOGIN_WORDS = ("login", "signin", "sign_in", "auth", "sso")
+_NOT_FOUND_WORDS = ("Name or service not known", "NameResolution", "getaddrinfo")
+
+
+def safe_url(url: str) -> str:
+    """The URL without its query string (which may carry a token) for the log."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
+
+
+def strip_queries(exc: BaseException) -> str:
+    """An exception's text for the log, with query strings removed (they may carry tokens)."""
+    text = str(exc)
+    for part in text.split():
+        if "?" in part and "://" in part:
+            text = text.replace(part, part.split("?")[0] + "?…")
+    return text[:500]
+
+
+def is_login_page(location: str) -> bool:
+    return any(word in location.lower() for word in LOGIN_WORDS)
+
+
+def content_type(headers: Mapping[str, str]) -> str:
+    return headers.get("Content-Type", "").split(";")[0].strip().lower()
+
+
+def looks_like_json(kind: str) -> bool:
+    return kind in ("application/json", "text/json") or kind.endswith("+json")
+
+
+def error_text(body: bytes) -> str:
+    """The helpdesk's own short error text from a JSON error body, for the person reading."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    for key in ("description", "message", "error_description", "error", "detail", "title"):
+        value = data.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:200]
+        if isinstance(value, dict):
+            for inner in ("message", "title", "description"):
+                if isinstance(value.get(inner), str):
+                    return value[inner].strip()[:200]
+    return ""
+
+
+def plain_text(body: bytes) -> str:
+    """The first line of a short plain-text error body (Zendesk's 429 is one), printable only."""
+    text = body[:400].decode("utf-8", "replace").strip().splitlines()
+    line = "".join(c for c in (text[0] if text else "") if c.isprintable())
+    return line.strip()[:200]
+
+
+def request_failure(exc: requests.RequestException, host: str, read_timeout: float) -> SourceError:
+    """What went wrong before any answer came: TLS, proxy, timeouts, name lookup, refusal."""
+    detail = f"{type(exc).__name__}: {strip_queries(exc)}"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return TLSFailure(
+            f"the secure connection to {host} failed (certificate not trusted or expired); "
+            "for a self-hosted helpdesk, set verify to its CA bundle",
+            detail,
+        )
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return Unreachable(f"cannot reach {host} through the proxy", f"proxy: {strip_queries(exc)}")
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return Unreachable(f"{host} did not answer in time (connect timeout)")
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return Unavailable(f"{host} is too slow: no answer within {read_timeout:g} s")
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        text = str(exc)
+        if any(words in text for words in _NOT_FOUND_WORDS):
+            message = f"cannot find {host}: check the address and the internet connection"
+        elif "refused" in text.lower():
+            message = f"{host} refused the connection: is the address and port right?"
+        else:
+            message = f"cannot connect to {host}: check the internet connection"
+        return Unreachable(message, detail)
+    return Unavailable(f"the request to {host} failed", detail)
+
+
+def redirect_error(name: str, status: int, url: str, location: str) -> SourceError:
+    """A redirect not followed: to a login page (the token was refused) or elsewhere."""
+    detail = f"{status} redirect from {url} to {safe_url(urljoin(url, location))}"
+    if is_login_page(location):
+        return AuthError(f"{name} sent us to its login page; the token was not accepted", detail)
+    return BadResponse(
+        f"{name} redirected the request elsewhere; check the URL "
+        f"(it may need https:// or a different address)",
+        detail,
+    )
+
+
+def status_error(
+    name: str, status: int, url: str, headers: Mapping[str, str], body: bytes
+) -> SourceError:
+    """The error of an answer with status 400 or above; ``said`` carries the helpdesk's words."""
+    said = error_text(body)
+    if not said and content_type(headers) == "text/plain":
+        said = plain_text(body)
+    error = _status_error(name, status, url, headers, body, f" ({said})" if said else "")
+    error.said = said
+    return error
+
+
+def _status_error(
+    name: str, status: int, url: str, headers: Mapping[str, str], body: bytes, said: str
+) -> SourceError:
+    detail = f"{status} from {url}: {body[:300]!r}"
+    if status == 401:
+        return AuthError(
+            f"{name} did not accept the credentials{said}; check the user and token", detail
+        )
+    if is_rate_limit(status, headers, body):
+        why = "" if status == 403 else " (rate limit)"
+        wait = rate_limit_wait(status, headers, body)
+        return RateLimited(f"{name} asks us to slow down{why}{said}", wait, detail)
+    if status == 403:
+        return Forbidden(f"{name} refused access{said}; the token lacks permission", detail)
+    if status == 404:
+        return NotFound(f"{name} has nothing at {url}; check the URL{said}", detail)
+    if status >= 500:
+        return Unavailable(
+            f"{name} has a problem of its own (HTTP {status}); it will be retried", detail
+        )
+    return BadResponse(f"{name} refused the request (HTTP {status}){said}", detail)
+
+
+def not_json_error(name: str, url: str, status: int, kind: str, body: bytes) -> SourceError | None:
+    """A body that is not JSON: a web page (a login page: authentication) or another type."""
+    stripped = body.lstrip()[:200].lower()
+    where = f"GET {safe_url(url)} -> {status} {kind}"
+    if kind == "text/html" or stripped.startswith((b"<!doctype", b"<html")):
+        return AuthError(
+            f"{name} answered with a web page instead of data; the token may have "
+            "expired, or the URL points at a login page",
+            where,
+        )
+    if kind:
+        return BadResponse(f"{name} answered with {kind}, not JSON; is the URL right?", where)
+    return None
