@@ -45,7 +45,7 @@ def launch_command() -> list[str]:
     if getattr(sys, "frozen", False):
         return [sys.executable]
     exe = shutil.which("ticketbell")
-    return [exe] if exe else [sys.executable, "-m", "agent"]
+    return [exe] if exe else [sys.executable, "-m", "ticketbell"]
 
 
 def _system(platform: str | None) -> str:

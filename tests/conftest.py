@@ -75,7 +75,7 @@ def run_cli(args: list[str], env: dict[str, str], timeout: float = 60, **kw):
     if args[:2] == ["secret", "set"] and kw.get("input"):  # the value stored is a secret
         secretscan.register_secret(kw["input"].strip())
     done = subprocess.run(
-        [sys.executable, "-m", "agent", *args],
+        [sys.executable, "-m", "ticketbell", *args],
         env=env,
         capture_output=True,
         text=True,
