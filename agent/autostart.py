@@ -186,7 +186,7 @@ def xdg_entry(command: Sequence[str]) -> str:
 
 
 def _winreg() -> Any:
-    import winreg  # type: ignore[import-not-found]  # Windows only
+    import winreg  # Windows only
 
     return winreg
 

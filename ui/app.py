@@ -235,10 +235,16 @@ class TicketbellApp(QObject):
             self.agent = None
 
 
+def _application(argv: list[str]) -> QApplication:
+    """The QApplication (a test's, when one runs already)."""
+    app = QApplication.instance()
+    return app if isinstance(app, QApplication) else QApplication(argv)
+
+
 def run_app(args: argparse.Namespace) -> int:
     """``ticketbell [--demo]``: the tray app. Returns the process exit code."""
     setup_logging(getattr(args, "verbose", 0))
-    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "ticketbell"])
+    app = _application([sys.argv[0] if sys.argv else "ticketbell"])
     app.setApplicationName("Ticketbell")
     app.setOrganizationName("Ticketbell")
     app.setDesktopFileName("ticketbell")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -102,7 +103,7 @@ def check_json(status: Status, new_keys: frozenset[str], config: Config) -> dict
     }
 
 
-def _local(dt: Any) -> str:
+def _local(dt: datetime) -> str:
     return dt.astimezone().strftime("%a %H:%M")
 
 

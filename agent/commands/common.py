@@ -100,7 +100,8 @@ def load_config(args: argparse.Namespace) -> Config:
 
 def data_dir(args: argparse.Namespace) -> Path:
     if args.data_dir:
-        return args.data_dir
+        given: Path = args.data_dir
+        return given
     base = config_module.default_data_dir()
     return base / "demo" if getattr(args, "demo", False) else base
 

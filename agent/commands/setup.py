@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from pathlib import Path
 
 from agent import config as config_module
 from agent import secrets as secret_store
@@ -22,29 +23,9 @@ def import_command(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"ticketbell: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    risky = config_module.risky_settings(config)
-    if risky and not args.accept_risky:
-        print(f"{args.import_file} asks for settings to agree to:", file=sys.stderr)
-        for line in risky:
-            print(f"  - {line}", file=sys.stderr)
-        if not sys.stdin.isatty():
-            print("ticketbell: nothing imported; run again with --accept-risky", file=sys.stderr)
-            return EXIT_USAGE
-        if input("Import it with these settings? [y/N] ").strip().lower() not in ("y", "yes"):
-            print("nothing imported")
-            return EXIT_USAGE
     target = config_path(args)
-    if target.exists() and not args.force:
-        if not sys.stdin.isatty():
-            print(
-                f"ticketbell: {target} already exists; run again with --force to replace it",
-                file=sys.stderr,
-            )
-            return EXIT_USAGE
-        answer = input(f"{target} already exists. Replace it (a copy is kept)? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            print("nothing changed")
-            return EXIT_USAGE
+    if not _agreed_to_risky(args, config) or not _may_replace(args, target):
+        return EXIT_USAGE
     try:
         if target.exists():
             backup = target.with_name(target.name + ".bak")
@@ -61,6 +42,45 @@ def import_command(args: argparse.Namespace) -> int:
             print(f"Ticketbell will start at login ({autostart.entry_location()})")
         except autostart.AutostartError as exc:
             print(f"ticketbell: {exc}", file=sys.stderr)
+    _print_secrets_needed(config)
+    return EXIT_OK
+
+
+def _agreed_to_risky(args: argparse.Namespace, config: Config) -> bool:
+    """TLS, proxy and channel settings of a provisioning file are taken only when agreed to."""
+    risky = config_module.risky_settings(config)
+    if not risky or args.accept_risky:
+        return True
+    print(f"{args.import_file} asks for settings to agree to:", file=sys.stderr)
+    for line in risky:
+        print(f"  - {line}", file=sys.stderr)
+    if not sys.stdin.isatty():
+        print("ticketbell: nothing imported; run again with --accept-risky", file=sys.stderr)
+        return False
+    if input("Import it with these settings? [y/N] ").strip().lower() not in ("y", "yes"):
+        print("nothing imported")
+        return False
+    return True
+
+
+def _may_replace(args: argparse.Namespace, target: Path) -> bool:
+    """An existing config is replaced only with --force or when the person says so."""
+    if not target.exists() or args.force:
+        return True
+    if not sys.stdin.isatty():
+        print(
+            f"ticketbell: {target} already exists; run again with --force to replace it",
+            file=sys.stderr,
+        )
+        return False
+    answer = input(f"{target} already exists. Replace it (a copy is kept)? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        print("nothing changed")
+        return False
+    return True
+
+
+def _print_secrets_needed(config: Config) -> None:
     needed = config_module.secrets_needed(config)
     if needed:
         from agent.signin import uses_oauth
@@ -72,7 +92,6 @@ def import_command(args: argparse.Namespace) -> int:
                 print(f"  ticketbell signin {_shell_quote(name)}    # or Sign in… in Settings")
             else:
                 print(f"  ticketbell secret set {_shell_quote(name)}    # {what}")
-    return EXIT_OK
 
 
 def _shell_quote(text: str) -> str:

@@ -32,4 +32,5 @@ def source_class(kind: str) -> type[Source]:
     except KeyError:
         raise KeyError(f"unknown source kind {kind!r}; known kinds: {', '.join(KINDS)}") from None
     module_name, _, class_name = target.partition(":")
-    return getattr(importlib.import_module(module_name), class_name)
+    cls: type[Source] = getattr(importlib.import_module(module_name), class_name)
+    return cls
