@@ -102,12 +102,12 @@ def qt_checks(timeout: float = 60) -> list[Check]:
 QtChecks = Callable[[], list[Check]]
 
 
-def qt_child(qt_checks: QtChecks | None) -> int:
+def qt_child(run_qt_checks: QtChecks | None) -> int:
     """``--self-test-qt``: run the Qt checks here and print them as JSON lines."""
-    if qt_checks is None:
+    if run_qt_checks is None:
         results = [Check("qt platform", FAIL, "`python -m agent` has no tray app to check")]
     else:
-        results = qt_checks()
+        results = run_qt_checks()
     for check in results:
         print(orjson.dumps(check.__dict__).decode(), flush=True)
     return 0

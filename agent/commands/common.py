@@ -10,11 +10,14 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent import config as config_module
 from agent import secrets as secret_store
 from agent.config import Config
+
+if TYPE_CHECKING:
+    from agent.engine import Agent
 
 log = logging.getLogger("ticketbell")
 
@@ -106,7 +109,7 @@ def data_dir(args: argparse.Namespace) -> Path:
     return base / "demo" if getattr(args, "demo", False) else base
 
 
-def open_agent(config: Config, args: argparse.Namespace) -> Any:
+def open_agent(config: Config, args: argparse.Namespace) -> Agent:
     """The queue and the agent for this config (imports kept here: `--version` stays fast)."""
     from agent.engine import Agent
     from agent.queue import LocalQueue
