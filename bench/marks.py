@@ -60,6 +60,7 @@ def main() -> int:
         import floor_tray
 
         return floor_tray.main()
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout's entry module
     from ticketbell import main as ticketbell
 
     return ticketbell(args)
