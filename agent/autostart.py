@@ -45,7 +45,7 @@ def launch_command() -> list[str]:
     if getattr(sys, "frozen", False):
         return [sys.executable]
     exe = shutil.which("ticketbell")
-    return [exe] if exe else [sys.executable, "-m", "agent"]
+    return [exe] if exe else [sys.executable, "-m", "ticketbell"]
 
 
 def _system(platform: str | None) -> str:
@@ -186,7 +186,7 @@ def xdg_entry(command: Sequence[str]) -> str:
 
 
 def _winreg() -> Any:
-    import winreg  # type: ignore[import-not-found]  # Windows only
+    import winreg  # Windows only
 
     return winreg
 

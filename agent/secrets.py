@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import threading
+from types import ModuleType
 
 SERVICE = "ticketbell"
 
@@ -85,7 +86,7 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def _keyring():
+def _keyring() -> ModuleType:
     import keyring
 
     return keyring

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,10 +58,11 @@ def verdict(checks: list[Check]) -> tuple[int, str]:
 
 
 def self_command(*args: str) -> list[str]:
-    """How to run this same ticketbell again (the bundle's executable, or ``python -m agent``)."""
+    """How to run this same ticketbell again: the bundle's executable, or the entry module
+    (``python -m ticketbell``, which has the tray app's half of the self-test)."""
     if getattr(sys, "frozen", False):
         return [sys.executable, *args]
-    return [sys.executable, "-m", "agent", *args]
+    return [sys.executable, "-m", "ticketbell", *args]
 
 
 def qt_checks(timeout: float = 60) -> list[Check]:
@@ -96,12 +98,14 @@ def qt_checks(timeout: float = 60) -> list[Check]:
     return checks
 
 
-def qt_child() -> int:
+#: the Qt half of the self-test (``ui.selftest.qt_checks``, given by the entry module)
+QtChecks = Callable[[], list[Check]]
+
+
+def qt_child(run_qt_checks: QtChecks | None) -> int:
     """``--self-test-qt``: run the Qt checks here and print them as JSON lines."""
-    try:
-        from ui.selftest import qt_checks as run_qt_checks
-    except ImportError as exc:
-        results = [Check("qt platform", FAIL, f"Qt is not installed ({exc.name})")]
+    if run_qt_checks is None:
+        results = [Check("qt platform", FAIL, "`python -m agent` has no tray app to check")]
     else:
         results = run_qt_checks()
     for check in results:

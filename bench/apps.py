@@ -78,7 +78,7 @@ def tray_available() -> str:
 
 
 def ticketbell_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "agent", *args]
+    return [sys.executable, "-m", "ticketbell", *args]
 
 
 #: the tray apps as the idle figures run them (``marks.py``: a tray even on offscreen Qt)

@@ -1,7 +1,7 @@
 """Run a tray app and print when its tray icon is shown and when its event loop is reached.
 
 ``python bench/marks.py floor`` runs :mod:`bench.floor_tray`; ``python bench/marks.py app ARGS``
-runs ``ticketbell ARGS`` (``agent.cli.main``). The app's code is not changed: before it starts,
+runs ``ticketbell ARGS`` (``ticketbell.main``). The app's code is not changed: before it starts,
 ``QSystemTrayIcon.show``/``setVisible`` and ``QApplication.exec`` are wrapped to print
 ``MARK tray <t>`` and ``MARK loop <t>`` on stdout, ``t`` being ``time.monotonic()`` (the same
 clock in every process, so the parent subtracts the moment it started the process).
@@ -60,7 +60,8 @@ def main() -> int:
         import floor_tray
 
         return floor_tray.main()
-    from agent.cli import main as ticketbell
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout's entry module
+    from ticketbell import main as ticketbell
 
     return ticketbell(args)
 

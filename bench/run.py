@@ -339,7 +339,7 @@ def package_rows(runs: int) -> list[Row]:
             apps.median(plain),
             seconds,
             1.3,
-            "floor: `python -m agent check --demo --json`",
+            "floor: `python -m ticketbell check --demo --json`",
         )
     ]
 

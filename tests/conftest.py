@@ -11,6 +11,7 @@ import sys
 import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 # Must be set before anything imports Qt.
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -75,7 +76,7 @@ def run_cli(args: list[str], env: dict[str, str], timeout: float = 60, **kw):
     if args[:2] == ["secret", "set"] and kw.get("input"):  # the value stored is a secret
         secretscan.register_secret(kw["input"].strip())
     done = subprocess.run(
-        [sys.executable, "-m", "agent", *args],
+        [sys.executable, "-m", "ticketbell", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -138,3 +139,32 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             if reporter is not None:
                 reporter.write_line(f"SECRET LEAK: {finding}", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# ------------------------------------------------------------------ the sound-player double
+
+
+def _configure_without_audio(self: Any, alerts: Any) -> None:
+    self.alerts = alerts  # no QSoundEffect, no QtMultimedia, no audio system
+
+
+def _record_play(self: Any, name: str) -> bool:
+    self.requested.append(name)  # as the real player records what it was asked to play
+    return True
+
+
+@pytest.fixture(autouse=True)
+def sound_double(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """The tray and app tests play no real sound: ``ui.sound.SoundPlayer`` keeps its mute,
+    quiet-hours and "which sound" rules but loads and plays nothing (a machine without
+    libpulse once failed 41 tests that were not about sound). What it was asked to play is in
+    ``player.requested``. ``tests/test_ui_sound*.py`` test the real player and keep it.
+    Returns whether the double is in place (only where ``ui`` is loaded: agent tests never
+    import Qt for it)."""
+    if request.node.path.name.startswith("test_ui_sound") or "ui" not in sys.modules:
+        return False
+    from ui.sound import SoundPlayer
+
+    monkeypatch.setattr(SoundPlayer, "configure", _configure_without_audio)
+    monkeypatch.setattr(SoundPlayer, "play", _record_play)
+    return True

@@ -212,3 +212,27 @@ def test_global_options_count_before_the_command_too(tmp_path, cli_env):
     assert (data / "queue.json").exists()
     assert demo.returncode == 0 and "the demo configuration" in demo.stdout
     assert after.returncode != 3, after.stderr  # the later --config wins
+
+
+def test_python_m_agent_runs_the_commands_and_points_to_the_entry_for_the_tray(tmp_path, cli_env):
+    """agent/ never imports the Qt side: `python -m agent` has no tray, and says where it is."""
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", "--demo", "--data-dir", str(tmp_path / "data")],
+        env=cli_env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "`python -m ticketbell`" in done.stderr
+    assert "Traceback" not in done.stderr
+    listed = subprocess.run(
+        [sys.executable, "-m", "agent", "sources"],
+        env=cli_env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 0 and "zendesk" in listed.stdout

@@ -305,7 +305,7 @@ def test_the_readme_lists_every_option_as_declared():
 def test_a_connection_test_reads_and_builds_the_source_as_the_agent_does():
     """Settings' "Test connection": the config's own checks first, the field named as the
     form names it; then the source the engine would build, fetched once."""
-    from agent.sources import try_connection
+    from agent.connection import try_connection
 
     demo = try_connection({"name": "Demo", "kind": "demo"})
     assert demo.ok and demo.message.startswith("Connected: ") and len(demo.categories or []) == 4

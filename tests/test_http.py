@@ -169,6 +169,8 @@ def test_a_ca_bundle_per_source_is_trusted(tls_server: HTTPServer, tmp_path) -> 
     assert c.get_json("t").data == {"ok": True}
 
 
+# verify = false is what this test asks for: urllib3's warning about it is expected here
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_verify_off_is_honoured_despite_the_environment(
     tls_server: HTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

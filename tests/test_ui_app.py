@@ -88,7 +88,7 @@ def test_second_start_signals_the_first(qtbot, tmp_path, cli_env) -> None:
             assert signal_running(instance_name(data))
         # a real second `ticketbell` on the same data folder hands over and exits
         proc = subprocess.Popen(
-            [sys.executable, "-m", "agent", "--demo", "--data-dir", str(data)],
+            [sys.executable, "-m", "ticketbell", "--demo", "--data-dir", str(data)],
             env=cli_env,
             cwd=ROOT,
             stdout=subprocess.PIPE,

@@ -21,8 +21,8 @@ from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QApplication
 
 import resources
-from agent import cli
 from agent import config as config_module
+from agent.commands.common import config_path, data_dir, open_agent, setup_logging
 from agent.config import Config, ConfigError
 from agent.model import Alert, Status
 
@@ -121,7 +121,7 @@ class TicketbellApp(QObject):
         if getattr(self.args, "demo", False):
             self.run_with(config_module.demo_config())
             return
-        path = cli.config_path(self.args)
+        path = config_path(self.args)
         if not path.exists():
             self.open_wizard()
             return
@@ -147,7 +147,7 @@ class TicketbellApp(QObject):
             self.agent.reconfigure(config)
             self.tray.config = config
             return
-        self.agent = cli.open_agent(config, self.args)
+        self.agent = open_agent(config, self.args)
         group_by = str(self.qsettings.value("menu/group_by", "category"))
         self.tray = Tray(
             self.agent, config, self.sound, group_by=group_by, status=self.agent.status
@@ -181,7 +181,7 @@ class TicketbellApp(QObject):
     def open_wizard(self) -> None:
         from ui.settings import FirstRunWizard
 
-        self.dialog = FirstRunWizard(cli.config_path(self.args))
+        self.dialog = FirstRunWizard(config_path(self.args))
         self.dialog.finished_with.connect(self._wizard_done)
         self.dialog.show()
 
@@ -198,7 +198,7 @@ class TicketbellApp(QObject):
             self.dialog.raise_()
             self.dialog.activateWindow()
             return
-        path = cli.config_path(self.args)
+        path = config_path(self.args)
         demo = bool(getattr(self.args, "demo", False))
         self.dialog = SettingsDialog(
             path, self.config, error=error, sound_problem=self.sound.problem, demo=demo
@@ -235,16 +235,22 @@ class TicketbellApp(QObject):
             self.agent = None
 
 
+def _application(argv: list[str]) -> QApplication:
+    """The QApplication (a test's, when one runs already)."""
+    app = QApplication.instance()
+    return app if isinstance(app, QApplication) else QApplication(argv)
+
+
 def run_app(args: argparse.Namespace) -> int:
     """``ticketbell [--demo]``: the tray app. Returns the process exit code."""
-    cli.setup_logging(getattr(args, "verbose", 0))
-    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "ticketbell"])
+    setup_logging(getattr(args, "verbose", 0))
+    app = _application([sys.argv[0] if sys.argv else "ticketbell"])
     app.setApplicationName("Ticketbell")
     app.setOrganizationName("Ticketbell")
     app.setDesktopFileName("ticketbell")
     app.setWindowIcon(QIcon(str(resources.path("ticketbell.svg"))))
     app.setQuitOnLastWindowClosed(False)
-    name = instance_name(cli.data_dir(args))
+    name = instance_name(data_dir(args))
     if signal_running(name):
         print("ticketbell: already running; brought it forward", file=sys.stderr)
         return 0

@@ -18,7 +18,9 @@ CHIME = "chime.wav"
 
 
 def qt_checks() -> list[Check]:
-    app = QApplication.instance() or QApplication(["ticketbell"])  # aborts if no plugin starts
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        app = QApplication(["ticketbell"])  # aborts if no plugin starts
     checks = [Check("qt platform", OK, f"{app.platformName()} plugin loaded (Qt {qVersion()})")]
     if QSystemTrayIcon.isSystemTrayAvailable():
         checks.append(Check("tray", OK, "system tray available"))

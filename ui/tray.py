@@ -364,7 +364,22 @@ class Tray(QObject):
         menu = self.menu
         menu.clear()
         now = self.clock()
-        status = self.status
+        self._add_status_lines(menu, self.status)
+        shown = self._add_ticket_sections(menu, self.status, now)
+        if shown:
+            self._add_ticket_actions(menu, shown)
+        menu.addSeparator()
+        menu.addAction("Check now").triggered.connect(lambda: self.agent.check_now())
+        self._add_mute_actions(menu, now)
+        self._add_group_by(menu)
+        menu.addSeparator()
+        menu.addAction("Settings…").triggered.connect(self.settings_requested.emit)
+        menu.addAction("Open log folder").triggered.connect(self.log_folder_requested.emit)
+        menu.addAction("About").triggered.connect(self._about)
+        menu.addAction("Quit").triggered.connect(self.quit_requested.emit)
+
+    def _add_status_lines(self, menu: QMenu, status: Status) -> None:
+        """Notices, each source that cannot be read or is slowed down, and the count."""
         for note in status.notices:
             self._info(menu, "⚠ " + plain(note, 90))
         for s in status.sources:
@@ -383,6 +398,11 @@ class Tray(QObject):
         else:
             head = "Nothing waiting"
         self._info(menu, head)
+
+    def _add_ticket_sections(
+        self, menu: QMenu, status: Status, now: datetime
+    ) -> list[WaitingTicket]:
+        """The waiting tickets by section; returns those shown."""
         sections, more = ticket_sections(status, self.group_by, self.pinned)
         owner = status.role == "owner"
         shown: list[WaitingTicket] = []
@@ -397,21 +417,23 @@ class Tray(QObject):
             rest = sorted(status.tickets, key=lambda w: w.due_at)[-1]
             action = menu.addAction(f"{more} more…")
             action.triggered.connect(lambda _=False, w=rest: self._open_helpdesk(w))
-        if shown:
-            acts = menu.addMenu("I'm on it / snooze")
-            for w in shown:
-                sub = acts.addMenu(menu_text(plain(w.ticket.subject, 40)))
-                sub.addAction("I'm on it").triggered.connect(
-                    lambda _=False, w=w: self.agent.acknowledge(w.ticket.source, w.ticket.id)
-                )
-                for minutes in (15, 30, 60):
-                    sub.addAction(f"Snooze {minutes} min").triggered.connect(
-                        lambda _=False, w=w, m=minutes: self.agent.snooze(
-                            w.ticket.source, w.ticket.id, m
-                        )
+        return shown
+
+    def _add_ticket_actions(self, menu: QMenu, shown: list[WaitingTicket]) -> None:
+        acts = menu.addMenu("I'm on it / snooze")
+        for w in shown:
+            sub = acts.addMenu(menu_text(plain(w.ticket.subject, 40)))
+            sub.addAction("I'm on it").triggered.connect(
+                lambda _=False, w=w: self.agent.acknowledge(w.ticket.source, w.ticket.id)
+            )
+            for minutes in (15, 30, 60):
+                sub.addAction(f"Snooze {minutes} min").triggered.connect(
+                    lambda _=False, w=w, m=minutes: self.agent.snooze(
+                        w.ticket.source, w.ticket.id, m
                     )
-        menu.addSeparator()
-        menu.addAction("Check now").triggered.connect(lambda: self.agent.check_now())
+                )
+
+    def _add_mute_actions(self, menu: QMenu, now: datetime) -> None:
         note = self.sound.note(now)
         menu.addAction("Mute for 15 min").triggered.connect(
             lambda: self._mute(timedelta(minutes=15))
@@ -421,6 +443,8 @@ class Tray(QObject):
         unmute = menu.addAction(f"Unmute ({note})" if note else "Unmute")
         unmute.setEnabled(bool(self.sound.muted(now)))
         unmute.triggered.connect(self._unmute)
+
+    def _add_group_by(self, menu: QMenu) -> None:
         group = menu.addMenu("Group tickets by")
         choice = QActionGroup(group)
         for value, label in (("category", "Category"), ("source", "Helpdesk")):
@@ -429,11 +453,6 @@ class Tray(QObject):
             act.triggered.connect(lambda _=False, v=value: self.set_group_by(v))
             choice.addAction(act)
             group.addAction(act)
-        menu.addSeparator()
-        menu.addAction("Settings…").triggered.connect(self.settings_requested.emit)
-        menu.addAction("Open log folder").triggered.connect(self.log_folder_requested.emit)
-        menu.addAction("About").triggered.connect(self._about)
-        menu.addAction("Quit").triggered.connect(self.quit_requested.emit)
 
     @staticmethod
     def _info(menu: QMenu, text: str) -> None:

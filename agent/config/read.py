@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from agent.config import schema
+import agent.config.schema as schema
 from agent.config.schema import (
     MAX_DURATION,
     default,

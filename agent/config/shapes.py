@@ -12,7 +12,7 @@ from typing import Any
 
 import platformdirs
 
-from agent.config import schema
+import agent.config.schema as schema
 from agent.config.schema import parse_duration
 
 APP_NAME = "ticketbell"

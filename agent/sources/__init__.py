@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from agent.sources.base import Source
@@ -36,59 +35,5 @@ def source_class(kind: str) -> type[Source]:
     except KeyError:
         raise KeyError(f"unknown source kind {kind!r}; known kinds: {', '.join(KINDS)}") from None
     module_name, _, class_name = target.partition(":")
-    return getattr(importlib.import_module(module_name), class_name)
-
-
-@dataclass(frozen=True)
-class ConnectionTest:
-    """What one trial fetch found, in words for a person (the settings window shows it)."""
-
-    ok: bool
-    message: str
-    categories: list[str] | None = None  # the helpdesk's categories, when it can list them
-
-
-def try_connection(table: dict[str, Any], secret: str | None = None) -> ConnectionTest:
-    """Read one ``[[sources]]`` table as config loading does, build the source as the engine
-    does (``secret``, or else the keyring's or ``secret_env``'s), fetch once and list the
-    categories. Blocks for up to a fetch's deadline: run it off the UI thread."""
-    from agent import config
-    from agent.engine import make_source
-    from agent.model import utcnow
-    from agent.sources.base import SignInNeeded, SourceError
-
-    try:
-        cfg = config.from_dict({"sources": [table]}).sources[0]
-        cls = source_class(cfg.kind)
-        source = cls(cfg, secret, utcnow) if secret else make_source(cfg, utcnow)
-        try:
-            tickets = len(source.fetch(None).tickets)
-            categories = source.list_categories()
-        finally:
-            source.close()
-    except config.ConfigError as exc:
-        label = _label(str(table.get("kind", "")), str(exc.parts[2] if exc.parts[2:] else ""))
-        return ConnectionTest(False, _sentence(f"Cannot test yet: {label}: {exc.message}"))
-    except SignInNeeded:
-        return ConnectionTest(False, "Press Sign in… first.")
-    except SourceError as exc:
-        return ConnectionTest(False, _sentence(f"Not connected: {exc}"))
-    except Exception as exc:  # the person hears back in any case; the traceback goes to the log
-        log.exception("connection test failed")
-        return ConnectionTest(False, f"Not connected: {exc.__class__.__name__}.")
-    waiting = f"{tickets} ticket{'s' if tickets != 1 else ''} waiting"
-    return ConnectionTest(True, f"Connected: {waiting}.", categories)
-
-
-def _label(kind: str, key: str) -> str:
-    """The label the settings form gives ``key`` of a ``kind`` source (the key if none)."""
-    from agent.config import schema
-
-    options = schema.SOURCE + (source_class(kind).required if kind in KINDS else ())
-    options += source_class(kind).optional if kind in KINDS else ()
-    return next((o.label for o in reversed(options) if o.key == key), key)
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return text if text.endswith((".", "?", "!")) else text + "."
+    cls: type[Source] = getattr(importlib.import_module(module_name), class_name)
+    return cls

@@ -6,7 +6,7 @@ field. Labels, hints and "empty: …" texts come from the declarations in
 ``agent.config.schema``; a source's fields from its kind's ``required``/``optional``. A
 source's token goes to the keyring (``agent.secrets.set``), never to the file; so does an
 escalation channel URL that carries a password or token (the file gets ``keyring:NAME``).
-"Test connection" runs ``agent.sources.try_connection`` and "Send test" the agent's delivery,
+"Test connection" runs ``agent.connection.try_connection`` and "Send test" the agent's delivery,
 each off the main thread, the answer back by signal.
 
 - ``widgets``: what the pages share; ``source_form``: one helpdesk's form;

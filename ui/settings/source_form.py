@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (
 from agent import config as config_module
 from agent import secrets as secret_store
 from agent.config import ConfigError, schema
-from agent.sources import KINDS, ConnectionTest, source_class, try_connection
+from agent.connection import ConnectionTest, try_connection
+from agent.sources import KINDS, source_class
 from agent.sources.base import Option, SourceError
 from ui.settings.widgets import DEMO, Worker, plain_label, retab, show, with_error
 
@@ -318,7 +319,7 @@ class SourceForm(QWidget):
             show(label, "")
 
     def test(self) -> None:
-        """Test the connection as the agent will make it (``agent.sources.try_connection``),
+        """Test the connection as the agent will make it (``agent.connection.try_connection``),
         off the main thread; the answer comes back by ``tester.done``."""
         show(self.test_result, "Testing the connection…", ok=True)
         self.test_result.setStyleSheet("")

@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (
 from agent import config as config_module
 from agent import secrets as secret_store
 from agent.config import Config, ConfigError
-from agent.sources import KINDS, ConnectionTest, source_class
+from agent.connection import ConnectionTest
+from agent.sources import KINDS, source_class
 from ui.settings.source_form import SourceForm
 from ui.settings.widgets import DEMO, accept_risky, hint, plain_label
 

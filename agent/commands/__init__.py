@@ -1,0 +1,1 @@
+"""The ``ticketbell`` commands, one module per group; ``agent.cli`` parses and dispatches."""

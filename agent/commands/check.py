@@ -1,0 +1,139 @@
+"""``ticketbell check [--json]``: poll once, print what waits, exit like a monitoring plugin."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from agent.commands.common import (
+    EXIT_OK,
+    EXIT_OVERDUE,
+    EXIT_UNKNOWN,
+    EXIT_WAITING,
+    load_config,
+    open_agent,
+    setup_logging,
+)
+from agent.config import Config, ConfigError
+from agent.model import Health, Status, one_line
+
+
+def check_command(args: argparse.Namespace) -> int:
+    setup_logging(args.verbose, console_level=logging.ERROR)
+    try:
+        config = load_config(args)
+    except ConfigError as exc:
+        if args.json:
+            print(orjson.dumps({"error": str(exc), "waiting": None}).decode())
+        print(f"UNKNOWN: {exc}", file=sys.stderr)
+        return EXIT_UNKNOWN
+    if not config.sources:
+        print(f"UNKNOWN: {config.path}: no [[sources]] configured", file=sys.stderr)
+        return EXIT_UNKNOWN
+    try:
+        agent = open_agent(config, args)
+    except OSError as exc:
+        print(f"UNKNOWN: cannot use the data folder: {exc}", file=sys.stderr)
+        return EXIT_UNKNOWN
+    try:
+        report = agent.poll_once()
+    finally:
+        agent.stop()
+    status = report.status
+    if args.json:
+        print(
+            orjson.dumps(
+                check_json(status, report.new_keys, config), option=orjson.OPT_INDENT_2
+            ).decode()
+        )
+    else:
+        print(check_table(status, report.new_keys))
+    if any(s.health not in (Health.OK, Health.SLOWED) for s in status.sources):
+        return EXIT_UNKNOWN
+    if status.overdue:
+        return EXIT_OVERDUE
+    slowed = any(s.health is Health.SLOWED for s in status.sources)
+    return EXIT_WAITING if status.waiting or slowed else EXIT_OK
+
+
+def check_json(status: Status, new_keys: frozenset[str], config: Config) -> dict[str, Any]:
+    """What `check --json` prints. A ticket's URL only when the tray would open it."""
+    from agent.policy import ticket_url
+
+    def url(source: str, value: str) -> str | None:
+        try:
+            return ticket_url(value, config.source(source))
+        except KeyError:
+            return None
+
+    return {
+        "waiting": status.waiting,
+        "overdue": status.overdue,
+        "due_soon": status.due_soon,
+        "sources": [
+            {
+                "name": s.name,
+                "kind": s.kind,
+                "health": s.health.value,
+                "message": s.message,
+                "waiting": s.waiting,
+            }
+            for s in status.sources
+        ],
+        "tickets": [
+            {
+                "source": w.ticket.source,
+                "id": w.ticket.id,
+                "subject": w.ticket.subject,
+                "category": w.ticket.category,
+                "priority": w.ticket.priority,
+                "waiting_since": w.ticket.waiting_since.isoformat(),
+                "due_at": w.due_at.isoformat(),
+                "state": w.state.value,
+                "new": w.ticket.key in new_keys,
+                "url": url(w.ticket.source, w.ticket.url),
+            }
+            for w in status.tickets
+        ],
+    }
+
+
+def _local(dt: datetime) -> str:
+    return dt.astimezone().strftime("%a %H:%M")
+
+
+def check_table(status: Status, new_keys: frozenset[str]) -> str:
+    lines = []
+    summary = f"{status.waiting} waiting, {status.overdue} overdue, {status.due_soon} due soon"
+    for s in status.sources:
+        mark = "ok" if s.health is Health.OK else f"FAILED: {one_line(s.message, 300)}"
+        if s.health is Health.SLOWED:
+            mark = one_line(s.message, 300)
+        lines.append(f"{s.name} ({s.kind}): {s.waiting} waiting — {mark}")
+    lines.append(summary)
+    if status.tickets:
+        rows = [("STATE", "DUE", "SOURCE", "ID", "CATEGORY", "SUBJECT")]
+        for w in status.tickets:
+            state = w.state.value.replace("_", " ")
+            if w.ticket.key in new_keys:
+                state += " (new)"
+            rows.append(
+                (
+                    state,
+                    _local(w.due_at),
+                    one_line(w.ticket.source, 30),
+                    one_line(w.ticket.id, 20),
+                    one_line(w.ticket.category, 30) or "-",
+                    one_line(w.ticket.subject, 50),  # no terminal escapes or line breaks
+                )
+            )
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        lines.append("")
+        for r in rows:
+            lines.append("  ".join(c.ljust(widths[i]) for i, c in enumerate(r[:5])) + "  " + r[5])
+    return "\n".join(lines)

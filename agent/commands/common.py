@@ -1,0 +1,118 @@
+"""What every ``ticketbell`` command shares: exit codes, logging, the config, data folder and
+agent a command runs with."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.handlers
+import os
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent import config as config_module
+from agent import secrets as secret_store
+from agent.config import Config
+
+if TYPE_CHECKING:
+    from agent.engine import Agent
+
+log = logging.getLogger("ticketbell")
+
+EXIT_OK, EXIT_WAITING, EXIT_OVERDUE, EXIT_UNKNOWN = 0, 1, 2, 3
+EXIT_USAGE = 2
+
+
+# Line breaks, terminal escapes and text-direction marks in a message (a helpdesk's error text
+# is quoted in one) would forge log lines or rewrite the terminal: written as \n, \x1b, \u202e.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def escape_controls(text: str) -> str:
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+class _ConsoleFormatter(logging.Formatter):
+    """Redacts secrets and escapes control characters in the message (a traceback after it
+    keeps its lines)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape_controls(record.message)
+        return super().formatMessage(record)
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return secret_store.redact(text)
+
+
+class _PrivateLogFile(logging.handlers.RotatingFileHandler):
+    """The log file, and each one rotation starts, readable by this user only (0600)."""
+
+    def _open(self) -> Any:
+        from agent.queue import open_private
+
+        fd = open_private(Path(self.baseFilename), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
+def setup_logging(verbose: int, console_level: int = logging.INFO) -> Path | None:
+    """Console to stderr, and a rotating file under the platform's log dir (when writable)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.setLevel(logging.DEBUG)
+    redacting = secret_store.RedactingFilter()
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else console_level)
+    console.setFormatter(_ConsoleFormatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    console.addFilter(redacting)
+    root.addHandler(console)
+    from agent.queue import private_dir  # here: `ticketbell --version` stays fast
+
+    log_dir = config_module.default_log_dir()
+    try:
+        private_dir(log_dir)
+        file_handler = _PrivateLogFile(
+            log_dir / "ticketbell.log", maxBytes=1_000_000, backupCount=5, encoding="utf-8"
+        )
+    except OSError:
+        return None
+    file_handler.setLevel(logging.DEBUG if verbose else logging.INFO)
+    file_handler.setFormatter(
+        _ConsoleFormatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
+    )
+    file_handler.addFilter(redacting)
+    root.addHandler(file_handler)
+    for noisy in ("urllib3", "requests"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return log_dir
+
+
+def config_path(args: argparse.Namespace) -> Path:
+    return args.config if args.config else config_module.default_config_path()
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """The config the command runs with: the demo's, or the file (raises ConfigError)."""
+    if getattr(args, "demo", False):
+        return config_module.demo_config()
+    return config_module.load(config_path(args))
+
+
+def data_dir(args: argparse.Namespace) -> Path:
+    if args.data_dir:
+        given: Path = args.data_dir
+        return given
+    base = config_module.default_data_dir()
+    return base / "demo" if getattr(args, "demo", False) else base
+
+
+def open_agent(config: Config, args: argparse.Namespace) -> Agent:
+    """The queue and the agent for this config (imports kept here: `--version` stays fast)."""
+    from agent.engine import Agent
+    from agent.queue import LocalQueue
+
+    queue = LocalQueue(data_dir(args), config.retention)
+    return Agent(config, queue)

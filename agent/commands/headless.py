@@ -1,0 +1,122 @@
+"""``ticketbell run --headless``: the agent without Qt, logging and notifying on its own."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from typing import TextIO
+
+import orjson
+
+from agent import __version__
+from agent.commands.common import EXIT_OK, EXIT_USAGE, load_config, open_agent
+from agent.config import ConfigError
+from agent.model import Alert, notification_text, one_line
+
+log = logging.getLogger("ticketbell")
+
+
+def run_headless(args: argparse.Namespace) -> int:
+    """`ticketbell run --headless`: the agent without Qt, until a signal stops it."""
+    try:
+        config = load_config(args)
+    except ConfigError as exc:
+        print(f"ticketbell: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.role:
+        from dataclasses import replace
+
+        config = replace(config, role=args.role)
+    if not config.sources:
+        print(f"ticketbell: {config.path}: no [[sources]] configured", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        agent = open_agent(config, args)
+    except OSError as exc:  # a data folder of another user, a link planted for the lock file
+        print(f"ticketbell: cannot use the data folder: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    notifier = None if args.no_notify else DesktopNotifier()
+    printer = EventPrinter(sys.stdout if args.json else None)
+    agent.subscribe(on_alerts=printer)
+    if notifier:
+        agent.subscribe(on_alerts=notifier)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("stopping (%s)", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, on_signal)
+    log.info(
+        "ticketbell %s headless, role %s, %d source(s), queue in %s",
+        __version__,
+        config.role,
+        len(config.sources),
+        agent.queue.data_dir,
+    )
+    agent.start()
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        agent.stop()
+        if notifier:
+            notifier.close()
+    return EXIT_OK
+
+
+class EventPrinter:
+    """Writes a log line per event on stderr and, with --json, a JSON line per event on stdout."""
+
+    def __init__(self, json_out: TextIO | None) -> None:
+        self.json_out = json_out
+        self.lock = threading.Lock()
+
+    def __call__(self, alerts: tuple[Alert, ...]) -> None:
+        with self.lock:
+            for alert in alerts:
+                what = one_line(alert.subject if alert.ticket else alert.message, 200)
+                who = (
+                    f"{alert.source} #{one_line(alert.ticket, 40)}"
+                    if alert.ticket
+                    else alert.source
+                )
+                log.info("%s: %s %s", alert.kind, who, what)
+                if self.json_out is not None:
+                    self.json_out.write(orjson.dumps(alert.to_json()).decode() + "\n")
+            if self.json_out is not None:
+                self.json_out.flush()
+
+
+class DesktopNotifier:
+    """Headless desktop notifications through plyer, one per burst, off the scheduler thread."""
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ticketbell-notify")
+        self.warned = False
+
+    def __call__(self, alerts: tuple[Alert, ...]) -> None:
+        text = notification_text(alerts)
+        if text:
+            self.pool.submit(self._send, *text)
+
+    def _send(self, title: str, body: str) -> None:
+        try:
+            from plyer import notification
+
+            notification.notify(title=title, message=body, app_name="Ticketbell", timeout=10)
+        except Exception as exc:  # noqa: BLE001 - plyer raises anything without a desktop
+            if not self.warned:
+                log.warning("desktop notifications are not available here (%s)", exc)
+                self.warned = True
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=False)

@@ -1,0 +1,216 @@
+"""The set-up commands: ``config``, ``sources``, ``secret``, ``signin``/``signout``,
+``autostart`` and ``--import FILE``."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+
+from agent import config as config_module
+from agent import secrets as secret_store
+from agent.commands.common import EXIT_OK, EXIT_USAGE, config_path, load_config
+from agent.config import Config, ConfigError
+
+
+def import_command(args: argparse.Namespace) -> int:
+    """`ticketbell --import FILE`: a provisioning file becomes this user's config."""
+    from agent import autostart
+
+    try:
+        config = config_module.read_provisioning(args.import_file)
+    except ConfigError as exc:
+        print(f"ticketbell: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    target = config_path(args)
+    if not _agreed_to_risky(args, config) or not _may_replace(args, target):
+        return EXIT_USAGE
+    try:
+        if target.exists():
+            backup = target.with_name(target.name + ".bak")
+            backup.write_bytes(target.read_bytes())
+            print(f"the old config is kept as {backup}")
+        config = config_module.save(config.raw, target)
+    except (OSError, ConfigError) as exc:
+        print(f"ticketbell: cannot write {target}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"imported {len(config.sources)} source(s) from {args.import_file} into {target}")
+    if config.start_at_login:
+        try:
+            autostart.set_enabled(True)
+            print(f"Ticketbell will start at login ({autostart.entry_location()})")
+        except autostart.AutostartError as exc:
+            print(f"ticketbell: {exc}", file=sys.stderr)
+    _print_secrets_needed(config)
+    return EXIT_OK
+
+
+def _agreed_to_risky(args: argparse.Namespace, config: Config) -> bool:
+    """TLS, proxy and channel settings of a provisioning file are taken only when agreed to."""
+    risky = config_module.risky_settings(config)
+    if not risky or args.accept_risky:
+        return True
+    print(f"{args.import_file} asks for settings to agree to:", file=sys.stderr)
+    for line in risky:
+        print(f"  - {line}", file=sys.stderr)
+    if not sys.stdin.isatty():
+        print("ticketbell: nothing imported; run again with --accept-risky", file=sys.stderr)
+        return False
+    if input("Import it with these settings? [y/N] ").strip().lower() not in ("y", "yes"):
+        print("nothing imported")
+        return False
+    return True
+
+
+def _may_replace(args: argparse.Namespace, target: Path) -> bool:
+    """An existing config is replaced only with --force or when the person says so."""
+    if not target.exists() or args.force:
+        return True
+    if not sys.stdin.isatty():
+        print(
+            f"ticketbell: {target} already exists; run again with --force to replace it",
+            file=sys.stderr,
+        )
+        return False
+    answer = input(f"{target} already exists. Replace it (a copy is kept)? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        print("nothing changed")
+        return False
+    return True
+
+
+def _print_secrets_needed(config: Config) -> None:
+    needed = config_module.secrets_needed(config)
+    if needed:
+        from agent.signin import uses_oauth
+
+        oauth = {s.name for s in config.sources if uses_oauth(s)}
+        print("Now add the token(s) or sign in; they are never in a provisioning file:")
+        for name, what in needed:
+            if name in oauth:
+                print(f"  ticketbell signin {_shell_quote(name)}    # or Sign in… in Settings")
+            else:
+                print(f"  ticketbell secret set {_shell_quote(name)}    # {what}")
+
+
+def _shell_quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
+def autostart_command(args: argparse.Namespace) -> int:
+    from agent import autostart
+
+    if args.state:
+        try:
+            autostart.set_enabled(args.state == "on")
+        except autostart.AutostartError as exc:
+            print(f"ticketbell: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    state = "on" if autostart.enabled() else "off"
+    print(f"start at login: {state} ({autostart.entry_location()})")
+    return EXIT_OK
+
+
+def config_command(args: argparse.Namespace) -> int:
+    path = config_path(args)
+    if args.action == "path":
+        print(path)
+        return EXIT_OK
+    try:
+        config = load_config(args)
+    except ConfigError as exc:
+        print(f"ticketbell: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.action == "export":
+        sys.stdout.write(config_module.export_provisioning(config))
+        return EXIT_OK
+    if args.action == "validate":
+        where = "the demo configuration" if args.demo else str(path)
+        print(f"{where}: valid ({len(config.sources)} source(s), role {config.role})")
+        from agent.model import utcnow
+        from agent.signin import auth_warnings
+
+        for warning in auth_warnings(config, utcnow()):
+            print(f"warning: {warning}")
+        return EXIT_OK
+    print(show_config(config))
+    return EXIT_OK
+
+
+def show_config(config: Config) -> str:
+    """The config as TOML, each source annotated with where its secret is (never the secret)."""
+    data = dict(config.raw)
+    text = config_module.to_toml(data) if data else ""
+    notes = []
+    for src in config.sources:
+        from agent.sources import source_class
+
+        if source_class(src.kind).needs_secret:
+            notes.append(
+                f"# secret for {src.name!r}: {secret_store.describe(src.name, src.secret_env)}"
+            )
+    return secret_store.redact("\n".join([*notes, "", text]).strip() + "\n")
+
+
+def sources_command(args: argparse.Namespace) -> int:
+    from agent.sources import KINDS, source_class
+
+    width = max(len(k) for k in KINDS)
+    for kind in KINDS:
+        cls = source_class(kind)
+        print(f"{kind.ljust(width)}  {cls.description}")
+    return EXIT_OK
+
+
+def secret_command(args: argparse.Namespace) -> int:
+    if args.action == "delete":
+        secret_store.delete(args.name)
+        print(f"deleted the secret of {args.name!r} (if there was one)")
+        return EXIT_OK
+    if sys.stdin.isatty():
+        value = getpass.getpass(f"Token for {args.name!r} (not shown): ")
+    else:
+        value = sys.stdin.readline().rstrip("\n")
+    if not value:
+        print("ticketbell: no secret given; nothing stored", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        secret_store.set(args.name, value)
+    except secret_store.SecretUnavailable as exc:
+        print(f"ticketbell: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"stored the secret of {args.name!r} in the keyring")
+    return EXIT_OK
+
+
+def signin_command(args: argparse.Namespace) -> int:
+    """`ticketbell signin NAME` / `ticketbell signout NAME` (see ``agent.signin``)."""
+    from agent import signin
+    from agent.sources.base import SourceError
+
+    try:
+        config = load_config(args)
+        source = config.source(args.name)
+    except ConfigError as exc:
+        print(f"ticketbell: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyError:
+        names = ", ".join(repr(s.name) for s in config.sources) or "none"
+        print(f"ticketbell: no source named {args.name!r} (there are: {names})", file=sys.stderr)
+        return EXIT_USAGE
+    if not signin.uses_oauth(source):
+        print(f'ticketbell: {args.name!r} does not sign in (set auth = "oauth")', file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.command == "signout":
+            print(signin.sign_out(source))
+            return EXIT_OK
+        method = "device" if args.device else "browser" if args.browser else "auto"
+        print(signin.sign_in(source, lambda text: print(text, flush=True), method))
+    except (signin.SignInFailed, SourceError) as exc:
+        print(f"ticketbell: signing in {args.name!r} did not work: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
