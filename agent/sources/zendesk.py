@@ -1,10 +1,10 @@
 """Zendesk Support: tickets waiting on the team (status new or open), by group.
 
 One Search API request per watched group (``type:ticket status<pending group:ID``, 100 per page,
-``include=tickets(users,slas)``) lists the candidates with their requester, assignee and SLA
-state, and ``metric_sets`` (each ticket's Ticket Metrics). The Search API stops at 1,000
-results (page 11 answers 422); a group with more is listed with the export search instead
-(``/search/export``, cursor pagination, no limit), which Zendesk does not document sideloads
+``include=tickets(users,slas,metric_sets)``) lists the candidates with their requester,
+assignee, SLA state and ``metric_sets`` (each ticket's Ticket Metrics). The Search API stops
+at 1,000 results (page 11 answers 422); a group with more is listed with the export search
+instead (``/search/export``, cursor pagination, no limit), which Zendesk does not document sideloads
 for: those tickets may come without requester names, SLA times and metric sets.
 
 Whether a ticket really waits, and since when: the oldest end-user comment that no agent has
