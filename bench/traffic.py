@@ -24,7 +24,9 @@ TICKETS = 300
 #: the largest page the listing each connector reads allows, per its vendor's documentation
 #: (as its fake follows it); the json kind's endpoint sets its own (the fake's: 100)
 MAX_PAGE = {
-    "zendesk": 100,  # search.json per_page, and the export search's page[size] for 1,000+
+    # search.json per_page ("a maximum of 100 results per page", the Search API reference); the
+    # export search for 1,000+ takes page[size] up to 1000 but is not the first sync's listing
+    "zendesk": 100,
     "freshdesk": 100,  # /api/v2/tickets per_page (the filter API is fixed at 30)
     # tickets/search per_page: tickets_controller.rb ``paginate_with(max: 200)``. The connector
     # asks for 100 (the plain listing's cap): a short page ends the listing, and what older
@@ -33,7 +35,9 @@ MAX_PAGE = {
     "rt": 100,  # REST2 per_page
     "github": 100,  # issues per_page
     "helpscout": 25,  # conversations: fixed 25 a page
-    "freescout": 100,  # conversations pageSize (the fake's cap)
+    # conversations pageSize: no maximum documented or enforced (ApiController::
+    # listConversations hands it to Laravel's paginate(); default 50); 100 as the connector asks
+    "freescout": 100,
     "json": 100,
 }
 

@@ -98,7 +98,9 @@ def test_waiting_follows_the_threads(fake: FakeFreeScout) -> None:
     request = next(r for r in fake.requests if r.path == "/api/conversations")
     assert request.args["status"] == "active"
     assert request.args["state"] == "published"
-    assert request.args["embed"] == "threads"  # the first sync: threads come with the pages
+    assert "embed" not in request.args  # the listing decides most; threads only where not
+    reads = [p for p in fake.paths() if p.startswith("/api/conversations/")]
+    assert reads == [f"/api/conversations/{back}"]  # one customer thread: the listing decides
     assert request.headers["X-FreeScout-API-Key"] == KEY
 
 
@@ -124,7 +126,8 @@ def test_an_agents_chat_reply_answers(fake: FakeFreeScout) -> None:
         threads=(("customer", h(4)), ("note", h(3)), ("lineitem", h(2))),
     )
     source = make(fake)
-    for poll in range(2):  # the first sync (threads embedded), then reading them one by one
+    for poll in range(2):  # the first sync (undecided: listed again, threads embedded), then
+        # an idle poll reading the two undecided ones one by one
         if poll:
             for conv in fake.conversations:  # assigned, say: updatedAt moves
                 fake.reply(conv["id"], "lineitem", h(0.1))
@@ -133,8 +136,11 @@ def test_an_agents_chat_reply_answers(fake: FakeFreeScout) -> None:
         assert by_subject["Chat came back"].id == str(back)
         assert by_subject["Chat came back"].waiting_since == h(1)
         assert by_subject["Only an internal note"].waiting_since == h(4)
-    # the call's note moved latestReplyFrom to "user": decided by the listing, never read
-    assert len([p for p in fake.paths() if p.startswith("/api/conversations/")]) == 3
+    # the call's note moved latestReplyFrom to "user" and the internal note leaves the
+    # customer's message the only counted thread: both decided by the listing, never read
+    assert len([p for p in fake.paths() if p.startswith("/api/conversations/")]) == 2
+    embedded = [r for r in fake.requests if r.path == "/api/conversations" and "embed" in r.args]
+    assert len(embedded) == 1  # the first sync's second listing, 25 a page with threads
 
 
 def test_threads_are_read_only_for_conversations_that_changed(fake: FakeFreeScout) -> None:
@@ -173,6 +179,73 @@ def test_threads_are_read_only_for_conversations_that_changed(fake: FakeFreeScou
     assert waiting == {"A": h(6)} and paths == ["/api/conversations"]
 
 
+def test_a_first_sync_reads_threads_only_where_the_listing_cannot_decide(
+    fake: FakeFreeScout,
+) -> None:
+    """formatEntity gives each listed conversation ``threadsCount`` (threads_count: published
+    threads but notes and line items) and ``customerWaitingSince`` (last_reply_at/_from, moved
+    by customer and message threads only: ThreadObserver::created). One counted thread and the
+    customer's latest reply: it waits since then; the team's latest reply: it does not. Only
+    the rest read their threads. Failed before: every first sync embedded every thread, 25
+    conversations a page."""
+    for n in range(40):
+        fake.add(f"Q{n}", created=h(100 - n), threads=(("customer", h(100 - n)),))
+    noted = fake.add(
+        "Internal note after the customer",
+        created=h(7),
+        threads=(("customer", h(7)), ("note", h(6)), ("lineitem", h(5))),
+    )
+    fake.add("Answered by e-mail", created=h(7), threads=(("customer", h(7)), ("message", h(6))))
+    chat = fake.add(
+        "Answered by chat", created=h(7), threads=(("customer", h(7)), ("chat", h(6), "user"))
+    )
+    back = fake.add(
+        "The customer came back twice",
+        created=h(9),
+        threads=(("customer", h(9)), ("message", h(8)), ("customer", h(3)), ("customer", h(2))),
+    )
+    snap = make(fake).fetch(None)
+    assert snap.complete
+    waiting = {t.subject: t.waiting_since for t in snap.tickets}
+    assert len(waiting) == 42
+    assert waiting["Internal note after the customer"] == h(7)  # a note answers nobody
+    assert waiting["The customer came back twice"] == h(3)  # the oldest unanswered
+    assert "Answered by e-mail" not in waiting and "Answered by chat" not in waiting
+    reads = sorted(p for p in fake.paths() if p.startswith("/api/conversations/"))
+    assert reads == sorted([f"/api/conversations/{chat}", f"/api/conversations/{back}"])
+    assert f"/api/conversations/{noted}" not in reads
+    assert len(fake.requests) == 1 + 1 + 2  # the mailbox names, one listing page, two reads
+    assert all("embed" not in r.args for r in fake.requests if r.path == "/api/conversations")
+
+
+def test_many_undecided_conversations_are_listed_again_with_their_threads(
+    fake: FakeFreeScout,
+) -> None:
+    """When more conversations need their threads than pages of 25 would carry them, the
+    first sync lists again with ``embed=threads`` (ApiController::listConversations) instead
+    of reading each one: 60 back-and-forth conversations cost 3 pages, not 60 reads."""
+    for n in range(60):
+        fake.add(
+            f"Back {n}",
+            created=h(100 - n),
+            threads=(("customer", h(100 - n)), ("message", h(50)), ("customer", h(10 - n / 10))),
+        )
+    fake.add("Answered by chat", created=h(7), threads=(("customer", h(7)), ("chat", h(6), "user")))
+    snap = make(fake).fetch(None)
+    assert snap.complete
+    waiting = {t.subject: t.waiting_since for t in snap.tickets}
+    assert len(waiting) == 60 and "Answered by chat" not in waiting
+    assert waiting["Back 7"] == h(10 - 0.7)
+    listings = [r for r in fake.requests if r.path == "/api/conversations"]
+    assert [(r.args.get("embed"), r.args["pageSize"]) for r in listings] == [
+        (None, "100"),
+        ("threads", "25"),
+        ("threads", "25"),
+        ("threads", "25"),
+    ]
+    assert not [p for p in fake.paths() if p.startswith("/api/conversations/")]
+
+
 def test_url_with_api_suffix_is_accepted(fake: FakeFreeScout) -> None:
     cid = fake.add("Q", created=h(1), threads=(("customer", h(1)),))
     snap = make(fake, url=fake.base + "/api/").fetch(None)
@@ -209,9 +282,9 @@ def test_an_idle_poll_asks_only_for_what_changed(fake: FakeFreeScout) -> None:
     fake.change(moved, NOW, mailboxId=4)
     fake.change(deleted, NOW, state="deleted")
     fake.conversations = [c for c in fake.conversations if c["id"] != gone]
-    new = fake.add("New", created=NOW, threads=(("customer", NOW),))
+    fake.add("New", created=NOW, threads=(("customer", NOW),))
     assert poll() == ["Deleted for good", "New", "Stays"]
-    assert fake.paths() == ["/api/conversations", f"/api/conversations/{new}"]
+    assert fake.paths() == ["/api/conversations"]  # one customer thread: no threads read
     assert stays and poll() == ["Deleted for good", "New", "Stays"]
 
     clock.now += timedelta(minutes=30)  # a full listing: the one deleted for good is gone
@@ -273,7 +346,7 @@ def test_pagination(fake: FakeFreeScout) -> None:
     snap = source.fetch(None)
     assert len(snap.tickets) == 120 and snap.complete
     pages = [r.args.get("page", "1") for r in fake.requests if r.path == "/api/conversations"]
-    assert pages == ["1", "2", "3", "4", "5"]  # the first sync: 25 with their threads
+    assert pages == ["1", "2"]  # 100 a page: each decided by the listing, no threads
     assert all(r.args["status"] == "active" for r in fake.requests if r.path.endswith("tions"))
     fake.requests.clear()
     source._full_at = None  # a full listing again (as every 30 minutes): 100 a page
@@ -285,12 +358,13 @@ def test_endless_pages_are_cut_and_marked_incomplete(fake: FakeFreeScout) -> Non
     for n in range(120):
         fake.add(f"Q{n}", created=h(200 - n), threads=(("customer", h(200 - n)),))
     source = make(fake)
-    source.client.max_pages = 2
+    source.client.max_pages = 1
     snap = source.fetch(None)
-    assert len(snap.tickets) == 50 and not snap.complete
-    snap = source.fetch(None)  # still the first sync: threads embedded again
-    assert len(snap.tickets) == 50 and not snap.complete
-    assert all(r.args.get("embed") == "threads" for r in fake.requests if r.path.endswith("ns"))
+    assert len(snap.tickets) == 100 and not snap.complete
+    fake.requests.clear()
+    snap = source.fetch(None)  # not all of it: listed in full again, never "since"
+    assert len(snap.tickets) == 100 and not snap.complete
+    assert all("updatedSince" not in r.args for r in fake.requests)
 
 
 def test_list_categories(fake: FakeFreeScout) -> None:

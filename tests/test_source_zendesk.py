@@ -99,7 +99,7 @@ def test_waiting_follows_the_public_comments(fake: FakeZendesk) -> None:
     assert snap.complete
     request = search_requests(fake)[0]
     assert request.args["query"] == "type:ticket status<pending"
-    assert request.args["include"] == "tickets(users,slas)"
+    assert request.args["include"] == "tickets(users,slas,metric_sets)"
     assert (
         request.headers["Authorization"]
         == "Basic " + base64.b64encode(f"{EMAIL}/token:{TOKEN}".encode()).decode()
@@ -187,13 +187,84 @@ def test_pagination_across_pages(fake: FakeZendesk) -> None:
     assert [r.args.get("page", "1") for r in search_requests(fake)] == ["1", "2", "3"]
 
 
-def test_comments_pagination(fake: FakeZendesk) -> None:
+def comment_reads(fake: FakeZendesk, tid: int) -> int:
+    return sum(r.path == f"/api/v2/tickets/{tid}/comments.json" for r in fake.requests)
+
+
+def test_comments_are_read_newest_first_back_to_the_last_agent_reply(fake: FakeZendesk) -> None:
+    """List Comments (developer.zendesk.com/api-reference/ticketing/tickets/ticket_comments/):
+    100 a page, cursor pagination, ``sort=-created_at`` newest first. A long thread costs one
+    page when an agent's reply is among its newest comments; more only when the customer wrote
+    more than a page since (was: every page of every thread, oldest first)."""
     thread = tuple((("customer", "agent")[n % 2], h(300 - n)) for n in range(231))
     tid = fake.add("Long thread", created=h(300), comments=thread)
+    since = (("customer", h(398 - n)) for n in range(150))
+    chatty = fake.add(
+        "The customer wrote 150 times since",
+        created=h(400),
+        comments=(("customer", h(400)), ("agent", h(399)), *since),
+    )
     snap = make(fake).fetch(None)
-    assert [t.waiting_since for t in snap.tickets] == [h(300 - 230)]
-    pages = [r for r in fake.requests if r.path == f"/api/v2/tickets/{tid}/comments.json"]
-    assert len(pages) == 3
+    by_id = {t.id: t.waiting_since for t in snap.tickets}
+    assert by_id == {str(tid): h(300 - 230), str(chatty): h(398)}
+    assert comment_reads(fake, tid) == 1
+    assert comment_reads(fake, chatty) == 2
+    asked = next(r for r in fake.requests if r.path == f"/api/v2/tickets/{tid}/comments.json")
+    assert asked.args["sort"] == "-created_at"
+
+
+def test_metric_sets_settle_unanswered_tickets_without_reading_comments(
+    fake: FakeZendesk,
+) -> None:
+    """Ticket Metrics (developer.zendesk.com/api-reference/ticketing/tickets/ticket_metrics/)
+    sideloaded on the search (``include=tickets(metric_sets)``): ``replies`` counts an agent's
+    public replies only, and the submitter is the author of the first comment (Tickets,
+    "Requesters and submitters"). A ticket with no reply that its requester submitted waits
+    since it was created, with no comments request (was: one per open ticket); every other one
+    is decided by its comments, so an internal note never answers and a public reply does."""
+    noted = fake.add(
+        "Only an internal note since", created=h(5), comments=(("customer", h(5)), ("note", h(4)))
+    )
+    answered = fake.add(
+        "Answered publicly", created=h(5), comments=(("customer", h(5)), ("agent", h(4)))
+    )
+    back = fake.add(
+        "The customer came back",
+        created=h(9),
+        comments=(("customer", h(9)), ("agent", h(8)), ("customer", h(3)), ("note", h(2))),
+    )
+    outbound = fake.add(
+        "An agent opened it for the customer",
+        created=h(6),
+        submitter="agent",
+        comments=(("agent", h(6)),),
+    )
+    outbound_back = fake.add(
+        "Opened by an agent, the customer replied",
+        created=h(6),
+        submitter="agent",
+        comments=(("agent", h(6)), ("customer", h(2))),
+    )
+    snap = make(fake).fetch(None)
+    assert {t.id: t.waiting_since for t in snap.tickets} == {
+        str(noted): h(5),
+        str(back): h(3),
+        str(outbound_back): h(2),
+    }
+    assert comment_reads(fake, noted) == 0  # settled by the listing
+    for tid in (answered, back, outbound, outbound_back):
+        assert comment_reads(fake, tid) == 1  # the listing cannot tell: its comments decide
+
+
+def test_without_metric_sets_every_open_ticket_reads_its_comments(fake: FakeZendesk) -> None:
+    """A Zendesk answer without the ``metric_sets`` sideload (the export search documents no
+    sideloads) proves nothing: the comments decide, so an answered ticket never rings."""
+    fake.metric_sets = False
+    waiting = fake.add("Waiting", created=h(5), comments=(("customer", h(5)), ("note", h(4))))
+    answered = fake.add("Answered", created=h(5), comments=(("customer", h(5)), ("agent", h(4))))
+    snap = make(fake).fetch(None)
+    assert [(t.id, t.waiting_since) for t in snap.tickets] == [(str(waiting), h(5))]
+    assert comment_reads(fake, waiting) == comment_reads(fake, answered) == 1
 
 
 def test_page_cap_marks_the_snapshot_incomplete(fake: FakeZendesk) -> None:

@@ -12,20 +12,26 @@ mailbox, so one that was closed, deleted or moved away drops out), and every 30 
 in full again (a conversation deleted for good never shows up as changed).
 
 Each conversation carries FreeScout's own waiting fields, ``customerWaitingSince = {time:
-last_reply_at, latestReplyFrom: last_reply_from}``: ``latestReplyFrom: user`` means the team's
-reply came last (an e-mail reply, or a note in a phone conversation), so it does not wait and
-nothing more is read. Otherwise the threads decide: the oldest customer message not answered
-since, where an agent's ``message`` or ``chat`` thread answers (FreeScout does not move
-``last_reply_from`` for a chat thread). Threads are read (``GET /api/conversations/{id}``) only
-for a conversation whose ``updatedAt`` changed since they were last read — every new thread
-saves the conversation — and the first sync asks the listing to embed them instead, which
-costs only its pages. FreeScout has no SLA: ``due_at``
-stays None.
+last_reply_at, latestReplyFrom: last_reply_from}``, and ``threadsCount`` (``threads_count``:
+every published thread but notes and line items, ThreadObserver::created and
+ConversationsController). The listing alone decides two cases, which are most conversations:
+``latestReplyFrom: user`` means the team's reply came last (an e-mail reply, or a note in a
+phone conversation), so it does not wait; and a conversation (not a phone one) whose only
+counted thread is the customer's (``threadsCount`` 1, ``latestReplyFrom: customer``) waits
+since that message (``last_reply_at``). Notes never count and never answer, so neither case
+needs the threads. For any other conversation the threads decide: the oldest customer message
+not answered since, where an agent's ``message`` or ``chat`` thread answers (FreeScout does not
+move ``last_reply_from`` for a chat thread). Threads are read (``GET /api/conversations/{id}``)
+only for a conversation whose ``updatedAt`` changed since they were last read — every new
+thread saves the conversation — or, when a full listing leaves more of them undecided than one
+page in 25 would carry, by listing again with the threads embedded (25 a page: a page that
+carries every thread is kept small). FreeScout has no SLA: ``due_at`` stays None.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -41,8 +47,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 100  # the module's default is 50; it reads pageSize without a documented maximum
-FIRST_SYNC_PAGE_SIZE = 25  # pages that embed every thread: kept small
+#: the module's default is 50; ApiController::listConversations passes pageSize to Laravel's
+#: paginate() without a maximum, and none is documented
+PAGE_SIZE = 100
+THREADS_PAGE_SIZE = 25  # pages that embed every thread: kept small
 #: how often an idle poll lists every active conversation instead of only the changed ones
 #: (a conversation deleted for good never shows up as changed)
 FULL_LISTING_EVERY = timedelta(minutes=30)
@@ -123,6 +131,26 @@ def _team_wrote_last(conv: dict[str, Any]) -> bool:
     return isinstance(waiting, dict) and waiting.get("latestReplyFrom") == "user"
 
 
+def _customer_only(conv: dict[str, Any]) -> bool:
+    """The one thread FreeScout counts is the customer's, so the conversation waits since it
+    (``customerWaitingSince.time``) whatever notes and line items came after.
+
+    ``threadsCount`` counts published threads other than notes and line items, and
+    ``last_reply_from`` moves only for customer and message threads (ThreadObserver::created):
+    with one counted thread and ``latestReplyFrom: customer``, that thread is the customer's.
+    Not for a phone conversation, where a note is the team's reply and is not counted.
+    """
+    waiting = conv.get("customerWaitingSince")
+    return (
+        conv.get("type") != "phone"
+        and type(conv.get("threadsCount")) is int
+        and conv["threadsCount"] == 1
+        and isinstance(waiting, dict)
+        and waiting.get("latestReplyFrom") == "customer"
+        and bool(waiting.get("time"))
+    )
+
+
 def _person(value: Any) -> str:
     if not isinstance(value, dict):
         return ""
@@ -179,6 +207,17 @@ def parse_conversation(
         due_at=None,  # FreeScout reports no deadline
         url=f"{web}/conversation/{cid}",
         assignee=_person(conv.get("assignee")),
+    )
+
+
+def _decided_by_listing(conv: dict[str, Any]) -> bool:
+    """Whether the listing alone says if the conversation waits and since when: not active or
+    not published, the team wrote last, or the customer's message is its only counted thread."""
+    return (
+        conv.get("status") != "active"
+        or conv.get("state", "published") != "published"
+        or _team_wrote_last(conv)
+        or _customer_only(conv)
     )
 
 
@@ -255,17 +294,7 @@ class FreeScoutSource(Source):
             listed = list(self._active.values())
             self._advance_mark(changed)
         else:
-            params: dict[str, Any] = {
-                "status": "active",
-                "state": "published",
-                "sortField": "createdAt",
-                "sortOrder": "asc",
-                "pageSize": FIRST_SYNC_PAGE_SIZE if first else PAGE_SIZE,
-            }
-            if first:
-                params["embed"] = "threads"
-            if watched is not None:
-                params["mailboxId"] = ",".join(str(m) for m in watched)
+            params = self._active_params(watched)
             pages = self.client.paginate("api/conversations", params, self._next)
             listed = [
                 conv
@@ -284,9 +313,22 @@ class FreeScoutSource(Source):
             if isinstance(conv.get("mailboxId"), int):
                 self.mailboxes.name(conv["mailboxId"])
         mailboxes = self.mailboxes.table()
+        undecided = [conv for conv in listed if self._needs_threads(conv)]
+        with_threads: dict[Any, dict[str, Any]] = {}
+        if changed is None and len(undecided) > math.ceil(len(listed) / THREADS_PAGE_SIZE):
+            # fewer requests than one per conversation: the listing again, threads embedded
+            params = {**self._active_params(watched), "pageSize": THREADS_PAGE_SIZE}
+            pages = self.client.paginate(
+                "api/conversations", {**params, "embed": "threads"}, self._next
+            )
+            throttle = slowest(throttle, pages.throttle)
+            complete = complete and pages.complete
+            for page in pages:
+                for conv in _embedded(page.data, "conversations"):
+                    with_threads[conv.get("id")] = conv
         tickets: dict[str, Ticket] = {}
         for conv in listed:
-            ticket, hint = self._ticket(conv, mailboxes, with_threads=first)
+            ticket, hint = self._ticket(conv, mailboxes, with_threads.get(conv.get("id")))
             throttle = slowest(throttle, hint)
             if ticket is not None:
                 tickets[ticket.id] = ticket
@@ -294,6 +336,28 @@ class FreeScoutSource(Source):
             self._threads_read.prune(conv.get("id") for conv in listed)
             self._synced = True
         return Snapshot(self.name, tuple(tickets.values()), now, complete, throttle)
+
+    @staticmethod
+    def _active_params(watched: Any) -> dict[str, Any]:
+        """The full listing: every active, published conversation of the watched mailboxes."""
+        params: dict[str, Any] = {
+            "status": "active",
+            "state": "published",
+            "sortField": "createdAt",
+            "sortOrder": "asc",
+            "pageSize": PAGE_SIZE,
+        }
+        if watched is not None:
+            params["mailboxId"] = ",".join(str(m) for m in watched)
+        return params
+
+    def _needs_threads(self, conv: dict[str, Any]) -> bool:
+        """Whether only its threads can tell if this listed conversation waits (and they are
+        not kept from an earlier read with the same ``updatedAt``)."""
+        if _decided_by_listing(conv):
+            return False
+        updated = conv.get("updatedAt")
+        return updated is None or self._threads_read.get(conv.get("id"), updated) is None
 
     @staticmethod
     def _may_wait(conv: dict[str, Any], ours: set[str] | None) -> bool:
@@ -337,26 +401,28 @@ class FreeScoutSource(Source):
         return rows, pages.throttle
 
     def _ticket(
-        self, conv: dict[str, Any], mailboxes: dict[int, str], *, with_threads: bool
+        self,
+        conv: dict[str, Any],
+        mailboxes: dict[int, str],
+        embedded: dict[str, Any] | None = None,
     ) -> tuple[Ticket | None, float | None]:
-        """The ticket of a listed conversation, reading its threads only if it changed; and
-        the slow-down hint of that read."""
+        """The ticket of a listed conversation, from the listing alone where it decides, else
+        from its threads (``embedded``: the same conversation listed with them; else kept from
+        the last read while ``updatedAt`` stays, else read now); and the slow-down hint."""
 
         def parse(c: dict[str, Any]) -> Ticket | None:
             return parse_conversation(c, source=self.name, web=self.web, mailboxes=mailboxes)
 
-        if (
-            conv.get("status") != "active"
-            or conv.get("state", "published") != "published"
-            or _team_wrote_last(conv)
-        ):
-            return parse(conv), None  # decided by the listing alone
+        if _decided_by_listing(conv):
+            return parse(conv), None
         cid, updated = conv.get("id"), conv.get("updatedAt")
         kept = self._threads_read.get(cid, updated) if updated is not None else None
         if kept is not None:
             return (kept[0] if kept else None), None
         hint = None
-        if not with_threads:
+        if embedded is not None and embedded.get("updatedAt") == updated:
+            conv = embedded
+        else:
             try:
                 full = self.client.get_json(f"api/conversations/{cid}", {"embed": "threads"})
             except NotFound:

@@ -1,15 +1,24 @@
 """Zendesk Support: tickets waiting on the team (status new or open), by group.
 
 One Search API request per watched group (``type:ticket status<pending group:ID``, 100 per page,
-``include=tickets(users,slas)``) lists the candidates with their requester, assignee and SLA
-state. The Search API stops at 1,000 results (page 11 answers 422); a group with more is listed
-with the export search instead (``/search/export``, cursor pagination, no limit), which
-Zendesk does not document sideloads for: those tickets may come without requester names and
-SLA times. Whether a ticket really waits, and since when, comes from its public comments
-(``/tickets/{id}/comments.json?include=users``): the oldest end-user comment that no agent has
-answered publicly since (a *new* ticket has no agent reply by definition: it waits since it was
-created). Comments are read again only when the ticket's ``updated_at`` moved, and
-the search answer is revalidated with its ETag, so an idle poll costs one request per group.
+``include=tickets(users,slas,metric_sets)``) lists the candidates with their requester,
+assignee, SLA state and ``metric_sets`` (each ticket's Ticket Metrics). The Search API stops
+at 1,000 results (page 11 answers 422); a group with more is listed with the export search
+instead (``/search/export``, cursor pagination, no limit), which Zendesk does not document sideloads
+for: those tickets may come without requester names, SLA times and metric sets.
+
+Whether a ticket really waits, and since when: the oldest end-user comment that no agent has
+answered publicly since. The listing settles it exactly in one case only, with no comment read:
+a *new* ticket, or one whose metric set counts no agent ``replies`` ("the number of public
+replies added to a ticket by an agent") and whose submitter is its requester (the submitter is
+the author of the first comment), waits since it was created: every public comment on it is an
+end user's. No other metric says who wrote the newest *public* comment: ``requester_updated_at``
+moves on any update by the requester, ``latest_comment_added_at`` on internal notes too, and
+``assignee_updated_at`` only for the assignee. So every other ticket's comments are read
+(``/tickets/{id}/comments.json?include=users&sort=-created_at``, newest first, 100 a page),
+only as far back as the newest agent public reply, and again only when the ticket's
+``updated_at`` moved. The search answer is revalidated with its ETag, so an idle poll costs one
+request per group.
 
 ``due_at`` is Zendesk's own reply deadline: the earliest ``breach_at`` among the ticket's *active*
 reply metrics (first reply, next reply, periodic or pausable update); the resolution metrics
@@ -137,6 +146,26 @@ def parse_comments(
     return messages
 
 
+def parse_metric_sets(data: Any) -> dict[Any, dict[str, Any]]:
+    """The sideloaded ``metric_sets`` of an answer, by ``ticket_id`` (absent: none)."""
+    sets = data.get("metric_sets") if isinstance(data, dict) else None
+    if not isinstance(sets, list):
+        return {}
+    return {m["ticket_id"]: m for m in sets if isinstance(m, dict) and "ticket_id" in m}
+
+
+def unanswered_from_start(ticket: dict[str, Any], metrics: dict[str, Any] | None) -> bool:
+    """Whether the listing alone proves that every public comment is an end user's: the
+    metric set counts no public agent reply and the requester submitted the ticket (so wrote
+    its first comment). Then it waits since it was created. Anything else, or no metric set,
+    needs the comments."""
+    replies = metrics.get("replies") if isinstance(metrics, dict) else None
+    if isinstance(replies, bool) or not isinstance(replies, int) or replies != 0:
+        return False
+    submitter = ticket.get("submitter_id")
+    return submitter is not None and submitter == ticket.get("requester_id")
+
+
 def _name(users: dict[int, dict[str, Any]], user_id: Any) -> str:
     user = users.get(user_id) or {}
     return str(user.get("name") or user.get("email") or "")
@@ -183,6 +212,10 @@ def parse_ticket(
         url=f"{web}/agent/tickets/{tid}",
         assignee=_name(users, ticket.get("assignee_id")),
     )
+
+
+#: one group's listing: (tickets, sideloaded users, sideloaded metric sets by ticket id)
+Listing = tuple[list[dict[str, Any]], dict[int, dict[str, Any]], dict[Any, dict[str, Any]]]
 
 
 class ZendeskSource(Source):
@@ -251,10 +284,8 @@ class ZendeskSource(Source):
         )
         #: each ticket's public comments, kept while its ``updated_at`` stays the same
         self._comments: TicketCache[int, list[tuple[datetime, bool]]] = TicketCache()
-        #: each group's last complete Search API listing: (tickets, sideloaded users)
-        self._listings: dict[
-            int | None, tuple[list[dict[str, Any]], dict[int, dict[str, Any]]]
-        ] = {}
+        #: each group's last complete Search API listing
+        self._listings: dict[int | None, Listing] = {}
         self._throttle: float | None = None
 
     def _read_groups(self) -> dict[int, str]:
@@ -283,10 +314,12 @@ class ZendeskSource(Source):
             targets = list(self.groups.ids(self.config.categories))
         found: dict[int, dict[str, Any]] = {}
         users: dict[int, dict[str, Any]] = {}
+        metrics: dict[Any, dict[str, Any]] = {}
         complete = True
         for group in targets:
-            items, listed_users, listed_all = self._list_group(group)
+            (items, listed_users, listed_metrics), listed_all = self._list_group(group)
             users.update(listed_users)
+            metrics.update(listed_metrics)
             complete = complete and listed_all
             for item in items:
                 if item.get("result_type", "ticket") != "ticket" or "id" not in item:
@@ -302,7 +335,7 @@ class ZendeskSource(Source):
         for tid, item in found.items():
             if item.get("status") not in WAITING_STATUSES:
                 continue
-            messages, read_all = self._ticket_comments(tid, item, users)
+            messages, read_all = self._ticket_comments(tid, item, users, metrics.get(tid))
             complete = complete and read_all
             ticket = parse_ticket(
                 item, messages, source=self.name, web=self.web, groups=groups, users=users
@@ -313,10 +346,8 @@ class ZendeskSource(Source):
             self._comments.prune(found)
         return Snapshot(self.name, tuple(tickets), now, complete, self._throttle)
 
-    def _list_group(
-        self, group: int | None
-    ) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]], bool]:
-        """(tickets, sideloaded users, read them all) for one watched group (None: every group).
+    def _list_group(self, group: int | None) -> tuple[Listing, bool]:
+        """(the listing, read it all) for one watched group (None: every group).
 
         The Search API, with its sideloads, while the group has at most 1,000 waiting tickets;
         past that its page 11 answers 422, so the whole group is listed with the export search.
@@ -329,7 +360,7 @@ class ZendeskSource(Source):
             "sort_by": "updated_at",
             "sort_order": "desc",
             "per_page": PAGE_SIZE,
-            "include": "tickets(users,slas)",
+            "include": "tickets(users,slas,metric_sets)",
         }
         last = self._listings.get(group)
         first: list[Page] = []
@@ -347,19 +378,19 @@ class ZendeskSource(Source):
             self._listings.pop(group, None)
             return self._export_group(group)
         if last is not None and len(pages) == 1 and pages.pages[0].from_cache:
-            return last[0], last[1], True
+            return last, True
         items: list[dict[str, Any]] = []
         users: dict[int, dict[str, Any]] = {}
+        metrics: dict[Any, dict[str, Any]] = {}
         for page in pages:
             users.update(parse_users(page.data))
+            metrics.update(parse_metric_sets(page.data))
             items.extend(_list(page.data, "results", "; is the URL the Zendesk address?"))
         if pages.complete:
-            self._listings[group] = (items, users)
-        return items, users, pages.complete
+            self._listings[group] = (items, users, metrics)
+        return (items, users, metrics), pages.complete
 
-    def _export_group(
-        self, group: int | None
-    ) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]], bool]:
+    def _export_group(self, group: int | None) -> tuple[Listing, bool]:
         """Every waiting ticket of a group through the export search (cursor pagination)."""
         params = {
             "query": self._search_query(group, export=True),
@@ -370,28 +401,44 @@ class ZendeskSource(Source):
         self._throttle = slowest(self._throttle, pages.throttle)
         items: list[dict[str, Any]] = []
         users: dict[int, dict[str, Any]] = {}
+        metrics: dict[Any, dict[str, Any]] = {}
         for page in pages:
             users.update(parse_users(page.data))
+            metrics.update(parse_metric_sets(page.data))  # undocumented here: seldom present
             items.extend(_list(page.data, "results", "; is the URL the Zendesk address?"))
-        return items, users, pages.complete
+        return (items, users, metrics), pages.complete
 
     def _ticket_comments(
-        self, tid: int, ticket: dict[str, Any], users: dict[int, dict[str, Any]]
+        self,
+        tid: int,
+        ticket: dict[str, Any],
+        users: dict[int, dict[str, Any]],
+        metrics: dict[str, Any] | None,
     ) -> tuple[list[tuple[datetime, bool]], bool]:
-        """The ticket's public comments, read again only when the ticket changed."""
-        if ticket.get("status") == "new":
-            return [], True  # no agent has touched it: it waits since it was created
+        """The ticket's public comments back to the newest agent reply (none: it waits since it
+        was created), read again only when the ticket changed."""
+        if ticket.get("status") == "new" or unanswered_from_start(ticket, metrics):
+            return [], True  # no agent has answered publicly: it waits since it was created
         updated = str(ticket.get("updated_at") or "")
         cached = self._comments.get(tid, updated)
         if cached is not None:
             return cached, True
         messages: list[tuple[datetime, bool]] = []
-        params = {"include": "users", "page[size]": 100}
-        path = f"tickets/{tid}/comments.json"
-        pages = self.client.paginate(path, params, next_page)
+        requester = ticket.get("requester_id")
+
+        def older(page: Page) -> str | None:
+            """Newest first: once a page holds an agent's public reply newer than the page's
+            oldest comment, older comments cannot change who waits, nor since when."""
+            found = parse_comments(page.data, requester, users)
+            messages.extend(found)
+            oldest = min((at for at, _ in found), default=None)
+            if any(not mine and oldest is not None and at > oldest for at, mine in found):
+                return None
+            return next_page(page)
+
+        params = {"include": "users", "page[size]": 100, "sort": "-created_at"}
+        pages = self.client.paginate(f"tickets/{tid}/comments.json", params, older)
         self._throttle = slowest(self._throttle, pages.throttle)
-        for page in pages:
-            messages.extend(parse_comments(page.data, ticket.get("requester_id"), users))
         if not pages.complete:
             return messages, False
         self._comments.put(tid, updated, messages)

@@ -21,7 +21,10 @@ app/Thread.php, app/Observers/ThreadObserver.php, app/Conversation.php):
 * ``customerWaitingSince`` is ``{time: last_reply_at, latestReplyFrom: last_reply_from}``:
   FreeScout moves those for published ``customer`` and ``message`` threads, and for notes of a
   phone conversation — not for a ``chat`` thread; every new thread saves the conversation, so
-  ``updatedAt`` moves (ThreadObserver::created).
+  ``updatedAt`` moves (ThreadObserver::created);
+* ``threadsCount`` is ``threads_count``: every published thread except notes and line items
+  (ThreadObserver::created; ConversationsController counts a reply published from a draft);
+* ``pageSize`` has no maximum (listConversations passes it to Laravel's ``paginate()``).
 """
 
 from __future__ import annotations

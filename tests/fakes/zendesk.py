@@ -4,8 +4,9 @@ Basic auth ``{email}/token:{token}`` or ``Bearer`` OAuth; ``GET /api/v2/groups.j
 pagination: ``meta.has_more``, ``links.next``); ``GET /api/v2/search.json`` with ``query``
 (``type:ticket``, ``status<pending``, ``status:X``, ``group:ID``, ``tags:X``), ``sort_by``,
 ``sort_order``, ``per_page`` (max 100), ``page``, offset pagination with an absolute
-``next_page``, ``include=tickets(users,slas)`` sideloads; ``GET /api/v2/tickets/{id}/comments.json``
-with ``include=users`` and cursor pagination. Every answer carries
+``next_page``, ``include=tickets(users,slas,metric_sets)`` sideloads;
+``GET /api/v2/tickets/{id}/comments.json`` with ``include=users``, cursor pagination and ``sort``
+(``created_at`` or ``-created_at``). Every answer carries
 ``X-Rate-Limit``/``X-Rate-Limit-Remaining`` and an ETag that ``If-None-Match`` revalidates (304).
 Errors are Zendesk's JSON bodies (``{"error": ...}``).
 
@@ -19,6 +20,15 @@ Following https://developer.zendesk.com/api-reference/ticketing/ticket-managemen
   ``page[after]``, ``meta.has_more``, ``meta.after_cursor``, ``links.next``, ``links.prev``
   always null), results ordered by ``created_at`` only, no ``count``. Sideloads are not
   documented there, so the fake sends none.
+Ticket metric sets (``metric_sets``, one per ticket, keyed by ``ticket_id``) follow
+https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_metrics/: ``replies`` is
+"the number of public replies added to a ticket by an agent" (an internal note is not one);
+``requester_updated_at`` / ``assignee_updated_at`` "when the requester / assignee last updated
+the ticket"; ``latest_comment_added_at`` "when the latest comment was added" (notes included).
+The submitter of a ticket is the author of its first comment and by default its requester
+(https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/, "Requesters and
+submitters"). List Comments sorts by creation, ascending unless cursor pagination asks
+``sort=-created_at`` (the OpenAPI text of that page, ListTicketComments).
 SLA metrics (``slas.policy_metrics[].metric``) follow
 https://developer.zendesk.com/api-reference/ticketing/business-rules/sla_policies/: reply
 metrics (``first_reply_time``, ``next_reply_time``, ``periodic_update_time``,
@@ -65,6 +75,8 @@ class FakeZendesk(FakeHelpdesk):
         self.limit = 700
         self.remaining = 650
         self.not_modified = 0
+        #: whether the search answers the ``metric_sets`` sideload it is asked for
+        self.metric_sets = True
         self._ids = itertools.count(4711)
         self._user_ids = itertools.count(9001)
         self._comment_ids = itertools.count(70001)
@@ -87,10 +99,12 @@ class FakeZendesk(FakeHelpdesk):
         breach_at: tuple[tuple[str, datetime], ...] = (),
         sla: tuple[tuple[str, str, datetime], ...] = (),
         assignee: int | None = None,
+        submitter: str = "customer",
     ) -> int:
         """A ticket; ``comments`` are (who, when) with who customer/agent/note (private);
-        the first customer comment is the ticket's description. ``breach_at`` are
-        (stage, when) ``next_reply_time`` SLA metrics, ``sla`` (metric, stage, when) any."""
+        the first comment is the ticket's description, written by its submitter (``agent``:
+        an agent opened it on the customer's behalf). ``breach_at`` are (stage, when)
+        ``next_reply_time`` SLA metrics, ``sla`` (metric, stage, when) any."""
         tid = next(self._ids)
         requester = next(self._user_ids)
         self.users[requester] = {
@@ -114,7 +128,7 @@ class FakeZendesk(FakeHelpdesk):
             "priority": priority,
             "status": status,
             "requester_id": requester,
-            "submitter_id": requester,
+            "submitter_id": requester if submitter == "customer" else 501,
             "assignee_id": assignee,
             "organization_id": None,
             "group_id": group,
@@ -144,6 +158,37 @@ class FakeZendesk(FakeHelpdesk):
             for who, at in comments
         ]
         return tid
+
+    def metric_set(self, ticket: dict[str, Any]) -> dict[str, Any]:
+        """The ticket's Ticket Metrics, computed from its comments as Zendesk describes them."""
+        comments = self.comments[ticket["id"]]
+        requester, assignee = ticket["requester_id"], ticket["assignee_id"]
+
+        def agent(c: dict[str, Any]) -> bool:
+            return self.users.get(c["author_id"], {}).get("role") in ("agent", "admin")
+
+        def last(rows: list[dict[str, Any]]) -> str | None:
+            return max((c["created_at"] for c in rows), default=None)
+
+        replies = [c for c in comments if c["public"] and agent(c)]
+        if ticket["submitter_id"] != requester and replies:
+            # whether Zendesk counts an agent's description as a reply is not documented; the
+            # fake says no, the worse case (the connector reads such a ticket's comments)
+            replies = replies[1:]
+        return {
+            "id": 80000 + ticket["id"],
+            "ticket_id": ticket["id"],
+            "url": f"{self.base}/api/v2/ticket_metrics/{80000 + ticket['id']}.json",
+            "created_at": ticket["created_at"],
+            "updated_at": ticket["updated_at"],
+            "replies": len(replies),
+            "reopens": 0,
+            "requester_updated_at": last([c for c in comments if c["author_id"] == requester])
+            or ticket["created_at"],
+            "assignee_updated_at": last([c for c in comments if c["author_id"] == assignee]),
+            "latest_comment_added_at": last(comments),
+            "status_updated_at": ticket["updated_at"],
+        }
 
     def touch(self, tid: int, who: str, at: datetime) -> None:
         """A new comment on a ticket (which moves its ``updated_at``)."""
@@ -242,6 +287,8 @@ class FakeZendesk(FakeHelpdesk):
             if "users" in request.args.get("include", ""):
                 ids = {c["author_id"] for c in comments}
                 extra["users"] = [self.users[i] for i in sorted(ids) if i in self.users]
+            if request.args.get("sort") == "-created_at":
+                comments = sorted(comments, key=lambda c: c["created_at"], reverse=True)
             return self._cursor(request, "comments", comments, extra)
         return self.error(404, {})
 
@@ -300,6 +347,8 @@ class FakeZendesk(FakeHelpdesk):
         if "users" in include:
             ids = {t["requester_id"] for t in chunk} | {t["assignee_id"] for t in chunk}
             body["users"] = [self.users[i] for i in sorted(ids - {None}) if i in self.users]
+        if "metric_sets" in include and self.metric_sets:
+            body["metric_sets"] = [self.metric_set(t) for t in chunk]
         return self._answer(request, body)
 
     def _export(self, request: Request) -> Response:
