@@ -298,6 +298,8 @@ def request_rows(counts: list[traffic.Count]) -> list[Row]:
     rows = []
     for c in counts:
         found = "" if c.waiting == traffic.TICKETS else f"; found {c.waiting} waiting, not 300!"
+        extra = traffic.SECOND_LISTING_PAGE.get(c.kind)
+        second = f", and the stats listing's pages at {extra} a page" if extra else ""
         first = Row(
             f"{c.kind}: requests, first sync of {traffic.TICKETS} waiting tickets",
             str(c.first_sync),
@@ -306,7 +308,7 @@ def request_rows(counts: list[traffic.Count]) -> list[Row]:
             f"≤ pages + 2 ({c.first_target})",
             None,
             c.first_sync <= c.first_target and not found,
-            f"{traffic.MAX_PAGE[c.kind]} a page{found}",
+            f"{traffic.MAX_PAGE[c.kind]} a page{second}{found}",
         )
         idle = Row(
             f"{c.kind}: requests, idle poll",

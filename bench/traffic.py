@@ -27,7 +27,8 @@ MAX_PAGE = {
     # search.json per_page ("a maximum of 100 results per page", the Search API reference); the
     # export search for 1,000+ takes page[size] up to 1000 but is not the first sync's listing
     "zendesk": 100,
-    "freshdesk": 100,  # /api/v2/tickets per_page (the filter API is fixed at 30)
+    # the filter API (/api/v2/search/tickets) the connector lists with: fixed at 30 a page
+    "freshdesk": 30,
     # tickets/search per_page: tickets_controller.rb ``paginate_with(max: 200)``. The connector
     # asks for 100 (the plain listing's cap): a short page ends the listing, and what older
     # versions cap the search at is unconfirmed, so asking for more could end it early
@@ -40,6 +41,12 @@ MAX_PAGE = {
     "freescout": 100,
     "json": 100,
 }
+
+#: listings a kind must read besides its main one because that one does not carry what the
+#: Waiting rule needs, at their largest page size: Freshdesk's filter API says nothing of who
+#: wrote last; /api/v2/tickets?include=stats (100 a page) carries requester_responded_at and
+#: agent_responded_at (developers.freshdesk.com/api, List All Tickets)
+SECOND_LISTING_PAGE = {"freshdesk": 100}
 
 #: what an idle poll asks, for the kinds that read only what changed between full listings
 #: (a full listing, the first sync's pages, every 15 minutes: agent.sources.kit.Relist)
@@ -94,6 +101,8 @@ def count(kind: str, tickets: int = TICKETS) -> Count:
         finally:
             source.close()
     pages = math.ceil(tickets / MAX_PAGE[kind])
+    if kind in SECOND_LISTING_PAGE:
+        pages += math.ceil(tickets / SECOND_LISTING_PAGE[kind])
     return Count(kind, first, idle, pages, len(snapshot.tickets))
 
 
