@@ -95,6 +95,27 @@ def test_check_table_is_readable(tmp_path, cli_env):
     assert "(new)" in out.stdout
 
 
+def test_check_never_counts_a_source_it_could_not_read_as_zero(tmp_path, cli_env):
+    """A helpdesk that cannot be read shows "?" and the total says it is a lower bound: the
+    table used to print "Desk (json): 0 waiting — FAILED" and "0 waiting, 0 overdue"."""
+    from tests.fakes.web import closed_port_url
+
+    body = (
+        f'[[sources]]\nname = "Desk"\nkind = "json"\nurl = "{closed_port_url()}/t"\n'
+        'secret_env = "DESK_TOKEN"\nfields = { id = "id", created = "created" }\n'
+    )
+    cli_env["DESK_TOKEN"] = "cli-desk-token-5d1e"
+    out = run_cli(
+        ["check", "--config", str(write_config(tmp_path, body)), "--data-dir", str(tmp_path)],
+        cli_env,
+    )
+    assert out.returncode == 3
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("Desk (json): ? waiting (never read) — FAILED: ")
+    assert lines[1] == "at least 0 waiting, 0 overdue, 0 due soon: not every helpdesk could be read"
+    assert "0 waiting —" not in out.stdout
+
+
 def test_config_validate_path_and_show(tmp_path, cli_env):
     good = write_config(tmp_path, DEMO + 'secret_env = "DEMO_TOKEN"\n')
     out = run_cli(["config", "validate", "--config", str(good)], cli_env)

@@ -20,7 +20,7 @@ from agent.commands.common import (
     setup_logging,
 )
 from agent.config import Config, ConfigError
-from agent.model import Health, Status, one_line
+from agent.model import Health, SourceHealth, Status, one_line
 
 
 def check_command(args: argparse.Namespace) -> int:
@@ -107,14 +107,25 @@ def _local(dt: datetime) -> str:
     return dt.astimezone().strftime("%a %H:%M")
 
 
+def source_line(s: SourceHealth) -> str:
+    """One source's line: never "0 waiting" for a source that could not be read."""
+    mark = "ok" if s.health is Health.OK else f"FAILED: {one_line(s.message, 300)}"
+    if s.health is Health.SLOWED:
+        mark = one_line(s.message, 300)
+    if not s.stale:
+        count = f"{s.waiting} waiting"
+    elif s.last_success is None:
+        count = "? waiting (never read)"
+    else:
+        count = f"{s.waiting} waiting when last read at {_local(s.last_success)}"
+    return f"{s.name} ({s.kind}): {count} — {mark}"
+
+
 def check_table(status: Status, new_keys: frozenset[str]) -> str:
-    lines = []
+    lines = [source_line(s) for s in status.sources]
     summary = f"{status.waiting} waiting, {status.overdue} overdue, {status.due_soon} due soon"
-    for s in status.sources:
-        mark = "ok" if s.health is Health.OK else f"FAILED: {one_line(s.message, 300)}"
-        if s.health is Health.SLOWED:
-            mark = one_line(s.message, 300)
-        lines.append(f"{s.name} ({s.kind}): {s.waiting} waiting — {mark}")
+    if status.blind:  # a count that leaves out what could not be read is no count of "all"
+        summary = f"at least {summary}: not every helpdesk could be read"
     lines.append(summary)
     if status.tickets:
         rows = [("STATE", "DUE", "SOURCE", "ID", "CATEGORY", "SUBJECT")]
