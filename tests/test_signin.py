@@ -190,14 +190,14 @@ def test_imap_reads_the_mailbox_with_xoauth2_renews_before_expiry_and_on_refusal
         # An hour later the access token has expired; the next login renews it first.
         oauth.advance(3700)
         clock[0] = now + timedelta(seconds=3700)
-        dovecot.doveadm("kick", user)  # the kept connection is gone: a new login is needed
+        dovecot.kick(user)  # the kept connection is gone: a new login is needed
         assert [t.subject for t in source.fetch(None).tickets] == ["Printer on fire"]
         assert oauth.calls.count("refresh_token") == refreshes + 1
 
         # The server stops accepting the token early (our clock thinks it is valid): one
         # refused login, one renewal, and the poll still succeeds.
         oauth.access.clear()
-        dovecot.doveadm("kick", user)
+        dovecot.kick(user)
         assert [t.subject for t in source.fetch(None).tickets] == ["Printer on fire"]
         assert oauth.calls.count("refresh_token") == refreshes + 2
     finally:

@@ -197,6 +197,14 @@ service imap {{
         )
         return result.stdout
 
+    def kick(self, user: str) -> None:
+        """Close every connection of ``user`` and wait until they are gone (``doveadm kick``
+        returns before the server has closed them: a client could still get one NOOP through)."""
+        self.doveadm("kick", user)
+        deadline = time.monotonic() + 10
+        while user in self.doveadm("who") and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def stop(self) -> None:
         """Stop the master; it stops its children before it exits."""
         self.process.terminate()
