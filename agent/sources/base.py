@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -263,6 +263,11 @@ class Source:
 
     def option(self, key: str) -> object:
         return self.config.options.get(key)
+
+    def option_texts(self, key: str) -> tuple[str, ...]:
+        """A list option's items as text; empty when it is not set."""
+        value = self.option(key)
+        return tuple(str(v) for v in value) if isinstance(value, Iterable) and value else ()
 
     def wants(self, category: str) -> bool:
         """True when this assistant watches ``category`` (empty filter: every category)."""

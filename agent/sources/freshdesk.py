@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 from agent.model import Snapshot, Ticket, utcnow
 from agent.sources.base import BadResponse, Forbidden, NotConfigured, NotFound, Option, Source
-from agent.sources.http import Page, Pages, throttle_hint
+from agent.sources.http import Page, Pages
+from agent.sources.http_limits import throttle_hint
 from agent.sources.kit import (
     CategoryResolver,
     TicketCache,
@@ -363,16 +364,16 @@ class FreshdeskSource(Source):
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         super().__init__(config, secret, clock)
-        raw = self.option("statuses") or []
+        raw = self.option_texts("statuses")
         try:
-            chosen = frozenset(int(str(s).strip()) for s in raw)  # type: ignore[union-attr]
+            chosen = frozenset(int(s.strip()) for s in raw)
         except ValueError:
             raise NotConfigured(
                 f"{self.name}: statuses must be Freshdesk status numbers (2 = Open), not {raw!r}"
             ) from None
         self.web = re.sub(r"/api(/v2)?/?$", "", config.url.rstrip("/"))
         self.client = self.http(f"{self.web}/api/v2", auth=(secret, "X"))
-        self.groups: CategoryResolver = CategoryResolver(
+        self.groups: CategoryResolver[int] = CategoryResolver(
             self._read_groups, what="group", helpdesk="Freshdesk"
         )
         self._statuses: frozenset[int] | None = chosen or None

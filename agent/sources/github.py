@@ -41,7 +41,8 @@ from urllib.parse import urlsplit
 from agent.model import Snapshot, Ticket, utcnow
 from agent.sources import kit
 from agent.sources.base import BadResponse, Forbidden, NotConfigured, NotFound, Option, Source
-from agent.sources.http import Page, throttle_hint
+from agent.sources.http import Page
+from agent.sources.http_limits import throttle_hint
 from agent.sources.kit import Relist, TicketCache, parse_time, slowest
 
 if TYPE_CHECKING:
@@ -283,8 +284,8 @@ class GitHubSource(Source):
                 f"{self.name}: repository {repo!r} is not of the form owner/name, e.g. acme/tool"
             )
         self.repo = repo
-        self.team = frozenset(str(t).casefold() for t in (self.option("team") or ()))
-        self.paused = tuple(str(p) for p in (self.option("paused_labels") or ()))
+        self.team = frozenset(t.casefold() for t in self.option_texts("team"))
+        self.paused = self.option_texts("paused_labels")
         headers = {
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": API_VERSION,

@@ -247,7 +247,8 @@ class HelpScoutSource(Source):
         params: dict[str, Any] = {"status": "active", "sortField": "createdAt", "sortOrder": "asc"}
         found: dict[Any, dict[str, Any]] = {}
         complete, throttle, seen_at = True, None, None
-        for mailbox in targets or [None]:
+        mailboxes: list[int | None] = [*targets] if targets else [None]  # None: every mailbox
+        for mailbox in mailboxes:
             query = params if mailbox is None else {**params, "mailbox": mailbox}
             pages = self.client.paginate("conversations", query, next_href, headers=headers)
             seen_at = seen_at or earlier_clock(pages.pages[0].headers, now)

@@ -139,7 +139,7 @@ class _UnchangedPage(Page):
         self._data: Any = None
         super().__init__(None, url, headers, status, links, True)
 
-    @property  # type: ignore[override]
+    @property
     def data(self) -> Any:
         if self._body is not None:
             self._data, self._body = orjson.loads(self._body), None

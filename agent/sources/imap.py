@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from agent import signin
@@ -179,11 +179,13 @@ class ImapSource(Source):
         sent = self.option("sent_folder")
         self.sent_setting = str(sent if sent is not None else "Sent")
         self.sent_folder: str | None = None  # resolved on the first fetch
-        own = {a.lower() for a in (self.option("team") or [])}
+        own = {a.lower() for a in self.option_texts("team")}
         if "@" in self.user:
             own.add(self.user.lower())
         self.own = frozenset(own)
-        self.lookback = timedelta(days=max(1, int(self.option("lookback_days") or 60)))
+        days = self.option("lookback_days") or 60
+        assert isinstance(days, int), "config reads lookback_days as a whole number"
+        self.lookback = timedelta(days=max(1, days))
         self.webmail = str(self.option("webmail_url") or "")
         check_webmail_url(self.name, self.webmail)
         self._cache: dict[str, _Folder] = {}
@@ -336,7 +338,9 @@ class ImapSource(Source):
             text_of(exc),
         )
 
-    def _command(self, conn: imaplib.IMAP4, doing: str, fn: Callable[[], tuple[str, list]]) -> list:
+    def _command(
+        self, conn: imaplib.IMAP4, doing: str, fn: Callable[[], tuple[str, list[Any]]]
+    ) -> list[Any]:
         try:
             typ, data = fn()
         except imaplib.IMAP4.error as exc:

@@ -80,8 +80,9 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, dict):
         for key in ("name", "title", "email", "login", "value"):
-            if isinstance(value.get(key), str):
-                return value[key]
+            text = value.get(key)
+            if isinstance(text, str):
+                return text
     return str(value)
 
 
@@ -262,7 +263,7 @@ class JsonSource(Source):
         self.fields = {k: str(v).strip() for k, v in fields.items() if str(v).strip()}
         self.items_path = str(self.option("items") or "").strip()
         self.next_path = str(self.option("next") or "").strip()
-        self.waiting_statuses = tuple(str(s) for s in self.option("waiting_statuses") or ())
+        self.waiting_statuses = self.option_texts("waiting_statuses")
         self.must_match = _must_match(config)
         headers = {}
         if secret:

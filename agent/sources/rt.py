@@ -166,13 +166,14 @@ def parse_ticket(
         )
     told = _time(ticket.get("Told"), f"ticket {tid} Told")
     if told is None:
-        since: datetime | None = created  # nobody has answered yet
+        since = created  # nobody has answered yet
     elif not needs_history(ticket, ticket_team(ticket, team)):
         return None  # the team answered last and nothing happened since
     else:
-        since = waiting_since(history or [])
-        if since is None:
+        customer_since = waiting_since(history or [])
+        if customer_since is None:
             return None  # only comments or status changes since our reply
+        since = customer_since
     queue = ticket.get("Queue")
     owner = ticket.get("Owner")
     owner_name = ""
@@ -230,8 +231,7 @@ class RTSource(Source):
     ) -> None:
         super().__init__(config, secret, clock)
         self.statuses = frozenset(
-            str(s).casefold()
-            for s in (self.option("statuses") or ("new", "open"))  # type: ignore[union-attr]
+            s.casefold() for s in (self.option_texts("statuses") or ("new", "open"))
         )
         self.web = re.sub(r"/REST/2\.0/?$", "", config.url.rstrip("/"), flags=re.IGNORECASE)
         self.client = self.http(

@@ -53,7 +53,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from agent.model import Snapshot, Ticket, utcnow
 from agent.sources.base import BadResponse, Option, Source
-from agent.sources.http import Page, throttle_hint
+from agent.sources.http import Page
+from agent.sources.http_limits import throttle_hint
 from agent.sources.kit import Relist, TicketCache, parse_time, slowest, waiting_since
 
 if TYPE_CHECKING:
@@ -253,8 +254,7 @@ class ZammadSource(Source):
     ) -> None:
         super().__init__(config, secret, clock)
         self.states = frozenset(
-            str(s).casefold()
-            for s in (self.option("states") or ("new", "open"))  # type: ignore[union-attr]
+            s.casefold() for s in (self.option_texts("states") or ("new", "open"))
         )
         self.web = re.sub(r"/api(/v1)?/?$", "", config.url.rstrip("/"))
         self.client = self.http(

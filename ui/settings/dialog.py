@@ -179,7 +179,7 @@ class SettingsDialog(QDialog):
     def _tab_of(self, page: QWidget) -> int:
         for i in range(self.tabs.count()):
             tab = self.tabs.widget(i)
-            if tab is page or tab.isAncestorOf(page):
+            if tab is not None and (tab is page or tab.isAncestorOf(page)):
                 return i
         return self.tabs.currentIndex()
 

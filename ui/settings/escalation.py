@@ -142,7 +142,7 @@ class EscalationPage(QWidget):
 
     def _targets(self, rows: list[TargetRow], key: str, place: str, taken: set[str]) -> list[str]:
         """The rows' config values; typed secret URLs are kept in :attr:`collected`."""
-        values = []
+        values: list[str] = []
         for row in (r for r in rows if not r.is_empty()):
             value, secret = row.config_value(place, taken)
             self.index[f"{key}[{len(values)}]"] = row.error

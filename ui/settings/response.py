@@ -185,9 +185,10 @@ class ResponsePage(QWidget):
         self.bh_zone.addItems(sorted(zoneinfo.available_timezones()))
         self.bh_zone.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         completer = self.bh_zone.completer()
+        assert completer is not None  # an editable combo box has one
         completer.setFilterMode(Qt.MatchFlag.MatchContains)
         completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
-        zone = str(hours.get("timezone", "")) or QTimeZone.systemTimeZoneId().data().decode()
+        zone = str(hours.get("timezone", "")) or bytes(QTimeZone.systemTimeZoneId().data()).decode()
         self.bh_zone.setCurrentText(zone)
         return self.bh_zone
 

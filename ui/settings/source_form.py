@@ -267,8 +267,10 @@ class SourceForm(QWidget):
             self.extra_rows.append(self._row(opt.key, widget, opt.help, at, label))
         self.sign_in.setVisible(any(o.key == "auth" for o in cls.optional))
         self.token_row.setVisible(cls.needs_secret)
-        self.form.labelForField(self.token_row).setText(cls.secret_label)
-        self.form.labelForField(self.token_row).setVisible(cls.needs_secret)
+        token_label = self.form.labelForField(self.token_row)
+        assert isinstance(token_label, QLabel)  # the form made the row with a text label
+        token_label.setText(cls.secret_label)
+        token_label.setVisible(cls.needs_secret)
         cats = [str(c) for c in table.get("categories", [])]
         self.set_categories(cats, cats)
         show(self.test_result, "")

@@ -122,25 +122,26 @@ def _walk_layout(layout: QLayout, out: list[QWidget]) -> None:
     for item in _layout_items(layout):
         if item is None:
             continue
-        if item.widget() is not None:
-            _walk(item.widget(), out)
-        elif item.layout() is not None:
-            _walk_layout(item.layout(), out)
+        if (widget := item.widget()) is not None:
+            _walk(widget, out)
+        elif (inner := item.layout()) is not None:
+            _walk_layout(inner, out)
 
 
 def _walk(widget: QWidget, out: list[QWidget]) -> None:
     if isinstance(widget, QTabWidget):
         for i in range(widget.count()):
-            _walk(widget.widget(i), out)
+            if (page := widget.widget(i)) is not None:
+                _walk(page, out)
         return
     if isinstance(widget, QScrollArea):
-        if widget.widget() is not None:
-            _walk(widget.widget(), out)
+        if (inside := widget.widget()) is not None:
+            _walk(inside, out)
         return
     if widget.focusPolicy() & Qt.FocusPolicy.TabFocus:
         out.append(widget)
-    if widget.layout() is not None:
-        _walk_layout(widget.layout(), out)
+    if (layout := widget.layout()) is not None:
+        _walk_layout(layout, out)
 
 
 def reading_order(root: QWidget) -> list[QWidget]:
@@ -155,8 +156,10 @@ def retab(widget: QWidget) -> None:
     """Make Tab follow the reading order of the window (or wizard page) ``widget`` is in;
     called whenever rows are added or removed."""
     root = widget
-    while root.parentWidget() is not None and not isinstance(root, (QWizardPage, QDialog)):
-        root = root.parentWidget()
+    while (
+        not isinstance(root, (QWizardPage, QDialog)) and (parent := root.parentWidget()) is not None
+    ):
+        root = parent
     for a, b in itertools.pairwise(reading_order(root)):
         QWidget.setTabOrder(a, b)
 
