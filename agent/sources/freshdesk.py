@@ -220,8 +220,8 @@ def parse_conversations(
         at = _time(conv.get("created_at"), "conversation created_at")
         if at is None:
             continue
-        author = conv.get("user_id")
-        messages.append((at, author == requester_id or users.get(author, True)))  # type: ignore[arg-type]
+        author: Any = conv.get("user_id")  # a JSON number (or missing: the customer's)
+        messages.append((at, author == requester_id or users.get(author, True)))
     return messages
 
 
@@ -309,7 +309,7 @@ def parse_ticket(
         waiting_since=since,
         requester=requester,
         category=groups.get(group, str(group)) if group is not None else "",
-        priority=PRIORITIES.get(ticket.get("priority"), ""),  # type: ignore[arg-type]
+        priority=PRIORITIES.get(ticket["priority"], "") if "priority" in ticket else "",
         status=STATUS_NAMES.get(status, str(status)),
         due_at=due,
         url=f"{web}/a/tickets/{tid}",

@@ -328,7 +328,8 @@ class HttpClient:
         request = _Request(method, url, params, send_headers, data, json_body)
         response, body = self._answer(request, cached)
         if body is None:  # 304 Not Modified: the page kept with its validators
-            page = cached[2]  # type: ignore[index]
+            assert cached is not None  # a 304 is taken only as the answer to a cached page
+            page = cached[2]
             return Page(page.data, page.url, response.headers, 304, page.links, True)
         return self._page(request, response, body, cache_key if revalidate else "")
 

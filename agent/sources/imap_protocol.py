@@ -167,6 +167,7 @@ def cap_literals(conn: imaplib.IMAP4, where: str, cap: int) -> None:
             )
         return read(size)
 
+    # imaplib has no hook for its literal reader: this wraps it on this one connection
     conn.read = capped  # type: ignore[method-assign]
 
 
