@@ -16,8 +16,6 @@ ENTRY = "ticketbell"  # ticketbell.py: the one module that may import both
 # escalation, sources/base + sources/http): one edge of each loop, left out of the graph so that
 # any NEW loop still fails. The lead empties this list after merging.
 KNOWN_LOOP_EDGES = {
-    ("agent.config.read", "agent.escalation"),  # being split in issue 14 (channel checks)
-    ("agent.config.provisioning", "agent.escalation"),  # the same
     ("agent.sources.base", "agent.sources.http"),  # being split in issue 14 (lazy HttpClient)
 }
 

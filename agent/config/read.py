@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import agent.config.schema as schema
+from agent.channels import carries_secret, channel_secrets, check_target, describe_target
 from agent.config.schema import (
     MAX_DURATION,
     default,
@@ -368,9 +369,6 @@ def _read_targets(r: _Reader, name: str) -> tuple[str, ...]:
     targets = r.strings(name)
     if not targets:
         return targets
-    # only now: agent.escalation is the channels' code, which a config without them never needs
-    from agent.escalation import carries_secret, channel_secrets, check_target, describe_target
-
     for i, target in enumerate(targets):
         found = channel_secrets(target)  # before check_target: apprise logs the URL it loads
         where = f" ({found[0][0]})" if found else ""

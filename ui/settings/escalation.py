@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agent import escalation as channels
+from agent import channels
 from agent import secrets as secret_store
 from agent.config import ConfigError, schema
 from ui.settings.targets import TargetList, TargetRow
