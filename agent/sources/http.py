@@ -39,7 +39,7 @@ import requests
 import urllib3
 
 from agent import __version__
-from agent.sources.base import (
+from agent.sources.errors import (
     MAX_FETCH_BYTES,
     BadResponse,
     RateLimited,

@@ -13,7 +13,7 @@ from urllib.parse import urljoin, urlsplit
 import orjson
 import requests
 
-from agent.sources.base import (
+from agent.sources.errors import (
     AuthError,
     BadResponse,
     Forbidden,
