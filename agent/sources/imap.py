@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import imaplib
 import logging
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -70,6 +69,7 @@ from agent.sources.imap_protocol import (  # noqa: F401 - tests import them from
     shutdown,
     sign_in_oauth,
     text_of,
+    tls_context,
     uid_set,
 )
 
@@ -241,14 +241,6 @@ class ImapSource(Source):
 
     # ------------------------------------------------------------ connection and errors
 
-    def _context(self) -> ssl.SSLContext:
-        verify = self.config.verify
-        ctx = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
-        if verify is False:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        return ctx
-
     def _where(self) -> str:
         return f"{self.host}:{self.port}"
 
@@ -278,7 +270,7 @@ class ImapSource(Source):
                 self.port,
                 tls=self.tls,
                 timeout=self.config.timeout,
-                context=self._context(),
+                context=tls_context(self.config.verify),
                 on_open=opened,
             )
             if self.tls or not self.starttls:
@@ -289,7 +281,7 @@ class ImapSource(Source):
                     f"the mail server {self._where()} does not offer STARTTLS; "
                     "use imaps:// if it has a TLS port"
                 )
-            conn.starttls(self._context())
+            conn.starttls(tls_context(self.config.verify))
             return conn
         except SourceError:
             raise

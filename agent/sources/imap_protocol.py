@@ -80,6 +80,15 @@ class _OpenedIMAP4_SSL(imaplib.IMAP4_SSL):
         self._on_open(self)
 
 
+def tls_context(verify: bool | str) -> ssl.SSLContext:
+    """TLS as the source's ``verify`` says: the system's CAs, a CA bundle file, or (False) none."""
+    ctx = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+    if verify is False:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
 def open_connection(
     host: str,
     port: int,

@@ -123,52 +123,76 @@ def parse_tickets(
     found_any = dict.fromkeys(fields, False)
     tickets = []
     for n, item in enumerate(items):
-        values: dict[str, Any] = {}
-        for field, path in fields.items():
-            value = lookup(item, path)
-            if value is _MISSING:
-                if field in REQUIRED_FIELDS:
-                    raise BadResponse(
-                        f'fields.{field} = "{path}" finds nothing in ticket {n + 1} of the '
-                        "answer; fix the path in the config",
-                        f"item {n}: keys {sorted(item)[:12] if isinstance(item, dict) else item!r}",
-                    )
-                value = None
-            else:
-                found_any[field] = True
-            values[field] = value
+        values = _mapped_values(item, n, fields, found_any)
         status = _text(values.get("status"))
         if waiting and status.casefold() not in waiting:
             continue
-        ticket_id = _text(values["id"])
-        created = parse_time(values["created"], where=f"fields.created of ticket {ticket_id}")
-        if created is None:
-            raise BadResponse(
-                f"ticket {ticket_id} has no creation time at fields.created", repr(values)
-            )
-        since = parse_time(values.get("waiting_since"), where=f"waiting_since of {ticket_id}")
-        tickets.append(
-            Ticket(
-                source=source,
-                id=ticket_id,
-                subject=_text(values.get("subject")),
-                created_at=created,
-                waiting_since=since or created,
-                requester=_text(values.get("requester")),
-                category=_text(values.get("category")),
-                priority=_text(values.get("priority")),
-                status=status,
-                due_at=parse_time(values.get("due"), where=f"due of {ticket_id}"),
-                url=_text(values.get("url")),
-            )
+        tickets.append(_ticket(values, status, source))
+    _check_unmatched(found_any, fields, len(items), must_match, source)
+    return tickets
+
+
+def _mapped_values(
+    item: Any, n: int, fields: dict[str, str], found_any: dict[str, bool]
+) -> dict[str, Any]:
+    """The mapped fields of item ``n`` (None where a path finds nothing); marks in
+    ``found_any`` the fields it found."""
+    values: dict[str, Any] = {}
+    for field, path in fields.items():
+        value = lookup(item, path)
+        if value is _MISSING:
+            if field in REQUIRED_FIELDS:
+                raise BadResponse(
+                    f'fields.{field} = "{path}" finds nothing in ticket {n + 1} of the '
+                    "answer; fix the path in the config",
+                    f"item {n}: keys {sorted(item)[:12] if isinstance(item, dict) else item!r}",
+                )
+            value = None
+        else:
+            found_any[field] = True
+        values[field] = value
+    return values
+
+
+def _ticket(values: dict[str, Any], status: str, source: str) -> Ticket:
+    ticket_id = _text(values["id"])
+    created = parse_time(values["created"], where=f"fields.created of ticket {ticket_id}")
+    if created is None:
+        raise BadResponse(
+            f"ticket {ticket_id} has no creation time at fields.created", repr(values)
         )
+    since = parse_time(values.get("waiting_since"), where=f"waiting_since of {ticket_id}")
+    return Ticket(
+        source=source,
+        id=ticket_id,
+        subject=_text(values.get("subject")),
+        created_at=created,
+        waiting_since=since or created,
+        requester=_text(values.get("requester")),
+        category=_text(values.get("category")),
+        priority=_text(values.get("priority")),
+        status=status,
+        due_at=parse_time(values.get("due"), where=f"due of {ticket_id}"),
+        url=_text(values.get("url")),
+    )
+
+
+def _check_unmatched(
+    found_any: dict[str, bool],
+    fields: dict[str, str],
+    count: int,
+    must_match: frozenset[str],
+    source: str,
+) -> None:
+    """A field path that matched none of ``count`` items: an error for a ``must_match`` field,
+    a warning in the log for the others."""
     unmatched = [
-        f for f, hit in found_any.items() if items and not hit and f not in REQUIRED_FIELDS
+        f for f, hit in found_any.items() if count and not hit and f not in REQUIRED_FIELDS
     ]
     for field in unmatched:
         if field in must_match:
             raise BadResponse(
-                f'fields.{field} = "{fields[field]}" finds nothing in any of the {len(items)} '
+                f'fields.{field} = "{fields[field]}" finds nothing in any of the {count} '
                 "tickets, so none could be counted; fix the path in the config",
                 f"unmatched path {field}={fields[field]!r}",
             )
@@ -177,9 +201,8 @@ def parse_tickets(
             source,
             field,
             fields[field],
-            len(items),
+            count,
         )
-    return tickets
 
 
 def _must_match(config: SourceConfig) -> frozenset[str]:
