@@ -123,6 +123,11 @@ class Source:
                 f"{self.name}: no {self.secret_label} was given; add it in Settings or with "
                 f"`ticketbell secret set {self.name!r}`"
             )
+        self.set_up()
+
+    def set_up(self) -> None:
+        """Read this kind's own options and make its clients: the last step of ``__init__``,
+        with ``config``, ``secret`` and ``clock`` set. Raises NotConfigured for what is wrong."""
 
     def http(self, base_url: str, **kwargs: Any) -> HttpClient:
         """An HTTP client for this source: its timeout, TLS verification and proxy settings."""

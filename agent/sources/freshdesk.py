@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from agent.model import Snapshot, Ticket, utcnow
+from agent.model import Snapshot, Ticket
 from agent.sources.base import BadResponse, Forbidden, NotConfigured, NotFound, Option, Source
 from agent.sources.http import Page, Pages
 from agent.sources.http_limits import throttle_hint
@@ -53,7 +53,7 @@ from agent.sources.kit import (
 )
 
 if TYPE_CHECKING:
-    from agent.config import SourceConfig
+    pass
 
 NextUrl = Callable[[Page], str | None]
 PER_SEARCH_PAGE = 30  # fixed by Freshdesk
@@ -357,13 +357,7 @@ class FreshdeskSource(Source):
     #: pages of the tickets list one stats sweep may read
     stats_pages = MAX_STATS_PAGES
 
-    def __init__(
-        self,
-        config: SourceConfig,
-        secret: str | None = None,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        super().__init__(config, secret, clock)
+    def set_up(self) -> None:
         raw = self.option_texts("statuses")
         try:
             chosen = frozenset(int(s.strip()) for s in raw)
@@ -371,8 +365,8 @@ class FreshdeskSource(Source):
             raise NotConfigured(
                 f"{self.name}: statuses must be Freshdesk status numbers (2 = Open), not {raw!r}"
             ) from None
-        self.web = re.sub(r"/api(/v2)?/?$", "", config.url.rstrip("/"))
-        self.client = self.http(f"{self.web}/api/v2", auth=(secret, "X"))
+        self.web = re.sub(r"/api(/v2)?/?$", "", self.config.url.rstrip("/"))
+        self.client = self.http(f"{self.web}/api/v2", auth=(self.secret, "X"))
         self.groups: CategoryResolver[int] = CategoryResolver(
             self._read_groups, what="group", helpdesk="Freshdesk"
         )

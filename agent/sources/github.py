@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from agent.model import Snapshot, Ticket, utcnow
+from agent.model import Snapshot, Ticket
 from agent.sources import kit
 from agent.sources.base import BadResponse, Forbidden, NotConfigured, NotFound, Option, Source
 from agent.sources.http import Page
@@ -46,7 +46,7 @@ from agent.sources.http_limits import throttle_hint
 from agent.sources.kit import Relist, TicketCache, parse_time, slowest
 
 if TYPE_CHECKING:
-    from agent.config import SourceConfig
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -271,13 +271,7 @@ class GitHubSource(Source):
     secret_label = "Personal access token"  # noqa: S105 - a label, not a secret
     category_label = "Labels"
 
-    def __init__(
-        self,
-        config: SourceConfig,
-        secret: str | None = None,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        super().__init__(config, secret, clock)
+    def set_up(self) -> None:
         repo = str(self.option("repository") or "").strip().strip("/")
         if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
             raise NotConfigured(
@@ -290,9 +284,9 @@ class GitHubSource(Source):
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": API_VERSION,
         }
-        if secret:
-            headers["Authorization"] = f"Bearer {secret}"
-        self.client = self.http(config.url or API, headers=headers, follow_moved=True)
+        if self.secret:
+            headers["Authorization"] = f"Bearer {self.secret}"
+        self.client = self.http(self.config.url or API, headers=headers, follow_moved=True)
         #: the repository's API path; a moved repository's new one once GitHub said so
         self.repo_path = f"repos/{repo}"
         #: each issue's comments, kept while its ``updated_at`` stays the same

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from agent import signin
-from agent.model import Snapshot, utcnow
+from agent.model import Snapshot
 from agent.sources.base import (
     AuthError,
     BadResponse,
@@ -163,17 +163,11 @@ class ImapSource(Source):
             ]
         return []
 
-    def __init__(
-        self,
-        config: SourceConfig,
-        secret: str | None = None,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        super().__init__(config, secret, clock)
+    def set_up(self) -> None:
         self.tokens: signin.AccessTokens | None = None
-        self._server(self._server_url(config, secret, clock))
-        self.user = config.user
-        cats = config.categories
+        self._server(self._server_url(self.config, self.secret, self.clock))
+        self.user = self.config.user
+        cats = self.config.categories
         self.addresses = [c.lower() for c in cats if "@" in c]
         self.folders = [c for c in cats if "@" not in c] or [str(self.option("folder") or "INBOX")]
         sent = self.option("sent_folder")

@@ -20,11 +20,10 @@ path, so the person fixing the config sees which line is wrong.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from agent.model import Snapshot, Ticket, utcnow
+from agent.model import Snapshot, Ticket
 from agent.sources.base import BadResponse, NotConfigured, Option, Source
 from agent.sources.http import Page, Pages
 from agent.sources.kit import Relist, earlier_clock, parse_time
@@ -272,14 +271,8 @@ class JsonSource(Source):
             return [(f"fields.{needed[0]}", f"is needed to filter by {setting}")]
         return []
 
-    def __init__(
-        self,
-        config: SourceConfig,
-        secret: str | None = None,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        super().__init__(config, secret, clock)
-        for key, problem in self.check_options(config):  # config loading ran them too
+    def set_up(self) -> None:
+        for key, problem in self.check_options(self.config):  # config loading ran them too
             raise NotConfigured(f"{self.name}: {key} {problem}")
         fields = self.option("fields") or {}
         assert isinstance(fields, dict)
@@ -287,10 +280,10 @@ class JsonSource(Source):
         self.items_path = str(self.option("items") or "").strip()
         self.next_path = str(self.option("next") or "").strip()
         self.waiting_statuses = self.option_texts("waiting_statuses")
-        self.must_match = _must_match(config)
+        self.must_match = _must_match(self.config)
         headers = {}
-        if secret:
-            headers[str(self.option("auth_header") or "Authorization")] = secret
+        if self.secret:
+            headers[str(self.option("auth_header") or "Authorization")] = self.secret
         #: each page's tickets and next link by URL, reused while the page comes back unmodified
         self._pages: dict[str, tuple[dict[str, Ticket], str | None]] = {}
         self.since_param = str(self.option("since_param") or "").strip()
@@ -299,7 +292,7 @@ class JsonSource(Source):
         self._looked_at: datetime | None = None
         self._relist = Relist()
         self.client = self.http(
-            config.url,
+            self.config.url,
             headers=headers,
         )
 

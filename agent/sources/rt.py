@@ -39,17 +39,17 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from agent.model import Snapshot, Ticket, utcnow
+from agent.model import Snapshot, Ticket
 from agent.sources.base import BadResponse, Forbidden, Option, Source
 from agent.sources.http import Page
 from agent.sources.kit import Relist, TicketCache, parse_time, slowest, waiting_since
 
 if TYPE_CHECKING:
-    from agent.config import SourceConfig
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -223,20 +223,14 @@ class RTSource(Source):
     secret_label = "Auth token"  # noqa: S105 - a label, not a secret
     category_label = "Queues"
 
-    def __init__(
-        self,
-        config: SourceConfig,
-        secret: str | None = None,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        super().__init__(config, secret, clock)
+    def set_up(self) -> None:
         self.statuses = frozenset(
             s.casefold() for s in (self.option_texts("statuses") or ("new", "open"))
         )
-        self.web = re.sub(r"/REST/2\.0/?$", "", config.url.rstrip("/"), flags=re.IGNORECASE)
+        self.web = re.sub(r"/REST/2\.0/?$", "", self.config.url.rstrip("/"), flags=re.IGNORECASE)
         self.client = self.http(
             f"{self.web}/REST/2.0",
-            headers={"Authorization": f"token {secret}"},
+            headers={"Authorization": f"token {self.secret}"},
         )
         self.due_is_deadline = bool(self.option("due_is_response_deadline"))
         #: each ticket's correspondence as (time, creator), kept while LastUpdated stays the same

@@ -46,19 +46,19 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from agent.model import Snapshot, Ticket, utcnow
+from agent.model import Snapshot, Ticket
 from agent.sources.base import BadResponse, Option, Source
 from agent.sources.http import Page
 from agent.sources.http_limits import throttle_hint
 from agent.sources.kit import Relist, TicketCache, parse_time, slowest, waiting_since
 
 if TYPE_CHECKING:
-    from agent.config import SourceConfig
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -246,20 +246,14 @@ class ZammadSource(Source):
     secret_label = "Access token"  # noqa: S105 - a label, not a secret
     category_label = "Groups"
 
-    def __init__(
-        self,
-        config: SourceConfig,
-        secret: str | None = None,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        super().__init__(config, secret, clock)
+    def set_up(self) -> None:
         self.states = frozenset(
             s.casefold() for s in (self.option_texts("states") or ("new", "open"))
         )
-        self.web = re.sub(r"/api(/v1)?/?$", "", config.url.rstrip("/"))
+        self.web = re.sub(r"/api(/v1)?/?$", "", self.config.url.rstrip("/"))
         self.client = self.http(
             f"{self.web}/api/v1",
-            headers={"Authorization": f"Token token={secret}"},
+            headers={"Authorization": f"Token token={self.secret}"},
         )
         #: each ticket's public articles, kept while its ``updated_at`` stays the same
         self._articles: TicketCache[int, list[tuple[datetime, bool]]] = TicketCache()
