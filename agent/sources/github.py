@@ -303,13 +303,9 @@ class GitHubSource(Source):
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
         self._throttle = None
-        if self._mark is None or self._relist.due(now):
-            complete = self._list_all()
-            self._relist.done(now, complete)
-        else:
-            complete = self._list_changes()
-            if not complete:
-                self._relist.reset()
+        complete = self._relist.look(
+            now, self._list_all, self._list_changes, first=self._mark is None
+        )
         issues = self._issues
         tickets = []
         members = self._team_members(now) if issues and not self.team else frozenset()

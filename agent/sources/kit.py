@@ -292,6 +292,25 @@ class Relist:
         """List everything at the next poll (a "since" request came back incomplete)."""
         self._at = None
 
+    def look(
+        self,
+        now: datetime,
+        list_all: Callable[[], bool],
+        list_changes: Callable[[], bool],
+        *,
+        first: bool = False,
+    ) -> bool:
+        """List everything when due (or ``first``: nothing is known yet), else only what changed;
+        True when what was read is complete."""
+        if first or self.due(now):
+            complete = list_all()
+            self.done(now, complete)
+        else:
+            complete = list_changes()
+            if not complete:
+                self.reset()
+        return complete
+
 
 def earlier_clock(headers: Mapping[str, str], now: datetime) -> datetime:
     """The earlier of our clock and the server's (its ``Date`` header), for the next "changed

@@ -304,13 +304,9 @@ class RTSource(Source):
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
         self._throttle = None
-        if self._looked_at is None or self._relist.due(now):
-            complete = self._list_all()
-            self._relist.done(now, complete)
-        else:
-            complete = self._list_changes(now)
-            if not complete:
-                self._relist.reset()
+        complete = self._relist.look(
+            now, self._list_all, lambda: self._list_changes(now), first=self._looked_at is None
+        )
         self._looked_at = now
         found = self._found
         tickets = []

@@ -268,13 +268,10 @@ class ZammadSource(Source):
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
         self._throttle = None
-        if self._looked_at is None or not self._index_ok or self._relist.due(now):
-            complete = self._list_all()
-            self._relist.done(now, complete)
-        else:
-            complete = self._list_changes(now)
-            if not complete:
-                self._relist.reset()
+        first = self._looked_at is None or not self._index_ok
+        complete = self._relist.look(
+            now, self._list_all, lambda: self._list_changes(now), first=first
+        )
         self._looked_at = now
         found = self._found
         tickets = []

@@ -22,7 +22,16 @@ from agent import channels
 from agent import secrets as secret_store
 from agent.config import ConfigError, schema
 from ui.settings.targets import TargetList, TargetRow
-from ui.settings.widgets import hint, plain_label, retab, show, show_error_in, with_error
+from ui.settings.widgets import (
+    clear,
+    hint,
+    plain_label,
+    remove_row,
+    retab,
+    show,
+    show_error_in,
+    with_error,
+)
 
 #: a typed target as collected: its row, its config value and (keyring name, URL) to store
 Collected = tuple[TargetRow, str, tuple[str, str] | None]
@@ -131,9 +140,7 @@ class EscalationPage(QWidget):
         return box
 
     def _remove_level(self, box: LevelBox) -> None:
-        self.levels.remove(box)
-        box.setParent(None)
-        box.deleteLater()
+        remove_row(self.levels, box)
         self._renumber()
 
     def _renumber(self) -> None:
@@ -206,13 +213,7 @@ class EscalationPage(QWidget):
         return show_error_in(self.index, exc)
 
     def clear_errors(self) -> None:
-        for label in (
-            self.levels_error,
-            self.repeat_error,
-            self.sent_by_error,
-            self.digest_at_error,
-        ):
-            show(label, "")
+        clear(self.levels_error, self.repeat_error, self.sent_by_error, self.digest_at_error)
         for box in self.levels:
             show(box.after_error, "")
             box.targets.clear_errors()

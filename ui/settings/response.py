@@ -25,7 +25,15 @@ from PySide6.QtWidgets import (
 
 from agent import config as config_module
 from agent.config import WEEKDAYS, ConfigError, schema
-from ui.settings.widgets import plain_label, retab, show, show_error_in, with_error
+from ui.settings.widgets import (
+    clear,
+    plain_label,
+    remove_row,
+    retab,
+    show,
+    show_error_in,
+    with_error,
+)
 
 #: how a rule's keys are named in its row's error ("reply within: … is not a duration")
 RULE_NAMES = {opt.key: opt.label for opt in schema.RULE}
@@ -239,9 +247,7 @@ class ResponsePage(QWidget):
         return row
 
     def _remove_rule(self, row: RuleRow) -> None:
-        self.rules.remove(row)
-        row.setParent(None)
-        row.deleteLater()
+        remove_row(self.rules, row)
 
     def _collect_windows(self, data: dict[str, Any]) -> None:
         windows = dict(data.get("windows", {}))
@@ -299,14 +305,13 @@ class ResponsePage(QWidget):
         return show_error_in(self.index, exc, RULE_NAMES)
 
     def clear_errors(self) -> None:
-        for label in (
+        clear(
             self.default_error,
             self.rules_error,
             self.zone_error,
             self.days_error,
             self.hours_error,
             self.holidays_error,
-        ):
-            show(label, "")
+        )
         for row in self.rules:
             show(row.error, "")

@@ -31,7 +31,7 @@ from agent.config import ConfigError, schema
 from agent.connection import ConnectionTest, try_connection
 from agent.sources import KINDS, source_class
 from agent.sources.base import Option, SourceError
-from ui.settings.widgets import DEMO, Worker, plain_label, retab, show, with_error
+from ui.settings.widgets import DEMO, Worker, clear, plain_label, retab, show, with_error
 
 log = logging.getLogger(__name__)
 #: the rows every kind has; the kind's own rows go between name and token
@@ -317,8 +317,7 @@ class SourceForm(QWidget):
         return True
 
     def clear_errors(self) -> None:
-        for label in self.errors.values():
-            show(label, "")
+        clear(*self.errors.values())
 
     def test(self) -> None:
         """Test the connection as the agent will make it (``agent.connection.try_connection``),

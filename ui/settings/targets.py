@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, 
 
 from agent import channels, escalation
 from agent import secrets as secret_store
-from ui.settings.widgets import Worker, hint, plain_label, retab, show
+from ui.settings.widgets import Worker, hint, plain_label, remove_row, retab, show
 
 log = logging.getLogger(__name__)
 
@@ -218,9 +218,7 @@ class TargetList(QWidget):
         return row
 
     def _remove(self, row: TargetRow) -> None:
-        self.rows.remove(row)
-        row.setParent(None)
-        row.deleteLater()
+        remove_row(self.rows, row)
 
     def clear_errors(self) -> None:
         show(self.error, "")

@@ -74,6 +74,19 @@ def show(label: QLabel, text: str, ok: bool | None = None) -> None:
     label.setVisible(bool(text))
 
 
+def clear(*labels: QLabel) -> None:
+    """Hide these error labels (their text goes)."""
+    for label in labels:
+        show(label, "")
+
+
+def remove_row(rows: list[Any], row: QWidget) -> None:
+    """Take a removable row (a rule, a target, a level) out of its list and off the window."""
+    rows.remove(row)
+    row.setParent(None)
+    row.deleteLater()
+
+
 def show_error_in(
     index: dict[str, QLabel], exc: ConfigError, names: dict[str, str] | None = None
 ) -> bool:
@@ -87,6 +100,17 @@ def show_error_in(
             show(label, f"{named}: {exc.message}" if named else exc.message)
             return True
     return False
+
+
+def read_provisioning(parent: QWidget, path: Path, say: Callable[[str], None]) -> Config | None:
+    """The provisioning file at ``path``, once the person accepts its risky settings; None when
+    it cannot be read (``say`` tells why) or they say No."""
+    try:
+        config = config_module.read_provisioning(path)
+    except ConfigError as exc:
+        say(str(exc))
+        return None
+    return config if accept_risky(parent, path, config) else None
 
 
 def accept_risky(parent: QWidget, path: Path, config: Config) -> bool:
