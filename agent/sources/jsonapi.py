@@ -316,6 +316,10 @@ class JsonSource(Source):
         if page.from_cache and page.url in self._pages:
             return self._pages[page.url][0]
         items = parse_items(page.data, self.items_path)
+        return {t.id: t for t in self._wanted(items)}
+
+    def _wanted(self, items: list[Any]) -> list[Ticket]:
+        """The tickets of ``items`` in the watched categories."""
         parsed = parse_tickets(
             items,
             self.fields,
@@ -323,7 +327,7 @@ class JsonSource(Source):
             waiting_statuses=self.waiting_statuses,
             must_match=self.must_match,
         )
-        return {t.id: t for t in parsed if self.wants(t.category)}
+        return [t for t in parsed if self.wants(t.category)]
 
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
@@ -373,14 +377,7 @@ class JsonSource(Source):
                 ticket_id = lookup(item, self.fields["id"])
                 if ticket_id is not _MISSING:
                     self._tickets.pop(_text(ticket_id), None)
-            parsed = parse_tickets(
-                items,
-                self.fields,
-                source=self.name,
-                waiting_statuses=self.waiting_statuses,
-                must_match=self.must_match,
-            )
-            self._tickets.update((t.id, t) for t in parsed if self.wants(t.category))
+            self._tickets.update((t.id, t) for t in self._wanted(items))
         return listing, earlier_clock(listing.pages[0].headers, now)
 
     def close(self) -> None:
