@@ -23,6 +23,7 @@ from agent import secrets as secret_store
 from agent.config import ConfigError, schema
 from ui.settings.targets import TargetList, TargetRow
 from ui.settings.widgets import (
+    append_row,
     clear,
     hint,
     plain_label,
@@ -133,8 +134,7 @@ class EscalationPage(QWidget):
     def add_level(self, level: dict[str, Any]) -> LevelBox:
         box = LevelBox(level)
         box.removed.connect(self._remove_level)
-        self.levels.append(box)
-        self.levels_box.addWidget(box)
+        append_row(self.levels, self.levels_box, box)
         self._renumber()
         retab(self)
         return box

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from agent import config as config_module
 from agent.config import WEEKDAYS, ConfigError, schema
 from ui.settings.widgets import (
+    append_row,
     clear,
     plain_label,
     remove_row,
@@ -241,8 +242,7 @@ class ResponsePage(QWidget):
     def add_rule(self, rule: dict[str, Any]) -> RuleRow:
         row = RuleRow(rule)
         row.removed.connect(self._remove_rule)
-        self.rules.append(row)
-        self.rules_lay.addWidget(row)
+        append_row(self.rules, self.rules_lay, row)
         retab(self)
         return row
 

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, 
 
 from agent import channels, escalation
 from agent import secrets as secret_store
-from ui.settings.widgets import Worker, hint, plain_label, remove_row, retab, show
+from ui.settings.widgets import Worker, append_row, hint, plain_label, remove_row, retab, show
 
 log = logging.getLogger(__name__)
 
@@ -212,8 +212,7 @@ class TargetList(QWidget):
     def add(self, target: str) -> TargetRow:
         row = TargetRow(target)
         row.removed.connect(self._remove)
-        self.rows.append(row)
-        self.rows_box.addWidget(row)
+        append_row(self.rows, self.rows_box, row)
         retab(self)
         return row
 

@@ -80,6 +80,12 @@ def clear(*labels: QLabel) -> None:
         show(label, "")
 
 
+def append_row(rows: list[Any], layout: QVBoxLayout, row: QWidget) -> None:
+    """Put a removable row (a rule, a target, a level) at the end of its list and layout."""
+    rows.append(row)
+    layout.addWidget(row)
+
+
 def remove_row(rows: list[Any], row: QWidget) -> None:
     """Take a removable row (a rule, a target, a level) out of its list and off the window."""
     rows.remove(row)
