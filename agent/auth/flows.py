@@ -126,10 +126,16 @@ def finish_device_code(
     raise SignInFailed("the code expired before it was entered; start again")
 
 
+class _RedirectServer(http.server.HTTPServer):
+    """The one-shot loopback listener; ``result`` is the query of the browser's redirect."""
+
+    result: dict[str, str]
+
+
 class _Redirect(http.server.BaseHTTPRequestHandler):
     """The one request the browser makes to the loopback redirect URI."""
 
-    result: dict[str, str]
+    server: _RedirectServer
 
     def do_GET(self) -> None:
         query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
@@ -137,7 +143,7 @@ class _Redirect(http.server.BaseHTTPRequestHandler):
             self.send_response(404)
             self.end_headers()
             return
-        self.server.result = query  # type: ignore[attr-defined]
+        self.server.result = query
         ok = "code" in query
         text = (
             "Signed in. You can close this window and go back to Ticketbell."
@@ -166,12 +172,12 @@ def browser_sign_in(
 
     cancel = cancel or threading.Event()
     try:
-        server = http.server.HTTPServer(("127.0.0.1", client.redirect_port), _Redirect)
+        server = _RedirectServer(("127.0.0.1", client.redirect_port), _Redirect)
     except OSError as exc:
         raise SignInFailed(
             f"cannot listen on 127.0.0.1:{client.redirect_port} for the browser's answer ({exc})"
         ) from None
-    server.result = {}  # type: ignore[attr-defined]
+    server.result = {}
     server.timeout = 0.25
     redirect = f"http://127.0.0.1:{server.server_port}/"
     verifier = random.token_urlsafe(64)
@@ -186,7 +192,7 @@ def browser_sign_in(
         served.start()
         open_browser(url)
         served.join()
-        result: dict[str, str] = server.result  # type: ignore[attr-defined]
+        result = server.result
         if cancel.is_set():
             raise SignInFailed("signing in was cancelled")
         if not result:
@@ -214,11 +220,9 @@ def browser_sign_in(
         server.server_close()
 
 
-def _serve_until_answer(
-    server: http.server.HTTPServer, cancel: threading.Event, timeout: float
-) -> None:
+def _serve_until_answer(server: _RedirectServer, cancel: threading.Event, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while not server.result and not cancel.is_set() and time.monotonic() < deadline:  # type: ignore[attr-defined]
+    while not server.result and not cancel.is_set() and time.monotonic() < deadline:
         server.handle_request()
 
 

@@ -5,6 +5,7 @@ forgotten (:class:`~agent.sources.base.SignInNeeded`) when the provider refuses 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -157,9 +158,11 @@ class _Refused(Exception):
 
 
 def seconds_or_none(value: object) -> float | None:
+    if not isinstance(value, str | int | float):
+        return None
     try:
-        seconds = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        seconds = float(value)
+    except ValueError:
         return None
     return seconds if seconds > 0 else None
 
@@ -187,20 +190,24 @@ def bearer_auth(tokens: AccessTokens) -> Any:
     import requests
 
     class BearerAuth(requests.auth.AuthBase):
+        def __init__(self) -> None:
+            #: the requests sent again with a renewed token: each is retried once at most
+            self.retries: weakref.WeakSet[requests.PreparedRequest] = weakref.WeakSet()
+
         def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
             request.headers["Authorization"] = f"Bearer {tokens.current()}"
             request.register_hook("response", self._retry_once)
             return request
 
         def _retry_once(self, response: requests.Response, **kwargs: Any) -> requests.Response:
-            if response.status_code != 401 or getattr(response.request, "_renewed", False):
+            if response.status_code != 401 or response.request in self.retries:
                 return response
             response.close()
             sent = str(response.request.headers.get("Authorization", ""))
             tokens.renew(refused=sent.removeprefix("Bearer "))
             again = response.request.copy()
             again.headers["Authorization"] = f"Bearer {tokens.access_token}"
-            again._renewed = True  # type: ignore[attr-defined]
+            self.retries.add(again)
             retry = response.connection.send(again, **kwargs)
             retry.history.append(response)
             retry.request = again

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from agent.channels import OWNER_DESKTOP, channel_secrets, describe_target
 from agent.config.read import from_dict, read_toml, to_toml
 from agent.config.shapes import Config, ConfigError
 
@@ -50,7 +51,6 @@ def secret_findings(data: object, prefix: str = "") -> list[tuple[str, str]]:
 
 def _channel_secrets(url: str) -> str:
     """Where an apprise channel URL carries a secret ("the +X-Api-Key field"), or ""."""
-    from agent.escalation import channel_secrets
 
     return ", ".join(dict.fromkeys(where for where, _ in channel_secrets(url)))
 
@@ -79,7 +79,6 @@ def risky_settings(config: Config) -> list[str]:
     """What a provisioning file asks for that a person should agree to before it is used:
     TLS certificates not checked or checked against its own CA, traffic through a proxy,
     escalations sent from this computer (``sent_by`` its role) to channels outside it."""
-    from agent.escalation import OWNER_DESKTOP, describe_target
 
     risky = []
     for src in config.sources:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import agent.config.schema as schema
+from agent.channels import carries_secret, channel_secrets, check_target, describe_target
 from agent.config.schema import (
     MAX_DURATION,
     default,
@@ -42,6 +43,8 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
+
+__all__ = ["tomllib"]  # re-exported by agent.config: the TOML reader in use, for reading exports
 
 # --------------------------------------------------------------------------- reading values
 
@@ -92,7 +95,7 @@ class _Reader:
     def text(self, name: str, default: str = "", required: bool = False) -> str:
         if required and name not in self.table:
             raise self.error(name, "is missing")
-        value = self.get(name, str, default)
+        value: str = self.get(name, str, default)
         if required and not value.strip():
             raise self.error(name, "must not be empty")
         if "\x00" in value:
@@ -190,7 +193,7 @@ def _source_kind(r: _Reader) -> str:
 
 
 def _verify(file: Path | None, r: _Reader) -> bool | str:
-    verify = r.get("verify", (bool, str), True)
+    verify: bool | str = r.get("verify", (bool, str), True)
     if not isinstance(verify, str):
         return verify
     if not verify.strip():
@@ -366,9 +369,6 @@ def _read_targets(r: _Reader, name: str) -> tuple[str, ...]:
     targets = r.strings(name)
     if not targets:
         return targets
-    # only now: agent.escalation is the channels' code, which a config without them never needs
-    from agent.escalation import carries_secret, channel_secrets, check_target, describe_target
-
     for i, target in enumerate(targets):
         found = channel_secrets(target)  # before check_target: apprise logs the URL it loads
         where = f" ({found[0][0]})" if found else ""
@@ -452,7 +452,7 @@ def read_toml(path: Path) -> dict[str, Any]:
     if len(raw) > MAX_FILE_BYTES:
         raise ConfigError(path, "", f"is larger than {MAX_FILE_BYTES >> 20} MiB; not read")
     try:
-        data = tomllib.loads(text)
+        data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, "", f"is not valid TOML: {exc}") from None
     except RecursionError:  # [[[[…]]]] or {a={a={…}}} nested thousands deep

@@ -8,151 +8,62 @@ pure ``parse_*()`` functions in the same file turn the helpdesk's JSON into tick
 
 from __future__ import annotations
 
-import contextlib
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from agent import secrets
 from agent.model import Snapshot, utcnow
+from agent.sources.errors import (
+    FETCH_DEADLINE_FACTOR,
+    MAX_FETCH_BYTES,
+    MAX_SERVER_WAIT,
+    AuthError,
+    BadResponse,
+    FetchBudget,
+    Forbidden,
+    NotConfigured,
+    NotFound,
+    RateLimited,
+    SignInNeeded,
+    SourceError,
+    TLSFailure,
+    TooSlow,
+    Unavailable,
+    Unreachable,
+    current_budget,
+    fetch_budget,
+)
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
     from agent.sources.http import HttpClient
 
-
-class SourceError(Exception):
-    """A fetch failed. ``str()`` is a message for a person; ``detail`` goes to the log only.
-
-    Neither may contain a secret: messages are built from status codes, hosts and the helpdesk's
-    own error text, never from request headers or URLs with credentials.
-    """
-
-    label = "failed"
-    #: the helpdesk's own error text, when it gave one (a connector may word the message anew)
-    said: str = ""
-
-    def __init__(self, message: str, detail: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.detail = detail
-
-
-class AuthError(SourceError):
-    label = "authentication failed"
-
-
-class Forbidden(AuthError):
-    label = "forbidden"
-
-
-class RateLimited(SourceError):
-    """The helpdesk asks us to wait ``retry_after`` seconds (None: it did not say how long).
-
-    The wait is clamped to at most an hour (``inf``, ``1e20``: an hour; NaN: unknown), so no
-    number from a server can overflow the scheduler or silence a source until restart.
-    """
-
-    label = "rate limited"
-    MAX_WAIT: ClassVar[float] = 3600.0
-
-    def __init__(self, message: str, retry_after: float | None = None, detail: str = "") -> None:
-        super().__init__(message, detail)
-        if retry_after is not None:
-            retry_after = float(retry_after)
-            retry_after = (
-                None if retry_after != retry_after else min(max(0.0, retry_after), self.MAX_WAIT)
-            )
-        self.retry_after = retry_after
-
-
-class Unavailable(SourceError):
-    label = "unavailable"
-
-
-class Unreachable(Unavailable):
-    label = "unreachable"
-
-
-class TLSFailure(Unavailable):
-    label = "TLS failure"
-
-
-class TooSlow(Unavailable):
-    """The fetch did not finish within its deadline (a server that trickles its answer)."""
-
-    label = "too slow"
-
-
-class BadResponse(SourceError):
-    label = "bad response"
-
-
-class NotFound(BadResponse):
-    label = "not found"
-
-
-class NotConfigured(SourceError):
-    """The source cannot run as configured (missing secret, no keyring): needs a person."""
-
-    label = "not configured"
-
-
-class SignInNeeded(NotConfigured):
-    """An OAuth source has no usable sign-in (none yet, or the provider refused the refresh
-    token): a person must sign in again; polling until then only repeats the refusal."""
-
-    label = "sign-in needed"
-
-
-#: A whole fetch (every page, every request) may take this many times the source's
-#: ``timeout``; after that it is abandoned and the source fails "too slow". ``timeout`` alone
-#: limits each socket read, so a server sending a byte every few seconds held a fetch forever.
-FETCH_DEADLINE_FACTOR = 4
-#: The longest wait a helpdesk may ask for (Retry-After, a rate-limit reset), in seconds: no
-#: number from a server may silence a source for longer, nor overflow a date.
-MAX_SERVER_WAIT = 3600.0
-#: Bytes one fetch may read in all responses together (one response has its own, lower cap).
-MAX_FETCH_BYTES = 100 * 1024 * 1024
-
-
-@dataclass
-class FetchBudget:
-    """What the fetch under way on this thread may still spend: time and bytes."""
-
-    deadline: float  # time.monotonic() by which the fetch must end
-    seconds: float  # the whole budget, for messages
-    bytes_left: int
-
-    def time_left(self) -> float:
-        return self.deadline - time.monotonic()
-
-
-_budget = threading.local()
-
-
-@contextlib.contextmanager
-def fetch_budget(seconds: float, max_bytes: int = MAX_FETCH_BYTES) -> Iterator[FetchBudget]:
-    """Give the fetch run inside this block (on this thread) a deadline and a byte budget.
-
-    The engine wraps every ``Source.fetch()`` in one; HTTP and IMAP read it through
-    :func:`current_budget`. Outside of one (a connector's unit test) nothing is limited.
-    """
-    budget = FetchBudget(time.monotonic() + seconds, seconds, max_bytes)
-    previous = getattr(_budget, "value", None)
-    _budget.value = budget
-    try:
-        yield budget
-    finally:
-        _budget.value = previous
-
-
-def current_budget() -> FetchBudget | None:
-    """The budget of the fetch under way on this thread (None: not limited)."""
-    return getattr(_budget, "value", None)
+#: the errors and the fetch budget live in agent.sources.errors (so agent.sources.http, which
+#: raises them, needs nothing of this module); a connector imports them from here
+__all__ = [
+    "FETCH_DEADLINE_FACTOR",
+    "MAX_FETCH_BYTES",
+    "MAX_SERVER_WAIT",
+    "AuthError",
+    "BadResponse",
+    "FetchBudget",
+    "Forbidden",
+    "NotConfigured",
+    "NotFound",
+    "Option",
+    "RateLimited",
+    "SignInNeeded",
+    "Source",
+    "SourceError",
+    "TLSFailure",
+    "TooSlow",
+    "Unavailable",
+    "Unreachable",
+    "current_budget",
+    "fetch_budget",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +123,11 @@ class Source:
                 f"{self.name}: no {self.secret_label} was given; add it in Settings or with "
                 f"`ticketbell secret set {self.name!r}`"
             )
+        self.set_up()
+
+    def set_up(self) -> None:
+        """Read this kind's own options and make its clients: the last step of ``__init__``,
+        with ``config``, ``secret`` and ``clock`` set. Raises NotConfigured for what is wrong."""
 
     def http(self, base_url: str, **kwargs: Any) -> HttpClient:
         """An HTTP client for this source: its timeout, TLS verification and proxy settings."""
@@ -263,6 +179,11 @@ class Source:
 
     def option(self, key: str) -> object:
         return self.config.options.get(key)
+
+    def option_texts(self, key: str) -> tuple[str, ...]:
+        """A list option's items as text; empty when it is not set."""
+        value = self.option(key)
+        return tuple(str(v) for v in value) if isinstance(value, Iterable) and value else ()
 
     def wants(self, category: str) -> bool:
         """True when this assistant watches ``category`` (empty filter: every category)."""

@@ -35,9 +35,10 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from agent.model import Snapshot, Ticket, utcnow
+from agent.model import Snapshot, Ticket
 from agent.sources.base import BadResponse, Forbidden, NotConfigured, NotFound, Option, Source
-from agent.sources.http import Page, Pages, throttle_hint
+from agent.sources.http import Page, Pages
+from agent.sources.http_limits import throttle_hint
 from agent.sources.kit import (
     CategoryResolver,
     TicketCache,
@@ -52,7 +53,7 @@ from agent.sources.kit import (
 )
 
 if TYPE_CHECKING:
-    from agent.config import SourceConfig
+    pass
 
 NextUrl = Callable[[Page], str | None]
 PER_SEARCH_PAGE = 30  # fixed by Freshdesk
@@ -219,8 +220,8 @@ def parse_conversations(
         at = _time(conv.get("created_at"), "conversation created_at")
         if at is None:
             continue
-        author = conv.get("user_id")
-        messages.append((at, author == requester_id or users.get(author, True)))  # type: ignore[arg-type]
+        author: Any = conv.get("user_id")  # a JSON number (or missing: the customer's)
+        messages.append((at, author == requester_id or users.get(author, True)))
     return messages
 
 
@@ -308,7 +309,7 @@ def parse_ticket(
         waiting_since=since,
         requester=requester,
         category=groups.get(group, str(group)) if group is not None else "",
-        priority=PRIORITIES.get(ticket.get("priority"), ""),  # type: ignore[arg-type]
+        priority=PRIORITIES.get(ticket["priority"], "") if "priority" in ticket else "",
         status=STATUS_NAMES.get(status, str(status)),
         due_at=due,
         url=f"{web}/a/tickets/{tid}",
@@ -356,23 +357,17 @@ class FreshdeskSource(Source):
     #: pages of the tickets list one stats sweep may read
     stats_pages = MAX_STATS_PAGES
 
-    def __init__(
-        self,
-        config: SourceConfig,
-        secret: str | None = None,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        super().__init__(config, secret, clock)
-        raw = self.option("statuses") or []
+    def set_up(self) -> None:
+        raw = self.option_texts("statuses")
         try:
-            chosen = frozenset(int(str(s).strip()) for s in raw)  # type: ignore[union-attr]
+            chosen = frozenset(int(s.strip()) for s in raw)
         except ValueError:
             raise NotConfigured(
                 f"{self.name}: statuses must be Freshdesk status numbers (2 = Open), not {raw!r}"
             ) from None
-        self.web = re.sub(r"/api(/v2)?/?$", "", config.url.rstrip("/"))
-        self.client = self.http(f"{self.web}/api/v2", auth=(secret, "X"))
-        self.groups: CategoryResolver = CategoryResolver(
+        self.web = re.sub(r"/api(/v2)?/?$", "", self.config.url.rstrip("/"))
+        self.client = self.http(f"{self.web}/api/v2", auth=(self.secret, "X"))
+        self.groups: CategoryResolver[int] = CategoryResolver(
             self._read_groups, what="group", helpdesk="Freshdesk"
         )
         self._statuses: frozenset[int] | None = chosen or None

@@ -32,20 +32,21 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from agent.model import Snapshot, Ticket, utcnow
+from agent.model import Snapshot, Ticket
 from agent.sources import kit
 from agent.sources.base import BadResponse, Forbidden, NotConfigured, NotFound, Option, Source
-from agent.sources.http import Page, throttle_hint
+from agent.sources.http import Page
+from agent.sources.http_limits import throttle_hint
 from agent.sources.kit import Relist, TicketCache, parse_time, slowest
 
 if TYPE_CHECKING:
-    from agent.config import SourceConfig
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -270,28 +271,22 @@ class GitHubSource(Source):
     secret_label = "Personal access token"  # noqa: S105 - a label, not a secret
     category_label = "Labels"
 
-    def __init__(
-        self,
-        config: SourceConfig,
-        secret: str | None = None,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        super().__init__(config, secret, clock)
+    def set_up(self) -> None:
         repo = str(self.option("repository") or "").strip().strip("/")
         if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
             raise NotConfigured(
                 f"{self.name}: repository {repo!r} is not of the form owner/name, e.g. acme/tool"
             )
         self.repo = repo
-        self.team = frozenset(str(t).casefold() for t in (self.option("team") or ()))
-        self.paused = tuple(str(p) for p in (self.option("paused_labels") or ()))
+        self.team = frozenset(t.casefold() for t in self.option_texts("team"))
+        self.paused = self.option_texts("paused_labels")
         headers = {
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": API_VERSION,
         }
-        if secret:
-            headers["Authorization"] = f"Bearer {secret}"
-        self.client = self.http(config.url or API, headers=headers, follow_moved=True)
+        if self.secret:
+            headers["Authorization"] = f"Bearer {self.secret}"
+        self.client = self.http(self.config.url or API, headers=headers, follow_moved=True)
         #: the repository's API path; a moved repository's new one once GitHub said so
         self.repo_path = f"repos/{repo}"
         #: each issue's comments, kept while its ``updated_at`` stays the same
@@ -308,13 +303,9 @@ class GitHubSource(Source):
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
         self._throttle = None
-        if self._mark is None or self._relist.due(now):
-            complete = self._list_all()
-            self._relist.done(now, complete)
-        else:
-            complete = self._list_changes()
-            if not complete:
-                self._relist.reset()
+        complete = self._relist.look(
+            now, self._list_all, self._list_changes, first=self._mark is None
+        )
         issues = self._issues
         tickets = []
         members = self._team_members(now) if issues and not self.team else frozenset()

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from agent import secrets
-from agent.model import Snapshot, Ticket, utcnow
+from agent.model import Snapshot, Ticket
 from agent.sources.base import (
     AuthError,
     BadResponse,
@@ -38,7 +38,7 @@ from agent.sources.http import Page
 from agent.sources.kit import CategoryResolver, Relist, earlier_clock, parse_time, slowest
 
 if TYPE_CHECKING:
-    from agent.config import SourceConfig
+    pass
 
 API = "https://api.helpscout.net/v2"
 WEB = "https://secure.helpscout.net"
@@ -138,17 +138,11 @@ class HelpScoutSource(Source):
     secret_label = "App secret"  # noqa: S105 - a label, not a secret
     category_label = "Mailboxes"
 
-    def __init__(
-        self,
-        config: SourceConfig,
-        secret: str | None = None,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        super().__init__(config, secret, clock)
-        if not config.user:
+    def set_up(self) -> None:
+        if not self.config.user:
             raise NotConfigured(f"{self.name}: user must be the Help Scout app id")
         self.client = self.http(
-            config.url or API,
+            self.config.url or API,
         )
         self._token: str | None = None
         self._token_until: datetime | None = None
@@ -247,7 +241,8 @@ class HelpScoutSource(Source):
         params: dict[str, Any] = {"status": "active", "sortField": "createdAt", "sortOrder": "asc"}
         found: dict[Any, dict[str, Any]] = {}
         complete, throttle, seen_at = True, None, None
-        for mailbox in targets or [None]:
+        mailboxes: list[int | None] = [*targets] if targets else [None]  # None: every mailbox
+        for mailbox in mailboxes:
             query = params if mailbox is None else {**params, "mailbox": mailbox}
             pages = self.client.paginate("conversations", query, next_href, headers=headers)
             seen_at = seen_at or earlier_clock(pages.pages[0].headers, now)

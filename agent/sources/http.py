@@ -39,7 +39,7 @@ import requests
 import urllib3
 
 from agent import __version__
-from agent.sources.base import (
+from agent.sources.errors import (
     MAX_FETCH_BYTES,
     BadResponse,
     RateLimited,
@@ -139,7 +139,7 @@ class _UnchangedPage(Page):
         self._data: Any = None
         super().__init__(None, url, headers, status, links, True)
 
-    @property  # type: ignore[override]
+    @property
     def data(self) -> Any:
         if self._body is not None:
             self._data, self._body = orjson.loads(self._body), None
@@ -328,7 +328,8 @@ class HttpClient:
         request = _Request(method, url, params, send_headers, data, json_body)
         response, body = self._answer(request, cached)
         if body is None:  # 304 Not Modified: the page kept with its validators
-            page = cached[2]  # type: ignore[index]
+            assert cached is not None  # a 304 is taken only as the answer to a cached page
+            page = cached[2]
             return Page(page.data, page.url, response.headers, 304, page.links, True)
         return self._page(request, response, body, cache_key if revalidate else "")
 

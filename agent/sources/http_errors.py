@@ -13,7 +13,7 @@ from urllib.parse import urljoin, urlsplit
 import orjson
 import requests
 
-from agent.sources.base import (
+from agent.sources.errors import (
     AuthError,
     BadResponse,
     Forbidden,
@@ -72,8 +72,9 @@ def error_text(body: bytes) -> str:
             return value.strip()[:200]
         if isinstance(value, dict):
             for inner in ("message", "title", "description"):
-                if isinstance(value.get(inner), str):
-                    return value[inner].strip()[:200]
+                text = value.get(inner)
+                if isinstance(text, str):
+                    return text.strip()[:200]
     return ""
 
 

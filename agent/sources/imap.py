@@ -24,17 +24,16 @@ from __future__ import annotations
 
 import imaplib
 import logging
-import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from agent import signin
-from agent.model import Snapshot, utcnow
+from agent.model import Snapshot
 from agent.sources.base import (
     AuthError,
     BadResponse,
@@ -70,6 +69,7 @@ from agent.sources.imap_protocol import (  # noqa: F401 - tests import them from
     shutdown,
     sign_in_oauth,
     text_of,
+    tls_context,
     uid_set,
 )
 
@@ -163,27 +163,23 @@ class ImapSource(Source):
             ]
         return []
 
-    def __init__(
-        self,
-        config: SourceConfig,
-        secret: str | None = None,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        super().__init__(config, secret, clock)
+    def set_up(self) -> None:
         self.tokens: signin.AccessTokens | None = None
-        self._server(self._server_url(config, secret, clock))
-        self.user = config.user
-        cats = config.categories
+        self._server(self._server_url(self.config, self.secret, self.clock))
+        self.user = self.config.user
+        cats = self.config.categories
         self.addresses = [c.lower() for c in cats if "@" in c]
         self.folders = [c for c in cats if "@" not in c] or [str(self.option("folder") or "INBOX")]
         sent = self.option("sent_folder")
         self.sent_setting = str(sent if sent is not None else "Sent")
         self.sent_folder: str | None = None  # resolved on the first fetch
-        own = {a.lower() for a in (self.option("team") or [])}
+        own = {a.lower() for a in self.option_texts("team")}
         if "@" in self.user:
             own.add(self.user.lower())
         self.own = frozenset(own)
-        self.lookback = timedelta(days=max(1, int(self.option("lookback_days") or 60)))
+        days = self.option("lookback_days") or 60
+        assert isinstance(days, int), "config reads lookback_days as a whole number"
+        self.lookback = timedelta(days=max(1, days))
         self.webmail = str(self.option("webmail_url") or "")
         check_webmail_url(self.name, self.webmail)
         self._cache: dict[str, _Folder] = {}
@@ -239,14 +235,6 @@ class ImapSource(Source):
 
     # ------------------------------------------------------------ connection and errors
 
-    def _context(self) -> ssl.SSLContext:
-        verify = self.config.verify
-        ctx = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
-        if verify is False:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        return ctx
-
     def _where(self) -> str:
         return f"{self.host}:{self.port}"
 
@@ -276,7 +264,7 @@ class ImapSource(Source):
                 self.port,
                 tls=self.tls,
                 timeout=self.config.timeout,
-                context=self._context(),
+                context=tls_context(self.config.verify),
                 on_open=opened,
             )
             if self.tls or not self.starttls:
@@ -287,7 +275,7 @@ class ImapSource(Source):
                     f"the mail server {self._where()} does not offer STARTTLS; "
                     "use imaps:// if it has a TLS port"
                 )
-            conn.starttls(self._context())
+            conn.starttls(tls_context(self.config.verify))
             return conn
         except SourceError:
             raise
@@ -336,7 +324,9 @@ class ImapSource(Source):
             text_of(exc),
         )
 
-    def _command(self, conn: imaplib.IMAP4, doing: str, fn: Callable[[], tuple[str, list]]) -> list:
+    def _command(
+        self, conn: imaplib.IMAP4, doing: str, fn: Callable[[], tuple[str, list[Any]]]
+    ) -> list[Any]:
         try:
             typ, data = fn()
         except imaplib.IMAP4.error as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import imaplib
+import io
 import logging
 import re
 import select
@@ -17,7 +18,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agent.sources.base import (
     BadResponse,
@@ -77,6 +78,15 @@ class _OpenedIMAP4_SSL(imaplib.IMAP4_SSL):
     def open(self, host: str = "", port: int | None = 993, timeout: float | None = None) -> None:
         super().open(host, port, timeout)
         self._on_open(self)
+
+
+def tls_context(verify: bool | str) -> ssl.SSLContext:
+    """TLS as the source's ``verify`` says: the system's CAs, a CA bundle file, or (False) none."""
+    ctx = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+    if verify is False:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 def open_connection(
@@ -166,6 +176,7 @@ def cap_literals(conn: imaplib.IMAP4, where: str, cap: int) -> None:
             )
         return read(size)
 
+    # imaplib has no hook for its literal reader: this wraps it on this one connection
     conn.read = capped  # type: ignore[method-assign]
 
 
@@ -195,7 +206,8 @@ def sign_in_oauth(
 
 def encode_mailbox(name: str) -> str:
     """A folder name as an IMAP quoted string in modified UTF-7 (RFC 3501 5.1.3)."""
-    out, run = [], []
+    out: list[str] = []
+    run: list[str] = []  # the characters outside printable ASCII, written as one base64 run
 
     def flush() -> None:
         if run:
@@ -260,7 +272,7 @@ def uid_set(uids: Iterable[int]) -> str:
 
 
 def fetched_headers(
-    data: list, wanted: set[int], where: str
+    data: list[Any], wanted: set[int], where: str
 ) -> Iterator[tuple[int, datetime, bytes]]:
     """(UID, INTERNALDATE, header block) of each message in a ``UID FETCH`` answer.
 
@@ -378,10 +390,12 @@ def _readable(conn: imaplib.IMAP4, wait: float) -> bool:
     then waits with ``select``.
     """
     sock = conn.sock
+    buffered = conn.file
+    assert isinstance(buffered, io.BufferedReader)  # imaplib reads sock.makefile("rb")
     timeout = sock.gettimeout()
     sock.settimeout(0.0)
     try:
-        if conn.file.peek(1):
+        if buffered.peek(1):
             return True
     except (BlockingIOError, ssl.SSLWantReadError):
         pass

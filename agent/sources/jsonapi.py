@@ -20,11 +20,10 @@ path, so the person fixing the config sees which line is wrong.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from agent.model import Snapshot, Ticket, utcnow
+from agent.model import Snapshot, Ticket
 from agent.sources.base import BadResponse, NotConfigured, Option, Source
 from agent.sources.http import Page, Pages
 from agent.sources.kit import Relist, earlier_clock, parse_time
@@ -80,8 +79,9 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, dict):
         for key in ("name", "title", "email", "login", "value"):
-            if isinstance(value.get(key), str):
-                return value[key]
+            text = value.get(key)
+            if isinstance(text, str):
+                return text
     return str(value)
 
 
@@ -122,52 +122,76 @@ def parse_tickets(
     found_any = dict.fromkeys(fields, False)
     tickets = []
     for n, item in enumerate(items):
-        values: dict[str, Any] = {}
-        for field, path in fields.items():
-            value = lookup(item, path)
-            if value is _MISSING:
-                if field in REQUIRED_FIELDS:
-                    raise BadResponse(
-                        f'fields.{field} = "{path}" finds nothing in ticket {n + 1} of the '
-                        "answer; fix the path in the config",
-                        f"item {n}: keys {sorted(item)[:12] if isinstance(item, dict) else item!r}",
-                    )
-                value = None
-            else:
-                found_any[field] = True
-            values[field] = value
+        values = _mapped_values(item, n, fields, found_any)
         status = _text(values.get("status"))
         if waiting and status.casefold() not in waiting:
             continue
-        ticket_id = _text(values["id"])
-        created = parse_time(values["created"], where=f"fields.created of ticket {ticket_id}")
-        if created is None:
-            raise BadResponse(
-                f"ticket {ticket_id} has no creation time at fields.created", repr(values)
-            )
-        since = parse_time(values.get("waiting_since"), where=f"waiting_since of {ticket_id}")
-        tickets.append(
-            Ticket(
-                source=source,
-                id=ticket_id,
-                subject=_text(values.get("subject")),
-                created_at=created,
-                waiting_since=since or created,
-                requester=_text(values.get("requester")),
-                category=_text(values.get("category")),
-                priority=_text(values.get("priority")),
-                status=status,
-                due_at=parse_time(values.get("due"), where=f"due of {ticket_id}"),
-                url=_text(values.get("url")),
-            )
+        tickets.append(_ticket(values, status, source))
+    _check_unmatched(found_any, fields, len(items), must_match, source)
+    return tickets
+
+
+def _mapped_values(
+    item: Any, n: int, fields: dict[str, str], found_any: dict[str, bool]
+) -> dict[str, Any]:
+    """The mapped fields of item ``n`` (None where a path finds nothing); marks in
+    ``found_any`` the fields it found."""
+    values: dict[str, Any] = {}
+    for field, path in fields.items():
+        value = lookup(item, path)
+        if value is _MISSING:
+            if field in REQUIRED_FIELDS:
+                raise BadResponse(
+                    f'fields.{field} = "{path}" finds nothing in ticket {n + 1} of the '
+                    "answer; fix the path in the config",
+                    f"item {n}: keys {sorted(item)[:12] if isinstance(item, dict) else item!r}",
+                )
+            value = None
+        else:
+            found_any[field] = True
+        values[field] = value
+    return values
+
+
+def _ticket(values: dict[str, Any], status: str, source: str) -> Ticket:
+    ticket_id = _text(values["id"])
+    created = parse_time(values["created"], where=f"fields.created of ticket {ticket_id}")
+    if created is None:
+        raise BadResponse(
+            f"ticket {ticket_id} has no creation time at fields.created", repr(values)
         )
+    since = parse_time(values.get("waiting_since"), where=f"waiting_since of {ticket_id}")
+    return Ticket(
+        source=source,
+        id=ticket_id,
+        subject=_text(values.get("subject")),
+        created_at=created,
+        waiting_since=since or created,
+        requester=_text(values.get("requester")),
+        category=_text(values.get("category")),
+        priority=_text(values.get("priority")),
+        status=status,
+        due_at=parse_time(values.get("due"), where=f"due of {ticket_id}"),
+        url=_text(values.get("url")),
+    )
+
+
+def _check_unmatched(
+    found_any: dict[str, bool],
+    fields: dict[str, str],
+    count: int,
+    must_match: frozenset[str],
+    source: str,
+) -> None:
+    """A field path that matched none of ``count`` items: an error for a ``must_match`` field,
+    a warning in the log for the others."""
     unmatched = [
-        f for f, hit in found_any.items() if items and not hit and f not in REQUIRED_FIELDS
+        f for f, hit in found_any.items() if count and not hit and f not in REQUIRED_FIELDS
     ]
     for field in unmatched:
         if field in must_match:
             raise BadResponse(
-                f'fields.{field} = "{fields[field]}" finds nothing in any of the {len(items)} '
+                f'fields.{field} = "{fields[field]}" finds nothing in any of the {count} '
                 "tickets, so none could be counted; fix the path in the config",
                 f"unmatched path {field}={fields[field]!r}",
             )
@@ -176,9 +200,8 @@ def parse_tickets(
             source,
             field,
             fields[field],
-            len(items),
+            count,
         )
-    return tickets
 
 
 def _must_match(config: SourceConfig) -> frozenset[str]:
@@ -248,25 +271,19 @@ class JsonSource(Source):
             return [(f"fields.{needed[0]}", f"is needed to filter by {setting}")]
         return []
 
-    def __init__(
-        self,
-        config: SourceConfig,
-        secret: str | None = None,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        super().__init__(config, secret, clock)
-        for key, problem in self.check_options(config):  # config loading ran them too
+    def set_up(self) -> None:
+        for key, problem in self.check_options(self.config):  # config loading ran them too
             raise NotConfigured(f"{self.name}: {key} {problem}")
         fields = self.option("fields") or {}
         assert isinstance(fields, dict)
         self.fields = {k: str(v).strip() for k, v in fields.items() if str(v).strip()}
         self.items_path = str(self.option("items") or "").strip()
         self.next_path = str(self.option("next") or "").strip()
-        self.waiting_statuses = tuple(str(s) for s in self.option("waiting_statuses") or ())
-        self.must_match = _must_match(config)
+        self.waiting_statuses = self.option_texts("waiting_statuses")
+        self.must_match = _must_match(self.config)
         headers = {}
-        if secret:
-            headers[str(self.option("auth_header") or "Authorization")] = secret
+        if self.secret:
+            headers[str(self.option("auth_header") or "Authorization")] = self.secret
         #: each page's tickets and next link by URL, reused while the page comes back unmodified
         self._pages: dict[str, tuple[dict[str, Ticket], str | None]] = {}
         self.since_param = str(self.option("since_param") or "").strip()
@@ -275,7 +292,7 @@ class JsonSource(Source):
         self._looked_at: datetime | None = None
         self._relist = Relist()
         self.client = self.http(
-            config.url,
+            self.config.url,
             headers=headers,
         )
 
@@ -299,6 +316,10 @@ class JsonSource(Source):
         if page.from_cache and page.url in self._pages:
             return self._pages[page.url][0]
         items = parse_items(page.data, self.items_path)
+        return {t.id: t for t in self._wanted(items)}
+
+    def _wanted(self, items: list[Any]) -> list[Ticket]:
+        """The tickets of ``items`` in the watched categories."""
         parsed = parse_tickets(
             items,
             self.fields,
@@ -306,7 +327,7 @@ class JsonSource(Source):
             waiting_statuses=self.waiting_statuses,
             must_match=self.must_match,
         )
-        return {t.id: t for t in parsed if self.wants(t.category)}
+        return [t for t in parsed if self.wants(t.category)]
 
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
@@ -356,14 +377,7 @@ class JsonSource(Source):
                 ticket_id = lookup(item, self.fields["id"])
                 if ticket_id is not _MISSING:
                     self._tickets.pop(_text(ticket_id), None)
-            parsed = parse_tickets(
-                items,
-                self.fields,
-                source=self.name,
-                waiting_statuses=self.waiting_statuses,
-                must_match=self.must_match,
-            )
-            self._tickets.update((t.id, t) for t in parsed if self.wants(t.category))
+            self._tickets.update((t.id, t) for t in self._wanted(items))
         return listing, earlier_clock(listing.pages[0].headers, now)
 
     def close(self) -> None:

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
+#: a category id: the helpdesks number theirs or name them; either sorts
+CategoryId = TypeVar("CategoryId", int, str)
 
 #: ``2018-06-29:10:25Z`` and ``2024-01-01 10:00:00``: date and time joined by a colon or a space
 _ODD_DATE = re.compile(r"^(\d{4}-\d\d-\d\d)[ T:](\d\d:\d\d(?::\d\d(?:\.\d+)?)?)(.*)$")
@@ -136,7 +138,7 @@ def _from_epoch(value: float, where: str) -> datetime | None:
     return None if parsed.year <= 1970 else parsed
 
 
-class CategoryResolver:
+class CategoryResolver(Generic[CategoryId]):
     """A helpdesk's categories (groups, queues, mailboxes) by id and by name, read on demand.
 
     ``load`` returns ``{id: name}``. The one refresh rule: the table is read again when a name
@@ -147,19 +149,19 @@ class CategoryResolver:
 
     def __init__(
         self,
-        load: Callable[[], Mapping[K, str]],
+        load: Callable[[], Mapping[CategoryId, str]],
         *,
         what: str = "category",
         helpdesk: str = "the helpdesk",
         refresh_every: timedelta = timedelta(minutes=5),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._load = load
+        self._load: Callable[[], Mapping[CategoryId, str]] = load
         self.what = what
         self.helpdesk = helpdesk
         self.refresh_every = refresh_every.total_seconds()
         self._clock = clock
-        self._names: dict[K, str] | None = None
+        self._names: dict[CategoryId, str] | None = None
         self._loaded_at = -math.inf
         self._refreshed_this_fetch = False
 
@@ -167,20 +169,20 @@ class CategoryResolver:
         """A fetch begins: an unknown id may read the table again (once, and not too often)."""
         self._refreshed_this_fetch = False
 
-    def table(self) -> dict[K, str]:
+    def table(self) -> dict[CategoryId, str]:
         """``{id: name}``, read on first use."""
         if self._names is None:
             self._read()
         assert self._names is not None
         return self._names
 
-    def reload(self) -> dict[K, str]:
+    def reload(self) -> dict[CategoryId, str]:
         """Read the table now (the settings form's category list wants the newest)."""
         self._read()
         assert self._names is not None
         return self._names
 
-    def name(self, category_id: K, default: str | None = None) -> str:
+    def name(self, category_id: CategoryId, default: str | None = None) -> str:
         """The name of one id; an unknown id refreshes the table (per the rule) and then falls
         back to ``default`` or the id as text."""
         names = self.table()
@@ -191,7 +193,7 @@ class CategoryResolver:
             return found
         return str(category_id) if default is None else default
 
-    def ids(self, names: Iterable[str]) -> list[K]:
+    def ids(self, names: Iterable[str]) -> list[CategoryId]:
         """The ids of these names (case does not matter), sorted. A name the helpdesk does not
         know raises :class:`NotConfigured` naming it and listing the known ones."""
         wanted = list(names)
@@ -205,10 +207,10 @@ class CategoryResolver:
                 f"{self.helpdesk} has no {self.what} named {missing[0]!r} that this token can see; "
                 f"it has: {known}"
             )
-        return sorted({by_name[n.casefold()] for n in wanted})  # type: ignore[type-var]
+        return sorted({by_name[n.casefold()] for n in wanted})
 
     @staticmethod
-    def _by_name(names: Mapping[K, str]) -> dict[str, K]:
+    def _by_name(names: Mapping[CategoryId, str]) -> dict[str, CategoryId]:
         return {name.casefold(): cid for cid, name in names.items()}
 
     def _may_refresh(self) -> bool:
@@ -216,7 +218,7 @@ class CategoryResolver:
             not self._refreshed_this_fetch and self._clock() - self._loaded_at >= self.refresh_every
         )
 
-    def _read(self) -> dict[K, str]:
+    def _read(self) -> dict[CategoryId, str]:
         self._names = dict(self._load())
         self._loaded_at = self._clock()
         self._refreshed_this_fetch = True
@@ -289,6 +291,25 @@ class Relist:
     def reset(self) -> None:
         """List everything at the next poll (a "since" request came back incomplete)."""
         self._at = None
+
+    def look(
+        self,
+        now: datetime,
+        list_all: Callable[[], bool],
+        list_changes: Callable[[], bool],
+        *,
+        first: bool = False,
+    ) -> bool:
+        """List everything when due (or ``first``: nothing is known yet), else only what changed;
+        True when what was read is complete."""
+        if first or self.due(now):
+            complete = list_all()
+            self.done(now, complete)
+        else:
+            complete = list_changes()
+            if not complete:
+                self.reset()
+        return complete
 
 
 def earlier_clock(headers: Mapping[str, str], now: datetime) -> datetime:

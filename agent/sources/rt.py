@@ -39,17 +39,17 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from agent.model import Snapshot, Ticket, utcnow
+from agent.model import Snapshot, Ticket
 from agent.sources.base import BadResponse, Forbidden, Option, Source
 from agent.sources.http import Page
 from agent.sources.kit import Relist, TicketCache, parse_time, slowest, waiting_since
 
 if TYPE_CHECKING:
-    from agent.config import SourceConfig
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -166,13 +166,14 @@ def parse_ticket(
         )
     told = _time(ticket.get("Told"), f"ticket {tid} Told")
     if told is None:
-        since: datetime | None = created  # nobody has answered yet
+        since = created  # nobody has answered yet
     elif not needs_history(ticket, ticket_team(ticket, team)):
         return None  # the team answered last and nothing happened since
     else:
-        since = waiting_since(history or [])
-        if since is None:
+        customer_since = waiting_since(history or [])
+        if customer_since is None:
             return None  # only comments or status changes since our reply
+        since = customer_since
     queue = ticket.get("Queue")
     owner = ticket.get("Owner")
     owner_name = ""
@@ -222,21 +223,14 @@ class RTSource(Source):
     secret_label = "Auth token"  # noqa: S105 - a label, not a secret
     category_label = "Queues"
 
-    def __init__(
-        self,
-        config: SourceConfig,
-        secret: str | None = None,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        super().__init__(config, secret, clock)
+    def set_up(self) -> None:
         self.statuses = frozenset(
-            str(s).casefold()
-            for s in (self.option("statuses") or ("new", "open"))  # type: ignore[union-attr]
+            s.casefold() for s in (self.option_texts("statuses") or ("new", "open"))
         )
-        self.web = re.sub(r"/REST/2\.0/?$", "", config.url.rstrip("/"), flags=re.IGNORECASE)
+        self.web = re.sub(r"/REST/2\.0/?$", "", self.config.url.rstrip("/"), flags=re.IGNORECASE)
         self.client = self.http(
             f"{self.web}/REST/2.0",
-            headers={"Authorization": f"token {secret}"},
+            headers={"Authorization": f"token {self.secret}"},
         )
         self.due_is_deadline = bool(self.option("due_is_response_deadline"))
         #: each ticket's correspondence as (time, creator), kept while LastUpdated stays the same
@@ -310,13 +304,9 @@ class RTSource(Source):
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
         self._throttle = None
-        if self._looked_at is None or self._relist.due(now):
-            complete = self._list_all()
-            self._relist.done(now, complete)
-        else:
-            complete = self._list_changes(now)
-            if not complete:
-                self._relist.reset()
+        complete = self._relist.look(
+            now, self._list_all, lambda: self._list_changes(now), first=self._looked_at is None
+        )
         self._looked_at = now
         found = self._found
         tickets = []

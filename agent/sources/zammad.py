@@ -46,18 +46,19 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from agent.model import Snapshot, Ticket, utcnow
+from agent.model import Snapshot, Ticket
 from agent.sources.base import BadResponse, Option, Source
-from agent.sources.http import Page, throttle_hint
+from agent.sources.http import Page
+from agent.sources.http_limits import throttle_hint
 from agent.sources.kit import Relist, TicketCache, parse_time, slowest, waiting_since
 
 if TYPE_CHECKING:
-    from agent.config import SourceConfig
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -245,21 +246,14 @@ class ZammadSource(Source):
     secret_label = "Access token"  # noqa: S105 - a label, not a secret
     category_label = "Groups"
 
-    def __init__(
-        self,
-        config: SourceConfig,
-        secret: str | None = None,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        super().__init__(config, secret, clock)
+    def set_up(self) -> None:
         self.states = frozenset(
-            str(s).casefold()
-            for s in (self.option("states") or ("new", "open"))  # type: ignore[union-attr]
+            s.casefold() for s in (self.option_texts("states") or ("new", "open"))
         )
-        self.web = re.sub(r"/api(/v1)?/?$", "", config.url.rstrip("/"))
+        self.web = re.sub(r"/api(/v1)?/?$", "", self.config.url.rstrip("/"))
         self.client = self.http(
             f"{self.web}/api/v1",
-            headers={"Authorization": f"Token token={secret}"},
+            headers={"Authorization": f"Token token={self.secret}"},
         )
         #: each ticket's public articles, kept while its ``updated_at`` stays the same
         self._articles: TicketCache[int, list[tuple[datetime, bool]]] = TicketCache()
@@ -274,13 +268,10 @@ class ZammadSource(Source):
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
         self._throttle = None
-        if self._looked_at is None or not self._index_ok or self._relist.due(now):
-            complete = self._list_all()
-            self._relist.done(now, complete)
-        else:
-            complete = self._list_changes(now)
-            if not complete:
-                self._relist.reset()
+        first = self._looked_at is None or not self._index_ok
+        complete = self._relist.look(
+            now, self._list_all, lambda: self._list_changes(now), first=first
+        )
         self._looked_at = now
         found = self._found
         tickets = []

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from agent.config import ConfigError, schema
-from ui.settings.widgets import plain_label, show, show_error_in, with_error
+from ui.settings.widgets import clear, plain_label, show_error_in, with_error
 
 
 def _set(section: dict[str, Any], key: str, text: str) -> None:
@@ -89,5 +89,4 @@ class AlertsPage(QWidget):
         return show_error_in(self.errors, exc)
 
     def clear_errors(self) -> None:
-        for label in self.errors.values():
-            show(label, "")
+        clear(*self.errors.values())

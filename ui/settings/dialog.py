@@ -26,7 +26,7 @@ from ui.settings.escalation import EscalationPage
 from ui.settings.general import GeneralPage
 from ui.settings.response import ResponsePage
 from ui.settings.sources import SourcesPage
-from ui.settings.widgets import accept_risky, plain_label, retab, scrolling, show
+from ui.settings.widgets import plain_label, read_provisioning, retab, scrolling, show
 
 
 def read_raw(path: Path) -> dict[str, Any]:
@@ -179,7 +179,7 @@ class SettingsDialog(QDialog):
     def _tab_of(self, page: QWidget) -> int:
         for i in range(self.tabs.count()):
             tab = self.tabs.widget(i)
-            if tab is page or tab.isAncestorOf(page):
+            if tab is not None and (tab is page or tab.isAncestorOf(page)):
                 return i
         return self.tabs.currentIndex()
 
@@ -191,12 +191,8 @@ class SettingsDialog(QDialog):
             self.import_file(Path(name))
 
     def import_file(self, path: Path) -> bool:
-        try:
-            config = config_module.read_provisioning(path)
-        except ConfigError as exc:
-            show(self.banner, str(exc))
-            return False
-        if not accept_risky(self, path, config):
+        config = read_provisioning(self, path, lambda problem: show(self.banner, problem))
+        if config is None:
             return False
         self.data = copy.deepcopy(config.raw)
         self.helpdesks.replace(self.data.get("sources", []))

@@ -18,11 +18,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agent import escalation as channels
+from agent import channels
 from agent import secrets as secret_store
 from agent.config import ConfigError, schema
 from ui.settings.targets import TargetList, TargetRow
-from ui.settings.widgets import hint, plain_label, retab, show, show_error_in, with_error
+from ui.settings.widgets import (
+    append_row,
+    clear,
+    hint,
+    plain_label,
+    remove_row,
+    retab,
+    show,
+    show_error_in,
+    with_error,
+)
 
 #: a typed target as collected: its row, its config value and (keyring name, URL) to store
 Collected = tuple[TargetRow, str, tuple[str, str] | None]
@@ -124,16 +134,13 @@ class EscalationPage(QWidget):
     def add_level(self, level: dict[str, Any]) -> LevelBox:
         box = LevelBox(level)
         box.removed.connect(self._remove_level)
-        self.levels.append(box)
-        self.levels_box.addWidget(box)
+        append_row(self.levels, self.levels_box, box)
         self._renumber()
         retab(self)
         return box
 
     def _remove_level(self, box: LevelBox) -> None:
-        self.levels.remove(box)
-        box.setParent(None)
-        box.deleteLater()
+        remove_row(self.levels, box)
         self._renumber()
 
     def _renumber(self) -> None:
@@ -142,7 +149,7 @@ class EscalationPage(QWidget):
 
     def _targets(self, rows: list[TargetRow], key: str, place: str, taken: set[str]) -> list[str]:
         """The rows' config values; typed secret URLs are kept in :attr:`collected`."""
-        values = []
+        values: list[str] = []
         for row in (r for r in rows if not r.is_empty()):
             value, secret = row.config_value(place, taken)
             self.index[f"{key}[{len(values)}]"] = row.error
@@ -206,13 +213,7 @@ class EscalationPage(QWidget):
         return show_error_in(self.index, exc)
 
     def clear_errors(self) -> None:
-        for label in (
-            self.levels_error,
-            self.repeat_error,
-            self.sent_by_error,
-            self.digest_at_error,
-        ):
-            show(label, "")
+        clear(self.levels_error, self.repeat_error, self.sent_by_error, self.digest_at_error)
         for box in self.levels:
             show(box.after_error, "")
             box.targets.clear_errors()

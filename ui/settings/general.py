@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QWidget
 
 from agent import autostart
 from agent.config import ConfigError, schema
-from ui.settings.widgets import show, show_error_in, with_error
+from ui.settings.widgets import clear, show_error_in, with_error
 
 #: what each role means, with its declared default interval in words
 ROLE_TEXTS = {
@@ -51,5 +51,4 @@ class GeneralPage(QWidget):
         return show_error_in(self.errors, exc)
 
     def clear_errors(self) -> None:
-        for label in self.errors.values():
-            show(label, "")
+        clear(*self.errors.values())

@@ -25,7 +25,16 @@ from PySide6.QtWidgets import (
 
 from agent import config as config_module
 from agent.config import WEEKDAYS, ConfigError, schema
-from ui.settings.widgets import plain_label, retab, show, show_error_in, with_error
+from ui.settings.widgets import (
+    append_row,
+    clear,
+    plain_label,
+    remove_row,
+    retab,
+    show,
+    show_error_in,
+    with_error,
+)
 
 #: how a rule's keys are named in its row's error ("reply within: … is not a duration")
 RULE_NAMES = {opt.key: opt.label for opt in schema.RULE}
@@ -185,9 +194,10 @@ class ResponsePage(QWidget):
         self.bh_zone.addItems(sorted(zoneinfo.available_timezones()))
         self.bh_zone.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         completer = self.bh_zone.completer()
+        assert completer is not None  # an editable combo box has one
         completer.setFilterMode(Qt.MatchFlag.MatchContains)
         completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
-        zone = str(hours.get("timezone", "")) or QTimeZone.systemTimeZoneId().data().decode()
+        zone = str(hours.get("timezone", "")) or bytes(QTimeZone.systemTimeZoneId().data()).decode()
         self.bh_zone.setCurrentText(zone)
         return self.bh_zone
 
@@ -232,15 +242,12 @@ class ResponsePage(QWidget):
     def add_rule(self, rule: dict[str, Any]) -> RuleRow:
         row = RuleRow(rule)
         row.removed.connect(self._remove_rule)
-        self.rules.append(row)
-        self.rules_lay.addWidget(row)
+        append_row(self.rules, self.rules_lay, row)
         retab(self)
         return row
 
     def _remove_rule(self, row: RuleRow) -> None:
-        self.rules.remove(row)
-        row.setParent(None)
-        row.deleteLater()
+        remove_row(self.rules, row)
 
     def _collect_windows(self, data: dict[str, Any]) -> None:
         windows = dict(data.get("windows", {}))
@@ -298,14 +305,13 @@ class ResponsePage(QWidget):
         return show_error_in(self.index, exc, RULE_NAMES)
 
     def clear_errors(self) -> None:
-        for label in (
+        clear(
             self.default_error,
             self.rules_error,
             self.zone_error,
             self.days_error,
             self.hours_error,
             self.holidays_error,
-        ):
-            show(label, "")
+        )
         for row in self.rules:
             show(row.error, "")

@@ -31,7 +31,7 @@ from agent.config import ConfigError, schema
 from agent.connection import ConnectionTest, try_connection
 from agent.sources import KINDS, source_class
 from agent.sources.base import Option, SourceError
-from ui.settings.widgets import DEMO, Worker, plain_label, retab, show, with_error
+from ui.settings.widgets import DEMO, Worker, clear, plain_label, retab, show, with_error
 
 log = logging.getLogger(__name__)
 #: the rows every kind has; the kind's own rows go between name and token
@@ -267,8 +267,10 @@ class SourceForm(QWidget):
             self.extra_rows.append(self._row(opt.key, widget, opt.help, at, label))
         self.sign_in.setVisible(any(o.key == "auth" for o in cls.optional))
         self.token_row.setVisible(cls.needs_secret)
-        self.form.labelForField(self.token_row).setText(cls.secret_label)
-        self.form.labelForField(self.token_row).setVisible(cls.needs_secret)
+        token_label = self.form.labelForField(self.token_row)
+        assert isinstance(token_label, QLabel)  # the form made the row with a text label
+        token_label.setText(cls.secret_label)
+        token_label.setVisible(cls.needs_secret)
         cats = [str(c) for c in table.get("categories", [])]
         self.set_categories(cats, cats)
         show(self.test_result, "")
@@ -315,8 +317,7 @@ class SourceForm(QWidget):
         return True
 
     def clear_errors(self) -> None:
-        for label in self.errors.values():
-            show(label, "")
+        clear(*self.errors.values())
 
     def test(self) -> None:
         """Test the connection as the agent will make it (``agent.connection.try_connection``),

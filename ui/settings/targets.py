@@ -13,9 +13,9 @@ from urllib.parse import unquote
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
-from agent import escalation as channels
+from agent import channels, escalation
 from agent import secrets as secret_store
-from ui.settings.widgets import Worker, hint, plain_label, retab, show
+from ui.settings.widgets import Worker, append_row, hint, plain_label, remove_row, retab, show
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 def _send_test(target: str) -> str | None:
     """One test message through the real delivery path: None (sent) or why not, in words."""
     try:
-        return channels.send_test(target)
+        return escalation.send_test(target)
     except Exception as exc:  # the window must hear back in any case
         log.exception("test message failed")
         return secret_store.redact(f"{type(exc).__name__}: {exc}")
@@ -90,8 +90,8 @@ class TargetRow(QWidget):
         name = target[len(channels.KEYRING_PREFIX) :].strip()
         self.old_name = name
         try:
-            shown = unquote(channels.describe_target(channels.resolve_target(target)))
-        except channels.DeliveryError:
+            shown = unquote(channels.describe_target(escalation.resolve_target(target)))
+        except escalation.DeliveryError:
             self._note(f"Kept in the keyring as {name!r}, but the keyring has no such entry.")
             return target
         self._note(f"Kept in the keyring as {name!r} (the settings file only names it).")
@@ -160,7 +160,7 @@ class TargetRow(QWidget):
             return self.value, None
         name = self.old_name
         if not name or name.casefold() in {t.casefold() for t in taken}:
-            name = channels.keyring_name(self.secret_url, place, taken)
+            name = escalation.keyring_name(self.secret_url, place, taken)
         taken.add(name)
         return channels.KEYRING_PREFIX + name, (name, self.secret_url)
 
@@ -212,15 +212,12 @@ class TargetList(QWidget):
     def add(self, target: str) -> TargetRow:
         row = TargetRow(target)
         row.removed.connect(self._remove)
-        self.rows.append(row)
-        self.rows_box.addWidget(row)
+        append_row(self.rows, self.rows_box, row)
         retab(self)
         return row
 
     def _remove(self, row: TargetRow) -> None:
-        self.rows.remove(row)
-        row.setParent(None)
-        row.deleteLater()
+        remove_row(self.rows, row)
 
     def clear_errors(self) -> None:
         show(self.error, "")

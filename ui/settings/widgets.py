@@ -74,6 +74,25 @@ def show(label: QLabel, text: str, ok: bool | None = None) -> None:
     label.setVisible(bool(text))
 
 
+def clear(*labels: QLabel) -> None:
+    """Hide these error labels (their text goes)."""
+    for label in labels:
+        show(label, "")
+
+
+def append_row(rows: list[Any], layout: QVBoxLayout, row: QWidget) -> None:
+    """Put a removable row (a rule, a target, a level) at the end of its list and layout."""
+    rows.append(row)
+    layout.addWidget(row)
+
+
+def remove_row(rows: list[Any], row: QWidget) -> None:
+    """Take a removable row (a rule, a target, a level) out of its list and off the window."""
+    rows.remove(row)
+    row.setParent(None)
+    row.deleteLater()
+
+
 def show_error_in(
     index: dict[str, QLabel], exc: ConfigError, names: dict[str, str] | None = None
 ) -> bool:
@@ -87,6 +106,17 @@ def show_error_in(
             show(label, f"{named}: {exc.message}" if named else exc.message)
             return True
     return False
+
+
+def read_provisioning(parent: QWidget, path: Path, say: Callable[[str], None]) -> Config | None:
+    """The provisioning file at ``path``, once the person accepts its risky settings; None when
+    it cannot be read (``say`` tells why) or they say No."""
+    try:
+        config = config_module.read_provisioning(path)
+    except ConfigError as exc:
+        say(str(exc))
+        return None
+    return config if accept_risky(parent, path, config) else None
 
 
 def accept_risky(parent: QWidget, path: Path, config: Config) -> bool:
@@ -122,25 +152,26 @@ def _walk_layout(layout: QLayout, out: list[QWidget]) -> None:
     for item in _layout_items(layout):
         if item is None:
             continue
-        if item.widget() is not None:
-            _walk(item.widget(), out)
-        elif item.layout() is not None:
-            _walk_layout(item.layout(), out)
+        if (widget := item.widget()) is not None:
+            _walk(widget, out)
+        elif (inner := item.layout()) is not None:
+            _walk_layout(inner, out)
 
 
 def _walk(widget: QWidget, out: list[QWidget]) -> None:
     if isinstance(widget, QTabWidget):
         for i in range(widget.count()):
-            _walk(widget.widget(i), out)
+            if (page := widget.widget(i)) is not None:
+                _walk(page, out)
         return
     if isinstance(widget, QScrollArea):
-        if widget.widget() is not None:
-            _walk(widget.widget(), out)
+        if (inside := widget.widget()) is not None:
+            _walk(inside, out)
         return
     if widget.focusPolicy() & Qt.FocusPolicy.TabFocus:
         out.append(widget)
-    if widget.layout() is not None:
-        _walk_layout(widget.layout(), out)
+    if (layout := widget.layout()) is not None:
+        _walk_layout(layout, out)
 
 
 def reading_order(root: QWidget) -> list[QWidget]:
@@ -155,8 +186,10 @@ def retab(widget: QWidget) -> None:
     """Make Tab follow the reading order of the window (or wizard page) ``widget`` is in;
     called whenever rows are added or removed."""
     root = widget
-    while root.parentWidget() is not None and not isinstance(root, (QWizardPage, QDialog)):
-        root = root.parentWidget()
+    while (
+        not isinstance(root, (QWizardPage, QDialog)) and (parent := root.parentWidget()) is not None
+    ):
+        root = parent
     for a, b in itertools.pairwise(reading_order(root)):
         QWidget.setTabOrder(a, b)
 

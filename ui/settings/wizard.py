@@ -27,7 +27,7 @@ from agent.config import Config, ConfigError
 from agent.connection import ConnectionTest
 from agent.sources import KINDS, source_class
 from ui.settings.source_form import SourceForm
-from ui.settings.widgets import DEMO, accept_risky, hint, plain_label
+from ui.settings.widgets import DEMO, hint, plain_label, read_provisioning
 
 
 class ConnectPage(QWizardPage):
@@ -171,12 +171,8 @@ class FirstRunWizard(QWizard):
             self.import_file(Path(name))
 
     def import_file(self, path: Path) -> bool:
-        try:
-            imported = config_module.read_provisioning(path)
-        except ConfigError as exc:
-            self.import_note.setText(str(exc))
-            return False
-        if not accept_risky(self, path, imported):
+        imported = read_provisioning(self, path, self.import_note.setText)
+        if imported is None:
             return False
         self.imported = imported
         self.form.set_role(imported.role)
