@@ -19,13 +19,12 @@ that carries a token is kept in the keyring and the config names it as ``keyring
 
 from __future__ import annotations
 
-import concurrent.futures
+import contextlib
 import logging
 import random
 import re
 import threading
-import time as time_module
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
@@ -217,6 +216,35 @@ class _ThreadCapture(logging.Handler):
             self.lines.append(" ".join(text.split()))
 
 
+_apprise_lock = threading.Lock()
+_apprise_sends = 0  # sends capturing apprise's log now (several run at once on the pool)
+_apprise_level = logging.NOTSET  # the level apprise's logger had before the first of them
+
+
+@contextlib.contextmanager
+def _apprise_debug(capture: logging.Handler) -> Iterator[None]:
+    """Capture apprise's log during one send. apprise logs the server's answer at debug level,
+    so its logger's level is lowered while any send runs, and the application's own level is
+    put back when the last concurrent send ends."""
+    global _apprise_sends, _apprise_level
+    logger = logging.getLogger("apprise")
+    with _apprise_lock:
+        if _apprise_sends == 0:
+            _apprise_level = logger.level
+        _apprise_sends += 1
+        if logger.getEffectiveLevel() > logging.DEBUG:
+            logger.setLevel(logging.DEBUG)
+        logger.addHandler(capture)
+    try:
+        yield
+    finally:
+        with _apprise_lock:
+            logger.removeHandler(capture)
+            _apprise_sends -= 1
+            if _apprise_sends == 0:
+                logger.setLevel(_apprise_level)
+
+
 def send(target: str, title: str, body: str) -> str | None:
     """Send one message through apprise (on a worker thread). Returns None or why it failed."""
     try:
@@ -234,16 +262,11 @@ def send(target: str, title: str, body: str) -> str | None:
             setattr(plugin, name, SEND_TIMEOUT)
 
     capture = _ThreadCapture()
-    logger = logging.getLogger("apprise")
-    logger.addHandler(capture)
-    if logger.getEffectiveLevel() > logging.DEBUG:
-        logger.setLevel(logging.DEBUG)  # the server's answer is logged at debug level
     try:
-        ok = plugin.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT)
+        with _apprise_debug(capture):
+            ok = plugin.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT)
     except Exception as exc:  # noqa: BLE001 - a plugin bug must not stop the agent
         return secret_store.redact(f"{type(exc).__name__}: {exc}")
-    finally:
-        logger.removeHandler(capture)
     if ok:
         return None
     words = "; ".join(dict.fromkeys(capture.lines)) or "the channel refused the message"
@@ -338,7 +361,7 @@ def display_zone(config: Config) -> tzinfo | None:
     return None
 
 
-def _local(value: datetime, tz: tzinfo | None, fmt: str = "%H:%M") -> str:
+def local_time(value: datetime, tz: tzinfo | None, fmt: str = "%H:%M") -> str:
     return value.astimezone(tz).strftime(fmt)
 
 
@@ -381,7 +404,7 @@ def escalation_messages(alert: Alert, config: Config, now: datetime) -> list[tup
             t = w.ticket
             lines.append(
                 f"{alert.source} #{t.id} has waited for a reply since "
-                f"{_local(t.waiting_since, tz, '%a %H:%M')} (due {_local(w.due_at, tz)})."
+                f"{local_time(t.waiting_since, tz, '%a %H:%M')} (due {local_time(w.due_at, tz)})."
             )
             details = [
                 f"{label}: {value}"
@@ -440,24 +463,34 @@ def _ticket_link(alert: Alert, config: Config) -> str | None:
     return ticket_url(alert.url, source) if alert.url else None
 
 
-def follow_up_messages(
-    queue: LocalQueue, source: str, ticket: str, cycle: str, text: str, now: datetime
-) -> list[tuple[str, dict]]:
-    """Follow-ups for an escalation that ended ("answered after 42 min", "reading again").
-
-    Messages of that cycle not sent yet are cancelled instead: nobody needs the alarm now.
-    Targets that were sent one (or may have been: in flight) get one short follow-up each.
-    """
+def sent_escalations(
+    queue: LocalQueue, source: str, ticket: str, cycle: str
+) -> list[dict[str, Any]]:
+    """The outbox's escalation (and blind-source) messages of one waiting cycle."""
     prefix = alert_key(source, ticket or "*", cycle, "")
-    reached: dict[str, None] = {}
-    for entry in queue.outbox_entries(prefix):
-        if entry.get("kind") not in ("escalation", "blind"):
-            continue
-        if entry.get("delivered_at") or entry.get("sending_since"):
-            reached[entry["target"]] = None
-        elif not entry.get("failed_at") and not entry.get("cancelled_at"):
-            queue.update_outbox(entry["key"], cancelled_at=now)
-            log.info("%s #%s: escalation no longer needed; not sent", source, ticket or "-")
+    return [e for e in queue.outbox_entries(prefix) if e.get("kind") in ("escalation", "blind")]
+
+
+def unsent(entries: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The keys of the messages among ``entries`` not sent yet (nor given up, nor cancelled):
+    when their escalation ends, nobody needs the alarm, so the escalator cancels them."""
+    return [
+        e["key"]
+        for e in entries
+        if not (e.get("delivered_at") or e.get("sending_since"))
+        and not (e.get("failed_at") or e.get("cancelled_at"))
+    ]
+
+
+def follow_up_messages(
+    entries: Iterable[Mapping[str, Any]], source: str, ticket: str, cycle: str, text: str
+) -> list[tuple[str, dict]]:
+    """Follow-ups for an escalation that ended ("answered after 42 min", "reading again"):
+    one short message to each target that was sent one of ``entries`` (or may have been: in
+    flight). Pure: cancelling the messages not sent is the escalator's own step."""
+    reached = dict.fromkeys(
+        e["target"] for e in entries if e.get("delivered_at") or e.get("sending_since")
+    )
     kind = "answered" if ticket else "source_up"
     out = []
     for target in reached:
@@ -484,7 +517,7 @@ def blind_alerts(
         since = s.failing_since
         if since is None or now - since < escalation.blind_after:
             continue
-        message = f"Ticketbell cannot read {s.name} since {_local(since, tz)}: {s.message}"
+        message = f"Ticketbell cannot read {s.name} since {local_time(since, tz)}: {s.message}"
         out.append(
             Alert(
                 kind="escalated",
@@ -533,190 +566,7 @@ class DeliveryResult:
         return cls(key, error, in_doubt(error))
 
 
-Submit = Callable[[Callable[[], DeliveryResult]], "concurrent.futures.Future[DeliveryResult]"]
-
-
-class Outbox:
-    """Delivers the queue's outbox. Every method runs on the scheduler thread except the sends.
-
-    At most one message per target is in flight, so a channel that hangs does not hold up the
-    others; the rest of each target's messages wait for their turn.
-    """
-
-    def __init__(self, queue: LocalQueue, rng: random.Random) -> None:
-        self.queue = queue
-        self.rng = rng
-        self.in_flight: dict[str, concurrent.futures.Future[DeliveryResult]] = {}
-        self._started: dict[str, float] = {}  # time.monotonic() when each send in flight began
-
-    def resume(self, now: datetime) -> None:
-        """At start: attempts whose outcome is unknown are not resent; the rest go at once."""
-        for entry in self.queue.pending():
-            if entry.get("sending_since"):
-                self.queue.update_outbox(
-                    entry["key"],
-                    sending_since=None,
-                    failed_at=now,
-                    in_doubt=True,
-                    last_error="Ticketbell stopped while sending it; not sent again, so that "
-                    "it cannot arrive twice",
-                )
-                log.warning(
-                    "the %s to %s may not have been delivered: Ticketbell stopped while "
-                    "sending it; not sent again, so that it cannot arrive twice",
-                    _what(entry),
-                    describe_target(entry["target"]),
-                )
-            elif entry.get("attempts"):
-                self.queue.update_outbox(entry["key"], next_attempt=now)
-
-    def step(self, now: datetime, give_up_after: timedelta, submit: Submit) -> datetime | None:
-        """Give up on messages too old, start the due sends; return when to look again."""
-        if not self.queue.writable:
-            return None  # another Ticketbell owns this data folder and its outbox
-        wake: datetime | None = None
-        mono = time_module.monotonic()
-        for key, started in list(self._started.items()):
-            if mono - started >= SEND_DEADLINE:  # stuck: abandoned, in doubt, never resent
-                self._doubt(key, f"no answer within {SEND_DEADLINE:g} s", now)
-            else:
-                at = now + timedelta(seconds=SEND_DEADLINE - (mono - started))
-                wake = at if wake is None else min(wake, at)
-        due: list[dict[str, Any]] = []
-        busy = {self._target_of(k) for k in self.in_flight}
-        for entry in self.queue.pending():
-            key = entry["key"]
-            if key in self.in_flight:
-                continue
-            created = parse_time(entry["created_at"]) or now
-            if now - created >= give_up_after:
-                self.queue.update_outbox(key, failed_at=now)
-                log.error(
-                    "gave up on the %s to %s: undeliverable for %s (%s)",
-                    _what(entry),
-                    describe_target(entry["target"]),
-                    human(now - created),
-                    entry.get("last_error") or "never attempted",
-                )
-                continue
-            next_attempt = parse_time(entry.get("next_attempt")) or now
-            give_up = created + give_up_after
-            if next_attempt > now or entry["target"] in busy:
-                at = min(next_attempt, give_up) if next_attempt > now else give_up
-                wake = at if wake is None else min(wake, at)
-                continue
-            busy.add(entry["target"])
-            due.append(entry)
-        if not due:
-            self.queue.commit()
-            return wake
-        for entry in due:
-            self.queue.update_outbox(
-                entry["key"], attempts=entry.get("attempts", 0) + 1, sending_since=now
-            )
-        if not self.queue.commit():  # the attempt must be on disk before anything is sent
-            for entry in due:
-                self.queue.update_outbox(
-                    entry["key"], attempts=entry.get("attempts", 0), sending_since=None
-                )
-            return now + RETRY_BASE
-        for entry in due:
-            key, target, title, body = entry["key"], entry["target"], entry["title"], entry["body"]
-            self._started[key] = mono
-            self.in_flight[key] = submit(
-                lambda key=key, target=target, title=title, body=body: DeliveryResult.of(
-                    key, send(target, title, body)
-                )
-            )
-            at = now + timedelta(seconds=SEND_DEADLINE)
-            wake = at if wake is None else min(wake, at)
-        return wake
-
-    def _doubt(self, key: str, why: str, now: datetime) -> None:
-        """A send whose outcome is unknown (answered too late, or not at all): may have arrived,
-        so it is never sent again; the status says so for a day."""
-        self.in_flight.pop(key, None)
-        self._started.pop(key, None)
-        entry = self.queue.outbox_entry(key)
-        if entry is None:
-            return
-        text = f"the channel did not answer in time ({why}); not sent again, so that it cannot "
-        text += "arrive twice"
-        self.queue.update_outbox(
-            key, sending_since=None, failed_at=now, in_doubt=True, last_error=text
-        )
-        log.warning(
-            "the %s to %s may not have been delivered: %s",
-            _what(entry),
-            describe_target(entry["target"]),
-            text,
-        )
-
-    def handle(self, result: DeliveryResult, now: datetime) -> None:
-        """Record a send's outcome (on the scheduler thread)."""
-        if result.key not in self.in_flight:
-            return  # abandoned at its deadline and recorded "in doubt" then
-        if result.in_doubt:
-            self._doubt(result.key, result.error or "", now)
-            return
-        self.in_flight.pop(result.key, None)
-        self._started.pop(result.key, None)
-        entry = self.queue.outbox_entry(result.key)
-        if entry is None:
-            return
-        target = describe_target(entry["target"])
-        if result.error is None:
-            self.queue.update_outbox(result.key, sending_since=None, delivered_at=now)
-            log.info("sent the %s to %s", _what(entry), target)
-            return
-        attempts = entry.get("attempts", 1)
-        retry = now + retry_delay(attempts, self.rng)
-        self.queue.update_outbox(
-            result.key, sending_since=None, last_error=result.error, next_attempt=retry
-        )
-        log.warning(
-            "could not deliver the %s to %s (attempt %d): %s; trying again at %s",
-            _what(entry),
-            target,
-            attempts,
-            result.error,
-            _local(retry, None),
-        )
-
-    def drain(self, timeout: float) -> list[DeliveryResult]:
-        """Wait for the sends in flight (when stopping) and return their results."""
-        futures = list(self.in_flight.values())
-        done, _ = concurrent.futures.wait(futures, timeout=timeout)
-        return [f.result() for f in done if not f.cancelled() and f.exception() is None]
-
-    def notices(self, now: datetime) -> list[str]:
-        """What the tray and the log should say about deliveries that are not getting through."""
-        out = []
-        failing: dict[str, dict[str, Any]] = {}
-        for entry in self.queue.outbox_entries():
-            target = describe_target(entry["target"]) if entry.get("target") else ""
-            failed = parse_time(entry.get("failed_at"))
-            if failed is not None and now - failed < NOTICE_FOR and not entry.get("delivered_at"):
-                verb = "may not have been delivered" if entry.get("in_doubt") else "undeliverable"
-                why = entry.get("last_error") or "never attempted"
-                out.append(f"the {_what(entry)} to {target} {verb}: {why}")
-            elif (
-                not failed
-                and not entry.get("delivered_at")
-                and not entry.get("cancelled_at")
-                and entry.get("last_error")
-            ):
-                failing[target] = entry
-        for target, entry in failing.items():
-            out.append(f"cannot deliver escalations to {target} yet: {entry['last_error']}")
-        return out
-
-    @staticmethod
-    def _target_of(key: str) -> str:
-        return key.rsplit(SEP, 1)[-1]
-
-
-def _what(entry: Mapping[str, Any]) -> str:
+def message_name(entry: Mapping[str, Any]) -> str:
     kind = entry.get("kind", "")
     if kind == "digest":
         return "daily digest"
@@ -781,7 +631,7 @@ def digest_text(
         return parse_time(str(e.get("at"))) or now
 
     def fmt_day(value: datetime) -> str:
-        return _local(value, tz, "%a %d %b %H:%M")
+        return local_time(value, tz, "%a %d %b %H:%M")
 
     answered = []
     breaches = []

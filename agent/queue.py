@@ -763,6 +763,26 @@ class LocalQueue:
                 return doc.get("value", default)
         return default
 
+    # ------------------------------------------------------------------ the person's state
+
+    def muted_until(self, now: datetime) -> datetime | None:
+        """Until when the sound is muted, or None (also once that time has passed)."""
+        until = parse_time(self.get_meta("muted_until"))
+        return until if until is not None and until > now else None
+
+    def set_muted_until(self, until: datetime | None) -> None:
+        self.set_meta("muted_until", _iso(until))
+
+    def pinned(self) -> tuple[str, ...]:
+        """Keys of the tickets shown first, newest first; only tickets still waiting."""
+        return tuple(k for k in self.get_meta("pinned", []) if k in self._index)
+
+    def set_pinned(self, key: str, pinned: bool) -> None:
+        keys = [k for k in self.get_meta("pinned", []) if k != key and k in self._index]
+        if pinned and key in self._index:
+            keys.insert(0, key)
+        self.set_meta("pinned", keys)
+
     def set_meta(self, name: str, value: Any) -> None:
         for doc_id, doc in self.meta._read_table().items():
             if doc.get("name") == name:
