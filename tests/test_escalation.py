@@ -7,7 +7,6 @@ import email
 import email.policy
 import logging
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -144,9 +143,16 @@ def make_config(levels: list[dict[str, Any]], role: str = "owner", **esc: Any) -
     )
 
 
+#: the agents under test: driven pass by pass (``Agent.step``) by the test thread, never started
+_DRIVEN: list[Owner] = []
+
+
 def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Run scheduler passes of every agent under test until ``check`` holds."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
+        for o in _DRIVEN:
+            o.agent.step(wait=0.002)
         if check():
             return
         time.sleep(0.01)
@@ -174,43 +180,42 @@ class Owner:
         agent.subscribe(on_alerts=self.alerts.extend)
         return agent
 
+    def start(self) -> None:
+        """The agent's first scheduler pass, run by the test thread (the agent is never started:
+        each later pass runs in :meth:`settle` or :func:`wait_until`)."""
+        if self not in _DRIVEN:
+            _DRIVEN.append(self)
+        self.agent.step()
+
+    def stop(self) -> None:
+        if self in _DRIVEN:
+            _DRIVEN.remove(self)
+        self.agent.stop()
+
     def restart(self) -> None:
         self.agent.stop()
         self.agent = self._open()
-        self.agent.start()
+        self.start()
 
     def on_scheduler(self, fn: Callable[[Agent], Any]) -> Any:
-        done = threading.Event()
-        box: list[Any] = []
-
-        def run(agent: Agent) -> None:
-            box.append(fn(agent))
-            done.set()
-
-        self.agent.call(run)
-        assert done.wait(10), "the scheduler did not answer"
-        return box[0]
+        """``fn(agent)``: the test thread is the agent's scheduler thread."""
+        return fn(self.agent)
 
     def idle(self) -> bool:
-        """Nothing being sent and nothing due to be sent (asked on the scheduler thread)."""
-
-        def check(agent: Agent) -> bool:
-            now = agent.clock.now()
-            return all(
-                not e["sending_since"] and e["next_attempt"] > now.isoformat()
-                for e in agent.queue.pending()
-            )
-
-        return self.on_scheduler(check)
+        """Nothing being fetched or sent and nothing due to be sent."""
+        now = self.agent.clock.now()
+        return not self.agent.fetching and all(
+            not e["sending_since"] and e["next_attempt"] > now.isoformat()
+            for e in self.agent.queue.pending()
+        )
 
     def settle(self) -> None:
-        """Wait until the agent has run a tick at the current time and finished its sends."""
-        self.on_scheduler(lambda a: None)
+        """Run passes at the current time until the fetches and sends they start have ended."""
+        self.agent.step()
         wait_until(self.idle)
 
     def advance(self, seconds: float) -> None:
         self.clock.advance(seconds)
-        self.agent.poke()
         self.settle()
 
     def outbox(self) -> list[dict[str, Any]]:
@@ -231,7 +236,7 @@ def owner(tmp_path: Path, clock: Any) -> Iterator[Callable[[cfg.Config], Owner]]
 
     yield make
     for o in made:
-        o.agent.stop()
+        o.stop()
 
 
 # --------------------------------------------------------------------------- configuration
@@ -281,7 +286,7 @@ def test_one_message_per_level_per_ticket_by_mail_and_webhook(owner, clock, mail
         )
     )
     o.source.tickets = [ticket(clock.now() - timedelta(hours=2, minutes=1))]  # overdue 1 min
-    o.agent.start()
+    o.start()
     wait_until(lambda: len(mailbox.messages) == 1)
     o.settle()
     subject = mailbox.subjects()[0]
@@ -309,7 +314,7 @@ def test_one_message_per_level_per_ticket_by_mail_and_webhook(owner, clock, mail
 def test_repeat_every_resends_the_last_level(owner, clock, mailbox):
     o = owner(make_config([{"after": "0m", "notify": [mailbox.url]}], repeat_every="1h"))
     o.source.tickets = [ticket(clock.now() - timedelta(hours=2, minutes=1))]
-    o.agent.start()
+    o.start()
     wait_until(lambda: len(mailbox.messages) == 1)
     o.advance(58 * 60)
     assert len(mailbox.messages) == 1
@@ -330,7 +335,7 @@ def test_an_answered_ticket_stops_escalating_and_the_owner_hears_so(owner, clock
         )
     )
     o.source.tickets = [ticket(clock.now() - timedelta(hours=2, minutes=5))]
-    o.agent.start()
+    o.start()
     wait_until(lambda: len(mailbox.messages) == 1)
     o.advance(20 * 60)
     o.source.tickets = []  # the team replied; the next poll sees it
@@ -348,7 +353,7 @@ def test_an_escalation_not_yet_delivered_when_answered_is_not_sent(owner, clock,
     mailbox.stop()
     o = owner(make_config([{"after": "0m", "notify": [mailbox.url]}]))
     o.source.tickets = [ticket(clock.now() - timedelta(hours=3))]
-    o.agent.start()
+    o.start()
     wait_until(lambda: any(e["last_error"] for e in o.outbox()))
     o.source.tickets = []
     o.agent.check_now()
@@ -364,7 +369,7 @@ def test_smtp_down_for_a_while_then_up_delivers_exactly_once(owner, clock, mailb
     mailbox.stop()
     o = owner(make_config([{"after": "0m", "notify": [mailbox.url]}]))
     o.source.tickets = [ticket(clock.now() - timedelta(hours=3))]
-    o.agent.start()
+    o.start()
     wait_until(lambda: any(e["attempts"] >= 1 and e["last_error"] for e in o.outbox()))
     o.settle()
     assert any(
@@ -391,7 +396,7 @@ def test_retries_back_off_exponentially_with_jitter(owner, clock, mailbox):
     mailbox.stop()
     o = owner(make_config([{"after": "0m", "notify": [mailbox.url]}]))
     o.source.tickets = [ticket(clock.now() - timedelta(hours=3))]
-    o.agent.start()
+    o.start()
     gaps = []
     for n in range(1, 5):
         wait_until(
@@ -410,7 +415,7 @@ def test_a_rejected_mail_fails_with_the_servers_words_in_the_log(owner, clock, m
     mailbox.reply = "550 5.7.1 Relaying denied by policy"
     o = owner(make_config([{"after": "0m", "notify": [mailbox.url]}]))
     o.source.tickets = [ticket(clock.now() - timedelta(hours=3))]
-    o.agent.start()
+    o.start()
     wait_until(lambda: any(e["last_error"] for e in o.outbox()))
     assert "Relaying denied by policy" in o.outbox()[0]["last_error"]
     assert "550" in caplog.text and "Relaying denied by policy" in caplog.text
@@ -424,7 +429,7 @@ def test_a_message_older_than_give_up_after_is_reported_undeliverable(
     mailbox.stop()
     o = owner(make_config([{"after": "0m", "notify": [mailbox.url]}], give_up_after="5m"))
     o.source.tickets = [ticket(clock.now() - timedelta(hours=3))]
-    o.agent.start()
+    o.start()
     wait_until(lambda: any(e["last_error"] for e in o.outbox()))
     for _ in range(6):
         o.advance(60)
@@ -449,13 +454,13 @@ def test_an_attempt_cut_short_by_a_kill_is_not_sent_again(tmp_path, clock, mailb
     queue.close()
     o = Owner(tmp_path, clock, make_config([{"after": "0m", "notify": [mailbox.url]}]))
     try:
-        o.agent.start()
+        o.start()
         o.advance(3600)
         assert mailbox.messages == []
         assert any("may not have been delivered" in n for n in o.agent.status.notices)
         assert "not sent again, so that it cannot arrive twice" in caplog.text
     finally:
-        o.agent.stop()
+        o.stop()
 
 
 @pytest.mark.parametrize(
@@ -465,7 +470,7 @@ def test_an_attempt_cut_short_by_a_kill_is_not_sent_again(tmp_path, clock, mailb
 def test_sent_by_decides_which_role_sends(owner, clock, mailbox, role, sent_by, mails):
     o = owner(make_config([{"after": "0m", "notify": [mailbox.url]}], role=role, sent_by=sent_by))
     o.source.tickets = [ticket(clock.now() - timedelta(hours=3))]
-    o.agent.start()
+    o.start()
     wait_until(lambda: len(o.escalated()) == 1)
     o.settle()
     o.advance(3600)
@@ -476,7 +481,7 @@ def test_sent_by_decides_which_role_sends(owner, clock, mailbox, role, sent_by, 
 def test_a_blind_source_is_escalated_and_its_recovery_followed_up(owner, clock, mailbox):
     o = owner(make_config([{"after": "0m", "notify": ["owner-desktop", mailbox.url]}]))
     o.source.error = AuthError("authentication failed")
-    o.agent.start()
+    o.start()
     wait_until(lambda: o.agent.status.sources[0].health is Health.FAILING)
     since = clock.now().astimezone().strftime("%H:%M")
     o.advance(29 * 60)
@@ -498,7 +503,7 @@ def test_a_blind_source_is_escalated_and_its_recovery_followed_up(owner, clock, 
 def test_acknowledge_stops_repeats_until_a_new_waiting_cycle(owner, clock, mailbox):
     o = owner(make_config([{"after": "0m", "notify": [mailbox.url]}], repeat_every="1h"))
     o.source.tickets = [ticket(clock.now() - timedelta(hours=2, minutes=1))]
-    o.agent.start()
+    o.start()
     wait_until(lambda: len(mailbox.messages) == 1)
     o.agent.acknowledge("Desk", "1")
     o.advance(3 * 3600)
@@ -514,7 +519,7 @@ def test_acknowledge_stops_repeats_until_a_new_waiting_cycle(owner, clock, mailb
 def test_snooze_holds_escalation_and_a_new_waiting_cycle_ends_it(owner, clock, mailbox):
     o = owner(make_config([{"after": "0m", "notify": [mailbox.url]}]))
     o.source.tickets = [ticket(clock.now() - timedelta(hours=1, minutes=50))]  # due in 10 min
-    o.agent.start()
+    o.start()
     wait_until(lambda: o.agent.status.waiting == 1)
     o.agent.snooze("Desk", "1", 30)
     wait_until(lambda: o.agent.status.tickets[0].snoozed_until is not None)
@@ -546,7 +551,7 @@ def test_a_keyring_target_is_delivered_and_its_token_never_logged(owner, clock, 
         caplog.handler.addFilter(secret_store.RedactingFilter())
         o = owner(make_config([{"after": "0m", "notify": ["keyring:team-hook"]}]))
         o.source.tickets = [ticket(clock.now() - timedelta(hours=3))]
-        o.agent.start()
+        o.start()
         wait_until(lambda: any(e["last_error"] for e in o.outbox()))
         assert len(server.log) == 1
         error = o.outbox()[0]["last_error"]
@@ -658,7 +663,7 @@ def test_the_agent_sends_the_digest_at_digest_at(owner, clock, mailbox, webhook)
         )
     )
     o.source.tickets = [ticket(clock.now() - timedelta(minutes=30))]
-    o.agent.start()
+    o.start()
     wait_until(lambda: o.agent.status.waiting == 1)
     o.advance(20 * 60)
     o.source.tickets = []

@@ -125,9 +125,12 @@ class Escalator:
             log.info("daily digest queued for %s", ", ".join(escalation.digest_targets(esc)))
         return following
 
-    def deliver(self, config: Config, now: datetime, submit: Submit) -> None:
-        """Start the outbox's due sends through ``submit``."""
+    def deliver(self, config: Config, now: datetime, submit: Submit) -> bool:
+        """Start the outbox's due sends through ``submit``. True when a message was given up
+        or is in doubt: the status's notices change."""
+        self.outbox.gave_up = False
         self.next_delivery = self.outbox.step(now, config.escalation.give_up_after, submit)
+        return self.outbox.gave_up
 
     def _enqueue(self, messages: list[tuple[str, dict[str, Any]]], now: datetime) -> None:
         for key, message in messages:
@@ -151,6 +154,7 @@ class Outbox:
         self.rng = rng
         self.in_flight: dict[str, concurrent.futures.Future[DeliveryResult]] = {}
         self._started: dict[str, float] = {}  # time.monotonic() when each send in flight began
+        self.gave_up = False  # a message was given up (or is in doubt) since this was cleared
 
     def resume(self, now: datetime) -> None:
         """At start: attempts whose outcome is unknown are not resent; the rest go at once."""
@@ -194,6 +198,7 @@ class Outbox:
             created = parse_time(entry["created_at"]) or now
             if now - created >= give_up_after:
                 self.queue.update_outbox(key, failed_at=now)
+                self.gave_up = True
                 log.error(
                     "gave up on the %s to %s: undeliverable for %s (%s)",
                     message_name(entry),
@@ -238,6 +243,7 @@ class Outbox:
     def _doubt(self, key: str, why: str, now: datetime) -> None:
         """A send whose outcome is unknown (answered too late, or not at all): may have arrived,
         so it is never sent again; the status says so for a day."""
+        self.gave_up = True
         self.in_flight.pop(key, None)
         self._started.pop(key, None)
         entry = self.queue.outbox_entry(key)

@@ -107,6 +107,7 @@ class Agent(Pipeline):
         # own for it, so a long wait never holds up a fetch.
         self._watchers = Workers(WATCH_WORKERS, "ticketbell-watch")
         self._deaths = 0  # times the scheduler loop stopped on an unexpected error
+        self._passes = 0  # scheduler passes completed
         self._thread: threading.Thread | None = None
         self._started = False  # the first pass (outbox resumed, first evaluation) is done
         self._last_prune: datetime | None = None
@@ -140,6 +141,11 @@ class Agent(Pipeline):
     def watching(self) -> frozenset[str]:
         """The sources waiting for a change at their helpdesk (``wait_for_change``) now."""
         return frozenset(name for name, s in self._states.items() if s.watcher is not None)
+
+    @property
+    def passes(self) -> int:
+        """How many scheduler passes have completed (each handles what came in, then ticks)."""
+        return self._passes
 
     @property
     def scheduler_deaths(self) -> int:
@@ -308,6 +314,7 @@ class Agent(Pipeline):
             self._handle_command(cmd)
             cmd = self._next_command(0.0)
         self._tick(now)
+        self._passes += 1
         return True
 
     def _next_command(self, timeout: float) -> Command | None:
@@ -461,6 +468,7 @@ class Agent(Pipeline):
         )
         for state in self._states.values():
             self._poll_soon(state, mono)
+        self._dirty = True  # the policy's answer was for another time: evaluate again
 
     def _deliver(self, now: datetime) -> None:
         """Start the outbox's due sends on the send pool; results come back as commands."""
@@ -474,7 +482,9 @@ class Agent(Pipeline):
             )
             return future
 
-        self._escalator.deliver(self.config, now, submit)
+        if self._escalator.deliver(self.config, now, submit):
+            self._dirty = True  # the status says which messages did not get through
+            self.settle(now)
 
     # ------------------------------------------------------------------ fetches and watchers
 

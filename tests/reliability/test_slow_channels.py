@@ -55,7 +55,7 @@ def owner(tmp_path: Path, clock: Any) -> Iterator[Callable[..., Owner]]:
 
     yield make
     for o in made:
-        o.agent.stop()
+        o.stop()
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ def test_a_webhook_answering_after_5_s_gets_the_escalation_once(
     hook = SlowHook(server, delay=5.0)
     o = owner(make_config([{"after": "0m", "notify": [hook.url]}]))
     o.source.tickets = [ticket(clock.now() - timedelta(hours=2, minutes=1))]
-    o.agent.start()
+    o.start()
     wait_until(lambda: len(hook.received) == 1, timeout=15)
     wait_until(lambda: any(e.get("delivered_at") for e in o.outbox()), timeout=15)
     for _ in range(6):  # every retry there would have been (30 s … 30 min)
@@ -114,7 +114,7 @@ def test_an_smtp_answer_after_the_send_timeout_is_in_doubt_and_never_resent(
     slow_mailbox.delay = 3.0
     o = owner(make_config([{"after": "0m", "notify": [slow_mailbox.url]}]))
     o.source.tickets = [ticket(clock.now() - timedelta(hours=2, minutes=1))]
-    o.agent.start()
+    o.start()
     wait_until(lambda: len(slow_mailbox.messages) == 1, timeout=15)
     wait_until(lambda: any(e.get("failed_at") for e in o.outbox()), timeout=15)
     for _ in range(6):
@@ -141,12 +141,12 @@ def test_channels_that_never_answer_do_not_stop_polling(
         fetch = o.source.fetch
         monkeypatch.setattr(o.source, "fetch", lambda since: calls.append(since) or fetch(since))
         o.source.tickets = [ticket(clock.now() - timedelta(hours=2, minutes=1))]
-        o.agent.start()
+        o.start()
         try:
             wait_until(lambda: all(h.received for h in hooks), timeout=15)  # both hang now
             for n in range(2, 5):
                 o.clock.advance(11 * 60)  # the source's 10 min interval
-                o.agent.poke()
+                o.agent.step()
                 wait_until(lambda n=n: len(calls) >= n, timeout=10)
         finally:
             for h in hooks:
