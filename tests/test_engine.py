@@ -489,3 +489,30 @@ def test_a_second_agent_on_the_same_folder_says_so_sends_nothing_and_takes_over(
     finally:
         second.agent.stop()
         first.agent.stop()
+
+
+def test_a_watcher_that_fails_is_logged_and_the_source_still_polled_then_watched_again(
+    harness, clock, caplog
+):
+    """The watcher threads (IMAP IDLE) are supervised too: a wait that raises is logged with
+    its traceback, never stops the agent, and the source waits again after its next poll."""
+
+    class BrokenWatch(WatchingSource):
+        def wait_for_change(self, timeout):
+            if self.waits == 0:
+                self.waits += 1
+                raise RuntimeError("IDLE went wrong")
+            return super().wait_for_change(timeout)
+
+    config = make_config(interval="1h")
+    h = harness(config, {"A": BrokenWatch(config.sources[0], clock.now)})
+    source = h.sources["A"]
+    h.start()
+    h.until(lambda: source.calls == 1 and source.waits == 1 and not h.agent.watching)
+    records = [r for r in caplog.records if "waiting for changes failed" in r.getMessage()]
+    assert records and records[0].exc_info is not None
+    assert h.health("A").health is Health.OK
+    h.advance(3600 * 1.1)  # polled on its interval all the same
+    h.until(lambda: source.calls == 2 and source.waits == 2)
+    source.answers.put(True)  # and the new wait works: a change is polled at once
+    h.until(lambda: source.calls == 3)

@@ -850,3 +850,38 @@ def test_a_blind_source_notification_says_what_cannot_be_read() -> None:
         message,
         "Its waiting tickets are unknown until it reads again",
     )
+
+
+# --------------------------------------------------------------------------- hygiene (issue 14)
+
+
+def test_a_send_puts_the_apprise_loggers_level_back(webhook) -> None:
+    """A send lowers apprise's log level to capture the server's words; the application's own
+    level for apprise must be what it was once the send is over."""
+    logger = logging.getLogger("apprise")
+    before = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        assert escalation.send(f"json://127.0.0.1:{webhook.port}/hook", "Title", "Body") is None
+        assert logger.level == logging.WARNING
+        assert len(posts(webhook)) == 1
+    finally:
+        logger.setLevel(before)
+
+
+def test_building_follow_ups_changes_nothing_and_names_the_unsent(tmp_path, clock) -> None:
+    queue = LocalQueue(tmp_path / "q")
+    sent = "Desk\x1f1\x1fcycle\x1fescalated\x1f0\x1fmailto://a"
+    waiting = "Desk\x1f1\x1fcycle\x1fescalated\x1f1\x1fmailto://b"
+    other = "Desk\x1f2\x1fcycle\x1fescalated\x1f0\x1fmailto://a"
+    for key, target in ((sent, "mailto://a"), (waiting, "mailto://b"), (other, "mailto://a")):
+        record = {"kind": "escalation", "target": target, "source": "Desk", "ticket": "1"}
+        queue.enqueue(key, {**record, "title": "Overdue", "body": "text"}, clock.now())
+    queue.update_outbox(sent, delivered_at=clock.now())
+    before = queue.outbox_entries()
+    entries = escalation.sent_escalations(queue, "Desk", "1", "cycle")
+    messages = escalation.follow_up_messages(entries, "Desk", "1", "cycle", "Answered after 5 min")
+    assert queue.outbox_entries() == before  # building is pure
+    assert [m["target"] for _, m in messages] == ["mailto://a"]  # only who was sent one
+    assert escalation.unsent(entries) == [waiting]  # what the escalator cancels
+    queue.close()
