@@ -140,14 +140,6 @@ def _business_deadline(
     )
 
 
-def due_state(dl: Deadline, now: datetime) -> DueState:
-    if now >= dl.due_at:
-        return DueState.OVERDUE
-    if now >= dl.soon_at:
-        return DueState.DUE_SOON
-    return DueState.FINE
-
-
 def evaluate(
     queued: Iterable[QueuedTicket],
     config: Config,

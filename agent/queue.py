@@ -21,16 +21,15 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 from tinydb import TinyDB
-from tinydb.middlewares import CachingMiddleware
 from tinydb.storages import Storage
 
 from agent.model import UTC, Alert, Snapshot, Ticket, parse_time, ticket_key
@@ -160,14 +159,57 @@ class AtomicJSONStorage(Storage):
         pass
 
 
-class _WriteOnCommit(CachingMiddleware):
-    """TinyDB's cache, flushed only when the queue commits (never by a write count)."""
+class MemoryTables(Storage):
+    """The queue's TinyDB storage: every table lives in memory and the file is written only by
+    :meth:`save`, once per snapshot (TinyDB rewrites its whole file at every change: at 10,000
+    tickets that was minutes per poll).
 
-    WRITE_CACHE_SIZE = sys.maxsize
+    TinyDB's tables go through :meth:`read` and :meth:`write`, TinyDB's public storage API. The
+    queue also reads rows with :meth:`rows` (without TinyDB's copy of every row, which made a
+    status at 10,000 tickets slow) and adds many rows at once with :meth:`add_rows`: the two
+    documented ways past TinyDB's tables, instead of their private methods.
+    """
 
+    def __init__(self, file: AtomicJSONStorage) -> None:
+        self.file = file
+        self._tables: dict[str, dict[str, dict[str, Any]]] | None = None
+        #: written since the last save
+        self.changed = False
 
-class QueueLocked(Exception):
-    """Another Ticketbell process is using this data dir."""
+    def read(self) -> dict[str, dict[str, dict[str, Any]]]:
+        if self._tables is None:
+            self._tables = self.file.read() or {}
+        return self._tables
+
+    def write(self, data: dict[str, dict[str, dict[str, Any]]]) -> None:
+        self._tables = data
+        self.changed = True
+
+    def rows(self, table: str) -> dict[str, dict[str, Any]]:
+        """The rows of ``table`` by document id, as stored: read them, never change them."""
+        return self.read().get(table, {})
+
+    def add_rows(self, table: str, rows: list[dict[str, Any]]) -> list[int]:
+        """Add ``rows`` to ``table`` in one step; returns their document ids. Only for a table
+        whose rows are never added through TinyDB (its own id counter would not know them)."""
+        stored = self.read().setdefault(table, {})
+        first = max(map(int, stored), default=0) + 1
+        ids = list(range(first, first + len(rows)))
+        for doc_id, row in zip(ids, rows, strict=True):
+            stored[str(doc_id)] = row
+        self.changed = True
+        return ids
+
+    def save(self) -> None:
+        """Write every table to the file (atomically); an OSError leaves it to do again."""
+        if self._tables is not None:
+            self.file.write(self._tables)
+        self.changed = False
+
+    def forget(self) -> None:
+        """Drop what was read (a file that was not ours): the tables are empty from now on."""
+        self._tables = {}
+        self.changed = False
 
 
 class _ProcessLock:
@@ -240,7 +282,6 @@ class QueuedTicket:
     first_seen: datetime
     acknowledged: bool = False
     snoozed_until: datetime | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -308,7 +349,8 @@ class LocalQueue:
             for stale in self.data_dir.glob(f".{QUEUE_FILE}.*.tmp"):
                 stale.unlink(missing_ok=True)  # left by a write that was killed
         self.storage = AtomicJSONStorage(self.path)
-        self.db = TinyDB(storage=_WriteOnCommit(lambda: self.storage))
+        self.store = MemoryTables(self.storage)
+        self.db = TinyDB(storage=lambda: self.store)
         self.tickets = self.db.table("tickets", cache_size=0)
         self.ledger = self.db.table("ledger", cache_size=0)
         self.outbox = self.db.table("outbox", cache_size=0)
@@ -355,7 +397,7 @@ class LocalQueue:
                 ticket_from_record(self.tickets.get(doc_id=self._index[key]))  # type: ignore[arg-type]
         except (KeyError, TypeError, ValueError) as exc:
             # Parsed as JSON but not ours (hand-edited, another version): same as corrupt.
-            self.db.storage.cache = None  # type: ignore[attr-defined]
+            self.store.forget()
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
             if self.path.exists():
@@ -377,14 +419,13 @@ class LocalQueue:
         Returns False (and sets ``write_error``) when the disk refuses; the state stays in
         memory and the next commit tries again.
         """
-        middleware = self.db.storage
-        if not middleware._cache_modified_count:  # type: ignore[attr-defined]
+        if not self.store.changed:
             return True
         if not self.writable:
-            middleware._cache_modified_count = 0  # type: ignore[attr-defined]
+            self.store.changed = False
             return True
         try:
-            middleware.flush()  # type: ignore[attr-defined]
+            self.store.save()
         except OSError as exc:
             message = f"cannot save the queue in {self.data_dir}: {exc.strerror or exc}"
             if message != self.write_error:
@@ -395,12 +436,6 @@ class LocalQueue:
             log.info("the queue is saved again")
         self.write_error = None
         return True
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[LocalQueue]:
-        """Group changes into one write: ``with queue.transaction(): queue.apply(...)...``."""
-        yield self
-        self.commit()
 
     def close(self) -> None:
         self.commit()
@@ -424,7 +459,7 @@ class LocalQueue:
         queued = self._queued_tickets()  # parsed before the rows change, kept in step below
         prefix = ticket_key(source, "")
         known = {k: i for k, i in self._index.items() if k.startswith(prefix)}
-        docs = self.tickets._read_table()
+        docs = self.store.rows(self.tickets.name)
         new: list[Ticket] = []
         updated: list[Ticket] = []
         unchanged: list[Ticket] = []
@@ -504,18 +539,9 @@ class LocalQueue:
         per call; a first sync of 10,000 tickets spent more time there than in parsing them.
         The rows go straight into the cached table (saved by the next :meth:`commit`).
         """
-        middleware = self.db.storage
-        tables = middleware.read()  # type: ignore[attr-defined]
-        if tables is None:
-            tables = middleware.cache = {}  # type: ignore[attr-defined]
-        rows = tables.setdefault(self.tickets.name, {})
-        next_id = self.tickets._get_next_id
-        index = self._index
-        for record in records:
-            doc_id = next_id()
-            rows[str(doc_id)] = record
-            index[record["key"]] = doc_id
-        middleware._cache_modified_count += 1  # type: ignore[attr-defined]
+        ids = self.store.add_rows(self.tickets.name, records)
+        for record, doc_id in zip(records, ids, strict=True):
+            self._index[record["key"]] = doc_id
 
     def _close_cycles(self, records: list[dict[str, Any]], now: datetime) -> None:
         """Note in the ledger that waiting cycles ended (for the digest and retention)."""
@@ -555,7 +581,7 @@ class LocalQueue:
                     acknowledged=bool(doc.get("acknowledged")),
                     snoozed_until=parse_time(doc.get("snoozed_until")),
                 )
-                for doc in self.tickets._read_table().values()
+                for doc in self.store.rows(self.tickets.name).values()
             }
         return self._queued
 
@@ -585,7 +611,6 @@ class LocalQueue:
                 q.first_seen,
                 q.acknowledged if acknowledged is None else acknowledged,
                 q.snoozed_until if snoozed_until is False else snoozed_until,  # type: ignore[arg-type]
-                q.extra,
             )
         return True
 
@@ -621,7 +646,7 @@ class LocalQueue:
             keys.add(doc["key"])
             if doc.get("kind") == "answered":
                 keys.add(alert_key(doc["source"], doc["ticket"], doc["cycle"], "new"))
-        for doc in self.tickets._read_table().values():
+        for doc in self.store.rows(self.tickets.name).values():
             keys.add(alert_key(doc["source"], doc["id"], doc["waiting_since"], "new"))
         return keys
 
@@ -629,7 +654,7 @@ class LocalQueue:
         """Record alerts in the ledger; returns those not recorded before (the ones to show)."""
         fresh = []
         docs = []
-        rows = self.tickets._read_table()
+        rows = self.store.rows(self.tickets.name)
         for alert in alerts:
             if alert.key in self._ledger_keys:
                 continue
@@ -661,7 +686,7 @@ class LocalQueue:
         return fresh
 
     def ledger_entries(self, since: datetime | None = None) -> list[dict[str, Any]]:
-        entries = list(self.ledger._read_table().values())
+        entries = list(self.store.rows(self.ledger.name).values())
         if since is not None:
             cutoff = since.isoformat()
             entries = [e for e in entries if e.get("at", "") >= cutoff]
@@ -672,7 +697,8 @@ class LocalQueue:
         outbox messages older than the retention that are delivered, given up or cancelled."""
         cutoff = (now - self.retention).isoformat()
         waiting = {
-            (d["source"], d["id"], d["waiting_since"]) for d in self.tickets._read_table().values()
+            (d["source"], d["id"], d["waiting_since"])
+            for d in self.store.rows(self.tickets.name).values()
         }
         old = [
             doc.doc_id
@@ -682,7 +708,7 @@ class LocalQueue:
         ]
         finished = [
             int(doc_id)
-            for doc_id, doc in self.outbox._read_table().items()
+            for doc_id, doc in self.store.rows(self.outbox.name).items()
             if doc.get("created_at", "") < cutoff
             and (doc.get("delivered_at") or doc.get("failed_at") or doc.get("cancelled_at"))
         ]
@@ -722,7 +748,7 @@ class LocalQueue:
         return sorted(
             (
                 {**doc, "doc_id": int(doc_id)}
-                for doc_id, doc in self.outbox._read_table().items()
+                for doc_id, doc in self.store.rows(self.outbox.name).items()
                 if not doc.get("delivered_at")
                 and not doc.get("failed_at")
                 and not doc.get("cancelled_at")
@@ -735,7 +761,7 @@ class LocalQueue:
         return sorted(
             (
                 dict(doc)
-                for doc in self.outbox._read_table().values()
+                for doc in self.store.rows(self.outbox.name).values()
                 if doc["key"].startswith(prefix)
             ),
             key=lambda d: d["created_at"],
@@ -758,7 +784,7 @@ class LocalQueue:
     # ------------------------------------------------------------------ meta
 
     def get_meta(self, name: str, default: Any = None) -> Any:
-        for doc in self.meta._read_table().values():
+        for doc in self.store.rows(self.meta.name).values():
             if doc.get("name") == name:
                 return doc.get("value", default)
         return default
@@ -784,7 +810,7 @@ class LocalQueue:
         self.set_meta("pinned", keys)
 
     def set_meta(self, name: str, value: Any) -> None:
-        for doc_id, doc in self.meta._read_table().items():
+        for doc_id, doc in self.store.rows(self.meta.name).items():
             if doc.get("name") == name:
                 if doc.get("value") != value:
                     self.meta.update({"value": value}, doc_ids=[int(doc_id)])
