@@ -34,7 +34,7 @@ from urllib.parse import quote
 from agent import secrets as secret_store
 from agent.config import Config, Escalation
 from agent.model import Alert, SourceHealth, WaitingTicket, parse_time
-from agent.queue import LocalQueue, alert_key
+from agent.queue import AlertKey, LocalQueue, OutboxKey, alert_key, cycle_prefix
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,6 @@ NOTICE_FOR = timedelta(days=1)  # how long an undeliverable message stays in the
 SEND_TIMEOUT = 30.0
 #: seconds after which a send still under way is abandoned as "in doubt" (never sent again)
 SEND_DEADLINE = 2 * SEND_TIMEOUT + 10.0
-SEP = "\x1f"
 
 
 class DeliveryError(Exception):
@@ -376,11 +375,6 @@ def _with_key(body: str, key: str) -> str:
     return f"{body}\n\nTicketbell-Key: {key_tag(key)}"
 
 
-def repeat_of(key: str) -> int:
-    step = key.rsplit(SEP, 1)[-1]
-    return int(step.split("r", 1)[1]) if "r" in step else 0
-
-
 def targets_for(alert: Alert, escalation: Escalation) -> tuple[str, ...]:
     """The channel targets of an escalated alert (a blind source goes to the first level's)."""
     if not escalation.levels:
@@ -396,7 +390,7 @@ def escalation_messages(alert: Alert, config: Config, now: datetime) -> list[tup
     tz = display_zone(config)
     if alert.ticket:
         w = alert.tickets[0] if alert.tickets else None
-        repeat = repeat_of(alert.key)
+        repeat = AlertKey.decode(alert.key).repeat
         overdue = human(now - w.due_at) if w else ""
         title = f"Overdue {overdue}: {alert.source} #{alert.ticket} — {alert.subject}"
         lines = []
@@ -432,7 +426,7 @@ def escalation_messages(alert: Alert, config: Config, now: datetime) -> list[tup
         kind = "blind"
     out = []
     for target in targets_for(alert, esc):
-        key = f"{alert.key}{SEP}{target}"
+        key = OutboxKey(AlertKey.decode(alert.key), target).encode()
         out.append(
             (
                 key,
@@ -441,7 +435,7 @@ def escalation_messages(alert: Alert, config: Config, now: datetime) -> list[tup
                     "target": target,
                     "source": alert.source,
                     "ticket": alert.ticket,
-                    "cycle": alert.key.split(SEP)[2],
+                    "cycle": AlertKey.decode(alert.key).cycle,
                     "level": alert.level,
                     "title": title[:200],
                     "body": _with_key("\n".join(lines), key),
@@ -467,7 +461,7 @@ def sent_escalations(
     queue: LocalQueue, source: str, ticket: str, cycle: str
 ) -> list[dict[str, Any]]:
     """The outbox's escalation (and blind-source) messages of one waiting cycle."""
-    prefix = alert_key(source, ticket or "*", cycle, "")
+    prefix = cycle_prefix(source, ticket or "*", cycle)
     return [e for e in queue.outbox_entries(prefix) if e.get("kind") in ("escalation", "blind")]
 
 
@@ -494,7 +488,7 @@ def follow_up_messages(
     kind = "answered" if ticket else "source_up"
     out = []
     for target in reached:
-        key = f"{alert_key(source, ticket or '*', cycle, kind)}{SEP}{target}"
+        key = OutboxKey(AlertKey(source, ticket or "*", cycle, kind), target).encode()
         record = {
             "kind": "follow_up",
             "target": target,
@@ -618,10 +612,11 @@ def digest_text(
     cycles: dict[tuple[str, str, str], dict[str, Mapping[str, Any]]] = {}
     blind: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
     for e in entries:
-        parts = str(e.get("key", "")).split(SEP)
-        if len(parts) < 4:
+        try:
+            key = AlertKey.decode(str(e.get("key", "")))
+        except ValueError:
             continue
-        source, ticket, cycle, kind = parts[:4]
+        source, ticket, cycle, kind = key.source, key.ticket, key.cycle, key.kind
         if ticket == "*" and kind in ("source_down", "source_up"):
             blind.setdefault((source, cycle), {})[kind] = e
         elif ticket != "*":
@@ -706,7 +701,7 @@ def digest_targets(escalation: Escalation) -> tuple[str, ...]:
 def digest_messages(day: date, title: str, body: str, escalation: Escalation) -> list[tuple]:
     out = []
     for target in digest_targets(escalation):
-        key = SEP.join(("*", "*", day.isoformat(), "digest", target))
+        key = OutboxKey(AlertKey("*", "*", day.isoformat(), "digest"), target).encode()
         record = {
             "kind": "digest",
             "target": target,

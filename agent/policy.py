@@ -265,7 +265,7 @@ def alerts_owed(
     attention = False
     for w in waiting:
         t = w.ticket
-        key = f"{t.key}\x1f{t.cycle}\x1fnew"  # alert_key(t.source, t.id, t.cycle, "new")
+        key = alert_key(t.source, t.id, t.cycle, "new")
         if key not in done:
             owed.append(
                 Alert("new", now, key, t.source, t.id, t.subject, t.category, t.url, "", 0, (w,))

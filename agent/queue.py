@@ -818,16 +818,72 @@ class LocalQueue:
         self.meta.insert({"name": name, "value": value})
 
 
+KEY_SEP = "\x1f"  # between the parts of a stored key: never in a name, an id or a time
+
+
+@dataclass(frozen=True, slots=True)
+class AlertKey:
+    """Which alert, as the ledger keys it: owed once per (source, ticket, waiting cycle, kind,
+    level). ``ticket`` is "*" for a source's own alerts (down, up, blind); ``source`` and
+    ``ticket`` are both "*" for the agent's (reminder, digest). ``level`` is "" or an escalation
+    level, with "rN" for its Nth repeat ("1r2"). This class is the one place that writes and
+    reads the stored form (the parts joined by ``KEY_SEP``)."""
+
+    source: str
+    ticket: str
+    cycle: str
+    kind: str
+    level: str = ""
+
+    def encode(self) -> str:
+        parts = (self.source, self.ticket, self.cycle, self.kind)
+        return KEY_SEP.join((*parts, self.level) if self.level else parts)
+
+    @classmethod
+    def decode(cls, text: str) -> AlertKey:
+        parts = text.split(KEY_SEP)
+        if len(parts) < 4:
+            raise ValueError(f"not an alert key: {text!r}")
+        return cls(parts[0], parts[1], parts[2], parts[3], KEY_SEP.join(parts[4:]))
+
+    @property
+    def repeat(self) -> int:
+        """Which repeat of its escalation level this alert is (0: the first)."""
+        return int(self.level.split("r", 1)[1]) if "r" in self.level else 0
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxKey:
+    """Which outbox message: the one an alert owes one channel target. Its stored form is the
+    alert's key and the target, joined by ``KEY_SEP``."""
+
+    alert: AlertKey
+    target: str
+
+    def encode(self) -> str:
+        return f"{self.alert.encode()}{KEY_SEP}{self.target}"
+
+    @classmethod
+    def decode(cls, text: str) -> OutboxKey:
+        head, _, target = text.rpartition(KEY_SEP)
+        return cls(AlertKey.decode(head), target)
+
+
 def alert_key(
     source: str, ticket: str, cycle: str, kind: str, level: int | str | None = None
 ) -> str:
-    """The ledger key of one alert: owed once per (source, ticket, waiting cycle, kind, level)."""
-    parts = [source, ticket, cycle, kind]
-    if level is not None:
-        parts.append(str(level))
-    return "\x1f".join(parts)
+    """The stored key of one alert (:class:`AlertKey`)."""
+    return AlertKey(source, ticket, cycle, kind, "" if level is None else str(level)).encode()
+
+
+def cycle_prefix(source: str, ticket: str, cycle: str) -> str:
+    """What every stored key of one waiting cycle (its alerts, their messages) starts with."""
+    return AlertKey(source, ticket, cycle, "").encode()
 
 
 def _cycle_of(key: str) -> str:
-    parts = key.split("\x1f")
-    return parts[2] if len(parts) > 2 else ""
+    """The waiting cycle a stored alert key names ("" for a key of another shape)."""
+    try:
+        return AlertKey.decode(key).cycle
+    except ValueError:
+        return ""

@@ -7,6 +7,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from agent.model import Alert, Snapshot, Ticket
 from agent.queue import LocalQueue, alert_key
 
@@ -360,3 +362,25 @@ def test_mute_and_pins_are_kept_across_a_restart(tmp_path):
     q.set_muted_until(None)
     assert q.pinned() == () and q.muted_until(NOW) is None
     q.close()
+
+
+def test_alert_and_outbox_keys_keep_their_stored_form():
+    from agent.queue import AlertKey, OutboxKey
+
+    stored = "Desk\x1f1\x1f2026-11-20T06:00:00+00:00\x1fescalated\x1f1r2"
+    key = AlertKey.decode(stored)
+    assert (key.source, key.ticket, key.kind, key.level, key.repeat) == (
+        "Desk",
+        "1",
+        "escalated",
+        "1r2",
+        2,
+    )
+    assert key.encode() == stored
+    message = OutboxKey.decode(stored + "\x1fmailto://owner@example.com")
+    assert message.alert == key and message.target == "mailto://owner@example.com"
+    digest = OutboxKey.decode("*\x1f*\x1f2026-11-20\x1fdigest\x1fntfy://topic")
+    assert (digest.alert.kind, digest.alert.level, digest.target) == ("digest", "", "ntfy://topic")
+    assert alert_key("S", "1", "c", "new") == "S\x1f1\x1fc\x1fnew"
+    with pytest.raises(ValueError, match="not an alert key"):
+        AlertKey.decode("S\x1f1")

@@ -23,7 +23,6 @@ from agent.escalation import (
     NOTICE_FOR,
     RETRY_BASE,
     SEND_DEADLINE,
-    SEP,
     DeliveryResult,
     describe_target,
     human,
@@ -33,7 +32,7 @@ from agent.escalation import (
     send,
 )
 from agent.model import Alert, SourceHealth, WaitingTicket, parse_time
-from agent.queue import Changes, LocalQueue, alert_key
+from agent.queue import Changes, LocalQueue, OutboxKey, alert_key
 
 log = logging.getLogger(__name__)
 
@@ -322,4 +321,4 @@ class Outbox:
 
     @staticmethod
     def _target_of(key: str) -> str:
-        return key.rsplit(SEP, 1)[-1]
+        return OutboxKey.decode(key).target
