@@ -516,3 +516,36 @@ def test_a_watcher_that_fails_is_logged_and_the_source_still_polled_then_watched
     h.until(lambda: source.calls == 2 and source.waits == 2)
     source.answers.put(True)  # and the new wait works: a change is polled at once
     h.until(lambda: source.calls == 3)
+
+
+# --------------------------------------------------------------------------- agent state (issue 14)
+
+
+def test_mute_and_pins_are_agent_state_published_and_kept_across_a_restart(tmp_path, clock):
+    config = make_config(
+        escalation={"levels": [{"after": "0m", "notify": ["owner-desktop"]}]}, role="owner"
+    )
+    overdue, fresh = ticket(1, clock.now() - timedelta(hours=9)), ticket(2, clock.now())
+    h = Harness(tmp_path, clock, config)
+    h.sources["A"].tickets = [overdue, fresh]
+    h.start()
+    h.until(lambda: any(a.kind == "escalated" for a in h.alerts))
+    assert h.agent.status.pinned == (overdue.key,)  # the agent pins what it escalated
+    until = clock.now() + timedelta(minutes=15)
+    h.agent.mute(until)
+    h.agent.pin(fresh.key)
+    h.until(lambda: h.agent.status.muted_until == until)
+    assert h.statuses[-1].pinned == (fresh.key, overdue.key)  # published to the tray
+    assert h.statuses[-1].muted_until == until
+    h.agent.stop()
+    again = Harness(tmp_path, clock, config)
+    assert again.agent.status.muted_until == until
+    assert again.agent.status.pinned == (fresh.key, overdue.key)
+    again.sources["A"].tickets = [overdue, fresh]
+    again.agent.mute(None)
+    again.agent.pin(fresh.key, False)
+    again.until(lambda: again.agent.status.muted_until is None)
+    assert again.agent.status.pinned == (overdue.key,)
+    clock.advance(16 * 60)  # a mute that has run out is over by itself
+    assert again.queue.muted_until(clock.now()) is None
+    again.agent.stop()

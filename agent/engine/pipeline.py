@@ -19,7 +19,16 @@ from typing import Protocol
 from agent import escalation, policy, signin
 from agent.config import Config, SourceConfig
 from agent.engine.escalator import Escalator
-from agent.model import Alert, Health, Snapshot, SourceHealth, Status, WaitingTicket, parse_time
+from agent.model import (
+    Alert,
+    Health,
+    Snapshot,
+    SourceHealth,
+    Status,
+    WaitingTicket,
+    parse_time,
+    ticket_key,
+)
 from agent.queue import Changes, LocalQueue, alert_key
 from agent.sources.base import (
     MAX_SERVER_WAIT,
@@ -435,7 +444,7 @@ class Pipeline:
             self.queue.set_meta("last_reminder_at", None)
         self._next_change = policy.next_change(waiting, self.config, now, last)
         fresh += self._escalate(fresh, now)
-        self._status = status
+        self._status = replace(status, pinned=self.queue.pinned())
         return fresh
 
     def _escalate(self, fresh: list[Alert], now: datetime) -> list[Alert]:
@@ -444,6 +453,9 @@ class Pipeline:
         failing = [s.health for s in self._states.values() if s.health.failing_since]
         blind, next_blind = self._escalator.blind(failing, self.config, now)
         owed = [a for a in fresh + blind if a.kind == "escalated"]
+        for alert in owed:
+            if alert.ticket:  # an escalated ticket is shown first until it is answered
+                self.queue.set_pinned(ticket_key(alert.source, alert.ticket), True)
         self._escalator.escalate(owed, self.config, now)
         since = {h.name: h.failing_since for h in failing if h.failing_since is not None}
         next_digest = self._escalator.digest(self.config, self._waiting, since, now)
