@@ -34,7 +34,8 @@ from urllib.parse import quote
 from agent import secrets as secret_store
 from agent.config import Config, Escalation
 from agent.model import Alert, SourceHealth, WaitingTicket, parse_time
-from agent.queue import AlertKey, LocalQueue, OutboxKey, alert_key, cycle_prefix
+from agent.queue import LocalQueue
+from agent.storage import AlertKey, OutboxKey, alert_key, cycle_prefix
 
 log = logging.getLogger(__name__)
 

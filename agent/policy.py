@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 
 from agent.config import BusinessHours, Config, Escalation, SourceConfig, Windows
 from agent.model import INVISIBLE, UTC, Alert, DueState, Ticket, WaitingTicket
-from agent.queue import QueuedTicket, alert_key
+from agent.queue import QueuedTicket
+from agent.storage import alert_key
 
 MAX_DAYS_SCANNED = 3700  # ten years of calendar: a window longer than that is a config error
 

@@ -365,7 +365,7 @@ def test_mute_and_pins_are_kept_across_a_restart(tmp_path):
 
 
 def test_alert_and_outbox_keys_keep_their_stored_form():
-    from agent.queue import AlertKey, OutboxKey
+    from agent.storage import AlertKey, OutboxKey
 
     stored = "Desk\x1f1\x1f2026-11-20T06:00:00+00:00\x1fescalated\x1f1r2"
     key = AlertKey.decode(stored)

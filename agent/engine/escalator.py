@@ -32,7 +32,8 @@ from agent.escalation import (
     send,
 )
 from agent.model import Alert, SourceHealth, WaitingTicket, parse_time
-from agent.queue import Changes, LocalQueue, OutboxKey, alert_key
+from agent.queue import Changes, LocalQueue
+from agent.storage import OutboxKey, alert_key
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from agent.model import (
     parse_time,
     ticket_key,
 )
-from agent.queue import Changes, LocalQueue, alert_key
+from agent.queue import Changes, LocalQueue
 from agent.sources.base import (
     MAX_SERVER_WAIT,
     AuthError,
@@ -38,6 +38,7 @@ from agent.sources.base import (
     Source,
     SourceError,
 )
+from agent.storage import alert_key
 
 log = logging.getLogger(__name__)
 
