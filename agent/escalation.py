@@ -26,14 +26,14 @@ import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
 from agent import secrets as secret_store
 from agent.config import Config, Escalation
-from agent.model import Alert, SourceHealth, WaitingTicket, parse_time
+from agent.model import Alert, SourceHealth
 from agent.queue import LocalQueue
 from agent.storage import AlertKey, OutboxKey, alert_key, cycle_prefix
 
@@ -372,7 +372,7 @@ def key_tag(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def _with_key(body: str, key: str) -> str:
+def with_key(body: str, key: str) -> str:
     return f"{body}\n\nTicketbell-Key: {key_tag(key)}"
 
 
@@ -439,7 +439,7 @@ def escalation_messages(alert: Alert, config: Config, now: datetime) -> list[tup
                     "cycle": AlertKey.decode(alert.key).cycle,
                     "level": alert.level,
                     "title": title[:200],
-                    "body": _with_key("\n".join(lines), key),
+                    "body": with_key("\n".join(lines), key),
                 },
             )
         )
@@ -497,7 +497,7 @@ def follow_up_messages(
             "ticket": ticket,
             "cycle": cycle,
             "title": text[:200],
-            "body": _with_key(text, key),
+            "body": with_key(text, key),
         }
         out.append((key, record))
     return out
@@ -571,145 +571,3 @@ def message_name(entry: Mapping[str, Any]) -> str:
     if where:
         return f"{label} of {where}"
     return f"{label} about {entry.get('source', '')}" if entry.get("source") else label
-
-
-# --------------------------------------------------------------------------- daily digest
-
-
-def digest_due(
-    now: datetime, at: time, tz: tzinfo | None, last_day: str | None
-) -> tuple[date | None, datetime]:
-    """Which day's digest is owed now (None: none), and when the next one falls due.
-
-    With no digest sent yet (a fresh install), the first is the next scheduled one: no digest
-    of an empty day at first start.
-    """
-    local_now = now.astimezone(tz)
-    today_at = datetime.combine(local_now.date(), at, local_now.tzinfo)
-    latest = today_at if today_at <= local_now else today_at - timedelta(days=1)
-    latest_day = latest.date()
-    following = datetime.combine(latest_day + timedelta(days=1), at, local_now.tzinfo)
-    following_utc = following.astimezone(now.tzinfo)
-    if last_day is None or last_day >= latest_day.isoformat():
-        return None, following_utc
-    return latest_day, following_utc
-
-
-def digest_text(
-    entries: Iterable[Mapping[str, Any]],
-    waiting: Iterable[WaitingTicket],
-    failing: Mapping[str, datetime],
-    since: datetime,
-    now: datetime,
-    tz: tzinfo | None = None,
-) -> tuple[str, str]:
-    """The daily digest (title, body) from the alert ledger: a pure function.
-
-    Answered tickets within their window per category and per assignee (a cycle counts as late
-    when the ledger has an ``overdue`` entry for it), the longest waits (answered or still
-    waiting), breaches and how long they took, and the sources that were blind and how long.
-    ``failing`` maps the sources failing right now to when they started failing.
-    """
-    cycles: dict[tuple[str, str, str], dict[str, Mapping[str, Any]]] = {}
-    blind: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
-    for e in entries:
-        try:
-            key = AlertKey.decode(str(e.get("key", "")))
-        except ValueError:
-            continue
-        source, ticket, cycle, kind = key.source, key.ticket, key.cycle, key.kind
-        if ticket == "*" and kind in ("source_down", "source_up"):
-            blind.setdefault((source, cycle), {})[kind] = e
-        elif ticket != "*":
-            cycles.setdefault((source, ticket, cycle), {}).setdefault(kind, e)
-
-    def at(e: Mapping[str, Any]) -> datetime:
-        return parse_time(str(e.get("at"))) or now
-
-    def fmt_day(value: datetime) -> str:
-        return local_time(value, tz, "%a %d %b %H:%M")
-
-    answered = []
-    breaches = []
-    waits: list[tuple[timedelta, str]] = []
-    for (source, ticket, cycle), kinds in cycles.items():
-        start = parse_time(cycle) or now
-        done = kinds.get("answered")
-        late = kinds.get("overdue")
-        info = kinds.get("new") or done or late or next(iter(kinds.values()))
-        subject = str(info.get("subject") or "")
-        label = f"{source} #{ticket} {subject}".rstrip()
-        if done is not None and at(done) >= since:
-            answered.append((info, done, late is None))
-            waits.append((at(done) - start, f"{label} (answered)"))
-        if late is not None and (at(late) >= since or (done is not None and at(done) >= since)):
-            if done is not None:
-                took = f"answered after {human(at(done) - start)}"
-            else:
-                took = f"still waiting after {human(now - start)}"
-            breaches.append(f"  {label}: overdue at {fmt_day(at(late))}, {took}")
-    for w in waiting:
-        t = w.ticket
-        waits.append((now - t.waiting_since, f"{t.source} #{t.id} {t.subject} (still waiting)"))
-
-    lines = [f"Since {fmt_day(since)}:", ""]
-    within = sum(1 for _, _, ok in answered if ok)
-    lines.append(f"Answered: {len(answered)}, {within} within their window")
-
-    def tally(field: str, fallback: str) -> list[str]:
-        counts: dict[str, list[int]] = {}
-        for info, done, ok in answered:
-            name = str(done.get(field) or info.get(field) or fallback)
-            c = counts.setdefault(name, [0, 0])
-            c[0] += 1
-            c[1] += ok
-        return [f"  {n}: {c[1]} of {c[0]} within window" for n, c in sorted(counts.items())]
-
-    lines += tally("category", "(no category)")
-    by_assignee = [ln for ln in tally("assignee", "") if not ln.startswith("  : ")]
-    if by_assignee:
-        lines += ["", "By assignee:", *by_assignee]
-    lines += ["", "Longest waits:"]
-    top = sorted(waits, key=lambda x: x[0], reverse=True)[:5]
-    lines += [f"  {human(span)}  {label}" for span, label in top] or ["  none"]
-    lines += ["", f"Breaches: {len(breaches)}", *sorted(breaches)]
-    lines += ["", "Blind sources:"]
-    blind_lines = []
-    for (source, cycle), kinds in sorted(blind.items()):
-        start = parse_time(cycle) or now
-        down, up = kinds.get("source_down"), kinds.get("source_up")
-        why = str(down.get("subject") or "") if down else ""
-        if up is not None:
-            if at(up) < since:
-                continue
-            span = f"for {human(at(up) - start)}"
-        elif failing.get(source) == start:
-            span = f"still, for {human(now - start)} so far"
-        else:
-            span = "until Ticketbell restarted"
-        blind_lines.append(f"  {source}: unreadable from {fmt_day(start)} {span} ({why})")
-    lines += blind_lines or ["  none"]
-    title = f"Ticketbell daily digest: {len(answered)} answered, {len(breaches)} breaches"
-    return title, "\n".join(lines)
-
-
-def digest_targets(escalation: Escalation) -> tuple[str, ...]:
-    """Where the digest goes: ``digest_to``, else every channel of the levels."""
-    chosen = escalation.digest_to or tuple(t for lvl in escalation.levels for t in lvl.notify)
-    return tuple(dict.fromkeys(t for t in chosen if t != OWNER_DESKTOP))
-
-
-def digest_messages(day: date, title: str, body: str, escalation: Escalation) -> list[tuple]:
-    out = []
-    for target in digest_targets(escalation):
-        key = OutboxKey(AlertKey("*", "*", day.isoformat(), "digest"), target).encode()
-        record = {
-            "kind": "digest",
-            "target": target,
-            "source": "",
-            "ticket": "",
-            "title": title,
-            "body": _with_key(body, key),
-        }
-        out.append((key, record))
-    return out

@@ -18,7 +18,7 @@ from aiosmtpd.controller import Controller
 from pytest_httpserver import HTTPServer
 
 from agent import config as cfg
-from agent import escalation
+from agent import digest, escalation
 from agent import secrets as secret_store
 from agent.engine import Agent
 from agent.model import UTC, Alert, Health, Snapshot, Ticket
@@ -612,7 +612,7 @@ def test_digest_content_from_a_known_ledger() -> None:
     crash = ticket(T0, 4)
     waiting = [WaitingTicket(crash, T0 + timedelta(hours=2), DueState.OVERDUE, T0)]
     failing = {"Mailbox": T0 + timedelta(hours=5)}
-    title, body = escalation.digest_text(known_ledger(), waiting, failing, T0, now, UTC)
+    title, body = digest.digest_text(known_ledger(), waiting, failing, T0, now, UTC)
     assert title == "Ticketbell daily digest: 3 answered, 2 breaches"
     lines = body.splitlines()
     assert lines[0] == "Since Mon 23 Nov 08:00:"
@@ -643,13 +643,13 @@ def test_digest_content_from_a_known_ledger() -> None:
 def test_the_digest_is_due_once_a_day_at_its_time() -> None:
     at = datetime(2026, 11, 23, 8, 0).time()
     early = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
-    day, following = escalation.digest_due(early, at, UTC, "2026-11-22")
+    day, following = digest.digest_due(early, at, UTC, "2026-11-22")
     assert day is None and following == datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
     late = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-    day, following = escalation.digest_due(late, at, UTC, "2026-11-22")
+    day, following = digest.digest_due(late, at, UTC, "2026-11-22")
     assert day is not None and day.isoformat() == "2026-11-23"
     assert following == datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
-    assert escalation.digest_due(late, at, UTC, "2026-11-23")[0] is None
+    assert digest.digest_due(late, at, UTC, "2026-11-23")[0] is None
 
 
 def test_the_agent_sends_the_digest_at_digest_at(owner, clock, mailbox, webhook):

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from agent import escalation
+from agent import digest, escalation
 from agent.config import Config
 from agent.escalation import (
     NOTICE_FOR,
@@ -109,20 +109,20 @@ class Escalator:
             return None
         tz = escalation.display_zone(config)
         last_day = self.queue.get_meta("last_digest_day")
-        day, following = escalation.digest_due(now, esc.digest_at, tz, last_day)
+        day, following = digest.digest_due(now, esc.digest_at, tz, last_day)
         if last_day is None:  # first run: the first digest is the next scheduled one
             first = (following - timedelta(days=1)).astimezone(tz).date()
             self.queue.set_meta("last_digest_day", first.isoformat())
             self.queue.set_meta("last_digest_at", now.isoformat())
         elif day is not None:
             since = parse_time(self.queue.get_meta("last_digest_at")) or now - timedelta(days=1)
-            title, body = escalation.digest_text(
+            title, body = digest.digest_text(
                 self.queue.ledger_entries(), waiting, failing, since, now, tz
             )
-            self._enqueue(escalation.digest_messages(day, title, body, esc), now)
+            self._enqueue(digest.digest_messages(day, title, body, esc), now)
             self.queue.set_meta("last_digest_day", day.isoformat())
             self.queue.set_meta("last_digest_at", now.isoformat())
-            log.info("daily digest queued for %s", ", ".join(escalation.digest_targets(esc)))
+            log.info("daily digest queued for %s", ", ".join(digest.digest_targets(esc)))
         return following
 
     def deliver(self, config: Config, now: datetime, submit: Submit) -> bool:
@@ -181,43 +181,12 @@ class Outbox:
         """Give up on messages too old, start the due sends; return when to look again."""
         if not self.queue.writable:
             return None  # another Ticketbell owns this data folder and its outbox
-        wake: datetime | None = None
         mono = time_module.monotonic()
-        for key, started in list(self._started.items()):
-            if mono - started >= SEND_DEADLINE:  # stuck: abandoned, in doubt, never resent
-                self._doubt(key, f"no answer within {SEND_DEADLINE:g} s", now)
-            else:
-                at = now + timedelta(seconds=SEND_DEADLINE - (mono - started))
-                wake = at if wake is None else min(wake, at)
-        due: list[dict[str, Any]] = []
-        busy = {self._target_of(k) for k in self.in_flight}
-        for entry in self.queue.pending():
-            key = entry["key"]
-            if key in self.in_flight:
-                continue
-            created = parse_time(entry["created_at"]) or now
-            if now - created >= give_up_after:
-                self.queue.update_outbox(key, failed_at=now)
-                self.gave_up = True
-                log.error(
-                    "gave up on the %s to %s: undeliverable for %s (%s)",
-                    message_name(entry),
-                    describe_target(entry["target"]),
-                    human(now - created),
-                    entry.get("last_error") or "never attempted",
-                )
-                continue
-            next_attempt = parse_time(entry.get("next_attempt")) or now
-            give_up = created + give_up_after
-            if next_attempt > now or entry["target"] in busy:
-                at = min(next_attempt, give_up) if next_attempt > now else give_up
-                wake = at if wake is None else min(wake, at)
-                continue
-            busy.add(entry["target"])
-            due.append(entry)
+        wakes = self._check_deadlines(now, mono)
+        due = self._due(now, give_up_after, wakes)
         if not due:
             self.queue.commit()
-            return wake
+            return min(wakes, default=None)
         for entry in due:
             self.queue.update_outbox(
                 entry["key"], attempts=entry.get("attempts", 0) + 1, sending_since=now
@@ -236,9 +205,52 @@ class Outbox:
                     key, send(target, title, body)
                 )
             )
-            at = now + timedelta(seconds=SEND_DEADLINE)
-            wake = at if wake is None else min(wake, at)
-        return wake
+            wakes.append(now + timedelta(seconds=SEND_DEADLINE))
+        return min(wakes)
+
+    def _check_deadlines(self, now: datetime, mono: float) -> list[datetime]:
+        """Sends stuck past their deadline are in doubt; returns when the others' deadlines are."""
+        wakes = []
+        for key, started in list(self._started.items()):
+            if mono - started >= SEND_DEADLINE:  # stuck: abandoned, in doubt, never resent
+                self._doubt(key, f"no answer within {SEND_DEADLINE:g} s", now)
+            else:
+                wakes.append(now + timedelta(seconds=SEND_DEADLINE - (mono - started)))
+        return wakes
+
+    def _due(
+        self, now: datetime, give_up_after: timedelta, wakes: list[datetime]
+    ) -> list[dict[str, Any]]:
+        """The messages to send now (one per target at a time); gives up on those too old and
+        adds to ``wakes`` when the others are due."""
+        due: list[dict[str, Any]] = []
+        busy = {self._target_of(k) for k in self.in_flight}
+        for entry in self.queue.pending():
+            if entry["key"] in self.in_flight:
+                continue
+            created = parse_time(entry["created_at"]) or now
+            if now - created >= give_up_after:
+                self._give_up(entry, now - created, now)
+                continue
+            next_attempt = parse_time(entry.get("next_attempt")) or now
+            give_up = created + give_up_after
+            if next_attempt > now or entry["target"] in busy:
+                wakes.append(min(next_attempt, give_up) if next_attempt > now else give_up)
+                continue
+            busy.add(entry["target"])
+            due.append(entry)
+        return due
+
+    def _give_up(self, entry: dict[str, Any], age: timedelta, now: datetime) -> None:
+        self.queue.update_outbox(entry["key"], failed_at=now)
+        self.gave_up = True
+        log.error(
+            "gave up on the %s to %s: undeliverable for %s (%s)",
+            message_name(entry),
+            describe_target(entry["target"]),
+            human(age),
+            entry.get("last_error") or "never attempted",
+        )
 
     def _doubt(self, key: str, why: str, now: datetime) -> None:
         """A send whose outcome is unknown (answered too late, or not at all): may have arrived,
