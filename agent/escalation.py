@@ -24,7 +24,7 @@ import logging
 import random
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from functools import lru_cache
@@ -35,7 +35,7 @@ from agent import secrets as secret_store
 from agent.config import Config, Escalation
 from agent.model import Alert, SourceHealth
 from agent.queue import LocalQueue
-from agent.storage import AlertKey, OutboxKey, alert_key, cycle_prefix
+from agent.storage import AlertKey, OutboxEntry, OutboxKey, alert_key, cycle_prefix
 
 log = logging.getLogger(__name__)
 
@@ -458,34 +458,25 @@ def _ticket_link(alert: Alert, config: Config) -> str | None:
     return ticket_url(alert.url, source) if alert.url else None
 
 
-def sent_escalations(
-    queue: LocalQueue, source: str, ticket: str, cycle: str
-) -> list[dict[str, Any]]:
+def sent_escalations(queue: LocalQueue, source: str, ticket: str, cycle: str) -> list[OutboxEntry]:
     """The outbox's escalation (and blind-source) messages of one waiting cycle."""
     prefix = cycle_prefix(source, ticket or "*", cycle)
-    return [e for e in queue.outbox_entries(prefix) if e.get("kind") in ("escalation", "blind")]
+    return [e for e in queue.outbox_entries(prefix) if e.kind in ("escalation", "blind")]
 
 
-def unsent(entries: Iterable[Mapping[str, Any]]) -> list[str]:
+def unsent(entries: Iterable[OutboxEntry]) -> list[str]:
     """The keys of the messages among ``entries`` not sent yet (nor given up, nor cancelled):
     when their escalation ends, nobody needs the alarm, so the escalator cancels them."""
-    return [
-        e["key"]
-        for e in entries
-        if not (e.get("delivered_at") or e.get("sending_since"))
-        and not (e.get("failed_at") or e.get("cancelled_at"))
-    ]
+    return [e.key for e in entries if e.open and not e.sending_since]
 
 
 def follow_up_messages(
-    entries: Iterable[Mapping[str, Any]], source: str, ticket: str, cycle: str, text: str
+    entries: Iterable[OutboxEntry], source: str, ticket: str, cycle: str, text: str
 ) -> list[tuple[str, dict]]:
     """Follow-ups for an escalation that ended ("answered after 42 min", "reading again"):
     one short message to each target that was sent one of ``entries`` (or may have been: in
     flight). Pure: cancelling the messages not sent is the escalator's own step."""
-    reached = dict.fromkeys(
-        e["target"] for e in entries if e.get("delivered_at") or e.get("sending_since")
-    )
+    reached = dict.fromkeys(e.target for e in entries if e.delivered_at or e.sending_since)
     kind = "answered" if ticket else "source_up"
     out = []
     for target in reached:
@@ -561,13 +552,12 @@ class DeliveryResult:
         return cls(key, error, in_doubt(error))
 
 
-def message_name(entry: Mapping[str, Any]) -> str:
-    kind = entry.get("kind", "")
-    if kind == "digest":
+def message_name(entry: OutboxEntry) -> str:
+    """What a message is, for a person: "escalation of Desk #1", "daily digest"..."""
+    if entry.kind == "digest":
         return "daily digest"
-    where = f"{entry.get('source', '')} #{entry['ticket']}" if entry.get("ticket") else ""
     name = {"escalation": "escalation", "blind": "blind-source alert", "follow_up": "follow-up"}
-    label = name.get(kind, "message")
-    if where:
-        return f"{label} of {where}"
-    return f"{label} about {entry.get('source', '')}" if entry.get("source") else label
+    label = name.get(entry.kind, "message")
+    if entry.ticket:
+        return f"{label} of {entry.source} #{entry.ticket}"
+    return f"{label} about {entry.source}" if entry.source else label

@@ -27,6 +27,7 @@ from agent.model import UTC, Alert, Snapshot, Ticket, parse_time, ticket_key
 from agent.storage import (
     AtomicJSONStorage,
     MemoryTables,
+    OutboxEntry,
     ProcessLock,
     alert_key,
     answered_row,
@@ -499,36 +500,20 @@ class LocalQueue:
         self._outbox_keys[key] = doc_id
         return True
 
-    def pending(self) -> list[dict[str, Any]]:
+    def pending(self) -> list[OutboxEntry]:
         """Outbox messages neither delivered, given up nor cancelled, oldest first."""
-        return sorted(
-            (
-                {**doc, "doc_id": int(doc_id)}
-                for doc_id, doc in self.store.rows(self.outbox.name).items()
-                if not doc.get("delivered_at")
-                and not doc.get("failed_at")
-                and not doc.get("cancelled_at")
-            ),
-            key=lambda d: d["created_at"],
-        )
+        return [e for e in self.outbox_entries() if e.open]
 
-    def outbox_entries(self, prefix: str = "") -> list[dict[str, Any]]:
+    def outbox_entries(self, prefix: str = "") -> list[OutboxEntry]:
         """Every outbox message whose key starts with ``prefix``, oldest first."""
-        return sorted(
-            (
-                dict(doc)
-                for doc in self.store.rows(self.outbox.name).values()
-                if doc["key"].startswith(prefix)
-            ),
-            key=lambda d: d["created_at"],
-        )
+        rows = self.store.rows(self.outbox.name).values()
+        found = [OutboxEntry.of(row) for row in rows if row["key"].startswith(prefix)]
+        return sorted(found, key=lambda e: e.created_at)
 
-    def outbox_entry(self, key: str) -> dict[str, Any] | None:
+    def outbox_entry(self, key: str) -> OutboxEntry | None:
         doc_id = self._outbox_keys.get(key)
-        if doc_id is None:
-            return None
-        doc = self.outbox.get(doc_id=doc_id)
-        return dict(doc) if doc else None
+        row = self.store.rows(self.outbox.name).get(str(doc_id)) if doc_id is not None else None
+        return OutboxEntry.of(row) if row else None
 
     def update_outbox(self, key: str, **fields: Any) -> None:
         doc_id = self._outbox_keys[key]

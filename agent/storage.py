@@ -314,6 +314,55 @@ def outbox_row(key: str, message: dict[str, Any], now: datetime) -> dict[str, An
     }
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One outbox message and where its delivery stands, as read from its row."""
+
+    key: str  # an :class:`OutboxKey`'s stored form
+    kind: str  # escalation, blind, follow_up, digest
+    target: str
+    title: str
+    body: str
+    created_at: datetime
+    source: str = ""
+    ticket: str = ""
+    attempts: int = 0
+    next_attempt: datetime | None = None
+    sending_since: datetime | None = None  # an attempt recorded, its outcome not yet back
+    delivered_at: datetime | None = None
+    failed_at: datetime | None = None  # given up (or in doubt: never sent again)
+    cancelled_at: datetime | None = None
+    in_doubt: bool = False
+    last_error: str = ""
+
+    @property
+    def open(self) -> bool:
+        """Neither delivered, given up nor cancelled."""
+        return not (self.delivered_at or self.failed_at or self.cancelled_at)
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> OutboxEntry:
+        created = parse_time(row.get("created_at")) or datetime.fromtimestamp(0, UTC)
+        return cls(
+            key=row["key"],
+            kind=row.get("kind", ""),
+            target=row.get("target", ""),
+            title=row.get("title", ""),
+            body=row.get("body", ""),
+            created_at=created,
+            source=row.get("source", ""),
+            ticket=row.get("ticket", ""),
+            attempts=int(row.get("attempts") or 0),
+            next_attempt=parse_time(row.get("next_attempt")),
+            sending_since=parse_time(row.get("sending_since")),
+            delivered_at=parse_time(row.get("delivered_at")),
+            failed_at=parse_time(row.get("failed_at")),
+            cancelled_at=parse_time(row.get("cancelled_at")),
+            in_doubt=bool(row.get("in_doubt")),
+            last_error=row.get("last_error") or "",
+        )
+
+
 KEY_SEP = "\x1f"  # between the parts of a stored key: never in a name, an id or a time
 
 

@@ -205,7 +205,7 @@ class Owner:
         """Nothing being fetched or sent and nothing due to be sent."""
         now = self.agent.clock.now()
         return not self.agent.fetching and all(
-            not e["sending_since"] and e["next_attempt"] > now.isoformat()
+            not e.sending_since and e.next_attempt is not None and e.next_attempt > now
             for e in self.agent.queue.pending()
         )
 
@@ -294,7 +294,7 @@ def test_one_message_per_level_per_ticket_by_mail_and_webhook(owner, clock, mail
     body = mailbox.body(0)
     assert "https://desk.example.com/t/1" in body
     assert "Escalation level 1 of 2." in body
-    key = o.outbox()[0]["key"]
+    key = o.outbox()[0].key
     assert f"Ticketbell-Key: {escalation.key_tag(key)}" in body
     assert posts(webhook) == []
     o.advance(28 * 60)
@@ -354,14 +354,14 @@ def test_an_escalation_not_yet_delivered_when_answered_is_not_sent(owner, clock,
     o = owner(make_config([{"after": "0m", "notify": [mailbox.url]}]))
     o.source.tickets = [ticket(clock.now() - timedelta(hours=3))]
     o.start()
-    wait_until(lambda: any(e["last_error"] for e in o.outbox()))
+    wait_until(lambda: any(e.last_error for e in o.outbox()))
     o.source.tickets = []
     o.agent.check_now()
     wait_until(lambda: o.agent.status.waiting == 0)
     mailbox.start()
     o.advance(3600)
     assert mailbox.messages == []
-    assert o.outbox()[0]["cancelled_at"]
+    assert o.outbox()[0].cancelled_at
 
 
 def test_smtp_down_for_a_while_then_up_delivers_exactly_once(owner, clock, mailbox, caplog):
@@ -370,7 +370,7 @@ def test_smtp_down_for_a_while_then_up_delivers_exactly_once(owner, clock, mailb
     o = owner(make_config([{"after": "0m", "notify": [mailbox.url]}]))
     o.source.tickets = [ticket(clock.now() - timedelta(hours=3))]
     o.start()
-    wait_until(lambda: any(e["attempts"] >= 1 and e["last_error"] for e in o.outbox()))
+    wait_until(lambda: any(e.attempts >= 1 and e.last_error for e in o.outbox()))
     o.settle()
     assert any(
         "cannot deliver escalations to mailto://127.0.0.1" in n for n in o.agent.status.notices
@@ -378,13 +378,13 @@ def test_smtp_down_for_a_while_then_up_delivers_exactly_once(owner, clock, mailb
     assert "could not deliver the escalation of Desk #1" in caplog.text
     o.advance(40)  # the first retry comes after 30 s +/- 20 %
     o.advance(80)
-    attempts = o.outbox()[0]["attempts"]
+    attempts = o.outbox()[0].attempts
     assert attempts >= 2
     mailbox.start()
     o.advance(20 * 60)
     assert len(mailbox.messages) == 1
     entry = o.outbox()[0]
-    assert entry["delivered_at"] and entry["attempts"] == attempts + 1
+    assert entry.delivered_at and entry.attempts == attempts + 1
     assert not any("cannot deliver" in n for n in o.agent.status.notices)
     o.advance(3600)
     o.restart()
@@ -399,11 +399,10 @@ def test_retries_back_off_exponentially_with_jitter(owner, clock, mailbox):
     o.start()
     gaps = []
     for n in range(1, 5):
-        wait_until(
-            lambda n=n: any(e["attempts"] == n and not e["sending_since"] for e in o.outbox())
-        )
+        wait_until(lambda n=n: any(e.attempts == n and not e.sending_since for e in o.outbox()))
         entry = o.outbox()[0]
-        due = datetime.fromisoformat(entry["next_attempt"])
+        due = entry.next_attempt
+        assert due is not None
         gaps.append((due - clock.now()).total_seconds())
         o.advance(gaps[-1] + 0.01)
     for got, want in zip(gaps, (30, 60, 120, 240), strict=True):
@@ -416,8 +415,8 @@ def test_a_rejected_mail_fails_with_the_servers_words_in_the_log(owner, clock, m
     o = owner(make_config([{"after": "0m", "notify": [mailbox.url]}]))
     o.source.tickets = [ticket(clock.now() - timedelta(hours=3))]
     o.start()
-    wait_until(lambda: any(e["last_error"] for e in o.outbox()))
-    assert "Relaying denied by policy" in o.outbox()[0]["last_error"]
+    wait_until(lambda: any(e.last_error for e in o.outbox()))
+    assert "Relaying denied by policy" in o.outbox()[0].last_error
     assert "550" in caplog.text and "Relaying denied by policy" in caplog.text
     assert o.agent.status.sources[0].health is Health.OK  # the agent goes on
 
@@ -430,11 +429,11 @@ def test_a_message_older_than_give_up_after_is_reported_undeliverable(
     o = owner(make_config([{"after": "0m", "notify": [mailbox.url]}], give_up_after="5m"))
     o.source.tickets = [ticket(clock.now() - timedelta(hours=3))]
     o.start()
-    wait_until(lambda: any(e["last_error"] for e in o.outbox()))
+    wait_until(lambda: any(e.last_error for e in o.outbox()))
     for _ in range(6):
         o.advance(60)
     entry = o.outbox()[0]
-    assert entry["failed_at"] and not entry["delivered_at"]
+    assert entry.failed_at and not entry.delivered_at
     assert "gave up on the escalation of Desk #1 to mailto://127.0.0.1" in caplog.text
     notices = o.agent.status.notices
     assert any("escalation of Desk #1" in n and "undeliverable" in n for n in notices)
@@ -552,14 +551,14 @@ def test_a_keyring_target_is_delivered_and_its_token_never_logged(owner, clock, 
         o = owner(make_config([{"after": "0m", "notify": ["keyring:team-hook"]}]))
         o.source.tickets = [ticket(clock.now() - timedelta(hours=3))]
         o.start()
-        wait_until(lambda: any(e["last_error"] for e in o.outbox()))
+        wait_until(lambda: any(e.last_error for e in o.outbox()))
         assert len(server.log) == 1
-        error = o.outbox()[0]["last_error"]
+        error = o.outbox()[0].last_error
         assert "500" in error
         server.clear()
         server.expect_request(f"/hooks/{token}", method="POST").respond_with_data("ok")
         o.advance(60)
-        wait_until(lambda: o.outbox()[0]["delivered_at"] is not None)
+        wait_until(lambda: o.outbox()[0].delivered_at is not None)
         assert len(server.log) == 1
     o.settle()
     text = caplog.text + error + " ".join(o.agent.status.notices)

@@ -330,7 +330,7 @@ def test_a_queue_file_of_the_previous_version_loads_whole(tmp_path):
     ):
         assert q.already(key), key
     (entry,) = q.outbox_entries()
-    assert entry["delivered_at"] == "2026-11-20T09:00:00+00:00" and not q.pending()
+    assert entry.delivered_at == datetime(2026, 11, 20, 9, 0, tzinfo=UTC) and not q.pending()
     assert q.get_meta("last_reminder_at") == "2026-11-20T09:00:00+00:00"
     # and it goes on: a new ticket is added next to the old rows, and all of it is saved
     second = Ticket(source="Desk", id="3", subject="New", created_at=NOW, waiting_since=NOW)

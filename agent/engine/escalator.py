@@ -33,7 +33,7 @@ from agent.escalation import (
 )
 from agent.model import Alert, SourceHealth, WaitingTicket, parse_time
 from agent.queue import Changes, LocalQueue
-from agent.storage import OutboxKey, alert_key
+from agent.storage import OutboxEntry, OutboxKey, alert_key
 
 log = logging.getLogger(__name__)
 
@@ -159,9 +159,9 @@ class Outbox:
     def resume(self, now: datetime) -> None:
         """At start: attempts whose outcome is unknown are not resent; the rest go at once."""
         for entry in self.queue.pending():
-            if entry.get("sending_since"):
+            if entry.sending_since:
                 self.queue.update_outbox(
-                    entry["key"],
+                    entry.key,
                     sending_since=None,
                     failed_at=now,
                     in_doubt=True,
@@ -172,10 +172,10 @@ class Outbox:
                     "the %s to %s may not have been delivered: Ticketbell stopped while "
                     "sending it; not sent again, so that it cannot arrive twice",
                     message_name(entry),
-                    describe_target(entry["target"]),
+                    describe_target(entry.target),
                 )
-            elif entry.get("attempts"):
-                self.queue.update_outbox(entry["key"], next_attempt=now)
+            elif entry.attempts:
+                self.queue.update_outbox(entry.key, next_attempt=now)
 
     def step(self, now: datetime, give_up_after: timedelta, submit: Submit) -> datetime | None:
         """Give up on messages too old, start the due sends; return when to look again."""
@@ -188,17 +188,13 @@ class Outbox:
             self.queue.commit()
             return min(wakes, default=None)
         for entry in due:
-            self.queue.update_outbox(
-                entry["key"], attempts=entry.get("attempts", 0) + 1, sending_since=now
-            )
+            self.queue.update_outbox(entry.key, attempts=entry.attempts + 1, sending_since=now)
         if not self.queue.commit():  # the attempt must be on disk before anything is sent
             for entry in due:
-                self.queue.update_outbox(
-                    entry["key"], attempts=entry.get("attempts", 0), sending_since=None
-                )
+                self.queue.update_outbox(entry.key, attempts=entry.attempts, sending_since=None)
             return now + RETRY_BASE
         for entry in due:
-            key, target, title, body = entry["key"], entry["target"], entry["title"], entry["body"]
+            key, target, title, body = entry.key, entry.target, entry.title, entry.body
             self._started[key] = mono
             self.in_flight[key] = submit(
                 lambda key=key, target=target, title=title, body=body: DeliveryResult.of(
@@ -220,36 +216,36 @@ class Outbox:
 
     def _due(
         self, now: datetime, give_up_after: timedelta, wakes: list[datetime]
-    ) -> list[dict[str, Any]]:
+    ) -> list[OutboxEntry]:
         """The messages to send now (one per target at a time); gives up on those too old and
         adds to ``wakes`` when the others are due."""
-        due: list[dict[str, Any]] = []
+        due: list[OutboxEntry] = []
         busy = {self._target_of(k) for k in self.in_flight}
         for entry in self.queue.pending():
-            if entry["key"] in self.in_flight:
+            if entry.key in self.in_flight:
                 continue
-            created = parse_time(entry["created_at"]) or now
+            created = entry.created_at
             if now - created >= give_up_after:
                 self._give_up(entry, now - created, now)
                 continue
-            next_attempt = parse_time(entry.get("next_attempt")) or now
+            next_attempt = entry.next_attempt or now
             give_up = created + give_up_after
-            if next_attempt > now or entry["target"] in busy:
+            if next_attempt > now or entry.target in busy:
                 wakes.append(min(next_attempt, give_up) if next_attempt > now else give_up)
                 continue
-            busy.add(entry["target"])
+            busy.add(entry.target)
             due.append(entry)
         return due
 
-    def _give_up(self, entry: dict[str, Any], age: timedelta, now: datetime) -> None:
-        self.queue.update_outbox(entry["key"], failed_at=now)
+    def _give_up(self, entry: OutboxEntry, age: timedelta, now: datetime) -> None:
+        self.queue.update_outbox(entry.key, failed_at=now)
         self.gave_up = True
         log.error(
             "gave up on the %s to %s: undeliverable for %s (%s)",
             message_name(entry),
-            describe_target(entry["target"]),
+            describe_target(entry.target),
             human(age),
-            entry.get("last_error") or "never attempted",
+            entry.last_error or "never attempted",
         )
 
     def _doubt(self, key: str, why: str, now: datetime) -> None:
@@ -269,7 +265,7 @@ class Outbox:
         log.warning(
             "the %s to %s may not have been delivered: %s",
             message_name(entry),
-            describe_target(entry["target"]),
+            describe_target(entry.target),
             text,
         )
 
@@ -285,12 +281,12 @@ class Outbox:
         entry = self.queue.outbox_entry(result.key)
         if entry is None:
             return
-        target = describe_target(entry["target"])
+        target = describe_target(entry.target)
         if result.error is None:
             self.queue.update_outbox(result.key, sending_since=None, delivered_at=now)
             log.info("sent the %s to %s", message_name(entry), target)
             return
-        attempts = entry.get("attempts", 1)
+        attempts = entry.attempts or 1
         retry = now + retry_delay(attempts, self.rng)
         self.queue.update_outbox(
             result.key, sending_since=None, last_error=result.error, next_attempt=retry
@@ -313,23 +309,18 @@ class Outbox:
     def notices(self, now: datetime) -> list[str]:
         """What the tray and the log should say about deliveries that are not getting through."""
         out = []
-        failing: dict[str, dict[str, Any]] = {}
+        failing: dict[str, OutboxEntry] = {}
         for entry in self.queue.outbox_entries():
-            target = describe_target(entry["target"]) if entry.get("target") else ""
-            failed = parse_time(entry.get("failed_at"))
-            if failed is not None and now - failed < NOTICE_FOR and not entry.get("delivered_at"):
-                verb = "may not have been delivered" if entry.get("in_doubt") else "undeliverable"
-                why = entry.get("last_error") or "never attempted"
+            target = describe_target(entry.target) if entry.target else ""
+            failed = entry.failed_at
+            if failed is not None and now - failed < NOTICE_FOR and not entry.delivered_at:
+                verb = "may not have been delivered" if entry.in_doubt else "undeliverable"
+                why = entry.last_error or "never attempted"
                 out.append(f"the {message_name(entry)} to {target} {verb}: {why}")
-            elif (
-                not failed
-                and not entry.get("delivered_at")
-                and not entry.get("cancelled_at")
-                and entry.get("last_error")
-            ):
+            elif not failed and entry.open and entry.last_error:
                 failing[target] = entry
         for target, entry in failing.items():
-            out.append(f"cannot deliver escalations to {target} yet: {entry['last_error']}")
+            out.append(f"cannot deliver escalations to {target} yet: {entry.last_error}")
         return out
 
     @staticmethod

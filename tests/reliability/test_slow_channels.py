@@ -92,14 +92,14 @@ def test_a_webhook_answering_after_5_s_gets_the_escalation_once(
     o.source.tickets = [ticket(clock.now() - timedelta(hours=2, minutes=1))]
     o.start()
     wait_until(lambda: len(hook.received) == 1, timeout=15)
-    wait_until(lambda: any(e.get("delivered_at") for e in o.outbox()), timeout=15)
+    wait_until(lambda: any(e.delivered_at for e in o.outbox()), timeout=15)
     for _ in range(6):  # every retry there would have been (30 s … 30 min)
         o.advance(30 * 60)
     copies = len(hook.received)
     record_property("sent_twice_slow_channel", copies - 1)
     assert copies == 1
     (entry,) = o.outbox()
-    assert entry["delivered_at"] and not entry.get("last_error")
+    assert entry.delivered_at and not entry.last_error
 
 
 def test_an_smtp_answer_after_the_send_timeout_is_in_doubt_and_never_resent(
@@ -116,7 +116,7 @@ def test_an_smtp_answer_after_the_send_timeout_is_in_doubt_and_never_resent(
     o.source.tickets = [ticket(clock.now() - timedelta(hours=2, minutes=1))]
     o.start()
     wait_until(lambda: len(slow_mailbox.messages) == 1, timeout=15)
-    wait_until(lambda: any(e.get("failed_at") for e in o.outbox()), timeout=15)
+    wait_until(lambda: any(e.failed_at for e in o.outbox()), timeout=15)
     for _ in range(6):
         o.advance(30 * 60)
     time.sleep(slow_mailbox.delay)  # a resend, had there been one, would have arrived by now
@@ -124,8 +124,8 @@ def test_an_smtp_answer_after_the_send_timeout_is_in_doubt_and_never_resent(
     record_property("sent_twice_slow_channel", copies - 1)
     assert copies == 1
     (entry,) = o.outbox()
-    assert entry["in_doubt"] and entry["attempts"] == 1
-    assert "not sent again" in entry["last_error"]
+    assert entry.in_doubt and entry.attempts == 1
+    assert "not sent again" in entry.last_error
     notices = o.agent.status.notices
     assert any("may not have been delivered" in n for n in notices), notices
 
