@@ -141,7 +141,9 @@ class Run:
         wait_until(lambda: self.agent.passes >= start + 2, what="a full scheduler pass")
 
     def advance_to_next_poll(self, name: str) -> None:
-        """Move the clock to when the agent itself planned to poll ``name`` again."""
+        """Move the clock to when the agent itself planned to poll ``name`` again (known once
+        the fetch under way, if any, has been handled)."""
+        wait_until(lambda: name not in self.agent.fetching, what=f"{name}'s fetch handled")
         nxt = self.health(name).next_poll
         assert nxt is not None, f"{name} has no next poll planned"
         self.advance(max(1.0, (nxt - self.clock.now()).total_seconds() + 1))
