@@ -19,15 +19,14 @@ that carries a token is kept in the keyring and the config names it as ``keyring
 
 from __future__ import annotations
 
-import concurrent.futures
+import contextlib
 import logging
 import random
 import re
 import threading
-import time as time_module
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from agent import secrets as secret_store
@@ -39,8 +38,9 @@ from agent.channels import (
 )
 from agent.channels import apprise_plugin as _apprise_plugin
 from agent.config import Config, Escalation
-from agent.model import Alert, SourceHealth, WaitingTicket, parse_time
-from agent.queue import LocalQueue, alert_key
+from agent.model import Alert, SourceHealth
+from agent.queue import LocalQueue
+from agent.storage import AlertKey, OutboxEntry, OutboxKey, alert_key, cycle_prefix
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,6 @@ NOTICE_FOR = timedelta(days=1)  # how long an undeliverable message stays in the
 SEND_TIMEOUT = 30.0
 #: seconds after which a send still under way is abandoned as "in doubt" (never sent again)
 SEND_DEADLINE = 2 * SEND_TIMEOUT + 10.0
-SEP = "\x1f"
 
 
 class DeliveryError(Exception):
@@ -112,6 +111,35 @@ class _ThreadCapture(logging.Handler):
             self.lines.append(" ".join(text.split()))
 
 
+_apprise_lock = threading.Lock()
+_apprise_sends = 0  # sends capturing apprise's log now (several run at once on the pool)
+_apprise_level = logging.NOTSET  # the level apprise's logger had before the first of them
+
+
+@contextlib.contextmanager
+def _apprise_debug(capture: logging.Handler) -> Iterator[None]:
+    """Capture apprise's log during one send. apprise logs the server's answer at debug level,
+    so its logger's level is lowered while any send runs, and the application's own level is
+    put back when the last concurrent send ends."""
+    global _apprise_sends, _apprise_level
+    logger = logging.getLogger("apprise")
+    with _apprise_lock:
+        if _apprise_sends == 0:
+            _apprise_level = logger.level
+        _apprise_sends += 1
+        if logger.getEffectiveLevel() > logging.DEBUG:
+            logger.setLevel(logging.DEBUG)
+        logger.addHandler(capture)
+    try:
+        yield
+    finally:
+        with _apprise_lock:
+            logger.removeHandler(capture)
+            _apprise_sends -= 1
+            if _apprise_sends == 0:
+                logger.setLevel(_apprise_level)
+
+
 def send(target: str, title: str, body: str) -> str | None:
     """Send one message through apprise (on a worker thread). Returns None or why it failed."""
     try:
@@ -129,16 +157,11 @@ def send(target: str, title: str, body: str) -> str | None:
             setattr(plugin, name, SEND_TIMEOUT)
 
     capture = _ThreadCapture()
-    logger = logging.getLogger("apprise")
-    logger.addHandler(capture)
-    if logger.getEffectiveLevel() > logging.DEBUG:
-        logger.setLevel(logging.DEBUG)  # the server's answer is logged at debug level
     try:
-        ok = plugin.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT)
+        with _apprise_debug(capture):
+            ok = plugin.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT)
     except Exception as exc:  # noqa: BLE001 - a plugin bug must not stop the agent
         return secret_store.redact(f"{type(exc).__name__}: {exc}")
-    finally:
-        logger.removeHandler(capture)
     if ok:
         return None
     words = "; ".join(dict.fromkeys(capture.lines)) or "the channel refused the message"
@@ -233,7 +256,7 @@ def display_zone(config: Config) -> tzinfo | None:
     return None
 
 
-def _local(value: datetime, tz: tzinfo | None, fmt: str = "%H:%M") -> str:
+def local_time(value: datetime, tz: tzinfo | None, fmt: str = "%H:%M") -> str:
     return value.astimezone(tz).strftime(fmt)
 
 
@@ -244,13 +267,8 @@ def key_tag(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def _with_key(body: str, key: str) -> str:
+def with_key(body: str, key: str) -> str:
     return f"{body}\n\nTicketbell-Key: {key_tag(key)}"
-
-
-def repeat_of(key: str) -> int:
-    step = key.rsplit(SEP, 1)[-1]
-    return int(step.split("r", 1)[1]) if "r" in step else 0
 
 
 def targets_for(alert: Alert, escalation: Escalation) -> tuple[str, ...]:
@@ -262,65 +280,68 @@ def targets_for(alert: Alert, escalation: Escalation) -> tuple[str, ...]:
     return tuple(t for t in escalation.levels[index].notify if t != OWNER_DESKTOP)
 
 
-def escalation_messages(alert: Alert, config: Config, now: datetime) -> list[tuple[str, dict]]:
+def escalation_messages(
+    alert: Alert, config: Config, now: datetime
+) -> list[tuple[str, dict[str, Any]]]:
     """The outbox messages (key, record) an escalated alert owes: one per channel target."""
-    esc = config.escalation
-    tz = display_zone(config)
     if alert.ticket:
-        w = alert.tickets[0] if alert.tickets else None
-        repeat = repeat_of(alert.key)
-        overdue = human(now - w.due_at) if w else ""
-        title = f"Overdue {overdue}: {alert.source} #{alert.ticket} — {alert.subject}"
-        lines = []
-        if w is not None:
-            t = w.ticket
-            lines.append(
-                f"{alert.source} #{t.id} has waited for a reply since "
-                f"{_local(t.waiting_since, tz, '%a %H:%M')} (due {_local(w.due_at, tz)})."
-            )
-            details = [
-                f"{label}: {value}"
-                for label, value in (
-                    ("Category", t.category),
-                    ("Priority", t.priority),
-                    ("Requester", t.requester),
-                    ("Assignee", t.assignee),
-                )
-                if value
-            ]
-            lines.append(f"Subject: {t.subject}")
-            if details:
-                lines.append(" · ".join(details))
-        link = _ticket_link(alert, config)
-        if link:
-            lines.append(f"Open it: {link}")
-        step = f"Escalation level {alert.level + 1} of {len(esc.levels)}"
-        lines.append("")
-        lines.append(f"{step}, reminder {repeat}." if repeat else f"{step}.")
+        title, lines = _overdue_text(alert, config, now)
         kind = "escalation"
     else:
         title = alert.message
         lines = [alert.message, "", "Until it can read it again, its waiting tickets are unknown."]
         kind = "blind"
     out = []
-    for target in targets_for(alert, esc):
-        key = f"{alert.key}{SEP}{target}"
-        out.append(
-            (
-                key,
-                {
-                    "kind": kind,
-                    "target": target,
-                    "source": alert.source,
-                    "ticket": alert.ticket,
-                    "cycle": alert.key.split(SEP)[2],
-                    "level": alert.level,
-                    "title": title[:200],
-                    "body": _with_key("\n".join(lines), key),
-                },
-            )
-        )
+    for target in targets_for(alert, config.escalation):
+        key = OutboxKey(AlertKey.decode(alert.key), target).encode()
+        record = {
+            "kind": kind,
+            "target": target,
+            "source": alert.source,
+            "ticket": alert.ticket,
+            "cycle": AlertKey.decode(alert.key).cycle,
+            "level": alert.level,
+            "title": title[:200],
+            "body": with_key("\n".join(lines), key),
+        }
+        out.append((key, record))
     return out
+
+
+def _overdue_text(alert: Alert, config: Config, now: datetime) -> tuple[str, list[str]]:
+    """The title and lines of an overdue ticket's escalation message."""
+    tz = display_zone(config)
+    w = alert.tickets[0] if alert.tickets else None
+    repeat = AlertKey.decode(alert.key).repeat
+    overdue = human(now - w.due_at) if w else ""
+    title = f"Overdue {overdue}: {alert.source} #{alert.ticket} — {alert.subject}"
+    lines = []
+    if w is not None:
+        t = w.ticket
+        lines.append(
+            f"{alert.source} #{t.id} has waited for a reply since "
+            f"{local_time(t.waiting_since, tz, '%a %H:%M')} (due {local_time(w.due_at, tz)})."
+        )
+        details = [
+            f"{label}: {value}"
+            for label, value in (
+                ("Category", t.category),
+                ("Priority", t.priority),
+                ("Requester", t.requester),
+                ("Assignee", t.assignee),
+            )
+            if value
+        ]
+        lines.append(f"Subject: {t.subject}")
+        if details:
+            lines.append(" · ".join(details))
+    link = _ticket_link(alert, config)
+    if link:
+        lines.append(f"Open it: {link}")
+    step = f"Escalation level {alert.level + 1} of {len(config.escalation.levels)}"
+    lines.append("")
+    lines.append(f"{step}, reminder {repeat}." if repeat else f"{step}.")
+    return title, lines
 
 
 def _ticket_link(alert: Alert, config: Config) -> str | None:
@@ -335,28 +356,29 @@ def _ticket_link(alert: Alert, config: Config) -> str | None:
     return ticket_url(alert.url, source) if alert.url else None
 
 
-def follow_up_messages(
-    queue: LocalQueue, source: str, ticket: str, cycle: str, text: str, now: datetime
-) -> list[tuple[str, dict]]:
-    """Follow-ups for an escalation that ended ("answered after 42 min", "reading again").
+def sent_escalations(queue: LocalQueue, source: str, ticket: str, cycle: str) -> list[OutboxEntry]:
+    """The outbox's escalation (and blind-source) messages of one waiting cycle."""
+    prefix = cycle_prefix(source, ticket or "*", cycle)
+    return [e for e in queue.outbox_entries(prefix) if e.kind in ("escalation", "blind")]
 
-    Messages of that cycle not sent yet are cancelled instead: nobody needs the alarm now.
-    Targets that were sent one (or may have been: in flight) get one short follow-up each.
-    """
-    prefix = alert_key(source, ticket or "*", cycle, "")
-    reached: dict[str, None] = {}
-    for entry in queue.outbox_entries(prefix):
-        if entry.get("kind") not in ("escalation", "blind"):
-            continue
-        if entry.get("delivered_at") or entry.get("sending_since"):
-            reached[entry["target"]] = None
-        elif not entry.get("failed_at") and not entry.get("cancelled_at"):
-            queue.update_outbox(entry["key"], cancelled_at=now)
-            log.info("%s #%s: escalation no longer needed; not sent", source, ticket or "-")
+
+def unsent(entries: Iterable[OutboxEntry]) -> list[str]:
+    """The keys of the messages among ``entries`` not sent yet (nor given up, nor cancelled):
+    when their escalation ends, nobody needs the alarm, so the escalator cancels them."""
+    return [e.key for e in entries if e.open and not e.sending_since]
+
+
+def follow_up_messages(
+    entries: Iterable[OutboxEntry], source: str, ticket: str, cycle: str, text: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """Follow-ups for an escalation that ended ("answered after 42 min", "reading again"):
+    one short message to each target that was sent one of ``entries`` (or may have been: in
+    flight). Pure: cancelling the messages not sent is the escalator's own step."""
+    reached = dict.fromkeys(e.target for e in entries if e.delivered_at or e.sending_since)
     kind = "answered" if ticket else "source_up"
     out = []
     for target in reached:
-        key = f"{alert_key(source, ticket or '*', cycle, kind)}{SEP}{target}"
+        key = OutboxKey(AlertKey(source, ticket or "*", cycle, kind), target).encode()
         record = {
             "kind": "follow_up",
             "target": target,
@@ -364,7 +386,7 @@ def follow_up_messages(
             "ticket": ticket,
             "cycle": cycle,
             "title": text[:200],
-            "body": _with_key(text, key),
+            "body": with_key(text, key),
         }
         out.append((key, record))
     return out
@@ -379,7 +401,7 @@ def blind_alerts(
         since = s.failing_since
         if since is None or now - since < escalation.blind_after:
             continue
-        message = f"Ticketbell cannot read {s.name} since {_local(since, tz)}: {s.message}"
+        message = f"Ticketbell cannot read {s.name} since {local_time(since, tz)}: {s.message}"
         out.append(
             Alert(
                 kind="escalated",
@@ -404,7 +426,7 @@ def next_blind_at(sources: Iterable[SourceHealth], escalation: Escalation) -> da
 def retry_delay(attempts: int, rng: random.Random) -> timedelta:
     """Exponential back-off from 30 s, capped at 30 min, with +/- 20 % jitter."""
     base = min(RETRY_BASE * 2 ** max(0, attempts - 1), RETRY_CAP)
-    return base * (1 + rng.uniform(-RETRY_JITTER, RETRY_JITTER))
+    return timedelta(seconds=base.total_seconds() * (1 + rng.uniform(-RETRY_JITTER, RETRY_JITTER)))
 
 
 _IN_DOUBT = re.compile(r"read timed out|timed out|timeout", re.IGNORECASE)
@@ -428,337 +450,12 @@ class DeliveryResult:
         return cls(key, error, in_doubt(error))
 
 
-Submit = Callable[[Callable[[], DeliveryResult]], "concurrent.futures.Future[DeliveryResult]"]
-
-
-class Outbox:
-    """Delivers the queue's outbox. Every method runs on the scheduler thread except the sends.
-
-    At most one message per target is in flight, so a channel that hangs does not hold up the
-    others; the rest of each target's messages wait for their turn.
-    """
-
-    def __init__(self, queue: LocalQueue, rng: random.Random) -> None:
-        self.queue = queue
-        self.rng = rng
-        self.in_flight: dict[str, concurrent.futures.Future[DeliveryResult]] = {}
-        self._started: dict[str, float] = {}  # time.monotonic() when each send in flight began
-
-    def resume(self, now: datetime) -> None:
-        """At start: attempts whose outcome is unknown are not resent; the rest go at once."""
-        for entry in self.queue.pending():
-            if entry.get("sending_since"):
-                self.queue.update_outbox(
-                    entry["key"],
-                    sending_since=None,
-                    failed_at=now,
-                    in_doubt=True,
-                    last_error="Ticketbell stopped while sending it; not sent again, so that "
-                    "it cannot arrive twice",
-                )
-                log.warning(
-                    "the %s to %s may not have been delivered: Ticketbell stopped while "
-                    "sending it; not sent again, so that it cannot arrive twice",
-                    _what(entry),
-                    describe_target(entry["target"]),
-                )
-            elif entry.get("attempts"):
-                self.queue.update_outbox(entry["key"], next_attempt=now)
-
-    def step(self, now: datetime, give_up_after: timedelta, submit: Submit) -> datetime | None:
-        """Give up on messages too old, start the due sends; return when to look again."""
-        if not self.queue.writable:
-            return None  # another Ticketbell owns this data folder and its outbox
-        wake: datetime | None = None
-        mono = time_module.monotonic()
-        for key, started in list(self._started.items()):
-            if mono - started >= SEND_DEADLINE:  # stuck: abandoned, in doubt, never resent
-                self._doubt(key, f"no answer within {SEND_DEADLINE:g} s", now)
-            else:
-                at = now + timedelta(seconds=SEND_DEADLINE - (mono - started))
-                wake = at if wake is None else min(wake, at)
-        due: list[dict[str, Any]] = []
-        busy = {self._target_of(k) for k in self.in_flight}
-        for entry in self.queue.pending():
-            key = entry["key"]
-            if key in self.in_flight:
-                continue
-            created = parse_time(entry["created_at"]) or now
-            if now - created >= give_up_after:
-                self.queue.update_outbox(key, failed_at=now)
-                log.error(
-                    "gave up on the %s to %s: undeliverable for %s (%s)",
-                    _what(entry),
-                    describe_target(entry["target"]),
-                    human(now - created),
-                    entry.get("last_error") or "never attempted",
-                )
-                continue
-            next_attempt = parse_time(entry.get("next_attempt")) or now
-            give_up = created + give_up_after
-            if next_attempt > now or entry["target"] in busy:
-                at = min(next_attempt, give_up) if next_attempt > now else give_up
-                wake = at if wake is None else min(wake, at)
-                continue
-            busy.add(entry["target"])
-            due.append(entry)
-        if not due:
-            self.queue.commit()
-            return wake
-        for entry in due:
-            self.queue.update_outbox(
-                entry["key"], attempts=entry.get("attempts", 0) + 1, sending_since=now
-            )
-        if not self.queue.commit():  # the attempt must be on disk before anything is sent
-            for entry in due:
-                self.queue.update_outbox(
-                    entry["key"], attempts=entry.get("attempts", 0), sending_since=None
-                )
-            return now + RETRY_BASE
-        for entry in due:
-            key, target, title, body = entry["key"], entry["target"], entry["title"], entry["body"]
-            self._started[key] = mono
-            self.in_flight[key] = submit(
-                lambda key=key, target=target, title=title, body=body: DeliveryResult.of(
-                    key, send(target, title, body)
-                )
-            )
-            at = now + timedelta(seconds=SEND_DEADLINE)
-            wake = at if wake is None else min(wake, at)
-        return wake
-
-    def _doubt(self, key: str, why: str, now: datetime) -> None:
-        """A send whose outcome is unknown (answered too late, or not at all): may have arrived,
-        so it is never sent again; the status says so for a day."""
-        self.in_flight.pop(key, None)
-        self._started.pop(key, None)
-        entry = self.queue.outbox_entry(key)
-        if entry is None:
-            return
-        text = f"the channel did not answer in time ({why}); not sent again, so that it cannot "
-        text += "arrive twice"
-        self.queue.update_outbox(
-            key, sending_since=None, failed_at=now, in_doubt=True, last_error=text
-        )
-        log.warning(
-            "the %s to %s may not have been delivered: %s",
-            _what(entry),
-            describe_target(entry["target"]),
-            text,
-        )
-
-    def handle(self, result: DeliveryResult, now: datetime) -> None:
-        """Record a send's outcome (on the scheduler thread)."""
-        if result.key not in self.in_flight:
-            return  # abandoned at its deadline and recorded "in doubt" then
-        if result.in_doubt:
-            self._doubt(result.key, result.error or "", now)
-            return
-        self.in_flight.pop(result.key, None)
-        self._started.pop(result.key, None)
-        entry = self.queue.outbox_entry(result.key)
-        if entry is None:
-            return
-        target = describe_target(entry["target"])
-        if result.error is None:
-            self.queue.update_outbox(result.key, sending_since=None, delivered_at=now)
-            log.info("sent the %s to %s", _what(entry), target)
-            return
-        attempts = entry.get("attempts", 1)
-        retry = now + retry_delay(attempts, self.rng)
-        self.queue.update_outbox(
-            result.key, sending_since=None, last_error=result.error, next_attempt=retry
-        )
-        log.warning(
-            "could not deliver the %s to %s (attempt %d): %s; trying again at %s",
-            _what(entry),
-            target,
-            attempts,
-            result.error,
-            _local(retry, None),
-        )
-
-    def drain(self, timeout: float) -> list[DeliveryResult]:
-        """Wait for the sends in flight (when stopping) and return their results."""
-        futures = list(self.in_flight.values())
-        done, _ = concurrent.futures.wait(futures, timeout=timeout)
-        return [f.result() for f in done if not f.cancelled() and f.exception() is None]
-
-    def notices(self, now: datetime) -> list[str]:
-        """What the tray and the log should say about deliveries that are not getting through."""
-        out = []
-        failing: dict[str, dict[str, Any]] = {}
-        for entry in self.queue.outbox_entries():
-            target = describe_target(entry["target"]) if entry.get("target") else ""
-            failed = parse_time(entry.get("failed_at"))
-            if failed is not None and now - failed < NOTICE_FOR and not entry.get("delivered_at"):
-                verb = "may not have been delivered" if entry.get("in_doubt") else "undeliverable"
-                why = entry.get("last_error") or "never attempted"
-                out.append(f"the {_what(entry)} to {target} {verb}: {why}")
-            elif (
-                not failed
-                and not entry.get("delivered_at")
-                and not entry.get("cancelled_at")
-                and entry.get("last_error")
-            ):
-                failing[target] = entry
-        for target, entry in failing.items():
-            out.append(f"cannot deliver escalations to {target} yet: {entry['last_error']}")
-        return out
-
-    @staticmethod
-    def _target_of(key: str) -> str:
-        return key.rsplit(SEP, 1)[-1]
-
-
-def _what(entry: Mapping[str, Any]) -> str:
-    kind = entry.get("kind", "")
-    if kind == "digest":
+def message_name(entry: OutboxEntry) -> str:
+    """What a message is, for a person: "escalation of Desk #1", "daily digest"..."""
+    if entry.kind == "digest":
         return "daily digest"
-    where = f"{entry.get('source', '')} #{entry['ticket']}" if entry.get("ticket") else ""
     name = {"escalation": "escalation", "blind": "blind-source alert", "follow_up": "follow-up"}
-    label = name.get(kind, "message")
-    if where:
-        return f"{label} of {where}"
-    return f"{label} about {entry.get('source', '')}" if entry.get("source") else label
-
-
-# --------------------------------------------------------------------------- daily digest
-
-
-def digest_due(
-    now: datetime, at: time, tz: tzinfo | None, last_day: str | None
-) -> tuple[date | None, datetime]:
-    """Which day's digest is owed now (None: none), and when the next one falls due.
-
-    With no digest sent yet (a fresh install), the first is the next scheduled one: no digest
-    of an empty day at first start.
-    """
-    local_now = now.astimezone(tz)
-    today_at = datetime.combine(local_now.date(), at, local_now.tzinfo)
-    latest = today_at if today_at <= local_now else today_at - timedelta(days=1)
-    latest_day = latest.date()
-    following = datetime.combine(latest_day + timedelta(days=1), at, local_now.tzinfo)
-    following_utc = following.astimezone(now.tzinfo)
-    if last_day is None or last_day >= latest_day.isoformat():
-        return None, following_utc
-    return latest_day, following_utc
-
-
-def digest_text(
-    entries: Iterable[Mapping[str, Any]],
-    waiting: Iterable[WaitingTicket],
-    failing: Mapping[str, datetime],
-    since: datetime,
-    now: datetime,
-    tz: tzinfo | None = None,
-) -> tuple[str, str]:
-    """The daily digest (title, body) from the alert ledger: a pure function.
-
-    Answered tickets within their window per category and per assignee (a cycle counts as late
-    when the ledger has an ``overdue`` entry for it), the longest waits (answered or still
-    waiting), breaches and how long they took, and the sources that were blind and how long.
-    ``failing`` maps the sources failing right now to when they started failing.
-    """
-    cycles: dict[tuple[str, str, str], dict[str, Mapping[str, Any]]] = {}
-    blind: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
-    for e in entries:
-        parts = str(e.get("key", "")).split(SEP)
-        if len(parts) < 4:
-            continue
-        source, ticket, cycle, kind = parts[:4]
-        if ticket == "*" and kind in ("source_down", "source_up"):
-            blind.setdefault((source, cycle), {})[kind] = e
-        elif ticket != "*":
-            cycles.setdefault((source, ticket, cycle), {}).setdefault(kind, e)
-
-    def at(e: Mapping[str, Any]) -> datetime:
-        return parse_time(str(e.get("at"))) or now
-
-    def fmt_day(value: datetime) -> str:
-        return _local(value, tz, "%a %d %b %H:%M")
-
-    answered = []
-    breaches = []
-    waits: list[tuple[timedelta, str]] = []
-    for (source, ticket, cycle), kinds in cycles.items():
-        start = parse_time(cycle) or now
-        done = kinds.get("answered")
-        late = kinds.get("overdue")
-        info = kinds.get("new") or done or late or next(iter(kinds.values()))
-        subject = str(info.get("subject") or "")
-        label = f"{source} #{ticket} {subject}".rstrip()
-        if done is not None and at(done) >= since:
-            answered.append((info, done, late is None))
-            waits.append((at(done) - start, f"{label} (answered)"))
-        if late is not None and (at(late) >= since or (done is not None and at(done) >= since)):
-            if done is not None:
-                took = f"answered after {human(at(done) - start)}"
-            else:
-                took = f"still waiting after {human(now - start)}"
-            breaches.append(f"  {label}: overdue at {fmt_day(at(late))}, {took}")
-    for w in waiting:
-        t = w.ticket
-        waits.append((now - t.waiting_since, f"{t.source} #{t.id} {t.subject} (still waiting)"))
-
-    lines = [f"Since {fmt_day(since)}:", ""]
-    within = sum(1 for _, _, ok in answered if ok)
-    lines.append(f"Answered: {len(answered)}, {within} within their window")
-
-    def tally(field: str, fallback: str) -> list[str]:
-        counts: dict[str, list[int]] = {}
-        for info, done, ok in answered:
-            name = str(done.get(field) or info.get(field) or fallback)
-            c = counts.setdefault(name, [0, 0])
-            c[0] += 1
-            c[1] += ok
-        return [f"  {n}: {c[1]} of {c[0]} within window" for n, c in sorted(counts.items())]
-
-    lines += tally("category", "(no category)")
-    by_assignee = [ln for ln in tally("assignee", "") if not ln.startswith("  : ")]
-    if by_assignee:
-        lines += ["", "By assignee:", *by_assignee]
-    lines += ["", "Longest waits:"]
-    top = sorted(waits, key=lambda x: x[0], reverse=True)[:5]
-    lines += [f"  {human(span)}  {label}" for span, label in top] or ["  none"]
-    lines += ["", f"Breaches: {len(breaches)}", *sorted(breaches)]
-    lines += ["", "Blind sources:"]
-    blind_lines = []
-    for (source, cycle), kinds in sorted(blind.items()):
-        start = parse_time(cycle) or now
-        down, up = kinds.get("source_down"), kinds.get("source_up")
-        why = str(down.get("subject") or "") if down else ""
-        if up is not None:
-            if at(up) < since:
-                continue
-            span = f"for {human(at(up) - start)}"
-        elif failing.get(source) == start:
-            span = f"still, for {human(now - start)} so far"
-        else:
-            span = "until Ticketbell restarted"
-        blind_lines.append(f"  {source}: unreadable from {fmt_day(start)} {span} ({why})")
-    lines += blind_lines or ["  none"]
-    title = f"Ticketbell daily digest: {len(answered)} answered, {len(breaches)} breaches"
-    return title, "\n".join(lines)
-
-
-def digest_targets(escalation: Escalation) -> tuple[str, ...]:
-    """Where the digest goes: ``digest_to``, else every channel of the levels."""
-    chosen = escalation.digest_to or tuple(t for lvl in escalation.levels for t in lvl.notify)
-    return tuple(dict.fromkeys(t for t in chosen if t != OWNER_DESKTOP))
-
-
-def digest_messages(day: date, title: str, body: str, escalation: Escalation) -> list[tuple]:
-    out = []
-    for target in digest_targets(escalation):
-        key = SEP.join(("*", "*", day.isoformat(), "digest", target))
-        record = {
-            "kind": "digest",
-            "target": target,
-            "source": "",
-            "ticket": "",
-            "title": title,
-            "body": _with_key(body, key),
-        }
-        out.append((key, record))
-    return out
+    label = name.get(entry.kind, "message")
+    if entry.ticket:
+        return f"{label} of {entry.source} #{entry.ticket}"
+    return f"{label} about {entry.source}" if entry.source else label

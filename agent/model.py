@@ -232,6 +232,10 @@ class Status:
     sources: tuple[SourceHealth, ...] = ()
     role: str = "assistant"
     notices: tuple[str, ...] = field(default=())
+    #: the person muted the sound until then (the agent keeps it across restarts)
+    muted_until: datetime | None = None
+    #: keys of the tickets shown first (the owner's escalated ones), newest first
+    pinned: tuple[str, ...] = ()
 
     @property
     def waiting(self) -> int:

@@ -10,14 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from agent.config import BusinessHours, Config, Escalation, SourceConfig, Windows
 from agent.model import INVISIBLE, UTC, Alert, DueState, Ticket, WaitingTicket
-from agent.queue import QueuedTicket, alert_key
+from agent.queue import QueuedTicket
+from agent.storage import alert_key
 
 MAX_DAYS_SCANNED = 3700  # ten years of calendar: a window longer than that is a config error
 
@@ -140,14 +141,6 @@ def _business_deadline(
     )
 
 
-def due_state(dl: Deadline, now: datetime) -> DueState:
-    if now >= dl.due_at:
-        return DueState.OVERDUE
-    if now >= dl.soon_at:
-        return DueState.DUE_SOON
-    return DueState.FINE
-
-
 def evaluate(
     queued: Iterable[QueuedTicket],
     config: Config,
@@ -155,7 +148,7 @@ def evaluate(
     stale_sources: Collection[str] = (),
 ) -> list[WaitingTicket]:
     """Every queued ticket with its effective due time and state, soonest due first."""
-    out = []
+    out: list[WaitingTicket] = []
     append = out.append
     windows = config.windows
     fraction = config.alerts.due_soon
@@ -273,34 +266,15 @@ def alerts_owed(
     attention = False
     for w in waiting:
         t = w.ticket
-        key = f"{t.key}\x1f{t.cycle}\x1fnew"  # alert_key(t.source, t.id, t.cycle, "new")
+        key = alert_key(t.source, t.id, t.cycle, "new")
         if key not in done:
             owed.append(
                 Alert("new", now, key, t.source, t.id, t.subject, t.category, t.url, "", 0, (w,))
             )
         if w.snoozed_until is not None:
             continue
-        if not w.acknowledged:
-            attention = True
-        if w.state is DueState.DUE_SOON:
-            alert = _alert("due_soon", w, now)
-            # After the clock was set back, an overdue ticket can look due soon again:
-            # once overdue was announced in this cycle, "due soon" is stale news.
-            overdue = alert_key(t.source, t.id, t.cycle, "overdue")
-            if alert.key not in done and overdue not in done:
-                owed.append(alert)
-        elif w.state is DueState.OVERDUE:
-            alert = _alert("overdue", w, now)
-            if alert.key not in done:
-                owed.append(alert)
-            step = escalation_level(now - w.due_at, config.escalation)
-            if step is not None:
-                level, repeat = step
-                if repeat and w.acknowledged:
-                    continue
-                alert = _alert("escalated", w, now, level, repeat)
-                if alert.key not in done:
-                    owed.append(alert)
+        attention = attention or not w.acknowledged
+        owed.extend(_due_alerts(w, config, now, done))
     every = config.alerts.remind_every
     reminder_due = last_reminder_at is not None and every and now - last_reminder_at >= every
     if reminder_due and attention and not any(a.kind == "new" for a in owed):
@@ -313,6 +287,28 @@ def alerts_owed(
             )
         )
     return owed
+
+
+def _due_alerts(
+    w: WaitingTicket, config: Config, now: datetime, done: Collection[str]
+) -> list[Alert]:
+    """What a ticket's due state owes and the ledger (``done``) does not hold yet: ``due_soon``,
+    or ``overdue`` and the escalation level it has reached (no repeats once acknowledged)."""
+    t = w.ticket
+    if w.state is DueState.DUE_SOON:
+        # After the clock was set back, an overdue ticket can look due soon again: once overdue
+        # was announced in this cycle, "due soon" is stale news.
+        if alert_key(t.source, t.id, t.cycle, "overdue") in done:
+            return []
+        owed = [_alert("due_soon", w, now)]
+    elif w.state is DueState.OVERDUE:
+        owed = [_alert("overdue", w, now)]
+        step = escalation_level(now - w.due_at, config.escalation)
+        if step is not None and not (step[1] and w.acknowledged):
+            owed.append(_alert("escalated", w, now, step[0], step[1]))
+    else:
+        return []
+    return [a for a in owed if a.key not in done]
 
 
 def next_change(
@@ -354,7 +350,7 @@ def next_change(
     return min(future) if future else None
 
 
-def in_quiet_hours(now_local: datetime, quiet: tuple | None) -> bool:
+def in_quiet_hours(now_local: datetime, quiet: tuple[time, time] | None) -> bool:
     """Whether local wall time ``now_local`` lies in the quiet hours (which may span midnight)."""
     if not quiet:
         return False

@@ -1,44 +1,50 @@
 """The local queue: every waiting ticket, its alert ledger and the escalation outbox, in TinyDB.
 
 Why it is built this way:
-- *One write per snapshot.* TinyDB rewrites its whole file on every change; at 10,000 tickets
-  that is minutes per poll. Changes go to TinyDB's in-memory cache and :meth:`LocalQueue.commit`
-  writes once; a snapshot that changes nothing writes nothing.
-- *Atomic writes.* :class:`AtomicJSONStorage` serialises with orjson to a temporary file,
-  flushes, fsyncs and renames it over the old one: a kill at any moment leaves the previous or
-  the new state, never half a file.
+- *One write per snapshot, atomic.* Changes stay in memory and :meth:`LocalQueue.commit` replaces
+  the file once (:mod:`agent.storage`); a snapshot that changes nothing writes nothing.
 - *Alerts once.* An alert is recorded in the ledger (keyed by source, ticket, waiting cycle and
   kind/level) in the same write as the snapshot that made it owed, before anyone is told.
 - *Proportional to open work.* Answered tickets leave the table; their ledger entries stay for
   the retention period (7 days by default) for the digest and against re-alerting.
-- *One writer.* The engine's scheduler thread is the only caller; a lock file keeps a second
-  process (say ``ticketbell check`` while the tray app runs) from writing the same file.
+- *One writer.* The engine's scheduler thread is the only caller; a lock file keeps out others.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
 from tinydb import TinyDB
-from tinydb.middlewares import CachingMiddleware
-from tinydb.storages import Storage
 
 from agent.model import UTC, Alert, Snapshot, Ticket, parse_time, ticket_key
+from agent.storage import (
+    AtomicJSONStorage,
+    MemoryTables,
+    OutboxEntry,
+    ProcessLock,
+    alert_key,
+    answered_row,
+    cycle_of,
+    iso,
+    ledger_row,
+    outbox_row,
+    ticket_from_record,
+    ticket_record,
+)
+from agent.storage import atomic_write as atomic_write  # imported from here by config
+from agent.storage import open_private as open_private  # and by cli
+from agent.storage import private_dir as private_dir
 
 log = logging.getLogger(__name__)
 
 QUEUE_FILE = "queue.json"
-TABLES = ("tickets", "ledger", "outbox", "meta")
 TICKET_FIELDS = (
     "source",
     "id",
@@ -53,164 +59,6 @@ TICKET_FIELDS = (
     "url",
     "assignee",
 )
-
-
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-
-
-def open_private(path: Path, flags: int) -> int:
-    """Open ``path`` readable by this user only (0600, also a file an older version left
-    readable by others), never through a symbolic link planted in its place (O_NOFOLLOW: an
-    OSError instead)."""
-    fd = os.open(path, flags | _NOFOLLOW | getattr(os, "O_BINARY", 0), 0o600)
-    if sys.platform != "win32":
-        try:
-            os.fchmod(fd, 0o600)
-        except OSError:
-            os.close(fd)
-            raise
-    return fd
-
-
-def _new_private_file(path: str, flags: int) -> int:
-    return open_private(Path(path), flags | os.O_EXCL)
-
-
-def private_dir(path: Path) -> Path:
-    """Create ``path`` for this user only (0700), or check an existing one belongs to this
-    user (else PermissionError naming it: another user could read or replace what is in it).
-    Ticketbell's data and log folders go through here."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if sys.platform != "win32":
-        owner = path.stat().st_uid
-        if owner != os.getuid():
-            raise PermissionError(
-                f"{path} belongs to another user (uid {owner}); Ticketbell keeps its files "
-                "only in a folder of yours: remove it, or choose another with --data-dir"
-            )
-    return path
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that a crash leaves either the old or the new file.
-
-    The file is written readable by this user only, through a temporary file created anew
-    (O_EXCL, O_NOFOLLOW: a link planted under its name is removed, never written through)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.unlink(missing_ok=True)  # a link is removed itself, not its target
-        with open(tmp, "wb", opener=_new_private_file) as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    if sys.platform != "win32":
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-class AtomicJSONStorage(Storage):
-    """A TinyDB storage: orjson, atomic replace, and a damaged file moved aside, not fatal."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.recovered_from: Path | None = None
-
-    def read(self) -> dict[str, Any] | None:
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            return None
-        if not raw.strip():
-            return None
-        try:
-            data = orjson.loads(raw)
-            if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
-                raise ValueError("not a table of tables")
-            for table in data.values():
-                for doc in table.values():
-                    if not isinstance(doc, dict):
-                        raise ValueError("a record is not an object")
-        except (orjson.JSONDecodeError, ValueError) as exc:
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-            os.replace(self.path, aside)
-            self.recovered_from = aside
-            log.error(
-                "the queue file %s could not be read (%s); moved it aside to %s and started "
-                "with an empty queue",
-                self.path,
-                exc,
-                aside.name,
-            )
-            return None
-        return data
-
-    def write(self, data: dict[str, Any]) -> None:
-        atomic_write(self.path, orjson.dumps(data))
-
-    def close(self) -> None:
-        pass
-
-
-class _WriteOnCommit(CachingMiddleware):
-    """TinyDB's cache, flushed only when the queue commits (never by a write count)."""
-
-    WRITE_CACHE_SIZE = sys.maxsize
-
-
-class QueueLocked(Exception):
-    """Another Ticketbell process is using this data dir."""
-
-
-class _ProcessLock:
-    """An exclusive lock on ``queue.lock`` for as long as this process uses the data dir."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fh: Any = None
-
-    def acquire(self) -> bool:
-        # held open for the lock's lifetime; never through a planted link
-        self.fh = os.fdopen(open_private(self.path, os.O_RDWR | os.O_CREAT), "a+b")
-        try:
-            if sys.platform == "win32":
-                import msvcrt
-
-                msvcrt.locking(self.fh.fileno(), msvcrt.LK_NBLCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(self.fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self.fh.close()
-            self.fh = None
-            return False
-        with contextlib.suppress(OSError):  # who holds it, for the other one's message
-            self.fh.truncate(0)
-            self.fh.write(str(os.getpid()).encode())
-            self.fh.flush()
-        return True
-
-    def holder(self) -> str:
-        """The process that holds the lock, as far as its file says ("process 1234")."""
-        try:
-            pid = self.path.read_bytes()[:20].decode("ascii", "replace").strip()
-        except OSError:
-            return "another process"
-        return f"process {pid}" if pid.isdigit() else "another process"
-
-    def release(self) -> None:
-        if self.fh is not None:
-            self.fh.close()
-            self.fh = None
 
 
 @dataclass(frozen=True)
@@ -240,45 +88,51 @@ class QueuedTicket:
     first_seen: datetime
     acknowledged: bool = False
     snoozed_until: datetime | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+@dataclass
+class _Diff:
+    """What one snapshot changes in its source's rows, gathered before anything is written."""
+
+    seen: set[str] = field(default_factory=set)
+    new: list[Ticket] = field(default_factory=list)
+    updated: list[Ticket] = field(default_factory=list)
+    unchanged: list[Ticket] = field(default_factory=list)
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    replacements: dict[str, dict[str, Any]] = field(default_factory=dict)
+    closed: list[dict[str, Any]] = field(default_factory=list)  # rows whose cycle ended
+    fresh: dict[str, QueuedTicket] = field(default_factory=dict)
 
 
-def ticket_record(ticket: Ticket) -> dict[str, Any]:
-    return {
-        "source": ticket.source,
-        "id": ticket.id,
-        "subject": ticket.subject,
-        "requester": ticket.requester,
-        "category": ticket.category,
-        "priority": ticket.priority,
-        "status": ticket.status,
-        "created_at": ticket.created_at.isoformat(),
-        "waiting_since": ticket.cycle,
-        "due_at": _iso(ticket.due_at),
-        "url": ticket.url,
-        "assignee": ticket.assignee,
-    }
-
-
-def ticket_from_record(doc: dict[str, Any]) -> Ticket:
-    return Ticket(
-        source=doc["source"],
-        id=doc["id"],
-        subject=doc.get("subject", ""),
-        requester=doc.get("requester", ""),
-        category=doc.get("category", ""),
-        priority=doc.get("priority", ""),
-        status=doc.get("status", ""),
-        created_at=parse_time(doc["created_at"]) or datetime.fromtimestamp(0, UTC),
-        waiting_since=parse_time(doc["waiting_since"]) or datetime.fromtimestamp(0, UTC),
-        due_at=parse_time(doc.get("due_at")),
-        url=doc.get("url", ""),
-        assignee=doc.get("assignee", ""),
-    )
+def _compare(
+    ticket: Ticket, record: dict[str, Any], old: dict[str, Any], diff: _Diff, now: datetime
+) -> None:
+    """Sort a ticket already in the queue: a new waiting cycle, updated, or unchanged."""
+    key = ticket.key
+    if old["waiting_since"] != record["waiting_since"]:
+        # The team replied and the customer wrote again: a new waiting cycle.
+        diff.closed.append(old)
+        record.update(key=key, first_seen=now.isoformat(), acknowledged=False, snoozed_until=None)
+        diff.replacements[key] = record
+        diff.new.append(ticket)
+        diff.fresh[key] = QueuedTicket(ticket, now)
+    elif any(old.get(f) != record[f] for f in TICKET_FIELDS):
+        record.update(
+            key=key,
+            first_seen=old["first_seen"],
+            acknowledged=old.get("acknowledged", False),
+            snoozed_until=old.get("snoozed_until"),
+        )
+        diff.replacements[key] = record
+        diff.updated.append(ticket)
+        diff.fresh[key] = QueuedTicket(
+            ticket,
+            parse_time(old["first_seen"]) or now,
+            bool(record["acknowledged"]),
+            parse_time(record["snoozed_until"]),
+        )
+    else:
+        diff.unchanged.append(ticket)
 
 
 class LocalQueue:
@@ -288,7 +142,7 @@ class LocalQueue:
         self.data_dir = private_dir(Path(data_dir))
         self.path = self.data_dir / QUEUE_FILE
         self.retention = retention
-        self._lock = _ProcessLock(self.data_dir / "queue.lock")
+        self._lock = ProcessLock(self.data_dir / "queue.lock")
         #: False when another process holds the data dir: we then work in memory only, send
         #: nothing, and try the lock again (:meth:`take_over`) until that process stops
         self.writable = self._lock.acquire()
@@ -308,7 +162,8 @@ class LocalQueue:
             for stale in self.data_dir.glob(f".{QUEUE_FILE}.*.tmp"):
                 stale.unlink(missing_ok=True)  # left by a write that was killed
         self.storage = AtomicJSONStorage(self.path)
-        self.db = TinyDB(storage=_WriteOnCommit(lambda: self.storage))
+        self.store = MemoryTables(self.storage)
+        self.db = TinyDB(storage=lambda: self.store)
         self.tickets = self.db.table("tickets", cache_size=0)
         self.ledger = self.db.table("ledger", cache_size=0)
         self.outbox = self.db.table("outbox", cache_size=0)
@@ -355,7 +210,7 @@ class LocalQueue:
                 ticket_from_record(self.tickets.get(doc_id=self._index[key]))  # type: ignore[arg-type]
         except (KeyError, TypeError, ValueError) as exc:
             # Parsed as JSON but not ours (hand-edited, another version): same as corrupt.
-            self.db.storage.cache = None  # type: ignore[attr-defined]
+            self.store.forget()
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
             if self.path.exists():
@@ -377,14 +232,13 @@ class LocalQueue:
         Returns False (and sets ``write_error``) when the disk refuses; the state stays in
         memory and the next commit tries again.
         """
-        middleware = self.db.storage
-        if not middleware._cache_modified_count:  # type: ignore[attr-defined]
+        if not self.store.changed:
             return True
         if not self.writable:
-            middleware._cache_modified_count = 0  # type: ignore[attr-defined]
+            self.store.changed = False
             return True
         try:
-            middleware.flush()  # type: ignore[attr-defined]
+            self.store.save()
         except OSError as exc:
             message = f"cannot save the queue in {self.data_dir}: {exc.strerror or exc}"
             if message != self.write_error:
@@ -395,12 +249,6 @@ class LocalQueue:
             log.info("the queue is saved again")
         self.write_error = None
         return True
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[LocalQueue]:
-        """Group changes into one write: ``with queue.transaction(): queue.apply(...)...``."""
-        yield self
-        self.commit()
 
     def close(self) -> None:
         self.commit()
@@ -420,65 +268,49 @@ class LocalQueue:
             # The very tickets applied last time (often the same objects: a connector reusing
             # an unmodified page): nothing to compare ticket by ticket, nothing to write.
             return Changes(source, unchanged=last[1])
-        now_iso = now.isoformat()
         queued = self._queued_tickets()  # parsed before the rows change, kept in step below
         prefix = ticket_key(source, "")
         known = {k: i for k, i in self._index.items() if k.startswith(prefix)}
-        docs = self.tickets._read_table()
-        new: list[Ticket] = []
-        updated: list[Ticket] = []
-        unchanged: list[Ticket] = []
-        inserts: list[dict[str, Any]] = []
-        replacements: dict[str, dict[str, Any]] = {}
-        closed: list[dict[str, Any]] = []
-        fresh: dict[str, QueuedTicket] = {}
-        seen: set[str] = set()
+        diff = self._diff(snapshot, known, now)
+        docs = self.store.rows(self.tickets.name)
+        gone = [] if not snapshot.complete else [k for k in known if k not in diff.seen]
+        answered = [ticket_from_record(docs[str(known[k])]) for k in gone]
+        diff.closed.extend(docs[str(known[k])] for k in gone)
+        self._close_cycles(diff.closed, now)
+        self._write(diff, known, gone)
+        for key in gone:
+            queued.pop(key, None)
+        queued.update(diff.fresh)
+        changes = Changes(
+            source, tuple(diff.new), tuple(diff.updated), tuple(diff.unchanged), tuple(answered)
+        )
+        self._applied[source] = (snapshot.tickets, changes.waiting)
+        return changes
+
+    def _diff(self, snapshot: Snapshot, known: dict[str, int], now: datetime) -> _Diff:
+        """Compare the snapshot's tickets with the rows of its source (writing nothing)."""
+        docs = self.store.rows(self.tickets.name)
+        diff = _Diff()
+        now_iso = now.isoformat()
         for ticket in snapshot.tickets:
             key = ticket.key
-            if key in seen:
+            if key in diff.seen:
                 continue  # a helpdesk listing one ticket twice across pages
-            seen.add(key)
+            diff.seen.add(key)
             record = ticket_record(ticket)
             doc_id = known.get(key)
             if doc_id is None:
-                record["key"] = key
-                record["first_seen"] = now_iso
-                record["acknowledged"] = False
-                record["snoozed_until"] = None
-                inserts.append(record)
-                new.append(ticket)
-                fresh[key] = QueuedTicket(ticket, now)
-                continue
-            old = docs[str(doc_id)]
-            if old["waiting_since"] != record["waiting_since"]:
-                # The team replied and the customer wrote again: a new waiting cycle.
-                closed.append(old)
                 record.update(key=key, first_seen=now_iso, acknowledged=False, snoozed_until=None)
-                replacements[key] = record
-                new.append(ticket)
-                fresh[key] = QueuedTicket(ticket, now)
-            elif any(old.get(f) != record[f] for f in TICKET_FIELDS):
-                record.update(
-                    key=key,
-                    first_seen=old["first_seen"],
-                    acknowledged=old.get("acknowledged", False),
-                    snoozed_until=old.get("snoozed_until"),
-                )
-                replacements[key] = record
-                updated.append(ticket)
-                fresh[key] = QueuedTicket(
-                    ticket,
-                    parse_time(old["first_seen"]) or now,
-                    bool(record["acknowledged"]),
-                    parse_time(record["snoozed_until"]),
-                )
+                diff.inserts.append(record)
+                diff.new.append(ticket)
+                diff.fresh[key] = QueuedTicket(ticket, now)
             else:
-                unchanged.append(ticket)
-        gone = [] if not snapshot.complete else [k for k in known if k not in seen]
-        answered = [ticket_from_record(docs[str(known[k])]) for k in gone]
-        closed.extend(docs[str(known[k])] for k in gone)
-        self._close_cycles(closed, now)
+                _compare(ticket, record, docs[str(doc_id)], diff, now)
+        return diff
 
+    def _write(self, diff: _Diff, known: dict[str, int], gone: list[str]) -> None:
+        """Change the rows as ``diff`` says (in memory, saved by the next :meth:`commit`)."""
+        replacements = diff.replacements
         if replacements:
             self.tickets.update(
                 lambda doc: doc.update(replacements[doc["key"]]),
@@ -488,14 +320,8 @@ class LocalQueue:
             self.tickets.remove(doc_ids=[known[k] for k in gone])
             for key in gone:
                 del self._index[key]
-        if inserts:
-            self._insert_tickets(inserts)
-        for key in gone:
-            queued.pop(key, None)
-        queued.update(fresh)
-        changes = Changes(source, tuple(new), tuple(updated), tuple(unchanged), tuple(answered))
-        self._applied[source] = (snapshot.tickets, changes.waiting)
-        return changes
+        if diff.inserts:
+            self._insert_tickets(diff.inserts)
 
     def _insert_tickets(self, records: list[dict[str, Any]]) -> None:
         """Add new rows to the tickets table in one step.
@@ -504,18 +330,9 @@ class LocalQueue:
         per call; a first sync of 10,000 tickets spent more time there than in parsing them.
         The rows go straight into the cached table (saved by the next :meth:`commit`).
         """
-        middleware = self.db.storage
-        tables = middleware.read()  # type: ignore[attr-defined]
-        if tables is None:
-            tables = middleware.cache = {}  # type: ignore[attr-defined]
-        rows = tables.setdefault(self.tickets.name, {})
-        next_id = self.tickets._get_next_id
-        index = self._index
-        for record in records:
-            doc_id = next_id()
-            rows[str(doc_id)] = record
-            index[record["key"]] = doc_id
-        middleware._cache_modified_count += 1  # type: ignore[attr-defined]
+        ids = self.store.add_rows(self.tickets.name, records)
+        for record, doc_id in zip(records, ids, strict=True):
+            self._index[record["key"]] = doc_id
 
     def _close_cycles(self, records: list[dict[str, Any]], now: datetime) -> None:
         """Note in the ledger that waiting cycles ended (for the digest and retention)."""
@@ -525,19 +342,7 @@ class LocalQueue:
             if key in self._ledger_keys:
                 continue
             self._ledger_keys.add(key)
-            docs.append(
-                {
-                    "key": key,
-                    "kind": "answered",
-                    "source": record["source"],
-                    "ticket": record["id"],
-                    "cycle": record["waiting_since"],
-                    "category": record.get("category", ""),
-                    "assignee": record.get("assignee", ""),
-                    "subject": record.get("subject", ""),
-                    "at": now.isoformat(),
-                }
-            )
+            docs.append(answered_row(key, record, now))
         if docs:
             self.ledger.insert_multiple(docs)
 
@@ -555,7 +360,7 @@ class LocalQueue:
                     acknowledged=bool(doc.get("acknowledged")),
                     snoozed_until=parse_time(doc.get("snoozed_until")),
                 )
-                for doc in self.tickets._read_table().values()
+                for doc in self.store.rows(self.tickets.name).values()
             }
         return self._queued
 
@@ -575,7 +380,7 @@ class LocalQueue:
         if acknowledged is not None:
             fields["acknowledged"] = acknowledged
         if snoozed_until is not False:
-            fields["snoozed_until"] = _iso(snoozed_until)  # type: ignore[arg-type]
+            fields["snoozed_until"] = iso(snoozed_until)  # type: ignore[arg-type]
         self.tickets.update(fields, doc_ids=[doc_id])
         key = ticket_key(source, ticket_id)
         if self._queued is not None and key in self._queued:
@@ -585,7 +390,6 @@ class LocalQueue:
                 q.first_seen,
                 q.acknowledged if acknowledged is None else acknowledged,
                 q.snoozed_until if snoozed_until is False else snoozed_until,  # type: ignore[arg-type]
-                q.extra,
             )
         return True
 
@@ -621,15 +425,15 @@ class LocalQueue:
             keys.add(doc["key"])
             if doc.get("kind") == "answered":
                 keys.add(alert_key(doc["source"], doc["ticket"], doc["cycle"], "new"))
-        for doc in self.tickets._read_table().values():
-            keys.add(alert_key(doc["source"], doc["id"], doc["waiting_since"], "new"))
+        for row in self.store.rows(self.tickets.name).values():
+            keys.add(alert_key(row["source"], row["id"], row["waiting_since"], "new"))
         return keys
 
     def record(self, alerts: Iterable[Alert]) -> list[Alert]:
         """Record alerts in the ledger; returns those not recorded before (the ones to show)."""
         fresh = []
         docs = []
-        rows = self.tickets._read_table()
+        rows = self.store.rows(self.tickets.name)
         for alert in alerts:
             if alert.key in self._ledger_keys:
                 continue
@@ -641,27 +445,16 @@ class LocalQueue:
                 key = ticket.key if ticket else ticket_key(alert.source, alert.ticket)
                 doc_id = self._index.get(key)
                 row = rows.get(str(doc_id)) if doc_id is not None else None
-                cycle = ticket.cycle if ticket else _cycle_of(alert.key)
+                cycle = ticket.cycle if ticket else cycle_of(alert.key)
                 if row is not None and row["waiting_since"] == cycle:
                     continue  # implied by the ticket's row (see _all_ledger_keys)
-            docs.append(
-                {
-                    "key": alert.key,
-                    "kind": alert.kind,
-                    "source": alert.source,
-                    "ticket": alert.ticket,
-                    "subject": alert.subject,
-                    "category": alert.category,
-                    "level": alert.level,
-                    "at": alert.at.isoformat(),
-                }
-            )
+            docs.append(ledger_row(alert))
         if docs:
             self.ledger.insert_multiple(docs)
         return fresh
 
     def ledger_entries(self, since: datetime | None = None) -> list[dict[str, Any]]:
-        entries = list(self.ledger._read_table().values())
+        entries = list(self.store.rows(self.ledger.name).values())
         if since is not None:
             cutoff = since.isoformat()
             entries = [e for e in entries if e.get("at", "") >= cutoff]
@@ -672,17 +465,18 @@ class LocalQueue:
         outbox messages older than the retention that are delivered, given up or cancelled."""
         cutoff = (now - self.retention).isoformat()
         waiting = {
-            (d["source"], d["id"], d["waiting_since"]) for d in self.tickets._read_table().values()
+            (d["source"], d["id"], d["waiting_since"])
+            for d in self.store.rows(self.tickets.name).values()
         }
         old = [
             doc.doc_id
             for doc in self.ledger.all()
             if doc.get("at", "") < cutoff
-            and (doc.get("source"), doc.get("ticket"), _cycle_of(doc["key"])) not in waiting
+            and (doc.get("source"), doc.get("ticket"), cycle_of(doc["key"])) not in waiting
         ]
         finished = [
             int(doc_id)
-            for doc_id, doc in self.outbox._read_table().items()
+            for doc_id, doc in self.store.rows(self.outbox.name).items()
             if doc.get("created_at", "") < cutoff
             and (doc.get("delivered_at") or doc.get("failed_at") or doc.get("cancelled_at"))
         ]
@@ -701,87 +495,65 @@ class LocalQueue:
         """Put a message in the durable outbox once per ``key``; False if already there."""
         if key in self._outbox_keys:
             return False
-        record = {
-            "key": key,
-            "created_at": now.isoformat(),
-            "attempts": 0,
-            "next_attempt": now.isoformat(),
-            "sending_since": None,
-            "delivered_at": None,
-            "failed_at": None,
-            "cancelled_at": None,
-            "last_error": "",
-            **message,
-        }
+        record = outbox_row(key, message, now)
         (doc_id,) = self.outbox.insert_multiple([record])
         self._outbox_keys[key] = doc_id
         return True
 
-    def pending(self) -> list[dict[str, Any]]:
+    def pending(self) -> list[OutboxEntry]:
         """Outbox messages neither delivered, given up nor cancelled, oldest first."""
-        return sorted(
-            (
-                {**doc, "doc_id": int(doc_id)}
-                for doc_id, doc in self.outbox._read_table().items()
-                if not doc.get("delivered_at")
-                and not doc.get("failed_at")
-                and not doc.get("cancelled_at")
-            ),
-            key=lambda d: d["created_at"],
-        )
+        return [e for e in self.outbox_entries() if e.open]
 
-    def outbox_entries(self, prefix: str = "") -> list[dict[str, Any]]:
+    def outbox_entries(self, prefix: str = "") -> list[OutboxEntry]:
         """Every outbox message whose key starts with ``prefix``, oldest first."""
-        return sorted(
-            (
-                dict(doc)
-                for doc in self.outbox._read_table().values()
-                if doc["key"].startswith(prefix)
-            ),
-            key=lambda d: d["created_at"],
-        )
+        rows = self.store.rows(self.outbox.name).values()
+        found = [OutboxEntry.of(row) for row in rows if row["key"].startswith(prefix)]
+        return sorted(found, key=lambda e: e.created_at)
 
-    def outbox_entry(self, key: str) -> dict[str, Any] | None:
+    def outbox_entry(self, key: str) -> OutboxEntry | None:
         doc_id = self._outbox_keys.get(key)
-        if doc_id is None:
-            return None
-        doc = self.outbox.get(doc_id=doc_id)
-        return dict(doc) if doc else None
+        row = self.store.rows(self.outbox.name).get(str(doc_id)) if doc_id is not None else None
+        return OutboxEntry.of(row) if row else None
 
     def update_outbox(self, key: str, **fields: Any) -> None:
         doc_id = self._outbox_keys[key]
         self.outbox.update(
-            {k: _iso(v) if isinstance(v, datetime) else v for k, v in fields.items()},
+            {k: iso(v) if isinstance(v, datetime) else v for k, v in fields.items()},
             doc_ids=[doc_id],
         )
 
     # ------------------------------------------------------------------ meta
 
     def get_meta(self, name: str, default: Any = None) -> Any:
-        for doc in self.meta._read_table().values():
+        for doc in self.store.rows(self.meta.name).values():
             if doc.get("name") == name:
                 return doc.get("value", default)
         return default
 
+    # ------------------------------------------------------------------ the person's state
+
+    def muted_until(self, now: datetime) -> datetime | None:
+        """Until when the sound is muted, or None (also once that time has passed)."""
+        until = parse_time(self.get_meta("muted_until"))
+        return until if until is not None and until > now else None
+
+    def set_muted_until(self, until: datetime | None) -> None:
+        self.set_meta("muted_until", iso(until))
+
+    def pinned(self) -> tuple[str, ...]:
+        """Keys of the tickets shown first, newest first; only tickets still waiting."""
+        return tuple(k for k in self.get_meta("pinned", []) if k in self._index)
+
+    def set_pinned(self, key: str, pinned: bool) -> None:
+        keys = [k for k in self.get_meta("pinned", []) if k != key and k in self._index]
+        if pinned and key in self._index:
+            keys.insert(0, key)
+        self.set_meta("pinned", keys)
+
     def set_meta(self, name: str, value: Any) -> None:
-        for doc_id, doc in self.meta._read_table().items():
+        for doc_id, doc in self.store.rows(self.meta.name).items():
             if doc.get("name") == name:
                 if doc.get("value") != value:
                     self.meta.update({"value": value}, doc_ids=[int(doc_id)])
                 return
         self.meta.insert({"name": name, "value": value})
-
-
-def alert_key(
-    source: str, ticket: str, cycle: str, kind: str, level: int | str | None = None
-) -> str:
-    """The ledger key of one alert: owed once per (source, ticket, waiting cycle, kind, level)."""
-    parts = [source, ticket, cycle, kind]
-    if level is not None:
-        parts.append(str(level))
-    return "\x1f".join(parts)
-
-
-def _cycle_of(key: str) -> str:
-    parts = key.split("\x1f")
-    return parts[2] if len(parts) > 2 else ""

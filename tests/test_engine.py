@@ -1,4 +1,5 @@
-"""Engine tests: a fake clock for time, real threads for polling."""
+"""Engine tests: a fake clock for time, real threads for fetching, and the scheduler driven pass by
+pass with ``Agent.step`` (never a fixed sleep: a test says when time moves and when it looks)."""
 
 from __future__ import annotations
 
@@ -69,9 +70,38 @@ class Harness:
     def health(self, name: str):
         return next(s for s in self.agent.status.sources if s.name == name)
 
+    def start(self) -> None:
+        """The scheduler's first pass: the first polls start."""
+        self.agent.step()
+
     def advance(self, seconds: float) -> None:
+        """Move the fake clock and run one scheduler pass at the new time."""
         self.clock.advance(seconds)
-        self.agent.poke()
+        self.agent.step()
+
+    def until(self, check: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Run scheduler passes (each handling what the workers handed back) until ``check``."""
+        run_until(check, self, timeout=timeout)
+
+    def settle(self) -> None:
+        """Run scheduler passes until every fetch it started has been handled (except those
+        held at their source's gate): after it, nothing more is under way."""
+
+        def held() -> set[str]:
+            return {n for n, s in self.sources.items() if s.gate and not s.gate.is_set()}
+
+        self.until(lambda: not (self.agent.fetching - held()))
+
+
+def run_until(check: Callable[[], bool], *harnesses: Harness, timeout: float = 5.0) -> None:
+    """Step every harness's agent (waiting briefly for worker results) until ``check``."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        for h in harnesses:
+            h.agent.step(wait=0.002)
+        if check():
+            return
+    raise AssertionError("condition not reached in time")
 
 
 @pytest.fixture
@@ -100,15 +130,16 @@ def ticket(i: int, since: datetime, source: str = "A", **kw) -> Ticket:
 def test_a_slow_source_does_not_delay_a_fast_one(harness):
     h = harness(make_config(("Slow", "Fast")))
     h.sources["Slow"].gate = threading.Event()
-    h.agent.start()
-    wait_until(lambda: h.health("Fast").health is Health.OK)
+    h.start()
+    h.until(lambda: h.health("Fast").health is Health.OK)
     for expected in (2, 3):
         h.advance(11)
-        wait_until(lambda e=expected: h.sources["Fast"].calls == e)
+        h.until(lambda e=expected: h.sources["Fast"].calls == e)
+    h.settle()
     assert h.sources["Slow"].calls == 1  # still in its first fetch, never started twice
     assert h.health("Slow").health is Health.UNKNOWN
     h.sources["Slow"].gate.set()
-    wait_until(lambda: h.health("Slow").health is Health.OK)
+    h.until(lambda: h.health("Slow").health is Health.OK)
 
 
 def test_each_source_polls_on_its_own_interval(harness):
@@ -121,7 +152,7 @@ def test_each_source_polls_on_its_own_interval(harness):
         }
     )
     h = harness(config)
-    h.agent.start()
+    h.start()
 
     def polled(name: str, calls: int) -> Callable[[], bool]:
         # fetched that often, and the result handled (its attempt stamped with the fake "now")
@@ -129,22 +160,22 @@ def test_each_source_polls_on_its_own_interval(harness):
             h.sources[name].calls == calls and h.health(name).last_attempt == h.clock.now()
         )
 
-    wait_until(lambda: polled("A", 1)() and polled("B", 1)())
+    h.until(lambda: polled("A", 1)() and polled("B", 1)())
     for calls in range(2, 7):
         h.advance(11)
-        wait_until(polled("A", calls))
+        h.until(polled("A", calls))
     assert h.sources["B"].calls == 1
     h.advance(11)
-    wait_until(lambda: h.sources["B"].calls == 2)
+    h.until(lambda: h.sources["B"].calls == 2)
 
 
 def test_failures_back_off_exponentially(harness, clock):
     h = harness()
     h.sources["A"].error = Unavailable("helpdesk down")
-    h.agent.start()
+    h.start()
     delays = []
     for n in range(1, 5):
-        wait_until(lambda n=n: h.health("A").failures == n)
+        h.until(lambda n=n: h.health("A").failures == n)
         health = h.health("A")
         delays.append((health.next_poll - health.last_attempt).total_seconds())
         h.advance(delays[-1] + 0.01)
@@ -155,40 +186,40 @@ def test_failures_back_off_exponentially(harness, clock):
 def test_retry_after_is_obeyed(harness):
     h = harness()
     h.sources["A"].error = RateLimited("slow down", retry_after=120)
-    h.agent.start()
-    wait_until(lambda: h.health("A").health is Health.SLOWED)
+    h.start()
+    h.until(lambda: h.health("A").health is Health.SLOWED)
     health = h.health("A")
     assert health.next_poll - health.last_attempt == timedelta(seconds=120)
     h.advance(100)
-    time.sleep(0.1)
+    h.settle()  # any poll this pass started has been made and handled
     assert h.sources["A"].calls == 1
     h.advance(21)
-    wait_until(lambda: h.sources["A"].calls == 2)
+    h.until(lambda: h.sources["A"].calls == 2)
 
 
 def test_a_failing_source_keeps_its_tickets_marked_stale_never_zero(harness, clock):
     h = harness()
     h.sources["A"].tickets = [ticket(1, clock.now()), ticket(2, clock.now())]
-    h.agent.start()
-    wait_until(lambda: h.agent.status.waiting == 2 and not h.agent.status.blind)
+    h.start()
+    h.until(lambda: h.agent.status.waiting == 2 and not h.agent.status.blind)
     h.sources["A"].error = Unavailable("helpdesk down (HTTP 502)")
     h.advance(11)
-    wait_until(lambda: any(a.kind == "source_down" for a in h.alerts))
+    h.until(lambda: any(a.kind == "source_down" for a in h.alerts))
     status = h.agent.status
     assert status.waiting == 2
     assert status.blind
     assert all(w.stale for w in status.tickets)
     assert h.health("A").message == "helpdesk down (HTTP 502)"
     # the status is visible before the save that precedes telling subscribers: wait for it
-    wait_until(lambda: any(a.kind.startswith("source") for a in h.alerts))
+    h.until(lambda: any(a.kind.startswith("source") for a in h.alerts))
     assert [a.kind for a in h.alerts if a.kind.startswith("source")] == ["source_down"]
     # recovery is automatic when the fault ends
     h.sources["A"].error = None
     h.sources["A"].tickets = [ticket(2, clock.now())]
     h.advance(11)
-    wait_until(lambda: any(a.kind == "answered" for a in h.alerts))
+    h.until(lambda: any(a.kind == "answered" for a in h.alerts))
     assert h.agent.status.waiting == 1 and not h.agent.status.blind
-    wait_until(lambda: any(a.kind == "source_up" for a in h.alerts))
+    h.until(lambda: any(a.kind == "source_up" for a in h.alerts))
     kinds = [a.kind for a in h.alerts]
     assert kinds.count("source_up") == 1 and kinds.count("answered") == 1
 
@@ -197,9 +228,9 @@ def test_one_broken_source_does_not_stop_the_others(harness, clock):
     h = harness(make_config(("Broken", "Fine")))
     h.sources["Broken"].error = ValueError("a connector bug")
     h.sources["Fine"].tickets = [ticket(1, clock.now(), "Fine")]
-    h.agent.start()
-    wait_until(lambda: h.health("Broken").health is Health.FAILING)
-    wait_until(lambda: h.health("Fine").health is Health.OK)
+    h.start()
+    h.until(lambda: h.health("Broken").health is Health.FAILING)
+    h.until(lambda: h.health("Fine").health is Health.OK)
     assert "unexpectedly" in h.health("Broken").message
     assert h.agent.status.waiting == 1
 
@@ -211,11 +242,11 @@ def test_alerts_are_published_once_and_not_again_after_a_restart(tmp_path, clock
     def run_once() -> list[str]:
         h = Harness(tmp_path, clock, config)
         h.sources["A"].tickets = tickets
-        h.agent.start()
-        wait_until(lambda: h.agent.status.waiting == 2 and h.health("A").health is Health.OK)
+        h.start()
+        h.until(lambda: h.agent.status.waiting == 2 and h.health("A").health is Health.OK)
         h.advance(11)
-        wait_until(lambda: h.sources["A"].calls == 2)
-        time.sleep(0.05)
+        h.until(lambda: h.sources["A"].calls == 2)
+        h.settle()  # the second poll's result handled, saved and published
         h.agent.stop()
         return [a.kind for a in h.alerts]
 
@@ -227,46 +258,45 @@ def test_due_soon_and_overdue_fire_on_time_without_a_poll(harness, clock):
     config = make_config(interval="1h", windows={"default": "10m"})
     h = harness(config)
     h.sources["A"].tickets = [ticket(1, clock.now())]
-    h.agent.start()
-    wait_until(lambda: [a.kind for a in h.alerts] == ["new"])
+    h.start()
+    h.until(lambda: [a.kind for a in h.alerts] == ["new"])
     h.advance(8 * 60)
-    wait_until(lambda: [a.kind for a in h.alerts] == ["new", "due_soon"])
+    h.until(lambda: [a.kind for a in h.alerts] == ["new", "due_soon"])
     h.advance(2 * 60)
-    wait_until(lambda: [a.kind for a in h.alerts] == ["new", "due_soon", "overdue"])
+    h.until(lambda: [a.kind for a in h.alerts] == ["new", "due_soon", "overdue"])
     assert h.sources["A"].calls == 1
 
 
 def test_a_wall_clock_jump_triggers_an_immediate_poll(harness, clock):
     h = harness(make_config(interval="10m"))
-    h.agent.start()
-    wait_until(lambda: h.sources["A"].calls == 1)
+    h.start()
+    h.until(lambda: h.sources["A"].calls == 1)
     clock.jump_wall(3 * 3600)  # the laptop slept for three hours
-    h.agent.poke()
-    wait_until(lambda: h.sources["A"].calls == 2)
+    h.agent.step()
+    h.until(lambda: h.sources["A"].calls == 2)
 
 
 def test_a_clock_jump_during_a_fetch_polls_again_once_it_ends(harness, clock):
     h = harness(make_config(interval="10m"))
     h.sources["A"].gate = threading.Event()
-    h.agent.start()
-    wait_until(lambda: h.sources["A"].calls == 1)  # the first fetch is still running
+    h.start()
+    h.until(lambda: h.sources["A"].calls == 1)  # the first fetch is still running
     clock.jump_wall(3 * 3600)
-    h.agent.poke()
-    h.agent.call(lambda _agent: None)
-    wait_until(lambda: h.agent._cmds.empty())  # the jump was seen while the fetch ran
+    h.agent.step()  # the jump is seen while the fetch runs
+    assert h.agent.fetching == {"A"}
     h.sources["A"].gate.set()
-    wait_until(lambda: h.sources["A"].calls == 2)  # not 10 minutes later
+    h.until(lambda: h.sources["A"].calls == 2)  # not 10 minutes later
 
 
 def test_acknowledge_and_snooze_are_commands_the_scheduler_applies(harness, clock):
     h = harness()
     h.sources["A"].tickets = [ticket(1, clock.now())]
-    h.agent.start()
-    wait_until(lambda: h.agent.status.waiting == 1)
+    h.start()
+    h.until(lambda: h.agent.status.waiting == 1)
     h.agent.acknowledge("A", "1")
-    wait_until(lambda: h.agent.status.tickets[0].acknowledged)
+    h.until(lambda: h.agent.status.tickets[0].acknowledged)
     h.agent.snooze("A", "1", 15)
-    wait_until(lambda: h.agent.status.tickets[0].snoozed_until is not None)
+    h.until(lambda: h.agent.status.tickets[0].snoozed_until is not None)
     assert h.agent.status.tickets[0].snoozed_until == clock.now() + timedelta(minutes=15)
 
 
@@ -322,31 +352,28 @@ def watching_harness(harness, clock):
 def test_a_change_reported_by_the_source_is_polled_at_once(harness, clock):
     h = watching_harness(harness, clock)
     source = h.sources["A"]
-    h.agent.start()
-    wait_until(lambda: source.calls == 1 and source.waits == 1)
+    h.start()
+    h.until(lambda: source.calls == 1 and source.waits == 1)
     source.answers.put(True)  # mail arrived: no clock advance, the interval is an hour
-    wait_until(lambda: source.calls == 2)
-    wait_until(lambda: source.waits == 2)  # and it waits again after that fetch
+    h.until(lambda: source.calls == 2)
+    h.until(lambda: source.waits == 2)  # and it waits again after that fetch
     source.answers.put(False)  # nothing changed within the timeout: wait again, no fetch
-    wait_until(lambda: source.waits == 3)
+    h.until(lambda: source.waits == 3)
     assert source.calls == 2
 
 
 def test_a_source_that_cannot_wait_is_only_polled(harness, clock):
     h = watching_harness(harness, clock)
     source = h.sources["A"]
-    h.agent.start()
-    wait_until(lambda: source.waits == 1)
+    h.start()
+    h.until(lambda: source.waits == 1)
     source.answers.put(None)  # e.g. the server has no IDLE
-    wait_until(source.answers.empty)
-    for _ in range(2):  # let the scheduler handle what the watcher reported
-        done = threading.Event()
-        h.agent.call(lambda _agent, d=done: d.set())
-        assert done.wait(5)
-    assert source.waits == 1  # not asked again: polling only
+    h.until(lambda: not h.agent.watching)  # the scheduler handled what the watcher reported
+    h.settle()
+    assert not h.agent.watching and source.waits == 1  # not asked again: polling only
     h.advance(3600 * 1.1)  # the interval, with its jitter
-    wait_until(lambda: source.calls == 2)
-    wait_until(lambda: source.waits == 2)  # asked again after the next successful fetch only
+    h.until(lambda: source.calls == 2)
+    h.until(lambda: source.waits == 2)  # asked again after the next successful fetch only
     assert source.calls == 2
 
 
@@ -411,19 +438,19 @@ def test_the_scheduler_survives_an_exception_says_so_and_starts_again(harness, c
 def test_a_source_with_more_tickets_than_the_bound_is_cut_and_nothing_is_taken_as_answered(
     harness, clock, monkeypatch
 ):
-    from agent import engine
+    from agent.engine import pipeline
 
-    monkeypatch.setattr(engine, "MAX_TICKETS_PER_SOURCE", 3)
+    monkeypatch.setattr(pipeline, "MAX_TICKETS_PER_SOURCE", 3)
     h = harness()
     h.sources["A"].tickets = [ticket(i, clock.now()) for i in range(1, 4)]
-    h.agent.start()
-    wait_until(lambda: h.agent.status.waiting == 3)
+    h.start()
+    h.until(lambda: h.agent.status.waiting == 3)
     # 5 reported, the first one changed: only 3 are kept, and the two cut off are not read —
     # the snapshot is incomplete, so ticket 3 (beyond the bound now) is not "answered".
     h.sources["A"].tickets = [ticket(i, clock.now()) for i in (9, 1, 2, 3, 4)]
     h.advance(11)
-    wait_until(lambda: h.sources["A"].calls == 2)
-    wait_until(lambda: h.agent.status.waiting == 4)
+    h.until(lambda: h.sources["A"].calls == 2)
+    h.until(lambda: h.agent.status.waiting == 4)
     assert not [a for a in h.alerts if a.kind == "answered"]
     assert {w.ticket.id for w in h.agent.status.tickets} == {"1", "2", "3", "9"}
 
@@ -444,21 +471,81 @@ def test_a_second_agent_on_the_same_folder_says_so_sends_nothing_and_takes_over(
         assert not second.queue.writable
         said = [r.getMessage() for r in caplog.records if "another Ticketbell" in r.getMessage()]
         assert said and f"process {os.getpid()}" in said[0]  # in the log at once
-        first.agent.start()
-        second.agent.start()
-        wait_until(lambda: any(a.kind == "escalated" for a in first.alerts))
-        wait_until(lambda: any(a.kind == "overdue" for a in second.alerts))
+        first.start()
+        second.start()
+        run_until(lambda: any(a.kind == "escalated" for a in first.alerts), first, second)
+        run_until(lambda: any(a.kind == "overdue" for a in second.alerts), first, second)
         assert any("another Ticketbell (process" in n for n in second.agent.status.notices)
         # The second one never reports an escalation it does not send.
         assert not [a for a in second.alerts if a.kind == "escalated"]
         first.agent.stop()
         second.advance(1)
-        wait_until(lambda: second.queue.writable)  # it took the folder over
-        wait_until(lambda: not any("another" in n for n in second.agent.status.notices))
+        second.until(lambda: second.queue.writable)  # it took the folder over
+        second.until(lambda: not any("another" in n for n in second.agent.status.notices))
         # and it read what the first one saved: that escalation is not owed again
         second.advance(60)
-        time.sleep(0.2)
+        second.settle()
         assert not [a for a in second.alerts if a.kind == "escalated"]
     finally:
         second.agent.stop()
         first.agent.stop()
+
+
+def test_a_watcher_that_fails_is_logged_and_the_source_still_polled_then_watched_again(
+    harness, clock, caplog
+):
+    """The watcher threads (IMAP IDLE) are supervised too: a wait that raises is logged with
+    its traceback, never stops the agent, and the source waits again after its next poll."""
+
+    class BrokenWatch(WatchingSource):
+        def wait_for_change(self, timeout):
+            if self.waits == 0:
+                self.waits += 1
+                raise RuntimeError("IDLE went wrong")
+            return super().wait_for_change(timeout)
+
+    config = make_config(interval="1h")
+    h = harness(config, {"A": BrokenWatch(config.sources[0], clock.now)})
+    source = h.sources["A"]
+    h.start()
+    h.until(lambda: source.calls == 1 and source.waits == 1 and not h.agent.watching)
+    records = [r for r in caplog.records if "waiting for changes failed" in r.getMessage()]
+    assert records and records[0].exc_info is not None
+    assert h.health("A").health is Health.OK
+    h.advance(3600 * 1.1)  # polled on its interval all the same
+    h.until(lambda: source.calls == 2 and source.waits == 2)
+    source.answers.put(True)  # and the new wait works: a change is polled at once
+    h.until(lambda: source.calls == 3)
+
+
+# --------------------------------------------------------------------------- agent state (issue 14)
+
+
+def test_mute_and_pins_are_agent_state_published_and_kept_across_a_restart(tmp_path, clock):
+    config = make_config(
+        escalation={"levels": [{"after": "0m", "notify": ["owner-desktop"]}]}, role="owner"
+    )
+    overdue, fresh = ticket(1, clock.now() - timedelta(hours=9)), ticket(2, clock.now())
+    h = Harness(tmp_path, clock, config)
+    h.sources["A"].tickets = [overdue, fresh]
+    h.start()
+    h.until(lambda: any(a.kind == "escalated" for a in h.alerts))
+    assert h.agent.status.pinned == (overdue.key,)  # the agent pins what it escalated
+    until = clock.now() + timedelta(minutes=15)
+    h.agent.mute(until)
+    h.agent.pin(fresh.key)
+    h.until(lambda: h.agent.status.muted_until == until)
+    assert h.statuses[-1].pinned == (fresh.key, overdue.key)  # published to the tray
+    assert h.statuses[-1].muted_until == until
+    h.agent.stop()
+    again = Harness(tmp_path, clock, config)
+    assert again.agent.status.muted_until == until
+    assert again.agent.status.pinned == (fresh.key, overdue.key)
+    again.sources["A"].tickets = [overdue, fresh]
+    again.agent.mute(None)
+    again.agent.pin(fresh.key, False)
+    again.until(lambda: again.agent.status.muted_until is None)
+    assert again.agent.status.pinned == (overdue.key,)
+    clock.advance(16 * 60)  # a mute that has run out is over by itself
+    assert again.queue.muted_until(clock.now()) is None
+    again.agent.stop()

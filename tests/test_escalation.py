@@ -7,7 +7,6 @@ import email
 import email.policy
 import logging
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -19,7 +18,7 @@ from aiosmtpd.controller import Controller
 from pytest_httpserver import HTTPServer
 
 from agent import config as cfg
-from agent import escalation
+from agent import digest, escalation
 from agent import secrets as secret_store
 from agent.engine import Agent
 from agent.model import UTC, Alert, Health, Snapshot, Ticket
@@ -144,9 +143,16 @@ def make_config(levels: list[dict[str, Any]], role: str = "owner", **esc: Any) -
     )
 
 
+#: the agents under test: driven pass by pass (``Agent.step``) by the test thread, never started
+_DRIVEN: list[Owner] = []
+
+
 def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Run scheduler passes of every agent under test until ``check`` holds."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
+        for o in _DRIVEN:
+            o.agent.step(wait=0.002)
         if check():
             return
         time.sleep(0.01)
@@ -174,43 +180,42 @@ class Owner:
         agent.subscribe(on_alerts=self.alerts.extend)
         return agent
 
+    def start(self) -> None:
+        """The agent's first scheduler pass, run by the test thread (the agent is never started:
+        each later pass runs in :meth:`settle` or :func:`wait_until`)."""
+        if self not in _DRIVEN:
+            _DRIVEN.append(self)
+        self.agent.step()
+
+    def stop(self) -> None:
+        if self in _DRIVEN:
+            _DRIVEN.remove(self)
+        self.agent.stop()
+
     def restart(self) -> None:
         self.agent.stop()
         self.agent = self._open()
-        self.agent.start()
+        self.start()
 
     def on_scheduler(self, fn: Callable[[Agent], Any]) -> Any:
-        done = threading.Event()
-        box: list[Any] = []
-
-        def run(agent: Agent) -> None:
-            box.append(fn(agent))
-            done.set()
-
-        self.agent.call(run)
-        assert done.wait(10), "the scheduler did not answer"
-        return box[0]
+        """``fn(agent)``: the test thread is the agent's scheduler thread."""
+        return fn(self.agent)
 
     def idle(self) -> bool:
-        """Nothing being sent and nothing due to be sent (asked on the scheduler thread)."""
-
-        def check(agent: Agent) -> bool:
-            now = agent.clock.now()
-            return all(
-                not e["sending_since"] and e["next_attempt"] > now.isoformat()
-                for e in agent.queue.pending()
-            )
-
-        return self.on_scheduler(check)
+        """Nothing being fetched or sent and nothing due to be sent."""
+        now = self.agent.clock.now()
+        return not self.agent.fetching and all(
+            not e.sending_since and e.next_attempt is not None and e.next_attempt > now
+            for e in self.agent.queue.pending()
+        )
 
     def settle(self) -> None:
-        """Wait until the agent has run a tick at the current time and finished its sends."""
-        self.on_scheduler(lambda a: None)
+        """Run passes at the current time until the fetches and sends they start have ended."""
+        self.agent.step()
         wait_until(self.idle)
 
     def advance(self, seconds: float) -> None:
         self.clock.advance(seconds)
-        self.agent.poke()
         self.settle()
 
     def outbox(self) -> list[dict[str, Any]]:
@@ -231,7 +236,7 @@ def owner(tmp_path: Path, clock: Any) -> Iterator[Callable[[cfg.Config], Owner]]
 
     yield make
     for o in made:
-        o.agent.stop()
+        o.stop()
 
 
 # --------------------------------------------------------------------------- configuration
@@ -281,7 +286,7 @@ def test_one_message_per_level_per_ticket_by_mail_and_webhook(owner, clock, mail
         )
     )
     o.source.tickets = [ticket(clock.now() - timedelta(hours=2, minutes=1))]  # overdue 1 min
-    o.agent.start()
+    o.start()
     wait_until(lambda: len(mailbox.messages) == 1)
     o.settle()
     subject = mailbox.subjects()[0]
@@ -289,7 +294,7 @@ def test_one_message_per_level_per_ticket_by_mail_and_webhook(owner, clock, mail
     body = mailbox.body(0)
     assert "https://desk.example.com/t/1" in body
     assert "Escalation level 1 of 2." in body
-    key = o.outbox()[0]["key"]
+    key = o.outbox()[0].key
     assert f"Ticketbell-Key: {escalation.key_tag(key)}" in body
     assert posts(webhook) == []
     o.advance(28 * 60)
@@ -309,7 +314,7 @@ def test_one_message_per_level_per_ticket_by_mail_and_webhook(owner, clock, mail
 def test_repeat_every_resends_the_last_level(owner, clock, mailbox):
     o = owner(make_config([{"after": "0m", "notify": [mailbox.url]}], repeat_every="1h"))
     o.source.tickets = [ticket(clock.now() - timedelta(hours=2, minutes=1))]
-    o.agent.start()
+    o.start()
     wait_until(lambda: len(mailbox.messages) == 1)
     o.advance(58 * 60)
     assert len(mailbox.messages) == 1
@@ -330,7 +335,7 @@ def test_an_answered_ticket_stops_escalating_and_the_owner_hears_so(owner, clock
         )
     )
     o.source.tickets = [ticket(clock.now() - timedelta(hours=2, minutes=5))]
-    o.agent.start()
+    o.start()
     wait_until(lambda: len(mailbox.messages) == 1)
     o.advance(20 * 60)
     o.source.tickets = []  # the team replied; the next poll sees it
@@ -348,15 +353,15 @@ def test_an_escalation_not_yet_delivered_when_answered_is_not_sent(owner, clock,
     mailbox.stop()
     o = owner(make_config([{"after": "0m", "notify": [mailbox.url]}]))
     o.source.tickets = [ticket(clock.now() - timedelta(hours=3))]
-    o.agent.start()
-    wait_until(lambda: any(e["last_error"] for e in o.outbox()))
+    o.start()
+    wait_until(lambda: any(e.last_error for e in o.outbox()))
     o.source.tickets = []
     o.agent.check_now()
     wait_until(lambda: o.agent.status.waiting == 0)
     mailbox.start()
     o.advance(3600)
     assert mailbox.messages == []
-    assert o.outbox()[0]["cancelled_at"]
+    assert o.outbox()[0].cancelled_at
 
 
 def test_smtp_down_for_a_while_then_up_delivers_exactly_once(owner, clock, mailbox, caplog):
@@ -364,8 +369,8 @@ def test_smtp_down_for_a_while_then_up_delivers_exactly_once(owner, clock, mailb
     mailbox.stop()
     o = owner(make_config([{"after": "0m", "notify": [mailbox.url]}]))
     o.source.tickets = [ticket(clock.now() - timedelta(hours=3))]
-    o.agent.start()
-    wait_until(lambda: any(e["attempts"] >= 1 and e["last_error"] for e in o.outbox()))
+    o.start()
+    wait_until(lambda: any(e.attempts >= 1 and e.last_error for e in o.outbox()))
     o.settle()
     assert any(
         "cannot deliver escalations to mailto://127.0.0.1" in n for n in o.agent.status.notices
@@ -373,13 +378,13 @@ def test_smtp_down_for_a_while_then_up_delivers_exactly_once(owner, clock, mailb
     assert "could not deliver the escalation of Desk #1" in caplog.text
     o.advance(40)  # the first retry comes after 30 s +/- 20 %
     o.advance(80)
-    attempts = o.outbox()[0]["attempts"]
+    attempts = o.outbox()[0].attempts
     assert attempts >= 2
     mailbox.start()
     o.advance(20 * 60)
     assert len(mailbox.messages) == 1
     entry = o.outbox()[0]
-    assert entry["delivered_at"] and entry["attempts"] == attempts + 1
+    assert entry.delivered_at and entry.attempts == attempts + 1
     assert not any("cannot deliver" in n for n in o.agent.status.notices)
     o.advance(3600)
     o.restart()
@@ -391,14 +396,13 @@ def test_retries_back_off_exponentially_with_jitter(owner, clock, mailbox):
     mailbox.stop()
     o = owner(make_config([{"after": "0m", "notify": [mailbox.url]}]))
     o.source.tickets = [ticket(clock.now() - timedelta(hours=3))]
-    o.agent.start()
+    o.start()
     gaps = []
     for n in range(1, 5):
-        wait_until(
-            lambda n=n: any(e["attempts"] == n and not e["sending_since"] for e in o.outbox())
-        )
+        wait_until(lambda n=n: any(e.attempts == n and not e.sending_since for e in o.outbox()))
         entry = o.outbox()[0]
-        due = datetime.fromisoformat(entry["next_attempt"])
+        due = entry.next_attempt
+        assert due is not None
         gaps.append((due - clock.now()).total_seconds())
         o.advance(gaps[-1] + 0.01)
     for got, want in zip(gaps, (30, 60, 120, 240), strict=True):
@@ -410,9 +414,9 @@ def test_a_rejected_mail_fails_with_the_servers_words_in_the_log(owner, clock, m
     mailbox.reply = "550 5.7.1 Relaying denied by policy"
     o = owner(make_config([{"after": "0m", "notify": [mailbox.url]}]))
     o.source.tickets = [ticket(clock.now() - timedelta(hours=3))]
-    o.agent.start()
-    wait_until(lambda: any(e["last_error"] for e in o.outbox()))
-    assert "Relaying denied by policy" in o.outbox()[0]["last_error"]
+    o.start()
+    wait_until(lambda: any(e.last_error for e in o.outbox()))
+    assert "Relaying denied by policy" in o.outbox()[0].last_error
     assert "550" in caplog.text and "Relaying denied by policy" in caplog.text
     assert o.agent.status.sources[0].health is Health.OK  # the agent goes on
 
@@ -424,12 +428,12 @@ def test_a_message_older_than_give_up_after_is_reported_undeliverable(
     mailbox.stop()
     o = owner(make_config([{"after": "0m", "notify": [mailbox.url]}], give_up_after="5m"))
     o.source.tickets = [ticket(clock.now() - timedelta(hours=3))]
-    o.agent.start()
-    wait_until(lambda: any(e["last_error"] for e in o.outbox()))
+    o.start()
+    wait_until(lambda: any(e.last_error for e in o.outbox()))
     for _ in range(6):
         o.advance(60)
     entry = o.outbox()[0]
-    assert entry["failed_at"] and not entry["delivered_at"]
+    assert entry.failed_at and not entry.delivered_at
     assert "gave up on the escalation of Desk #1 to mailto://127.0.0.1" in caplog.text
     notices = o.agent.status.notices
     assert any("escalation of Desk #1" in n and "undeliverable" in n for n in notices)
@@ -449,13 +453,13 @@ def test_an_attempt_cut_short_by_a_kill_is_not_sent_again(tmp_path, clock, mailb
     queue.close()
     o = Owner(tmp_path, clock, make_config([{"after": "0m", "notify": [mailbox.url]}]))
     try:
-        o.agent.start()
+        o.start()
         o.advance(3600)
         assert mailbox.messages == []
         assert any("may not have been delivered" in n for n in o.agent.status.notices)
         assert "not sent again, so that it cannot arrive twice" in caplog.text
     finally:
-        o.agent.stop()
+        o.stop()
 
 
 @pytest.mark.parametrize(
@@ -465,7 +469,7 @@ def test_an_attempt_cut_short_by_a_kill_is_not_sent_again(tmp_path, clock, mailb
 def test_sent_by_decides_which_role_sends(owner, clock, mailbox, role, sent_by, mails):
     o = owner(make_config([{"after": "0m", "notify": [mailbox.url]}], role=role, sent_by=sent_by))
     o.source.tickets = [ticket(clock.now() - timedelta(hours=3))]
-    o.agent.start()
+    o.start()
     wait_until(lambda: len(o.escalated()) == 1)
     o.settle()
     o.advance(3600)
@@ -476,7 +480,7 @@ def test_sent_by_decides_which_role_sends(owner, clock, mailbox, role, sent_by, 
 def test_a_blind_source_is_escalated_and_its_recovery_followed_up(owner, clock, mailbox):
     o = owner(make_config([{"after": "0m", "notify": ["owner-desktop", mailbox.url]}]))
     o.source.error = AuthError("authentication failed")
-    o.agent.start()
+    o.start()
     wait_until(lambda: o.agent.status.sources[0].health is Health.FAILING)
     since = clock.now().astimezone().strftime("%H:%M")
     o.advance(29 * 60)
@@ -498,7 +502,7 @@ def test_a_blind_source_is_escalated_and_its_recovery_followed_up(owner, clock, 
 def test_acknowledge_stops_repeats_until_a_new_waiting_cycle(owner, clock, mailbox):
     o = owner(make_config([{"after": "0m", "notify": [mailbox.url]}], repeat_every="1h"))
     o.source.tickets = [ticket(clock.now() - timedelta(hours=2, minutes=1))]
-    o.agent.start()
+    o.start()
     wait_until(lambda: len(mailbox.messages) == 1)
     o.agent.acknowledge("Desk", "1")
     o.advance(3 * 3600)
@@ -514,7 +518,7 @@ def test_acknowledge_stops_repeats_until_a_new_waiting_cycle(owner, clock, mailb
 def test_snooze_holds_escalation_and_a_new_waiting_cycle_ends_it(owner, clock, mailbox):
     o = owner(make_config([{"after": "0m", "notify": [mailbox.url]}]))
     o.source.tickets = [ticket(clock.now() - timedelta(hours=1, minutes=50))]  # due in 10 min
-    o.agent.start()
+    o.start()
     wait_until(lambda: o.agent.status.waiting == 1)
     o.agent.snooze("Desk", "1", 30)
     wait_until(lambda: o.agent.status.tickets[0].snoozed_until is not None)
@@ -546,15 +550,15 @@ def test_a_keyring_target_is_delivered_and_its_token_never_logged(owner, clock, 
         caplog.handler.addFilter(secret_store.RedactingFilter())
         o = owner(make_config([{"after": "0m", "notify": ["keyring:team-hook"]}]))
         o.source.tickets = [ticket(clock.now() - timedelta(hours=3))]
-        o.agent.start()
-        wait_until(lambda: any(e["last_error"] for e in o.outbox()))
+        o.start()
+        wait_until(lambda: any(e.last_error for e in o.outbox()))
         assert len(server.log) == 1
-        error = o.outbox()[0]["last_error"]
+        error = o.outbox()[0].last_error
         assert "500" in error
         server.clear()
         server.expect_request(f"/hooks/{token}", method="POST").respond_with_data("ok")
         o.advance(60)
-        wait_until(lambda: o.outbox()[0]["delivered_at"] is not None)
+        wait_until(lambda: o.outbox()[0].delivered_at is not None)
         assert len(server.log) == 1
     o.settle()
     text = caplog.text + error + " ".join(o.agent.status.notices)
@@ -607,7 +611,7 @@ def test_digest_content_from_a_known_ledger() -> None:
     crash = ticket(T0, 4)
     waiting = [WaitingTicket(crash, T0 + timedelta(hours=2), DueState.OVERDUE, T0)]
     failing = {"Mailbox": T0 + timedelta(hours=5)}
-    title, body = escalation.digest_text(known_ledger(), waiting, failing, T0, now, UTC)
+    title, body = digest.digest_text(known_ledger(), waiting, failing, T0, now, UTC)
     assert title == "Ticketbell daily digest: 3 answered, 2 breaches"
     lines = body.splitlines()
     assert lines[0] == "Since Mon 23 Nov 08:00:"
@@ -638,13 +642,13 @@ def test_digest_content_from_a_known_ledger() -> None:
 def test_the_digest_is_due_once_a_day_at_its_time() -> None:
     at = datetime(2026, 11, 23, 8, 0).time()
     early = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
-    day, following = escalation.digest_due(early, at, UTC, "2026-11-22")
+    day, following = digest.digest_due(early, at, UTC, "2026-11-22")
     assert day is None and following == datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
     late = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-    day, following = escalation.digest_due(late, at, UTC, "2026-11-22")
+    day, following = digest.digest_due(late, at, UTC, "2026-11-22")
     assert day is not None and day.isoformat() == "2026-11-23"
     assert following == datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
-    assert escalation.digest_due(late, at, UTC, "2026-11-23")[0] is None
+    assert digest.digest_due(late, at, UTC, "2026-11-23")[0] is None
 
 
 def test_the_agent_sends_the_digest_at_digest_at(owner, clock, mailbox, webhook):
@@ -658,7 +662,7 @@ def test_the_agent_sends_the_digest_at_digest_at(owner, clock, mailbox, webhook)
         )
     )
     o.source.tickets = [ticket(clock.now() - timedelta(minutes=30))]
-    o.agent.start()
+    o.start()
     wait_until(lambda: o.agent.status.waiting == 1)
     o.advance(20 * 60)
     o.source.tickets = []
@@ -845,3 +849,38 @@ def test_a_blind_source_notification_says_what_cannot_be_read() -> None:
         message,
         "Its waiting tickets are unknown until it reads again",
     )
+
+
+# --------------------------------------------------------------------------- hygiene (issue 14)
+
+
+def test_a_send_puts_the_apprise_loggers_level_back(webhook) -> None:
+    """A send lowers apprise's log level to capture the server's words; the application's own
+    level for apprise must be what it was once the send is over."""
+    logger = logging.getLogger("apprise")
+    before = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        assert escalation.send(f"json://127.0.0.1:{webhook.port}/hook", "Title", "Body") is None
+        assert logger.level == logging.WARNING
+        assert len(posts(webhook)) == 1
+    finally:
+        logger.setLevel(before)
+
+
+def test_building_follow_ups_changes_nothing_and_names_the_unsent(tmp_path, clock) -> None:
+    queue = LocalQueue(tmp_path / "q")
+    sent = "Desk\x1f1\x1fcycle\x1fescalated\x1f0\x1fmailto://a"
+    waiting = "Desk\x1f1\x1fcycle\x1fescalated\x1f1\x1fmailto://b"
+    other = "Desk\x1f2\x1fcycle\x1fescalated\x1f0\x1fmailto://a"
+    for key, target in ((sent, "mailto://a"), (waiting, "mailto://b"), (other, "mailto://a")):
+        record = {"kind": "escalation", "target": target, "source": "Desk", "ticket": "1"}
+        queue.enqueue(key, {**record, "title": "Overdue", "body": "text"}, clock.now())
+    queue.update_outbox(sent, delivered_at=clock.now())
+    before = queue.outbox_entries()
+    entries = escalation.sent_escalations(queue, "Desk", "1", "cycle")
+    messages = escalation.follow_up_messages(entries, "Desk", "1", "cycle", "Answered after 5 min")
+    assert queue.outbox_entries() == before  # building is pure
+    assert [m["target"] for _, m in messages] == ["mailto://a"]  # only who was sent one
+    assert escalation.unsent(entries) == [waiting]  # what the escalator cancels
+    queue.close()

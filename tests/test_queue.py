@@ -7,6 +7,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from agent.model import Alert, Snapshot, Ticket
 from agent.queue import LocalQueue, alert_key
 
@@ -283,3 +285,102 @@ def test_a_ticket_leaving_and_returning_in_the_same_cycle_is_not_new_again(tmp_p
     q2 = LocalQueue(tmp_path)
     assert q2.record([Alert("new", NOW, key, "S", "1")]) == []
     assert q2.apply(snap([t(1)]), NOW + timedelta(hours=2)).new  # back in the queue, no alert
+
+
+#: a queue file as the version before issue 14 wrote it (TinyDB's CachingMiddleware; written by
+#: that version's LocalQueue: two tickets, an escalation delivered, ticket 2 answered)
+PREVIOUS_VERSION_FILE = (
+    '{"tickets":{"1":{"source":"Desk","id":"1","subject":"Refund please","requester":"",'
+    '"category":"Billing","priority":"","status":"","created_at":"2026-11-20T06:00:00+00:00",'
+    '"waiting_since":"2026-11-20T06:00:00+00:00","due_at":null,'
+    '"url":"https://desk.example.com/tickets/1","assignee":"","key":"Desk\\u001f1",'
+    '"first_seen":"2026-11-20T09:00:00+00:00","acknowledged":true,"snoozed_until":null}},'
+    '"ledger":{"1":{"key":"Desk\\u001f1\\u001f2026-11-20T06:00:00+00:00\\u001fescalated\\u001f0",'
+    '"kind":"escalated","source":"Desk","ticket":"1","subject":"Refund please","category":"",'
+    '"level":0,"at":"2026-11-20T09:00:00+00:00"},"2":{"key":"Desk\\u001f2\\u001f'
+    '2026-11-20T08:00:00+00:00\\u001fanswered","kind":"answered","source":"Desk","ticket":"2",'
+    '"cycle":"2026-11-20T08:00:00+00:00","category":"","assignee":"","subject":"Cannot log in",'
+    '"at":"2026-11-20T09:30:00+00:00"}},"outbox":{"1":{"key":"Desk\\u001f1\\u001f'
+    '2026-11-20T06:00:00+00:00\\u001fescalated\\u001f0\\u001fmailto://owner@example.com",'
+    '"created_at":"2026-11-20T09:00:00+00:00","attempts":1,'
+    '"next_attempt":"2026-11-20T09:00:00+00:00","sending_since":null,'
+    '"delivered_at":"2026-11-20T09:00:00+00:00","failed_at":null,"cancelled_at":null,'
+    '"last_error":"","kind":"escalation","target":"mailto://owner@example.com","source":"Desk",'
+    '"ticket":"1","cycle":"2026-11-20T06:00:00+00:00","level":0,"title":"Overdue","body":"text"}},'
+    '"meta":{"1":{"name":"last_reminder_at","value":"2026-11-20T09:00:00+00:00"}}}'
+)
+
+
+def test_a_queue_file_of_the_previous_version_loads_whole(tmp_path):
+    (tmp_path / "queue.json").write_text(PREVIOUS_VERSION_FILE, encoding="utf-8")
+    q = LocalQueue(tmp_path)
+    assert q.recovered_from is None
+    (waiting,) = q.waiting()
+    assert (waiting.ticket.id, waiting.ticket.category, waiting.acknowledged) == (
+        "1",
+        "Billing",
+        True,
+    )
+    cycle1, cycle2 = "2026-11-20T06:00:00+00:00", "2026-11-20T08:00:00+00:00"
+    for key in (
+        alert_key("Desk", "1", cycle1, "new"),  # implied by the ticket's row
+        alert_key("Desk", "1", cycle1, "escalated", 0),
+        alert_key("Desk", "2", cycle2, "answered"),
+        alert_key("Desk", "2", cycle2, "new"),  # implied by the answered entry
+    ):
+        assert q.already(key), key
+    (entry,) = q.outbox_entries()
+    assert entry.delivered_at == datetime(2026, 11, 20, 9, 0, tzinfo=UTC) and not q.pending()
+    assert q.get_meta("last_reminder_at") == "2026-11-20T09:00:00+00:00"
+    # and it goes on: a new ticket is added next to the old rows, and all of it is saved
+    second = Ticket(source="Desk", id="3", subject="New", created_at=NOW, waiting_since=NOW)
+    first = q.waiting()[0].ticket
+    changes = q.apply(Snapshot("Desk", (first, second), NOW), NOW)
+    assert [x.id for x in changes.new] == ["3"]
+    q.close()
+    again = LocalQueue(tmp_path)
+    assert sorted(w.ticket.id for w in again.waiting()) == ["1", "3"]
+    assert again.waiting()[0].acknowledged or again.waiting()[1].acknowledged
+    again.close()
+
+
+def test_mute_and_pins_are_kept_across_a_restart(tmp_path):
+    q = LocalQueue(tmp_path)
+    q.apply(snap([t(1), t(2)]), NOW)
+    q.set_muted_until(NOW + timedelta(hours=1))
+    q.set_pinned(t(1).key, True)
+    q.set_pinned(t(2).key, True)
+    q.set_pinned("S\x1fgone", True)  # a ticket not in the queue is not pinned
+    q.close()
+    q = LocalQueue(tmp_path)
+    assert q.muted_until(NOW) == NOW + timedelta(hours=1)
+    assert q.muted_until(NOW + timedelta(hours=2)) is None  # over by itself
+    assert q.pinned() == (t(2).key, t(1).key)  # newest first
+    q.apply(snap([t(1)]), NOW)  # ticket 2 answered: no longer pinned
+    assert q.pinned() == (t(1).key,)
+    q.set_pinned(t(1).key, False)
+    q.set_muted_until(None)
+    assert q.pinned() == () and q.muted_until(NOW) is None
+    q.close()
+
+
+def test_alert_and_outbox_keys_keep_their_stored_form():
+    from agent.storage import AlertKey, OutboxKey
+
+    stored = "Desk\x1f1\x1f2026-11-20T06:00:00+00:00\x1fescalated\x1f1r2"
+    key = AlertKey.decode(stored)
+    assert (key.source, key.ticket, key.kind, key.level, key.repeat) == (
+        "Desk",
+        "1",
+        "escalated",
+        "1r2",
+        2,
+    )
+    assert key.encode() == stored
+    message = OutboxKey.decode(stored + "\x1fmailto://owner@example.com")
+    assert message.alert == key and message.target == "mailto://owner@example.com"
+    digest = OutboxKey.decode("*\x1f*\x1f2026-11-20\x1fdigest\x1fntfy://topic")
+    assert (digest.alert.kind, digest.alert.level, digest.target) == ("digest", "", "ntfy://topic")
+    assert alert_key("S", "1", "c", "new") == "S\x1f1\x1fc\x1fnew"
+    with pytest.raises(ValueError, match="not an alert key"):
+        AlertKey.decode("S\x1f1")

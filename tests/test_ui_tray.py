@@ -68,6 +68,9 @@ class Commands:
     def snooze(self, source: str, ticket: str, minutes: float) -> None:
         self.calls.append(("snooze", source, ticket, minutes))
 
+    def mute(self, until: Any) -> None:
+        self.calls.append(("mute", until))
+
 
 @pytest.fixture
 def qsettings(tmp_path) -> QSettings:

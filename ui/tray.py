@@ -57,6 +57,8 @@ class AgentCommands(Protocol):
 
     def snooze(self, source: str, ticket: str, minutes: float) -> None: ...
 
+    def mute(self, until: datetime | None) -> None: ...
+
 
 # --------------------------------------------------------------------------- text
 
@@ -271,18 +273,21 @@ class Tray(QObject):
     # -- slots for the bridge
 
     def show_status(self, status: Status) -> None:
+        """Render what the agent keeps: its tickets, its pins (escalated tickets first) and
+        its mute, which the sound player follows."""
         self.status = status
-        live = {w.ticket.key for w in status.tickets}
-        self.pinned = [k for k in self.pinned if k in live]
+        self.pinned = list(status.pinned)
+        now = self.clock()
+        if status.muted_until is None and self.sound.muted(now):
+            self.sound.unmute()
+        elif status.muted_until is not None and self.sound.muted_until() != status.muted_until:
+            self.sound.mute_for(status.muted_until - now, now)
         self.refresh()
 
     def show_alerts(self, alerts: tuple[Alert, ...]) -> None:
-        for a in alerts:
-            if a.kind == "escalated" and a.tickets:
-                key = a.tickets[0].ticket.key
-                if key in self.pinned:
-                    self.pinned.remove(key)
-                self.pinned.insert(0, key)
+        for a in alerts:  # shown first at once; the agent's next status keeps the pin
+            if a.kind == "escalated" and a.tickets and a.tickets[0].ticket.key not in self.pinned:
+                self.pinned.insert(0, a.tickets[0].ticket.key)
         self.sound.play_for(alerts)
         text = notification_text(alerts)
         if text is None:
@@ -466,14 +471,17 @@ class Tray(QObject):
 
     def _mute(self, span: timedelta) -> None:
         self.sound.mute_for(span, self.clock())
+        self.agent.mute(self.sound.muted_until())  # the agent keeps it (across restarts)
         self.refresh()
 
     def _mute_tomorrow(self) -> None:
         self.sound.mute_until_tomorrow(self.clock())
+        self.agent.mute(self.sound.muted_until())
         self.refresh()
 
     def _unmute(self) -> None:
         self.sound.unmute()
+        self.agent.mute(None)
         self.refresh()
 
     def _about(self) -> None:

@@ -22,7 +22,7 @@ import pytest
 
 from agent import config as cfg
 from agent import secrets
-from agent.engine import Agent
+from agent.engine import Agent, scheduler
 from agent.model import Alert, SourceHealth, Status
 from agent.queue import LocalQueue
 from tests.fakes.github import FakeGitHub
@@ -43,6 +43,10 @@ JSON_FIELDS = {
     "due": "sla.due",
     "url": "links.web",
 }
+
+
+#: seconds between two looks of the scheduler thread at the fake clock
+FAKE_CLOCK_SLEEP = 0.01
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
@@ -127,11 +131,19 @@ class Run:
         return next(s for s in self.agent.status.sources if s.name == name)
 
     def advance(self, seconds: float) -> None:
+        """Move the fake clock; the scheduler thread re-reads it within ``FAKE_CLOCK_SLEEP``."""
         self.clock.advance(seconds)
-        self.agent.poke()
+
+    def settle(self) -> None:
+        """Wait until the scheduler has made a whole pass after this call (at the clock's time,
+        with whatever the workers had handed back)."""
+        start = self.agent.passes
+        wait_until(lambda: self.agent.passes >= start + 2, what="a full scheduler pass")
 
     def advance_to_next_poll(self, name: str) -> None:
-        """Move the clock to when the agent itself planned to poll ``name`` again."""
+        """Move the clock to when the agent itself planned to poll ``name`` again (known once
+        the fetch under way, if any, has been handled)."""
+        wait_until(lambda: name not in self.agent.fetching, what=f"{name}'s fetch handled")
         nxt = self.health(name).next_poll
         assert nxt is not None, f"{name} has no next poll planned"
         self.advance(max(1.0, (nxt - self.clock.now()).total_seconds() + 1))
@@ -141,8 +153,14 @@ class Run:
 
 
 @pytest.fixture
-def start_agent(tmp_path: Path, clock: Any) -> Iterator[Callable[..., Run]]:
-    """``start_agent(config_dict, secrets={name: secret})`` -> a started :class:`Run`."""
+def start_agent(
+    tmp_path: Path, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Run]]:
+    """``start_agent(config_dict, secrets={name: secret})`` -> a started :class:`Run`.
+
+    The real scheduler thread runs, on the fake clock: it wakes every ``FAKE_CLOCK_SLEEP``
+    seconds (instead of every 30 s) to see where the test has moved the clock."""
+    monkeypatch.setattr(scheduler, "MAX_SLEEP", FAKE_CLOCK_SLEEP)
     runs: list[Run] = []
 
     def start(data: dict[str, Any], source_secrets: dict[str, str] | None = None) -> Run:

@@ -38,7 +38,6 @@ def test_sleep_and_clock_jumps_repoll_at_once_and_burst_no_stale_alerts(
 
         # The laptop sleeps for 5 hours: monotonic time stood still, the wall clock did not.
         clock.jump_wall(5 * HOUR)
-        run.agent.poke()
         wait_until(lambda: desk.requests > polls, what="an immediate re-poll after the resume")
         wait_until(lambda: run.kinds("overdue"), what="the overdue alert")
         status = run.agent.status
@@ -49,21 +48,16 @@ def test_sleep_and_clock_jumps_repoll_at_once_and_burst_no_stale_alerts(
         # already announced overdue in this waiting cycle. No stale "due soon" for it.
         polls = desk.requests
         clock.jump_wall(-3.5 * HOUR)
-        run.agent.poke()
         wait_until(lambda: desk.requests > polls, what="a re-poll after the clock went back")
-        run.agent.call(lambda _agent: None)
-        wait_until(lambda: run.agent._cmds.empty())
+        run.settle()
         wait_until(lambda: run.agent.status.tickets[0].state is DueState.DUE_SOON)
-        run.agent.call(lambda _agent: None)  # one more full pass after the evaluation
-        wait_until(lambda: run.agent._cmds.empty())
+        run.settle()  # one more full pass after the evaluation
         assert run.agent.status.tickets[0].due_at == due
 
         # Forward again past the due time: the overdue alert is not repeated either.
         clock.jump_wall(2 * HOUR)
-        run.agent.poke()
         wait_until(lambda: run.agent.status.tickets[0].state is DueState.OVERDUE)
-        run.agent.call(lambda _agent: None)
-        wait_until(lambda: run.agent._cmds.empty())
+        run.settle()
 
     kinds = [a.kind for a in run.alerts if a.ticket == "1"]
     assert kinds.count("new") == 1

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 import pytest
 
-from agent import queue as queue_module
+from agent import storage as storage_module  # where the queue file is written
 from agent.queue import QUEUE_FILE, LocalQueue
 from tests.conftest import run_cli
 from tests.fakes.web import local_server
@@ -47,7 +47,7 @@ def break_by_errno(code: int) -> Callable[[Path, Any], Callable[[], None]]:
                 raise OSError(code, f"[Errno {code}] {errno.errorcode[code]}", str(file))
             return real_open(file, mode, *args, **kw)
 
-        monkeypatch.setattr(queue_module, "open", refusing_open, raising=False)
+        monkeypatch.setattr(storage_module, "open", refusing_open, raising=False)
         return lambda: monkeypatch.undo()
 
     return breaker

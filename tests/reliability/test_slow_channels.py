@@ -55,7 +55,7 @@ def owner(tmp_path: Path, clock: Any) -> Iterator[Callable[..., Owner]]:
 
     yield make
     for o in made:
-        o.agent.stop()
+        o.stop()
 
 
 @pytest.fixture
@@ -90,16 +90,16 @@ def test_a_webhook_answering_after_5_s_gets_the_escalation_once(
     hook = SlowHook(server, delay=5.0)
     o = owner(make_config([{"after": "0m", "notify": [hook.url]}]))
     o.source.tickets = [ticket(clock.now() - timedelta(hours=2, minutes=1))]
-    o.agent.start()
+    o.start()
     wait_until(lambda: len(hook.received) == 1, timeout=15)
-    wait_until(lambda: any(e.get("delivered_at") for e in o.outbox()), timeout=15)
+    wait_until(lambda: any(e.delivered_at for e in o.outbox()), timeout=15)
     for _ in range(6):  # every retry there would have been (30 s … 30 min)
         o.advance(30 * 60)
     copies = len(hook.received)
     record_property("sent_twice_slow_channel", copies - 1)
     assert copies == 1
     (entry,) = o.outbox()
-    assert entry["delivered_at"] and not entry.get("last_error")
+    assert entry.delivered_at and not entry.last_error
 
 
 def test_an_smtp_answer_after_the_send_timeout_is_in_doubt_and_never_resent(
@@ -114,9 +114,9 @@ def test_an_smtp_answer_after_the_send_timeout_is_in_doubt_and_never_resent(
     slow_mailbox.delay = 3.0
     o = owner(make_config([{"after": "0m", "notify": [slow_mailbox.url]}]))
     o.source.tickets = [ticket(clock.now() - timedelta(hours=2, minutes=1))]
-    o.agent.start()
+    o.start()
     wait_until(lambda: len(slow_mailbox.messages) == 1, timeout=15)
-    wait_until(lambda: any(e.get("failed_at") for e in o.outbox()), timeout=15)
+    wait_until(lambda: any(e.failed_at for e in o.outbox()), timeout=15)
     for _ in range(6):
         o.advance(30 * 60)
     time.sleep(slow_mailbox.delay)  # a resend, had there been one, would have arrived by now
@@ -124,8 +124,8 @@ def test_an_smtp_answer_after_the_send_timeout_is_in_doubt_and_never_resent(
     record_property("sent_twice_slow_channel", copies - 1)
     assert copies == 1
     (entry,) = o.outbox()
-    assert entry["in_doubt"] and entry["attempts"] == 1
-    assert "not sent again" in entry["last_error"]
+    assert entry.in_doubt and entry.attempts == 1
+    assert "not sent again" in entry.last_error
     notices = o.agent.status.notices
     assert any("may not have been delivered" in n for n in notices), notices
 
@@ -141,12 +141,12 @@ def test_channels_that_never_answer_do_not_stop_polling(
         fetch = o.source.fetch
         monkeypatch.setattr(o.source, "fetch", lambda since: calls.append(since) or fetch(since))
         o.source.tickets = [ticket(clock.now() - timedelta(hours=2, minutes=1))]
-        o.agent.start()
+        o.start()
         try:
             wait_until(lambda: all(h.received for h in hooks), timeout=15)  # both hang now
             for n in range(2, 5):
                 o.clock.advance(11 * 60)  # the source's 10 min interval
-                o.agent.poke()
+                o.agent.step()
                 wait_until(lambda n=n: len(calls) >= n, timeout=10)
         finally:
             for h in hooks:

@@ -210,8 +210,7 @@ def test_the_agent_survives_a_source_fault_and_recovers_by_itself(
     if fault.wait_at_least:
         assert (desk.next_poll - stage.desk.now).total_seconds() >= fault.wait_at_least  # type: ignore[operator]
         run.advance(fault.wait_at_least / 2)
-        run.agent.call(lambda _agent: None)  # a full scheduler pass after the clock moved
-        wait_until(lambda: run.agent._cmds.empty())
+        run.settle()  # a full scheduler pass after the clock moved
         assert stage.desk.requests == requests_before + (0 if fault.proxy != "pass" else 1)
 
     # It fails again at the next planned poll: still one "down" alert, still the last tickets.

@@ -1,0 +1,434 @@
+"""How the queue is kept on disk: private files and folders, atomic writes, TinyDB's storage,
+the process lock, and the stored form of its keys and ticket rows (the one place that writes
+and reads them).
+
+Why it is built this way:
+- *Atomic writes.* :func:`atomic_write` writes a temporary file, flushes, fsyncs and renames it
+  over the old one: a kill at any moment leaves the previous or the new state, never half a file.
+- *One write per snapshot.* :class:`MemoryTables` keeps TinyDB's tables in memory and writes the
+  file only when the queue commits.
+- *One writer.* :class:`ProcessLock` keeps a second process (say ``ticketbell check`` while the
+  tray app runs) from writing the same file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from tinydb.storages import Storage
+
+from agent.model import UTC, Alert, Ticket, parse_time
+
+log = logging.getLogger(__name__)
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def open_private(path: Path, flags: int) -> int:
+    """Open ``path`` readable by this user only (0600, also a file an older version left
+    readable by others), never through a symbolic link planted in its place (O_NOFOLLOW: an
+    OSError instead)."""
+    fd = os.open(path, flags | _NOFOLLOW | getattr(os, "O_BINARY", 0), 0o600)
+    if sys.platform != "win32":
+        try:
+            os.fchmod(fd, 0o600)
+        except OSError:
+            os.close(fd)
+            raise
+    return fd
+
+
+def _new_private_file(path: str, flags: int) -> int:
+    return open_private(Path(path), flags | os.O_EXCL)
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` for this user only (0700), or check an existing one belongs to this
+    user (else PermissionError naming it: another user could read or replace what is in it).
+    Ticketbell's data and log folders go through here."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if sys.platform != "win32":
+        owner = path.stat().st_uid
+        if owner != os.getuid():
+            raise PermissionError(
+                f"{path} belongs to another user (uid {owner}); Ticketbell keeps its files "
+                "only in a folder of yours: remove it, or choose another with --data-dir"
+            )
+    return path
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that a crash leaves either the old or the new file.
+
+    The file is written readable by this user only, through a temporary file created anew
+    (O_EXCL, O_NOFOLLOW: a link planted under its name is removed, never written through)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.unlink(missing_ok=True)  # a link is removed itself, not its target
+        with open(tmp, "wb", opener=_new_private_file) as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    if sys.platform != "win32":
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class AtomicJSONStorage(Storage):
+    """A TinyDB storage: orjson, atomic replace, and a damaged file moved aside, not fatal."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.recovered_from: Path | None = None
+
+    def read(self) -> dict[str, Any] | None:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        if not raw.strip():
+            return None
+        try:
+            data = orjson.loads(raw)
+            if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
+                raise ValueError("not a table of tables")
+            for table in data.values():
+                for doc in table.values():
+                    if not isinstance(doc, dict):
+                        raise ValueError("a record is not an object")
+        except (orjson.JSONDecodeError, ValueError) as exc:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+            os.replace(self.path, aside)
+            self.recovered_from = aside
+            log.error(
+                "the queue file %s could not be read (%s); moved it aside to %s and started "
+                "with an empty queue",
+                self.path,
+                exc,
+                aside.name,
+            )
+            return None
+        return data
+
+    def write(self, data: dict[str, Any]) -> None:
+        atomic_write(self.path, orjson.dumps(data))
+
+    def close(self) -> None:
+        pass
+
+
+class MemoryTables(Storage):
+    """The queue's TinyDB storage: every table lives in memory and the file is written only by
+    :meth:`save`, once per snapshot (TinyDB rewrites its whole file at every change: at 10,000
+    tickets that was minutes per poll).
+
+    TinyDB's tables go through :meth:`read` and :meth:`write`, TinyDB's public storage API. The
+    queue also reads rows with :meth:`rows` (without TinyDB's copy of every row, which made a
+    status at 10,000 tickets slow) and adds many rows at once with :meth:`add_rows`: the two
+    documented ways past TinyDB's tables, instead of their private methods.
+    """
+
+    def __init__(self, file: AtomicJSONStorage) -> None:
+        self.file = file
+        self._tables: dict[str, dict[str, dict[str, Any]]] | None = None
+        #: written since the last save
+        self.changed = False
+
+    def read(self) -> dict[str, dict[str, dict[str, Any]]]:
+        if self._tables is None:
+            self._tables = self.file.read() or {}
+        return self._tables
+
+    def write(self, data: dict[str, dict[str, dict[str, Any]]]) -> None:
+        self._tables = data
+        self.changed = True
+
+    def rows(self, table: str) -> dict[str, dict[str, Any]]:
+        """The rows of ``table`` by document id, as stored: read them, never change them."""
+        return self.read().get(table, {})
+
+    def add_rows(self, table: str, rows: list[dict[str, Any]]) -> list[int]:
+        """Add ``rows`` to ``table`` in one step; returns their document ids. Only for a table
+        whose rows are never added through TinyDB (its own id counter would not know them)."""
+        stored = self.read().setdefault(table, {})
+        first = max(map(int, stored), default=0) + 1
+        ids = list(range(first, first + len(rows)))
+        for doc_id, row in zip(ids, rows, strict=True):
+            stored[str(doc_id)] = row
+        self.changed = True
+        return ids
+
+    def save(self) -> None:
+        """Write every table to the file (atomically); an OSError leaves it to do again."""
+        if self._tables is not None:
+            self.file.write(self._tables)
+        self.changed = False
+
+    def forget(self) -> None:
+        """Drop what was read (a file that was not ours): the tables are empty from now on."""
+        self._tables = {}
+        self.changed = False
+
+
+class ProcessLock:
+    """An exclusive lock on ``queue.lock`` for as long as this process uses the data dir."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fh: Any = None
+
+    def acquire(self) -> bool:
+        # held open for the lock's lifetime; never through a planted link
+        self.fh = os.fdopen(open_private(self.path, os.O_RDWR | os.O_CREAT), "a+b")
+        try:
+            if sys.platform == "win32":
+                import msvcrt
+
+                msvcrt.locking(self.fh.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(self.fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.fh.close()
+            self.fh = None
+            return False
+        with contextlib.suppress(OSError):  # who holds it, for the other one's message
+            self.fh.truncate(0)
+            self.fh.write(str(os.getpid()).encode())
+            self.fh.flush()
+        return True
+
+    def holder(self) -> str:
+        """The process that holds the lock, as far as its file says ("process 1234")."""
+        try:
+            pid = self.path.read_bytes()[:20].decode("ascii", "replace").strip()
+        except OSError:
+            return "another process"
+        return f"process {pid}" if pid.isdigit() else "another process"
+
+    def release(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+            self.fh = None
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def ticket_record(ticket: Ticket) -> dict[str, Any]:
+    return {
+        "source": ticket.source,
+        "id": ticket.id,
+        "subject": ticket.subject,
+        "requester": ticket.requester,
+        "category": ticket.category,
+        "priority": ticket.priority,
+        "status": ticket.status,
+        "created_at": ticket.created_at.isoformat(),
+        "waiting_since": ticket.cycle,
+        "due_at": iso(ticket.due_at),
+        "url": ticket.url,
+        "assignee": ticket.assignee,
+    }
+
+
+def ticket_from_record(doc: dict[str, Any]) -> Ticket:
+    return Ticket(
+        source=doc["source"],
+        id=doc["id"],
+        subject=doc.get("subject", ""),
+        requester=doc.get("requester", ""),
+        category=doc.get("category", ""),
+        priority=doc.get("priority", ""),
+        status=doc.get("status", ""),
+        created_at=parse_time(doc["created_at"]) or datetime.fromtimestamp(0, UTC),
+        waiting_since=parse_time(doc["waiting_since"]) or datetime.fromtimestamp(0, UTC),
+        due_at=parse_time(doc.get("due_at")),
+        url=doc.get("url", ""),
+        assignee=doc.get("assignee", ""),
+    )
+
+
+def ledger_row(alert: Alert) -> dict[str, Any]:
+    """The ledger's row for an alert recorded (its key says which alert; the rest serves the
+    digest and the retention)."""
+    return {
+        "key": alert.key,
+        "kind": alert.kind,
+        "source": alert.source,
+        "ticket": alert.ticket,
+        "subject": alert.subject,
+        "category": alert.category,
+        "level": alert.level,
+        "at": alert.at.isoformat(),
+    }
+
+
+def answered_row(key: str, ticket_row: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The ledger's row for a waiting cycle that ended (``ticket_row``: the ticket's row)."""
+    return {
+        "key": key,
+        "kind": "answered",
+        "source": ticket_row["source"],
+        "ticket": ticket_row["id"],
+        "cycle": ticket_row["waiting_since"],
+        "category": ticket_row.get("category", ""),
+        "assignee": ticket_row.get("assignee", ""),
+        "subject": ticket_row.get("subject", ""),
+        "at": now.isoformat(),
+    }
+
+
+def outbox_row(key: str, message: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A new outbox message: ``message`` (kind, target, title, body...) and its delivery state."""
+    return {
+        "key": key,
+        "created_at": now.isoformat(),
+        "attempts": 0,
+        "next_attempt": now.isoformat(),
+        "sending_since": None,
+        "delivered_at": None,
+        "failed_at": None,
+        "cancelled_at": None,
+        "last_error": "",
+        **message,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One outbox message and where its delivery stands, as read from its row."""
+
+    key: str  # an :class:`OutboxKey`'s stored form
+    kind: str  # escalation, blind, follow_up, digest
+    target: str
+    title: str
+    body: str
+    created_at: datetime
+    source: str = ""
+    ticket: str = ""
+    attempts: int = 0
+    next_attempt: datetime | None = None
+    sending_since: datetime | None = None  # an attempt recorded, its outcome not yet back
+    delivered_at: datetime | None = None
+    failed_at: datetime | None = None  # given up (or in doubt: never sent again)
+    cancelled_at: datetime | None = None
+    in_doubt: bool = False
+    last_error: str = ""
+
+    @property
+    def open(self) -> bool:
+        """Neither delivered, given up nor cancelled."""
+        return not (self.delivered_at or self.failed_at or self.cancelled_at)
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> OutboxEntry:
+        created = parse_time(row.get("created_at")) or datetime.fromtimestamp(0, UTC)
+        return cls(
+            key=row["key"],
+            kind=row.get("kind", ""),
+            target=row.get("target", ""),
+            title=row.get("title", ""),
+            body=row.get("body", ""),
+            created_at=created,
+            source=row.get("source", ""),
+            ticket=row.get("ticket", ""),
+            attempts=int(row.get("attempts") or 0),
+            next_attempt=parse_time(row.get("next_attempt")),
+            sending_since=parse_time(row.get("sending_since")),
+            delivered_at=parse_time(row.get("delivered_at")),
+            failed_at=parse_time(row.get("failed_at")),
+            cancelled_at=parse_time(row.get("cancelled_at")),
+            in_doubt=bool(row.get("in_doubt")),
+            last_error=row.get("last_error") or "",
+        )
+
+
+KEY_SEP = "\x1f"  # between the parts of a stored key: never in a name, an id or a time
+
+
+@dataclass(frozen=True, slots=True)
+class AlertKey:
+    """Which alert, as the ledger keys it: owed once per (source, ticket, waiting cycle, kind,
+    level). ``ticket`` is "*" for a source's own alerts (down, up, blind); ``source`` and
+    ``ticket`` are both "*" for the agent's (reminder, digest). ``level`` is "" or an escalation
+    level, with "rN" for its Nth repeat ("1r2"). This class is the one place that writes and
+    reads the stored form (the parts joined by ``KEY_SEP``)."""
+
+    source: str
+    ticket: str
+    cycle: str
+    kind: str
+    level: str = ""
+
+    def encode(self) -> str:
+        parts = (self.source, self.ticket, self.cycle, self.kind)
+        return KEY_SEP.join((*parts, self.level) if self.level else parts)
+
+    @classmethod
+    def decode(cls, text: str) -> AlertKey:
+        parts = text.split(KEY_SEP)
+        if len(parts) < 4:
+            raise ValueError(f"not an alert key: {text!r}")
+        return cls(parts[0], parts[1], parts[2], parts[3], KEY_SEP.join(parts[4:]))
+
+    @property
+    def repeat(self) -> int:
+        """Which repeat of its escalation level this alert is (0: the first)."""
+        return int(self.level.split("r", 1)[1]) if "r" in self.level else 0
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxKey:
+    """Which outbox message: the one an alert owes one channel target. Its stored form is the
+    alert's key and the target, joined by ``KEY_SEP``."""
+
+    alert: AlertKey
+    target: str
+
+    def encode(self) -> str:
+        return f"{self.alert.encode()}{KEY_SEP}{self.target}"
+
+    @classmethod
+    def decode(cls, text: str) -> OutboxKey:
+        head, _, target = text.rpartition(KEY_SEP)
+        return cls(AlertKey.decode(head), target)
+
+
+def alert_key(
+    source: str, ticket: str, cycle: str, kind: str, level: int | str | None = None
+) -> str:
+    """The stored key of one alert (:class:`AlertKey`)."""
+    return AlertKey(source, ticket, cycle, kind, "" if level is None else str(level)).encode()
+
+
+def cycle_prefix(source: str, ticket: str, cycle: str) -> str:
+    """What every stored key of one waiting cycle (its alerts, their messages) starts with."""
+    return AlertKey(source, ticket, cycle, "").encode()
+
+
+def cycle_of(key: str) -> str:
+    """The waiting cycle a stored alert key names ("" for a key of another shape)."""
+    try:
+        return AlertKey.decode(key).cycle
+    except ValueError:
+        return ""
