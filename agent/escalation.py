@@ -23,6 +23,7 @@ import contextlib
 import logging
 import random
 import re
+import socket
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -51,6 +52,8 @@ NOTICE_FOR = timedelta(days=1)  # how long an undeliverable message stays in the
 #: seconds a channel may take to answer one send (apprise's own default is 4 s for webhooks and
 #: 15 s for SMTP: a channel answering after 5 s was delivered, counted failed and sent again)
 SEND_TIMEOUT = 30.0
+#: how long the check that a mail server takes connections waits (see :func:`smtp_unreachable`)
+SMTP_CONNECT_TIMEOUT = 15.0
 #: seconds after which a send still under way is abandoned as "in doubt" (never sent again)
 SEND_DEADLINE = 2 * SEND_TIMEOUT + 10.0
 
@@ -156,6 +159,9 @@ def send(target: str, title: str, body: str) -> str | None:
         if isinstance(getattr(plugin, name, None), int | float):
             setattr(plugin, name, SEND_TIMEOUT)
 
+    unreachable = smtp_unreachable(plugin)
+    if unreachable:
+        return unreachable
     capture = _ThreadCapture()
     try:
         with _apprise_debug(capture):
@@ -166,6 +172,24 @@ def send(target: str, title: str, body: str) -> str | None:
         return None
     words = "; ".join(dict.fromkeys(capture.lines)) or "the channel refused the message"
     return secret_store.redact(words[:500])
+
+
+def smtp_unreachable(plugin: object) -> str | None:
+    """Why an e-mail channel's server takes no connection now, or None when it does.
+
+    apprise words a connect timeout and an answer that came too late alike ("timed out"), and
+    the second may have delivered the message ("in doubt", never re-sent): a mail server that
+    cannot be reached at all would be given up after one try. A plain TCP connect first tells
+    the two apart: not connected is an ordinary failure, retried with back-off.
+    """
+    host, port = getattr(plugin, "smtp_host", None), getattr(plugin, "port", None)
+    if not isinstance(host, str) or not host or not isinstance(port, int):
+        return None
+    try:
+        socket.create_connection((host, port), timeout=SMTP_CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        return f"not connected to the mail server {host}:{port} ({exc or type(exc).__name__})"
+    return None
 
 
 TEST_TITLE = "Ticketbell test message"
@@ -430,7 +454,9 @@ def retry_delay(attempts: int, rng: random.Random) -> timedelta:
 
 
 _IN_DOUBT = re.compile(r"read timed out|timed out|timeout", re.IGNORECASE)
-_NOT_CONNECTED = re.compile(r"connect timeout|connecttimeout|connection refused", re.IGNORECASE)
+_NOT_CONNECTED = re.compile(
+    r"connect timeout|connecttimeout|connection refused|not connected to", re.IGNORECASE
+)
 
 
 def in_doubt(error: str | None) -> bool:

@@ -130,6 +130,51 @@ def test_an_smtp_answer_after_the_send_timeout_is_in_doubt_and_never_resent(
     assert any("may not have been delivered" in n for n in notices), notices
 
 
+@pytest.fixture
+def blackholed_port() -> Iterator[int]:
+    """A port on 127.0.0.1 whose connects hang: a listener that never accepts, its backlog full
+    (the kernel then drops further SYNs, as a firewall that drops packets does)."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(8):  # fill the accept queue; later connects get no answer
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        fillers.append(s)
+    time.sleep(0.2)
+    yield port
+    for s in fillers:
+        s.close()
+    listener.close()
+
+
+def test_an_smtp_server_that_cannot_be_reached_is_retried_not_in_doubt(
+    blackholed_port: int, monkeypatch: pytest.MonkeyPatch, record_property: Any
+) -> None:
+    """Nothing reached a mail server whose connects time out: that is a failure to retry, not
+    a message that may have arrived (it was given up after one try as "in doubt")."""
+    import socket
+
+    record_property("fault", "SMTP server unreachable (connect times out)")
+    monkeypatch.setattr(escalation, "SMTP_CONNECT_TIMEOUT", 1.0)
+    probe = socket.socket()
+    probe.settimeout(0.5)
+    with pytest.raises(OSError):  # the port really blackholes connects on this machine
+        probe.connect(("127.0.0.1", blackholed_port))
+    probe.close()
+    target = f"mailto://127.0.0.1:{blackholed_port}?to=owner@example.com&from=tb@example.com"
+    began = time.monotonic()
+    error = escalation.send(target, "Overdue: Desk #1", "body")
+    assert error is not None and "not connected to the mail server" in error
+    assert not escalation.in_doubt(error)  # retried with back-off like any failure
+    assert time.monotonic() - began < 10  # the connect check's timeout, not apprise's 30 s
+
+
 def test_channels_that_never_answer_do_not_stop_polling(
     owner: Any, clock: Any, monkeypatch: pytest.MonkeyPatch, record_property: Any
 ) -> None:
