@@ -111,7 +111,7 @@ def test_check_never_counts_a_source_it_could_not_read_as_zero(tmp_path, cli_env
     )
     assert out.returncode == 3
     lines = out.stdout.splitlines()
-    assert lines[0].startswith("Desk (json): ? waiting (never read) — FAILED: ")
+    assert lines[0].startswith("Desk (json): ? waiting — FAILED: ")
     assert lines[1] == "at least 0 waiting, 0 overdue, 0 due soon: not every helpdesk could be read"
     assert "0 waiting —" not in out.stdout
 

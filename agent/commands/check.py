@@ -114,10 +114,12 @@ def source_line(s: SourceHealth) -> str:
         mark = one_line(s.message, 300)
     if not s.stale:
         count = f"{s.waiting} waiting"
-    elif s.last_success is None:
-        count = "? waiting (never read)"
-    else:
+    elif s.last_success is not None:
         count = f"{s.waiting} waiting when last read at {_local(s.last_success)}"
+    elif s.waiting:  # kept in the queue from an earlier run
+        count = f"{s.waiting} waiting when last read"
+    else:
+        count = "? waiting"
     return f"{s.name} ({s.kind}): {count} — {mark}"
 
 
