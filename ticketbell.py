@@ -12,10 +12,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from agent.cli import EXIT_USAGE
 from agent.cli import main as run_command
-from agent.selftest import FAIL, Check
+
+if TYPE_CHECKING:
+    from agent.selftest import Check
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -43,6 +46,8 @@ def run_tray(args: argparse.Namespace) -> int:
 
 
 def qt_checks() -> list[Check]:
+    from agent.selftest import FAIL, Check
+
     try:
         from ui.selftest import qt_checks as run_qt_checks
     except ImportError as exc:

@@ -22,13 +22,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent import __version__
 from agent import config as config_module
-from agent.commands.check import check_command, check_json, check_table
 from agent.commands.common import (
     EXIT_OK,
     EXIT_OVERDUE,
@@ -43,20 +42,13 @@ from agent.commands.common import (
     open_agent,
     setup_logging,
 )
-from agent.commands.headless import run_headless
-from agent.commands.setup import (
-    autostart_command,
-    config_command,
-    import_command,
-    secret_command,
-    show_config,
-    signin_command,
-    sources_command,
-)
-from agent.commands.start import RunTray, self_test, start_tray
-from agent.selftest import QtChecks
 
-__all__ = [  # what other modules and the tests take from here
+if TYPE_CHECKING:
+    from agent.commands.start import RunTray
+    from agent.selftest import QtChecks
+
+__all__ = [  # what other modules and the tests take from here (and, lazily, check_json,
+    # check_table and show_config: see __getattr__)
     "EXIT_OK",
     "EXIT_OVERDUE",
     "EXIT_UNKNOWN",
@@ -64,8 +56,6 @@ __all__ = [  # what other modules and the tests take from here
     "EXIT_WAITING",
     "_ConsoleFormatter",
     "build_parser",
-    "check_json",
-    "check_table",
     "config_path",
     "data_dir",
     "escape_controls",
@@ -73,8 +63,24 @@ __all__ = [  # what other modules and the tests take from here
     "main",
     "open_agent",
     "setup_logging",
-    "show_config",
 ]
+
+# The commands' modules are imported when their command runs: the tray's start imports none of
+# them (`check`'s output, set-up, the headless runner, the self-test), nor what only they use.
+
+
+def __getattr__(name: str) -> Any:
+    """``from agent.cli import check_json`` (and ``check_table``, ``show_config``) still works."""
+    if name in ("check_json", "check_table"):
+        from agent.commands import check
+
+        return getattr(check, name)
+    if name == "show_config":
+        from agent.commands.setup import show_config
+
+        return show_config
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # --------------------------------------------------------------------------- set-up
 
@@ -202,24 +208,47 @@ def main(
 
             return qt_child(qt_checks)
         if args.self_test:
+            from agent.commands.start import self_test
+
             return self_test(args)
         if args.import_file:
+            from agent.commands.setup import import_command
+
             return import_command(args)
-        return start_tray(args, run_tray)
+        return _start_tray(args, run_tray)
     if command == "run":
         setup_logging(args.verbose)
         if not args.headless:
-            return start_tray(args, run_tray)
+            return _start_tray(args, run_tray)
     try:
-        return {
-            "run": run_headless,
-            "check": check_command,
-            "config": config_command,
-            "sources": sources_command,
-            "secret": secret_command,
-            "autostart": autostart_command,
-            "signin": signin_command,
-            "signout": signin_command,
-        }[command](args)
+        return _command(command)(args)
     except KeyboardInterrupt:
         return 130
+
+
+def _command(command: str) -> Callable[[argparse.Namespace], int]:
+    """The function that runs ``command``, its module imported now."""
+    if command == "run":
+        from agent.commands.headless import run_headless
+
+        return run_headless
+    if command == "check":
+        from agent.commands.check import check_command
+
+        return check_command
+    from agent.commands import setup
+
+    return {
+        "config": setup.config_command,
+        "sources": setup.sources_command,
+        "secret": setup.secret_command,
+        "autostart": setup.autostart_command,
+        "signin": setup.signin_command,
+        "signout": setup.signin_command,
+    }[command]
+
+
+def _start_tray(args: argparse.Namespace, run_tray: RunTray | None) -> int:
+    from agent.commands.start import start_tray
+
+    return start_tray(args, run_tray)

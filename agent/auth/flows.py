@@ -5,15 +5,11 @@ and RFC 8252) and the device code way (RFC 8628); signing out.
 from __future__ import annotations
 
 import contextlib
-import http.server
-import secrets as random
 import threading
 import time
-import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
 
 from agent import secrets as secret_store
 from agent.auth.providers import Client, client_for
@@ -126,59 +122,33 @@ def finish_device_code(
     raise SignInFailed("the code expired before it was entered; start again")
 
 
-class _RedirectServer(http.server.HTTPServer):
-    """The one-shot loopback listener; ``result`` is the query of the browser's redirect."""
+def open_in_browser(url: str) -> bool:
+    """``webbrowser.open``, imported when a sign-in opens a page (not when the agent starts)."""
+    import webbrowser
 
-    result: dict[str, str]
-
-
-class _Redirect(http.server.BaseHTTPRequestHandler):
-    """The one request the browser makes to the loopback redirect URI."""
-
-    server: _RedirectServer
-
-    def do_GET(self) -> None:
-        query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
-        if "code" not in query and "error" not in query:
-            self.send_response(404)
-            self.end_headers()
-            return
-        self.server.result = query
-        ok = "code" in query
-        text = (
-            "Signed in. You can close this window and go back to Ticketbell."
-            if ok
-            else "Signing in did not work. Go back to Ticketbell and try again."
-        )
-        body = f"<!DOCTYPE html><title>Ticketbell</title><p>{text}</p>".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # the query holds the authorization code: never logged
+    return webbrowser.open(url)
 
 
 def browser_sign_in(
     client: Client,
-    open_browser: Callable[[str], object] = webbrowser.open,
+    open_browser: Callable[[str], object] = open_in_browser,
     cancel: threading.Event | None = None,
     timeout: float = SIGN_IN_TIMEOUT,
 ) -> dict[str, Any]:
     """Authorization code with PKCE through the browser and a loopback redirect (RFC 8252)."""
+    import secrets as random
+
     from authlib.integrations.base_client.errors import OAuthError
+
+    from agent.auth.loopback import RedirectServer, serve_until_answer
 
     cancel = cancel or threading.Event()
     try:
-        server = _RedirectServer(("127.0.0.1", client.redirect_port), _Redirect)
+        server = RedirectServer(client.redirect_port)
     except OSError as exc:
         raise SignInFailed(
             f"cannot listen on 127.0.0.1:{client.redirect_port} for the browser's answer ({exc})"
         ) from None
-    server.result = {}
-    server.timeout = 0.25
     redirect = f"http://127.0.0.1:{server.server_port}/"
     verifier = random.token_urlsafe(64)
     sess = client.session(redirect_uri=redirect, code_challenge_method="S256")
@@ -187,7 +157,7 @@ def browser_sign_in(
             client.provider.authorize_url, code_verifier=verifier, **dict(client.provider.extra)
         )
         served = threading.Thread(
-            target=_serve_until_answer, args=(server, cancel, timeout), daemon=True
+            target=serve_until_answer, args=(server, cancel, timeout), daemon=True
         )
         served.start()
         open_browser(url)
@@ -220,17 +190,11 @@ def browser_sign_in(
         server.server_close()
 
 
-def _serve_until_answer(server: _RedirectServer, cancel: threading.Event, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not server.result and not cancel.is_set() and time.monotonic() < deadline:
-        server.handle_request()
-
-
 def sign_in(
     config: SourceConfig,
     say: Callable[[str], object],
     method: str = "auto",
-    open_browser: Callable[[str], object] = webbrowser.open,
+    open_browser: Callable[[str], object] = open_in_browser,
     cancel: threading.Event | None = None,
 ) -> str:
     """Run a sign-in for ``config`` and keep its refresh token in the keyring.

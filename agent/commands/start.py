@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -54,6 +53,8 @@ def _first_start_self_test(args: argparse.Namespace) -> None:
     can see. It does not delay the start, and only a failed verdict reaches a console."""
     if _first_start_marker(args).exists():
         return
+    import subprocess
+
     from agent.selftest import self_command
 
     extra = ["--data-dir", str(args.data_dir)] if args.data_dir else []

@@ -16,13 +16,8 @@ environment variable its ``secret_env`` names (see ``agent.secrets``).
 
 from __future__ import annotations
 
-from agent.config.provisioning import (
-    export_provisioning,
-    read_provisioning,
-    risky_settings,
-    secret_findings,
-    secrets_needed,
-)
+from typing import TYPE_CHECKING, Any
+
 from agent.config.read import (
     DEMO_CONFIG,
     MAX_FILE_BYTES,
@@ -62,6 +57,34 @@ from agent.config.shapes import (
     default_data_dir,
     default_log_dir,
 )
+
+if TYPE_CHECKING:
+    from agent.config.provisioning import (
+        export_provisioning,
+        read_provisioning,
+        risky_settings,
+        secret_findings,
+        secrets_needed,
+    )
+
+#: imported when first used (the tray's start never uses them): see __getattr__
+_PROVISIONING = {
+    "export_provisioning",
+    "read_provisioning",
+    "risky_settings",
+    "secret_findings",
+    "secrets_needed",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The provisioning functions, from :mod:`~agent.config.provisioning` when first asked for."""
+    if name in _PROVISIONING:
+        from agent.config import provisioning
+
+        return getattr(provisioning, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "APP_NAME",
