@@ -30,18 +30,14 @@ changes (Zendesk indexes them); the README says so.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agent import secrets, signin
-from agent.model import Snapshot, Ticket, utcnow
+from agent.model import Snapshot, Ticket
 from agent.sources.base import BadResponse, NotConfigured, Option, Source
 from agent.sources.http import Page
 from agent.sources.kit import CategoryResolver, TicketCache, parse_time, slowest, waiting_since
-
-if TYPE_CHECKING:
-    from agent.config import SourceConfig
 
 WAITING_STATUSES = frozenset({"new", "open"})
 SEARCH_LIMIT = 1000  # the Search API returns at most this many results per query
@@ -140,7 +136,7 @@ def parse_comments(
         at = _time(comment.get("created_at"), "comment created_at")
         if at is None:
             continue
-        author = comment.get("author_id")
+        author: Any = comment.get("author_id")
         role = (users.get(author) or {}).get("role")
         messages.append((at, author == requester_id or role == CUSTOMER_ROLE))
     return messages
@@ -249,20 +245,15 @@ class ZendeskSource(Source):
     secret_label = "API token"  # noqa: S105 - a label, not a secret
     category_label = "Groups"
 
-    def __init__(
-        self,
-        config: SourceConfig,
-        secret: str | None = None,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        super().__init__(config, secret, clock)
+    def set_up(self) -> None:
+        config, secret = self.config, self.secret
         auth = None
         headers: dict[str, str] = {}
         if str(self.option("auth") or "token").lower() not in ("token", "oauth"):
             raise NotConfigured(f'{self.name}: auth must be "token" or "oauth"')
         if signin.uses_oauth(config):  # the secret is the refresh token of a sign-in
             assert secret is not None
-            auth = signin.bearer_auth(signin.tokens_for(config, secret, clock))
+            auth = signin.bearer_auth(signin.tokens_for(config, secret, self.clock))
         elif self.option("oauth"):
             headers = {"Authorization": f"Bearer {secret}"}
         else:
@@ -279,7 +270,7 @@ class ZendeskSource(Source):
             web = web.removesuffix(suffix)
         self.web = web
         self.client = self.http(f"{web}/api/v2", headers=headers, auth=auth)
-        self.groups: CategoryResolver = CategoryResolver(
+        self.groups: CategoryResolver[int] = CategoryResolver(
             self._read_groups, what="group", helpdesk="Zendesk"
         )
         #: each ticket's public comments, kept while its ``updated_at`` stays the same
