@@ -60,6 +60,24 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
+def open_queue() -> Any:
+    """``LocalQueue(...)`` for a test: every queue it opens is closed when the test ends (its
+    lock file stays open until then), so none is left for the garbage collector to warn about."""
+    from agent.queue import LocalQueue
+
+    opened: list[LocalQueue] = []
+
+    def open_(data_dir: Path, **kwargs: Any) -> LocalQueue:
+        queue = LocalQueue(data_dir, **kwargs)
+        opened.append(queue)
+        return queue
+
+    yield open_
+    for queue in reversed(opened):
+        queue.close()
+
+
+@pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
     """Environment for running `ticketbell` as a subprocess, isolated in tmp_path."""
     env = dict(os.environ)
