@@ -767,6 +767,8 @@ def test_headless_owner_killed_with_a_pending_delivery_delivers_it_once_after_re
             wait_until(lambda: len(posts(webhook)) == 1, timeout=30)
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
+            assert proc.stderr is not None
+            proc.stderr.close()  # killed: nobody reads what it wrote
             assert mail_entry()["delivered_at"] is None and mail_entry()["attempts"] == 1
 
             mailbox.start()
@@ -788,6 +790,9 @@ def test_headless_owner_killed_with_a_pending_delivery_delivers_it_once_after_re
         finally:
             if proc.poll() is None:
                 proc.kill()
+                proc.wait()
+            if proc.stderr is not None:
+                proc.stderr.close()
             mailbox.stop()
     assert len(mailbox.messages) == 1
     assert mailbox.subjects()[0].startswith("Overdue 1 h 0")
