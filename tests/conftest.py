@@ -177,9 +177,12 @@ def sound_double(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     quiet-hours and "which sound" rules but loads and plays nothing (a machine without
     libpulse once failed 41 tests that were not about sound). What it was asked to play is in
     ``player.requested``. ``tests/test_ui_sound*.py`` test the real player and keep it.
-    Returns whether the double is in place (only where ``ui`` is loaded: agent tests never
-    import Qt for it)."""
-    if request.node.path.name.startswith("test_ui_sound") or "ui" not in sys.modules:
+    Returns whether the double is in place: in every Qt test (a ``test_ui_*`` file, or one
+    using ``qtbot``), even one that imports ``ui`` only inside itself, and wherever ``ui`` is
+    loaded already; agent tests never import Qt for it."""
+    name = request.node.path.name
+    qt_test = name.startswith("test_ui_") or "qtbot" in request.fixturenames
+    if name.startswith("test_ui_sound") or not (qt_test or "ui" in sys.modules):
         return False
     from ui.sound import SoundPlayer
 
