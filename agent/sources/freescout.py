@@ -40,7 +40,14 @@ from agent.model import Snapshot, Ticket
 from agent.sources.base import BadResponse, NotFound, Option, Source
 from agent.sources.http import Page
 from agent.sources.http_limits import throttle_hint
-from agent.sources.kit import CategoryResolver, TicketCache, parse_time, slowest, waiting_since
+from agent.sources.kit import (
+    CategoryResolver,
+    TicketCache,
+    id_and_created,
+    parse_time,
+    slowest,
+    waiting_since,
+)
 
 log = logging.getLogger(__name__)
 
@@ -169,12 +176,7 @@ def parse_conversation(
     """
     if conv.get("status") != "active" or conv.get("state", "published") != "published":
         return None
-    cid = conv.get("id")
-    created = _time(conv.get("createdAt"), f"conversation {cid} createdAt")
-    if cid is None or created is None:
-        raise BadResponse(
-            "FreeScout sent a conversation without an id or creation time", str(conv)[:200]
-        )
+    cid, created = id_and_created(conv, "createdAt", helpdesk="FreeScout", what="conversation")
     if _team_wrote_last(conv):
         return None
     embedded = conv.get("_embedded")

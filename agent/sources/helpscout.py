@@ -35,7 +35,14 @@ from agent.sources.base import (
     Source,
 )
 from agent.sources.http import Page
-from agent.sources.kit import CategoryResolver, Relist, earlier_clock, parse_time, slowest
+from agent.sources.kit import (
+    CategoryResolver,
+    Relist,
+    earlier_clock,
+    id_and_created,
+    parse_time,
+    slowest,
+)
 
 if TYPE_CHECKING:
     pass
@@ -103,12 +110,7 @@ def parse_conversation(
         until = _time(snooze.get("snoozedUntil"), "snoozedUntil")
         if until is not None and until > now:
             return None
-    cid = conv.get("id")
-    created = _time(conv.get("createdAt"), f"conversation {cid} createdAt")
-    if cid is None or created is None:
-        raise BadResponse(
-            "Help Scout sent a conversation without an id or creation time", str(conv)[:200]
-        )
+    cid, created = id_and_created(conv, "createdAt", helpdesk="Help Scout", what="conversation")
     since = _time(waiting.get("time"), f"conversation {cid} customerWaitingSince") or created
     number = conv.get("number") or cid
     mailbox = conv.get("mailboxId")

@@ -37,7 +37,14 @@ from agent import secrets, signin
 from agent.model import Snapshot, Ticket
 from agent.sources.base import BadResponse, NotConfigured, Option, Source
 from agent.sources.http import Page
-from agent.sources.kit import CategoryResolver, TicketCache, parse_time, slowest, waiting_since
+from agent.sources.kit import (
+    CategoryResolver,
+    TicketCache,
+    id_and_created,
+    parse_time,
+    slowest,
+    waiting_since,
+)
 
 WAITING_STATUSES = frozenset({"new", "open"})
 SEARCH_LIMIT = 1000  # the Search API returns at most this many results per query
@@ -183,10 +190,7 @@ def parse_ticket(
     """
     if not isinstance(ticket.get("status"), str) or ticket["status"] not in WAITING_STATUSES:
         return None  # pending, hold, solved, closed: not the team's turn
-    tid = ticket.get("id")
-    created = _time(ticket.get("created_at"), f"ticket {tid} created_at")
-    if tid is None or created is None:
-        raise BadResponse("Zendesk sent a ticket without an id or creation time", str(ticket)[:200])
+    tid, created = id_and_created(ticket, "created_at", helpdesk="Zendesk")
     if messages:
         since = waiting_since(messages)
         if since is None:
