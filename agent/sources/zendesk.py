@@ -71,12 +71,17 @@ def _list(data: Any, key: str, hint: str = "") -> list[dict[str, Any]]:
     return items
 
 
+def _sideloaded(data: Any, name: str, by: str) -> dict[Any, dict[str, Any]]:
+    """The sideloaded ``name`` rows of an answer, by their ``by`` field (absent: none)."""
+    rows = data.get(name) if isinstance(data, dict) else None
+    if not isinstance(rows, list):
+        return {}
+    return {row[by]: row for row in rows if isinstance(row, dict) and by in row}
+
+
 def parse_users(data: Any) -> dict[int, dict[str, Any]]:
     """The sideloaded ``users`` of an answer, by id (absent: none)."""
-    users = data.get("users") if isinstance(data, dict) else None
-    if not isinstance(users, list):
-        return {}
-    return {u["id"]: u for u in users if isinstance(u, dict) and "id" in u}
+    return _sideloaded(data, "users", "id")
 
 
 def parse_groups(data: Any) -> dict[int, str]:
@@ -151,10 +156,7 @@ def parse_comments(
 
 def parse_metric_sets(data: Any) -> dict[Any, dict[str, Any]]:
     """The sideloaded ``metric_sets`` of an answer, by ``ticket_id`` (absent: none)."""
-    sets = data.get("metric_sets") if isinstance(data, dict) else None
-    if not isinstance(sets, list):
-        return {}
-    return {m["ticket_id"]: m for m in sets if isinstance(m, dict) and "ticket_id" in m}
+    return _sideloaded(data, "metric_sets", "ticket_id")
 
 
 def unanswered_from_start(ticket: dict[str, Any], metrics: dict[str, Any] | None) -> bool:
