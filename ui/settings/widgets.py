@@ -81,10 +81,20 @@ def clear(*labels: QLabel) -> None:
         show(label, "")
 
 
-def append_row(rows: list[Any], layout: QVBoxLayout, row: QWidget) -> None:
-    """Put a removable row (a rule, a target, a level) at the end of its list and layout."""
+def append_row(
+    rows: list[Any], layout: QVBoxLayout, row: Any, after_removal: Callable[[], None] | None = None
+) -> None:
+    """Put a removable row (a rule, a target, a level) at the end of its list and layout; its
+    ``removed`` signal (its Remove button) takes it out again, then calls ``after_removal``."""
     rows.append(row)
     layout.addWidget(row)
+
+    def remove(_: object) -> None:
+        remove_row(rows, row)
+        if after_removal is not None:
+            after_removal()
+
+    row.removed.connect(remove)
 
 
 def remove_row(rows: list[Any], row: QWidget) -> None:
