@@ -43,6 +43,7 @@ from agent.sources.http_limits import throttle_hint
 from agent.sources.kit import (
     CategoryResolver,
     TicketCache,
+    hal_embedded,
     id_and_created,
     parse_time,
     slowest,
@@ -69,17 +70,12 @@ def _time(value: Any, what: str) -> datetime | None:
 
 
 def _embedded(data: Any, key: str) -> list[dict[str, Any]]:
-    embedded = data.get("_embedded") if isinstance(data, dict) else None
-    if embedded is None and isinstance(data, dict) and "page" in data:
-        return []
-    items = embedded.get(key) if isinstance(embedded, dict) else None
-    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise BadResponse(
-            f"FreeScout's answer has no list of {key}; is the API & Webhooks module installed "
-            "and the URL the FreeScout address?",
-            f"expected _embedded.{key}[], got {str(data)[:200]}",
-        )
-    return items
+    return hal_embedded(
+        data,
+        key,
+        message=f"FreeScout's answer has no list of {key}; is the API & Webhooks module "
+        "installed and the URL the FreeScout address?",
+    )
 
 
 def parse_mailboxes(data: Any) -> dict[int, str]:

@@ -35,12 +35,13 @@ from typing import Any
 
 from agent import secrets, signin
 from agent.model import Snapshot, Ticket
-from agent.sources.base import BadResponse, NotConfigured, Option, Source
+from agent.sources.base import NotConfigured, Option, Source
 from agent.sources.http import Page
 from agent.sources.kit import (
     CategoryResolver,
     TicketCache,
     id_and_created,
+    objects_under,
     parse_time,
     slowest,
     waiting_since,
@@ -62,13 +63,12 @@ def _time(value: Any, what: str) -> datetime | None:
 
 
 def _list(data: Any, key: str, hint: str = "") -> list[dict[str, Any]]:
-    items = data.get(key) if isinstance(data, dict) else None
-    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise BadResponse(
-            f"Zendesk's answer has no list of {key}{hint}",
-            f"expected {key}[] of objects, got {str(data)[:200]}",
-        )
-    return items
+    return objects_under(
+        data,
+        key,
+        message=f"Zendesk's answer has no list of {key}{hint}",
+        expected=f"{key}[] of objects",
+    )
 
 
 def _sideloaded(data: Any, name: str, by: str) -> dict[Any, dict[str, Any]]:
