@@ -5,15 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta, tzinfo
-from typing import Any
 
 from agent.channels import OWNER_DESKTOP
 from agent.config import Escalation
 from agent.escalation import human, local_time, with_key
 from agent.model import WaitingTicket, parse_time
-from agent.storage import AlertKey, OutboxKey
-
-Row = Mapping[str, Any]
+from agent.storage import AlertKey, LedgerEntry, OutboxKey
 
 
 def digest_due(
@@ -38,14 +35,14 @@ def digest_due(
 class _Ledger:
     """The ledger's rows grouped for the digest: by waiting cycle, and by blind spell."""
 
-    def __init__(self, entries: Iterable[Row], now: datetime, tz: tzinfo | None) -> None:
+    def __init__(self, entries: Iterable[LedgerEntry], now: datetime, tz: tzinfo | None) -> None:
         self.now = now
         self.tz = tz
-        self.cycles: dict[tuple[str, str, str], dict[str, Row]] = {}
-        self.blind: dict[tuple[str, str], dict[str, Row]] = {}
+        self.cycles: dict[tuple[str, str, str], dict[str, LedgerEntry]] = {}
+        self.blind: dict[tuple[str, str], dict[str, LedgerEntry]] = {}
         for e in entries:
             try:
-                key = AlertKey.decode(str(e.get("key", "")))
+                key = AlertKey.decode(e.key)
             except ValueError:
                 continue
             if key.ticket == "*" and key.kind in ("source_down", "source_up"):
@@ -54,15 +51,15 @@ class _Ledger:
                 cycle = self.cycles.setdefault((key.source, key.ticket, key.cycle), {})
                 cycle.setdefault(key.kind, e)
 
-    def at(self, e: Row) -> datetime:
-        return parse_time(str(e.get("at"))) or self.now
+    def at(self, e: LedgerEntry) -> datetime:
+        return e.at
 
     def day(self, value: datetime) -> str:
         return local_time(value, self.tz, "%a %d %b %H:%M")
 
 
 def digest_text(
-    entries: Iterable[Row],
+    entries: Iterable[LedgerEntry],
     waiting: Iterable[WaitingTicket],
     failing: Mapping[str, datetime],
     since: datetime,
@@ -99,7 +96,7 @@ def digest_text(
 
 def _cycles(
     ledger: _Ledger, since: datetime
-) -> tuple[list[tuple[Row, Row, bool]], list[str], list[tuple[timedelta, str]]]:
+) -> tuple[list[tuple[LedgerEntry, LedgerEntry, bool]], list[str], list[tuple[timedelta, str]]]:
     """Cycles answered since ``since`` (info, answered row, within window), breaches, waits."""
     answered = []
     breaches = []
@@ -110,7 +107,7 @@ def _cycles(
         done = kinds.get("answered")
         late = kinds.get("overdue")
         info = kinds.get("new") or done or late or next(iter(kinds.values()))
-        label = f"{source} #{ticket} {info.get('subject') or ''}".rstrip()
+        label = f"{source} #{ticket} {info.subject}".rstrip()
         if done is not None and at(done) >= since:
             answered.append((info, done, late is None))
             waits.append((at(done) - start, f"{label} (answered)"))
@@ -123,10 +120,12 @@ def _cycles(
     return answered, breaches, waits
 
 
-def _tally(answered: list[tuple[Row, Row, bool]], field: str, fallback: str) -> list[str]:
+def _tally(
+    answered: list[tuple[LedgerEntry, LedgerEntry, bool]], field: str, fallback: str
+) -> list[str]:
     counts: dict[str, list[int]] = {}
     for info, done, ok in answered:
-        name = str(done.get(field) or info.get(field) or fallback)
+        name = str(getattr(done, field) or getattr(info, field) or fallback)
         c = counts.setdefault(name, [0, 0])
         c[0] += 1
         c[1] += ok
@@ -139,7 +138,7 @@ def _blind_lines(ledger: _Ledger, failing: Mapping[str, datetime], since: dateti
     for (source, cycle), kinds in sorted(ledger.blind.items()):
         start = parse_time(cycle) or now
         down, up = kinds.get("source_down"), kinds.get("source_up")
-        why = str(down.get("subject") or "") if down else ""
+        why = down.subject if down else ""
         if up is not None:
             if at(up) < since:
                 continue

@@ -361,6 +361,19 @@ def in_quiet_hours(now_local: datetime, quiet: tuple[time, time] | None) -> bool
     return t >= start or t < end
 
 
+#: "Mute until tomorrow" lasts until this time of the next day: the start of a working day
+MUTE_UNTIL_TOMORROW_AT = time(7, 0)
+
+
+def tomorrow_morning(now_local: datetime) -> datetime:
+    """When "Mute until tomorrow" ends: 07:00 on the day after ``now_local``, in its time zone
+    (the person's local time, as the tray passes it)."""
+    at = MUTE_UNTIL_TOMORROW_AT
+    return (now_local + timedelta(days=1)).replace(
+        hour=at.hour, minute=at.minute, second=0, microsecond=0
+    )
+
+
 # --------------------------------------------------------------------------- ticket links
 
 

@@ -26,6 +26,7 @@ from tinydb import TinyDB
 from agent.model import UTC, Alert, Snapshot, Ticket, parse_time, ticket_key
 from agent.storage import (
     AtomicJSONStorage,
+    LedgerEntry,
     MemoryTables,
     OutboxEntry,
     ProcessLock,
@@ -421,10 +422,10 @@ class LocalQueue:
         tickets); when the cycle ends, its ``answered`` entry keeps the record for the retention.
         """
         keys = set()
-        for doc in self.ledger.all():
-            keys.add(doc["key"])
-            if doc.get("kind") == "answered":
-                keys.add(alert_key(doc["source"], doc["ticket"], doc["cycle"], "new"))
+        for entry in self.ledger_entries():
+            keys.add(entry.key)
+            if entry.kind == "answered":
+                keys.add(alert_key(entry.source, entry.ticket, entry.cycle, "new"))
         for row in self.store.rows(self.tickets.name).values():
             keys.add(alert_key(row["source"], row["id"], row["waiting_since"], "new"))
         return keys
@@ -453,12 +454,12 @@ class LocalQueue:
             self.ledger.insert_multiple(docs)
         return fresh
 
-    def ledger_entries(self, since: datetime | None = None) -> list[dict[str, Any]]:
-        entries = list(self.store.rows(self.ledger.name).values())
+    def ledger_entries(self, since: datetime | None = None) -> list[LedgerEntry]:
+        """The ledger's entries (recorded at ``since`` or later), oldest first."""
+        entries = [LedgerEntry.of(row) for row in self.store.rows(self.ledger.name).values()]
         if since is not None:
-            cutoff = since.isoformat()
-            entries = [e for e in entries if e.get("at", "") >= cutoff]
-        return sorted(entries, key=lambda e: e.get("at", ""))
+            entries = [e for e in entries if e.at >= since]
+        return sorted(entries, key=lambda e: e.at)
 
     def prune(self, now: datetime) -> int:
         """Forget ledger entries older than the retention whose ticket no longer waits, and

@@ -268,34 +268,85 @@ def ticket_from_record(doc: dict[str, Any]) -> Ticket:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One row of the alert ledger: an alert recorded (its key says which alert; the rest
+    serves the digest and the retention), or a waiting cycle that ended (kind ``answered``).
+    :meth:`row` and :meth:`of` are the one place its stored form is written and read."""
+
+    key: str  # an :class:`AlertKey`'s stored form
+    kind: str
+    source: str
+    ticket: str
+    at: datetime
+    subject: str = ""
+    category: str = ""
+    assignee: str = ""  # answered only
+    cycle: str = ""  # answered only: the ticket's waiting_since, as stored
+    level: int = 0  # alerts only
+
+    def row(self) -> dict[str, Any]:
+        common = {"key": self.key, "kind": self.kind, "source": self.source, "ticket": self.ticket}
+        if self.kind == "answered":
+            return {
+                **common,
+                "cycle": self.cycle,
+                "category": self.category,
+                "assignee": self.assignee,
+                "subject": self.subject,
+                "at": self.at.isoformat(),
+            }
+        return {
+            **common,
+            "subject": self.subject,
+            "category": self.category,
+            "level": self.level,
+            "at": self.at.isoformat(),
+        }
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> LedgerEntry:
+        return cls(
+            key=str(row.get("key", "")),
+            kind=str(row.get("kind", "")),
+            source=str(row.get("source", "")),
+            ticket=str(row.get("ticket", "")),
+            at=parse_time(row.get("at")) or datetime.fromtimestamp(0, UTC),
+            subject=str(row.get("subject") or ""),
+            category=str(row.get("category") or ""),
+            assignee=str(row.get("assignee") or ""),
+            cycle=str(row.get("cycle") or ""),
+            level=int(row.get("level") or 0),
+        )
+
+
 def ledger_row(alert: Alert) -> dict[str, Any]:
-    """The ledger's row for an alert recorded (its key says which alert; the rest serves the
-    digest and the retention)."""
-    return {
-        "key": alert.key,
-        "kind": alert.kind,
-        "source": alert.source,
-        "ticket": alert.ticket,
-        "subject": alert.subject,
-        "category": alert.category,
-        "level": alert.level,
-        "at": alert.at.isoformat(),
-    }
+    """The ledger's row for an alert recorded."""
+    return LedgerEntry(
+        alert.key,
+        alert.kind,
+        alert.source,
+        alert.ticket,
+        alert.at,
+        subject=alert.subject,
+        category=alert.category,
+        level=alert.level,
+    ).row()
 
 
 def answered_row(key: str, ticket_row: dict[str, Any], now: datetime) -> dict[str, Any]:
     """The ledger's row for a waiting cycle that ended (``ticket_row``: the ticket's row)."""
-    return {
-        "key": key,
-        "kind": "answered",
-        "source": ticket_row["source"],
-        "ticket": ticket_row["id"],
-        "cycle": ticket_row["waiting_since"],
-        "category": ticket_row.get("category", ""),
-        "assignee": ticket_row.get("assignee", ""),
-        "subject": ticket_row.get("subject", ""),
-        "at": now.isoformat(),
-    }
+    return LedgerEntry(
+        key,
+        "answered",
+        ticket_row["source"],
+        ticket_row["id"],
+        now,
+        subject=ticket_row.get("subject", ""),
+        category=ticket_row.get("category", ""),
+        assignee=ticket_row.get("assignee", ""),
+        cycle=ticket_row["waiting_since"],
+    ).row()
 
 
 def outbox_row(key: str, message: dict[str, Any], now: datetime) -> dict[str, Any]:

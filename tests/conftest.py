@@ -60,6 +60,24 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
+def open_queue() -> Any:
+    """``LocalQueue(...)`` for a test: every queue it opens is closed when the test ends (its
+    lock file stays open until then), so none is left for the garbage collector to warn about."""
+    from agent.queue import LocalQueue
+
+    opened: list[LocalQueue] = []
+
+    def open_(data_dir: Path, **kwargs: Any) -> LocalQueue:
+        queue = LocalQueue(data_dir, **kwargs)
+        opened.append(queue)
+        return queue
+
+    yield open_
+    for queue in reversed(opened):
+        queue.close()
+
+
+@pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
     """Environment for running `ticketbell` as a subprocess, isolated in tmp_path."""
     env = dict(os.environ)
@@ -159,9 +177,12 @@ def sound_double(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     quiet-hours and "which sound" rules but loads and plays nothing (a machine without
     libpulse once failed 41 tests that were not about sound). What it was asked to play is in
     ``player.requested``. ``tests/test_ui_sound*.py`` test the real player and keep it.
-    Returns whether the double is in place (only where ``ui`` is loaded: agent tests never
-    import Qt for it)."""
-    if request.node.path.name.startswith("test_ui_sound") or "ui" not in sys.modules:
+    Returns whether the double is in place: in every Qt test (a ``test_ui_*`` file, or one
+    using ``qtbot``), even one that imports ``ui`` only inside itself, and wherever ``ui`` is
+    loaded already; agent tests never import Qt for it."""
+    name = request.node.path.name
+    qt_test = name.startswith("test_ui_") or "qtbot" in request.fixturenames
+    if name.startswith("test_ui_sound") or not (qt_test or "ui" in sys.modules):
         return False
     from ui.sound import SoundPlayer
 

@@ -24,6 +24,7 @@ from agent.engine import Agent
 from agent.model import UTC, Alert, Health, Snapshot, Ticket
 from agent.queue import LocalQueue
 from agent.sources.base import AuthError, Source
+from agent.storage import LedgerEntry
 from tests import secretscan
 from tests.fakes.web import local_server
 
@@ -572,12 +573,15 @@ def test_a_keyring_target_is_delivered_and_its_token_never_logged(owner, clock, 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
 
-def entry(source: str, tid: str, cycle: datetime, kind: str, at: datetime, **kw: Any) -> dict:
+def entry(
+    source: str, tid: str, cycle: datetime, kind: str, at: datetime, **kw: Any
+) -> LedgerEntry:
     key = "\x1f".join((source, tid, cycle.isoformat(), kind))
-    return {"key": key, "kind": kind, "source": source, "ticket": tid, "at": at.isoformat(), **kw}
+    row = {"key": key, "kind": kind, "source": source, "ticket": tid, "at": at.isoformat(), **kw}
+    return LedgerEntry.of(row)  # as the queue reads it from its stored row
 
 
-def known_ledger() -> list[dict[str, Any]]:
+def known_ledger() -> list[LedgerEntry]:
     h = timedelta(hours=1)
     m = timedelta(minutes=1)
     return [
@@ -767,6 +771,8 @@ def test_headless_owner_killed_with_a_pending_delivery_delivers_it_once_after_re
             wait_until(lambda: len(posts(webhook)) == 1, timeout=30)
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
+            assert proc.stderr is not None
+            proc.stderr.close()  # killed: nobody reads what it wrote
             assert mail_entry()["delivered_at"] is None and mail_entry()["attempts"] == 1
 
             mailbox.start()
@@ -788,6 +794,9 @@ def test_headless_owner_killed_with_a_pending_delivery_delivers_it_once_after_re
         finally:
             if proc.poll() is None:
                 proc.kill()
+                proc.wait()
+            if proc.stderr is not None:
+                proc.stderr.close()
             mailbox.stop()
     assert len(mailbox.messages) == 1
     assert mailbox.subjects()[0].startswith("Overdue 1 h 0")

@@ -1,5 +1,6 @@
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -13,6 +14,7 @@ from agent.policy import (
     evaluate,
     in_quiet_hours,
     next_change,
+    tomorrow_morning,
     window_for,
 )
 from agent.queue import QueuedTicket
@@ -253,6 +255,17 @@ def test_quiet_hours_across_midnight():
     assert at(23) and at(2) and at(6, 59)
     assert not at(7) and not at(12) and not at(21, 59)
     assert not in_quiet_hours(datetime(2026, 11, 23, 23, 0), None)
+
+
+def test_mute_until_tomorrow_ends_at_seven_the_next_morning_in_the_person_s_time():
+    berlin = ZoneInfo("Europe/Berlin")
+    late = datetime(2026, 11, 23, 23, 40, tzinfo=berlin)
+    assert tomorrow_morning(late) == datetime(2026, 11, 24, 7, 0, tzinfo=berlin)
+    # just after midnight is already "tomorrow": the mute lasts until the morning after
+    early = datetime(2026, 11, 24, 0, 10, tzinfo=berlin)
+    assert tomorrow_morning(early) == datetime(2026, 11, 25, 7, 0, tzinfo=berlin)
+    # the person's 07:00, not UTC's: 06:00 UTC in Berlin's winter
+    assert tomorrow_morning(late).astimezone(UTC) == datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 
 
 def test_each_ticket_gets_its_own_rule_and_business_time_in_one_evaluation():

@@ -31,8 +31,8 @@ def mtime(q: LocalQueue) -> int:
     return q.path.stat().st_mtime_ns
 
 
-def test_apply_reports_new_updated_unchanged_and_answered(tmp_path):
-    q = LocalQueue(tmp_path)
+def test_apply_reports_new_updated_unchanged_and_answered(tmp_path, open_queue):
+    q = open_queue(tmp_path)
     ch = q.apply(snap([t(1), t(2)]), NOW)
     assert [x.id for x in ch.new] == ["1", "2"]
     q.commit()
@@ -46,8 +46,8 @@ def test_apply_reports_new_updated_unchanged_and_answered(tmp_path):
     assert {x.ticket.id for x in q.waiting()} == {"2", "3"}
 
 
-def test_one_write_per_snapshot_and_none_when_nothing_changed(tmp_path):
-    q = LocalQueue(tmp_path)
+def test_one_write_per_snapshot_and_none_when_nothing_changed(tmp_path, open_queue):
+    q = open_queue(tmp_path)
     q.apply(snap([t(i) for i in range(500)]), NOW)
     assert not q.path.exists()  # nothing written before commit
     q.commit()
@@ -59,8 +59,8 @@ def test_one_write_per_snapshot_and_none_when_nothing_changed(tmp_path):
     assert mtime(q) == first
 
 
-def test_sources_do_not_touch_each_others_tickets(tmp_path):
-    q = LocalQueue(tmp_path)
+def test_sources_do_not_touch_each_others_tickets(tmp_path, open_queue):
+    q = open_queue(tmp_path)
     q.apply(snap([t(1, "A")], "A"), NOW)
     q.apply(snap([t(1, "B")], "B"), NOW)
     ch = q.apply(snap([], "A"), NOW)
@@ -68,16 +68,16 @@ def test_sources_do_not_touch_each_others_tickets(tmp_path):
     assert [w.ticket.source for w in q.waiting()] == ["B"]
 
 
-def test_incomplete_snapshot_does_not_answer_missing_tickets(tmp_path):
-    q = LocalQueue(tmp_path)
+def test_incomplete_snapshot_does_not_answer_missing_tickets(tmp_path, open_queue):
+    q = open_queue(tmp_path)
     q.apply(snap([t(1), t(2)]), NOW)
     ch = q.apply(snap([t(1)], complete=False), NOW)
     assert ch.answered == ()
     assert len(q.waiting()) == 2
 
 
-def test_a_new_customer_message_after_a_reply_starts_a_new_cycle(tmp_path):
-    q = LocalQueue(tmp_path)
+def test_a_new_customer_message_after_a_reply_starts_a_new_cycle(tmp_path, open_queue):
+    q = open_queue(tmp_path)
     q.apply(snap([t(1)]), NOW)
     q.set_ticket_state("S", "1", acknowledged=True)
     later = NOW + timedelta(hours=1)
@@ -88,14 +88,14 @@ def test_a_new_customer_message_after_a_reply_starts_a_new_cycle(tmp_path):
     assert w.first_seen == later
 
 
-def test_restart_keeps_tickets_and_the_ledger(tmp_path):
-    q = LocalQueue(tmp_path)
+def test_restart_keeps_tickets_and_the_ledger(tmp_path, open_queue):
+    q = open_queue(tmp_path)
     q.apply(snap([t(1)]), NOW)
     key = alert_key("S", "1", NOW.isoformat(), "new")
     assert [a.key for a in q.record([Alert("new", NOW, key, "S", "1")])] == [key]
     q.set_ticket_state("S", "1", snoozed_until=NOW + timedelta(minutes=30))
     q.close()
-    q2 = LocalQueue(tmp_path)
+    q2 = open_queue(tmp_path)
     assert q2.already(key)
     assert q2.record([Alert("new", NOW, key, "S", "1")]) == []  # not owed twice
     (w,) = q2.waiting()
@@ -104,26 +104,26 @@ def test_restart_keeps_tickets_and_the_ledger(tmp_path):
     assert ch.new == ()
 
 
-def test_a_corrupt_file_is_moved_aside_and_the_queue_starts_clean(tmp_path, caplog):
+def test_a_corrupt_file_is_moved_aside_and_the_queue_starts_clean(tmp_path, caplog, open_queue):
     (tmp_path / "queue.json").write_bytes(b'{"tickets": {"1": {"key": ')
-    q = LocalQueue(tmp_path)
+    q = open_queue(tmp_path)
     assert q.waiting() == []
     assert q.recovered_from is not None and q.recovered_from.exists()
     assert "moved it aside" in caplog.text
     q.apply(snap([t(1)]), NOW)
     q.close()
-    assert [w.ticket.id for w in LocalQueue(tmp_path).waiting()] == ["1"]
+    assert [w.ticket.id for w in open_queue(tmp_path).waiting()] == ["1"]
 
 
-def test_a_file_of_the_wrong_shape_is_treated_as_corrupt(tmp_path):
+def test_a_file_of_the_wrong_shape_is_treated_as_corrupt(tmp_path, open_queue):
     (tmp_path / "queue.json").write_bytes(b'{"tickets": {"1": {"no": "key"}}}')
-    q = LocalQueue(tmp_path)
+    q = open_queue(tmp_path)
     assert q.waiting() == []
     assert q.recovered_from is not None
 
 
-def test_retention_forgets_old_history_but_not_waiting_tickets(tmp_path):
-    q = LocalQueue(tmp_path, retention=timedelta(days=7))
+def test_retention_forgets_old_history_but_not_waiting_tickets(tmp_path, open_queue):
+    q = open_queue(tmp_path, retention=timedelta(days=7))
     q.apply(snap([t(1), t(2)]), NOW)
     q.record([Alert("new", NOW, alert_key("S", i, NOW.isoformat(), "new"), "S", i) for i in "12"])
     q.apply(snap([t(2)]), NOW + timedelta(hours=1))  # 1 answered
@@ -135,8 +135,10 @@ def test_retention_forgets_old_history_but_not_waiting_tickets(tmp_path):
     assert not q.already(alert_key("S", "1", NOW.isoformat(), "new"))
 
 
-def test_a_full_disk_keeps_working_from_memory_and_writes_again_later(tmp_path, monkeypatch):
-    q = LocalQueue(tmp_path)
+def test_a_full_disk_keeps_working_from_memory_and_writes_again_later(
+    tmp_path, monkeypatch, open_queue
+):
+    q = open_queue(tmp_path)
     q.apply(snap([t(1)]), NOW)
     q.commit()
 
@@ -151,11 +153,11 @@ def test_a_full_disk_keeps_working_from_memory_and_writes_again_later(tmp_path, 
     monkeypatch.undo()
     assert q.commit() is True
     q.close()
-    assert len(LocalQueue(tmp_path).waiting()) == 2
+    assert len(open_queue(tmp_path).waiting()) == 2
 
 
-def test_a_second_process_cannot_write_the_same_queue(tmp_path):
-    q = LocalQueue(tmp_path)
+def test_a_second_process_cannot_write_the_same_queue(tmp_path, open_queue):
+    q = open_queue(tmp_path)
     assert q.writable
     other = subprocess.run(
         [
@@ -198,23 +200,23 @@ KILL_CHILD = textwrap.dedent("""
 """)
 
 
-def test_a_kill_at_any_moment_leaves_the_old_or_the_new_state(tmp_path):
+def test_a_kill_at_any_moment_leaves_the_old_or_the_new_state(tmp_path, open_queue):
     rng = random.Random(20261123)
     script = tmp_path / "child.py"
     script.write_text(KILL_CHILD, encoding="utf-8")
     data = tmp_path / "data"
     committed = 0
     for _ in range(15):
-        child = subprocess.Popen(
+        with subprocess.Popen(
             [sys.executable, str(script), str(data)], cwd=ROOT, stdout=subprocess.PIPE, text=True
-        )
-        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
-        time.sleep(rng.uniform(0.05, 0.5))
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        printed = child.stdout.read().split()
+        ) as child:  # closes its pipe
+            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+            time.sleep(rng.uniform(0.05, 0.5))
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+            printed = child.stdout.read().split()
         committed = int(printed[-1]) if printed else committed
-        q = LocalQueue(data)
+        q = open_queue(data)
         assert q.recovered_from is None, "the queue file was damaged by a kill"
         n = int(q.get_meta("n", 0))
         # the last state reported as committed, or the one being written when killed
@@ -223,12 +225,12 @@ def test_a_kill_at_any_moment_leaves_the_old_or_the_new_state(tmp_path):
         size = 2000 + (n * 7919) % 3000
         assert {w.ticket.id for w in q.waiting()} == {f"{n}-{i}" for i in range(size)}
         q.close()
-    LocalQueue(data).close()
+    open_queue(data).close()
     assert [p.name for p in data.iterdir() if p.name.endswith(".tmp")] == []
 
 
-def test_the_in_memory_view_matches_what_a_restart_reads(tmp_path):
-    q = LocalQueue(tmp_path)
+def test_the_in_memory_view_matches_what_a_restart_reads(tmp_path, open_queue):
+    q = open_queue(tmp_path)
     q.waiting()  # build the in-memory view first, then change things under it
     q.apply(snap([t(1), t(2), t(3)]), NOW)
     q.set_ticket_state("S", "2", acknowledged=True)
@@ -244,11 +246,11 @@ def test_the_in_memory_view_matches_what_a_restart_reads(tmp_path):
             for w in queue.waiting()
         )
 
-    assert view(q) == view(LocalQueue(tmp_path))
+    assert view(q) == view(open_queue(tmp_path))
 
 
-def test_a_repeated_snapshot_reports_the_same_waiting_tickets_once_each(tmp_path):
-    q = LocalQueue(tmp_path)
+def test_a_repeated_snapshot_reports_the_same_waiting_tickets_once_each(tmp_path, open_queue):
+    q = open_queue(tmp_path)
     listing = [t(1), t(2), t(1)]  # a helpdesk listing ticket 1 on two pages
     assert [x.id for x in q.apply(snap(listing), NOW).new] == ["1", "2"]
     again = q.apply(snap(listing), NOW + timedelta(minutes=1))
@@ -256,33 +258,33 @@ def test_a_repeated_snapshot_reports_the_same_waiting_tickets_once_each(tmp_path
     assert [x.id for x in again.waiting] == ["1", "2"]
 
 
-def test_a_forgotten_source_s_same_snapshot_is_new_again(tmp_path):
-    q = LocalQueue(tmp_path)
+def test_a_forgotten_source_s_same_snapshot_is_new_again(tmp_path, open_queue):
+    q = open_queue(tmp_path)
     q.apply(snap([t(1)]), NOW)
     q.forget_source("S")
     assert [x.id for x in q.apply(snap([t(1)]), NOW).new] == ["1"]
     assert [x.ticket.id for x in q.waiting()] == ["1"]
 
 
-def test_new_alerts_are_recorded_by_the_ticket_rows_not_a_ledger_entry_each(tmp_path):
-    q = LocalQueue(tmp_path)
+def test_new_alerts_are_recorded_by_the_ticket_rows_not_a_ledger_entry_each(tmp_path, open_queue):
+    q = open_queue(tmp_path)
     q.apply(snap([t(i) for i in range(3)]), NOW)
     keys = [alert_key("S", str(i), NOW.isoformat(), "new") for i in range(3)]
     assert len(q.record([Alert("new", NOW, k, "S", k.split("\x1f")[1]) for k in keys])) == 3
     q.close()
-    q2 = LocalQueue(tmp_path)
+    q2 = open_queue(tmp_path)
     assert q2.ledger_entries() == []  # 10,000 new tickets do not double the file
     assert all(q2.already(k) for k in keys)
 
 
-def test_a_ticket_leaving_and_returning_in_the_same_cycle_is_not_new_again(tmp_path):
-    q = LocalQueue(tmp_path)
+def test_a_ticket_leaving_and_returning_in_the_same_cycle_is_not_new_again(tmp_path, open_queue):
+    q = open_queue(tmp_path)
     q.apply(snap([t(1)]), NOW)
     key = alert_key("S", "1", NOW.isoformat(), "new")
     q.record([Alert("new", NOW, key, "S", "1")])
     q.apply(snap([]), NOW + timedelta(hours=1))  # moved to pending, say
     q.close()
-    q2 = LocalQueue(tmp_path)
+    q2 = open_queue(tmp_path)
     assert q2.record([Alert("new", NOW, key, "S", "1")]) == []
     assert q2.apply(snap([t(1)]), NOW + timedelta(hours=2)).new  # back in the queue, no alert
 
@@ -311,9 +313,9 @@ PREVIOUS_VERSION_FILE = (
 )
 
 
-def test_a_queue_file_of_the_previous_version_loads_whole(tmp_path):
+def test_a_queue_file_of_the_previous_version_loads_whole(tmp_path, open_queue):
     (tmp_path / "queue.json").write_text(PREVIOUS_VERSION_FILE, encoding="utf-8")
-    q = LocalQueue(tmp_path)
+    q = open_queue(tmp_path)
     assert q.recovered_from is None
     (waiting,) = q.waiting()
     assert (waiting.ticket.id, waiting.ticket.category, waiting.acknowledged) == (
@@ -338,21 +340,21 @@ def test_a_queue_file_of_the_previous_version_loads_whole(tmp_path):
     changes = q.apply(Snapshot("Desk", (first, second), NOW), NOW)
     assert [x.id for x in changes.new] == ["3"]
     q.close()
-    again = LocalQueue(tmp_path)
+    again = open_queue(tmp_path)
     assert sorted(w.ticket.id for w in again.waiting()) == ["1", "3"]
     assert again.waiting()[0].acknowledged or again.waiting()[1].acknowledged
     again.close()
 
 
-def test_mute_and_pins_are_kept_across_a_restart(tmp_path):
-    q = LocalQueue(tmp_path)
+def test_mute_and_pins_are_kept_across_a_restart(tmp_path, open_queue):
+    q = open_queue(tmp_path)
     q.apply(snap([t(1), t(2)]), NOW)
     q.set_muted_until(NOW + timedelta(hours=1))
     q.set_pinned(t(1).key, True)
     q.set_pinned(t(2).key, True)
     q.set_pinned("S\x1fgone", True)  # a ticket not in the queue is not pinned
     q.close()
-    q = LocalQueue(tmp_path)
+    q = open_queue(tmp_path)
     assert q.muted_until(NOW) == NOW + timedelta(hours=1)
     assert q.muted_until(NOW + timedelta(hours=2)) is None  # over by itself
     assert q.pinned() == (t(2).key, t(1).key)  # newest first

@@ -69,7 +69,7 @@ def test_sign_in_button_asks_for_oauth_first_and_hides_for_kinds_without_it(
     assert form.sign_in.isHidden()
 
 
-def test_tray_offers_sign_in_for_a_source_that_needs_it(qtbot, tmp_path) -> None:
+def test_tray_offers_sign_in_for_a_source_that_needs_it(qtbot, tmp_path, sound_double) -> None:
     from datetime import datetime, timezone
 
     from PySide6.QtCore import QSettings
@@ -93,6 +93,7 @@ def test_tray_offers_sign_in_for_a_source_that_needs_it(qtbot, tmp_path) -> None
     )
     config = demo_config()
     settings = QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat)
+    assert sound_double  # the tray's sound player loads and plays nothing here
     sound = SoundPlayer(settings, config.alerts)
     tray = Tray(Commands(), config, sound, tray_available=False, clock=lambda: now)
     tray.show_status(status)

@@ -109,6 +109,8 @@ def sound_server(tmp_path: Path) -> Iterator[dict[str, str]]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+        if server.stderr is not None:
+            server.stderr.close()
 
 
 def record_while_playing(env: dict[str, str], tmp_path: Path, sound: str) -> tuple[str, float]:

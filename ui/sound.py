@@ -20,7 +20,7 @@ from PySide6.QtCore import QObject, QSettings, QUrl
 import resources
 from agent.config import Alerts
 from agent.model import UTC, Alert, parse_time, utcnow
-from agent.policy import in_quiet_hours
+from agent.policy import in_quiet_hours, tomorrow_morning
 
 if TYPE_CHECKING:
     from PySide6.QtMultimedia import QSoundEffect
@@ -123,10 +123,8 @@ class SoundPlayer(QObject):
         self._set_mute(now + span)
 
     def mute_until_tomorrow(self, now: datetime) -> None:
-        """Until 07:00 local time tomorrow (the start of a working day)."""
-        local = self.local_now(now)
-        tomorrow = (local + timedelta(days=1)).replace(hour=7, minute=0, second=0, microsecond=0)
-        self._set_mute(tomorrow)
+        """Until tomorrow morning, local time (the rule: ``policy.tomorrow_morning``)."""
+        self._set_mute(tomorrow_morning(self.local_now(now)))
 
     def unmute(self) -> None:
         self.settings.remove(MUTE_KEY)

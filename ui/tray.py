@@ -68,6 +68,15 @@ def plain(text: str, limit: int = SUBJECT_CHARS) -> str:
     return one_line(text, limit)
 
 
+def add_action(menu: QMenu, text: str) -> QAction:
+    """A new action in ``menu``, made here: the QAction that ``QMenu.addAction(text)`` returns
+    can come back as a stale wrapper of a deleted object whose address it reused (PySide's
+    wrapper map), and its ``triggered`` is then not the action's."""
+    action = QAction(text, menu)
+    menu.addAction(action)
+    return action
+
+
 def menu_text(text: str) -> str:
     """Text for a QAction: "&" would otherwise turn the next letter into a shortcut."""
     return text.replace("&", "&&")
@@ -374,14 +383,14 @@ class Tray(QObject):
         if shown:
             self._add_ticket_actions(menu, shown)
         menu.addSeparator()
-        menu.addAction("Check now").triggered.connect(lambda: self.agent.check_now())
+        add_action(menu, "Check now").triggered.connect(lambda: self.agent.check_now())
         self._add_mute_actions(menu, now)
         self._add_group_by(menu)
         menu.addSeparator()
-        menu.addAction("Settings…").triggered.connect(self.settings_requested.emit)
-        menu.addAction("Open log folder").triggered.connect(self.log_folder_requested.emit)
-        menu.addAction("About").triggered.connect(self._about)
-        menu.addAction("Quit").triggered.connect(self.quit_requested.emit)
+        add_action(menu, "Settings…").triggered.connect(self.settings_requested.emit)
+        add_action(menu, "Open log folder").triggered.connect(self.log_folder_requested.emit)
+        add_action(menu, "About").triggered.connect(self._about)
+        add_action(menu, "Quit").triggered.connect(self.quit_requested.emit)
 
     def _add_status_lines(self, menu: QMenu, status: Status) -> None:
         """Notices, each source that cannot be read or is slowed down, and the count."""
@@ -394,7 +403,7 @@ class Tray(QObject):
                 why = s.message or "not read yet"
                 self._info(menu, f"Cannot read {plain(s.name, 30)}: {plain(why, 70)}")
             if s.sign_in:  # Settings has the Sign in… button of the source
-                action = menu.addAction(menu_text(f"Sign in to {plain(s.name, 30)}…"))
+                action = add_action(menu, menu_text(f"Sign in to {plain(s.name, 30)}…"))
                 action.triggered.connect(self.settings_requested.emit)
         if status.blind:
             head = f"{status.waiting} known waiting (not every helpdesk could be read)"
@@ -414,13 +423,13 @@ class Tray(QObject):
         for title, items in sections:
             menu.addSection(menu_text(plain(title, 40)))
             for w in items:
-                action = menu.addAction(menu_text(ticket_label(w, now, owner)))
+                action = add_action(menu, menu_text(ticket_label(w, now, owner)))
                 action.setData(w.ticket.key)
                 action.triggered.connect(lambda _=False, w=w: self.open_ticket(w))
                 shown.append(w)
         if more:
             rest = sorted(status.tickets, key=lambda w: w.due_at)[-1]
-            action = menu.addAction(f"{more} more…")
+            action = add_action(menu, f"{more} more…")
             action.triggered.connect(lambda _=False, w=rest: self._open_helpdesk(w))
         return shown
 
@@ -428,11 +437,11 @@ class Tray(QObject):
         acts = menu.addMenu("I'm on it / snooze")
         for w in shown:
             sub = acts.addMenu(menu_text(plain(w.ticket.subject, 40)))
-            sub.addAction("I'm on it").triggered.connect(
+            add_action(sub, "I'm on it").triggered.connect(
                 lambda _=False, w=w: self.agent.acknowledge(w.ticket.source, w.ticket.id)
             )
             for minutes in (15, 30, 60):
-                sub.addAction(f"Snooze {minutes} min").triggered.connect(
+                add_action(sub, f"Snooze {minutes} min").triggered.connect(
                     lambda _=False, w=w, m=minutes: self.agent.snooze(
                         w.ticket.source, w.ticket.id, m
                     )
@@ -440,12 +449,12 @@ class Tray(QObject):
 
     def _add_mute_actions(self, menu: QMenu, now: datetime) -> None:
         note = self.sound.note(now)
-        menu.addAction("Mute for 15 min").triggered.connect(
+        add_action(menu, "Mute for 15 min").triggered.connect(
             lambda: self._mute(timedelta(minutes=15))
         )
-        menu.addAction("Mute for 1 h").triggered.connect(lambda: self._mute(timedelta(hours=1)))
-        menu.addAction("Mute until tomorrow").triggered.connect(self._mute_tomorrow)
-        unmute = menu.addAction(f"Unmute ({note})" if note else "Unmute")
+        add_action(menu, "Mute for 1 h").triggered.connect(lambda: self._mute(timedelta(hours=1)))
+        add_action(menu, "Mute until tomorrow").triggered.connect(self._mute_tomorrow)
+        unmute = add_action(menu, f"Unmute ({note})" if note else "Unmute")
         unmute.setEnabled(bool(self.sound.muted(now)))
         unmute.triggered.connect(self._unmute)
 
@@ -461,7 +470,7 @@ class Tray(QObject):
 
     @staticmethod
     def _info(menu: QMenu, text: str) -> None:
-        action = menu.addAction(menu_text(text))
+        action = add_action(menu, menu_text(text))
         action.setEnabled(False)
 
     def _open_helpdesk(self, w: WaitingTicket) -> None:

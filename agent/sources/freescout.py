@@ -32,18 +32,23 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
-from agent.model import Snapshot, Ticket, utcnow
+from agent.model import Snapshot, Ticket
 from agent.sources.base import BadResponse, NotFound, Option, Source
-from agent.sources.http import Page, throttle_hint
-from agent.sources.kit import CategoryResolver, TicketCache, parse_time, slowest, waiting_since
-
-if TYPE_CHECKING:
-    from agent.config import SourceConfig
+from agent.sources.http import Page
+from agent.sources.http_limits import throttle_hint
+from agent.sources.kit import (
+    CategoryResolver,
+    TicketCache,
+    hal_embedded,
+    id_and_created,
+    parse_time,
+    slowest,
+    waiting_since,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,17 +70,12 @@ def _time(value: Any, what: str) -> datetime | None:
 
 
 def _embedded(data: Any, key: str) -> list[dict[str, Any]]:
-    embedded = data.get("_embedded") if isinstance(data, dict) else None
-    if embedded is None and isinstance(data, dict) and "page" in data:
-        return []
-    items = embedded.get(key) if isinstance(embedded, dict) else None
-    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise BadResponse(
-            f"FreeScout's answer has no list of {key}; is the API & Webhooks module installed "
-            "and the URL the FreeScout address?",
-            f"expected _embedded.{key}[], got {str(data)[:200]}",
-        )
-    return items
+    return hal_embedded(
+        data,
+        key,
+        message=f"FreeScout's answer has no list of {key}; is the API & Webhooks module "
+        "installed and the URL the FreeScout address?",
+    )
 
 
 def parse_mailboxes(data: Any) -> dict[int, str]:
@@ -87,8 +87,8 @@ def page_numbers(data: Any) -> tuple[int, int]:
     page = data.get("page") if isinstance(data, dict) else None
     if not isinstance(page, dict):
         return 1, 1
-    number = page.get("number", 1)
-    total = page.get("totalPages", page.get("total_pages", 1))
+    number: Any = page.get("number", 1)
+    total: Any = page.get("totalPages", page.get("total_pages", 1))
     try:
         return int(number), int(total)
     except (TypeError, ValueError):
@@ -172,12 +172,7 @@ def parse_conversation(
     """
     if conv.get("status") != "active" or conv.get("state", "published") != "published":
         return None
-    cid = conv.get("id")
-    created = _time(conv.get("createdAt"), f"conversation {cid} createdAt")
-    if cid is None or created is None:
-        raise BadResponse(
-            "FreeScout sent a conversation without an id or creation time", str(conv)[:200]
-        )
+    cid, created = id_and_created(conv, "createdAt", helpdesk="FreeScout", what="conversation")
     if _team_wrote_last(conv):
         return None
     embedded = conv.get("_embedded")
@@ -228,18 +223,12 @@ class FreeScoutSource(Source):
     secret_label = "API key"  # noqa: S105 - a label, not a secret
     category_label = "Mailboxes"
 
-    def __init__(
-        self,
-        config: SourceConfig,
-        secret: str | None = None,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        super().__init__(config, secret, clock)
-        web = config.url.rstrip("/")
+    def set_up(self) -> None:
+        web = self.config.url.rstrip("/")
         self.web = web[: -len("/api")] if web.endswith("/api") else web
         self.client = self.http(
             self.web,
-            headers={"X-FreeScout-API-Key": secret},
+            headers={"X-FreeScout-API-Key": self.secret},
         )
         self.mailboxes: CategoryResolver[int] = CategoryResolver(
             self._read_mailboxes, what="mailbox", helpdesk="FreeScout"
@@ -274,58 +263,20 @@ class FreeScoutSource(Source):
         self.mailboxes.new_fetch()
         watched = self.mailboxes.ids(self.config.categories) if self.config.categories else None
         ours = {str(m) for m in watched} if watched is not None else None
-        first = not self._synced
-        changed, throttle = None, None
-        if (
-            not first
-            and self._since_works
-            and self._mark is not None
-            and self._full_at is not None
-            and now - self._full_at < FULL_LISTING_EVERY
-        ):
-            changed, throttle = self._changed_since(self._mark)
-        complete = True
+        changed, throttle = self._changes(now)
+        with_threads: dict[Any, dict[str, Any]] = {}
         if changed is not None:  # an idle poll: only what changed since the last one
-            for conv in changed:
-                if self._may_wait(conv, ours):
-                    self._active[conv.get("id")] = conv
-                else:
-                    self._active.pop(conv.get("id"), None)
-            listed = list(self._active.values())
-            self._advance_mark(changed)
+            listed, complete = self._apply_changes(changed, ours), True
         else:
-            params = self._active_params(watched)
-            pages = self.client.paginate("api/conversations", params, self._next)
-            listed = [
-                conv
-                for page in pages
-                for conv in _embedded(page.data, "conversations")
-                if self._may_wait(conv, ours)
-            ]
-            complete, throttle = pages.complete, slowest(throttle, pages.throttle)
-            if complete:
-                self._active = {conv.get("id"): conv for conv in listed}
-                self._full_at, self._mark = now, None
-                self._advance_mark(listed)
-            else:
-                self._full_at = None  # not all of it: list in full again next time
+            listed, complete, hint = self._list_active(now, watched, ours)
+            throttle = slowest(throttle, hint)
         for conv in listed:  # a mailbox added since the names were read
             if isinstance(conv.get("mailboxId"), int):
                 self.mailboxes.name(conv["mailboxId"])
         mailboxes = self.mailboxes.table()
-        undecided = [conv for conv in listed if self._needs_threads(conv)]
-        with_threads: dict[Any, dict[str, Any]] = {}
-        if changed is None and len(undecided) > math.ceil(len(listed) / THREADS_PAGE_SIZE):
-            # fewer requests than one per conversation: the listing again, threads embedded
-            params = {**self._active_params(watched), "pageSize": THREADS_PAGE_SIZE}
-            pages = self.client.paginate(
-                "api/conversations", {**params, "embed": "threads"}, self._next
-            )
-            throttle = slowest(throttle, pages.throttle)
-            complete = complete and pages.complete
-            for page in pages:
-                for conv in _embedded(page.data, "conversations"):
-                    with_threads[conv.get("id")] = conv
+        if changed is None:
+            with_threads, threads_complete, hint = self._list_with_threads(listed, watched)
+            complete, throttle = complete and threads_complete, slowest(throttle, hint)
         tickets: dict[str, Ticket] = {}
         for conv in listed:
             ticket, hint = self._ticket(conv, mailboxes, with_threads.get(conv.get("id")))
@@ -336,6 +287,67 @@ class FreeScoutSource(Source):
             self._threads_read.prune(conv.get("id") for conv in listed)
             self._synced = True
         return Snapshot(self.name, tuple(tickets.values()), now, complete, throttle)
+
+    def _changes(self, now: datetime) -> tuple[list[dict[str, Any]] | None, float | None]:
+        """What changed since the last look, when an idle poll may ask only for that (synced,
+        the server honours ``updatedSince``, the last full listing is recent); else None."""
+        if (
+            self._synced
+            and self._since_works
+            and self._mark is not None
+            and self._full_at is not None
+            and now - self._full_at < FULL_LISTING_EVERY
+        ):
+            return self._changed_since(self._mark)
+        return None, None
+
+    def _apply_changes(
+        self, changed: list[dict[str, Any]], ours: set[str] | None
+    ) -> list[dict[str, Any]]:
+        """The conversations that may wait, once ``changed`` is applied to the last listing."""
+        for conv in changed:
+            if self._may_wait(conv, ours):
+                self._active[conv.get("id")] = conv
+            else:
+                self._active.pop(conv.get("id"), None)
+        self._advance_mark(changed)
+        return list(self._active.values())
+
+    def _list_active(
+        self, now: datetime, watched: Any, ours: set[str] | None
+    ) -> tuple[list[dict[str, Any]], bool, float | None]:
+        """The full listing of the conversations that may wait: (them, complete, hint)."""
+        pages = self.client.paginate("api/conversations", self._active_params(watched), self._next)
+        listed = [
+            conv
+            for page in pages
+            for conv in _embedded(page.data, "conversations")
+            if self._may_wait(conv, ours)
+        ]
+        if pages.complete:
+            self._active = {conv.get("id"): conv for conv in listed}
+            self._full_at, self._mark = now, None
+            self._advance_mark(listed)
+        else:
+            self._full_at = None  # not all of it: list in full again next time
+        return listed, pages.complete, pages.throttle
+
+    def _list_with_threads(
+        self, listed: list[dict[str, Any]], watched: Any
+    ) -> tuple[dict[Any, dict[str, Any]], bool, float | None]:
+        """The listing again with threads embedded, by id, when that costs fewer requests than
+        reading the undecided conversations one by one: (them, complete, hint)."""
+        undecided = [conv for conv in listed if self._needs_threads(conv)]
+        if len(undecided) <= math.ceil(len(listed) / THREADS_PAGE_SIZE):
+            return {}, True, None
+        params = {**self._active_params(watched), "pageSize": THREADS_PAGE_SIZE}
+        pages = self.client.paginate(
+            "api/conversations", {**params, "embed": "threads"}, self._next
+        )
+        with_threads = {
+            conv.get("id"): conv for page in pages for conv in _embedded(page.data, "conversations")
+        }
+        return with_threads, pages.complete, pages.throttle
 
     @staticmethod
     def _active_params(watched: Any) -> dict[str, Any]:

@@ -82,13 +82,18 @@ def _user(item: dict[str, Any]) -> dict[str, Any]:
     return user if isinstance(user, dict) else {}
 
 
-def parse_issues(data: Any) -> list[dict[str, Any]]:
-    """The issues of one page of ``GET /repos/{o}/{r}/issues``, pull requests dropped."""
+def _require_list(data: Any, what: str) -> None:
+    """A BadResponse unless ``data`` is a JSON list (``what``: the list it should be)."""
     if not isinstance(data, list):
         raise BadResponse(
-            "GitHub's answer is not a list of issues; is the URL the GitHub API?",
+            f"GitHub's answer is not a list of {what}",
             f"expected a JSON list, got {type(data).__name__}",
         )
+
+
+def parse_issues(data: Any) -> list[dict[str, Any]]:
+    """The issues of one page of ``GET /repos/{o}/{r}/issues``, pull requests dropped."""
+    _require_list(data, "issues; is the URL the GitHub API?")
     issues = []
     for item in data:
         if not isinstance(item, dict) or "number" not in item:
@@ -103,11 +108,7 @@ def parse_issues(data: Any) -> list[dict[str, Any]]:
 
 def parse_comments(data: Any) -> list[Message]:
     """The messages of one page of ``GET /repos/{o}/{r}/issues/{n}/comments``."""
-    if not isinstance(data, list):
-        raise BadResponse(
-            "GitHub's answer is not a list of comments",
-            f"expected a JSON list, got {type(data).__name__}",
-        )
+    _require_list(data, "comments")
     messages = []
     for item in data:
         if not isinstance(item, dict):
@@ -129,11 +130,7 @@ def parse_comments(data: Any) -> list[Message]:
 
 def parse_logins(data: Any) -> list[str]:
     """The casefolded logins of one page of members or collaborators."""
-    if not isinstance(data, list):
-        raise BadResponse(
-            "GitHub's answer is not a list of users",
-            f"expected a JSON list, got {type(data).__name__}",
-        )
+    _require_list(data, "users")
     return [
         str(user["login"]).casefold()
         for user in data

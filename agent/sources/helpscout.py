@@ -28,14 +28,21 @@ from agent import secrets
 from agent.model import Snapshot, Ticket
 from agent.sources.base import (
     AuthError,
-    BadResponse,
     Forbidden,
     NotConfigured,
     Option,
     Source,
 )
 from agent.sources.http import Page
-from agent.sources.kit import CategoryResolver, Relist, earlier_clock, parse_time, slowest
+from agent.sources.kit import (
+    CategoryResolver,
+    Relist,
+    earlier_clock,
+    hal_embedded,
+    id_and_created,
+    parse_time,
+    slowest,
+)
 
 if TYPE_CHECKING:
     pass
@@ -53,16 +60,11 @@ def _time(value: Any, what: str) -> datetime | None:
 
 def _embedded(data: Any, key: str) -> list[dict[str, Any]]:
     """``_embedded.<key>`` of a HAL page (raises BadResponse on any other shape)."""
-    embedded = data.get("_embedded") if isinstance(data, dict) else None
-    if embedded is None and isinstance(data, dict) and "page" in data:
-        return []  # an empty page may omit _embedded
-    items = embedded.get(key) if isinstance(embedded, dict) else None
-    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise BadResponse(
-            f"Help Scout's answer has no list of {key}; is the URL the Mailbox API 2.0?",
-            f"expected _embedded.{key}[], got {str(data)[:200]}",
-        )
-    return items
+    return hal_embedded(
+        data,
+        key,
+        message=f"Help Scout's answer has no list of {key}; is the URL the Mailbox API 2.0?",
+    )
 
 
 def next_href(page: Page) -> str | None:
@@ -103,12 +105,7 @@ def parse_conversation(
         until = _time(snooze.get("snoozedUntil"), "snoozedUntil")
         if until is not None and until > now:
             return None
-    cid = conv.get("id")
-    created = _time(conv.get("createdAt"), f"conversation {cid} createdAt")
-    if cid is None or created is None:
-        raise BadResponse(
-            "Help Scout sent a conversation without an id or creation time", str(conv)[:200]
-        )
+    cid, created = id_and_created(conv, "createdAt", helpdesk="Help Scout", what="conversation")
     since = _time(waiting.get("time"), f"conversation {cid} customerWaitingSince") or created
     number = conv.get("number") or cid
     mailbox = conv.get("mailboxId")

@@ -59,6 +59,28 @@ def list_of_objects(data: Any, what: str, *, helpdesk: str) -> list[dict[str, An
     return data
 
 
+def objects_under(
+    container: Any, key: str, *, message: str, expected: str, answer: Any = None
+) -> list[dict[str, Any]]:
+    """``container[key]`` when it is a list of objects; else a :class:`BadResponse` with
+    ``message`` (for the person) and what was ``expected`` and came (``answer``, else the
+    container) in its detail."""
+    items = container.get(key) if isinstance(container, dict) else None
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        got = container if answer is None else answer
+        raise BadResponse(message, f"expected {expected}, got {str(got)[:200]}")
+    return items
+
+
+def hal_embedded(data: Any, key: str, *, message: str) -> list[dict[str, Any]]:
+    """``_embedded.<key>`` of a HAL page (Help Scout, FreeScout); an empty page may leave
+    ``_embedded`` out. Any other shape: a :class:`BadResponse` with ``message``."""
+    embedded = data.get("_embedded") if isinstance(data, dict) else None
+    if embedded is None and isinstance(data, dict) and "page" in data:
+        return []
+    return objects_under(embedded, key, message=message, expected=f"_embedded.{key}[]", answer=data)
+
+
 def id_and_created(
     item: Mapping[str, Any], created_key: str, *, helpdesk: str, what: str = "ticket"
 ) -> tuple[Any, datetime]:

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from agent.model import Snapshot, Ticket
 from agent.sources.base import BadResponse, Forbidden, Option, Source
 from agent.sources.http import Page
-from agent.sources.kit import Relist, TicketCache, parse_time, slowest, waiting_since
+from agent.sources.kit import Relist, TicketCache, objects_under, parse_time, slowest, waiting_since
 
 if TYPE_CHECKING:
     pass
@@ -67,14 +67,13 @@ def _time(value: Any, what: str) -> datetime | None:
 
 
 def parse_items(data: Any) -> list[dict[str, Any]]:
-    items = data.get("items") if isinstance(data, dict) else None
-    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise BadResponse(
-            "Request Tracker's answer has no list of items; is the URL the RT address "
-            "(with its WebPath) and REST2 enabled?",
-            f"expected items[], got {str(data)[:200]}",
-        )
-    return items
+    return objects_under(
+        data,
+        "items",
+        message="Request Tracker's answer has no list of items; is the URL the RT address "
+        "(with its WebPath) and REST2 enabled?",
+        expected="items[]",
+    )
 
 
 def next_page(page: Page) -> str | None:

@@ -55,7 +55,14 @@ from agent.model import Snapshot, Ticket
 from agent.sources.base import BadResponse, Option, Source
 from agent.sources.http import Page
 from agent.sources.http_limits import throttle_hint
-from agent.sources.kit import Relist, TicketCache, parse_time, slowest, waiting_since
+from agent.sources.kit import (
+    Relist,
+    TicketCache,
+    id_and_created,
+    parse_time,
+    slowest,
+    waiting_since,
+)
 
 if TYPE_CHECKING:
     pass
@@ -180,10 +187,7 @@ def parse_ticket(
     """The ticket for one expanded search result, or None when it does not wait on the team."""
     if str(ticket.get("state") or "").casefold() not in states:
         return None
-    tid = ticket.get("id")
-    created = _time(ticket.get("created_at"), f"ticket {tid} created_at")
-    if tid is None or created is None:
-        raise BadResponse("Zammad sent a ticket without an id or creation time", str(ticket)[:200])
+    tid, created = id_and_created(ticket, "created_at", helpdesk="Zammad")
     if not customer_spoke_last(ticket):
         return None  # an agent replied last
     since = waiting_since(messages) if messages else created

@@ -30,18 +30,22 @@ changes (Zendesk indexes them); the README says so.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agent import secrets, signin
-from agent.model import Snapshot, Ticket, utcnow
-from agent.sources.base import BadResponse, NotConfigured, Option, Source
+from agent.model import Snapshot, Ticket
+from agent.sources.base import NotConfigured, Option, Source
 from agent.sources.http import Page
-from agent.sources.kit import CategoryResolver, TicketCache, parse_time, slowest, waiting_since
-
-if TYPE_CHECKING:
-    from agent.config import SourceConfig
+from agent.sources.kit import (
+    CategoryResolver,
+    TicketCache,
+    id_and_created,
+    objects_under,
+    parse_time,
+    slowest,
+    waiting_since,
+)
 
 WAITING_STATUSES = frozenset({"new", "open"})
 SEARCH_LIMIT = 1000  # the Search API returns at most this many results per query
@@ -59,21 +63,25 @@ def _time(value: Any, what: str) -> datetime | None:
 
 
 def _list(data: Any, key: str, hint: str = "") -> list[dict[str, Any]]:
-    items = data.get(key) if isinstance(data, dict) else None
-    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise BadResponse(
-            f"Zendesk's answer has no list of {key}{hint}",
-            f"expected {key}[] of objects, got {str(data)[:200]}",
-        )
-    return items
+    return objects_under(
+        data,
+        key,
+        message=f"Zendesk's answer has no list of {key}{hint}",
+        expected=f"{key}[] of objects",
+    )
+
+
+def _sideloaded(data: Any, name: str, by: str) -> dict[Any, dict[str, Any]]:
+    """The sideloaded ``name`` rows of an answer, by their ``by`` field (absent: none)."""
+    rows = data.get(name) if isinstance(data, dict) else None
+    if not isinstance(rows, list):
+        return {}
+    return {row[by]: row for row in rows if isinstance(row, dict) and by in row}
 
 
 def parse_users(data: Any) -> dict[int, dict[str, Any]]:
     """The sideloaded ``users`` of an answer, by id (absent: none)."""
-    users = data.get("users") if isinstance(data, dict) else None
-    if not isinstance(users, list):
-        return {}
-    return {u["id"]: u for u in users if isinstance(u, dict) and "id" in u}
+    return _sideloaded(data, "users", "id")
 
 
 def parse_groups(data: Any) -> dict[int, str]:
@@ -140,7 +148,7 @@ def parse_comments(
         at = _time(comment.get("created_at"), "comment created_at")
         if at is None:
             continue
-        author = comment.get("author_id")
+        author: Any = comment.get("author_id")
         role = (users.get(author) or {}).get("role")
         messages.append((at, author == requester_id or role == CUSTOMER_ROLE))
     return messages
@@ -148,10 +156,7 @@ def parse_comments(
 
 def parse_metric_sets(data: Any) -> dict[Any, dict[str, Any]]:
     """The sideloaded ``metric_sets`` of an answer, by ``ticket_id`` (absent: none)."""
-    sets = data.get("metric_sets") if isinstance(data, dict) else None
-    if not isinstance(sets, list):
-        return {}
-    return {m["ticket_id"]: m for m in sets if isinstance(m, dict) and "ticket_id" in m}
+    return _sideloaded(data, "metric_sets", "ticket_id")
 
 
 def unanswered_from_start(ticket: dict[str, Any], metrics: dict[str, Any] | None) -> bool:
@@ -187,10 +192,7 @@ def parse_ticket(
     """
     if not isinstance(ticket.get("status"), str) or ticket["status"] not in WAITING_STATUSES:
         return None  # pending, hold, solved, closed: not the team's turn
-    tid = ticket.get("id")
-    created = _time(ticket.get("created_at"), f"ticket {tid} created_at")
-    if tid is None or created is None:
-        raise BadResponse("Zendesk sent a ticket without an id or creation time", str(ticket)[:200])
+    tid, created = id_and_created(ticket, "created_at", helpdesk="Zendesk")
     if messages:
         since = waiting_since(messages)
         if since is None:
@@ -249,20 +251,15 @@ class ZendeskSource(Source):
     secret_label = "API token"  # noqa: S105 - a label, not a secret
     category_label = "Groups"
 
-    def __init__(
-        self,
-        config: SourceConfig,
-        secret: str | None = None,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        super().__init__(config, secret, clock)
+    def set_up(self) -> None:
+        config, secret = self.config, self.secret
         auth = None
         headers: dict[str, str] = {}
         if str(self.option("auth") or "token").lower() not in ("token", "oauth"):
             raise NotConfigured(f'{self.name}: auth must be "token" or "oauth"')
         if signin.uses_oauth(config):  # the secret is the refresh token of a sign-in
             assert secret is not None
-            auth = signin.bearer_auth(signin.tokens_for(config, secret, clock))
+            auth = signin.bearer_auth(signin.tokens_for(config, secret, self.clock))
         elif self.option("oauth"):
             headers = {"Authorization": f"Bearer {secret}"}
         else:
@@ -279,7 +276,7 @@ class ZendeskSource(Source):
             web = web.removesuffix(suffix)
         self.web = web
         self.client = self.http(f"{web}/api/v2", headers=headers, auth=auth)
-        self.groups: CategoryResolver = CategoryResolver(
+        self.groups: CategoryResolver[int] = CategoryResolver(
             self._read_groups, what="group", helpdesk="Zendesk"
         )
         #: each ticket's public comments, kept while its ``updated_at`` stays the same

@@ -27,7 +27,6 @@ from ui.settings.widgets import (
     clear,
     hint,
     plain_label,
-    remove_row,
     retab,
     show,
     show_error_in,
@@ -133,15 +132,10 @@ class EscalationPage(QWidget):
 
     def add_level(self, level: dict[str, Any]) -> LevelBox:
         box = LevelBox(level)
-        box.removed.connect(self._remove_level)
-        append_row(self.levels, self.levels_box, box)
+        append_row(self.levels, self.levels_box, box, after_removal=self._renumber)
         self._renumber()
         retab(self)
         return box
-
-    def _remove_level(self, box: LevelBox) -> None:
-        remove_row(self.levels, box)
-        self._renumber()
 
     def _renumber(self) -> None:
         for n, box in enumerate(self.levels, 1):

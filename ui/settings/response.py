@@ -29,7 +29,6 @@ from ui.settings.widgets import (
     append_row,
     clear,
     plain_label,
-    remove_row,
     retab,
     show,
     show_error_in,
@@ -241,13 +240,9 @@ class ResponsePage(QWidget):
 
     def add_rule(self, rule: dict[str, Any]) -> RuleRow:
         row = RuleRow(rule)
-        row.removed.connect(self._remove_rule)
         append_row(self.rules, self.rules_lay, row)
         retab(self)
         return row
-
-    def _remove_rule(self, row: RuleRow) -> None:
-        remove_row(self.rules, row)
 
     def _collect_windows(self, data: dict[str, Any]) -> None:
         windows = dict(data.get("windows", {}))

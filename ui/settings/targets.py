@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, 
 
 from agent import channels, escalation
 from agent import secrets as secret_store
-from ui.settings.widgets import Worker, append_row, hint, plain_label, remove_row, retab, show
+from ui.settings.widgets import Worker, append_row, hint, plain_label, retab, show
 
 log = logging.getLogger(__name__)
 
@@ -211,13 +211,9 @@ class TargetList(QWidget):
 
     def add(self, target: str) -> TargetRow:
         row = TargetRow(target)
-        row.removed.connect(self._remove)
         append_row(self.rows, self.rows_box, row)
         retab(self)
         return row
-
-    def _remove(self, row: TargetRow) -> None:
-        remove_row(self.rows, row)
 
     def clear_errors(self) -> None:
         show(self.error, "")

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLayout,
+    QLayoutItem,
     QMessageBox,
     QScrollArea,
     QTabWidget,
@@ -80,10 +81,20 @@ def clear(*labels: QLabel) -> None:
         show(label, "")
 
 
-def append_row(rows: list[Any], layout: QVBoxLayout, row: QWidget) -> None:
-    """Put a removable row (a rule, a target, a level) at the end of its list and layout."""
+def append_row(
+    rows: list[Any], layout: QVBoxLayout, row: Any, after_removal: Callable[[], None] | None = None
+) -> None:
+    """Put a removable row (a rule, a target, a level) at the end of its list and layout; its
+    ``removed`` signal (its Remove button) takes it out again, then calls ``after_removal``."""
     rows.append(row)
     layout.addWidget(row)
+
+    def remove(_: object) -> None:
+        remove_row(rows, row)
+        if after_removal is not None:
+            after_removal()
+
+    row.removed.connect(remove)
 
 
 def remove_row(rows: list[Any], row: QWidget) -> None:
@@ -137,25 +148,34 @@ def accept_risky(parent: QWidget, path: Path, config: Config) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
-def _layout_items(layout: QLayout) -> list[Any]:
+def _layout_parts(layout: QLayout) -> list[QWidget | QLayout]:
+    """The widgets and inner layouts of ``layout`` in its order. Each QLayoutItem is asked at
+    once and dropped: a kept wrapper of one outlives it, and PySide's wrapper map may hand that
+    stale wrapper back for a new object at the same address (a QAction in the tray's menu)."""
     if isinstance(layout, QFormLayout):
         roles = (
             QFormLayout.ItemRole.LabelRole,
             QFormLayout.ItemRole.FieldRole,
             QFormLayout.ItemRole.SpanningRole,
         )
-        return [layout.itemAt(r, role) for r in range(layout.rowCount()) for role in roles]
-    return [layout.itemAt(i) for i in range(layout.count())]
+        places = [(r, role) for r in range(layout.rowCount()) for role in roles]
+        return [p for r, role in places if (p := _part(layout.itemAt(r, role))) is not None]
+    return [p for i in range(layout.count()) if (p := _part(layout.itemAt(i))) is not None]
+
+
+def _part(item: QLayoutItem | None) -> QWidget | QLayout | None:
+    if item is None:
+        return None
+    widget = item.widget()
+    return widget if widget is not None else item.layout()
 
 
 def _walk_layout(layout: QLayout, out: list[QWidget]) -> None:
-    for item in _layout_items(layout):
-        if item is None:
-            continue
-        if (widget := item.widget()) is not None:
-            _walk(widget, out)
-        elif (inner := item.layout()) is not None:
-            _walk_layout(inner, out)
+    for part in _layout_parts(layout):
+        if isinstance(part, QWidget):
+            _walk(part, out)
+        else:
+            _walk_layout(part, out)
 
 
 def _walk(widget: QWidget, out: list[QWidget]) -> None:
