@@ -291,6 +291,20 @@ def test_a_failing_source_shows_cannot_see_and_never_zero(make_tray) -> None:
     assert any("Cannot read Demo helpdesk: Zendesk answered HTTP 503" in t for t in texts)
 
 
+def test_an_unreadable_helpdesk_is_a_question_mark_and_overdue_stays_said(make_tray) -> None:
+    """One helpdesk unreadable, tickets overdue at another: the tooltip listed the unreadable
+    one as "Partner desk 0" and dropped the overdue count."""
+    tray = make_tray()
+    overdue = [waiting(str(n), -30, state="overdue") for n in range(3)]
+    ok = SourceHealth(SOURCE, "demo", Health.OK, waiting=3)
+    down = SourceHealth("Partner desk", "json", Health.FAILING, "answered HTTP 503")
+    tray.show_status(Status(NOW, tuple(overdue), (ok, down), "assistant"))
+    tip = tray.tray.toolTip()
+    assert "cannot see every helpdesk — 3 known waiting, 3 overdue" in tip
+    assert f"{SOURCE} 3 · Partner desk ?" in tip
+    assert "Partner desk 0" not in tip
+
+
 def test_ticket_actions_are_agent_commands(make_tray) -> None:
     tray = make_tray()
     tray.show_status(status_of([waiting("9", 5)]))

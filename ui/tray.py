@@ -2,9 +2,8 @@
 
 Everything here renders a :class:`~agent.model.Status` the agent published, on the main thread;
 actions go back to the agent as commands (``check_now``, ``acknowledge``, ``snooze``).
-Ticket subjects come from strangers: they are shown as plain text only (no rich text, no
-mnemonics, control and direction-override characters removed, length clipped), and a ticket's
-URL is opened only when :func:`safe_ticket_url` accepts it.
+Ticket subjects come from strangers: plain text only (no rich text or mnemonics, controls and
+direction overrides removed, clipped); a ticket's URL opens only if safe_ticket_url allows.
 """
 
 from __future__ import annotations
@@ -69,9 +68,8 @@ def plain(text: str, limit: int = SUBJECT_CHARS) -> str:
 
 
 def add_action(menu: QMenu, text: str) -> QAction:
-    """A new action in ``menu``, made here: the QAction that ``QMenu.addAction(text)`` returns
-    can come back as a stale wrapper of a deleted object whose address it reused (PySide's
-    wrapper map), and its ``triggered`` is then not the action's."""
+    """A new action in ``menu``, made here: ``QMenu.addAction(text)``'s result can be a stale
+    wrapper of a deleted object whose address the action reused (PySide's wrapper map)."""
     action = QAction(text, menu)
     menu.addAction(action)
     return action
@@ -83,9 +81,8 @@ def menu_text(text: str) -> str:
 
 
 def tip_text(text: str) -> str:
-    """Text for a tooltip or a notification, which Qt, tray hosts and notification servers
-    (freedesktop "body-markup") render as rich text: angle brackets and "&" become look-alikes,
-    so no tag (``<img src=…>`` would load a remote image) or entity in a subject is interpreted."""
+    """Text for a tooltip or notification, which Qt, tray hosts and notification servers render
+    as rich text: look-alikes for < > & so no tag (``<img src=…>``) or entity is interpreted."""
     return text.replace("<", "‹").replace(">", "›").replace("&", "＆")
 
 
@@ -174,6 +171,7 @@ def tooltip(status: Status, now: datetime, sound_note: str = "") -> str:
     lines = []
     if status.blind:
         known = f"{status.waiting} known waiting" if status.waiting else "nothing known"
+        known += f", {status.overdue} overdue" if status.overdue else ""  # never hidden
         lines.append(f"Ticketbell cannot see every helpdesk — {known}")
     else:
         extra = [f"{status.overdue} overdue"] if status.overdue else []
@@ -185,7 +183,10 @@ def tooltip(status: Status, now: datetime, sound_note: str = "") -> str:
     if cats:
         lines.append(" · ".join(f"{plain(c, 30)} {n}" for c, n in cats.items()))
     if len(status.sources) > 1:
-        lines.append(" · ".join(f"{plain(s, 30)} {n}" for s, n in status.by_source().items()))
+        counts = status.by_source()  # "?" for a helpdesk not read that holds no known ticket
+        unknown = {s.name for s in status.sources if s.stale and not counts.get(s.name)}
+        tally = (f"{plain(n, 30)} {'?' if n in unknown else c}" for n, c in counts.items())
+        lines.append(" · ".join(tally))
     upcoming = [w for w in status.tickets if w.due_at > now]
     if upcoming:
         w = min(upcoming, key=lambda x: x.due_at)
