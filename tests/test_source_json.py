@@ -27,24 +27,12 @@ from agent.sources.base import (
     Unreachable,
 )
 from agent.sources.jsonapi import JsonSource, lookup
-from tests.fakes.jsonapi import FakeJsonHelpdesk
+from tests.fakes.jsonapi import FIELDS, FakeJsonHelpdesk
 from tests.fakes.web import closed_port_url, expect_failure, local_server
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 KEY = "jsonkey-SECRET-4f1c9a7e2b"
-FIELDS = {
-    "id": "ticket_id",
-    "subject": "title",
-    "requester": "customer.name",
-    "category": "queue.name",
-    "priority": "prio",
-    "status": "state",
-    "created": "opened_at",
-    "waiting_since": "last_customer_message_at",
-    "due": "sla.due",
-    "url": "links.web",
-}
 
 
 @pytest.fixture(scope="module")

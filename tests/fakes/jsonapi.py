@@ -22,6 +22,19 @@ from tests.fakes.web import FakeHelpdesk, json_response
 
 UTC = timezone.utc
 PATH = "/api/v1/tickets"
+#: the json kind's ``fields`` mapping for this fake's items (one place for every test and bench)
+FIELDS = {
+    "id": "ticket_id",
+    "subject": "title",
+    "requester": "customer.name",
+    "category": "queue.name",
+    "priority": "prio",
+    "status": "state",
+    "created": "opened_at",
+    "waiting_since": "last_customer_message_at",
+    "due": "sla.due",
+    "url": "links.web",
+}
 
 
 class FakeJsonHelpdesk(FakeHelpdesk):

@@ -17,6 +17,7 @@ from tests.fakes.freescout import FakeFreeScout
 from tests.fakes.freshdesk import FakeFreshdesk
 from tests.fakes.github import FakeGitHub
 from tests.fakes.helpscout import FakeHelpScout
+from tests.fakes.jsonapi import FIELDS as JSON_FIELDS
 from tests.fakes.jsonapi import PATH, FakeJsonHelpdesk
 from tests.fakes.rt import FakeRT
 from tests.fakes.web import FakeHelpdesk
@@ -25,18 +26,6 @@ from tests.fakes.zendesk import FakeZendesk
 
 USER = "anna@acme.test"
 HELPSCOUT_APP = "hs-kit-app-51c0"
-JSON_FIELDS = {
-    "id": "ticket_id",
-    "subject": "title",
-    "requester": "customer.name",
-    "category": "queue.name",
-    "priority": "prio",
-    "status": "state",
-    "created": "opened_at",
-    "waiting_since": "last_customer_message_at",
-    "due": "sla.due",
-    "url": "links.web",
-}
 
 
 @dataclass(frozen=True)

@@ -26,23 +26,12 @@ from agent.engine import Agent, scheduler
 from agent.model import Alert, SourceHealth, Status
 from agent.queue import LocalQueue
 from tests.fakes.github import FakeGitHub
+from tests.fakes.jsonapi import FIELDS as JSON_FIELDS
 from tests.fakes.jsonapi import PATH, FakeJsonHelpdesk
 from tests.fakes.web import local_server
 
 JSON_KEY = "reliability-jsonkey-7d1e0c55aa"
 GITHUB_TOKEN = "ghp_reliabilityTOKEN0b9a1f2c3d"
-JSON_FIELDS = {
-    "id": "ticket_id",
-    "subject": "title",
-    "requester": "customer.name",
-    "category": "queue.name",
-    "priority": "prio",
-    "status": "state",
-    "created": "opened_at",
-    "waiting_since": "last_customer_message_at",
-    "due": "sla.due",
-    "url": "links.web",
-}
 
 
 #: seconds between two looks of the scheduler thread at the fake clock
