@@ -298,3 +298,16 @@ def test_every_fifteen_minutes_everything_is_listed_again(fake: FakeHelpScout) -
     fake.requests.clear()
     assert [t.id for t in source.fetch(NOW).tickets] == ["1"]
     assert fake.requests[0].args["status"] == "active"
+
+
+def test_an_absurd_token_lifetime_neither_breaks_the_poll_nor_keeps_the_token_for_ever(
+    fake: FakeHelpScout,
+) -> None:
+    fake.add(1, "Q", created=h(1))
+    fake.expires_in = 1e300  # a number from the server: no timedelta holds it
+    clock = Clock()
+    source = make(fake, clock=clock)
+    assert [t.id for t in source.fetch(None).tickets] == ["1"]
+    clock.now += timedelta(days=2)  # the documented lifetime at most: renew by then
+    source.fetch(None)
+    assert fake.token_requests == 2

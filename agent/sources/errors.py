@@ -8,11 +8,11 @@ HTTP layer, which raises them, does not import the Source class that uses it.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar
 
 
 class SourceError(Exception):
@@ -43,21 +43,15 @@ class Forbidden(AuthError):
 class RateLimited(SourceError):
     """The helpdesk asks us to wait ``retry_after`` seconds (None: it did not say how long).
 
-    The wait is clamped to at most an hour (``inf``, ``1e20``: an hour; NaN: unknown), so no
+    The wait is clamped by :func:`clamp_wait` (``inf``, ``1e20``: an hour; NaN: unknown), so no
     number from a server can overflow the scheduler or silence a source until restart.
     """
 
     label = "rate limited"
-    MAX_WAIT: ClassVar[float] = 3600.0
 
     def __init__(self, message: str, retry_after: float | None = None, detail: str = "") -> None:
         super().__init__(message, detail)
-        if retry_after is not None:
-            retry_after = float(retry_after)
-            retry_after = (
-                None if retry_after != retry_after else min(max(0.0, retry_after), self.MAX_WAIT)
-            )
-        self.retry_after = retry_after
+        self.retry_after = None if retry_after is None else clamp_wait(float(retry_after))
 
 
 class Unavailable(SourceError):
@@ -108,6 +102,18 @@ FETCH_DEADLINE_FACTOR = 4
 MAX_SERVER_WAIT = 3600.0
 #: Bytes one fetch may read in all responses together (one response has its own, lower cap).
 MAX_FETCH_BYTES = 100 * 1024 * 1024
+
+
+def clamp_wait(seconds: float | None) -> float | None:
+    """A server's wait in seconds, kept between 0 and :data:`MAX_SERVER_WAIT`; None for garbage
+    (NaN).
+
+    ``inf`` and ``1e20`` become an hour: a number from a server never overflows a timedelta or
+    silences a source until restart.
+    """
+    if seconds is None or math.isnan(seconds):
+        return None
+    return min(max(0.0, seconds), MAX_SERVER_WAIT)
 
 
 @dataclass

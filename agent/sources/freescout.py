@@ -34,7 +34,6 @@ import logging
 import math
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 from agent.model import Snapshot, Ticket
 from agent.sources.base import BadResponse, NotFound, Option, Source
@@ -48,6 +47,7 @@ from agent.sources.kit import (
     parse_time,
     slowest,
     waiting_since,
+    with_page,
 )
 
 log = logging.getLogger(__name__)
@@ -253,10 +253,7 @@ class FreeScoutSource(Source):
         number, total = page_numbers(page.data)
         if number >= total:
             return None
-        base, _, query = page.url.partition("?")
-        params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
-        params["page"] = str(number + 1)
-        return f"{base}?{urlencode(params, safe='%')}"
+        return with_page(page.url, number + 1)
 
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()

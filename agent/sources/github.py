@@ -41,7 +41,6 @@ from urllib.parse import urlsplit
 from agent.model import Snapshot, Ticket
 from agent.sources import kit
 from agent.sources.base import BadResponse, Forbidden, NotConfigured, NotFound, Option, Source
-from agent.sources.http import Page
 from agent.sources.http_limits import throttle_hint
 from agent.sources.kit import Relist, TicketCache, parse_time, slowest
 
@@ -239,10 +238,6 @@ def parse_issue(
     )
 
 
-def next_link(page: Page) -> str | None:
-    return (page.links.get("next") or {}).get("url")
-
-
 class GitHubSource(Source):
     kind = "github"
     description = "GitHub issues of a repository: open issues whose last word is a customer's"
@@ -327,7 +322,7 @@ class GitHubSource(Source):
     def _list(self, params: dict[str, Any]) -> Iterable[tuple[dict[str, Any], bool]]:
         """The issues of one listing, pull requests dropped; then ``({}, complete)``."""
         try:
-            pages = self.client.paginate(f"{self.repo_path}/issues", params, next_link)
+            pages = self.client.paginate(f"{self.repo_path}/issues", params, kit.link_header_next)
         except NotFound as exc:
             raise NotFound(
                 f"GitHub has no repository {self.repo} that this token can see "
@@ -432,7 +427,7 @@ class GitHubSource(Source):
                 lists.insert(0, f"orgs/{owner.get('login')}/members")
         for path in lists:
             try:
-                pages = self.client.paginate(path, {"per_page": 100}, next_link)
+                pages = self.client.paginate(path, {"per_page": 100}, kit.link_header_next)
                 self._throttle = slowest(self._throttle, pages.throttle)
                 for page in pages:
                     logins.update(parse_logins(page.data))
@@ -452,7 +447,7 @@ class GitHubSource(Source):
             return cached, True
         comments: list[Message] = []
         path = f"{self.repo_path}/issues/{number}/comments"
-        pages = self.client.paginate(path, {"per_page": 100}, next_link)
+        pages = self.client.paginate(path, {"per_page": 100}, kit.link_header_next)
         self._throttle = slowest(self._throttle, pages.throttle)
         for page in pages:
             comments.extend(parse_comments(page.data))
@@ -463,7 +458,9 @@ class GitHubSource(Source):
 
     def list_categories(self) -> list[str]:
         names: list[str] = []
-        for page in self.client.paginate(f"{self.repo_path}/labels", {"per_page": 100}, next_link):
+        for page in self.client.paginate(
+            f"{self.repo_path}/labels", {"per_page": 100}, kit.link_header_next
+        ):
             if not isinstance(page.data, list):
                 raise BadResponse("GitHub's answer is not a list of labels")
             names.extend(str(x["name"]) for x in page.data if isinstance(x, dict) and "name" in x)

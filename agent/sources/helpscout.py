@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 API = "https://api.helpscout.net/v2"
 WEB = "https://secure.helpscout.net"
-TOKEN_LIFETIME = timedelta(days=2)  # when the token answer does not say
+TOKEN_LIFETIME = timedelta(days=2)  # when the token answer does not say, and at most
 #: how much earlier than the last look a "since" request starts (an undocumented index delay)
 SINCE_OVERLAP = timedelta(minutes=15)
 
@@ -175,10 +175,12 @@ class HelpScoutSource(Source):
                 )
             secrets.remember(token)
             lifetime = data.get("expires_in")
+            longest = TOKEN_LIFETIME.total_seconds()
+            # a number from the server: kept no longer than TOKEN_LIFETIME (1e300 overflowed)
             seconds = (
-                float(lifetime)
-                if isinstance(lifetime, (int, float))
-                else TOKEN_LIFETIME.total_seconds()
+                min(float(lifetime), longest)
+                if isinstance(lifetime, (int, float)) and not isinstance(lifetime, bool)
+                else longest
             )
             self._token = token
             self._token_until = now + timedelta(seconds=max(0.0, seconds - 60))

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 
 from agent.sources.errors import MAX_SERVER_WAIT
+from agent.sources.errors import clamp_wait as clamp_wait  # offered here as before
 
 MAX_RETRY_AFTER = MAX_SERVER_WAIT  # no number from a server makes us wait longer than an hour
 SECONDARY_LIMIT_WAIT = 60.0  # GitHub: "wait at least one minute before retrying"
@@ -36,17 +37,6 @@ RESET_HEADERS = (
     "x-rate-limit-reset",
     "x-ratelimit-retry-after",  # Help Scout: seconds until the minute window reopens
 )
-
-
-def clamp_wait(seconds: float | None) -> float | None:
-    """A server's wait in seconds, kept between 0 and an hour; None for garbage (NaN).
-
-    ``inf`` and ``1e20`` become an hour: a number from a server never overflows a timedelta or
-    silences a source until restart.
-    """
-    if seconds is None or math.isnan(seconds):
-        return None
-    return min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:

@@ -48,8 +48,7 @@ import math
 import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import Any
 
 from agent.model import Snapshot, Ticket
 from agent.sources.base import BadResponse, Option, Source
@@ -59,13 +58,12 @@ from agent.sources.kit import (
     Relist,
     TicketCache,
     id_and_created,
+    page_number,
     parse_time,
     slowest,
     waiting_since,
+    with_page,
 )
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
@@ -228,10 +226,7 @@ def next_page(page: Page) -> str | None:
     items = data.get("tickets") if isinstance(data, dict) else data
     if not isinstance(items, list) or len(items) < PER_PAGE:
         return None
-    parts = urlsplit(page.url)
-    args = dict(parse_qsl(parts.query, keep_blank_values=True))
-    args["page"] = str(int(args.get("page", "1")) + 1)
-    return urlunsplit(parts._replace(query=urlencode(args)))
+    return with_page(page.url, page_number(page.url) + 1)
 
 
 class ZammadSource(Source):
