@@ -45,11 +45,11 @@ def try_connection(table: dict[str, Any], secret: str | None = None) -> Connecti
             source.close()
     except config.ConfigError as exc:
         label = _label(str(table.get("kind", "")), str(exc.parts[2] if exc.parts[2:] else ""))
-        return ConnectionTest(False, _sentence(f"Cannot test yet: {label}: {exc.message}"))
+        return ConnectionTest(False, sentence(f"Cannot test yet: {label}: {exc.message}"))
     except SignInNeeded:
         return ConnectionTest(False, "Press Sign in… first.")
     except SourceError as exc:
-        return ConnectionTest(False, _sentence(f"Not connected: {exc}"))
+        return ConnectionTest(False, sentence(f"Not connected: {exc}"))
     except Exception as exc:  # the person hears back in any case; the traceback goes to the log
         log.exception("connection test failed")
         return ConnectionTest(False, f"Not connected: {exc.__class__.__name__}.")
@@ -66,6 +66,7 @@ def _label(kind: str, key: str) -> str:
     return next((o.label for o in reversed(options) if o.key == key), key)
 
 
-def _sentence(text: str) -> str:
+def sentence(text: str) -> str:
+    """``text`` as a sentence: stripped, ending in a full stop unless it ends in one already."""
     text = text.strip()
     return text if text.endswith((".", "?", "!")) else text + "."

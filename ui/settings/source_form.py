@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from agent import config as config_module
 from agent import secrets as secret_store
 from agent.config import ConfigError, schema
-from agent.connection import ConnectionTest, try_connection
+from agent.connection import ConnectionTest, sentence, try_connection
 from agent.sources import KINDS, source_class
 from agent.sources.base import Option, SourceError
 from ui.settings.widgets import DEMO, Worker, clear, plain_label, retab, show, with_error
@@ -36,11 +36,6 @@ from ui.settings.widgets import DEMO, Worker, clear, plain_label, retab, show, w
 log = logging.getLogger(__name__)
 #: the rows every kind has; the kind's own rows go between name and token
 FIXED_ROWS = ("kind", "name", "token", "interval")
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return text if text.endswith((".", "?", "!")) else text + "."
 
 
 class KeyValueEditor(QWidget):
@@ -123,7 +118,7 @@ class SignInRow(QWidget):
         try:
             source = config_module.from_dict({"sources": [table]}).sources[0]
         except ConfigError as exc:
-            show(self.text, _sentence(f"Cannot sign in yet: {exc.message}"), False)
+            show(self.text, sentence(f"Cannot sign in yet: {exc.message}"), False)
             return
         self.cancel = threading.Event()
         self.button.setText("Cancel")
@@ -136,7 +131,7 @@ class SignInRow(QWidget):
         try:
             self.done.emit(True, signin.sign_in(source, self.said.emit, cancel=cancel))
         except (signin.SignInFailed, SourceError) as exc:
-            self.done.emit(False, _sentence(f"Not signed in: {exc}"))
+            self.done.emit(False, sentence(f"Not signed in: {exc}"))
         except Exception as exc:
             log.exception("sign-in failed")
             self.done.emit(False, f"Not signed in: {exc.__class__.__name__}.")
