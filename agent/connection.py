@@ -8,10 +8,15 @@ the agent will read the helpdesk the same way.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.sources import KINDS, source_class
+
+if TYPE_CHECKING:
+    from agent.config import SourceConfig
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +50,45 @@ def try_connection(table: dict[str, Any], secret: str | None = None) -> Connecti
             source.close()
     except config.ConfigError as exc:
         label = _label(str(table.get("kind", "")), str(exc.parts[2] if exc.parts[2:] else ""))
-        return ConnectionTest(False, _sentence(f"Cannot test yet: {label}: {exc.message}"))
+        return ConnectionTest(False, sentence(f"Cannot test yet: {label}: {exc.message}"))
     except SignInNeeded:
         return ConnectionTest(False, "Press Sign in… first.")
     except SourceError as exc:
-        return ConnectionTest(False, _sentence(f"Not connected: {exc}"))
+        return ConnectionTest(False, sentence(f"Not connected: {exc}"))
     except Exception as exc:  # the person hears back in any case; the traceback goes to the log
         log.exception("connection test failed")
         return ConnectionTest(False, f"Not connected: {exc.__class__.__name__}.")
     waiting = f"{tickets} ticket{'s' if tickets != 1 else ''} waiting"
     return ConnectionTest(True, f"Connected: {waiting}.", categories)
+
+
+def source_to_sign_in(table: dict[str, Any]) -> SourceConfig | str:
+    """The source a ``[[sources]]`` table signs in to, or why it cannot yet (a sentence)."""
+    from agent import config
+
+    if str(table.get("auth", "")).lower() != "oauth":
+        return 'Set "Sign-in" to oauth first, then press Sign in… again.'
+    try:
+        return config.from_dict({"sources": [table]}).sources[0]
+    except config.ConfigError as exc:
+        return sentence(f"Cannot sign in yet: {exc.message}")
+
+
+def try_sign_in(
+    source: SourceConfig, say: Callable[[str], None], cancel: threading.Event
+) -> ConnectionTest:
+    """The settings window's "Sign in…": sign in as ``ticketbell signin`` does, ``say``-ing the
+    code or the page to open. Blocks until done or ``cancel`` is set: run it off the UI thread."""
+    from agent import signin
+    from agent.sources.base import SourceError
+
+    try:
+        return ConnectionTest(True, signin.sign_in(source, say, cancel=cancel))
+    except (signin.SignInFailed, SourceError) as exc:
+        return ConnectionTest(False, sentence(f"Not signed in: {exc}"))
+    except Exception as exc:  # the person hears back in any case; the traceback goes to the log
+        log.exception("sign-in failed")
+        return ConnectionTest(False, f"Not signed in: {exc.__class__.__name__}.")
 
 
 def _label(kind: str, key: str) -> str:
@@ -66,6 +100,7 @@ def _label(kind: str, key: str) -> str:
     return next((o.label for o in reversed(options) if o.key == key), key)
 
 
-def _sentence(text: str) -> str:
+def sentence(text: str) -> str:
+    """``text`` as a sentence: stripped, ending in a full stop unless it ends in one already."""
     text = text.strip()
     return text if text.endswith((".", "?", "!")) else text + "."

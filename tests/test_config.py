@@ -256,6 +256,15 @@ def test_save_keeps_the_replaced_file_even_a_broken_one(tmp_path):
     assert "# my hand-written notes" in (tmp_path / "ticketbell.toml.bak").read_text("utf-8")
 
 
+def test_save_keeps_a_replaced_file_too_large_to_read_whole(tmp_path):
+    path = tmp_path / "ticketbell.toml"
+    big = b"# notes\n" * (cfg.MAX_FILE_BYTES // 8 + 1)
+    path.write_bytes(big)
+    cfg.save({"sources": [{"name": "D", "kind": "demo"}]}, path)
+    assert load(path).sources[0].name == "D"
+    assert (tmp_path / "ticketbell.toml.bak").read_bytes() == big
+
+
 def test_an_error_carries_its_key_as_a_path(tmp_path):
     """The settings window puts a message next to its field by this path, not by a regex."""
     path = tmp_path / "ticketbell.toml"

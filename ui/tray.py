@@ -33,6 +33,7 @@ from agent.config import Config, SourceConfig
 from agent.model import (
     Alert,
     DueState,
+    Health,
     Status,
     WaitingTicket,
     notification_text,
@@ -194,10 +195,10 @@ def tooltip(status: Status, now: datetime, sound_note: str = "") -> str:
             f"next due in {human(w.due_at - now)}, {plain(w.ticket.category or w.ticket.source)}"
         )
     for s in status.sources:
-        if s.health.value == "slowed":
+        if s.health == Health.SLOWED:
             lines.append(f"{plain(s.name, 40)}: {plain(s.message, 120)}")
         elif s.stale:
-            why = s.message or ("not read yet" if s.health.value == "unknown" else "failing")
+            why = s.message or ("not read yet" if s.health == Health.UNKNOWN else "failing")
             lines.append(f"cannot read {plain(s.name, 40)}: {plain(why, 120)}")
     lines += [plain(n, 160) for n in status.notices]
     if sound_note:
@@ -398,7 +399,7 @@ class Tray(QObject):
         for note in status.notices:
             self._info(menu, "⚠ " + plain(note, 90))
         for s in status.sources:
-            if s.health.value == "slowed":
+            if s.health == Health.SLOWED:
                 self._info(menu, f"{plain(s.name, 30)}: {plain(s.message, 70)}")
             elif s.stale:
                 why = s.message or "not read yet"

@@ -26,15 +26,14 @@ def import_command(args: argparse.Namespace) -> int:
     target = config_path(args)
     if not _agreed_to_risky(args, config) or not _may_replace(args, target):
         return EXIT_USAGE
+    replaced = target.exists()
     try:
-        if target.exists():
-            backup = target.with_name(target.name + ".bak")
-            backup.write_bytes(target.read_bytes())
-            print(f"the old config is kept as {backup}")
-        config = config_module.save(config.raw, target)
+        config = config_module.save(config.raw, target)  # keeps a replaced file as .bak
     except (OSError, ConfigError) as exc:
         print(f"ticketbell: cannot write {target}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if replaced:
+        print(f"the old config is kept as {target.with_name(target.name + '.bak')}")
     print(f"imported {len(config.sources)} source(s) from {args.import_file} into {target}")
     if config.start_at_login:
         try:

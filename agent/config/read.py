@@ -4,6 +4,7 @@ declarations in :mod:`agent.config.schema` say, with one clear error naming file
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 from dataclasses import replace
 from datetime import timedelta
@@ -474,13 +475,18 @@ def save(data: dict[str, Any], path: Path) -> Config:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the file itself: 0600
     text = to_toml(data).encode("utf-8")
     try:
-        previous = path.read_bytes()
+        with path.open("rb") as f:
+            previous: bytes | None = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         previous = None
     if previous is not None and previous != text:
         # The file being replaced may be one the person edited by hand (even a broken one the
         # Settings window could not read): keep it next to the new one rather than lose it.
-        atomic_write(path.with_name(path.name + ".bak"), previous)
+        backup = path.with_name(path.name + ".bak")
+        if len(previous) > MAX_FILE_BYTES:  # too large to be read whole: moved aside, unread
+            os.replace(path, backup)
+        else:
+            atomic_write(backup, previous)
     atomic_write(path, text)
     return replace(config, path=path)
 

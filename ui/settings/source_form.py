@@ -3,7 +3,6 @@ token (to the keyring, never the file), categories, "Test connection" and "Sign 
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -27,20 +26,14 @@ from PySide6.QtWidgets import (
 
 from agent import config as config_module
 from agent import secrets as secret_store
-from agent.config import ConfigError, schema
-from agent.connection import ConnectionTest, try_connection
+from agent.config import schema
+from agent.connection import ConnectionTest, source_to_sign_in, try_connection, try_sign_in
 from agent.sources import KINDS, source_class
-from agent.sources.base import Option, SourceError
+from agent.sources.base import Option
 from ui.settings.widgets import DEMO, Worker, clear, plain_label, retab, show, with_error
 
-log = logging.getLogger(__name__)
 #: the rows every kind has; the kind's own rows go between name and token
 FIXED_ROWS = ("kind", "name", "token", "interval")
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return text if text.endswith((".", "?", "!")) else text + "."
 
 
 class KeyValueEditor(QWidget):
@@ -116,14 +109,9 @@ class SignInRow(QWidget):
         if self.cancel is not None:  # the button says "Cancel" while a sign-in runs
             self.cancel.set()
             return
-        table = self.table()
-        if str(table.get("auth", "")).lower() != "oauth":
-            show(self.text, 'Set "Sign-in" to oauth first, then press Sign in… again.', False)
-            return
-        try:
-            source = config_module.from_dict({"sources": [table]}).sources[0]
-        except ConfigError as exc:
-            show(self.text, _sentence(f"Cannot sign in yet: {exc.message}"), False)
+        source = source_to_sign_in(self.table())
+        if isinstance(source, str):
+            show(self.text, source, False)
             return
         self.cancel = threading.Event()
         self.button.setText("Cancel")
@@ -131,15 +119,8 @@ class SignInRow(QWidget):
         threading.Thread(target=self._work, args=(source, self.cancel), daemon=True).start()
 
     def _work(self, source: config_module.SourceConfig, cancel: threading.Event) -> None:
-        from agent import signin
-
-        try:
-            self.done.emit(True, signin.sign_in(source, self.said.emit, cancel=cancel))
-        except (signin.SignInFailed, SourceError) as exc:
-            self.done.emit(False, _sentence(f"Not signed in: {exc}"))
-        except Exception as exc:
-            log.exception("sign-in failed")
-            self.done.emit(False, f"Not signed in: {exc.__class__.__name__}.")
+        result = try_sign_in(source, self.said.emit, cancel)
+        self.done.emit(result.ok, result.message)
 
     def _done(self, ok: bool, message: str) -> None:
         self.cancel = None
