@@ -374,7 +374,8 @@ class LocalQueue:
         snoozed_until: datetime | bool | None = False,
     ) -> bool:
         """Acknowledge or snooze a ticket (``snoozed_until=None`` clears a snooze)."""
-        doc_id = self._index.get(ticket_key(source, ticket_id))
+        key = ticket_key(source, ticket_id)
+        doc_id = self._index.get(key)
         if doc_id is None:
             return False
         fields: dict[str, Any] = {}
@@ -383,7 +384,6 @@ class LocalQueue:
         if snoozed_until is not False:
             fields["snoozed_until"] = iso(snoozed_until)  # type: ignore[arg-type]
         self.tickets.update(fields, doc_ids=[doc_id])
-        key = ticket_key(source, ticket_id)
         if self._queued is not None and key in self._queued:
             q = self._queued[key]
             self._queued[key] = QueuedTicket(
