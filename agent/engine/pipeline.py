@@ -299,7 +299,9 @@ class Pipeline:
             return server_wait(error.retry_after)
         base = state.config.interval.total_seconds()
         cap = max(base, BACKOFF_CAP.total_seconds())
-        delay = min(base * 2 ** (state.failures - 1), cap)
+        # the exponent stops at 32 (the cap is long reached): 2**1024 is too large for a float,
+        # which ~11 days of a failing source at the 15-minute cap would reach
+        delay = min(base * 2 ** min(state.failures - 1, 32), cap)
         return float(delay * (1 + self._rng.uniform(-JITTER, JITTER)))
 
     def _source_alert(self, kind: str, state: SourceState, now: datetime) -> Alert:
