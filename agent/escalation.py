@@ -448,8 +448,11 @@ def next_blind_at(sources: Iterable[SourceHealth], escalation: Escalation) -> da
 
 
 def retry_delay(attempts: int, rng: random.Random) -> timedelta:
-    """Exponential back-off from 30 s, capped at 30 min, with +/- 20 % jitter."""
-    base = min(RETRY_BASE * 2 ** max(0, attempts - 1), RETRY_CAP)
+    """Exponential back-off from 30 s, capped at 30 min, with +/- 20 % jitter.
+
+    The exponent stops at 16 (the cap is reached by the 7th attempt): a channel failing for a
+    day makes ~50 attempts, and 30 s * 2**43 no longer fits a timedelta (OverflowError)."""
+    base = min(RETRY_BASE * 2 ** min(max(0, attempts - 1), 16), RETRY_CAP)
     return timedelta(seconds=base.total_seconds() * (1 + rng.uniform(-RETRY_JITTER, RETRY_JITTER)))
 
 

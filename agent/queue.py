@@ -204,11 +204,12 @@ class LocalQueue:
 
     def _load_indexes(self) -> None:
         try:
-            self._index = {doc["key"]: doc.doc_id for doc in self.tickets.all()}
+            tickets = self.store.rows(self.tickets.name)
+            self._index = {row["key"]: int(doc_id) for doc_id, row in tickets.items()}
             self._ledger_keys = self._all_ledger_keys()
-            self._outbox_keys = {doc["key"]: doc.doc_id for doc in self.outbox.all()}
-            for key in self._index:
-                ticket_from_record(self.tickets.get(doc_id=self._index[key]))  # type: ignore[arg-type]
+            self._outbox_keys = self._outbox_index()
+            for doc_id in self._index.values():
+                ticket_from_record(tickets[str(doc_id)])
         except (KeyError, TypeError, ValueError) as exc:
             # Parsed as JSON but not ours (hand-edited, another version): same as corrupt.
             self.store.forget()
@@ -374,7 +375,8 @@ class LocalQueue:
         snoozed_until: datetime | bool | None = False,
     ) -> bool:
         """Acknowledge or snooze a ticket (``snoozed_until=None`` clears a snooze)."""
-        doc_id = self._index.get(ticket_key(source, ticket_id))
+        key = ticket_key(source, ticket_id)
+        doc_id = self._index.get(key)
         if doc_id is None:
             return False
         fields: dict[str, Any] = {}
@@ -383,7 +385,6 @@ class LocalQueue:
         if snoozed_until is not False:
             fields["snoozed_until"] = iso(snoozed_until)  # type: ignore[arg-type]
         self.tickets.update(fields, doc_ids=[doc_id])
-        key = ticket_key(source, ticket_id)
         if self._queued is not None and key in self._queued:
             q = self._queued[key]
             self._queued[key] = QueuedTicket(
@@ -483,7 +484,7 @@ class LocalQueue:
         ]
         if finished:
             self.outbox.remove(doc_ids=finished)
-            self._outbox_keys = {doc["key"]: doc.doc_id for doc in self.outbox.all()}
+            self._outbox_keys = self._outbox_index()
         if old:
             removed = self.ledger.remove(doc_ids=old)
             self._ledger_keys = self._all_ledger_keys()
@@ -491,6 +492,11 @@ class LocalQueue:
         return 0
 
     # ------------------------------------------------------------------ outbox
+
+    def _outbox_index(self) -> dict[str, int]:
+        return {
+            row["key"]: int(doc_id) for doc_id, row in self.store.rows(self.outbox.name).items()
+        }
 
     def enqueue(self, key: str, message: dict[str, Any], now: datetime) -> bool:
         """Put a message in the durable outbox once per ``key``; False if already there."""

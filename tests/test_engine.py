@@ -183,6 +183,24 @@ def test_failures_back_off_exponentially(harness, clock):
         assert want * 0.94 <= got <= want * 1.06
 
 
+def test_a_source_failing_for_weeks_is_still_retried_at_the_back_off_cap(tmp_path, clock):
+    """2**1024 is too large for a float: a source failing ~11 days at the 15-minute cap
+    reached it, and working out its next try raised OverflowError."""
+    import random
+
+    from agent.engine.pipeline import BACKOFF_CAP, Pipeline, SourceState
+
+    config = make_config()
+    queue = LocalQueue(tmp_path / "data")
+    try:
+        pipeline = Pipeline(config, queue, clock, random.Random(0))
+        state = SourceState(config.sources[0], failures=2000)
+        delay = pipeline._retry_delay(state, Unavailable("helpdesk down"))
+        assert BACKOFF_CAP.total_seconds() * 0.94 <= delay <= BACKOFF_CAP.total_seconds() * 1.06
+    finally:
+        queue.close()
+
+
 def test_retry_after_is_obeyed(harness):
     h = harness()
     h.sources["A"].error = RateLimited("slow down", retry_after=120)

@@ -893,3 +893,13 @@ def test_building_follow_ups_changes_nothing_and_names_the_unsent(tmp_path, cloc
     assert [m["target"] for _, m in messages] == ["mailto://a"]  # only who was sent one
     assert escalation.unsent(entries) == [waiting]  # what the escalator cancels
     queue.close()
+
+
+def test_a_channel_failing_for_a_day_is_still_retried_every_half_hour() -> None:
+    """~50 attempts in a day: 30 s * 2**43 does not fit a timedelta (it raised OverflowError)."""
+    import random
+
+    for attempts in (7, 50, 10_000):
+        delay = escalation.retry_delay(attempts, random.Random(attempts))
+        assert timedelta(minutes=24) <= delay <= timedelta(minutes=36)
+    assert escalation.retry_delay(1, random.Random(0)) <= timedelta(seconds=36)

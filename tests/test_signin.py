@@ -267,6 +267,18 @@ def signin_answer(mechanism: str) -> list[bytes]:
     return [answer(b""), answer(b"{}")]
 
 
+def test_a_sign_in_servers_lifetime_is_bounded() -> None:
+    """An ``expires_in`` of "inf" or 1e300 would overflow timedelta (a crash, not a message)."""
+    from agent.auth.tokens import MAX_SERVER_SECONDS, seconds_or_none
+
+    assert seconds_or_none(3600) == 3600.0
+    assert seconds_or_none("inf") == MAX_SERVER_SECONDS
+    assert seconds_or_none(1e300) == MAX_SERVER_SECONDS
+    assert seconds_or_none("nan") is None
+    assert seconds_or_none("0") is None
+    assert seconds_or_none("soon") is None
+
+
 # ------------------------------------------------------------------ the commands
 
 

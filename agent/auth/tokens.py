@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 #: renew this long before the access token expires (at most a quarter of its lifetime)
 RENEW_AHEAD = timedelta(minutes=2)
+#: the longest a sign-in server's ``expires_in`` or ``interval`` is taken at its word
+MAX_SERVER_SECONDS = 366 * 24 * 3600.0
 
 
 @dataclass
@@ -158,13 +160,17 @@ class _Refused(Exception):
 
 
 def seconds_or_none(value: object) -> float | None:
+    """A positive number of seconds sent by a sign-in server, at most ``MAX_SERVER_SECONDS``
+    (an ``expires_in`` of ``"inf"`` or ``1e300`` would overflow ``timedelta``, or wait forever)."""
     if not isinstance(value, str | int | float):
         return None
     try:
         seconds = float(value)
     except ValueError:
         return None
-    return seconds if seconds > 0 else None
+    if not seconds > 0:  # also NaN
+        return None
+    return min(seconds, MAX_SERVER_SECONDS)
 
 
 def tokens_for(

@@ -250,8 +250,7 @@ class Pipeline:
         """The helpdesk asked us to wait: not a failure, no alert; its tickets stay current."""
         if state.slowed_since is None:
             state.slowed_since = now
-        wait = error.retry_after if error.retry_after is not None else 60.0
-        wait = min(max(1.0, wait), MAX_SERVER_WAIT)
+        wait = server_wait(error.retry_after if error.retry_after is not None else 60.0)
         state.next_due = self.clock.monotonic() + wait
         until = now + timedelta(seconds=wait)
         log.info("%s: %s (%s)", state.config.name, self._slowed_text(until), error.message)
@@ -297,10 +296,12 @@ class Pipeline:
     def _retry_delay(self, state: SourceState, error: SourceError) -> float:
         """Seconds to the next try: the server's Retry-After, else exponential back-off."""
         if isinstance(error, RateLimited) and error.retry_after is not None:
-            return min(max(1.0, error.retry_after), MAX_SERVER_WAIT)
+            return server_wait(error.retry_after)
         base = state.config.interval.total_seconds()
         cap = max(base, BACKOFF_CAP.total_seconds())
-        delay = min(base * 2 ** (state.failures - 1), cap)
+        # the exponent stops at 32 (the cap is long reached): 2**1024 is too large for a float,
+        # which ~11 days of a failing source at the 15-minute cap would reach
+        delay = min(base * 2 ** min(state.failures - 1, 32), cap)
         return float(delay * (1 + self._rng.uniform(-JITTER, JITTER)))
 
     def _source_alert(self, kind: str, state: SourceState, now: datetime) -> Alert:
@@ -478,6 +479,11 @@ class Pipeline:
                 callback(alerts)
             except Exception:
                 log.exception("an alert subscriber failed")
+
+
+def server_wait(seconds: float) -> float:
+    """A wait the helpdesk asked for (Retry-After), between a second and MAX_SERVER_WAIT."""
+    return min(max(1.0, seconds), MAX_SERVER_WAIT)
 
 
 def wants(config: SourceConfig, category: str) -> bool:
