@@ -279,6 +279,17 @@ def test_a_sign_in_servers_lifetime_is_bounded() -> None:
     assert seconds_or_none("soon") is None
 
 
+def test_a_device_codes_absurd_interval_and_expiry_are_bounded(oauth) -> None:
+    """An interval of a year would leave the sign-in asking once a year (or never)."""
+    from agent.auth.flows import MAX_DEVICE_INTERVAL, MAX_DEVICE_WAIT, start_device_code
+
+    oauth.device_interval, oauth.device_expires_in = 31_536_000, "inf"
+    table = {"name": "Inbox", "kind": "imap", "url": "imaps://127.0.0.1:1", "user": "a@b.test"}
+    table |= {"auth": "oauth", "provider": "custom", "issuer": oauth.base, "client_id": CLIENT_ID}
+    device = start_device_code(signin.client_for(from_dict({"sources": [table]}).sources[0]))
+    assert device.interval == MAX_DEVICE_INTERVAL and device.expires_in == MAX_DEVICE_WAIT
+
+
 # ------------------------------------------------------------------ the commands
 
 

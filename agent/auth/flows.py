@@ -46,6 +46,11 @@ class SignInFailed(Exception):
     """Signing in did not work; the message says why in plain words."""
 
 
+#: the longest the device flow waits between two asks, and for the person, whatever the server says
+MAX_DEVICE_INTERVAL = 60.0
+MAX_DEVICE_WAIT = 3600.0
+
+
 def start_device_code(client: Client) -> DeviceCode:
     """Ask the provider for a device code (RFC 8628 section 3.1)."""
     if not client.can_use_device_code:
@@ -76,8 +81,10 @@ def start_device_code(client: Client) -> DeviceCode:
         verification_uri=uri,
         verification_uri_complete=str(data.get("verification_uri_complete") or uri),
         device_code=str(data["device_code"]),
-        interval=seconds_or_none(data.get("interval")) or 5.0,
-        expires_in=seconds_or_none(data.get("expires_in")) or 900.0,
+        # a server's numbers bound the wait, never unbounded: ask at least every minute, and give
+        # the person at most an hour to type the code (RFC 8628's examples: 5 s and 30 min)
+        interval=min(seconds_or_none(data.get("interval")) or 5.0, MAX_DEVICE_INTERVAL),
+        expires_in=min(seconds_or_none(data.get("expires_in")) or 900.0, MAX_DEVICE_WAIT),
     )
 
 
@@ -108,7 +115,7 @@ def finish_device_code(
                 if exc.error == "authorization_pending":
                     continue
                 if exc.error == "slow_down":
-                    interval += 5  # RFC 8628 section 3.5
+                    interval = min(interval + 5, MAX_DEVICE_INTERVAL)  # RFC 8628 section 3.5
                     continue
                 if exc.error == "access_denied":
                     raise SignInFailed("access was not allowed at the sign-in page") from None

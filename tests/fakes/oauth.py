@@ -75,6 +75,8 @@ class FakeOAuthServer:
         self.username = username  # the person who signs in at the pages
         self.paths = {**PATHS, **(paths or {})}
         self.access_lifetime = access_lifetime
+        self.device_interval: object = 1  # what the device endpoint answers (RFC 8628 3.2)
+        self.device_expires_in: object = 600
         self.rotate = rotate
         self.deny = False  # the person presses "Deny"
         self.offset = 0.0
@@ -240,8 +242,8 @@ class FakeOAuthServer:
                 "user_code": user_code,
                 "verification_uri": verify,
                 "verification_uri_complete": f"{verify}?{urlencode({'user_code': user_code})}",
-                "expires_in": 600,
-                "interval": 1,
+                "expires_in": self.device_expires_in,
+                "interval": self.device_interval,
             }
         )
 
