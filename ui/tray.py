@@ -60,9 +60,6 @@ class AgentCommands(Protocol):
     def mute(self, until: datetime | None) -> None: ...
 
 
-# --------------------------------------------------------------------------- text
-
-
 def plain(text: str, limit: int = SUBJECT_CHARS) -> str:
     """One line of plain text, at most ``limit`` characters (elided with "…")."""
     return one_line(text, limit)
