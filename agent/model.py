@@ -183,6 +183,9 @@ class WaitingTicket:
     snoozed_until: datetime | None = None
     #: when it becomes "due soon" (None: not known; :func:`agent.policy.next_change` computes it)
     soon_at: datetime | None = None
+    #: who said "I'm on it" through the team hub, and when (None: nobody, or only this person)
+    claimed_by: str | None = None
+    claimed_at: datetime | None = None
 
 
 ALERT_KINDS = (

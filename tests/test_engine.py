@@ -318,6 +318,20 @@ def test_acknowledge_and_snooze_are_commands_the_scheduler_applies(harness, cloc
     assert h.agent.status.tickets[0].snoozed_until == clock.now() + timedelta(minutes=15)
 
 
+def test_i_am_on_it_and_a_snooze_can_be_undone(harness, clock):
+    h = harness()
+    h.sources["A"].tickets = [ticket(1, clock.now())]
+    h.start()
+    h.until(lambda: h.agent.status.waiting == 1)
+    h.agent.acknowledge("A", "1")
+    h.agent.snooze("A", "1", 30)
+    h.until(lambda: h.agent.status.tickets[0].snoozed_until is not None)
+    h.agent.acknowledge("A", "1", release=True)
+    h.agent.snooze("A", "1", 0)
+    h.until(lambda: h.agent.status.tickets[0].snoozed_until is None)
+    assert not h.agent.status.tickets[0].acknowledged
+
+
 def test_subscribers_are_called_off_the_polling_threads(harness, clock):
     h = harness()
     threads: set[str] = set()

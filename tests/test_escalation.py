@@ -536,10 +536,10 @@ def test_snooze_holds_escalation_and_a_new_waiting_cycle_ends_it(owner, clock, m
     assert o.agent.status.tickets[0].snoozed_until is None
 
 
-def test_snooze_refuses_a_non_positive_duration(owner):
+def test_snooze_refuses_a_negative_duration(owner):
     o = owner(make_config([{"after": "0m", "notify": ["owner-desktop"]}]))
-    with pytest.raises(ValueError, match="positive"):
-        o.agent.snooze("Desk", "1", 0)
+    with pytest.raises(ValueError, match="≥ 0"):
+        o.agent.snooze("Desk", "1", -5)
 
 
 def test_a_keyring_target_is_delivered_and_its_token_never_logged(owner, clock, caplog, tmp_path):

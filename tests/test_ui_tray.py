@@ -62,7 +62,7 @@ class Commands:
     def check_now(self, source: str | None = None) -> None:
         self.calls.append(("check_now",))
 
-    def acknowledge(self, source: str, ticket: str) -> None:
+    def acknowledge(self, source: str, ticket: str, release: bool = False) -> None:
         self.calls.append(("ack", source, ticket))
 
     def snooze(self, source: str, ticket: str, minutes: float) -> None:

@@ -24,8 +24,11 @@ class CheckNow:
 
 @dataclass(frozen=True)
 class Acknowledge:
+    """ "I'm on it" (``release``: undo it)."""
+
     source: str
     ticket: str
+    release: bool = False
 
 
 @dataclass(frozen=True)

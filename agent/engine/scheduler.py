@@ -188,15 +188,16 @@ class Agent(Pipeline):
     def check_now(self, source: str | None = None) -> None:
         self._cmds.put(CheckNow(source))
 
-    def acknowledge(self, source: str, ticket: str) -> None:
-        """ "I'm on it": no more escalation repeats for this waiting cycle of the ticket."""
-        self._cmds.put(Acknowledge(source, ticket))
+    def acknowledge(self, source: str, ticket: str, release: bool = False) -> None:
+        """ "I'm on it": no more escalation repeats for this waiting cycle of the ticket
+        (``release``: undo it)."""
+        self._cmds.put(Acknowledge(source, ticket, release))
 
     def snooze(self, source: str, ticket: str, minutes: float) -> None:
         """No alerts or escalations for the ticket for ``minutes`` (ends early if the customer
-        writes again after a reply: a new waiting cycle)."""
-        if not minutes > 0:
-            raise ValueError(f"snooze for a positive number of minutes, not {minutes!r}")
+        writes again after a reply: a new waiting cycle); ``minutes=0`` ends a snooze."""
+        if not minutes >= 0:
+            raise ValueError(f"snooze for a number of minutes ≥ 0, not {minutes!r}")
         self._cmds.put(Snooze(source, ticket, minutes))
 
     def mute(self, until: datetime | None) -> None:
@@ -412,10 +413,11 @@ class Agent(Pipeline):
     def _change_state(self, cmd: Command, now: datetime) -> None:
         """The person's commands that change what the queue keeps."""
         if isinstance(cmd, Acknowledge):
-            if self.queue.set_ticket_state(cmd.source, cmd.ticket, acknowledged=True):
-                log.info("%s #%s: acknowledged; no more repeats", cmd.source, cmd.ticket)
+            if self.queue.set_ticket_state(cmd.source, cmd.ticket, acknowledged=not cmd.release):
+                said = "released" if cmd.release else "acknowledged; no more repeats"
+                log.info("%s #%s: %s", cmd.source, cmd.ticket, said)
         elif isinstance(cmd, Snooze):
-            until = now + timedelta(minutes=cmd.minutes)
+            until = now + timedelta(minutes=cmd.minutes) if cmd.minutes else None
             if self.queue.set_ticket_state(cmd.source, cmd.ticket, snoozed_until=until):
                 log.info("%s #%s: snoozed for %g min", cmd.source, cmd.ticket, cmd.minutes)
         elif isinstance(cmd, Mute):
