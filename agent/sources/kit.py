@@ -91,12 +91,19 @@ def hal_mailboxes(data: Any, *, helpdesk: str, check: str) -> dict[int, str]:
 
 
 def id_and_created(
-    item: Mapping[str, Any], created_key: str, *, helpdesk: str, what: str = "ticket"
+    item: Mapping[str, Any],
+    created_key: str,
+    *,
+    helpdesk: str,
+    what: str = "ticket",
+    assume_utc: bool = False,
 ) -> tuple[Any, datetime]:
-    """The id and creation time (``item[created_key]``) every ticket needs; a
-    :class:`BadResponse` naming the helpdesk and the item when either is missing."""
+    """The id and creation time (``item[created_key]``, read as :func:`parse_time` reads it)
+    every ticket needs; a :class:`BadResponse` naming the helpdesk and the item when either is
+    missing."""
     item_id = item.get("id")
-    created = parse_time(item.get(created_key), where=f"{helpdesk} {what} {item_id} {created_key}")
+    where = f"{helpdesk} {what} {item_id} {created_key}"
+    created = parse_time(item.get(created_key), where=where, assume_utc=assume_utc)
     if item_id is None or created is None:
         raise BadResponse(
             f"{helpdesk} sent a {what} without an id or creation time", str(item)[:200]
