@@ -178,6 +178,8 @@ class LocalQueue:
         self._queued: dict[str, QueuedTicket] | None = None
         #: per source, the tickets of the last snapshot applied and the ones it left waiting
         self._applied: dict[str, tuple[tuple[Ticket, ...], tuple[Ticket, ...]]] = {}
+        #: the sources whose tickets this queue has taken at least once (see :meth:`has_held`)
+        self._held: set[str] = set()
         self._load_indexes()
 
     def take_over(self) -> bool:
@@ -208,6 +210,7 @@ class LocalQueue:
             self._index = {row["key"]: int(doc_id) for doc_id, row in tickets.items()}
             self._ledger_keys = self._all_ledger_keys()
             self._outbox_keys = self._outbox_index()
+            self._held = set(self.get_meta("held", []))
             for doc_id in self._index.values():
                 ticket_from_record(tickets[str(doc_id)])
         except (KeyError, TypeError, ValueError) as exc:
@@ -222,7 +225,7 @@ class LocalQueue:
                 "the queue file had unexpected records (%s); moved aside to %s", exc, aside.name
             )
             self.db.drop_tables()
-            self._index, self._ledger_keys, self._outbox_keys = {}, set(), {}
+            self._index, self._ledger_keys, self._outbox_keys, self._held = {}, set(), {}, set()
             self._queued = None
             self._applied = {}
 
@@ -265,6 +268,9 @@ class LocalQueue:
         owed first, so both land in the same write).
         """
         source = snapshot.source
+        if source not in self._held:
+            self._held.add(source)
+            self.set_meta("held", sorted(self._held))
         last = self._applied.get(source)
         if last is not None and last[0] == snapshot.tickets:
             # The very tickets applied last time (often the same objects: a connector reusing
@@ -399,11 +405,25 @@ class LocalQueue:
         """Drop the tickets of a source that was removed from the config."""
         prefix = ticket_key(source, "")
         self._applied.pop(source, None)
+        if source in self._held:  # added again later, its first sync is a first sync again
+            self._held.discard(source)
+            self.set_meta("held", sorted(self._held))
         ids = [i for k, i in self._index.items() if k.startswith(prefix)]
         if ids:
             self.tickets.remove(doc_ids=ids)
             self._index = {k: i for k, i in self._index.items() if not k.startswith(prefix)}
             self._queued = None
+
+    def has_held(self, source: str) -> bool:
+        """Whether this queue ever took a snapshot of ``source``: if not, its next one is its
+        first sync. (A queue saved before this was kept: its rows or ticket alerts say so.)"""
+        if source in self._held:
+            return True
+        prefix = ticket_key(source, "")
+        ledger = self.store.rows(self.ledger.name).values()
+        return any(k.startswith(prefix) for k in self._index) or any(
+            row.get("source") == source and row.get("ticket") != "*" for row in ledger
+        )
 
     # ------------------------------------------------------------------ alert ledger
 
@@ -441,7 +461,14 @@ class LocalQueue:
                 continue
             self._ledger_keys.add(alert.key)
             fresh.append(alert)
-            if alert.kind == "new":
+            if alert.kind == "summary":
+                # the tickets it announces owe no ``new`` alert: their rows record that
+                # (see _all_ledger_keys), as a ``new`` alert's own ticket row does
+                self._ledger_keys.update(
+                    alert_key(w.ticket.source, w.ticket.id, w.ticket.cycle, "new")
+                    for w in alert.tickets
+                )
+            elif alert.kind == "new":
                 # the alert's own ticket knows its key and cycle without taking the key apart
                 ticket = alert.tickets[0].ticket if alert.tickets else None
                 key = ticket.key if ticket else ticket_key(alert.source, alert.ticket)
