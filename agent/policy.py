@@ -148,7 +148,7 @@ def evaluate(
     stale_sources: Collection[str] = (),
 ) -> list[WaitingTicket]:
     """Every queued ticket with its effective due time and state, soonest due first."""
-    out: list[WaitingTicket] = []
+    out: list[tuple[datetime, datetime, str, str, int, WaitingTicket]] = []
     append = out.append
     windows = config.windows
     fraction = config.alerts.due_soon
@@ -177,25 +177,13 @@ def evaluate(
             state = DueState.DUE_SOON
         else:
             state = DueState.FINE
-        append(
-            WaitingTicket(
-                t,
-                due,
-                state,
-                q.first_seen,
-                t.source in stale_sources,
-                q.acknowledged,
-                snoozed,
-                soon,
-            )
+        w = WaitingTicket(
+            t, due, state, q.first_seen, t.source in stale_sources, q.acknowledged, snoozed, soon
         )
-    out.sort(key=_due_order)
-    return out
-
-
-def _due_order(w: WaitingTicket) -> tuple[datetime, datetime, str, str]:
-    t = w.ticket
-    return w.due_at, t.waiting_since, t.source, t.id
+        # sorted by these; the position keeps two equal tickets from comparing ``w``
+        append((due, t.waiting_since, t.source, t.id, len(out), w))
+    out.sort()
+    return [item[-1] for item in out]
 
 
 # --------------------------------------------------------------------------- escalation levels
@@ -288,7 +276,8 @@ def alerts_owed(
         if w.snoozed_until is not None:
             continue
         attention = attention or not w.acknowledged
-        owed.extend(_due_alerts(w, config, now, done))
+        if w.state is not DueState.FINE:
+            owed.extend(_due_alerts(w, config, now, done))
     summaries = [g.alert(now) for g in gathered.values() if g.new]
     every = config.alerts.remind_every
     reminder_due = last_reminder_at is not None and every and now - last_reminder_at >= every

@@ -210,7 +210,7 @@ class LocalQueue:
             self._index = {row["key"]: int(doc_id) for doc_id, row in tickets.items()}
             self._ledger_keys = self._all_ledger_keys()
             self._outbox_keys = self._outbox_index()
-            self._held = set(self.get_meta("held", []))
+            self._held = self._held_sources(tickets)
             for doc_id in self._index.values():
                 ticket_from_record(tickets[str(doc_id)])
         except (KeyError, TypeError, ValueError) as exc:
@@ -268,7 +268,8 @@ class LocalQueue:
         owed first, so both land in the same write).
         """
         source = snapshot.source
-        if source not in self._held:
+        first = source not in self._held
+        if first:
             self._held.add(source)
             self.set_meta("held", sorted(self._held))
         last = self._applied.get(source)
@@ -278,7 +279,7 @@ class LocalQueue:
             return Changes(source, unchanged=last[1])
         queued = self._queued_tickets()  # parsed before the rows change, kept in step below
         prefix = ticket_key(source, "")
-        known = {k: i for k, i in self._index.items() if k.startswith(prefix)}
+        known = {} if first else {k: i for k, i in self._index.items() if k.startswith(prefix)}
         diff = self._diff(snapshot, known, now)
         docs = self.store.rows(self.tickets.name)
         gone = [] if not snapshot.complete else [k for k in known if k not in diff.seen]
@@ -416,14 +417,17 @@ class LocalQueue:
 
     def has_held(self, source: str) -> bool:
         """Whether this queue ever took a snapshot of ``source``: if not, its next one is its
-        first sync. (A queue saved before this was kept: its rows or ticket alerts say so.)"""
-        if source in self._held:
-            return True
-        prefix = ticket_key(source, "")
+        first sync."""
+        return source in self._held
+
+    def _held_sources(self, tickets: dict[str, dict[str, Any]]) -> set[str]:
+        """The sources taken before, as saved; a queue saved before they were kept names
+        them in its ticket rows and the ledger's ticket entries."""
+        held = set(self.get_meta("held", []))
+        held.update(row["source"] for row in tickets.values())
         ledger = self.store.rows(self.ledger.name).values()
-        return any(k.startswith(prefix) for k in self._index) or any(
-            row.get("source") == source and row.get("ticket") != "*" for row in ledger
-        )
+        held.update(row["source"] for row in ledger if row.get("ticket") not in ("", "*"))
+        return held
 
     # ------------------------------------------------------------------ alert ledger
 

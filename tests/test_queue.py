@@ -408,6 +408,8 @@ def test_a_queue_saved_before_sources_were_marked_holds_the_sources_of_its_rows(
     q.apply(snap([t(1, source="T")], source="T"), NOW)
     q.apply(snap([], source="T"), NOW)  # T's ticket answered: only the ledger remembers it
     q.set_meta("held", [])  # as a queue saved by an older Ticketbell
+    # a source that was down before it was ever read has still to make its first sync
+    q.record([Alert("source_down", NOW, alert_key("U", "*", NOW.isoformat(), "source_down"), "U")])
     q.close()
     q = open_queue(tmp_path)
     assert q.has_held("S") and q.has_held("T") and not q.has_held("U")
