@@ -197,6 +197,7 @@ ALERT_KINDS = (
     "answered",
     "source_down",
     "source_up",
+    "summary",
 )
 
 
@@ -215,15 +216,23 @@ class Alert:
     message: str = ""
     level: int = 0
     tickets: tuple[WaitingTicket, ...] = ()
+    #: a ``summary``'s numbers: ("waiting", n), ("new", n), ("overdue", n), ("due_soon", n)
+    counts: tuple[tuple[str, int], ...] = ()
 
     def to_json(self) -> dict[str, object]:
-        return {
+        data: dict[str, object] = {
             "event": self.kind,
             "source": self.source,
             "ticket": self.ticket,
             "subject": self.subject,
             "at": self.at.isoformat(),
         }
+        if self.kind == "summary":  # its counts, and which tickets it announced
+            data.update(self.counts)
+            data["tickets"] = [
+                {"ticket": w.ticket.id, "subject": w.ticket.subject} for w in self.tickets
+            ]
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +297,16 @@ def one_line(text: str, limit: int = 60) -> str:
 
 
 def notification_text(alerts: tuple[Alert, ...] | list[Alert]) -> tuple[str, str] | None:
+    """Title and body of one desktop notification for a burst of alerts (None: nothing to say):
+    a first sync's ``summary`` (with the overdue tickets that came with it), else
+    :func:`burst_text`."""
+    summaries = [a for a in alerts if a.kind == "summary"]
+    if summaries:
+        return summary_text(summaries, [a for a in alerts if a.kind == "overdue"])
+    return burst_text(alerts)
+
+
+def burst_text(alerts: tuple[Alert, ...] | list[Alert]) -> tuple[str, str] | None:
     """Title and body of one desktop notification for a burst of alerts (None: nothing to say).
 
     One notification per burst: "3 new tickets: Billing ×2, Sales ×1" with the first subjects.
@@ -330,3 +349,19 @@ def notification_text(alerts: tuple[Alert, ...] | list[Alert]) -> tuple[str, str
     if "reminder" in by_kind:
         return "Tickets are still waiting", "Open Ticketbell to see them"
     return None
+
+
+def summary_text(summaries: list[Alert], overdue: list[Alert]) -> tuple[str, str]:
+    """One notification for what a first sync (or a resume) found: each source's counts as the
+    title ("Zendesk: 312 waiting, 4 overdue"), the first overdue subjects (else the first
+    waiting ones) as the body."""
+    title = one_line("; ".join(a.subject for a in summaries), 90)
+    if overdue:
+        subjects, total = [a.subject for a in overdue[:3]], len(overdue)
+    else:
+        subjects = [w.ticket.subject for a in summaries for w in a.tickets[:3]][:3]
+        total = sum(len(a.tickets) for a in summaries)
+    body = "\n".join(one_line(s, 60) for s in subjects)
+    if total > 3:
+        body += f"\n…and {total - 3} more"
+    return title, body

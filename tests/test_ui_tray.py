@@ -388,3 +388,19 @@ def test_a_source_slowed_down_by_its_helpdesk_says_until_when_and_keeps_its_coun
     assert "1 waiting" in tip and "cannot" not in tip
     assert f"{SOURCE}: slowed down by the helpdesk until 10:42" in tip
     assert f"{SOURCE}: slowed down by the helpdesk until 10:42" in entries(tray.menu)
+
+
+def test_a_first_sync_is_one_notification_and_one_sound(make_tray, monkeypatch) -> None:
+    from agent.config import from_dict as config_of
+    from agent.policy import alerts_owed
+
+    tray = make_tray()
+    shown: list[tuple[str, str]] = []
+    monkeypatch.setattr(tray.tray, "showMessage", lambda t, b, *a: shown.append((t, b)))
+    tickets = [waiting(str(i), 60) for i in range(298)]
+    tickets += [waiting(str(i), -5, state="overdue", subject=f"Late {i}") for i in (298, 299)]
+    burst = alerts_owed(tickets, config_of({}), NOW, set(), None, summarise={SOURCE})
+    assert [a.kind for a in burst] == ["summary", "overdue", "overdue"]
+    tray.show_alerts(tuple(burst))
+    assert shown == [("Demo helpdesk: 300 waiting, 2 overdue", "Late 298\nLate 299")]
+    assert tray.sound.requested == ["urgent"]  # one sound for the burst
