@@ -154,13 +154,14 @@ def _corner_fill(mask: set[tuple[int, int]]) -> int:
 
 
 @pytest.mark.parametrize("state", [BadgeState.IDLE, BadgeState.WAITING, BadgeState.OVERDUE])
-def test_muted_strikes_the_bell_through(qapp, state: BadgeState) -> None:
-    loud = render(2, state, 32, 1.0)
-    muted = render(2, state, 32, 1.0, muted=True)
+@pytest.mark.parametrize("blind", [False, True])
+def test_muted_strikes_the_bell_through(qapp, state: BadgeState, blind: bool) -> None:
+    loud = render(22, state, 32, 1.0, blind=blind)
+    muted = render(22, state, 32, 1.0, blind=blind, muted=True)
     assert muted.toImage() != loud.toImage()
-    # the stroke crosses the bell's upper left, where no badge is drawn
+    # the stroke crosses the bell's upper right, which neither the badge nor the mark covers
     stroke = fill_mask(muted, "#d1242f") - fill_mask(loud, "#d1242f")
-    assert sum(1 for x, y in stroke if x < 16 and y < 16) >= 20
+    assert sum(1 for x, y in stroke if x >= 16 and y < 16) >= 20
 
 
 def test_the_tray_icon_follows_mute_and_blindness(qapp) -> None:
@@ -175,3 +176,25 @@ def test_the_tray_icon_follows_mute_and_blindness(qapp) -> None:
     shown = status_icon(status).pixmap(32, 32)
     assert fill_mask(shown, COLOURS[BadgeState.OVERDUE][0])
     assert fill_mask(shown, COLOURS[BadgeState.BLIND][0])
+
+
+def test_the_app_icon_is_the_tray_icon(qapp) -> None:
+    """The app's icon (window, launcher, package) and the tray's bell are one picture: they
+    differed (a blue tile with a red dot against the tray's dark bell)."""
+    from PySide6.QtCore import QByteArray, QRectF, Qt
+    from PySide6.QtGui import QImage, QPainter
+    from PySide6.QtSvg import QSvgRenderer
+
+    import resources
+
+    def draw(name: str) -> QImage:
+        image = QImage(64, 64, QImage.Format.Format_ARGB32)
+        image.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(image)
+        QSvgRenderer(QByteArray(resources.path(name).read_bytes())).render(
+            painter, QRectF(0, 0, 64, 64)
+        )
+        painter.end()
+        return image
+
+    assert draw("ticketbell.svg") == draw("tray-bell.svg")

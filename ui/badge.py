@@ -150,7 +150,8 @@ def _shape(rect: QRectF, state: BadgeState) -> QPainterPath:
 
 def _draw_slash(painter: QPainter, px: int) -> None:
     """Muted: the bell struck through (a dark stroke with a light edge, for either panel)."""
-    a, b = QPointF(px * 0.12, px * 0.12), QPointF(px * 0.88, px * 0.88)
+    # "/" from the upper right: the one corner neither the badge nor the can't-see mark covers
+    a, b = QPointF(px * 0.88, px * 0.12), QPointF(px * 0.12, px * 0.88)
     for colour, width in (("#ffffff", 0.2), ("#d1242f", 0.11)):
         pen = QPen(QColor(colour), max(1.5, px * width))
         pen.setCapStyle(Qt.PenCapStyle.RoundCap)

@@ -303,6 +303,15 @@ def add_mute_menu(menu: QMenu, note: str, muted: bool, choose: Callable[[str], N
     return sub
 
 
+def column_height(menu: QMenu) -> int:
+    """The height ``menu`` would take in one column (its size hint is that of the columns Qt
+    lays out when the menu is taller than the screen)."""
+    rows = sum(menu.actionGeometry(a).height() for a in menu.actions() if a.isVisible())
+    first = menu.actions()[0] if menu.actions() else None
+    top = menu.actionGeometry(first).top() if first is not None else 0
+    return rows + 2 * top
+
+
 def add_group_by(menu: QMenu, group_by: str, choose: Callable[[str], Any]) -> None:
     group = menu.addMenu("Group tickets by")
     choice = QActionGroup(group)

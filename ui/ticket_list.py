@@ -95,6 +95,7 @@ class TicketListWindow(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
         self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
@@ -157,10 +158,13 @@ class TicketListWindow(QWidget):
         if w is not None:
             self.tray.open_ticket(w)
 
-    def _context_menu(self, pos: QPoint) -> None:
+    def _context_menu(self, pos: QPoint) -> QMenu | None:
         w = self.ticket_at(self.table.rowAt(pos.y()))
-        if w is not None and self.now is not None:
-            ticket_menu(self, w, self.now, self.tray).popup(self.table.viewport().mapToGlobal(pos))
+        if w is None or self.now is None:
+            return None
+        menu = ticket_menu(self, w, self.now, self.tray)
+        menu.popup(self.table.viewport().mapToGlobal(pos))
+        return menu
 
 
 class StatusWindow(QWidget):
@@ -247,10 +251,13 @@ class StatusWindow(QWidget):
         elif item.text().endswith("all tickets)"):
             self.tray.show_all_tickets()
 
-    def _context_menu(self, pos: QPoint) -> None:
+    def _context_menu(self, pos: QPoint) -> QMenu | None:
         w = self.ticket_of(self.list.itemAt(pos))
-        if w is not None and self.now is not None:
-            ticket_menu(self, w, self.now, self.tray).popup(self.list.viewport().mapToGlobal(pos))
+        if w is None or self.now is None:
+            return None
+        menu = ticket_menu(self, w, self.now, self.tray)
+        menu.popup(self.list.viewport().mapToGlobal(pos))
+        return menu
 
     def closeEvent(self, event: Any) -> None:
         if self.isVisible() and not self.quitting:

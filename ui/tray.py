@@ -33,6 +33,7 @@ from ui.menu import (
     add_mute_menu,
     add_source_errors,
     add_ticket_rows,
+    column_height,
     info,
     plain,
     ticket_sections,
@@ -311,18 +312,19 @@ class Tray(QObject):
 
     def rebuild_menu(self) -> None:
         """The menu, in one column on this screen: as many ticket rows as fit (at most
-        MENU_LIMIT), measured on the menu itself."""
+        MENU_LIMIT), measured on the menu itself (Qt would add columns, off the screen's side
+        on a 720 px laptop)."""
         limit = MENU_LIMIT
         for _ in range(4):
             rows = self._build_menu(limit)
-            over = self.menu.sizeHint().height() - self.screen_height()
+            over = column_height(self.menu) - self.screen_height()
             if over <= 0 or rows == 0:
                 return
             row = max(1, self.menu.fontMetrics().height() + 4)
             ticket_rows = [a for a in self.menu.actions() if a.data()]
             if ticket_rows:
                 row = max(row, self.menu.actionGeometry(ticket_rows[0]).height())
-            limit = max(0, rows - math.ceil(over / row) - 1)
+            limit = max(0, rows - math.ceil(over / row))
 
     def _build_menu(self, limit: int) -> int:
         menu = self.menu
