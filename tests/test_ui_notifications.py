@@ -24,7 +24,14 @@ from jeepney.io.blocking import Proxy, open_dbus_connection
 from jeepney.low_level import Parser
 
 from agent.model import Alert
-from tests.test_ui_tray import NOW, SOURCE, make_tray, qsettings, waiting  # noqa: F401
+from tests.test_ui_tray import (  # noqa: F401 - fixtures
+    NOW,
+    SOURCE,
+    make_tray,
+    qsettings,
+    status_of,
+    waiting,
+)
 from ui.notifications import (
     NOTIFICATIONS,
     DesktopNotifier,
@@ -86,6 +93,20 @@ def test_overdue_and_escalated_are_critical_and_stay() -> None:
         assert msg.body[7] == 0  # never expires
 
 
+def test_a_first_syncs_summary_is_normal_and_many_tickets_get_open_only() -> None:
+    """The summary alert of a source's first sync (kind "summary", its tickets attached) is
+    normal urgency even with overdue tickets in the burst; one click must not claim or snooze
+    every ticket of a helpdesk, so a notice about more than five offers Open only."""
+    few = tuple(waiting(str(n), 20) for n in range(3))
+    many = tuple(waiting(str(n), 20) for n in range(40))
+    for tickets, actions in ((few, 4), (many, 1)):
+        summary = Alert("summary", NOW, "s", SOURCE, "", "Demo: 40 waiting", tickets=tickets)
+        notice = notice_for((summary, alert("overdue")))
+        assert notice is not None and not notice.critical
+        assert {t.id for t in notice.tickets} == {w.ticket.id for w in tickets}
+        assert len(notice.actions) == actions
+
+
 def test_markup_from_a_subject_is_not_markup_in_a_notification() -> None:
     notice = notice_for((alert("new", subject="<b>hi</b> & <img src=x>"),))
     assert notice is not None
@@ -136,6 +157,7 @@ class FakeServer:
         self.conn = open_dbus_connection(address)
         Proxy(message_bus, self.conn).RequestName(NOTIFICATIONS.bus_name, 4)
         self.calls: list[tuple[Any, ...]] = []
+        self.closed: list[int] = []
         self.next_id = 1
         self.stopping = False
         self.thread = threading.Thread(target=self._serve, daemon=True)
@@ -151,7 +173,10 @@ class FakeServer:
                 return
             if msg.header.message_type is not MessageType.method_call:
                 continue
-            if msg.header.fields.get(HeaderFields.member) == "Notify":
+            if msg.header.fields.get(HeaderFields.member) == "CloseNotification":
+                self.closed.append(msg.body[0])
+                self.conn.send(new_method_return(msg))
+            elif msg.header.fields.get(HeaderFields.member) == "Notify":
                 self.calls.append(msg.body)
                 nid = msg.body[1] or self.next_id
                 self.next_id += msg.body[1] == 0
@@ -254,6 +279,21 @@ def test_a_click_opens_the_ticket_and_an_update_replaces_it(notifying_tray, serv
     server.press(nid, "ack")  # a closed notification's button does nothing
     qtbot.wait(100)
     assert tray.agent.calls == []
+
+
+def test_a_ticket_answered_takes_its_notification_back(notifying_tray, server, qtbot) -> None:
+    """An overdue notification stays until dismissed: once its ticket is answered (no longer
+    in the agent's status), Ticketbell closes it; the other ticket's stays."""
+    tray = notifying_tray
+    tray.show_status(status_of([waiting("5", -10, state="overdue"), waiting("8", 20)]))
+    tray.show_alerts((alert("overdue"),))
+    qtbot.waitUntil(lambda: len(tray.notices) == 1, timeout=5000)
+    tray.show_alerts((alert("new", "8"),))
+    qtbot.waitUntil(lambda: len(tray.notices) == 2, timeout=5000)
+    first, second = sorted(tray.notices)
+    tray.show_status(status_of([waiting("8", 20)]))  # 5 was answered
+    qtbot.waitUntil(lambda: server.closed == [first], timeout=5000)
+    assert list(tray.notices) == [second]
 
 
 def test_without_a_notification_server_the_tray_shows_its_own_message(

@@ -54,6 +54,7 @@ TICKET_ACTIONS = (
     ("ack", "I'm on it"),
     ("snooze", f"Snooze {SNOOZE_MINUTES} min"),
 )
+MOST_FOR_BUTTONS = 5  # tickets a notice's I'm on it / Snooze act on at once
 CALL_TIMEOUT = 5.0  # seconds to wait for the notification server's answer
 
 
@@ -96,24 +97,40 @@ def rich_safe(text: str) -> str:
 
 def notice_for(alerts: tuple[Alert, ...] | list[Alert]) -> Notice | None:
     """The notification for a burst of alerts (None: nothing to show), with the tickets its
-    buttons act on: those the title speaks of (the overdue ones when some are)."""
+    buttons act on: those the title speaks of (the overdue ones when some are).
+
+    A first sync's ``summary`` is normal urgency even with overdue tickets in it (it is one
+    notice for everything found at start, not an alarm); a notice about more than
+    :data:`MOST_FOR_BUTTONS` tickets offers Open (the list) only: one click must not claim or
+    snooze a whole helpdesk.
+    """
     text = notification_text(alerts)
     if text is None:
         return None
     title, body = rich_safe(text[0]), rich_safe(text[1])
     kinds = {a.kind for a in alerts}
-    critical = bool(kinds & {"overdue", "escalated"})
-    if critical:
-        chosen = [a for a in alerts if a.kind in ("overdue", "escalated") and a.ticket]
-    else:
-        wanted = next((k for k in ("due_soon", "new") if k in kinds), "")
-        chosen = [a for a in alerts if a.kind == wanted and a.ticket]
-    tickets = tuple(dict.fromkeys(TicketRef(a.source, a.ticket, a.url, a.subject) for a in chosen))
+    critical = bool(kinds & {"overdue", "escalated"}) and "summary" not in kinds
+    tickets = _tickets_of(alerts, kinds)
+    if len(tickets) > MOST_FOR_BUTTONS:
+        return Notice(title, body, critical, tickets, actions=(("default", "Open"),))
     if tickets:
         return Notice(title, body, critical, tickets, actions=TICKET_ACTIONS)
     about = next((a.source for a in alerts if a.source and not a.ticket), "")
     actions = (("default", "Settings"),) if about else ()
     return Notice(title, body, critical, source=about, actions=actions)
+
+
+def _tickets_of(alerts: tuple[Alert, ...] | list[Alert], kinds: set[str]) -> tuple[TicketRef, ...]:
+    if "summary" in kinds:
+        found = [w.ticket for a in alerts if a.kind == "summary" for w in a.tickets]
+        refs = (TicketRef(t.source, t.id, t.url, t.subject) for t in found)
+        return tuple(dict.fromkeys(refs))
+    if kinds & {"overdue", "escalated"}:
+        chosen = [a for a in alerts if a.kind in ("overdue", "escalated") and a.ticket]
+    else:
+        wanted = next((k for k in ("due_soon", "new") if k in kinds), "")
+        chosen = [a for a in alerts if a.kind == wanted and a.ticket]
+    return tuple(dict.fromkeys(TicketRef(a.source, a.ticket, a.url, a.subject) for a in chosen))
 
 
 def confirmation(notice: Notice, what: str, until: str = "") -> Notice:

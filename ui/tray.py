@@ -164,7 +164,19 @@ class Tray(QObject):
             self.sound.unmute()
         elif status.muted_until is not None and self.sound.muted_until() != status.muted_until:
             self.sound.mute_for(status.muted_until - now, now)
+        self._close_answered(status)
         self.refresh()
+
+    def _close_answered(self, status: Status) -> None:
+        """Take back the notifications whose tickets no longer wait (answered, closed): an
+        overdue one stays until dismissed, and must not outlive its reason."""
+        if self.notifier is None:
+            return
+        waiting = {(w.ticket.source, w.ticket.id) for w in status.tickets}
+        for nid, notice in list(self.notices.items()):
+            if notice.keys and not notice.keys & waiting:
+                self.notifier.close(nid)
+                del self.notices[nid]
 
     def show_alerts(self, alerts: tuple[Alert, ...]) -> None:
         for a in alerts:  # shown first at once; the agent's next status keeps the pin
