@@ -17,7 +17,9 @@ The protocol is the Desktop Notifications Specification 1.2
 be slow, the Qt main thread must not wait for it) and reports back by Qt signals, which Qt
 delivers on the main thread. Where no notification service answers (Windows, macOS, a desktop
 without one) :attr:`DesktopNotifier.failed` hands the notice back, and the tray shows it with
-``showMessage`` instead.
+``showMessage`` instead, the badge as its icon: there it has no buttons, a click while it shows
+is ``messageClicked``; Windows toasts clicked later in the Action Center (which need a COM
+activator registered with the AppUserModelID) and macOS's UNUserNotificationCenter are not done.
 """
 
 from __future__ import annotations
