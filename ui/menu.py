@@ -260,7 +260,10 @@ def add_ticket_rows(
     """Each ticket as a submenu of its actions, under its section's title; the submenu's
     action carries the ticket's key as its data."""
     for title, items in sections:
-        menu.addSection(menu_text(plain(title, 40)))
+        # a separator and a line of its own, not addSection: a tray host that draws the menu
+        # itself (StatusNotifierItem's dbusmenu) shows a section's title as a bare separator
+        menu.addSeparator()
+        info(menu, plain(title, 40))
         for w in items:
             sub = QMenu(menu_text(ticket_label(w, now, show_assignee)), menu)
             fill_ticket_menu(sub, w, now, owner)

@@ -95,6 +95,7 @@ class TicketListWindow(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)  # one line a ticket; a long subject is elided
         self.table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
         self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -105,7 +106,7 @@ class TicketListWindow(QWidget):
         layout.addWidget(self.count)
         self.tickets: list[WaitingTicket] = []
         self.now: datetime | None = None
-        self.resize(900, 480)
+        self.resize(1000, 520)
 
     def update_view(self, status: Status, now: datetime) -> None:
         self.now = now
@@ -129,6 +130,8 @@ class TicketListWindow(QWidget):
             for col, cell in enumerate(cells):
                 table.setItem(row, col, cell)
         table.setSortingEnabled(True)
+        table.resizeColumnsToContents()
+        table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self._apply_filter(self.filter.text())
 
     def ticket_at(self, row: int) -> WaitingTicket | None:
