@@ -213,3 +213,28 @@ def test_settings_open_at_the_helpdesk_an_error_line_names(qapp, tmp_path) -> No
     assert dialog.source_form.name.text() == "Partner desk"
     assert not dialog.show_source("Nobody")
     dialog.close()
+
+
+def test_the_app_opens_settings_at_the_helpdesk_clicked(qapp, tmp_path, qsettings) -> None:  # noqa: F811
+    import argparse
+
+    from agent.config import from_dict
+    from ui.app import TicketbellApp
+
+    config = from_dict(
+        {
+            "sources": [
+                {"name": "Support desk", "kind": "demo"},
+                {"name": "Partner desk", "kind": "demo"},
+            ]
+        }
+    )
+    args = argparse.Namespace(config=tmp_path / "ticketbell.toml", data_dir=None, demo=False)
+    shell = TicketbellApp(args, qsettings)
+    shell.config = config
+    shell.open_source_settings("Partner desk")
+    try:
+        assert shell.dialog.tabs.currentWidget() is shell.dialog.helpdesks
+        assert shell.dialog.source_form.name.text() == "Partner desk"
+    finally:
+        shell.dialog.close()

@@ -199,17 +199,22 @@ class FakeServer:
 
 
 class Recorder:
+    """The agent's commands as called, and whether each came on the main (Qt) thread."""
+
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []
+        self.on_main: list[bool] = []
 
     def check_now(self, source: str | None = None) -> None:
         pass
 
     def acknowledge(self, source: str, ticket: str, release: bool = False) -> None:
         self.calls.append(("ack", source, ticket, release))
+        self.on_main.append(threading.current_thread() is threading.main_thread())
 
     def snooze(self, source: str, ticket: str, minutes: float) -> None:
         self.calls.append(("snooze", source, ticket, minutes))
+        self.on_main.append(threading.current_thread() is threading.main_thread())
 
     def mute(self, until: Any) -> None:
         pass
@@ -260,6 +265,7 @@ def test_buttons_reach_the_agent_and_can_be_undone(notifying_tray, server, qtbot
     server.press(other, "undo")
     qtbot.waitUntil(lambda: len(tray.agent.calls) == 4, timeout=5000)
     assert tray.agent.calls[3] == ("snooze", SOURCE, "8", 0)
+    assert tray.agent.on_main == [True] * 4  # the D-Bus thread never touches the tray itself
 
 
 def test_a_click_opens_the_ticket_and_an_update_replaces_it(notifying_tray, server, qtbot) -> None:
@@ -321,3 +327,28 @@ def test_a_notice_about_a_helpdesk_opens_its_settings(make_tray) -> None:  # noq
     tray.source_settings_requested.connect(asked.append)
     tray.open_notice(Notice("Ticketbell cannot read Partner desk", "HTTP 503", source="Partner"))
     assert asked == ["Partner"]
+
+
+def test_the_no_tray_windows_notifications_can_be_clicked(
+    make_tray,  # noqa: F811
+    bus: str,
+    server: FakeServer,
+    qtbot,
+) -> None:
+    """Without a tray the notifications went through plyer, which cannot be clicked: now
+    they go through the notification service too, buttons and all."""
+    tray = make_tray(tray_available=False, notifier=DesktopNotifier(bus=bus))
+    tray.agent = Recorder()
+    try:
+        tray.show_alerts((alert("new", "8"),))
+        qtbot.waitUntil(lambda: bool(tray.notices), timeout=5000)
+        [nid] = tray.notices
+        assert tray.tray is None and len(server.calls) == 1
+        server.press(nid, "default")
+        qtbot.waitUntil(lambda: bool(tray.opened), timeout=5000)
+        assert [u.toString() for u in tray.opened] == [alert("new", "8").url]
+        server.press(nid, "snooze")
+        qtbot.waitUntil(lambda: bool(tray.agent.calls), timeout=5000)
+        assert tray.agent.calls == [("snooze", SOURCE, "8", 15)]
+    finally:
+        tray.hide()
