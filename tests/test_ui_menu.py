@@ -238,3 +238,23 @@ def test_the_app_opens_settings_at_the_helpdesk_clicked(qapp, tmp_path, qsetting
         assert shell.dialog.source_form.name.text() == "Partner desk"
     finally:
         shell.dialog.close()
+
+
+def test_rebuilding_the_menu_leaves_no_submenus_behind(make_tray, qapp) -> None:  # noqa: F811
+    """The menu is rebuilt every 30 s and on every change; QMenu.clear() keeps submenus, so
+    each rebuild would have added a submenu per ticket for good."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtWidgets import QMenu
+
+    tray = make_tray(screen_height=lambda: 500)  # several builds per rebuild, to fit
+    tray.show_status(status_of(many()))
+
+    def submenus() -> int:
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        return len(tray.menu.findChildren(QMenu))
+
+    first = submenus()
+    for _ in range(20):
+        tray.refresh()
+    assert submenus() == first
+    assert first == len(ticket_actions(tray.menu)) + 2  # each ticket's, Mute, Group by

@@ -55,6 +55,7 @@ class TrayLike(Protocol):
 
 def ticket_menu(parent: QWidget, w: WaitingTicket, now: datetime, tray: TrayLike) -> QMenu:
     menu = QMenu(parent)
+    menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # one per right-click
     fill_ticket_menu(menu, w, now, tray)
     return menu
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, QUrl, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QCursor, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
@@ -346,6 +346,8 @@ class Tray(QObject):
 
     def _build_menu(self, limit: int) -> int:
         menu = self.menu
+        for sub in menu.findChildren(QMenu, options=Qt.FindChildOption.FindDirectChildrenOnly):
+            sub.deleteLater()  # clear() keeps submenus: each rebuild would add ~20 more
         menu.clear()
         now, status = self.clock(), self.status
         add_source_errors(menu, status, self.source_settings_requested.emit)
