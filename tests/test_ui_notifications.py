@@ -107,6 +107,21 @@ def test_a_first_syncs_summary_is_normal_and_many_tickets_get_open_only() -> Non
         assert len(notice.actions) == actions
 
 
+def test_a_helpdesk_down_opens_its_settings_and_a_reminder_the_menu(make_tray) -> None:  # noqa: F811
+    down = Alert("source_down", NOW, "d", "Partner desk", message="answered HTTP 503")
+    reminder = Alert("reminder", NOW, "r", message="tickets are still waiting")
+    notice = notice_for((down,))
+    assert notice is not None and notice.source == "Partner desk" and not notice.tickets
+    tray = make_tray()
+    asked: list[str] = []
+    tray.source_settings_requested.connect(asked.append)
+    tray.open_notice(notice)
+    assert asked == ["Partner desk"]
+    later = notice_for((reminder,))
+    assert later is not None and later.source == "" and not later.tickets
+    assert later.actions == (("default", "Open"),)  # a click shows the menu
+
+
 def test_markup_from_a_subject_is_not_markup_in_a_notification() -> None:
     notice = notice_for((alert("new", subject="<b>hi</b> & <img src=x>"),))
     assert notice is not None

@@ -56,6 +56,7 @@ TICKET_ACTIONS = (
     ("ack", "I'm on it"),
     ("snooze", f"Snooze {SNOOZE_MINUTES} min"),
 )
+SOURCE_KINDS = ("source_down", "escalated")  # alerts about a helpdesk, not a ticket
 MOST_FOR_BUTTONS = 5  # tickets a notice's I'm on it / Snooze act on at once
 CALL_TIMEOUT = 5.0  # seconds to wait for the notification server's answer
 
@@ -117,9 +118,10 @@ def notice_for(alerts: tuple[Alert, ...] | list[Alert]) -> Notice | None:
         return Notice(title, body, critical, tickets, actions=(("default", "Open"),))
     if tickets:
         return Notice(title, body, critical, tickets, actions=TICKET_ACTIONS)
-    about = next((a.source for a in alerts if a.source and not a.ticket), "")
-    actions = (("default", "Settings"),) if about else ()
-    return Notice(title, body, critical, source=about, actions=actions)
+    # a helpdesk that cannot be read (its escalation has no ticket): a click opens its
+    # settings; a reminder: the menu
+    about = next((a.source for a in alerts if a.kind in SOURCE_KINDS and not a.ticket), "")
+    return Notice(title, body, critical, source=about, actions=(("default", "Open"),))
 
 
 def _tickets_of(alerts: tuple[Alert, ...] | list[Alert], kinds: set[str]) -> tuple[TicketRef, ...]:
