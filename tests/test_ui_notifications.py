@@ -334,6 +334,10 @@ def test_without_a_notification_server_the_tray_shows_its_own_message(
     tray.message_clicked()
     assert [u.toString() for u in tray.opened] == [alert("new").url]
     assert tray.notifier.available is False
+    tray.hide()  # quitting: a last burst from the stopping agent is not shown
+    tray.show_alerts((alert("new", "9"),))
+    qtbot.wait(200)
+    assert len(shown) == 1 and tray.notifier._thread is None
 
 
 def test_a_notice_about_a_helpdesk_opens_its_settings(make_tray) -> None:  # noqa: F811

@@ -209,8 +209,11 @@ class DesktopNotifier(QObject):
         self.inbox: queue.Queue[Any] = queue.Queue()
         self.available: bool | None = None  # None: not tried yet
         self._thread: threading.Thread | None = None
+        self.stopped = False
 
     def send(self, notice: Notice, replaces_id: int = 0) -> None:
+        if self.stopped:
+            return  # quitting: what the agent says while it stops is not shown
         self._start()
         self.inbox.put(("notify", notice, replaces_id))
 
@@ -219,6 +222,7 @@ class DesktopNotifier(QObject):
             self.inbox.put(("close", notification_id))
 
     def stop(self) -> None:
+        self.stopped = True
         if self._thread is not None:
             self.inbox.put(None)
             self._thread.join(1.0)
