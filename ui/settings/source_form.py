@@ -143,6 +143,18 @@ def _option_widget(opt: Option, value: object) -> QWidget:
     return line
 
 
+def _field_value(opt: Option, widget: QWidget | None) -> object:
+    """What the field of ``opt`` says, as the file writes it (None: an empty number)."""
+    if isinstance(widget, QCheckBox):
+        return widget.isChecked()
+    if isinstance(widget, KeyValueEditor):
+        return widget.value()
+    if isinstance(widget, QLineEdit):
+        text = widget.text().strip()
+        return _line_value(opt, text) if text or opt.type is not int else None
+    return None
+
+
 def _line_value(opt: Option, text: str) -> object:
     if opt.type is list:
         return [p.strip() for p in text.split(",") if p.strip()]
@@ -220,6 +232,7 @@ class SourceForm(QWidget):
         return box
 
     def load(self, table: dict[str, Any]) -> None:
+        self.loaded = dict(table)
         kind = table.get("kind", DEMO)
         index = self.kind.findData(kind)
         self.kind.blockSignals(True)
@@ -270,22 +283,23 @@ class SourceForm(QWidget):
         return [i.text() for i in items if i.checkState() == Qt.CheckState.Checked]
 
     def table(self) -> dict[str, Any]:
+        """The source as the form shows it, with the keys it has no field for (``secret_env``,
+        ``verify``, ``proxy``, ``timeout``...) as they were loaded: a save through the form
+        changes only what the person changed."""
         cls = source_class(self.kind.currentData())
         table: dict[str, Any] = {"name": self.name.text().strip(), "kind": cls.kind}
         if self.interval.text().strip():
             table["interval"] = self.interval.text().strip()
-        for opt in cls.required + cls.optional:
-            widget = self.fields.get(opt.key)
-            if isinstance(widget, QCheckBox):
-                if widget.isChecked() != bool(opt.default):
-                    table[opt.key] = widget.isChecked()
-            elif isinstance(widget, KeyValueEditor):
-                if widget.value():
-                    table[opt.key] = widget.value()
-            elif isinstance(widget, QLineEdit):
-                text = widget.text().strip()
-                if text and text != str(opt.default or ""):
-                    table[opt.key] = _line_value(opt, text)
+        same_kind = self.loaded.get("kind", DEMO) == cls.kind
+        shown = {*FIXED_ROWS, "categories", *self.fields}
+        common = {opt.key for opt in schema.SOURCE}
+        for key, value in self.loaded.items():
+            if key not in shown and (same_kind or key in common):
+                table[key] = value
+        for opt in [o for o in cls.required + cls.optional if o.key in self.fields]:
+            value = _field_value(opt, self.fields[opt.key])
+            if opt.key in self.loaded or value not in (None, "", [], {}, opt.default):
+                table[opt.key] = value
         if self.ticked():
             table["categories"] = self.ticked()
         return table
