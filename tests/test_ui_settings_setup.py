@@ -87,3 +87,107 @@ def test_a_kind_with_only_its_required_options_gains_nothing(qtbot, tmp_path, ki
     qtbot.addWidget(dialog)
     assert dialog.save() is not None, dialog.banner.text()
     assert config_module.read_toml(path)["sources"] == [table]
+
+
+# ------------------------------------------------------------------ the wizard cannot end unsaved
+
+
+def test_the_wizard_cannot_finish_without_saved_settings(qtbot, tmp_path) -> None:
+    """A folder that cannot be written: the last page says "Not saved yet" and why, and Finish
+    stays off; once the settings are saved, Finish turns start at login on as ticked."""
+    from PySide6.QtWidgets import QWizard
+
+    from agent import autostart
+    from ui.settings import FirstRunWizard
+
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the config's folder should be")
+    wizard = FirstRunWizard(blocked / "ticketbell.toml")
+    qtbot.addWidget(wizard)
+    wizard.show()
+    wizard.next()
+    wizard.next()
+    qtbot.waitUntil(lambda: wizard.currentId() == 2, timeout=10_000)
+    wizard.next()
+    finish = wizard.button(QWizard.WizardButton.FinishButton)
+    assert wizard.done_page.title() == "Not saved yet"
+    assert "could not save" in wizard.summary.text()
+    assert not finish.isEnabled()
+    assert not wizard.done_page.autostart.isVisibleTo(wizard)
+
+    wizard.path = tmp_path / "ticketbell.toml"
+    wizard.back()
+    wizard.next()
+    assert wizard.done_page.title() == "All set"
+    assert wizard.done_page.autostart.isChecked()  # offered, ticked
+    assert finish.isEnabled()
+    assert not autostart.enabled()
+    with qtbot.waitSignal(wizard.finished_with) as done:
+        finish.click()
+    assert done.args[0] is not None
+    assert autostart.enabled()
+    autostart.set_enabled(False)
+
+
+def _app(tmp_path, monkeypatch):
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from agent.cli import build_parser
+    from ui.app import TicketbellApp
+
+    quits: list[bool] = []
+    monkeypatch.setattr(QApplication, "quit", staticmethod(lambda: quits.append(True)))
+    args = build_parser().parse_args(["--config", str(tmp_path / "ticketbell.toml")])
+    settings = QSettings(str(tmp_path / "qt.ini"), QSettings.Format.IniFormat)
+    return TicketbellApp(args, settings), quits
+
+
+def test_leaving_the_wizard_keeps_an_icon_that_says_what_is_missing(
+    qtbot, tmp_path, monkeypatch
+) -> None:
+    app, quits = _app(tmp_path, monkeypatch)
+    app.start()
+    wizard = app.dialog
+    qtbot.addWidget(wizard)
+    wizard.reject()
+    try:
+        assert quits == []  # Ticketbell did not end without a word
+        needed = app.setup_needed
+        assert "no helpdesk is set up yet" in needed.icon.toolTip()
+        menu = [a.text() for a in needed.menu.actions()]
+        assert "Set up Ticketbell…" in menu and "Quit Ticketbell" in menu
+        assert needed.window is not None and needed.window.isVisible()  # no tray here
+        needed.set_up.emit()
+        assert app.dialog is not wizard and app.dialog.isVisible()  # the wizard again
+        qtbot.addWidget(app.dialog)
+    finally:
+        app.shutdown()
+    assert app.setup_needed is None
+
+
+def test_the_demo_stays_apart_from_the_persons_settings(qtbot, tmp_path, monkeypatch) -> None:
+    """ "Try the demo" runs the demo without saving it; in its Settings, adding a helpdesk of
+    one's own and saving makes that the config, and the app leaves the demo."""
+    path = tmp_path / "ticketbell.toml"
+    app, _ = _app(tmp_path, monkeypatch)
+    app.start()
+    qtbot.addWidget(app.dialog)
+    try:
+        app.dialog.demo_button.click()
+        assert app.args.demo and app.agent is not None
+        assert not path.exists()
+        app.open_settings()
+        dialog = app.dialog
+        qtbot.addWidget(dialog)
+        assert "This is the demo: nothing here is saved" in dialog.banner.text()
+        form = dialog.source_form
+        form.kind.setCurrentIndex(form.kind.findData("freescout"))
+        form.name.setText("Our desk")
+        form.fields["url"].setText("https://help.example.com")
+        form.token.setText("demo-to-real-TOKEN-81f2")
+        assert dialog.save() is not None, dialog.banner.text()
+        assert config_module.load(path).sources[0].name == "Our desk"
+        assert not app.args.demo and app.config.sources[0].name == "Our desk"
+    finally:
+        app.shutdown()

@@ -26,7 +26,13 @@ from ui.settings.escalation import EscalationPage
 from ui.settings.general import GeneralPage
 from ui.settings.response import ResponsePage
 from ui.settings.sources import SourcesPage
-from ui.settings.widgets import plain_label, read_provisioning, retab, scrolling, show
+from ui.settings.widgets import DEMO, plain_label, read_provisioning, retab, scrolling, show
+
+#: the banner while the demo runs: what Save does then
+DEMO_NOTE = (
+    "This is the demo: nothing here is saved. Add your own helpdesk (and remove the demo) "
+    "and Save: that becomes your settings."
+)
 
 
 def read_raw(path: Path) -> dict[str, Any]:
@@ -73,6 +79,8 @@ class SettingsDialog(QDialog):
             self.show_error(error)
             # Opened because the file could not be used at start: nothing was being saved yet.
             show(self.banner, f"Ticketbell cannot start with this configuration. {error}")
+        elif demo:
+            show(self.banner, DEMO_NOTE, ok=True)
 
     def _add_pages(self, sound_problem: str) -> None:
         data = self.data
@@ -140,8 +148,17 @@ class SettingsDialog(QDialog):
         self.source_form.clear_errors()
         for page in self._pages()[1:]:
             page.clear_errors()
-        show(self.banner, "")
+        show(self.banner, "", ok=False)
         data = self.collect()
+        if self.demo and any(s.get("kind") != DEMO for s in self.sources):
+            if self.path.exists():  # `ticketbell --demo` beside the person's own settings
+                show(
+                    self.banner,
+                    f"Not saved: this is the demo; your settings in {self.path} "
+                    "stay as they are. Start Ticketbell without the demo to change them.",
+                )
+                return None
+            self.demo = False  # the person's own helpdesk: these become their settings
         try:
             config = config_module.from_dict(data, self.path)
             self.source_form.store_token()
