@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 
 from agent import config as config_module
+from agent import secrets as secret_store
 from agent.sources import KINDS, source_class
 from agent.sources.base import Option
+from tests.test_secrets_file import TOKEN
 from ui.settings import SettingsDialog
 
 #: values a person could write for a kind's option, other than its default
@@ -92,7 +94,7 @@ def test_a_kind_with_only_its_required_options_gains_nothing(qtbot, tmp_path, ki
 # ------------------------------------------------------------------ the wizard cannot end unsaved
 
 
-def test_the_wizard_cannot_finish_without_saved_settings(qtbot, tmp_path) -> None:
+def test_the_wizard_cannot_finish_without_saved_settings(qtbot, tmp_path, monkeypatch) -> None:
     """A folder that cannot be written: the last page says "Not saved yet" and why, and Finish
     stays off; once the settings are saved, Finish turns start at login on as ticked."""
     from PySide6.QtWidgets import QWizard
@@ -100,6 +102,7 @@ def test_the_wizard_cannot_finish_without_saved_settings(qtbot, tmp_path) -> Non
     from agent import autostart
     from ui.settings import FirstRunWizard
 
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # the login item's folder
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where the config's folder should be")
     wizard = FirstRunWizard(blocked / "ticketbell.toml")
@@ -126,7 +129,6 @@ def test_the_wizard_cannot_finish_without_saved_settings(qtbot, tmp_path) -> Non
         finish.click()
     assert done.args[0] is not None
     assert autostart.enabled()
-    autostart.set_enabled(False)
 
 
 def _app(tmp_path, monkeypatch):
@@ -191,3 +193,61 @@ def test_the_demo_stays_apart_from_the_persons_settings(qtbot, tmp_path, monkeyp
         assert not app.args.demo and app.config.sources[0].name == "Our desk"
     finally:
         app.shutdown()
+
+
+# ------------------------------------------------------------------ tokens without a keyring
+
+
+@pytest.fixture
+def no_keyring(tmp_path, monkeypatch):
+    """No keyring service, and a config folder of this test's own (as test_secrets_file's)."""
+    import keyring
+    from keyring.backends import fail
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    before = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    yield secret_store.token_file()
+    keyring.set_keyring(before)
+
+
+def test_settings_ask_before_using_the_file_and_say_a_token_is_stored(
+    qtbot, tmp_path, monkeypatch, no_keyring
+) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    answers = [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes]
+    asked: list[str] = []
+
+    def warning(_parent, _title, text, *_args):
+        asked.append(text)
+        return answers.pop(0)
+
+    monkeypatch.setattr(QMessageBox, "warning", staticmethod(warning))
+    path = tmp_path / "ticketbell.toml"
+    source = {"name": "Help", "kind": "freescout", "url": "https://help.example.com"}
+    dialog = SettingsDialog(path, None, raw={"sources": [source]})
+    qtbot.addWidget(dialog)
+    form = dialog.source_form
+    assert form.token.placeholderText() == ""  # nothing stored yet
+    form.token.setText(TOKEN)
+    assert dialog.save() is None  # "No": nothing saved, the advice shown
+    assert "no keyring service" in dialog.banner.text() and not no_keyring.exists()
+    assert "only your user account can read" in asked[0]
+    assert dialog.save() is not None  # "Yes"
+    assert TOKEN not in path.read_text()
+    assert secret_store.get("Help") == TOKEN
+    assert form.token.text() == ""
+    assert form.token.placeholderText() == "stored in a private file — type to replace"
+    assert config_module.load(path).sources[0].name == "Help"
+
+
+def test_the_token_box_says_a_token_is_in_the_keyring(qtbot, tmp_path) -> None:
+    secret_store.set("Stored desk", "stored-TOKEN-d00d11")
+    source = {"name": "Stored desk", "kind": "freescout", "url": "https://help.example.com"}
+    dialog = SettingsDialog(tmp_path / "t.toml", None, raw={"sources": [source]})
+    qtbot.addWidget(dialog)
+    token = dialog.source_form.token
+    assert token.text() == ""
+    assert token.placeholderText() == "stored in the keyring — type to replace"
+    secret_store.delete("Stored desk")

@@ -30,7 +30,16 @@ from agent.config import schema
 from agent.connection import ConnectionTest, source_to_sign_in, try_connection, try_sign_in
 from agent.sources import KINDS, source_class
 from agent.sources.base import Option
-from ui.settings.widgets import DEMO, Worker, clear, plain_label, retab, show, with_error
+from ui.settings.widgets import (
+    DEMO,
+    Worker,
+    accept_token_file,
+    clear,
+    plain_label,
+    retab,
+    show,
+    with_error,
+)
 
 #: the rows every kind has; the kind's own rows go between name and token
 FIXED_ROWS = ("kind", "name", "token", "interval")
@@ -240,7 +249,9 @@ class SourceForm(QWidget):
         self.kind.blockSignals(False)
         self.name.setText(str(table.get("name", "")))
         self.interval.setText(str(table.get("interval", "")))
+        self.token.clear()
         self._kind_changed(table)
+        self.show_stored()
 
     def _kind_changed(self, table: dict[str, Any]) -> None:
         for box in self.extra_rows:
@@ -330,7 +341,22 @@ class SourceForm(QWidget):
             self.set_categories([str(c) for c in result.categories], self.ticked())
 
     def store_token(self) -> None:
-        """Put a typed token in the keyring under the source's name (never in the file)."""
-        if self.token.text() and source_class(self.kind.currentData()).needs_secret:
-            secret_store.set(self.name.text().strip(), self.token.text())
-            self.token.clear()
+        """Put a typed token in the keyring under the source's name (never in the config).
+        Without a keyring, the person is warned and may keep it in the private file instead;
+        if not, NoKeyring goes up with its advice."""
+        if not (self.token.text() and source_class(self.kind.currentData()).needs_secret):
+            return
+        name = self.name.text().strip()
+        try:
+            secret_store.set(name, self.token.text())
+        except secret_store.NoKeyring as exc:
+            if not accept_token_file(self, str(exc)):
+                raise
+            secret_store.set(name, self.token.text(), to_file=True)
+        self.token.clear()
+        self.show_stored()
+
+    def show_stored(self) -> None:
+        """The empty token box says when a token is stored for this source."""
+        where = secret_store.stored(self.name.text().strip()) if self.name.text().strip() else ""
+        self.token.setPlaceholderText(f"stored in {where} — type to replace" if where else "")

@@ -148,6 +148,20 @@ def accept_risky(parent: QWidget, path: Path, config: Config) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
+def accept_token_file(parent: QWidget, advice: str) -> bool:
+    """Whether to keep a token in the private file, this computer having no keyring: the
+    warning (``agent.secrets.no_keyring_advice``) is shown, and the file used only on "Yes"."""
+    buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
+    answer = QMessageBox.warning(
+        parent,
+        "No keyring on this computer",
+        advice + "\n\nKeep the token in that file?",
+        buttons,
+        QMessageBox.StandardButton.No,
+    )
+    return answer == QMessageBox.StandardButton.Yes
+
+
 def _layout_parts(layout: QLayout) -> list[QWidget | QLayout]:
     """The widgets and inner layouts of ``layout`` in its order. Each QLayoutItem is asked at
     once and dropped: a kept wrapper of one outlives it, and PySide's wrapper map may hand that
