@@ -251,3 +251,59 @@ def test_the_token_box_says_a_token_is_in_the_keyring(qtbot, tmp_path) -> None:
     assert token.text() == ""
     assert token.placeholderText() == "stored in the keyring — type to replace"
     secret_store.delete("Stored desk")
+
+
+# ------------------------------------------------------------------ plain words, help at the field
+
+
+def _plain(text: str) -> str:
+    """Markdown as read: no emphasis or code marks, one space between words."""
+    return " ".join(text.replace("*", "").replace("`", "").split())
+
+
+def test_every_token_field_says_how_to_get_it_with_the_readmes_steps(qtbot) -> None:
+    from pathlib import Path
+
+    from ui.settings import SourceForm
+
+    readme = _plain((Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8"))
+    form = SourceForm()
+    qtbot.addWidget(form)
+    form.show()
+    for kind in KINDS:
+        cls = source_class(kind)
+        form.kind.setCurrentIndex(form.kind.findData(kind))
+        if not cls.needs_secret:
+            assert not form.token_help.isVisibleTo(form)
+            continue
+        assert cls.credential_steps and _plain(cls.credential_steps) in readme, kind
+        assert form.token_help.isVisibleTo(form) and not form.token_steps.isVisibleTo(form)
+        form.token_help.click()
+        assert form.token_steps.isVisibleTo(form)
+        assert form.token_steps.text().startswith(cls.credential_steps.rstrip("."))
+
+
+def test_the_kind_lists_are_in_plain_words(qtbot, tmp_path) -> None:
+    from ui.settings import FirstRunWizard, SourceForm
+
+    form = SourceForm()
+    wizard = FirstRunWizard(tmp_path / "t.toml")
+    qtbot.addWidget(form)
+    qtbot.addWidget(wizard)
+    for box in (form.kind, wizard.kind):
+        texts = [box.itemText(i) for i in range(box.count())]
+        assert len(texts) == len(KINDS)
+        for text in texts:
+            assert "REST2" not in text and "dotted" not in text and " — " not in text, text
+            assert text[0].isupper()
+    form.kind.setCurrentIndex(form.kind.findData("json"))
+    labels = [
+        form.form.labelForField(form.errors[key].parentWidget()).text()
+        for key in form.errors
+        if key in ("fields", "items", "next")
+    ]
+    assert labels == [
+        "Which field is which",
+        "Where the tickets are (optional)",
+        "Where the next page is (optional)",
+    ]

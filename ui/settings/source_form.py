@@ -35,6 +35,8 @@ from ui.settings.widgets import (
     Worker,
     accept_token_file,
     clear,
+    hint,
+    kind_text,
     plain_label,
     retab,
     show,
@@ -188,7 +190,7 @@ class SourceForm(QWidget):
         self.layout_.addLayout(self.form)
         self.kind = QComboBox()
         for kind in kinds or list(KINDS):
-            self.kind.addItem(f"{kind} — {source_class(kind).description}", kind)
+            self.kind.addItem(kind_text(kind), kind)
         self.name = QLineEdit()
         self.interval = QLineEdit()
         self.set_role("assistant")
@@ -207,11 +209,29 @@ class SourceForm(QWidget):
         self.test_button.clicked.connect(self.test)
         self._row("kind", self.kind)
         self._row("name", self.name)
-        self.token_row = self._row("token", self.token, label="Token")
+        self.token_row = self._row("token", self._token_box(), label="Token")
         self._row("interval", self.interval)
         self._add_bottom(with_categories)
         self.kind.currentIndexChanged.connect(lambda: self._kind_changed({}))
         self.load(table or {"kind": self.kind.currentData()})
+
+    def _token_box(self) -> QWidget:
+        """The token field with "How do I get this?", which shows the kind's steps below it."""
+        box = QWidget()
+        lay = QVBoxLayout(box)
+        lay.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(self.token, 1)
+        self.token_help = QPushButton("How do I get this?")
+        self.token_help.setCheckable(True)
+        row.addWidget(self.token_help)
+        lay.addLayout(row)
+        self.token_steps = hint("")
+        self.token_steps.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.token_steps.setVisible(False)
+        lay.addWidget(self.token_steps)
+        self.token_help.toggled.connect(self.token_steps.setVisible)
+        return box
 
     def _add_bottom(self, with_categories: bool) -> None:
         if with_categories:
@@ -276,6 +296,12 @@ class SourceForm(QWidget):
         assert isinstance(token_label, QLabel)  # the form made the row with a text label
         token_label.setText(cls.secret_label)
         token_label.setVisible(cls.needs_secret)
+        self.token_help.setChecked(False)
+        self.token_help.setVisible(bool(cls.credential_steps))
+        self.token_steps.setText(
+            f"{cls.credential_steps.rstrip('.')}. Paste it here: Ticketbell keeps it in the "
+            "keyring, never in the settings file."
+        )
         cats = [str(c) for c in table.get("categories", [])]
         self.set_categories(cats, cats)
         show(self.test_result, "")

@@ -45,6 +45,14 @@ def plain_label(text: str = "", error: bool = False) -> QLabel:
     return label
 
 
+def kind_text(kind: str) -> str:
+    """A helpdesk kind in the words a person picks it by (its description, not its code)."""
+    from agent.sources import source_class
+
+    text = source_class(kind).description
+    return text[:1].upper() + text[1:]
+
+
 def hint(text: str) -> QLabel:
     label = plain_label(text)
     label.setStyleSheet("color: palette(placeholder-text)")

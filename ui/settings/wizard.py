@@ -31,9 +31,17 @@ from agent import config as config_module
 from agent import secrets as secret_store
 from agent.config import Config, ConfigError
 from agent.connection import ConnectionTest
-from agent.sources import KINDS, source_class
+from agent.sources import KINDS
 from ui.settings.source_form import SourceForm
-from ui.settings.widgets import DEMO, ERROR_STYLE, hint, plain_label, read_provisioning, show
+from ui.settings.widgets import (
+    DEMO,
+    ERROR_STYLE,
+    hint,
+    kind_text,
+    plain_label,
+    read_provisioning,
+    show,
+)
 
 
 class ConnectPage(QWizardPage):
@@ -171,7 +179,7 @@ class FirstRunWizard(QWizard):
         self.kind.addItem("The demo helpdesk (no account needed)", DEMO)
         for kind in KINDS:
             if kind != DEMO:
-                self.kind.addItem(f"{kind} — {source_class(kind).description}", kind)
+                self.kind.addItem(kind_text(kind), kind)
         lay.addWidget(self.kind)
         lay.addSpacing(12)
         lay.addWidget(QLabel("Did your team owner give you a settings file?"))
