@@ -307,3 +307,158 @@ def test_the_kind_lists_are_in_plain_words(qtbot, tmp_path) -> None:
         "Where the tickets are (optional)",
         "Where the next page is (optional)",
     ]
+
+
+# ------------------------------------------------------------------ small screens
+
+
+IMAP_OAUTH = {
+    "name": "Support inbox",
+    "kind": "imap",
+    "user": "support@example.com",
+    "url": "imaps://mail.example.com",
+    "auth": "oauth",
+    "provider": "microsoft",
+    "client_id": "abc",
+    "scopes": ["x"],
+    "webmail_url": "https://outlook.office.com/mail/?id={message_id}",
+}
+
+
+def squeezed(root) -> list[str]:
+    """Every visible widget under ``root`` laid out shorter than it asks for (its height for
+    its width, for wrapped text): a clipped hint, a row drawn over the next."""
+    from PySide6.QtWidgets import QWidget
+
+    out = []
+    for widget in root.findChildren(QWidget):
+        if not widget.isVisibleTo(root) or widget.width() <= 0:
+            continue
+        parent = widget.parentWidget()
+        if parent is None or parent.layout() is None:  # a part of a combo box, a viewport
+            continue
+        if widget.hasHeightForWidth():
+            need = widget.heightForWidth(widget.width())
+        else:
+            need = widget.minimumSizeHint().height()
+        if widget.height() < need:
+            name = getattr(widget, "text", lambda: "")() or type(widget).__name__
+            out.append(f"{name[:40]!r}: {widget.height()} < {need}")
+    return out
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 720), (1366, 728)])
+def test_settings_fit_a_small_screen_and_squeeze_no_row(qtbot, tmp_path, width, height) -> None:
+    """1280×720, and 1366×768 less a 40 px taskbar: the window fits with its banner (a title
+    bar of 30 px besides) and every row of the long IMAP form gets its height: the page
+    scrolls instead."""
+    from PySide6.QtCore import QSize
+
+    from ui.settings.widgets import fit_screen
+
+    dialog = SettingsDialog(tmp_path / "t.toml", None, raw={"sources": [IMAP_OAUTH]})
+    qtbot.addWidget(dialog)
+    fit_screen(dialog, dialog.width(), dialog.height(), QSize(width, height))  # as on that screen
+    dialog.show()
+    dialog.source_form.interval.setText("5x")
+    assert dialog.save() is None  # the "Not saved" banner shows, and the error at its field
+    qtbot.waitUntil(lambda: squeezed(dialog) == [], timeout=3000)  # laid out by posted events
+    assert dialog.banner.isVisible()
+    assert dialog.height() <= height - 30 and dialog.width() <= width
+    area = dialog.helpdesks.form_area
+    assert area.verticalScrollBar().maximum() > 0  # the long form scrolls
+    for page in range(dialog.tabs.count()):
+        dialog.tabs.setCurrentIndex(page)
+        qtbot.waitUntil(lambda: squeezed(dialog) == [], timeout=3000)
+
+
+def test_wizard_pages_scroll_instead_of_clipping(qtbot, tmp_path) -> None:
+    from PySide6.QtCore import QSize
+
+    from ui.settings import FirstRunWizard
+    from ui.settings.widgets import fit_screen
+
+    wizard = FirstRunWizard(tmp_path / "t.toml")
+    qtbot.addWidget(wizard)
+    fit_screen(wizard, wizard.width(), wizard.height(), QSize(1280, 720))
+    wizard.show()
+    wizard.kind.setCurrentIndex(wizard.kind.findData("imap"))
+    wizard.next()
+    wizard.form.load(IMAP_OAUTH)
+    bar = wizard.connect_page.area.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0, timeout=3000)  # laid out by posted events
+    assert squeezed(wizard) == []
+    assert wizard.height() <= 720 - 30
+
+
+# ------------------------------------------------------------------ every error at its field
+
+
+def test_settings_mark_every_error_at_its_field_at_once(qtbot, tmp_path) -> None:
+    path = tmp_path / "ticketbell.toml"
+    source = {"name": "Own", "kind": "json", "url": "https://desk.example.com/api"}
+    source["fields"] = {"id": "ticket_id", "subject": "title"}  # "created" is missing
+    other = {"name": "Second", "kind": "freescout"}  # its url is missing
+    dialog = SettingsDialog(path, None, raw={"sources": [source, other]})
+    qtbot.addWidget(dialog)
+    form = dialog.source_form
+    form.interval.setText("5x")
+    dialog.alerts.quiet.setText("late-early")
+    dialog.response.window_default.setText("soon")
+    assert dialog.save() is None
+    assert "not a duration" in form.errors["interval"].text()
+    assert "created: is missing" in form.errors["fields"].text()
+    assert "not a time" in dialog.alerts.errors["alerts.quiet_hours"].text()
+    assert "not a duration" in dialog.response.default_error.text()
+    banner = dialog.banner.text()
+    assert banner.startswith("Not saved: please fix the 4 fields marked in red on the ")
+    assert "Helpdesks, Response times and Alerts pages" in banner
+    assert "fix also the helpdesk Second" in banner
+    assert dialog.tabs.currentIndex() == 0  # the first error's page
+    assert not path.exists()
+
+
+def test_the_wizard_marks_every_error_at_its_field(qtbot, tmp_path) -> None:
+    from tests.fakes.web import closed_port_url
+    from ui.settings import FirstRunWizard
+
+    wizard = FirstRunWizard(tmp_path / "ticketbell.toml")
+    qtbot.addWidget(wizard)
+    wizard.show()
+    wizard.kind.setCurrentIndex(wizard.kind.findData("json"))
+    wizard.next()
+    form = wizard.form
+    form.fields["url"].setText(closed_port_url())
+    form.fields["fields"].set_value({"id": "ticket_id"})
+    form.interval.setText("every now and then")
+    form.token.setText("wizard-errors-TOKEN-5a5a")
+    wizard.next()
+    qtbot.waitUntil(lambda: wizard.connect_page.anyway.isVisibleTo(wizard), timeout=10_000)
+    wizard.connect_page.anyway.setChecked(True)
+    wizard.next()
+    wizard.next()
+    assert wizard.done_page.title() == "Not saved yet"
+    assert "fix the 2 fields marked in red" in wizard.summary.text()
+    assert "not a duration" in form.errors["interval"].text()
+    assert "is missing" in form.errors["fields"].text()
+    assert not wizard.button(wizard.WizardButton.FinishButton).isEnabled()
+
+
+def test_durations_are_read_as_people_write_them(qtbot, tmp_path) -> None:
+    """In the config file and in Settings: "2 hours", "90 min", "1h30m"."""
+    path = tmp_path / "ticketbell.toml"
+    path.write_text(
+        '[windows]\ndefault = "2 hours"\n[[sources]]\nname = "D"\nkind = "demo"\n'
+        'interval = "90 sec"\n'
+    )
+    config = config_module.load(path)
+    assert config.windows.default.total_seconds() == 7200
+    assert config.sources[0].interval.total_seconds() == 90
+    dialog = SettingsDialog(path, config)
+    qtbot.addWidget(dialog)
+    dialog.source_form.interval.setText("1 hour 30 min")
+    dialog.response.window_default.setText("90 min")
+    assert dialog.save() is not None, dialog.banner.text()
+    saved = config_module.load(path)
+    assert saved.sources[0].interval.total_seconds() == 5400
+    assert saved.windows.default.total_seconds() == 5400

@@ -271,13 +271,13 @@ class JsonSource(Source):
     def check_options(cls, config: SourceConfig) -> list[tuple[str, str]]:
         fields = config.options.get("fields") or {}
         if not isinstance(fields, dict):
-            return [("fields", "must be a table of dotted paths")]
+            return [("fields", "must be a table: each ticket field and where it is in one item")]
         unknown = sorted(set(fields) - set(FIELDS))
         if unknown:
             return [(f"fields.{unknown[0]}", f"is not a ticket field; use {', '.join(FIELDS)}")]
         for field in REQUIRED_FIELDS:
             if not isinstance(fields.get(field), str) or not fields[field].strip():
-                why = f"is missing; give the dotted path of the ticket's {field} in one item"
+                why = f"is missing; say where the ticket's {field} is in one item, e.g. a.b"
                 return [(f"fields.{field}", why)]
         given = {k for k, v in fields.items() if str(v).strip()}
         needed = sorted(_must_match(config) - given)

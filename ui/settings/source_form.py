@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from agent import config as config_module
 from agent import secrets as secret_store
-from agent.config import schema
+from agent.config import ConfigError, schema
 from agent.connection import ConnectionTest, source_to_sign_in, try_connection, try_sign_in
 from agent.sources import KINDS, source_class
 from agent.sources.base import Option
@@ -347,6 +347,12 @@ class SourceForm(QWidget):
             return False
         show(label, message)
         return True
+
+    def show_config_error(self, exc: ConfigError) -> bool:
+        """``exc`` (about this source) under its field, naming a key inside it ("created:
+        is missing" under the field mapping)."""
+        inner = f"{exc.parts[3]}: " if exc.parts[3:] else ""
+        return self.show_error(str(exc.parts[2]) if exc.parts[2:] else "name", inner + exc.message)
 
     def clear_errors(self) -> None:
         clear(*self.errors.values())

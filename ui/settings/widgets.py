@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, QSize, Qt, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
     QFormLayout,
@@ -234,6 +235,15 @@ def retab(widget: QWidget) -> None:
         root = parent
     for a, b in itertools.pairwise(reading_order(root)):
         QWidget.setTabOrder(a, b)
+
+
+def fit_screen(window: QWidget, width: int, height: int, screen: QSize | None = None) -> None:
+    """Size ``window`` at ``width`` × ``height``, or less on a smaller screen (its available
+    part, less a title bar): its pages scroll rather than run off the screen."""
+    if screen is None:
+        here = window.screen() or QGuiApplication.primaryScreen()
+        screen = here.availableGeometry().size()
+    window.resize(min(width, screen.width() - 20), min(height, screen.height() - 40))
 
 
 def scrolling(page: QWidget) -> QScrollArea:

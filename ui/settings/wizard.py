@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSystemTrayIcon,
     QVBoxLayout,
+    QWidget,
     QWizard,
     QWizardPage,
 )
@@ -29,17 +30,19 @@ import resources
 from agent import autostart
 from agent import config as config_module
 from agent import secrets as secret_store
-from agent.config import Config, ConfigError
+from agent.config import Config, ConfigError, problems
 from agent.connection import ConnectionTest
 from agent.sources import KINDS
 from ui.settings.source_form import SourceForm
 from ui.settings.widgets import (
     DEMO,
     ERROR_STYLE,
+    fit_screen,
     hint,
     kind_text,
     plain_label,
     read_provisioning,
+    scrolling,
     show,
 )
 
@@ -58,12 +61,17 @@ class ConnectPage(QWizardPage):
         self.passed: dict[str, Any] | None = None  # the values the last good test used
         self.unverified = ""  # the failed test's answer, when the person continued anyway
         self.advance = False
-        lay = QVBoxLayout(self)
+        inner = QWidget()  # scrolls: a long form (IMAP with OAuth) on a small screen
+        lay = QVBoxLayout(inner)
         lay.addWidget(form)
         self.anyway = QCheckBox("Continue anyway (fix the connection later in Settings)")
         self.anyway.setVisible(False)
         lay.addWidget(self.anyway)
         lay.addStretch(1)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self.area = scrolling(inner)
+        outer.addWidget(self.area)
         form.tester.done.connect(self._tested)
 
     def _values(self) -> dict[str, Any]:
@@ -161,7 +169,7 @@ class FirstRunWizard(QWizard):
         self.addPage(self._categories_page())
         self.done_page = DonePage()
         self.addPage(self.done_page)
-        self.resize(640, 560)
+        fit_screen(self, 680, 600)
         self.currentIdChanged.connect(self._page_changed)
         self.finished.connect(self._finished)
 
@@ -256,8 +264,7 @@ class FirstRunWizard(QWizard):
             self.config = config_module.save(base, self.path)
         except ConfigError as exc:
             self.config = None
-            self.form.show_error(str(exc.parts[2]) if exc.parts[2:] else "name", exc.message)
-            return False, "Not saved yet", f"Go Back and fix the field marked in red: {exc.message}"
+            return False, "Not saved yet", self._show_errors(problems(base, self.path) or [exc])
         except (OSError, secret_store.SecretUnavailable) as exc:
             self.config = None
             return False, "Not saved yet", f"Ticketbell could not save your settings: {exc}"
@@ -282,6 +289,15 @@ class FirstRunWizard(QWizard):
                 f"many customers wait for a reply. Click it to see them.\n\n{where}"
             ),
         )
+
+    def _show_errors(self, errors: list[ConfigError]) -> str:
+        """Every error at its field on the Connect page; what the last page says of them."""
+        self.form.clear_errors()
+        for exc in (e for e in errors if e.source_index == 0):
+            self.form.show_config_error(exc)
+        fields = "the field" if len(errors) == 1 else f"the {len(errors)} fields"
+        said = "; ".join(f"{e.key.split('.', 1)[-1]}: {e.message}" for e in errors)
+        return f"Go Back and fix {fields} marked in red: {said}"
 
     def _finished(self, result: int) -> None:
         ok = result == QDialog.DialogCode.Accepted and self.config is not None
