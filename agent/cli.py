@@ -168,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     sec = sub.add_parser("secret", parents=[common], help="store a source's token in the keyring")
     sec.add_argument("action", choices=("set", "delete"))
     sec.add_argument("name", help="the source (or channel) name the secret belongs to")
+    sec.add_argument(
+        "--to-file",
+        action="store_true",
+        help="no keyring on this computer: keep it in a file only you can read",
+    )
 
     sign = sub.add_parser("signin", parents=[common], help="sign a source in (OAuth 2)")
     sign.add_argument("name", help='the source, e.g. "Support inbox"')

@@ -113,6 +113,7 @@ class TicketbellApp(QObject):
         self.bridge = Bridge()
         self.sound = SoundPlayer(self.qsettings, load=False)  # loaded once the icon is up
         self.dialog: Any = None
+        self.setup_needed: Any = None  # the icon saying what is missing, before any config
 
     # -- start-up
 
@@ -142,6 +143,7 @@ class TicketbellApp(QObject):
         from ui.notifications import DesktopNotifier, session_bus_reachable
         from ui.tray import Tray
 
+        self._close_setup_needed()
         self.config = config
         if self.agent is not None:
             self.sound.configure(config.alerts)
@@ -196,9 +198,33 @@ class TicketbellApp(QObject):
 
     def _wizard_done(self, config: object) -> None:
         if isinstance(config, Config):
+            if self.dialog is not None and self.dialog.demo:
+                self.args.demo = True  # the demo's own queue; nothing saved as the config
             self.run_with(config)
         elif self.agent is None:
-            QApplication.quit()
+            self.show_setup_needed("no helpdesk is set up yet (the set-up was closed)")
+
+    def show_setup_needed(self, missing: str) -> None:
+        """No usable settings and no dialog: an icon that says so and offers the set-up."""
+        from ui.settings.wizard import SetupNeeded
+
+        self._close_setup_needed()
+        self.setup_needed = SetupNeeded(missing)
+        self.setup_needed.set_up.connect(self.start)
+        self.setup_needed.quit_requested.connect(self.quit)
+
+    def _close_setup_needed(self) -> None:
+        if self.setup_needed is not None:
+            self.setup_needed.close()
+            self.setup_needed = None
+
+    def _saved(self, config: Config) -> None:
+        """Settings saved. The person's own settings saved from the demo: leave the demo."""
+        if getattr(self.args, "demo", False) and not self.dialog.demo:
+            self.shutdown()
+            self.tray = None
+            self.args.demo = False
+        self.run_with(config)
 
     def open_settings(self, error: ConfigError | None = None) -> None:
         from ui.settings import SettingsDialog
@@ -212,10 +238,12 @@ class TicketbellApp(QObject):
         self.dialog = SettingsDialog(
             path, self.config, error=error, sound_problem=self.sound.problem, demo=demo
         )
-        self.dialog.saved.connect(self.run_with)
+        self.dialog.saved.connect(self._saved)
         self.dialog.test_sound.connect(lambda: self.sound.play("chime"))
         if self.agent is None:
-            self.dialog.rejected.connect(QApplication.quit)
+            self.dialog.rejected.connect(
+                lambda: self.show_setup_needed(f"its settings cannot be used: {error}")
+            )
         self.dialog.show()
 
     def open_source_settings(self, name: str) -> None:
@@ -243,6 +271,7 @@ class TicketbellApp(QObject):
         QApplication.quit()
 
     def shutdown(self) -> None:
+        self._close_setup_needed()
         if self.tray is not None:
             self.qsettings.setValue("menu/group_by", self.tray.group_by)
             self.tray.hide()

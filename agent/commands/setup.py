@@ -177,11 +177,18 @@ def secret_command(args: argparse.Namespace) -> int:
         print("ticketbell: no secret given; nothing stored", file=sys.stderr)
         return EXIT_USAGE
     try:
-        secret_store.set(args.name, value)
+        where = secret_store.set(args.name, value, to_file=args.to_file)
+    except secret_store.NoKeyring as exc:
+        print(
+            f"ticketbell: {exc}\nTo keep it in that file: `ticketbell secret set "
+            f"{args.name!r} --to-file`",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     except secret_store.SecretUnavailable as exc:
         print(f"ticketbell: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"stored the secret of {args.name!r} in the keyring")
+    print(f"stored the secret of {args.name!r} {where}")
     return EXIT_OK
 
 

@@ -26,25 +26,40 @@ MAX_DURATION = timedelta(days=30)
 
 # --------------------------------------------------------------------------- value parsers
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: the words a person writes for each unit ("2 hours", "90 min", "1 hr 30 mins")
+_UNIT_WORDS = {
+    "ms": ("msec", "msecs", "millisecond", "milliseconds"),
+    "s": ("sec", "secs", "second", "seconds"),
+    "m": ("min", "mins", "minute", "minutes"),
+    "h": ("hr", "hrs", "hour", "hours"),
+    "d": ("day", "days"),
+    "w": ("wk", "wks", "week", "weeks"),
+}
+_UNIT_OF = {word: unit for unit, words in _UNIT_WORDS.items() for word in (unit, *words)}
+_DURATION_PART = re.compile(
+    r"(\d+(?:\.\d+)?)(" + "|".join(sorted(_UNIT_OF, key=len, reverse=True)) + ")"
+)
 
 
 def parse_duration(text: object) -> timedelta:
-    """Parse "90s", "10m", "2h", "1d", or combinations like "1h30m". Raises ValueError."""
+    """Parse "90s", "10m", "2h", "1d", combinations like "1h30m", and the words a person
+    writes: "2 hours", "90 min", "1 hour and 30 minutes". Raises ValueError."""
     if not isinstance(text, str):
         raise ValueError(f'{text!r} is not a duration; write it as a string like "10m"')
-    raw = text.strip().lower().replace(" ", "")
+    raw = re.sub(r"\band\b|,", "", text.strip().lower()).replace(" ", "")
     if raw.startswith("-"):
         raise ValueError(f"{text!r} is negative; a duration must be positive")
     pos, total = 0, 0.0
     for match in _DURATION_PART.finditer(raw):
         if match.start() != pos:
             break
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        total += float(match.group(1)) * _UNIT_SECONDS[_UNIT_OF[match.group(2)]]
         pos = match.end()
     if not raw or pos != len(raw):
-        raise ValueError(f'{text!r} is not a duration; use e.g. "90s", "10m", "2h", "1d"')
+        raise ValueError(
+            f'{text!r} is not a duration; use e.g. "90s", "10m", "2 hours", "1h30m", "1d"'
+        )
     try:
         return timedelta(seconds=total)
     except OverflowError:  # "999999999999999999999d": past what a timedelta holds
