@@ -1,0 +1,111 @@
+"""The agent with a team (``[team]`` in the config): the engine's :class:`~agent.engine.Agent`
+with a :class:`~agent.team.TeamLink` and, on a hub, a :class:`~agent.team.Hub` attached.
+
+"I'm on it" also publishes a claim; the status's tickets carry the first claim of someone else
+(``WaitingTicket.claimed_by``/``claimed_at``); a hub publishes every fetch of its sources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from agent import team
+from agent.config import Config, Team
+from agent.engine import Agent, make_source
+from agent.engine.commands import CheckNow
+from agent.model import Status
+from agent.queue import LocalQueue
+from agent.team import Hub, TeamLink, team_password
+
+
+class TeamAgent(Agent):
+    """The agent with a team: claims published on "I'm on it", others' claims on the tickets."""
+
+    def __init__(
+        self, config: Config, queue: LocalQueue, link: TeamLink, hub: Hub | None = None
+    ) -> None:
+        factory = hub.source_factory if hub is not None else make_source
+        super().__init__(config, queue, source_factory=factory)
+        self.link = link
+        self.hub = hub
+        self._claims_seen = -1
+        link.on_claims = self._claims_changed
+        if hub is not None:
+            self.subscribe(on_alerts=hub.on_alerts)
+
+    def acknowledge(self, source: str, ticket: str, release: bool = False) -> None:
+        super().acknowledge(source, ticket, release)
+        self.link.claim(source, ticket, release)
+
+    def stop(self, timeout: float = 8.0) -> None:
+        super().stop(timeout)
+        if self.hub is not None:
+            self.hub.close()
+        self.link.close()
+        if team.current_link() is self.link:
+            team.use_link(None)
+
+    def _claims_changed(self) -> None:
+        """On the connection's thread: wake the scheduler (a CheckNow of no source) so the
+        status is built again with the new claims."""
+        self._cmds.put(CheckNow(""))
+
+    def _tick(self, now: datetime | None = None) -> None:
+        if self.link.claims_version != self._claims_seen:
+            self._claims_seen = self.link.claims_version
+            self._dirty = True
+        super()._tick(now)
+
+    def _build_status(self, now: datetime) -> Status:
+        status = super()._build_status(now)
+        claims = self.link.claims_now(now)
+        if not claims:
+            return status
+        tickets = tuple(
+            replace(w, claimed_by=c.user, claimed_at=c.at)
+            if (c := claims.get((w.ticket.source, w.ticket.id)))
+            else w
+            for w in status.tickets
+        )
+        self._waiting = list(tickets)
+        return replace(status, tickets=tickets)
+
+    def team_json(self) -> dict[str, Any]:
+        """For ``check --json``: the hub's state and who is watching which categories."""
+        return {
+            "hub": self.link.hub_problem(self.clock.now()) or "online",
+            "watching": self.link.watchers(),
+            "refused": list(self.link.notes),
+        }
+
+
+def watched(config: Config) -> dict[str, tuple[str, ...]]:
+    return {s.name: s.categories for s in config.sources if s.kind == "team"}
+
+
+def open_team_agent(config: Config, queue: LocalQueue) -> TeamAgent:
+    """The agent for a config with ``[team]``: its link, and its hub when ``hub = true``."""
+    assert config.team is not None
+    password = team_password(config.team)
+    link = TeamLink(config.team, password, watched(config))
+    team.use_link(link)
+    hub = Hub(config.team, password, make_source) if config.team.hub else None
+    return TeamAgent(config, queue, link, hub)
+
+
+def claim_once(settings: Team, source: str, ticket: str, release: bool, wait: float = 10.0) -> str:
+    """``ticketbell claim``: publish (or end) one claim and say what happened."""
+    password = team_password(settings)
+    if password is None:
+        return "no team password: `ticketbell secret set team`"
+    link = TeamLink(settings, password, {}, presence=False)
+    try:
+        info = link.claim(source, ticket, release)
+        info.wait_for_publish(wait)
+        if not info.is_published():
+            return link.problem or f"the team broker {settings.broker} did not take the claim"
+        return ""
+    finally:
+        link.close()
