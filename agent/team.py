@@ -105,14 +105,18 @@ class TeamLink:
         self.claims: dict[tuple[str, str], dict[str, msg.Claim]] = {}
         self.presence: dict[str, msg.Presence] = {}
         self.synced = False
+        self.connected = threading.Event()  # the broker took the login (once, at least)
         self.closed = False
         self.problem = "" if password else "no team password: `ticketbell secret set team`"
         self.on_claims: Callable[[], None] | None = None
+        self.on_hub_online: Callable[[], None] | None = None
         self.client = make_client(team, password, f"ticketbell-{team.user}-{os.getpid()}")
         self.client.on_connect = self._connected
         self.client.on_disconnect = self._disconnected
         self.client.on_connect_fail = self._connect_failed
         self.client.on_message = self._message
+        self.client.on_subscribe = self._subscribed
+        self.sub_mid = self.sync_mid = -1
         self.presence_topic = msg.topic(team.name, "presence", team.user)
         self.with_presence = presence
         if presence:
@@ -129,9 +133,23 @@ class TeamLink:
             self._set_problem(f"the broker refused the login of {self.team.user!r}: {reason}")
             return
         self.problem = ""
-        client.subscribe(msg.topic(self.team.name) + "/#", qos=1)
-        if self.with_presence:  # its echo comes after every retained message: then synced
+        self.connected.set()
+        _, self.sub_mid = client.subscribe(msg.topic(self.team.name) + "/#", qos=1)
+        if self.with_presence:
             self.publish_presence(online=True)
+
+    def _subscribed(self, client: Any, _u: Any, mid: int, _codes: Any, _p: Any) -> None:
+        """The broker sends a subscription's retained messages right after its SUBACK and
+        handles a client's packets in order: once a second SUBACK is back, every retained
+        message of the team has arrived (synced)."""
+        if mid == self.sub_mid:
+            _, self.sync_mid = client.subscribe(msg.topic(self.team.name, "sync"), qos=1)
+        elif mid == self.sync_mid:
+            with self.changed:
+                if not self.synced:
+                    log.info("team: connected to %s as %s", self.team.broker, self.team.user)
+                self.synced = True
+                self._bump()
 
     def _disconnected(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if not self.closed and "refused the login" not in self.problem:  # that says more
@@ -188,6 +206,8 @@ class TeamLink:
             case ["claims", source, ticket, user]:
                 claim = msg.parse_claim(self.team.name, user, payload)
                 self._take_claim((source, ticket), user, claim)
+            case ["sync"]:
+                pass  # nobody publishes here: its subscription marks the end of the retained
             case ["presence", user]:
                 self._take_presence(user, msg.parse_presence(self.team.name, user, payload))
             case _:
@@ -195,12 +215,15 @@ class TeamLink:
 
     def _take_beat(self, beat: msg.HubBeat) -> None:
         now = self.clock()
+        back = beat.online and self.hub_problem(now) is not None
         if beat.online:
             self.offline_since = None
         elif self.offline_since is None:
             self.offline_since = now
         self.beat, self.beat_heard = beat, now
         self._bump()
+        if back and self.on_hub_online is not None:
+            self.on_hub_online()
 
     def _take_published(
         self, into: dict[str, msg.Published], source: str, name: str, payload: bytes
@@ -236,8 +259,6 @@ class TeamLink:
             self.presence.pop(user, None)
         else:
             self.presence[user] = presence
-        if user == self.team.user and presence is not None and presence.online:
-            self.synced = True
         self._bump()
 
     def _refuse(self, parts: list[str], name: str, why: str) -> None:
@@ -384,6 +405,9 @@ class Hub:
         self.last: dict[tuple[str, str], dict[str, Any]] = {}
         self.claims: dict[tuple[str, str], dict[str, datetime]] = {}
         self.stopped = threading.Event()
+        #: (topic, payload) to publish: filled under ``self.lock``, published outside it (paho
+        #: has locks of its own, held while it calls back into ``_message``)
+        self.outbox: list[tuple[str, bytes]] = []
         self.client = make_client(team, password, f"ticketbell-hub-{team.user}-{os.getpid()}")
         self.topic = msg.topic(team.name, "hub")
         self.client.will_set(self.topic, self._beat(online=False), qos=1, retain=True)
@@ -418,6 +442,7 @@ class Hub:
         try:
             with self.lock:
                 self._take(parts, message.payload)
+            self._flush()
         except msg.Refused as exc:
             log.warning("team hub: refused a message on %s: %s", message.topic, exc)
         except Exception:
@@ -465,8 +490,9 @@ class Hub:
                 return
             quiet = now - self.holder_heard > OFFLINE_AFTER * self.holder_interval
             if self.active or self.holder is None or not self.holder_online or quiet:
-                self.client.publish(self.topic, self._beat(online=True), qos=1, retain=True)
+                self.outbox.append((self.topic, self._beat(online=True)))
             self._end_claims()
+        self._flush()
 
     def _end_claims(self) -> None:
         """Claims past the team's expiry end (the hub, which may write every claim, ends them)."""
@@ -479,8 +505,7 @@ class Hub:
                     self._clear_claim(source, ticket, user)
 
     def _clear_claim(self, source: str, ticket: str, user: str) -> None:
-        name = msg.topic(self.team.name, "claims", source, ticket, user)
-        self.client.publish(name, b"", qos=1, retain=True)
+        self.outbox.append((msg.topic(self.team.name, "claims", source, ticket, user), b""))
 
     def on_alerts(self, alerts: tuple[Alert, ...]) -> None:
         """An answered ticket's claims end (a subscriber of the agent: scheduler thread)."""
@@ -491,6 +516,7 @@ class Hub:
                 if a.kind == "answered" and a.ticket:
                     for user in list(self.claims.get((a.source, a.ticket), {})):
                         self._clear_claim(a.source, a.ticket, user)
+        self._flush()
 
     # ------------------------------------------------------------------ publishing
 
@@ -524,13 +550,14 @@ class Hub:
                 "tickets": [msg.ticket_json(t) for t in snapshot.tickets],
             }
             self._publish(name, "tickets", body)
-        self.publish_health(name, "ok", "")
+        self.publish_health(name, "ok", "")  # flushes both
 
     def publish_health(self, name: str, health: str, message: str) -> None:
         with self.lock:
             at = self.clock().isoformat()
             body = {"hub": self.id, "at": at, "health": health, "message": message}
             self._publish(name, "health", body)
+        self._flush()
 
     def _publish(self, source: str, kind: str, body: dict[str, Any]) -> None:
         """Under ``self.lock``: publish when active; kept for a takeover either way."""
@@ -540,7 +567,14 @@ class Hub:
 
     def _send(self, source: str, kind: str, body: dict[str, Any]) -> None:
         payload = msg.encode(self.team.name, {**body, "hub": self.id, "seq": self._next_seq()})
-        self.client.publish(msg.topic(self.team.name, "sources", source, kind), payload, 1, True)
+        self.outbox.append((msg.topic(self.team.name, "sources", source, kind), payload))
+
+    def _flush(self) -> None:
+        """Publish what is in the outbox (never under ``self.lock``)."""
+        with self.lock:
+            out, self.outbox = self.outbox, []
+        for name, payload in out:
+            self.client.publish(name, payload, qos=1, retain=True)
 
     def _republish(self) -> None:
         """Under ``self.lock``, on becoming the hub: what this hub read last, at once (with

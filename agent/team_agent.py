@@ -7,6 +7,7 @@ with a :class:`~agent.team.TeamLink` and, on a hub, a :class:`~agent.team.Hub` a
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -26,12 +27,13 @@ class TeamAgent(Agent):
     def __init__(
         self, config: Config, queue: LocalQueue, link: TeamLink, hub: Hub | None = None
     ) -> None:
-        factory = hub.source_factory if hub is not None else make_source
-        super().__init__(config, queue, source_factory=factory)
-        self.link = link
+        self.link = link  # before the engine's start: its first status reads the claims
         self.hub = hub
         self._claims_seen = -1
+        factory = hub.source_factory if hub is not None else make_source
+        super().__init__(config, queue, source_factory=factory)
         link.on_claims = self._claims_changed
+        link.on_hub_online = self._hub_online
         if hub is not None:
             self.subscribe(on_alerts=hub.on_alerts)
 
@@ -51,6 +53,12 @@ class TeamAgent(Agent):
         """On the connection's thread: wake the scheduler (a CheckNow of no source) so the
         status is built again with the new claims."""
         self._cmds.put(CheckNow(""))
+
+    def _hub_online(self) -> None:
+        """The hub is back (or first heard): read its sources now, not at their next retry."""
+        for source in self.config.sources:
+            if source.kind == "team":
+                self.check_now(source.name)
 
     def _tick(self, now: datetime | None = None) -> None:
         if self.link.claims_version != self._claims_seen:
@@ -85,14 +93,16 @@ def watched(config: Config) -> dict[str, tuple[str, ...]]:
     return {s.name: s.categories for s in config.sources if s.kind == "team"}
 
 
-def open_team_agent(config: Config, queue: LocalQueue) -> TeamAgent:
-    """The agent for a config with ``[team]``: its link, and its hub when ``hub = true``."""
+def open_team_agent(config: Config, queue: LocalQueue, hub: bool = True) -> TeamAgent:
+    """The agent for a config with ``[team]``: its link, and its hub when ``hub = true``.
+    ``hub=False`` for ``check``: a one-shot poll takes neither the hub topic from the running
+    hub nor this person's presence from their running Ticketbell."""
     assert config.team is not None
     password = team_password(config.team)
-    link = TeamLink(config.team, password, watched(config))
+    link = TeamLink(config.team, password, watched(config), presence=hub)
     team.use_link(link)
-    hub = Hub(config.team, password, make_source) if config.team.hub else None
-    return TeamAgent(config, queue, link, hub)
+    publisher = Hub(config.team, password, make_source) if config.team.hub and hub else None
+    return TeamAgent(config, queue, link, publisher)
 
 
 def claim_once(settings: Team, source: str, ticket: str, release: bool, wait: float = 10.0) -> str:
@@ -102,10 +112,12 @@ def claim_once(settings: Team, source: str, ticket: str, release: bool, wait: fl
         return "no team password: `ticketbell secret set team`"
     link = TeamLink(settings, password, {}, presence=False)
     try:
-        info = link.claim(source, ticket, release)
-        info.wait_for_publish(wait)
-        if not info.is_published():
-            return link.problem or f"the team broker {settings.broker} did not take the claim"
-        return ""
+        if link.connected.wait(wait):
+            info = link.claim(source, ticket, release)
+            with contextlib.suppress(RuntimeError, ValueError):  # lost meanwhile: said below
+                info.wait_for_publish(wait)
+            if info.is_published():
+                return ""
+        return link.problem or f"the team broker {settings.broker} did not take the claim"
     finally:
         link.close()

@@ -177,7 +177,6 @@ def test_a_member_cannot_write_tickets_or_another_persons_claim(
     time.sleep(0.5)  # the broker drops both (the ACL): nothing arrives to wait for
     assert [t.id for t in ben.read("Zendesk").tickets] == ["1"]
     assert ben.claims == {}
-    assert "denied PUBLISH" in broker.log_text() or "anna" not in str(ben.claims)
 
 
 def test_claims_show_at_the_others_and_end_when_answered_or_expired(
