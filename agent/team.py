@@ -175,6 +175,8 @@ class TeamLink:
             return self.changed.wait_for(lambda: self.synced or self.closed, timeout)
 
     def close(self) -> None:
+        if self.closed:
+            return
         if self.with_presence and self.synced:
             self.publish_presence(online=False).wait_for_publish(2.0)
         with self.changed:

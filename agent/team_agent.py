@@ -8,16 +8,19 @@ with a :class:`~agent.team.TeamLink` and, on a hub, a :class:`~agent.team.Hub` a
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from agent import team
-from agent.config import Config, Team
+from agent.config import Config, SourceConfig, Team
 from agent.engine import Agent, make_source
 from agent.engine.commands import CheckNow
 from agent.model import Status
 from agent.queue import LocalQueue
+from agent.sources.base import Source
+from agent.sources.team import TeamSource
 from agent.team import Hub, TeamLink, team_password
 
 
@@ -30,12 +33,19 @@ class TeamAgent(Agent):
         self.link = link  # before the engine's start: its first status reads the claims
         self.hub = hub
         self._claims_seen = -1
-        factory = hub.source_factory if hub is not None else make_source
-        super().__init__(config, queue, source_factory=factory)
+        super().__init__(config, queue, source_factory=self._make_source)
         link.on_claims = self._claims_changed
         link.on_hub_online = self._hub_online
         if hub is not None:
             self.subscribe(on_alerts=hub.on_alerts)
+
+    def _make_source(self, config: SourceConfig, clock: Callable[[], datetime]) -> Source:
+        """A team source reads through this agent's link; a hub publishes its other sources."""
+        if config.kind == "team":
+            return TeamSource(config, clock=clock, link=self.link)
+        if self.hub is not None:
+            return self.hub.source_factory(config, clock)
+        return make_source(config, clock)
 
     def acknowledge(self, source: str, ticket: str, release: bool = False) -> None:
         super().acknowledge(source, ticket, release)

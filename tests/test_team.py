@@ -18,9 +18,11 @@ from agent import config as cfg
 from agent import team, team_messages
 from agent.config import SourceConfig, Team
 from agent.model import Alert, Snapshot, Ticket
+from agent.queue import LocalQueue
 from agent.sources.base import BadResponse, Unavailable, Unreachable
 from agent.sources.team import TeamSource
 from agent.team import Hub, TeamLink
+from agent.team_agent import TeamAgent
 from tests.broker import PASSWORDS, TEAM, Broker, running_broker
 
 UTC = timezone.utc
@@ -58,6 +60,8 @@ def opened() -> Iterator[list[Any]]:
         if isinstance(thing, mqtt.Client):
             thing.disconnect()
             thing.loop_stop()
+        elif isinstance(thing, TeamAgent):
+            thing.stop()
         else:
             thing.close()
     team.use_link(None)
@@ -283,3 +287,36 @@ def test_team_config_needs_tls_off_loopback_and_a_team_table() -> None:
     loaded = cfg.from_dict({"team": table, "sources": [source]})
     assert loaded.team is not None and loaded.team.claim_expiry == timedelta(hours=2)
     assert loaded.sources[0].categories == ("Billing",)
+
+
+def team_agent(b: Broker, tmp_path: Path, user: str, opened: list[Any]) -> TeamAgent:
+    table = {"broker": b.tls_url, "ca": str(b.ca_file), "name": TEAM, "user": user}
+    config = cfg.from_dict(
+        {"team": table, "sources": [{"name": "Zendesk", "kind": "team", "interval": "1m"}]}
+    )
+    assert config.team is not None
+    link = TeamLink(config.team, PASSWORDS[user], {"Zendesk": ()})
+    agent = TeamAgent(config, LocalQueue(tmp_path / user), link)
+    opened.append(agent)
+    agent.start()
+    return agent
+
+
+def test_im_on_it_shows_at_the_others_as_claimed_by(
+    broker: Broker, opened: list[Any], tmp_path: Path
+) -> None:
+    hub = start_hub(broker, opened)
+    wait_until(lambda: hub.active)
+    hub.publish_snapshot("Zendesk", Snapshot("Zendesk", (ticket(1, "Billing"),), NOW))
+    anna = team_agent(broker, tmp_path, "anna", opened)
+    ben = team_agent(broker, tmp_path, "ben", opened)
+    for agent in (anna, ben):
+        wait_until(lambda a=agent: a.status.tickets, what="the ticket at each member")
+    anna.acknowledge("Zendesk", "1")
+    wait_until(lambda: ben.status.tickets[0].claimed_by == "anna", what="anna's claim at ben")
+    claimed_at = ben.status.tickets[0].claimed_at
+    assert claimed_at is not None and abs(claimed_at - datetime.now(UTC)) < timedelta(minutes=1)
+    wait_until(lambda: anna.status.tickets[0].acknowledged)
+    assert anna.status.tickets[0].claimed_by is None  # her own claim is no news to her
+    anna.acknowledge("Zendesk", "1", release=True)
+    wait_until(lambda: ben.status.tickets[0].claimed_by is None, what="the claim released")

@@ -62,12 +62,13 @@ class Agent:
             done = run_cli(["secret", "set", key], self.env, input=value + "\n")
             assert done.returncode == 0, done.stderr
         self.events: list[dict[str, Any]] = []
-        self.since = 0
+        self.since = self.err_since = 0
         self.err: list[str] = []
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
-        self.since = len(self.events)  # new(), of(): the events of this run
+        self.since = len(self.events)  # new(), of(), logged(): this run's
+        self.err_since = len(self.err)
         command = [sys.executable, "-m", "agent", "run", "--headless", "--json", "--no-notify"]
         where = ["--config", str(self.config), "--data-dir", str(self.folder / "data")]
         self.proc = subprocess.Popen(
@@ -108,6 +109,9 @@ class Agent:
         log = "".join(self.err)
         secretscan.TEXTS.append((f"log of {self.name}", log))
         assert "Traceback" not in log, log
+
+    def logged(self, text: str) -> bool:
+        return any(text in line for line in self.err[self.err_since :])
 
     def new(self) -> list[str]:
         return [e["ticket"] for e in self.events[self.since :] if e["event"] == "new"]
@@ -187,8 +191,7 @@ def test_a_hub_and_three_members(
         assert done.returncode == 0, done.stderr
     agents.extend([*hubs, *members.values()])
     hubs[0].start()
-    hub_up = lambda: any("team's hub now" in line for line in hubs[0].err)  # noqa: E731
-    wait_until(hub_up, what="the hub up")
+    wait_until(lambda: hubs[0].logged("team's hub now"), what="the hub up")
     hubs[1].start()  # stands by
     for member in members.values():
         member.start()
@@ -227,21 +230,29 @@ def test_a_hub_and_three_members(
     # a member restarting announces nothing again (its own queue)
     anna.stop()
     anna.start()
-    wait_until(lambda: any("connected to" in line for line in anna.err[-20:]), what="anna back")
+    wait_until(lambda: anna.logged("connected to"), what="anna back")
     time.sleep(3 * HUB_INTERVAL)  # time enough to (wrongly) announce ticket 1 again
     assert anna.new() == []
+
+    # ben's Ticketbell killed: his last will takes him off the list of who is watching
+    ben.stop(signal.SIGKILL)
+    watching = {w["user"] for w in cara.check()["team"]["watching"]}
+    assert watching == {"anna", "cara"}
+    ben.start()
+    wait_until(lambda: ben.logged("connected to"), what="ben back")
+    time.sleep(HUB_INTERVAL)  # his first read follows the connection at once
 
     # the hub killed: not readable within three of its intervals, then the standby takes over
     requests_before = len(desk.requests)
     killed = time.monotonic()
     hubs[0].stop(signal.SIGKILL)
     for member in members.values():
-        wait_until(lambda m=member: m.of("source_down"), timeout=3 * HUB_INTERVAL + 5)
+        wait_until(lambda m=member: m.of("source_down"), 3 * HUB_INTERVAL + 5, member.name)
     assert time.monotonic() - killed <= 3 * HUB_INTERVAL + 5
     down = cara.of("source_down")[0]
     assert "the team hub is offline since" in down["subject"]
     wait_until(lambda: all(m.of("source_up") for m in members.values()), what="standby took over")
-    assert any("team's hub now" in line for line in hubs[1].err)
+    assert hubs[1].logged("team's hub now")
 
     # with both hubs gone, nobody asks the helpdesk: the members (still running) never did
     hubs[1].stop(signal.SIGKILL)

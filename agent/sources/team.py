@@ -9,10 +9,12 @@ wakes the engine at once (``wait_for_change``), so a new ticket is not left for 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from agent import team
-from agent.model import Snapshot
+from agent.config import SourceConfig
+from agent.model import Snapshot, utcnow
 from agent.sources.base import NotConfigured, Source
 
 
@@ -21,12 +23,21 @@ class TeamSource(Source):
     description = "a source of the team hub ([team]): no helpdesk token on this computer"
     needs_secret = False
 
-    def set_up(self) -> None:
-        link = team.current_link()
-        if link is None:
-            raise NotConfigured(f"{self.name}: a team source needs [team] in the config")
-        self.link = link
+    def __init__(
+        self,
+        config: SourceConfig,
+        secret: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        link: team.TeamLink | None = None,
+    ) -> None:
+        """``link``: the agent's (:class:`~agent.team_agent.TeamAgent` gives it); otherwise
+        the link of this process's team agent, if it has one."""
+        found = link or team.current_link()
+        if found is None:
+            raise NotConfigured(f"{config.name}: a team source needs [team] in the config")
+        self.link = found
         self.seen = -1
+        super().__init__(config, secret, clock)
 
     def fetch(self, since: datetime | None) -> Snapshot:
         self.seen = self.link.version
