@@ -8,6 +8,7 @@
     ticketbell secret set|delete NAME
     ticketbell signin|signout NAME   OAuth 2 sign-in (Microsoft 365, Google, Zendesk)
     ticketbell autostart [on|off]    start at login (shows the state without an argument)
+    ticketbell claim SOURCE ID       "I'm on it" for the team hub ([team]); --release ends it
     ticketbell --import FILE         take a provisioning file as this user's config
     ticketbell --self-test           check that this installation works here
 
@@ -185,6 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     auto = sub.add_parser("autostart", parents=[common], help="start Ticketbell at login or not")
     auto.add_argument("state", nargs="?", choices=("on", "off"), help="omit to show the state")
+
+    claim = sub.add_parser("claim", parents=[common], help='"I\'m on it" for the team hub')
+    claim.add_argument("source", help="the source's name")
+    claim.add_argument("ticket", help="the ticket's id")
+    claim.add_argument("--release", action="store_true", help="end this claim")
     return parser
 
 
@@ -241,6 +247,10 @@ def _command(command: str) -> Callable[[argparse.Namespace], int]:
         from agent.commands.check import check_command
 
         return check_command
+    if command == "claim":
+        from agent.commands.claim import claim_command
+
+        return claim_command
     from agent.commands import setup
 
     return {

@@ -40,17 +40,16 @@ def check_command(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"UNKNOWN: cannot use the data folder: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
+    team = None
     try:
         report = agent.poll_once()
+        team = agent.team_json() if hasattr(agent, "team_json") else None  # [team]: who watches
     finally:
         agent.stop()
     status = report.status
     if args.json:
-        print(
-            orjson.dumps(
-                check_json(status, report.new_keys, config), option=orjson.OPT_INDENT_2
-            ).decode()
-        )
+        shown = check_json(status, report.new_keys, config) | ({"team": team} if team else {})
+        print(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode())
     else:
         print(check_table(status, report.new_keys))
     if any(s.health not in (Health.OK, Health.SLOWED) for s in status.sources):
@@ -97,6 +96,8 @@ def check_json(status: Status, new_keys: frozenset[str], config: Config) -> dict
                 "state": w.state.value,
                 "new": w.ticket.key in new_keys,
                 "url": url(w.ticket.source, w.ticket.url),
+                "claimed_by": w.claimed_by,
+                "claimed_at": w.claimed_at.isoformat() if w.claimed_at else None,
             }
             for w in status.tickets
         ],

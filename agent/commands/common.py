@@ -115,4 +115,8 @@ def open_agent(config: Config, args: argparse.Namespace) -> Agent:
     from agent.queue import LocalQueue
 
     queue = LocalQueue(data_dir(args), config.retention)
+    if config.team is not None:  # the team hub's link (and hub) attached: agent.team_agent
+        from agent.team_agent import open_team_agent
+
+        return open_team_agent(config, queue, hub=args.command != "check")
     return Agent(config, queue)

@@ -34,6 +34,7 @@ from agent.config.shapes import (
     EscalationLevel,
     KeyPath,
     SourceConfig,
+    Team,
     WindowRule,
     Windows,
 )
@@ -414,21 +415,38 @@ def _read_escalation(r: _Reader) -> Escalation:
     )
 
 
+def _read_team(r: _Reader, sources: tuple[SourceConfig, ...]) -> Team | None:
+    """``[team]`` (None when absent); a ``kind = "team"`` source needs it."""
+    r.check_unknown(schema.TEAM)
+    if not r.table:
+        for i, src in enumerate(sources):
+            if src.kind == "team":
+                raise ConfigError(r.file, ("sources", i, "kind"), "needs a [team] table")
+        return None
+    value = {opt.key: r.value(opt) for opt in schema.TEAM}
+    for key in ("broker", "name", "user"):
+        if not value[key]:
+            raise r.error(key, "is missing; [team] needs broker, name and user")
+    return Team(**value)
+
+
 def from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
     """Validate a parsed TOML document. Raises ConfigError naming the first problem found."""
     r = _Reader(path, data)
     r.check_unknown(TOP_LEVEL_KEYS)
     role = r.value(schema.declared("", "role"))
+    sources = _read_sources(path, r, role)
     return Config(
         path=path,
         role=role,
-        sources=_read_sources(path, r, role),
+        sources=sources,
         windows=_read_windows(r.sub("windows")),
         business_hours=_read_business_hours(r.sub("business_hours")),
         alerts=_read_alerts(r.sub("alerts")),
         escalation=_read_escalation(r.sub("escalation")),
         retention=r.value(schema.declared("", "retention")),
         start_at_login=bool(r.value(schema.declared("", "start_at_login"))),
+        team=_read_team(r.sub("team"), sources),
         raw=data,
     )
 

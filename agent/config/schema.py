@@ -304,6 +304,34 @@ LEVEL = (
     Option("after", "When overdue by", timedelta, "0m", "0m: at once"),
     Option("notify", "Tell", list, None, "owner-desktop, mailto://…, a chat channel"),
 )
+
+
+def _broker(value: Any) -> str:
+    if not value:
+        return ""
+    if not re.match(r"^mqtts?://[^/\s:@]+(:\d+)?/?$", value):
+        return f"{value!r} is not a broker address; write mqtts://host:8883 (mqtt:// on loopback)"
+    host = re.sub(r"^mqtts?://|(:\d+)?/?$", "", value)
+    if value.startswith("mqtt://") and host not in ("127.0.0.1", "localhost", "::1"):
+        return "must use TLS (mqtts://) for a broker that is not on this computer"
+    return ""
+
+
+def _topic_name(value: Any) -> str:
+    ok = re.fullmatch(r"[A-Za-z0-9._-]{1,100}", value or "")
+    return "" if ok else f"{value!r} is not a team name; use letters, digits, . _ -"
+
+
+TEAM = (
+    Option("broker", "Broker", str, "", "mqtts://host:8883; mqtt:// only on loopback", _broker),
+    Option("name", "Team", str, "", "the team's topic root on the broker", _topic_name),
+    Option("user", "Broker login", str, "", 'its password in the keyring as "team"'),
+    Option("secret_env", "Password variable", str, "", "or from this variable", _env_name),
+    Option("ca", "Broker CA", str, "", "a CA bundle file for the broker's TLS"),
+    Option("hub", "Hub", bool, False, "this Ticketbell polls and publishes for the team"),
+    Option("heartbeat", "Heartbeat", timedelta, "15s", "the hub's heartbeat", minimum="1s"),
+    Option("claim_expiry", "A claim ends after", timedelta, "2h", minimum="1m"),
+)
 #: the config file's tables and their keys ("": the top level)
 TABLES: dict[str, tuple[Option, ...]] = {
     "": GENERAL,
@@ -311,6 +339,7 @@ TABLES: dict[str, tuple[Option, ...]] = {
     "business_hours": BUSINESS_HOURS,
     "alerts": ALERTS,
     "escalation": ESCALATION,
+    "team": TEAM,
 }
 
 

@@ -130,6 +130,20 @@ class Escalation:
 
 
 @dataclass(frozen=True)
+class Team:
+    """``[team]``: the MQTT broker a hub publishes to and members read from (agent.team)."""
+
+    broker: str
+    name: str
+    user: str
+    secret_env: str = ""
+    ca: str = ""
+    hub: bool = False
+    heartbeat: timedelta = DEFAULTS["team.heartbeat"]
+    claim_expiry: timedelta = DEFAULTS["team.claim_expiry"]
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None = None
     role: str = DEFAULTS["role"]
@@ -140,6 +154,7 @@ class Config:
     escalation: Escalation = Escalation()
     retention: timedelta = DEFAULTS["retention"]
     start_at_login: bool = DEFAULTS["start_at_login"]
+    team: Team | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def source(self, name: str) -> SourceConfig:
