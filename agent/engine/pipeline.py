@@ -19,6 +19,7 @@ from typing import Protocol
 from agent import escalation, policy, signin
 from agent.config import Config, SourceConfig
 from agent.engine.escalator import Escalator
+from agent.insight.record import record_changes, record_unreadable
 from agent.model import (
     Alert,
     Health,
@@ -139,6 +140,7 @@ class Pipeline:
             self._on_error(state, result.error, alerts, now)
         self._unpublished.extend(self.queue.record(alerts))
         if changes is not None:
+            record_changes(self.queue, self.config, changes, now)  # the daily aggregates
             # "answered" is an event, not an owed alert: the ticket left the queue in this write.
             self._unpublished.extend(self._answered_alerts(changes, now))
             self._escalator.answered(changes, now)
@@ -154,6 +156,7 @@ class Pipeline:
         self, state: SourceState, snapshot: Snapshot, alerts: list[Alert], now: datetime
     ) -> Changes:
         was_failing = state.health.health is Health.FAILING
+        self._note_unreadable(state, now)
         changes = self.queue.apply(self._accepted(state.config, snapshot), now)
         if was_failing:
             alerts.append(self._source_alert("source_up", state, now))
@@ -269,7 +272,14 @@ class Pipeline:
             state.failures = 0
             state.health = replace(state.health, failures=0)
 
+    def _note_unreadable(self, state: SourceState, now: datetime) -> None:
+        """A failing source's time since its last try goes to the aggregates' unreadable time."""
+        if state.health.health is Health.FAILING:
+            name, since = state.config.name, state.health.last_attempt
+            record_unreadable(self.queue, self.config, name, since, now)
+
     def _mark_failed(self, state: SourceState, error: SourceError, now: datetime) -> Alert | None:
+        self._note_unreadable(state, now)
         state.failures += 1
         first = state.health.health is not Health.FAILING
         failing_since = now if first else state.health.failing_since
@@ -380,6 +390,9 @@ class Pipeline:
             notices.append(
                 f"the queue file was damaged and was moved aside ({self.queue.recovered_from.name})"
             )
+        aside = self.queue.aggregates.recovered_from
+        if aside is not None:
+            notices.append(f"the daily aggregates were damaged and were moved aside ({aside.name})")
         notices.extend(self._escalator.outbox.notices(now))
         notices.extend(signin.auth_warnings(self.config, now))  # Zendesk API tokens' end
         return tuple(notices)
