@@ -3,6 +3,7 @@
     ticketbell [--demo]              the tray app
     ticketbell run --headless        the agent without Qt (servers, always-on owner machines)
     ticketbell check [--json]        poll once, print, exit like a monitoring plugin
+    ticketbell report [--week|--month|--from D --to D] [--html F] [--csv F] [--json]
     ticketbell config validate|path|show
     ticketbell sources               the helpdesk kinds
     ticketbell secret set|delete NAME
@@ -178,6 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
         "name", help="the source whose sign-in to forget"
     )
 
+    from agent.commands.report import add_parser as add_report
+
+    add_report(sub, common)
+
     auto = sub.add_parser("autostart", parents=[common], help="start Ticketbell at login or not")
     auto.add_argument("state", nargs="?", choices=("on", "off"), help="omit to show the state")
     return parser
@@ -236,6 +241,10 @@ def _command(command: str) -> Callable[[argparse.Namespace], int]:
         from agent.commands.check import check_command
 
         return check_command
+    if command == "report":
+        from agent.commands.report import report_command
+
+        return report_command
     from agent.commands import setup
 
     return {
