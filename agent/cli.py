@@ -179,12 +179,16 @@ def build_parser() -> argparse.ArgumentParser:
         "name", help="the source whose sign-in to forget"
     )
 
-    from agent.commands.report import add_parser as add_report
-
-    add_report(sub, common)
-
     auto = sub.add_parser("autostart", parents=[common], help="start Ticketbell at login or not")
     auto.add_argument("state", nargs="?", choices=("on", "off"), help="omit to show the state")
+    return _with_report(parser, sub, common)
+
+
+def _with_report(parser: argparse.ArgumentParser, sub: Any, common: Any) -> argparse.ArgumentParser:
+    """``parser`` with the ``report`` command, whose options its module declares."""
+    from agent.commands.report import add_parser
+
+    add_parser(sub, common)
     return parser
 
 
