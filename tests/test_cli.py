@@ -58,6 +58,8 @@ def test_check_demo_json_prints_waiting_tickets_and_a_second_run_knows_them(tmp_
         "state",
         "new",
         "url",
+        "at_risk",
+        "predicted_breach_at",
     }
     assert all(x["new"] for x in report["tickets"])
     assert t["waiting_since"].endswith("+00:00") and t["due_at"].endswith("+00:00")

@@ -189,3 +189,16 @@ def test_the_demo_history_is_kept_for_the_days_that_are_over(tmp_path: Path) -> 
     again = demo_history(config, now, tmp_path)
     assert [d.stored() for d in again] == [d.stored() for d in first]
     assert len({d.day for d in first}) >= 60
+
+
+def test_report_demo_gives_the_demo_queue_its_history(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", "--demo", "--data-dir", str(tmp_path), "--json"]) == 0
+    printed = orjson.loads(capsys.readouterr().out)
+    assert printed["rows"][0]["current"]["answered"] > 1000  # a week of demo tickets
+    queue = LocalQueue(tmp_path)
+    try:
+        assert len(queue.aggregates.days()) >= 60
+    finally:
+        queue.close()

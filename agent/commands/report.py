@@ -40,14 +40,15 @@ def _day(text: str) -> date:
 
 def history(config: Config, args: argparse.Namespace) -> list[Day]:
     """The daily aggregates: the demo's replayed history, or the queue's."""
+    from agent.queue import LocalQueue, private_dir
+
     folder = data_dir(args)
     if getattr(args, "demo", False):
-        from agent.insight.replay import demo_history
-        from agent.queue import private_dir
+        from agent.insight.replay import demo_history, seed
 
-        return demo_history(config, utcnow(), private_dir(folder))
-    from agent.queue import LocalQueue
-
+        days = demo_history(config, utcnow(), private_dir(folder))
+        seed(LocalQueue(folder, config.retention), days, utcnow())
+        return days
     queue = LocalQueue(folder, config.retention)  # only read: saves nothing new
     try:
         return queue.aggregates.days()

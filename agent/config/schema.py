@@ -248,6 +248,14 @@ ALERTS = (
         "",
         "No sound then; the badge and escalations go on.",
     ),
+    Option(
+        "forecast_lead",
+        "Warn of a likely breach",
+        timedelta,
+        "30m",
+        "owners: this long before a ticket is expected to breach (after two weeks of history)",
+        minimum="1m",
+    ),
 )
 ESCALATION = (
     Option("levels", "Levels", list, [], 'each { after = "30m", notify = [...] }'),

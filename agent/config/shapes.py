@@ -110,6 +110,7 @@ class Alerts:
     remind_every: timedelta | None = DEFAULTS["alerts.remind_every"]
     due_soon: float = DEFAULTS["alerts.due_soon"]
     quiet_hours: tuple[time, time] | None = None
+    forecast_lead: timedelta = DEFAULTS["alerts.forecast_lead"]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from typing import Protocol
 from agent import escalation, policy, signin
 from agent.config import Config, SourceConfig
 from agent.engine.escalator import Escalator
+from agent.insight.forecast import Outlook
 from agent.insight.record import record_changes, record_unreadable
 from agent.model import (
     Alert,
@@ -114,6 +115,7 @@ class Pipeline:
         self._health_moved = False  # only the sources' health changed: publish, no evaluation
         self._unpublished: list[Alert] = []  # events recorded but not yet told to subscribers
         self._noted_write_error: str | None = None  # the save failure the status reports
+        self._outlook = Outlook()  # the forecast of breaches (agent.insight.forecast)
 
     # ------------------------------------------------------------------ a fetch's outcome
 
@@ -351,6 +353,7 @@ class Pipeline:
     def _build_status(self, now: datetime) -> Status:
         stale = {n for n, s in self._states.items() if s.health.stale}
         waiting = policy.evaluate(self.queue.waiting(), self.config, now, stale)
+        waiting = self._outlook.look(waiting, self.queue.aggregates.days, self.config, now)
         self._waiting = waiting
         counts: dict[str, int] = {}
         for w in waiting:
@@ -450,6 +453,7 @@ class Pipeline:
         waiting = self._waiting
         last = parse_time(self.queue.get_meta("last_reminder_at"))
         owed = policy.alerts_owed(waiting, self.config, now, self.queue.ledger_keys, last)
+        owed += self._outlook.alerts(waiting, self.config, now, self.queue.ledger_keys)
         fresh = self.queue.record(owed)
         if any(a.kind in ("new", "reminder") for a in fresh) or (last is None and waiting):
             last = now
@@ -458,6 +462,7 @@ class Pipeline:
             last = None
             self.queue.set_meta("last_reminder_at", None)
         self._next_change = policy.next_change(waiting, self.config, now, last)
+        self._next_change = self._outlook.next_look(waiting, self.config, now, self._next_change)
         fresh += self._escalate(fresh, now)
         self._status = replace(status, pinned=self.queue.pinned())
         return fresh

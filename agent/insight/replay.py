@@ -19,8 +19,10 @@ import orjson
 from agent.config import Config
 from agent.escalation import display_zone
 from agent.insight.aggregates import Day, add_outcomes
+from agent.insight.forecast import HISTORY_NEEDED
 from agent.insight.record import outcome
 from agent.model import UTC, Ticket
+from agent.queue import LocalQueue
 from agent.sources.demo import SLOT, demo_cycle
 from agent.storage import atomic_write
 
@@ -79,3 +81,14 @@ def _read_cache(cache: Path | None) -> list[Day]:
         return [Day.of(row) for row in data["days"]]
     except (OSError, ValueError, TypeError, KeyError):
         return []  # no cache, or not one this version wrote: replayed again
+
+
+def seed(queue: LocalQueue, days: list[Day], now: datetime) -> None:
+    """Give the demo's queue the replayed history when it has less than the forecast needs
+    (so ``ticketbell --demo`` forecasts after a ``report --demo``); then close it."""
+    try:
+        known = queue.aggregates.days()
+        if queue.writable and (not known or (now.date() - known[0].day).days < HISTORY_NEEDED):
+            queue.aggregates.replace(days, now.date())
+    finally:
+        queue.close()
