@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from enum import Enum
 
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -243,6 +243,9 @@ class Status:
     muted_until: datetime | None = None
     #: keys of the tickets shown first (the owner's escalated ones), newest first
     pinned: tuple[str, ...] = ()
+    #: the team's last days from the daily aggregates, oldest first: (day, answered, answered
+    #: within their window, breaches) — the dashboard's history (agent.insight)
+    history: tuple[tuple[date, int, int, int], ...] = ()
 
     @property
     def waiting(self) -> int:

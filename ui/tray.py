@@ -42,6 +42,7 @@ from agent.model import (
 )
 from agent.policy import ticket_url
 from ui import badge
+from ui.dashboard import open_dashboard
 
 log = logging.getLogger(__name__)
 
@@ -387,6 +388,7 @@ class Tray(QObject):
         self._add_group_by(menu)
         menu.addSeparator()
         add_action(menu, "Settings…").triggered.connect(self.settings_requested.emit)
+        add_action(menu, "Dashboard…").triggered.connect(lambda: open_dashboard(self))
         add_action(menu, "Open log folder").triggered.connect(self.log_folder_requested.emit)
         add_action(menu, "About").triggered.connect(self._about)
         add_action(menu, "Quit").triggered.connect(self.quit_requested.emit)

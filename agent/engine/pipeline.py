@@ -369,6 +369,7 @@ class Pipeline:
             self._notices(now),
             muted_until=self.queue.muted_until(now),
             pinned=self.queue.pinned(),
+            history=self._outlook.recent,
         )
 
     def _note_write_state(self, now: datetime) -> bool:

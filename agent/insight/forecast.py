@@ -158,6 +158,20 @@ def _pressure(arrived: int, usual: float, watchers: int | None) -> str:
     return words
 
 
+RECENT_DAYS = 91  # thirteen weeks
+
+
+def team_days(days: Iterable[Day], today: date) -> tuple[tuple[date, int, int, int], ...]:
+    """(day, answered, within window, breaches) of the team for the last RECENT_DAYS days."""
+    first = today - timedelta(days=RECENT_DAYS - 1)
+    out = []
+    for d in days:
+        cell = d.cells.get(TEAM)
+        if cell is not None and first <= d.day <= today:
+            out.append((d.day, cell.answered, cell.within, cell.breaches))
+    return tuple(sorted(out))
+
+
 def at_risk_alerts(
     waiting: Iterable[WaitingTicket],
     predictions: dict[str, Prediction],
@@ -203,6 +217,8 @@ class Outlook:
         self._pace: tuple[date, Pace | None] | None = None
         #: the last look's predictions, by ticket key
         self.predictions: dict[str, Prediction] = {}
+        #: the team's last RECENT_DAYS days as Status.history carries them
+        self.recent: tuple[tuple[date, int, int, int], ...] = ()
 
     def look(
         self,
@@ -215,8 +231,10 @@ class Outlook:
         """``waiting`` with ``at_risk`` and ``predicted_breach_at`` set where the forecast says
         so (``watchers``: how many assistants watch, when the team hub says)."""
         today = now.astimezone(display_zone(config)).date()
+        history = days()
+        self.recent = team_days(history, today)
         if self._pace is None or self._pace[0] != today:
-            self._pace = (today, learn(days(), today))
+            self._pace = (today, learn(history, today))
         self.predictions = forecast(waiting, self._pace[1], now, config.business_hours, watchers)
         if not self.predictions:
             return waiting
