@@ -391,6 +391,9 @@ class OutboxEntry:
     cancelled_at: datetime | None = None
     in_doubt: bool = False
     last_error: str = ""
+    #: the weekly scorecard's HTML and its inline images (name, base64 PNG): e-mail only
+    html: str = ""
+    images: tuple[tuple[str, str], ...] = ()
 
     @property
     def open(self) -> bool:
@@ -417,6 +420,8 @@ class OutboxEntry:
             cancelled_at=parse_time(row.get("cancelled_at")),
             in_doubt=bool(row.get("in_doubt")),
             last_error=row.get("last_error") or "",
+            html=str(row.get("html") or ""),
+            images=tuple((str(n), str(d)) for n, d in row.get("images") or ()),
         )
 
 

@@ -412,6 +412,7 @@ def _read_escalation(r: _Reader) -> Escalation:
         give_up_after=value["give_up_after"],
         digest_at=r.parsed("digest_at", schema.parse_clock, None),
         digest_to=_read_targets(r, "digest_to"),
+        scorecard_at=r.parsed("scorecard_at", schema.parse_weekly, None),
     )
 
 

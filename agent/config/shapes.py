@@ -128,6 +128,7 @@ class Escalation:
     give_up_after: timedelta = DEFAULTS["escalation.give_up_after"]
     digest_at: time | None = None
     digest_to: tuple[str, ...] = ()
+    scorecard_at: tuple[int, time] | None = None  # (weekday, time): the weekly scorecard
 
 
 @dataclass(frozen=True)
