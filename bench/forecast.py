@@ -213,6 +213,36 @@ def render_seconds() -> float:
     return time.perf_counter() - began
 
 
+def aggregate_kib(per_day: int, sources: int, categories: int, assignees: int) -> float:
+    """KiB of a year of aggregates in the queue file for a team answering ``per_day`` a day."""
+    import tempfile
+
+    import orjson
+
+    from agent.insight.aggregates import AggregateTable, Outcome
+    from agent.storage import AGGREGATES_TABLE, AtomicJSONStorage, MemoryTables
+
+    rng = random.Random(1)
+    today = date(2026, 12, 31)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = MemoryTables(AtomicJSONStorage(Path(tmp) / "queue.json"))
+        table = AggregateTable(store, Path(tmp))
+        for n in range(365):
+            d = today - timedelta(days=n)
+            outcomes = []
+            for _ in range(per_day):
+                w = rng.lognormvariate(3.5, 1.0)
+                who = (
+                    f"Source {rng.randrange(sources)}",
+                    f"Category {rng.randrange(categories)}",
+                    rng.choice(("low", "normal", "high", "urgent")),
+                    f"Assignee {rng.randrange(assignees)}",
+                )
+                outcomes.append(Outcome(d, rng.randrange(8, 18), *who, w, w < 120, 0.0))
+            table.add(outcomes, today)
+        return len(orjson.dumps(store.read()[AGGREGATES_TABLE])) / 1024
+
+
 def figures() -> list[tuple[str, Score]]:
     end = datetime.now(UTC).replace(second=0, microsecond=0)
     cycles, config = demo_load(end, days=21)
@@ -245,6 +275,21 @@ def rows() -> list:  # type: ignore[type-arg]
                 f"{s.breached} breaches seen in time, {s.flagged} flagged, {s.hits} of them right",
             )
         )
+    for per_day, shape in ((100, (2, 6, 6)), (300, (3, 8, 10))):
+        kib = aggregate_kib(per_day, *shape)
+        out.append(
+            Row(
+                f"daily aggregates kept for a year, {per_day} answers a day",
+                f"{kib:.0f} KiB",
+                "—",
+                None,
+                "≤ 500 KiB",
+                None,
+                kib <= 500,
+                f"{shape[0]} sources, {shape[1]} categories, 4 priorities, {shape[2]} assignees;"
+                " 8 weeks of days, then whole weeks",
+            )
+        )
     took = render_seconds()
     out.append(
         Row(
@@ -264,3 +309,7 @@ if __name__ == "__main__":
     for name, s in figures():
         print(f"{name}: recall {s.recall:.2f} precision {s.precision:.2f} ({s})")
     print(f"render a year: {render_seconds():.3f} s")
+    print(
+        f"a year of aggregates: {aggregate_kib(100, 2, 6, 6):.0f} KiB at 100 a day, "
+        f"{aggregate_kib(300, 3, 8, 10):.0f} KiB at 300 a day"
+    )

@@ -118,9 +118,12 @@ def test_aggregates_match_the_hand_computed_history(tmp_path: Path, open_queue: 
     assert (dec29.answered, dec29.within, dec29.breaches, dec29.late_total) == (2, 1, 1, 30)
     assert dec29.wait_max == 60
     assert date(2026, 12, 25) not in {d.day for d in queue.aggregates.days() if d.cells}
+    # October is more than eight weeks before the last answer (29 Dec): kept as whole weeks
     days = {d.day: d for d in queue.aggregates.days()}
-    assert days[date(2026, 10, 23)].arrivals[16] == 1  # 16:30 BST, local time
+    assert days[date(2026, 10, 19)].week and days[date(2026, 10, 26)].week
+    assert days[date(2026, 10, 19)].arrivals[16] == 1  # Fri 23 Oct 16:30 BST, local time
     assert days[date(2026, 10, 26)].answers[10] == 2  # 10:00 and 10:54 GMT
+    assert not days[date(2026, 12, 29)].week
 
 
 def test_aggregates_are_saved_in_the_same_write_as_the_ledger(
@@ -223,3 +226,24 @@ def test_percentiles_of_many_waits_are_close_to_the_exact_ones() -> None:
     exact = statistics.quantiles(waits, n=10)
     assert cell.percentile(0.5) == pytest.approx(exact[4], rel=0.03)
     assert cell.percentile(0.9) == pytest.approx(exact[8], rel=0.03)
+
+
+def test_days_older_than_eight_weeks_become_weeks_and_keep_their_totals(
+    tmp_path: Path, open_queue: Any
+) -> None:
+    queue = open_queue(tmp_path)
+    today = date(2026, 12, 2)  # a Wednesday; days before Mon 5 Oct become weeks
+    outcomes = [
+        Outcome(today - timedelta(days=n), 9, "Desk", "Billing", "", "", 10.0 + n, n % 3 > 0)
+        for n in range(120)
+    ]
+    queue.aggregates.add(outcomes, today)
+    queue.commit()
+    saved = orjson.loads(queue.path.read_bytes())["aggregates"]
+    weeks = [Day.of(row) for row in saved.values() if row.get("week")]
+    daily = [Day.of(row) for row in saved.values() if not row.get("week")]
+    assert min(d.day for d in daily) == date(2026, 10, 5)
+    assert all(w.day.weekday() == 0 and w.day < date(2026, 10, 5) for w in weeks)
+    assert sum(d.cells["*"].answered for d in weeks + daily) == 120
+    assert sum(d.cells["*"].within for d in weeks + daily) == sum(o.within for o in outcomes)
+    assert sum(d.answers[9] for d in weeks + daily) == 120

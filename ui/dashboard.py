@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -131,23 +131,29 @@ def _chart(title: str) -> Any:
 def _bars(data: ChartData, names: tuple[str, ...]) -> Any:
     """Bars of the columns after the first, one bar set per name, labelled by the first."""
     from PySide6.QtCharts import QBarCategoryAxis, QBarSeries, QBarSet, QValueAxis
+    from PySide6.QtGui import QColor
 
     chart = _chart(data.title)
     series = QBarSeries()
     for column, name in enumerate(names, start=1):
         bars = QBarSet(name)
+        if name == "at risk":
+            bars.setColor(QColor("#d32f2f"))
         for row in data.rows:
             bars.append(float(row[column]))  # type: ignore[arg-type]
         series.append(bars)
     chart.addSeries(series)
     labels = QBarCategoryAxis()
     labels.append([_label(row[0]) for row in data.rows])
+    if data.rows and hasattr(data.rows[0][0], "strftime"):
+        labels.setLabelsAngle(-60)  # a dozen weeks side by side
     chart.addAxis(labels, Qt.AlignmentFlag.AlignBottom)
     series.attachAxis(labels)
     counts = QValueAxis()
     counts.setLabelFormat("%d")
     top = max((float(row[c]) for row in data.rows for c in range(1, len(names) + 1)), default=0)  # type: ignore[arg-type]
     counts.setRange(0, max(1.0, top))
+    counts.applyNiceNumbers()
     chart.addAxis(counts, Qt.AlignmentFlag.AlignLeft)
     series.attachAxis(counts)
     if len(names) == 1:
@@ -156,7 +162,7 @@ def _bars(data: ChartData, names: tuple[str, ...]) -> Any:
 
 
 def _label(value: object) -> str:
-    return value.strftime("%d %b") if hasattr(value, "strftime") else str(value)
+    return value.strftime("%d/%m") if hasattr(value, "strftime") else str(value)
 
 
 def _timeline(data: ChartData, now: datetime, horizon: datetime) -> Any:
@@ -193,26 +199,29 @@ def _timeline(data: ChartData, now: datetime, horizon: datetime) -> Any:
 
 
 def _share(data: ChartData) -> Any:
-    from PySide6.QtCharts import QBarCategoryAxis, QLineSeries, QValueAxis
+    from PySide6.QtCharts import QDateTimeAxis, QLineSeries, QValueAxis
 
     chart = _chart(data.title)
     line = QLineSeries()
     line.setName("within window %")
-    labels = [_label(row[0]) for row in data.rows]
-    for n, row in enumerate(data.rows):
-        if row[2] is not None:
-            line.append(float(n), float(row[2]))  # type: ignore[arg-type]
+    line.setPointsVisible(True)
+    for day, _, share in data.rows:
+        if share is not None:
+            noon = datetime.combine(day, time(12))  # type: ignore[arg-type]
+            line.append(noon.timestamp() * 1000, float(share))  # type: ignore[arg-type]
     chart.addSeries(line)
-    days = QBarCategoryAxis()
-    days.append(labels)
-    days.setLabelsAngle(-90)
+    days = QDateTimeAxis()
+    days.setFormat("d MMM")
+    days.setTickCount(6)
+    first, last = data.rows[0][0], data.rows[-1][0]
+    days.setRange(datetime.combine(first, time(0)), datetime.combine(last, time(23, 59)))  # type: ignore[arg-type]
     chart.addAxis(days, Qt.AlignmentFlag.AlignBottom)
     line.attachAxis(days)
-    share = QValueAxis()
-    share.setRange(0, 100)
-    share.setLabelFormat("%d%%")
-    chart.addAxis(share, Qt.AlignmentFlag.AlignLeft)
-    line.attachAxis(share)
+    share_axis = QValueAxis()
+    share_axis.setRange(0, 100)
+    share_axis.setLabelFormat("%d%%")
+    chart.addAxis(share_axis, Qt.AlignmentFlag.AlignLeft)
+    line.attachAxis(share_axis)
     chart.legend().hide()
     return chart
 

@@ -8,6 +8,9 @@ Why it is built this way:
 - *A histogram of waits.* Waits go into logarithmic buckets (each about 13 % wider than the
   last, stored densely from the first bucket used), so p50 and p90 come out within about 9 %
   of the exact value, usually much closer (interpolated within the bucket), from a few numbers.
+- *Weeks after eight weeks.* Days older than eight weeks are merged into whole weeks (a row
+  for each Monday): a report of a period that old counts each week in the period its Monday
+  falls in. Two months of days and a year of weeks cost a few hundred kilobytes.
 - *In the queue's file.* The rows live in the queue file's ``aggregates`` table, keyed by day,
   changed in memory beside the ledger rows they come from and saved in the same atomic write.
   A table that cannot be read is moved aside to a file of its own and the agent starts a new one.
@@ -32,6 +35,7 @@ from agent.storage import KEY_SEP, MemoryTables, atomic_write
 log = logging.getLogger(__name__)
 
 KEEP_DAYS = 400
+DAILY_WEEKS = 8  # days older than this many weeks are merged into whole weeks
 DIMENSIONS = ("source", "category", "priority", "assignee")
 TEAM = "*"  # the cell of every answered ticket of a day
 BUCKETS_PER_E = 6  # histogram resolution: bucket i holds waits in [e^(i/6)-1, e^((i+1)/6)-1)
@@ -169,11 +173,21 @@ class Day:
     unreadable: dict[str, int] = field(default_factory=dict)
     arrivals: list[int] = field(default_factory=lambda: [0] * HOURS)
     answers: list[int] = field(default_factory=lambda: [0] * HOURS)
+    #: a whole week (``day`` is its Monday): days older than DAILY_WEEKS weeks are kept so
+    week: bool = False
 
     def add(self, o: Outcome) -> None:
         for key in o.cells():
             self.cells.setdefault(key, Cell()).add(o)
         self.answers[o.hour] += 1
+
+    def merge(self, other: Day) -> None:
+        for key, cell in other.cells.items():
+            self.cells.setdefault(key, Cell()).merge(cell)
+        for source, seconds in other.unreadable.items():
+            self.unreadable[source] = self.unreadable.get(source, 0) + seconds
+        self.arrivals = [a + b for a, b in zip(self.arrivals, other.arrivals, strict=True)]
+        self.answers = [a + b for a, b in zip(self.answers, other.answers, strict=True)]
 
     def stored(self) -> dict[str, Any]:
         return {
@@ -182,6 +196,7 @@ class Day:
             "unreadable": dict(self.unreadable),
             "arrivals": list(self.arrivals),
             "answers": list(self.answers),
+            **({"week": True} if self.week else {}),
         }
 
     @classmethod
@@ -202,6 +217,7 @@ class Day:
             {str(k): v for k, v in unreadable.items()},
             [int(n) for n in hours[0]],
             [int(n) for n in hours[1]],
+            bool(row.get("week")),
         )
 
 
@@ -317,6 +333,7 @@ class AggregateTable:
     def _save(self, changed: set[date], today: date) -> None:
         oldest = today - timedelta(days=KEEP_DAYS)
         table = self.store.read().setdefault(TABLE, {})
+        changed |= self._into_weeks(today, table)
         for d in [d for d in self._days if d < oldest]:
             del self._days[d]
             table.pop(d.isoformat(), None)
@@ -325,3 +342,20 @@ class AggregateTable:
             if d in self._days:
                 table[d.isoformat()] = self._days[d].stored()
                 self.store.changed = True
+
+    def _into_weeks(self, today: date, table: dict[str, Any]) -> set[date]:
+        """Merge the days older than DAILY_WEEKS weeks into their weeks; returns the weeks."""
+        this_monday = today - timedelta(days=today.weekday())
+        cutoff = this_monday - timedelta(weeks=DAILY_WEEKS)
+        old = [d for d, row in self._days.items() if d < cutoff and not row.week]
+        weeks: set[date] = set()
+        for d in sorted(old):
+            monday = d - timedelta(days=d.weekday())
+            row = self._days.pop(d)
+            table.pop(d.isoformat(), None)
+            week = self._days.get(monday)
+            if week is None:
+                week = self._days[monday] = Day(monday, week=True)
+            week.merge(row)
+            weeks.add(monday)
+        return weeks

@@ -85,8 +85,10 @@ def bar_chart(
     width: int = 560,
     height: int = 260,
     unit: str = "",
+    full: float | None = None,
 ) -> bytes:
-    """A bar chart as PNG: one group of bars per label, one bar per series (name, values)."""
+    """A bar chart as PNG: one group of bars per label, one bar per series (name, values);
+    ``full``: the value of a full bar (else the highest value)."""
     canvas = Canvas(width, height)
     canvas.text(10, 8, title, 2)
     legend_x = 10
@@ -96,7 +98,7 @@ def bar_chart(
         legend_x += 14 + text_width(name) + 16
     top, bottom, left = 48, height - 28, 10
     canvas.rect(left, bottom, width - 2 * left, 1, GRID)
-    highest = max((v for _, values in series for v in values), default=0.0) or 1.0
+    highest = full or max((v for _, values in series for v in values), default=0.0) or 1.0
     slot = (width - 2 * left) / max(1, len(labels))
     bar = max(2, int(slot * 0.8 / max(1, len(series))))
     for i, label in enumerate(labels):
@@ -107,7 +109,10 @@ def bar_chart(
             x = x0 + n * bar
             canvas.rect(x, bottom - h, bar - 1, h, BARS[n % len(BARS)])
             number = f"{value:g}{unit}"
-            canvas.text(x + (bar - text_width(number, 1)) // 2, bottom - h - 8, number, 1)
+            size = 2 if text_width(number, 2) <= bar else 1
+            canvas.text(
+                x + (bar - text_width(number, size)) // 2, bottom - h - 6 * size, number, size
+            )
         short = label[: max(1, int(slot // 8))]
         canvas.text(int(left + i * slot + (slot - text_width(short)) / 2), bottom + 8, short, 2)
     return canvas.png()

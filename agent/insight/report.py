@@ -274,8 +274,9 @@ def _html_row(r: Row) -> str:
     for metric, _ in METRICS:
         attrs = f"data-dimension='{e(dimension)}' data-value='{e(r.value)}' data-metric='{metric}'"
         now, before = number(r.current[metric]), number(r.previous[metric])
+        left, right = ("(", f"{ARROWS[trends[metric]]})") if before else ("", "")
         cells.append(
-            f"<td {attrs}><span class='now'>{now}</span> <span class='prev'>(<span "
-            f"class='before'>{before}</span>{ARROWS[trends[metric]]})</span></td>"
+            f"<td {attrs}><span class='now'>{now}</span> <span class='prev'>{left}<span "
+            f"class='before'>{before}</span>{right}</span></td>"
         )
     return "<tr>" + "".join(cells) + "</tr>"

@@ -88,7 +88,7 @@ def charts(card: report.Scorecard, days: Sequence[Day]) -> list[tuple[str, bytes
         cell = by_day.get(day)
         labels.append(f"{day:%a}")
         shares.append(round(100 * cell.within / cell.answered) if cell and cell.answered else 0)
-    share = bar_chart("Answered within window per day", labels, [("%", shares)], unit="%")
+    share = bar_chart("Answered within window per day", labels, [("%", shares)], unit="%", full=100)
     rows = card.section("category")
     names = [r.value or "(none)" for r in rows]
     answered = [float(r.current["answered"] or 0) for r in rows]
