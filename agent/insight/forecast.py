@@ -26,7 +26,6 @@ from agent.escalation import display_zone
 from agent.insight.aggregates import BUCKETS_PER_E, DIMENSIONS, TEAM, Cell, Day, cell_key
 from agent.insight.record import business_minutes
 from agent.model import Alert, WaitingTicket
-from agent.policy import add_business_time
 from agent.storage import alert_key
 
 HISTORY_NEEDED = 14  # days of history before anything is forecast
@@ -52,8 +51,7 @@ class Pace:
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
-    at_risk: bool
-    expected_answer_at: datetime | None  # None: not expected to be answered (nobody watching)
+    at_risk: bool  # expected to be answered after its due time
     predicted_breach_at: datetime | None  # its due time when at risk
     cause: str
 
@@ -123,31 +121,36 @@ def forecast(
     cause_head = _pressure(arrived, pace.usual_arrivals(now), watchers)
     rate = pace.capacity if watchers is None else pace.capacity * watchers / pace.staff
     out: dict[str, Prediction] = {}
+    own_wait: dict[tuple[str, int], float | None] = {}  # by category and minute waited
     ahead = 0
     for w in sorted(waiting, key=lambda w: w.due_at):
         if w.snoozed_until is not None:
             continue
         t = w.ticket
         waited = business_minutes(t.waiting_since, now, hours)
-        hist = pace.waits.get(cell_key(CATEGORY, t.category), {})
-        if sum(hist.values()) < MIN_SAMPLES:
-            hist = pace.waits.get(TEAM, {})
-        own = expected_wait(hist, waited)
-        expected: datetime | None = None
-        if own is not None:
-            expected = add_business_time(t.waiting_since, timedelta(minutes=own), hours)
+        left = business_minutes(now, w.due_at, hours) - business_minutes(w.due_at, now, hours)
+        memo = (t.category, int(waited))
+        if memo not in own_wait:
+            own_wait[memo] = expected_wait(_waits_of(pace, t.category), waited)
+        own = own_wait[memo]
+        needs = [] if own is None else [own - waited]  # minutes from now, in business time
         if rate > 0:
-            queue_at = add_business_time(now, timedelta(hours=(ahead + 1) / rate), hours)
-            expected = max(expected or queue_at, queue_at)
+            needs.append(60 * (ahead + 1) / rate)
         elif watchers == 0:
-            expected = None
-        at_risk = expected is None or expected > w.due_at
+            needs.append(math.inf)
+        at_risk = not needs or max(needs) > left
         cause = f"{cause_head}; {ahead} due before it" if ahead else cause_head
         if own is None:
             cause += "; waited longer than any ticket of the last weeks"
-        out[t.key] = Prediction(at_risk, expected, w.due_at if at_risk else None, cause)
+        out[t.key] = Prediction(at_risk, w.due_at if at_risk else None, cause)
         ahead += 1
     return out
+
+
+def _waits_of(pace: Pace, category: str) -> dict[int, int]:
+    """The wait histogram of ``category``, or the team's when it has too few answers."""
+    hist = pace.waits.get(cell_key(CATEGORY, category), {})
+    return hist if sum(hist.values()) >= MIN_SAMPLES else pace.waits.get(TEAM, {})
 
 
 def _pressure(arrived: int, usual: float, watchers: int | None) -> str:

@@ -9,7 +9,8 @@ land in the same write as the ledger rows of the same snapshot.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from agent import policy
@@ -20,13 +21,16 @@ from agent.model import UTC, Ticket
 from agent.queue import Changes, LocalQueue
 
 
-def _open_hours(day: date, hours: BusinessHours) -> tuple[datetime, datetime]:
+@lru_cache(maxsize=4096)
+def _open_hours(day: date, hours: BusinessHours) -> tuple[datetime, datetime] | None:
+    """When ``day``'s business hours open and close (UTC), or None on a closed day
+    (remembered: the forecast asks for the same few days for every waiting ticket)."""
+    if not policy.is_business_day(day, hours):
+        return None
     tz = ZoneInfo(hours.timezone)
-    closes = datetime.combine(day, hours.end, tz) if hours.end != time(0) else None
     opens = datetime.combine(day, hours.start, tz).astimezone(UTC)
-    if closes is None:  # "until midnight"
-        closes = datetime.combine(day + timedelta(days=1), time(0), tz)
-    return opens, closes.astimezone(UTC)
+    closes = datetime.combine(day, hours.end, tz).astimezone(UTC)
+    return opens, closes
 
 
 def business_minutes(start: datetime, end: datetime, hours: BusinessHours | None) -> float:
@@ -41,9 +45,9 @@ def business_minutes(start: datetime, end: datetime, hours: BusinessHours | None
     last = end.astimezone(tz).date()
     total = timedelta(0)
     while day <= last:
-        if policy.is_business_day(day, hours):
-            opens, closes = _open_hours(day, hours)
-            overlap = min(closes, end) - max(opens, start)
+        span = _open_hours(day, hours)
+        if span is not None:
+            overlap = min(span[1], end) - max(span[0], start)
             if overlap > timedelta(0):
                 total += overlap
         day += timedelta(days=1)
