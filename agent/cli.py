@@ -3,6 +3,7 @@
     ticketbell [--demo]              the tray app
     ticketbell run --headless        the agent without Qt (servers, always-on owner machines)
     ticketbell check [--json]        poll once, print, exit like a monitoring plugin
+    ticketbell report [--week|--month|--from D --to D] [--html F] [--csv F] [--json]
     ticketbell config validate|path|show
     ticketbell sources               the helpdesk kinds
     ticketbell secret set|delete NAME
@@ -191,6 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
     claim.add_argument("source", help="the source's name")
     claim.add_argument("ticket", help="the ticket's id")
     claim.add_argument("--release", action="store_true", help="end this claim")
+    return _with_report(parser, sub, common)
+
+
+def _with_report(parser: argparse.ArgumentParser, sub: Any, common: Any) -> argparse.ArgumentParser:
+    """``parser`` with the ``report`` command, whose options its module declares."""
+    from agent.commands.report import add_parser
+
+    add_parser(sub, common)
     return parser
 
 
@@ -251,6 +260,10 @@ def _command(command: str) -> Callable[[argparse.Namespace], int]:
         from agent.commands.claim import claim_command
 
         return claim_command
+    if command == "report":
+        from agent.commands.report import report_command
+
+        return report_command
     from agent.commands import setup
 
     return {

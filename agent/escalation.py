@@ -143,8 +143,14 @@ def _apprise_debug(capture: logging.Handler) -> Iterator[None]:
                 logger.setLevel(_apprise_level)
 
 
-def send(target: str, title: str, body: str) -> str | None:
-    """Send one message through apprise (on a worker thread). Returns None or why it failed."""
+def send(
+    target: str, title: str, body: str, html: tuple[str, tuple[tuple[str, str], ...]] | None = None
+) -> str | None:
+    """Send one message through apprise (on a worker thread). Returns None or why it failed.
+
+    ``html`` (a page and its images, each a name and base64 PNG) goes to an e-mail channel
+    instead of ``body``: an HTML mail with the images inline (``cid:`` + name), apprise adding
+    the plain-text part."""
     try:
         url = resolve_target(target)
     except DeliveryError as exc:
@@ -165,13 +171,32 @@ def send(target: str, title: str, body: str) -> str | None:
     capture = _ThreadCapture()
     try:
         with _apprise_debug(capture):
-            ok = plugin.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT)
+            if html is not None and hasattr(plugin, "smtp_host"):  # an e-mail channel
+                ok = _notify_html(plugin, title, *html)
+            else:
+                ok = plugin.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT)
     except Exception as exc:  # noqa: BLE001 - a plugin bug must not stop the agent
         return secret_store.redact(f"{type(exc).__name__}: {exc}")
     if ok:
         return None
     words = "; ".join(dict.fromkeys(capture.lines)) or "the channel refused the message"
     return secret_store.redact(words[:500])
+
+
+def _notify_html(plugin: Any, title: str, page: str, images: tuple[tuple[str, str], ...]) -> bool:
+    import base64
+
+    import apprise
+    from apprise.attachment.memory import AttachMemory
+
+    plugin.inline = True  # images referenced by cid: are sent inline (RFC 2387)
+    attach = [
+        AttachMemory(content=base64.b64decode(data), name=name, mimetype="image/png")  # type: ignore[no-untyped-call]
+        for name, data in images
+    ]
+    return bool(
+        plugin.notify(title=title, body=page, body_format=apprise.NotifyFormat.HTML, attach=attach)
+    )
 
 
 def smtp_unreachable(plugin: object) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from enum import Enum
 
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -186,6 +186,9 @@ class WaitingTicket:
     #: who said "I'm on it" through the team hub, and when (None: nobody, or only this person)
     claimed_by: str | None = None
     claimed_at: datetime | None = None
+    #: the forecast expects it to breach (at ``predicted_breach_at``): agent.insight.forecast
+    at_risk: bool = False
+    predicted_breach_at: datetime | None = None
 
 
 ALERT_KINDS = (
@@ -198,6 +201,7 @@ ALERT_KINDS = (
     "source_down",
     "source_up",
     "summary",
+    "at_risk",
 )
 
 
@@ -248,6 +252,9 @@ class Status:
     muted_until: datetime | None = None
     #: keys of the tickets shown first (the owner's escalated ones), newest first
     pinned: tuple[str, ...] = ()
+    #: the team's last days from the daily aggregates, oldest first: (day, answered, answered
+    #: within their window, breaches) — the dashboard's history (agent.insight)
+    history: tuple[tuple[date, int, int, int], ...] = ()
 
     @property
     def waiting(self) -> int:
@@ -296,6 +303,14 @@ def one_line(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+#: alerts told as "N <kind>: categories" and their subjects, the first present speaking
+_SUMMARIES = (
+    ("at_risk", "ticket at risk", "tickets at risk"),
+    ("due_soon", "ticket due soon", "tickets due soon"),
+    ("new", "new ticket", "new tickets"),
+)
+
+
 def notification_text(alerts: tuple[Alert, ...] | list[Alert]) -> tuple[str, str] | None:
     """Title and body of one desktop notification for a burst of alerts (None: nothing to say):
     a first sync's ``summary`` (with the overdue tickets that came with it), else
@@ -339,10 +354,11 @@ def burst_text(alerts: tuple[Alert, ...] | list[Alert]) -> tuple[str, str] | Non
         return summary(by_kind.get("overdue") or escalated, "overdue ticket", "overdue tickets")
     if blind:
         return clip(blind[0].message, 90), "Its waiting tickets are unknown until it reads again"
-    if "due_soon" in by_kind:
-        return summary(by_kind["due_soon"], "ticket due soon", "tickets due soon")
-    if "new" in by_kind:
-        return summary(by_kind["new"], "new ticket", "new tickets")
+    for kind, one, many in _SUMMARIES:
+        if kind in by_kind:
+            title, body = summary(by_kind[kind], one, many)
+            cause = by_kind[kind][0].message if kind == "at_risk" else ""  # the forecast's why
+            return title, f"{clip(cause, 200)}\n{body}" if cause else body
     if "source_down" in by_kind:
         a = by_kind["source_down"][0]
         return clip(f"Ticketbell cannot read {a.source}", 90), clip(a.message, 200)

@@ -60,6 +60,8 @@ def test_check_demo_json_prints_waiting_tickets_and_a_second_run_knows_them(tmp_
         "url",
         "claimed_by",  # a team's "I'm on it" (agent/team.py); nobody's without [team]
         "claimed_at",
+        "at_risk",
+        "predicted_breach_at",
     }
     assert all(x["new"] for x in report["tickets"])
     assert all(x["claimed_by"] is None for x in report["tickets"])

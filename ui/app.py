@@ -140,6 +140,7 @@ class TicketbellApp(QObject):
         The icon comes first; the sounds and the agent's first poll follow as soon as the
         event loop runs (:meth:`_begin`), so a start shows the bell without waiting for them.
         """
+        from ui import dashboard
         from ui.notifications import DesktopNotifier, session_bus_reachable
         from ui.tray import Tray
 
@@ -167,6 +168,7 @@ class TicketbellApp(QObject):
         self.tray.quit_requested.connect(self.quit)
         self.tray.log_folder_requested.connect(self.open_log_folder)
         self.bridge.status_changed.connect(self.tray.show_status)
+        self.bridge.status_changed.connect(dashboard.show_status)  # when it is open
         self.bridge.alerts_raised.connect(self.tray.show_alerts)
         self.agent.subscribe(self.bridge.on_status, self.bridge.on_alerts)
         self.tray.show()

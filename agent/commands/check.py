@@ -95,6 +95,10 @@ def check_json(status: Status, new_keys: frozenset[str], config: Config) -> dict
                 "due_at": w.due_at.isoformat(),
                 "state": w.state.value,
                 "new": w.ticket.key in new_keys,
+                "at_risk": w.at_risk,
+                "predicted_breach_at": w.predicted_breach_at.isoformat()
+                if w.predicted_breach_at
+                else None,
                 "url": url(w.ticket.source, w.ticket.url),
                 "claimed_by": w.claimed_by,
                 "claimed_at": w.claimed_at.isoformat() if w.claimed_at else None,

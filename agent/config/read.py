@@ -359,7 +359,8 @@ def _read_alerts(r: _Reader) -> Alerts:
         quiet = r.parsed("quiet_hours", parse_time_range, None)
     volume = float(r.value(schema.declared("alerts", "volume")))
     due_soon = float(r.value(schema.declared("alerts", "due_soon")))
-    return Alerts(_sound(r), volume, remind_every, due_soon, quiet)
+    lead = r.value(schema.declared("alerts", "forecast_lead"))
+    return Alerts(_sound(r), volume, remind_every, due_soon, quiet, lead)
 
 
 def _read_targets(r: _Reader, name: str) -> tuple[str, ...]:
@@ -412,6 +413,7 @@ def _read_escalation(r: _Reader) -> Escalation:
         give_up_after=value["give_up_after"],
         digest_at=r.parsed("digest_at", schema.parse_clock, None),
         digest_to=_read_targets(r, "digest_to"),
+        scorecard_at=r.parsed("scorecard_at", schema.parse_weekly, None),
     )
 
 

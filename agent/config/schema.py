@@ -94,6 +94,16 @@ def parse_clock(text: str) -> time:
     return time(hour, minute)
 
 
+def parse_weekly(text: str) -> tuple[int, time]:
+    """``"Mon 08:00"`` as (weekday, time of day): when the weekly scorecard goes out."""
+    days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    match = re.fullmatch(r"([A-Za-z]{3})[a-z]*\s+(\d{1,2}):(\d{2})", str(text).strip())
+    day = match.group(1).lower() if match else ""
+    if not match or day not in days or int(match.group(2)) > 23 or int(match.group(3)) > 59:
+        raise ValueError(f'{text!r} is not a day and a time; use e.g. "Mon 08:00"')
+    return days.index(day), time(int(match.group(2)), int(match.group(3)))
+
+
 def parse_time_range(text: object) -> tuple[time, time]:
     """Parse "09:00-17:30" into two times. The end may be before the start (crosses midnight)."""
     if not isinstance(text, str) or "-" not in text:
@@ -263,6 +273,14 @@ ALERTS = (
         "",
         "No sound then; the badge and escalations go on.",
     ),
+    Option(
+        "forecast_lead",
+        "Warn of a likely breach",
+        timedelta,
+        "30m",
+        "owners: this long before a ticket is expected to breach (after two weeks of history)",
+        minimum="1m",
+    ),
 )
 ESCALATION = (
     Option("levels", "Levels", list, [], 'each { after = "30m", notify = [...] }'),
@@ -292,6 +310,13 @@ ESCALATION = (
     ),
     Option("give_up_after", "Stop retrying a message after", timedelta, "1d", minimum="1m"),
     Option("digest_at", "Daily digest at", str, "", "HH:MM; empty: no digest"),
+    Option(
+        "scorecard_at",
+        "Weekly scorecard at",
+        str,
+        "",
+        'e.g. "Mon 08:00": the last seven days through the digest\'s channels; empty: none',
+    ),
     Option(
         "digest_to",
         "Send the digest to",

@@ -110,6 +110,7 @@ class Alerts:
     remind_every: timedelta | None = DEFAULTS["alerts.remind_every"]
     due_soon: float = DEFAULTS["alerts.due_soon"]
     quiet_hours: tuple[time, time] | None = None
+    forecast_lead: timedelta = DEFAULTS["alerts.forecast_lead"]
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ class Escalation:
     give_up_after: timedelta = DEFAULTS["escalation.give_up_after"]
     digest_at: time | None = None
     digest_to: tuple[str, ...] = ()
+    scorecard_at: tuple[int, time] | None = None  # (weekday, time): the weekly scorecard
 
 
 @dataclass(frozen=True)
