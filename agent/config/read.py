@@ -429,6 +429,7 @@ def from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
         escalation=_read_escalation(r.sub("escalation")),
         retention=r.value(schema.declared("", "retention")),
         start_at_login=bool(r.value(schema.declared("", "start_at_login"))),
+        language=r.value(schema.declared("", "language")),
         raw=data,
     )
 
