@@ -262,8 +262,10 @@ def keyring_name(target: str, place: str, taken: Iterable[str]) -> str:
 
 
 def human(span: timedelta) -> str:
-    """A duration for people: "25 min", "2 h 05 min", "1 d 3 h" (in their language)."""
-    return i18n.duration(span)
+    """A duration for people: "25 min", "2 h 05 min", "1 d 3 h" (English, as the log writes
+    it; a translated text uses ``i18n.duration``)."""
+    with i18n.speaking(i18n.SOURCE_LANGUAGE):
+        return i18n.duration(span)
 
 
 def display_zone(config: Config) -> tzinfo | None:
@@ -276,11 +278,6 @@ def display_zone(config: Config) -> tzinfo | None:
 
 
 def local_time(value: datetime, tz: tzinfo | None, fmt: str = "%H:%M") -> str:
-    """The time in ``tz`` as the person's locale writes it ("%H:%M", "%a %H:%M"), else ``fmt``."""
-    if fmt == "%H:%M":
-        return i18n.time_text(value, tz)
-    if fmt == "%a %H:%M":
-        return i18n.weekday_time(value, tz)
     return value.astimezone(tz).strftime(fmt)
 
 
@@ -340,17 +337,17 @@ def _overdue_text(alert: Alert, config: Config, now: datetime) -> tuple[str, lis
     tz = display_zone(config)
     w = alert.tickets[0] if alert.tickets else None
     repeat = AlertKey.decode(alert.key).repeat
-    overdue = human(now - w.due_at) if w else ""
+    overdue = i18n.duration(now - w.due_at) if w else ""
     title = _("Overdue {duration}: {source} #{ticket} — {subject}").format(
         duration=overdue, source=alert.source, ticket=alert.ticket, subject=alert.subject
     )
     lines = []
     if w is not None:
         t = w.ticket
-        since = local_time(t.waiting_since, tz, "%a %H:%M")
+        since = i18n.weekday_time(t.waiting_since, tz)
         lines.append(
             _("{source} #{ticket} has waited for a reply since {since} (due {due}).").format(
-                source=alert.source, ticket=t.id, since=since, due=local_time(w.due_at, tz)
+                source=alert.source, ticket=t.id, since=since, due=i18n.time_text(w.due_at, tz)
             )
         )
         details = [
@@ -438,7 +435,7 @@ def blind_alerts(
         if since is None or now - since < escalation.blind_after:
             continue
         message = _("Ticketbell cannot read {source} since {time}: {problem}").format(
-            source=s.name, time=local_time(since, tz), problem=s.message
+            source=s.name, time=i18n.time_text(since, tz), problem=s.message
         )
         out.append(
             Alert(
