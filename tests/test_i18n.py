@@ -162,6 +162,28 @@ def test_the_system_language_comes_from_the_posix_variables_in_order(monkeypatch
     assert i18n.choose(i18n.os_languages()).code == "pl"
 
 
+def test_macos_language_comes_from_apple_languages(monkeypatch, tmp_path):
+    """With no POSIX variable set (an app started from the Dock), `defaults read -g
+    AppleLanguages` decides; this fake prints what macOS prints (a plist array)."""
+    fake = tmp_path / "defaults"
+    fake.write_text("#!/bin/sh\nprintf '(\\n    \"fr-CA\",\\n    en\\n)\\n'\n", encoding="utf-8")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert i18n._mac_languages() == ["fr-CA", "en"]
+    chosen = i18n.choose(i18n._mac_languages())
+    assert (chosen.code, str(chosen.formats)) == ("fr", "fr_CA")
+
+
+def test_windows_language_comes_from_the_user_ui_language(monkeypatch):
+    import ctypes
+    from types import SimpleNamespace
+
+    kernel32 = SimpleNamespace(GetUserDefaultUILanguage=lambda: 0x0415)  # Polish (Poland)
+    monkeypatch.setattr(ctypes, "windll", SimpleNamespace(kernel32=kernel32), raising=False)
+    assert i18n._windows_languages() == ["pl_PL"]
+    assert i18n.choose(i18n._windows_languages()).code == "pl"
+
+
 def test_the_config_language_overrides_the_system(monkeypatch):
     monkeypatch.setenv("LANGUAGE", "de")
     try:
@@ -341,3 +363,13 @@ def test_config_validate_speaks_the_config_language(cli_env, tmp_path):
     done = run_cli(["--config", str(path), "config", "validate"], {**cli_env, "LANGUAGE": "de"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"{path}: válida (1 origen, rol assistant)"
+
+
+def test_self_test_speaks_the_config_language(cli_env, tmp_path):
+    path = tmp_path / "ticketbell.toml"
+    path.write_text('language = "nl"\n', encoding="utf-8")
+    done = run_cli(["--config", str(path), "--self-test"], cli_env)
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("ticketbell ") and " zelftest (" in lines[0]
+    assert any(line.startswith("OK") and " gegevensmap " in line for line in lines)
+    assert lines[-1].startswith(("zelftest geslaagd", "zelftest MISLUKT"))

@@ -75,6 +75,8 @@ def _first_start_marker(args: argparse.Namespace) -> Path:
 def self_test(args: argparse.Namespace) -> int:
     from agent import selftest
 
+    with contextlib.suppress(config_module.ConfigError, OSError):  # its own check says why
+        i18n.use(config_module.load(config_path(args)).language)
     where = sys.executable if getattr(sys, "frozen", False) else f"Python {sys.version.split()[0]}"
     said = _("ticketbell {version} self-test ({where})").format(version=__version__, where=where)
     print(said, flush=True)
