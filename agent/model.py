@@ -8,6 +8,7 @@ in its tests rather than shifting every due time by the machine's offset.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from enum import Enum
@@ -303,12 +304,23 @@ def one_line(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-#: alerts told as "N <kind>: categories" and their subjects, the first present speaking
-_SUMMARIES = (
-    ("at_risk", "ticket at risk", "tickets at risk"),
-    ("due_soon", "ticket due soon", "tickets due soon"),
-    ("new", "new ticket", "new tickets"),
-)
+def _burst_summary(items: list[Alert], words: Callable[[int], str]) -> tuple[str, str]:
+    """ "3 new tickets: Billing ×2, Sales ×1" and the first subjects; ``words(n)`` is the title's
+    form for n tickets, with ``{count}`` and ``{categories}``."""
+    from agent.i18n import ngettext
+
+    n = len(items)
+    cats: dict[str, int] = {}
+    for a in items:
+        cat = one_line(a.category or a.source, 30)
+        cats[cat] = cats.get(cat, 0) + 1
+    parts = ", ".join(f"{c} ×{k}" if n > 1 else c for c, k in cats.items())
+    title = words(n).format(count=n, categories=parts)
+    body = "\n".join(one_line(a.subject, 60) for a in items[:3])
+    if n > 3:
+        more = ngettext("…and {count} more", "…and {count} more", n - 3)
+        body += "\n" + more.format(count=n - 3)
+    return one_line(title, 90), body
 
 
 def notification_text(alerts: tuple[Alert, ...] | list[Alert]) -> tuple[str, str] | None:
@@ -328,22 +340,7 @@ def burst_text(alerts: tuple[Alert, ...] | list[Alert]) -> tuple[str, str] | Non
     Overdue outranks due soon, which outranks new; reminders and source changes speak for
     themselves. Subjects are plain text, cut to a readable length.
     """
-
-    def clip(text: str, size: int = 60) -> str:
-        return one_line(text, size)
-
-    def summary(items: list[Alert], one: str, many: str) -> tuple[str, str]:
-        n = len(items)
-        cats: dict[str, int] = {}
-        for a in items:
-            cat = one_line(a.category or a.source, 30)
-            cats[cat] = cats.get(cat, 0) + 1
-        parts = ", ".join(f"{c} ×{k}" if n > 1 else c for c, k in cats.items())
-        title = f"{n} {many if n > 1 else one}: {parts}"
-        body = "\n".join(clip(a.subject) for a in items[:3])
-        if n > 3:
-            body += f"\n…and {n - 3} more"
-        return clip(title, 90), body
+    from agent.i18n import _, ngettext
 
     by_kind: dict[str, list[Alert]] = {}
     for alert in alerts:
@@ -351,19 +348,44 @@ def burst_text(alerts: tuple[Alert, ...] | list[Alert]) -> tuple[str, str] | Non
     escalated = [a for a in by_kind.get("escalated", ()) if a.ticket]
     blind = [a for a in by_kind.get("escalated", ()) if not a.ticket]  # a source unreadable
     if escalated or "overdue" in by_kind:
-        return summary(by_kind.get("overdue") or escalated, "overdue ticket", "overdue tickets")
+        return _burst_summary(
+            by_kind.get("overdue") or escalated,
+            lambda n: ngettext(
+                "{count} overdue ticket: {categories}", "{count} overdue tickets: {categories}", n
+            ),
+        )
     if blind:
-        return clip(blind[0].message, 90), "Its waiting tickets are unknown until it reads again"
-    for kind, one, many in _SUMMARIES:
-        if kind in by_kind:
-            title, body = summary(by_kind[kind], one, many)
-            cause = by_kind[kind][0].message if kind == "at_risk" else ""  # the forecast's why
-            return title, f"{clip(cause, 200)}\n{body}" if cause else body
+        unknown = _("Its waiting tickets are unknown until it reads again")
+        return one_line(blind[0].message, 90), unknown
+    if "at_risk" in by_kind:
+        title, body = _burst_summary(
+            by_kind["at_risk"],
+            lambda n: ngettext(
+                "{count} ticket at risk: {categories}", "{count} tickets at risk: {categories}", n
+            ),
+        )
+        cause = by_kind["at_risk"][0].message  # the forecast's why
+        return title, f"{one_line(cause, 200)}\n{body}" if cause else body
+    if "due_soon" in by_kind:
+        return _burst_summary(
+            by_kind["due_soon"],
+            lambda n: ngettext(
+                "{count} ticket due soon: {categories}", "{count} tickets due soon: {categories}", n
+            ),
+        )
+    if "new" in by_kind:
+        return _burst_summary(
+            by_kind["new"],
+            lambda n: ngettext(
+                "{count} new ticket: {categories}", "{count} new tickets: {categories}", n
+            ),
+        )
     if "source_down" in by_kind:
         a = by_kind["source_down"][0]
-        return clip(f"Ticketbell cannot read {a.source}", 90), clip(a.message, 200)
+        title = _("Ticketbell cannot read {source}").format(source=a.source)
+        return one_line(title, 90), one_line(a.message, 200)
     if "reminder" in by_kind:
-        return "Tickets are still waiting", "Open Ticketbell to see them"
+        return _("Tickets are still waiting"), _("Open Ticketbell to see them")
     return None
 
 
@@ -377,7 +399,11 @@ def summary_text(summaries: list[Alert], overdue: list[Alert]) -> tuple[str, str
     else:
         subjects = [w.ticket.subject for a in summaries for w in a.tickets[:3]][:3]
         total = sum(len(a.tickets) for a in summaries)
+    from agent.i18n import ngettext
+
     body = "\n".join(one_line(s, 60) for s in subjects)
     if total > 3:
-        body += f"\n…and {total - 3} more"
+        body += "\n" + ngettext("…and {count} more", "…and {count} more", total - 3).format(
+            count=total - 3
+        )
     return title, body

@@ -15,13 +15,14 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QSettings, QTimer, QUrl, Signal
+from PySide6.QtCore import QLibraryInfo, QObject, QSettings, QTimer, QTranslator, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QIcon
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QApplication
 
 import resources
 from agent import config as config_module
+from agent import i18n
 from agent.commands.common import config_path, data_dir, open_agent, setup_logging
 from agent.config import Config, ConfigError
 from agent.model import Alert, Status
@@ -95,6 +96,39 @@ class InstanceServer(QObject):
         self.server.close()
 
 
+# --------------------------------------------------------------------------- languages
+
+
+def qt_translations_dirs() -> list[Path]:
+    """Where Qt's own catalogues are: Qt's translations path, and PySide6's folder (the bundle
+    keeps ``PySide6/Qt/translations/qtbase_<code>.qm`` for the languages we ship)."""
+    import PySide6
+
+    qt = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath))
+    return [qt, Path(PySide6.__file__).parent / "Qt" / "translations"]
+
+
+def speak(app: QApplication, language: str) -> QTranslator | None:
+    """Speak ``language`` ("": the system's) from now on: our texts (``agent.i18n``) and Qt's
+    own, the standard dialogs' buttons (``qtbase_<code>.qm``). Replaces the translator of an
+    earlier call; returns the one installed (None: English, or Qt has no catalogue for it)."""
+    code = i18n.use(language).code
+    for old in app.findChildren(QTranslator, "ticketbell-qt"):
+        app.removeTranslator(old)
+        old.setObjectName("")  # deleted later: not found again before then
+        old.deleteLater()
+    if code == i18n.SOURCE_LANGUAGE:
+        return None
+    translator = QTranslator(app)
+    translator.setObjectName("ticketbell-qt")
+    if not any(translator.load(f"qtbase_{code}", str(d)) for d in qt_translations_dirs()):
+        log.info("no Qt translations for %s", code)
+        translator.deleteLater()
+        return None
+    app.installTranslator(translator)
+    return translator
+
+
 # --------------------------------------------------------------------------- the application
 
 
@@ -146,6 +180,7 @@ class TicketbellApp(QObject):
 
         self._close_setup_needed()
         self.config = config
+        speak(_application([]), config.language)
         if self.agent is not None:
             self.sound.configure(config.alerts)
             self.agent.reconfigure(config)
@@ -297,6 +332,7 @@ def run_app(args: argparse.Namespace) -> int:
     app.setDesktopFileName("ticketbell")
     app.setWindowIcon(QIcon(str(resources.path("ticketbell.svg"))))
     app.setQuitOnLastWindowClosed(False)
+    speak(app, "")  # the wizard's language, before there is a config
     name = instance_name(data_dir(args))
     if signal_running(name):
         print("ticketbell: already running; brought it forward", file=sys.stderr)

@@ -449,6 +449,7 @@ def from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
         retention=r.value(schema.declared("", "retention")),
         start_at_login=bool(r.value(schema.declared("", "start_at_login"))),
         team=_read_team(r.sub("team"), sources),
+        language=r.value(schema.declared("", "language")),
         raw=data,
     )
 

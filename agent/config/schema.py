@@ -182,6 +182,14 @@ def _url(value: Any) -> str:
     return ""
 
 
+def _language(value: Any) -> str:
+    from agent.i18n import available
+
+    if not value or value in available():
+        return ""
+    return f"{value!r} is not a language Ticketbell speaks; use one of {', '.join(available())}"
+
+
 # --------------------------------------------------------------------------- the declarations
 
 GENERAL = (
@@ -196,6 +204,15 @@ GENERAL = (
     Option("sources", "Helpdesks", list, [], "one [[sources]] table per helpdesk"),
     Option("retention", "Keep answered tickets for", timedelta, "7d", minimum="1h"),
     Option("start_at_login", "Start Ticketbell when I log in", bool, False),
+    Option(
+        "language",
+        "Language",
+        str,
+        "",
+        'the language of windows, messages and escalations ("de", "fr", "pt_BR"); '
+        "empty: the system's",
+        _language,
+    ),
 )
 SOURCE = (
     Option("name", "Name", str, None, "the keyring entry of its token is keyed by this name"),

@@ -157,6 +157,7 @@ class Config:
     retention: timedelta = DEFAULTS["retention"]
     start_at_login: bool = DEFAULTS["start_at_login"]
     team: Team | None = None
+    language: str = DEFAULTS["language"]  # "" : the operating system's
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def source(self, name: str) -> SourceConfig:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from agent import digest, escalation
+from agent import digest, escalation, i18n
 from agent.channels import describe_target
 from agent.config import Config
 from agent.escalation import (
@@ -32,6 +32,7 @@ from agent.escalation import (
     retry_delay,
     send,
 )
+from agent.i18n import _
 from agent.model import Alert, SourceHealth, WaitingTicket, parse_time
 from agent.queue import Changes, LocalQueue
 from agent.storage import OutboxEntry, OutboxKey, alert_key
@@ -60,8 +61,10 @@ class Escalator:
     def answered(self, changes: Changes, now: datetime) -> None:
         """Follow up the escalations of the tickets answered in ``changes``."""
         for t in changes.answered:
-            waited = human(now - t.waiting_since)
-            text = f"Answered after {waited}: {t.source} #{t.id} — {t.subject}"
+            waited = i18n.duration(now - t.waiting_since)
+            text = _("Answered after {duration}: {source} #{ticket} — {subject}").format(
+                duration=waited, source=t.source, ticket=t.id, subject=t.subject
+            )
             self.follow_up(t.source, t.id, t.cycle, text, now)
 
     def source_back(self, name: str, since: datetime | None, now: datetime) -> None:
@@ -70,7 +73,9 @@ class Escalator:
             alert_key(name, "*", since.isoformat(), "blind")
         ):
             return
-        text = f"Ticketbell reads {name} again (it could not for {human(now - since)})"
+        text = _("Ticketbell reads {source} again (it could not for {duration})").format(
+            source=name, duration=i18n.duration(now - since)
+        )
         self.follow_up(name, "", since.isoformat(), text, now)
 
     def follow_up(self, source: str, ticket: str, cycle: str, text: str, now: datetime) -> None:
