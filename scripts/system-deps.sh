@@ -11,6 +11,8 @@ run_pkgs=(libegl1 libgl1 libfontconfig1 libxkbcommon0 libxkbcommon-x11-0 libdbus
           libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
           libxcb-randr0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libglib2.0-0 libnotify-bin)
 test_pkgs=(dovecot-imapd pulseaudio pulseaudio-utils dbus-daemon mosquitto mosquitto-clients)
+# the notification tests' own desktop (tests/desktop.py): X display, dunst, its menu, key presses
+test_pkgs+=(xvfb dunst dbus-bin suckless-tools xdotool)
 desktop_pkgs=(xvfb dbus-x11 dunst pulseaudio pulseaudio-utils sox imagemagick xdotool x11-utils
               x11-xserver-utils libglib2.0-bin bc openbox xfce4-panel trayer suckless-tools)
 

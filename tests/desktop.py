@@ -1,0 +1,207 @@
+"""A desktop of the test's own: an X display (Xvfb), a session bus and dunst on both.
+
+Tests that need a real notification server (pressing its buttons, reading its do-not-disturb)
+use the ``desktop`` fixture (one per test module: Xvfb on the first free display number that
+``-displayfd`` finds, a private ``dbus-daemon`` and dunst with a generated dunstrc, dmenu as
+its menu) and ``on_desktop`` (per test: DISPLAY and DBUS_SESSION_BUS_ADDRESS point at it, no
+notification is left from the test before and dunst is not paused). Everything started is
+stopped when the module ends. ``make test`` installs the tools (scripts/system-deps.sh,
+group ``test``); where one is missing the tests are skipped, naming the package.
+
+The bus has no service files: a call to a name nobody owns fails as on a desktop without that
+service, instead of starting this machine's own dunst.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+#: each tool, and the Debian package it comes in
+TOOLS = {
+    "Xvfb": "xvfb",
+    "dbus-daemon": "dbus-daemon",
+    "dunst": "dunst",
+    "dunstctl": "dunst",
+    "dbus-send": "dbus-bin",  # dunstctl's
+    "dmenu": "suckless-tools",
+    "xdotool": "xdotool",
+}
+
+BUS_CONFIG = """<busconfig>
+  <type>session</type>
+  <listen>unix:dir={dir}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
+
+# Notifications stay until closed (timeout 0), so a slow machine still finds them to press;
+# idle_threshold 0: Xvfb has no person at it, and an idle dunst would keep notifications anyway.
+DUNSTRC = """[global]
+    dmenu = dmenu -p dunst
+    browser = /bin/false
+    idle_threshold = 0
+    show_indicators = no
+[urgency_low]
+    timeout = 0
+[urgency_normal]
+    timeout = 0
+[urgency_critical]
+    timeout = 0
+"""
+
+XVFB_OPTIONS = ("-screen", "0", "1280x800x24", "-nolisten", "tcp")
+START_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True)
+class Desktop:
+    display: str  # ":N"
+    bus: str  # the session bus's address
+
+    def env(self) -> dict[str, str]:
+        """The process environment of a program on this desktop."""
+        env = {k: v for k, v in os.environ.items() if k != "WAYLAND_DISPLAY"}
+        env.update(DISPLAY=self.display, DBUS_SESSION_BUS_ADDRESS=self.bus)
+        return env
+
+    def dunstctl(self, *args: str) -> str:
+        done = subprocess.run(
+            ["dunstctl", *args], env=self.env(), capture_output=True, text=True, timeout=10
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"dunstctl {' '.join(args)} failed: {done.stderr.strip()}")
+        return done.stdout.strip()
+
+
+def missing_tools() -> str:
+    """What is missing to start a desktop here, naming the package ("" when nothing is)."""
+    missing = [f"{tool} (package {pkg})" for tool, pkg in TOOLS.items() if not shutil.which(tool)]
+    if not missing:
+        return ""
+    return f"not installed: {', '.join(missing)}; scripts/system-deps.sh test installs them"
+
+
+@contextmanager
+def running(args: list[str], **kw: object) -> Iterator[subprocess.Popen[str]]:
+    """A process that is stopped (terminated, killed if it must be) when the block ends."""
+    proc = subprocess.Popen(args, text=True, **kw)  # type: ignore[call-overload]
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def first_line(proc: subprocess.Popen[str], what: str) -> str:
+    """The first line the process prints: its address or display, once it is ready."""
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if not line:
+        raise RuntimeError(f"{what} did not start (exit status {proc.wait(5)})")
+    return line
+
+
+def start_x(stack: ExitStack) -> str:
+    read, write = os.pipe()
+    try:
+        xvfb = stack.enter_context(
+            running(
+                ["Xvfb", "-displayfd", str(write), *XVFB_OPTIONS],
+                pass_fds=(write,),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    finally:
+        os.close(write)
+    with os.fdopen(read) as numbers:  # the display number, written once it accepts clients
+        number = numbers.readline().strip()
+    if not number:
+        raise RuntimeError(f"Xvfb did not start (exit status {xvfb.wait(5)})")
+    return f":{number}"
+
+
+def start_bus(stack: ExitStack, where: Path) -> str:
+    config = where / "bus.conf"
+    config.write_text(BUS_CONFIG.format(dir=where), encoding="utf-8")
+    daemon = stack.enter_context(
+        running(
+            ["dbus-daemon", f"--config-file={config}", "--nofork", "--print-address=1"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+    )
+    return first_line(daemon, "dbus-daemon")
+
+
+def start_dunst(stack: ExitStack, desktop: Desktop, where: Path) -> None:
+    rc = where / "dunstrc"
+    rc.write_text(DUNSTRC, encoding="utf-8")
+    log = stack.enter_context((where / "dunst.log").open("w", encoding="utf-8"))
+    dunst = stack.enter_context(
+        running(["dunst", "-config", str(rc)], env=desktop.env(), stdout=log, stderr=log)
+    )
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:  # ready once it owns org.freedesktop.Notifications and answers its own calls
+        try:
+            desktop.dunstctl("is-paused")
+            return
+        except RuntimeError:
+            if dunst.poll() is not None or time.monotonic() > deadline:
+                said = (where / "dunst.log").read_text(encoding="utf-8")
+                raise RuntimeError(f"dunst did not start on {desktop.display}: {said}") from None
+            time.sleep(0.1)
+
+
+@contextmanager
+def desktop_running() -> Iterator[Desktop]:
+    """Xvfb, a session bus and dunst, all stopped (dunst first) when the block ends."""
+    with ExitStack() as stack:
+        where = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tb-desktop-")))
+        display = start_x(stack)
+        desktop = Desktop(display, start_bus(stack, where))
+        start_dunst(stack, desktop, where)
+        yield desktop
+
+
+@pytest.fixture(scope="module")
+def desktop() -> Iterator[Desktop]:
+    why = missing_tools()
+    if why:
+        pytest.skip(why)
+    with desktop_running() as started:
+        yield started
+
+
+@pytest.fixture
+def on_desktop(desktop: Desktop, monkeypatch: pytest.MonkeyPatch) -> Desktop:
+    """This test runs on ``desktop``: its environment points at it; dunst shows nothing from
+    the test before and is not paused."""
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("DISPLAY", desktop.display)
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", desktop.bus)
+    desktop.dunstctl("close-all")
+    desktop.dunstctl("set-paused", "false")
+    return desktop
