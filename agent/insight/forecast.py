@@ -11,7 +11,8 @@ expectations:
   by who is watching, when the team hub says so (nobody watching: nobody answers).
 
 A ticket expected to be answered after its due time is *at risk* (until that time: then it is
-overdue); it is expected to breach at its due time. Nothing is forecast until the history covers two weeks.
+overdue); it is expected to breach at its due time. Nothing is forecast until the history
+covers two weeks.
 """
 
 from __future__ import annotations
