@@ -65,6 +65,8 @@ def test_a_ticket_whose_kind_usually_waits_longer_than_its_window_is_at_risk() -
     assert "1 arrival in the last hour" not in billing.cause  # both arrived in the last hour
     assert billing.cause.startswith("2 arrivals in the last hour (usually 8)")
     assert not support.at_risk and support.predicted_breach_at is None
+    (late,) = forecast(waiting(CONFIG, ticket("L", 70, "Billing")), pace, NOW).values()
+    assert not late.at_risk  # overdue already: a breach, no longer a risk
 
 
 def test_the_queue_ahead_at_the_teams_pace_puts_the_last_ones_at_risk() -> None:

@@ -247,3 +247,46 @@ def test_days_older_than_eight_weeks_become_weeks_and_keep_their_totals(
     assert sum(d.cells["*"].answered for d in weeks + daily) == 120
     assert sum(d.cells["*"].within for d in weeks + daily) == sum(o.within for o in outcomes)
     assert sum(d.answers[9] for d in weeks + daily) == 120
+
+
+def test_the_engine_counts_the_minutes_a_source_could_not_be_read(
+    tmp_path: Path, clock: Any
+) -> None:
+    from agent.sources.base import Unavailable
+    from tests.test_engine import Harness, make_config
+
+    h = Harness(tmp_path, clock, make_config(interval="1m"))
+    try:
+        h.start()
+        h.settle()
+        h.sources["A"].error = Unavailable("helpdesk down")
+        h.advance(60)  # the first failure: unreadable from here
+        h.settle()
+        for _ in range(30):  # retried with back-off until it reads again
+            h.advance(60)
+            h.settle()
+        h.sources["A"].error = None
+        h.advance(15 * 60)  # the back-off's cap: it is read again within it
+        h.settle()
+        h.until(lambda: h.health("A").health.value == "ok")
+        failed_at = clock.now() - timedelta(minutes=45)
+        days = h.queue.aggregates.days()
+        minutes = unreadable_minutes(days, date(2026, 1, 1), date(2027, 1, 1))
+        assert 44 <= minutes["A"] <= 46, (minutes, failed_at)
+    finally:
+        h.agent.stop()
+
+
+def test_damaged_aggregates_are_a_notice_in_the_status(tmp_path: Path, clock: Any) -> None:
+    from tests.test_engine import Harness, make_config
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "queue.json").write_bytes(orjson.dumps({"aggregates": {"x": 1}}))
+    h = Harness(tmp_path, clock, make_config())
+    try:
+        h.start()
+        h.settle()
+        notices = h.agent.status.notices
+        assert any("daily aggregates were damaged" in n for n in notices), notices
+    finally:
+        h.agent.stop()

@@ -12,7 +12,10 @@ from PySide6.QtGui import QImage
 from agent.config import from_dict
 from agent.insight.charts import daily_share, due_timeline, weekly_breaches
 from agent.model import DueState, Status, Ticket, WaitingTicket
+from tests.test_ui_tray import make_tray, qsettings
 from ui.dashboard import Dashboard
+
+__all__ = ["make_tray", "qsettings"]  # the tray's fixtures, used here
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday
@@ -93,3 +96,23 @@ def test_the_chart_rows() -> None:
     ).business_hours
     horizon, _ = due_timeline((), NOW, hours)
     assert horizon == datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # 7 h today, 1 h tomorrow
+
+
+def test_the_tray_menu_opens_the_dashboard_and_it_follows_the_status(
+    qtbot: Any, make_tray: Any
+) -> None:
+    from ui import dashboard
+
+    tray = make_tray(role="owner")
+    tray.show_status(status(waiting("1", "Billing", 30, at_risk=True)))
+    (action,) = [a for a in tray.menu.actions() if a.text() == "Dashboard…"]
+    action.trigger()
+    window = dashboard._window
+    assert window is not None and window.isVisible()
+    qtbot.addWidget(window)
+    try:
+        dashboard.show_status(status(waiting("1", "Billing", 30), waiting("2", "Sales", 40)))
+        bars = series(window.views[0])[0].barSets()[0]
+        assert [bars.at(i) for i in range(bars.count())] == [1.0, 1.0]
+    finally:
+        dashboard._window = None

@@ -4,6 +4,7 @@ before it, as text (or JSON) on the screen and as HTML and CSV files."""
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from datetime import date
 from pathlib import Path
@@ -49,7 +50,13 @@ def history(config: Config, args: argparse.Namespace) -> list[Day]:
         days = demo_history(config, utcnow(), private_dir(folder))
         seed(LocalQueue(folder, config.retention), days, utcnow())
         return days
-    queue = LocalQueue(folder, config.retention)  # only read: saves nothing new
+    opening = logging.getLogger("agent.queue")
+    level = opening.level
+    opening.setLevel(logging.ERROR)  # only read: the tray holding the folder is no news here
+    try:
+        queue = LocalQueue(folder, config.retention)
+    finally:
+        opening.setLevel(level)
     try:
         return queue.aggregates.days()
     finally:

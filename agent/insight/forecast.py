@@ -10,8 +10,9 @@ expectations:
 - *the queue*: the tickets due before it are answered first, at the team's busy pace — scaled
   by who is watching, when the team hub says so (nobody watching: nobody answers).
 
-A ticket expected to be answered after its due time is *at risk*; it is expected to breach at
-its due time. Nothing is forecast until the history covers two weeks.
+A ticket expected to be answered after its due time is *at risk* (until that time: then it is
+overdue); it is expected to breach at its due time. Nothing is forecast until the history
+covers two weeks.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def forecast(
             needs.append(60 * (ahead + 1) / rate)
         elif watchers == 0:
             needs.append(math.inf)
-        at_risk = not needs or max(needs) > left
+        at_risk = left > 0 and (not needs or max(needs) > left)  # overdue: breached already
         cause = f"{cause_head}; {ahead} due before it" if ahead else cause_head
         if own is None:
             cause += "; waited longer than any ticket of the last weeks"

@@ -221,23 +221,47 @@ def _csv_safe(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+SHORT = {
+    "answered": "answered",
+    "within": "within %",
+    "p50": "p50 min",
+    "p90": "p90 min",
+    "breaches": "breaches",
+    "near_misses": "near",
+    "longest": "longest",
+    "late": "min late",
+    "unreadable": "unreadable",
+}
+
+
 def as_text(card: Scorecard) -> str:
-    lines = [f"Ticketbell scorecard: {card.period.text()}", "(beside the previous period)", ""]
+    """A table per dimension; each figure as "now (before, trend)"."""
+    lines = [
+        f"Ticketbell scorecard: {card.period.text()}",
+        f"in brackets the {card.period.days} days before; waits and lateness in minutes",
+        "",
+    ]
     for dimension in (TEAM, *DIMENSIONS):
         rows = card.section(dimension)
-        if not rows:
-            continue
-        lines.append(TITLES[dimension])
-        for r in rows:
-            trends = r.trends()
-            parts = []
-            for metric, heading in METRICS:
-                now = number(r.current[metric]) or "-"
-                before = number(r.previous[metric]) or "-"
-                parts.append(f"{heading} {now} ({before}{ARROWS[trends[metric]]})")
-            lines.append(f"  {label(r)}: " + ", ".join(parts))
-        lines.append("")
+        if rows:
+            table = [(TITLES[dimension], *(SHORT[m] for m, _ in METRICS))]
+            table += [(label(r), *_text_cells(r)) for r in rows]
+            widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+            for row in table:
+                cells = [row[0].ljust(widths[0])]
+                cells += [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
+                lines.append("  ".join(cells).rstrip())
+            lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _text_cells(r: Row) -> list[str]:
+    trends = r.trends()
+    cells = []
+    for metric, _ in METRICS:
+        now, before = number(r.current[metric]), number(r.previous[metric])
+        cells.append(f"{now or '-'} ({before}{ARROWS[trends[metric]]})" if before else now or "")
+    return cells
 
 
 def as_html(card: Scorecard, images: Iterable[tuple[str, str]] = ()) -> str:
