@@ -123,8 +123,8 @@ def _common_options(defaults: bool) -> argparse.ArgumentParser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = _common_options(defaults=False)
+def _top_parser() -> argparse.ArgumentParser:
+    """The options that stand before any command (the tray's own, and --import, --self-test)."""
     parser = argparse.ArgumentParser(
         prog="ticketbell",
         description="Watches your helpdesks and rings when tickets wait for a reply.",
@@ -151,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--self-test-qt", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--first-start", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options(defaults=False)
+    parser = _top_parser()
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", parents=[common], help="run the agent (--headless: without Qt)")
@@ -187,19 +193,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     auto = sub.add_parser("autostart", parents=[common], help="start Ticketbell at login or not")
     auto.add_argument("state", nargs="?", choices=("on", "off"), help="omit to show the state")
-
-    claim = sub.add_parser("claim", parents=[common], help='"I\'m on it" for the team hub')
-    claim.add_argument("source", help="the source's name")
-    claim.add_argument("ticket", help="the ticket's id")
-    claim.add_argument("--release", action="store_true", help="end this claim")
-    return _with_report(parser, sub, common)
+    return _with_commands(parser, sub, common)
 
 
-def _with_report(parser: argparse.ArgumentParser, sub: Any, common: Any) -> argparse.ArgumentParser:
-    """``parser`` with the ``report`` command, whose options its module declares."""
-    from agent.commands.report import add_parser
+def _with_commands(
+    parser: argparse.ArgumentParser, sub: Any, common: Any
+) -> argparse.ArgumentParser:
+    """``parser`` with ``claim`` and ``report``, whose options their modules declare."""
+    from agent.commands import claim, report
 
-    add_parser(sub, common)
+    claim.add_parser(sub, common)
+    report.add_parser(sub, common)
     return parser
 
 

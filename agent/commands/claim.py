@@ -15,6 +15,13 @@ from agent.config import ConfigError
 from agent.model import one_line
 
 
+def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+    claim = sub.add_parser("claim", parents=[common], help='"I\'m on it" for the team hub')
+    claim.add_argument("source", help="the source's name")
+    claim.add_argument("ticket", help="the ticket's id")
+    claim.add_argument("--release", action="store_true", help="end this claim")
+
+
 def claim_command(args: argparse.Namespace) -> int:
     try:
         config = load_config(args)
