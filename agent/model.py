@@ -89,6 +89,9 @@ class Ticket:
     due_at: datetime | None = None
     url: str = ""
     assignee: str = ""
+    #: the requester's email address and organisation, where the helpdesk reports them ([[vip]])
+    requester_email: str = ""
+    organization: str = ""
     #: ``source`` and ``id`` as one string (the queue's key), computed once
     key: str = field(init=False, repr=False, compare=False)
     #: identifies this waiting cycle (a new customer message after a reply starts another):
@@ -215,15 +218,23 @@ class Alert:
     message: str = ""
     level: int = 0
     tickets: tuple[WaitingTicket, ...] = ()
+    #: why it is neither shown nor sounded now ("": it is): do-not-disturb, away, gathered
+    #: (agent/quiet.py decides, so the tray and the headless notifier agree)
+    hold: str = ""
+    #: which sound it asks for ("": by its kind); a built-in sound's name or a .wav file
+    sound: str = ""
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "event": self.kind,
             "source": self.source,
             "ticket": self.ticket,
             "subject": self.subject,
             "at": self.at.isoformat(),
         }
+        if self.hold:
+            out["held"] = self.hold
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +298,10 @@ def one_line(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+#: alerts that are one notification each, their subject its title (agent/quiet.py makes them)
+_SUMMARIES = ("while_away", "gathered")
+
+
 def notification_text(alerts: tuple[Alert, ...] | list[Alert]) -> tuple[str, str] | None:
     """Title and body of one desktop notification for a burst of alerts (None: nothing to say).
 
@@ -312,14 +327,19 @@ def notification_text(alerts: tuple[Alert, ...] | list[Alert]) -> tuple[str, str
         return clip(title, 90), body
 
     by_kind: dict[str, list[Alert]] = {}
-    for alert in alerts:
-        by_kind.setdefault(alert.kind, []).append(alert)
+    for alert in alerts:  # a held one: the badge counts it, nothing pops up (agent/quiet.py)
+        by_kind.setdefault("held" if alert.hold else alert.kind, []).append(alert)
     escalated = [a for a in by_kind.get("escalated", ()) if a.ticket]
     blind = [a for a in by_kind.get("escalated", ()) if not a.ticket]  # a source unreadable
     if escalated or "overdue" in by_kind:
         return summary(by_kind.get("overdue") or escalated, "overdue ticket", "overdue tickets")
-    if blind:
-        return clip(blind[0].message, 90), "Its waiting tickets are unknown until it reads again"
+    # a source unreadable, or one summary that says it all ("While you were away: 3 new, …")
+    speaks = [
+        (clip(a.message, 90), "Its waiting tickets are unknown until it reads again") for a in blind
+    ]
+    speaks += [(clip(a.subject, 90), a.message) for k in _SUMMARIES for a in by_kind.get(k, ())]
+    if speaks:
+        return speaks[0]
     if "due_soon" in by_kind:
         return summary(by_kind["due_soon"], "ticket due soon", "tickets due soon")
     if "new" in by_kind:
