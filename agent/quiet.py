@@ -20,14 +20,17 @@ held, and escalations to channels (email, chat) are sent as before.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from agent.config.shapes import Config, QuietRules, VipRule
 from agent.model import Alert, Ticket, WaitingTicket
-from agent.presence import Presence
+from agent.presence import Presence, PresenceWatcher, Probe, as_text
 from agent.storage import alert_key
+
+log = logging.getLogger(__name__)
 
 WHILE_AWAY = "while_away"  # the summary when the person is back
 GATHERED = "gathered"  # the arrivals gathered beyond the noise budget
@@ -309,3 +312,12 @@ class Quiet:
     def decide(self, alerts: Iterable[Alert], config: Config, now: datetime) -> list[Alert]:
         out, self.state = decide(alerts, self.presence(), self.state, config, now)
         return out
+
+
+def follow_desktop(quiet: Quiet, probe: Probe | None = None) -> PresenceWatcher:
+    """Start looking at the desktop (every 15 s, on the ``ticketbell-presence`` thread) for
+    ``quiet``'s rules: `run --headless` and the tray call this; the caller stops it."""
+    watcher = PresenceWatcher(probe, on_change=lambda f: log.info("presence: %s", as_text(f)))
+    quiet.presence = lambda: watcher.latest
+    watcher.start()
+    return watcher

@@ -25,6 +25,8 @@ from agent import config as config_module
 from agent.commands.common import config_path, data_dir, open_agent, setup_logging
 from agent.config import Config, ConfigError
 from agent.model import Alert, Status
+from agent.presence import PresenceWatcher
+from agent.quiet import follow_desktop
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +115,7 @@ class TicketbellApp(QObject):
         self.bridge = Bridge()
         self.sound = SoundPlayer(self.qsettings, load=False)  # loaded once the icon is up
         self.dialog: Any = None
+        self.presence: PresenceWatcher | None = None
 
     # -- start-up
 
@@ -169,6 +172,7 @@ class TicketbellApp(QObject):
         if self.agent is None or self.config is None:
             return  # quit before the event loop ran
         self.agent.start()
+        self.presence = follow_desktop(self.agent.quiet)  # do-not-disturb, away: agent/quiet.py
         log.info("ticketbell started with %d source(s)", len(self.config.sources))
         QTimer.singleShot(0, self._load_sounds)
 
@@ -231,6 +235,8 @@ class TicketbellApp(QObject):
             self.qsettings.setValue("menu/group_by", self.tray.group_by)
             self.tray.hide()
         if self.agent is not None:
+            if self.presence is not None:
+                self.presence.stop()
             self.agent.stop()
             self.agent = None
 

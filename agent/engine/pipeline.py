@@ -30,6 +30,7 @@ from agent.model import (
     ticket_key,
 )
 from agent.queue import Changes, LocalQueue
+from agent.quiet import Quiet, vip_escalations
 from agent.sources.base import (
     MAX_SERVER_WAIT,
     AuthError,
@@ -113,6 +114,7 @@ class Pipeline:
         self._health_moved = False  # only the sources' health changed: publish, no evaluation
         self._unpublished: list[Alert] = []  # events recorded but not yet told to subscribers
         self._noted_write_error: str | None = None  # the save failure the status reports
+        self.quiet = Quiet()  # holds what should not pop up now (agent/quiet.py)
 
     # ------------------------------------------------------------------ a fetch's outcome
 
@@ -404,7 +406,10 @@ class Pipeline:
             self._dirty = True
         if not self._dirty:
             self._settle_health(now, publish)
-            return []
+            released = self.quiet.decide([], self.config, now)  # the summary when back, …
+            if publish and released:
+                self._publish_alerts(tuple(released))
+            return released
         self._dirty = False
         self._health_moved = False
         fresh = self._unpublished + self._evaluate(now)
@@ -415,6 +420,7 @@ class Pipeline:
             # The Ticketbell holding the data folder sends the escalations; this one must not
             # report ones it does not send.
             fresh = [a for a in fresh if a.kind != "escalated"]
+        fresh = self.quiet.decide(fresh, self.config, now)
         if publish:
             self._publish_status(self._status)
             if fresh:
@@ -437,6 +443,7 @@ class Pipeline:
         waiting = self._waiting
         last = parse_time(self.queue.get_meta("last_reminder_at"))
         owed = policy.alerts_owed(waiting, self.config, now, self.queue.ledger_keys, last)
+        owed += vip_escalations(waiting, self.config, now, self.queue.ledger_keys)
         fresh = self.queue.record(owed)
         if any(a.kind in ("new", "reminder") for a in fresh) or (last is None and waiting):
             last = now
