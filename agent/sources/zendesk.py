@@ -207,6 +207,7 @@ def parse_ticket(
         created_at=created,
         waiting_since=since,
         requester=_name(users, ticket.get("requester_id")),
+        requester_email=str((users.get(ticket.get("requester_id")) or {}).get("email") or ""),
         category=groups.get(group, str(group)) if group is not None else "",
         priority=str(ticket.get("priority") or ""),
         status=str(ticket["status"]),
