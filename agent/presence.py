@@ -373,6 +373,7 @@ class PresenceWatcher:
         self._latest = Presence(clock())
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self.looked = threading.Event()  # set once the first look is done
         self._thread: threading.Thread | None = None
 
     @property
@@ -389,6 +390,7 @@ class PresenceWatcher:
                 self.on_change(facts)
             except Exception:
                 log.exception("a presence subscriber failed")
+        self.looked.set()
         return facts
 
     def start(self) -> None:

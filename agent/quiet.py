@@ -50,6 +50,7 @@ BUDGET_SPAN = timedelta(hours=1)
 #: facts about the desktop older than this are not believed (the probe stopped answering)
 PRESENCE_STALE = timedelta(minutes=2)
 HELD_FOR_BUDGET = "gathered"
+FIRST_LOOK_WAIT = 2.0  # seconds the agent's start waits for the first look at the desktop
 
 
 # --------------------------------------------------------------------------- VIP customers
@@ -314,10 +315,25 @@ class Quiet:
         return out
 
 
-def follow_desktop(quiet: Quiet, probe: Probe | None = None) -> PresenceWatcher:
+def follow_desktop(
+    quiet: Quiet, check_now: Callable[[], None], probe: Probe | None = None
+) -> PresenceWatcher:
     """Start looking at the desktop (every 15 s, on the ``ticketbell-presence`` thread) for
-    ``quiet``'s rules: `run --headless` and the tray call this; the caller stops it."""
-    watcher = PresenceWatcher(probe, on_change=lambda f: log.info("presence: %s", as_text(f)))
+    ``quiet``'s rules: `run --headless` and the tray call this; the caller stops it.
+
+    A change (do-not-disturb off, back at the desk) calls ``check_now`` (the agent's): the
+    helpdesks are read at once and the summary comes with what is current, not up to a poll
+    interval later."""
+
+    def changed(facts: Presence) -> None:
+        log.info("presence: %s", as_text(facts))
+        check_now()
+
+    watcher = PresenceWatcher(probe, on_change=changed)
     quiet.presence = lambda: watcher.latest
     watcher.start()
+    # Start the agent on what the desktop says: its first poll must not ring through a
+    # do-not-disturb the first look would have seen (a look takes milliseconds; a desktop
+    # service that hangs delays the start by FIRST_LOOK_WAIT at most).
+    watcher.looked.wait(FIRST_LOOK_WAIT)
     return watcher

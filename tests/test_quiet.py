@@ -283,3 +283,25 @@ def test_bad_sound_and_colour_are_refused(tmp_path) -> None:
     assert conf(sources=[{"name": "S", "kind": "demo", "sound": str(wav)}]).sources[0].sound == (
         str(wav)
     )
+
+
+def test_following_the_desktop_looks_before_the_agent_starts_and_wakes_it_on_change() -> None:
+    from agent.quiet import follow_desktop
+
+    facts = {"dnd": True}
+    woken: list[int] = []
+    quiet = Quiet()
+    watcher = follow_desktop(
+        quiet, lambda: woken.append(1), probe=lambda now: Presence(now, dnd=facts["dnd"])
+    )
+    try:
+        # the first look is done when follow_desktop returns: the first poll is held
+        assert quiet.presence() is not None and quiet.presence().dnd is True
+        assert woken == [1]
+        watcher.every = 0.01
+        facts["dnd"] = False
+        watcher.look_now()
+        assert quiet.presence().dnd is False
+        assert woken == [1, 1]  # back: the agent reads the helpdesks at once
+    finally:
+        watcher.stop()

@@ -171,8 +171,9 @@ class TicketbellApp(QObject):
         of the event loop (a burst that comes first loads them itself: SoundPlayer.play)."""
         if self.agent is None or self.config is None:
             return  # quit before the event loop ran
+        # do-not-disturb and away (agent/quiet.py): looked at before the first poll
+        self.presence = follow_desktop(self.agent.quiet, self.agent.check_now)
         self.agent.start()
-        self.presence = follow_desktop(self.agent.quiet)  # do-not-disturb, away: agent/quiet.py
         log.info("ticketbell started with %d source(s)", len(self.config.sources))
         QTimer.singleShot(0, self._load_sounds)
 

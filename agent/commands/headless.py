@@ -61,8 +61,9 @@ def run_headless(args: argparse.Namespace) -> int:
         len(config.sources),
         agent.queue.data_dir,
     )
+    # do-not-disturb and away (agent/quiet.py): looked at before the first poll
+    presence = follow_desktop(agent.quiet, agent.check_now)
     agent.start()
-    presence = follow_desktop(agent.quiet)  # do-not-disturb and away: agent/quiet.py
     try:
         while not stop.wait(0.5):
             pass
