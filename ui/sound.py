@@ -190,10 +190,10 @@ class SoundPlayer(QObject):
         if path.suffix.lower() != ".wav" or not path.is_file():
             return None
         effect = QSoundEffect(self)
+        self.effects[name] = effect  # before setSource, whose status change looks it up
         effect.statusChanged.connect(lambda: self._status_changed(name))
         effect.setSource(QUrl.fromLocalFile(str(path)))
         effect.setVolume(self.alerts.volume)
-        self.effects[name] = effect
         return effect
 
 
