@@ -21,6 +21,7 @@ held, and escalations to channels (email, chat) are sent as before.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -222,19 +223,21 @@ def decide(
     when the person is back, the gathered arrivals); and the rules' new state."""
     why = hold_reason(facts, config.quiet, now)
     out, state = _absence(why, state, now)
-    for alert in alerts:
-        if not alert.sound:
-            alert = replace(alert, sound=sound_for(alert, config))
-        state = _count(state, alert)
-        if alert.kind not in INTERRUPTING:
-            pass
-        elif why and not breaks_through(alert, config):
-            alert = replace(alert, hold=why)
-        elif gatherable(alert, config) and over_budget(state, config.quiet, now):
-            alert = replace(alert, hold=HELD_FOR_BUDGET)
-            since = state.gathered_since or now
-            state = replace(state, gathered=(*state.gathered, alert), gathered_since=since)
+    alerts = list(alerts)
+    state = _count(state, alerts)
+    spent = over_budget(state, config.quiet, now)
+    gathered: list[Alert] = []
+    for alert in alerts:  # a first sync brings thousands: replace() only what changes
+        sound = "" if alert.sound else sound_for(alert, config)
+        hold = _hold(alert, why, spent, config)
+        if sound or hold != alert.hold:
+            alert = replace(alert, sound=sound or alert.sound, hold=hold)
+        if hold == HELD_FOR_BUDGET:
+            gathered.append(alert)
         out.append(alert)
+    if gathered:
+        since = state.gathered_since or now
+        state = replace(state, gathered=(*state.gathered, *gathered), gathered_since=since)
     if not why:
         flushed, state = _flush(state, config.quiet, now)
         out += flushed
@@ -242,6 +245,17 @@ def decide(
         recent = tuple(at for at in state.shown if now - at < BUDGET_SPAN)
         state = replace(state, shown=(*recent, now))
     return out, state
+
+
+def _hold(alert: Alert, why: str, spent: bool, config: Config) -> str:
+    """Why this alert should not pop up or sound now ("" when it should)."""
+    if alert.kind not in INTERRUPTING:
+        return alert.hold
+    if why and not breaks_through(alert, config):
+        return why
+    if spent and gatherable(alert, config):
+        return HELD_FOR_BUDGET
+    return alert.hold
 
 
 def _absence(why: str, state: QuietState, now: datetime) -> tuple[list[Alert], QuietState]:
@@ -254,16 +268,18 @@ def _absence(why: str, state: QuietState, now: datetime) -> tuple[list[Alert], Q
     return ([summary] if summary else []), replace(state, absence=None)
 
 
-def _count(state: QuietState, alert: Alert) -> QuietState:
+def _count(state: QuietState, alerts: list[Alert]) -> QuietState:
+    """What happened during the absence under way: new, overdue and answered tickets."""
     absence = state.absence
     if absence is None:
         return state
-    if alert.kind == "new":
-        absence = replace(absence, new=absence.new + 1)
-    elif alert.kind == "overdue":
-        absence = replace(absence, overdue=absence.overdue + 1)
-    elif alert.kind == "answered":
-        absence = replace(absence, answered=absence.answered + 1)
+    kinds = Counter(a.kind for a in alerts)
+    absence = replace(
+        absence,
+        new=absence.new + kinds["new"],
+        overdue=absence.overdue + kinds["overdue"],
+        answered=absence.answered + kinds["answered"],
+    )
     return replace(state, absence=absence)
 
 
