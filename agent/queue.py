@@ -46,20 +46,6 @@ from agent.storage import private_dir as private_dir
 log = logging.getLogger(__name__)
 
 QUEUE_FILE = "queue.json"
-TICKET_FIELDS = (
-    "source",
-    "id",
-    "subject",
-    "requester",
-    "category",
-    "priority",
-    "status",
-    "created_at",
-    "waiting_since",
-    "due_at",
-    "url",
-    "assignee",
-)
 
 
 @dataclass(frozen=True)
@@ -108,7 +94,8 @@ class _Diff:
 def _compare(
     ticket: Ticket, record: dict[str, Any], old: dict[str, Any], diff: _Diff, now: datetime
 ) -> None:
-    """Sort a ticket already in the queue: a new waiting cycle, updated, or unchanged."""
+    """Sort a ticket already in the queue: a new waiting cycle, updated (a field of its
+    ``record``, :func:`~agent.storage.ticket_record`, differs from the stored row), or unchanged."""
     key = ticket.key
     if old["waiting_since"] != record["waiting_since"]:
         # The team replied and the customer wrote again: a new waiting cycle.
@@ -117,7 +104,7 @@ def _compare(
         diff.replacements[key] = record
         diff.new.append(ticket)
         diff.fresh[key] = QueuedTicket(ticket, now)
-    elif any(old.get(f) != record[f] for f in TICKET_FIELDS):
+    elif any(old.get(f) != value for f, value in record.items()):
         record.update(
             key=key,
             first_seen=old["first_seen"],

@@ -30,26 +30,18 @@ from agent.config.read import (
     tomllib,  # the TOML reader in use (tomli before Python 3.11), for reading exports back
 )
 from agent.config.schema import (
-    MAX_DURATION,
     ROLES,
     WEEKDAYS,
-    format_duration,
     parse_days,
     parse_duration,
     parse_time_range,
 )
 from agent.config.shapes import (
-    APP_NAME,
-    COMMON_SOURCE_KEYS,
-    DEFAULT_INTERVAL,
-    MIN_INTERVAL,
-    TOP_LEVEL_KEYS,
     Alerts,
     BusinessHours,
     Config,
     ConfigError,
     Escalation,
-    EscalationLevel,
     SourceConfig,
     WindowRule,
     Windows,
@@ -87,22 +79,15 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "APP_NAME",
-    "COMMON_SOURCE_KEYS",
-    "DEFAULT_INTERVAL",
     "DEMO_CONFIG",
-    "MAX_DURATION",
     "MAX_FILE_BYTES",
-    "MIN_INTERVAL",
     "ROLES",
-    "TOP_LEVEL_KEYS",
     "WEEKDAYS",
     "Alerts",
     "BusinessHours",
     "Config",
     "ConfigError",
     "Escalation",
-    "EscalationLevel",
     "SourceConfig",
     "WindowRule",
     "Windows",
@@ -111,7 +96,6 @@ __all__ = [
     "default_log_dir",
     "demo_config",
     "export_provisioning",
-    "format_duration",
     "from_dict",
     "load",
     "parse_days",

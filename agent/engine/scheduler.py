@@ -189,8 +189,7 @@ class Agent(Pipeline):
         self._cmds.put(CheckNow(source))
 
     def acknowledge(self, source: str, ticket: str, release: bool = False) -> None:
-        """ "I'm on it": no more escalation repeats for this waiting cycle of the ticket
-        (``release``: undo it)."""
+        """ "I'm on it": no escalation repeats for this waiting cycle (``release``: undo it)."""
         self._cmds.put(Acknowledge(source, ticket, release))
 
     def snooze(self, source: str, ticket: str, minutes: float) -> None:

@@ -43,6 +43,7 @@ from agent.sources.kit import (
     CategoryResolver,
     TicketCache,
     hal_embedded,
+    hal_mailboxes,
     id_and_created,
     parse_time,
     slowest,
@@ -63,6 +64,8 @@ FULL_LISTING_EVERY = timedelta(minutes=30)
 SINCE_OVERLAP = timedelta(minutes=1)
 #: every status, so a conversation that stopped being active shows up as changed
 ALL_STATUSES = "active,pending,closed,spam"
+#: what to check when an answer lacks the list asked for
+CHECK = "is the API & Webhooks module installed and the URL the FreeScout address?"
 
 
 def _time(value: Any, what: str) -> datetime | None:
@@ -70,16 +73,7 @@ def _time(value: Any, what: str) -> datetime | None:
 
 
 def _embedded(data: Any, key: str) -> list[dict[str, Any]]:
-    return hal_embedded(
-        data,
-        key,
-        message=f"FreeScout's answer has no list of {key}; is the API & Webhooks module "
-        "installed and the URL the FreeScout address?",
-    )
-
-
-def parse_mailboxes(data: Any) -> dict[int, str]:
-    return {int(m["id"]): str(m.get("name") or m["id"]) for m in _embedded(data, "mailboxes")}
+    return hal_embedded(data, key, helpdesk="FreeScout", check=CHECK)
 
 
 def page_numbers(data: Any) -> tuple[int, int]:
@@ -251,7 +245,7 @@ class FreeScoutSource(Source):
     def _read_mailboxes(self) -> dict[int, str]:
         names: dict[int, str] = {}
         for page in self.client.paginate("api/mailboxes", None, self._next):
-            names.update(parse_mailboxes(page.data))
+            names.update(hal_mailboxes(page.data, helpdesk="FreeScout", check=CHECK))
         return names
 
     def _next(self, page: Page) -> str | None:

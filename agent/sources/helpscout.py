@@ -39,6 +39,7 @@ from agent.sources.kit import (
     Relist,
     earlier_clock,
     hal_embedded,
+    hal_mailboxes,
     id_and_created,
     parse_time,
     slowest,
@@ -52,6 +53,8 @@ WEB = "https://secure.helpscout.net"
 TOKEN_LIFETIME = timedelta(days=2)  # when the token answer does not say, and at most
 #: how much earlier than the last look a "since" request starts (an undocumented index delay)
 SINCE_OVERLAP = timedelta(minutes=15)
+#: what to check when an answer lacks the list asked for
+CHECK = "is the URL the Mailbox API 2.0?"
 
 
 def _time(value: Any, what: str) -> datetime | None:
@@ -60,11 +63,7 @@ def _time(value: Any, what: str) -> datetime | None:
 
 def _embedded(data: Any, key: str) -> list[dict[str, Any]]:
     """``_embedded.<key>`` of a HAL page (raises BadResponse on any other shape)."""
-    return hal_embedded(
-        data,
-        key,
-        message=f"Help Scout's answer has no list of {key}; is the URL the Mailbox API 2.0?",
-    )
+    return hal_embedded(data, key, helpdesk="Help Scout", check=CHECK)
 
 
 def next_href(page: Page) -> str | None:
@@ -72,11 +71,6 @@ def next_href(page: Page) -> str | None:
     nxt = links.get("next") if isinstance(links, dict) else None
     href = nxt.get("href") if isinstance(nxt, dict) else None
     return href if isinstance(href, str) and href else None
-
-
-def parse_mailboxes(data: Any) -> dict[int, str]:
-    """Mailbox id -> name from ``GET /v2/mailboxes``."""
-    return {int(m["id"]): str(m.get("name") or m["id"]) for m in _embedded(data, "mailboxes")}
 
 
 def _person(value: Any) -> str:
@@ -209,7 +203,7 @@ class HelpScoutSource(Source):
     def _read_mailboxes(self) -> dict[int, str]:
         names: dict[int, str] = {}
         for page in self.client.paginate("mailboxes", None, next_href, headers=self._headers()):
-            names.update(parse_mailboxes(page.data))
+            names.update(hal_mailboxes(page.data, helpdesk="Help Scout", check=CHECK))
         return names
 
     def _read(self, headers: dict[str, str]) -> tuple[bool, float | None]:

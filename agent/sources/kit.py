@@ -72,22 +72,38 @@ def objects_under(
     return items
 
 
-def hal_embedded(data: Any, key: str, *, message: str) -> list[dict[str, Any]]:
+def hal_embedded(data: Any, key: str, *, helpdesk: str, check: str) -> list[dict[str, Any]]:
     """``_embedded.<key>`` of a HAL page (Help Scout, FreeScout); an empty page may leave
-    ``_embedded`` out. Any other shape: a :class:`BadResponse` with ``message``."""
+    ``_embedded`` out. Any other shape: a :class:`BadResponse` saying the helpdesk's answer has
+    no list of ``key``, and what to ``check``."""
     embedded = data.get("_embedded") if isinstance(data, dict) else None
     if embedded is None and isinstance(data, dict) and "page" in data:
         return []
+    message = f"{helpdesk}'s answer has no list of {key}; {check}"
     return objects_under(embedded, key, message=message, expected=f"_embedded.{key}[]", answer=data)
 
 
+def hal_mailboxes(data: Any, *, helpdesk: str, check: str) -> dict[int, str]:
+    """Mailbox id -> name from a HAL page of mailboxes (Help Scout's ``GET /v2/mailboxes``,
+    FreeScout's ``GET /api/mailboxes``, which follows it)."""
+    mailboxes = hal_embedded(data, "mailboxes", helpdesk=helpdesk, check=check)
+    return {int(m["id"]): str(m.get("name") or m["id"]) for m in mailboxes}
+
+
 def id_and_created(
-    item: Mapping[str, Any], created_key: str, *, helpdesk: str, what: str = "ticket"
+    item: Mapping[str, Any],
+    created_key: str,
+    *,
+    helpdesk: str,
+    what: str = "ticket",
+    assume_utc: bool = False,
 ) -> tuple[Any, datetime]:
-    """The id and creation time (``item[created_key]``) every ticket needs; a
-    :class:`BadResponse` naming the helpdesk and the item when either is missing."""
+    """The id and creation time (``item[created_key]``, read as :func:`parse_time` reads it)
+    every ticket needs; a :class:`BadResponse` naming the helpdesk and the item when either is
+    missing."""
     item_id = item.get("id")
-    created = parse_time(item.get(created_key), where=f"{helpdesk} {what} {item_id} {created_key}")
+    where = f"{helpdesk} {what} {item_id} {created_key}"
+    created = parse_time(item.get(created_key), where=where, assume_utc=assume_utc)
     if item_id is None or created is None:
         raise BadResponse(
             f"{helpdesk} sent a {what} without an id or creation time", str(item)[:200]

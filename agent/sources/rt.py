@@ -44,9 +44,17 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from agent.model import Snapshot, Ticket
-from agent.sources.base import BadResponse, Forbidden, Option, Source
+from agent.sources.base import Forbidden, Option, Source
 from agent.sources.http import Page
-from agent.sources.kit import Relist, TicketCache, objects_under, parse_time, slowest, waiting_since
+from agent.sources.kit import (
+    Relist,
+    TicketCache,
+    id_and_created,
+    objects_under,
+    parse_time,
+    slowest,
+    waiting_since,
+)
 
 if TYPE_CHECKING:
     pass
@@ -157,12 +165,7 @@ def parse_ticket(
     """
     if str(ticket.get("Status") or "").casefold() not in statuses:
         return None
-    tid = ticket.get("id")
-    created = _time(ticket.get("Created"), f"ticket {tid} Created")
-    if tid is None or created is None:
-        raise BadResponse(
-            "Request Tracker sent a ticket without an id or creation time", str(ticket)[:200]
-        )
+    tid, created = id_and_created(ticket, "Created", helpdesk="Request Tracker", assume_utc=True)
     told = _time(ticket.get("Told"), f"ticket {tid} Told")
     if told is None:
         since = created  # nobody has answered yet

@@ -26,8 +26,8 @@ from ui.settings.widgets import (
     append_row,
     clear,
     hint,
-    plain_label,
     retab,
+    row_list,
     show,
     show_error_in,
     with_error,
@@ -81,16 +81,9 @@ class EscalationPage(QWidget):
             )
         )
         self.levels: list[LevelBox] = []
-        self.levels_box = QVBoxLayout()
-        outer.addLayout(self.levels_box)
-        self.levels_error = plain_label(error=True)
-        outer.addWidget(self.levels_error)
-        add = QPushButton("Add a level")
-        add.clicked.connect(lambda: self.add_level({"after": "", "notify": []}))
-        row = QHBoxLayout()
-        row.addWidget(add)
-        row.addStretch(1)
-        outer.addLayout(row)
+        self.levels_box, self.levels_error = row_list(
+            outer, "Add a level", lambda: self.add_level({"after": "", "notify": []})
+        )
         outer.addLayout(self._sending_form(esc))
         outer.addWidget(self._digest_box(esc))
         outer.addStretch(1)

@@ -30,6 +30,7 @@ from ui.settings.widgets import (
     clear,
     plain_label,
     retab,
+    row_list,
     show,
     show_error_in,
     with_error,
@@ -155,16 +156,9 @@ class ResponsePage(QWidget):
         rules_box = QGroupBox("Other times for some tickets (the most specific rule wins)")
         rules_lay = QVBoxLayout(rules_box)
         self.rules: list[RuleRow] = []
-        self.rules_lay = QVBoxLayout()
-        rules_lay.addLayout(self.rules_lay)
-        self.rules_error = plain_label(error=True)
-        rules_lay.addWidget(self.rules_error)
-        add = QPushButton("Add a rule")
-        add.clicked.connect(lambda: self.add_rule({}).category.setFocus())
-        row = QHBoxLayout()
-        row.addWidget(add)
-        row.addStretch(1)
-        rules_lay.addLayout(row)
+        self.rules_lay, self.rules_error = row_list(
+            rules_lay, "Add a rule", lambda: self.add_rule({}).category.setFocus()
+        )
         for rule in windows.get("rules", []):
             if isinstance(rule, dict):
                 self.add_rule(rule)

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QLayout,
     QLayoutItem,
     QMessageBox,
+    QPushButton,
     QScrollArea,
     QTabWidget,
     QVBoxLayout,
@@ -102,6 +103,25 @@ def remove_row(rows: list[Any], row: QWidget) -> None:
     rows.remove(row)
     row.setParent(None)
     row.deleteLater()
+
+
+def row_list(
+    outer: QVBoxLayout, add_text: str, add: Callable[[], object]
+) -> tuple[QVBoxLayout, QLabel]:
+    """A list of removable rows (rules, levels) at the end of ``outer``: the layout the rows go
+    in (see :func:`append_row`), an error label for the list as a whole, and a button
+    ``add_text`` at the left that calls ``add``."""
+    rows = QVBoxLayout()
+    outer.addLayout(rows)
+    error = plain_label(error=True)
+    outer.addWidget(error)
+    button = QPushButton(add_text)
+    button.clicked.connect(add)
+    row = QHBoxLayout()
+    row.addWidget(button)
+    row.addStretch(1)
+    outer.addLayout(row)
+    return rows, error
 
 
 def show_error_in(
