@@ -305,3 +305,23 @@ def test_following_the_desktop_looks_before_the_agent_starts_and_wakes_it_on_cha
         assert woken == [1, 1]  # back: the agent reads the helpdesks at once
     finally:
         watcher.stop()
+
+
+def test_who_the_customer_is_survives_a_restart(tmp_path) -> None:
+    from agent.model import Snapshot
+    from agent.queue import LocalQueue
+
+    vip = Ticket("S", "1", "Help", T0, T0, requester_email="ann@acme.com", organization="Acme")
+    plain = Ticket("S", "2", "Help", T0, T0)
+    q = LocalQueue(tmp_path)
+    q.apply(Snapshot("S", (vip, plain), T0), T0)
+    q.close()
+    q = LocalQueue(tmp_path)
+    try:
+        kept = {w.ticket.id: w.ticket for w in q.waiting()}
+        assert (kept["1"].requester_email, kept["1"].organization) == ("ann@acme.com", "Acme")
+        assert vip_rule(kept["1"], conf(vip=VIPS).vips) == conf(vip=VIPS).vips[1]
+        # the same snapshot again changes nothing (no rewrite of every ticket)
+        assert not q.apply(Snapshot("S", (vip, plain), T0), T0).changed
+    finally:
+        q.close()
