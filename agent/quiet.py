@@ -43,6 +43,7 @@ INTERRUPTING = (
     "escalated",
     "reminder",
     "source_down",
+    "summary",  # a source's first sync in one notification
     WHILE_AWAY,
     GATHERED,
 )

@@ -325,3 +325,31 @@ def test_who_the_customer_is_survives_a_restart(tmp_path) -> None:
         assert not q.apply(Snapshot("S", (vip, plain), T0), T0).changed
     finally:
         q.close()
+
+
+def test_headless_json_says_what_was_held(caplog) -> None:
+    import io
+    import json
+    import logging
+
+    from agent.commands.headless import EventPrinter
+
+    out = io.StringIO()
+    held = Alert("new", T0, "k1", "S", "1", "Printer", hold="do not disturb")
+    shown_now = Alert("overdue", T0, "k2", "S", "2", "Refund")
+    with caplog.at_level(logging.INFO, logger="ticketbell"):
+        EventPrinter(out)((held, shown_now))
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(e["event"], e.get("held")) for e in lines] == [
+        ("new", "do not disturb"),
+        ("overdue", None),
+    ]
+    assert "new: S #1 Printer (held: do not disturb)" in caplog.text
+
+
+def test_a_first_syncs_summary_is_held_too(desk: Desk) -> None:
+    desk.dnd = True
+    (out,) = Quiet(desk).decide(
+        [Alert("summary", T0, "s", "S", subject="S: 300 waiting")], conf(), T0
+    )
+    assert out.hold == "do not disturb"
