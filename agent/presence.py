@@ -306,6 +306,8 @@ def windows_probe(now: datetime) -> Presence:  # pragma: no cover - runs on Wind
     shell = ctypes.windll.shell32.SHQueryUserNotificationState(ctypes.byref(state))  # type: ignore[attr-defined]
     # QUNS_NOT_PRESENT 1, QUNS_BUSY 2, QUNS_RUNNING_D3D_FULL_SCREEN 3, QUNS_PRESENTATION_MODE 4
     dnd = True if shell == 0 and state.value in (2, 3, 4) else None
+    user32.OpenInputDesktop.restype = wintypes.HANDLE  # a handle: not truncated to an int
+    user32.CloseDesktop.argtypes = (wintypes.HANDLE,)
     desktop = user32.OpenInputDesktop(0, False, 0x0100)  # DESKTOP_SWITCHDESKTOP
     locked = not desktop or (shell == 0 and state.value == 1)
     if desktop:
