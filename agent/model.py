@@ -200,6 +200,7 @@ ALERT_KINDS = (
     "answered",
     "source_down",
     "source_up",
+    "summary",
 )
 
 
@@ -218,6 +219,8 @@ class Alert:
     message: str = ""
     level: int = 0
     tickets: tuple[WaitingTicket, ...] = ()
+    #: a ``summary``'s numbers: ("waiting", n), ("new", n), ("overdue", n), ("due_soon", n)
+    counts: tuple[tuple[str, int], ...] = ()
     #: why it is neither shown nor sounded now ("": it is): do-not-disturb, away, gathered
     #: (agent/quiet.py decides, so the tray and the headless notifier agree)
     hold: str = ""
@@ -225,16 +228,21 @@ class Alert:
     sound: str = ""
 
     def to_json(self) -> dict[str, object]:
-        out: dict[str, object] = {
+        data: dict[str, object] = {
             "event": self.kind,
             "source": self.source,
             "ticket": self.ticket,
             "subject": self.subject,
             "at": self.at.isoformat(),
         }
+        if self.kind == "summary":  # its counts, and which tickets it announced
+            data.update(self.counts)
+            data["tickets"] = [
+                {"ticket": w.ticket.id, "subject": w.ticket.subject} for w in self.tickets
+            ]
         if self.hold:
-            out["held"] = self.hold
-        return out
+            data["held"] = self.hold
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,6 +311,17 @@ _SUMMARIES = ("while_away", "gathered")
 
 
 def notification_text(alerts: tuple[Alert, ...] | list[Alert]) -> tuple[str, str] | None:
+    """Title and body of one desktop notification for a burst of alerts (None: nothing to say):
+    a first sync's ``summary`` (with the overdue tickets that came with it), else
+    :func:`burst_text`. Held alerts (agent/quiet.py) are left out: the badge counts them."""
+    alerts = [a for a in alerts if not a.hold]
+    summaries = [a for a in alerts if a.kind == "summary"]
+    if summaries:
+        return summary_text(summaries, [a for a in alerts if a.kind == "overdue"])
+    return burst_text(alerts)
+
+
+def burst_text(alerts: tuple[Alert, ...] | list[Alert]) -> tuple[str, str] | None:
     """Title and body of one desktop notification for a burst of alerts (None: nothing to say).
 
     One notification per burst: "3 new tickets: Billing ×2, Sales ×1" with the first subjects.
@@ -327,8 +346,8 @@ def notification_text(alerts: tuple[Alert, ...] | list[Alert]) -> tuple[str, str
         return clip(title, 90), body
 
     by_kind: dict[str, list[Alert]] = {}
-    for alert in alerts:  # a held one: the badge counts it, nothing pops up (agent/quiet.py)
-        by_kind.setdefault("held" if alert.hold else alert.kind, []).append(alert)
+    for alert in alerts:
+        by_kind.setdefault(alert.kind, []).append(alert)
     escalated = [a for a in by_kind.get("escalated", ()) if a.ticket]
     blind = [a for a in by_kind.get("escalated", ()) if not a.ticket]  # a source unreadable
     if escalated or "overdue" in by_kind:
@@ -350,3 +369,19 @@ def notification_text(alerts: tuple[Alert, ...] | list[Alert]) -> tuple[str, str
     if "reminder" in by_kind:
         return "Tickets are still waiting", "Open Ticketbell to see them"
     return None
+
+
+def summary_text(summaries: list[Alert], overdue: list[Alert]) -> tuple[str, str]:
+    """One notification for what a first sync (or a resume) found: each source's counts as the
+    title ("Zendesk: 312 waiting, 4 overdue"), the first overdue subjects (else the first
+    waiting ones) as the body."""
+    title = one_line("; ".join(a.subject for a in summaries), 90)
+    if overdue:
+        subjects, total = [a.subject for a in overdue[:3]], len(overdue)
+    else:
+        subjects = [w.ticket.subject for a in summaries for w in a.tickets[:3]][:3]
+        total = sum(len(a.tickets) for a in summaries)
+    body = "\n".join(one_line(s, 60) for s in subjects)
+    if total > 3:
+        body += f"\n…and {total - 3} more"
+    return title, body

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -149,7 +149,7 @@ def evaluate(
     stale_sources: Collection[str] = (),
 ) -> list[WaitingTicket]:
     """Every queued ticket with its effective due time and state, soonest due first."""
-    out: list[WaitingTicket] = []
+    out: list[tuple[datetime, datetime, str, str, int, WaitingTicket]] = []
     append = out.append
     windows = config.windows
     fraction = config.alerts.due_soon
@@ -179,25 +179,13 @@ def evaluate(
             state = DueState.DUE_SOON
         else:
             state = DueState.FINE
-        append(
-            WaitingTicket(
-                t,
-                due,
-                state,
-                q.first_seen,
-                t.source in stale_sources,
-                q.acknowledged,
-                snoozed,
-                soon,
-            )
+        w = WaitingTicket(
+            t, due, state, q.first_seen, t.source in stale_sources, q.acknowledged, snoozed, soon
         )
-    out.sort(key=_due_order)
-    return out
-
-
-def _due_order(w: WaitingTicket) -> tuple[datetime, datetime, str, str]:
-    t = w.ticket
-    return w.due_at, t.waiting_since, t.source, t.id
+        # sorted by these; the position keeps two equal tickets from comparing ``w``
+        append((due, t.waiting_since, t.source, t.id, len(out), w))
+    out.sort()
+    return [item[-1] for item in out]
 
 
 # --------------------------------------------------------------------------- escalation levels
@@ -254,6 +242,7 @@ def alerts_owed(
     now: datetime,
     done: Collection[str],
     last_reminder_at: datetime | None = None,
+    summarise: Collection[str] = (),
 ) -> list[Alert]:
     """The alerts owed now that are not in the ledger (``done``) yet.
 
@@ -263,23 +252,38 @@ def alerts_owed(
     A snoozed ticket owes nothing until its snooze ends; an acknowledged one owes no repeats.
     Globally: one ``reminder`` when ``remind_every`` has passed since the last reminder (or
     new-ticket alert) while tickets wait that nobody acknowledged or snoozed.
+
+    For the sources in ``summarise`` (a first sync, or the first read after a resume), two or
+    more new tickets owe one ``summary`` (first in the list) instead of a ``new`` alert each;
+    their due-soon, overdue and escalation alerts still come one by one.
     """
     owed: list[Alert] = []
+    gathered = {source: Gathered(source) for source in summarise}
     attention = False
     for w in waiting:
         t = w.ticket
+        into = gathered.get(t.source)
+        if into is not None:
+            into.count(w)
         key = alert_key(t.source, t.id, t.cycle, "new")
         if key not in done:
-            owed.append(
-                Alert("new", now, key, t.source, t.id, t.subject, t.category, t.url, "", 0, (w,))
-            )
+            if into is not None:
+                into.new.append(w)
+            else:
+                owed.append(
+                    Alert(
+                        "new", now, key, t.source, t.id, t.subject, t.category, t.url, "", 0, (w,)
+                    )
+                )
         if w.snoozed_until is not None:
             continue
         attention = attention or not w.acknowledged
-        owed.extend(_due_alerts(w, config, now, done))
+        if w.state is not DueState.FINE:
+            owed.extend(_due_alerts(w, config, now, done))
+    summaries = [g.alert(now) for g in gathered.values() if g.new]
     every = config.alerts.remind_every
     reminder_due = last_reminder_at is not None and every and now - last_reminder_at >= every
-    if reminder_due and attention and not any(a.kind == "new" for a in owed):
+    if reminder_due and attention and not summaries and not any(a.kind == "new" for a in owed):
         owed.append(
             Alert(
                 kind="reminder",
@@ -288,7 +292,50 @@ def alerts_owed(
                 message="tickets are still waiting",
             )
         )
-    return owed
+    return summaries + owed
+
+
+@dataclass
+class Gathered:
+    """A summarised source's new tickets and its counts, gathered into one alert."""
+
+    source: str
+    new: list[WaitingTicket] = field(default_factory=list)
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"waiting": 0, "new": 0, "overdue": 0, "due_soon": 0}
+    )
+
+    def count(self, w: WaitingTicket) -> None:
+        self.counts["waiting"] += 1
+        if w.state is not DueState.FINE:
+            self.counts[w.state.value] += 1
+
+    def alert(self, now: datetime) -> Alert:
+        """One ``summary``: "Zendesk: 312 waiting, 4 overdue" (after a resume, where some
+        tickets were known before: "Zendesk: 3 new, 312 waiting, …"). A single new ticket
+        gets its own ``new`` alert instead: a summary of one says less than the ticket."""
+        if len(self.new) == 1:
+            w = self.new[0]
+            t = w.ticket
+            key = alert_key(t.source, t.id, t.cycle, "new")
+            return Alert("new", now, key, t.source, t.id, t.subject, t.category, t.url, "", 0, (w,))
+        counts = self.counts
+        counts["new"] = len(self.new)
+        parts = [f"{counts['new']} new"] if counts["new"] < counts["waiting"] else []
+        parts.append(f"{counts['waiting']} waiting")
+        parts += [f"{counts['overdue']} overdue"] if counts["overdue"] else []
+        parts += [f"{counts['due_soon']} due soon"] if counts["due_soon"] else []
+        text = f"{self.source}: {', '.join(parts)}"
+        return Alert(
+            kind="summary",
+            at=now,
+            key=alert_key(self.source, "*", now.isoformat(), "summary"),
+            source=self.source,
+            subject=text,
+            message=text,
+            tickets=tuple(self.new),
+            counts=tuple(counts.items()),
+        )
 
 
 def _due_alerts(

@@ -165,6 +165,8 @@ class LocalQueue:
         self._queued: dict[str, QueuedTicket] | None = None
         #: per source, the tickets of the last snapshot applied and the ones it left waiting
         self._applied: dict[str, tuple[tuple[Ticket, ...], tuple[Ticket, ...]]] = {}
+        #: the sources whose tickets this queue has taken at least once (see :meth:`has_held`)
+        self._held: set[str] = set()
         self._load_indexes()
 
     def take_over(self) -> bool:
@@ -195,6 +197,7 @@ class LocalQueue:
             self._index = {row["key"]: int(doc_id) for doc_id, row in tickets.items()}
             self._ledger_keys = self._all_ledger_keys()
             self._outbox_keys = self._outbox_index()
+            self._held = self._held_sources(tickets)
             for doc_id in self._index.values():
                 ticket_from_record(tickets[str(doc_id)])
         except (KeyError, TypeError, ValueError) as exc:
@@ -209,7 +212,7 @@ class LocalQueue:
                 "the queue file had unexpected records (%s); moved aside to %s", exc, aside.name
             )
             self.db.drop_tables()
-            self._index, self._ledger_keys, self._outbox_keys = {}, set(), {}
+            self._index, self._ledger_keys, self._outbox_keys, self._held = {}, set(), {}, set()
             self._queued = None
             self._applied = {}
 
@@ -252,6 +255,10 @@ class LocalQueue:
         owed first, so both land in the same write).
         """
         source = snapshot.source
+        first = source not in self._held
+        if first:
+            self._held.add(source)
+            self.set_meta("held", sorted(self._held))
         last = self._applied.get(source)
         if last is not None and last[0] == snapshot.tickets:
             # The very tickets applied last time (often the same objects: a connector reusing
@@ -259,7 +266,7 @@ class LocalQueue:
             return Changes(source, unchanged=last[1])
         queued = self._queued_tickets()  # parsed before the rows change, kept in step below
         prefix = ticket_key(source, "")
-        known = {k: i for k, i in self._index.items() if k.startswith(prefix)}
+        known = {} if first else {k: i for k, i in self._index.items() if k.startswith(prefix)}
         diff = self._diff(snapshot, known, now)
         docs = self.store.rows(self.tickets.name)
         gone = [] if not snapshot.complete else [k for k in known if k not in diff.seen]
@@ -386,11 +393,28 @@ class LocalQueue:
         """Drop the tickets of a source that was removed from the config."""
         prefix = ticket_key(source, "")
         self._applied.pop(source, None)
+        if source in self._held:  # added again later, its first sync is a first sync again
+            self._held.discard(source)
+            self.set_meta("held", sorted(self._held))
         ids = [i for k, i in self._index.items() if k.startswith(prefix)]
         if ids:
             self.tickets.remove(doc_ids=ids)
             self._index = {k: i for k, i in self._index.items() if not k.startswith(prefix)}
             self._queued = None
+
+    def has_held(self, source: str) -> bool:
+        """Whether this queue ever took a snapshot of ``source``: if not, its next one is its
+        first sync."""
+        return source in self._held
+
+    def _held_sources(self, tickets: dict[str, dict[str, Any]]) -> set[str]:
+        """The sources taken before, as saved; a queue saved before they were kept names
+        them in its ticket rows and the ledger's ticket entries."""
+        held = set(self.get_meta("held", []))
+        held.update(row["source"] for row in tickets.values())
+        ledger = self.store.rows(self.ledger.name).values()
+        held.update(row["source"] for row in ledger if row.get("ticket") not in ("", "*"))
+        return held
 
     # ------------------------------------------------------------------ alert ledger
 
@@ -428,7 +452,14 @@ class LocalQueue:
                 continue
             self._ledger_keys.add(alert.key)
             fresh.append(alert)
-            if alert.kind == "new":
+            if alert.kind == "summary":
+                # the tickets it announces owe no ``new`` alert: their rows record that
+                # (see _all_ledger_keys), as a ``new`` alert's own ticket row does
+                self._ledger_keys.update(
+                    alert_key(w.ticket.source, w.ticket.id, w.ticket.cycle, "new")
+                    for w in alert.tickets
+                )
+            elif alert.kind == "new":
                 # the alert's own ticket knows its key and cycle without taking the key apart
                 ticket = alert.tickets[0].ticket if alert.tickets else None
                 key = ticket.key if ticket else ticket_key(alert.source, alert.ticket)

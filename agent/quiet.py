@@ -275,6 +275,8 @@ def _count(state: QuietState, alerts: list[Alert]) -> QuietState:
     if absence is None:
         return state
     kinds = Counter(a.kind for a in alerts)
+    # a first sync's summary counts its new tickets in one alert (agent/engine/pipeline.py)
+    kinds["new"] += sum(dict(a.counts).get("new", 0) for a in alerts if a.kind == "summary")
     absence = replace(
         absence,
         new=absence.new + kinds["new"],

@@ -7,6 +7,10 @@ runs ``ticketbell ARGS`` (``ticketbell.main``). The app's code is not changed: b
 clock in every process, so the parent subtracts the moment it started the process).
 Importing QtWidgets first costs both apps the same and no tray can be shown without it.
 The idle figures run both apps through this wrapper too, so both show a tray icon.
+
+The app's own first Qt import is its ``ui`` package, which changes how PySide6's import hook
+reads the modules imported after it (``ui/__init__.py``); the wrapper imports ``ui`` before
+QtWidgets for the app, so the app runs with the imports in the order ``ticketbell`` makes them.
 """
 
 from __future__ import annotations
@@ -15,9 +19,6 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 _marked: set[str] = set()
 
@@ -29,6 +30,9 @@ def mark(name: str) -> None:
 
 
 def install() -> None:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+
     show, set_visible, exec_ = QSystemTrayIcon.show, QSystemTrayIcon.setVisible, QApplication.exec
 
     def shown(self: QSystemTrayIcon) -> None:
@@ -53,14 +57,17 @@ def install() -> None:
 
 
 def main() -> int:
-    install()
     which, args = sys.argv[1], sys.argv[2:]
     if which == "floor":
+        install()
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         import floor_tray
 
         return floor_tray.main()
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout's entry module
+    import ui  # noqa: F401 - the app's first Qt import, as in `ticketbell` (see above)
+
+    install()
     from ticketbell import main as ticketbell
 
     return ticketbell(args)

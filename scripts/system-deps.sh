@@ -10,9 +10,9 @@ group="${1:-test}"
 run_pkgs=(libegl1 libgl1 libfontconfig1 libxkbcommon0 libxkbcommon-x11-0 libdbus-1-3 libpulse0
           libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
           libxcb-randr0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libglib2.0-0 libnotify-bin)
-test_pkgs=(dovecot-imapd pulseaudio pulseaudio-utils dbus)
+test_pkgs=(dovecot-imapd pulseaudio pulseaudio-utils dbus-daemon)
 desktop_pkgs=(xvfb dbus-x11 dunst pulseaudio pulseaudio-utils sox imagemagick xdotool x11-utils
-              x11-xserver-utils libglib2.0-bin bc openbox xfce4-panel trayer)
+              x11-xserver-utils libglib2.0-bin bc openbox xfce4-panel trayer suckless-tools)
 
 pkgs=("${run_pkgs[@]}")
 case "$group" in

@@ -192,9 +192,15 @@ def test_headless_run_emits_json_events_and_stops_cleanly_on_sigterm(tmp_path, c
     try:
         assert proc.stdout is not None
         first = json.loads(proc.stdout.readline())
-        assert first["event"] == "new"
+        # a first sync announces what it finds in one summary, with its counts
+        assert first["event"] == "summary"
         assert first["source"] == "Demo helpdesk"
-        assert set(first) == {"event", "source", "ticket", "subject", "at"}
+        assert set(first) == {
+            *("event", "source", "ticket", "subject", "at"),
+            *("waiting", "new", "overdue", "due_soon", "tickets"),
+        }
+        assert first["waiting"] == first["new"] == len(first["tickets"]) >= 2
+        assert first["subject"].startswith(f"Demo helpdesk: {first['waiting']} waiting")
         time.sleep(0.3)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
@@ -210,6 +216,8 @@ def test_headless_run_emits_json_events_and_stops_cleanly_on_sigterm(tmp_path, c
     again = run_cli(["check", "--demo", "--json", "--data-dir", str(data)], cli_env)
     report = json.loads(again.stdout)
     assert not any(t["new"] for t in report["tickets"] if t["id"] in new_ids)
+    summarised = [t["ticket"] for t in first["tickets"]]
+    assert not any(t["new"] for t in report["tickets"] if t["id"] in summarised)
 
 
 def test_global_options_count_before_the_command_too(tmp_path, cli_env):

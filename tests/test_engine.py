@@ -268,8 +268,91 @@ def test_alerts_are_published_once_and_not_again_after_a_restart(tmp_path, clock
         h.agent.stop()
         return [a.kind for a in h.alerts]
 
-    assert run_once() == ["new", "new"]
+    assert run_once() == ["summary"]  # two tickets found by a first sync: one summary
     assert run_once() == []
+
+
+def test_a_first_sync_is_one_summary_then_the_overdue_ones_then_nothing_after_restart(
+    tmp_path, clock
+):
+    config = make_config(windows={"default": "1h"})
+    now = clock.now()
+    fresh = [ticket(i, now - timedelta(minutes=5)) for i in range(296)]
+    late = [ticket(i, now - timedelta(hours=3)) for i in range(296, 300)]
+    h = Harness(tmp_path, clock, config)
+    h.sources["A"].tickets = fresh + late
+    h.start()
+    h.until(lambda: bool(h.alerts))
+    h.settle()
+    kinds = [a.kind for a in h.alerts]
+    assert kinds[0] == "summary" and kinds.count("summary") == 1
+    assert "new" not in kinds
+    assert sorted(a.ticket for a in h.alerts if a.kind == "overdue") == [
+        "296",
+        "297",
+        "298",
+        "299",
+    ]
+    summary = h.alerts[0]
+    assert summary.subject == "A: 300 waiting, 4 overdue"
+    assert dict(summary.counts) == {"waiting": 300, "new": 300, "overdue": 4, "due_soon": 0}
+
+    # the next poll finds one ticket more: that one is announced as new, on its own
+    everything = fresh + late + [ticket(300, clock.now())]
+    h.sources["A"].tickets = everything
+    h.alerts.clear()
+    h.advance(11)
+    h.until(lambda: bool(h.alerts))
+    assert [(a.kind, a.ticket) for a in h.alerts] == [("new", "300")]
+    h.agent.stop()
+
+    # a restart announces nothing again: not the summary, not the new, not the overdue
+    again = Harness(tmp_path, clock, config)
+    again.sources["A"].tickets = everything
+    again.start()
+    again.until(lambda: again.agent.status.waiting == 301)
+    again.settle()
+    again.agent.stop()
+    assert again.alerts == []
+
+
+def test_a_first_sync_of_one_ticket_announces_that_ticket(harness, clock):
+    h = harness()
+    h.sources["A"].tickets = [ticket(1, clock.now())]
+    h.start()
+    h.until(lambda: bool(h.alerts))
+    h.settle()
+    assert [(a.kind, a.ticket) for a in h.alerts] == [("new", "1")]
+
+
+def test_what_arrived_during_sleep_comes_as_one_summary_per_source(harness, clock):
+    h = harness(make_config(("A", "B"), interval="10m", windows={"default": "24h"}))
+    h.sources["A"].tickets = [ticket(1, clock.now())]
+    h.start()
+    h.until(lambda: h.agent.status.waiting == 1)
+    h.settle()
+    h.alerts.clear()
+    # the laptop sleeps for three hours; meanwhile A gets three tickets more, B one
+    h.sources["A"].tickets += [ticket(i, clock.now() + timedelta(hours=1)) for i in (2, 3, 4)]
+    h.sources["B"].tickets = [ticket(1, clock.now() + timedelta(hours=2), "B")]
+    clock.jump_wall(3 * 3600)
+    h.agent.step()
+    h.until(lambda: h.agent.status.waiting == 5)
+    h.settle()
+    assert sorted((a.kind, a.source, a.ticket) for a in h.alerts) == [
+        ("new", "B", "1"),  # one ticket: announced as itself
+        ("summary", "A", ""),
+    ]
+    summary = next(a for a in h.alerts if a.kind == "summary")
+    assert summary.subject == "A: 3 new, 4 waiting"
+    assert {w.ticket.id for w in summary.tickets} == {"2", "3", "4"}
+
+    # after the resume, the next new ticket is a `new` alert again
+    h.alerts.clear()
+    h.sources["A"].tickets += [ticket(5, clock.now())]
+    h.advance(11 * 60)
+    h.until(lambda: bool(h.alerts))
+    assert [(a.kind, a.ticket) for a in h.alerts] == [("new", "5")]
 
 
 def test_due_soon_and_overdue_fire_on_time_without_a_poll(harness, clock):

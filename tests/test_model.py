@@ -114,6 +114,18 @@ def test_overdue_outranks_new_and_long_subjects_are_cut():
     assert notification_text([_alert("answered", "done", "Sales")]) is None
 
 
+def test_a_summary_is_one_notification_with_the_first_waiting_subjects():
+    summary = Alert(
+        "summary", T0, "k", "Zendesk", subject="Zendesk: 312 waiting, 4 overdue", message=""
+    )
+    title, body = notification_text(
+        [summary, *(_alert("overdue", f"Late {i}", "") for i in range(4))]
+    )
+    assert title == "Zendesk: 312 waiting, 4 overdue"
+    assert body.splitlines() == ["Late 0", "Late 1", "Late 2", "…and 1 more"]
+    assert summary.to_json()["event"] == "summary"
+
+
 def test_parse_time_turns_out_of_range_dates_into_a_clear_error():
     with pytest.raises(ValueError, match="out of range"):
         parse_time("0001-01-01T00:00:00+01:00", "ts")

@@ -175,6 +175,36 @@ def test_a_clock_set_back_owes_no_due_soon_for_a_ticket_announced_overdue():
     assert owed_kinds(evaluate(t, c, back), c, back, done) == []
 
 
+def test_a_summarised_source_owes_one_summary_then_its_due_alerts_one_by_one():
+    c = conf(alerts={"remind_every": "15m"})
+    now = MON_9 + timedelta(hours=3)
+    tickets = [queued(ticket(waiting_since=now - timedelta(minutes=m), id=str(m))) for m in (1, 2)]
+    tickets += [queued(ticket(id="late")), queued(ticket(id="x", source="Other"))]
+    owed = alerts_owed(evaluate(tickets, c, now), c, now, set(), MON_9, summarise={"S"})
+    assert owed[0].kind == "summary"  # first, before the alerts that follow it
+    summary = owed[0]
+    assert summary.subject == "S: 3 waiting, 1 overdue"
+    assert {w.ticket.id for w in summary.tickets} == {"1", "2", "late"}
+    assert dict(summary.counts) == {"waiting": 3, "new": 3, "overdue": 1, "due_soon": 0}
+    # then S's overdue ticket on its own; Other is not summarised
+    assert sorted((a.kind, a.ticket) for a in owed[1:]) == [
+        ("new", "x"),
+        ("overdue", "late"),
+        ("overdue", "x"),
+    ]
+    # a summary, like a new alert, resets the reminder: no reminder in the same breath
+    assert "reminder" not in [a.kind for a in owed]
+
+
+def test_a_summarised_source_with_one_new_ticket_owes_its_new_alert():
+    c = conf()
+    done = {a.key for a in alerts_owed(evaluate([queued(ticket())], c, MON_9), c, MON_9, set())}
+    later = MON_9 + timedelta(minutes=5)
+    two = [queued(ticket()), queued(ticket(waiting_since=later, id="2"))]
+    owed = alerts_owed(evaluate(two, c, later), c, later, done, summarise={"S"})
+    assert [(a.kind, a.ticket) for a in owed] == [("new", "2")]
+
+
 def test_snoozed_ticket_owes_nothing_until_the_snooze_ends():
     c = conf()
     now = MON_9 + timedelta(hours=3)

@@ -386,3 +386,30 @@ def test_alert_and_outbox_keys_keep_their_stored_form():
     assert alert_key("S", "1", "c", "new") == "S\x1f1\x1fc\x1fnew"
     with pytest.raises(ValueError, match="not an alert key"):
         AlertKey.decode("S\x1f1")
+
+
+def test_a_source_is_held_from_its_first_snapshot_on_across_restarts(tmp_path, open_queue):
+    q = open_queue(tmp_path)
+    assert not q.has_held("S")  # its next snapshot is its first sync
+    q.apply(snap([]), NOW)  # a first sync that finds nothing still is the first sync
+    assert q.has_held("S") and not q.has_held("T")
+    q.close()
+    q = open_queue(tmp_path)
+    assert q.has_held("S")
+    q.forget_source("S")  # removed from the config: added again, it syncs for the first time
+    assert not q.has_held("S")
+
+
+def test_a_queue_saved_before_sources_were_marked_holds_the_sources_of_its_rows(
+    tmp_path, open_queue
+):
+    q = open_queue(tmp_path)
+    q.apply(snap([t(1)]), NOW)
+    q.apply(snap([t(1, source="T")], source="T"), NOW)
+    q.apply(snap([], source="T"), NOW)  # T's ticket answered: only the ledger remembers it
+    q.set_meta("held", [])  # as a queue saved by an older Ticketbell
+    # a source that was down before it was ever read has still to make its first sync
+    q.record([Alert("source_down", NOW, alert_key("U", "*", NOW.isoformat(), "source_down"), "U")])
+    q.close()
+    q = open_queue(tmp_path)
+    assert q.has_held("S") and q.has_held("T") and not q.has_held("U")

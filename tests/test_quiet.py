@@ -353,3 +353,13 @@ def test_a_first_syncs_summary_is_held_too(desk: Desk) -> None:
         [Alert("summary", T0, "s", "S", subject="S: 300 waiting")], conf(), T0
     )
     assert out.hold == "do not disturb"
+
+
+def test_a_first_sync_while_away_counts_its_new_tickets_in_the_summary(desk: Desk) -> None:
+    quiet, c = Quiet(desk), conf()
+    desk.dnd = True
+    first = Alert("summary", T0, "s", "S", subject="S: 300 waiting", counts=(("new", 300),))
+    quiet.decide([first, alert("overdue", "9")], c, T0)
+    desk.dnd = False
+    (back,) = quiet.decide([], c, T0 + timedelta(minutes=5))
+    assert back.subject == "While do-not-disturb was on: 300 new, 1 overdue"

@@ -94,5 +94,107 @@ def test_state_follows_the_status(qapp) -> None:
     assert badge_state(status_of([waiting("1", due_in=-5, state="overdue")])) is (
         BadgeState.OVERDUE
     )
+    # a helpdesk that cannot be read never hides what is known to be overdue
     failing = status_of([waiting("1", due_in=-5, state="overdue")], failing="HTTP 503")
-    assert badge_state(failing) is BadgeState.BLIND
+    assert badge_state(failing) is BadgeState.OVERDUE
+    assert badge_state(status_of([], failing="HTTP 503")) is BadgeState.BLIND
+
+
+def fill_mask(pm: QPixmap, colour: str) -> set[tuple[int, int]]:
+    w, _, px = pixels(pm)
+    return {(i % w, i // w) for i, p in enumerate(px) if near(p, colour)}
+
+
+@pytest.mark.parametrize("size", (16, 22, 32))
+@pytest.mark.parametrize("dpr", (1.0, 2.0))
+def test_a_blind_source_adds_a_mark_and_keeps_the_urgent_colour(
+    qapp, size: int, dpr: float
+) -> None:
+    """One helpdesk unreadable, tickets overdue at another: the badge stays red with its count
+    and a small purple mark appears in the upper left (it used to turn all purple)."""
+    plain_pm = render(3, BadgeState.OVERDUE, size, dpr)
+    marked = render(3, BadgeState.OVERDUE, size, dpr, blind=True)
+    red = COLOURS[BadgeState.OVERDUE][0]
+    purple = COLOURS[BadgeState.BLIND][0]
+    assert len(fill_mask(marked, red)) >= 0.9 * len(fill_mask(plain_pm, red))  # badge intact
+    assert not fill_mask(plain_pm, purple)
+    mark = fill_mask(marked, purple)
+    half = marked.width() / 2
+    assert len(mark) >= 0.05 * marked.width() ** 2
+    assert all(x < half and y < half for x, y in mark)  # upper left, away from the count
+
+
+@pytest.mark.parametrize("size", (16, 22, 32))
+@pytest.mark.parametrize("dpr", (1.0, 2.0))
+def test_states_differ_in_shape_not_only_in_colour(qapp, size: int, dpr: float) -> None:
+    """For people who cannot tell the colours apart: waiting is round, due soon square,
+    overdue pointed at both ends. Compared as shapes (where the fill is), whatever its colour."""
+    states = (BadgeState.WAITING, BadgeState.DUE_SOON, BadgeState.OVERDUE)
+    masks = {s: fill_mask(render(7, s, size, dpr), COLOURS[s][0]) for s in states}
+    for a in states:
+        for b in states:
+            if a is not b:
+                differ = len(masks[a] ^ masks[b])
+                assert differ >= 0.08 * len(masks[a]), (a, b, differ)
+    # the square's corners are filled; the round and the pointed badges' are not
+    corners = {s: _corner_fill(masks[s]) for s in states}
+    assert corners[BadgeState.DUE_SOON] > 2 * max(
+        corners[BadgeState.WAITING], corners[BadgeState.OVERDUE]
+    )
+
+
+def _corner_fill(mask: set[tuple[int, int]]) -> int:
+    """Filled pixels in the corner squares (a fifth of the side) of the mask's bounding box."""
+    x0, x1 = min(x for x, _ in mask), max(x for x, _ in mask)
+    y0, y1 = min(y for _, y in mask), max(y for _, y in mask)
+    k = max(1, (x1 - x0) // 5)
+    near_x = lambda x: x - x0 < k or x1 - x < k  # noqa: E731
+    near_y = lambda y: y - y0 < k or y1 - y < k  # noqa: E731
+    return sum(1 for x, y in mask if near_x(x) and near_y(y))
+
+
+@pytest.mark.parametrize("state", [BadgeState.IDLE, BadgeState.WAITING, BadgeState.OVERDUE])
+@pytest.mark.parametrize("blind", [False, True])
+def test_muted_strikes_the_bell_through(qapp, state: BadgeState, blind: bool) -> None:
+    loud = render(22, state, 32, 1.0, blind=blind)
+    muted = render(22, state, 32, 1.0, blind=blind, muted=True)
+    assert muted.toImage() != loud.toImage()
+    # the stroke crosses the bell's upper right, which neither the badge nor the mark covers
+    stroke = fill_mask(muted, "#d1242f") - fill_mask(loud, "#d1242f")
+    assert sum(1 for x, y in stroke if x >= 16 and y < 16) >= 20
+
+
+def test_the_tray_icon_follows_mute_and_blindness(qapp) -> None:
+    from tests.test_ui_tray import status_of, waiting
+    from ui.badge import status_icon
+
+    status = status_of([waiting("1", due_in=-5, state="overdue")], failing="HTTP 503")
+    images = {
+        (muted,): status_icon(status, muted).pixmap(32, 32).toImage() for muted in (False, True)
+    }
+    assert images[(False,)] != images[(True,)]
+    shown = status_icon(status).pixmap(32, 32)
+    assert fill_mask(shown, COLOURS[BadgeState.OVERDUE][0])
+    assert fill_mask(shown, COLOURS[BadgeState.BLIND][0])
+
+
+def test_the_app_icon_is_the_tray_icon(qapp) -> None:
+    """The app's icon (window, launcher, package) and the tray's bell are one picture: they
+    differed (a blue tile with a red dot against the tray's dark bell)."""
+    from PySide6.QtCore import QByteArray, QRectF, Qt
+    from PySide6.QtGui import QImage, QPainter
+    from PySide6.QtSvg import QSvgRenderer
+
+    import resources
+
+    def draw(name: str) -> QImage:
+        image = QImage(64, 64, QImage.Format.Format_ARGB32)
+        image.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(image)
+        QSvgRenderer(QByteArray(resources.path(name).read_bytes())).render(
+            painter, QRectF(0, 0, 64, 64)
+        )
+        painter.end()
+        return image
+
+    assert draw("ticketbell.svg") == draw("tray-bell.svg")

@@ -67,6 +67,7 @@ def test_one_sound_per_burst_urgent_wins() -> None:
     assert sound_for([alert("new", 1), alert("overdue", 2)]) == "urgent"
     assert sound_for([alert("due_soon")]) == "urgent"
     assert sound_for([alert("reminder")]) == "chime"
+    assert sound_for([alert("summary")]) == "chime"  # a first sync: one chime
     assert sound_for([alert("answered")]) is None
 
 

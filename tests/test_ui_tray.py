@@ -95,6 +95,7 @@ def make_tray(qapp, qsettings):
             opener=lambda url: opened.append(url) or True,
             notify_fallback=lambda title, body: opened.append(QUrl(f"notify:{title}")),
             clock=lambda: NOW,
+            screen_height=kw.pop("screen_height", lambda: 2000),
             **kw,
         )
         tray.opened = opened  # type: ignore[attr-defined]
@@ -111,7 +112,22 @@ def entries(menu: QMenu) -> list[str]:
 
 
 def ticket_actions(menu: QMenu) -> list[Any]:
+    """The ticket rows: each a submenu whose action carries the ticket's key."""
     return [a for a in menu.actions() if a.data()]
+
+
+def row_entry(row: Any, text: str) -> Any:
+    """The entry ``text`` of a ticket row's submenu."""
+    return next(a for a in row.menu().actions() if a.text() == text)
+
+
+def menu_entry(menu: QMenu, *path: str) -> Any:
+    """The entry at ``path`` (submenu titles, then the entry), matching each text's start."""
+    action = None
+    for part in path:
+        action = next(a for a in menu.actions() if a.text().startswith(part))
+        menu = action.menu() if action.menu() else menu
+    return action
 
 
 def test_menu_sorted_by_due_time_grouped_by_category(make_tray) -> None:
@@ -129,12 +145,12 @@ def test_menu_sorted_by_due_time_grouped_by_category(make_tray) -> None:
     tray.rebuild_menu()
     texts = entries(tray.menu)
     assert texts[0] == "4 waiting"
-    # groups in order of their most urgent ticket, tickets by due time inside each
-    assert texts.index("Sales") < texts.index("Billing")
+    # groups in a fixed (alphabetical) order, so they keep their place; tickets by due time
+    assert texts.index("Billing") < texts.index("Sales")
     keys = [a.data().split("\x1f")[1] for a in ticket_actions(tray.menu)]
-    assert keys == ["3", "1", "2", "4"]
-    assert "Ticket 3  ·  30 min old  ·  5 min left" in texts
-    for item in ("Check now", "Mute for 15 min", "Settings…", "Open log folder", "Quit"):
+    assert keys == ["2", "4", "3", "1"]
+    assert "#3  Ticket 3  ·  5 min left" in texts  # its number tells equal subjects apart
+    for item in ("Check now", "Mute", "Group tickets by", "Settings…", "Open log folder", "Quit"):
         assert item in texts
 
 
@@ -150,7 +166,7 @@ def test_group_by_source(make_tray) -> None:
     )
     tray.set_group_by("source")
     texts = entries(tray.menu)
-    assert texts.index("Other desk") < texts.index(SOURCE)
+    assert texts.index(SOURCE) < texts.index("Other desk")
     assert "Sales" not in texts
 
 
@@ -161,8 +177,9 @@ def test_at_most_twenty_then_n_more(make_tray) -> None:
     assert len(ticket_actions(tray.menu)) == 20
     more = [a for a in tray.menu.actions() if a.text() == "7 more…"]
     assert more
-    more[0].trigger()  # opens the helpdesk itself
-    assert [u.toString() for u in tray.opened] == ["https://example.com/"]
+    more[0].trigger()  # opens the window of every waiting ticket
+    assert tray.ticket_list is not None and tray.ticket_list.isVisible()
+    assert len(tray.ticket_list.visible_tickets()) == 27
 
 
 def test_owner_sees_overdue_first_with_assignee(make_tray) -> None:
@@ -179,6 +196,7 @@ def test_owner_sees_overdue_first_with_assignee(make_tray) -> None:
     )
     tray.rebuild_menu()
     texts = entries(tray.menu)
+    assert texts[0] == "3 waiting, 2 overdue"
     assert texts[1] == "Overdue"
     keys = [a.data().split("\x1f")[1] for a in ticket_actions(tray.menu)]
     assert keys == ["2", "3", "1"]
@@ -207,7 +225,7 @@ def test_clicking_an_entry_opens_its_url(make_tray) -> None:
     tray = make_tray()
     tray.show_status(status_of([waiting("7", 5)]))
     tray.rebuild_menu()
-    ticket_actions(tray.menu)[0].trigger()
+    row_entry(ticket_actions(tray.menu)[0], "Open").trigger()
     assert [u.toString() for u in tray.opened] == ["https://example.com/ticketbell-demo/tickets/7"]
 
 
@@ -228,7 +246,7 @@ def test_clicking_refuses_unsafe_urls(make_tray, url: str) -> None:
     tray = make_tray()
     tray.show_status(status_of([waiting("7", 5, url=url)]))
     tray.rebuild_menu()
-    ticket_actions(tray.menu)[0].trigger()
+    row_entry(ticket_actions(tray.menu)[0], "Open").trigger()
     assert tray.opened == []
 
 
@@ -309,9 +327,15 @@ def test_ticket_actions_are_agent_commands(make_tray) -> None:
     tray = make_tray()
     tray.show_status(status_of([waiting("9", 5)]))
     tray.rebuild_menu()
-    sub = next(a.menu() for a in tray.menu.actions() if a.text() == "I'm on it / snooze")
-    ticket = sub.actions()[0].menu()
-    for action in ticket.actions():
+    ticket = ticket_actions(tray.menu)[0].menu()
+    assert [a.text() for a in ticket.actions()][1:] == [
+        "Open",
+        "I'm on it",
+        "Snooze 15 min",
+        "Snooze 30 min",
+        "Snooze 60 min",
+    ]
+    for action in ticket.actions()[2:]:
         action.trigger()
     next(a for a in tray.menu.actions() if a.text() == "Check now").trigger()
     assert tray.agent.calls == [
@@ -326,9 +350,10 @@ def test_ticket_actions_are_agent_commands(make_tray) -> None:
 def test_mute_from_the_menu_counts_down_in_the_tooltip(make_tray) -> None:
     tray = make_tray()
     tray.show_status(status_of([waiting("1", 5)]))
-    next(a for a in tray.menu.actions() if a.text() == "Mute for 15 min").trigger()
+    menu_entry(tray.menu, "Mute", "For 15 min").trigger()
     assert "Sound muted for 15 min" in tray.tray.toolTip()
-    unmute = next(a for a in tray.menu.actions() if a.text().startswith("Unmute"))
+    assert "Mute (Sound muted for 15 min)" in entries(tray.menu)
+    unmute = menu_entry(tray.menu, "Mute", "Unmute")
     assert unmute.isEnabled()
     unmute.trigger()
     assert "muted" not in tray.tray.toolTip()
@@ -356,7 +381,7 @@ def test_without_a_tray_a_window_has_the_badge_list_and_actions(make_tray, qtbot
     tray.show_status(status_of([waiting("1", 5, subject="Printer on fire"), waiting("2", 9)]))
     items = [tray.window.list.item(i).text() for i in range(tray.window.list.count())]
     assert items[0] == "Billing"
-    assert items[1].startswith("Printer on fire")
+    assert items[1].startswith("#1  Printer on fire")
     assert "2 waiting" in tray.window.summary.text()
     assert not tray.window.badge.pixmap().isNull()
     tray.window.list.itemActivated.emit(tray.window.list.item(1))
@@ -388,3 +413,19 @@ def test_a_source_slowed_down_by_its_helpdesk_says_until_when_and_keeps_its_coun
     assert "1 waiting" in tip and "cannot" not in tip
     assert f"{SOURCE}: slowed down by the helpdesk until 10:42" in tip
     assert f"{SOURCE}: slowed down by the helpdesk until 10:42" in entries(tray.menu)
+
+
+def test_a_first_sync_is_one_notification_and_one_sound(make_tray, monkeypatch) -> None:
+    from agent.config import from_dict as config_of
+    from agent.policy import alerts_owed
+
+    tray = make_tray()
+    shown: list[tuple[str, str]] = []
+    monkeypatch.setattr(tray.tray, "showMessage", lambda t, b, *a: shown.append((t, b)))
+    tickets = [waiting(str(i), 60) for i in range(298)]
+    tickets += [waiting(str(i), -5, state="overdue", subject=f"Late {i}") for i in (298, 299)]
+    burst = alerts_owed(tickets, config_of({}), NOW, set(), None, summarise={SOURCE})
+    assert [a.kind for a in burst] == ["summary", "overdue", "overdue"]
+    tray.show_alerts(tuple(burst))
+    assert shown == [("Demo helpdesk: 300 waiting, 2 overdue", "Late 298\nLate 299")]
+    assert tray.sound.requested == ["urgent"]  # one sound for the burst

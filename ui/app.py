@@ -142,6 +142,7 @@ class TicketbellApp(QObject):
         The icon comes first; the sounds and the agent's first poll follow as soon as the
         event loop runs (:meth:`_begin`), so a start shows the bell without waiting for them.
         """
+        from ui.notifications import DesktopNotifier, session_bus_reachable
         from ui.tray import Tray
 
         self.config = config
@@ -152,10 +153,18 @@ class TicketbellApp(QObject):
             return
         self.agent = open_agent(config, self.args)
         group_by = str(self.qsettings.value("menu/group_by", "category"))
+        icon = str(resources.path("ticketbell.svg"))
+        notifier = DesktopNotifier(icon=icon) if session_bus_reachable() else None
         self.tray = Tray(
-            self.agent, config, self.sound, group_by=group_by, status=self.agent.status
+            self.agent,
+            config,
+            self.sound,
+            group_by=group_by,
+            status=self.agent.status,
+            notifier=notifier,
         )
         self.tray.settings_requested.connect(self.open_settings)
+        self.tray.source_settings_requested.connect(self.open_source_settings)
         self.tray.quit_requested.connect(self.quit)
         self.tray.log_folder_requested.connect(self.open_log_folder)
         self.bridge.status_changed.connect(self.tray.show_status)
@@ -213,6 +222,13 @@ class TicketbellApp(QObject):
         if self.agent is None:
             self.dialog.rejected.connect(QApplication.quit)
         self.dialog.show()
+
+    def open_source_settings(self, name: str) -> None:
+        """Settings, at the helpdesk ``name`` (a click on its error line or notification)."""
+        self.open_settings()
+        show_source = getattr(self.dialog, "show_source", None)
+        if show_source is not None:
+            show_source(name)
 
     def open_log_folder(self) -> None:
         folder = config_module.default_log_dir()

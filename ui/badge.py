@@ -1,9 +1,12 @@
 """The tray icon: the bell from the SVG with the count drawn on it, in the colour of the state.
 
-The state is decided by the agent's :class:`~agent.model.Status` (see :func:`badge_state`); this
-module only draws. Every pixmap is rendered for its exact device size (``size * dpr``) from the
-vector bell, so the icon is sharp on HiDPI screens, and the badge is a filled pill with a light
-outline, so it reads on light and dark panels alike.
+The state is the most urgent ticket's (see :func:`badge_state`); this module only draws. Each
+state has its own shape as well as its colour, for people who do not tell red from green:
+waiting is round, due soon square, overdue a hexagon pointed at both ends. A helpdesk that cannot be
+read adds a small purple "?" mark in the upper left, never hiding the count or the colour of
+what is known; muted sound strikes the bell through. Every pixmap is rendered for its exact
+device size (``size * dpr``) from the vector bell, so the icon is sharp on HiDPI screens, and the
+badge is filled with a light outline, so it reads on light and dark panels alike.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from enum import Enum
 from functools import lru_cache
 
-from PySide6.QtCore import QByteArray, QRect, QRectF, QSize, Qt
+from PySide6.QtCore import QByteArray, QPointF, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -20,6 +23,7 @@ from PySide6.QtGui import (
     QIconEngine,
     QPainter,
     QPainterPath,
+    QPen,
     QPixmap,
 )
 from PySide6.QtSvg import QSvgRenderer
@@ -37,7 +41,7 @@ class BadgeState(str, Enum):
     WAITING = "waiting"
     DUE_SOON = "due_soon"
     OVERDUE = "overdue"
-    BLIND = "blind"  # a source is failing or not read yet: the count is not known to be right
+    BLIND = "blind"  # a source is failing or not read yet, and no ticket is known at all
 
 
 #: badge fill and text colour per state
@@ -51,7 +55,9 @@ COLOURS: dict[BadgeState, tuple[str, str]] = {
 
 
 def badge_state(status: Status) -> BadgeState:
-    if status.blind:
+    """The most urgent ticket's state; BLIND only when a helpdesk cannot be read and nothing
+    is known (with tickets known, :func:`status_icon` adds the can't-see mark instead)."""
+    if status.blind and not status.waiting:
         return BadgeState.BLIND
     if status.overdue:
         return BadgeState.OVERDUE
@@ -82,8 +88,17 @@ def _bell() -> QSvgRenderer:
     return _renderer
 
 
-def render(count: int, state: BadgeState, size: int, dpr: float = 1.0) -> QPixmap:
-    """The icon at ``size`` logical pixels for a screen with device pixel ratio ``dpr``."""
+def render(
+    count: int,
+    state: BadgeState,
+    size: int,
+    dpr: float = 1.0,
+    *,
+    blind: bool = False,
+    muted: bool = False,
+) -> QPixmap:
+    """The icon at ``size`` logical pixels for a screen with device pixel ratio ``dpr``;
+    ``blind``: the can't-see mark; ``muted``: the bell struck through."""
     px = max(1, round(size * dpr))
     pixmap = QPixmap(px, px)
     pixmap.fill(Qt.GlobalColor.transparent)
@@ -91,10 +106,12 @@ def render(count: int, state: BadgeState, size: int, dpr: float = 1.0) -> QPixma
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
     painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
     _bell().render(painter, QRectF(0, 0, px, px))
+    if muted:
+        _draw_slash(painter, px)
     text = badge_text(count, state)
     fill, ink = (QColor(c) for c in COLOURS[state])
     if text:
-        _draw_pill(painter, px, text, fill, ink)
+        _draw_pill(painter, px, text, fill, ink, state)
     else:  # idle: a dot in the corner says "all read, nothing waiting"
         d = px * 0.42
         painter.setPen(Qt.PenStyle.NoPen)
@@ -103,12 +120,67 @@ def render(count: int, state: BadgeState, size: int, dpr: float = 1.0) -> QPixma
         inset = max(1.0, px * 0.05)
         painter.setBrush(fill)
         painter.drawEllipse(QRectF(px - d + inset, px - d + inset, d - 2 * inset, d - 2 * inset))
+    if blind and state is not BadgeState.BLIND:
+        _draw_blind_mark(painter, px)
     painter.end()
     pixmap.setDevicePixelRatio(dpr)
     return pixmap
 
 
-def _draw_pill(painter: QPainter, px: int, text: str, fill: QColor, ink: QColor) -> None:
+def _shape(rect: QRectF, state: BadgeState) -> QPainterPath:
+    """The badge's outline: round (waiting, can't see), square (due soon), a long hexagon
+    pointed at both ends (overdue: a shape of its own even at 16 px, where an octagon and a
+    circle look the same)."""
+    path = QPainterPath()
+    h = rect.height()
+    if state is BadgeState.OVERDUE:
+        c = h * 0.32
+        x0, y0, x1, y1 = rect.left(), rect.top(), rect.right(), rect.bottom()
+        mid = rect.center().y()
+        points = [(x0, mid), (x0 + c, y0), (x1 - c, y0), (x1, mid), (x1 - c, y1), (x0 + c, y1)]
+        path.moveTo(*points[0])
+        for point in points[1:]:
+            path.lineTo(*point)
+        path.closeSubpath()
+    else:
+        radius = h * 0.12 if state is BadgeState.DUE_SOON else h / 2
+        path.addRoundedRect(rect, radius, radius)
+    return path
+
+
+def _draw_slash(painter: QPainter, px: int) -> None:
+    """Muted: the bell struck through (a dark stroke with a light edge, for either panel)."""
+    # "/" from the upper right: the one corner neither the badge nor the can't-see mark covers
+    a, b = QPointF(px * 0.88, px * 0.12), QPointF(px * 0.12, px * 0.88)
+    for colour, width in (("#ffffff", 0.2), ("#d1242f", 0.11)):
+        pen = QPen(QColor(colour), max(1.5, px * width))
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        painter.setPen(pen)
+        painter.drawLine(a, b)
+    painter.setPen(Qt.PenStyle.NoPen)
+
+
+def _draw_blind_mark(painter: QPainter, px: int) -> None:
+    """A helpdesk cannot be read: a small purple disc with "?" in the upper left."""
+    d = px * 0.5
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QColor("#ffffff"))
+    painter.drawEllipse(QRectF(0, 0, d, d))
+    inset = max(1.0, px / 24)
+    painter.setBrush(QColor(COLOURS[BadgeState.BLIND][0]))
+    painter.drawEllipse(QRectF(inset, inset, d - 2 * inset, d - 2 * inset))
+    if px >= 20:
+        font = QFont()
+        font.setBold(True)
+        font.setPixelSize(max(6, round(d * 0.8)))
+        painter.setFont(font)
+        painter.setPen(QColor("#ffffff"))
+        painter.drawText(QRectF(0, 0, d, d), Qt.AlignmentFlag.AlignCenter, "?")
+
+
+def _draw_pill(
+    painter: QPainter, px: int, text: str, fill: QColor, ink: QColor, state: BadgeState
+) -> None:
     """A rounded badge in the lower right, as large as the icon allows: at 16 px the digits
     matter more than the bell."""
     height = px * (0.66 if len(text) < 3 else 0.56)
@@ -117,25 +189,20 @@ def _draw_pill(painter: QPainter, px: int, text: str, fill: QColor, ink: QColor)
     font.setPixelSize(max(6, round(height * 0.86)))
     font.setHintingPreference(QFont.HintingPreference.PreferFullHinting)
     metrics = QFontMetricsF(font)
-    pad = height * 0.14
-    width = min(float(px), max(height, metrics.horizontalAdvance(text) + 2 * pad))
+    pad = height * (0.34 if state is BadgeState.OVERDUE else 0.14)  # room for the points
+    least = height * (1.3 if state is BadgeState.OVERDUE else 1.0)
+    width = min(float(px), max(least, metrics.horizontalAdvance(text) + 2 * pad))
     # shrink the font if "99+" would not fit the icon's width
     while metrics.horizontalAdvance(text) + 2 * pad > px and font.pixelSize() > 6:
         font.setPixelSize(font.pixelSize() - 1)
         metrics = QFontMetricsF(font)
     rect = QRectF(px - width, px - height, width, height)
-    path = QPainterPath()
-    radius = height / 2
-    path.addRoundedRect(rect, radius, radius)
     outline = max(1.0, px / 24)
     painter.setPen(Qt.PenStyle.NoPen)
     painter.setBrush(QColor("#ffffff"))
-    painter.drawPath(path)
-    inner = QPainterPath()
-    r2 = rect.adjusted(outline, outline, -outline, -outline)
-    inner.addRoundedRect(r2, r2.height() / 2, r2.height() / 2)
+    painter.drawPath(_shape(rect, state))
     painter.setBrush(fill)
-    painter.drawPath(inner)
+    painter.drawPath(_shape(rect.adjusted(outline, outline, -outline, -outline), state))
     painter.setFont(font)
     painter.setPen(ink)
     painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
@@ -148,10 +215,12 @@ class _BadgeEngine(QIconEngine):
     (36 at start) and kept every pixmap in memory; a tray asks for one or two.
     """
 
-    def __init__(self, count: int, state: BadgeState) -> None:
+    def __init__(self, count: int, state: BadgeState, blind: bool, muted: bool) -> None:
         super().__init__()
         self.count = count
         self.state = state
+        self.blind = blind
+        self.muted = muted
         self.pixmaps: dict[tuple[int, float], QPixmap] = {}
 
     def scaledPixmap(
@@ -161,7 +230,9 @@ class _BadgeEngine(QIconEngine):
         key = (side, scale)
         pixmap = self.pixmaps.get(key)
         if pixmap is None:
-            pixmap = self.pixmaps[key] = render(self.count, self.state, side, scale)
+            pixmap = self.pixmaps[key] = render(
+                self.count, self.state, side, scale, blind=self.blind, muted=self.muted
+            )
         return pixmap
 
     def pixmap(self, size: QSize, mode: QIcon.Mode, state: QIcon.State) -> QPixmap:
@@ -177,25 +248,27 @@ class _BadgeEngine(QIconEngine):
         return [QSize(size, size) for size in SIZES]
 
     def clone(self) -> QIconEngine:
-        return _BadgeEngine(self.count, self.state)
+        return _BadgeEngine(self.count, self.state, self.blind, self.muted)
 
 
-def icon(count: int, state: BadgeState) -> QIcon:
+def icon(count: int, state: BadgeState, blind: bool = False, muted: bool = False) -> QIcon:
     """The icon for ``count`` in ``state``, drawn at each tray size and scale when first asked.
 
     The same badge (same text and state) is the same icon: a refresh that changes nothing
     draws nothing.
     """
     text = badge_text(count, state)
-    return _icon(text, state, min(count, 100) if text else 0)
+    return _icon(text, state, min(count, 100) if text else 0, blind, muted)
 
 
 @lru_cache(maxsize=2)
-def _icon(text: str, state: BadgeState, drawn_count: int) -> QIcon:
+def _icon(text: str, state: BadgeState, drawn_count: int, blind: bool, muted: bool) -> QIcon:
     # drawn_count is a function of (text, state): it never splits the cache, only names what
     # is drawn ("99+" for any count above 99, nothing for idle)
-    return QIcon(_BadgeEngine(drawn_count, state))
+    return QIcon(_BadgeEngine(drawn_count, state, blind, muted))
 
 
-def status_icon(status: Status) -> QIcon:
-    return icon(status.waiting, badge_state(status))
+def status_icon(status: Status, muted: bool = False) -> QIcon:
+    """The icon for ``status``: the most urgent state's badge, the can't-see mark when a
+    helpdesk cannot be read, the bell struck through when the sound is ``muted``."""
+    return icon(status.waiting, badge_state(status), status.blind, muted)

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 CHIME, URGENT = "chime", "urgent"
 URGENT_KINDS = ("due_soon", "overdue", "escalated")
-CHIME_KINDS = ("new", "reminder", "source_down", "gathered")
+CHIME_KINDS = ("new", "summary", "reminder", "source_down", "gathered")
 MUTE_KEY = "sound/muted_until"
 
 

@@ -47,6 +47,8 @@ BACKOFF_CAP = timedelta(minutes=15)
 JITTER = 0.05  # +/- 5 % of the interval, so several agents do not poll in lockstep
 #: tickets one source may report in one fetch; beyond it the snapshot is cut and incomplete
 MAX_TICKETS_PER_SOURCE = 50_000
+#: alerts after which a reminder is owed only when ``remind_every`` has passed again
+NEWS = ("new", "summary", "reminder")
 
 StatusCallback = Callable[[Status], None]
 AlertsCallback = Callable[[tuple[Alert, ...]], None]
@@ -75,6 +77,7 @@ class SourceState:
     failures: int = 0
     last_success: datetime | None = None
     slowed_since: datetime | None = None  # the helpdesk has asked us to wait since then
+    summarise: bool = False  # after a resume: what the next read finds comes as one summary
 
     def __post_init__(self) -> None:
         if self.health is None:
@@ -113,6 +116,7 @@ class Pipeline:
         self._dirty = True  # state changed since the last evaluation: evaluate, save, publish
         self._health_moved = False  # only the sources' health changed: publish, no evaluation
         self._unpublished: list[Alert] = []  # events recorded but not yet told to subscribers
+        self._summarise: set[str] = set()  # sources whose new tickets owe one summary alert
         self._noted_write_error: str | None = None  # the save failure the status reports
         self.quiet = Quiet()  # holds what should not pop up now (agent/quiet.py)
 
@@ -156,7 +160,12 @@ class Pipeline:
         self, state: SourceState, snapshot: Snapshot, alerts: list[Alert], now: datetime
     ) -> Changes:
         was_failing = state.health.health is Health.FAILING
+        name = state.config.name
+        first = state.summarise or not self.queue.has_held(name)  # first sync, or a resume
+        state.summarise = False
         changes = self.queue.apply(self._accepted(state.config, snapshot), now)
+        if first and changes.new:
+            self._summarise.add(name)
         if was_failing:
             alerts.append(self._source_alert("source_up", state, now))
             self._escalator.source_back(state.config.name, state.health.failing_since, now)
@@ -442,10 +451,12 @@ class Pipeline:
         status = self._build_status(now)
         waiting = self._waiting
         last = parse_time(self.queue.get_meta("last_reminder_at"))
-        owed = policy.alerts_owed(waiting, self.config, now, self.queue.ledger_keys, last)
-        owed += vip_escalations(waiting, self.config, now, self.queue.ledger_keys)
+        keys = self.queue.ledger_keys
+        owed = policy.alerts_owed(waiting, self.config, now, keys, last, self._summarise)
+        self._summarise = set()
+        owed += vip_escalations(waiting, self.config, now, keys)
         fresh = self.queue.record(owed)
-        if any(a.kind in ("new", "reminder") for a in fresh) or (last is None and waiting):
+        if any(a.kind in NEWS for a in fresh) or (last is None and waiting):
             last = now
             self.queue.set_meta("last_reminder_at", now.isoformat())
         elif not waiting and last is not None:

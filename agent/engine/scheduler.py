@@ -457,17 +457,17 @@ class Agent(Pipeline):
 
     def _notice_clock_jump(self, now: datetime, mono: float) -> None:
         """The wall clock moved more than the time that passed: poll every source now."""
-        wall_delta = (now - self._last_wall).total_seconds()
-        mono_delta = mono - self._last_mono
+        moved = (now - self._last_wall).total_seconds() - (mono - self._last_mono)
         self._last_wall, self._last_mono = now, mono
-        if abs(wall_delta - mono_delta) <= CLOCK_JUMP:
+        if abs(moved) <= CLOCK_JUMP:
             return
         log.info(
             "the clock moved %+.0f s more than the time that passed (sleep or clock change); "
             "checking every source now",
-            wall_delta - mono_delta,
+            moved,
         )
         for state in self._states.values():
+            state.summarise = True  # what came meanwhile is told in one summary per source
             self._poll_soon(state, mono)
         self._dirty = True  # the policy's answer was for another time: evaluate again
 

@@ -215,9 +215,12 @@ class Campaign:
         reader.start()
         try:
             before = {e["subject"] for e in self.events if e["event"] == "new"}
+            before |= {t["subject"] for e in self.events for t in e.get("tickets", ())}
 
             def caught_up() -> bool:
-                seen = {orjson.loads(x)["subject"] for x in list(lines) if '"new"' in x}
+                events = [orjson.loads(x) for x in list(lines)]
+                seen = {e["subject"] for e in events if e["event"] == "new"}
+                seen |= {t["subject"] for e in events for t in e.get("tickets", ())}
                 return expected <= seen | before and self.outbox_settled()
 
             wait_until(caught_up, timeout=60, what="the final run to catch up")
@@ -249,6 +252,12 @@ class Campaign:
         lost = [d for d in ledger if (d["kind"], d["ticket"], d["subject"]) not in shown]
         # Every ticket the helpdesk showed for at least one whole run must have been announced.
         announced = {(e["ticket"], e["subject"]) for e in self.events if e["event"] == "new"}
+        announced |= {  # a first sync's tickets, announced in its one summary
+            (t["ticket"], t["subject"])
+            for e in self.events
+            if e["event"] == "summary"
+            for t in e["tickets"]
+        }
         owed_new = {(str(i), f"T{i} c{c}") for i, c in self.desk.open_tickets()}
         missing_new = owed_new - announced
         outbox = list(state["outbox"].values())

@@ -75,7 +75,7 @@ REFUSED = [
 
 
 def click(qsettings: Any, source: str, url: str) -> list[str]:  # noqa: F811 - fixture
-    """Show one ticket with ``url`` in the real menu, trigger its entry; what the opener got."""
+    """Show one ticket with ``url`` in the real menu, trigger its Open; what the opener got."""
     config = from_dict({"sources": SOURCES})
     opened: list[QUrl] = []
     tray = Tray(
@@ -93,8 +93,8 @@ def click(qsettings: Any, source: str, url: str) -> list[str]:  # noqa: F811 - f
         w = WaitingTicket(t, NOW, DueState.FINE, NOW)
         tray.show_status(Status(NOW, (w,), (), "assistant"))
         tray.rebuild_menu()
-        [action] = [a for a in tray.menu.actions() if a.data()]
-        action.trigger()
+        [row] = [a for a in tray.menu.actions() if a.data()]
+        next(a for a in row.menu().actions() if a.text() == "Open").trigger()
     finally:
         tray.hide()
     return [u.toString() for u in opened]

@@ -116,6 +116,16 @@ class SettingsDialog(QDialog):
     def sources(self) -> list[dict[str, Any]]:
         return self.helpdesks.sources
 
+    def show_source(self, name: str) -> bool:
+        """Bring the Helpdesks page forward with the helpdesk ``name`` selected (the tray's
+        error line for it was clicked); False when there is none of that name."""
+        names = [str(s.get("name", "")) for s in self.sources]
+        if name not in names:
+            return False
+        self.tabs.setCurrentWidget(self.helpdesks)
+        self.helpdesks.source_list.setCurrentRow(names.index(name))
+        return True
+
     # -- saving
 
     def collect(self) -> dict[str, Any]:

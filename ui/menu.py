@@ -1,0 +1,326 @@
+"""The tray's menu and tooltip, and the words both use, drawn from a published Status.
+
+The menu lists the soonest-due tickets (escalated, then overdue, then grouped by category or
+helpdesk in a fixed order), as many as fit the screen in one column, each with its own submenu
+of actions; "N more…" opens the window of every waiting ticket. Ticket subjects come from
+strangers: plain text only (no rich text or mnemonics, controls and direction overrides
+removed, clipped).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from PySide6.QtGui import QAction, QActionGroup
+from PySide6.QtWidgets import QMenu
+
+from agent.model import DueState, Health, SourceHealth, Status, WaitingTicket, one_line
+
+MENU_LIMIT = 20
+SUBJECT_CHARS = 60
+SNOOZES = (15, 30, 60)
+
+
+class AgentCommands(Protocol):
+    def check_now(self, source: str | None = None) -> None: ...
+
+    def acknowledge(self, source: str, ticket: str, release: bool = False) -> None: ...
+
+    def snooze(self, source: str, ticket: str, minutes: float) -> None: ...
+
+    def mute(self, until: datetime | None) -> None: ...
+
+
+class TicketActions(Protocol):
+    """What a ticket's actions need: the agent and a way to open the ticket."""
+
+    agent: AgentCommands
+
+    def open_ticket(self, w: WaitingTicket) -> bool: ...
+
+
+# --------------------------------------------------------------------------- words
+
+
+def plain(text: str, limit: int = SUBJECT_CHARS) -> str:
+    """One line of plain text, at most ``limit`` characters (elided with "…")."""
+    return one_line(text, limit)
+
+
+def add_action(menu: QMenu, text: str) -> QAction:
+    """A new action in ``menu``, made here: ``QMenu.addAction(text)``'s result can be a stale
+    wrapper of a deleted object whose address the action reused (PySide's wrapper map)."""
+    action = QAction(text, menu)
+    menu.addAction(action)
+    return action
+
+
+def menu_text(text: str) -> str:
+    """Text for a QAction: "&" would otherwise turn the next letter into a shortcut."""
+    return text.replace("&", "&&")
+
+
+def tip_text(text: str) -> str:
+    """Text for a tooltip or notification, which Qt, tray hosts and notification servers render
+    as rich text: look-alikes for < > & so no tag (``<img src=…>``) or entity is interpreted."""
+    return text.replace("<", "‹").replace(">", "›").replace("&", "＆")
+
+
+def human(delta: timedelta) -> str:
+    """A span in words; under a minute is "under 1 min" ("<1 min" read as a typo as "‹1 min"
+    once the tooltip's look-alike replaced "<")."""
+    minutes = int(abs(delta.total_seconds()) // 60)
+    if minutes < 1:
+        return "under 1 min"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {rest} min" if rest else f"{hours} h"
+    return f"{hours // 24} d"
+
+
+def clock_time(at: datetime) -> str:
+    """A moment as the person's local wall-clock time, "14:30"."""
+    return at.astimezone().strftime("%H:%M")
+
+
+def due_text(w: WaitingTicket, now: datetime) -> str:
+    if w.due_at <= now:
+        return f"overdue by {human(now - w.due_at)}"
+    return f"{human(w.due_at - now)} left"
+
+
+def ticket_name(w: WaitingTicket) -> str:
+    """What tells two tickets with the same subject apart: its number, or the customer's name
+    when the number is too long to read (a mailbox's message ids)."""
+    t = w.ticket
+    if len(t.id) <= 10 or not t.requester:
+        return f"#{plain(t.id, 10)}"
+    return plain(t.requester, 24)
+
+
+def handling(w: WaitingTicket, now: datetime) -> str:
+    """Who handles it: "Anna · 4 min" (a team member claimed it), "✓ on it", "snoozed until
+    14:30", or ""."""
+    if w.claimed_by:
+        since = f" · {human(now - w.claimed_at)}" if w.claimed_at else ""
+        return f"{plain(w.claimed_by, 24)}{since}"
+    if w.acknowledged:
+        return "✓ on it"
+    if w.snoozed_until is not None and w.snoozed_until > now:
+        return f"snoozed until {clock_time(w.snoozed_until)}"
+    return ""
+
+
+def ticket_label(w: WaitingTicket, now: datetime, show_assignee: bool = False) -> str:
+    t = w.ticket
+    parts = [f"{ticket_name(w)}  {plain(t.subject)}", due_text(w, now)]
+    who = handling(w, now)
+    if who:
+        parts.append(who)
+    elif show_assignee and w.state is DueState.OVERDUE:
+        parts.append(plain(t.assignee, 30) if t.assignee else "unassigned")
+    if w.stale:
+        parts.append("not current")
+    return "  ·  ".join(parts)
+
+
+def ticket_details(w: WaitingTicket, now: datetime) -> str:
+    t = w.ticket
+    parts = [plain(t.requester, 30)] if t.requester else []
+    parts += [plain(t.category or t.source, 30), f"waiting {human(now - t.waiting_since)}"]
+    return " · ".join(parts)
+
+
+def source_error(s: SourceHealth) -> str:
+    return s.message or ("not read yet" if s.health is Health.UNKNOWN else "failing")
+
+
+# --------------------------------------------------------------------------- the model
+
+
+def due_order(w: WaitingTicket) -> tuple[datetime, datetime]:
+    return (w.due_at, w.ticket.waiting_since)
+
+
+def group_name(w: WaitingTicket, group_by: str) -> str:
+    return w.ticket.source if group_by == "source" else (w.ticket.category or "Other")
+
+
+def ticket_sections(
+    status: Status,
+    group_by: str = "category",
+    pinned: Sequence[str] = (),
+    limit: int = MENU_LIMIT,
+) -> tuple[list[tuple[str, list[WaitingTicket]]], int]:
+    """The menu's sections (title, tickets) and how many tickets did not fit.
+
+    The ``limit`` soonest due are shown (escalated ones, the ``pinned`` keys, before all), then
+    grouped: escalated, overdue, then each group in alphabetical order ("Other" last), so
+    groups keep their place as tickets come and go; tickets in due order inside each.
+    """
+    tickets = sorted(status.tickets, key=due_order)
+    tickets = [w for w in tickets if w.ticket.key in pinned] + [
+        w for w in tickets if w.ticket.key not in pinned
+    ]
+    chosen = tickets[: max(0, limit)]
+    sections: list[tuple[str, list[WaitingTicket]]] = []
+    top = [w for w in chosen if w.ticket.key in pinned]
+    overdue = [w for w in chosen if w not in top and w.state is DueState.OVERDUE]
+    for title, items in (("Escalated", top), ("Overdue", overdue)):
+        if items:
+            sections.append((title, items))
+    groups: dict[str, list[WaitingTicket]] = {}
+    for w in chosen:
+        if w not in top and w not in overdue:
+            groups.setdefault(group_name(w, group_by), []).append(w)
+    order = sorted(groups, key=lambda name: (name == "Other", name.casefold(), name))
+    sections += [(name, groups[name]) for name in order]
+    return sections, len(tickets) - len(chosen)
+
+
+def tooltip(status: Status, now: datetime, sound_note: str = "") -> str:
+    lines = []
+    extra = [f"{status.overdue} overdue"] if status.overdue else []  # never hidden
+    extra += [f"{status.due_soon} due soon"] if status.due_soon else []
+    if status.blind:
+        known = f"{status.waiting} known waiting" if status.waiting else "nothing known"
+        lines.append(f"Ticketbell cannot see every helpdesk — {', '.join([known, *extra])}")
+    else:
+        lines.append(
+            f"Ticketbell — {status.waiting} waiting" + (f" ({', '.join(extra)})" if extra else "")
+        )
+    cats = status.by_category()
+    if cats:
+        lines.append(" · ".join(f"{plain(c, 30)} {n}" for c, n in cats.items()))
+    if len(status.sources) > 1:
+        counts = status.by_source()  # "?" for a helpdesk not read that holds no known ticket
+        unknown = {s.name for s in status.sources if s.stale and not counts.get(s.name)}
+        tally = (f"{plain(n, 30)} {'?' if n in unknown else c}" for n, c in counts.items())
+        lines.append(" · ".join(tally))
+    upcoming = [w for w in status.tickets if w.due_at > now]
+    if upcoming:
+        w = min(upcoming, key=lambda x: x.due_at)
+        lines.append(
+            f"next due in {human(w.due_at - now)}, {plain(w.ticket.category or w.ticket.source)}"
+        )
+    for s in status.sources:
+        if s.health == Health.SLOWED:
+            lines.append(f"{plain(s.name, 40)}: {plain(s.message, 120)}")
+        elif s.stale:
+            lines.append(f"cannot read {plain(s.name, 40)}: {plain(source_error(s), 120)}")
+    lines += [plain(n, 160) for n in status.notices]
+    if sound_note:
+        lines.append(sound_note)
+    return tip_text("\n".join(lines))
+
+
+# --------------------------------------------------------------------------- menus
+
+
+def info(menu: QMenu, text: str) -> QAction:
+    action = add_action(menu, menu_text(text))
+    action.setEnabled(False)
+    return action
+
+
+def fill_ticket_menu(menu: QMenu, w: WaitingTicket, now: datetime, owner: TicketActions) -> None:
+    """A ticket's actions: Open, I'm on it (or undo it), Snooze 15/30/60 min (or end it).
+    The tray's submenus, the ticket list's and the no-tray window's right-click menus."""
+    t = w.ticket
+    info(menu, ticket_details(w, now))
+    add_action(menu, "Open").triggered.connect(lambda _=False: owner.open_ticket(w))
+    agent = owner.agent
+    if w.acknowledged:
+        undo = add_action(menu, "Undo “I'm on it”")
+        undo.triggered.connect(lambda _=False: agent.acknowledge(t.source, t.id, release=True))
+    else:
+        ack = add_action(menu, "I'm on it")
+        ack.triggered.connect(lambda _=False: agent.acknowledge(t.source, t.id))
+    for minutes in SNOOZES:
+        add_action(menu, f"Snooze {minutes} min").triggered.connect(
+            lambda _=False, m=minutes: agent.snooze(t.source, t.id, m)
+        )
+    if w.snoozed_until is not None and w.snoozed_until > now:
+        end = add_action(menu, f"End snooze (until {clock_time(w.snoozed_until)})")
+        end.triggered.connect(lambda _=False: agent.snooze(t.source, t.id, 0))
+
+
+def add_ticket_rows(
+    menu: QMenu,
+    sections: list[tuple[str, list[WaitingTicket]]],
+    now: datetime,
+    owner: TicketActions,
+    show_assignee: bool,
+) -> None:
+    """Each ticket as a submenu of its actions, under its section's title; the submenu's
+    action carries the ticket's key as its data."""
+    for title, items in sections:
+        # a separator and a line of its own, not addSection: a tray host that draws the menu
+        # itself (StatusNotifierItem's dbusmenu) shows a section's title as a bare separator
+        menu.addSeparator()
+        info(menu, plain(title, 40))
+        for w in items:
+            sub = QMenu(menu_text(ticket_label(w, now, show_assignee)), menu)
+            fill_ticket_menu(sub, w, now, owner)
+            menu.addMenu(sub).setData(w.ticket.key)
+
+
+def add_source_errors(
+    menu: QMenu, status: Status, open_source: Callable[[str], None], width: int = 64
+) -> None:
+    """Notices, then each helpdesk that cannot be read or is slowed, its message in full
+    (wrapped over lines: a menu entry is one line); a click opens its settings."""
+    for note in status.notices:
+        for line in textwrap.wrap("⚠ " + plain(note, 300), width)[:5]:
+            info(menu, line)
+    for s in status.sources:
+        if s.health is Health.SLOWED:
+            head, why = f"{plain(s.name, 30)}:", plain(s.message, 300)
+        elif s.stale:
+            head, why = f"⚠ Cannot read {plain(s.name, 30)}:", plain(source_error(s), 300)
+        else:
+            continue
+        lines = textwrap.wrap(f"{head} {why}", width)[:5]
+        if s.sign_in:
+            lines.append(f"Sign in to {plain(s.name, 30)}…")
+        for i, line in enumerate(lines):
+            action = add_action(menu, menu_text(line if i == 0 else "    " + line))
+            action.setToolTip("Open this helpdesk's settings")
+            action.triggered.connect(lambda _=False, name=s.name: open_source(name))
+
+
+def add_mute_menu(menu: QMenu, note: str, muted: bool, choose: Callable[[str], None]) -> QMenu:
+    """One "Mute" submenu: 15 min, 1 hour, until tomorrow, unmute."""
+    sub = menu.addMenu(menu_text(f"Mute ({note})" if muted else "Mute"))
+    for key, label in (("15m", "For 15 min"), ("1h", "For 1 hour"), ("tomorrow", "Until tomorrow")):
+        add_action(sub, label).triggered.connect(lambda _=False, k=key: choose(k))
+    sub.addSeparator()
+    unmute = add_action(sub, "Unmute")
+    unmute.setEnabled(muted)
+    unmute.triggered.connect(lambda _=False: choose("off"))
+    return sub
+
+
+def column_height(menu: QMenu) -> int:
+    """The height ``menu`` would take in one column (its size hint is that of the columns Qt
+    lays out when the menu is taller than the screen)."""
+    rows = sum(menu.actionGeometry(a).height() for a in menu.actions() if a.isVisible())
+    first = menu.actions()[0] if menu.actions() else None
+    top = menu.actionGeometry(first).top() if first is not None else 0
+    return rows + 2 * top
+
+
+def add_group_by(menu: QMenu, group_by: str, choose: Callable[[str], Any]) -> None:
+    group = menu.addMenu("Group tickets by")
+    choice = QActionGroup(group)
+    for value, label in (("category", "Category"), ("source", "Helpdesk")):
+        act = QAction(label, group, checkable=True)
+        act.setChecked(group_by == value)
+        act.triggered.connect(lambda _=False, v=value: choose(v))
+        choice.addAction(act)
+        group.addAction(act)

@@ -1,0 +1,271 @@
+"""The windows that list tickets: every waiting ticket (the menu's "N more…"), and the window
+Ticketbell lives in when the desktop has no tray. A right-click on a ticket offers the tray
+menu's actions for it (:func:`ui.menu.fill_ticket_menu`); a double-click or Enter opens it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from agent.model import Status, WaitingTicket
+from ui.menu import (
+    AgentCommands,
+    due_order,
+    due_text,
+    fill_ticket_menu,
+    handling,
+    human,
+    plain,
+    ticket_label,
+    ticket_name,
+    ticket_sections,
+)
+
+
+class TrayLike(Protocol):
+    agent: AgentCommands
+    group_by: str
+    pinned: list[str]
+    menu: QMenu
+    quit_requested: Any  # a Signal's instance
+
+    def open_ticket(self, w: WaitingTicket) -> bool: ...
+
+    def show_all_tickets(self) -> None: ...
+
+
+def ticket_menu(parent: QWidget, w: WaitingTicket, now: datetime, tray: TrayLike) -> QMenu:
+    menu = QMenu(parent)
+    menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # one per right-click
+    fill_ticket_menu(menu, w, now, tray)
+    return menu
+
+
+class SortItem(QTableWidgetItem):
+    """A cell that sorts by a key of its own (the due time, not the words "5 min left")."""
+
+    def __init__(self, text: str, key: Any) -> None:
+        super().__init__(text)
+        self.key = key
+        self.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        if isinstance(other, SortItem):
+            return bool(self.key < other.key)
+        return super().__lt__(other)
+
+
+COLUMNS = ("Due", "Ticket", "Subject", "Customer", "Category", "Helpdesk", "Waiting", "Who")
+
+
+class TicketListWindow(QWidget):
+    """Every waiting ticket in a table: sorted by a click on a column's heading, filtered by
+    the words typed above it, each row with the menu's actions on a right-click."""
+
+    def __init__(self, tray: TrayLike) -> None:
+        super().__init__()
+        self.tray = tray
+        self.setWindowTitle("Ticketbell — waiting tickets")
+        layout = QVBoxLayout(self)
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("Filter: subject, customer, category, helpdesk, number…")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.textChanged.connect(self._apply_filter)
+        layout.addWidget(self.filter)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)  # one line a ticket; a long subject is elided
+        self.table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
+        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+        self.table.cellActivated.connect(lambda row, _col: self._open(row))
+        layout.addWidget(self.table, 1)
+        self.count = QLabel()
+        layout.addWidget(self.count)
+        self.tickets: list[WaitingTicket] = []
+        self.now: datetime | None = None
+        self.resize(1000, 520)
+
+    def update_view(self, status: Status, now: datetime) -> None:
+        self.now = now
+        self.tickets = sorted(status.tickets, key=due_order)
+        table = self.table
+        table.setSortingEnabled(False)
+        table.setRowCount(len(self.tickets))
+        for row, w in enumerate(self.tickets):
+            t = w.ticket
+            cells = (
+                SortItem(due_text(w, now), (w.due_at, row)),
+                SortItem(ticket_name(w), (t.source, t.id)),
+                SortItem(plain(t.subject, 120), t.subject.casefold()),
+                SortItem(plain(t.requester, 40), t.requester.casefold()),
+                SortItem(plain(t.category, 40), t.category.casefold()),
+                SortItem(plain(t.source, 40), t.source.casefold()),
+                SortItem(human(now - t.waiting_since), t.waiting_since),
+                SortItem(handling(w, now), handling(w, now)),
+            )
+            cells[0].setData(Qt.ItemDataRole.UserRole, row)  # index into self.tickets
+            for col, cell in enumerate(cells):
+                table.setItem(row, col, cell)
+        table.setSortingEnabled(True)
+        table.resizeColumnsToContents()
+        table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self._apply_filter(self.filter.text())
+
+    def ticket_at(self, row: int) -> WaitingTicket | None:
+        item = self.table.item(row, 0)
+        index = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+        return self.tickets[index] if isinstance(index, int) else None
+
+    def visible_tickets(self) -> list[WaitingTicket]:
+        rows = range(self.table.rowCount())
+        found = [self.ticket_at(r) for r in rows if not self.table.isRowHidden(r)]
+        return [w for w in found if w is not None]
+
+    def _apply_filter(self, text: str) -> None:
+        words = text.casefold().split()
+        shown = 0
+        for row in range(self.table.rowCount()):
+            cells = (self.table.item(row, c) for c in range(len(COLUMNS)))
+            line = " ".join(c.text() for c in cells if c is not None).casefold()
+            hidden = not all(word in line for word in words)
+            self.table.setRowHidden(row, hidden)
+            shown += not hidden
+        total = len(self.tickets)
+        self.count.setText(f"{shown} of {total} waiting" if words else f"{total} waiting")
+
+    def _open(self, row: int) -> None:
+        w = self.ticket_at(row)
+        if w is not None:
+            self.tray.open_ticket(w)
+
+    def _context_menu(self, pos: QPoint) -> QMenu | None:
+        w = self.ticket_at(self.table.rowAt(pos.y()))
+        if w is None or self.now is None:
+            return None
+        menu = ticket_menu(self, w, self.now, self.tray)
+        menu.popup(self.table.viewport().mapToGlobal(pos))
+        return menu
+
+
+class StatusWindow(QWidget):
+    """Shown when the desktop has no system tray: the same badge, list and actions."""
+
+    def __init__(self, tray: TrayLike) -> None:
+        super().__init__()
+        self.tray = tray
+        self.setWindowTitle("Ticketbell")
+        layout = QVBoxLayout(self)
+        note = QLabel(
+            "This desktop has no system tray, so Ticketbell lives in this window. "
+            "Closing it minimises it; use Quit to stop Ticketbell."
+        )
+        note.setWordWrap(True)
+        note.setTextFormat(Qt.TextFormat.PlainText)
+        layout.addWidget(note)
+        row = QHBoxLayout()
+        self.badge = QLabel()
+        self.summary = QLabel()
+        self.summary.setTextFormat(Qt.TextFormat.PlainText)
+        self.summary.setWordWrap(True)
+        row.addWidget(self.badge)
+        row.addWidget(self.summary, 1)
+        layout.addLayout(row)
+        self.list = QListWidget()
+        self.list.setWordWrap(True)  # a long subject wraps instead of hiding its time left
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setToolTip(
+            "Double-click a ticket (or press Enter) to open it; right-click for its actions."
+        )
+        self.list.itemActivated.connect(self._activated)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._context_menu)
+        layout.addWidget(self.list, 1)
+        buttons = QHBoxLayout()
+        check = QPushButton("Check now")
+        check.clicked.connect(lambda: tray.agent.check_now())
+        more = QPushButton("Menu")
+        more.setMenu(tray.menu)
+        quit_ = QPushButton("Quit")
+        quit_.clicked.connect(tray.quit_requested.emit)
+        for b in (check, more, quit_):
+            buttons.addWidget(b)
+        layout.addLayout(buttons)
+        self.resize(560, 420)
+        self.tickets: list[WaitingTicket] = []
+        self.now: datetime | None = None
+        self.quitting = False
+
+    def update_view(self, status: Status, icon: QIcon, tip: str, now: datetime) -> None:
+        self.setWindowIcon(icon)
+        self.badge.setPixmap(icon.pixmap(48, 48))
+        self.summary.setText(tip)
+        self.list.clear()
+        self.tickets = []
+        self.now = now
+        sections, more = ticket_sections(status, self.tray.group_by, self.tray.pinned)
+        for title, items in sections:
+            header = QListWidgetItem(plain(title, 40))
+            header.setFlags(Qt.ItemFlag.ItemIsEnabled)  # not greyed out: a heading to read
+            font = header.font()
+            font.setBold(True)
+            header.setFont(font)
+            self.list.addItem(header)
+            for w in items:
+                item = QListWidgetItem(ticket_label(w, now, status.role == "owner"))
+                item.setData(Qt.ItemDataRole.UserRole, len(self.tickets))
+                self.tickets.append(w)
+                self.list.addItem(item)
+        if more:
+            self.list.addItem(QListWidgetItem(f"{more} more… (double-click: all tickets)"))
+
+    def ticket_of(self, item: QListWidgetItem | None) -> WaitingTicket | None:
+        index = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+        if isinstance(index, int) and 0 <= index < len(self.tickets):
+            return self.tickets[index]
+        return None
+
+    def _activated(self, item: QListWidgetItem) -> None:
+        w = self.ticket_of(item)
+        if w is not None:
+            self.tray.open_ticket(w)
+        elif item.text().endswith("all tickets)"):
+            self.tray.show_all_tickets()
+
+    def _context_menu(self, pos: QPoint) -> QMenu | None:
+        w = self.ticket_of(self.list.itemAt(pos))
+        if w is None or self.now is None:
+            return None
+        menu = ticket_menu(self, w, self.now, self.tray)
+        menu.popup(self.list.viewport().mapToGlobal(pos))
+        return menu
+
+    def closeEvent(self, event: Any) -> None:
+        if self.isVisible() and not self.quitting:
+            event.ignore()
+            self.showMinimized()
+        else:
+            event.accept()
