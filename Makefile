@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint format bench soak reliability package package-test desktop-check clean system-deps
+.PHONY: translations translations-update run test lint format bench soak reliability package package-test desktop-check clean system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,11 +15,23 @@ $(STAMP): pyproject.toml
 system-deps:
 	PYTHON=$(PYTHON) scripts/system-deps.sh test
 
-run: $(STAMP)
+# The catalogues (agent/locale/*/LC_MESSAGES/ticketbell.po) compiled to .mo for the bundle;
+# from a checkout a missing .mo is compiled in memory. README, Development: the whole workflow.
+translations: $(STAMP)
+	$(PY) -m agent.i18n
+
+# The texts of the code into ticketbell.pot, and every language's .po brought up to date with it
+translations-update: $(STAMP)
+	$(VENV)/bin/pybabel extract --no-location --sort-output --add-comments=TRANSLATORS: --no-wrap \
+		--project=Ticketbell --copyright-holder="Ticketbell contributors" -o agent/locale/ticketbell.pot agent ui ticketbell.py
+	$(VENV)/bin/pybabel update --ignore-obsolete --no-wrap -i agent/locale/ticketbell.pot \
+		-d agent/locale -D ticketbell
+
+run: $(STAMP) translations
 	PYTHON=$(PYTHON) scripts/system-deps.sh run
 	$(VENV)/bin/ticketbell --demo
 
-test: system-deps $(STAMP)
+test: system-deps $(STAMP) translations
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
@@ -44,11 +56,11 @@ soak: system-deps $(STAMP)
 reliability: system-deps $(STAMP)
 	$(PY) -m pytest tests/reliability -m 'slow or not slow' -k 'not soak' -p tests.reliability.report
 
-package: $(STAMP)
+package: $(STAMP) translations
 	PYTHON=$(PYTHON) scripts/system-deps.sh run
 	$(PY) packaging/build.py
 
-package-test: system-deps $(STAMP)
+package-test: system-deps $(STAMP) translations
 	$(PY) -m pytest -m slow tests/packaging
 
 desktop-check: $(STAMP)

@@ -3,11 +3,13 @@
     ticketbell [--demo]              the tray app
     ticketbell run --headless        the agent without Qt (servers, always-on owner machines)
     ticketbell check [--json]        poll once, print, exit like a monitoring plugin
+    ticketbell report [--week|--month|--from D --to D] [--html F] [--csv F] [--json]
     ticketbell config validate|path|show
     ticketbell sources               the helpdesk kinds
     ticketbell secret set|delete NAME
     ticketbell signin|signout NAME   OAuth 2 sign-in (Microsoft 365, Google, Zendesk)
     ticketbell autostart [on|off]    start at login (shows the state without an argument)
+    ticketbell claim SOURCE ID       "I'm on it" for the team hub ([team]); --release ends it
     ticketbell --import FILE         take a provisioning file as this user's config
     ticketbell --self-test           check that this installation works here
 
@@ -168,6 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
     sec = sub.add_parser("secret", parents=[common], help="store a source's token in the keyring")
     sec.add_argument("action", choices=("set", "delete"))
     sec.add_argument("name", help="the source (or channel) name the secret belongs to")
+    sec.add_argument(
+        "--to-file",
+        action="store_true",
+        help="no keyring on this computer: keep it in a file only you can read",
+    )
 
     sign = sub.add_parser("signin", parents=[common], help="sign a source in (OAuth 2)")
     sign.add_argument("name", help='the source, e.g. "Support inbox"')
@@ -180,6 +187,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     auto = sub.add_parser("autostart", parents=[common], help="start Ticketbell at login or not")
     auto.add_argument("state", nargs="?", choices=("on", "off"), help="omit to show the state")
+
+    claim = sub.add_parser("claim", parents=[common], help='"I\'m on it" for the team hub')
+    claim.add_argument("source", help="the source's name")
+    claim.add_argument("ticket", help="the ticket's id")
+    claim.add_argument("--release", action="store_true", help="end this claim")
+    return _with_report(parser, sub, common)
+
+
+def _with_report(parser: argparse.ArgumentParser, sub: Any, common: Any) -> argparse.ArgumentParser:
+    """``parser`` with the ``report`` command, whose options its module declares."""
+    from agent.commands.report import add_parser
+
+    add_parser(sub, common)
     return parser
 
 
@@ -236,6 +256,14 @@ def _command(command: str) -> Callable[[argparse.Namespace], int]:
         from agent.commands.check import check_command
 
         return check_command
+    if command == "claim":
+        from agent.commands.claim import claim_command
+
+        return claim_command
+    if command == "report":
+        from agent.commands.report import report_command
+
+        return report_command
     from agent.commands import setup
 
     return {

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from agent import i18n
 from agent import secrets as secret_store
 from agent.channels import (
     KEYRING_PREFIX,
@@ -39,6 +40,7 @@ from agent.channels import (
 )
 from agent.channels import apprise_plugin as _apprise_plugin
 from agent.config import Config, Escalation
+from agent.i18n import _
 from agent.model import Alert, SourceHealth
 from agent.queue import LocalQueue
 from agent.storage import AlertKey, OutboxEntry, OutboxKey, alert_key, cycle_prefix
@@ -143,8 +145,14 @@ def _apprise_debug(capture: logging.Handler) -> Iterator[None]:
                 logger.setLevel(_apprise_level)
 
 
-def send(target: str, title: str, body: str) -> str | None:
-    """Send one message through apprise (on a worker thread). Returns None or why it failed."""
+def send(
+    target: str, title: str, body: str, html: tuple[str, tuple[tuple[str, str], ...]] | None = None
+) -> str | None:
+    """Send one message through apprise (on a worker thread). Returns None or why it failed.
+
+    ``html`` (a page and its images, each a name and base64 PNG) goes to an e-mail channel
+    instead of ``body``: an HTML mail with the images inline (``cid:`` + name), apprise adding
+    the plain-text part."""
     try:
         url = resolve_target(target)
     except DeliveryError as exc:
@@ -165,13 +173,32 @@ def send(target: str, title: str, body: str) -> str | None:
     capture = _ThreadCapture()
     try:
         with _apprise_debug(capture):
-            ok = plugin.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT)
+            if html is not None and hasattr(plugin, "smtp_host"):  # an e-mail channel
+                ok = _notify_html(plugin, title, *html)
+            else:
+                ok = plugin.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT)
     except Exception as exc:  # noqa: BLE001 - a plugin bug must not stop the agent
         return secret_store.redact(f"{type(exc).__name__}: {exc}")
     if ok:
         return None
     words = "; ".join(dict.fromkeys(capture.lines)) or "the channel refused the message"
     return secret_store.redact(words[:500])
+
+
+def _notify_html(plugin: Any, title: str, page: str, images: tuple[tuple[str, str], ...]) -> bool:
+    import base64
+
+    import apprise
+    from apprise.attachment.memory import AttachMemory
+
+    plugin.inline = True  # images referenced by cid: are sent inline (RFC 2387)
+    attach = [
+        AttachMemory(content=base64.b64decode(data), name=name, mimetype="image/png")  # type: ignore[no-untyped-call]
+        for name, data in images
+    ]
+    return bool(
+        plugin.notify(title=title, body=page, body_format=apprise.NotifyFormat.HTML, attach=attach)
+    )
 
 
 def smtp_unreachable(plugin: object) -> str | None:
@@ -260,15 +287,10 @@ def keyring_name(target: str, place: str, taken: Iterable[str]) -> str:
 
 
 def human(span: timedelta) -> str:
-    """A duration for people: "25 min", "2 h 05 min", "1 d 3 h"."""
-    minutes = max(0, int(span.total_seconds() // 60))
-    days, rest = divmod(minutes, 1440)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
-    if hours:
-        return f"{hours} h {mins:02d} min"
-    return f"{mins} min"
+    """A duration for people: "25 min", "2 h 05 min", "1 d 3 h" (English, as the log writes
+    it; a translated text uses ``i18n.duration``)."""
+    with i18n.speaking(i18n.SOURCE_LANGUAGE):
+        return i18n.duration(span)
 
 
 def display_zone(config: Config) -> tzinfo | None:
@@ -307,14 +329,17 @@ def targets_for(alert: Alert, escalation: Escalation) -> tuple[str, ...]:
 def escalation_messages(
     alert: Alert, config: Config, now: datetime
 ) -> list[tuple[str, dict[str, Any]]]:
-    """The outbox messages (key, record) an escalated alert owes: one per channel target."""
-    if alert.ticket:
-        title, lines = _overdue_text(alert, config, now)
-        kind = "escalation"
-    else:
-        title = alert.message
-        lines = [alert.message, "", "Until it can read it again, its waiting tickets are unknown."]
-        kind = "blind"
+    """The outbox messages (key, record) an escalated alert owes: one per channel target, in
+    the owner's ``language``."""
+    with i18n.speaking(config.language):
+        if alert.ticket:
+            title, lines = _overdue_text(alert, config, now)
+            kind = "escalation"
+        else:
+            title = alert.message
+            unknown = _("Until it can read it again, its waiting tickets are unknown.")
+            lines = [alert.message, "", unknown]
+            kind = "blind"
     out = []
     for target in targets_for(alert, config.escalation):
         key = OutboxKey(AlertKey.decode(alert.key), target).encode()
@@ -337,34 +362,43 @@ def _overdue_text(alert: Alert, config: Config, now: datetime) -> tuple[str, lis
     tz = display_zone(config)
     w = alert.tickets[0] if alert.tickets else None
     repeat = AlertKey.decode(alert.key).repeat
-    overdue = human(now - w.due_at) if w else ""
-    title = f"Overdue {overdue}: {alert.source} #{alert.ticket} — {alert.subject}"
+    overdue = i18n.duration(now - w.due_at) if w else ""
+    title = _("Overdue {duration}: {source} #{ticket} — {subject}").format(
+        duration=overdue, source=alert.source, ticket=alert.ticket, subject=alert.subject
+    )
     lines = []
     if w is not None:
         t = w.ticket
+        since = i18n.weekday_time(t.waiting_since, tz)
         lines.append(
-            f"{alert.source} #{t.id} has waited for a reply since "
-            f"{local_time(t.waiting_since, tz, '%a %H:%M')} (due {local_time(w.due_at, tz)})."
+            _("{source} #{ticket} has waited for a reply since {since} (due {due}).").format(
+                source=alert.source, ticket=t.id, since=since, due=i18n.time_text(w.due_at, tz)
+            )
         )
         details = [
-            f"{label}: {value}"
+            _("{label}: {value}").format(label=label, value=value)
             for label, value in (
-                ("Category", t.category),
-                ("Priority", t.priority),
-                ("Requester", t.requester),
-                ("Assignee", t.assignee),
+                (_("Category"), t.category),
+                (_("Priority"), t.priority),
+                (_("Requester"), t.requester),
+                (_("Assignee"), t.assignee),
             )
             if value
         ]
-        lines.append(f"Subject: {t.subject}")
+        lines.append(_("Subject: {subject}").format(subject=t.subject))
         if details:
             lines.append(" · ".join(details))
     link = _ticket_link(alert, config)
     if link:
-        lines.append(f"Open it: {link}")
-    step = f"Escalation level {alert.level + 1} of {len(config.escalation.levels)}"
+        lines.append(_("Open it: {link}").format(link=link))
+    level, levels = alert.level + 1, len(config.escalation.levels)
+    step = _("Escalation level {level} of {levels}.").format(level=level, levels=levels)
+    if repeat:
+        step = _("Escalation level {level} of {levels}, reminder {repeat}.").format(
+            level=level, levels=levels, repeat=repeat
+        )
     lines.append("")
-    lines.append(f"{step}, reminder {repeat}." if repeat else f"{step}.")
+    lines.append(step)
     return title, lines
 
 
@@ -425,7 +459,9 @@ def blind_alerts(
         since = s.failing_since
         if since is None or now - since < escalation.blind_after:
             continue
-        message = f"Ticketbell cannot read {s.name} since {local_time(since, tz)}: {s.message}"
+        message = _("Ticketbell cannot read {source} since {time}: {problem}").format(
+            source=s.name, time=i18n.time_text(since, tz), problem=s.message
+        )
         out.append(
             Alert(
                 kind="escalated",

@@ -8,8 +8,9 @@ in its tests rather than shifting every due time by the machine's offset.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from enum import Enum
 
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -189,6 +190,9 @@ class WaitingTicket:
     #: who said "I'm on it" through the team hub, and when (None: nobody, or only this person)
     claimed_by: str | None = None
     claimed_at: datetime | None = None
+    #: the forecast expects it to breach (at ``predicted_breach_at``): agent.insight.forecast
+    at_risk: bool = False
+    predicted_breach_at: datetime | None = None
 
 
 ALERT_KINDS = (
@@ -201,6 +205,7 @@ ALERT_KINDS = (
     "source_down",
     "source_up",
     "summary",
+    "at_risk",
 )
 
 
@@ -258,6 +263,9 @@ class Status:
     muted_until: datetime | None = None
     #: keys of the tickets shown first (the owner's escalated ones), newest first
     pinned: tuple[str, ...] = ()
+    #: the team's last days from the daily aggregates, oldest first: (day, answered, answered
+    #: within their window, breaches) — the dashboard's history (agent.insight)
+    history: tuple[tuple[date, int, int, int], ...] = ()
 
     @property
     def waiting(self) -> int:
@@ -310,6 +318,25 @@ def one_line(text: str, limit: int = 60) -> str:
 _SUMMARIES = ("while_away", "gathered")
 
 
+def _burst_summary(items: list[Alert], words: Callable[[int], str]) -> tuple[str, str]:
+    """ "3 new tickets: Billing ×2, Sales ×1" and the first subjects; ``words(n)`` is the title's
+    form for n tickets, with ``{count}`` and ``{categories}``."""
+    from agent.i18n import ngettext
+
+    n = len(items)
+    cats: dict[str, int] = {}
+    for a in items:
+        cat = one_line(a.category or a.source, 30)
+        cats[cat] = cats.get(cat, 0) + 1
+    parts = ", ".join(f"{c} ×{k}" if n > 1 else c for c, k in cats.items())
+    title = words(n).format(count=n, categories=parts)
+    body = "\n".join(one_line(a.subject, 60) for a in items[:3])
+    if n > 3:
+        more = ngettext("…and {count} more", "…and {count} more", n - 3)
+        body += "\n" + more.format(count=n - 3)
+    return one_line(title, 90), body
+
+
 def notification_text(alerts: tuple[Alert, ...] | list[Alert]) -> tuple[str, str] | None:
     """Title and body of one desktop notification for a burst of alerts (None: nothing to say):
     a first sync's ``summary`` (with the overdue tickets that came with it), else
@@ -328,22 +355,7 @@ def burst_text(alerts: tuple[Alert, ...] | list[Alert]) -> tuple[str, str] | Non
     Overdue outranks due soon, which outranks new; reminders and source changes speak for
     themselves. Subjects are plain text, cut to a readable length.
     """
-
-    def clip(text: str, size: int = 60) -> str:
-        return one_line(text, size)
-
-    def summary(items: list[Alert], one: str, many: str) -> tuple[str, str]:
-        n = len(items)
-        cats: dict[str, int] = {}
-        for a in items:
-            cat = one_line(a.category or a.source, 30)
-            cats[cat] = cats.get(cat, 0) + 1
-        parts = ", ".join(f"{c} ×{k}" if n > 1 else c for c, k in cats.items())
-        title = f"{n} {many if n > 1 else one}: {parts}"
-        body = "\n".join(clip(a.subject) for a in items[:3])
-        if n > 3:
-            body += f"\n…and {n - 3} more"
-        return clip(title, 90), body
+    from agent.i18n import _, ngettext
 
     by_kind: dict[str, list[Alert]] = {}
     for alert in alerts:
@@ -351,23 +363,47 @@ def burst_text(alerts: tuple[Alert, ...] | list[Alert]) -> tuple[str, str] | Non
     escalated = [a for a in by_kind.get("escalated", ()) if a.ticket]
     blind = [a for a in by_kind.get("escalated", ()) if not a.ticket]  # a source unreadable
     if escalated or "overdue" in by_kind:
-        return summary(by_kind.get("overdue") or escalated, "overdue ticket", "overdue tickets")
+        return _burst_summary(
+            by_kind.get("overdue") or escalated,
+            lambda n: ngettext(
+                "{count} overdue ticket: {categories}", "{count} overdue tickets: {categories}", n
+            ),
+        )
     # a source unreadable, or one summary that says it all ("While you were away: 3 new, …")
-    speaks = [
-        (clip(a.message, 90), "Its waiting tickets are unknown until it reads again") for a in blind
-    ]
-    speaks += [(clip(a.subject, 90), a.message) for k in _SUMMARIES for a in by_kind.get(k, ())]
+    unknown = _("Its waiting tickets are unknown until it reads again")
+    speaks = [(one_line(a.message, 90), unknown) for a in blind]
+    speaks += [(one_line(a.subject, 90), a.message) for k in _SUMMARIES for a in by_kind.get(k, ())]
     if speaks:
         return speaks[0]
+    if "at_risk" in by_kind:
+        title, body = _burst_summary(
+            by_kind["at_risk"],
+            lambda n: ngettext(
+                "{count} ticket at risk: {categories}", "{count} tickets at risk: {categories}", n
+            ),
+        )
+        cause = by_kind["at_risk"][0].message  # the forecast's why
+        return title, f"{one_line(cause, 200)}\n{body}" if cause else body
     if "due_soon" in by_kind:
-        return summary(by_kind["due_soon"], "ticket due soon", "tickets due soon")
+        return _burst_summary(
+            by_kind["due_soon"],
+            lambda n: ngettext(
+                "{count} ticket due soon: {categories}", "{count} tickets due soon: {categories}", n
+            ),
+        )
     if "new" in by_kind:
-        return summary(by_kind["new"], "new ticket", "new tickets")
+        return _burst_summary(
+            by_kind["new"],
+            lambda n: ngettext(
+                "{count} new ticket: {categories}", "{count} new tickets: {categories}", n
+            ),
+        )
     if "source_down" in by_kind:
         a = by_kind["source_down"][0]
-        return clip(f"Ticketbell cannot read {a.source}", 90), clip(a.message, 200)
+        title = _("Ticketbell cannot read {source}").format(source=a.source)
+        return one_line(title, 90), one_line(a.message, 200)
     if "reminder" in by_kind:
-        return "Tickets are still waiting", "Open Ticketbell to see them"
+        return _("Tickets are still waiting"), _("Open Ticketbell to see them")
     return None
 
 
@@ -381,7 +417,11 @@ def summary_text(summaries: list[Alert], overdue: list[Alert]) -> tuple[str, str
     else:
         subjects = [w.ticket.subject for a in summaries for w in a.tickets[:3]][:3]
         total = sum(len(a.tickets) for a in summaries)
+    from agent.i18n import ngettext
+
     body = "\n".join(one_line(s, 60) for s in subjects)
     if total > 3:
-        body += f"\n…and {total - 3} more"
+        body += "\n" + ngettext("…and {count} more", "…and {count} more", total - 3).format(
+            count=total - 3
+        )
     return title, body

@@ -23,6 +23,7 @@ from typing import Any
 
 from tinydb import TinyDB
 
+from agent.insight.aggregates import AggregateTable
 from agent.model import UTC, Alert, Snapshot, Ticket, parse_time, ticket_key
 from agent.storage import (
     AtomicJSONStorage,
@@ -57,6 +58,9 @@ class Changes:
     updated: tuple[Ticket, ...] = ()
     unchanged: tuple[Ticket, ...] = ()
     answered: tuple[Ticket, ...] = ()
+    #: every waiting cycle this snapshot ended (answered, or replied to and written again),
+    #: as its row last was: what the daily aggregates count (agent.insight)
+    ended: tuple[Ticket, ...] = ()
 
     @property
     def waiting(self) -> tuple[Ticket, ...]:
@@ -168,6 +172,8 @@ class LocalQueue:
         #: the sources whose tickets this queue has taken at least once (see :meth:`has_held`)
         self._held: set[str] = set()
         self._load_indexes()
+        #: the daily aggregates, saved with the ledger rows they come from (agent.insight)
+        self.aggregates = AggregateTable(self.store, self.data_dir, self.writable)
 
     def take_over(self) -> bool:
         """Try the lock again; once the other Ticketbell has stopped, take the data folder
@@ -272,13 +278,18 @@ class LocalQueue:
         gone = [] if not snapshot.complete else [k for k in known if k not in diff.seen]
         answered = [ticket_from_record(docs[str(known[k])]) for k in gone]
         diff.closed.extend(docs[str(known[k])] for k in gone)
-        self._close_cycles(diff.closed, now)
+        ended = self._close_cycles(diff.closed, now)
         self._write(diff, known, gone)
         for key in gone:
             queued.pop(key, None)
         queued.update(diff.fresh)
         changes = Changes(
-            source, tuple(diff.new), tuple(diff.updated), tuple(diff.unchanged), tuple(answered)
+            source,
+            tuple(diff.new),
+            tuple(diff.updated),
+            tuple(diff.unchanged),
+            tuple(answered),
+            tuple(map(ticket_from_record, ended)),
         )
         self._applied[source] = (snapshot.tickets, changes.waiting)
         return changes
@@ -330,17 +341,21 @@ class LocalQueue:
         for record, doc_id in zip(records, ids, strict=True):
             self._index[record["key"]] = doc_id
 
-    def _close_cycles(self, records: list[dict[str, Any]], now: datetime) -> None:
-        """Note in the ledger that waiting cycles ended (for the digest and retention)."""
+    def _close_cycles(self, records: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+        """Note in the ledger that waiting cycles ended (for the digest and retention); returns
+        the rows of the cycles noted now (none is noted twice)."""
         docs = []
+        ended = []
         for record in records:
             key = alert_key(record["source"], record["id"], record["waiting_since"], "answered")
             if key in self._ledger_keys:
                 continue
             self._ledger_keys.add(key)
             docs.append(answered_row(key, record, now))
+            ended.append(record)
         if docs:
             self.ledger.insert_multiple(docs)
+        return ended
 
     def waiting(self, source: str | None = None) -> list[QueuedTicket]:
         """Every ticket in the queue (of one source, or all), with its local state."""

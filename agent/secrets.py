@@ -1,4 +1,6 @@
-"""Secrets: the OS keyring (``keyring``), or an environment variable a source names.
+"""Secrets: the OS keyring (``keyring``), or an environment variable a source names, or, on a
+computer with no keyring service and only once the person has chosen it after a warning, a
+file only they can read (:func:`token_file`, 0600 in Ticketbell's config folder).
 
 Nothing else in Ticketbell reads or writes a secret. Every secret handed out is remembered, and
 :class:`RedactingFilter` (installed on the root logger by the CLI) replaces it in every log record,
@@ -9,12 +11,17 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import logging
 import os
+import sys
 import threading
+from pathlib import Path
 from types import ModuleType
 
 SERVICE = "ticketbell"
+#: the file of tokens kept without a keyring (the suite's secret scan knows its name)
+FILE_NAME = "tokens.json"
 
 _known: set[str] = set()
 _lock = threading.Lock()
@@ -22,6 +29,11 @@ _lock = threading.Lock()
 
 class SecretUnavailable(Exception):
     """No secret could be found for a source; the message says what to do about it."""
+
+
+class NoKeyring(SecretUnavailable):
+    """The keyring cannot store a token: the message says so in plain words and offers the
+    private file (``set(..., to_file=True)``) or an environment variable."""
 
 
 def remember(secret: str | None) -> None:
@@ -123,12 +135,15 @@ def get(name: str, env: str = "") -> str:
         remember(value)
         return clean(name, value)
     try:
-        value = _keyring().get_password(SERVICE, name)
+        value = _keyring().get_password(SERVICE, name) or _from_file(name)
     except Exception as exc:  # noqa: BLE001 - keyring raises many types across backends
-        raise SecretUnavailable(
-            f"the keyring cannot be read ({type(exc).__name__}); store the token for {name!r} "
-            "with `ticketbell secret set`, or set secret_env to an environment variable"
-        ) from None
+        value = _from_file(name)
+        if not value:
+            raise SecretUnavailable(
+                f"no token for {name!r}: this computer has no keyring service to read "
+                f"({type(exc).__name__}) and the token is not in {token_file()}; store it in "
+                f"Settings or with `ticketbell secret set {name!r} --to-file`"
+            ) from None
     if not value:
         raise SecretUnavailable(
             f"no token stored for {name!r}; add it in Settings or with "
@@ -140,33 +155,122 @@ def get(name: str, env: str = "") -> str:
     return value
 
 
-def set(name: str, value: str) -> None:
-    """Store a secret in the keyring, cleaned (see :func:`clean`; raises SecretUnavailable)."""
+def set(name: str, value: str, *, to_file: bool = False) -> str:
+    """Store a secret, cleaned (see :func:`clean`; raises SecretUnavailable), in the keyring;
+    where it cannot, in :func:`token_file` when ``to_file`` (the person accepted the warning)
+    or when that file is in use already, else NoKeyring. Returns where it went, in words."""
     remember(value)
     value = clean(name, value)
     if not value:
         raise SecretUnavailable(f"the token for {name!r} is empty; nothing stored")
     remember(value)
-    try:
-        _keyring().set_password(SERVICE, name, value)
-    except Exception as exc:  # noqa: BLE001
-        raise SecretUnavailable(
-            f"the keyring cannot store the token for {name!r} ({type(exc).__name__}); "
-            "use secret_env with an environment variable instead"
-        ) from None
+    if not to_file:
+        try:
+            _keyring().set_password(SERVICE, name, value)
+        except Exception as exc:  # noqa: BLE001
+            if not token_file().exists():
+                raise NoKeyring(no_keyring_advice(name, type(exc).__name__)) from None
+        else:
+            _write_file(name, None)  # no older copy left in the file to shadow it
+            return "in the keyring"
+    _write_file(name, value)
+    return f"in {token_file()} (readable by you only)"
+
+
+def no_keyring_advice(name: str, why: str = "") -> str:
+    """What to do when this computer has no keyring service, in plain words."""
+    return (
+        f"This computer has no keyring service{f' ({why})' if why else ''}: the safe place "
+        "where programs keep passwords, such as GNOME Keyring, KWallet, the Windows Credential "
+        f"Manager or the macOS Keychain. So the token for {name!r} cannot be kept there. "
+        f"Ticketbell can keep it in a file only your user account can read ({token_file()}); "
+        "anyone who can log in as you, or read your backups, can read it too. Or put the "
+        "token in an environment variable and name that variable as the helpdesk's "
+        "secret_env in the config file."
+    )
 
 
 def delete(name: str) -> None:
     with contextlib.suppress(Exception):  # nothing stored is fine
         _keyring().delete_password(SERVICE, name)
+    with contextlib.suppress(OSError, SecretUnavailable):
+        _write_file(name, None)
+
+
+def stored(name: str) -> str:
+    """Where a token for ``name`` is stored ("the keyring", "a private file"), "" if none."""
+    with contextlib.suppress(Exception):  # no keyring: the file may hold it
+        if _keyring().get_password(SERVICE, name):
+            return "the keyring"
+    return "a private file" if _from_file(name) else ""
 
 
 def describe(name: str, env: str = "") -> str:
     """Where the secret of ``name`` comes from, without revealing it (for `config show`)."""
     if env:
         return f"from ${env} ({'set' if os.environ.get(env) else 'NOT set'})"
+    if _from_file(name):
+        return f"in {token_file()}"
     try:
-        stored = _keyring().get_password(SERVICE, name)
+        found = _keyring().get_password(SERVICE, name)
     except Exception:  # noqa: BLE001
         return "keyring unavailable"
-    return "in keyring" if stored else "NOT in keyring"
+    return "in keyring" if found else "NOT in keyring"
+
+
+# --------------------------------------------------------------------------- the private file
+
+
+def token_file() -> Path:
+    """Where tokens are kept on a computer without a keyring: Ticketbell's config folder."""
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(SERVICE, appauthor=False)) / FILE_NAME
+
+
+def _read_file() -> dict[str, str]:
+    """The private file's tokens ({} when there is none). One another user could read is made
+    0600 first; one that is not ours, or a symbolic link, is not read."""
+    path = token_file()
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise SecretUnavailable(f"{path} cannot be read: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if sys.platform != "win32":
+            if info.st_uid != os.getuid():
+                raise SecretUnavailable(f"{path} belongs to another user; it is not read")
+            if info.st_mode & 0o077:
+                os.fchmod(fh.fileno(), 0o600)
+        raw = fh.read(1024 * 1024)
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError:
+        raise SecretUnavailable(f"{path} is damaged (not JSON); store the tokens again") from None
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _from_file(name: str) -> str:
+    with _lock:
+        return _read_file().get(name, "")
+
+
+def _write_file(name: str, value: str | None) -> None:
+    """Put (or, with None, take out) ``name``'s token in the private file (0600, its folder
+    0700, written atomically); no file is made just to take something out."""
+    from agent.storage import atomic_write, private_dir
+
+    with _lock:
+        tokens = _read_file()
+        if value is None and name not in tokens:
+            return
+        if value is None:
+            del tokens[name]
+        else:
+            tokens[name] = value
+        path = token_file()
+        private_dir(path.parent)
+        atomic_write(path, json.dumps(tokens, indent=1).encode("utf-8"))

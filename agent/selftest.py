@@ -19,7 +19,29 @@ from pathlib import Path
 
 import orjson
 
+from agent.i18n import N_, _, ngettext
+
 OK, WARN, FAIL = "ok", "warn", "fail"
+#: the verdicts and check names as a person reads them (the Qt child's JSON keeps the English)
+SHOWN = {
+    OK: N_("OK"),
+    WARN: N_("WARN"),
+    FAIL: N_("FAIL"),
+    "qt platform": N_("qt platform"),
+    "tray": N_("tray"),
+    "sound": N_("sound"),
+    "data dir": N_("data dir"),
+    "log dir": N_("log dir"),
+    "config": N_("config"),
+    "sources": N_("sources"),
+    "notifications": N_("notifications"),
+    "keyring": N_("keyring"),
+    "channels": N_("channels"),
+}
+
+
+def shown(word: str) -> str:
+    return _(SHOWN[word]) if word in SHOWN else word
 
 
 @dataclass(frozen=True)
@@ -29,7 +51,9 @@ class Check:
     detail: str
 
     def line(self) -> str:
-        return f"{self.verdict.upper():<4}  {self.name:<14} {self.detail}"
+        verdicts = max(len(shown(v)) for v in (OK, WARN, FAIL))
+        names = max(len(shown(name)) + 2 for name in SHOWN)
+        return f"{shown(self.verdict):<{verdicts}}  {shown(self.name):<{names}}{self.detail}"
 
 
 def run(config_path: Path, data_dir: Path, log_dir: Path) -> list[Check]:
@@ -51,10 +75,16 @@ def verdict(checks: list[Check]) -> tuple[int, str]:
     failed = [c.name for c in checks if c.verdict == FAIL]
     warned = sum(c.verdict == WARN for c in checks)
     if failed:
-        return 1, f"self-test FAILED: {', '.join(failed)}"
+        names = ", ".join(shown(name) for name in failed)
+        return 1, _("self-test FAILED: {checks}").format(checks=names)
     if warned:
-        return 0, f"self-test passed with {warned} warning(s)"
-    return 0, "self-test passed"
+        said = ngettext(
+            "self-test passed with {count} warning",
+            "self-test passed with {count} warnings",
+            warned,
+        )
+        return 0, said.format(count=warned)
+    return 0, _("self-test passed")
 
 
 def self_command(*args: str) -> list[str]:
@@ -76,7 +106,8 @@ def qt_checks(timeout: float = 60) -> list[Check]:
             stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return [Check("qt platform", FAIL, f"the Qt check did not finish ({type(exc).__name__})")]
+        said = _("the Qt check did not finish ({error})").format(error=type(exc).__name__)
+        return [Check("qt platform", FAIL, said)]
     checks = []
     for line in child.stdout.splitlines():
         if line.startswith("{"):
@@ -86,13 +117,12 @@ def qt_checks(timeout: float = 60) -> list[Check]:
         errors = [line.strip() for line in child.stderr.splitlines() if line.strip()]
         qpa = [e for e in errors if e.startswith("qt.qpa")]
         why = "; ".join(qpa or errors[-1:])[:400]
-        platform = os.environ.get("QT_QPA_PLATFORM", "the default")
+        platform = os.environ.get("QT_QPA_PLATFORM", _("the default"))
+        said = _("Qt could not start with {platform} platform plugin (exit {code}): {why}")
+        why = why or _("no message")
         checks.append(
             Check(
-                "qt platform",
-                FAIL,
-                f"Qt could not start with {platform} platform plugin "
-                f"(exit {child.returncode}): {why or 'no message'}",
+                "qt platform", FAIL, said.format(platform=platform, code=child.returncode, why=why)
             )
         )
     return checks
@@ -105,7 +135,7 @@ QtChecks = Callable[[], list[Check]]
 def qt_child(run_qt_checks: QtChecks | None) -> int:
     """``--self-test-qt``: run the Qt checks here and print them as JSON lines."""
     if run_qt_checks is None:
-        results = [Check("qt platform", FAIL, "`python -m agent` has no tray app to check")]
+        results = [Check("qt platform", FAIL, _("`python -m agent` has no tray app to check"))]
     else:
         results = run_qt_checks()
     for check in results:
@@ -123,20 +153,26 @@ def check_dir(name: str, folder: Path, severity: str) -> Check:
             os.fsync(fh.fileno())
         probe.unlink()
     except OSError as exc:
-        return Check(name, severity, f"{folder} is not writable ({exc.strerror or exc})")
-    return Check(name, OK, f"{folder} is writable")
+        said = _("{folder} is not writable ({error})")
+        return Check(name, severity, said.format(folder=folder, error=exc.strerror or exc))
+    return Check(name, OK, _("{folder} is writable").format(folder=folder))
 
 
 def check_config(path: Path) -> Check:
     from agent import config
 
     if not path.exists():
-        return Check("config", OK, f"not set up yet ({path} will be written by the first run)")
+        said = _("not set up yet ({path} will be written by the first run)")
+        return Check("config", OK, said.format(path=path))
     try:
         cfg = config.load(path)
     except config.ConfigError as exc:
         return Check("config", FAIL, str(exc))
-    return Check("config", OK, f"{path}: {len(cfg.sources)} source(s), role {cfg.role}")
+    n = len(cfg.sources)
+    said = ngettext(
+        "{path}: {count} source, role {role}", "{path}: {count} sources, role {role}", n
+    )
+    return Check("config", OK, said.format(path=path, count=n, role=cfg.role))
 
 
 def check_sources() -> Check:
@@ -150,8 +186,9 @@ def check_sources() -> Check:
         except (ImportError, AttributeError) as exc:
             broken.append(f"{kind} ({exc})")
     if broken:
-        return Check("sources", FAIL, f"cannot load: {', '.join(broken)}")
-    return Check("sources", OK, f"{len(KINDS)} helpdesk kinds load: {', '.join(KINDS)}")
+        return Check("sources", FAIL, _("cannot load: {kinds}").format(kinds=", ".join(broken)))
+    said = _("{count} helpdesk kinds load: {kinds}")
+    return Check("sources", OK, said.format(count=len(KINDS), kinds=", ".join(KINDS)))
 
 
 def check_notifications() -> Check:
@@ -162,7 +199,8 @@ def check_notifications() -> Check:
         importlib.import_module(f"plyer.platforms.{platform}.notification")
     except ImportError as exc:
         severity = WARN if platform == "macosx" else FAIL  # the tray app notifies through Qt there
-        return Check("notifications", severity, f"plyer's {platform} backend is missing ({exc})")
+        said = _("plyer's {platform} backend is missing ({error})")
+        return Check("notifications", severity, said.format(platform=platform, error=exc))
     if platform == "linux":
         try:
             import dbus  # noqa: F401 - one of the two ways plyer reaches the desktop
@@ -171,10 +209,12 @@ def check_notifications() -> Check:
                 return Check(
                     "notifications",
                     WARN,
-                    "headless mode cannot notify: neither python-dbus nor notify-send "
-                    "(package libnotify-bin) is installed",
+                    _(
+                        "headless mode cannot notify: neither python-dbus nor notify-send "
+                        "(package libnotify-bin) is installed"
+                    ),
                 )
-    return Check("notifications", OK, f"plyer {platform} backend loads")
+    return Check("notifications", OK, _("plyer {platform} backend loads").format(platform=platform))
 
 
 def check_keyring() -> Check:
@@ -182,13 +222,12 @@ def check_keyring() -> Check:
 
     available, backend = keyring_available()
     if available:
-        return Check("keyring", OK, f"tokens are stored in {backend}")
-    return Check(
-        "keyring",
-        WARN,
-        f"no usable keyring ({backend}); tokens can only come from environment variables "
-        "(secret_env) until a keyring (e.g. GNOME Keyring or KWallet) is available",
+        return Check("keyring", OK, _("tokens are stored in {backend}").format(backend=backend))
+    said = _(
+        "no usable keyring ({backend}); tokens can only come from environment variables "
+        "(secret_env) until a keyring (e.g. GNOME Keyring or KWallet) is available"
     )
+    return Check("keyring", WARN, said.format(backend=backend))
 
 
 def check_channels() -> Check:
@@ -198,7 +237,9 @@ def check_channels() -> Check:
 
         schemas = len(apprise.Apprise().details().get("schemas", []))
     except Exception as exc:  # noqa: BLE001 - any failure here means "no channels"
-        return Check("channels", FAIL, f"apprise does not load ({type(exc).__name__}: {exc})")
+        said = _("apprise does not load ({error})").format(error=f"{type(exc).__name__}: {exc}")
+        return Check("channels", FAIL, said)
     if not schemas:
-        return Check("channels", FAIL, "apprise found no notification services")
-    return Check("channels", OK, f"{schemas} escalation channel types (apprise)")
+        return Check("channels", FAIL, _("apprise found no notification services"))
+    said = _("{count} escalation channel types (apprise)").format(count=schemas)
+    return Check("channels", OK, said)

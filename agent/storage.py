@@ -29,6 +29,8 @@ from agent.model import UTC, Alert, Ticket, parse_time
 
 log = logging.getLogger(__name__)
 
+#: the queue file's table of daily aggregates (agent.insight.aggregates reads and checks it)
+AGGREGATES_TABLE = "aggregates"
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -106,9 +108,13 @@ class AtomicJSONStorage(Storage):
             return None
         try:
             data = orjson.loads(raw)
-            if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
+            # the daily aggregates are checked on their own: damaged, only they are moved aside
+            if not isinstance(data, dict):
                 raise ValueError("not a table of tables")
-            for table in data.values():
+            tables = [t for name, t in data.items() if name != AGGREGATES_TABLE]
+            if not all(isinstance(t, dict) for t in tables):
+                raise ValueError("not a table of tables")
+            for table in tables:
                 for doc in table.values():
                     if not isinstance(doc, dict):
                         raise ValueError("a record is not an object")
@@ -393,6 +399,9 @@ class OutboxEntry:
     cancelled_at: datetime | None = None
     in_doubt: bool = False
     last_error: str = ""
+    #: the weekly scorecard's HTML and its inline images (name, base64 PNG): e-mail only
+    html: str = ""
+    images: tuple[tuple[str, str], ...] = ()
 
     @property
     def open(self) -> bool:
@@ -419,6 +428,8 @@ class OutboxEntry:
             cancelled_at=parse_time(row.get("cancelled_at")),
             in_doubt=bool(row.get("in_doubt")),
             last_error=row.get("last_error") or "",
+            html=str(row.get("html") or ""),
+            images=tuple((str(n), str(d)) for n, d in row.get("images") or ()),
         )
 
 

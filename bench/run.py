@@ -26,10 +26,11 @@ if __package__ in (None, ""):  # run as a script: `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import apps, cycle, fakes, latency, traffic
+from bench import forecast as forecast_bench
 
 IDLE_SECONDS = 60.0
 SETTLE_SECONDS = 5.0
-GROUPS = ("idle", "startup", "latency", "cycle", "requests", "package")
+GROUPS = ("idle", "startup", "latency", "cycle", "requests", "package", "forecast")
 MIB = 1024 * 1024
 
 
@@ -395,6 +396,9 @@ def main(argv: list[str] | None = None) -> int:
         rows += request_rows(traffic.count_all())
     if "package" in groups:
         rows += package_rows(args.runs * 2)
+    if "forecast" in groups:
+        print("forecast backtests and a year's scorecard…", file=sys.stderr)
+        rows += forecast_bench.rows()
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     report = (
         f"Measured {stamp} on {machine()} by `make bench` "

@@ -10,7 +10,7 @@ group="${1:-test}"
 run_pkgs=(libegl1 libgl1 libfontconfig1 libxkbcommon0 libxkbcommon-x11-0 libdbus-1-3 libpulse0
           libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
           libxcb-randr0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libglib2.0-0 libnotify-bin)
-test_pkgs=(dovecot-imapd pulseaudio pulseaudio-utils dbus-daemon)
+test_pkgs=(dovecot-imapd pulseaudio pulseaudio-utils dbus-daemon mosquitto mosquitto-clients)
 desktop_pkgs=(xvfb dbus-x11 dunst pulseaudio pulseaudio-utils sox imagemagick xdotool x11-utils
               x11-xserver-utils libglib2.0-bin bc openbox xfce4-panel trayer suckless-tools)
 
@@ -52,4 +52,8 @@ DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommen
 # Dovecot's package enables a system-wide service; the tests start their own on loopback.
 if printf '%s\n' "${missing[@]}" | grep -qx dovecot-imapd && command -v systemctl >/dev/null; then
   $sudo systemctl disable --now dovecot >/dev/null 2>&1 || true
+fi
+# Mosquitto's package enables a system-wide broker too; the team tests start their own.
+if printf '%s\n' "${missing[@]}" | grep -qx mosquitto && command -v systemctl >/dev/null; then
+  $sudo systemctl disable --now mosquitto >/dev/null 2>&1 || true
 fi

@@ -17,6 +17,11 @@ from typing import Any
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 os.environ.setdefault("QT_LOGGING_RULES", "qt.multimedia*=false")
 os.environ["PYTHON_KEYRING_BACKEND"] = "keyrings.alt.file.PlaintextKeyring"
+# English texts with neutral formats (agent/i18n.py), whatever this machine's language; a test
+# that wants another language says so (LANGUAGE=de, i18n.speaking)
+for _var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+    os.environ.pop(_var, None)
+os.environ["LANG"] = "C.UTF-8"
 
 _HOME = Path(tempfile.mkdtemp(prefix="ticketbell-tests-"))
 for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):

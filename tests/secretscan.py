@@ -15,7 +15,9 @@ redaction list of ``agent.secrets``: it also holds every long part of a channel 
 names), which may rightly appear anywhere.
 
 Files of a fake server (its own password database) are not Ticketbell's output: a fake lists its
-folder in :data:`SERVER_SIDE`.
+folder in :data:`SERVER_SIDE`. The private token file of a computer without a keyring
+(``agent.secrets.FILE_NAME``) is, like the keyring, where a token is meant to be: not scanned
+(``test_secrets_file.py`` checks it is 0600 and holds nothing but the tokens).
 """
 
 from __future__ import annotations
@@ -56,9 +58,9 @@ def watch_secrets() -> None:
 
     store, read, source_init = secret_store.set, secret_store.get, Source.__init__
 
-    def set_(name: str, value: str) -> None:
+    def set_(name: str, value: str, *, to_file: bool = False) -> str:
         SECRETS.add(value)
-        store(name, value)
+        return store(name, value, to_file=to_file)
 
     def get(name: str, env: str = "") -> str:
         value = read(name, env)
@@ -121,6 +123,8 @@ def scan(
     for root in roots:
         for path in sorted(root.rglob("*")) if root.is_dir() else []:
             if not path.is_file() or path.is_symlink() or _server_side(path):
+                continue
+            if path.name == secret_store.FILE_NAME:  # the tokens' place without a keyring
                 continue
             try:
                 data = path.read_bytes()

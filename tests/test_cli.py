@@ -58,8 +58,13 @@ def test_check_demo_json_prints_waiting_tickets_and_a_second_run_knows_them(tmp_
         "state",
         "new",
         "url",
+        "claimed_by",  # a team's "I'm on it" (agent/team.py); nobody's without [team]
+        "claimed_at",
+        "at_risk",
+        "predicted_breach_at",
     }
     assert all(x["new"] for x in report["tickets"])
+    assert all(x["claimed_by"] is None for x in report["tickets"])
     assert t["waiting_since"].endswith("+00:00") and t["due_at"].endswith("+00:00")
     dues = [x["due_at"] for x in report["tickets"]]
     assert dues == sorted(dues)

@@ -78,13 +78,30 @@ def test_role_decides_the_default_interval(tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("90s", 90), ("10m", 600), ("2h", 7200), ("1d", 86400), ("1h30m", 5400), ("1.5h", 5400)],
+    [
+        ("90s", 90),
+        ("10m", 600),
+        ("2h", 7200),
+        ("1d", 86400),
+        ("1h30m", 5400),
+        ("1.5h", 5400),
+        ("2 hours", 7200),
+        ("90 min", 5400),
+        ("1 hour and 30 minutes", 5400),
+        ("1 Day", 86400),
+        ("45 secs", 45),
+        ("2 weeks", 1209600),
+        ("1 hr, 15 mins", 4500),
+        ("500ms", 0.5),
+    ],
 )
 def test_durations(text, expected):
     assert parse_duration(text) == timedelta(seconds=expected)
 
 
-@pytest.mark.parametrize("text", ["", "5x", "m10", "-5m", "10", 10, "1h 30", None])
+@pytest.mark.parametrize(
+    "text", ["", "5x", "m10", "-5m", "10", 10, "1h 30", None, "2 hourses", "and", "90 mn"]
+)
 def test_bad_durations_say_what_is_allowed(text):
     with pytest.raises(ValueError, match=r"duration|negative"):
         parse_duration(text)

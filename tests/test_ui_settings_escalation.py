@@ -282,7 +282,12 @@ def test_tab_follows_the_reading_order_when_rows_come_and_go(qtbot, tmp_path) ->
     dialog = dialog_for(qtbot, tmp_path, raw)
     form = dialog.source_form
     # the kind's own fields sit between the name and the token, and Tab goes the same way
-    assert tab_chain(form.name, 3) == [form.fields["url"], form.token, form.interval]
+    assert tab_chain(form.name, 4) == [
+        form.fields["url"],
+        form.token,
+        form.token_help,
+        form.interval,
+    ]
     level = dialog.escalation.add_level({"after": "0m", "notify": ["ntfy://first"]})
     second = level.targets.add("ntfy://second")
     first = level.targets.rows[0]

@@ -15,13 +15,14 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QSettings, QTimer, QUrl, Signal
+from PySide6.QtCore import QLibraryInfo, QObject, QSettings, QTimer, QTranslator, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QIcon
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QApplication
 
 import resources
 from agent import config as config_module
+from agent import i18n
 from agent.commands.common import config_path, data_dir, open_agent, setup_logging
 from agent.config import Config, ConfigError
 from agent.model import Alert, Status
@@ -97,6 +98,39 @@ class InstanceServer(QObject):
         self.server.close()
 
 
+# --------------------------------------------------------------------------- languages
+
+
+def qt_translations_dirs() -> list[Path]:
+    """Where Qt's own catalogues are: Qt's translations path, and PySide6's folder (the bundle
+    keeps ``PySide6/Qt/translations/qtbase_<code>.qm`` for the languages we ship)."""
+    import PySide6
+
+    qt = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath))
+    return [qt, Path(PySide6.__file__).parent / "Qt" / "translations"]
+
+
+def speak(app: QApplication, language: str) -> QTranslator | None:
+    """Speak ``language`` ("": the system's) from now on: our texts (``agent.i18n``) and Qt's
+    own, the standard dialogs' buttons (``qtbase_<code>.qm``). Replaces the translator of an
+    earlier call; returns the one installed (None: English, or Qt has no catalogue for it)."""
+    code = i18n.use(language).code
+    for old in app.findChildren(QTranslator, "ticketbell-qt"):
+        app.removeTranslator(old)
+        old.setObjectName("")  # deleted later: not found again before then
+        old.deleteLater()
+    if code == i18n.SOURCE_LANGUAGE:
+        return None
+    translator = QTranslator(app)
+    translator.setObjectName("ticketbell-qt")
+    if not any(translator.load(f"qtbase_{code}", str(d)) for d in qt_translations_dirs()):
+        log.info("no Qt translations for %s", code)
+        translator.deleteLater()
+        return None
+    app.installTranslator(translator)
+    return translator
+
+
 # --------------------------------------------------------------------------- the application
 
 
@@ -115,6 +149,7 @@ class TicketbellApp(QObject):
         self.bridge = Bridge()
         self.sound = SoundPlayer(self.qsettings, load=False)  # loaded once the icon is up
         self.dialog: Any = None
+        self.setup_needed: Any = None  # the icon saying what is missing, before any config
         self.presence: PresenceWatcher | None = None
 
     # -- start-up
@@ -142,10 +177,13 @@ class TicketbellApp(QObject):
         The icon comes first; the sounds and the agent's first poll follow as soon as the
         event loop runs (:meth:`_begin`), so a start shows the bell without waiting for them.
         """
+        from ui import dashboard
         from ui.notifications import DesktopNotifier, session_bus_reachable
         from ui.tray import Tray
 
+        self._close_setup_needed()
         self.config = config
+        speak(_application([]), config.language)
         if self.agent is not None:
             self.sound.configure(config.alerts)
             self.agent.reconfigure(config)
@@ -168,6 +206,7 @@ class TicketbellApp(QObject):
         self.tray.quit_requested.connect(self.quit)
         self.tray.log_folder_requested.connect(self.open_log_folder)
         self.bridge.status_changed.connect(self.tray.show_status)
+        self.bridge.status_changed.connect(dashboard.show_status)  # when it is open
         self.bridge.alerts_raised.connect(self.tray.show_alerts)
         self.agent.subscribe(self.bridge.on_status, self.bridge.on_alerts)
         self.tray.show()
@@ -201,9 +240,33 @@ class TicketbellApp(QObject):
 
     def _wizard_done(self, config: object) -> None:
         if isinstance(config, Config):
+            if self.dialog is not None and self.dialog.demo:
+                self.args.demo = True  # the demo's own queue; nothing saved as the config
             self.run_with(config)
         elif self.agent is None:
-            QApplication.quit()
+            self.show_setup_needed("no helpdesk is set up yet (the set-up was closed)")
+
+    def show_setup_needed(self, missing: str) -> None:
+        """No usable settings and no dialog: an icon that says so and offers the set-up."""
+        from ui.settings.wizard import SetupNeeded
+
+        self._close_setup_needed()
+        self.setup_needed = SetupNeeded(missing)
+        self.setup_needed.set_up.connect(self.start)
+        self.setup_needed.quit_requested.connect(self.quit)
+
+    def _close_setup_needed(self) -> None:
+        if self.setup_needed is not None:
+            self.setup_needed.close()
+            self.setup_needed = None
+
+    def _saved(self, config: Config) -> None:
+        """Settings saved. The person's own settings saved from the demo: leave the demo."""
+        if getattr(self.args, "demo", False) and not self.dialog.demo:
+            self.shutdown()
+            self.tray = None
+            self.args.demo = False
+        self.run_with(config)
 
     def open_settings(self, error: ConfigError | None = None) -> None:
         from ui.settings import SettingsDialog
@@ -217,10 +280,12 @@ class TicketbellApp(QObject):
         self.dialog = SettingsDialog(
             path, self.config, error=error, sound_problem=self.sound.problem, demo=demo
         )
-        self.dialog.saved.connect(self.run_with)
+        self.dialog.saved.connect(self._saved)
         self.dialog.test_sound.connect(lambda: self.sound.play("chime"))
         if self.agent is None:
-            self.dialog.rejected.connect(QApplication.quit)
+            self.dialog.rejected.connect(
+                lambda: self.show_setup_needed(f"its settings cannot be used: {error}")
+            )
         self.dialog.show()
 
     def open_source_settings(self, name: str) -> None:
@@ -248,6 +313,7 @@ class TicketbellApp(QObject):
         QApplication.quit()
 
     def shutdown(self) -> None:
+        self._close_setup_needed()
         if self.tray is not None:
             self.qsettings.setValue("menu/group_by", self.tray.group_by)
             self.tray.hide()
@@ -273,6 +339,7 @@ def run_app(args: argparse.Namespace) -> int:
     app.setDesktopFileName("ticketbell")
     app.setWindowIcon(QIcon(str(resources.path("ticketbell.svg"))))
     app.setQuitOnLastWindowClosed(False)
+    speak(app, "")  # the wizard's language, before there is a config
     name = instance_name(data_dir(args))
     if signal_running(name):
         print("ticketbell: already running; brought it forward", file=sys.stderr)

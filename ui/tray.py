@@ -24,6 +24,7 @@ from agent.config import Config, SourceConfig
 from agent.model import Alert, Status, WaitingTicket, utcnow
 from agent.policy import ticket_url
 from ui import badge
+from ui.dashboard import open_dashboard
 from ui.menu import (
     MENU_LIMIT,
     AgentCommands,
@@ -363,6 +364,7 @@ class Tray(QObject):
         add_group_by(menu, self.group_by, self.set_group_by)
         menu.addSeparator()
         add_action(menu, "Settings…").triggered.connect(self.settings_requested.emit)
+        add_action(menu, "Dashboard…").triggered.connect(lambda: open_dashboard(self))
         add_action(menu, "Open log folder").triggered.connect(self.log_folder_requested.emit)
         add_action(menu, "About").triggered.connect(self._about)
         add_action(menu, "Quit").triggered.connect(self.quit_requested.emit)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from agent import secrets as secret_store
 from agent.auth.providers import Client, client_for
 from agent.auth.tokens import seconds_or_none
+from agent.i18n import _
 from agent.sources.base import BadResponse, NotConfigured, Unavailable
 
 if TYPE_CHECKING:
@@ -35,11 +36,11 @@ class DeviceCode:
     expires_in: float
 
     def instructions(self) -> str:
-        return (
-            f"On any computer or phone, open {self.verification_uri} and enter the code "
-            f"{self.user_code}. Then sign in with the mailbox's or helpdesk's account and allow "
-            "Ticketbell to read it. This waits until you are done."
-        )
+        return _(
+            "On any computer or phone, open {url} and enter the code {code}. Then sign in with "
+            "the mailbox's or helpdesk's account and allow Ticketbell to read it. This waits "
+            "until you are done."
+        ).format(url=self.verification_uri, code=self.user_code)
 
 
 class SignInFailed(Exception):
@@ -67,13 +68,19 @@ def start_device_code(client: Client) -> DeviceCode:
         )
         data = response.json()
     except Exception as exc:  # noqa: BLE001 - network or not JSON
-        raise SignInFailed(f"cannot ask {client.provider.device_url} for a code ({exc})") from None
+        raise SignInFailed(
+            _("cannot ask {url} for a code ({error})").format(
+                url=client.provider.device_url, error=exc
+            )
+        ) from None
     finally:
         sess.close()
     if response.status_code != 200 or not isinstance(data, dict) or "device_code" not in data:
         said = data.get("error_description") or data.get("error") if isinstance(data, dict) else ""
         said = said or f"HTTP {response.status_code}"
-        raise SignInFailed(f"the sign-in server refused to give a code ({said})")
+        raise SignInFailed(
+            _("the sign-in server refused to give a code ({said})").format(said=said)
+        )
     secret_store.remember(str(data["device_code"]))
     uri = str(data.get("verification_uri") or data.get("verification_url") or "")
     return DeviceCode(
@@ -101,7 +108,7 @@ def finish_device_code(
     try:
         while time.monotonic() < deadline:
             if cancel.wait(interval):
-                raise SignInFailed("signing in was cancelled")
+                raise SignInFailed(_("signing in was cancelled"))
             try:
                 return dict(
                     sess.fetch_token(
@@ -118,15 +125,17 @@ def finish_device_code(
                     interval = min(interval + 5, MAX_DEVICE_INTERVAL)  # RFC 8628 section 3.5
                     continue
                 if exc.error == "access_denied":
-                    raise SignInFailed("access was not allowed at the sign-in page") from None
+                    raise SignInFailed(_("access was not allowed at the sign-in page")) from None
                 if exc.error == "expired_token":
                     break
-                raise SignInFailed(f"the sign-in server said {exc.error}") from None
+                said = _("the sign-in server said {error}").format(error=exc.error)
+                raise SignInFailed(said) from None
             except Exception as exc:  # noqa: BLE001 - network
-                raise SignInFailed(f"cannot reach the sign-in server ({exc})") from None
+                said = _("cannot reach the sign-in server ({error})").format(error=exc)
+                raise SignInFailed(said) from None
     finally:
         sess.close()
-    raise SignInFailed("the code expired before it was entered; start again")
+    raise SignInFailed(_("the code expired before it was entered; start again"))
 
 
 def open_in_browser(url: str) -> bool:
@@ -153,9 +162,8 @@ def browser_sign_in(
     try:
         server = RedirectServer(client.redirect_port)
     except OSError as exc:
-        raise SignInFailed(
-            f"cannot listen on 127.0.0.1:{client.redirect_port} for the browser's answer ({exc})"
-        ) from None
+        said = _("cannot listen on 127.0.0.1:{port} for the browser's answer ({error})")
+        raise SignInFailed(said.format(port=client.redirect_port, error=exc)) from None
     redirect = f"http://127.0.0.1:{server.server_port}/"
     verifier = random.token_urlsafe(64)
     sess = client.session(redirect_uri=redirect, code_challenge_method="S256")
@@ -171,14 +179,15 @@ def browser_sign_in(
         served.join()
         result = server.result
         if cancel.is_set():
-            raise SignInFailed("signing in was cancelled")
+            raise SignInFailed(_("signing in was cancelled"))
         if not result:
-            raise SignInFailed(f"no answer from the browser within {timeout:.0f} s; try again")
+            said = _("no answer from the browser within {seconds} s; try again")
+            raise SignInFailed(said.format(seconds=f"{timeout:.0f}"))
         if result.get("state") != state:
-            raise SignInFailed("the browser's answer was not for this sign-in (state mismatch)")
+            raise SignInFailed(_("the browser's answer was not for this sign-in (state mismatch)"))
         if "error" in result:
             said = result.get("error_description") or result["error"]
-            raise SignInFailed(f"the sign-in page said: {said}")
+            raise SignInFailed(_("the sign-in page said: {said}").format(said=said))
         secret_store.remember(result["code"])
         try:
             return dict(
@@ -187,11 +196,12 @@ def browser_sign_in(
                 )
             )
         except OAuthError as exc:
-            raise SignInFailed(
-                f"the sign-in server refused the code ({exc.error}: {exc.description or ''})"
-            ) from None
+            said = _("the sign-in server refused the code ({error}: {description})")
+            said = said.format(error=exc.error, description=exc.description or "")
+            raise SignInFailed(said) from None
         except Exception as exc:  # noqa: BLE001 - network
-            raise SignInFailed(f"cannot reach the sign-in server ({exc})") from None
+            said = _("cannot reach the sign-in server ({error})").format(error=exc)
+            raise SignInFailed(said) from None
     finally:
         sess.close()
         server.server_close()
@@ -219,9 +229,11 @@ def sign_in(
 
         def opened(url: str) -> object:
             say(
-                "Your browser opens the sign-in page. Sign in with the mailbox's or "
-                "helpdesk's account and allow Ticketbell to read it; then come back here. "
-                f"If no browser opens, visit:\n{url}"
+                _(
+                    "Your browser opens the sign-in page. Sign in with the mailbox's or "
+                    "helpdesk's account and allow Ticketbell to read it; then come back here. "
+                    "If no browser opens, visit:\n{url}"
+                ).format(url=url)
             )
             return open_browser(url)
 
@@ -231,14 +243,18 @@ def sign_in(
         secret_store.remember(str(token["access_token"]))
     if not refresh:
         raise SignInFailed(
-            "the sign-in server gave no refresh token, so Ticketbell would have to ask again "
-            "within the hour; check that the client may use offline access"
+            _(
+                "the sign-in server gave no refresh token, so Ticketbell would have to ask again "
+                "within the hour; check that the client may use offline access"
+            )
         )
     try:
         secret_store.set(config.name, refresh)
     except secret_store.SecretUnavailable as exc:
         raise SignInFailed(str(exc)) from None
-    return f"Signed in: {config.name!r} can be read now (the sign-in is kept in the keyring)."
+    return _("Signed in: {name} can be read now (the sign-in is kept in the keyring).").format(
+        name=repr(config.name)
+    )
 
 
 def sign_out(config: SourceConfig) -> str:
@@ -247,7 +263,7 @@ def sign_out(config: SourceConfig) -> str:
         refresh = secret_store.get(config.name)
     except secret_store.SecretUnavailable:
         refresh = ""
-    revoked = ""
+    revoked = False
     if refresh:
         with contextlib.suppress(NotConfigured, Unavailable, BadResponse):
             client = client_for(config)
@@ -260,10 +276,14 @@ def sign_out(config: SourceConfig) -> str:
                         token_type_hint="refresh_token",  # noqa: S106
                     )
                     if response.status_code == 200:
-                        revoked = " and revoked at the provider"
+                        revoked = True
                 except Exception:  # noqa: BLE001, S110 - forgetting locally is what matters
                     pass
                 finally:
                     sess.close()
     secret_store.delete(config.name)
-    return f"Signed out: the sign-in of {config.name!r} is forgotten{revoked}."
+    if revoked:
+        said = _("Signed out: the sign-in of {name} is forgotten and revoked at the provider.")
+    else:
+        said = _("Signed out: the sign-in of {name} is forgotten.")
+    return said.format(name=repr(config.name))

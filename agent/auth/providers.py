@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from agent import secrets as secret_store
+from agent.i18n import _, ngettext
 from agent.sources.base import BadResponse, NotConfigured, Option, Unavailable
 
 if TYPE_CHECKING:
@@ -223,13 +224,19 @@ def auth_warnings(config: Config, now: datetime) -> list[str]:
     for src in config.sources:
         if src.kind == "zendesk" and not uses_oauth(src) and not src.options.get("oauth"):
             days = (ZENDESK_TOKENS_END - now.date()).days
-            when = f"in {days} days" if days > 1 else "today or tomorrow" if days >= 0 else ""
-            if when:
-                said = f"stop working on {ZENDESK_TOKENS_END.isoformat()} ({when})"
+            if days > 1:
+                when = ngettext("in {count} day", "in {count} days", days).format(count=days)
             else:
-                said = f"stopped working on {ZENDESK_TOKENS_END.isoformat()}"
-            warnings.append(
-                f'{src.name}: Zendesk API tokens {said}; switch to auth = "oauth" and sign in '
-                "(see the README)"
+                when = _("today or tomorrow") if days >= 0 else ""
+            said = _(
+                "{name}: Zendesk API tokens stop working on {date} ({when}); "
+                'switch to auth = "oauth" and sign in (see the README)'
             )
+            if not when:
+                said = _(
+                    "{name}: Zendesk API tokens stopped working on {date}; "
+                    'switch to auth = "oauth" and sign in (see the README)'
+                )
+            end = ZENDESK_TOKENS_END.isoformat()
+            warnings.append(said.format(name=src.name, date=end, when=when))
     return warnings

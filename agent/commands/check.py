@@ -20,6 +20,7 @@ from agent.commands.common import (
     setup_logging,
 )
 from agent.config import Config, ConfigError
+from agent.i18n import N_, _, ngettext, weekday_time
 from agent.model import Health, SourceHealth, Status, one_line
 
 
@@ -33,24 +34,25 @@ def check_command(args: argparse.Namespace) -> int:
         print(f"UNKNOWN: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
     if not config.sources:
-        print(f"UNKNOWN: {config.path}: no [[sources]] configured", file=sys.stderr)
+        words = _("{path}: no [[sources]] configured").format(path=config.path)
+        print(f"UNKNOWN: {words}", file=sys.stderr)
         return EXIT_UNKNOWN
     try:
         agent = open_agent(config, args)
     except OSError as exc:
-        print(f"UNKNOWN: cannot use the data folder: {exc}", file=sys.stderr)
+        words = _("cannot use the data folder: {error}").format(error=exc)
+        print(f"UNKNOWN: {words}", file=sys.stderr)
         return EXIT_UNKNOWN
+    team = None
     try:
         report = agent.poll_once()
+        team = agent.team_json() if hasattr(agent, "team_json") else None  # [team]: who watches
     finally:
         agent.stop()
     status = report.status
     if args.json:
-        print(
-            orjson.dumps(
-                check_json(status, report.new_keys, config), option=orjson.OPT_INDENT_2
-            ).decode()
-        )
+        shown = check_json(status, report.new_keys, config) | ({"team": team} if team else {})
+        print(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode())
     else:
         print(check_table(status, report.new_keys))
     if any(s.health not in (Health.OK, Health.SLOWED) for s in status.sources):
@@ -96,45 +98,80 @@ def check_json(status: Status, new_keys: frozenset[str], config: Config) -> dict
                 "due_at": w.due_at.isoformat(),
                 "state": w.state.value,
                 "new": w.ticket.key in new_keys,
+                "at_risk": w.at_risk,
+                "predicted_breach_at": w.predicted_breach_at.isoformat()
+                if w.predicted_breach_at
+                else None,
                 "url": url(w.ticket.source, w.ticket.url),
+                "claimed_by": w.claimed_by,
+                "claimed_at": w.claimed_at.isoformat() if w.claimed_at else None,
             }
             for w in status.tickets
         ],
     }
 
 
+# the states of a waiting ticket as the table names them (WaitingTicket.state's values)
+STATE_NAMES = {"fine": N_("fine"), "due_soon": N_("due soon"), "overdue": N_("overdue")}
+
+
 def _local(dt: datetime) -> str:
-    return dt.astimezone().strftime("%a %H:%M")
+    return weekday_time(dt)
+
+
+def _waiting(count: int) -> str:
+    return ngettext("{count} waiting", "{count} waiting", count).format(count=count)
 
 
 def source_line(s: SourceHealth) -> str:
     """One source's line: never "0 waiting" for a source that could not be read."""
-    mark = "ok" if s.health is Health.OK else f"FAILED: {one_line(s.message, 300)}"
+    mark = _("ok") if s.health is Health.OK else _("FAILED: {message}")
+    mark = mark.format(message=one_line(s.message, 300))
     if s.health is Health.SLOWED:
         mark = one_line(s.message, 300)
     if not s.stale:
-        count = f"{s.waiting} waiting"
+        count = _waiting(s.waiting)
     elif s.last_success is not None:
-        count = f"{s.waiting} waiting when last read at {_local(s.last_success)}"
+        when = _local(s.last_success)
+        count = ngettext(
+            "{count} waiting when last read at {time}",
+            "{count} waiting when last read at {time}",
+            s.waiting,
+        ).format(count=s.waiting, time=when)
     elif s.waiting:  # kept in the queue from an earlier run
-        count = f"{s.waiting} waiting when last read"
+        count = ngettext(
+            "{count} waiting when last read", "{count} waiting when last read", s.waiting
+        ).format(count=s.waiting)
     else:
-        count = "? waiting"
+        count = _("? waiting")
     return f"{s.name} ({s.kind}): {count} — {mark}"
+
+
+def _summary(status: Status) -> str:
+    """ "3 waiting, 1 overdue, 0 due soon"."""
+    overdue = ngettext("{count} overdue", "{count} overdue", status.overdue)
+    due_soon = ngettext("{count} due soon", "{count} due soon", status.due_soon)
+    return ", ".join(
+        (
+            _waiting(status.waiting),
+            overdue.format(count=status.overdue),
+            due_soon.format(count=status.due_soon),
+        )
+    )
 
 
 def check_table(status: Status, new_keys: frozenset[str]) -> str:
     lines = [source_line(s) for s in status.sources]
-    summary = f"{status.waiting} waiting, {status.overdue} overdue, {status.due_soon} due soon"
+    summary = _summary(status)
     if status.blind:  # a count that leaves out what could not be read is no count of "all"
-        summary = f"at least {summary}: not every helpdesk could be read"
+        summary = _("at least {counts}: not every helpdesk could be read").format(counts=summary)
     lines.append(summary)
     if status.tickets:
-        rows = [("STATE", "DUE", "SOURCE", "ID", "CATEGORY", "SUBJECT")]
+        rows = [(_("STATE"), _("DUE"), _("SOURCE"), _("ID"), _("CATEGORY"), _("SUBJECT"))]
         for w in status.tickets:
-            state = w.state.value.replace("_", " ")
+            state = _(STATE_NAMES.get(w.state.value, w.state.value))
             if w.ticket.key in new_keys:
-                state += " (new)"
+                state = _("{state} (new)").format(state=state)
             rows.append(
                 (
                     state,

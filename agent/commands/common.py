@@ -95,10 +95,16 @@ def config_path(args: argparse.Namespace) -> Path:
 
 
 def load_config(args: argparse.Namespace) -> Config:
-    """The config the command runs with: the demo's, or the file (raises ConfigError)."""
+    """The config the command runs with: the demo's, or the file (raises ConfigError). Its
+    ``language`` is spoken from here on."""
+    from agent import i18n
+
     if getattr(args, "demo", False):
-        return config_module.demo_config()
-    return config_module.load(config_path(args))
+        config = config_module.demo_config()
+    else:
+        config = config_module.load(config_path(args))
+    i18n.use(config.language)
+    return config
 
 
 def data_dir(args: argparse.Namespace) -> Path:
@@ -115,4 +121,8 @@ def open_agent(config: Config, args: argparse.Namespace) -> Agent:
     from agent.queue import LocalQueue
 
     queue = LocalQueue(data_dir(args), config.retention)
+    if config.team is not None:  # the team hub's link (and hub) attached: agent.team_agent
+        from agent.team_agent import open_team_agent
+
+        return open_team_agent(config, queue, hub=args.command != "check")
     return Agent(config, queue)

@@ -12,6 +12,7 @@ from agent import config as config_module
 from agent import secrets as secret_store
 from agent.commands.common import EXIT_OK, EXIT_USAGE, config_path, load_config
 from agent.config import Config, ConfigError
+from agent.i18n import _, ngettext
 
 
 def import_command(args: argparse.Namespace) -> int:
@@ -127,13 +128,19 @@ def config_command(args: argparse.Namespace) -> int:
         sys.stdout.write(config_module.export_provisioning(config))
         return EXIT_OK
     if args.action == "validate":
-        where = "the demo configuration" if args.demo else str(path)
-        print(f"{where}: valid ({len(config.sources)} source(s), role {config.role})")
+        n = len(config.sources)
+        valid = ngettext(
+            "{where}: valid ({count} source, role {role})",
+            "{where}: valid ({count} sources, role {role})",
+            n,
+        )
+        where = _("the demo configuration") if args.demo else str(path)
+        print(valid.format(where=where, count=n, role=config.role))
         from agent.model import utcnow
         from agent.signin import auth_warnings
 
         for warning in auth_warnings(config, utcnow()):
-            print(f"warning: {warning}")
+            print(_("warning: {warning}").format(warning=warning))
         return EXIT_OK
     print(show_config(config))
     return EXIT_OK
@@ -177,11 +184,18 @@ def secret_command(args: argparse.Namespace) -> int:
         print("ticketbell: no secret given; nothing stored", file=sys.stderr)
         return EXIT_USAGE
     try:
-        secret_store.set(args.name, value)
+        where = secret_store.set(args.name, value, to_file=args.to_file)
+    except secret_store.NoKeyring as exc:
+        print(
+            f"ticketbell: {exc}\nTo keep it in that file: `ticketbell secret set "
+            f"{args.name!r} --to-file`",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     except secret_store.SecretUnavailable as exc:
         print(f"ticketbell: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"stored the secret of {args.name!r} in the keyring")
+    print(f"stored the secret of {args.name!r} {where}")
     return EXIT_OK
 
 
@@ -197,11 +211,13 @@ def signin_command(args: argparse.Namespace) -> int:
         print(f"ticketbell: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyError:
-        names = ", ".join(repr(s.name) for s in config.sources) or "none"
-        print(f"ticketbell: no source named {args.name!r} (there are: {names})", file=sys.stderr)
+        names = ", ".join(repr(s.name) for s in config.sources) or _("none")
+        said = _("no source named {name} (there are: {names})")
+        print(f"ticketbell: {said.format(name=repr(args.name), names=names)}", file=sys.stderr)
         return EXIT_USAGE
     if not signin.uses_oauth(source):
-        print(f'ticketbell: {args.name!r} does not sign in (set auth = "oauth")', file=sys.stderr)
+        said = _('{name} does not sign in (set auth = "oauth")').format(name=repr(args.name))
+        print(f"ticketbell: {said}", file=sys.stderr)
         return EXIT_USAGE
     try:
         if args.command == "signout":
@@ -210,6 +226,7 @@ def signin_command(args: argparse.Namespace) -> int:
         method = "device" if args.device else "browser" if args.browser else "auto"
         print(signin.sign_in(source, lambda text: print(text, flush=True), method))
     except (signin.SignInFailed, SourceError) as exc:
-        print(f"ticketbell: signing in {args.name!r} did not work: {exc}", file=sys.stderr)
+        said = _("signing in {name} did not work: {error}").format(name=repr(args.name), error=exc)
+        print(f"ticketbell: {said}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK

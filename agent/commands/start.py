@@ -9,9 +9,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from agent import __version__
+from agent import __version__, i18n
 from agent import config as config_module
 from agent.commands.common import EXIT_USAGE, config_path, data_dir, setup_logging
+from agent.i18n import _
 
 log = logging.getLogger("ticketbell")
 
@@ -74,21 +75,33 @@ def _first_start_marker(args: argparse.Namespace) -> Path:
 def self_test(args: argparse.Namespace) -> int:
     from agent import selftest
 
+    with contextlib.suppress(config_module.ConfigError, OSError):  # its own check says why
+        i18n.use(config_module.load(config_path(args)).language)
     where = sys.executable if getattr(sys, "frozen", False) else f"Python {sys.version.split()[0]}"
-    print(f"ticketbell {__version__} self-test ({where})", flush=True)
-    checks = selftest.run(config_path(args), data_dir(args), config_module.default_log_dir())
+    said = _("ticketbell {version} self-test ({where})").format(version=__version__, where=where)
+    print(said, flush=True)
     if args.first_start:
-        setup_logging(args.verbose, console_level=logging.WARNING)
-        lines = [c.line() for c in checks]
-        code, last = selftest.verdict(checks)
-        for line in lines:
-            log.info("first start: %s", line)
-        log.log(logging.WARNING if code else logging.INFO, "first start: %s", last)
-        with contextlib.suppress(OSError):
-            _first_start_marker(args).write_text("\n".join([*lines, last, ""]), encoding="utf-8")
-        return code
+        with i18n.speaking("en"):  # its lines go to the log, which stays English
+            return _first_start(args)
+    checks = selftest.run(config_path(args), data_dir(args), config_module.default_log_dir())
     for check in checks:
         print(check.line())
     code, last = selftest.verdict(checks)
     print(last)
+    return code
+
+
+def _first_start(args: argparse.Namespace) -> int:
+    """The bundle's first start: the self-test's lines into the log and the marker file."""
+    from agent import selftest
+
+    checks = selftest.run(config_path(args), data_dir(args), config_module.default_log_dir())
+    setup_logging(args.verbose, console_level=logging.WARNING)
+    lines = [c.line() for c in checks]
+    code, last = selftest.verdict(checks)
+    for line in lines:
+        log.info("first start: %s", line)
+    log.log(logging.WARNING if code else logging.INFO, "first start: %s", last)
+    with contextlib.suppress(OSError):
+        _first_start_marker(args).write_text("\n".join([*lines, last, ""]), encoding="utf-8")
     return code

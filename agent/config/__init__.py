@@ -16,6 +16,8 @@ environment variable its ``secret_env`` names (see ``agent.secrets``).
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.config.read import (
@@ -43,6 +45,7 @@ from agent.config.shapes import (
     ConfigError,
     Escalation,
     SourceConfig,
+    Team,
     WindowRule,
     Windows,
     default_config_path,
@@ -89,6 +92,7 @@ __all__ = [
     "ConfigError",
     "Escalation",
     "SourceConfig",
+    "Team",
     "WindowRule",
     "Windows",
     "default_config_path",
@@ -101,6 +105,7 @@ __all__ = [
     "parse_days",
     "parse_duration",
     "parse_time_range",
+    "problems",
     "read_provisioning",
     "read_toml",
     "risky_settings",
@@ -110,3 +115,49 @@ __all__ = [
     "to_toml",
     "tomllib",
 ]
+
+
+def problems(data: dict[str, Any], file: Path | None = None, limit: int = 30) -> list[ConfigError]:
+    """Every mistake in the document ``data``, not only the first (the settings window marks
+    them all): it is validated again with each key found wrong taken out, until it passes or
+    ``limit``. What taking a key out causes (a required key now missing, or the table it was
+    in) is not a mistake of its own and is not listed."""
+    doc = copy.deepcopy(data)
+    found: list[ConfigError] = []
+    for _ in range(2 * limit):
+        try:
+            from_dict(doc, file)
+            break
+        except ConfigError as exc:
+            caused = any(f.key == exc.key or f.key.startswith(exc.key) for f in found)
+            if not caused:
+                found.append(exc)
+            if len(found) >= limit or not _take_out(doc, exc.parts):
+                break
+    return found
+
+
+def _take_out(doc: dict[str, Any], parts: tuple[str | int, ...]) -> bool:
+    """Remove the table key at ``parts``, or the nearest enclosing one. A source that cannot
+    lose the key (a required one is missing) becomes a plain demo source of the same name, so
+    the other sources keep their places; False when nothing could be taken out."""
+    for n in range(len(parts), 0, -1):
+        holder: Any = doc
+        for part in parts[: n - 1]:
+            try:
+                holder = holder[part]
+            except (KeyError, IndexError, TypeError):
+                holder = None
+                break
+        key = parts[n - 1]
+        if isinstance(holder, dict) and key in holder:
+            del holder[key]
+            return True
+        sources = doc.get("sources")
+        if holder is sources and isinstance(sources, list) and isinstance(key, int):
+            if not 0 <= key < len(sources):
+                return False
+            name = sources[key].get("name") if isinstance(sources[key], dict) else None
+            sources[key] = {"name": name or f"source {key + 1}", "kind": "demo"}
+            return True
+    return False

@@ -35,6 +35,7 @@ from agent.config.shapes import (
     KeyPath,
     QuietRules,
     SourceConfig,
+    Team,
     VipRule,
     WindowRule,
     Windows,
@@ -378,7 +379,10 @@ def _read_alerts(r: _Reader) -> Alerts:
         quiet = r.parsed("quiet_hours", parse_time_range, None)
     volume = float(r.value(schema.declared("alerts", "volume")))
     due_soon = float(r.value(schema.declared("alerts", "due_soon")))
-    return Alerts(_sound(r), volume, remind_every, due_soon, quiet, _priority_sounds(r))
+    lead = r.value(schema.declared("alerts", "forecast_lead"))
+    return Alerts(
+        _sound(r), volume, remind_every, due_soon, quiet, lead, priority_sounds=_priority_sounds(r)
+    )
 
 
 def _read_targets(r: _Reader, name: str) -> tuple[str, ...]:
@@ -431,6 +435,7 @@ def _read_escalation(r: _Reader) -> Escalation:
         give_up_after=value["give_up_after"],
         digest_at=r.parsed("digest_at", schema.parse_clock, None),
         digest_to=_read_targets(r, "digest_to"),
+        scorecard_at=r.parsed("scorecard_at", schema.parse_weekly, None),
     )
 
 
@@ -479,15 +484,31 @@ def _read_vip(r: _Reader, i: int) -> VipRule:
     )
 
 
+def _read_team(r: _Reader, sources: tuple[SourceConfig, ...]) -> Team | None:
+    """``[team]`` (None when absent); a ``kind = "team"`` source needs it."""
+    r.check_unknown(schema.TEAM)
+    if not r.table:
+        for i, src in enumerate(sources):
+            if src.kind == "team":
+                raise ConfigError(r.file, ("sources", i, "kind"), "needs a [team] table")
+        return None
+    value = {opt.key: r.value(opt) for opt in schema.TEAM}
+    for key in ("broker", "name", "user"):
+        if not value[key]:
+            raise r.error(key, "is missing; [team] needs broker, name and user")
+    return Team(**value)
+
+
 def from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
     """Validate a parsed TOML document. Raises ConfigError naming the first problem found."""
     r = _Reader(path, data)
     r.check_unknown(TOP_LEVEL_KEYS)
     role = r.value(schema.declared("", "role"))
+    sources = _read_sources(path, r, role)
     return Config(
         path=path,
         role=role,
-        sources=_read_sources(path, r, role),
+        sources=sources,
         windows=_read_windows(r.sub("windows")),
         business_hours=_read_business_hours(r.sub("business_hours")),
         alerts=_read_alerts(r.sub("alerts")),
@@ -496,6 +517,8 @@ def from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
         start_at_login=bool(r.value(schema.declared("", "start_at_login"))),
         quiet=_read_quiet(r.sub("quiet")),
         vips=tuple(_read_vip(r, i) for i in range(len(r.get("vip", list, [])))),
+        team=_read_team(r.sub("team"), sources),
+        language=r.value(schema.declared("", "language")),
         raw=data,
     )
 

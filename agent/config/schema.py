@@ -26,25 +26,40 @@ MAX_DURATION = timedelta(days=30)
 
 # --------------------------------------------------------------------------- value parsers
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: the words a person writes for each unit ("2 hours", "90 min", "1 hr 30 mins")
+_UNIT_WORDS = {
+    "ms": ("msec", "msecs", "millisecond", "milliseconds"),
+    "s": ("sec", "secs", "second", "seconds"),
+    "m": ("min", "mins", "minute", "minutes"),
+    "h": ("hr", "hrs", "hour", "hours"),
+    "d": ("day", "days"),
+    "w": ("wk", "wks", "week", "weeks"),
+}
+_UNIT_OF = {word: unit for unit, words in _UNIT_WORDS.items() for word in (unit, *words)}
+_DURATION_PART = re.compile(
+    r"(\d+(?:\.\d+)?)(" + "|".join(sorted(_UNIT_OF, key=len, reverse=True)) + ")"
+)
 
 
 def parse_duration(text: object) -> timedelta:
-    """Parse "90s", "10m", "2h", "1d", or combinations like "1h30m". Raises ValueError."""
+    """Parse "90s", "10m", "2h", "1d", combinations like "1h30m", and the words a person
+    writes: "2 hours", "90 min", "1 hour and 30 minutes". Raises ValueError."""
     if not isinstance(text, str):
         raise ValueError(f'{text!r} is not a duration; write it as a string like "10m"')
-    raw = text.strip().lower().replace(" ", "")
+    raw = re.sub(r"\band\b|,", "", text.strip().lower()).replace(" ", "")
     if raw.startswith("-"):
         raise ValueError(f"{text!r} is negative; a duration must be positive")
     pos, total = 0, 0.0
     for match in _DURATION_PART.finditer(raw):
         if match.start() != pos:
             break
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        total += float(match.group(1)) * _UNIT_SECONDS[_UNIT_OF[match.group(2)]]
         pos = match.end()
     if not raw or pos != len(raw):
-        raise ValueError(f'{text!r} is not a duration; use e.g. "90s", "10m", "2h", "1d"')
+        raise ValueError(
+            f'{text!r} is not a duration; use e.g. "90s", "10m", "2 hours", "1h30m", "1d"'
+        )
     try:
         return timedelta(seconds=total)
     except OverflowError:  # "999999999999999999999d": past what a timedelta holds
@@ -77,6 +92,16 @@ def parse_clock(text: str) -> time:
             raise ValueError(f"{text!r} is past midnight")
         return time.max
     return time(hour, minute)
+
+
+def parse_weekly(text: str) -> tuple[int, time]:
+    """``"Mon 08:00"`` as (weekday, time of day): when the weekly scorecard goes out."""
+    days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    match = re.fullmatch(r"([A-Za-z]{3})[a-z]*\s+(\d{1,2}):(\d{2})", str(text).strip())
+    day = match.group(1).lower() if match else ""
+    if not match or day not in days or int(match.group(2)) > 23 or int(match.group(3)) > 59:
+        raise ValueError(f'{text!r} is not a day and a time; use e.g. "Mon 08:00"')
+    return days.index(day), time(int(match.group(2)), int(match.group(3)))
 
 
 def parse_time_range(text: object) -> tuple[time, time]:
@@ -166,6 +191,15 @@ def _colour(value: Any) -> str:
 BUILT_IN_SOUNDS = ("chime", "urgent", "bell", "knock")
 SOUND_HELP = f"{', '.join(BUILT_IN_SOUNDS)} (built in), off, or a .wav file"
 
+
+def _language(value: Any) -> str:
+    from agent.i18n import available
+
+    if not value or value in available():
+        return ""
+    return f"{value!r} is not a language Ticketbell speaks; use one of {', '.join(available())}"
+
+
 # --------------------------------------------------------------------------- the declarations
 
 GENERAL = (
@@ -181,6 +215,15 @@ GENERAL = (
     Option("retention", "Keep answered tickets for", timedelta, "7d", minimum="1h"),
     Option("start_at_login", "Start Ticketbell when I log in", bool, False),
     Option("vip", "VIP customers", list, [], "one [[vip]] table per customer or company"),
+    Option(
+        "language",
+        "Language",
+        str,
+        "",
+        'the language of windows, messages and escalations ("de", "fr", "pt_BR"); '
+        "empty: the system's",
+        _language,
+    ),
 )
 SOURCE = (
     Option("name", "Name", str, None, "the keyring entry of its token is keyed by this name"),
@@ -259,6 +302,14 @@ ALERTS = (
         str,
         "",
         "No sound then; the badge and escalations go on.",
+    ),
+    Option(
+        "forecast_lead",
+        "Warn of a likely breach",
+        timedelta,
+        "30m",
+        "owners: this long before a ticket is expected to breach (after two weeks of history)",
+        minimum="1m",
     ),
     Option(
         "priority_sounds",
@@ -344,6 +395,13 @@ ESCALATION = (
     Option("give_up_after", "Stop retrying a message after", timedelta, "1d", minimum="1m"),
     Option("digest_at", "Daily digest at", str, "", "HH:MM; empty: no digest"),
     Option(
+        "scorecard_at",
+        "Weekly scorecard at",
+        str,
+        "",
+        'e.g. "Mon 08:00": the last seven days through the digest\'s channels; empty: none',
+    ),
+    Option(
         "digest_to",
         "Send the digest to",
         list,
@@ -355,6 +413,34 @@ LEVEL = (
     Option("after", "When overdue by", timedelta, "0m", "0m: at once"),
     Option("notify", "Tell", list, None, "owner-desktop, mailto://…, a chat channel"),
 )
+
+
+def _broker(value: Any) -> str:
+    if not value:
+        return ""
+    if not re.match(r"^mqtts?://[^/\s:@]+(:\d+)?/?$", value):
+        return f"{value!r} is not a broker address; write mqtts://host:8883 (mqtt:// on loopback)"
+    host = re.sub(r"^mqtts?://|(:\d+)?/?$", "", value)
+    if value.startswith("mqtt://") and host not in ("127.0.0.1", "localhost", "::1"):
+        return "must use TLS (mqtts://) for a broker that is not on this computer"
+    return ""
+
+
+def _topic_name(value: Any) -> str:
+    ok = re.fullmatch(r"[A-Za-z0-9._-]{1,100}", value or "")
+    return "" if ok else f"{value!r} is not a team name; use letters, digits, . _ -"
+
+
+TEAM = (
+    Option("broker", "Broker", str, "", "mqtts://host:8883; mqtt:// only on loopback", _broker),
+    Option("name", "Team", str, "", "the team's topic root on the broker", _topic_name),
+    Option("user", "Broker login", str, "", 'its password in the keyring as "team"'),
+    Option("secret_env", "Password variable", str, "", "or from this variable", _env_name),
+    Option("ca", "Broker CA", str, "", "a CA bundle file for the broker's TLS"),
+    Option("hub", "Hub", bool, False, "this Ticketbell polls and publishes for the team"),
+    Option("heartbeat", "Heartbeat", timedelta, "15s", "the hub's heartbeat", minimum="1s"),
+    Option("claim_expiry", "A claim ends after", timedelta, "2h", minimum="1m"),
+)
 #: the config file's tables and their keys ("": the top level)
 TABLES: dict[str, tuple[Option, ...]] = {
     "": GENERAL,
@@ -363,6 +449,7 @@ TABLES: dict[str, tuple[Option, ...]] = {
     "alerts": ALERTS,
     "escalation": ESCALATION,
     "quiet": QUIET,
+    "team": TEAM,
 }
 
 

@@ -112,6 +112,7 @@ class Alerts:
     remind_every: timedelta | None = DEFAULTS["alerts.remind_every"]
     due_soon: float = DEFAULTS["alerts.due_soon"]
     quiet_hours: tuple[time, time] | None = None
+    forecast_lead: timedelta = DEFAULTS["alerts.forecast_lead"]
     priority_sounds: dict[str, str] = field(default_factory=dict)
 
 
@@ -130,6 +131,21 @@ class Escalation:
     give_up_after: timedelta = DEFAULTS["escalation.give_up_after"]
     digest_at: time | None = None
     digest_to: tuple[str, ...] = ()
+    scorecard_at: tuple[int, time] | None = None  # (weekday, time): the weekly scorecard
+
+
+@dataclass(frozen=True)
+class Team:
+    """``[team]``: the MQTT broker a hub publishes to and members read from (agent.team)."""
+
+    broker: str
+    name: str
+    user: str
+    secret_env: str = ""
+    ca: str = ""
+    hub: bool = False
+    heartbeat: timedelta = DEFAULTS["team.heartbeat"]
+    claim_expiry: timedelta = DEFAULTS["team.claim_expiry"]
 
 
 @dataclass(frozen=True)
@@ -166,6 +182,8 @@ class Config:
     escalation: Escalation = Escalation()
     retention: timedelta = DEFAULTS["retention"]
     start_at_login: bool = DEFAULTS["start_at_login"]
+    team: Team | None = None
+    language: str = DEFAULTS["language"]  # "" : the operating system's
     quiet: QuietRules = QuietRules()
     vips: tuple[VipRule, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)

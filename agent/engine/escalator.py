@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from agent import digest, escalation
+from agent import digest, escalation, i18n
 from agent.channels import describe_target
 from agent.config import Config
 from agent.escalation import (
@@ -32,6 +32,7 @@ from agent.escalation import (
     retry_delay,
     send,
 )
+from agent.i18n import _
 from agent.model import Alert, SourceHealth, WaitingTicket, parse_time
 from agent.queue import Changes, LocalQueue
 from agent.storage import OutboxEntry, OutboxKey, alert_key
@@ -60,8 +61,10 @@ class Escalator:
     def answered(self, changes: Changes, now: datetime) -> None:
         """Follow up the escalations of the tickets answered in ``changes``."""
         for t in changes.answered:
-            waited = human(now - t.waiting_since)
-            text = f"Answered after {waited}: {t.source} #{t.id} — {t.subject}"
+            waited = i18n.duration(now - t.waiting_since)
+            text = _("Answered after {duration}: {source} #{ticket} — {subject}").format(
+                duration=waited, source=t.source, ticket=t.id, subject=t.subject
+            )
             self.follow_up(t.source, t.id, t.cycle, text, now)
 
     def source_back(self, name: str, since: datetime | None, now: datetime) -> None:
@@ -70,7 +73,9 @@ class Escalator:
             alert_key(name, "*", since.isoformat(), "blind")
         ):
             return
-        text = f"Ticketbell reads {name} again (it could not for {human(now - since)})"
+        text = _("Ticketbell reads {source} again (it could not for {duration})").format(
+            source=name, duration=i18n.duration(now - since)
+        )
         self.follow_up(name, "", since.isoformat(), text, now)
 
     def follow_up(self, source: str, ticket: str, cycle: str, text: str, now: datetime) -> None:
@@ -104,7 +109,19 @@ class Escalator:
         failing: dict[str, datetime],
         now: datetime,
     ) -> datetime | None:
-        """Queue the daily digest when it falls due; returns when the next one is due."""
+        """Queue the daily digest and the weekly scorecard when they fall due; returns when the
+        next of them is due."""
+        card = self.scorecard(config, now)
+        daily = self._daily(config, waiting, failing, now)
+        return min((at for at in (card, daily) if at is not None), default=None)
+
+    def _daily(
+        self,
+        config: Config,
+        waiting: list[WaitingTicket],
+        failing: dict[str, datetime],
+        now: datetime,
+    ) -> datetime | None:
         esc = config.escalation
         if esc.digest_at is None or not sends_channels(config):
             return None
@@ -124,6 +141,27 @@ class Escalator:
             self.queue.set_meta("last_digest_day", day.isoformat())
             self.queue.set_meta("last_digest_at", now.isoformat())
             log.info("daily digest queued for %s", ", ".join(digest.digest_targets(esc)))
+        return following
+
+    def scorecard(self, config: Config, now: datetime) -> datetime | None:
+        """Queue the weekly scorecard (agent.insight.scorecard) when it falls due."""
+        from agent.insight import report, scorecard
+
+        esc = config.escalation
+        if esc.scorecard_at is None or not sends_channels(config):
+            return None
+        tz = escalation.display_zone(config)
+        last = self.queue.get_meta("last_scorecard_day")
+        day, following = scorecard.scorecard_due(now, *esc.scorecard_at, tz, last)
+        if last is None:  # first run: the first scorecard is the next scheduled one
+            first = (following - timedelta(days=7)).astimezone(tz).date()
+            self.queue.set_meta("last_scorecard_day", first.isoformat())
+        elif day is not None:
+            days = self.queue.aggregates.days()
+            card = report.scorecard(days, scorecard.week_before(day))
+            self._enqueue(scorecard.scorecard_messages(day, card, days, esc), now)
+            self.queue.set_meta("last_scorecard_day", day.isoformat())
+            log.info("weekly scorecard queued for %s", ", ".join(digest.digest_targets(esc)))
         return following
 
     def deliver(self, config: Config, now: datetime, submit: Submit) -> bool:
@@ -195,9 +233,8 @@ class Outbox:
                 self.queue.update_outbox(entry.key, attempts=entry.attempts, sending_since=None)
             return now + RETRY_BASE
         for entry in due:
-            key, target, title, body = entry.key, entry.target, entry.title, entry.body
-            self._started[key] = mono
-            self.in_flight[key] = submit(functools.partial(_deliver, key, target, title, body))
+            self._started[entry.key] = mono
+            self.in_flight[entry.key] = submit(functools.partial(_deliver, entry))
             wakes.append(now + timedelta(seconds=SEND_DEADLINE))
         return min(wakes)
 
@@ -325,6 +362,7 @@ class Outbox:
         return OutboxKey.decode(key).target
 
 
-def _deliver(key: str, target: str, title: str, body: str) -> DeliveryResult:
+def _deliver(entry: OutboxEntry) -> DeliveryResult:
     """One send on the send pool, its outcome as the scheduler records it."""
-    return DeliveryResult.of(key, send(target, title, body))
+    html = (entry.html, entry.images) if entry.html else None
+    return DeliveryResult.of(entry.key, send(entry.target, entry.title, entry.body, html))

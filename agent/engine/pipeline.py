@@ -19,6 +19,8 @@ from typing import Protocol
 from agent import escalation, policy, signin
 from agent.config import Config, SourceConfig
 from agent.engine.escalator import Escalator
+from agent.insight.forecast import Outlook
+from agent.insight.record import record_changes, record_unreadable
 from agent.model import (
     Alert,
     Health,
@@ -118,6 +120,7 @@ class Pipeline:
         self._unpublished: list[Alert] = []  # events recorded but not yet told to subscribers
         self._summarise: set[str] = set()  # sources whose new tickets owe one summary alert
         self._noted_write_error: str | None = None  # the save failure the status reports
+        self._outlook = Outlook()  # the forecast of breaches (agent.insight.forecast)
         self.quiet = Quiet()  # holds what should not pop up now (agent/quiet.py)
 
     # ------------------------------------------------------------------ a fetch's outcome
@@ -145,6 +148,7 @@ class Pipeline:
             self._on_error(state, result.error, alerts, now)
         self._unpublished.extend(self.queue.record(alerts))
         if changes is not None:
+            record_changes(self.queue, self.config, changes, now)  # the daily aggregates
             # "answered" is an event, not an owed alert: the ticket left the queue in this write.
             self._unpublished.extend(self._answered_alerts(changes, now))
             self._escalator.answered(changes, now)
@@ -163,6 +167,7 @@ class Pipeline:
         name = state.config.name
         first = state.summarise or not self.queue.has_held(name)  # first sync, or a resume
         state.summarise = False
+        self._note_unreadable(state, now)
         changes = self.queue.apply(self._accepted(state.config, snapshot), now)
         if first and changes.new:
             self._summarise.add(name)
@@ -280,7 +285,14 @@ class Pipeline:
             state.failures = 0
             state.health = replace(state.health, failures=0)
 
+    def _note_unreadable(self, state: SourceState, now: datetime) -> None:
+        """A failing source's time since its last try goes to the aggregates' unreadable time."""
+        if state.health.health is Health.FAILING:
+            name, since = state.config.name, state.health.last_attempt
+            record_unreadable(self.queue, self.config, name, since, now)
+
     def _mark_failed(self, state: SourceState, error: SourceError, now: datetime) -> Alert | None:
+        self._note_unreadable(state, now)
         state.failures += 1
         first = state.health.health is not Health.FAILING
         failing_since = now if first else state.health.failing_since
@@ -352,6 +364,7 @@ class Pipeline:
     def _build_status(self, now: datetime) -> Status:
         stale = {n for n, s in self._states.items() if s.health.stale}
         waiting = policy.evaluate(self.queue.waiting(), self.config, now, stale)
+        waiting = self._outlook.look(waiting, self.queue.aggregates.days, self.config, now)
         self._waiting = waiting
         counts: dict[str, int] = {}
         for w in waiting:
@@ -367,6 +380,7 @@ class Pipeline:
             self._notices(now),
             muted_until=self.queue.muted_until(now),
             pinned=self.queue.pinned(),
+            history=self._outlook.recent,
         )
 
     def _note_write_state(self, now: datetime) -> bool:
@@ -391,6 +405,9 @@ class Pipeline:
             notices.append(
                 f"the queue file was damaged and was moved aside ({self.queue.recovered_from.name})"
             )
+        aside = self.queue.aggregates.recovered_from
+        if aside is not None:
+            notices.append(f"the daily aggregates were damaged and were moved aside ({aside.name})")
         notices.extend(self._escalator.outbox.notices(now))
         notices.extend(signin.auth_warnings(self.config, now))  # Zendesk API tokens' end
         return tuple(notices)
@@ -453,6 +470,7 @@ class Pipeline:
         last = parse_time(self.queue.get_meta("last_reminder_at"))
         keys = self.queue.ledger_keys
         owed = policy.alerts_owed(waiting, self.config, now, keys, last, self._summarise)
+        owed += self._outlook.alerts(waiting, self.config, now, keys)
         self._summarise = set()
         owed += vip_escalations(waiting, self.config, now, keys)
         fresh = self.queue.record(owed)
@@ -463,6 +481,7 @@ class Pipeline:
             last = None
             self.queue.set_meta("last_reminder_at", None)
         self._next_change = policy.next_change(waiting, self.config, now, last)
+        self._next_change = self._outlook.next_look(waiting, self.config, now, self._next_change)
         fresh += self._escalate(fresh, now)
         self._status = replace(status, pinned=self.queue.pinned())
         return fresh

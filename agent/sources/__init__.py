@@ -24,6 +24,7 @@ KINDS: dict[str, str] = {
     "imap": "agent.sources.imap:ImapSource",
     "json": "agent.sources.jsonapi:JsonSource",
     "rt": "agent.sources.rt:RTSource",
+    "team": "agent.sources.team:TeamSource",
     "zammad": "agent.sources.zammad:ZammadSource",
     "zendesk": "agent.sources.zendesk:ZendeskSource",
 }

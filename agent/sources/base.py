@@ -97,6 +97,8 @@ class Source:
     needs_secret: ClassVar[bool] = True
     #: what the secret is called in this helpdesk's words (shown in the settings form)
     secret_label: ClassVar[str] = "API token"  # noqa: S105 - a label, not a secret
+    #: where to get the secret, the README's steps for this helpdesk ("How do I get this?")
+    credential_steps: ClassVar[str] = ""
     #: what the categories filter means for this kind (group, queue, label, folder...)
     category_label: ClassVar[str] = "Categories"
 

@@ -40,6 +40,8 @@ REQUESTERS = (
     "Margaret Hamilton",
 )
 
+ASSIGNEES = ("Ann", "Bo", "Chen", "Dara")
+
 
 def _hash(k: int) -> int:
     """A fixed scramble of the slot number (Knuth's multiplicative hash)."""
@@ -51,34 +53,38 @@ def _priority(h: int) -> str:
     return "urgent" if r == 0 else "high" if r <= 2 else "normal" if r <= 6 else "low"
 
 
+def demo_cycle(source: str, k: int) -> tuple[Ticket, datetime]:
+    """Demo ticket ``k`` (opened at ``k * SLOT`` s since the epoch) and when it is answered."""
+    h = _hash(k)
+    opened = k * SLOT
+    # One ticket in four arrived earlier than it shows here: close to or past its window.
+    backdate = 540 + (h >> 4) % 420 if (h >> 20) % 4 == 0 else 0
+    created = datetime.fromtimestamp(opened - backdate, UTC)
+    ticket = Ticket(
+        source=source,
+        id=f"D{k}",
+        subject=SUBJECTS[(h >> 12) % len(SUBJECTS)],
+        requester=REQUESTERS[(h >> 16) % len(REQUESTERS)],
+        category=CATEGORIES[(h >> 12) % len(CATEGORIES)],
+        priority=_priority(h),
+        status="open",
+        created_at=created,
+        waiting_since=created,
+        url=f"https://example.com/ticketbell-demo/tickets/D{k}",
+        assignee=ASSIGNEES[(h >> 24) % len(ASSIGNEES)],
+    )
+    return ticket, datetime.fromtimestamp(opened + 90 + h % 600, UTC)
+
+
 def demo_tickets(source: str, now: datetime) -> list[Ticket]:
     """The demo tickets waiting at ``now``: a pure function of the clock."""
     epoch = int(now.timestamp())
-    tickets = []
     longest = 700
+    tickets = []
     for k in range((epoch - longest) // SLOT, epoch // SLOT + 1):
-        h = _hash(k)
-        opened = k * SLOT
-        lifetime = 90 + h % 600
-        if not opened <= epoch < opened + lifetime:
-            continue
-        # One ticket in four arrived earlier than it shows here: close to or past its window.
-        backdate = 540 + (h >> 4) % 420 if (h >> 20) % 4 == 0 else 0
-        created = datetime.fromtimestamp(opened - backdate, UTC)
-        tickets.append(
-            Ticket(
-                source=source,
-                id=f"D{k}",
-                subject=SUBJECTS[(h >> 12) % len(SUBJECTS)],
-                requester=REQUESTERS[(h >> 16) % len(REQUESTERS)],
-                category=CATEGORIES[(h >> 12) % len(CATEGORIES)],
-                priority=_priority(h),
-                status="open",
-                created_at=created,
-                waiting_since=created,
-                url=f"https://example.com/ticketbell-demo/tickets/D{k}",
-            )
-        )
+        ticket, answered = demo_cycle(source, k)
+        if k * SLOT <= epoch < answered.timestamp():
+            tickets.append(ticket)
     return tickets
 
 

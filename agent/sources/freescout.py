@@ -220,6 +220,9 @@ class FreeScoutSource(Source):
     description = "FreeScout (API & Webhooks module): active conversations, by mailbox"
     required = (Option("url", "FreeScout address", help="e.g. https://help.example.com"),)
     secret_label = "API key"  # noqa: S105 - a label, not a secret
+    credential_steps = (  # the README's steps
+        "Manage → API & Webhooks in FreeScout shows the API key"
+    )
     category_label = "Mailboxes"
 
     def set_up(self) -> None:

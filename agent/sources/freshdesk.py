@@ -353,6 +353,10 @@ class FreshdeskSource(Source):
         ),
     )
     secret_label = "API key"  # noqa: S105 - a label, not a secret
+    credential_steps = (  # the README's steps
+        "in Freshdesk, click your profile picture → Profile settings → View API Key (next to "
+        "the password fields), copy it"
+    )
     category_label = "Groups"
     #: pages of the tickets list one stats sweep may read
     stats_pages = MAX_STATS_PAGES

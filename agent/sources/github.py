@@ -261,6 +261,10 @@ class GitHubSource(Source):
         ),
     )
     secret_label = "Personal access token"  # noqa: S105 - a label, not a secret
+    credential_steps = (  # the README's steps
+        "GitHub → Settings → Developer settings → Personal access tokens → Fine-grained "
+        "token, limited to the repository, with read access to Issues (and Metadata)"
+    )
     category_label = "Labels"
 
     def set_up(self) -> None:

@@ -132,6 +132,10 @@ class HelpScoutSource(Source):
     required = (Option("user", "App ID", help="Your Profile → My Apps → Create My App"),)
     optional = (Option("url", "API URL", default=API),)
     secret_label = "App secret"  # noqa: S105 - a label, not a secret
+    credential_steps = (  # the README's steps
+        "in Help Scout, Your Profile → My Apps → Create My App (any redirection URL will do); "
+        "it shows an App ID (the user above) and an App Secret"
+    )
     category_label = "Mailboxes"
 
     def set_up(self) -> None:

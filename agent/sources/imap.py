@@ -148,6 +148,12 @@ class ImapSource(Source):
         ),
     )
     secret_label = "Password (or app password)"  # noqa: S105 - a label, not a secret
+    credential_steps = (  # the README's steps
+        "Gmail and Outlook.com / Microsoft 365 do not accept the account password from mail "
+        "programs once two-step verification is on: create an app password (Google Account → "
+        "Security → 2-Step Verification → App passwords; Microsoft account → Security → "
+        "Advanced security options → App passwords) and store that one."
+    )
     category_label = "Folders or recipient addresses"
 
     @classmethod

@@ -212,15 +212,16 @@ def _must_match(config: SourceConfig) -> frozenset[str]:
 
 class JsonSource(Source):
     kind = "json"
-    description = "any JSON endpoint: URL, auth header and a field mapping (dotted paths)"
+    description = "your own system, through a web address that answers in JSON"
     required = (
         Option("url", "Endpoint URL", help="the URL that lists the tickets, as JSON"),
         Option(
             "fields",
-            "Field mapping",
+            "Which field is which",
             dict,
-            help="dotted paths for id, subject, requester, category, priority, status, "
-            "created, waiting_since, due, url",
+            help="where each of id, subject, requester, category, priority, status, created, "
+            "waiting_since, due, url is in one ticket, e.g. customer.name for the name "
+            "inside customer",
         ),
     )
     optional = (
@@ -231,8 +232,18 @@ class JsonSource(Source):
             help='the header that carries the secret, e.g. "Authorization" with the secret '
             '"Bearer …", or "X-Api-Key"',
         ),
-        Option("items", "Items path", default="", help="dotted path to the list of tickets"),
-        Option("next", "Next-page path", default="", help="dotted path to the next page's URL"),
+        Option(
+            "items",
+            "Where the tickets are",
+            default="",
+            help="where the list of tickets is in the answer, e.g. data.tickets",
+        ),
+        Option(
+            "next",
+            "Where the next page is",
+            default="",
+            help="where the next page's address is in the answer, e.g. links.next",
+        ),
         Option(
             "waiting_statuses",
             "Waiting statuses",
@@ -251,18 +262,22 @@ class JsonSource(Source):
         ),
     )
     secret_label = "Header value"  # noqa: S105 - a label, not a secret
+    credential_steps = (  # the README's steps
+        "The secret is the header's whole value (e.g. Bearer abc123 for auth_header = "
+        '"Authorization")'
+    )
 
     @classmethod
     def check_options(cls, config: SourceConfig) -> list[tuple[str, str]]:
         fields = config.options.get("fields") or {}
         if not isinstance(fields, dict):
-            return [("fields", "must be a table of dotted paths")]
+            return [("fields", "must be a table: each ticket field and where it is in one item")]
         unknown = sorted(set(fields) - set(FIELDS))
         if unknown:
             return [(f"fields.{unknown[0]}", f"is not a ticket field; use {', '.join(FIELDS)}")]
         for field in REQUIRED_FIELDS:
             if not isinstance(fields.get(field), str) or not fields[field].strip():
-                why = f"is missing; give the dotted path of the ticket's {field} in one item"
+                why = f"is missing; say where the ticket's {field} is in one item, e.g. a.b"
                 return [(f"fields.{field}", why)]
         given = {k for k, v in fields.items() if str(v).strip()}
         needed = sorted(_must_match(config) - given)

@@ -205,7 +205,7 @@ def parse_ticket(
 
 class RTSource(Source):
     kind = "rt"
-    description = "Request Tracker 5 (REST2): new and open tickets awaiting a reply, by queue"
+    description = "Request Tracker 5: new and open tickets awaiting a reply, by queue"
     required = (Option("url", "RT address", help="e.g. https://rt.example.com (with WebPath)"),)
     optional = (
         Option(
@@ -225,6 +225,9 @@ class RTSource(Source):
         ),
     )
     secret_label = "Auth token"  # noqa: S105 - a label, not a secret
+    credential_steps = (  # the README's steps
+        "in RT, Logged in as … → Settings → Auth Tokens → Create, copy it"
+    )
     category_label = "Queues"
 
     def set_up(self) -> None:

@@ -244,6 +244,10 @@ class ZammadSource(Source):
         ),
     )
     secret_label = "Access token"  # noqa: S105 - a label, not a secret
+    credential_steps = (  # the README's steps
+        "in Zammad, your avatar → Profile → Token Access → Create, with the permission "
+        "ticket.agent; copy it"
+    )
     category_label = "Groups"
 
     def set_up(self) -> None:

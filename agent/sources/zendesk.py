@@ -254,6 +254,10 @@ class ZendeskSource(Source):
         *signin.OPTIONS,
     )
     secret_label = "API token"  # noqa: S105 - a label, not a secret
+    credential_steps = (  # the README's steps
+        "Admin Center → Apps and integrations → APIs → Zendesk API, enable Token access, Add "
+        "API token, copy it"
+    )
     category_label = "Groups"
 
     def set_up(self) -> None:

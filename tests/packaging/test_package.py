@@ -121,6 +121,30 @@ def test_installed_binary_checks_the_demo_helpdesk(installed, tmp_path):
     assert report["sources"][0]["health"] == "ok"
 
 
+def test_installed_binary_speaks_german_with_qts_own_translations(installed, tmp_path):
+    """The bundle carries our compiled catalogues and Qt's qtbase_<code>.qm for the languages
+    we ship (and no other language's); the installed binary speaks German when asked."""
+    bundle = installed / "opt" / "ticketbell"
+    assert [p.name for p in bundle.rglob("de/LC_MESSAGES/ticketbell.mo")] == ["ticketbell.mo"]
+    qt = sorted(p.name for p in bundle.rglob("translations/*.qm"))
+    assert "qtbase_de.qm" in qt and "qtbase_pt_BR.qm" in qt
+    assert "qtbase_ja.qm" not in qt and not [n for n in qt if n.startswith("qt_")]
+    assert list(bundle.rglob("locale-data/de.dat")) and not list(bundle.rglob("locale-data/ja.dat"))
+    result = subprocess.run(
+        [str(bundle / "ticketbell"), "check", "--demo"],
+        env={**app_env(tmp_path), "LANGUAGE": "de"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
+    assert result.returncode in (1, 2), result.stderr
+    first, summary = result.stdout.splitlines()[:2]
+    assert first.endswith(" — ok") and ("Tickets warten" in first or "Ticket wartet" in first)
+    assert "überfällig" in summary
+
+
 def test_installed_binary_writes_and_removes_its_autostart_entry(installed, tmp_path):
     entry = tmp_path / "xdg_config_home" / "autostart" / "ticketbell.desktop"
     on = run_installed(installed, tmp_path, "autostart", "on")

@@ -269,6 +269,10 @@ class Campaign:
         sent_twice = {k: n for k, n in self.hook.received.items() if n > 1}
         never_arrived = [e for e in outbox if self.hook.received[key_tag(e["key"])] == 0]
         in_doubt = [e for e in never_arrived if e.get("in_doubt")]
+        # the daily aggregates count each ended cycle once: as many as the ledger's answered rows
+        answered = sum(1 for d in state["ledger"].values() if d["kind"] == "answered")
+        days = state.get("aggregates", {}).values()
+        counted = sum(day["cells"].get("*", [0])[0] for day in days)
         silently_lost = [e for e in never_arrived if not e.get("in_doubt")]
         return {
             "alerts_duplicated": len(duplicated),
@@ -277,6 +281,8 @@ class Campaign:
             "escalations_lost": len(silently_lost) + len(not_queued),
             "escalations_in_doubt": len(in_doubt),
             "escalations_sent": sum(self.hook.received.values()),
+            "aggregates_off": counted - answered,
+            "answered": answered,
             "events": len(self.events),
             "details": (duplicated, lost, missing_new, not_queued, sent_twice, silently_lost),
         }
@@ -306,6 +312,8 @@ def run_campaign(campaign: Campaign, kills: int, seed: int, record_property: Any
     assert verdict["alerts_lost"] == 0, verdict["details"]
     assert verdict["escalations_duplicated"] == 0, verdict["details"]
     assert verdict["escalations_lost"] == 0, verdict["details"]
+    assert verdict["answered"] > 0
+    assert verdict["aggregates_off"] == 0
 
 
 def test_twenty_kills_lose_nothing_and_repeat_nothing(

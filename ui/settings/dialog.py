@@ -26,7 +26,21 @@ from ui.settings.escalation import EscalationPage
 from ui.settings.general import GeneralPage
 from ui.settings.response import ResponsePage
 from ui.settings.sources import SourcesPage
-from ui.settings.widgets import plain_label, read_provisioning, retab, scrolling, show
+from ui.settings.widgets import (
+    DEMO,
+    fit_screen,
+    plain_label,
+    read_provisioning,
+    retab,
+    scrolling,
+    show,
+)
+
+#: the banner while the demo runs: what Save does then
+DEMO_NOTE = (
+    "This is the demo: nothing here is saved. Add your own helpdesk (and remove the demo) "
+    "and Save: that becomes your settings."
+)
 
 
 def read_raw(path: Path) -> dict[str, Any]:
@@ -67,12 +81,14 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.tabs)
         self._add_pages(sound_problem)
         layout.addWidget(self._buttons())
-        self.resize(760, 620)
+        fit_screen(self, 760, 640)
         retab(self)
         if error is not None:
             self.show_error(error)
             # Opened because the file could not be used at start: nothing was being saved yet.
             show(self.banner, f"Ticketbell cannot start with this configuration. {error}")
+        elif demo:
+            show(self.banner, DEMO_NOTE, ok=True)
 
     def _add_pages(self, sound_problem: str) -> None:
         data = self.data
@@ -150,8 +166,17 @@ class SettingsDialog(QDialog):
         self.source_form.clear_errors()
         for page in self._pages()[1:]:
             page.clear_errors()
-        show(self.banner, "")
+        show(self.banner, "", ok=False)
         data = self.collect()
+        if self.demo and any(s.get("kind") != DEMO for s in self.sources):
+            if self.path.exists():  # `ticketbell --demo` beside the person's own settings
+                show(
+                    self.banner,
+                    f"Not saved: this is the demo; your settings in {self.path} "
+                    "stay as they are. Start Ticketbell without the demo to change them.",
+                )
+                return None
+            self.demo = False  # the person's own helpdesk: these become their settings
         try:
             config = config_module.from_dict(data, self.path)
             self.source_form.store_token()
@@ -160,7 +185,7 @@ class SettingsDialog(QDialog):
                 config = config_module.save(data, self.path)
             self.general.apply_autostart()
         except ConfigError as exc:
-            self.show_error(exc)
+            self.show_errors(config_module.problems(data, self.path) or [exc])
             return None
         except (OSError, secret_store.SecretUnavailable) as exc:
             show(self.banner, f"Not saved: {exc}")
@@ -172,19 +197,33 @@ class SettingsDialog(QDialog):
 
     def show_error(self, exc: ConfigError) -> None:
         """Put ``exc`` under its field, bring its page forward and say so in the banner."""
+        self.show_errors([exc])
+
+    def show_errors(self, errors: list[ConfigError]) -> None:
+        """Put every error under its field (of one helpdesk at a time: the first with an
+        error), bring the first one's page forward and say in the banner where they all are."""
         # the pages learn which row is which key as they are collected
         if not self.escalation.index:
             self.escalation.collect(dict(self.data.get("escalation", {})), set())
         if not self.response.index:
             self.response.collect(copy.deepcopy(self.data))
-        page = next((p for p in self._pages() if p.show_error(exc)), None)
-        if page is not None:
-            self.tabs.setCurrentIndex(self._tab_of(page))
-            title = self.tabs.tabText(self.tabs.currentIndex())
-            text = f"Not saved: please fix the field marked in red on the {title} page."
-        else:
-            text = f"Not saved: {exc}"
-        show(self.banner, text)
+        tabs: list[int] = []  # the tab of each error shown
+        others: list[str] = []  # helpdesks with errors besides the one shown
+        unplaced: list[str] = []
+        first_source = next((e.source_index for e in errors if e.source_index is not None), None)
+        for exc in errors:
+            if exc.source_index is not None and exc.source_index != first_source:
+                others.append(str(self.sources[exc.source_index].get("name", "?")))
+                continue
+            page = next((p for p in self._pages() if p.show_error(exc)), None)
+            if page is None:
+                unplaced.append(str(exc))
+            else:
+                tabs.append(self._tab_of(page))
+        if tabs:
+            self.tabs.setCurrentIndex(tabs[0])
+        titles = [self.tabs.tabText(i) for i in tabs]
+        show(self.banner, _banner(titles, others, unplaced))
 
     def _tab_of(self, page: QWidget) -> int:
         for i in range(self.tabs.count()):
@@ -223,3 +262,18 @@ class SettingsDialog(QDialog):
             show(self.banner, f"Not exported: {exc}")
             return False
         return True
+
+
+def _banner(titles: list[str], others: list[str], unplaced: list[str]) -> str:
+    """ "Not saved: please fix the 3 fields marked in red on the Helpdesks and Alerts pages"."""
+    parts = []
+    if titles:
+        pages = list(dict.fromkeys(titles))
+        where = pages[0] if len(pages) == 1 else f"{', '.join(pages[:-1])} and {pages[-1]}"
+        fields = "the field" if len(titles) == 1 else f"the {len(titles)} fields"
+        plural = "s" if len(pages) > 1 else ""
+        parts.append(f"please fix {fields} marked in red on the {where} page{plural}")
+    if others:
+        parts.append(f"fix also the helpdesk {', '.join(dict.fromkeys(others))}")
+    parts += unplaced
+    return "Not saved: " + "; ".join(parts) + "."

@@ -26,11 +26,22 @@ from PySide6.QtWidgets import (
 
 from agent import config as config_module
 from agent import secrets as secret_store
-from agent.config import schema
+from agent.config import ConfigError, schema
 from agent.connection import ConnectionTest, source_to_sign_in, try_connection, try_sign_in
 from agent.sources import KINDS, source_class
 from agent.sources.base import Option
-from ui.settings.widgets import DEMO, Worker, clear, plain_label, retab, show, with_error
+from ui.settings.widgets import (
+    DEMO,
+    Worker,
+    accept_token_file,
+    clear,
+    hint,
+    kind_text,
+    plain_label,
+    retab,
+    show,
+    with_error,
+)
 
 #: the rows every kind has; the kind's own rows go between name and token
 FIXED_ROWS = ("kind", "name", "token", "interval")
@@ -143,6 +154,18 @@ def _option_widget(opt: Option, value: object) -> QWidget:
     return line
 
 
+def _field_value(opt: Option, widget: QWidget | None) -> object:
+    """What the field of ``opt`` says, as the file writes it (None: an empty number)."""
+    if isinstance(widget, QCheckBox):
+        return widget.isChecked()
+    if isinstance(widget, KeyValueEditor):
+        return widget.value()
+    if isinstance(widget, QLineEdit):
+        text = widget.text().strip()
+        return _line_value(opt, text) if text or opt.type is not int else None
+    return None
+
+
 def _line_value(opt: Option, text: str) -> object:
     if opt.type is list:
         return [p.strip() for p in text.split(",") if p.strip()]
@@ -167,7 +190,7 @@ class SourceForm(QWidget):
         self.layout_.addLayout(self.form)
         self.kind = QComboBox()
         for kind in kinds or list(KINDS):
-            self.kind.addItem(f"{kind} — {source_class(kind).description}", kind)
+            self.kind.addItem(kind_text(kind), kind)
         self.name = QLineEdit()
         self.interval = QLineEdit()
         self.set_role("assistant")
@@ -186,11 +209,29 @@ class SourceForm(QWidget):
         self.test_button.clicked.connect(self.test)
         self._row("kind", self.kind)
         self._row("name", self.name)
-        self.token_row = self._row("token", self.token, label="Token")
+        self.token_row = self._row("token", self._token_box(), label="Token")
         self._row("interval", self.interval)
         self._add_bottom(with_categories)
         self.kind.currentIndexChanged.connect(lambda: self._kind_changed({}))
         self.load(table or {"kind": self.kind.currentData()})
+
+    def _token_box(self) -> QWidget:
+        """The token field with "How do I get this?", which shows the kind's steps below it."""
+        box = QWidget()
+        lay = QVBoxLayout(box)
+        lay.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(self.token, 1)
+        self.token_help = QPushButton("How do I get this?")
+        self.token_help.setCheckable(True)
+        row.addWidget(self.token_help)
+        lay.addLayout(row)
+        self.token_steps = hint("")
+        self.token_steps.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.token_steps.setVisible(False)
+        lay.addWidget(self.token_steps)
+        self.token_help.toggled.connect(self.token_steps.setVisible)
+        return box
 
     def _add_bottom(self, with_categories: bool) -> None:
         if with_categories:
@@ -220,6 +261,7 @@ class SourceForm(QWidget):
         return box
 
     def load(self, table: dict[str, Any]) -> None:
+        self.loaded = dict(table)
         kind = table.get("kind", DEMO)
         index = self.kind.findData(kind)
         self.kind.blockSignals(True)
@@ -227,7 +269,9 @@ class SourceForm(QWidget):
         self.kind.blockSignals(False)
         self.name.setText(str(table.get("name", "")))
         self.interval.setText(str(table.get("interval", "")))
+        self.token.clear()
         self._kind_changed(table)
+        self.show_stored()
 
     def _kind_changed(self, table: dict[str, Any]) -> None:
         for box in self.extra_rows:
@@ -252,6 +296,12 @@ class SourceForm(QWidget):
         assert isinstance(token_label, QLabel)  # the form made the row with a text label
         token_label.setText(cls.secret_label)
         token_label.setVisible(cls.needs_secret)
+        self.token_help.setChecked(False)
+        self.token_help.setVisible(bool(cls.credential_steps))
+        self.token_steps.setText(
+            f"{cls.credential_steps.rstrip('.')}. Paste it here: Ticketbell keeps it in the "
+            "keyring, never in the settings file."
+        )
         cats = [str(c) for c in table.get("categories", [])]
         self.set_categories(cats, cats)
         show(self.test_result, "")
@@ -270,22 +320,23 @@ class SourceForm(QWidget):
         return [i.text() for i in items if i.checkState() == Qt.CheckState.Checked]
 
     def table(self) -> dict[str, Any]:
+        """The source as the form shows it, with the keys it has no field for (``secret_env``,
+        ``verify``, ``proxy``, ``timeout``...) as they were loaded: a save through the form
+        changes only what the person changed."""
         cls = source_class(self.kind.currentData())
         table: dict[str, Any] = {"name": self.name.text().strip(), "kind": cls.kind}
         if self.interval.text().strip():
             table["interval"] = self.interval.text().strip()
-        for opt in cls.required + cls.optional:
-            widget = self.fields.get(opt.key)
-            if isinstance(widget, QCheckBox):
-                if widget.isChecked() != bool(opt.default):
-                    table[opt.key] = widget.isChecked()
-            elif isinstance(widget, KeyValueEditor):
-                if widget.value():
-                    table[opt.key] = widget.value()
-            elif isinstance(widget, QLineEdit):
-                text = widget.text().strip()
-                if text and text != str(opt.default or ""):
-                    table[opt.key] = _line_value(opt, text)
+        same_kind = self.loaded.get("kind", DEMO) == cls.kind
+        shown = {*FIXED_ROWS, "categories", *self.fields}
+        common = {opt.key for opt in schema.SOURCE}
+        for key, value in self.loaded.items():
+            if key not in shown and (same_kind or key in common):
+                table[key] = value
+        for opt in [o for o in cls.required + cls.optional if o.key in self.fields]:
+            value = _field_value(opt, self.fields[opt.key])
+            if opt.key in self.loaded or value not in (None, "", [], {}, opt.default):
+                table[opt.key] = value
         if self.ticked():
             table["categories"] = self.ticked()
         return table
@@ -296,6 +347,12 @@ class SourceForm(QWidget):
             return False
         show(label, message)
         return True
+
+    def show_config_error(self, exc: ConfigError) -> bool:
+        """``exc`` (about this source) under its field, naming a key inside it ("created:
+        is missing" under the field mapping)."""
+        inner = f"{exc.parts[3]}: " if exc.parts[3:] else ""
+        return self.show_error(str(exc.parts[2]) if exc.parts[2:] else "name", inner + exc.message)
 
     def clear_errors(self) -> None:
         clear(*self.errors.values())
@@ -316,7 +373,22 @@ class SourceForm(QWidget):
             self.set_categories([str(c) for c in result.categories], self.ticked())
 
     def store_token(self) -> None:
-        """Put a typed token in the keyring under the source's name (never in the file)."""
-        if self.token.text() and source_class(self.kind.currentData()).needs_secret:
-            secret_store.set(self.name.text().strip(), self.token.text())
-            self.token.clear()
+        """Put a typed token in the keyring under the source's name (never in the config).
+        Without a keyring, the person is warned and may keep it in the private file instead;
+        if not, NoKeyring goes up with its advice."""
+        if not (self.token.text() and source_class(self.kind.currentData()).needs_secret):
+            return
+        name = self.name.text().strip()
+        try:
+            secret_store.set(name, self.token.text())
+        except secret_store.NoKeyring as exc:
+            if not accept_token_file(self, str(exc)):
+                raise
+            secret_store.set(name, self.token.text(), to_file=True)
+        self.token.clear()
+        self.show_stored()
+
+    def show_stored(self) -> None:
+        """The empty token box says when a token is stored for this source."""
+        where = secret_store.stored(self.name.text().strip()) if self.name.text().strip() else ""
+        self.token.setPlaceholderText(f"stored in {where} — type to replace" if where else "")

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QHBoxLayout, QListWidget, QPushButton, QVBoxLayout
 
 from agent.config import ConfigError
 from ui.settings.source_form import SourceForm
-from ui.settings.widgets import DEMO
+from ui.settings.widgets import DEMO, scrolling
 
 
 class SourcesPage(QWidget):
@@ -28,7 +28,8 @@ class SourcesPage(QWidget):
         lay.addLayout(left)
         self.sources: list[dict[str, Any]] = [dict(s) for s in sources]
         self.form = SourceForm(self.sources[0] if self.sources else None)
-        lay.addWidget(self.form, 1)
+        self.form_area = scrolling(self.form)  # a long form (IMAP with OAuth) scrolls
+        lay.addWidget(self.form_area, 1)
         self.current = 0 if self.sources else -1
         for s in self.sources:
             self.source_list.addItem(str(s.get("name", "?")))
@@ -79,4 +80,4 @@ class SourcesPage(QWidget):
         if index is None or index >= len(self.sources):
             return False
         self.source_list.setCurrentRow(index)
-        return self.form.show_error(str(exc.parts[2]) if exc.parts[2:] else "name", exc.message)
+        return self.form.show_config_error(exc)

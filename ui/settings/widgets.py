@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, QSize, Qt, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
     QFormLayout,
@@ -44,6 +45,14 @@ def plain_label(text: str = "", error: bool = False) -> QLabel:
         label.setStyleSheet(ERROR_STYLE)
         label.setVisible(bool(text))
     return label
+
+
+def kind_text(kind: str) -> str:
+    """A helpdesk kind in the words a person picks it by (its description, not its code)."""
+    from agent.sources import source_class
+
+    text = source_class(kind).description
+    return text[:1].upper() + text[1:]
 
 
 def hint(text: str) -> QLabel:
@@ -168,6 +177,20 @@ def accept_risky(parent: QWidget, path: Path, config: Config) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
+def accept_token_file(parent: QWidget, advice: str) -> bool:
+    """Whether to keep a token in the private file, this computer having no keyring: the
+    warning (``agent.secrets.no_keyring_advice``) is shown, and the file used only on "Yes"."""
+    buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
+    answer = QMessageBox.warning(
+        parent,
+        "No keyring on this computer",
+        advice + "\n\nKeep the token in that file?",
+        buttons,
+        QMessageBox.StandardButton.No,
+    )
+    return answer == QMessageBox.StandardButton.Yes
+
+
 def _layout_parts(layout: QLayout) -> list[QWidget | QLayout]:
     """The widgets and inner layouts of ``layout`` in its order. Each QLayoutItem is asked at
     once and dropped: a kept wrapper of one outlives it, and PySide's wrapper map may hand that
@@ -232,6 +255,15 @@ def retab(widget: QWidget) -> None:
         root = parent
     for a, b in itertools.pairwise(reading_order(root)):
         QWidget.setTabOrder(a, b)
+
+
+def fit_screen(window: QWidget, width: int, height: int, screen: QSize | None = None) -> None:
+    """Size ``window`` at ``width`` × ``height``, or less on a smaller screen (its available
+    part, less a title bar): its pages scroll rather than run off the screen."""
+    if screen is None:
+        here = window.screen() or QGuiApplication.primaryScreen()
+        screen = here.availableGeometry().size()
+    window.resize(min(width, screen.width() - 20), min(height, screen.height() - 40))
 
 
 def scrolling(page: QWidget) -> QScrollArea:

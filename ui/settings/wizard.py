@@ -7,7 +7,8 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -15,19 +16,35 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QMenu,
+    QMessageBox,
     QPushButton,
+    QSystemTrayIcon,
     QVBoxLayout,
+    QWidget,
     QWizard,
     QWizardPage,
 )
 
+import resources
+from agent import autostart
 from agent import config as config_module
 from agent import secrets as secret_store
-from agent.config import Config, ConfigError
+from agent.config import Config, ConfigError, problems
 from agent.connection import ConnectionTest
-from agent.sources import KINDS, source_class
+from agent.sources import KINDS
 from ui.settings.source_form import SourceForm
-from ui.settings.widgets import DEMO, hint, plain_label, read_provisioning
+from ui.settings.widgets import (
+    DEMO,
+    ERROR_STYLE,
+    fit_screen,
+    hint,
+    kind_text,
+    plain_label,
+    read_provisioning,
+    scrolling,
+    show,
+)
 
 
 class ConnectPage(QWizardPage):
@@ -42,13 +59,19 @@ class ConnectPage(QWizardPage):
         )
         self.form = form
         self.passed: dict[str, Any] | None = None  # the values the last good test used
+        self.unverified = ""  # the failed test's answer, when the person continued anyway
         self.advance = False
-        lay = QVBoxLayout(self)
+        inner = QWidget()  # scrolls: a long form (IMAP with OAuth) on a small screen
+        lay = QVBoxLayout(inner)
         lay.addWidget(form)
         self.anyway = QCheckBox("Continue anyway (fix the connection later in Settings)")
         self.anyway.setVisible(False)
         lay.addWidget(self.anyway)
         lay.addStretch(1)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self.area = scrolling(inner)
+        outer.addWidget(self.area)
         form.tester.done.connect(self._tested)
 
     def _values(self) -> dict[str, Any]:
@@ -60,7 +83,11 @@ class ConnectPage(QWizardPage):
         self.anyway.setVisible(False)
 
     def validatePage(self) -> bool:
-        if self.passed == self._values() or (self.anyway.isVisible() and self.anyway.isChecked()):
+        if self.passed == self._values():
+            self.unverified = ""
+            return True
+        if self.anyway.isVisible() and self.anyway.isChecked():
+            self.unverified = self.form.test_result.text() or "the connection was not tested"
             return True
         if self.form.test_button.isEnabled():
             self.advance = True
@@ -79,10 +106,52 @@ class ConnectPage(QWizardPage):
             self.anyway.setVisible(True)
 
 
+class DonePage(QWizardPage):
+    """The last page: what was saved (or why nothing was: Finish stays off until it is), what
+    was not verified, and **Start at login**, ticked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saved = False
+        lay = QVBoxLayout(self)
+        # not "result": that is QDialog.result()
+        self.summary = plain_label()
+        lay.addWidget(self.summary)
+        self.autostart = QCheckBox("Start Ticketbell when I log in")
+        self.autostart.setChecked(True)
+        lay.addWidget(self.autostart)
+        self.autostart_error = plain_label(error=True)
+        lay.addWidget(self.autostart_error)
+        lay.addStretch(1)
+
+    def say(self, saved: bool, title: str, text: str) -> None:
+        self.saved = saved
+        self.setTitle(title)
+        self.summary.setText(text)
+        self.summary.setStyleSheet("" if saved else ERROR_STYLE)
+        self.autostart.setVisible(saved)
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:  # Finish only once the settings are saved
+        return self.saved
+
+    def validatePage(self) -> bool:
+        """Finish: turn start at login on as ticked; a refusal is shown here, once."""
+        if not self.autostart.isVisible() or self.autostart.isChecked() == autostart.enabled():
+            return True
+        try:
+            autostart.set_enabled(self.autostart.isChecked())
+        except autostart.AutostartError as exc:
+            show(self.autostart_error, f"Start at login could not be set: {exc}")
+            self.autostart.setChecked(False)
+            return False
+        return True
+
+
 class FirstRunWizard(QWizard):
     """Pick a helpdesk or the demo (or import a provisioning file), connect, categories, done."""
 
-    finished_with = Signal(object)  # the saved Config, or None when cancelled
+    finished_with = Signal(object)  # the saved Config (the demo's: not saved), or None
 
     def __init__(self, path: Path) -> None:
         super().__init__()
@@ -91,14 +160,16 @@ class FirstRunWizard(QWizard):
         self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
         self.config: Config | None = None
         self.imported: Config | None = None
+        self.demo = False  # "Try the demo": run it without saving it as the person's settings
 
         self.addPage(self._start_page())
         self.form = SourceForm(with_categories=False)
         self.connect_page = ConnectPage(self.form)
         self.addPage(self.connect_page)
         self.addPage(self._categories_page())
-        self.addPage(self._done_page())
-        self.resize(640, 560)
+        self.done_page = DonePage()
+        self.addPage(self.done_page)
+        fit_screen(self, 680, 600)
         self.currentIdChanged.connect(self._page_changed)
         self.finished.connect(self._finished)
 
@@ -116,7 +187,7 @@ class FirstRunWizard(QWizard):
         self.kind.addItem("The demo helpdesk (no account needed)", DEMO)
         for kind in KINDS:
             if kind != DEMO:
-                self.kind.addItem(f"{kind} — {source_class(kind).description}", kind)
+                self.kind.addItem(kind_text(kind), kind)
         lay.addWidget(self.kind)
         lay.addSpacing(12)
         lay.addWidget(QLabel("Did your team owner give you a settings file?"))
@@ -144,25 +215,16 @@ class FirstRunWizard(QWizard):
         lay.addWidget(self.form.categories)
         return cats
 
-    def _done_page(self) -> QWizardPage:
-        done = QWizardPage()
-        done.setTitle("Done")
-        lay = QVBoxLayout(done)
-        # not "result": that is QDialog.result()
-        self.summary = plain_label()
-        lay.addWidget(self.summary)
-        lay.addStretch(1)
-        return done
+    @property
+    def summary(self) -> QLabel:
+        return self.done_page.summary
 
     def try_demo(self) -> None:
-        """One click: save the demo configuration and finish."""
+        """One click: run the demo. Nothing is saved: the next start asks again, and Settings
+        saves the person's own helpdesk when they add one (see ``SettingsDialog.demo``)."""
         self.imported = None
-        self.kind.setCurrentIndex(0)
-        self.form.load({"kind": DEMO})
-        message = self._save()
-        if self.config is None:
-            self.import_note.setText(message)
-            return
+        self.demo = True
+        self.config = config_module.demo_config()
         self.accept()
 
     def _pick_file(self) -> None:
@@ -187,9 +249,10 @@ class FirstRunWizard(QWizard):
         if page == 2:
             self.no_categories.setVisible(self.form.categories.count() == 0)
         if page == 3:
-            self.summary.setText(self._save())
+            self.done_page.say(*self._save())
 
-    def _save(self) -> str:
+    def _save(self) -> tuple[bool, str, str]:
+        """Save; (saved, the last page's title, its text)."""
         base = copy.deepcopy(self.imported.raw) if self.imported else {}
         if not base and self.kind.currentData() == DEMO:
             base = copy.deepcopy(config_module.DEMO_CONFIG)
@@ -201,17 +264,81 @@ class FirstRunWizard(QWizard):
             self.config = config_module.save(base, self.path)
         except ConfigError as exc:
             self.config = None
-            self.form.show_error(str(exc.parts[2]) if exc.parts[2:] else "name", exc.message)
-            return f"Not saved yet. Go Back and fix: {exc.message}"
+            return False, "Not saved yet", self._show_errors(problems(base, self.path) or [exc])
         except (OSError, secret_store.SecretUnavailable) as exc:
             self.config = None
-            return f"Not saved: {exc}"
+            return False, "Not saved yet", f"Ticketbell could not save your settings: {exc}"
+        where = f"Your settings are saved in {self.path}."
+        unverified = self.connect_page.unverified
+        if unverified:
+            return (
+                True,
+                "Saved, but not connected yet",
+                (
+                    f"Ticketbell could not connect to {self.config.sources[0].name}, so nothing "
+                    f"about it is verified yet: {unverified}\n\nUntil it can, its icon shows a "
+                    "question mark instead of a count. Fix the address or token in Settings "
+                    f"(right-click the icon).\n\n{where}"
+                ),
+            )
         return (
-            "All set. Ticketbell now sits in your system tray: the number on its icon is how "
-            "many customers wait for a reply. Click it to see them.\n\n"
-            f"Your settings are saved in {self.path}."
+            True,
+            "All set",
+            (
+                "Ticketbell now sits in your system tray: the number on its icon is how "
+                f"many customers wait for a reply. Click it to see them.\n\n{where}"
+            ),
         )
+
+    def _show_errors(self, errors: list[ConfigError]) -> str:
+        """Every error at its field on the Connect page; what the last page says of them."""
+        self.form.clear_errors()
+        for exc in (e for e in errors if e.source_index == 0):
+            self.form.show_config_error(exc)
+        fields = "the field" if len(errors) == 1 else f"the {len(errors)} fields"
+        said = "; ".join(f"{e.key.split('.', 1)[-1]}: {e.message}" for e in errors)
+        return f"Go Back and fix {fields} marked in red: {said}"
 
     def _finished(self, result: int) -> None:
         ok = result == QDialog.DialogCode.Accepted and self.config is not None
         self.finished_with.emit(self.config if ok else None)
+
+
+class SetupNeeded(QObject):
+    """The icon that stays when Ticketbell has no settings it can use (the wizard was left,
+    or Settings closed on a broken file): its tooltip and menu say what is missing and offer
+    the set-up again, so the app never ends without a word. Without a system tray, a small
+    window says the same."""
+
+    set_up = Signal()
+    quit_requested = Signal()
+
+    def __init__(self, missing: str) -> None:
+        super().__init__()
+        self.missing = missing
+        text = f"Ticketbell is not watching any helpdesk: {missing}"
+        self.icon = QSystemTrayIcon(QIcon(str(resources.path("ticketbell.svg"))))
+        self.icon.setToolTip(text)
+        self.menu = QMenu()
+        self.menu.addAction(missing).setEnabled(False)
+        self.menu.addAction("Set up Ticketbell…", self.set_up.emit)
+        self.menu.addAction("Quit Ticketbell", self.quit_requested.emit)
+        self.icon.setContextMenu(self.menu)
+        self.icon.activated.connect(lambda *_: self.set_up.emit())
+        self.window: QMessageBox | None = None
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            self.icon.show()
+            return
+        box = QMessageBox(QMessageBox.Icon.Information, "Ticketbell", text)
+        setup = box.addButton("Set up Ticketbell…", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Quit Ticketbell", QMessageBox.ButtonRole.RejectRole)
+        box.finished.connect(
+            lambda _: (self.set_up if box.clickedButton() is setup else self.quit_requested).emit()
+        )
+        box.show()
+        self.window = box
+
+    def close(self) -> None:
+        self.icon.hide()
+        if self.window is not None:
+            self.window.hide()

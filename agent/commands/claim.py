@@ -1,0 +1,36 @@
+"""``ticketbell claim SOURCE ID [--release]``: "I'm on it" for the team, from a terminal.
+
+It publishes (or, with ``--release``, ends) this person's retained claim on the team broker
+(``[team]``); every member's Ticketbell shows it beside the ticket. The running agent's own
+"I'm on it" does the same from the tray.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from agent.commands.common import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE, load_config
+from agent.config import ConfigError
+from agent.model import one_line
+
+
+def claim_command(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args)
+    except ConfigError as exc:
+        print(f"ticketbell: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if config.team is None:
+        print(f"ticketbell: {config.path}: no [team] table: claims go to a team", file=sys.stderr)
+        return EXIT_USAGE
+    from agent.team_agent import claim_once
+
+    problem = claim_once(config.team, args.source, args.ticket, args.release)
+    what = f"{one_line(args.source, 60)} #{one_line(args.ticket, 40)}"
+    if problem:
+        print(f"ticketbell: {what}: {problem}", file=sys.stderr)
+        return EXIT_UNKNOWN
+    said = "released" if args.release else f"claimed by {config.team.user}"
+    print(f"{what}: {said}")
+    return EXIT_OK

@@ -1,0 +1,282 @@
+"""The scorecard: a period's figures per category, assignee, source and priority beside the
+previous period of the same length, and the same numbers as text, HTML, CSV and JSON.
+
+Every renderer reads the one :class:`Scorecard` and prints each number the same way (minutes
+with one decimal, shares in percent with one decimal), so the formats never disagree.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import orjson
+
+from agent.insight.aggregates import (
+    DIMENSIONS,
+    TEAM,
+    Cell,
+    Day,
+    merge_cells,
+    split_key,
+    unreadable_minutes,
+)
+from agent.model import one_line
+
+#: each figure's name, its heading, and whether more of it is better (for the trend's word)
+METRICS: tuple[tuple[str, str], ...] = (
+    ("answered", "answered"),
+    ("within", "within window %"),
+    ("p50", "p50 wait (min)"),
+    ("p90", "p90 wait (min)"),
+    ("breaches", "breaches"),
+    ("near_misses", "near misses"),
+    ("longest", "longest wait (min)"),
+    ("late", "minutes late"),
+    ("unreadable", "unreadable (min)"),
+)
+TITLES = {TEAM: "Team", **{d: f"By {d}" for d in DIMENSIONS}}
+Figure = float | int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    first: date
+    last: date
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+    def previous(self) -> Period:
+        return Period(self.first - timedelta(days=self.days), self.first - timedelta(days=1))
+
+    def text(self) -> str:
+        return f"{self.first:%a %d %b %Y} to {self.last:%a %d %b %Y}"
+
+
+def period_for(
+    today: date, kind: str = "week", first: date | None = None, last: date | None = None
+) -> Period:
+    """The period a report covers: the 7 (week) or 30 (month) days up to ``today``, or
+    ``first`` to ``last``. Raises ValueError for a period that ends before it starts."""
+    if first is not None or last is not None:
+        first, last = first or last, last or today
+        assert first is not None
+        if last < first:
+            raise ValueError(f"the period ends ({last}) before it starts ({first})")
+        return Period(first, last)
+    span = 30 if kind == "month" else 7
+    return Period(today - timedelta(days=span - 1), today)
+
+
+def figures(cell: Cell | None, unreadable: int | None) -> dict[str, Figure]:
+    """One row's numbers: counts, the share within window (%), waits in minutes."""
+    c = cell or Cell()
+
+    def minutes(value: float | None) -> float | None:
+        return None if value is None else round(value, 1)
+
+    return {
+        "answered": c.answered,
+        "within": round(100 * c.within / c.answered, 1) if c.answered else None,
+        "p50": minutes(c.percentile(0.5)),
+        "p90": minutes(c.percentile(0.9)),
+        "breaches": c.breaches,
+        "near_misses": c.near,
+        "longest": c.wait_max if c.answered else None,
+        "late": c.late_total,
+        "unreadable": unreadable,
+    }
+
+
+def trend(now: Figure, before: Figure) -> str:
+    """ "up", "down", "same", or "" when either is unknown."""
+    if now is None or before is None:
+        return ""
+    return "up" if now > before else "down" if now < before else "same"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    dimension: str  # "*" for the team, else one of DIMENSIONS
+    value: str
+    current: dict[str, Figure]
+    previous: dict[str, Figure]
+
+    def trends(self) -> dict[str, str]:
+        return {m: trend(self.current[m], self.previous[m]) for m, _ in METRICS}
+
+
+@dataclass(frozen=True, slots=True)
+class Scorecard:
+    period: Period
+    rows: tuple[Row, ...]
+
+    def section(self, dimension: str) -> list[Row]:
+        return [r for r in self.rows if r.dimension == dimension]
+
+    @property
+    def team(self) -> Row:
+        return self.section(TEAM)[0]
+
+
+def scorecard(days: Iterable[Day], period: Period) -> Scorecard:
+    """The figures of ``period`` and of the period before it, per dimension and value."""
+    days = list(days)
+    before = period.previous()
+    now_cells = merge_cells(days, period.first, period.last)
+    old_cells = merge_cells(days, before.first, before.last)
+    now_blind = unreadable_minutes(days, period.first, period.last)
+    old_blind = unreadable_minutes(days, before.first, before.last)
+    rows = [
+        Row(
+            TEAM,
+            "",
+            figures(now_cells.get(TEAM), sum(now_blind.values())),
+            figures(old_cells.get(TEAM), sum(old_blind.values())),
+        )
+    ]
+    keys = sorted((set(now_cells) | set(old_cells)) - {TEAM}, key=_order)
+    for key in keys:
+        dimension, value = split_key(key)
+        sources = dimension == "source"
+        rows.append(
+            Row(
+                dimension,
+                value,
+                figures(now_cells.get(key), now_blind.get(value, 0) if sources else None),
+                figures(old_cells.get(key), old_blind.get(value, 0) if sources else None),
+            )
+        )
+    return Scorecard(period, tuple(rows))
+
+
+def _order(key: str) -> tuple[int, str]:
+    dimension, value = split_key(key)
+    return DIMENSIONS.index(dimension), value.casefold()
+
+
+# --------------------------------------------------------------------------- the formats
+
+
+def number(value: Figure) -> str:
+    """A figure as every format prints it ("" when unknown)."""
+    if value is None:
+        return ""
+    return f"{value:.1f}" if isinstance(value, float) else str(value)
+
+
+ARROWS = {"up": "↑", "down": "↓", "same": "=", "": ""}
+
+
+def label(row: Row) -> str:
+    if row.dimension == TEAM:
+        return "all tickets"
+    return one_line(row.value, 40) or "(none)"
+
+
+def as_json(card: Scorecard) -> dict[str, Any]:
+    before = card.period.previous()
+    return {
+        "period": {"from": card.period.first.isoformat(), "to": card.period.last.isoformat()},
+        "previous": {"from": before.first.isoformat(), "to": before.last.isoformat()},
+        "rows": [
+            {
+                "dimension": "team" if r.dimension == TEAM else r.dimension,
+                "value": r.value,
+                "current": r.current,
+                "previous": r.previous,
+                "trend": r.trends(),
+            }
+            for r in card.rows
+        ],
+    }
+
+
+def as_json_text(card: Scorecard) -> str:
+    return orjson.dumps(as_json(card), option=orjson.OPT_INDENT_2).decode()
+
+
+def as_csv(card: Scorecard) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("dimension", "value", "metric", "current", "previous", "trend"))
+    for r in card.rows:
+        trends = r.trends()
+        for metric, _ in METRICS:
+            dimension = "team" if r.dimension == TEAM else r.dimension
+            cells = (number(r.current[metric]), number(r.previous[metric]), trends[metric])
+            writer.writerow((dimension, _csv_safe(r.value), metric, *cells))
+    return out.getvalue()
+
+
+def _csv_safe(text: str) -> str:
+    """A name from a helpdesk as a CSV cell a spreadsheet will not run as a formula."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def as_text(card: Scorecard) -> str:
+    lines = [f"Ticketbell scorecard: {card.period.text()}", "(beside the previous period)", ""]
+    for dimension in (TEAM, *DIMENSIONS):
+        rows = card.section(dimension)
+        if not rows:
+            continue
+        lines.append(TITLES[dimension])
+        for r in rows:
+            trends = r.trends()
+            parts = []
+            for metric, heading in METRICS:
+                now = number(r.current[metric]) or "-"
+                before = number(r.previous[metric]) or "-"
+                parts.append(f"{heading} {now} ({before}{ARROWS[trends[metric]]})")
+            lines.append(f"  {label(r)}: " + ", ".join(parts))
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def as_html(card: Scorecard, images: Iterable[tuple[str, str]] = ()) -> str:
+    """A page with no script and no link outside itself; ``images``: (src, alt) pairs shown
+    above the tables (the scorecard e-mail's charts, as ``cid:`` references)."""
+    e = html.escape
+    head = "".join(f"<th>{e(h)}</th>" for _, h in METRICS)
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>Ticketbell scorecard {e(card.period.text())}</title>",
+        "<style>body{font-family:sans-serif}table{border-collapse:collapse;margin:0 0 1em}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+        "td:first-child{text-align:left}.prev{color:#777;font-size:smaller}</style>",
+        "</head><body>",
+        f"<h1>Ticketbell scorecard</h1><p>{e(card.period.text())}; in brackets the "
+        f"{card.period.days} days before.</p>",
+        *(f"<p><img src='{e(src)}' alt='{e(alt)}'></p>" for src, alt in images),
+    ]
+    for dimension in (TEAM, *DIMENSIONS):
+        rows = card.section(dimension)
+        if rows:
+            parts.append(f"<h2>{e(TITLES[dimension])}</h2><table><tr><th></th>{head}</tr>")
+            parts += [_html_row(r) for r in rows]
+            parts.append("</table>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _html_row(r: Row) -> str:
+    e = html.escape
+    trends = r.trends()
+    dimension = "team" if r.dimension == TEAM else r.dimension
+    cells = [f"<td>{e(label(r))}</td>"]
+    for metric, _ in METRICS:
+        attrs = f"data-dimension='{e(dimension)}' data-value='{e(r.value)}' data-metric='{metric}'"
+        now, before = number(r.current[metric]), number(r.previous[metric])
+        left, right = ("(", f"{ARROWS[trends[metric]]})") if before else ("", "")
+        cells.append(
+            f"<td {attrs}><span class='now'>{now}</span> <span class='prev'>{left}<span "
+            f"class='before'>{before}</span>{right}</span></td>"
+        )
+    return "<tr>" + "".join(cells) + "</tr>"

@@ -1,0 +1,133 @@
+"""The agent with a team (``[team]`` in the config): the engine's :class:`~agent.engine.Agent`
+with a :class:`~agent.team.TeamLink` and, on a hub, a :class:`~agent.team.Hub` attached.
+
+"I'm on it" also publishes a claim; the status's tickets carry the first claim of someone else
+(``WaitingTicket.claimed_by``/``claimed_at``); a hub publishes every fetch of its sources.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from agent import team
+from agent.config import Config, SourceConfig, Team
+from agent.engine import Agent, make_source
+from agent.engine.commands import CheckNow
+from agent.model import Status
+from agent.queue import LocalQueue
+from agent.sources.base import Source
+from agent.sources.team import TeamSource
+from agent.team import Hub, TeamLink, team_password
+
+
+class TeamAgent(Agent):
+    """The agent with a team: claims published on "I'm on it", others' claims on the tickets."""
+
+    def __init__(
+        self, config: Config, queue: LocalQueue, link: TeamLink, hub: Hub | None = None
+    ) -> None:
+        self.link = link  # before the engine's start: its first status reads the claims
+        self.hub = hub
+        self._claims_seen = -1
+        super().__init__(config, queue, source_factory=self._make_source)
+        link.on_claims = self._claims_changed
+        link.on_hub_online = self._hub_online
+        if hub is not None:
+            self.subscribe(on_alerts=hub.on_alerts)
+
+    def _make_source(self, config: SourceConfig, clock: Callable[[], datetime]) -> Source:
+        """A team source reads through this agent's link; a hub publishes its other sources."""
+        if config.kind == "team":
+            return TeamSource(config, clock=clock, link=self.link)
+        if self.hub is not None:
+            return self.hub.source_factory(config, clock)
+        return make_source(config, clock)
+
+    def acknowledge(self, source: str, ticket: str, release: bool = False) -> None:
+        super().acknowledge(source, ticket, release)
+        self.link.claim(source, ticket, release)
+
+    def stop(self, timeout: float = 8.0) -> None:
+        super().stop(timeout)
+        if self.hub is not None:
+            self.hub.close()
+        self.link.close()
+        if team.current_link() is self.link:
+            team.use_link(None)
+
+    def _claims_changed(self) -> None:
+        """On the connection's thread: wake the scheduler (a CheckNow of no source) so the
+        status is built again with the new claims."""
+        self._cmds.put(CheckNow(""))
+
+    def _hub_online(self) -> None:
+        """The hub is back (or first heard): read its sources now, not at their next retry."""
+        for source in self.config.sources:
+            if source.kind == "team":
+                self.check_now(source.name)
+
+    def _tick(self, now: datetime | None = None) -> None:
+        if self.link.claims_version != self._claims_seen:
+            self._claims_seen = self.link.claims_version
+            self._dirty = True
+        super()._tick(now)
+
+    def _build_status(self, now: datetime) -> Status:
+        status = super()._build_status(now)
+        claims = self.link.claims_now(now)
+        if not claims:
+            return status
+        tickets = tuple(
+            replace(w, claimed_by=c.user, claimed_at=c.at)
+            if (c := claims.get((w.ticket.source, w.ticket.id)))
+            else w
+            for w in status.tickets
+        )
+        self._waiting = list(tickets)
+        return replace(status, tickets=tickets)
+
+    def team_json(self) -> dict[str, Any]:
+        """For ``check --json``: the hub's state and who is watching which categories."""
+        return {
+            "hub": self.link.hub_problem(self.clock.now()) or "online",
+            "watching": self.link.watchers(),
+            "refused": list(self.link.notes),
+        }
+
+
+def watched(config: Config) -> dict[str, tuple[str, ...]]:
+    return {s.name: s.categories for s in config.sources if s.kind == "team"}
+
+
+def open_team_agent(config: Config, queue: LocalQueue, hub: bool = True) -> TeamAgent:
+    """The agent for a config with ``[team]``: its link, and its hub when ``hub = true``.
+    ``hub=False`` for ``check``: a one-shot poll takes neither the hub topic from the running
+    hub nor this person's presence from their running Ticketbell."""
+    assert config.team is not None
+    password = team_password(config.team)
+    link = TeamLink(config.team, password, watched(config), presence=hub)
+    team.use_link(link)
+    publisher = Hub(config.team, password, make_source) if config.team.hub and hub else None
+    return TeamAgent(config, queue, link, publisher)
+
+
+def claim_once(settings: Team, source: str, ticket: str, release: bool, wait: float = 10.0) -> str:
+    """``ticketbell claim``: publish (or end) one claim and say what happened."""
+    password = team_password(settings)
+    if password is None:
+        return "no team password: `ticketbell secret set team`"
+    link = TeamLink(settings, password, {}, presence=False)
+    try:
+        if link.connected.wait(wait):
+            info = link.claim(source, ticket, release)
+            with contextlib.suppress(RuntimeError, ValueError):  # lost meanwhile: said below
+                info.wait_for_publish(wait)
+            if info.is_published():
+                return ""
+        return link.problem or f"the team broker {settings.broker} did not take the claim"
+    finally:
+        link.close()

@@ -1,0 +1,250 @@
+"""What the team hub and its members say to each other over MQTT: topics and messages (pure).
+
+Everything lives under ``ticketbell/<team>/``; names inside a topic are percent-encoded, so a
+source called "EU/Support" or a ticket id with "+" or "#" stays one level of the topic::
+
+    ticketbell/<team>/hub                          the active hub's heartbeat (retained; last will)
+    ticketbell/<team>/sources/<source>/tickets     a source's waiting tickets (retained)
+    ticketbell/<team>/sources/<source>/health      whether the hub can read that source (retained)
+    ticketbell/<team>/claims/<source>/<id>/<user>  "<user> is on it" (retained; empty: ended)
+    ticketbell/<team>/presence/<user>              who watches what (retained; last will)
+
+A member reads these like a helpdesk's answer: untrusted. :func:`parse` checks a message's
+size, shape, types and lengths and raises :class:`Refused` saying what is wrong; nothing in a
+message is trusted because it looks right.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, unquote
+
+import orjson
+
+from agent.model import Ticket, parse_time
+
+ROOT = "ticketbell"
+VERSION = 1
+#: the largest message a member reads: 10,000 tickets of a full-sized helpdesk fit in ~4 MiB
+MAX_MESSAGE = 8 * 1024 * 1024
+MAX_TICKETS = 20_000
+#: the longest text of each ticket field a member keeps (a subject is cut at display anyway)
+TEXT_LIMITS = {
+    "id": 200,
+    "subject": 2000,
+    "requester": 500,
+    "category": 200,
+    "priority": 20,
+    "status": 100,
+    "url": 2000,
+    "assignee": 500,
+}
+MAX_NAME = 200
+
+
+class Refused(ValueError):
+    """A message a member does not take, and why (the caller names the topic)."""
+
+
+def topic(team: str, *parts: str) -> str:
+    """``ticketbell/<team>/<part>/...`` with every part percent-encoded (no "/", "+", "#")."""
+    return "/".join([ROOT, quote(team, safe=""), *(quote(p, safe="") for p in parts)])
+
+
+def topic_parts(team: str, name: str) -> list[str] | None:
+    """The decoded parts of ``name`` after ``ticketbell/<team>/``; None: not this team's."""
+    prefix = f"{ROOT}/{quote(team, safe='')}/"
+    if not name.startswith(prefix):
+        return None
+    return [unquote(p) for p in name[len(prefix) :].split("/")]
+
+
+@dataclass(frozen=True)
+class HubBeat:
+    hub: str
+    online: bool
+    interval: float
+    at: datetime | None
+
+
+@dataclass(frozen=True)
+class Published:
+    """One source as the hub last read it: its tickets or its health."""
+
+    hub: str
+    seq: int
+    at: datetime
+    complete: bool = True
+    tickets: tuple[Ticket, ...] = ()
+    health: str = "ok"
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Claim:
+    user: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Presence:
+    user: str
+    online: bool
+    #: source name -> the categories watched there (empty: all)
+    watching: dict[str, tuple[str, ...]]
+    at: datetime | None
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def encode(team: str, body: dict[str, Any]) -> bytes:
+    return orjson.dumps({"v": VERSION, "team": team, **body})
+
+
+def ticket_json(t: Ticket) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "subject": t.subject,
+        "created_at": t.created_at.isoformat(),
+        "waiting_since": t.waiting_since.isoformat(),
+        "requester": t.requester,
+        "category": t.category,
+        "priority": t.priority,
+        "status": t.status,
+        "due_at": t.due_at.isoformat() if t.due_at else None,
+        "url": t.url,
+        "assignee": t.assignee,
+    }
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def load(team: str, payload: bytes) -> dict[str, Any]:
+    """The JSON object of a message for ``team``, or Refused (oversized, malformed, foreign)."""
+    if len(payload) > MAX_MESSAGE:
+        raise Refused(f"oversized ({len(payload)} bytes; at most {MAX_MESSAGE})")
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise Refused(f"malformed: not JSON ({str(exc)[:80]})") from None
+    if not isinstance(data, dict):
+        raise Refused("malformed: not a JSON object")
+    if data.get("v") != VERSION or data.get("team") != team:
+        raise Refused(f"foreign: not a version {VERSION} message of team {team!r}")
+    return data
+
+
+def _text(data: dict[str, Any], key: str, limit: int = MAX_NAME, default: str | None = None) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str):
+        raise Refused(f"malformed: {key} must be text")
+    if len(value) > limit:
+        raise Refused(f"malformed: {key} is longer than {limit} characters")
+    return value
+
+
+def _time(data: dict[str, Any], key: str) -> datetime:
+    try:
+        value = parse_time(data.get(key), key)
+    except ValueError as exc:
+        raise Refused(f"malformed: {exc}") from None
+    if value is None:
+        raise Refused(f"malformed: {key} is missing")
+    return value
+
+
+def _seq(data: dict[str, Any]) -> int:
+    seq = data.get("seq")
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2**63:
+        raise Refused("malformed: seq must be a whole number")
+    return seq
+
+
+def parse_ticket(source: str, item: object) -> Ticket:
+    if not isinstance(item, dict):
+        raise Refused("malformed: a ticket is not an object")
+    texts = {key: _text(item, key, limit, "") for key, limit in TEXT_LIMITS.items()}
+    if not texts["id"]:
+        raise Refused("malformed: a ticket has no id")
+    due = item.get("due_at")
+    try:
+        return Ticket(
+            source=source,
+            created_at=_time(item, "created_at"),
+            waiting_since=_time(item, "waiting_since"),
+            due_at=_time(item, "due_at") if due is not None else None,
+            **texts,
+        )
+    except (TypeError, ValueError) as exc:
+        raise Refused(f"malformed: ticket {texts['id'][:40]!r}: {exc}") from None
+
+
+def parse_tickets(team: str, source: str, payload: bytes) -> Published:
+    data = load(team, payload)
+    items = data.get("tickets")
+    if not isinstance(items, list):
+        raise Refused("malformed: tickets must be a list")
+    if len(items) > MAX_TICKETS:
+        raise Refused(f"oversized: {len(items)} tickets (at most {MAX_TICKETS})")
+    complete = data.get("complete")
+    if not isinstance(complete, bool):
+        raise Refused("malformed: complete must be true or false")
+    tickets = tuple(parse_ticket(source, item) for item in items)
+    return Published(_text(data, "hub"), _seq(data), _time(data, "at"), complete, tickets)
+
+
+def parse_health(team: str, payload: bytes) -> Published:
+    data = load(team, payload)
+    health = _text(data, "health")
+    if health not in ("ok", "failing", "slowed"):
+        raise Refused(f"malformed: health {health[:20]!r} is not ok, failing or slowed")
+    message = _text(data, "message", 1000, "")
+    at = _time(data, "at")
+    return Published(_text(data, "hub"), _seq(data), at, health=health, message=message)
+
+
+def parse_beat(team: str, payload: bytes) -> HubBeat:
+    data = load(team, payload)
+    interval = data.get("interval")
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)):
+        raise Refused("malformed: interval must be a number of seconds")
+    if not 0.1 <= interval <= 86400:
+        raise Refused("malformed: interval is out of range")
+    state = _text(data, "state")
+    if state not in ("online", "offline"):
+        raise Refused("malformed: state must be online or offline")
+    at = _time(data, "at") if data.get("at") is not None else None
+    return HubBeat(_text(data, "hub"), state == "online", float(interval), at)
+
+
+def parse_claim(team: str, user: str, payload: bytes) -> Claim | None:
+    """A claim, or None for an empty message (the claim ended)."""
+    if not payload:
+        return None
+    data = load(team, payload)
+    if _text(data, "by") != user:
+        raise Refused("foreign: a claim in another person's name")
+    return Claim(user, _time(data, "at"))
+
+
+def parse_presence(team: str, user: str, payload: bytes) -> Presence | None:
+    if not payload:
+        return None
+    data = load(team, payload)
+    if _text(data, "user") != user:
+        raise Refused("foreign: presence in another person's name")
+    watching = data.get("watching", {})
+    if not isinstance(watching, dict) or len(watching) > 100:
+        raise Refused("malformed: watching must be an object of at most 100 sources")
+    shown: dict[str, tuple[str, ...]] = {}
+    for source, cats in watching.items():
+        if not isinstance(cats, list) or not all(isinstance(c, str) for c in cats):
+            raise Refused("malformed: watching lists categories as text")
+        shown[str(source)[:MAX_NAME]] = tuple(c[:MAX_NAME] for c in cats[:100])
+    state = _text(data, "state")
+    at = _time(data, "at") if data.get("at") is not None else None
+    return Presence(user, state == "online", shown, at)

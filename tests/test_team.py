@@ -1,0 +1,322 @@
+"""The team hub over a real Mosquitto (tests/broker.py): what a member reads, what it refuses,
+when the hub counts as away, claims, the ACL, TLS and a standby hub taking over."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from agent import config as cfg
+from agent import team, team_messages
+from agent.config import SourceConfig, Team
+from agent.model import Alert, Snapshot, Ticket
+from agent.queue import LocalQueue
+from agent.sources.base import BadResponse, Unavailable, Unreachable
+from agent.sources.team import TeamSource
+from agent.team import Hub, TeamLink
+from agent.team_agent import TeamAgent
+from tests.broker import PASSWORDS, TEAM, Broker, running_broker
+
+UTC = timezone.utc
+NOW = datetime.now(UTC).replace(microsecond=0)
+TICKETS_TOPIC = f"ticketbell/{TEAM}/sources/Zendesk/tickets"
+
+
+def wait_until(check: Callable[[], object], timeout: float = 10.0, what: str = "") -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if check():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"not reached in {timeout:g} s: {what or check}")
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    with running_broker(tmp_path / "mosquitto") as b:
+        yield b
+
+
+def settings(b: Broker, user: str, tls: bool = True, **extra: Any) -> Team:
+    url = b.tls_url if tls else b.url
+    ca = str(b.ca_file) if tls else ""
+    return Team(url, TEAM, user, ca=ca, heartbeat=timedelta(seconds=1), **extra)
+
+
+@pytest.fixture
+def opened() -> Iterator[list[Any]]:
+    """Links, hubs and raw clients a test opens: closed when it ends."""
+    things: list[Any] = []
+    yield things
+    for thing in reversed(things):
+        if isinstance(thing, mqtt.Client):
+            thing.disconnect()
+            thing.loop_stop()
+        elif isinstance(thing, TeamAgent):
+            thing.stop()
+        else:
+            thing.close()
+    team.use_link(None)
+
+
+def ticket(number: int, category: str, subject: str = "") -> Ticket:
+    at = NOW - timedelta(minutes=5)
+    return Ticket("Zendesk", str(number), subject or f"ticket {number}", at, at, category=category)
+
+
+def start_hub(b: Broker, opened: list[Any], user: str = "hub") -> Hub:
+    hub = Hub(settings(b, user, hub=True), PASSWORDS[user], lambda c, k: TeamSource(c))
+    opened.append(hub)
+    return hub
+
+
+def member(b: Broker, opened: list[Any], user: str, cats: tuple[str, ...] = ()) -> TeamLink:
+    link = TeamLink(settings(b, user), PASSWORDS[user], {"Zendesk": cats})
+    opened.append(link)
+    assert link.wait_synced(10), link.problem
+    return link
+
+
+def raw_client(b: Broker, opened: list[Any], user: str) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.username_pw_set(user, PASSWORDS[user])
+    client.connect("127.0.0.1", b.port)
+    client.loop_start()
+    opened.append(client)
+    return client
+
+
+def tickets_message(seq: int, tickets: list[Ticket], team_name: str = TEAM) -> bytes:
+    body = {
+        "hub": "hub",
+        "seq": seq,
+        "at": NOW.isoformat(),
+        "complete": True,
+        "tickets": [team_messages.ticket_json(t) for t in tickets],
+    }
+    return team_messages.encode(team_name, body)
+
+
+def test_a_member_reads_the_hubs_tickets_in_its_own_categories(
+    broker: Broker, opened: list[Any]
+) -> None:
+    hub = start_hub(broker, opened)
+    wait_until(lambda: hub.active, what="the hub holds the hub topic")
+    snapshot = Snapshot("Zendesk", (ticket(1, "Billing"), ticket(2, "Sales")), NOW, complete=False)
+    hub.publish_snapshot("Zendesk", snapshot)
+    link = member(broker, opened, "anna", ("Billing",))  # connects later: retained
+    team.use_link(link)
+    wait_until(lambda: "Zendesk" in link.tickets)
+    source = TeamSource(SourceConfig("Zendesk", "team", categories=("Billing",)))
+    got = source.fetch(None)
+    assert [t.id for t in got.tickets] == ["1"]
+    assert got.complete is False  # the hub's snapshot was incomplete: so is the member's
+    assert got.tickets[0].created_at == snapshot.tickets[0].created_at
+
+
+def test_malformed_oversized_and_foreign_messages_are_refused_naming_the_topic(
+    broker: Broker, opened: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = start_hub(broker, opened)
+    wait_until(lambda: hub.active)
+    hub.publish_snapshot("Zendesk", Snapshot("Zendesk", (ticket(1, "Billing"),), NOW))
+    link = member(broker, opened, "anna")
+    wait_until(lambda: "Zendesk" in link.tickets)
+    forger = raw_client(broker, opened, "hub")  # a hub login sending what a bug might
+    monkeypatch.setattr(team_messages, "MAX_MESSAGE", 4000)
+    big = tickets_message(2**62, [ticket(n, "Billing", "x" * 100) for n in range(40)])
+    bad = {
+        b"{not json": "malformed: not JSON",
+        tickets_message(2**62, [ticket(9, "Billing")], team_name="other"): "foreign",
+        big: "oversized",
+        orjson.dumps({"v": 1, "team": TEAM, "seq": 2**62, "tickets": "all"}): "malformed",
+    }
+    for payload, why in bad.items():
+        before = link.version
+        forger.publish(TICKETS_TOPIC, payload, qos=1, retain=True).wait_for_publish(5)
+        wait_until(lambda before=before: link.version != before)
+        with pytest.raises(BadResponse) as refused:
+            link.read("Zendesk")
+        assert f"refused a message on {TICKETS_TOPIC}: {why}" in str(refused.value)
+    hub.publish_snapshot("Zendesk", Snapshot("Zendesk", (ticket(3, "Sales"),), NOW))
+    wait_until(lambda: "Zendesk" not in link.refused)
+    assert [t.id for t in link.read("Zendesk").tickets] == ["3"]  # readable again
+
+
+def test_an_out_of_order_publication_is_ignored(broker: Broker, opened: list[Any]) -> None:
+    hub = start_hub(broker, opened)
+    wait_until(lambda: hub.active)
+    hub.publish_snapshot("Zendesk", Snapshot("Zendesk", (ticket(5, "Billing"),), NOW))
+    link = member(broker, opened, "anna")
+    wait_until(lambda: "Zendesk" in link.tickets)
+    forger = raw_client(broker, opened, "hub")
+    forger.publish(TICKETS_TOPIC, tickets_message(1, []), qos=1).wait_for_publish(5)
+    forger.publish(TICKETS_TOPIC, tickets_message(1, []), qos=1).wait_for_publish(5)
+    time.sleep(0.3)  # nothing to wait for: the older message must change nothing
+    assert [t.id for t in link.read("Zendesk").tickets] == ["5"]
+
+
+def test_a_member_cannot_write_tickets_or_another_persons_claim(
+    broker: Broker, opened: list[Any]
+) -> None:
+    hub = start_hub(broker, opened)
+    wait_until(lambda: hub.active)
+    hub.publish_snapshot("Zendesk", Snapshot("Zendesk", (ticket(1, "Billing"),), NOW))
+    ben = member(broker, opened, "ben")
+    wait_until(lambda: "Zendesk" in ben.tickets)
+    anna = raw_client(broker, opened, "anna")
+    forged = tickets_message(2**62, [ticket(666, "Billing", "forged")])
+    info = anna.publish(TICKETS_TOPIC, forged, qos=1, retain=True)
+    info.wait_for_publish(5)
+    claim = team_messages.encode(TEAM, {"by": "ben", "at": NOW.isoformat()})
+    anna.publish(f"ticketbell/{TEAM}/claims/Zendesk/1/ben", claim, 1, True).wait_for_publish(5)
+    time.sleep(0.5)  # the broker drops both (the ACL): nothing arrives to wait for
+    assert [t.id for t in ben.read("Zendesk").tickets] == ["1"]
+    assert ben.claims == {}
+
+
+def test_claims_show_at_the_others_and_end_when_answered_or_expired(
+    broker: Broker, opened: list[Any]
+) -> None:
+    hub = start_hub(broker, opened)
+    wait_until(lambda: hub.active)
+    anna = member(broker, opened, "anna")
+    ben = member(broker, opened, "ben")
+    anna.claim("Zendesk", "7").wait_for_publish(5)
+    wait_until(lambda: ("Zendesk", "7") in ben.claims_now(NOW + timedelta(seconds=5)))
+    seen = ben.claims_now(NOW + timedelta(seconds=5))[("Zendesk", "7")]
+    assert seen.user == "anna"
+    assert anna.claims_now(NOW + timedelta(seconds=5)) == {}  # one's own claim is not news
+    answered = Alert("answered", NOW, "k", source="Zendesk", ticket="7")
+    wait_until(lambda: ("Zendesk", "7") in hub.claims)
+    hub.on_alerts((answered,))
+    wait_until(lambda: ben.claims_now(NOW) == {}, what="the hub ended the claim")
+    ben.claim("Zendesk", "8").wait_for_publish(5)
+    wait_until(lambda: ("Zendesk", "8") in anna.claims)
+    wait_until(lambda: hub.claims.get(("Zendesk", "8")))
+    hub.clock = lambda: datetime.now(UTC) + timedelta(hours=3)  # past claim_expiry (2h)
+    hub._beat_once()
+    wait_until(lambda: ("Zendesk", "8") not in anna.claims, what="the expired claim ended")
+
+
+def test_the_hub_going_away_makes_its_sources_unreadable(broker: Broker, opened: list[Any]) -> None:
+    hub = start_hub(broker, opened)
+    wait_until(lambda: hub.active)
+    hub.publish_snapshot("Zendesk", Snapshot("Zendesk", (ticket(1, "Billing"),), NOW))
+    link = member(broker, opened, "anna")
+    wait_until(lambda: "Zendesk" in link.tickets)
+    assert link.read("Zendesk").tickets
+    # silent: no heartbeat (the connection stays up, so no last will either)
+    hub.stopped.set()
+    seen = link.version
+    started = time.monotonic()
+    assert link.wait_for_change(seen, 30) is True  # wakes the engine when it goes quiet
+    assert time.monotonic() - started <= 3 * 1.0 + 1.5
+    with pytest.raises(Unavailable, match="the team hub is offline since"):
+        link.read("Zendesk")
+
+
+def test_a_hub_that_stops_says_so_at_once(broker: Broker, opened: list[Any]) -> None:
+    hub = start_hub(broker, opened)
+    wait_until(lambda: hub.active)
+    hub.publish_snapshot("Zendesk", Snapshot("Zendesk", (), NOW))
+    link = member(broker, opened, "anna")
+    wait_until(lambda: link.beat is not None and link.beat.online)
+    opened.remove(hub)
+    hub.close()
+    wait_until(lambda: link.offline_since is not None, what="the hub's offline heartbeat")
+    with pytest.raises(Unavailable, match="the team hub is offline since"):
+        link.read("Zendesk")
+
+
+def test_a_standby_hub_takes_over_when_the_hub_goes_silent(
+    broker: Broker, opened: list[Any]
+) -> None:
+    first = start_hub(broker, opened, "hub")
+    wait_until(lambda: first.active)
+    second = start_hub(broker, opened, "hub2")
+    link = member(broker, opened, "anna")
+    time.sleep(1.5)
+    assert first.active and not second.active  # one hub at a time
+    second.publish_snapshot("Zendesk", Snapshot("Zendesk", (ticket(2, "Sales"),), NOW))
+    first.publish_snapshot("Zendesk", Snapshot("Zendesk", (ticket(1, "Billing"),), NOW))
+    wait_until(lambda: "Zendesk" in link.tickets)
+    assert [t.id for t in link.read("Zendesk").tickets] == ["1"]  # the standby published none
+    first.stopped.set()  # silent
+    wait_until(lambda: second.active, timeout=3 * 1.0 + 3, what="the standby took over")
+    assert not first.active
+    wait_until(lambda: [t.id for t in link.read("Zendesk").tickets] == ["2"])
+
+
+# paho-mqtt 2.2 leaves the socket of a failed TLS handshake for the garbage collector
+# (client.py's _create_socket): its ResourceWarning is the library's, not ours
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_broker_whose_certificate_is_not_trusted_is_not_read(
+    broker: Broker, opened: list[Any]
+) -> None:
+    untrusted = Team(broker.tls_url, TEAM, "anna", heartbeat=timedelta(seconds=1))
+    link = TeamLink(untrusted, PASSWORDS["anna"], {})
+    opened.append(link)
+    with pytest.raises(Unreachable):
+        link.read("Zendesk")
+
+
+def test_a_wrong_password_is_said_plainly(broker: Broker, opened: list[Any]) -> None:
+    link = TeamLink(settings(broker, "anna"), "not-the-password", {})
+    opened.append(link)
+    with pytest.raises(Unreachable, match="refused the login of 'anna'"):
+        link.read("Zendesk")
+
+
+def test_team_config_needs_tls_off_loopback_and_a_team_table() -> None:
+    table = {"broker": "mqtt://mqtt.example.com:1883", "name": "acme", "user": "anna"}
+    with pytest.raises(cfg.ConfigError, match=r"team\.broker: must use TLS"):
+        cfg.from_dict({"team": table})
+    source = {"name": "Zendesk", "kind": "team", "categories": ["Billing"]}
+    with pytest.raises(cfg.ConfigError, match=r"sources\[0\].kind: needs a \[team\] table"):
+        cfg.from_dict({"sources": [source]})
+    table["broker"] = "mqtts://mqtt.example.com:8883"
+    loaded = cfg.from_dict({"team": table, "sources": [source]})
+    assert loaded.team is not None and loaded.team.claim_expiry == timedelta(hours=2)
+    assert loaded.sources[0].categories == ("Billing",)
+
+
+def team_agent(b: Broker, tmp_path: Path, user: str, opened: list[Any]) -> TeamAgent:
+    table = {"broker": b.tls_url, "ca": str(b.ca_file), "name": TEAM, "user": user}
+    config = cfg.from_dict(
+        {"team": table, "sources": [{"name": "Zendesk", "kind": "team", "interval": "1m"}]}
+    )
+    assert config.team is not None
+    link = TeamLink(config.team, PASSWORDS[user], {"Zendesk": ()})
+    agent = TeamAgent(config, LocalQueue(tmp_path / user), link)
+    opened.append(agent)
+    agent.start()
+    return agent
+
+
+def test_im_on_it_shows_at_the_others_as_claimed_by(
+    broker: Broker, opened: list[Any], tmp_path: Path
+) -> None:
+    hub = start_hub(broker, opened)
+    wait_until(lambda: hub.active)
+    hub.publish_snapshot("Zendesk", Snapshot("Zendesk", (ticket(1, "Billing"),), NOW))
+    anna = team_agent(broker, tmp_path, "anna", opened)
+    ben = team_agent(broker, tmp_path, "ben", opened)
+    for agent in (anna, ben):
+        wait_until(lambda a=agent: a.status.tickets, what="the ticket at each member")
+    anna.acknowledge("Zendesk", "1")
+    wait_until(lambda: ben.status.tickets[0].claimed_by == "anna", what="anna's claim at ben")
+    claimed_at = ben.status.tickets[0].claimed_at
+    assert claimed_at is not None and abs(claimed_at - datetime.now(UTC)) < timedelta(minutes=1)
+    wait_until(lambda: anna.status.tickets[0].acknowledged)
+    assert anna.status.tickets[0].claimed_by is None  # her own claim is no news to her
+    anna.acknowledge("Zendesk", "1", release=True)
+    wait_until(lambda: ben.status.tickets[0].claimed_by is None, what="the claim released")

@@ -1,0 +1,95 @@
+"""The owner's dashboard, drawn offscreen from a Status: its four charts hold what the status
+says, a new status redraws them, and a chart saves as PNG and its data as CSV."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtGui import QImage
+
+from agent.config import from_dict
+from agent.insight.charts import daily_share, due_timeline, weekly_breaches
+from agent.model import DueState, Status, Ticket, WaitingTicket
+from ui.dashboard import Dashboard
+
+UTC = timezone.utc
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday
+CONFIG = from_dict({"role": "owner"})
+
+
+def waiting(tid: str, category: str, due_in: float, at_risk: bool = False) -> WaitingTicket:
+    t = Ticket("Desk", tid, f"T{tid}", NOW, NOW, category=category)
+    due = NOW + timedelta(minutes=due_in)
+    return WaitingTicket(
+        t, due, DueState.FINE, NOW, at_risk=at_risk, predicted_breach_at=due if at_risk else None
+    )
+
+
+HISTORY = tuple((NOW.date() - timedelta(days=n), 10, 10 - n % 4, n % 4) for n in range(40))
+
+
+def status(*tickets: WaitingTicket) -> Status:
+    return Status(NOW, tickets, history=HISTORY)
+
+
+def series(view: Any) -> list[Any]:
+    return list(view.chart().series())
+
+
+def test_the_four_charts_show_the_status(qtbot: Any) -> None:
+    tickets = (
+        waiting("1", "Billing", 30, at_risk=True),
+        waiting("2", "Billing", 90),
+        waiting("3", "Sales", 600),  # 10 h: beyond the next eight hours
+    )
+    dash = Dashboard(status(*tickets), CONFIG, clock=lambda: NOW)
+    qtbot.addWidget(dash)
+    bars = series(dash.views[0])[0].barSets()
+    assert [b.label() for b in bars] == ["waiting", "at risk"]
+    assert [bars[0].at(i) for i in range(bars[0].count())] == [2.0, 1.0]  # Billing, Sales
+    assert [bars[1].at(i) for i in range(bars[1].count())] == [1.0, 0.0]
+    due, risky = series(dash.views[1])
+    assert (due.count(), risky.count()) == (1, 1)
+    assert risky.at(0).x() == (NOW + timedelta(minutes=30)).timestamp() * 1000
+    (line,) = series(dash.views[2])
+    assert line.count() == 30
+    assert line.at(29).y() == 100.0  # today: 10 of 10 within window
+    (weekly,) = series(dash.views[3])
+    assert weekly.barSets()[0].count() == 12
+
+
+def test_a_new_status_redraws_the_charts(qtbot: Any) -> None:
+    dash = Dashboard(status(waiting("1", "Billing", 30)), CONFIG, clock=lambda: NOW)
+    qtbot.addWidget(dash)
+    dash.show_status(status(waiting("1", "Billing", 30), waiting("2", "Support", 40)))
+    bars = series(dash.views[0])[0].barSets()[0]
+    assert [bars.at(i) for i in range(bars.count())] == [1.0, 1.0]
+
+
+def test_a_chart_saves_as_png_and_its_data_as_csv(qtbot: Any, tmp_path: Path) -> None:
+    dash = Dashboard(status(waiting("1", "Billing", 30, at_risk=True)), CONFIG, clock=lambda: NOW)
+    qtbot.addWidget(dash)
+    dash.show()
+    assert dash.save_png(2, tmp_path / "share.png")
+    image = QImage(str(tmp_path / "share.png"))
+    assert image.width() >= 420 and image.height() >= 280
+    dash.save_csv(1, tmp_path / "due.csv")
+    lines = (tmp_path / "due.csv").read_text().splitlines()
+    assert lines[0] == "due_at,category,at_risk,ticket"
+    assert lines[1] == f"{(NOW + timedelta(minutes=30)).isoformat()},Billing,True,Desk #1"
+
+
+def test_the_chart_rows() -> None:
+    share = daily_share(HISTORY, NOW.date())
+    assert len(share.rows) == 30 and share.rows[-1] == (NOW.date(), 10, 100.0)
+    assert share.rows[-2] == (NOW.date() - timedelta(days=1), 10, 90.0)
+    weeks = weekly_breaches(HISTORY, NOW.date())
+    assert weeks.rows[-1] == (NOW.date(), 0)  # this week: today only, n=0
+    assert weeks.rows[-2] == (date(2026, 11, 16), sum(n % 4 for n in range(1, 8)))
+    hours = from_dict(
+        {"business_hours": {"timezone": "UTC", "hours": "09:00-17:00"}}
+    ).business_hours
+    horizon, _ = due_timeline((), NOW, hours)
+    assert horizon == datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # 7 h today, 1 h tomorrow

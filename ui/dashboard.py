@@ -1,0 +1,249 @@
+"""The owner's dashboard: four charts (QtCharts) of what the agent publishes — waiting now by
+category, the due times of the next eight business hours with the tickets at risk marked, the
+share answered within window per day for 30 days, breaches per week. Each chart can be saved
+as PNG and its data as CSV.
+
+It renders only :class:`~agent.model.Status` values (their ``history`` carries the daily
+aggregates), handed to :func:`show_status` by the bridge's signal on the main thread; the rows
+come from :mod:`agent.insight.charts`. QtCharts is imported when the window is first opened.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from agent.config import Config
+from agent.escalation import display_zone
+from agent.insight.charts import ChartData, all_charts, due_timeline
+from agent.model import Status, utcnow
+
+log = logging.getLogger(__name__)
+
+_window: Dashboard | None = None
+
+
+class Dashboard(QWidget):
+    """The dashboard window: a 2 × 2 grid of charts, each with its Save buttons."""
+
+    def __init__(
+        self, status: Status, config: Config, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        super().__init__()
+        from PySide6.QtCharts import QChartView
+        from PySide6.QtGui import QPainter
+
+        self.setWindowTitle("Ticketbell dashboard")
+        self.resize(1100, 760)
+        self.config = config
+        self.clock = clock
+        self.data: list[ChartData] = []
+        self.views: list[Any] = []
+        grid = QGridLayout(self)
+        for index in range(4):
+            view = QChartView()
+            view.setRenderHint(QPainter.RenderHint.Antialiasing)
+            view.setMinimumSize(420, 280)
+            self.views.append(view)
+            grid.addWidget(self._panel(view, index), index // 2, index % 2)
+        self.show_status(status)
+
+    def _panel(self, view: Any, index: int) -> QWidget:
+        panel = QWidget()
+        box = QVBoxLayout(panel)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(view)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        for text, action in (("Save as PNG…", self._ask_png), ("Save data as CSV…", self._ask_csv)):
+            button = QPushButton(text)
+            button.clicked.connect(lambda _=False, i=index, act=action: act(i))
+            row.addWidget(button)
+        box.addLayout(row)
+        return panel
+
+    # -- what the agent publishes
+
+    def show_status(self, status: Status) -> None:
+        """Draw ``status`` (on the main thread: the bridge's signal brings it here)."""
+        now = self.clock()
+        tz = display_zone(self.config)
+        today = now.astimezone(tz).date()
+        hours = self.config.business_hours
+        self.data = all_charts(status, now, hours, today)
+        horizon = due_timeline(status.tickets, now, hours)[0]
+        charts = [
+            _bars(self.data[0], ("waiting", "at risk")),
+            _timeline(self.data[1], now, horizon),
+            _share(self.data[2]),
+            _bars(self.data[3], ("breaches",)),
+        ]
+        for view, chart in zip(self.views, charts, strict=True):
+            old = view.chart()
+            view.setChart(chart)
+            if old is not None:
+                old.deleteLater()
+
+    # -- saving
+
+    def save_png(self, index: int, path: Path) -> bool:
+        return bool(self.views[index].grab().save(str(path), "PNG"))
+
+    def save_csv(self, index: int, path: Path) -> None:
+        path.write_text(self.data[index].csv(), encoding="utf-8")
+
+    def _ask_png(self, index: int) -> None:
+        name, _ = QFileDialog.getSaveFileName(self, "Save chart", "chart.png", "PNG (*.png)")
+        if name and not self.save_png(index, Path(name)):
+            log.error("could not save the chart as %s", name)
+
+    def _ask_csv(self, index: int) -> None:
+        name, _ = QFileDialog.getSaveFileName(self, "Save data", "chart.csv", "CSV (*.csv)")
+        if name:
+            try:
+                self.save_csv(index, Path(name))
+            except OSError as exc:
+                log.error("could not save the data as %s: %s", name, exc)
+
+
+def _chart(title: str) -> Any:
+    from PySide6.QtCharts import QChart
+
+    chart = QChart()
+    chart.setTitle(title)
+    chart.legend().setAlignment(Qt.AlignmentFlag.AlignBottom)
+    return chart
+
+
+def _bars(data: ChartData, names: tuple[str, ...]) -> Any:
+    """Bars of the columns after the first, one bar set per name, labelled by the first."""
+    from PySide6.QtCharts import QBarCategoryAxis, QBarSeries, QBarSet, QValueAxis
+    from PySide6.QtGui import QColor
+
+    chart = _chart(data.title)
+    series = QBarSeries()
+    for column, name in enumerate(names, start=1):
+        bars = QBarSet(name)
+        if name == "at risk":
+            bars.setColor(QColor("#d32f2f"))
+        for row in data.rows:
+            bars.append(float(row[column]))  # type: ignore[arg-type]
+        series.append(bars)
+    chart.addSeries(series)
+    labels = QBarCategoryAxis()
+    labels.append([_label(row[0]) for row in data.rows])
+    if data.rows and hasattr(data.rows[0][0], "strftime"):
+        labels.setLabelsAngle(-60)  # a dozen weeks side by side
+    chart.addAxis(labels, Qt.AlignmentFlag.AlignBottom)
+    series.attachAxis(labels)
+    counts = QValueAxis()
+    counts.setLabelFormat("%d")
+    top = max((float(row[c]) for row in data.rows for c in range(1, len(names) + 1)), default=0)  # type: ignore[arg-type]
+    counts.setRange(0, max(1.0, top))
+    counts.applyNiceNumbers()
+    chart.addAxis(counts, Qt.AlignmentFlag.AlignLeft)
+    series.attachAxis(counts)
+    if len(names) == 1:
+        chart.legend().hide()
+    return chart
+
+
+def _label(value: object) -> str:
+    return value.strftime("%d/%m") if hasattr(value, "strftime") else str(value)
+
+
+def _timeline(data: ChartData, now: datetime, horizon: datetime) -> Any:
+    """Due times along the next business hours, one lane per category; at risk in red."""
+    from PySide6.QtCharts import QCategoryAxis, QDateTimeAxis, QScatterSeries
+    from PySide6.QtGui import QColor
+
+    chart = _chart(data.title)
+    lanes = sorted({str(row[1]) for row in data.rows})
+    due, risky = QScatterSeries(), QScatterSeries()
+    due.setName("due")
+    risky.setName("at risk")
+    risky.setColor(QColor("#d32f2f"))
+    for at, category, at_risk, _ in data.rows:
+        ms = at.timestamp() * 1000  # type: ignore[attr-defined]
+        (risky if at_risk else due).append(ms, float(lanes.index(str(category)) + 1))
+    times = QDateTimeAxis()
+    times.setFormat("HH:mm")
+    first = min([now, *(row[0] for row in data.rows)])  # type: ignore[type-var]
+    times.setRange(first, horizon)  # type: ignore[arg-type]
+    axis = QCategoryAxis()
+    axis.setLabelsPosition(QCategoryAxis.AxisLabelsPosition.AxisLabelsPositionOnValue)
+    for n, lane in enumerate(lanes, start=1):
+        axis.append(lane, n)
+    axis.setRange(0, len(lanes) + 1)
+    for series in (due, risky):
+        chart.addSeries(series)
+    chart.addAxis(times, Qt.AlignmentFlag.AlignBottom)
+    chart.addAxis(axis, Qt.AlignmentFlag.AlignLeft)
+    for series in (due, risky):
+        series.attachAxis(times)
+        series.attachAxis(axis)
+    return chart
+
+
+def _share(data: ChartData) -> Any:
+    from PySide6.QtCharts import QDateTimeAxis, QLineSeries, QValueAxis
+
+    chart = _chart(data.title)
+    line = QLineSeries()
+    line.setName("within window %")
+    line.setPointsVisible(True)
+    for day, _, share in data.rows:
+        if share is not None:
+            noon = datetime.combine(day, time(12))  # type: ignore[arg-type]
+            line.append(noon.timestamp() * 1000, float(share))  # type: ignore[arg-type]
+    chart.addSeries(line)
+    days = QDateTimeAxis()
+    days.setFormat("d MMM")
+    days.setTickCount(6)
+    first, last = data.rows[0][0], data.rows[-1][0]
+    days.setRange(datetime.combine(first, time(0)), datetime.combine(last, time(23, 59)))  # type: ignore[arg-type]
+    chart.addAxis(days, Qt.AlignmentFlag.AlignBottom)
+    line.attachAxis(days)
+    share_axis = QValueAxis()
+    share_axis.setRange(0, 100)
+    share_axis.setLabelFormat("%d%%")
+    chart.addAxis(share_axis, Qt.AlignmentFlag.AlignLeft)
+    line.attachAxis(share_axis)
+    chart.legend().hide()
+    return chart
+
+
+# -- the tray's menu and the bridge
+
+
+def open_dashboard(tray: Any) -> Dashboard:
+    """Show the dashboard for the tray's status and config (one window, raised if open)."""
+    global _window
+    if _window is None:
+        _window = Dashboard(tray.status, tray.config)
+    else:
+        _window.config = tray.config
+        _window.show_status(tray.status)
+    _window.show()
+    _window.raise_()
+    _window.activateWindow()
+    return _window
+
+
+def show_status(status: Status) -> None:
+    """The bridge's status signal: redraw the open dashboard, if any."""
+    if _window is not None and _window.isVisible():
+        _window.show_status(status)
