@@ -328,6 +328,8 @@ class Quiet:
     def __init__(self, presence: Callable[[], Presence | None] = lambda: None) -> None:
         self.presence = presence
         self.state = QuietState()
+        #: told of each change of the desktop's facts, on the presence thread (the team hub)
+        self.listeners: list[Callable[[Presence], None]] = []
 
     def decide(self, alerts: Iterable[Alert], config: Config, now: datetime) -> list[Alert]:
         out, self.state = decide(alerts, self.presence(), self.state, config, now)
@@ -347,6 +349,8 @@ def follow_desktop(
     def changed(facts: Presence) -> None:
         log.info("presence: %s", as_text(facts))
         check_now()
+        for listener in quiet.listeners:
+            listener(facts)
 
     watcher = PresenceWatcher(probe, on_change=changed)
     quiet.presence = lambda: watcher.latest
