@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from agent.config.shapes import Config, QuietRules, VipRule
+from agent.i18n import _, ngettext
 from agent.model import Alert, Ticket, WaitingTicket
 from agent.presence import Presence, PresenceWatcher, Probe, as_text
 from agent.storage import alert_key
@@ -115,7 +116,7 @@ def vip_escalations(
                     t.subject,
                     t.category,
                     t.url,
-                    "a VIP customer is waiting",
+                    _("a VIP customer is waiting"),
                     0,
                     (w,),
                 )
@@ -288,17 +289,24 @@ def _count(state: QuietState, alerts: list[Alert]) -> QuietState:
 
 def while_away(absence: Absence, now: datetime) -> Alert | None:
     """ "While you were away: 3 new, 1 overdue, 2 answered" (None: nothing happened)."""
-    counts = (("new", absence.new), ("overdue", absence.overdue), ("answered", absence.answered))
-    said = ", ".join(f"{n} {what}" for what, n in counts if n)
+    counts = (
+        (absence.new, ngettext("{count} new", "{count} new", absence.new)),
+        (absence.overdue, ngettext("{count} overdue", "{count} overdue", absence.overdue)),
+        (absence.answered, ngettext("{count} answered", "{count} answered", absence.answered)),
+    )
+    said = ", ".join(words.format(count=n) for n, words in counts if n)
     if not said:
         return None
-    when = "While you were away" if absence.why == "away" else "While do-not-disturb was on"
+    if absence.why == "away":
+        subject = _("While you were away: {what}")
+    else:
+        subject = _("While do-not-disturb was on: {what}")
     return Alert(
         kind=WHILE_AWAY,
         at=now,
         key=alert_key("*", "*", absence.since.isoformat(), WHILE_AWAY),
-        subject=f"{when}: {said}",
-        message="Open Ticketbell to see what is waiting",
+        subject=subject.format(what=said),
+        message=_("Open Ticketbell to see them"),
     )
 
 
@@ -309,12 +317,18 @@ def _flush(state: QuietState, rules: QuietRules, now: datetime) -> tuple[list[Al
         return [], state
     items = state.gathered
     n = len(items)
-    lines = [a.subject for a in items[:3]] + ([f"…and {n - 3} more"] if n > 3 else [])
+    more = ngettext("…and {count} more", "…and {count} more", n - 3).format(count=n - 3)
+    lines = [a.subject for a in items[:3]] + ([more] if n > 3 else [])
+    title = ngettext(
+        "{count} new ticket (gathered: many notifications this hour)",
+        "{count} new tickets (gathered: many notifications this hour)",
+        n,
+    )
     gathered = Alert(
         kind=GATHERED,
         at=now,
         key=alert_key("*", "*", since.isoformat(), GATHERED),
-        subject=f"{n} new ticket{'s' if n > 1 else ''} (gathered: many notifications this hour)",
+        subject=title.format(count=n),
         message="\n".join(lines),
         tickets=tuple(w for a in items for w in a.tickets),
     )
