@@ -258,3 +258,16 @@ def test_rebuilding_the_menu_leaves_no_submenus_behind(make_tray, qapp) -> None:
         tray.refresh()
     assert submenus() == first
     assert first == len(ticket_actions(tray.menu)) + 2  # each ticket's, Mute, Group by
+
+
+def test_the_no_tray_windows_more_line_opens_every_ticket(make_tray, qtbot) -> None:  # noqa: F811
+    tray = make_tray(tray_available=False)
+    tray.show()
+    qtbot.waitExposed(tray.window)
+    tray.show_status(status_of(many(27)))
+    lst = tray.window.list
+    more = lst.item(lst.count() - 1)
+    assert more.text() == "7 more… (double-click: all tickets)"
+    lst.itemActivated.emit(more)
+    assert tray.ticket_list is not None and tray.ticket_list.isVisible()
+    assert len(tray.ticket_list.visible_tickets()) == 27

@@ -100,6 +100,8 @@ def test_tray_offers_sign_in_for_a_source_that_needs_it(qtbot, tmp_path, sound_d
     tray.rebuild_menu()
     actions = {a.text(): a for a in tray.menu.actions() if a.text()}
     assert "Sign in to Team inbox…" in actions
-    with qtbot.waitSignal(tray.settings_requested, timeout=1000):
+    # Settings open at that helpdesk, where its Sign in… button is
+    with qtbot.waitSignal(tray.source_settings_requested, timeout=1000) as signal:
         actions["Sign in to Team inbox…"].trigger()
+    assert signal.args == ["Team inbox"]
     tray.hide()

@@ -307,10 +307,11 @@ def add_source_errors(
         else:
             continue
         lines = textwrap.wrap(f"{head} {why}", width)[:5]
-        if s.sign_in:
+        lines = lines[:1] + ["    " + line for line in lines[1:]]
+        if s.sign_in:  # its settings have the Sign in… button
             lines.append(f"Sign in to {plain(s.name, 30)}…")
-        for i, line in enumerate(lines):
-            action = add_action(menu, menu_text(line if i == 0 else "    " + line))
+        for line in lines:
+            action = add_action(menu, menu_text(line))
             action.setToolTip("Open this helpdesk's settings")
             action.triggered.connect(lambda _=False, name=s.name: open_source(name))
 

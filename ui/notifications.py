@@ -34,6 +34,7 @@ from typing import Any
 
 from jeepney import DBusAddress, HeaderFields, MatchRule, Message, MessageType, new_method_call
 from jeepney.bus_messages import message_bus
+from jeepney.io.threading import DBusRouter, Proxy, open_dbus_connection
 from PySide6.QtCore import QObject, Signal
 
 from agent.model import Alert, notification_text
@@ -237,8 +238,6 @@ class DesktopNotifier(QObject):
     # -- on the notifier's thread
 
     def _run(self) -> None:
-        from jeepney.io.threading import DBusRouter, Proxy, open_dbus_connection
-
         router = conn = None
         try:
             conn = open_dbus_connection(self.bus)
