@@ -90,6 +90,9 @@ class Ticket:
     due_at: datetime | None = None
     url: str = ""
     assignee: str = ""
+    #: the requester's email address and organisation, where the helpdesk reports them ([[vip]])
+    requester_email: str = ""
+    organization: str = ""
     #: ``source`` and ``id`` as one string (the queue's key), computed once
     key: str = field(init=False, repr=False, compare=False)
     #: identifies this waiting cycle (a new customer message after a reply starts another):
@@ -223,6 +226,11 @@ class Alert:
     tickets: tuple[WaitingTicket, ...] = ()
     #: a ``summary``'s numbers: ("waiting", n), ("new", n), ("overdue", n), ("due_soon", n)
     counts: tuple[tuple[str, int], ...] = ()
+    #: why it is neither shown nor sounded now ("": it is): do-not-disturb, away, gathered
+    #: (agent/quiet.py decides, so the tray and the headless notifier agree)
+    hold: str = ""
+    #: which sound it asks for ("": by its kind); a built-in sound's name or a .wav file
+    sound: str = ""
 
     def to_json(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -237,6 +245,8 @@ class Alert:
             data["tickets"] = [
                 {"ticket": w.ticket.id, "subject": w.ticket.subject} for w in self.tickets
             ]
+        if self.hold:
+            data["held"] = self.hold
         return data
 
 
@@ -304,6 +314,10 @@ def one_line(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+#: alerts that are one notification each, their subject its title (agent/quiet.py makes them)
+_SUMMARIES = ("while_away", "gathered")
+
+
 def _burst_summary(items: list[Alert], words: Callable[[int], str]) -> tuple[str, str]:
     """ "3 new tickets: Billing ×2, Sales ×1" and the first subjects; ``words(n)`` is the title's
     form for n tickets, with ``{count}`` and ``{categories}``."""
@@ -326,7 +340,8 @@ def _burst_summary(items: list[Alert], words: Callable[[int], str]) -> tuple[str
 def notification_text(alerts: tuple[Alert, ...] | list[Alert]) -> tuple[str, str] | None:
     """Title and body of one desktop notification for a burst of alerts (None: nothing to say):
     a first sync's ``summary`` (with the overdue tickets that came with it), else
-    :func:`burst_text`."""
+    :func:`burst_text`. Held alerts (agent/quiet.py) are left out: the badge counts them."""
+    alerts = [a for a in alerts if not a.hold]
     summaries = [a for a in alerts if a.kind == "summary"]
     if summaries:
         return summary_text(summaries, [a for a in alerts if a.kind == "overdue"])
@@ -354,9 +369,12 @@ def burst_text(alerts: tuple[Alert, ...] | list[Alert]) -> tuple[str, str] | Non
                 "{count} overdue ticket: {categories}", "{count} overdue tickets: {categories}", n
             ),
         )
-    if blind:
-        unknown = _("Its waiting tickets are unknown until it reads again")
-        return one_line(blind[0].message, 90), unknown
+    # a source unreadable, or one summary that says it all ("While you were away: 3 new, …")
+    unknown = _("Its waiting tickets are unknown until it reads again")
+    speaks = [(one_line(a.message, 90), unknown) for a in blind]
+    speaks += [(one_line(a.subject, 90), a.message) for k in _SUMMARIES for a in by_kind.get(k, ())]
+    if speaks:
+        return speaks[0]
     if "at_risk" in by_kind:
         title, body = _burst_summary(
             by_kind["at_risk"],

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from agent.config import BusinessHours, Config, Escalation, SourceConfig, Windows
 from agent.model import INVISIBLE, UTC, Alert, DueState, Ticket, WaitingTicket
 from agent.queue import QueuedTicket
+from agent.quiet import vip_window
 from agent.storage import alert_key
 
 MAX_DAYS_SCANNED = 3700  # ten years of calendar: a window longer than that is a config error
@@ -116,7 +117,7 @@ def deadline(ticket: Ticket, config: Config) -> Deadline:
     "Due soon" starts when ``alerts.due_soon`` (0.8 by default) of the window has passed,
     counted in business time when business hours are configured.
     """
-    window = window_for(ticket, config.windows)
+    window = vip_window(ticket, config.vips) or window_for(ticket, config.windows)
     fraction = config.alerts.due_soon
     if ticket.due_at is not None and config.windows.use_helpdesk_due:
         span = max(ticket.due_at - ticket.waiting_since, timedelta(0))
@@ -154,17 +155,18 @@ def evaluate(
     fraction = config.alerts.due_soon
     hours = config.business_hours
     # the window (and its due-soon part) of each (source, category, priority) seen
-    spans: dict[tuple[str, str, str], tuple[timedelta, timedelta]] = {}
+    spans: dict[tuple[str, str, str, timedelta | None], tuple[timedelta, timedelta]] = {}
     for q in queued:
         t = q.ticket
         if t.due_at is not None and windows.use_helpdesk_due:
             dl = deadline(t, config)
             due, soon = dl.due_at, dl.soon_at
         else:
-            rule = (t.source, t.category, t.priority)
+            vip = vip_window(t, config.vips) if config.vips else None  # [[vip]]: their own
+            rule = (t.source, t.category, t.priority, vip)
             span = spans.get(rule)
             if span is None:
-                window = window_for(t, windows)
+                window = vip or window_for(t, windows)
                 span = spans[rule] = (window, window * fraction)
             if hours is None:  # the same as deadline(), without its per-ticket overhead
                 due, soon = t.waiting_since + span[0], t.waiting_since + span[1]

@@ -241,7 +241,7 @@ def iso(value: datetime | None) -> str | None:
 
 
 def ticket_record(ticket: Ticket) -> dict[str, Any]:
-    return {
+    record = {
         "source": ticket.source,
         "id": ticket.id,
         "subject": ticket.subject,
@@ -255,6 +255,12 @@ def ticket_record(ticket: Ticket) -> dict[str, Any]:
         "url": ticket.url,
         "assignee": ticket.assignee,
     }
+    # who the customer is ([[vip]]), only where the helpdesk says: a record without them is
+    # the same as before these keys existed, so an upgrade rewrites no ticket
+    for key in ("requester_email", "organization"):
+        if getattr(ticket, key):
+            record[key] = getattr(ticket, key)
+    return record
 
 
 def ticket_from_record(doc: dict[str, Any]) -> Ticket:
@@ -271,6 +277,8 @@ def ticket_from_record(doc: dict[str, Any]) -> Ticket:
         due_at=parse_time(doc.get("due_at")),
         url=doc.get("url", ""),
         assignee=doc.get("assignee", ""),
+        requester_email=doc.get("requester_email", ""),
+        organization=doc.get("organization", ""),
     )
 
 

@@ -348,14 +348,14 @@ class TeamLink:
                     shown[key] = min(others, key=lambda c: c.at)
         return shown
 
-    def publish_presence(self, online: bool) -> mqtt.MQTTMessageInfo:
+    def publish_presence(self, online: bool, **desk: bool) -> mqtt.MQTTMessageInfo:
         body = {
             "user": self.team.user,
             "state": "online" if online else "offline",
             "watching": {name: list(cats) for name, cats in self.watching.items()},
             "at": self.clock().isoformat() if online else None,
         }
-        payload = msg.encode(self.team.name, body)
+        payload = msg.encode(self.team.name, {**body, **desk})  # away, dnd: agent/quiet.py
         return self.client.publish(self.presence_topic, payload, qos=1, retain=True)
 
     def watchers(self) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from agent.config import Config, SourceConfig, Team
 from agent.engine import Agent, make_source
 from agent.engine.commands import CheckNow
 from agent.model import Status
+from agent.presence import Presence
 from agent.queue import LocalQueue
 from agent.sources.base import Source
 from agent.sources.team import TeamSource
@@ -36,6 +37,7 @@ class TeamAgent(Agent):
         super().__init__(config, queue, source_factory=self._make_source)
         link.on_claims = self._claims_changed
         link.on_hub_online = self._hub_online
+        self.quiet.listeners.append(self._desk_changed)
         if hub is not None:
             self.subscribe(on_alerts=hub.on_alerts)
 
@@ -63,6 +65,14 @@ class TeamAgent(Agent):
         """On the connection's thread: wake the scheduler (a CheckNow of no source) so the
         status is built again with the new claims."""
         self._cmds.put(CheckNow(""))
+
+    def _desk_changed(self, facts: Presence) -> None:
+        """The desktop's do-not-disturb and away (agent/quiet.py) go with this person's presence
+        ("away", "dnd" beside "state" and "watching"), for the team to count an away person as
+        not watching (``when = "nobody_watching"``)."""
+        if self.link.with_presence and self.link.synced:
+            away = facts.away(self.config.quiet.away_after)
+            self.link.publish_presence(True, away=away, dnd=bool(facts.dnd))
 
     def _hub_online(self) -> None:
         """The hub is back (or first heard): read its sources now, not at their next retry."""

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""Make Ticketbell's sounds (resources/chime.wav, resources/urgent.wav) with the stdlib only.
+"""Make Ticketbell's sounds (resources/chime.wav, urgent.wav, bell.wav, knock.wav) with the
+stdlib only.
 
-    python scripts/make-sounds.py        # rewrites both WAVs; they are committed
+    python scripts/make-sounds.py        # rewrites the WAVs; they are committed
 
 chime:  a soft two-tone bell (A5 then E6), each tone with a few bell-like partials and an
         exponential decay: pleasant enough to hear fifty times a day.
 urgent: three quick, brighter double beeps (B5/E6) with a harder attack: clearly not the chime.
+bell:   one struck bell (E5) with inharmonic partials and a long decay: a helpdesk's own sound.
+knock:  two soft, low knocks: another helpdesk's, or a priority's.
 """
 
 from __future__ import annotations
@@ -71,6 +74,11 @@ def main() -> None:
         parts.append(tone(987.8, t0, 0.13, 0.2, beep, 0.002))
         parts.append(tone(1318.5, t0 + 0.14, 0.14, 0.2, beep, 0.002))
     write("urgent.wav", mix(parts, 1.0, 0.75))
+    struck = ((1, 1.0), (2.76, 0.4), (5.4, 0.15))
+    write("bell.wav", mix([tone(659.3, 0.0, 1.2, 0.3, struck, 0.004)], 1.2, 0.7))
+    thump = ((1, 1.0), (2.3, 0.3))
+    knock = [tone(180.0, t0, 0.09, 0.025, thump, 0.002) for t0 in (0.0, 0.16)]
+    write("knock.wav", mix(knock, 0.45, 0.7))
 
 
 if __name__ == "__main__":

@@ -93,6 +93,7 @@ def test_waiting_follows_the_threads(fake: FakeFreeScout) -> None:
     t = by_id[str(new)]
     assert t.category == "Support"
     assert t.requester == "Tom Novak"
+    assert t.requester_email == "tom@example.net"  # for [[vip]]
     assert t.url == f"{fake.base}/conversation/{new}"
     assert t.due_at is None  # FreeScout has no SLA: the response window decides
     request = next(r for r in fake.requests if r.path == "/api/conversations")

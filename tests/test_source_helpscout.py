@@ -90,6 +90,7 @@ def test_waiting_conversations(fake: FakeHelpScout) -> None:
     assert t.created_at == h(30)
     assert t.category == "Support"  # the mailbox's name
     assert t.requester == "Ana Diaz"
+    assert t.requester_email == "ana@example.com"  # for [[vip]]
     assert t.assignee == "Sam Lee"
     assert t.url.startswith("https://secure.helpscout.net/conversation/")
     assert t.due_at is None  # Help Scout has no SLA: the response window decides

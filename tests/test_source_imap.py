@@ -112,6 +112,7 @@ def test_waiting_threads_and_answered_ones(dovecot, account, now) -> None:
     assert [t.subject for t in tickets] == ["Rückerstattung für Bestellung"]
     t = tickets[0]
     assert t.requester == "Jörg Käufer"
+    assert t.requester_email == "jorg@customer.example"  # for [[vip]]
     assert t.waiting_since == h(now, 3)  # INTERNALDATE; the Date header says 2001
     assert t.created_at == h(now, 3)
     assert t.category == "INBOX"

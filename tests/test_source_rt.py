@@ -98,6 +98,7 @@ def test_waiting_follows_told_and_the_history(fake: FakeRT) -> None:
     t = by_id[str(new)]
     assert (t.category, t.status, t.assignee) == ("Support", "new", "Anna")
     assert t.requester == "Alice"
+    assert t.requester_email == "alice@example.org"  # fields[Requestor] EmailAddress: [[vip]]
     assert t.url == f"{fake.base}/Ticket/Display.html?id={new}"
     assert by_id[str(back)].assignee == ""  # Nobody
     assert snap.complete

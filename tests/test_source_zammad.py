@@ -77,7 +77,7 @@ def test_search_query() -> None:
 
 def test_waiting_follows_the_contact_times_and_articles(fake: FakeZammad) -> None:
     new = fake.add("VPN drops every hour", state="new", created=h(6), priority=3,
-                   owner=(5, "anna"))  # fmt: skip
+                   owner=(5, "anna"), organization="Globex")  # fmt: skip
     fake.add("We replied", created=h(6), articles=(("customer", h(6)), ("agent", h(5))))
     back = fake.add(
         "Came back",
@@ -96,6 +96,7 @@ def test_waiting_follows_the_contact_times_and_articles(fake: FakeZammad) -> Non
     t = by_id[new]
     assert (t.category, t.priority, t.status, t.assignee) == ("1st Level", "high", "new", "anna")
     assert t.requester == "jane@example.com"
+    assert t.organization == "Globex"  # for [[vip]] organisation rules
     internal = next(x["id"] for x in fake.tickets if x["number"] == new)
     assert t.url == f"{fake.base}/#ticket/zoom/{internal}"
     assert by_id[back].assignee == ""  # owner "-" (id 1) is nobody

@@ -95,6 +95,7 @@ def test_waiting_follows_the_public_comments(fake: FakeZendesk) -> None:
     assert t.status == "new"
     assert t.priority == "normal"
     assert t.requester.startswith("Customer ")
+    assert t.requester_email.endswith("@example.net")  # the sideloaded user's, for [[vip]]
     assert t.url == f"{fake.base}/agent/tickets/{new}"  # the agent UI, not the API URL
     assert snap.complete
     request = search_requests(fake)[0]

@@ -26,6 +26,8 @@ from agent import i18n
 from agent.commands.common import config_path, data_dir, open_agent, setup_logging
 from agent.config import Config, ConfigError
 from agent.model import Alert, Status
+from agent.presence import PresenceWatcher
+from agent.quiet import follow_desktop
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +150,7 @@ class TicketbellApp(QObject):
         self.sound = SoundPlayer(self.qsettings, load=False)  # loaded once the icon is up
         self.dialog: Any = None
         self.setup_needed: Any = None  # the icon saying what is missing, before any config
+        self.presence: PresenceWatcher | None = None
 
     # -- start-up
 
@@ -216,6 +219,8 @@ class TicketbellApp(QObject):
         of the event loop (a burst that comes first loads them itself: SoundPlayer.play)."""
         if self.agent is None or self.config is None:
             return  # quit before the event loop ran
+        # do-not-disturb and away (agent/quiet.py): looked at before the first poll
+        self.presence = follow_desktop(self.agent.quiet, self.agent.check_now)
         self.agent.start()
         log.info("ticketbell started with %d source(s)", len(self.config.sources))
         QTimer.singleShot(0, self._load_sounds)
@@ -313,6 +318,8 @@ class TicketbellApp(QObject):
             self.qsettings.setValue("menu/group_by", self.tray.group_by)
             self.tray.hide()
         if self.agent is not None:
+            if self.presence is not None:
+                self.presence.stop()
             self.agent.stop()
             self.agent = None
 

@@ -10,11 +10,13 @@ removed, clipped).
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Protocol
 
-from PySide6.QtGui import QAction, QActionGroup
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QActionGroup, QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QMenu
 
 from agent.model import DueState, Health, SourceHealth, Status, WaitingTicket, one_line
@@ -256,9 +258,11 @@ def add_ticket_rows(
     now: datetime,
     owner: TicketActions,
     show_assignee: bool,
+    accents: Mapping[str, str] | None = None,
 ) -> None:
     """Each ticket as a submenu of its actions, under its section's title; the submenu's
-    action carries the ticket's key as its data."""
+    action carries the ticket's key as its data. ``accents``: a helpdesk's colour by its name
+    (``[[sources]] accent``), a dot beside each of its tickets."""
     for title, items in sections:
         # a separator and a line of its own, not addSection: a tray host that draws the menu
         # itself (StatusNotifierItem's dbusmenu) shows a section's title as a bare separator
@@ -266,8 +270,25 @@ def add_ticket_rows(
         info(menu, plain(title, 40))
         for w in items:
             sub = QMenu(menu_text(ticket_label(w, now, show_assignee)), menu)
+            colour = (accents or {}).get(w.ticket.source)
+            if colour:
+                sub.setIcon(accent_icon(colour))
             fill_ticket_menu(sub, w, now, owner)
             menu.addMenu(sub).setData(w.ticket.key)
+
+
+@lru_cache(maxsize=32)
+def accent_icon(colour: str) -> QIcon:
+    """A dot of ``colour`` ("#rrggbb"): which helpdesk a ticket in the menu comes from."""
+    pixmap = QPixmap(16, 16)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QColor(colour))
+    painter.drawEllipse(3, 3, 10, 10)
+    painter.end()
+    return QIcon(pixmap)
 
 
 def add_source_errors(

@@ -108,6 +108,7 @@ def notice_for(alerts: tuple[Alert, ...] | list[Alert]) -> Notice | None:
     :data:`MOST_FOR_BUTTONS` tickets offers Open (the list) only: one click must not claim or
     snooze a whole helpdesk.
     """
+    alerts = [a for a in alerts if not a.hold]  # held by the quiet rules (agent/quiet.py)
     text = notification_text(alerts)
     if text is None:
         return None

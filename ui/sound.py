@@ -29,18 +29,21 @@ log = logging.getLogger(__name__)
 
 CHIME, URGENT = "chime", "urgent"
 URGENT_KINDS = ("due_soon", "overdue", "escalated")
-CHIME_KINDS = ("new", "summary", "reminder", "source_down")
+CHIME_KINDS = ("new", "summary", "reminder", "source_down", "gathered")
 MUTE_KEY = "sound/muted_until"
 
 
 def sound_for(alerts: tuple[Alert, ...] | list[Alert]) -> str | None:
-    """Which sound a burst gets: ``"urgent"``, ``"chime"`` or None (nothing worth a sound)."""
-    kinds = {a.kind for a in alerts}
-    if kinds & set(URGENT_KINDS):
-        return URGENT
-    if kinds & set(CHIME_KINDS):
-        return CHIME
-    return None
+    """Which sound a burst gets: ``"urgent"``, ``"chime"`` or None (nothing worth a sound).
+
+    Held alerts (do-not-disturb, away, gathered: ``Alert.hold``) ask for none; an alert's own
+    sound (its VIP rule's, its priority's, its helpdesk's: ``Alert.sound``) wins over its kind's.
+    """
+    heard = [a for a in alerts if not a.hold and a.kind in (*URGENT_KINDS, *CHIME_KINDS)]
+    kinds = {a.kind for a in heard}
+    name = URGENT if kinds & set(URGENT_KINDS) else CHIME if heard else None
+    own = next((a.sound for a in heard if a.sound), "")
+    return None if own == "off" else own or name
 
 
 class SoundPlayer(QObject):
@@ -77,6 +80,7 @@ class SoundPlayer(QObject):
             CHIME: Path(alerts.sound).expanduser() if custom else resources.path("chime.wav"),
             URGENT: resources.path("urgent.wav"),
         }
+        paths.update({name: resources.path(f"{name}.wav") for name in ("bell", "knock")})
         for name, path in paths.items():
             effect = self.effects.get(name)
             if effect is None:
@@ -170,13 +174,27 @@ class SoundPlayer(QObject):
         self.requested.append(name)
         if not self.effects:  # made with load=False and not configured yet
             self.configure(self.alerts)
-        effect = self.effects.get(name)
+        effect = self.effects.get(name) or self._wav(name)
         if effect is None or effect.status() == effect.Status.Error:
             return False
         if any(e.isPlaying() for e in self.effects.values()):
             return False  # one sound at a time: a second burst does not stack on the first
         effect.play()
         return True
+
+    def _wav(self, name: str) -> QSoundEffect | None:
+        """A .wav file an alert asks for (a source's or VIP's own sound), loaded once."""
+        from PySide6.QtMultimedia import QSoundEffect
+
+        path = Path(name).expanduser()
+        if path.suffix.lower() != ".wav" or not path.is_file():
+            return None
+        effect = QSoundEffect(self)
+        self.effects[name] = effect  # before setSource, whose status change looks it up
+        effect.statusChanged.connect(lambda: self._status_changed(name))
+        effect.setSource(QUrl.fromLocalFile(str(path)))
+        effect.setVolume(self.alerts.volume)
+        return effect
 
 
 def _left(delta: timedelta) -> str:

@@ -354,7 +354,8 @@ class Tray(QObject):
         add_source_errors(menu, status, self.source_settings_requested.emit)
         info(menu, self._headline(status))
         sections, more = ticket_sections(status, self.group_by, self.pinned, limit)
-        add_ticket_rows(menu, sections, now, self, status.role == "owner")
+        accents = {s.name: s.accent for s in self.config.sources if s.accent}
+        add_ticket_rows(menu, sections, now, self, status.role == "owner", accents)
         if more:
             add_action(menu, f"{more} more…").triggered.connect(self.show_all_tickets)
         menu.addSeparator()

@@ -15,6 +15,7 @@ from agent import __version__
 from agent.commands.common import EXIT_OK, EXIT_USAGE, load_config, open_agent
 from agent.config import ConfigError
 from agent.model import Alert, notification_text, one_line
+from agent.quiet import follow_desktop
 
 log = logging.getLogger("ticketbell")
 
@@ -60,11 +61,14 @@ def run_headless(args: argparse.Namespace) -> int:
         len(config.sources),
         agent.queue.data_dir,
     )
+    # do-not-disturb and away (agent/quiet.py): looked at before the first poll
+    presence = follow_desktop(agent.quiet, agent.check_now)
     agent.start()
     try:
         while not stop.wait(0.5):
             pass
     finally:
+        presence.stop()
         agent.stop()
         if notifier:
             notifier.close()
@@ -87,7 +91,8 @@ class EventPrinter:
                     if alert.ticket
                     else alert.source
                 )
-                log.info("%s: %s %s", alert.kind, who, what)
+                held = f" (held: {alert.hold})" if alert.hold else ""
+                log.info("%s: %s %s%s", alert.kind, who, what, held)
                 if self.json_out is not None:
                     self.json_out.write(orjson.dumps(alert.to_json()).decode() + "\n")
             if self.json_out is not None:

@@ -33,8 +33,10 @@ from agent.config.shapes import (
     Escalation,
     EscalationLevel,
     KeyPath,
+    QuietRules,
     SourceConfig,
     Team,
+    VipRule,
     WindowRule,
     Windows,
 )
@@ -259,6 +261,8 @@ def _read_source(file: Path | None, index: int, table: object, role: str) -> Sou
         proxy=common["proxy"],
         timeout=float(common["timeout"]),
         options=_kind_options(r, kind, own),
+        sound=_sound(r, "") if "sound" in r.table else "",
+        accent=common["accent"],
     )
     for key, message in cls.check_options(source):
         raise ConfigError(file, (*r.at, *key.split(".")), message)
@@ -337,15 +341,31 @@ def _read_business_hours(r: _Reader) -> BusinessHours | None:
     return BusinessHours(tz, days, start, end, _holidays(r))
 
 
-def _sound(r: _Reader) -> str:
-    sound = r.text("sound", "chime").strip() or "chime"
-    if sound not in ("chime", "off"):
+def _sound(r: _Reader, default: str = "chime", key: str = "sound") -> str:
+    sound = r.text(key, default).strip() or default
+    return _sound_value(r, key, sound)
+
+
+def _sound_value(r: _Reader, key: str, sound: str) -> str:
+    if sound not in (*schema.BUILT_IN_SOUNDS, "off", ""):
         path = Path(sound).expanduser()
         if path.suffix.lower() != ".wav":
-            raise r.error("sound", 'must be "chime", "off", or the path of a .wav file')
+            names = ", ".join(f'"{n}"' for n in schema.BUILT_IN_SOUNDS)
+            raise r.error(key, f'must be {names}, "off", or the path of a .wav file')
         if not path.is_file():
-            raise r.error("sound", f"the file {sound!r} does not exist")
+            raise r.error(key, f"the file {sound!r} does not exist")
     return sound
+
+
+def _priority_sounds(r: _Reader) -> dict[str, str]:
+    sounds = r.sub("priority_sounds")
+    for priority, sound in sounds.table.items():
+        if priority not in schema.PRIORITIES:
+            raise sounds.error(priority, f"{priority!r} is not low, normal, high or urgent")
+        if not isinstance(sound, str):
+            raise sounds.error(priority, "must be a string: a sound's name or a .wav file")
+        _sound_value(sounds, priority, sound.strip())
+    return {p: str(v).strip() for p, v in sounds.table.items()}
 
 
 def _read_alerts(r: _Reader) -> Alerts:
@@ -360,7 +380,9 @@ def _read_alerts(r: _Reader) -> Alerts:
     volume = float(r.value(schema.declared("alerts", "volume")))
     due_soon = float(r.value(schema.declared("alerts", "due_soon")))
     lead = r.value(schema.declared("alerts", "forecast_lead"))
-    return Alerts(_sound(r), volume, remind_every, due_soon, quiet, lead)
+    return Alerts(
+        _sound(r), volume, remind_every, due_soon, quiet, lead, priority_sounds=_priority_sounds(r)
+    )
 
 
 def _read_targets(r: _Reader, name: str) -> tuple[str, ...]:
@@ -417,6 +439,51 @@ def _read_escalation(r: _Reader) -> Escalation:
     )
 
 
+#: what [quiet] break_through may list: alert kinds, a priority, VIP customers
+BREAK_THROUGH = (
+    "overdue",
+    "escalated",
+    "due_soon",
+    "new",
+    "reminder",
+    "source_down",
+    "urgent",
+    "vip",
+)
+
+
+def _read_quiet(r: _Reader) -> QuietRules:
+    r.check_unknown(schema.QUIET)
+    kinds = r.value(schema.declared("quiet", "break_through"))
+    for i, kind in enumerate(kinds):
+        if kind not in BREAK_THROUGH:
+            shown = ", ".join(BREAK_THROUGH)
+            raise ConfigError(r.file, (*r.key("break_through"), i), f"{kind!r} is not {shown}")
+    return QuietRules(
+        away_after=r.value(schema.declared("quiet", "away_after")),
+        break_through=tuple(kinds),
+        max_interruptions=int(r.value(schema.declared("quiet", "max_interruptions"))),
+        gather_every=r.value(schema.declared("quiet", "gather_every")),
+        follow_desktop=bool(r.value(schema.declared("quiet", "follow_desktop"))),
+    )
+
+
+def _read_vip(r: _Reader, i: int) -> VipRule:
+    vr = r.item("vip", i, '{ domain = "acme.com", window = "30m" }')
+    vr.check_unknown(schema.VIP)
+    who = {key: vr.text(key).strip().lower() for key in ("email", "domain", "organization")}
+    if not any(who.values()):
+        raise ConfigError(r.file, vr.at, "matches nobody; give an email, domain or organization")
+    if who["email"] and "@" not in who["email"]:
+        raise vr.error("email", f"{who['email']!r} is not an email address")
+    return VipRule(
+        **who,
+        window=vr.duration(schema.declared("vip", "window")),
+        sound=_sound(vr, "urgent"),
+        escalate=bool(vr.value(schema.declared("vip", "escalate"))),
+    )
+
+
 def _read_team(r: _Reader, sources: tuple[SourceConfig, ...]) -> Team | None:
     """``[team]`` (None when absent); a ``kind = "team"`` source needs it."""
     r.check_unknown(schema.TEAM)
@@ -448,6 +515,8 @@ def from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
         escalation=_read_escalation(r.sub("escalation")),
         retention=r.value(schema.declared("", "retention")),
         start_at_login=bool(r.value(schema.declared("", "start_at_login"))),
+        quiet=_read_quiet(r.sub("quiet")),
+        vips=tuple(_read_vip(r, i) for i in range(len(r.get("vip", list, [])))),
         team=_read_team(r.sub("team"), sources),
         language=r.value(schema.declared("", "language")),
         raw=data,

@@ -182,6 +182,16 @@ def _url(value: Any) -> str:
     return ""
 
 
+def _colour(value: Any) -> str:
+    ok = not value or re.fullmatch(r"#[0-9a-fA-F]{6}", value)
+    return "" if ok else f'{value!r} is not a colour; write it as "#rrggbb", e.g. "#e5533d"'
+
+
+#: the sounds Ticketbell brings (resources/<name>.wav)
+BUILT_IN_SOUNDS = ("chime", "urgent", "bell", "knock")
+SOUND_HELP = f"{', '.join(BUILT_IN_SOUNDS)} (built in), off, or a .wav file"
+
+
 def _language(value: Any) -> str:
     from agent.i18n import available
 
@@ -204,6 +214,7 @@ GENERAL = (
     Option("sources", "Helpdesks", list, [], "one [[sources]] table per helpdesk"),
     Option("retention", "Keep answered tickets for", timedelta, "7d", minimum="1h"),
     Option("start_at_login", "Start Ticketbell when I log in", bool, False),
+    Option("vip", "VIP customers", list, [], "one [[vip]] table per customer or company"),
     Option(
         "language",
         "Language",
@@ -247,6 +258,8 @@ SOURCE = (
         "seconds one request may take",
         between(1, 300, "use 1 to 300 seconds"),
     ),
+    Option("sound", "Sound", str, "", f"{SOUND_HELP}; empty: the [alerts] sound"),
+    Option("accent", "Colour", str, "", 'shown beside its tickets, e.g. "#e5533d"', _colour),
 )
 WINDOWS = (
     Option("default", "Reply within", timedelta, "2h", "how long a ticket may wait", minimum="1m"),
@@ -297,6 +310,60 @@ ALERTS = (
         "30m",
         "owners: this long before a ticket is expected to breach (after two weeks of history)",
         minimum="1m",
+    ),
+    Option(
+        "priority_sounds",
+        "Sound per priority",
+        dict,
+        {},
+        'e.g. { urgent = "urgent", high = "bell" }; it wins over the helpdesk\'s sound',
+    ),
+)
+QUIET = (
+    Option(
+        "away_after",
+        "Away after",
+        timedelta,
+        "10m",
+        "no input for this long (or the screen locked) counts as away",
+        minimum="1m",
+    ),
+    Option(
+        "break_through",
+        "Still ring for",
+        list,
+        ["overdue", "escalated"],
+        'while away or in do-not-disturb: alert kinds, "urgent" (priority) or "vip"',
+    ),
+    Option(
+        "max_interruptions",
+        "At most this many notifications an hour",
+        int,
+        12,
+        "beyond it, new low and normal tickets are gathered; 0: no limit",
+        between(0, 1000, "use 0 to 1000"),
+    ),
+    Option("gather_every", "Gathered notification every", timedelta, "5m", minimum="1m"),
+    Option(
+        "follow_desktop",
+        "Follow the desktop's do-not-disturb and away",
+        bool,
+        True,
+        "false: ring whatever the desktop says",
+    ),
+)
+VIP = (
+    Option("email", "Customer email", str, "", "the requester's address, e.g. ceo@acme.com"),
+    Option("domain", "Email domain", str, "", "every requester at it, e.g. acme.com"),
+    Option("organization", "Organisation", str, "", "as the helpdesk names it"),
+    Option("window", "Reply within", timedelta, None, "empty: the usual window", minimum="1m"),
+    Option("sound", "Sound", str, "urgent", SOUND_HELP),
+    Option(
+        "escalate",
+        "Straight to the first escalation level",
+        bool,
+        True,
+        "tell the owner's first level as soon as the ticket arrives",
     ),
 )
 ESCALATION = (
@@ -381,13 +448,14 @@ TABLES: dict[str, tuple[Option, ...]] = {
     "business_hours": BUSINESS_HOURS,
     "alerts": ALERTS,
     "escalation": ESCALATION,
+    "quiet": QUIET,
     "team": TEAM,
 }
 
 
 def declared(table: str, key: str) -> Option:
     """The declaration of ``key`` in ``table`` ("alerts", "sources", "windows.rules", …)."""
-    options = {"sources": SOURCE, "windows.rules": RULE, "escalation.levels": LEVEL}
+    options = {"sources": SOURCE, "windows.rules": RULE, "escalation.levels": LEVEL, "vip": VIP}
     for opt in options.get(table) or TABLES[table]:
         if opt.key == key:
             return opt
@@ -454,6 +522,7 @@ def markdown() -> str:
     for name, options in TABLES.items():
         if name:
             lines += _table(f"[{name}]", options)
+    lines += _table("[[vip]]", VIP)
     lines += _table("[[sources]], every kind", SOURCE)
     for kind in KINDS:
         cls = source_class(kind)

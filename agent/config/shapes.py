@@ -73,6 +73,8 @@ class SourceConfig:
     proxy: str = ""
     timeout: float = DEFAULTS["sources.timeout"]
     options: dict[str, Any] = field(default_factory=dict)
+    sound: str = ""  # "": the [alerts] sound
+    accent: str = ""  # "#rrggbb" shown beside its tickets
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,7 @@ class Alerts:
     due_soon: float = DEFAULTS["alerts.due_soon"]
     quiet_hours: tuple[time, time] | None = None
     forecast_lead: timedelta = DEFAULTS["alerts.forecast_lead"]
+    priority_sounds: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,29 @@ class Team:
 
 
 @dataclass(frozen=True)
+class QuietRules:
+    """[quiet]: do-not-disturb and away, the noise budget (agent/quiet.py applies them)."""
+
+    away_after: timedelta = DEFAULTS["quiet.away_after"]
+    break_through: tuple[str, ...] = tuple(DEFAULTS["quiet.break_through"])
+    max_interruptions: int = DEFAULTS["quiet.max_interruptions"]
+    gather_every: timedelta = DEFAULTS["quiet.gather_every"]
+    follow_desktop: bool = DEFAULTS["quiet.follow_desktop"]
+
+
+@dataclass(frozen=True)
+class VipRule:
+    """A [[vip]] table: whom it matches (lower case), their window, sound and escalation."""
+
+    email: str = ""
+    domain: str = ""
+    organization: str = ""
+    window: timedelta | None = None
+    sound: str = "urgent"
+    escalate: bool = True
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None = None
     role: str = DEFAULTS["role"]
@@ -158,6 +184,8 @@ class Config:
     start_at_login: bool = DEFAULTS["start_at_login"]
     team: Team | None = None
     language: str = DEFAULTS["language"]  # "" : the operating system's
+    quiet: QuietRules = QuietRules()
+    vips: tuple[VipRule, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def source(self, name: str) -> SourceConfig:

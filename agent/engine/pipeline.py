@@ -32,6 +32,7 @@ from agent.model import (
     ticket_key,
 )
 from agent.queue import Changes, LocalQueue
+from agent.quiet import Quiet, vip_escalations
 from agent.sources.base import (
     MAX_SERVER_WAIT,
     AuthError,
@@ -120,6 +121,7 @@ class Pipeline:
         self._summarise: set[str] = set()  # sources whose new tickets owe one summary alert
         self._noted_write_error: str | None = None  # the save failure the status reports
         self._outlook = Outlook()  # the forecast of breaches (agent.insight.forecast)
+        self.quiet = Quiet()  # holds what should not pop up now (agent/quiet.py)
 
     # ------------------------------------------------------------------ a fetch's outcome
 
@@ -430,7 +432,10 @@ class Pipeline:
             self._dirty = True
         if not self._dirty:
             self._settle_health(now, publish)
-            return []
+            released = self.quiet.decide([], self.config, now)  # the summary when back, …
+            if publish and released:
+                self._publish_alerts(tuple(released))
+            return released
         self._dirty = False
         self._health_moved = False
         fresh = self._unpublished + self._evaluate(now)
@@ -441,6 +446,7 @@ class Pipeline:
             # The Ticketbell holding the data folder sends the escalations; this one must not
             # report ones it does not send.
             fresh = [a for a in fresh if a.kind != "escalated"]
+        fresh = self.quiet.decide(fresh, self.config, now)
         if publish:
             self._publish_status(self._status)
             if fresh:
@@ -466,6 +472,7 @@ class Pipeline:
         owed = policy.alerts_owed(waiting, self.config, now, keys, last, self._summarise)
         owed += self._outlook.alerts(waiting, self.config, now, keys)
         self._summarise = set()
+        owed += vip_escalations(waiting, self.config, now, keys)
         fresh = self.queue.record(owed)
         if any(a.kind in NEWS for a in fresh) or (last is None and waiting):
             last = now

@@ -154,6 +154,10 @@ def _person(value: Any) -> str:
     return name or str(value.get("email") or "")
 
 
+def _email(value: Any) -> str:
+    return str(value.get("email") or "") if isinstance(value, dict) else ""
+
+
 def parse_conversation(
     conv: dict[str, Any], *, source: str, web: str, mailboxes: dict[int, str]
 ) -> Ticket | None:
@@ -191,6 +195,7 @@ def parse_conversation(
         created_at=created,
         waiting_since=since,
         requester=_person(conv.get("customer")),
+        requester_email=_email(conv.get("customer")),
         category=mailboxes.get(mailbox, str(mailbox)) if mailbox is not None else "",
         status="active",
         due_at=None,  # FreeScout reports no deadline

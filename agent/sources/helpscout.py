@@ -80,6 +80,10 @@ def _person(value: Any) -> str:
     return name or str(value.get("email") or "")
 
 
+def _email(value: Any) -> str:
+    return str(value.get("email") or "") if isinstance(value, dict) else ""
+
+
 def parse_conversation(
     conv: dict[str, Any], *, source: str, mailboxes: dict[int, str], now: datetime
 ) -> Ticket | None:
@@ -113,6 +117,7 @@ def parse_conversation(
         created_at=created,
         waiting_since=since,
         requester=_person(conv.get("primaryCustomer")),
+        requester_email=_email(conv.get("primaryCustomer")),
         category=mailboxes.get(mailbox, str(mailbox or "")) if mailbox is not None else "",
         status="active",
         due_at=None,  # Help Scout reports no deadline

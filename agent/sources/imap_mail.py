@@ -280,6 +280,7 @@ def thread_tickets(
                 created_at=min(m.arrived for m in counted),
                 waiting_since=since.arrived,
                 requester=first.sender_name,
+                requester_email=first.sender,
                 category=categorize(since),
                 priority=max(
                     (m.priority for m in customer),

@@ -183,9 +183,10 @@ def parse_ticket(
         owner_name = str(owner.get("RealName") or owner.get("Name") or owner.get("id") or "")
     people = ticket.get("Requestor")
     first = people[0] if isinstance(people, list) and people else {}
-    requester = ""
+    requester = email = ""
     if isinstance(first, dict):
         requester = str(first.get("RealName") or first.get("EmailAddress") or first.get("id") or "")
+        email = str(first.get("EmailAddress") or "")
     return Ticket(
         source=source,
         id=str(tid),
@@ -193,6 +194,7 @@ def parse_ticket(
         created_at=created,
         waiting_since=since,
         requester=requester,
+        requester_email=email,
         category=str(queue.get("Name") or queue.get("id") or "") if isinstance(queue, dict) else "",
         status=str(ticket.get("Status") or ""),
         due_at=_time(ticket.get("Due"), f"ticket {tid} Due") if due_is_deadline else None,

@@ -199,6 +199,7 @@ def parse_ticket(
         created_at=created,
         waiting_since=since,
         requester=str(ticket.get("customer") or ""),
+        organization=str(ticket.get("organization") or ""),
         category=str(ticket.get("group") or ""),
         priority=priority_name(ticket.get("priority")),
         status=str(ticket.get("state") or ""),

@@ -176,6 +176,10 @@ def _name(users: dict[int, dict[str, Any]], user_id: Any) -> str:
     return str(user.get("name") or user.get("email") or "")
 
 
+def _email(users: dict[int, dict[str, Any]], user_id: Any) -> str:
+    return str((users.get(user_id) or {}).get("email") or "")
+
+
 def parse_ticket(
     ticket: dict[str, Any],
     messages: list[tuple[datetime, bool]] | None,
@@ -207,6 +211,7 @@ def parse_ticket(
         created_at=created,
         waiting_since=since,
         requester=_name(users, ticket.get("requester_id")),
+        requester_email=_email(users, ticket.get("requester_id")),
         category=groups.get(group, str(group)) if group is not None else "",
         priority=str(ticket.get("priority") or ""),
         status=str(ticket["status"]),

@@ -108,6 +108,7 @@ class FakeZammad(FakeHelpdesk):
         sla: tuple[int | None, int | None, int | None] | None = None,
         priority: int = 2,
         owner: tuple[int, str] = (1, "-"),
+        organization: str | None = None,
     ) -> str:
         """A ticket; returns its number. ``articles`` are (who, when) with who one of customer,
         agent, note (internal), public note, system, optionally with a type: "agent/phone"
@@ -140,7 +141,10 @@ class FakeZammad(FakeHelpdesk):
                 "owner": owner[1],
                 "customer_id": 14,
                 "customer": "jane@example.com",
-                "organization_id": None,
+                # expand=true names it as the other *_id associations (the zammad-api client's
+                # TicketExpanded: https://docs.rs/zammad-api/0.1.0/zammad_api/models/struct.TicketExpanded.html)
+                "organization_id": 7 if organization else None,
+                "organization": organization,
                 "created_at": iso(created),
                 "updated_at": iso(max([created, *(a[3] for a in arts)])),
                 "last_contact_at": iso(max(filter(None, (customer, agent))))
@@ -254,7 +258,7 @@ class FakeZammad(FakeHelpdesk):
             )
             if request.args.get("expand") == "true":
                 return self._page(request, items, 100)
-            names = ("group", "state", "priority", "owner", "customer")  # ids only
+            names = ("group", "state", "priority", "owner", "customer", "organization")  # ids only
             page = self._slice(request, items, 100)
             return json_response([{k: v for k, v in t.items() if k not in names} for t in page])
         if request.path == "/api/v1/groups":
