@@ -370,6 +370,7 @@ def test_settings_fit_a_small_screen_and_squeeze_no_row(qtbot, tmp_path, width, 
     for page in range(dialog.tabs.count()):
         dialog.tabs.setCurrentIndex(page)
         qtbot.waitUntil(lambda: squeezed(dialog) == [], timeout=3000)
+    dialog.hide()  # closed with its edit, the window would ask (test_esc_asks_before_dropping_edits)
 
 
 def test_wizard_pages_scroll_instead_of_clipping(qtbot, tmp_path) -> None:
@@ -462,3 +463,44 @@ def test_durations_are_read_as_people_write_them(qtbot, tmp_path) -> None:
     saved = config_module.load(path)
     assert saved.sources[0].interval.total_seconds() == 5400
     assert saved.windows.default.total_seconds() == 5400
+
+
+def test_esc_asks_before_dropping_edits(qtbot, tmp_path, monkeypatch) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QMessageBox
+
+    answers: list[QMessageBox.StandardButton] = []
+    asked: list[str] = []
+
+    def question(_parent, _title, text, *_args):
+        asked.append(text)
+        return answers.pop(0)
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(question))
+    path = tmp_path / "ticketbell.toml"
+    untouched = SettingsDialog(path, config_module.demo_config())
+    qtbot.addWidget(untouched)
+    untouched.show()
+    qtbot.keyClick(untouched, Qt.Key.Key_Escape)
+    assert not untouched.isVisible() and asked == []  # nothing changed: nothing to ask
+
+    dialog = SettingsDialog(path, config_module.demo_config())
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.source_form.interval.setText("10m")
+    answers.append(QMessageBox.StandardButton.Cancel)
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    assert dialog.isVisible() and "without saving" in asked[0]
+    assert dialog.source_form.interval.text() == "10m"  # the edit is still there
+    answers.append(QMessageBox.StandardButton.Save)
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    assert not dialog.isVisible()
+    assert config_module.load(path).sources[0].interval.total_seconds() == 600
+
+    again = SettingsDialog(path, config_module.load(path))
+    qtbot.addWidget(again)
+    again.show()
+    again.source_form.token.setText("typed-but-dropped")
+    answers.append(QMessageBox.StandardButton.Discard)
+    again.reject()  # the Cancel button, or closing the window
+    assert not again.isVisible() and len(asked) == 2 + 1

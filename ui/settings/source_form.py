@@ -177,6 +177,10 @@ def _line_value(opt: Option, text: str) -> object:
 class SourceForm(QWidget):
     """One source: kind, name, the kind's own fields, token, categories, test."""
 
+    #: a connection test's result, once the form shows it (the wizard's page moves on then,
+    #: in the same turn: a second receiver of the worker's signal would come a turn later)
+    tested = Signal(object)
+
     def __init__(
         self,
         table: dict[str, Any] | None = None,
@@ -275,7 +279,13 @@ class SourceForm(QWidget):
 
     def _kind_changed(self, table: dict[str, Any]) -> None:
         for box in self.extra_rows:
-            self.form.removeRow(box)
+            # taken out and deleted later, not at once (removeRow): an event still on its way
+            # to one of its widgets (a click, a layout request) would reach a deleted object
+            taken = self.form.takeRow(box)
+            for item in (taken.labelItem, taken.fieldItem):
+                if item is not None and (widget := item.widget()) is not None:
+                    widget.hide()
+                    widget.deleteLater()
         self.extra_rows = []
         for key in [k for k in self.fields if k not in FIXED_ROWS]:
             self.fields.pop(key)
@@ -371,6 +381,7 @@ class SourceForm(QWidget):
         show(self.test_result, result.message, result.ok)
         if isinstance(result.categories, list):
             self.set_categories([str(c) for c in result.categories], self.ticked())
+        self.tested.emit(result)
 
     def store_token(self) -> None:
         """Put a typed token in the keyring under the source's name (never in the config).

@@ -72,7 +72,7 @@ class ConnectPage(QWizardPage):
         outer.setContentsMargins(0, 0, 0, 0)
         self.area = scrolling(inner)
         outer.addWidget(self.area)
-        form.tester.done.connect(self._tested)
+        form.tested.connect(self._tested)
 
     def _values(self) -> dict[str, Any]:
         return {"table": self.form.table(), "token": self.form.token.text()}
