@@ -370,7 +370,7 @@ def test_settings_fit_a_small_screen_and_squeeze_no_row(qtbot, tmp_path, width, 
     for page in range(dialog.tabs.count()):
         dialog.tabs.setCurrentIndex(page)
         qtbot.waitUntil(lambda: squeezed(dialog) == [], timeout=3000)
-    dialog.hide()  # closed with its edit, the window would ask (test_esc_asks_before_dropping_edits)
+    dialog.hide()  # closed with its edit, the window would ask first
 
 
 def test_wizard_pages_scroll_instead_of_clipping(qtbot, tmp_path) -> None:
