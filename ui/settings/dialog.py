@@ -239,6 +239,7 @@ class SettingsDialog(QDialog):
                 tabs.append(self._tab_of(page))
         if tabs:
             self.tabs.setCurrentIndex(tabs[0])
+            self.helpdesks.first_error_in_view()
         titles = [self.tabs.tabText(i) for i in tabs]
         show(self.banner, _banner(titles, others, unplaced))
 

@@ -145,6 +145,11 @@ class SourceForm(QWidget):
         self.form = QFormLayout()
         self.layout_.addLayout(self.form)
         self.kind = QComboBox()
+        # a long description must not make the whole form wider than a small screen
+        self.kind.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.kind.setMinimumContentsLength(24)
         for kind in kinds or list(KINDS):
             self.kind.addItem(kind_text(kind), kind)
         self.name = QLineEdit()
