@@ -173,14 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("sources", parents=[common], help="list the helpdesk kinds")
 
-    sec = sub.add_parser("secret", parents=[common], help="store a source's token in the keyring")
-    sec.add_argument("action", choices=("set", "delete"))
-    sec.add_argument("name", help="the source (or channel) name the secret belongs to")
-    sec.add_argument(
-        "--to-file",
-        action="store_true",
-        help="no keyring on this computer: keep it in a file only you can read",
-    )
+    _secret_parser(sub, common)
 
     sign = sub.add_parser("signin", parents=[common], help="sign a source in (OAuth 2)")
     sign.add_argument("name", help='the source, e.g. "Support inbox"')
@@ -205,6 +198,17 @@ def _with_commands(
     claim.add_parser(sub, common)
     report.add_parser(sub, common)
     return parser
+
+
+def _secret_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    sec = sub.add_parser("secret", parents=[common], help="store a source's token in the keyring")
+    sec.add_argument("action", choices=("set", "delete"))
+    sec.add_argument("name", help="the source (or channel) name the secret belongs to")
+    sec.add_argument(
+        "--to-file",
+        action="store_true",
+        help="no keyring on this computer: keep it in a file only you can read",
+    )
 
 
 # --------------------------------------------------------------------------- dispatch

@@ -176,7 +176,7 @@ def test_sources_lists_each_kind_with_its_description(cli_env: dict[str, str]) -
         "github": "GitHub issues",
         "helpscout": "Help Scout",
         "freescout": "FreeScout",
-        "json": "JSON endpoint",
+        "json": "answers in JSON",
     }.items():
         assert words in lines[kind]
 

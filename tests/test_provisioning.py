@@ -94,7 +94,7 @@ def test_import_refuses_a_channel_url_with_a_password(tmp_path, cli_env):
 
 def test_import_reports_a_broken_file_with_its_key(tmp_path, cli_env):
     file = tmp_path / "team.toml"
-    file.write_text(PROVISIONING.replace('default = "2h"', 'default = "two hours or so"'))
+    file.write_text(PROVISIONING.replace('default = "2h"', 'default = "2 hourz"'))
     result = run_cli(["--import", str(file)], cli_env)
     assert result.returncode == 2
     assert "windows.default" in result.stderr

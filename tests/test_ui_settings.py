@@ -61,7 +61,7 @@ def test_token_goes_to_the_keyring_not_the_file(qtbot, tmp_path) -> None:
 def test_test_connection_runs_off_the_main_thread_and_fills_categories(qtbot, tmp_path) -> None:
     dialog = SettingsDialog(tmp_path / "t.toml", config_module.demo_config())
     qtbot.addWidget(dialog)
-    with qtbot.waitSignal(dialog.source_form.tester.done, timeout=10_000):
+    with qtbot.waitSignal(dialog.source_form.tested, timeout=10_000):
         dialog.source_form.test_button.click()
     assert dialog.source_form.test_result.text().startswith("Connected: ")
     assert dialog.source_form.categories.count() == 4
@@ -285,6 +285,6 @@ def test_no_settings_class_hides_a_qt_method() -> None:
                 for n in ast.walk(node)
                 if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store)
             }
-            overridden = {"initializePage", "validatePage", "isComplete", "__init__"}
+            overridden = {"initializePage", "validatePage", "isComplete", "reject", "__init__"}
             hidden += [f"{node.name}.{name}" for name in sorted(own & qt - overridden)]
     assert hidden == []

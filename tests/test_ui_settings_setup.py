@@ -114,7 +114,7 @@ def test_the_wizard_cannot_finish_without_saved_settings(qtbot, tmp_path, monkey
     wizard.next()
     finish = wizard.button(QWizard.WizardButton.FinishButton)
     assert wizard.done_page.title() == "Not saved yet"
-    assert "could not save" in wizard.summary.text()
+    assert "could not write" in wizard.summary.text() and "try again" in wizard.summary.text()
     assert not finish.isEnabled()
     assert not wizard.done_page.autostart.isVisibleTo(wizard)
 
@@ -325,6 +325,12 @@ IMAP_OAUTH = {
 }
 
 
+def hide(window) -> None:
+    """Before a test's window is closed: hidden, so that one left with edits (a test that
+    failed half way) does not stop the run with its question."""
+    window.hide()
+
+
 def squeezed(root) -> list[str]:
     """Every visible widget under ``root`` laid out shorter than it asks for (its height for
     its width, for wrapped text): a clipped hint, a row drawn over the next."""
@@ -352,12 +358,12 @@ def test_settings_fit_a_small_screen_and_squeeze_no_row(qtbot, tmp_path, width, 
     """1280×720, and 1366×768 less a 40 px taskbar: the window fits with its banner (a title
     bar of 30 px besides) and every row of the long IMAP form gets its height: the page
     scrolls instead."""
-    from PySide6.QtCore import QSize
+    from PySide6.QtCore import QPoint, QSize
 
     from ui.settings.widgets import fit_screen
 
     dialog = SettingsDialog(tmp_path / "t.toml", None, raw={"sources": [IMAP_OAUTH]})
-    qtbot.addWidget(dialog)
+    qtbot.addWidget(dialog, before_close_func=hide)
     fit_screen(dialog, dialog.width(), dialog.height(), QSize(width, height))  # as on that screen
     dialog.show()
     dialog.source_form.interval.setText("5x")
@@ -367,6 +373,10 @@ def test_settings_fit_a_small_screen_and_squeeze_no_row(qtbot, tmp_path, width, 
     assert dialog.height() <= height - 30 and dialog.width() <= width
     area = dialog.helpdesks.form_area
     assert area.verticalScrollBar().maximum() > 0  # the long form scrolls
+    assert area.horizontalScrollBar().maximum() == 0  # and only down: nothing cut on the right
+    error = dialog.source_form.errors["interval"]
+    in_view = area.viewport().rect()
+    qtbot.waitUntil(lambda: in_view.contains(error.mapTo(area.viewport(), QPoint(0, 0))))
     for page in range(dialog.tabs.count()):
         dialog.tabs.setCurrentIndex(page)
         qtbot.waitUntil(lambda: squeezed(dialog) == [], timeout=3000)
@@ -462,3 +472,44 @@ def test_durations_are_read_as_people_write_them(qtbot, tmp_path) -> None:
     saved = config_module.load(path)
     assert saved.sources[0].interval.total_seconds() == 5400
     assert saved.windows.default.total_seconds() == 5400
+
+
+def test_esc_asks_before_dropping_edits(qtbot, tmp_path, monkeypatch) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QMessageBox
+
+    answers: list[QMessageBox.StandardButton] = []
+    asked: list[str] = []
+
+    def question(_parent, _title, text, *_args):
+        asked.append(text)
+        return answers.pop(0)
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(question))
+    path = tmp_path / "ticketbell.toml"
+    untouched = SettingsDialog(path, config_module.demo_config())
+    qtbot.addWidget(untouched)
+    untouched.show()
+    qtbot.keyClick(untouched, Qt.Key.Key_Escape)
+    assert not untouched.isVisible() and asked == []  # nothing changed: nothing to ask
+
+    dialog = SettingsDialog(path, config_module.demo_config())
+    qtbot.addWidget(dialog, before_close_func=hide)
+    dialog.show()
+    dialog.source_form.interval.setText("10m")
+    answers.append(QMessageBox.StandardButton.Cancel)
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    assert dialog.isVisible() and "without saving" in asked[0]
+    assert dialog.source_form.interval.text() == "10m"  # the edit is still there
+    answers.append(QMessageBox.StandardButton.Save)
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    assert not dialog.isVisible()
+    assert config_module.load(path).sources[0].interval.total_seconds() == 600
+
+    again = SettingsDialog(path, config_module.load(path))
+    qtbot.addWidget(again, before_close_func=hide)
+    again.show()
+    again.source_form.token.setText("typed-but-dropped")
+    answers.append(QMessageBox.StandardButton.Discard)
+    again.reject()  # the Cancel button, or closing the window
+    assert not again.isVisible() and len(asked) == 2 + 1

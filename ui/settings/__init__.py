@@ -9,7 +9,8 @@ escalation channel URL that carries a password or token (the file gets ``keyring
 "Test connection" runs ``agent.connection.try_connection`` and "Send test" the agent's delivery,
 each off the main thread, the answer back by signal.
 
-- ``widgets``: what the pages share; ``source_form``: one helpdesk's form;
+- ``widgets``: what the pages share (labels, the key/value table editor, scrolling);
+- ``source_form``: one helpdesk's form;
 - ``sources``, ``response``, ``alerts``, ``escalation`` (with ``targets``), ``general``: the pages;
 - ``dialog``: the window; ``wizard``: the first run.
 """
@@ -20,9 +21,9 @@ from ui.settings.dialog import SettingsDialog
 from ui.settings.escalation import EscalationPage, LevelBox
 from ui.settings.general import set_start_at_login
 from ui.settings.response import ResponsePage, RuleRow
-from ui.settings.source_form import KeyValueEditor, SignInRow, SourceForm
+from ui.settings.source_form import SignInRow, SourceForm
 from ui.settings.targets import TargetList, TargetRow
-from ui.settings.widgets import accept_risky
+from ui.settings.widgets import KeyValueEditor, accept_risky
 from ui.settings.wizard import FirstRunWizard
 
 __all__ = [

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFileDialog,
+    QMessageBox,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -83,6 +84,7 @@ class SettingsDialog(QDialog):
         layout.addWidget(self._buttons())
         fit_screen(self, 760, 640)
         retab(self)
+        self.pristine = copy.deepcopy(self.collect())  # what Esc compares with
         if error is not None:
             self.show_error(error)
             # Opened because the file could not be used at start: nothing was being saved yet.
@@ -127,6 +129,30 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self.save)
         buttons.rejected.connect(self.reject)
         return buttons
+
+    def reject(self) -> None:
+        """Esc, Cancel or closing the window: edits are not dropped without asking."""
+        if self.edited():
+            answer = QMessageBox.question(
+                self,
+                "Ticketbell settings",
+                "You changed these settings without saving them. Save them, or discard the "
+                "changes?",
+                QMessageBox.StandardButton.Save
+                | QMessageBox.StandardButton.Discard
+                | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel,
+            )
+            if answer == QMessageBox.StandardButton.Save:
+                self.save()  # closes the window once saved; an error stays to be fixed
+                return
+            if answer != QMessageBox.StandardButton.Discard:
+                return
+        super().reject()
+
+    def edited(self) -> bool:
+        """Whether anything differs from what was opened or last saved (a typed token too)."""
+        return bool(self.source_form.token.text()) or self.collect() != self.pristine
 
     @property
     def sources(self) -> list[dict[str, Any]]:
@@ -191,6 +217,7 @@ class SettingsDialog(QDialog):
             show(self.banner, f"Not saved: {exc}")
             return None
         self.data = copy.deepcopy(data)
+        self.pristine = copy.deepcopy(data)
         self.saved.emit(config)
         self.accept()
         return config
@@ -222,6 +249,7 @@ class SettingsDialog(QDialog):
                 tabs.append(self._tab_of(page))
         if tabs:
             self.tabs.setCurrentIndex(tabs[0])
+            self.helpdesks.first_error_in_view()
         titles = [self.tabs.tabText(i) for i in tabs]
         show(self.banner, _banner(titles, others, unplaced))
 

@@ -18,8 +18,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -32,6 +30,7 @@ from agent.sources import KINDS, source_class
 from agent.sources.base import Option
 from ui.settings.widgets import (
     DEMO,
+    KeyValueEditor,
     Worker,
     accept_token_file,
     clear,
@@ -45,53 +44,6 @@ from ui.settings.widgets import (
 
 #: the rows every kind has; the kind's own rows go between name and token
 FIXED_ROWS = ("kind", "name", "token", "interval")
-
-
-class KeyValueEditor(QWidget):
-    """A table option (``dict``, e.g. the json kind's ``fields``) as rows of key and value.
-
-    An empty row is always at the end to type a new pair into; rows with an empty key are
-    dropped when the table is read back.
-    """
-
-    def __init__(self, value: object = None, headers: tuple[str, str] = ("Key", "Value")) -> None:
-        super().__init__()
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.grid = QTableWidget(0, 2)
-        self.grid.setHorizontalHeaderLabels(list(headers))
-        self.grid.horizontalHeader().setStretchLastSection(True)
-        self.grid.verticalHeader().setVisible(False)
-        self.grid.setMinimumHeight(120)
-        layout.addWidget(self.grid)
-        self.set_value(value)
-        self.grid.itemChanged.connect(self._keep_an_empty_row)
-
-    def set_value(self, value: object) -> None:
-        pairs = value.items() if isinstance(value, dict) else ()
-        self.grid.blockSignals(True)
-        self.grid.setRowCount(0)
-        for key, item in [*pairs, ("", "")]:
-            row = self.grid.rowCount()
-            self.grid.insertRow(row)
-            self.grid.setItem(row, 0, QTableWidgetItem(str(key)))
-            self.grid.setItem(row, 1, QTableWidgetItem("" if item is None else str(item)))
-        self.grid.blockSignals(False)
-
-    def value(self) -> dict[str, str]:
-        pairs: dict[str, str] = {}
-        for row in range(self.grid.rowCount()):
-            key, item = self.grid.item(row, 0), self.grid.item(row, 1)
-            name = key.text().strip() if key else ""
-            if name:
-                pairs[name] = item.text().strip() if item else ""
-        return pairs
-
-    def _keep_an_empty_row(self) -> None:
-        last = self.grid.rowCount() - 1
-        key = self.grid.item(last, 0) if last >= 0 else None
-        if last < 0 or (key is not None and key.text().strip()):
-            self.set_value(self.value())
 
 
 class SignInRow(QWidget):
@@ -177,6 +129,10 @@ def _line_value(opt: Option, text: str) -> object:
 class SourceForm(QWidget):
     """One source: kind, name, the kind's own fields, token, categories, test."""
 
+    #: a connection test's result, once the form shows it (the wizard's page moves on then,
+    #: in the same turn: a second receiver of the worker's signal would come a turn later)
+    tested = Signal(object)
+
     def __init__(
         self,
         table: dict[str, Any] | None = None,
@@ -189,6 +145,11 @@ class SourceForm(QWidget):
         self.form = QFormLayout()
         self.layout_.addLayout(self.form)
         self.kind = QComboBox()
+        # a long description must not make the whole form wider than a small screen
+        self.kind.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.kind.setMinimumContentsLength(24)
         for kind in kinds or list(KINDS):
             self.kind.addItem(kind_text(kind), kind)
         self.name = QLineEdit()
@@ -275,7 +236,13 @@ class SourceForm(QWidget):
 
     def _kind_changed(self, table: dict[str, Any]) -> None:
         for box in self.extra_rows:
-            self.form.removeRow(box)
+            # taken out and deleted later, not at once (removeRow): an event still on its way
+            # to one of its widgets (a click, a layout request) would reach a deleted object
+            taken = self.form.takeRow(box)
+            for item in (taken.labelItem, taken.fieldItem):
+                if item is not None and (widget := item.widget()) is not None:
+                    widget.hide()
+                    widget.deleteLater()
         self.extra_rows = []
         for key in [k for k in self.fields if k not in FIXED_ROWS]:
             self.fields.pop(key)
@@ -371,6 +338,7 @@ class SourceForm(QWidget):
         show(self.test_result, result.message, result.ok)
         if isinstance(result.categories, list):
             self.set_categories([str(c) for c in result.categories], self.ticked())
+        self.tested.emit(result)
 
     def store_token(self) -> None:
         """Put a typed token in the keyring under the source's name (never in the config).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import QPoint, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QListWidget, QPushButton, QVBoxLayout, QWidget
 
 from agent.config import ConfigError
@@ -81,3 +82,11 @@ class SourcesPage(QWidget):
             return False
         self.source_list.setCurrentRow(index)
         return self.form.show_config_error(exc)
+
+    def first_error_in_view(self) -> None:
+        """Scroll the form to its topmost error (the form may be longer than the window)."""
+        shown = [label for label in self.form.errors.values() if not label.isHidden()]
+        if shown:
+            self.form.layout_.activate()  # the labels just shown take their place first
+            top = min(shown, key=lambda label: label.mapTo(self.form, QPoint(0, 0)).y())
+            QTimer.singleShot(0, lambda: self.form_area.ensureWidgetVisible(top))

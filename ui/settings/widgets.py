@@ -22,6 +22,8 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QScrollArea,
+    QTableWidget,
+    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -272,6 +274,53 @@ def scrolling(page: QWidget) -> QScrollArea:
     area.setWidgetResizable(True)
     area.setFrameShape(QScrollArea.Shape.NoFrame)
     return area
+
+
+class KeyValueEditor(QWidget):
+    """A table option (``dict``, e.g. the json kind's ``fields``) as rows of key and value.
+
+    An empty row is always at the end to type a new pair into; rows with an empty key are
+    dropped when the table is read back.
+    """
+
+    def __init__(self, value: object = None, headers: tuple[str, str] = ("Key", "Value")) -> None:
+        super().__init__()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.grid = QTableWidget(0, 2)
+        self.grid.setHorizontalHeaderLabels(list(headers))
+        self.grid.horizontalHeader().setStretchLastSection(True)
+        self.grid.verticalHeader().setVisible(False)
+        self.grid.setMinimumHeight(120)
+        layout.addWidget(self.grid)
+        self.set_value(value)
+        self.grid.itemChanged.connect(self._keep_an_empty_row)
+
+    def set_value(self, value: object) -> None:
+        pairs = value.items() if isinstance(value, dict) else ()
+        self.grid.blockSignals(True)
+        self.grid.setRowCount(0)
+        for key, item in [*pairs, ("", "")]:
+            row = self.grid.rowCount()
+            self.grid.insertRow(row)
+            self.grid.setItem(row, 0, QTableWidgetItem(str(key)))
+            self.grid.setItem(row, 1, QTableWidgetItem("" if item is None else str(item)))
+        self.grid.blockSignals(False)
+
+    def value(self) -> dict[str, str]:
+        pairs: dict[str, str] = {}
+        for row in range(self.grid.rowCount()):
+            key, item = self.grid.item(row, 0), self.grid.item(row, 1)
+            name = key.text().strip() if key else ""
+            if name:
+                pairs[name] = item.text().strip() if item else ""
+        return pairs
+
+    def _keep_an_empty_row(self) -> None:
+        last = self.grid.rowCount() - 1
+        key = self.grid.item(last, 0) if last >= 0 else None
+        if last < 0 or (key is not None and key.text().strip()):
+            self.set_value(self.value())
 
 
 class Worker(QObject):

@@ -72,7 +72,7 @@ class ConnectPage(QWizardPage):
         outer.setContentsMargins(0, 0, 0, 0)
         self.area = scrolling(inner)
         outer.addWidget(self.area)
-        form.tester.done.connect(self._tested)
+        form.tested.connect(self._tested)
 
     def _values(self) -> dict[str, Any]:
         return {"table": self.form.table(), "token": self.form.token.text()}
@@ -265,9 +265,20 @@ class FirstRunWizard(QWizard):
         except ConfigError as exc:
             self.config = None
             return False, "Not saved yet", self._show_errors(problems(base, self.path) or [exc])
-        except (OSError, secret_store.SecretUnavailable) as exc:
+        except OSError as exc:
             self.config = None
-            return False, "Not saved yet", f"Ticketbell could not save your settings: {exc}"
+            return (
+                False,
+                "Not saved yet",
+                (
+                    f"Ticketbell could not write {self.path}: {exc.strerror or exc}. Once that is "
+                    "put right (a file in the way of its folder, a full disk), press Back, then "
+                    "Next to try again."
+                ),
+            )
+        except secret_store.SecretUnavailable as exc:
+            self.config = None
+            return False, "Not saved yet", f"Ticketbell could not keep your token: {exc}"
         where = f"Your settings are saved in {self.path}."
         unverified = self.connect_page.unverified
         if unverified:
