@@ -339,6 +339,8 @@ def _overdue_text(alert: Alert, config: Config, now: datetime) -> tuple[str, lis
     repeat = AlertKey.decode(alert.key).repeat
     overdue = human(now - w.due_at) if w else ""
     title = f"Overdue {overdue}: {alert.source} #{alert.ticket} — {alert.subject}"
+    if alert.message:  # another reason than overdue (agent.team_agent: nobody is watching)
+        title = f"{alert.message}: {alert.source} #{alert.ticket} — {alert.subject}"
     lines = []
     if w is not None:
         t = w.ticket
