@@ -157,3 +157,45 @@ def claim_once(settings: Team, source: str, ticket: str, release: bool, wait: fl
         return link.problem or f"the team broker {settings.broker} did not take the claim"
     finally:
         link.close()
+
+
+def hub_sources(
+    settings: Team, password: str, wait: float = 10.0
+) -> tuple[dict[str, list[str]], str]:
+    """The sources the team's hub publishes and the categories seen in each, for "Join my
+    team" to pick from; and why none can be listed ("" when they could). It never raises:
+    the wizard runs it on a worker thread."""
+    try:
+        link = TeamLink(settings, password, {}, presence=False)
+    except ValueError as exc:  # mqtt:// off loopback
+        return {}, str(exc)
+    try:
+        if not link.wait_synced(wait):
+            return {}, link.problem or f"no answer from the team broker {settings.broker}"
+        found = {
+            name: sorted({t.category for t in link.tickets[name].tickets if t.category})
+            if name in link.tickets
+            else []
+            for name in sorted(set(link.tickets) | set(link.health))
+        }
+        if not found:
+            return {}, link.hub_problem(link.clock()) or "the team's hub publishes no source yet"
+        return found, ""
+    finally:
+        link.close()
+
+
+def join_table(settings: Team, picked: dict[str, list[str]]) -> dict[str, object]:
+    """A member's config: ``[team]`` and one ``kind = "team"`` source per hub source picked,
+    with the categories it watches (none: all)."""
+    team: dict[str, object] = {"broker": settings.broker, "name": settings.name}
+    team["user"] = settings.user
+    if settings.ca:
+        team["ca"] = settings.ca
+    sources = []
+    for name, categories in picked.items():
+        source: dict[str, object] = {"name": name, "kind": "team"}
+        if categories:
+            source["categories"] = categories
+        sources.append(source)
+    return {"team": team, "sources": sources}
