@@ -23,7 +23,7 @@ from urllib.parse import quote, unquote
 
 import orjson
 
-from agent.model import Ticket, parse_time
+from agent.model import Ticket, one_line, parse_time
 
 ROOT = "ticketbell"
 VERSION = 1
@@ -248,3 +248,20 @@ def parse_presence(team: str, user: str, payload: bytes) -> Presence | None:
     state = _text(data, "state")
     at = _time(data, "at") if data.get("at") is not None else None
     return Presence(user, state == "online", shown, at)
+
+
+# --------------------------------------------------------------------------- shown to people
+
+
+def claim_text(by: str | None, at: datetime | None, now: datetime) -> str:
+    """ "Anna · 4 min" beside a ticket someone else claimed ("" when nobody did)."""
+    if not by or at is None:
+        return ""
+    minutes = max(0, int((now - at).total_seconds() // 60))
+    since = f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+    return f"{one_line(by, 40)} · {since}"
+
+
+def open_anyway(by: str | None) -> str:
+    """The question before opening a ticket someone else claimed first ("" when nobody did)."""
+    return f"{one_line(by, 40)} is on it — open anyway?" if by else ""

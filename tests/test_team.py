@@ -339,3 +339,15 @@ def test_nobody_watching_a_category_escalates_at_once(
     escalated = [a for a in alerts if a.kind == "escalated"]
     assert [(a.ticket, a.message) for a in escalated] == [("2", "Nobody is watching")]
     assert not [a for a in alerts if a.kind == "overdue"]  # not overdue: nobody watches it
+
+
+def test_claims_are_shown_as_people_read_them() -> None:
+    at = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+    assert team_messages.claim_text("Anna", at, at + timedelta(minutes=4, seconds=59)) == (
+        "Anna · 4 min"
+    )
+    assert team_messages.claim_text("Anna", at, at + timedelta(minutes=75)) == "Anna · 1 h 15 min"
+    assert team_messages.claim_text(None, None, at) == ""
+    hostile = "Ann\u202ea\x1b[31m\nBen"  # a login name is text from the broker: plain, one line
+    assert team_messages.open_anyway(hostile) == "Ann a [31m Ben is on it — open anyway?"
+    assert team_messages.open_anyway(None) == ""
