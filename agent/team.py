@@ -3,8 +3,8 @@
 Two connections, two jobs:
 
 - :class:`TeamLink` (every Ticketbell with ``[team]``): reads what the hub publishes (untrusted,
-  checked by :mod:`agent.team_messages`), the claims ("Anna is on it") and who is watching; it
-  publishes this person's claims and presence (retained, with a last will: "offline").
+  checked by :mod:`agent.sources.team_messages`), the claims ("Anna is on it") and who is
+  watching; it publishes this person's claims and presence (retained, with a last will: "offline").
 - :class:`~agent.team_hub.Hub` (``[team] hub = true``): publishes each source's tickets and
   health after each fetch, with a heartbeat and a last will; one hub at a time.
 
@@ -26,9 +26,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent import secrets
-from agent import team_messages as msg
 from agent.config import Team
 from agent.model import Snapshot, utcnow
+from agent.sources import team_messages as msg
 from agent.sources.base import BadResponse, Unavailable, Unreachable
 
 log = logging.getLogger(__name__)

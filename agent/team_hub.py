@@ -22,9 +22,9 @@ from typing import Any
 
 import orjson
 
-from agent import team_messages as msg
 from agent.config import SourceConfig, Team
 from agent.model import Alert, Snapshot, utcnow
+from agent.sources import team_messages as msg
 from agent.sources.base import Source, SourceError
 from agent.team import KEEPALIVE, OFFLINE_AFTER, broker_address, make_client
 

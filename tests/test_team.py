@@ -15,10 +15,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent import config as cfg
-from agent import team, team_messages
+from agent import team
 from agent.config import SourceConfig, Team
 from agent.model import Alert, Snapshot, Ticket
 from agent.queue import LocalQueue
+from agent.sources import team_messages
 from agent.sources.base import BadResponse, Unavailable, Unreachable
 from agent.sources.team import TeamSource
 from agent.team import TeamLink
