@@ -366,6 +366,8 @@ def _overdue_text(alert: Alert, config: Config, now: datetime) -> tuple[str, lis
     title = _("Overdue {duration}: {source} #{ticket} — {subject}").format(
         duration=overdue, source=alert.source, ticket=alert.ticket, subject=alert.subject
     )
+    if alert.message:  # another reason than overdue (agent.team_agent: nobody is watching)
+        title = f"{alert.message}: {alert.source} #{alert.ticket} — {alert.subject}"
     lines = []
     if w is not None:
         t = w.ticket

@@ -198,7 +198,9 @@ def escalation_level(overdue_for: timedelta, escalation: Escalation) -> tuple[in
     re-sends of the last level every ``repeat_every``. None before the first level is reached.
     """
     levels = escalation.levels
-    reached = [i for i, lvl in enumerate(levels) if overdue_for >= lvl.after]
+    reached = [
+        i for i, lvl in enumerate(levels) if overdue_for >= lvl.after and lvl.when == "overdue"
+    ]
     if not reached:
         return None
     level = reached[-1]

@@ -3,39 +3,33 @@
 Two connections, two jobs:
 
 - :class:`TeamLink` (every Ticketbell with ``[team]``): reads what the hub publishes (untrusted,
-  checked by :mod:`agent.team_messages`), the claims ("Anna is on it") and who is watching; it
-  publishes this person's claims and presence (retained, with a last will: "offline").
-- :class:`Hub` (``[team] hub = true``): publishes each source's tickets and health after each
-  fetch, retained, with sequence numbers, and a heartbeat whose last will says "offline". Several
-  hubs may run; one at a time is active, decided through the broker: the holder is whoever sent
-  the newest heartbeat on the hub topic; another hub takes over only when the holder's will came
-  or its heartbeat is older than three of its intervals.
+  checked by :mod:`agent.sources.team_messages`), the claims ("Anna is on it") and who is
+  watching; it publishes this person's claims and presence (retained, with a last will: "offline").
+- :class:`~agent.team_hub.Hub` (``[team] hub = true``): publishes each source's tickets and
+  health after each fetch, with a heartbeat and a last will; one hub at a time.
 
-:class:`TeamAgent` is the :class:`~agent.engine.Agent` with these two attached: "I'm on it" also
-publishes a claim, and the status's tickets carry the others' claims.
+:class:`~agent.team_agent.TeamAgent` is the engine's agent with these attached.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent import secrets
-from agent import team_messages as msg
-from agent.config import SourceConfig, Team
-from agent.model import Alert, Snapshot, utcnow
-from agent.sources.base import BadResponse, Source, SourceError, Unavailable, Unreachable
+from agent.config import Team
+from agent.model import Snapshot, utcnow
+from agent.sources import team_messages as msg
+from agent.sources.base import BadResponse, Unavailable, Unreachable
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +87,9 @@ class TeamLink:
         self.clock = clock
         self.watching = watching
         self.changed = threading.Condition()
-        self.version = 0  # moves on every change a reader may care about
+        self.version = 0  # moves on every change
+        self.marks: dict[str, int] = {}  # per source: moves when its publications change
+        self.hub_mark = 0  # moves when the hub comes or goes, or the connection does
         self.claims_version = 0
         self.beat: msg.HubBeat | None = None
         self.beat_heard: datetime | None = None
@@ -109,8 +105,10 @@ class TeamLink:
         self.closed = False
         self.problem = "" if password else "no team password: `ticketbell secret set team`"
         self.on_claims: Callable[[], None] | None = None
-        self.on_hub_online: Callable[[], None] | None = None
-        self.client = make_client(team, password, f"ticketbell-{team.user}-{os.getpid()}")
+        #: called (on the connection's thread) with a source whose publications changed, or
+        #: "" when the hub came or went: the agent reads a failing source again at once
+        self.on_change: Callable[[str], None] | None = None
+        self.client = make_client(team, password, f"ticketbell-{team.user}-{uuid.uuid4().hex}")
         self.client.on_connect = self._connected
         self.client.on_disconnect = self._disconnected
         self.client.on_connect_fail = self._connect_failed
@@ -162,12 +160,18 @@ class TeamLink:
         with self.changed:
             self.problem = text
             self.synced = False
-            self._bump()
+            self._bump(hub=True)
         log.warning("team: %s", text)
 
-    def _bump(self) -> None:
-        """Under ``self.changed``: something changed; wake whoever waits."""
+    def _bump(self, source: str = "", hub: bool = False) -> None:
+        """Under ``self.changed``: something changed (of ``source``, or the hub's state);
+        wake whoever waits."""
         self.version += 1
+        if source:
+            self.marks[source] = self.marks.get(source, 0) + 1
+        self.hub_mark += hub
+        if (source or hub) and self.on_change is not None:
+            self.on_change(source)
         self.changed.notify_all()
 
     def wait_synced(self, timeout: float) -> bool:
@@ -217,15 +221,13 @@ class TeamLink:
 
     def _take_beat(self, beat: msg.HubBeat) -> None:
         now = self.clock()
-        back = beat.online and self.hub_problem(now) is not None
+        was = self.hub_problem(now) is None
         if beat.online:
             self.offline_since = None
         elif self.offline_since is None:
             self.offline_since = now
         self.beat, self.beat_heard = beat, now
-        self._bump()
-        if back and self.on_hub_online is not None:
-            self.on_hub_online()
+        self._bump(hub=was != (self.hub_problem(now) is None))
 
     def _take_published(
         self, into: dict[str, msg.Published], source: str, name: str, payload: bytes
@@ -241,7 +243,7 @@ class TeamLink:
             return
         into[source] = got
         self.refused.pop(source, None)
-        self._bump()
+        self._bump(source)
 
     def _take_claim(self, key: tuple[str, str], user: str, claim: msg.Claim | None) -> None:
         claims = self.claims.setdefault(key, {})
@@ -269,9 +271,10 @@ class TeamLink:
         with self.changed:
             if len(parts) == 3 and parts[0] == "sources":
                 self.refused[parts[1]] = text
+                self._bump(parts[1])
             else:
                 self.notes = [*self.notes[-9:], text]
-            self._bump()
+                self._bump()
 
     # ------------------------------------------------------------------ what a member reads
 
@@ -310,12 +313,16 @@ class TeamLink:
             raise Unavailable(f"the team hub publishes no source named {source!r}")
         return Snapshot(source, published.tickets, now, complete=published.complete)
 
-    def wait_for_change(self, seen: int, timeout: float) -> bool | None:
-        """Until something moved since ``seen`` (True), the hub went quiet (True), ``timeout``
-        passed (False) or the link closed (None)."""
+    def mark(self, source: str) -> tuple[int, int]:
+        """Where ``source``'s publications and the hub's state are (see wait_for_change)."""
+        return self.marks.get(source, 0), self.hub_mark
+
+    def wait_for_change(self, source: str, seen: tuple[int, int], timeout: float) -> bool | None:
+        """Until ``source``'s publications or the hub's state moved from ``seen`` (True), the
+        hub went quiet (True), ``timeout`` passed (False) or the link closed (None)."""
         end = time.monotonic() + timeout
         with self.changed:
-            while not self.closed and self.version == seen:
+            while not self.closed and self.mark(source) == seen:
                 left = end - time.monotonic()
                 deadline = self.hub_deadline()
                 if deadline is not None:
@@ -358,6 +365,14 @@ class TeamLink:
         payload = msg.encode(self.team.name, {**body, **desk})  # away, dnd: agent/quiet.py
         return self.client.publish(self.presence_topic, payload, qos=1, retain=True)
 
+    def watched(self, source: str, category: str) -> bool:
+        """Whether a member online follows ``category`` of ``source`` (empty list: all)."""
+        wanted = category.casefold()
+        with self.changed:
+            people = [p for p in self.presence.values() if p.online and source in p.watching]
+            followed = [p.watching[source] for p in people]
+            return any(not cats or wanted in {c.casefold() for c in cats} for cats in followed)
+
     def watchers(self) -> list[dict[str, Any]]:
         """Who is watching which categories now (members online with team sources)."""
         with self.changed:
@@ -380,223 +395,3 @@ def current_link() -> TeamLink | None:
 def use_link(link: TeamLink | None) -> None:
     global _current
     _current = link
-
-
-class Hub:
-    """``hub = true``: publishes what this Ticketbell reads, while it holds the hub topic."""
-
-    def __init__(
-        self,
-        team: Team,
-        password: str | None,
-        factory: Callable[[SourceConfig, Callable[[], datetime]], Source],
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        self.team = team
-        self.factory = factory
-        self.clock = clock
-        self.id = f"{team.user}@{socket.gethostname()}#{os.getpid()}"
-        self.interval = team.heartbeat.total_seconds()
-        self.lock = threading.Lock()
-        self.holder: str | None = None  # the hub that sent the newest heartbeat
-        self.holder_online = False
-        self.holder_heard = 0.0  # time.monotonic() of that heartbeat
-        self.holder_interval = self.interval
-        self.seq = 0
-        #: what this hub read last of each source, (source, kind) -> body: for a takeover
-        self.last: dict[tuple[str, str], dict[str, Any]] = {}
-        self.claims: dict[tuple[str, str], dict[str, datetime]] = {}
-        self.stopped = threading.Event()
-        #: (topic, payload) to publish: filled under ``self.lock``, published outside it (paho
-        #: has locks of its own, held while it calls back into ``_message``)
-        self.outbox: list[tuple[str, bytes]] = []
-        self.client = make_client(team, password, f"ticketbell-hub-{team.user}-{os.getpid()}")
-        self.topic = msg.topic(team.name, "hub")
-        self.client.will_set(self.topic, self._beat(online=False), qos=1, retain=True)
-        self.client.on_connect = self._connected
-        self.client.on_message = self._message
-        self.ready_at = time.monotonic() + 1.0  # retained heartbeats come within this
-        if password:
-            self.client.connect_async(*broker_address(team), keepalive=KEEPALIVE)
-            self.client.loop_start()
-        self.thread = threading.Thread(target=self._beating, name="ticketbell-hub", daemon=True)
-        self.thread.start()
-
-    @property
-    def active(self) -> bool:
-        return self.holder == self.id and self.holder_online
-
-    def _beat(self, online: bool) -> bytes:
-        state = "online" if online else "offline"
-        at = self.clock().isoformat()
-        body = {"hub": self.id, "state": state, "interval": self.interval, "at": at}
-        return msg.encode(self.team.name, body)
-
-    def _connected(self, client: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        if reason.is_failure:
-            log.warning("team hub: the broker refused the login of %r: %s", self.team.user, reason)
-            return
-        self.ready_at = time.monotonic() + 1.0
-        client.subscribe(msg.topic(self.team.name) + "/#", qos=1)
-
-    def _message(self, _c: Any, _u: Any, message: Any) -> None:
-        parts = msg.topic_parts(self.team.name, message.topic) or []
-        try:
-            with self.lock:
-                self._take(parts, message.payload)
-            self._flush()
-        except msg.Refused as exc:
-            log.warning("team hub: refused a message on %s: %s", message.topic, exc)
-        except Exception:
-            log.exception("team hub: a message on %s could not be handled", message.topic)
-
-    def _take(self, parts: list[str], payload: bytes) -> None:
-        match parts:
-            case ["hub"]:
-                beat = msg.parse_beat(self.team.name, payload)
-                was = self.active
-                self.holder, self.holder_online = beat.hub, beat.online
-                self.holder_heard, self.holder_interval = time.monotonic(), beat.interval
-                if self.active and not was:
-                    log.info("team hub: this Ticketbell is the team's hub now")
-                    self._republish()
-                elif was and not self.active:
-                    log.info("team hub: %s is the team's hub now; standing by", beat.hub)
-            case ["sources", _, _]:
-                self.seq = max(self.seq, _seen_seq(payload))
-            case ["claims", source, ticket, user]:
-                claim = msg.parse_claim(self.team.name, user, payload)
-                held = self.claims.setdefault((source, ticket), {})
-                if claim is None:
-                    held.pop(user, None)
-                else:
-                    held[user] = claim.at
-
-    def _next_seq(self) -> int:
-        self.seq = max(self.seq + 1, time.time_ns() // 1000)
-        return self.seq
-
-    # ------------------------------------------------------------------ the heartbeat
-
-    def _beating(self) -> None:
-        while not self.stopped.wait(min(self.interval, 1.0) if not self.active else self.interval):
-            try:
-                self._beat_once()
-            except Exception:
-                log.exception("team hub: the heartbeat failed")
-
-    def _beat_once(self) -> None:
-        now = time.monotonic()
-        with self.lock:
-            if now < self.ready_at or not self.client.is_connected():
-                return
-            quiet = now - self.holder_heard > OFFLINE_AFTER * self.holder_interval
-            if self.active or self.holder is None or not self.holder_online or quiet:
-                self.outbox.append((self.topic, self._beat(online=True)))
-            self._end_claims()
-        self._flush()
-
-    def _end_claims(self) -> None:
-        """Claims past the team's expiry end (the hub, which may write every claim, ends them)."""
-        if not self.active:
-            return
-        oldest = self.clock() - self.team.claim_expiry
-        for (source, ticket), held in self.claims.items():
-            for user, at in list(held.items()):
-                if at <= oldest:
-                    self._clear_claim(source, ticket, user)
-
-    def _clear_claim(self, source: str, ticket: str, user: str) -> None:
-        self.outbox.append((msg.topic(self.team.name, "claims", source, ticket, user), b""))
-
-    def on_alerts(self, alerts: tuple[Alert, ...]) -> None:
-        """An answered ticket's claims end (a subscriber of the agent: scheduler thread)."""
-        with self.lock:
-            if not self.active:
-                return
-            for a in alerts:
-                if a.kind == "answered" and a.ticket:
-                    for user in list(self.claims.get((a.source, a.ticket), {})):
-                        self._clear_claim(a.source, a.ticket, user)
-        self._flush()
-
-    # ------------------------------------------------------------------ publishing
-
-    def source_factory(self, config: SourceConfig, clock: Callable[[], datetime]) -> Source:
-        """``make_source`` whose every fetch is published (tickets or the failure)."""
-        try:
-            source = self.factory(config, clock)
-        except SourceError as exc:
-            self.publish_health(config.name, "failing", exc.message)
-            raise
-        fetch = source.fetch
-
-        def publishing_fetch(since: datetime | None) -> Snapshot:
-            try:
-                snapshot = fetch(since)
-            except SourceError as exc:
-                self.publish_health(config.name, "failing", exc.message)
-                raise
-            self.publish_snapshot(config.name, snapshot)
-            return snapshot
-
-        source.fetch = publishing_fetch  # type: ignore[method-assign]
-        return source
-
-    def publish_snapshot(self, name: str, snapshot: Snapshot) -> None:
-        with self.lock:
-            body = {
-                "hub": self.id,
-                "at": snapshot.fetched_at.isoformat(),
-                "complete": snapshot.complete,
-                "tickets": [msg.ticket_json(t) for t in snapshot.tickets],
-            }
-            self._publish(name, "tickets", body)
-        self.publish_health(name, "ok", "")  # flushes both
-
-    def publish_health(self, name: str, health: str, message: str) -> None:
-        with self.lock:
-            at = self.clock().isoformat()
-            body = {"hub": self.id, "at": at, "health": health, "message": message}
-            self._publish(name, "health", body)
-        self._flush()
-
-    def _publish(self, source: str, kind: str, body: dict[str, Any]) -> None:
-        """Under ``self.lock``: publish when active; kept for a takeover either way."""
-        self.last[(source, kind)] = body
-        if self.active:
-            self._send(source, kind, body)
-
-    def _send(self, source: str, kind: str, body: dict[str, Any]) -> None:
-        payload = msg.encode(self.team.name, {**body, "hub": self.id, "seq": self._next_seq()})
-        self.outbox.append((msg.topic(self.team.name, "sources", source, kind), payload))
-
-    def _flush(self) -> None:
-        """Publish what is in the outbox (never under ``self.lock``)."""
-        with self.lock:
-            out, self.outbox = self.outbox, []
-        for name, payload in out:
-            self.client.publish(name, payload, qos=1, retain=True)
-
-    def _republish(self) -> None:
-        """Under ``self.lock``, on becoming the hub: what this hub read last, at once (with
-        sequence numbers above every one seen on the broker)."""
-        for (source, kind), body in self.last.items():
-            self._send(source, kind, body)
-
-    def close(self) -> None:
-        self.stopped.set()
-        if self.active:
-            self.client.publish(self.topic, self._beat(online=False), 1, True).wait_for_publish(2)
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
-def _seen_seq(payload: bytes) -> int:
-    """The seq of a publication seen on the broker (another hub's): this hub continues above."""
-    try:
-        data = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return 0
-    seq = data.get("seq") if isinstance(data, dict) else None
-    return seq if isinstance(seq, int) and not isinstance(seq, bool) else 0

@@ -17,12 +17,14 @@ from agent import team
 from agent.config import Config, SourceConfig, Team
 from agent.engine import Agent, make_source
 from agent.engine.commands import CheckNow
-from agent.model import Status
+from agent.model import Alert, Health, Status
+from agent.policy import _alert as policy_alert
 from agent.presence import Presence
 from agent.queue import LocalQueue
 from agent.sources.base import Source
 from agent.sources.team import TeamSource
-from agent.team import Hub, TeamLink, team_password
+from agent.team import TeamLink, team_password
+from agent.team_hub import Hub
 
 
 class TeamAgent(Agent):
@@ -36,7 +38,7 @@ class TeamAgent(Agent):
         self._claims_seen = -1
         super().__init__(config, queue, source_factory=self._make_source)
         link.on_claims = self._claims_changed
-        link.on_hub_online = self._hub_online
+        link.on_change = self._team_changed
         self.quiet.listeners.append(self._desk_changed)
         if hub is not None:
             self.subscribe(on_alerts=hub.on_alerts)
@@ -74,10 +76,13 @@ class TeamAgent(Agent):
             away = facts.away(self.config.quiet.away_after)
             self.link.publish_presence(True, away=away, dnd=bool(facts.dnd))
 
-    def _hub_online(self) -> None:
-        """The hub is back (or first heard): read its sources now, not at their next retry."""
+    def _team_changed(self, name: str) -> None:
+        """On the connection's thread: a team source that is not read well (``name``, or every
+        one when the hub came or went) is read again now, not at its next retry; a healthy one
+        is woken by its own ``wait_for_change``."""
+        failing = {s.name for s in self.status.sources if s.health is not Health.OK}
         for source in self.config.sources:
-            if source.kind == "team":
+            if source.kind == "team" and name in ("", source.name) and source.name in failing:
                 self.check_now(source.name)
 
     def _tick(self, now: datetime | None = None) -> None:
@@ -100,6 +105,23 @@ class TeamAgent(Agent):
         self._waiting = list(tickets)
         return replace(status, tickets=tickets)
 
+    def _evaluate(self, now: datetime) -> list[Alert]:
+        """The engine's evaluation, and the ``when = "nobody_watching"`` escalations owed."""
+        fresh = super()._evaluate(now)
+        levels = [i for i, lvl in enumerate(self.config.escalation.levels) if lvl.when != "overdue"]
+        if not levels or not self.link.synced:
+            return fresh
+        owed = [
+            policy_alert("escalated", w, now, levels[0], message="Nobody is watching")
+            for w in self._waiting
+            if not self.link.watched(w.ticket.source, w.ticket.category) and not w.acknowledged
+        ]
+        recorded = self.queue.record([a for a in owed if a.key not in self.queue.ledger_keys])
+        for alert in recorded:
+            self.queue.set_pinned(alert.tickets[0].ticket.key, True)
+        self._escalator.escalate(recorded, self.config, now)
+        return fresh + recorded
+
     def team_json(self) -> dict[str, Any]:
         """For ``check --json``: the hub's state and who is watching which categories."""
         return {
@@ -110,6 +132,10 @@ class TeamAgent(Agent):
 
 
 def watched(config: Config) -> dict[str, tuple[str, ...]]:
+    """What this person watches, as their presence says: an owner's watching is no member's
+    (``when = "nobody_watching"`` asks whether an assistant follows a ticket)."""
+    if config.role == "owner":
+        return {}
     return {s.name: s.categories for s in config.sources if s.kind == "team"}
 
 
@@ -141,3 +167,45 @@ def claim_once(settings: Team, source: str, ticket: str, release: bool, wait: fl
         return link.problem or f"the team broker {settings.broker} did not take the claim"
     finally:
         link.close()
+
+
+def hub_sources(
+    settings: Team, password: str, wait: float = 10.0
+) -> tuple[dict[str, list[str]], str]:
+    """The sources the team's hub publishes and the categories seen in each, for "Join my
+    team" to pick from; and why none can be listed ("" when they could). It never raises:
+    the wizard runs it on a worker thread."""
+    try:
+        link = TeamLink(settings, password, {}, presence=False)
+    except ValueError as exc:  # mqtt:// off loopback
+        return {}, str(exc)
+    try:
+        if not link.wait_synced(wait):
+            return {}, link.problem or f"no answer from the team broker {settings.broker}"
+        found = {
+            name: sorted({t.category for t in link.tickets[name].tickets if t.category})
+            if name in link.tickets
+            else []
+            for name in sorted(set(link.tickets) | set(link.health))
+        }
+        if not found:
+            return {}, link.hub_problem(link.clock()) or "the team's hub publishes no source yet"
+        return found, ""
+    finally:
+        link.close()
+
+
+def join_table(settings: Team, picked: dict[str, list[str]]) -> dict[str, object]:
+    """A member's config: ``[team]`` and one ``kind = "team"`` source per hub source picked,
+    with the categories it watches (none: all)."""
+    team: dict[str, object] = {"broker": settings.broker, "name": settings.name}
+    team["user"] = settings.user
+    if settings.ca:
+        team["ca"] = settings.ca
+    sources = []
+    for name, categories in picked.items():
+        source: dict[str, object] = {"name": name, "kind": "team"}
+        if categories:
+            source["categories"] = categories
+        sources.append(source)
+    return {"team": team, "sources": sources}

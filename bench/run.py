@@ -25,12 +25,12 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import apps, cycle, fakes, latency, traffic
+from bench import apps, cycle, fakes, latency, team, traffic
 from bench import forecast as forecast_bench
 
 IDLE_SECONDS = 60.0
 SETTLE_SECONDS = 5.0
-GROUPS = ("idle", "startup", "latency", "cycle", "requests", "package", "forecast")
+GROUPS = ("idle", "startup", "latency", "cycle", "requests", "package", "forecast", "team")
 MIB = 1024 * 1024
 
 
@@ -347,6 +347,41 @@ def package_rows(runs: int) -> list[Row]:
     ]
 
 
+def team_rows() -> list[Row]:
+    """Issue 15's figures (bench/team.py): the team hub over a real Mosquitto."""
+    latencies, floor = team.fan_out()
+    spread = team.p95(latencies)
+    fan = ratio_row(
+        "team: hub publishes → `new` at each of 20 members, p95",
+        spread,
+        team.p95(floor),
+        seconds,
+        5.0,
+        f"floor: mosquitto_pub → mosquitto_sub, p95; worst {max(latencies):.3f} s",
+    )
+    fan.passed = fan.passed and spread <= 1.0
+    fan.target = "≤ 1 s and ≤ 5×"
+    one, many = team.requests_per_minute(1), team.requests_per_minute(20)
+    per_min = ratio_row(
+        "team: helpdesk requests per minute, 20 members against 1 (hub polls every 1 s)",
+        many,
+        one,
+        lambda x: f"{x:.0f}/min",
+        1.0,
+        "members ask the hub's broker, never the helpdesk",
+    )
+    alone, followed = team.hub_cost(0), team.hub_cost(20)
+    rss = ratio_row(
+        "team: hub RSS, 10,000 tickets, 20 members against none",
+        followed.rss,
+        alone.rss,
+        mib,
+        1.1,
+        f"CPU {followed.cpu_percent:.2f} % against {alone.cpu_percent:.2f} % (polled every 10 s)",
+    )
+    return [fan, per_min, rss]
+
+
 def compile_bytecode() -> None:
     """Compile the project's modules as an installer does (pip, the .deb, the bundle): measured
     processes then start from bytecode, as on a person's machine. Without it, a machine that sets
@@ -399,6 +434,9 @@ def main(argv: list[str] | None = None) -> int:
     if "forecast" in groups:
         print("forecast backtests and a year's scorecard…", file=sys.stderr)
         rows += forecast_bench.rows()
+    if "team" in groups:
+        print("team hub: fan-out to 20 members, helpdesk requests, hub cost…", file=sys.stderr)
+        rows += team_rows()
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     report = (
         f"Measured {stamp} on {machine()} by `make bench` "

@@ -43,7 +43,8 @@ def server() -> Iterator[HTTPServer]:
 
 def test_every_http_kind_has_a_fake_in_the_table() -> None:
     """A new helpdesk kind is not done until it runs through this module with its fake."""
-    assert set(HTTP_KINDS) == set(KINDS) - {"demo", "imap"}
+    # team: no HTTP; its tests run a real Mosquitto (tests/test_team.py)
+    assert set(HTTP_KINDS) == set(KINDS) - {"demo", "imap", "team"}
 
 
 # ------------------------------------------------------------------ registration
@@ -209,5 +210,6 @@ def test_each_option_round_trips_through_the_settings_form(qtbot: Any, kind: str
             continue  # the demo helpdesk has no address to set in the form
         if opt.key in values:
             assert back.get(opt.key, opt.default) == values[opt.key], opt.key
-    # and what comes back is a source the config accepts
-    config_module.from_dict({"sources": [back]})
+    # and what comes back is a source the config accepts (a team source: with its [team])
+    team = {"broker": "mqtt://127.0.0.1:1883", "name": "acme", "user": "anna"}
+    config_module.from_dict({"sources": [back], **({"team": team} if kind == "team" else {})})

@@ -15,14 +15,16 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent import config as cfg
-from agent import team, team_messages
+from agent import team
 from agent.config import SourceConfig, Team
 from agent.model import Alert, Snapshot, Ticket
 from agent.queue import LocalQueue
+from agent.sources import team_messages
 from agent.sources.base import BadResponse, Unavailable, Unreachable
 from agent.sources.team import TeamSource
-from agent.team import Hub, TeamLink
-from agent.team_agent import TeamAgent
+from agent.team import TeamLink
+from agent.team_agent import TeamAgent, watched
+from agent.team_hub import Hub
 from tests.broker import PASSWORDS, TEAM, Broker, running_broker
 
 UTC = timezone.utc
@@ -216,9 +218,9 @@ def test_the_hub_going_away_makes_its_sources_unreadable(broker: Broker, opened:
     assert link.read("Zendesk").tickets
     # silent: no heartbeat (the connection stays up, so no last will either)
     hub.stopped.set()
-    seen = link.version
+    seen = link.mark("Zendesk")
     started = time.monotonic()
-    assert link.wait_for_change(seen, 30) is True  # wakes the engine when it goes quiet
+    assert link.wait_for_change("Zendesk", seen, 30) is True  # wakes the engine: hub quiet
     assert time.monotonic() - started <= 3 * 1.0 + 1.5
     with pytest.raises(Unavailable, match="the team hub is offline since"):
         link.read("Zendesk")
@@ -252,7 +254,7 @@ def test_a_standby_hub_takes_over_when_the_hub_goes_silent(
     assert [t.id for t in link.read("Zendesk").tickets] == ["1"]  # the standby published none
     first.stopped.set()  # silent
     wait_until(lambda: second.active, timeout=3 * 1.0 + 3, what="the standby took over")
-    assert not first.active
+    wait_until(lambda: not first.active, what="the silent hub saw it")  # one hub at a time
     wait_until(lambda: [t.id for t in link.read("Zendesk").tickets] == ["2"])
 
 
@@ -289,13 +291,12 @@ def test_team_config_needs_tls_off_loopback_and_a_team_table() -> None:
     assert loaded.sources[0].categories == ("Billing",)
 
 
-def team_agent(b: Broker, tmp_path: Path, user: str, opened: list[Any]) -> TeamAgent:
+def team_agent(b: Broker, tmp_path: Path, user: str, opened: list[Any], **extra: Any) -> TeamAgent:
     table = {"broker": b.tls_url, "ca": str(b.ca_file), "name": TEAM, "user": user}
-    config = cfg.from_dict(
-        {"team": table, "sources": [{"name": "Zendesk", "kind": "team", "interval": "1m"}]}
-    )
+    source = {"name": "Zendesk", "kind": "team", "interval": "1m"}
+    config = cfg.from_dict({"team": table, "sources": [source], **extra})
     assert config.team is not None
-    link = TeamLink(config.team, PASSWORDS[user], {"Zendesk": ()})
+    link = TeamLink(config.team, PASSWORDS[user], watched(config))
     agent = TeamAgent(config, LocalQueue(tmp_path / user), link)
     opened.append(agent)
     agent.start()
@@ -320,3 +321,34 @@ def test_im_on_it_shows_at_the_others_as_claimed_by(
     assert anna.status.tickets[0].claimed_by is None  # her own claim is no news to her
     anna.acknowledge("Zendesk", "1", release=True)
     wait_until(lambda: ben.status.tickets[0].claimed_by is None, what="the claim released")
+
+
+def test_nobody_watching_a_category_escalates_at_once(
+    broker: Broker, opened: list[Any], tmp_path: Path
+) -> None:
+    hub = start_hub(broker, opened)
+    wait_until(lambda: hub.active)
+    member(broker, opened, "anna", ("Billing",))  # online, watching Billing only
+    tickets = (ticket(1, "Billing"), ticket(2, "Sales"))
+    hub.publish_snapshot("Zendesk", Snapshot("Zendesk", tickets, NOW))
+    level = {"after": "0m", "notify": ["owner-desktop"], "when": "nobody_watching"}
+    extra = {"role": "owner", "escalation": {"levels": [level]}}
+    owner = team_agent(broker, tmp_path, "cara", opened, **extra)
+    alerts: list[Alert] = []
+    owner.subscribe(on_alerts=alerts.extend)
+    wait_until(lambda: [a for a in alerts if a.kind == "escalated"], what="an escalation")
+    escalated = [a for a in alerts if a.kind == "escalated"]
+    assert [(a.ticket, a.message) for a in escalated] == [("2", "Nobody is watching")]
+    assert not [a for a in alerts if a.kind == "overdue"]  # not overdue: nobody watches it
+
+
+def test_claims_are_shown_as_people_read_them() -> None:
+    at = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+    assert team_messages.claim_text("Anna", at, at + timedelta(minutes=4, seconds=59)) == (
+        "Anna · 4 min"
+    )
+    assert team_messages.claim_text("Anna", at, at + timedelta(minutes=75)) == "Anna · 1 h 15 min"
+    assert team_messages.claim_text(None, None, at) == ""
+    hostile = "Ann\u202ea\x1b[31m\nBen"  # a login name is text from the broker: plain, one line
+    assert team_messages.open_anyway(hostile) == "Ann a [31m Ben is on it — open anyway?"
+    assert team_messages.open_anyway(None) == ""

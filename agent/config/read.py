@@ -418,7 +418,7 @@ def _read_level(r: _Reader, i: int) -> EscalationLevel:
     if not notify:
         raise lr.error("notify", "is missing; list where this level is sent")
     assert after is not None
-    return EscalationLevel(after, notify)
+    return EscalationLevel(after, notify, lr.value(schema.declared("escalation.levels", "when")))
 
 
 def _read_escalation(r: _Reader) -> Escalation:

@@ -412,6 +412,15 @@ ESCALATION = (
 LEVEL = (
     Option("after", "When overdue by", timedelta, "0m", "0m: at once"),
     Option("notify", "Tell", list, None, "owner-desktop, mailto://…, a chat channel"),
+    Option(
+        "when",
+        "When",
+        str,
+        "overdue",
+        '"overdue" (by after), or "nobody_watching": at once when no team member follows the '
+        "ticket's category ([team])",
+        one_of(("overdue", "nobody_watching"), "a level's when"),
+    ),
 )
 
 

@@ -120,6 +120,8 @@ class Alerts:
 class EscalationLevel:
     after: timedelta
     notify: tuple[str, ...]
+    #: "overdue" (by ``after``) or "nobody_watching" (agent.team_agent: no member follows it)
+    when: str = "overdue"
 
 
 @dataclass(frozen=True)

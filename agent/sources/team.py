@@ -36,14 +36,14 @@ class TeamSource(Source):
         if found is None:
             raise NotConfigured(f"{config.name}: a team source needs [team] in the config")
         self.link = found
-        self.seen = -1
+        self.seen = (-1, -1)
         super().__init__(config, secret, clock)
 
     def fetch(self, since: datetime | None) -> Snapshot:
-        self.seen = self.link.version
+        self.seen = self.link.mark(self.name)
         snapshot = self.link.read(self.name)
         tickets = tuple(t for t in snapshot.tickets if self.wants(t.category))
         return Snapshot(self.name, tickets, snapshot.fetched_at, complete=snapshot.complete)
 
     def wait_for_change(self, timeout: float) -> bool | None:
-        return self.link.wait_for_change(self.seen, timeout)
+        return self.link.wait_for_change(self.name, self.seen, timeout)

@@ -65,6 +65,8 @@ FROM_THE_AGENT: dict[str, Any] = {
     "what": "a field",
     "items_path": "data",
     "fields": dict(JSON_FIELDS),
+    "team_name": "acme",  # the team kind: what the broker says (agent/sources/team_messages.py)
+    "user": "anna",
 }
 
 
@@ -79,11 +81,14 @@ def parsers() -> list[tuple[str, Any]]:
     found = []
     for kind, target in sorted(KINDS.items()):
         module = importlib.import_module(target.partition(":")[0])
-        for name, fn in inspect.getmembers(module, inspect.isfunction):
-            # the kind's own, or from its companion modules (agent.sources.imap_mail, ...)
-            own = fn.__module__ in (module.__name__, *_companions(module.__name__))
-            if name.startswith("parse_") and own:
-                found.append((f"{kind}.{name}", fn))
+        companions = _companions(module.__name__)  # agent.sources.imap_mail, team_messages...
+        seen = set()
+        for where in (module, *map(importlib.import_module, companions)):
+            for name, fn in inspect.getmembers(where, inspect.isfunction):
+                own = fn.__module__ in (module.__name__, *companions)
+                if name.startswith("parse_") and own and fn not in seen:
+                    seen.add(fn)
+                    found.append((f"{kind}.{name}", fn))
     return found
 
 

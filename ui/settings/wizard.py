@@ -199,8 +199,19 @@ class FirstRunWizard(QWizard):
         lay.addLayout(row)
         self.import_note = plain_label()
         lay.addWidget(self.import_note)
+        self.team_button = QPushButton("Join my team… (a team hub: no helpdesk token here)")
+        self.team_button.clicked.connect(self.join_team)
+        lay.addWidget(self.team_button)
         lay.addStretch(1)
         return start
+
+    def join_team(self) -> None:
+        """ "Join my team" (ui/settings/team_page.py): saved there, then the wizard is done."""
+        from ui.settings.team_page import join_team
+
+        self.config = join_team(self, self.path)
+        if self.config is not None:
+            self.accept()
 
     def _categories_page(self) -> QWizardPage:
         cats = QWizardPage()

@@ -23,7 +23,8 @@ from urllib.parse import quote, unquote
 
 import orjson
 
-from agent.model import Ticket, parse_time
+from agent.model import Ticket, one_line, parse_time
+from agent.sources.base import BadResponse
 
 ROOT = "ticketbell"
 VERSION = 1
@@ -44,7 +45,7 @@ TEXT_LIMITS = {
 MAX_NAME = 200
 
 
-class Refused(ValueError):
+class Refused(BadResponse):
     """A message a member does not take, and why (the caller names the topic)."""
 
 
@@ -123,18 +124,20 @@ def ticket_json(t: Ticket) -> dict[str, Any]:
 # --------------------------------------------------------------------------- reading
 
 
-def load(team: str, payload: bytes) -> dict[str, Any]:
-    """The JSON object of a message for ``team``, or Refused (oversized, malformed, foreign)."""
-    if len(payload) > MAX_MESSAGE:
-        raise Refused(f"oversized ({len(payload)} bytes; at most {MAX_MESSAGE})")
+def load(team_name: str, raw: bytes) -> dict[str, Any]:
+    """The JSON object of a message for the team, or Refused (oversized, malformed, foreign)."""
+    if not isinstance(raw, bytes):
+        raise Refused("malformed: not a message's bytes")
+    if len(raw) > MAX_MESSAGE:
+        raise Refused(f"oversized ({len(raw)} bytes; at most {MAX_MESSAGE})")
     try:
-        data = orjson.loads(payload)
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise Refused(f"malformed: not JSON ({str(exc)[:80]})") from None
     if not isinstance(data, dict):
         raise Refused("malformed: not a JSON object")
-    if data.get("v") != VERSION or data.get("team") != team:
-        raise Refused(f"foreign: not a version {VERSION} message of team {team!r}")
+    if data.get("v") != VERSION or data.get("team") != team_name:
+        raise Refused(f"foreign: not a version {VERSION} message of team {team_name!r}")
     return data
 
 
@@ -164,27 +167,27 @@ def _seq(data: dict[str, Any]) -> int:
     return seq
 
 
-def parse_ticket(source: str, item: object) -> Ticket:
-    if not isinstance(item, dict):
+def parse_ticket(source: str, ticket: object) -> Ticket:
+    if not isinstance(ticket, dict):
         raise Refused("malformed: a ticket is not an object")
-    texts = {key: _text(item, key, limit, "") for key, limit in TEXT_LIMITS.items()}
+    texts = {key: _text(ticket, key, limit, "") for key, limit in TEXT_LIMITS.items()}
     if not texts["id"]:
         raise Refused("malformed: a ticket has no id")
-    due = item.get("due_at")
+    due = ticket.get("due_at")
     try:
         return Ticket(
             source=source,
-            created_at=_time(item, "created_at"),
-            waiting_since=_time(item, "waiting_since"),
-            due_at=_time(item, "due_at") if due is not None else None,
+            created_at=_time(ticket, "created_at"),
+            waiting_since=_time(ticket, "waiting_since"),
+            due_at=_time(ticket, "due_at") if due is not None else None,
             **texts,
         )
     except (TypeError, ValueError) as exc:
         raise Refused(f"malformed: ticket {texts['id'][:40]!r}: {exc}") from None
 
 
-def parse_tickets(team: str, source: str, payload: bytes) -> Published:
-    data = load(team, payload)
+def parse_tickets(team_name: str, source: str, raw: bytes) -> Published:
+    data = load(team_name, raw)
     items = data.get("tickets")
     if not isinstance(items, list):
         raise Refused("malformed: tickets must be a list")
@@ -197,8 +200,8 @@ def parse_tickets(team: str, source: str, payload: bytes) -> Published:
     return Published(_text(data, "hub"), _seq(data), _time(data, "at"), complete, tickets)
 
 
-def parse_health(team: str, payload: bytes) -> Published:
-    data = load(team, payload)
+def parse_health(team_name: str, raw: bytes) -> Published:
+    data = load(team_name, raw)
     health = _text(data, "health")
     if health not in ("ok", "failing", "slowed"):
         raise Refused(f"malformed: health {health[:20]!r} is not ok, failing or slowed")
@@ -207,8 +210,8 @@ def parse_health(team: str, payload: bytes) -> Published:
     return Published(_text(data, "hub"), _seq(data), at, health=health, message=message)
 
 
-def parse_beat(team: str, payload: bytes) -> HubBeat:
-    data = load(team, payload)
+def parse_beat(team_name: str, raw: bytes) -> HubBeat:
+    data = load(team_name, raw)
     interval = data.get("interval")
     if isinstance(interval, bool) or not isinstance(interval, (int, float)):
         raise Refused("malformed: interval must be a number of seconds")
@@ -221,20 +224,20 @@ def parse_beat(team: str, payload: bytes) -> HubBeat:
     return HubBeat(_text(data, "hub"), state == "online", float(interval), at)
 
 
-def parse_claim(team: str, user: str, payload: bytes) -> Claim | None:
+def parse_claim(team_name: str, user: str, raw: bytes) -> Claim | None:
     """A claim, or None for an empty message (the claim ended)."""
-    if not payload:
+    if not raw:
         return None
-    data = load(team, payload)
+    data = load(team_name, raw)
     if _text(data, "by") != user:
         raise Refused("foreign: a claim in another person's name")
     return Claim(user, _time(data, "at"))
 
 
-def parse_presence(team: str, user: str, payload: bytes) -> Presence | None:
-    if not payload:
+def parse_presence(team_name: str, user: str, raw: bytes) -> Presence | None:
+    if not raw:
         return None
-    data = load(team, payload)
+    data = load(team_name, raw)
     if _text(data, "user") != user:
         raise Refused("foreign: presence in another person's name")
     watching = data.get("watching", {})
@@ -248,3 +251,20 @@ def parse_presence(team: str, user: str, payload: bytes) -> Presence | None:
     state = _text(data, "state")
     at = _time(data, "at") if data.get("at") is not None else None
     return Presence(user, state == "online", shown, at)
+
+
+# --------------------------------------------------------------------------- shown to people
+
+
+def claim_text(by: str | None, at: datetime | None, now: datetime) -> str:
+    """ "Anna · 4 min" beside a ticket someone else claimed ("" when nobody did)."""
+    if not by or at is None:
+        return ""
+    minutes = max(0, int((now - at).total_seconds() // 60))
+    since = f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+    return f"{one_line(by, 40)} · {since}"
+
+
+def open_anyway(by: str | None) -> str:
+    """The question before opening a ticket someone else claimed first ("" when nobody did)."""
+    return f"{one_line(by, 40)} is on it — open anyway?" if by else ""

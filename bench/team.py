@@ -1,0 +1,227 @@
+"""The team hub's figures (issue 15), on a real Mosquitto on 127.0.0.1 (``tests/broker.py``).
+
+- **Fan-out**: the hub publishes a snapshot with one more ticket → the ``new`` alert at each of
+  20 member agents (each its own :class:`~agent.team_agent.TeamAgent`: MQTT connection, engine,
+  queue; in this one process), p95 over every (ticket, member). Floor: a bare ``mosquitto_pub``
+  → ``mosquitto_sub`` round trip on the same broker (the CLI's start included), p95.
+- **Helpdesk requests per minute** at the json fake (``tests/fakes/jsonapi.py``) while the hub
+  polls it every second, with 1 member and with 20: members never ask the helpdesk.
+- **Hub memory and CPU** of ``python -m agent run --headless`` publishing 10,000 tickets
+  (bench/fakes.py, polled every 10 s) with 20 members connected, against the same hub with none.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from agent import config as config_module
+from agent.config import Team
+from agent.engine import make_source
+from agent.model import Alert, Snapshot, Ticket
+from agent.queue import LocalQueue
+from agent.team import TeamLink
+from agent.team_agent import TeamAgent, open_team_agent
+from agent.team_hub import Hub
+from bench import apps, fakes
+from tests.broker import PASSWORDS, TEAM, Broker, running_broker
+from tests.fakes.jsonapi import FIELDS, FakeJsonHelpdesk
+from tests.fakes.web import local_server
+
+UTC = timezone.utc
+MEMBERS = 20
+PASSWORD_ENV = "TICKETBELL_BENCH_TEAM_PASSWORD"  # noqa: S105 - a variable's name
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, round(0.95 * len(ordered)) - 1)]
+
+
+def team(b: Broker, user: str, hub: bool = False) -> Team:
+    return Team(b.url, TEAM, user, hub=hub, heartbeat=timedelta(seconds=2))
+
+
+def member_names(n: int) -> list[str]:
+    """Broker logins for ``n`` members: the broker's own three, then more with one password."""
+    return [("anna", "ben", "cara")[i] if i < 3 else "anna" for i in range(n)]
+
+
+@contextmanager
+def member_agents(b: Broker, home: Path, n: int) -> Iterator[list[TeamAgent]]:
+    agents = []
+    try:
+        for i, user in enumerate(member_names(n)):
+            data = {
+                "team": {"broker": b.url, "name": TEAM, "user": user},
+                "sources": [{"name": "Zendesk", "kind": "team", "interval": "10m"}],
+            }
+            config = config_module.from_dict(data)
+            assert config.team is not None
+            link = TeamLink(config.team, PASSWORDS[user], {"Zendesk": ()})
+            agents.append(TeamAgent(config, LocalQueue(home / f"member{i}"), link))
+        for agent in agents:
+            agent.start()
+        yield agents
+    finally:
+        for agent in agents:
+            agent.stop()
+
+
+def wait_for(check: object, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        if time.monotonic() > end:
+            raise RuntimeError("the team bench waited too long")
+        time.sleep(0.002)
+
+
+def fan_out(samples: int = 10) -> tuple[list[float], list[float]]:
+    """Seconds from the hub's publication to each member's ``new`` alert; and the floor's."""
+    with tempfile.TemporaryDirectory() as tmp, running_broker(Path(tmp) / "broker") as b:
+        hub = Hub(team(b, "hub", hub=True), PASSWORDS["hub"], make_source)
+        wait_for(lambda: hub.active)
+        now = datetime.now(UTC)
+        hub.publish_snapshot("Zendesk", Snapshot("Zendesk", (), now))
+        seen: list[dict[str, float]] = [{} for _ in range(MEMBERS)]
+        try:
+            with member_agents(b, Path(tmp), MEMBERS) as agents:
+                for i, agent in enumerate(agents):
+                    agent.subscribe(on_alerts=lambda alerts, d=seen[i]: note_new(d, alerts))
+                wait_for(lambda: all(a.status.sources[0].health.value == "ok" for a in agents))
+                latencies = []
+                tickets: list[Ticket] = []
+                for k in range(samples):
+                    at = datetime.now(UTC) - timedelta(minutes=1)
+                    tickets.append(Ticket("Zendesk", f"T{k}", f"ticket {k}", at, at))
+                    start = time.monotonic()
+                    hub.publish_snapshot("Zendesk", Snapshot("Zendesk", tuple(tickets), now))
+                    wait_for(lambda k=k: all(f"T{k}" in d for d in seen))
+                    latencies += [d[f"T{k}"] - start for d in seen]
+                    time.sleep(0.2)
+        finally:
+            hub.close()
+        return latencies, floor(b, samples * 2)
+
+
+def note_new(into: dict[str, float], alerts: tuple[Alert, ...]) -> None:
+    for alert in alerts:
+        if alert.kind == "new":
+            into.setdefault(alert.ticket, time.monotonic())
+
+
+def floor(b: Broker, samples: int) -> list[float]:
+    """``mosquitto_pub`` → a running ``mosquitto_sub``: seconds until the line arrives."""
+    login = ["-h", "127.0.0.1", "-p", str(b.port), "-u", "hub", "-P", PASSWORDS["hub"]]
+    topic = ["-t", f"ticketbell/{TEAM}/bench"]
+    sub = subprocess.Popen(
+        ["mosquitto_sub", *login, *topic, "-q", "1"], stdout=subprocess.PIPE, text=True
+    )
+    assert sub.stdout is not None
+    times = []
+    try:
+        time.sleep(0.5)  # subscribed
+        for k in range(samples):
+            start = time.monotonic()
+            subprocess.run(["mosquitto_pub", *login, *topic, "-q", "1", "-m", str(k)], check=True)
+            while sub.stdout.readline().strip() != str(k):
+                pass
+            times.append(time.monotonic() - start)
+    finally:
+        sub.terminate()
+        sub.wait(10)
+        sub.stdout.close()
+    return times
+
+
+def requests_per_minute(members: int, seconds: float = 20.0) -> float:
+    """Requests at the helpdesk per minute while the hub polls it and ``members`` follow."""
+    os.environ["TICKETBELL_BENCH_JSON_KEY"] = "bench-team-json-key"
+    os.environ[PASSWORD_ENV] = PASSWORDS["hub"]
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        running_broker(Path(tmp) / "broker") as b,
+        local_server() as server,
+    ):
+        desk = FakeJsonHelpdesk(server, "bench-team-json-key", page_size=100)
+        now = datetime.now(UTC)
+        desk.add(1, "waiting", queue="Billing", opened=now - timedelta(minutes=3))
+        source = {
+            "name": "Zendesk",
+            "kind": "json",
+            "url": desk.url,
+            "secret_env": "TICKETBELL_BENCH_JSON_KEY",
+            "interval": "1s",
+            **{k: v for k, v in fakes.SOURCE_OPTIONS.items() if k != "fields"},
+            "fields": dict(FIELDS),
+        }
+        table = {"broker": b.url, "name": TEAM, "user": "hub", "hub": True}
+        data = {"team": {**table, "secret_env": PASSWORD_ENV}, "sources": [source]}
+        config = config_module.from_dict(data)
+        hub = open_team_agent(config, LocalQueue(Path(tmp) / "hub"))
+        hub.start()
+        try:
+            with member_agents(b, Path(tmp), members) as agents:
+                wait_for(lambda: all(a.status.waiting == 1 for a in agents), 60)
+                before = len(desk.requests)
+                time.sleep(seconds)
+                return (len(desk.requests) - before) * 60.0 / seconds
+        finally:
+            hub.stop()
+
+
+@dataclass
+class HubCost:
+    rss: int
+    cpu_percent: float
+
+
+def hub_cost(members: int, seconds: float = 30.0) -> HubCost:
+    """RSS and CPU of a headless hub publishing 10,000 tickets, ``members`` connected."""
+    with tempfile.TemporaryDirectory() as tmp, running_broker(Path(tmp) / "broker") as b:
+        home = Path(tmp)
+        with fakes.serve(1, 10_000) as server:
+            source = {
+                "name": "Desk",
+                "kind": "json",
+                "url": server.url(0),
+                "secret_env": fakes.KEY_ENV,
+                "interval": "10s",
+                **fakes.SOURCE_OPTIONS,
+            }
+            table = {"broker": b.url, "name": TEAM, "user": "hub", "hub": True}
+            data = {
+                "windows": {"default": "24h"},
+                "team": {**table, "secret_env": PASSWORD_ENV},
+                "sources": [source],
+            }
+            path = home / "hub.toml"
+            path.write_text(config_module.to_toml(data), encoding="utf-8")
+            env = apps.isolated_env(
+                home, **{fakes.KEY_ENV: fakes.KEY, PASSWORD_ENV: PASSWORDS["hub"]}
+            )
+            cmd = [sys.executable, "-m", "agent", "run", "--headless", "--no-notify"]
+            cmd += ["--config", str(path), "--data-dir", str(home / "data")]
+            hub = apps.Idle("hub", cmd, env, home / "hub.log")
+            try:
+                links = [
+                    TeamLink(team(b, user), PASSWORDS[user], {"Desk": ()})
+                    for user in member_names(members)
+                ]
+                time.sleep(15)  # the first poll of 10,000 tickets and its publication
+                hub.begin()
+                time.sleep(seconds)
+                hub.end()
+                threading.Thread(target=lambda: [link.close() for link in links]).run()
+                return HubCost(hub.rss, hub.cpu_percent)
+            finally:
+                hub.stop()

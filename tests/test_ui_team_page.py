@@ -1,0 +1,79 @@
+"""The wizard's "Join my team" against a real Mosquitto with a hub publishing (tests/broker.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent import config as cfg
+from agent import secrets
+from agent.engine import make_source
+from agent.model import Snapshot
+from agent.team_hub import Hub
+from tests.broker import PASSWORDS, TEAM, Broker, running_broker
+from tests.test_team import NOW, settings, ticket, wait_until
+from ui.settings.team_page import JoinTeamDialog
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[tuple[Broker, Hub]]:
+    with running_broker(tmp_path / "mosquitto") as b:
+        hub = Hub(settings(b, "hub", hub=True), PASSWORDS["hub"], make_source)
+        try:
+            wait_until(lambda: hub.active)
+            tickets = (ticket(1, "Billing"), ticket(2, "Sales"))
+            hub.publish_snapshot("Zendesk", Snapshot("Zendesk", tickets, NOW))
+            yield b, hub
+        finally:
+            hub.close()
+
+
+def fill(dialog: JoinTeamDialog, b: Broker, user: str, password: str) -> None:
+    dialog.broker.setText(b.tls_url)
+    dialog.team.setText(TEAM)
+    dialog.user.setText(user)
+    dialog.password.setText(password)
+    dialog.ca.setText(str(b.ca_file))
+
+
+def test_join_my_team_lists_the_hubs_helpdesks_and_saves_a_member(
+    qtbot: Any, tmp_path: Path, hub: tuple[Broker, Hub]
+) -> None:
+    b, _ = hub
+    path = tmp_path / "ticketbell.toml"
+    dialog = JoinTeamDialog(None, path)
+    qtbot.addWidget(dialog)
+    fill(dialog, b, "anna", PASSWORDS["anna"])
+    dialog.connect_button.click()
+    qtbot.waitUntil(dialog.save_button.isEnabled, timeout=15_000)
+    shown = {name: [box.text().strip() for box in boxes] for name, boxes in dialog.boxes.items()}
+    assert shown == {"Zendesk": ["Zendesk", "Billing", "Sales"]}
+    dialog.boxes["Zendesk"][1].setChecked(True)  # Billing
+    dialog.save_button.click()
+    assert dialog.config is not None, dialog.note.text()
+    saved = cfg.load(path)
+    assert saved.team is not None and saved.team.user == "anna"
+    assert [(s.name, s.kind, s.categories) for s in saved.sources] == [
+        ("Zendesk", "team", ("Billing",))
+    ]
+    assert secrets.get("team") == PASSWORDS["anna"]
+    assert PASSWORDS["anna"] not in path.read_text()
+
+
+def test_join_my_team_says_why_it_cannot_list(
+    qtbot: Any, tmp_path: Path, hub: tuple[Broker, Hub]
+) -> None:
+    b, _ = hub
+    dialog = JoinTeamDialog(None, tmp_path / "ticketbell.toml")
+    qtbot.addWidget(dialog)
+    fill(dialog, b, "anna", "not-her-password")
+    dialog.connect_button.click()
+    qtbot.waitUntil(lambda: "Could not list" in dialog.note.text(), timeout=20_000)
+    assert "refused the login of 'anna'" in dialog.note.text()
+    assert not dialog.save_button.isEnabled()
+    dialog.broker.setText("mqtt://mqtt.example.com:1883")
+    dialog.connect_button.click()
+    assert "must use TLS" in dialog.note.text()

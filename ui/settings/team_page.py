@@ -1,0 +1,151 @@
+"""The first-run wizard's "Join my team": the broker, the team, the login and its password; then
+the hub's sources to follow, each with the categories to watch. Saved as a member's config
+(``agent.team_agent.join_table``), the password in the keyring as "team"."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from agent import config as config_module
+from agent import secrets as secret_store
+from agent.config import Config, ConfigError, Team
+from agent.team_agent import hub_sources, join_table
+from ui.settings.widgets import Worker, hint, plain_label, show
+
+
+class JoinTeamDialog(QDialog):
+    """Connect first (the hub's sources are listed), then tick what to follow and Save."""
+
+    def __init__(self, parent: QWidget | None, path: Path) -> None:
+        super().__init__(parent)
+        self.path = path
+        self.config: Config | None = None
+        self.setWindowTitle("Join my team")
+        lay = QVBoxLayout(self)
+        lay.addWidget(hint("Your team's owner gives you these. You need no helpdesk token."))
+        form = QFormLayout()
+        self.broker = QLineEdit(placeholderText="mqtts://mqtt.example.com:8883")
+        self.team = QLineEdit(placeholderText="acme-support")
+        self.user = QLineEdit()
+        self.password = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
+        self.ca = QLineEdit(placeholderText="optional: the broker's CA file")
+        for label, field in (
+            ("Broker", self.broker),
+            ("Team", self.team),
+            ("Your login", self.user),
+            ("Password", self.password),
+            ("Broker CA", self.ca),
+        ):
+            form.addRow(label, field)
+        lay.addLayout(form)
+        self.connect_button = QPushButton("Connect and list the hub's helpdesks")
+        self.connect_button.clicked.connect(self.list_sources)
+        lay.addWidget(self.connect_button)
+        self.note = plain_label()
+        lay.addWidget(self.note)
+        self.picks = QVBoxLayout()
+        lay.addLayout(self.picks)
+        self.boxes: dict[str, list[QCheckBox]] = {}
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.save_button = buttons.button(QDialogButtonBox.StandardButton.Save)
+        self.save_button.setEnabled(False)
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+        self.worker = Worker()
+        self.worker.done.connect(self._listed)
+
+    def settings(self) -> Team:
+        return Team(
+            self.broker.text().strip(),
+            self.team.text().strip(),
+            self.user.text().strip(),
+            ca=self.ca.text().strip(),
+            heartbeat=timedelta(seconds=15),
+        )
+
+    def _checked(self) -> str:
+        """What is wrong with the fields, as config validation says it ("" when nothing)."""
+        table = join_table(self.settings(), {})["team"]
+        try:
+            config_module.from_dict({"team": table})
+        except ConfigError as exc:
+            return exc.message if not exc.key else f"{exc.key}: {exc.message}"
+        return "" if self.password.text() else "the password is missing"
+
+    def list_sources(self) -> None:
+        problem = self._checked()
+        if problem:
+            show(self.note, problem, ok=False)
+            return
+        self.connect_button.setEnabled(False)
+        show(self.note, "Connecting…")
+        settings, password = self.settings(), self.password.text()
+        self.worker.run(lambda: hub_sources(settings, password))
+
+    def _listed(self, result: tuple[dict[str, list[str]], str]) -> None:
+        found, problem = result
+        self.connect_button.setEnabled(True)
+        for boxes in self.boxes.values():
+            for box in boxes:
+                self.picks.removeWidget(box)
+                box.deleteLater()
+        self.boxes = {}
+        if not found:
+            show(self.note, f"Could not list the hub's helpdesks: {problem}", ok=False)
+            self.save_button.setEnabled(False)
+            return
+        show(self.note, "Tick what you follow; no category ticked: all of them.", ok=True)
+        for name, categories in found.items():
+            source = QCheckBox(name)
+            source.setChecked(True)
+            self.picks.addWidget(source)
+            self.boxes[name] = [source]
+            for category in categories:
+                box = QCheckBox(f"    {category}")
+                self.picks.addWidget(box)
+                self.boxes[name].append(box)
+        self.save_button.setEnabled(True)
+
+    def picked(self) -> dict[str, list[str]]:
+        return {
+            name: [b.text().strip() for b in boxes[1:] if b.isChecked()]
+            for name, boxes in self.boxes.items()
+            if boxes[0].isChecked()
+        }
+
+    def save(self) -> None:
+        if not self.picked():
+            show(self.note, "Tick at least one of the hub's helpdesks", ok=False)
+            return
+        try:
+            secret_store.set("team", self.password.text())
+            self.config = config_module.save(join_table(self.settings(), self.picked()), self.path)
+        except ConfigError as exc:
+            show(self.note, f"Not saved: {exc.message}", ok=False)
+            return
+        except (OSError, secret_store.SecretUnavailable) as exc:
+            show(self.note, f"Not saved: {exc}", ok=False)
+            return
+        self.accept()
+
+
+def join_team(parent: QWidget | None, path: Path) -> Config | None:
+    """Run "Join my team"; the saved member's config, or None when cancelled."""
+    dialog = JoinTeamDialog(parent, path)
+    dialog.exec()
+    return dialog.config
