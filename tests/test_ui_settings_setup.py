@@ -39,6 +39,12 @@ SPECIAL = {
 }
 
 
+def with_team(kind: str, sources: list[dict[str, Any]]) -> dict[str, Any]:
+    """A config with ``sources``, and the [team] table a team source follows."""
+    team = {"broker": "mqtt://127.0.0.1:1883", "name": "acme", "user": "anna"}
+    return {"sources": sources, **({"team": team} if kind == "team" else {})}
+
+
 def every_option(kind: str) -> dict[str, Any]:
     """A source table of ``kind`` with every option of the kind and of every source set."""
     cls = source_class(kind)
@@ -66,8 +72,8 @@ def test_every_kind_is_saved_through_the_form_unchanged(qtbot, tmp_path, kind) -
     """Open a source with every option set, save without touching a field: the same table."""
     path = tmp_path / "ticketbell.toml"
     table = every_option(kind)
-    config_module.from_dict({"sources": [table]}, None)  # the table itself is valid
-    dialog = SettingsDialog(path, None, raw={"sources": [table]})
+    config_module.from_dict(with_team(kind, [table]), None)  # the table itself is valid
+    dialog = SettingsDialog(path, None, raw=with_team(kind, [table]))
     qtbot.addWidget(dialog)
     assert dialog.save() is not None, dialog.banner.text()
     assert config_module.read_toml(path)["sources"] == [table]
@@ -85,7 +91,7 @@ def test_a_kind_with_only_its_required_options_gains_nothing(qtbot, tmp_path, ki
     if cls.needs_secret:
         table["secret_env"] = "DESK_TOKEN"
     path = tmp_path / "ticketbell.toml"
-    dialog = SettingsDialog(path, None, raw={"sources": [table]})
+    dialog = SettingsDialog(path, None, raw=with_team(kind, [table]))
     qtbot.addWidget(dialog)
     assert dialog.save() is not None, dialog.banner.text()
     assert config_module.read_toml(path)["sources"] == [table]
