@@ -266,6 +266,8 @@ class Status:
     #: the team's last days from the daily aggregates, oldest first: (day, answered, answered
     #: within their window, breaches) — the dashboard's history (agent.insight)
     history: tuple[tuple[date, int, int, int], ...] = ()
+    #: who is watching through the team hub: (person, the categories they follow; () for all)
+    watching: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def waiting(self) -> int:
@@ -405,6 +407,22 @@ def burst_text(alerts: tuple[Alert, ...] | list[Alert]) -> tuple[str, str] | Non
     if "reminder" in by_kind:
         return _("Tickets are still waiting"), _("Open Ticketbell to see them")
     return None
+
+
+def watching_text(watching: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
+    """The owner's line of who is watching (the team hub): "Watching: Anna (Billing), Ben (all)"."""
+    from agent.i18n import _
+
+    every = _("all")
+    people = ", ".join(f"{one_line(p, 24)} ({', '.join(c) or every})" for p, c in watching)
+    return _("Watching: {people}").format(people=people)
+
+
+def claimed_question(w: WaitingTicket) -> str:
+    """Asked before opening a ticket a team member said "I'm on it" for."""
+    from agent.i18n import _
+
+    return _("{person} is on it — open anyway?").format(person=one_line(w.claimed_by or "", 24))
 
 
 def summary_text(summaries: list[Alert], overdue: list[Alert]) -> tuple[str, str]:

@@ -92,7 +92,7 @@ class TeamAgent(Agent):
         super()._tick(now)
 
     def _build_status(self, now: datetime) -> Status:
-        status = super()._build_status(now)
+        status = replace(super()._build_status(now), watching=watching_now(self.link.watchers()))
         claims = self.link.claims_now(now)
         if not claims:
             return status
@@ -129,6 +129,17 @@ class TeamAgent(Agent):
             "watching": self.link.watchers(),
             "refused": list(self.link.notes),
         }
+
+
+def watching_now(watchers: list[dict[str, Any]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """:meth:`TeamLink.watchers` as :attr:`Status.watching`: each person and the categories
+    they follow across their team sources (() when one of them follows every category)."""
+    shown = []
+    for person in watchers:
+        cats = [list(c) for c in person["watching"].values()]
+        followed = () if any(not c for c in cats) else tuple(sorted({x for c in cats for x in c}))
+        shown.append((str(person["user"]), followed))
+    return tuple(shown)
 
 
 def watched(config: Config) -> dict[str, tuple[str, ...]]:

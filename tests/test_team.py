@@ -321,6 +321,8 @@ def test_im_on_it_shows_at_the_others_as_claimed_by(
     assert anna.status.tickets[0].claimed_by is None  # her own claim is no news to her
     anna.acknowledge("Zendesk", "1", release=True)
     wait_until(lambda: ben.status.tickets[0].claimed_by is None, what="the claim released")
+    # who is watching, in the status the owner's menu shows (each follows the hub's Zendesk)
+    wait_until(lambda: {p for p, _ in ben.status.watching} == {"anna", "ben"}, what="watchers")
 
 
 def test_nobody_watching_a_category_escalates_at_once(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -227,6 +228,30 @@ def test_clicking_an_entry_opens_its_url(make_tray) -> None:
     tray.rebuild_menu()
     row_entry(ticket_actions(tray.menu)[0], "Open").trigger()
     assert [u.toString() for u in tray.opened] == ["https://example.com/ticketbell-demo/tickets/7"]
+
+
+def test_a_ticket_a_team_member_is_on_asks_before_it_opens(make_tray) -> None:
+    tray = make_tray()
+    asked: list[str] = []
+    answer = [False]
+    tray.ask = lambda question: asked.append(question) or answer[0]
+    claimed = replace(waiting("7", 5), claimed_by="Anna", claimed_at=NOW)
+    tray.show_status(status_of([claimed]))
+    tray.rebuild_menu()
+    row_entry(ticket_actions(tray.menu)[0], "Open").trigger()
+    assert asked == ["Anna is on it — open anyway?"]
+    assert tray.opened == []
+    answer[0] = True
+    row_entry(ticket_actions(tray.menu)[0], "Open").trigger()
+    assert [u.toString() for u in tray.opened] == ["https://example.com/ticketbell-demo/tickets/7"]
+
+
+def test_the_owner_sees_who_is_watching_which_categories(make_tray) -> None:
+    tray = make_tray("owner")
+    watching = (("Anna", ("Billing",)), ("Ben", ()))
+    tray.show_status(replace(status_of([waiting("7", 5)], role="owner"), watching=watching))
+    tray.rebuild_menu()
+    assert "Watching: Anna (Billing), Ben (all)" in entries(tray.menu)
 
 
 @pytest.mark.parametrize(

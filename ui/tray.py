@@ -21,7 +21,7 @@ from PySide6.QtGui import QCursor, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from agent.config import Config, SourceConfig
-from agent.model import Alert, Status, WaitingTicket, utcnow
+from agent.model import Alert, Status, WaitingTicket, claimed_question, utcnow, watching_text
 from agent.policy import ticket_url
 from ui import badge
 from ui.dashboard import open_dashboard
@@ -59,6 +59,13 @@ def safe_ticket_url(url: str, source: SourceConfig | None) -> QUrl | None:
         return None
     qurl = QUrl(allowed, QUrl.ParsingMode.StrictMode)
     return qurl if qurl.isValid() and qurl.scheme() in ("http", "https") else None
+
+
+def ask_yes_no(question: str) -> bool:
+    from PySide6.QtWidgets import QMessageBox
+
+    yes = QMessageBox.StandardButton.Yes
+    return QMessageBox.question(None, "Ticketbell", question) == yes
 
 
 def open_in_browser(url: QUrl) -> bool:
@@ -104,6 +111,7 @@ class Tray(QObject):
         self.config = config
         self.sound = sound
         self.opener = opener
+        self.ask: Callable[[str], bool] = ask_yes_no
         self.clock = clock
         self.screen_height = screen_height
         self.group_by = group_by
@@ -231,6 +239,8 @@ class Tray(QObject):
     # -- actions
 
     def open_ticket(self, w: WaitingTicket) -> bool:
+        if w.claimed_by and not self.ask(claimed_question(w)):
+            return False  # a team member is on it and the person chose not to open it too
         return self.open_url(w.ticket.url, w.ticket.source)
 
     def open_url(self, url: str, source_name: str) -> bool:
@@ -353,6 +363,8 @@ class Tray(QObject):
         now, status = self.clock(), self.status
         add_source_errors(menu, status, self.source_settings_requested.emit)
         info(menu, self._headline(status))
+        if status.role == "owner" and status.watching:
+            info(menu, watching_text(status.watching))
         sections, more = ticket_sections(status, self.group_by, self.pinned, limit)
         accents = {s.name: s.accent for s in self.config.sources if s.accent}
         add_ticket_rows(menu, sections, now, self, status.role == "owner", accents)
