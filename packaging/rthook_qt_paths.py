@@ -9,8 +9,9 @@ plugin path is set as that hook sets it, from the environment only, without impo
 
 import os
 import sys
+from pathlib import Path
 
-_qt = os.path.join(sys._MEIPASS, "PySide6")  # type: ignore[attr-defined]
+_qt = Path(sys._MEIPASS) / "PySide6"  # type: ignore[attr-defined]
 if not sys.platform.startswith("win"):
-    _qt = os.path.join(_qt, "Qt")
-os.environ["QT_PLUGIN_PATH"] = os.path.join(_qt, "plugins")
+    _qt = _qt / "Qt"
+os.environ["QT_PLUGIN_PATH"] = str(_qt / "plugins")
