@@ -299,18 +299,19 @@ class LocalQueue:
         docs = self.store.rows(self.tickets.name)
         diff = _Diff()
         now_iso = now.isoformat()
+        seen, fresh, inserts, new = diff.seen, diff.fresh, diff.inserts, diff.new  # per ticket
         for ticket in snapshot.tickets:
             key = ticket.key
-            if key in diff.seen:
+            if key in seen:
                 continue  # a helpdesk listing one ticket twice across pages
-            diff.seen.add(key)
+            seen.add(key)
             record = ticket_record(ticket)
             doc_id = known.get(key)
             if doc_id is None:
                 record.update(key=key, first_seen=now_iso, acknowledged=False, snoozed_until=None)
-                diff.inserts.append(record)
-                diff.new.append(ticket)
-                diff.fresh[key] = QueuedTicket(ticket, now)
+                inserts.append(record)
+                new.append(ticket)
+                fresh[key] = QueuedTicket(ticket, now)
             else:
                 _compare(ticket, record, docs[str(doc_id)], diff, now)
         return diff

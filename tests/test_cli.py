@@ -270,3 +270,30 @@ def test_python_m_agent_runs_the_commands_and_points_to_the_entry_for_the_tray(t
         timeout=60,
     )
     assert listed.returncode == 0 and "zendesk" in listed.stdout
+
+
+def test_the_log_file_rotates_through_five_private_copies(tmp_path):
+    import logging
+
+    from agent.commands.common import _PrivateLogFile
+
+    path = tmp_path / "ticketbell.log"
+    handler = _PrivateLogFile(path, 1000, backups=5)
+    logger = logging.getLogger("test-rotation")
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        for n in range(400):
+            logger.warning("line %03d %s", n, "x" * 40)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["ticketbell.log", *(f"ticketbell.log.{n}" for n in range(1, 6))]
+    for p in tmp_path.iterdir():
+        assert p.stat().st_size <= 1000 and p.stat().st_mode & 0o777 == 0o600
+    assert path.read_text().splitlines()[-1].startswith("line 399 ")
+    # the newest copy continues where .2 ended: nothing lost between the files
+    first = int((tmp_path / "ticketbell.log.1").read_text().split()[1])
+    last_of_2 = int((tmp_path / "ticketbell.log.2").read_text().splitlines()[-1].split()[1])
+    assert first == last_of_2 + 1

@@ -454,3 +454,19 @@ def test_a_first_sync_is_one_notification_and_one_sound(make_tray, monkeypatch) 
     tray.show_alerts(tuple(burst))
     assert shown == [("Demo helpdesk: 300 waiting, 2 overdue", "Late 298\nLate 299")]
     assert tray.sound.requested == ["urgent"]  # one sound for the burst
+
+
+def test_rebuilding_the_menu_keeps_no_old_submenus(make_tray, qapp) -> None:
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    tray = make_tray()
+    tray.show_status(status_of([waiting(str(i), 30 + i) for i in range(5)]))
+
+    def submenus() -> int:
+        tray.rebuild_menu()
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        return len(tray.menu.findChildren(QMenu))
+
+    first = submenus()
+    assert first > 5  # "I'm on it / snooze" and one per ticket, at least
+    assert [submenus() for _ in range(3)] == [first] * 3  # an idle tray does not grow

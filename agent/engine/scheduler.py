@@ -461,11 +461,8 @@ class Agent(Pipeline):
         self._last_wall, self._last_mono = now, mono
         if abs(moved) <= CLOCK_JUMP:
             return
-        log.info(
-            "the clock moved %+.0f s more than the time that passed (sleep or clock change); "
-            "checking every source now",
-            moved,
-        )
+        what = "more than the time that passed (sleep or clock change); checking every source now"
+        log.info("the clock moved %+.0f s %s", moved, what)
         for state in self._states.values():
             state.summarise = True  # what came meanwhile is told in one summary per source
             self._poll_soon(state, mono)
