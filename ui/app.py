@@ -25,6 +25,7 @@ from agent import config as config_module
 from agent import i18n
 from agent.commands.common import config_path, data_dir, open_agent, setup_logging
 from agent.config import Config, ConfigError
+from agent.i18n import _
 from agent.model import Alert, Status
 
 log = logging.getLogger(__name__)
@@ -239,7 +240,7 @@ class TicketbellApp(QObject):
                 self.args.demo = True  # the demo's own queue; nothing saved as the config
             self.run_with(config)
         elif self.agent is None:
-            self.show_setup_needed("no helpdesk is set up yet (the set-up was closed)")
+            self.show_setup_needed(_("no helpdesk is set up yet (the set-up was closed)"))
 
     def show_setup_needed(self, missing: str) -> None:
         """No usable settings and no dialog: an icon that says so and offers the set-up."""
@@ -279,7 +280,9 @@ class TicketbellApp(QObject):
         self.dialog.test_sound.connect(lambda: self.sound.play("chime"))
         if self.agent is None:
             self.dialog.rejected.connect(
-                lambda: self.show_setup_needed(f"its settings cannot be used: {error}")
+                lambda: self.show_setup_needed(
+                    _("its settings cannot be used: {error}").format(error=error)
+                )
             )
         self.dialog.show()
 

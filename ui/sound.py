@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QSettings, QUrl
 
 import resources
+from agent import i18n
 from agent.config import Alerts
+from agent.i18n import _
 from agent.model import UTC, Alert, parse_time, utcnow
 from agent.policy import in_quiet_hours, tomorrow_morning
 
@@ -146,9 +148,14 @@ class SoundPlayer(QObject):
         return ""
 
     def note(self, now: datetime) -> str:
-        """For the tooltip and the menu: "Sound muted for 12 min" or ""."""
-        why = self.silenced(now)
-        return f"Sound {why}" if why.startswith("muted") else f"Sound off: {why}" if why else ""
+        """For the tooltip and the menu: "Sound muted for 12 min" or "" (in the person's
+        language; :meth:`silenced` is the log's English)."""
+        why, until = self.silenced(now), self.muted_until()
+        if why.startswith("muted") and until is not None:
+            return _("Sound muted for {duration}").format(duration=_left(until - now))
+        if why == "quiet hours":
+            return _("Sound off: quiet hours")
+        return _("Sound off: sound is off") if why else ""
 
     # -- playing
 
@@ -181,6 +188,8 @@ class SoundPlayer(QObject):
 
 def _left(delta: timedelta) -> str:
     minutes = max(1, int((delta.total_seconds() + 59) // 60))
+    if i18n.current().code != i18n.SOURCE_LANGUAGE:
+        return i18n.duration(timedelta(minutes=minutes))
     if minutes < 60:
         return f"{minutes} min"
     hours, rest = divmod(minutes, 60)
