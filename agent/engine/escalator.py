@@ -134,9 +134,10 @@ class Escalator:
             self.queue.set_meta("last_digest_at", now.isoformat())
         elif day is not None:
             since = parse_time(self.queue.get_meta("last_digest_at")) or now - timedelta(days=1)
-            title, body = digest.digest_text(
-                self.queue.ledger_entries(), waiting, failing, since, now, tz
-            )
+            with i18n.speaking(config.language):  # the owner's, as escalations are
+                title, body = digest.digest_text(
+                    self.queue.ledger_entries(), waiting, failing, since, now, tz
+                )
             self._enqueue(digest.digest_messages(day, title, body, esc), now)
             self.queue.set_meta("last_digest_day", day.isoformat())
             self.queue.set_meta("last_digest_at", now.isoformat())
