@@ -274,7 +274,7 @@ class TicketbellApp(QObject):
         path = config_path(self.args)
         demo = bool(getattr(self.args, "demo", False))
         self.dialog = SettingsDialog(
-            path, self.config, error=error, sound_problem=self.sound.problem, demo=demo
+            path, self.config, error=error, sound_problem=self.sound.problem_shown, demo=demo
         )
         self.dialog.saved.connect(self._saved)
         self.dialog.test_sound.connect(lambda: self.sound.play("chime"))

@@ -20,7 +20,7 @@ from PySide6.QtCore import QObject, QSettings, QUrl
 import resources
 from agent import i18n
 from agent.config import Alerts
-from agent.i18n import _
+from agent.i18n import N_, _
 from agent.model import UTC, Alert, parse_time, utcnow
 from agent.policy import in_quiet_hours, tomorrow_morning
 
@@ -61,7 +61,8 @@ class SoundPlayer(QObject):
         self.local_now = local_now
         self.alerts = alerts or Alerts()
         self.effects: dict[str, QSoundEffect] = {}
-        self.problem = ""  # a sentence for Settings when sounds cannot play here
+        self.problem = ""  # a sentence for the log when sounds cannot play here
+        self.problem_shown = ""  # the same for Settings, in the person's language
         self.requested: list[str] = []  # every sound this player was asked to play, in order
         if load:  # the tray app loads the sounds once its icon is up (see configure)
             self.configure(self.alerts)
@@ -90,7 +91,7 @@ class SoundPlayer(QObject):
                 effect.setSource(url)
             effect.setVolume(alerts.volume)
         if not QMediaDevices.audioOutputs():
-            self._report("no audio output device was found, so Ticketbell cannot play sounds")
+            self._report(N_("no audio output device was found, so Ticketbell cannot play sounds"))
 
     def _status_changed(self, name: str) -> None:
         from PySide6.QtMultimedia import QMediaDevices, QSoundEffect
@@ -98,12 +99,19 @@ class SoundPlayer(QObject):
         effect = self.effects[name]
         if effect.status() == QSoundEffect.Status.Error:
             if not QMediaDevices.audioOutputs():
-                self._report("no audio output device was found, so Ticketbell cannot play sounds")
+                self._report(
+                    N_("no audio output device was found, so Ticketbell cannot play sounds")
+                )
             else:
                 path = effect.source().toLocalFile()
-                self._report(f"the sound {path} cannot be played (not a readable WAV file?)")
+                self._report(
+                    N_("the sound {path} cannot be played (not a readable WAV file?)"), path
+                )
 
-    def _report(self, problem: str) -> None:
+    def _report(self, problem: str, path: str = "") -> None:
+        """``problem``: an English text, with ``{path}`` where it names the file."""
+        self.problem_shown = _(problem).format(path=path)
+        problem = problem.format(path=path)
         if problem != self.problem:
             self.problem = problem
             log.warning("sound: %s; Ticketbell goes on without it", problem)
