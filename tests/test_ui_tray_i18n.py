@@ -126,3 +126,36 @@ def test_french_tooltip_and_menu(speak, make_tray) -> None:  # noqa: F811
     assert entries(late.menu())[1:3] == ["Ouvrir", "Je m’en occupe"]
     tray.show_status(status_of([waiting("4711", 20)]))
     assert "1 ticket en attente" in entries(tray.menu)
+
+
+def test_polish_counts_with_its_three_plural_forms(speak) -> None:
+    speak("pl_PL.UTF-8")
+    first = [
+        tooltip(status_of([waiting(str(4700 + i), 20 + i) for i in range(n)]), NOW).splitlines()[0]
+        for n in (1, 3, 5, 22)
+    ]
+    assert first == [
+        "Ticketbell — 1 zgłoszenie czeka",
+        "Ticketbell — 3 zgłoszenia czekają",
+        "Ticketbell — 5 zgłoszeń czeka",
+        "Ticketbell — 22 zgłoszenia czekają",
+    ]
+
+
+def test_german_ticket_list_and_window_without_a_tray(speak, make_tray, qtbot) -> None:  # noqa: F811
+    speak("de")
+    tray = make_tray(tray_available=False)
+    tray.show()
+    qtbot.waitExposed(tray.window)
+    tray.show_status(status_of([waiting(str(4700 + i), 10 + i) for i in range(23)]))
+    lst = tray.window.list
+    texts = [lst.item(i).text() for i in range(lst.count())]
+    assert texts[-1] == "3 weitere… (Doppelklick: alle Tickets)"
+    tray.window._activated(lst.item(lst.count() - 1))  # the "more" row opens the full list
+    window = tray.ticket_list
+    qtbot.waitExposed(window)
+    heads = [window.table.horizontalHeaderItem(c).text() for c in range(window.table.columnCount())]
+    assert heads[:4] == ["Fällig", "Ticket", "Betreff", "Kunde"]
+    assert window.count.text() == "23 Tickets warten"
+    window.filter.setText("4711")
+    assert window.count.text() == "1 von 23 wartenden Tickets"

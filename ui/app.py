@@ -338,7 +338,7 @@ def run_app(args: argparse.Namespace) -> int:
     speak(app, "")  # the wizard's language, before there is a config
     name = instance_name(data_dir(args))
     if signal_running(name):
-        print("ticketbell: already running; brought it forward", file=sys.stderr)
+        print(_("ticketbell: already running; brought it forward"), file=sys.stderr)
         return 0
     server = InstanceServer(name)
     shell = TicketbellApp(args)
