@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import wave
 
+from babel.numbers import format_decimal
 from PySide6.QtCore import QEventLoop, QTimer, QUrl, qVersion
 from PySide6.QtMultimedia import QMediaDevices, QSoundEffect
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 import resources
+from agent import i18n
 from agent.i18n import _
 from agent.selftest import FAIL, OK, WARN, Check
 
@@ -61,7 +63,7 @@ def check_sound(timeout_ms: int = 5000) -> Check:
     if effect.status() in (QSoundEffect.Status.Null, QSoundEffect.Status.Loading):
         loop.exec()
     status = effect.status()
-    length = f"{seconds:.1f}"
+    length = format_decimal(seconds, "0.0", locale=i18n.current().formats)  # "1,2" in German
     if status == QSoundEffect.Status.Ready:
         device = QMediaDevices.defaultAudioOutput().description()
         said = _("{file} ({seconds} s) ready to play on {device}")
