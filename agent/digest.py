@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta, tzinfo
 
+from agent import i18n
 from agent.channels import OWNER_DESKTOP
 from agent.config import Escalation
-from agent.escalation import human, local_time, with_key
+from agent.escalation import local_time, with_key
+from agent.i18n import _, ngettext
 from agent.model import WaitingTicket, parse_time
 from agent.storage import AlertKey, LedgerEntry, OutboxKey
 
@@ -55,7 +57,13 @@ class _Ledger:
         return e.at
 
     def day(self, value: datetime) -> str:
-        return local_time(value, self.tz, "%a %d %b %H:%M")
+        """ "Mon 23 Nov 14:05"; in another language as its locale writes it."""
+        if i18n.current().code == i18n.SOURCE_LANGUAGE:
+            return local_time(value, self.tz, "%a %d %b %H:%M")
+        from babel.dates import format_skeleton
+
+        day = format_skeleton("MMMEd", value.astimezone(self.tz), locale=i18n.current().formats)
+        return f"{day} {i18n.time_text(value, self.tz)}"
 
 
 def digest_text(
@@ -77,20 +85,32 @@ def digest_text(
     answered, breaches, waits = _cycles(ledger, since)
     for w in waiting:
         t = w.ticket
-        waits.append((now - t.waiting_since, f"{t.source} #{t.id} {t.subject} (still waiting)"))
-    lines = [f"Since {ledger.day(since)}:", ""]
-    within = sum(1 for _, _, ok in answered if ok)
-    lines.append(f"Answered: {len(answered)}, {within} within their window")
-    lines += _tally(answered, "category", "(no category)")
+        label = f"{t.source} #{t.id} {t.subject}"
+        waits.append((now - t.waiting_since, _("{ticket} (still waiting)").format(ticket=label)))
+    lines = [_("Since {time}:").format(time=ledger.day(since)), ""]
+    done, within = len(answered), sum(1 for *_rows, ok in answered if ok)
+    said = ngettext(
+        "Answered: {count}, {within} within their window",
+        "Answered: {count}, {within} within their window",
+        done,
+    )
+    lines.append(said.format(count=done, within=within))
+    lines += _tally(answered, "category", _("(no category)"))
     by_assignee = [ln for ln in _tally(answered, "assignee", "") if not ln.startswith("  : ")]
     if by_assignee:
-        lines += ["", "By assignee:", *by_assignee]
-    lines += ["", "Longest waits:"]
+        lines += ["", _("By assignee:"), *by_assignee]
+    lines += ["", _("Longest waits:")]
     top = sorted(waits, key=lambda x: x[0], reverse=True)[:5]
-    lines += [f"  {human(span)}  {label}" for span, label in top] or ["  none"]
-    lines += ["", f"Breaches: {len(breaches)}", *sorted(breaches)]
-    lines += ["", "Blind sources:", *(_blind_lines(ledger, failing, since) or ["  none"])]
-    title = f"Ticketbell daily digest: {len(answered)} answered, {len(breaches)} breaches"
+    none = "  " + _("none")
+    lines += [f"  {i18n.duration(span)}  {label}" for span, label in top] or [none]
+    lines += ["", _("Breaches: {count}").format(count=len(breaches)), *sorted(breaches)]
+    lines += ["", _("Blind sources:"), *(_blind_lines(ledger, failing, since) or [none])]
+    title = _("Ticketbell daily digest: {answered}, {breaches}").format(
+        answered=ngettext("{count} answered", "{count} answered", done).format(count=done),
+        breaches=ngettext("{count} breach", "{count} breaches", len(breaches)).format(
+            count=len(breaches)
+        ),
+    )
     return title, "\n".join(lines)
 
 
@@ -110,13 +130,18 @@ def _cycles(
         label = f"{source} #{ticket} {info.subject}".rstrip()
         if done is not None and at(done) >= since:
             answered.append((info, done, late is None))
-            waits.append((at(done) - start, f"{label} (answered)"))
+            waits.append((at(done) - start, _("{ticket} (answered)").format(ticket=label)))
         if late is not None and (at(late) >= since or (done is not None and at(done) >= since)):
             if done is not None:
-                took = f"answered after {human(at(done) - start)}"
+                took = _("answered after {duration}").format(
+                    duration=i18n.duration(at(done) - start)
+                )
             else:
-                took = f"still waiting after {human(now - start)}"
-            breaches.append(f"  {label}: overdue at {ledger.day(at(late))}, {took}")
+                took = _("still waiting after {duration}").format(
+                    duration=i18n.duration(now - start)
+                )
+            said = _("{ticket}: overdue at {time}, {took}")
+            breaches.append("  " + said.format(ticket=label, time=ledger.day(at(late)), took=took))
     return answered, breaches, waits
 
 
@@ -129,7 +154,8 @@ def _tally(
         c = counts.setdefault(name, [0, 0])
         c[0] += 1
         c[1] += ok
-    return [f"  {n}: {c[1]} of {c[0]} within window" for n, c in sorted(counts.items())]
+    said = _("{name}: {within} of {count} within window")
+    return ["  " + said.format(name=n, within=c[1], count=c[0]) for n, c in sorted(counts.items())]
 
 
 def _blind_lines(ledger: _Ledger, failing: Mapping[str, datetime], since: datetime) -> list[str]:
@@ -142,12 +168,13 @@ def _blind_lines(ledger: _Ledger, failing: Mapping[str, datetime], since: dateti
         if up is not None:
             if at(up) < since:
                 continue
-            span = f"for {human(at(up) - start)}"
+            span = _("for {duration}").format(duration=i18n.duration(at(up) - start))
         elif failing.get(source) == start:
-            span = f"still, for {human(now - start)} so far"
+            span = _("still, for {duration} so far").format(duration=i18n.duration(now - start))
         else:
-            span = "until Ticketbell restarted"
-        lines.append(f"  {source}: unreadable from {ledger.day(start)} {span} ({why})")
+            span = _("until Ticketbell restarted")
+        said = _("{source}: unreadable from {time} {span} ({why})")
+        lines.append("  " + said.format(source=source, time=ledger.day(start), span=span, why=why))
     return lines
 
 

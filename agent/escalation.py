@@ -40,7 +40,7 @@ from agent.channels import (
 )
 from agent.channels import apprise_plugin as _apprise_plugin
 from agent.config import Config, Escalation
-from agent.i18n import _
+from agent.i18n import N_, _
 from agent.model import Alert, SourceHealth
 from agent.queue import LocalQueue
 from agent.storage import AlertKey, OutboxEntry, OutboxKey, alert_key, cycle_prefix
@@ -517,12 +517,21 @@ class DeliveryResult:
         return cls(key, error, in_doubt(error))
 
 
-def message_name(entry: OutboxEntry) -> str:
-    """What a message is, for a person: "escalation of Desk #1", "daily digest"..."""
+def message_name(entry: OutboxEntry, shown: bool = False) -> str:
+    """What a message is, for a person: "escalation of Desk #1", "daily digest"... in English
+    for the log, in the person's language where ``shown`` (the tray's notices)."""
+    words = _ if shown else str
     if entry.kind == "digest":
-        return "daily digest"
-    name = {"escalation": "escalation", "blind": "blind-source alert", "follow_up": "follow-up"}
-    label = name.get(entry.kind, "message")
+        return words(N_("daily digest"))
+    name = {
+        "escalation": N_("escalation"),
+        "blind": N_("blind-source alert"),
+        "follow_up": N_("follow-up"),
+    }
+    label = words(name.get(entry.kind, N_("message")))
     if entry.ticket:
-        return f"{label} of {entry.source} #{entry.ticket}"
-    return f"{label} about {entry.source}" if entry.source else label
+        said = words(N_("{label} of {source} #{ticket}"))
+        return said.format(label=label, source=entry.source, ticket=entry.ticket)
+    if entry.source:
+        return words(N_("{label} about {source}")).format(label=label, source=entry.source)
+    return label

@@ -608,6 +608,26 @@ def known_ledger() -> list[LedgerEntry]:
     ]
 
 
+def test_the_digest_in_the_owners_language() -> None:
+    from agent import i18n
+
+    now = T0 + timedelta(hours=24)
+    with i18n.speaking("de"):
+        title, body = digest.digest_text(known_ledger(), [], {}, T0, now, UTC)
+    assert title == "Ticketbell-Tagesbericht: 3 beantwortet, 2 Fristverletzungen"
+    lines = body.splitlines()
+    assert lines[0] == "Seit Mo., 23. Nov. 08:00:"
+    assert "Beantwortet: 3, davon 2 in der Frist" in lines
+    assert "  Billing: 1 von 2 in der Frist" in lines
+    assert (
+        "  Desk #2 VAT number: überfällig seit Mo., 23. Nov. 10:00, beantwortet nach 3 Std. 10 Min."
+        in lines
+    )
+    with i18n.speaking("pl"):
+        title, _body = digest.digest_text(known_ledger(), [], {}, T0, now, UTC)
+    assert title == "Dzienne podsumowanie Ticketbell: 3 z odpowiedzią, 2 przekroczenia terminu"
+
+
 def test_digest_content_from_a_known_ledger() -> None:
     from agent.model import DueState, WaitingTicket
 

@@ -25,6 +25,7 @@ from agent import config as config_module
 from agent import i18n
 from agent.commands.common import config_path, data_dir, open_agent, setup_logging
 from agent.config import Config, ConfigError
+from agent.i18n import _
 from agent.model import Alert, Status
 from agent.presence import PresenceWatcher
 from agent.quiet import follow_desktop
@@ -244,7 +245,7 @@ class TicketbellApp(QObject):
                 self.args.demo = True  # the demo's own queue; nothing saved as the config
             self.run_with(config)
         elif self.agent is None:
-            self.show_setup_needed("no helpdesk is set up yet (the set-up was closed)")
+            self.show_setup_needed(_("no helpdesk is set up yet (the set-up was closed)"))
 
     def show_setup_needed(self, missing: str) -> None:
         """No usable settings and no dialog: an icon that says so and offers the set-up."""
@@ -278,13 +279,15 @@ class TicketbellApp(QObject):
         path = config_path(self.args)
         demo = bool(getattr(self.args, "demo", False))
         self.dialog = SettingsDialog(
-            path, self.config, error=error, sound_problem=self.sound.problem, demo=demo
+            path, self.config, error=error, sound_problem=self.sound.problem_shown, demo=demo
         )
         self.dialog.saved.connect(self._saved)
         self.dialog.test_sound.connect(lambda: self.sound.play("chime"))
         if self.agent is None:
             self.dialog.rejected.connect(
-                lambda: self.show_setup_needed(f"its settings cannot be used: {error}")
+                lambda: self.show_setup_needed(
+                    _("its settings cannot be used: {error}").format(error=error)
+                )
             )
         self.dialog.show()
 
@@ -342,7 +345,7 @@ def run_app(args: argparse.Namespace) -> int:
     speak(app, "")  # the wizard's language, before there is a config
     name = instance_name(data_dir(args))
     if signal_running(name):
-        print("ticketbell: already running; brought it forward", file=sys.stderr)
+        print(_("ticketbell: already running; brought it forward"), file=sys.stderr)
         return 0
     server = InstanceServer(name)
     shell = TicketbellApp(args)

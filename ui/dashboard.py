@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from agent.config import Config
 from agent.escalation import display_zone
+from agent.i18n import _
 from agent.insight.charts import ChartData, all_charts, due_timeline
 from agent.model import Status, utcnow
 
@@ -46,7 +47,7 @@ class Dashboard(QWidget):
         from PySide6.QtCharts import QChartView
         from PySide6.QtGui import QPainter
 
-        self.setWindowTitle("Ticketbell dashboard")
+        self.setWindowTitle(_("Ticketbell dashboard"))
         self.resize(1100, 760)
         self.config = config
         self.clock = clock
@@ -68,7 +69,8 @@ class Dashboard(QWidget):
         box.addWidget(view)
         row = QHBoxLayout()
         row.addStretch(1)
-        for text, action in (("Save as PNG…", self._ask_png), ("Save data as CSV…", self._ask_csv)):
+        saves = ((_("Save as PNG…"), self._ask_png), (_("Save data as CSV…"), self._ask_csv))
+        for text, action in saves:
             button = QPushButton(text)
             button.clicked.connect(lambda _=False, i=index, act=action: act(i))
             row.addWidget(button)
@@ -86,10 +88,10 @@ class Dashboard(QWidget):
         self.data = all_charts(status, now, hours, today)
         horizon = due_timeline(status.tickets, now, hours)[0]
         charts = [
-            _bars(self.data[0], ("waiting", "at risk")),
+            _bars(self.data[0], (_("waiting"), _("at risk"))),
             _timeline(self.data[1], now, horizon),
             _share(self.data[2]),
-            _bars(self.data[3], ("breaches",)),
+            _bars(self.data[3], (_("breaches"),)),
         ]
         for view, chart in zip(self.views, charts, strict=True):
             old = view.chart()
@@ -106,12 +108,12 @@ class Dashboard(QWidget):
         path.write_text(self.data[index].csv(), encoding="utf-8")
 
     def _ask_png(self, index: int) -> None:
-        name, _ = QFileDialog.getSaveFileName(self, "Save chart", "chart.png", "PNG (*.png)")
+        name, _kind = QFileDialog.getSaveFileName(self, _("Save chart"), "chart.png", "PNG (*.png)")
         if name and not self.save_png(index, Path(name)):
             log.error("could not save the chart as %s", name)
 
     def _ask_csv(self, index: int) -> None:
-        name, _ = QFileDialog.getSaveFileName(self, "Save data", "chart.csv", "CSV (*.csv)")
+        name, _kind = QFileDialog.getSaveFileName(self, _("Save data"), "chart.csv", "CSV (*.csv)")
         if name:
             try:
                 self.save_csv(index, Path(name))
@@ -137,7 +139,7 @@ def _bars(data: ChartData, names: tuple[str, ...]) -> Any:
     series = QBarSeries()
     for column, name in enumerate(names, start=1):
         bars = QBarSet(name)
-        if name == "at risk":
+        if name == _("at risk"):
             bars.setColor(QColor("#d32f2f"))
         for row in data.rows:
             bars.append(float(row[column]))  # type: ignore[arg-type]
@@ -173,10 +175,10 @@ def _timeline(data: ChartData, now: datetime, horizon: datetime) -> Any:
     chart = _chart(data.title)
     lanes = sorted({str(row[1]) for row in data.rows})
     due, risky = QScatterSeries(), QScatterSeries()
-    due.setName("due")
-    risky.setName("at risk")
+    due.setName(_("due"))
+    risky.setName(_("at risk"))
     risky.setColor(QColor("#d32f2f"))
-    for at, category, at_risk, _ in data.rows:
+    for at, category, at_risk, _ticket in data.rows:
         ms = at.timestamp() * 1000  # type: ignore[attr-defined]
         (risky if at_risk else due).append(ms, float(lanes.index(str(category)) + 1))
     times = QDateTimeAxis()
@@ -203,9 +205,9 @@ def _share(data: ChartData) -> Any:
 
     chart = _chart(data.title)
     line = QLineSeries()
-    line.setName("within window %")
+    line.setName(_("within window %"))
     line.setPointsVisible(True)
-    for day, _, share in data.rows:
+    for day, _answered, share in data.rows:
         if share is not None:
             noon = datetime.combine(day, time(12))  # type: ignore[arg-type]
             line.append(noon.timestamp() * 1000, float(share))  # type: ignore[arg-type]

@@ -19,6 +19,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QMenu
 
+from agent import i18n
+from agent.i18n import _, ngettext
 from agent.model import DueState, Health, SourceHealth, Status, WaitingTicket, one_line
 
 MENU_LIMIT = 20
@@ -73,10 +75,12 @@ def tip_text(text: str) -> str:
 
 def human(delta: timedelta) -> str:
     """A span in words; under a minute is "under 1 min" ("<1 min" read as a typo as "‹1 min"
-    once the tooltip's look-alike replaced "<")."""
+    once the tooltip's look-alike replaced "<"). Other languages: the locale's units."""
     minutes = int(abs(delta.total_seconds()) // 60)
     if minutes < 1:
-        return "under 1 min"
+        return _("under 1 min")
+    if i18n.current().code != i18n.SOURCE_LANGUAGE:
+        return i18n.duration(abs(delta))
     if minutes < 60:
         return f"{minutes} min"
     hours, rest = divmod(minutes, 60)
@@ -86,14 +90,15 @@ def human(delta: timedelta) -> str:
 
 
 def clock_time(at: datetime) -> str:
-    """A moment as the person's local wall-clock time, "14:30"."""
-    return at.astimezone().strftime("%H:%M")
+    """A moment as the person's local wall-clock time, "14:30" (or "2:30 PM" where that is
+    the custom)."""
+    return i18n.time_text(at)
 
 
 def due_text(w: WaitingTicket, now: datetime) -> str:
     if w.due_at <= now:
-        return f"overdue by {human(now - w.due_at)}"
-    return f"{human(w.due_at - now)} left"
+        return _("overdue by {duration}").format(duration=human(now - w.due_at))
+    return _("{duration} left").format(duration=human(w.due_at - now))
 
 
 def ticket_name(w: WaitingTicket) -> str:
@@ -112,9 +117,9 @@ def handling(w: WaitingTicket, now: datetime) -> str:
         since = f" · {human(now - w.claimed_at)}" if w.claimed_at else ""
         return f"{plain(w.claimed_by, 24)}{since}"
     if w.acknowledged:
-        return "✓ on it"
+        return _("✓ on it")
     if w.snoozed_until is not None and w.snoozed_until > now:
-        return f"snoozed until {clock_time(w.snoozed_until)}"
+        return _("snoozed until {time}").format(time=clock_time(w.snoozed_until))
     return ""
 
 
@@ -125,21 +130,24 @@ def ticket_label(w: WaitingTicket, now: datetime, show_assignee: bool = False) -
     if who:
         parts.append(who)
     elif show_assignee and w.state is DueState.OVERDUE:
-        parts.append(plain(t.assignee, 30) if t.assignee else "unassigned")
+        parts.append(plain(t.assignee, 30) if t.assignee else _("unassigned"))
     if w.stale:
-        parts.append("not current")
+        parts.append(_("not current"))
     return "  ·  ".join(parts)
 
 
 def ticket_details(w: WaitingTicket, now: datetime) -> str:
     t = w.ticket
     parts = [plain(t.requester, 30)] if t.requester else []
-    parts += [plain(t.category or t.source, 30), f"waiting {human(now - t.waiting_since)}"]
+    parts += [
+        plain(t.category or t.source, 30),
+        _("waiting {duration}").format(duration=human(now - t.waiting_since)),
+    ]
     return " · ".join(parts)
 
 
 def source_error(s: SourceHealth) -> str:
-    return s.message or ("not read yet" if s.health is Health.UNKNOWN else "failing")
+    return s.message or (_("not read yet") if s.health is Health.UNKNOWN else _("failing"))
 
 
 # --------------------------------------------------------------------------- the model
@@ -150,7 +158,7 @@ def due_order(w: WaitingTicket) -> tuple[datetime, datetime]:
 
 
 def group_name(w: WaitingTicket, group_by: str) -> str:
-    return w.ticket.source if group_by == "source" else (w.ticket.category or "Other")
+    return w.ticket.source if group_by == "source" else (w.ticket.category or _("Other"))
 
 
 def ticket_sections(
@@ -173,29 +181,46 @@ def ticket_sections(
     sections: list[tuple[str, list[WaitingTicket]]] = []
     top = [w for w in chosen if w.ticket.key in pinned]
     overdue = [w for w in chosen if w not in top and w.state is DueState.OVERDUE]
-    for title, items in (("Escalated", top), ("Overdue", overdue)):
+    for title, items in ((_("Escalated"), top), (_("Overdue"), overdue)):
         if items:
             sections.append((title, items))
     groups: dict[str, list[WaitingTicket]] = {}
     for w in chosen:
         if w not in top and w not in overdue:
             groups.setdefault(group_name(w, group_by), []).append(w)
-    order = sorted(groups, key=lambda name: (name == "Other", name.casefold(), name))
+    other = _("Other")
+    order = sorted(groups, key=lambda name: (name == other, name.casefold(), name))
     sections += [(name, groups[name]) for name in order]
     return sections, len(tickets) - len(chosen)
 
 
+def tooltip_headline(status: Status) -> str:
+    """ "Ticketbell — 3 waiting (1 overdue, 2 due soon)"; overdue is never hidden."""
+    n, overdue, soon = status.waiting, status.overdue, status.due_soon
+    extra = [ngettext("{count} overdue", "{count} overdue", overdue).format(count=overdue)]
+    extra = extra if overdue else []
+    if soon:
+        extra.append(ngettext("{count} due soon", "{count} due soon", soon).format(count=soon))
+    if status.blind:
+        known = (
+            ngettext("{count} known waiting", "{count} known waiting", n).format(count=n)
+            if n
+            else _("nothing known")
+        )
+        return _("Ticketbell cannot see every helpdesk — {counts}").format(
+            counts=", ".join([known, *extra])
+        )
+    waiting = ngettext("{count} waiting", "{count} waiting", n).format(count=n)
+    if extra:
+        return _("Ticketbell — {waiting} ({details})").format(
+            waiting=waiting, details=", ".join(extra)
+        )
+    return _("Ticketbell — {waiting}").format(waiting=waiting)
+
+
 def tooltip(status: Status, now: datetime, sound_note: str = "") -> str:
     lines = []
-    extra = [f"{status.overdue} overdue"] if status.overdue else []  # never hidden
-    extra += [f"{status.due_soon} due soon"] if status.due_soon else []
-    if status.blind:
-        known = f"{status.waiting} known waiting" if status.waiting else "nothing known"
-        lines.append(f"Ticketbell cannot see every helpdesk — {', '.join([known, *extra])}")
-    else:
-        lines.append(
-            f"Ticketbell — {status.waiting} waiting" + (f" ({', '.join(extra)})" if extra else "")
-        )
+    lines.append(tooltip_headline(status))
     cats = status.by_category()
     if cats:
         lines.append(" · ".join(f"{plain(c, 30)} {n}" for c, n in cats.items()))
@@ -208,13 +233,16 @@ def tooltip(status: Status, now: datetime, sound_note: str = "") -> str:
     if upcoming:
         w = min(upcoming, key=lambda x: x.due_at)
         lines.append(
-            f"next due in {human(w.due_at - now)}, {plain(w.ticket.category or w.ticket.source)}"
+            _("next due in {duration}, {group}").format(
+                duration=human(w.due_at - now), group=plain(w.ticket.category or w.ticket.source)
+            )
         )
     for s in status.sources:
         if s.health == Health.SLOWED:
             lines.append(f"{plain(s.name, 40)}: {plain(s.message, 120)}")
         elif s.stale:
-            lines.append(f"cannot read {plain(s.name, 40)}: {plain(source_error(s), 120)}")
+            why = plain(source_error(s), 120)
+            lines.append(_("cannot read {name}: {why}").format(name=plain(s.name, 40), why=why))
     lines += [plain(n, 160) for n in status.notices]
     if sound_note:
         lines.append(sound_note)
@@ -235,20 +263,21 @@ def fill_ticket_menu(menu: QMenu, w: WaitingTicket, now: datetime, owner: Ticket
     The tray's submenus, the ticket list's and the no-tray window's right-click menus."""
     t = w.ticket
     info(menu, ticket_details(w, now))
-    add_action(menu, "Open").triggered.connect(lambda _=False: owner.open_ticket(w))
+    add_action(menu, _("Open")).triggered.connect(lambda _=False: owner.open_ticket(w))
     agent = owner.agent
     if w.acknowledged:
-        undo = add_action(menu, "Undo “I'm on it”")
+        undo = add_action(menu, _("Undo “I'm on it”"))
         undo.triggered.connect(lambda _=False: agent.acknowledge(t.source, t.id, release=True))
     else:
-        ack = add_action(menu, "I'm on it")
+        ack = add_action(menu, _("I'm on it"))
         ack.triggered.connect(lambda _=False: agent.acknowledge(t.source, t.id))
     for minutes in SNOOZES:
-        add_action(menu, f"Snooze {minutes} min").triggered.connect(
+        add_action(menu, _("Snooze {minutes} min").format(minutes=minutes)).triggered.connect(
             lambda _=False, m=minutes: agent.snooze(t.source, t.id, m)
         )
     if w.snoozed_until is not None and w.snoozed_until > now:
-        end = add_action(menu, f"End snooze (until {clock_time(w.snoozed_until)})")
+        until = clock_time(w.snoozed_until)
+        end = add_action(menu, _("End snooze (until {time})").format(time=until))
         end.triggered.connect(lambda _=False: agent.snooze(t.source, t.id, 0))
 
 
@@ -303,26 +332,28 @@ def add_source_errors(
         if s.health is Health.SLOWED:
             head, why = f"{plain(s.name, 30)}:", plain(s.message, 300)
         elif s.stale:
-            head, why = f"⚠ Cannot read {plain(s.name, 30)}:", plain(source_error(s), 300)
+            head = _("⚠ Cannot read {name}:").format(name=plain(s.name, 30))
+            why = plain(source_error(s), 300)
         else:
             continue
         lines = textwrap.wrap(f"{head} {why}", width)[:5]
         lines = lines[:1] + ["    " + line for line in lines[1:]]
         if s.sign_in:  # its settings have the Sign in… button
-            lines.append(f"Sign in to {plain(s.name, 30)}…")
+            lines.append(_("Sign in to {name}…").format(name=plain(s.name, 30)))
         for line in lines:
             action = add_action(menu, menu_text(line))
-            action.setToolTip("Open this helpdesk's settings")
+            action.setToolTip(_("Open this helpdesk's settings"))
             action.triggered.connect(lambda _=False, name=s.name: open_source(name))
 
 
 def add_mute_menu(menu: QMenu, note: str, muted: bool, choose: Callable[[str], None]) -> QMenu:
     """One "Mute" submenu: 15 min, 1 hour, until tomorrow, unmute."""
-    sub = menu.addMenu(menu_text(f"Mute ({note})" if muted else "Mute"))
-    for key, label in (("15m", "For 15 min"), ("1h", "For 1 hour"), ("tomorrow", "Until tomorrow")):
+    sub = menu.addMenu(menu_text(_("Mute ({note})").format(note=note) if muted else _("Mute")))
+    choices = (("15m", _("For 15 min")), ("1h", _("For 1 hour")), ("tomorrow", _("Until tomorrow")))
+    for key, label in choices:
         add_action(sub, label).triggered.connect(lambda _=False, k=key: choose(k))
     sub.addSeparator()
-    unmute = add_action(sub, "Unmute")
+    unmute = add_action(sub, _("Unmute"))
     unmute.setEnabled(muted)
     unmute.triggered.connect(lambda _=False: choose("off"))
     return sub
@@ -338,9 +369,9 @@ def column_height(menu: QMenu) -> int:
 
 
 def add_group_by(menu: QMenu, group_by: str, choose: Callable[[str], Any]) -> None:
-    group = menu.addMenu("Group tickets by")
+    group = menu.addMenu(_("Group tickets by"))
     choice = QActionGroup(group)
-    for value, label in (("category", "Category"), ("source", "Helpdesk")):
+    for value, label in (("category", _("Category")), ("source", _("Helpdesk"))):
         act = QAction(label, group, checkable=True)
         act.setChecked(group_by == value)
         act.triggered.connect(lambda _=False, v=value: choose(v))

@@ -37,6 +37,7 @@ from jeepney.bus_messages import message_bus
 from jeepney.io.threading import DBusRouter, Proxy, open_dbus_connection
 from PySide6.QtCore import QObject, Signal
 
+from agent.i18n import N_, _, ngettext
 from agent.model import Alert, notification_text
 
 log = logging.getLogger(__name__)
@@ -50,12 +51,13 @@ APP_NAME = "Ticketbell"
 DESKTOP_ENTRY = "ticketbell"  # the .desktop file's name: servers take the app's icon from it
 URGENCY_NORMAL, URGENCY_CRITICAL = 1, 2
 SNOOZE_MINUTES = 15
-#: the action keys and their labels (``default`` is a click on the notification itself)
+#: the action keys and their labels (``default`` is a click on the notification itself),
+#: translated when a notice is made (:func:`ticket_actions`)
 TICKET_ACTIONS = (
-    ("default", "Open"),
-    ("open", "Open"),
-    ("ack", "I'm on it"),
-    ("snooze", f"Snooze {SNOOZE_MINUTES} min"),
+    ("default", N_("Open")),
+    ("open", N_("Open")),
+    ("ack", N_("I'm on it")),
+    ("snooze", N_("Snooze {minutes} min")),
 )
 SOURCE_KINDS = ("source_down", "escalated")  # alerts about a helpdesk, not a ticket
 MOST_FOR_BUTTONS = 5  # tickets a notice's I'm on it / Snooze act on at once
@@ -117,13 +119,18 @@ def notice_for(alerts: tuple[Alert, ...] | list[Alert]) -> Notice | None:
     critical = bool(kinds & {"overdue", "escalated"}) and "summary" not in kinds
     tickets = _tickets_of(alerts, kinds)
     if len(tickets) > MOST_FOR_BUTTONS:
-        return Notice(title, body, critical, tickets, actions=(("default", "Open"),))
+        return Notice(title, body, critical, tickets, actions=(("default", _("Open")),))
     if tickets:
-        return Notice(title, body, critical, tickets, actions=TICKET_ACTIONS)
+        return Notice(title, body, critical, tickets, actions=ticket_actions())
     # a helpdesk that cannot be read (its escalation has no ticket): a click opens its
     # settings; a reminder: the menu
     about = next((a.source for a in alerts if a.kind in SOURCE_KINDS and not a.ticket), "")
-    return Notice(title, body, critical, source=about, actions=(("default", "Open"),))
+    return Notice(title, body, critical, source=about, actions=(("default", _("Open")),))
+
+
+def ticket_actions() -> tuple[tuple[str, str], ...]:
+    """:data:`TICKET_ACTIONS` in the person's language."""
+    return tuple((key, _(label).format(minutes=SNOOZE_MINUTES)) for key, label in TICKET_ACTIONS)
 
 
 def _tickets_of(alerts: tuple[Alert, ...] | list[Alert], kinds: set[str]) -> tuple[TicketRef, ...]:
@@ -143,13 +150,16 @@ def confirmation(notice: Notice, what: str, until: str = "") -> Notice:
     """What replaces a notification once its "I'm on it" or snooze button was pressed: what
     happened, with an Undo button."""
     subjects = ", ".join(t.subject for t in notice.tickets[:2]) or notice.title
-    more = f" and {len(notice.tickets) - 2} more" if len(notice.tickets) > 2 else ""
-    title = "You're on it" if what == "ack" else f"Snoozed until {until}"
+    rest = len(notice.tickets) - 2
+    if rest > 0:
+        more = ngettext("{subjects} and {count} more", "{subjects} and {count} more", rest)
+        subjects = more.format(subjects=subjects, count=rest)
+    title = _("You're on it") if what == "ack" else _("Snoozed until {time}").format(time=until)
     return Notice(
         title,
-        rich_safe(subjects + more),
+        rich_safe(subjects),
         tickets=notice.tickets,
-        actions=(("default", "Open"), ("undo", "Undo")),
+        actions=(("default", _("Open")), ("undo", _("Undo"))),
         undo=what,
     )
 

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import wave
 
+from babel.numbers import format_decimal
 from PySide6.QtCore import QEventLoop, QTimer, QUrl, qVersion
 from PySide6.QtMultimedia import QMediaDevices, QSoundEffect
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 import resources
+from agent import i18n
+from agent.i18n import _
 from agent.selftest import FAIL, OK, WARN, Check
 
 CHIME = "chime.wav"
@@ -21,16 +24,21 @@ def qt_checks() -> list[Check]:
     app = QApplication.instance()
     if not isinstance(app, QApplication):
         app = QApplication(["ticketbell"])  # aborts if no plugin starts
-    checks = [Check("qt platform", OK, f"{app.platformName()} plugin loaded (Qt {qVersion()})")]
+    loaded = _("{plugin} plugin loaded (Qt {version})")
+    checks = [
+        Check("qt platform", OK, loaded.format(plugin=app.platformName(), version=qVersion()))
+    ]
     if QSystemTrayIcon.isSystemTrayAvailable():
-        checks.append(Check("tray", OK, "system tray available"))
+        checks.append(Check("tray", OK, _("system tray available")))
     else:
         checks.append(
             Check(
                 "tray",
                 WARN,
-                "no system tray on this desktop; Ticketbell still notifies and opens its "
-                "window from the application menu",
+                _(
+                    "no system tray on this desktop; Ticketbell still notifies and opens its "
+                    "window from the application menu"
+                ),
             )
         )
     checks.append(check_sound())
@@ -43,7 +51,8 @@ def check_sound(timeout_ms: int = 5000) -> Check:
         with wave.open(str(path), "rb") as wav:
             seconds = wav.getnframes() / wav.getframerate()
     except (OSError, wave.Error, EOFError) as exc:
-        return Check("sound", FAIL, f"the chime {CHIME} cannot be read ({exc})")
+        said = _("the chime {file} cannot be read ({error})")
+        return Check("sound", FAIL, said.format(file=CHIME, error=exc))
     effect = QSoundEffect()
     loop = QEventLoop()
     effect.statusChanged.connect(
@@ -54,11 +63,13 @@ def check_sound(timeout_ms: int = 5000) -> Check:
     if effect.status() in (QSoundEffect.Status.Null, QSoundEffect.Status.Loading):
         loop.exec()
     status = effect.status()
+    length = format_decimal(seconds, "0.0", locale=i18n.current().formats)  # "1,2" in German
     if status == QSoundEffect.Status.Ready:
         device = QMediaDevices.defaultAudioOutput().description()
-        return Check("sound", OK, f"{CHIME} ({seconds:.1f} s) ready to play on {device}")
+        said = _("{file} ({seconds} s) ready to play on {device}")
+        return Check("sound", OK, said.format(file=CHIME, seconds=length, device=device))
     if not QMediaDevices.audioOutputs():
-        return Check(
-            "sound", WARN, f"{CHIME} ({seconds:.1f} s) is fine, but there is no audio output here"
-        )
-    return Check("sound", FAIL, f"Qt cannot play {CHIME} (status {status.name})")
+        said = _("{file} ({seconds} s) is fine, but there is no audio output here")
+        return Check("sound", WARN, said.format(file=CHIME, seconds=length))
+    said = _("Qt cannot play {file} (status {status})")
+    return Check("sound", FAIL, said.format(file=CHIME, status=status.name))

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QSettings, QUrl
 
 import resources
+from agent import i18n
 from agent.config import Alerts
+from agent.i18n import N_, _
 from agent.model import UTC, Alert, parse_time, utcnow
 from agent.policy import in_quiet_hours, tomorrow_morning
 
@@ -62,7 +64,8 @@ class SoundPlayer(QObject):
         self.local_now = local_now
         self.alerts = alerts or Alerts()
         self.effects: dict[str, QSoundEffect] = {}
-        self.problem = ""  # a sentence for Settings when sounds cannot play here
+        self.problem = ""  # a sentence for the log when sounds cannot play here
+        self.problem_shown = ""  # the same for Settings, in the person's language
         self.requested: list[str] = []  # every sound this player was asked to play, in order
         if load:  # the tray app loads the sounds once its icon is up (see configure)
             self.configure(self.alerts)
@@ -92,7 +95,7 @@ class SoundPlayer(QObject):
                 effect.setSource(url)
             effect.setVolume(alerts.volume)
         if not QMediaDevices.audioOutputs():
-            self._report("no audio output device was found, so Ticketbell cannot play sounds")
+            self._report(N_("no audio output device was found, so Ticketbell cannot play sounds"))
 
     def _status_changed(self, name: str) -> None:
         from PySide6.QtMultimedia import QMediaDevices, QSoundEffect
@@ -100,12 +103,19 @@ class SoundPlayer(QObject):
         effect = self.effects[name]
         if effect.status() == QSoundEffect.Status.Error:
             if not QMediaDevices.audioOutputs():
-                self._report("no audio output device was found, so Ticketbell cannot play sounds")
+                self._report(
+                    N_("no audio output device was found, so Ticketbell cannot play sounds")
+                )
             else:
                 path = effect.source().toLocalFile()
-                self._report(f"the sound {path} cannot be played (not a readable WAV file?)")
+                self._report(
+                    N_("the sound {path} cannot be played (not a readable WAV file?)"), path
+                )
 
-    def _report(self, problem: str) -> None:
+    def _report(self, problem: str, path: str = "") -> None:
+        """``problem``: an English text, with ``{path}`` where it names the file."""
+        self.problem_shown = _(problem).format(path=path)
+        problem = problem.format(path=path)
         if problem != self.problem:
             self.problem = problem
             log.warning("sound: %s; Ticketbell goes on without it", problem)
@@ -150,9 +160,14 @@ class SoundPlayer(QObject):
         return ""
 
     def note(self, now: datetime) -> str:
-        """For the tooltip and the menu: "Sound muted for 12 min" or ""."""
-        why = self.silenced(now)
-        return f"Sound {why}" if why.startswith("muted") else f"Sound off: {why}" if why else ""
+        """For the tooltip and the menu: "Sound muted for 12 min" or "" (in the person's
+        language; :meth:`silenced` is the log's English)."""
+        why, until = self.silenced(now), self.muted_until()
+        if why.startswith("muted") and until is not None:
+            return _("Sound muted for {duration}").format(duration=_left(until - now))
+        if why == "quiet hours":
+            return _("Sound off: quiet hours")
+        return _("Sound off: sound is off") if why else ""
 
     # -- playing
 
@@ -199,6 +214,8 @@ class SoundPlayer(QObject):
 
 def _left(delta: timedelta) -> str:
     minutes = max(1, int((delta.total_seconds() + 59) // 60))
+    if i18n.current().code != i18n.SOURCE_LANGUAGE:
+        return i18n.duration(timedelta(minutes=minutes))
     if minutes < 60:
         return f"{minutes} min"
     hours, rest = divmod(minutes, 60)

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from agent.i18n import N_, _, ngettext
 from agent.model import Status, WaitingTicket
 from ui.menu import (
     AgentCommands,
@@ -74,7 +75,17 @@ class SortItem(QTableWidgetItem):
         return super().__lt__(other)
 
 
-COLUMNS = ("Due", "Ticket", "Subject", "Customer", "Category", "Helpdesk", "Waiting", "Who")
+COLUMNS = (
+    N_("Due"),
+    N_("Ticket"),
+    N_("Subject"),
+    N_("Customer"),
+    N_("Category"),
+    N_("Helpdesk"),
+    N_("Waiting"),
+    N_("Who"),
+)
+MORE_ROW = -1  # the no-tray window's "N more…" row (its UserRole data)
 
 
 class TicketListWindow(QWidget):
@@ -84,15 +95,15 @@ class TicketListWindow(QWidget):
     def __init__(self, tray: TrayLike) -> None:
         super().__init__()
         self.tray = tray
-        self.setWindowTitle("Ticketbell — waiting tickets")
+        self.setWindowTitle(_("Ticketbell — waiting tickets"))
         layout = QVBoxLayout(self)
         self.filter = QLineEdit()
-        self.filter.setPlaceholderText("Filter: subject, customer, category, helpdesk, number…")
+        self.filter.setPlaceholderText(_("Filter: subject, customer, category, helpdesk, number…"))
         self.filter.setClearButtonEnabled(True)
         self.filter.textChanged.connect(self._apply_filter)
         layout.addWidget(self.filter)
         self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setHorizontalHeaderLabels([_(c) for c in COLUMNS])
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
@@ -155,7 +166,13 @@ class TicketListWindow(QWidget):
             self.table.setRowHidden(row, hidden)
             shown += not hidden
         total = len(self.tickets)
-        self.count.setText(f"{shown} of {total} waiting" if words else f"{total} waiting")
+        if words:
+            of = ngettext("{shown} of {count} waiting", "{shown} of {count} waiting", total)
+            self.count.setText(of.format(shown=shown, count=total))
+        else:
+            self.count.setText(
+                ngettext("{count} waiting", "{count} waiting", total).format(count=total)
+            )
 
     def _open(self, row: int) -> None:
         w = self.ticket_at(row)
@@ -180,8 +197,10 @@ class StatusWindow(QWidget):
         self.setWindowTitle("Ticketbell")
         layout = QVBoxLayout(self)
         note = QLabel(
-            "This desktop has no system tray, so Ticketbell lives in this window. "
-            "Closing it minimises it; use Quit to stop Ticketbell."
+            _(
+                "This desktop has no system tray, so Ticketbell lives in this window. "
+                "Closing it minimises it; use Quit to stop Ticketbell."
+            )
         )
         note.setWordWrap(True)
         note.setTextFormat(Qt.TextFormat.PlainText)
@@ -198,18 +217,18 @@ class StatusWindow(QWidget):
         self.list.setWordWrap(True)  # a long subject wraps instead of hiding its time left
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setToolTip(
-            "Double-click a ticket (or press Enter) to open it; right-click for its actions."
+            _("Double-click a ticket (or press Enter) to open it; right-click for its actions.")
         )
         self.list.itemActivated.connect(self._activated)
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list.customContextMenuRequested.connect(self._context_menu)
         layout.addWidget(self.list, 1)
         buttons = QHBoxLayout()
-        check = QPushButton("Check now")
+        check = QPushButton(_("Check now"))
         check.clicked.connect(lambda: tray.agent.check_now())
-        more = QPushButton("Menu")
+        more = QPushButton(_("Menu"))
         more.setMenu(tray.menu)
-        quit_ = QPushButton("Quit")
+        quit_ = QPushButton(_("Quit"))
         quit_.clicked.connect(tray.quit_requested.emit)
         for b in (check, more, quit_):
             buttons.addWidget(b)
@@ -240,7 +259,14 @@ class StatusWindow(QWidget):
                 self.tickets.append(w)
                 self.list.addItem(item)
         if more:
-            self.list.addItem(QListWidgetItem(f"{more} more… (double-click: all tickets)"))
+            text = ngettext(
+                "{count} more… (double-click: all tickets)",
+                "{count} more… (double-click: all tickets)",
+                more,
+            )
+            item = QListWidgetItem(text.format(count=more))
+            item.setData(Qt.ItemDataRole.UserRole, MORE_ROW)
+            self.list.addItem(item)
 
     def ticket_of(self, item: QListWidgetItem | None) -> WaitingTicket | None:
         index = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
@@ -252,7 +278,7 @@ class StatusWindow(QWidget):
         w = self.ticket_of(item)
         if w is not None:
             self.tray.open_ticket(w)
-        elif item.text().endswith("all tickets)"):
+        elif item.data(Qt.ItemDataRole.UserRole) == MORE_ROW:
             self.tray.show_all_tickets()
 
     def _context_menu(self, pos: QPoint) -> QMenu | None:

@@ -21,6 +21,7 @@ from PySide6.QtGui import QCursor, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from agent.config import Config, SourceConfig
+from agent.i18n import _, ngettext
 from agent.model import Alert, Status, WaitingTicket, claimed_question, utcnow, watching_text
 from agent.policy import ticket_url
 from ui import badge
@@ -33,6 +34,7 @@ from ui.menu import (
     add_mute_menu,
     add_source_errors,
     add_ticket_rows,
+    clock_time,
     column_height,
     info,
     plain,
@@ -301,7 +303,7 @@ class Tray(QObject):
                 self.agent.snooze(ref.source, ref.id, 0)
         if key in ("ack", "snooze") and self.notifier is not None:
             until = self.clock() + timedelta(minutes=SNOOZE_MINUTES)
-            done = confirmation(notice, key, until.astimezone().strftime("%H:%M"))
+            done = confirmation(notice, key, clock_time(until))
             self.notifier.send(done, notification_id)  # in place of the one answered
         self.agent.check_now()  # the new state shows at once
 
@@ -369,27 +371,34 @@ class Tray(QObject):
         accents = {s.name: s.accent for s in self.config.sources if s.accent}
         add_ticket_rows(menu, sections, now, self, status.role == "owner", accents)
         if more:
-            add_action(menu, f"{more} more…").triggered.connect(self.show_all_tickets)
+            more_text = ngettext("{count} more…", "{count} more…", more).format(count=more)
+            add_action(menu, more_text).triggered.connect(self.show_all_tickets)
         menu.addSeparator()
-        add_action(menu, "Check now").triggered.connect(lambda: self.agent.check_now())
+        add_action(menu, _("Check now")).triggered.connect(lambda: self.agent.check_now())
         add_mute_menu(menu, self.sound.note(now), bool(self.sound.muted(now)), self._mute)
         add_group_by(menu, self.group_by, self.set_group_by)
         menu.addSeparator()
-        add_action(menu, "Settings…").triggered.connect(self.settings_requested.emit)
-        add_action(menu, "Dashboard…").triggered.connect(lambda: open_dashboard(self))
-        add_action(menu, "Open log folder").triggered.connect(self.log_folder_requested.emit)
-        add_action(menu, "About").triggered.connect(self._about)
-        add_action(menu, "Quit").triggered.connect(self.quit_requested.emit)
+        add_action(menu, _("Settings…")).triggered.connect(self.settings_requested.emit)
+        add_action(menu, _("Dashboard…")).triggered.connect(lambda: open_dashboard(self))
+        add_action(menu, _("Open log folder")).triggered.connect(self.log_folder_requested.emit)
+        add_action(menu, _("About")).triggered.connect(self._about)
+        add_action(menu, _("Quit")).triggered.connect(self.quit_requested.emit)
         return sum(len(items) for _, items in sections)
 
     @staticmethod
     def _headline(status: Status) -> str:
-        overdue = f", {status.overdue} overdue" if status.overdue else ""
+        n, late = status.waiting, status.overdue
+        if not n and not status.blind:
+            return _("Nothing waiting")
         if status.blind:
-            return f"{status.waiting} known waiting{overdue} (not every helpdesk could be read)"
-        if status.waiting:
-            return f"{status.waiting} waiting{overdue}"
-        return "Nothing waiting"
+            text = ngettext("{count} known waiting", "{count} known waiting", n).format(count=n)
+        else:
+            text = ngettext("{count} waiting", "{count} waiting", n).format(count=n)
+        if late:
+            text += ", " + ngettext("{count} overdue", "{count} overdue", late).format(count=late)
+        if status.blind:
+            return _("{counts} (not every helpdesk could be read)").format(counts=text)
+        return text
 
     def _mute(self, choice: str) -> None:
         """ "15m", "1h", "tomorrow" or "off"; the agent keeps it (across restarts)."""
@@ -410,9 +419,9 @@ class Tray(QObject):
 
         QMessageBox.about(
             None,
-            "About Ticketbell",
-            f"Ticketbell {__version__}\nRings when helpdesk tickets wait for a reply.\n"
-            "Open source (MIT).",
+            _("About Ticketbell"),
+            f"Ticketbell {__version__}\n"
+            + _("Rings when helpdesk tickets wait for a reply.\nOpen source (MIT)."),
         )
 
 

@@ -134,9 +134,10 @@ class Escalator:
             self.queue.set_meta("last_digest_at", now.isoformat())
         elif day is not None:
             since = parse_time(self.queue.get_meta("last_digest_at")) or now - timedelta(days=1)
-            title, body = digest.digest_text(
-                self.queue.ledger_entries(), waiting, failing, since, now, tz
-            )
+            with i18n.speaking(config.language):  # the owner's, as escalations are
+                title, body = digest.digest_text(
+                    self.queue.ledger_entries(), waiting, failing, since, now, tz
+                )
             self._enqueue(digest.digest_messages(day, title, body, esc), now)
             self.queue.set_meta("last_digest_day", day.isoformat())
             self.queue.set_meta("last_digest_at", now.isoformat())
@@ -348,13 +349,19 @@ class Outbox:
             target = describe_target(entry.target) if entry.target else ""
             failed = entry.failed_at
             if failed is not None and now - failed < NOTICE_FOR and not entry.delivered_at:
-                verb = "may not have been delivered" if entry.in_doubt else "undeliverable"
-                why = entry.last_error or "never attempted"
-                out.append(f"the {message_name(entry)} to {target} {verb}: {why}")
+                said = (
+                    _("the {message} to {target} may not have been delivered: {why}")
+                    if entry.in_doubt
+                    else _("the {message} to {target} undeliverable: {why}")
+                )
+                why = entry.last_error or _("never attempted")
+                name = message_name(entry, shown=True)
+                out.append(said.format(message=name, target=target, why=why))
             elif not failed and entry.open and entry.last_error:
                 failing[target] = entry
         for target, entry in failing.items():
-            out.append(f"cannot deliver escalations to {target} yet: {entry.last_error}")
+            said = _("cannot deliver escalations to {target} yet: {why}")
+            out.append(said.format(target=target, why=entry.last_error))
         return out
 
     @staticmethod

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from agent import escalation, policy, signin
+from agent import escalation, i18n, policy, signin
 from agent.config import Config, SourceConfig
 from agent.engine.escalator import Escalator
+from agent.i18n import _
 from agent.insight.forecast import Outlook
 from agent.insight.record import record_changes, record_unreadable
 from agent.model import (
@@ -252,9 +253,17 @@ class Pipeline:
             state.source.close()
             state.source = None
 
+    @staticmethod
+    def _stopped_texts(why: str, wait: float) -> tuple[str, str]:
+        """The status's words when the scheduler's loop died on ``why``: each source's message
+        and the notice."""
+        message = _("Ticketbell stopped watching: {why}").format(why=why)
+        notice = _("{message}; starting again in {seconds} s")
+        return message, notice.format(message=message, seconds=f"{wait:g}")
+
     def _slowed_text(self, until: datetime) -> str:
         tz = escalation.display_zone(self.config)
-        return f"slowed down by the helpdesk until {until.astimezone(tz):%H:%M}"
+        return _("slowed down by the helpdesk until {time}").format(time=i18n.time_text(until, tz))
 
     def _may_wait(self, state: SourceState, now: datetime) -> bool:
         """Whether a rate limit may keep the source "slowed down" rather than failing: only
@@ -397,17 +406,18 @@ class Pipeline:
         if self.queue.write_error:
             notices.append(self.queue.write_error)
         if not self.queue.writable:
-            notices.append(
-                f"another Ticketbell ({self.queue.held_by}) uses this data folder: this one "
+            said = _(
+                "another Ticketbell ({holder}) uses this data folder: this one "
                 "saves nothing and sends no escalation until it stops"
             )
+            notices.append(said.format(holder=self.queue.held_by))
         if self.queue.recovered_from is not None:
-            notices.append(
-                f"the queue file was damaged and was moved aside ({self.queue.recovered_from.name})"
-            )
+            said = _("the queue file was damaged and was moved aside ({file})")
+            notices.append(said.format(file=self.queue.recovered_from.name))
         aside = self.queue.aggregates.recovered_from
         if aside is not None:
-            notices.append(f"the daily aggregates were damaged and were moved aside ({aside.name})")
+            said = _("the daily aggregates were damaged and were moved aside ({file})")
+            notices.append(said.format(file=aside.name))
         notices.extend(self._escalator.outbox.notices(now))
         notices.extend(signin.auth_warnings(self.config, now))  # Zendesk API tokens' end
         return tuple(notices)

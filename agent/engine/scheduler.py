@@ -338,7 +338,7 @@ class Agent(Pipeline):
         log.error(
             "Ticketbell stopped watching (%s); starting again in %g s", why, wait, exc_info=exc
         )
-        message = f"Ticketbell stopped watching: {why[:200]}"
+        message, notice = self._stopped_texts(why[:200], wait)
         self._status = Status(
             self.clock.now(),
             (),
@@ -347,7 +347,7 @@ class Agent(Pipeline):
                 for name, s in self._states.items()
             ),
             self.config.role,
-            (f"{message}; starting again in {wait:g} s",),
+            (notice,),
         )
         self._publish_status(self._status)
         return self._back_off(wait)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from agent.config import BusinessHours
+from agent.i18n import _
 from agent.model import Status, WaitingTicket
 from agent.policy import add_business_time
 
@@ -52,7 +53,7 @@ def waiting_by_category(tickets: Iterable[WaitingTicket]) -> ChartData:
         c[0] += 1
         c[1] += w.at_risk
     rows = tuple((name, n, risky) for name, (n, risky) in sorted(counts.items()))
-    return ChartData("Waiting now by category", ("category", "waiting", "at risk"), rows)
+    return ChartData(_("Waiting now by category"), ("category", "waiting", "at risk"), rows)
 
 
 def due_timeline(
@@ -65,20 +66,20 @@ def due_timeline(
         for w in tickets
         if w.due_at <= horizon
     )
-    title = f"Due in the next {TIMELINE_HOURS} business hours"
+    title = _("Due in the next {hours} business hours").format(hours=TIMELINE_HOURS)
     return horizon, ChartData(title, ("due_at", "category", "at_risk", "ticket"), rows)
 
 
 def daily_share(history: History, today: date) -> ChartData:
     """The share answered within their window per day, for the last SHARE_DAYS days."""
-    by_day = {d: (answered, within) for d, answered, within, _ in history}
+    by_day = {d: (answered, within) for d, answered, within, _breaches in history}
     rows = []
     for n in range(SHARE_DAYS - 1, -1, -1):
         day = today - timedelta(days=n)
         answered, within = by_day.get(day, (0, 0))
         share = round(100 * within / answered, 1) if answered else None
         rows.append((day, answered, share))
-    title = f"Answered within window, last {SHARE_DAYS} days (%)"
+    title = _("Answered within window, last {days} days (%)").format(days=SHARE_DAYS)
     return ChartData(title, ("day", "answered", "within_window_percent"), tuple(rows))
 
 
@@ -87,12 +88,12 @@ def weekly_breaches(history: History, today: date) -> ChartData:
     this_monday = today - timedelta(days=today.weekday())
     weeks = [this_monday - timedelta(weeks=n) for n in range(BREACH_WEEKS - 1, -1, -1)]
     counts = dict.fromkeys(weeks, 0)
-    for d, _, _, breaches in history:
+    for d, _answered, _within, breaches in history:
         monday = d - timedelta(days=d.weekday())
         if monday in counts:
             counts[monday] += breaches
     rows = tuple((week, n) for week, n in counts.items())
-    return ChartData("Breaches per week", ("week_of", "breaches"), rows)
+    return ChartData(_("Breaches per week"), ("week_of", "breaches"), rows)
 
 
 def all_charts(
