@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import secretscan
 from tests.conftest import ROOT
 from tests.desktop import Desktop, desktop, on_desktop  # noqa: F401 - fixtures
 from tests.fakes.jsonapi import FakeJsonHelpdesk
@@ -72,7 +73,7 @@ def ticketbell(
     config.write_text(CONFIG.format(url=url), encoding="utf-8")
     env = {**desk.env(), **{k: v for k, v in sound.items() if k.startswith("PULSE")}}
     env.update(HOME=str(tmp_path), PYTHONPATH=str(ROOT), QT_QPA_PLATFORM="offscreen")
-    env.update(TICKETBELL_DESKTOP_KEY=KEY)
+    env.update(TICKETBELL_DESKTOP_KEY=secretscan.register_secret(KEY))
     for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
         env[var] = str(tmp_path / var.lower())
     env.pop("QT_LOGGING_RULES", None)
