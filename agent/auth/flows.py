@@ -47,6 +47,11 @@ class SignInFailed(Exception):
     """Signing in did not work; the message says why in plain words."""
 
 
+def _unreachable(exc: Exception) -> SignInFailed:
+    """The sign-in server did not answer (``exc``: the network's error)."""
+    return SignInFailed(_("cannot reach the sign-in server ({error})").format(error=exc))
+
+
 #: the longest the device flow waits between two asks, and for the person, whatever the server says
 MAX_DEVICE_INTERVAL = 60.0
 MAX_DEVICE_WAIT = 3600.0
@@ -131,8 +136,7 @@ def finish_device_code(
                 said = _("the sign-in server said {error}").format(error=exc.error)
                 raise SignInFailed(said) from None
             except Exception as exc:  # noqa: BLE001 - network
-                said = _("cannot reach the sign-in server ({error})").format(error=exc)
-                raise SignInFailed(said) from None
+                raise _unreachable(exc) from None
     finally:
         sess.close()
     raise SignInFailed(_("the code expired before it was entered; start again"))
@@ -200,8 +204,7 @@ def browser_sign_in(
             said = said.format(error=exc.error, description=exc.description or "")
             raise SignInFailed(said) from None
         except Exception as exc:  # noqa: BLE001 - network
-            said = _("cannot reach the sign-in server ({error})").format(error=exc)
-            raise SignInFailed(said) from None
+            raise _unreachable(exc) from None
     finally:
         sess.close()
         server.server_close()

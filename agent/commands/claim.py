@@ -10,8 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from agent.commands.common import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE, load_config
-from agent.config import ConfigError
+from agent.commands.common import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE, load_config_or_say
 from agent.model import one_line
 
 
@@ -23,10 +22,8 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 
 def claim_command(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args)
-    except ConfigError as exc:
-        print(f"ticketbell: {exc}", file=sys.stderr)
+    config = load_config_or_say(args)
+    if config is None:
         return EXIT_USAGE
     if config.team is None:
         print(f"ticketbell: {config.path}: no [team] table: claims go to a team", file=sys.stderr)

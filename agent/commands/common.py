@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent import config as config_module
 from agent import secrets as secret_store
-from agent.config import Config
+from agent.config import Config, ConfigError
 
 if TYPE_CHECKING:
     from agent.engine import Agent
@@ -134,6 +134,16 @@ def load_config(args: argparse.Namespace) -> Config:
         config = config_module.load(config_path(args))
     i18n.use(config.language)
     return config
+
+
+def load_config_or_say(args: argparse.Namespace) -> Config | None:
+    """The config the command runs with (``load_config``), or None once why it cannot be read
+    is printed: the command then ends with ``EXIT_USAGE``."""
+    try:
+        return load_config(args)
+    except ConfigError as exc:
+        print(f"ticketbell: {exc}", file=sys.stderr)
+        return None
 
 
 def data_dir(args: argparse.Namespace) -> Path:

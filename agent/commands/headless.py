@@ -12,8 +12,7 @@ from typing import TextIO
 import orjson
 
 from agent import __version__
-from agent.commands.common import EXIT_OK, EXIT_USAGE, load_config, open_agent
-from agent.config import ConfigError
+from agent.commands.common import EXIT_OK, EXIT_USAGE, load_config_or_say, open_agent
 from agent.model import Alert, notification_text, one_line
 from agent.quiet import follow_desktop
 
@@ -22,10 +21,8 @@ log = logging.getLogger("ticketbell")
 
 def run_headless(args: argparse.Namespace) -> int:
     """`ticketbell run --headless`: the agent without Qt, until a signal stops it."""
-    try:
-        config = load_config(args)
-    except ConfigError as exc:
-        print(f"ticketbell: {exc}", file=sys.stderr)
+    config = load_config_or_say(args)
+    if config is None:
         return EXIT_USAGE
     if args.role:
         from dataclasses import replace

@@ -10,8 +10,8 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.commands.common import EXIT_OK, EXIT_USAGE, data_dir, load_config
-from agent.config import Config, ConfigError
+from agent.commands.common import EXIT_OK, EXIT_USAGE, data_dir, load_config_or_say
+from agent.config import Config
 from agent.model import utcnow
 
 if TYPE_CHECKING:  # the parser is built at every start: the rest is imported when it runs
@@ -67,10 +67,8 @@ def report_command(args: argparse.Namespace) -> int:
     from agent.escalation import display_zone
     from agent.insight import report
 
-    try:
-        config = load_config(args)
-    except ConfigError as exc:
-        print(f"ticketbell: {exc}", file=sys.stderr)
+    config = load_config_or_say(args)
+    if config is None:
         return EXIT_USAGE
     today = utcnow().astimezone(display_zone(config)).date()
     try:

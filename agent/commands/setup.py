@@ -10,7 +10,7 @@ from pathlib import Path
 
 from agent import config as config_module
 from agent import secrets as secret_store
-from agent.commands.common import EXIT_OK, EXIT_USAGE, config_path, load_config
+from agent.commands.common import EXIT_OK, EXIT_USAGE, config_path, load_config, load_config_or_say
 from agent.config import Config, ConfigError
 from agent.i18n import _, ngettext
 
@@ -119,10 +119,8 @@ def config_command(args: argparse.Namespace) -> int:
     if args.action == "path":
         print(path)
         return EXIT_OK
-    try:
-        config = load_config(args)
-    except ConfigError as exc:
-        print(f"ticketbell: {exc}", file=sys.stderr)
+    config = load_config_or_say(args)
+    if config is None:
         return EXIT_USAGE
     if args.action == "export":
         sys.stdout.write(config_module.export_provisioning(config))
