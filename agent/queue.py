@@ -308,10 +308,7 @@ class LocalQueue:
             record = ticket_record(ticket)
             doc_id = known.get(key)
             if doc_id is None:
-                record["key"] = key  # item by item: no keyword dict per new ticket
-                record["first_seen"] = now_iso
-                record["acknowledged"] = False
-                record["snoozed_until"] = None
+                record.update(key=key, first_seen=now_iso, acknowledged=False, snoozed_until=None)
                 inserts.append(record)
                 new.append(ticket)
                 fresh[key] = QueuedTicket(ticket, now)
