@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
+from pathlib import Path
 
 import certifi
 import pytest
@@ -421,3 +422,72 @@ def test_a_body_trickling_past_the_deadline_is_too_slow(http: HTTPServer) -> Non
     client = HttpClient(http.url_for("/"), timeout=1)
     with fetch_budget(1.0), pytest.raises(Unavailable, match=r"too slow.*within 1 s"):
         client.get_json("slow")
+
+
+# ------------------------------------------------------------------ what every request carries
+
+
+def test_every_request_carries_the_source_headers_auth_and_params(http: HTTPServer) -> None:
+    """The session's headers and credentials go with each request next to the request's own
+    headers and params (the client prepares requests itself: requests' merge rules hold)."""
+    seen: list[tuple[str | None, str | None, str | None, str]] = []
+
+    def answer(request: Request) -> Response:
+        h = request.headers
+        seen.append(
+            (
+                h.get("X-Api-Key"),
+                h.get("Authorization"),
+                h.get("X-Extra"),
+                request.query_string.decode(),
+            )
+        )
+        return Response('{"ok": true}', content_type="application/json")
+
+    http.expect_request("/t").respond_with_handler(answer)
+    c = client(http, headers={"X-Api-Key": "perf-header-value"}, auth=("agent", "perf-basic-pw"))
+    secretscan.register_secret("perf-basic-pw")
+    c.get_json("t", {"page": 2, "skipped": None}, headers={"X-Extra": "1"})
+    c.get_json("t")
+    basic = "Basic YWdlbnQ6cGVyZi1iYXNpYy1wdw=="
+    assert seen == [
+        ("perf-header-value", basic, "1", "page=2"),
+        ("perf-header-value", basic, None, ""),
+    ]
+
+
+def test_a_cookie_the_helpdesk_sets_is_sent_back(http: HTTPServer) -> None:
+    cookies: list[str | None] = []
+
+    def answer(request: Request) -> Response:
+        cookies.append(request.headers.get("Cookie"))
+        response = Response('{"ok": true}', content_type="application/json")
+        response.set_cookie("desk_session", "abc")
+        return response
+
+    http.expect_request("/t").respond_with_handler(answer)
+    c = client(http)
+    c.get_json("t", revalidate=False)
+    c.get_json("t", revalidate=False)
+    assert cookies == [None, "desk_session=abc"]
+
+
+def test_netrc_credentials_are_used_when_the_source_has_none(
+    http: HTTPServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """As with curl and requests: a ~/.netrc entry for the host signs a source without auth."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login agent password perf-netrc-pw\n", encoding="utf-8")
+    netrc.chmod(0o600)  # the person's own credential file, like the keyring: not scanned
+    monkeypatch.setenv("NETRC", str(netrc))
+    seen: list[str | None] = []
+
+    def answer(request: Request) -> Response:
+        seen.append(request.headers.get("Authorization"))
+        return Response('{"ok": true}', content_type="application/json")
+
+    http.expect_request("/t").respond_with_handler(answer)
+    c = client(http)
+    c.get_json("t")
+    c.get_json("t")
+    assert seen == ["Basic YWdlbnQ6cGVyZi1uZXRyYy1wdw=="] * 2
