@@ -8,7 +8,9 @@ with a :class:`~agent.team.TeamLink` and, on a hub, a :class:`~agent.team.Hub` a
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -17,11 +19,13 @@ from agent import team
 from agent.config import Config, SourceConfig, Team
 from agent.engine import Agent, make_source
 from agent.engine.commands import CheckNow
-from agent.model import Alert, Health, Status
+from agent.engine.pipeline import FetchResult, SourceState
+from agent.engine.workers import fetch_seconds
+from agent.model import Alert, Status
 from agent.policy import _alert as policy_alert
 from agent.presence import Presence
 from agent.queue import LocalQueue
-from agent.sources.base import Source
+from agent.sources.base import Source, SourceError
 from agent.sources.team import TeamSource
 from agent.team import TeamLink, team_password
 from agent.team_hub import Hub
@@ -77,13 +81,31 @@ class TeamAgent(Agent):
             self.link.publish_presence(True, away=away, dnd=bool(facts.dnd))
 
     def _team_changed(self, name: str) -> None:
-        """On the connection's thread: a team source that is not read well (``name``, or every
-        one when the hub came or went) is read again now, not at its next retry; a healthy one
-        is woken by its own ``wait_for_change``."""
-        failing = {s.name for s in self.status.sources if s.health is not Health.OK}
+        """On the connection's thread: the team sources whose publications changed (``name``,
+        or every one when the hub came or went) are read again now, not at their interval."""
         for source in self.config.sources:
-            if source.kind == "team" and name in ("", source.name) and source.name in failing:
+            if source.kind == "team" and name in ("", source.name):
                 self.check_now(source.name)
+
+    def _start_fetch(self, state: SourceState, now: datetime) -> Future[Any]:
+        """A team source is read on the scheduler's thread once the link has the broker's
+        retained messages: its read looks at what the link holds in memory and never waits,
+        so the thread and deadline timer of a helpdesk's fetch would only delay each ticket."""
+        source = state.source
+        if not isinstance(source, TeamSource) or not self.link.synced:
+            return super()._start_fetch(state, now)
+        state.in_flight = True
+        state.fetch += 1
+        state.fetching = [source]
+        state.fetch_deadline = time.monotonic() + fetch_seconds(state)
+        name, generation = state.config.name, self._generation
+        try:
+            snapshot, error = source.read(wait=0.0), None
+        except SourceError as exc:
+            snapshot, error = None, exc
+        done: Future[Any] = Future()
+        done.set_result(FetchResult(name, snapshot, error, source, now, generation, state.fetch))
+        return done
 
     def _tick(self, now: datetime | None = None) -> None:
         if self.link.claims_version != self._claims_seen:
