@@ -241,6 +241,8 @@ class TeamLink:
         self._bump(source)
 
     def _take_claim(self, key: tuple[str, str], user: str, claim: msg.Claim | None) -> None:
+        if claim is not None:
+            msg.check_room(self.claims, key, user)
         claims = self.claims.setdefault(key, {})
         if claim is None:
             claims.pop(user, None)

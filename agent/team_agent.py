@@ -46,6 +46,7 @@ class TeamAgent(Agent):
         self.quiet.listeners.append(self._desk_changed)
         if hub is not None:
             self.subscribe(on_alerts=hub.on_alerts)
+            hub.on_takeover = self._took_over
 
     def _make_source(self, config: SourceConfig, clock: Callable[[], datetime]) -> Source:
         """A team source reads through this agent's link; a hub publishes its other sources."""
@@ -87,24 +88,37 @@ class TeamAgent(Agent):
             if source.kind == "team" and name in ("", source.name):
                 self.check_now(source.name)
 
+    def _took_over(self) -> None:
+        """This hub took the hub topic: its helpdesk sources are polled now."""
+        for source in self.config.sources:
+            if source.kind != "team":
+                self.check_now(source.name)
+
     def _start_fetch(self, state: SourceState, now: datetime) -> Future[Any]:
-        """A team source is read on the scheduler's thread once the link has the broker's
-        retained messages: its read looks at what the link holds in memory and never waits,
-        so the thread and deadline timer of a helpdesk's fetch would only delay each ticket."""
+        """Reads that look at what the link holds in memory run on the scheduler's thread
+        (they never wait, so a fetch thread and its deadline timer would only delay each
+        ticket): a team source once the link is synced, and every source of a hub standing
+        by, which follows the team's publications and asks no helpdesk until it takes over
+        (two pollers against an account-wide rate limit are one too many)."""
+        standby = state.config.kind != "team" and self.hub is not None and self.hub.standing_by
         source = state.source
-        if not isinstance(source, TeamSource) or not self.link.synced:
+        if not standby and not (isinstance(source, TeamSource) and self.link.synced):
             return super()._start_fetch(state, now)
         state.in_flight = True
         state.fetch += 1
-        state.fetching = [source]
+        state.fetching = [source] if source is not None else []
         state.fetch_deadline = time.monotonic() + fetch_seconds(state)
-        name, generation = state.config.name, self._generation
+        name = state.config.name
         try:
-            snapshot, error = source.read(wait=0.0), None
+            if isinstance(source, TeamSource):
+                snapshot, error = source.read(wait=0.0), None
+            else:
+                snapshot, error = self.link.read(name, wait=0.0), None
         except SourceError as exc:
             snapshot, error = None, exc
         done: Future[Any] = Future()
-        done.set_result(FetchResult(name, snapshot, error, source, now, generation, state.fetch))
+        result = FetchResult(name, snapshot, error, source, now, self._generation, state.fetch)
+        done.set_result(result)
         return done
 
     def _tick(self, now: datetime | None = None) -> None:
