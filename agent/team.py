@@ -350,6 +350,16 @@ class TeamLink:
                     shown[key] = min(others, key=lambda c: c.at)
         return shown
 
+    def own_claims(self, now: datetime) -> set[tuple[str, str]]:
+        """The tickets this person claims on the broker now (from any of their Ticketbells)."""
+        oldest = now - self.team.claim_expiry
+        with self.changed:
+            return {
+                key
+                for key, claims in self.claims.items()
+                if (mine := claims.get(self.team.user)) is not None and mine.at > oldest
+            }
+
     def publish_presence(self, online: bool, **desk: bool) -> mqtt.MQTTMessageInfo:
         body = {
             "user": self.team.user,

@@ -125,7 +125,20 @@ class TeamAgent(Agent):
         if self.link.claims_version != self._claims_seen:
             self._claims_seen = self.link.claims_version
             self._dirty = True
+        if self._dirty:  # the claims or the tickets moved
+            self._take_own_claims(now or self.clock.now())
         super()._tick(now)
+
+    def _take_own_claims(self, now: datetime) -> None:
+        """This person's claims made elsewhere (``ticketbell claim`` in a terminal publishes
+        to the broker only) acknowledge the ticket here too: the tray shows it as theirs."""
+        mine = self.link.own_claims(now)
+        if not mine:
+            return
+        for queued in self.queue.waiting():
+            key = (queued.ticket.source, queued.ticket.id)
+            if key in mine and not queued.acknowledged:
+                self.queue.set_ticket_state(*key, acknowledged=True)
 
     def _build_status(self, now: datetime) -> Status:
         status = replace(super()._build_status(now), watching=watching_now(self.link.watchers()))

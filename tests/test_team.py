@@ -23,7 +23,7 @@ from agent.sources import team_messages
 from agent.sources.base import BadResponse, Unavailable, Unreachable
 from agent.sources.team import TeamSource
 from agent.team import TeamLink
-from agent.team_agent import TeamAgent, open_team_agent, watched
+from agent.team_agent import TeamAgent, claim_once, open_team_agent, watched
 from agent.team_hub import Hub
 from tests.broker import PASSWORDS, TEAM, Broker, running_broker
 from tests.fakes.jsonapi import FIELDS, FakeJsonHelpdesk
@@ -439,3 +439,19 @@ def test_a_flood_of_claims_is_refused_past_the_bounds_naming_the_topic(
     anna = member(broker, opened, "anna")  # connects later: the hub ended the refused claims
     wait_until(lambda: len(anna.claims) == 5, what="the claims kept, retained")
     assert anna.notes == []
+
+
+def test_a_claim_from_the_terminal_marks_the_ticket_in_the_running_agent(
+    broker: Broker, opened: list[Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = start_hub(broker, opened)
+    wait_until(lambda: hub.active)
+    hub.publish_snapshot("Zendesk", Snapshot("Zendesk", (ticket(1, "Billing"),), NOW))
+    anna = team_agent(broker, tmp_path, "anna", opened)
+    wait_until(lambda: anna.status.tickets, what="the ticket at anna's agent")
+    assert not anna.status.tickets[0].acknowledged
+    monkeypatch.setenv("TICKETBELL_TEST_ANNA_PASSWORD", PASSWORDS["anna"])
+    terminal = settings(broker, "anna", secret_env="TICKETBELL_TEST_ANNA_PASSWORD")
+    assert claim_once(terminal, "Zendesk", "1", release=False) == ""  # `ticketbell claim`
+    wait_until(lambda: anna.status.tickets[0].acknowledged, what="✓ on it at her running agent")
+    assert anna.status.tickets[0].claimed_by is None  # her own claim is no news to her
