@@ -97,12 +97,13 @@ class TeamAgent(Agent):
     def _start_fetch(self, state: SourceState, now: datetime) -> Future[Any]:
         """Reads that look at what the link holds in memory run on the scheduler's thread
         (they never wait, so a fetch thread and its deadline timer would only delay each
-        ticket): a team source once the link is synced, and every source of a hub standing
-        by, which follows the team's publications and asks no helpdesk until it takes over
-        (two pollers against an account-wide rate limit are one too many)."""
+        ticket), once the link is synced: a team source's, and every source's of a hub
+        standing by, which follows the team's publications and asks no helpdesk until it takes
+        over (two pollers against an account-wide rate limit are one too many; a standby that
+        lost the broker polls, rather than show its sources as unreadable)."""
         standby = state.config.kind != "team" and self.hub is not None and self.hub.standing_by
         source = state.source
-        if not standby and not (isinstance(source, TeamSource) and self.link.synced):
+        if not self.link.synced or not (standby or isinstance(source, TeamSource)):
             return super()._start_fetch(state, now)
         state.in_flight = True
         state.fetch += 1
