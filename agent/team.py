@@ -88,8 +88,6 @@ class TeamLink:
         self.watching = watching
         self.changed = threading.Condition()
         self.version = 0  # moves on every change
-        self.marks: dict[str, int] = {}  # per source: moves when its publications change
-        self.hub_mark = 0  # moves when the hub comes or goes, or the connection does
         self.claims_version = 0
         self.beat: msg.HubBeat | None = None
         self.beat_heard: datetime | None = None
@@ -106,7 +104,7 @@ class TeamLink:
         self.problem = "" if password else "no team password: `ticketbell secret set team`"
         self.on_claims: Callable[[], None] | None = None
         #: called (on the connection's thread) with a source whose publications changed, or
-        #: "" when the hub came or went: the agent reads a failing source again at once
+        #: "" when the hub came or went: the agent reads its team sources again at once
         self.on_change: Callable[[str], None] | None = None
         self.client = make_client(team, password, f"ticketbell-{team.user}-{uuid.uuid4().hex}")
         self.client.on_connect = self._connected
@@ -167,9 +165,6 @@ class TeamLink:
         """Under ``self.changed``: something changed (of ``source``, or the hub's state);
         wake whoever waits."""
         self.version += 1
-        if source:
-            self.marks[source] = self.marks.get(source, 0) + 1
-        self.hub_mark += hub
         if (source or hub) and self.on_change is not None:
             self.on_change(source)
         self.changed.notify_all()
@@ -246,6 +241,8 @@ class TeamLink:
         self._bump(source)
 
     def _take_claim(self, key: tuple[str, str], user: str, claim: msg.Claim | None) -> None:
+        if claim is not None:
+            msg.check_room(self.claims, key, user)
         claims = self.claims.setdefault(key, {})
         if claim is None:
             claims.pop(user, None)
@@ -294,9 +291,10 @@ class TeamLink:
             return None
         return self.beat_heard + timedelta(seconds=OFFLINE_AFTER * self.beat.interval)
 
-    def read(self, source: str) -> Snapshot:
-        """What the hub last published of ``source``, or the SourceError saying why not."""
-        if not self.synced and not self.wait_synced(SYNC_WAIT):
+    def read(self, source: str, wait: float = SYNC_WAIT) -> Snapshot:
+        """What the hub last published of ``source``, or the SourceError saying why not
+        (waiting up to ``wait`` seconds for the broker's retained messages)."""
+        if not self.synced and not self.wait_synced(wait):
             raise Unreachable(self.problem or f"no answer from the team broker {self.team.broker}")
         now = self.clock()
         with self.changed:
@@ -313,16 +311,13 @@ class TeamLink:
             raise Unavailable(f"the team hub publishes no source named {source!r}")
         return Snapshot(source, published.tickets, now, complete=published.complete)
 
-    def mark(self, source: str) -> tuple[int, int]:
-        """Where ``source``'s publications and the hub's state are (see wait_for_change)."""
-        return self.marks.get(source, 0), self.hub_mark
-
-    def wait_for_change(self, source: str, seen: tuple[int, int], timeout: float) -> bool | None:
-        """Until ``source``'s publications or the hub's state moved from ``seen`` (True), the
-        hub went quiet (True), ``timeout`` passed (False) or the link closed (None)."""
+    def wait_for_quiet(self, timeout: float) -> bool | None:
+        """Until the hub has gone quiet (no heartbeat for three of its intervals: True),
+        ``timeout`` passed (False) or the link closed (None). A new publication, the hub's will
+        and a lost connection need no waiting: :attr:`on_change` tells the agent at once."""
         end = time.monotonic() + timeout
         with self.changed:
-            while not self.closed and self.mark(source) == seen:
+            while not self.closed:
                 left = end - time.monotonic()
                 deadline = self.hub_deadline()
                 if deadline is not None:
@@ -333,7 +328,7 @@ class TeamLink:
                 if left <= 0:
                     return False
                 self.changed.wait(left)
-            return None if self.closed else True
+            return None
 
     # ------------------------------------------------------------------ claims and presence
 
@@ -354,6 +349,16 @@ class TeamLink:
                 if others:
                     shown[key] = min(others, key=lambda c: c.at)
         return shown
+
+    def own_claims(self, now: datetime) -> set[tuple[str, str]]:
+        """The tickets this person claims on the broker now (from any of their Ticketbells)."""
+        oldest = now - self.team.claim_expiry
+        with self.changed:
+            return {
+                key
+                for key, claims in self.claims.items()
+                if (mine := claims.get(self.team.user)) is not None and mine.at > oldest
+            }
 
     def publish_presence(self, online: bool, **desk: bool) -> mqtt.MQTTMessageInfo:
         body = {

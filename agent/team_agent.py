@@ -8,7 +8,9 @@ with a :class:`~agent.team.TeamLink` and, on a hub, a :class:`~agent.team.Hub` a
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -17,11 +19,13 @@ from agent import team
 from agent.config import Config, SourceConfig, Team
 from agent.engine import Agent, make_source
 from agent.engine.commands import CheckNow
-from agent.model import Alert, Health, Status
+from agent.engine.pipeline import FetchResult, SourceState
+from agent.engine.workers import fetch_seconds
+from agent.model import Alert, Status
 from agent.policy import _alert as policy_alert
 from agent.presence import Presence
 from agent.queue import LocalQueue
-from agent.sources.base import Source
+from agent.sources.base import Source, SourceError
 from agent.sources.team import TeamSource
 from agent.team import TeamLink, team_password
 from agent.team_hub import Hub
@@ -42,6 +46,7 @@ class TeamAgent(Agent):
         self.quiet.listeners.append(self._desk_changed)
         if hub is not None:
             self.subscribe(on_alerts=hub.on_alerts)
+            hub.on_takeover = self._took_over
 
     def _make_source(self, config: SourceConfig, clock: Callable[[], datetime]) -> Source:
         """A team source reads through this agent's link; a hub publishes its other sources."""
@@ -77,19 +82,64 @@ class TeamAgent(Agent):
             self.link.publish_presence(True, away=away, dnd=bool(facts.dnd))
 
     def _team_changed(self, name: str) -> None:
-        """On the connection's thread: a team source that is not read well (``name``, or every
-        one when the hub came or went) is read again now, not at its next retry; a healthy one
-        is woken by its own ``wait_for_change``."""
-        failing = {s.name for s in self.status.sources if s.health is not Health.OK}
+        """On the connection's thread: the team sources whose publications changed (``name``,
+        or every one when the hub came or went) are read again now, not at their interval."""
         for source in self.config.sources:
-            if source.kind == "team" and name in ("", source.name) and source.name in failing:
+            if source.kind == "team" and name in ("", source.name):
                 self.check_now(source.name)
+
+    def _took_over(self) -> None:
+        """This hub took the hub topic: its helpdesk sources are polled now."""
+        for source in self.config.sources:
+            if source.kind != "team":
+                self.check_now(source.name)
+
+    def _start_fetch(self, state: SourceState, now: datetime) -> Future[Any]:
+        """Reads that look at what the link holds in memory run on the scheduler's thread
+        (they never wait, so a fetch thread and its deadline timer would only delay each
+        ticket), once the link is synced: a team source's, and every source's of a hub
+        standing by, which follows the team's publications and asks no helpdesk until it takes
+        over (two pollers against an account-wide rate limit are one too many; a standby that
+        lost the broker polls, rather than show its sources as unreadable)."""
+        standby = state.config.kind != "team" and self.hub is not None and self.hub.standing_by
+        source = state.source
+        if not self.link.synced or not (standby or isinstance(source, TeamSource)):
+            return super()._start_fetch(state, now)
+        state.in_flight = True
+        state.fetch += 1
+        state.fetching = [source] if source is not None else []
+        state.fetch_deadline = time.monotonic() + fetch_seconds(state)
+        name = state.config.name
+        try:
+            if isinstance(source, TeamSource):
+                snapshot, error = source.read(wait=0.0), None
+            else:
+                snapshot, error = self.link.read(name, wait=0.0), None
+        except SourceError as exc:
+            snapshot, error = None, exc
+        done: Future[Any] = Future()
+        result = FetchResult(name, snapshot, error, source, now, self._generation, state.fetch)
+        done.set_result(result)
+        return done
 
     def _tick(self, now: datetime | None = None) -> None:
         if self.link.claims_version != self._claims_seen:
             self._claims_seen = self.link.claims_version
             self._dirty = True
+        if self._dirty:  # the claims or the tickets moved
+            self._take_own_claims(now or self.clock.now())
         super()._tick(now)
+
+    def _take_own_claims(self, now: datetime) -> None:
+        """This person's claims made elsewhere (``ticketbell claim`` in a terminal publishes
+        to the broker only) acknowledge the ticket here too: the tray shows it as theirs."""
+        mine = self.link.own_claims(now)
+        if not mine:
+            return
+        for queued in self.queue.waiting():
+            key = (queued.ticket.source, queued.ticket.id)
+            if key in mine and not queued.acknowledged:
+                self.queue.set_ticket_state(*key, acknowledged=True)
 
     def _build_status(self, now: datetime) -> Status:
         status = replace(super()._build_status(now), watching=watching_now(self.link.watchers()))

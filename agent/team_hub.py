@@ -4,8 +4,9 @@ After each fetch of its sources the hub publishes their tickets and health, reta
 sequence numbers, and a heartbeat whose last will says "offline". Several hubs may run; one at
 a time publishes, decided through the broker: the holder is whoever sent the newest heartbeat
 on the hub topic, and another hub takes over only when the holder's will came or its heartbeat
-is older than three of its intervals. The hub also ends claims: when their ticket is answered,
-and after ``claim_expiry``.
+is older than three of its intervals. A hub standing by polls no helpdesk (its agent follows
+the team's publications, :attr:`Hub.standing_by`) and polls at once when it takes over. The
+hub also ends claims: when their ticket is answered, and after ``claim_expiry``.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ class Hub:
         #: (topic, payload) to publish: filled under ``self.lock``, published outside it (paho
         #: has locks of its own, held while it calls back into ``_message``)
         self.outbox: list[tuple[str, bytes]] = []
+        #: called when this hub takes the hub topic (under ``self.lock``: it must not block):
+        #: the agent polls its sources at once, which it did not while standing by
+        self.on_takeover: Callable[[], None] | None = None
         self.client = make_client(team, password, f"ticketbell-hub-{uuid.uuid4().hex}")
         self.topic = msg.topic(team.name, "hub")
         self.client.will_set(self.topic, self._beat(online=False), qos=1, retain=True)
@@ -74,6 +78,15 @@ class Hub:
     @property
     def active(self) -> bool:
         return self.holder == self.id and self.holder_online
+
+    @property
+    def standing_by(self) -> bool:
+        """Another hub holds the hub topic and is heard from: this one polls no helpdesk (its
+        agent follows the team's publications) until that hub goes quiet."""
+        with self.lock:
+            if self.holder is None or self.holder == self.id or not self.holder_online:
+                return False
+            return time.monotonic() - self.holder_heard <= OFFLINE_AFTER * self.holder_interval
 
     def _beat(self, online: bool) -> bytes:
         state = "online" if online else "offline"
@@ -93,11 +106,11 @@ class Hub:
         try:
             with self.lock:
                 self._take(parts, message.payload)
-            self._flush()
         except msg.Refused as exc:
             log.warning("team hub: refused a message on %s: %s", message.topic, exc)
         except Exception:
             log.exception("team hub: a message on %s could not be handled", message.topic)
+        self._flush()
 
     def _take(self, parts: list[str], payload: bytes) -> None:
         match parts:
@@ -109,17 +122,37 @@ class Hub:
                 if self.active and not was:
                     log.info("team hub: this Ticketbell is the team's hub now")
                     self._republish()
+                    if self.on_takeover is not None:
+                        self.on_takeover()
                 elif was and not self.active:
                     log.info("team hub: %s is the team's hub now; standing by", beat.hub)
-            case ["sources", _, _]:
+            case ["sources", source, kind]:
                 self.seq = max(self.seq, _seen_seq(payload))
+                if not self.active:  # another hub's, newer than what this one read
+                    self.last.pop((source, kind), None)
             case ["claims", source, ticket, user]:
-                claim = msg.parse_claim(self.team.name, user, payload)
-                held = self.claims.setdefault((source, ticket), {})
-                if claim is None:
-                    held.pop(user, None)
-                else:
-                    held[user] = claim.at
+                self._take_claim(
+                    source, ticket, user, msg.parse_claim(self.team.name, user, payload)
+                )
+
+    def _take_claim(self, source: str, ticket: str, user: str, claim: msg.Claim | None) -> None:
+        """Under ``self.lock``: a claim kept (for its expiry and its ticket's answer) or ended;
+        past the bounds it is refused, and the hub, which may write every claim, ends it on
+        the broker too, so no member keeps it either."""
+        key = (source, ticket)
+        if claim is None:
+            held = self.claims.get(key, {})
+            held.pop(user, None)
+            if not held:
+                self.claims.pop(key, None)
+            return
+        try:
+            msg.check_room(self.claims, key, user)
+        except msg.Refused:
+            if self.active:
+                self._clear_claim(source, ticket, user)
+            raise
+        self.claims.setdefault(key, {})[user] = claim.at
 
     def _next_seq(self) -> int:
         self.seq = max(self.seq + 1, time.time_ns() // 1000)

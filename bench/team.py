@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import IO
 
 from agent import config as config_module
 from agent.config import Team
@@ -119,28 +120,44 @@ def note_new(into: dict[str, float], alerts: tuple[Alert, ...]) -> None:
             into.setdefault(alert.ticket, time.monotonic())
 
 
-def floor(b: Broker, samples: int) -> list[float]:
-    """``mosquitto_pub`` → a running ``mosquitto_sub``: seconds until the line arrives."""
+def floor(b: Broker, samples: int, subscribers: int = MEMBERS) -> list[float]:
+    """``mosquitto_pub`` → ``subscribers`` running ``mosquitto_sub``s (as many as the members):
+    seconds until each prints the line, by the wall-clock time it stamps on it (``%U``)."""
     login = ["-h", "127.0.0.1", "-p", str(b.port), "-u", "hub", "-P", PASSWORDS["hub"]]
     topic = ["-t", f"ticketbell/{TEAM}/bench"]
-    sub = subprocess.Popen(
-        ["mosquitto_sub", *login, *topic, "-q", "1"], stdout=subprocess.PIPE, text=True
-    )
-    assert sub.stdout is not None
+    subs = [
+        subprocess.Popen(
+            ["mosquitto_sub", *login, *topic, "-q", "1", "-F", "%U %p"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(subscribers)
+    ]
     times = []
     try:
-        time.sleep(0.5)  # subscribed
+        time.sleep(1.0)  # subscribed
         for k in range(samples):
-            start = time.monotonic()
+            start = time.time()  # the wall clock, as %U
             subprocess.run(["mosquitto_pub", *login, *topic, "-q", "1", "-m", str(k)], check=True)
-            while sub.stdout.readline().strip() != str(k):
-                pass
-            times.append(time.monotonic() - start)
+            for sub in subs:
+                assert sub.stdout is not None
+                times.append(arrived(sub.stdout, str(k)) - start)
+            time.sleep(0.2)
     finally:
-        sub.terminate()
-        sub.wait(10)
-        sub.stdout.close()
+        for sub in subs:
+            sub.terminate()
+            sub.wait(10)
+            if sub.stdout is not None:
+                sub.stdout.close()
     return times
+
+
+def arrived(lines: IO[str], payload: str) -> float:
+    """The time ``mosquitto_sub -F "%U %p"`` stamped on the line of ``payload``."""
+    while True:
+        stamp, _, got = lines.readline().strip().partition(" ")
+        if got == payload:
+            return float(stamp)
 
 
 def requests_per_minute(members: int, seconds: float = 20.0) -> float:

@@ -23,9 +23,11 @@ from agent.sources import team_messages
 from agent.sources.base import BadResponse, Unavailable, Unreachable
 from agent.sources.team import TeamSource
 from agent.team import TeamLink
-from agent.team_agent import TeamAgent, watched
+from agent.team_agent import TeamAgent, claim_once, open_team_agent, watched
 from agent.team_hub import Hub
 from tests.broker import PASSWORDS, TEAM, Broker, running_broker
+from tests.fakes.jsonapi import FIELDS, FakeJsonHelpdesk
+from tests.fakes.web import local_server
 
 UTC = timezone.utc
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -218,9 +220,8 @@ def test_the_hub_going_away_makes_its_sources_unreadable(broker: Broker, opened:
     assert link.read("Zendesk").tickets
     # silent: no heartbeat (the connection stays up, so no last will either)
     hub.stopped.set()
-    seen = link.mark("Zendesk")
     started = time.monotonic()
-    assert link.wait_for_change("Zendesk", seen, 30) is True  # wakes the engine: hub quiet
+    assert link.wait_for_quiet(30) is True  # wakes the engine: hub quiet
     assert time.monotonic() - started <= 3 * 1.0 + 1.5
     with pytest.raises(Unavailable, match="the team hub is offline since"):
         link.read("Zendesk")
@@ -255,7 +256,10 @@ def test_a_standby_hub_takes_over_when_the_hub_goes_silent(
     first.stopped.set()  # silent
     wait_until(lambda: second.active, timeout=3 * 1.0 + 3, what="the standby took over")
     wait_until(lambda: not first.active, what="the silent hub saw it")  # one hub at a time
-    wait_until(lambda: [t.id for t in link.read("Zendesk").tickets] == ["2"])
+    # what the standby read before the hub's last publication is older: never published again
+    assert ("Zendesk", "tickets") not in second.last
+    second.publish_snapshot("Zendesk", Snapshot("Zendesk", (ticket(3, "Sales"),), NOW))
+    wait_until(lambda: [t.id for t in link.read("Zendesk").tickets] == ["3"])
 
 
 # paho-mqtt 2.2 leaves the socket of a failed TLS handshake for the garbage collector
@@ -354,3 +358,100 @@ def test_claims_are_shown_as_people_read_them() -> None:
     hostile = "Ann\u202ea\x1b[31m\nBen"  # a login name is text from the broker: plain, one line
     assert team_messages.open_anyway(hostile) == "Ann a [31m Ben is on it — open anyway?"
     assert team_messages.open_anyway(None) == ""
+
+
+def hub_agent(b: Broker, tmp_path: Path, user: str, desk_url: str, opened: list[Any]) -> TeamAgent:
+    """A hub's whole agent (``[team] hub = true``) over the json fake at ``desk_url``."""
+    source = {"name": "Zendesk", "kind": "json", "url": desk_url, "interval": "1s"}
+    source |= {"secret_env": "TICKETBELL_TEST_DESK_KEY", "auth_header": "X-Api-Key"}
+    source |= {"items": "data.tickets", "next": "links.next", "fields": dict(FIELDS)}
+    source["waiting_statuses"] = ["open"]
+    table = {"broker": b.url, "name": TEAM, "user": user, "hub": True, "heartbeat": "1s"}
+    table["secret_env"] = f"TICKETBELL_TEST_{user.upper()}_PASSWORD"
+    config = cfg.from_dict({"role": "owner", "team": table, "sources": [source]})
+    agent = open_team_agent(config, LocalQueue(tmp_path / user))
+    opened.append(agent)
+    agent.start()
+    return agent
+
+
+def test_a_standby_hub_asks_its_helpdesk_nothing_until_it_takes_over(
+    broker: Broker, opened: list[Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each hub reads the account through a fake of its own, so each one's requests are counted.
+    monkeypatch.setenv("TICKETBELL_TEST_DESK_KEY", "team-standby-desk-key-51c0")
+    for user in ("hub", "hub2"):
+        monkeypatch.setenv(f"TICKETBELL_TEST_{user.upper()}_PASSWORD", PASSWORDS[user])
+    with local_server() as one, local_server() as two:
+        desks = [FakeJsonHelpdesk(server, "team-standby-desk-key-51c0") for server in (one, two)]
+        for desk in desks:
+            desk.add(1, "Invoice twice", queue="Billing", opened=NOW - timedelta(minutes=3))
+        first = hub_agent(broker, tmp_path, "hub", desks[0].url, opened)
+        assert first.hub is not None
+        wait_until(lambda: first.hub is not None and first.hub.active, what="the hub up")
+        second = hub_agent(broker, tmp_path, "hub2", desks[1].url, opened)
+        assert second.hub is not None
+        wait_until(lambda: second.status.waiting == 1, what="the standby shows the ticket")
+        time.sleep(1.5)  # its connection check at start, if it made one, is over
+        standby_asked, hub_asked = len(desks[1].requests), len(desks[0].requests)
+        assert standby_asked <= 1  # at most that check
+        time.sleep(4)  # four of each source's intervals
+        assert len(desks[1].requests) == standby_asked  # no second poller while it waits
+        assert len(desks[0].requests) >= hub_asked + 3  # the hub polls on
+        assert second.status.waiting == 1  # the team's publications, not a made-up count
+        desks[1].add(2, "Bulk pricing", queue="Sales", opened=datetime.now(UTC))
+        first.stop()  # its last heartbeat says "offline": the standby takes over
+        opened.remove(first)
+        wait_until(lambda: second.hub is not None and second.hub.active, what="the takeover")
+        wait_until(lambda: len(desks[1].requests) > standby_asked + 1, what="the standby polls")
+        wait_until(lambda: second.status.waiting == 2, what="what the new hub read")
+
+
+def test_a_flood_of_claims_is_refused_past_the_bounds_naming_the_topic(
+    broker: Broker, opened: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(team_messages, "MAX_CLAIMS_PER_USER", 3)
+    monkeypatch.setattr(team_messages, "MAX_CLAIMS", 5)
+    hub = start_hub(broker, opened)
+    wait_until(lambda: hub.active)
+    hub.publish_snapshot("Zendesk", Snapshot("Zendesk", (ticket(1, "Billing"),), NOW))
+    ben = member(broker, opened, "ben")
+    flooder = raw_client(broker, opened, "anna")  # her own login: the ACL lets her claim
+    claim = team_messages.encode(TEAM, {"by": "anna", "at": NOW.isoformat()})
+    for n in range(1, 6):
+        topic = f"ticketbell/{TEAM}/claims/Zendesk/{n}/anna"
+        flooder.publish(topic, claim, qos=1, retain=True).wait_for_publish(5)
+    wait_until(lambda: len(ben.notes) == 2, what="two claims refused")
+    assert {key for key in ben.claims} == {("Zendesk", "1"), ("Zendesk", "2"), ("Zendesk", "3")}
+    for n in (4, 5):
+        topic = f"ticketbell/{TEAM}/claims/Zendesk/{n}/anna"
+        assert f"refused a message on {topic}: too many claims" in "\n".join(ben.notes)
+    assert [t.id for t in ben.read("Zendesk").tickets] == ["1"]  # reading goes on
+    wait_until(lambda: sum(map(len, hub.claims.values())) == 3, what="the hub keeps no more")
+    cara = raw_client(broker, opened, "cara")  # the team's bound: 5 claims in all
+    for n in (6, 7, 8):
+        body = team_messages.encode(TEAM, {"by": "cara", "at": NOW.isoformat()})
+        cara.publish(f"ticketbell/{TEAM}/claims/Zendesk/{n}/cara", body, 1, True).wait_for_publish(
+            5
+        )
+    wait_until(lambda: len(ben.notes) == 3, what="the team's bound")
+    assert "claims/Zendesk/8/cara: too many claims: the team already holds 5" in ben.notes[-1]
+    anna = member(broker, opened, "anna")  # connects later: the hub ended the refused claims
+    wait_until(lambda: len(anna.claims) == 5, what="the claims kept, retained")
+    assert anna.notes == []
+
+
+def test_a_claim_from_the_terminal_marks_the_ticket_in_the_running_agent(
+    broker: Broker, opened: list[Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = start_hub(broker, opened)
+    wait_until(lambda: hub.active)
+    hub.publish_snapshot("Zendesk", Snapshot("Zendesk", (ticket(1, "Billing"),), NOW))
+    anna = team_agent(broker, tmp_path, "anna", opened)
+    wait_until(lambda: anna.status.tickets, what="the ticket at anna's agent")
+    assert not anna.status.tickets[0].acknowledged
+    monkeypatch.setenv("TICKETBELL_TEST_ANNA_PASSWORD", PASSWORDS["anna"])
+    terminal = settings(broker, "anna", secret_env="TICKETBELL_TEST_ANNA_PASSWORD")
+    assert claim_once(terminal, "Zendesk", "1", release=False) == ""  # `ticketbell claim`
+    wait_until(lambda: anna.status.tickets[0].acknowledged, what="✓ on it at her running agent")
+    assert anna.status.tickets[0].claimed_by is None  # her own claim is no news to her

@@ -4,7 +4,8 @@ It makes no request to the helpdesk and holds no helpdesk token: its ``name`` is
 source of that name, its ``categories`` are this person's own. What follows the fetch is this
 Ticketbell's own, as for any source: its queue, policy, badge, sounds, alerts once. The hub's
 publications reach it over the process's :class:`~agent.team.TeamLink` (``[team]``); a new one
-wakes the engine at once (``wait_for_change``), so a new ticket is not left for the interval.
+wakes the engine at once (``TeamLink.on_change``), so a new ticket is not left for the
+interval, and a hub gone quiet wakes it too (``wait_for_change``).
 """
 
 from __future__ import annotations
@@ -36,14 +37,19 @@ class TeamSource(Source):
         if found is None:
             raise NotConfigured(f"{config.name}: a team source needs [team] in the config")
         self.link = found
-        self.seen = (-1, -1)
         super().__init__(config, secret, clock)
 
     def fetch(self, since: datetime | None) -> Snapshot:
-        self.seen = self.link.mark(self.name)
-        snapshot = self.link.read(self.name)
+        return self.read(team.SYNC_WAIT)
+
+    def read(self, wait: float) -> Snapshot:
+        """The hub's last publication of this source, in this person's categories (waiting up
+        to ``wait`` seconds for the broker's retained messages)."""
+        snapshot = self.link.read(self.name, wait)
         tickets = tuple(t for t in snapshot.tickets if self.wants(t.category))
         return Snapshot(self.name, tickets, snapshot.fetched_at, complete=snapshot.complete)
 
     def wait_for_change(self, timeout: float) -> bool | None:
-        return self.link.wait_for_change(self.name, self.seen, timeout)
+        """A new publication wakes the agent by itself (``TeamLink.on_change``); this wait is
+        for the hub that goes quiet, which sends nothing."""
+        return self.link.wait_for_quiet(timeout)

@@ -16,6 +16,7 @@ message is trusted because it looks right.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,6 +44,10 @@ TEXT_LIMITS = {
     "assignee": 500,
 }
 MAX_NAME = 200
+#: claims kept of one person and of the whole team: a broker login may publish any number of
+#: claim topics; past these they are refused (the notice names the topic), never kept
+MAX_CLAIMS_PER_USER = 100
+MAX_CLAIMS = 2_000
 
 
 class Refused(BadResponse):
@@ -232,6 +237,19 @@ def parse_claim(team_name: str, user: str, raw: bytes) -> Claim | None:
     if _text(data, "by") != user:
         raise Refused("foreign: a claim in another person's name")
     return Claim(user, _time(data, "at"))
+
+
+def check_room(
+    claims: Mapping[tuple[str, str], Mapping[str, object]], key: tuple[str, str], user: str
+) -> None:
+    """Refused when keeping a new claim of ``user`` on ``key`` would pass the bounds (claims:
+    (source, ticket) -> user -> claim); a claim already held, renewed, always fits."""
+    if user in claims.get(key, {}):
+        return
+    if sum(len(held) for held in claims.values()) >= MAX_CLAIMS:
+        raise Refused(f"too many claims: the team already holds {MAX_CLAIMS}")
+    if sum(user in held for held in claims.values()) >= MAX_CLAIMS_PER_USER:
+        raise Refused(f"too many claims: this person already holds {MAX_CLAIMS_PER_USER}")
 
 
 def parse_presence(team_name: str, user: str, raw: bytes) -> Presence | None:
