@@ -89,10 +89,12 @@ class TicketListWindow(QWidget):
         self.filter = QLineEdit()
         self.filter.setPlaceholderText("Filter: subject, customer, category, helpdesk, number…")
         self.filter.setClearButtonEnabled(True)
+        self.filter.setAccessibleName("Filter")
         self.filter.textChanged.connect(self._apply_filter)
         layout.addWidget(self.filter)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setAccessibleName("Waiting tickets")
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
@@ -195,6 +197,7 @@ class StatusWindow(QWidget):
         row.addWidget(self.summary, 1)
         layout.addLayout(row)
         self.list = QListWidget()
+        self.list.setAccessibleName("Waiting tickets")
         self.list.setWordWrap(True)  # a long subject wraps instead of hiding its time left
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setToolTip(

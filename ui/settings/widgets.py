@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from agent import config as config_module
 from agent.config import Config, ConfigError
 from agent.config.shapes import key_text
+from ui.access import HINT, name_controls
 
 DEMO = "demo"
 ERROR_STYLE = "color: #d1242f"
@@ -60,6 +61,7 @@ def kind_text(kind: str) -> str:
 def hint(text: str) -> QLabel:
     label = plain_label(text)
     label.setStyleSheet("color: palette(placeholder-text)")
+    label.setProperty(HINT, True)
     return label
 
 
@@ -257,6 +259,7 @@ def retab(widget: QWidget) -> None:
         root = parent
     for a, b in itertools.pairwise(reading_order(root)):
         QWidget.setTabOrder(a, b)
+    name_controls(root)
 
 
 def fit_screen(window: QWidget, width: int, height: int, screen: QSize | None = None) -> None:
@@ -273,6 +276,7 @@ def scrolling(page: QWidget) -> QScrollArea:
     area.setWidget(page)
     area.setWidgetResizable(True)
     area.setFrameShape(QScrollArea.Shape.NoFrame)
+    area.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Tab goes to its fields, which it scrolls to
     return area
 
 

@@ -213,6 +213,7 @@ class FirstRunWizard(QWizard):
         )
         lay.addWidget(self.no_categories)
         lay.addWidget(self.form.categories)
+        self.form.categories.setAccessibleName(cats.title())
         return cats
 
     @property

@@ -1,0 +1,119 @@
+"""What a screen reader says for each control: its accessible name from the label of its row
+and a description from the row's hint, given once per window by :func:`name_controls`.
+
+A form's field is often a box (the control, its hint, its error label), so Qt cannot pair the
+row's label with the control itself; this does, and makes the label the control's buddy, so
+the label's Alt-mnemonic moves the focus there. A control that already has a name of its own
+(a button's text, a name set by hand) keeps it; a name given here is marked and renewed when
+the row's label changes (a helpdesk kind's fields).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QBoxLayout,
+    QFormLayout,
+    QLabel,
+    QLayout,
+    QLayoutItem,
+    QLineEdit,
+    QWidget,
+)
+
+HINT = "hint"  # property of a QLabel that explains the field it sits with (widgets.hint)
+_GIVEN = "access_given"  # property of a control whose accessible name was given here
+
+
+def focusable(widget: QWidget) -> bool:
+    """Whether Tab stops at ``widget`` itself (not a part that hands focus to its owner, as a
+    spin box's line edit or a tab widget do)."""
+    return bool(widget.focusPolicy() & Qt.FocusPolicy.TabFocus) and widget.focusProxy() is None
+
+
+def controls_in(part: QWidget | QLayout | None) -> list[QWidget]:
+    """The focusable controls in a layout item: the widget itself or those inside it."""
+    if part is None:
+        return []
+    if isinstance(part, QLayout):
+        items = (part.itemAt(i) for i in range(part.count()))
+        return [c for item in items if item is not None for c in controls_in(_part(item))]
+    inside = part.findChildren(QWidget)
+    return [w for w in [part, *inside] if focusable(w) and not isinstance(w, QLabel)]
+
+
+def _part(item: QLayoutItem) -> QWidget | QLayout | None:
+    widget = item.widget()
+    return widget if widget is not None else item.layout()
+
+
+def _hints_in(part: QWidget | QLayout | None) -> list[str]:
+    if isinstance(part, QLayout):
+        items = (part.itemAt(i) for i in range(part.count()))
+        return [h for item in items if item is not None for h in _hints_in(_part(item))]
+    if part is None:
+        return []
+    labels = [part] if isinstance(part, QLabel) else part.findChildren(QLabel)
+    return [label.text() for label in labels if label.property(HINT) and label.text()]
+
+
+def _named(control: QWidget) -> bool:
+    """Whether ``control`` has a name of its own: one set by hand, or a button's text (a combo
+    box's current text is its value, not its name)."""
+    if control.accessibleName():
+        return True
+    return isinstance(control, QAbstractButton) and bool(control.text().strip())
+
+
+def _label_text(label: QLabel) -> str:
+    """A row label as words: no mnemonic ampersand, no trailing colon."""
+    return label.text().replace("&&", "\0").replace("&", "").replace("\0", "&").rstrip(": ")
+
+
+def _give(label: QLabel | None, part: QWidget | QLayout | None) -> None:
+    controls = controls_in(part)
+    if not controls:
+        return
+    name = _label_text(label) if label is not None and label.text().strip() else ""
+    if name:
+        label.setBuddy(controls[0])  # type: ignore[union-attr]
+    described = " ".join(_hints_in(part))
+    for control in controls:
+        if name and (control.property(_GIVEN) or not _named(control)):
+            control.setAccessibleName(name)
+            control.setProperty(_GIVEN, True)
+        placeholder = control.placeholderText() if isinstance(control, QLineEdit) else ""
+        text = described or placeholder
+        if text and not control.accessibleDescription():
+            control.setAccessibleDescription(text)
+
+
+def _name_form(form: QFormLayout) -> None:
+    for row in range(form.rowCount()):
+        label_item = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+        field_item = form.itemAt(row, QFormLayout.ItemRole.FieldRole)
+        label = label_item.widget() if label_item is not None else None
+        field = _part(field_item) if field_item is not None else None
+        _give(label if isinstance(label, QLabel) else None, field)
+
+
+def _name_box(box: QBoxLayout) -> None:
+    """In a row of widgets, a label names the control that follows it ("Window [30m]")."""
+    parts = [_part(item) for i in range(box.count()) if (item := box.itemAt(i)) is not None]
+    for before, after in itertools.pairwise(parts):
+        if isinstance(before, QLabel) and not before.property(HINT) and not controls_in(before):
+            _give(before, after)
+
+
+def name_controls(root: QWidget) -> None:
+    """Give every control under ``root`` that has no name the label of its form row (or the
+    label before it in its row of widgets) as its accessible name, and its hint as its
+    description; called once a window is built and whenever rows are added or removed."""
+    for layout in root.findChildren(QLayout):
+        if isinstance(layout, QFormLayout):
+            _name_form(layout)
+        elif isinstance(layout, QBoxLayout):
+            _name_box(layout)
