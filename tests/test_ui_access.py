@@ -138,7 +138,8 @@ def test_a_field_is_named_by_its_row_label_and_the_label_leads_to_it(
     assert spoken_name(interval) == "Check every"
     label = dialog.source_form.form.labelForField(interval.parentWidget())
     assert isinstance(label, QLabel) and label.buddy() is interval
-    assert "minutes" in interval.accessibleDescription()  # its hint, read after the name
+    hint = "e.g. 2m (empty: every 2 minutes)"
+    assert interval.accessibleDescription() == hint  # its own hint only, read after the name
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))

@@ -104,7 +104,11 @@ def _name_box(box: QBoxLayout) -> None:
     """In a row of widgets, a label names the control that follows it ("Window [30m]")."""
     parts = [_part(item) for i in range(box.count()) if (item := box.itemAt(i)) is not None]
     for before, after in itertools.pairwise(parts):
-        if isinstance(before, QLabel) and not before.property(HINT) and not controls_in(before):
+        if (
+            isinstance(before, QLabel)
+            and not before.property(HINT)
+            and len(controls_in(after)) == 1
+        ):
             _give(before, after)
 
 
