@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import (
     QAbstractButton,
     QBoxLayout,
@@ -121,3 +122,60 @@ def name_controls(root: QWidget) -> None:
             _name_form(layout)
         elif isinstance(layout, QBoxLayout):
             _name_box(layout)
+
+
+# -- colour that reads: text at least 4.5:1 against the window (WCAG 2 AA), light or dark
+
+ERROR = "#d1242f"  # an error label, the "Not saved" banner
+OK = "#1a7f37"  # "Connected", a sent test message
+LEAST_CONTRAST = 4.5
+
+
+def _rgb(colour: QColor) -> tuple[float, float, float]:
+    return colour.redF(), colour.greenF(), colour.blueF()
+
+
+def luminance(colour: QColor) -> float:
+    """WCAG 2's relative luminance of ``colour``."""
+
+    def channel(c: float) -> float:
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(x) for x in _rgb(colour))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: QColor, b: QColor) -> float:
+    """WCAG 2's contrast ratio of two colours, from 1 to 21."""
+    light, dark = sorted((luminance(a), luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def readable(colour: QColor, background: QColor) -> QColor:
+    """``colour``, moved towards black on a light background (white on a dark one) just
+    enough to reach 4.5:1 against it: red stays red, on a light theme and a dark one."""
+    end = QColor("#000000") if luminance(background) > 0.18 else QColor("#ffffff")
+    for step in range(11):
+        t = step / 10
+        mixed = QColor.fromRgbF(
+            *(c + (e - c) * t for c, e in zip(_rgb(colour), _rgb(end), strict=True))
+        )
+        if contrast(mixed, background) >= LEAST_CONTRAST:
+            return mixed
+    return end
+
+
+def text_style(colour: str | None = None, palette: QPalette | None = None) -> str:
+    """A label's style sheet: text in ``colour`` (None: a hint's muted colour, the palette's
+    placeholder text over the window) that reads against the window of ``palette`` (the
+    application's)."""
+    palette = palette if palette is not None else QGuiApplication.palette()
+    window = palette.color(QPalette.ColorRole.Window)
+    if colour is None:
+        hint = palette.color(QPalette.ColorRole.PlaceholderText)
+        alpha = hint.alphaF()
+        mixed = (h * alpha + w * (1 - alpha) for h, w in zip(_rgb(hint), _rgb(window), strict=True))
+        ink = QColor.fromRgbF(*mixed)
+    else:
+        ink = QColor(colour)
+    return f"color: {readable(ink, window).name()}"

@@ -33,11 +33,9 @@ from PySide6.QtWidgets import (
 from agent import config as config_module
 from agent.config import Config, ConfigError
 from agent.config.shapes import key_text
-from ui.access import HINT, name_controls
+from ui.access import ERROR, HINT, OK, name_controls, text_style
 
 DEMO = "demo"
-ERROR_STYLE = "color: #d1242f"
-OK_STYLE = "color: #1a7f37"
 
 
 def plain_label(text: str = "", error: bool = False) -> QLabel:
@@ -45,7 +43,7 @@ def plain_label(text: str = "", error: bool = False) -> QLabel:
     label.setTextFormat(Qt.TextFormat.PlainText)
     label.setWordWrap(True)
     if error:
-        label.setStyleSheet(ERROR_STYLE)
+        label.setStyleSheet(text_style(ERROR))
         label.setVisible(bool(text))
     return label
 
@@ -60,7 +58,7 @@ def kind_text(kind: str) -> str:
 
 def hint(text: str) -> QLabel:
     label = plain_label(text)
-    label.setStyleSheet("color: palette(placeholder-text)")
+    label.setStyleSheet(text_style())
     label.setProperty(HINT, True)
     return label
 
@@ -85,7 +83,7 @@ def with_error(widget: QWidget | QHBoxLayout, hint_text: str = "") -> tuple[QWid
 def show(label: QLabel, text: str, ok: bool | None = None) -> None:
     label.setText(text)
     if ok is not None:
-        label.setStyleSheet(OK_STYLE if ok else ERROR_STYLE)
+        label.setStyleSheet(text_style(OK if ok else ERROR))
     label.setVisible(bool(text))
 
 

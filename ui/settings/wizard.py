@@ -33,10 +33,10 @@ from agent import secrets as secret_store
 from agent.config import Config, ConfigError, problems
 from agent.connection import ConnectionTest
 from agent.sources import KINDS
+from ui.access import ERROR, text_style
 from ui.settings.source_form import SourceForm
 from ui.settings.widgets import (
     DEMO,
-    ERROR_STYLE,
     fit_screen,
     hint,
     kind_text,
@@ -128,7 +128,7 @@ class DonePage(QWizardPage):
         self.saved = saved
         self.setTitle(title)
         self.summary.setText(text)
-        self.summary.setStyleSheet("" if saved else ERROR_STYLE)
+        self.summary.setStyleSheet("" if saved else text_style(ERROR))
         self.autostart.setVisible(saved)
         self.completeChanged.emit()
 
