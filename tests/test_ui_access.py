@@ -14,9 +14,12 @@ from PySide6.QtGui import QAccessible
 from PySide6.QtWidgets import QLabel, QMessageBox, QPushButton, QWidget
 
 from agent import config as config_module
+from agent.config import Alerts
+from agent.model import Alert
 from agent.sources import KINDS
 from tests.test_ui_dashboard import CONFIG, status, waiting
-from tests.test_ui_tray import make_tray, qsettings
+from tests.test_ui_tray import NOW, SOURCE, make_tray, qsettings
+from tests.test_ui_tray import waiting as tray_waiting
 from ui.access import focusable
 from ui.dashboard import Dashboard
 from ui.settings import FirstRunWizard, SettingsDialog
@@ -180,3 +183,21 @@ def test_dashboard_and_ticket_list_are_named_and_in_reading_order(qtbot: Any, ma
     window.show()
     check(window, "ticket list")
     assert spoken_name(window.filter) == "Filter"
+
+
+@pytest.mark.parametrize("sound", ["chime", "off"])
+def test_every_sound_has_a_notification_and_sound_off_keeps_it(
+    make_tray, monkeypatch: pytest.MonkeyPatch, sound: str
+) -> None:
+    """The chime's visual twin is the notification; `sound = "off"` (the sound-free mode
+    Settings offers) silences the chime and still shows it."""
+    tray = make_tray()
+    tray.sound.configure(Alerts(sound=sound))
+    shown: list[str] = []
+    monkeypatch.setattr(tray.tray, "showMessage", lambda title, *args: shown.append(title))
+    w = tray_waiting("5", 20, subject="Refund please")
+    tray.show_alerts(
+        (Alert("new", NOW, "k5", SOURCE, "5", "Refund please", "Billing", w.ticket.url),)
+    )
+    assert shown == ["1 new ticket: Billing"]
+    assert tray.sound.requested == ([] if sound == "off" else ["chime"])
