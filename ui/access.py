@@ -42,8 +42,20 @@ def controls_in(part: QWidget | QLayout | None) -> list[QWidget]:
     if isinstance(part, QLayout):
         items = (part.itemAt(i) for i in range(part.count()))
         return [c for item in items if item is not None for c in controls_in(_part(item))]
-    inside = part.findChildren(QWidget)
-    return [w for w in [part, *inside] if focusable(w) and not isinstance(w, QLabel)]
+    if focusable(part) and not isinstance(part, QLabel):
+        return [part]  # its inner parts (a combo box's popup list) are its own
+    inside = [w for w in part.findChildren(QWidget) if focusable(w) and not isinstance(w, QLabel)]
+    return [w for w in inside if not _within(w, inside)]
+
+
+def _within(widget: QWidget, controls: list[QWidget]) -> bool:
+    """Whether ``widget`` is a part of one of ``controls``."""
+    parent = widget.parentWidget()
+    while parent is not None:
+        if parent in controls:
+            return True
+        parent = parent.parentWidget()
+    return False
 
 
 def _part(item: QLayoutItem) -> QWidget | QLayout | None:

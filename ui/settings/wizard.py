@@ -33,7 +33,7 @@ from agent import secrets as secret_store
 from agent.config import Config, ConfigError, problems
 from agent.connection import ConnectionTest
 from agent.sources import KINDS
-from ui.access import ERROR, text_style
+from ui.access import ERROR, name_controls, text_style
 from ui.settings.source_form import SourceForm
 from ui.settings.widgets import (
     DEMO,
@@ -170,6 +170,7 @@ class FirstRunWizard(QWizard):
         self.done_page = DonePage()
         self.addPage(self.done_page)
         fit_screen(self, 680, 600)
+        name_controls(self)
         self.currentIdChanged.connect(self._page_changed)
         self.finished.connect(self._finished)
 
