@@ -132,6 +132,8 @@ def test_a_screen_reader_finds_every_field_and_tabs_in_reading_order(
     found = walk_settings(a11y_desktop, tmp_path, tabs=16)
     controls = [c for c in found["controls"] if c["role"] in CONTROLS]
     assert [c for c in controls if not heard(c)] == []
+    # a combo box's name is its value: what it is comes from the label it is labelled by
+    assert [c["name"] for c in controls if c["role"] == "combo box" and not c["label"]] == []
     names = {heard(c) for c in controls}
     assert {"Helpdesks", "Helpdesk", "Name", "Check every", "Test connection", "Save"} <= names
     interval = next(c for c in controls if c["name"] == "Check every")
