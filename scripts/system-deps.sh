@@ -13,6 +13,8 @@ run_pkgs=(libegl1 libgl1 libfontconfig1 libxkbcommon0 libxkbcommon-x11-0 libdbus
 test_pkgs=(dovecot-imapd pulseaudio pulseaudio-utils dbus-daemon mosquitto mosquitto-clients)
 # the notification tests' own desktop (tests/desktop.py): X display, dunst, its menu, key presses
 test_pkgs+=(xvfb dunst dbus-bin suckless-tools xdotool)
+# the access test: Qt's accessibility read over the AT-SPI bus, as a screen reader does
+test_pkgs+=(at-spi2-core python3-pyatspi)
 desktop_pkgs=(xvfb dbus-x11 dunst pulseaudio pulseaudio-utils sox imagemagick xdotool x11-utils
               x11-xserver-utils libglib2.0-bin bc openbox xfce4-panel trayer suckless-tools)
 

@@ -93,9 +93,10 @@ class Dashboard(QWidget):
             _share(self.data[2]),
             _bars(self.data[3], (_("breaches"),)),
         ]
-        for view, chart in zip(self.views, charts, strict=True):
+        for view, chart, data in zip(self.views, charts, self.data, strict=True):
             old = view.chart()
             view.setChart(chart)
+            _name_panel(view, data)
             if old is not None:
                 old.deleteLater()
 
@@ -249,3 +250,20 @@ def show_status(status: Status) -> None:
     """The bridge's status signal: redraw the open dashboard, if any."""
     if _window is not None and _window.isVisible():
         _window.show_status(status)
+
+
+def _name_panel(view: Any, data: ChartData) -> None:
+    """A chart is read out by its title, its figures as text (a screen reader cannot see the
+    bars), and its Save buttons say which chart they save."""
+    view.setAccessibleName(data.title)
+    rows = (
+        "; ".join(f"{c} {_cell_text(v)}" for c, v in zip(data.columns, r, strict=False))
+        for r in data.rows
+    )
+    view.setAccessibleDescription(". ".join(list(rows)[:14]))
+    for button in view.parentWidget().findChildren(QPushButton):
+        button.setAccessibleDescription(data.title)
+
+
+def _cell_text(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)

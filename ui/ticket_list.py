@@ -100,10 +100,12 @@ class TicketListWindow(QWidget):
         self.filter = QLineEdit()
         self.filter.setPlaceholderText(_("Filter: subject, customer, category, helpdesk, number…"))
         self.filter.setClearButtonEnabled(True)
+        self.filter.setAccessibleName(_("Filter"))
         self.filter.textChanged.connect(self._apply_filter)
         layout.addWidget(self.filter)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels([_(c) for c in COLUMNS])
+        self.table.setAccessibleName(_("Waiting tickets"))
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
@@ -214,6 +216,7 @@ class StatusWindow(QWidget):
         row.addWidget(self.summary, 1)
         layout.addLayout(row)
         self.list = QListWidget()
+        self.list.setAccessibleName(_("Waiting tickets"))
         self.list.setWordWrap(True)  # a long subject wraps instead of hiding its time left
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setToolTip(

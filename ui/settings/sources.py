@@ -21,6 +21,7 @@ class SourcesPage(QWidget):
         left = QVBoxLayout()
         self.source_list = QListWidget()
         self.source_list.setMaximumWidth(180)
+        self.source_list.setAccessibleName("Helpdesks")
         left.addWidget(self.source_list)
         add = QPushButton("Add a helpdesk")
         remove = QPushButton("Remove")

@@ -33,10 +33,9 @@ from PySide6.QtWidgets import (
 from agent import config as config_module
 from agent.config import Config, ConfigError
 from agent.config.shapes import key_text
+from ui.access import ERROR, HINT, OK, name_controls, text_style
 
 DEMO = "demo"
-ERROR_STYLE = "color: #d1242f"
-OK_STYLE = "color: #1a7f37"
 
 
 def plain_label(text: str = "", error: bool = False) -> QLabel:
@@ -44,7 +43,7 @@ def plain_label(text: str = "", error: bool = False) -> QLabel:
     label.setTextFormat(Qt.TextFormat.PlainText)
     label.setWordWrap(True)
     if error:
-        label.setStyleSheet(ERROR_STYLE)
+        label.setStyleSheet(text_style(ERROR))
         label.setVisible(bool(text))
     return label
 
@@ -59,7 +58,8 @@ def kind_text(kind: str) -> str:
 
 def hint(text: str) -> QLabel:
     label = plain_label(text)
-    label.setStyleSheet("color: palette(placeholder-text)")
+    label.setStyleSheet(text_style())
+    label.setProperty(HINT, True)
     return label
 
 
@@ -83,7 +83,7 @@ def with_error(widget: QWidget | QHBoxLayout, hint_text: str = "") -> tuple[QWid
 def show(label: QLabel, text: str, ok: bool | None = None) -> None:
     label.setText(text)
     if ok is not None:
-        label.setStyleSheet(OK_STYLE if ok else ERROR_STYLE)
+        label.setStyleSheet(text_style(OK if ok else ERROR))
     label.setVisible(bool(text))
 
 
@@ -257,6 +257,7 @@ def retab(widget: QWidget) -> None:
         root = parent
     for a, b in itertools.pairwise(reading_order(root)):
         QWidget.setTabOrder(a, b)
+    name_controls(root)
 
 
 def fit_screen(window: QWidget, width: int, height: int, screen: QSize | None = None) -> None:
@@ -273,6 +274,7 @@ def scrolling(page: QWidget) -> QScrollArea:
     area.setWidget(page)
     area.setWidgetResizable(True)
     area.setFrameShape(QScrollArea.Shape.NoFrame)
+    area.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Tab goes to its fields, which it scrolls to
     return area
 
 

@@ -33,10 +33,10 @@ from agent import secrets as secret_store
 from agent.config import Config, ConfigError, problems
 from agent.connection import ConnectionTest
 from agent.sources import KINDS
+from ui.access import ERROR, name_controls, text_style
 from ui.settings.source_form import SourceForm
 from ui.settings.widgets import (
     DEMO,
-    ERROR_STYLE,
     fit_screen,
     hint,
     kind_text,
@@ -128,7 +128,7 @@ class DonePage(QWizardPage):
         self.saved = saved
         self.setTitle(title)
         self.summary.setText(text)
-        self.summary.setStyleSheet("" if saved else ERROR_STYLE)
+        self.summary.setStyleSheet("" if saved else text_style(ERROR))
         self.autostart.setVisible(saved)
         self.completeChanged.emit()
 
@@ -170,6 +170,7 @@ class FirstRunWizard(QWizard):
         self.done_page = DonePage()
         self.addPage(self.done_page)
         fit_screen(self, 680, 600)
+        name_controls(self)
         self.currentIdChanged.connect(self._page_changed)
         self.finished.connect(self._finished)
 
@@ -224,6 +225,7 @@ class FirstRunWizard(QWizard):
         )
         lay.addWidget(self.no_categories)
         lay.addWidget(self.form.categories)
+        self.form.categories.setAccessibleName(cats.title())
         return cats
 
     @property

@@ -1,0 +1,193 @@
+"""What a screen reader says for each control: its accessible name from the label of its row
+and a description from the row's hint, given once per window by :func:`name_controls`.
+
+A form's field is often a box (the control, its hint, its error label), so Qt cannot pair the
+row's label with the control itself; this does, and makes the label the control's buddy, so
+the label's Alt-mnemonic moves the focus there. A control that already has a name of its own
+(a button's text, a name set by hand) keeps it; a name given here is marked and renewed when
+the row's label changes (a helpdesk kind's fields).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QBoxLayout,
+    QFormLayout,
+    QLabel,
+    QLayout,
+    QLayoutItem,
+    QLineEdit,
+    QWidget,
+)
+
+HINT = "hint"  # property of a QLabel that explains the field it sits with (widgets.hint)
+_GIVEN = "access_given"  # property of a control whose accessible name was given here
+
+
+def focusable(widget: QWidget) -> bool:
+    """Whether Tab stops at ``widget`` itself (not a part that hands focus to its owner, as a
+    spin box's line edit or a tab widget do)."""
+    return bool(widget.focusPolicy() & Qt.FocusPolicy.TabFocus) and widget.focusProxy() is None
+
+
+def controls_in(part: QWidget | QLayout | None) -> list[QWidget]:
+    """The focusable controls in a layout item: the widget itself or those inside it."""
+    if part is None:
+        return []
+    if isinstance(part, QLayout):
+        items = (part.itemAt(i) for i in range(part.count()))
+        return [c for item in items if item is not None for c in controls_in(_part(item))]
+    if focusable(part) and not isinstance(part, QLabel):
+        return [part]  # its inner parts (a combo box's popup list) are its own
+    inside = [w for w in part.findChildren(QWidget) if focusable(w) and not isinstance(w, QLabel)]
+    return [w for w in inside if not _within(w, inside)]
+
+
+def _within(widget: QWidget, controls: list[QWidget]) -> bool:
+    """Whether ``widget`` is a part of one of ``controls``."""
+    parent = widget.parentWidget()
+    while parent is not None:
+        if parent in controls:
+            return True
+        parent = parent.parentWidget()
+    return False
+
+
+def _part(item: QLayoutItem) -> QWidget | QLayout | None:
+    widget = item.widget()
+    return widget if widget is not None else item.layout()
+
+
+def _hints_in(part: QWidget | QLayout | None) -> list[str]:
+    if isinstance(part, QLayout):
+        items = (part.itemAt(i) for i in range(part.count()))
+        return [h for item in items if item is not None for h in _hints_in(_part(item))]
+    if part is None:
+        return []
+    labels = [part] if isinstance(part, QLabel) else part.findChildren(QLabel)
+    return [label.text() for label in labels if label.property(HINT) and label.text()]
+
+
+def _named(control: QWidget) -> bool:
+    """Whether ``control`` has a name of its own: one set by hand, or a button's text (a combo
+    box's current text is its value, not its name)."""
+    if control.accessibleName():
+        return True
+    return isinstance(control, QAbstractButton) and bool(control.text().strip())
+
+
+def _label_text(label: QLabel) -> str:
+    """A row label as words: no mnemonic ampersand, no trailing colon."""
+    return label.text().replace("&&", "\0").replace("&", "").replace("\0", "&").rstrip(": ")
+
+
+def _give(label: QLabel | None, part: QWidget | QLayout | None) -> None:
+    controls = controls_in(part)
+    if not controls:
+        return
+    name = _label_text(label) if label is not None and label.text().strip() else ""
+    if name:
+        label.setBuddy(controls[0])  # type: ignore[union-attr]
+    described = " ".join(_hints_in(part))
+    for control in controls:
+        if name and (control.property(_GIVEN) or not _named(control)):
+            control.setAccessibleName(name)
+            control.setProperty(_GIVEN, True)
+        placeholder = control.placeholderText() if isinstance(control, QLineEdit) else ""
+        text = described or placeholder
+        if text and not control.accessibleDescription():
+            control.setAccessibleDescription(text)
+
+
+def _name_form(form: QFormLayout) -> None:
+    for row in range(form.rowCount()):
+        label_item = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+        field_item = form.itemAt(row, QFormLayout.ItemRole.FieldRole)
+        label = label_item.widget() if label_item is not None else None
+        field = _part(field_item) if field_item is not None else None
+        _give(label if isinstance(label, QLabel) else None, field)
+
+
+def _name_box(box: QBoxLayout) -> None:
+    """In a row of widgets, a label names the control that follows it ("Window [30m]")."""
+    parts = [_part(item) for i in range(box.count()) if (item := box.itemAt(i)) is not None]
+    for before, after in itertools.pairwise(parts):
+        if (
+            isinstance(before, QLabel)
+            and not before.property(HINT)
+            and len(controls_in(after)) == 1
+        ):
+            _give(before, after)
+
+
+def name_controls(root: QWidget) -> None:
+    """Give every control under ``root`` that has no name the label of its form row (or the
+    label before it in its row of widgets) as its accessible name, and its hint as its
+    description; called once a window is built and whenever rows are added or removed."""
+    for layout in root.findChildren(QLayout):
+        if isinstance(layout, QFormLayout):
+            _name_form(layout)
+        elif isinstance(layout, QBoxLayout):
+            _name_box(layout)
+
+
+# -- colour that reads: text at least 4.5:1 against the window (WCAG 2 AA), light or dark
+
+ERROR = "#d1242f"  # an error label, the "Not saved" banner
+OK = "#1a7f37"  # "Connected", a sent test message
+LEAST_CONTRAST = 4.5
+
+
+def _rgb(colour: QColor) -> tuple[float, float, float]:
+    return colour.redF(), colour.greenF(), colour.blueF()
+
+
+def luminance(colour: QColor) -> float:
+    """WCAG 2's relative luminance of ``colour``."""
+
+    def channel(c: float) -> float:
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(x) for x in _rgb(colour))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: QColor, b: QColor) -> float:
+    """WCAG 2's contrast ratio of two colours, from 1 to 21."""
+    light, dark = sorted((luminance(a), luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def readable(colour: QColor, background: QColor) -> QColor:
+    """``colour``, moved towards black on a light background (white on a dark one) just
+    enough to reach 4.5:1 against it: red stays red, on a light theme and a dark one."""
+    end = QColor("#000000") if luminance(background) > 0.18 else QColor("#ffffff")
+    for step in range(11):
+        t = step / 10
+        mixed = QColor.fromRgbF(
+            *(c + (e - c) * t for c, e in zip(_rgb(colour), _rgb(end), strict=True))
+        )
+        if contrast(mixed, background) >= LEAST_CONTRAST:
+            return mixed
+    return end
+
+
+def text_style(colour: str | None = None, palette: QPalette | None = None) -> str:
+    """A label's style sheet: text in ``colour`` (None: a hint's muted colour, the palette's
+    placeholder text over the window) that reads against the window of ``palette`` (the
+    application's)."""
+    palette = palette if palette is not None else QGuiApplication.palette()
+    window = palette.color(QPalette.ColorRole.Window)
+    if colour is None:
+        hint = palette.color(QPalette.ColorRole.PlaceholderText)
+        alpha = hint.alphaF()
+        mixed = (h * alpha + w * (1 - alpha) for h, w in zip(_rgb(hint), _rgb(window), strict=True))
+        ink = QColor.fromRgbF(*mixed)
+    else:
+        ink = QColor(colour)
+    return f"color: {readable(ink, window).name()}"
