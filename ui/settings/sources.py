@@ -8,6 +8,7 @@ from PySide6.QtCore import QPoint, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QListWidget, QPushButton, QVBoxLayout, QWidget
 
 from agent.config import ConfigError
+from agent.i18n import _
 from ui.settings.source_form import SourceForm
 from ui.settings.widgets import DEMO, scrolling
 
@@ -22,8 +23,8 @@ class SourcesPage(QWidget):
         self.source_list = QListWidget()
         self.source_list.setMaximumWidth(180)
         left.addWidget(self.source_list)
-        add = QPushButton("Add a helpdesk")
-        remove = QPushButton("Remove")
+        add = QPushButton(_("Add a helpdesk"))
+        remove = QPushButton(_("Remove"))
         left.addWidget(add)
         left.addWidget(remove)
         lay.addLayout(left)
@@ -53,7 +54,8 @@ class SourcesPage(QWidget):
 
     def _add(self) -> None:
         self.store_current()
-        self.sources.append({"kind": DEMO, "name": f"Helpdesk {len(self.sources) + 1}"})
+        name = _("Helpdesk {number}").format(number=len(self.sources) + 1)
+        self.sources.append({"kind": DEMO, "name": name})
         self.source_list.addItem(self.sources[-1]["name"])
         self.current = -1
         self.source_list.setCurrentRow(len(self.sources) - 1)
