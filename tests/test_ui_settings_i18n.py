@@ -42,10 +42,22 @@ def test_settings_speak_german_with_language_de(qtbot, tmp_path, german) -> None
     assert dialog.windowTitle() == "Ticketbell-Einstellungen"
     tabs = [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())]
     assert tabs == ["Helpdesks", "Antwortzeiten", "Hinweise", "Eskalation", "Allgemein"]
-    assert "Senden um" in form_labels(dialog)  # the digest's time
+    labels = form_labels(dialog)
+    assert "Senden um" in labels  # the digest's time
+    assert "Lautstärke" in labels  # alerts.volume, declared in agent/config/schema.py
+    assert "Ich bin" in labels and "Sprache" in labels
+    assert "Prüfen alle" in labels  # a helpdesk's interval
     assert dialog.general.autostart.text() == "Ticketbell bei der Anmeldung starten"
     assert dialog.source_form.test_button.text() == "Verbindung testen"
     assert dialog.response.bh_days[0].text() == "Mo."  # the locale's weekday names
+    assert dialog.general.role.itemText(0) == "Assistenz: meine Kategorien, alle 2 Minuten geprüft"
+    form = dialog.source_form
+    form.kind.setCurrentIndex(form.kind.findData("zendesk"))
+    assert form.kind.currentText().startswith("Zendesk Support: neue und offene Tickets")
+    assert "Zendesk-Adresse" in form_labels(form)
+    assert form.token_steps.text().startswith("Admin Center → Apps und Integrationen")
+    assert form.token_steps.text().endswith("nie in der Einstellungsdatei.")
+    form.kind.setCurrentIndex(form.kind.findData("demo"))
     dialog.alerts.quiet.setText("late-early")
     assert dialog.save() is None
     assert dialog.banner.text().startswith("Nicht gespeichert: bitte korrigieren Sie das rot ")
