@@ -62,6 +62,7 @@ def test_settings_speak_german_with_language_de(qtbot, tmp_path, german) -> None
     assert dialog.save() is None
     assert dialog.banner.text().startswith("Nicht gespeichert: bitte korrigieren Sie das rot ")
     assert "auf der Seite Hinweise" in dialog.banner.text()
+    assert "'late' ist keine Uhrzeit" in dialog.alerts.errors["alerts.quiet_hours"].text()
     shots = os.environ.get("TICKETBELL_SHOTS")  # a screenshot for the closing note, on request
     if shots:
         dialog.tabs.setCurrentWidget(dialog.helpdesks)

@@ -14,8 +14,7 @@ from collections.abc import Callable
 from datetime import time, timedelta
 from typing import Any
 
-from agent import i18n
-from agent.i18n import N_
+from agent.i18n import N_, _, current
 from agent.sources.base import Option
 
 ROLES = ("assistant", "owner")
@@ -48,10 +47,11 @@ def parse_duration(text: object) -> timedelta:
     """Parse "90s", "10m", "2h", "1d", combinations like "1h30m", and the words a person
     writes: "2 hours", "90 min", "1 hour and 30 minutes". Raises ValueError."""
     if not isinstance(text, str):
-        raise ValueError(f'{text!r} is not a duration; write it as a string like "10m"')
+        said = _('{value!r} is not a duration; write it as a string like "10m"')
+        raise ValueError(said.format(value=text))
     raw = re.sub(r"\band\b|,", "", text.strip().lower()).replace(" ", "")
     if raw.startswith("-"):
-        raise ValueError(f"{text!r} is negative; a duration must be positive")
+        raise ValueError(_("{value!r} is negative; a duration must be positive").format(value=text))
     pos, total = 0, 0.0
     for match in _DURATION_PART.finditer(raw):
         if match.start() != pos:
@@ -59,13 +59,13 @@ def parse_duration(text: object) -> timedelta:
         total += float(match.group(1)) * _UNIT_SECONDS[_UNIT_OF[match.group(2)]]
         pos = match.end()
     if not raw or pos != len(raw):
-        raise ValueError(
-            f'{text!r} is not a duration; use e.g. "90s", "10m", "2 hours", "1h30m", "1d"'
-        )
+        example = '"90s", "10m", "2 hours", "1h30m", "1d"'
+        said = _("{value!r} is not a duration; use e.g. {examples}")
+        raise ValueError(said.format(value=text, examples=example))
     try:
         return timedelta(seconds=total)
     except OverflowError:  # "999999999999999999999d": past what a timedelta holds
-        raise ValueError(f"{text!r} is far too long") from None
+        raise ValueError(_("{value!r} is far too long").format(value=text)) from None
 
 
 def format_duration(value: timedelta) -> str:
@@ -84,17 +84,18 @@ def duration_in_words(text: str) -> str:
     written = format_duration(parse_duration(text))
     number, unit = int(written[:-1]), written[-1]
     name = {"s": "second", "m": "minute", "h": "hour", "d": "day"}[unit]
-    return format_unit(number, f"duration-{name}", length="long", locale=i18n.current().formats)
+    return format_unit(number, f"duration-{name}", length="long", locale=current().formats)
 
 
 def parse_clock(text: str) -> time:
     match = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
     if not match or int(match.group(1)) > 24 or int(match.group(2)) > 59:
-        raise ValueError(f'{text!r} is not a time of day; use HH:MM, e.g. "09:00"')
+        said = _('{value!r} is not a time of day; use HH:MM, e.g. "09:00"')
+        raise ValueError(said.format(value=text))
     hour, minute = int(match.group(1)), int(match.group(2))
     if hour == 24:
         if minute:
-            raise ValueError(f"{text!r} is past midnight")
+            raise ValueError(_("{value!r} is past midnight").format(value=text))
         return time.max
     return time(hour, minute)
 
@@ -105,32 +106,36 @@ def parse_weekly(text: str) -> tuple[int, time]:
     match = re.fullmatch(r"([A-Za-z]{3})[a-z]*\s+(\d{1,2}):(\d{2})", str(text).strip())
     day = match.group(1).lower() if match else ""
     if not match or day not in days or int(match.group(2)) > 23 or int(match.group(3)) > 59:
-        raise ValueError(f'{text!r} is not a day and a time; use e.g. "Mon 08:00"')
+        said = _('{value!r} is not a day and a time; use e.g. "Mon 08:00"')
+        raise ValueError(said.format(value=text))
     return days.index(day), time(int(match.group(2)), int(match.group(3)))
 
 
 def parse_time_range(text: object) -> tuple[time, time]:
     """Parse "09:00-17:30" into two times. The end may be before the start (crosses midnight)."""
     if not isinstance(text, str) or "-" not in text:
-        raise ValueError(f'{text!r} is not a time range; use "HH:MM-HH:MM", e.g. "09:00-17:30"')
-    start, _, end = text.partition("-")
+        said = _('{value!r} is not a time range; use "HH:MM-HH:MM", e.g. "09:00-17:30"')
+        raise ValueError(said.format(value=text))
+    start, _sep, end = text.partition("-")
     return parse_clock(start), parse_clock(end)
 
 
 def _day_run(part: str) -> set[int]:
-    first, _, last = part.partition("-")
+    first, _sep, last = part.partition("-")
     try:
         a = WEEKDAYS.index(first[:3])
         b = WEEKDAYS.index(last[:3]) if last else a
     except ValueError:
-        raise ValueError(f"{part!r} is not a day; use Mon, Tue, Wed, Thu, Fri, Sat, Sun") from None
+        said = _("{value!r} is not a day; use Mon, Tue, Wed, Thu, Fri, Sat, Sun")
+        raise ValueError(said.format(value=part)) from None
     return {(a + i) % 7 for i in range((b - a) % 7 + 1)}
 
 
 def parse_days(text: object) -> frozenset[int]:
     """Parse "Mon-Fri", "Mon,Wed,Fri" or "Sun-Thu" into ISO weekday numbers 0..6 (Mon=0)."""
     if not isinstance(text, str) or not text.strip():
-        raise ValueError(f'{text!r} is not a list of days; use e.g. "Mon-Fri" or "Mon,Wed"')
+        said = _('{value!r} is not a list of days; use e.g. "Mon-Fri" or "Mon,Wed"')
+        raise ValueError(said.format(value=text))
     days: set[int] = set()
     for part in text.lower().replace(" ", "").split(","):
         days |= _day_run(part)
@@ -144,36 +149,41 @@ def one_of(choices: tuple[str, ...], what: str) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         if value in choices:
             return ""
-        listed = " or ".join(f'"{c}"' for c in choices)
-        return f"{value!r} is not {what}; use {listed}"
+        listed = _(" or ").join(f'"{c}"' for c in choices)
+        said = _("{value!r} is not {what}; use {choices}")
+        return said.format(value=value, what=_(what), choices=listed)
 
     return check
 
 
 def between(low: float, high: float, advice: str) -> Callable[[Any], str]:
     def check(value: Any) -> str:
-        return "" if low <= value <= high else f"{value} is out of range; {advice}"
+        said = _("{value} is out of range; {advice}")
+        return "" if low <= value <= high else said.format(value=value, advice=_(advice))
 
     return check
 
 
 def _fraction(value: Any) -> str:
-    return "" if 0 < value < 1 else f"{value} is out of range; use a fraction like 0.8"
+    said = _("{value} is out of range; use a fraction like 0.8")
+    return "" if 0 < value < 1 else said.format(value=value)
 
 
 def _env_name(value: Any) -> str:
     ok = not value or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value)
-    return "" if ok else f"{value!r} is not an environment variable name"
+    return "" if ok else _("{value!r} is not an environment variable name").format(value=value)
 
 
 def _proxy(value: Any) -> str:
     if "@" in value:  # user:password@ (not quoted: `config show` and this message would)
-        return (
+        return _(
             "must not contain a user name or password; use a proxy that needs none, or set "
             "HTTPS_PROXY in this computer's environment and leave proxy out"
         )
     if value and not re.match(r"^(https?|socks5h?)://", value):
-        return f"{value!r} is not a proxy URL (http://, https:// or socks5://)"
+        return _("{value!r} is not a proxy URL (http://, https:// or socks5://)").format(
+            value=value
+        )
     return ""
 
 
@@ -181,15 +191,18 @@ def _url(value: Any) -> str:
     if not value:
         return ""
     if not re.match(r"^[a-z][a-z0-9+.-]*://[^/\s]+", value, re.IGNORECASE):
-        return f"{value!r} is not a URL; it must start with https:// (or http://)"
+        return _("{value!r} is not a URL; it must start with https:// (or http://)").format(
+            value=value
+        )
     if re.match(r"^[a-z][a-z0-9+.-]*://[^/@\s]*:[^/@\s]*@", value, re.IGNORECASE):
-        return "must not contain a password; store it in the keyring instead"
+        return _("must not contain a password; store it in the keyring instead")
     return ""
 
 
 def _colour(value: Any) -> str:
     ok = not value or re.fullmatch(r"#[0-9a-fA-F]{6}", value)
-    return "" if ok else f'{value!r} is not a colour; write it as "#rrggbb", e.g. "#e5533d"'
+    said = _('{value!r} is not a colour; write it as "#rrggbb", e.g. "#e5533d"')
+    return "" if ok else said.format(value=value)
 
 
 #: the sounds Ticketbell brings (resources/<name>.wav)
@@ -203,7 +216,8 @@ def _language(value: Any) -> str:
 
     if not value or value in available():
         return ""
-    return f"{value!r} is not a language Ticketbell speaks; use one of {', '.join(available())}"
+    said = _("{value!r} is not a language Ticketbell speaks; use one of {languages}")
+    return said.format(value=value, languages=", ".join(available()))
 
 
 # --------------------------------------------------------------------------- the declarations
@@ -215,7 +229,7 @@ GENERAL = (
         str,
         "assistant",
         N_('"assistant" (my categories) or "owner" (every category, alerts when one is overdue)'),
-        one_of(ROLES, "a role"),
+        one_of(ROLES, N_("a role")),
     ),
     Option("sources", N_("Helpdesks"), list, [], N_("one [[sources]] table per helpdesk")),
     Option("retention", N_("Keep answered tickets for"), timedelta, "7d", minimum="1h"),
@@ -269,7 +283,7 @@ SOURCE = (
         float,
         30,
         N_("seconds one request may take"),
-        between(1, 300, "use 1 to 300 seconds"),
+        between(1, 300, N_("use 1 to 300 seconds")),
     ),
     Option(
         "sound",
@@ -328,7 +342,9 @@ ALERTS = (
         "chime",
         N_('"chime" (built in), "off", or a .wav file of your own'),
     ),
-    Option("volume", N_("Volume"), float, 0.8, N_("0.0 to 1.0"), between(0, 1, "use 0.0 to 1.0")),
+    Option(
+        "volume", N_("Volume"), float, 0.8, N_("0.0 to 1.0"), between(0, 1, N_("use 0.0 to 1.0"))
+    ),
     Option(
         "remind_every",
         N_("Remind every"),
@@ -385,7 +401,7 @@ QUIET = (
         int,
         12,
         N_("beyond it, new low and normal tickets are gathered; 0: no limit"),
-        between(0, 1000, "use 0 to 1000"),
+        between(0, 1000, N_("use 0 to 1000")),
     ),
     Option("gather_every", N_("Gathered notification every"), timedelta, "5m", minimum="1m"),
     Option(
@@ -433,7 +449,7 @@ ESCALATION = (
             "Only that Ticketbell sends emails and chat messages, so the owner does not get one "
             "from every computer."
         ),
-        one_of(("owner", "assistant"), "a role"),
+        one_of(("owner", "assistant"), N_("a role")),
     ),
     Option(
         "blind_after",
@@ -539,7 +555,7 @@ def defaults() -> dict[str, Any]:
 def empty_means(table: str, key: str, role: str = "assistant") -> str:
     """What leaving a field empty means, in words for the settings window."""
     if (table, key) == ("sources", "interval"):
-        return i18n._("every {duration}").format(duration=duration_in_words(DEFAULT_INTERVAL[role]))
+        return _("every {duration}").format(duration=duration_in_words(DEFAULT_INTERVAL[role]))
     opt = declared(table, key)
     if opt.type is timedelta and opt.default:
         return duration_in_words(str(opt.default))
