@@ -8,21 +8,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QFormLayout, QLabel
+from PySide6.QtWidgets import QDialogButtonBox, QFormLayout, QLabel
 
 from agent import config as config_module
-from agent import i18n
+from ui.app import speak
 from ui.settings import FirstRunWizard, SettingsDialog
 
 
 @pytest.fixture
-def german(monkeypatch) -> Iterator[None]:
-    """LANGUAGE=de, as a German desktop sets it; English again afterwards."""
+def german(qapp, monkeypatch) -> Iterator[None]:
+    """LANGUAGE=de, as a German desktop sets it, taken up as the app does at start (our texts
+    and Qt's own, ``ui.app.speak``); English again afterwards."""
     monkeypatch.setenv("LANGUAGE", "de")
-    i18n.use("")
+    speak(qapp, "")
     yield
     monkeypatch.delenv("LANGUAGE")
-    i18n.use("")
+    speak(qapp, "")
 
 
 def form_labels(widget) -> list[str]:
@@ -49,6 +50,8 @@ def test_settings_speak_german_with_language_de(qtbot, tmp_path, german) -> None
     assert "Prüfen alle" in labels  # a helpdesk's interval
     assert dialog.general.autostart.text() == "Ticketbell bei der Anmeldung starten"
     assert dialog.source_form.test_button.text() == "Verbindung testen"
+    buttons = dialog.findChild(QDialogButtonBox)
+    assert buttons.button(QDialogButtonBox.StandardButton.Save).text() == "Speichern"  # Qt's
     assert dialog.response.bh_days[0].text() == "Mo."  # the locale's weekday names
     assert dialog.general.role.itemText(0) == "Assistenz: meine Kategorien, alle 2 Minuten geprüft"
     form = dialog.source_form
@@ -72,6 +75,7 @@ def test_settings_speak_german_with_language_de(qtbot, tmp_path, german) -> None
         for i in range(dialog.tabs.count()):
             dialog.tabs.setCurrentIndex(i)
             dialog.grab().save(str(Path(shots) / f"settings-de-{i}.png"))
+        dialog.hide()  # closing a shown, edited dialog would ask to save
 
 
 def test_the_wizard_speaks_german(qtbot, tmp_path, german) -> None:
