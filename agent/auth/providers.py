@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from agent import secrets as secret_store
-from agent.i18n import _, ngettext
+from agent.i18n import N_, _, ngettext
 from agent.sources.base import BadResponse, NotConfigured, Option, Unavailable
 
 if TYPE_CHECKING:
@@ -23,29 +23,31 @@ ZENDESK_TOKENS_END = date(2027, 4, 30)
 OPTIONS = (
     Option(
         "provider",
-        "Sign-in provider",
+        N_("Sign-in provider"),
         str,
         "",
-        'with auth = "oauth": "microsoft", "google", "zendesk" or "custom" (with issuer)',
+        N_('with auth = "oauth": "microsoft", "google", "zendesk" or "custom" (with issuer)'),
     ),
-    Option("client_id", "OAuth client id", str, "", "from the app your admin registered"),
+    Option("client_id", N_("OAuth client id"), str, "", N_("from the app your admin registered")),
     Option(
         "client_secret",
-        "OAuth client secret",
+        N_("OAuth client secret"),
         str,
         "",
-        "only Google desktop clients have one (Google does not treat it as confidential)",
+        N_("only Google desktop clients have one (Google does not treat it as confidential)"),
     ),
-    Option("tenant", "Microsoft tenant", str, "organizations", "a tenant id or domain"),
-    Option("issuer", "OAuth server (custom)", str, "", "its RFC 8414 metadata is read"),
-    Option("scopes", "OAuth scopes (custom)", list, []),
+    Option("tenant", N_("Microsoft tenant"), str, "organizations", N_("a tenant id or domain")),
+    Option("issuer", N_("OAuth server (custom)"), str, "", N_("its RFC 8414 metadata is read")),
+    Option("scopes", N_("OAuth scopes (custom)"), list, []),
     Option(
         "redirect_port",
-        "Loopback port",
+        N_("Loopback port"),
         int,
         0,
-        "0: any free port; set one where the OAuth client allows only the exact "
-        "http://127.0.0.1:PORT/ it was registered with",
+        N_(
+            "0: any free port; set one where the OAuth client allows only the exact "
+            "http://127.0.0.1:PORT/ it was registered with"
+        ),
     ),
 )
 

@@ -40,6 +40,7 @@ from agent.config.shapes import (
     WindowRule,
     Windows,
 )
+from agent.i18n import N_, _
 from agent.model import INVISIBLE
 from agent.sources.base import Option
 
@@ -53,14 +54,14 @@ __all__ = ["tomllib"]  # re-exported by agent.config: the TOML reader in use, fo
 # --------------------------------------------------------------------------- reading values
 
 _TYPE_NAMES = {
-    str: "a string",
-    int: "a whole number",
-    float: "a number",
-    bool: "true or false",
-    list: "a list",
-    dict: "a table",
+    str: N_("a string"),
+    int: N_("a whole number"),
+    float: N_("a number"),
+    bool: N_("true or false"),
+    list: N_("a list"),
+    dict: N_("a table"),
 }
-_VALUE_NAMES = {**_TYPE_NAMES, int: "a number", bool: "true/false"}
+_VALUE_NAMES = {**_TYPE_NAMES, int: N_("a number"), bool: "true/false"}
 
 
 class _Reader:
@@ -74,8 +75,8 @@ class _Reader:
     def key(self, name: str | int) -> KeyPath:
         return (*self.at, name)
 
-    def error(self, name: str | int, message: str) -> ConfigError:
-        return ConfigError(self.file, self.key(name), message)
+    def error(self, name: str | int, message: str, **values: object) -> ConfigError:
+        return ConfigError(self.file, self.key(name), message, **values)
 
     def check_unknown(self, allowed: set[str] | tuple[Option, ...]) -> None:
         known = allowed if isinstance(allowed, set) else schema.keys(allowed)
@@ -88,22 +89,22 @@ class _Reader:
             return default
         value = self.table[name]
         kinds = kind if isinstance(kind, tuple) else (kind,)
-        names = " or ".join(dict.fromkeys(_TYPE_NAMES.get(k, k.__name__) for k in kinds))
+        names = _(" or ").join(dict.fromkeys(_(_TYPE_NAMES.get(k, k.__name__)) for k in kinds))
         if isinstance(value, bool) and bool not in kinds:
-            raise self.error(name, f"must be {names}, not true/false")
+            raise self.error(name, N_("must be {kinds}, not true/false"), kinds=names)
         if not isinstance(value, kinds):
             shown = _VALUE_NAMES.get(type(value), type(value).__name__)
-            raise self.error(name, f"must be {names}, not {shown}")
+            raise self.error(name, N_("must be {kinds}, not {found}"), kinds=names, found=_(shown))
         return value
 
     def text(self, name: str, default: str = "", required: bool = False) -> str:
         if required and name not in self.table:
-            raise self.error(name, "is missing")
+            raise self.error(name, N_("is missing"))
         value: str = self.get(name, str, default)
         if required and not value.strip():
-            raise self.error(name, "must not be empty")
+            raise self.error(name, N_("must not be empty"))
         if "\x00" in value:
-            raise self.error(name, "contains a NUL character")
+            raise self.error(name, N_("contains a NUL character"))
         return value
 
     def duration(self, opt: Option, default: timedelta | None = None) -> timedelta | None:
@@ -127,7 +128,7 @@ class _Reader:
             value = [value]
         for i, item in enumerate(value):
             if not isinstance(item, str) or not item.strip():
-                raise ConfigError(self.file, (*self.key(name), i), "must be a non-empty string")
+                raise ConfigError(self.file, (*self.key(name), i), N_("must be a non-empty string"))
         return tuple(item.strip() for item in value)
 
     def value(self, opt: Option) -> Any:
@@ -181,9 +182,9 @@ def _is_pem_bundle(path: Path) -> bool:
 def _source_name(r: _Reader) -> str:
     name = r.text("name", required=True).strip()
     if INVISIBLE.search(name):  # shown in menus and log lines
-        raise r.error("name", "contains a control or text-direction character; use plain text")
+        raise r.error("name", N_("contains a control or text-direction character; use plain text"))
     if len(name) > MAX_NAME:
-        raise r.error("name", f"is longer than {MAX_NAME} characters")
+        raise r.error("name", N_("is longer than {count} characters"), count=MAX_NAME)
     return name
 
 
@@ -201,7 +202,7 @@ def _verify(file: Path | None, r: _Reader) -> bool | str:
     if not isinstance(verify, str):
         return verify
     if not verify.strip():
-        raise r.error("verify", "must be true, false, or the path of a CA bundle file")
+        raise r.error("verify", N_("must be true, false, or the path of a CA bundle file"))
     ca = Path(verify).expanduser()
     if file is not None and not ca.is_absolute():
         ca = file.parent / ca
@@ -236,7 +237,7 @@ def _read_source(file: Path | None, index: int, table: object, role: str) -> Sou
     from agent.sources import source_class
 
     if not isinstance(table, dict):
-        raise ConfigError(file, ("sources", index), "must be a table ([[sources]])")
+        raise ConfigError(file, ("sources", index), N_("must be a table ([[sources]])"))
     r = _Reader(file, table, ("sources", index))
     name, kind = _source_name(r), _source_kind(r)
     cls = source_class(kind)
@@ -287,7 +288,7 @@ def _read_rule(r: _Reader, i: int) -> WindowRule:
     rr = r.item("rules", i, '{ priority = "urgent", window = "10m" }')
     rr.check_unknown(schema.RULE)
     if "window" not in rr.table:
-        raise rr.error("window", "is missing")
+        raise rr.error("window", N_("is missing"))
     window = rr.duration(schema.declared("windows.rules", "window"))
     priority = rr.text("priority").strip().lower() or None
     if priority and priority not in schema.PRIORITIES:
@@ -295,7 +296,7 @@ def _read_rule(r: _Reader, i: int) -> WindowRule:
     source = rr.text("source").strip() or None
     category = rr.text("category").strip() or None
     if not (source or category or priority):
-        raise ConfigError(r.file, rr.at, "matches nothing; give a source, category or priority")
+        raise ConfigError(r.file, rr.at, N_("matches nothing; give a source, category or priority"))
     assert window is not None
     return WindowRule(window, source, category, priority)
 
@@ -314,9 +315,8 @@ def _holidays(r: _Reader) -> str:
         code, _, subdiv = country.partition("-")
         supported = holidays.list_supported_countries()
         if code not in supported:
-            raise r.error(
-                "holidays", f'{country!r} is not a country code holidays knows, e.g. "GB"'
-            )
+            said = N_('{code!r} is not a country code holidays knows, e.g. "GB"')
+            raise r.error("holidays", said, code=country)
         if subdiv and subdiv not in supported[code]:
             raise r.error("holidays", f"{subdiv!r} is not a subdivision of {code}")
     return country
@@ -337,7 +337,7 @@ def _read_business_hours(r: _Reader) -> BusinessHours | None:
     hours = default("business_hours", "hours")
     start, end = r.parsed("hours", parse_time_range, parse_time_range(hours))
     if end <= start:
-        raise r.error("hours", "must end after it starts (business hours within one day)")
+        raise r.error("hours", N_("must end after it starts (business hours within one day)"))
     return BusinessHours(tz, days, start, end, _holidays(r))
 
 
@@ -353,7 +353,7 @@ def _sound_value(r: _Reader, key: str, sound: str) -> str:
             names = ", ".join(f'"{n}"' for n in schema.BUILT_IN_SOUNDS)
             raise r.error(key, f'must be {names}, "off", or the path of a .wav file')
         if not path.is_file():
-            raise r.error(key, f"the file {sound!r} does not exist")
+            raise r.error(key, N_("the file {path!r} does not exist"), path=sound)
     return sound
 
 
@@ -363,7 +363,7 @@ def _priority_sounds(r: _Reader) -> dict[str, str]:
         if priority not in schema.PRIORITIES:
             raise sounds.error(priority, f"{priority!r} is not low, normal, high or urgent")
         if not isinstance(sound, str):
-            raise sounds.error(priority, "must be a string: a sound's name or a .wav file")
+            raise sounds.error(priority, N_("must be a string: a sound's name or a .wav file"))
         _sound_value(sounds, priority, sound.strip())
     return {p: str(v).strip() for p, v in sounds.table.items()}
 
@@ -416,7 +416,7 @@ def _read_level(r: _Reader, i: int) -> EscalationLevel:
     after = lr.duration(schema.declared("escalation.levels", "after"))
     notify = _read_targets(lr, "notify")
     if not notify:
-        raise lr.error("notify", "is missing; list where this level is sent")
+        raise lr.error("notify", N_("is missing; list where this level is sent"))
     assert after is not None
     return EscalationLevel(after, notify, lr.value(schema.declared("escalation.levels", "when")))
 
@@ -425,7 +425,7 @@ def _read_escalation(r: _Reader) -> Escalation:
     r.check_unknown(schema.ESCALATION)
     levels = tuple(_read_level(r, i) for i in range(len(r.get("levels", list, []))))
     if any(b.after < a.after for a, b in itertools.pairwise(levels)):
-        raise r.error("levels", 'must be in order of their "after" delays')
+        raise r.error("levels", N_('must be in order of their "after" delays'))
     value = {opt.key: r.value(opt) for opt in schema.ESCALATION if opt.type is timedelta}
     return Escalation(
         levels=levels,
@@ -475,7 +475,7 @@ def _read_vip(r: _Reader, i: int) -> VipRule:
     if not any(who.values()):
         raise ConfigError(r.file, vr.at, "matches nobody; give an email, domain or organization")
     if who["email"] and "@" not in who["email"]:
-        raise vr.error("email", f"{who['email']!r} is not an email address")
+        raise vr.error("email", N_("{value!r} is not an email address"), value=who["email"])
     return VipRule(
         **who,
         window=vr.duration(schema.declared("vip", "window")),
@@ -545,9 +545,9 @@ def read_toml(path: Path) -> dict[str, Any]:
     try:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, "", f"is not valid TOML: {exc}") from None
+        raise ConfigError(path, "", N_("is not valid TOML: {error}"), error=exc) from None
     except RecursionError:  # [[[[…]]]] or {a={a={…}}} nested thousands deep
-        raise ConfigError(path, "", "is nested too deeply to be a config file") from None
+        raise ConfigError(path, "", N_("is nested too deeply to be a config file")) from None
     return data
 
 

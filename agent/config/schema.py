@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import time, timedelta
 from typing import Any
 
+from agent.i18n import N_, _, current
 from agent.sources.base import Option
 
 ROLES = ("assistant", "owner")
@@ -46,10 +47,11 @@ def parse_duration(text: object) -> timedelta:
     """Parse "90s", "10m", "2h", "1d", combinations like "1h30m", and the words a person
     writes: "2 hours", "90 min", "1 hour and 30 minutes". Raises ValueError."""
     if not isinstance(text, str):
-        raise ValueError(f'{text!r} is not a duration; write it as a string like "10m"')
+        said = _('{value!r} is not a duration; write it as a string like "10m"')
+        raise ValueError(said.format(value=text))
     raw = re.sub(r"\band\b|,", "", text.strip().lower()).replace(" ", "")
     if raw.startswith("-"):
-        raise ValueError(f"{text!r} is negative; a duration must be positive")
+        raise ValueError(_("{value!r} is negative; a duration must be positive").format(value=text))
     pos, total = 0, 0.0
     for match in _DURATION_PART.finditer(raw):
         if match.start() != pos:
@@ -57,13 +59,13 @@ def parse_duration(text: object) -> timedelta:
         total += float(match.group(1)) * _UNIT_SECONDS[_UNIT_OF[match.group(2)]]
         pos = match.end()
     if not raw or pos != len(raw):
-        raise ValueError(
-            f'{text!r} is not a duration; use e.g. "90s", "10m", "2 hours", "1h30m", "1d"'
-        )
+        example = '"90s", "10m", "2 hours", "1h30m", "1d"'
+        said = _("{value!r} is not a duration; use e.g. {examples}")
+        raise ValueError(said.format(value=text, examples=example))
     try:
         return timedelta(seconds=total)
     except OverflowError:  # "999999999999999999999d": past what a timedelta holds
-        raise ValueError(f"{text!r} is far too long") from None
+        raise ValueError(_("{value!r} is far too long").format(value=text)) from None
 
 
 def format_duration(value: timedelta) -> str:
@@ -75,21 +77,25 @@ def format_duration(value: timedelta) -> str:
 
 
 def duration_in_words(text: str) -> str:
-    """ "15m" -> "15 minutes", "1h" -> "1 hour": for the settings window's hints."""
+    """ "15m" -> "15 minutes", "1h" -> "1 hour" ("15 Minuten"): for the settings window's hints,
+    in the person's language."""
+    from babel.units import format_unit
+
     written = format_duration(parse_duration(text))
     number, unit = int(written[:-1]), written[-1]
     name = {"s": "second", "m": "minute", "h": "hour", "d": "day"}[unit]
-    return f"{number} {name}{'' if number == 1 else 's'}"
+    return format_unit(number, f"duration-{name}", length="long", locale=current().formats)
 
 
 def parse_clock(text: str) -> time:
     match = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
     if not match or int(match.group(1)) > 24 or int(match.group(2)) > 59:
-        raise ValueError(f'{text!r} is not a time of day; use HH:MM, e.g. "09:00"')
+        said = _('{value!r} is not a time of day; use HH:MM, e.g. "09:00"')
+        raise ValueError(said.format(value=text))
     hour, minute = int(match.group(1)), int(match.group(2))
     if hour == 24:
         if minute:
-            raise ValueError(f"{text!r} is past midnight")
+            raise ValueError(_("{value!r} is past midnight").format(value=text))
         return time.max
     return time(hour, minute)
 
@@ -100,32 +106,36 @@ def parse_weekly(text: str) -> tuple[int, time]:
     match = re.fullmatch(r"([A-Za-z]{3})[a-z]*\s+(\d{1,2}):(\d{2})", str(text).strip())
     day = match.group(1).lower() if match else ""
     if not match or day not in days or int(match.group(2)) > 23 or int(match.group(3)) > 59:
-        raise ValueError(f'{text!r} is not a day and a time; use e.g. "Mon 08:00"')
+        said = _('{value!r} is not a day and a time; use e.g. "Mon 08:00"')
+        raise ValueError(said.format(value=text))
     return days.index(day), time(int(match.group(2)), int(match.group(3)))
 
 
 def parse_time_range(text: object) -> tuple[time, time]:
     """Parse "09:00-17:30" into two times. The end may be before the start (crosses midnight)."""
     if not isinstance(text, str) or "-" not in text:
-        raise ValueError(f'{text!r} is not a time range; use "HH:MM-HH:MM", e.g. "09:00-17:30"')
-    start, _, end = text.partition("-")
+        said = _('{value!r} is not a time range; use "HH:MM-HH:MM", e.g. "09:00-17:30"')
+        raise ValueError(said.format(value=text))
+    start, _sep, end = text.partition("-")
     return parse_clock(start), parse_clock(end)
 
 
 def _day_run(part: str) -> set[int]:
-    first, _, last = part.partition("-")
+    first, _sep, last = part.partition("-")
     try:
         a = WEEKDAYS.index(first[:3])
         b = WEEKDAYS.index(last[:3]) if last else a
     except ValueError:
-        raise ValueError(f"{part!r} is not a day; use Mon, Tue, Wed, Thu, Fri, Sat, Sun") from None
+        said = _("{value!r} is not a day; use Mon, Tue, Wed, Thu, Fri, Sat, Sun")
+        raise ValueError(said.format(value=part)) from None
     return {(a + i) % 7 for i in range((b - a) % 7 + 1)}
 
 
 def parse_days(text: object) -> frozenset[int]:
     """Parse "Mon-Fri", "Mon,Wed,Fri" or "Sun-Thu" into ISO weekday numbers 0..6 (Mon=0)."""
     if not isinstance(text, str) or not text.strip():
-        raise ValueError(f'{text!r} is not a list of days; use e.g. "Mon-Fri" or "Mon,Wed"')
+        said = _('{value!r} is not a list of days; use e.g. "Mon-Fri" or "Mon,Wed"')
+        raise ValueError(said.format(value=text))
     days: set[int] = set()
     for part in text.lower().replace(" ", "").split(","):
         days |= _day_run(part)
@@ -139,36 +149,41 @@ def one_of(choices: tuple[str, ...], what: str) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         if value in choices:
             return ""
-        listed = " or ".join(f'"{c}"' for c in choices)
-        return f"{value!r} is not {what}; use {listed}"
+        listed = _(" or ").join(f'"{c}"' for c in choices)
+        said = _("{value!r} is not {what}; use {choices}")
+        return said.format(value=value, what=_(what), choices=listed)
 
     return check
 
 
 def between(low: float, high: float, advice: str) -> Callable[[Any], str]:
     def check(value: Any) -> str:
-        return "" if low <= value <= high else f"{value} is out of range; {advice}"
+        said = _("{value} is out of range; {advice}")
+        return "" if low <= value <= high else said.format(value=value, advice=_(advice))
 
     return check
 
 
 def _fraction(value: Any) -> str:
-    return "" if 0 < value < 1 else f"{value} is out of range; use a fraction like 0.8"
+    said = _("{value} is out of range; use a fraction like 0.8")
+    return "" if 0 < value < 1 else said.format(value=value)
 
 
 def _env_name(value: Any) -> str:
     ok = not value or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value)
-    return "" if ok else f"{value!r} is not an environment variable name"
+    return "" if ok else _("{value!r} is not an environment variable name").format(value=value)
 
 
 def _proxy(value: Any) -> str:
     if "@" in value:  # user:password@ (not quoted: `config show` and this message would)
-        return (
+        return _(
             "must not contain a user name or password; use a proxy that needs none, or set "
             "HTTPS_PROXY in this computer's environment and leave proxy out"
         )
     if value and not re.match(r"^(https?|socks5h?)://", value):
-        return f"{value!r} is not a proxy URL (http://, https:// or socks5://)"
+        return _("{value!r} is not a proxy URL (http://, https:// or socks5://)").format(
+            value=value
+        )
     return ""
 
 
@@ -176,20 +191,24 @@ def _url(value: Any) -> str:
     if not value:
         return ""
     if not re.match(r"^[a-z][a-z0-9+.-]*://[^/\s]+", value, re.IGNORECASE):
-        return f"{value!r} is not a URL; it must start with https:// (or http://)"
+        return _("{value!r} is not a URL; it must start with https:// (or http://)").format(
+            value=value
+        )
     if re.match(r"^[a-z][a-z0-9+.-]*://[^/@\s]*:[^/@\s]*@", value, re.IGNORECASE):
-        return "must not contain a password; store it in the keyring instead"
+        return _("must not contain a password; store it in the keyring instead")
     return ""
 
 
 def _colour(value: Any) -> str:
     ok = not value or re.fullmatch(r"#[0-9a-fA-F]{6}", value)
-    return "" if ok else f'{value!r} is not a colour; write it as "#rrggbb", e.g. "#e5533d"'
+    said = _('{value!r} is not a colour; write it as "#rrggbb", e.g. "#e5533d"')
+    return "" if ok else said.format(value=value)
 
 
 #: the sounds Ticketbell brings (resources/<name>.wav)
 BUILT_IN_SOUNDS = ("chime", "urgent", "bell", "knock")
-SOUND_HELP = f"{', '.join(BUILT_IN_SOUNDS)} (built in), off, or a .wav file"
+#: BUILT_IN_SOUNDS in words (a plain text, so that it can be translated)
+SOUND_HELP = N_("chime, urgent, bell, knock (built in), off, or a .wav file")
 
 
 def _language(value: Any) -> str:
@@ -197,7 +216,8 @@ def _language(value: Any) -> str:
 
     if not value or value in available():
         return ""
-    return f"{value!r} is not a language Ticketbell speaks; use one of {', '.join(available())}"
+    said = _("{value!r} is not a language Ticketbell speaks; use one of {languages}")
+    return said.format(value=value, languages=", ".join(available()))
 
 
 # --------------------------------------------------------------------------- the declarations
@@ -205,220 +225,268 @@ def _language(value: Any) -> str:
 GENERAL = (
     Option(
         "role",
-        "I am the",
+        N_("I am the"),
         str,
         "assistant",
-        '"assistant" (my categories) or "owner" (every category, alerts when one is overdue)',
-        one_of(ROLES, "a role"),
+        N_('"assistant" (my categories) or "owner" (every category, alerts when one is overdue)'),
+        one_of(ROLES, N_("a role")),
     ),
-    Option("sources", "Helpdesks", list, [], "one [[sources]] table per helpdesk"),
-    Option("retention", "Keep answered tickets for", timedelta, "7d", minimum="1h"),
-    Option("start_at_login", "Start Ticketbell when I log in", bool, False),
-    Option("vip", "VIP customers", list, [], "one [[vip]] table per customer or company"),
+    Option("sources", N_("Helpdesks"), list, [], N_("one [[sources]] table per helpdesk")),
+    Option("retention", N_("Keep answered tickets for"), timedelta, "7d", minimum="1h"),
+    Option("start_at_login", N_("Start Ticketbell when I log in"), bool, False),
+    Option("vip", N_("VIP customers"), list, [], N_("one [[vip]] table per customer or company")),
     Option(
         "language",
-        "Language",
+        N_("Language"),
         str,
         "",
-        'the language of windows, messages and escalations ("de", "fr", "pt_BR"); '
-        "empty: the system's",
+        N_(
+            'the language of windows, messages and escalations ("de", "fr", "pt_BR"); '
+            "empty: the system's"
+        ),
         _language,
     ),
 )
 SOURCE = (
-    Option("name", "Name", str, None, "the keyring entry of its token is keyed by this name"),
-    Option("kind", "Helpdesk", str, None, "which helpdesk: `ticketbell sources` lists them"),
-    Option("url", "Address", str, "", "the helpdesk's address", _url),
-    Option("user", "User", str, "", "the account, where the helpdesk needs one"),
+    Option(
+        "name", N_("Name"), str, None, N_("the keyring entry of its token is keyed by this name")
+    ),
+    Option(
+        "kind", N_("Helpdesk"), str, None, N_("which helpdesk: `ticketbell sources` lists them")
+    ),
+    Option("url", N_("Address"), str, "", N_("the helpdesk's address"), _url),
+    Option("user", N_("User"), str, "", N_("the account, where the helpdesk needs one")),
     Option(
         "secret_env",
-        "Token variable",
+        N_("Token variable"),
         str,
         "",
-        "read the token from this environment variable instead of the keyring",
+        N_("read the token from this environment variable instead of the keyring"),
         _env_name,
     ),
     Option(
         "interval",
-        "Check every",
+        N_("Check every"),
         timedelta,
         None,
-        f"how often it is checked: {DEFAULT_INTERVAL['assistant']} for assistants, "
-        f"{DEFAULT_INTERVAL['owner']} for owners",
+        N_("how often it is checked: 2m for assistants, 15m for owners"),  # DEFAULT_INTERVAL
         minimum=MIN_INTERVAL,
     ),
-    Option("categories", "My categories", list, [], "empty or absent: all"),
-    Option("verify", "Check TLS", bool, True, "false (warned), or a CA bundle file's path"),
-    Option("proxy", "Proxy", str, "", "otherwise the system's proxy settings apply", _proxy),
+    Option("categories", N_("My categories"), list, [], N_("empty or absent: all")),
+    Option("verify", N_("Check TLS"), bool, True, N_("false (warned), or a CA bundle file's path")),
+    Option(
+        "proxy", N_("Proxy"), str, "", N_("otherwise the system's proxy settings apply"), _proxy
+    ),
     Option(
         "timeout",
-        "Timeout",
+        N_("Timeout"),
         float,
         30,
-        "seconds one request may take",
-        between(1, 300, "use 1 to 300 seconds"),
+        N_("seconds one request may take"),
+        between(1, 300, N_("use 1 to 300 seconds")),
     ),
-    Option("sound", "Sound", str, "", f"{SOUND_HELP}; empty: the [alerts] sound"),
-    Option("accent", "Colour", str, "", 'shown beside its tickets, e.g. "#e5533d"', _colour),
+    Option(
+        "sound",
+        N_("Sound"),
+        str,
+        "",
+        N_("chime, urgent, bell, knock (built in), off, or a .wav file; empty: the [alerts] sound"),
+    ),
+    Option(
+        "accent", N_("Colour"), str, "", N_('shown beside its tickets, e.g. "#e5533d"'), _colour
+    ),
 )
 WINDOWS = (
-    Option("default", "Reply within", timedelta, "2h", "how long a ticket may wait", minimum="1m"),
-    Option("rules", "Rules", list, [], "other windows for some tickets; the most specific wins"),
+    Option(
+        "default",
+        N_("Reply within"),
+        timedelta,
+        "2h",
+        N_("how long a ticket may wait"),
+        minimum="1m",
+    ),
+    Option(
+        "rules", N_("Rules"), list, [], N_("other windows for some tickets; the most specific wins")
+    ),
     Option(
         "use_helpdesk_due",
-        "Use the helpdesk's own due time when a ticket has one",
+        N_("Use the helpdesk's own due time when a ticket has one"),
         bool,
         True,
-        "prefer the helpdesk's own SLA deadline when it reports one",
+        N_("prefer the helpdesk's own SLA deadline when it reports one"),
     ),
 )
 RULE = (
-    Option("source", "Helpdesk", str, "", "the source's name"),
-    Option("category", "Category", str, ""),
-    Option("priority", "Priority", str, "", " or ".join(PRIORITIES)),
-    Option("window", "reply within", timedelta, None, minimum="1m"),
+    Option("source", N_("Helpdesk"), str, "", N_("the source's name")),
+    Option("category", N_("Category"), str, ""),
+    Option("priority", N_("Priority"), str, "", " or ".join(PRIORITIES)),
+    Option("window", N_("reply within"), timedelta, None, minimum="1m"),
 )
 BUSINESS_HOURS = (
-    Option("timezone", "Time zone", str, None, 'e.g. "Europe/London"'),
-    Option("days", "Days", str, "Mon-Fri", 'e.g. "Mon-Fri" or "Sun-Thu"'),
-    Option("hours", "Hours", str, "09:00-17:00", "To 00:00 means until midnight."),
-    Option("holidays", "Public holidays of", str, "", 'a country code, or e.g. "US-CA", "DE-BY"'),
-)
-ALERTS = (
-    Option("sound", "Sound", str, "chime", '"chime" (built in), "off", or a .wav file of your own'),
-    Option("volume", "Volume", float, 0.8, "0.0 to 1.0", between(0, 1, "use 0.0 to 1.0")),
+    Option("timezone", N_("Time zone"), str, None, N_('e.g. "Europe/London"')),
+    Option("days", N_("Days"), str, "Mon-Fri", N_('e.g. "Mon-Fri" or "Sun-Thu"')),
+    Option("hours", N_("Hours"), str, "09:00-17:00", N_("To 00:00 means until midnight.")),
     Option(
-        "remind_every",
-        "Remind every",
-        timedelta,
-        "15m",
-        'A reminder chime while tickets are still waiting ("off": none).',
-        minimum="1m",
-    ),
-    Option("due_soon", "Due soon at", float, 0.8, "the part of the window passed", _fraction),
-    Option(
-        "quiet_hours",
-        "Quiet hours",
+        "holidays",
+        N_("Public holidays of"),
         str,
         "",
-        "No sound then; the badge and escalations go on.",
+        N_('a country code, or e.g. "US-CA", "DE-BY"'),
+    ),
+)
+ALERTS = (
+    Option(
+        "sound",
+        N_("Sound"),
+        str,
+        "chime",
+        N_('"chime" (built in), "off", or a .wav file of your own'),
+    ),
+    Option(
+        "volume", N_("Volume"), float, 0.8, N_("0.0 to 1.0"), between(0, 1, N_("use 0.0 to 1.0"))
+    ),
+    Option(
+        "remind_every",
+        N_("Remind every"),
+        timedelta,
+        "15m",
+        N_('A reminder chime while tickets are still waiting ("off": none).'),
+        minimum="1m",
+    ),
+    Option(
+        "due_soon", N_("Due soon at"), float, 0.8, N_("the part of the window passed"), _fraction
+    ),
+    Option(
+        "quiet_hours",
+        N_("Quiet hours"),
+        str,
+        "",
+        N_("No sound then; the badge and escalations go on."),
     ),
     Option(
         "forecast_lead",
-        "Warn of a likely breach",
+        N_("Warn of a likely breach"),
         timedelta,
         "30m",
-        "owners: this long before a ticket is expected to breach (after two weeks of history)",
+        N_("owners: this long before a ticket is expected to breach (after two weeks of history)"),
         minimum="1m",
     ),
     Option(
         "priority_sounds",
-        "Sound per priority",
+        N_("Sound per priority"),
         dict,
         {},
-        'e.g. { urgent = "urgent", high = "bell" }; it wins over the helpdesk\'s sound',
+        N_('e.g. { urgent = "urgent", high = "bell" }; it wins over the helpdesk\'s sound'),
     ),
 )
 QUIET = (
     Option(
         "away_after",
-        "Away after",
+        N_("Away after"),
         timedelta,
         "10m",
-        "no input for this long (or the screen locked) counts as away",
+        N_("no input for this long (or the screen locked) counts as away"),
         minimum="1m",
     ),
     Option(
         "break_through",
-        "Still ring for",
+        N_("Still ring for"),
         list,
         ["overdue", "escalated"],
-        'while away or in do-not-disturb: alert kinds, "urgent" (priority) or "vip"',
+        N_('while away or in do-not-disturb: alert kinds, "urgent" (priority) or "vip"'),
     ),
     Option(
         "max_interruptions",
-        "At most this many notifications an hour",
+        N_("At most this many notifications an hour"),
         int,
         12,
-        "beyond it, new low and normal tickets are gathered; 0: no limit",
-        between(0, 1000, "use 0 to 1000"),
+        N_("beyond it, new low and normal tickets are gathered; 0: no limit"),
+        between(0, 1000, N_("use 0 to 1000")),
     ),
-    Option("gather_every", "Gathered notification every", timedelta, "5m", minimum="1m"),
+    Option("gather_every", N_("Gathered notification every"), timedelta, "5m", minimum="1m"),
     Option(
         "follow_desktop",
-        "Follow the desktop's do-not-disturb and away",
+        N_("Follow the desktop's do-not-disturb and away"),
         bool,
         True,
-        "false: ring whatever the desktop says",
+        N_("false: ring whatever the desktop says"),
     ),
 )
 VIP = (
-    Option("email", "Customer email", str, "", "the requester's address, e.g. ceo@acme.com"),
-    Option("domain", "Email domain", str, "", "every requester at it, e.g. acme.com"),
-    Option("organization", "Organisation", str, "", "as the helpdesk names it"),
-    Option("window", "Reply within", timedelta, None, "empty: the usual window", minimum="1m"),
-    Option("sound", "Sound", str, "urgent", SOUND_HELP),
+    Option(
+        "email", N_("Customer email"), str, "", N_("the requester's address, e.g. ceo@acme.com")
+    ),
+    Option("domain", N_("Email domain"), str, "", N_("every requester at it, e.g. acme.com")),
+    Option("organization", N_("Organisation"), str, "", N_("as the helpdesk names it")),
+    Option(
+        "window", N_("Reply within"), timedelta, None, N_("empty: the usual window"), minimum="1m"
+    ),
+    Option("sound", N_("Sound"), str, "urgent", SOUND_HELP),
     Option(
         "escalate",
-        "Straight to the first escalation level",
+        N_("Straight to the first escalation level"),
         bool,
         True,
-        "tell the owner's first level as soon as the ticket arrives",
+        N_("tell the owner's first level as soon as the ticket arrives"),
     ),
 )
 ESCALATION = (
-    Option("levels", "Levels", list, [], 'each { after = "30m", notify = [...] }'),
+    Option("levels", N_("Levels"), list, [], N_('each { after = "30m", notify = [...] }')),
     Option(
         "repeat_every",
-        "Repeat the last level every",
+        N_("Repeat the last level every"),
         timedelta,
         None,
-        "empty: tell once per level",
+        N_("empty: tell once per level"),
         minimum="1m",
     ),
     Option(
         "sent_by",
-        "Who sends",
+        N_("Who sends"),
         str,
         "owner",
-        "Only that Ticketbell sends emails and chat messages, so the owner does not get one "
-        "from every computer.",
-        one_of(("owner", "assistant"), "a role"),
+        N_(
+            "Only that Ticketbell sends emails and chat messages, so the owner does not get one "
+            "from every computer."
+        ),
+        one_of(("owner", "assistant"), N_("a role")),
     ),
     Option(
         "blind_after",
-        "Tell when a source cannot be read for",
+        N_("Tell when a source cannot be read for"),
         timedelta,
         "30m",
         minimum="1m",
     ),
-    Option("give_up_after", "Stop retrying a message after", timedelta, "1d", minimum="1m"),
-    Option("digest_at", "Daily digest at", str, "", "HH:MM; empty: no digest"),
+    Option("give_up_after", N_("Stop retrying a message after"), timedelta, "1d", minimum="1m"),
+    Option("digest_at", N_("Daily digest at"), str, "", N_("HH:MM; empty: no digest")),
     Option(
         "scorecard_at",
-        "Weekly scorecard at",
+        N_("Weekly scorecard at"),
         str,
         "",
-        'e.g. "Mon 08:00": the last seven days through the digest\'s channels; empty: none',
+        N_('e.g. "Mon 08:00": the last seven days through the digest\'s channels; empty: none'),
     ),
     Option(
         "digest_to",
-        "Send the digest to",
+        N_("Send the digest to"),
         list,
         [],
-        "Nobody listed: every email and chat channel of the levels.",
+        N_("Nobody listed: every email and chat channel of the levels."),
     ),
 )
 LEVEL = (
-    Option("after", "When overdue by", timedelta, "0m", "0m: at once"),
-    Option("notify", "Tell", list, None, "owner-desktop, mailto://…, a chat channel"),
+    Option("after", N_("When overdue by"), timedelta, "0m", N_("0m: at once")),
+    Option("notify", N_("Tell"), list, None, N_("owner-desktop, mailto://…, a chat channel")),
     Option(
         "when",
-        "When",
+        N_("When"),
         str,
         "overdue",
-        '"overdue" (by after), or "nobody_watching": at once when no team member follows the '
-        "ticket's category ([team])",
+        N_(
+            '"overdue" (by after), or "nobody_watching": at once when no team member follows '
+            "the ticket's category ([team])"
+        ),
         one_of(("overdue", "nobody_watching"), "a level's when"),
     ),
 )
@@ -441,14 +509,16 @@ def _topic_name(value: Any) -> str:
 
 
 TEAM = (
-    Option("broker", "Broker", str, "", "mqtts://host:8883; mqtt:// only on loopback", _broker),
-    Option("name", "Team", str, "", "the team's topic root on the broker", _topic_name),
-    Option("user", "Broker login", str, "", 'its password in the keyring as "team"'),
-    Option("secret_env", "Password variable", str, "", "or from this variable", _env_name),
-    Option("ca", "Broker CA", str, "", "a CA bundle file for the broker's TLS"),
-    Option("hub", "Hub", bool, False, "this Ticketbell polls and publishes for the team"),
-    Option("heartbeat", "Heartbeat", timedelta, "15s", "the hub's heartbeat", minimum="1s"),
-    Option("claim_expiry", "A claim ends after", timedelta, "2h", minimum="1m"),
+    Option(
+        "broker", N_("Broker"), str, "", N_("mqtts://host:8883; mqtt:// only on loopback"), _broker
+    ),
+    Option("name", N_("Team"), str, "", N_("the team's topic root on the broker"), _topic_name),
+    Option("user", N_("Broker login"), str, "", N_('its password in the keyring as "team"')),
+    Option("secret_env", N_("Password variable"), str, "", N_("or from this variable"), _env_name),
+    Option("ca", N_("Broker CA"), str, "", N_("a CA bundle file for the broker's TLS")),
+    Option("hub", N_("Hub"), bool, False, N_("this Ticketbell polls and publishes for the team")),
+    Option("heartbeat", N_("Heartbeat"), timedelta, "15s", N_("the hub's heartbeat"), minimum="1s"),
+    Option("claim_expiry", N_("A claim ends after"), timedelta, "2h", minimum="1m"),
 )
 #: the config file's tables and their keys ("": the top level)
 TABLES: dict[str, tuple[Option, ...]] = {
@@ -496,7 +566,7 @@ def defaults() -> dict[str, Any]:
 def empty_means(table: str, key: str, role: str = "assistant") -> str:
     """What leaving a field empty means, in words for the settings window."""
     if (table, key) == ("sources", "interval"):
-        return f"every {duration_in_words(DEFAULT_INTERVAL[role])}"
+        return _("every {duration}").format(duration=duration_in_words(DEFAULT_INTERVAL[role]))
     opt = declared(table, key)
     if opt.type is timedelta and opt.default:
         return duration_in_words(str(opt.default))

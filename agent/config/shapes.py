@@ -14,6 +14,7 @@ import platformdirs
 
 import agent.config.schema as schema
 from agent.config.schema import parse_duration
+from agent.i18n import _
 
 APP_NAME = "ticketbell"
 DEFAULT_INTERVAL = {role: parse_duration(text) for role, text in schema.DEFAULT_INTERVAL.items()}
@@ -39,14 +40,23 @@ class ConfigError(ValueError):
 
     ``parts`` is the key as a path (("sources", 1, "url")), so the settings window puts the
     message next to its field without reading it back out of ``key``, the text form.
+    ``message`` is shown in the person's language: a text marked ``N_("must be at least
+    {minimum}")`` where it is written, its ``values`` filled in after translating (the key
+    path and the file name stay as they are).
     """
 
-    def __init__(self, file: str | Path | None, key: KeyPath | str, message: str) -> None:
+    def __init__(
+        self, file: str | Path | None, key: KeyPath | str, message: str, **values: object
+    ) -> None:
         self.file = str(file) if file else "<config>"
         self.parts: KeyPath = key if isinstance(key, tuple) else ((key,) if key else ())
         self.key = key_text(self.parts)
-        self.message = message
-        text = f"{self.file}: {self.key}: {message}" if self.key else f"{self.file}: {message}"
+        self.message = _(message).format(**values) if values else _(message)
+        text = (
+            f"{self.file}: {self.key}: {self.message}"
+            if self.key
+            else f"{self.file}: {self.message}"
+        )
         super().__init__(text)
 
     @property

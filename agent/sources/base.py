@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from agent import secrets
+from agent.i18n import N_
 from agent.model import Snapshot, utcnow
 from agent.sources.errors import (
     FETCH_DEADLINE_FACTOR,
@@ -96,7 +97,7 @@ class Source:
     optional: ClassVar[tuple[Option, ...]] = ()
     needs_secret: ClassVar[bool] = True
     #: what the secret is called in this helpdesk's words (shown in the settings form)
-    secret_label: ClassVar[str] = "API token"  # noqa: S105 - a label, not a secret
+    secret_label: ClassVar[str] = N_("API token")
     #: where to get the secret, the README's steps for this helpdesk ("How do I get this?")
     credential_steps: ClassVar[str] = ""
     #: what the categories filter means for this kind (group, queue, label, folder...)

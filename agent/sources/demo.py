@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from agent.i18n import N_
 from agent.model import UTC, Snapshot, Ticket
 from agent.sources.base import Option, Source
 
@@ -90,11 +91,11 @@ def demo_tickets(source: str, now: datetime) -> list[Ticket]:
 
 class DemoSource(Source):
     kind = "demo"
-    description = "built-in demo helpdesk: tickets appear and get answered, no network"
+    description = N_("built-in demo helpdesk: tickets appear and get answered, no network")
     needs_secret = False
     category_label = "Categories"
     # where the demo tickets' links point (the tray opens only links on a source's own site)
-    optional = (Option("url", "Demo address", default="https://example.com/ticketbell-demo"),)
+    optional = (Option("url", N_("Demo address"), default="https://example.com/ticketbell-demo"),)
 
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()

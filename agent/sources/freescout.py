@@ -35,6 +35,7 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
+from agent.i18n import N_
 from agent.model import Snapshot, Ticket
 from agent.sources.base import BadResponse, NotFound, Option, Source
 from agent.sources.http import Page
@@ -217,11 +218,11 @@ def _decided_by_listing(conv: dict[str, Any]) -> bool:
 
 class FreeScoutSource(Source):
     kind = "freescout"
-    description = "FreeScout (API & Webhooks module): active conversations, by mailbox"
-    required = (Option("url", "FreeScout address", help="e.g. https://help.example.com"),)
-    secret_label = "API key"  # noqa: S105 - a label, not a secret
+    description = N_("FreeScout (API & Webhooks module): active conversations, by mailbox")
+    required = (Option("url", N_("FreeScout address"), help=N_("e.g. https://help.example.com")),)
+    secret_label = N_("API key")
     credential_steps = (  # the README's steps
-        "Manage → API & Webhooks in FreeScout shows the API key"
+        N_("Manage → API & Webhooks in FreeScout shows the API key")
     )
     category_label = "Mailboxes"
 

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from agent.i18n import N_
 from agent.model import Snapshot, Ticket
 from agent.sources.base import BadResponse, Forbidden, NotConfigured, NotFound, Option, Source
 from agent.sources.http import Page, Pages
@@ -339,21 +340,23 @@ def search_next(page: Page) -> str | None:
 
 class FreshdeskSource(Source):
     kind = "freshdesk"
-    description = "Freshdesk: open tickets waiting on an agent, by group, with SLA due times"
-    required = (Option("url", "Freshdesk address", help="e.g. https://acme.freshdesk.com"),)
+    description = N_("Freshdesk: open tickets waiting on an agent, by group, with SLA due times")
+    required = (Option("url", N_("Freshdesk address"), help=N_("e.g. https://acme.freshdesk.com")),)
     optional = (
         Option(
             "statuses",
-            "Waiting statuses",
+            N_("Waiting statuses"),
             list,
             [],
-            "status numbers that mean waiting on an agent (2 = Open); empty: read from "
-            "Freshdesk's status field (Open, and custom statuses whose SLA timer runs and that "
-            "the customer does not see as awaiting their reply)",
+            N_(
+                "status numbers that mean waiting on an agent (2 = Open); empty: read from "
+                "Freshdesk's status field (Open, and custom statuses whose SLA timer runs and that "
+                "the customer does not see as awaiting their reply)"
+            ),
         ),
     )
-    secret_label = "API key"  # noqa: S105 - a label, not a secret
-    credential_steps = (  # the README's steps
+    secret_label = N_("API key")
+    credential_steps = N_(  # the README's steps
         "in Freshdesk, click your profile picture → Profile settings → View API Key (next to "
         "the password fields), copy it"
     )

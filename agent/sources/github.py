@@ -38,6 +38,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from agent.i18n import N_
 from agent.model import Snapshot, Ticket
 from agent.sources import kit
 from agent.sources.base import BadResponse, Forbidden, NotConfigured, NotFound, Option, Source
@@ -240,28 +241,32 @@ def parse_issue(
 
 class GitHubSource(Source):
     kind = "github"
-    description = "GitHub issues of a repository: open issues whose last word is a customer's"
-    required = (Option("repository", "Repository (owner/name)", help='e.g. "acme/tool"'),)
+    description = N_("GitHub issues of a repository: open issues whose last word is a customer's")
+    required = (Option("repository", N_("Repository (owner/name)"), help=N_('e.g. "acme/tool"')),)
     optional = (
-        Option("url", "API URL", default=API, help="GitHub Enterprise: https://HOST/api/v3"),
+        Option(
+            "url", N_("API URL"), default=API, help=N_("GitHub Enterprise: https://HOST/api/v3")
+        ),
         Option(
             "team",
-            "Team logins",
+            N_("Team logins"),
             list,
             [],
-            "GitHub logins whose comments count as answers (default: the organisation's "
-            "members and the repository's collaborators)",
+            N_(
+                "GitHub logins whose comments count as answers (default: the organisation's "
+                "members and the repository's collaborators)"
+            ),
         ),
         Option(
             "paused_labels",
-            "Paused labels",
+            N_("Paused labels"),
             list,
             ["waiting-for-customer", "on-hold"],
-            "issues with one of these labels are not waiting on the team",
+            N_("issues with one of these labels are not waiting on the team"),
         ),
     )
-    secret_label = "Personal access token"  # noqa: S105 - a label, not a secret
-    credential_steps = (  # the README's steps
+    secret_label = N_("Personal access token")
+    credential_steps = N_(  # the README's steps
         "GitHub → Settings → Developer settings → Personal access tokens → Fine-grained "
         "token, limited to the repository, with read access to Issues (and Metadata)"
     )

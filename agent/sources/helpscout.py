@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from agent import secrets
+from agent.i18n import N_
 from agent.model import Snapshot, Ticket
 from agent.sources.base import (
     AuthError,
@@ -128,11 +129,11 @@ def parse_conversation(
 
 class HelpScoutSource(Source):
     kind = "helpscout"
-    description = "Help Scout: active conversations waiting on the team, by mailbox"
-    required = (Option("user", "App ID", help="Your Profile → My Apps → Create My App"),)
-    optional = (Option("url", "API URL", default=API),)
-    secret_label = "App secret"  # noqa: S105 - a label, not a secret
-    credential_steps = (  # the README's steps
+    description = N_("Help Scout: active conversations waiting on the team, by mailbox")
+    required = (Option("user", N_("App ID"), help=N_("Your Profile → My Apps → Create My App")),)
+    optional = (Option("url", N_("API URL"), default=API),)
+    secret_label = N_("App secret")
+    credential_steps = N_(  # the README's steps
         "in Help Scout, Your Profile → My Apps → Create My App (any redirection URL will do); "
         "it shows an App ID (the user above) and an App Secret"
     )

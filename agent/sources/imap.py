@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from agent import signin
+from agent.i18n import N_
 from agent.model import Snapshot
 from agent.sources.base import (
     AuthError,
@@ -105,50 +106,52 @@ class _Folder:
 
 class ImapSource(Source):
     kind = "imap"
-    description = "a support inbox over IMAP: one ticket per unanswered e-mail thread"
-    required = (Option("user", "Login (usually the mailbox's address)"),)
+    description = N_("a support inbox over IMAP: one ticket per unanswered e-mail thread")
+    required = (Option("user", N_("Login (usually the mailbox's address)")),)
     optional = (
         Option(
             "url",
-            "Mail server",
-            help="imaps://imap.example.com:993 (or imap:// + starttls); "
-            'not needed with provider = "microsoft" or "google"',
+            N_("Mail server"),
+            help=N_(
+                "imaps://imap.example.com:993 (or imap:// + starttls); "
+                'not needed with provider = "microsoft" or "google"'
+            ),
         ),
         Option(
             "auth",
-            "Sign-in",
+            N_("Sign-in"),
             str,
             "password",
-            '"password", or "oauth" to sign in with Microsoft 365, Google or your OAuth server',
+            N_('"password", or "oauth" to sign in with Microsoft 365, Google or your OAuth server'),
         ),
         *signin.OPTIONS,
-        Option("folder", "Folder to watch", str, "INBOX"),
+        Option("folder", N_("Folder to watch"), str, "INBOX"),
         Option(
             "sent_folder",
-            "Folder of sent replies",
+            N_("Folder of sent replies"),
             str,
             "Sent",
-            'replies saved there answer their thread; "" to rely on the Answered flag only',
+            N_('replies saved there answer their thread; "" to rely on the Answered flag only'),
         ),
-        Option("starttls", "Use STARTTLS on imap://", bool, False),
+        Option("starttls", N_("Use STARTTLS on imap://"), bool, False),
         Option(
             "team",
-            "Our addresses",
+            N_("Our addresses"),
             list,
             [],
-            "addresses or @domains whose mails in the watched folders count as our replies",
+            N_("addresses or @domains whose mails in the watched folders count as our replies"),
         ),
-        Option("lookback_days", "Days of mail to read", int, 60),
+        Option("lookback_days", N_("Days of mail to read"), int, 60),
         Option(
             "webmail_url",
-            "Webmail link",
+            N_("Webmail link"),
             str,
             "",
-            "e.g. https://mail.google.com/mail/u/0/#search/rfc822msgid%3A{message_id}",
+            N_("e.g. https://mail.google.com/mail/u/0/#search/rfc822msgid%3A{message_id}"),
         ),
     )
-    secret_label = "Password (or app password)"  # noqa: S105 - a label, not a secret
-    credential_steps = (  # the README's steps
+    secret_label = N_("Password (or app password)")
+    credential_steps = N_(  # the README's steps
         "Gmail and Outlook.com / Microsoft 365 do not accept the account password from mail "
         "programs once two-step verification is on: create an app password (Google Account → "
         "Security → 2-Step Verification → App passwords; Microsoft account → Security → "

@@ -23,6 +23,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from agent.i18n import N_
 from agent.model import Snapshot, Ticket
 from agent.sources.base import BadResponse, NotConfigured, Option, Source
 from agent.sources.http import Page, Pages
@@ -212,57 +213,63 @@ def _must_match(config: SourceConfig) -> frozenset[str]:
 
 class JsonSource(Source):
     kind = "json"
-    description = "your own system, through a web address that answers in JSON"
+    description = N_("your own system, through a web address that answers in JSON")
     required = (
-        Option("url", "Endpoint URL", help="the URL that lists the tickets, as JSON"),
+        Option("url", N_("Endpoint URL"), help=N_("the URL that lists the tickets, as JSON")),
         Option(
             "fields",
-            "Which field is which",
+            N_("Which field is which"),
             dict,
-            help="where each of id, subject, requester, category, priority, status, created, "
-            "waiting_since, due, url is in one ticket, e.g. customer.name for the name "
-            "inside customer",
+            help=N_(
+                "where each of id, subject, requester, category, priority, status, created, "
+                "waiting_since, due, url is in one ticket, e.g. customer.name for the name "
+                "inside customer"
+            ),
         ),
     )
     optional = (
         Option(
             "auth_header",
-            "Auth header",
+            N_("Auth header"),
             default="Authorization",
-            help='the header that carries the secret, e.g. "Authorization" with the secret '
-            '"Bearer …", or "X-Api-Key"',
+            help=N_(
+                'the header that carries the secret, e.g. "Authorization" with the secret '
+                '"Bearer …", or "X-Api-Key"'
+            ),
         ),
         Option(
             "items",
-            "Where the tickets are",
+            N_("Where the tickets are"),
             default="",
-            help="where the list of tickets is in the answer, e.g. data.tickets",
+            help=N_("where the list of tickets is in the answer, e.g. data.tickets"),
         ),
         Option(
             "next",
-            "Where the next page is",
+            N_("Where the next page is"),
             default="",
-            help="where the next page's address is in the answer, e.g. links.next",
+            help=N_("where the next page's address is in the answer, e.g. links.next"),
         ),
         Option(
             "waiting_statuses",
-            "Waiting statuses",
+            N_("Waiting statuses"),
             list,
             [],
-            "only tickets in these statuses wait (empty: every ticket listed)",
+            N_("only tickets in these statuses wait (empty: every ticket listed)"),
         ),
         Option(
             "since_param",
-            "Changed-since parameter",
+            N_("Changed-since parameter"),
             default="",
-            help="the query parameter with which the endpoint lists only tickets changed since "
-            'a time, e.g. "updated_since" (ISO 8601 UTC); it must list them in every status '
-            "(use waiting statuses), so an idle poll is one request. Empty: every page, every "
-            "poll",
+            help=N_(
+                "the query parameter with which the endpoint lists only tickets changed since "
+                'a time, e.g. "updated_since" (ISO 8601 UTC); it must list them in every status '
+                "(use waiting statuses), so an idle poll is one request. Empty: every page, every "
+                "poll"
+            ),
         ),
     )
-    secret_label = "Header value"  # noqa: S105 - a label, not a secret
-    credential_steps = (  # the README's steps
+    secret_label = N_("Header value")
+    credential_steps = N_(  # the README's steps
         "The secret is the header's whole value (e.g. Bearer abc123 for auth_header = "
         '"Authorization")'
     )

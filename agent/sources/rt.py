@@ -43,6 +43,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from agent.i18n import N_
 from agent.model import Snapshot, Ticket
 from agent.sources.base import Forbidden, Option, Source
 from agent.sources.http import Page
@@ -205,28 +206,32 @@ def parse_ticket(
 
 class RTSource(Source):
     kind = "rt"
-    description = "Request Tracker 5: new and open tickets awaiting a reply, by queue"
-    required = (Option("url", "RT address", help="e.g. https://rt.example.com (with WebPath)"),)
+    description = N_("Request Tracker 5: new and open tickets awaiting a reply, by queue")
+    required = (
+        Option("url", N_("RT address"), help=N_("e.g. https://rt.example.com (with WebPath)")),
+    )
     optional = (
         Option(
             "statuses",
-            "Waiting statuses",
+            N_("Waiting statuses"),
             list,
             ["new", "open"],
-            "statuses that mean waiting on the team (stalled usually does not)",
+            N_("statuses that mean waiting on the team (stalled usually does not)"),
         ),
         Option(
             "due_is_response_deadline",
-            "Due is the response deadline",
+            N_("Due is the response deadline"),
             bool,
             False,
-            "use the ticket's Due date as the deadline for the next reply (off: Due is "
-            "often the resolution date; the response window decides)",
+            N_(
+                "use the ticket's Due date as the deadline for the next reply (off: Due is "
+                "often the resolution date; the response window decides)"
+            ),
         ),
     )
-    secret_label = "Auth token"  # noqa: S105 - a label, not a secret
+    secret_label = N_("Auth token")
     credential_steps = (  # the README's steps
-        "in RT, Logged in as … → Settings → Auth Tokens → Create, copy it"
+        N_("in RT, Logged in as … → Settings → Auth Tokens → Create, copy it")
     )
     category_label = "Queues"
 

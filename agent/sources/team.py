@@ -15,13 +15,14 @@ from datetime import datetime
 
 from agent import team
 from agent.config import SourceConfig
+from agent.i18n import N_
 from agent.model import Snapshot, utcnow
 from agent.sources.base import NotConfigured, Source
 
 
 class TeamSource(Source):
     kind = "team"
-    description = "a source of the team hub ([team]): no helpdesk token on this computer"
+    description = N_("a source of the team hub ([team]): no helpdesk token on this computer")
     needs_secret = False
 
     def __init__(

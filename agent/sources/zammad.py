@@ -50,6 +50,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from agent.i18n import N_
 from agent.model import Snapshot, Ticket
 from agent.sources.base import BadResponse, Option, Source
 from agent.sources.http import Page
@@ -232,19 +233,21 @@ def next_page(page: Page) -> str | None:
 
 class ZammadSource(Source):
     kind = "zammad"
-    description = "Zammad: new and open tickets awaiting a reply, by group, with escalation times"
-    required = (Option("url", "Zammad address", help="e.g. https://support.example.com"),)
+    description = N_(
+        "Zammad: new and open tickets awaiting a reply, by group, with escalation times"
+    )
+    required = (Option("url", N_("Zammad address"), help=N_("e.g. https://support.example.com")),)
     optional = (
         Option(
             "states",
-            "Waiting states",
+            N_("Waiting states"),
             list,
             ["new", "open"],
-            "ticket states that mean waiting on the team",
+            N_("ticket states that mean waiting on the team"),
         ),
     )
-    secret_label = "Access token"  # noqa: S105 - a label, not a secret
-    credential_steps = (  # the README's steps
+    secret_label = N_("Access token")
+    credential_steps = N_(  # the README's steps
         "in Zammad, your avatar → Profile → Token Access → Create, with the permission "
         "ticket.agent; copy it"
     )

@@ -34,6 +34,7 @@ from datetime import datetime
 from typing import Any
 
 from agent import secrets, signin
+from agent.i18n import N_
 from agent.model import Snapshot, Ticket
 from agent.sources.base import NotConfigured, Option, Source
 from agent.sources.http import Page
@@ -227,34 +228,34 @@ Listing = tuple[list[dict[str, Any]], dict[int, dict[str, Any]], dict[Any, dict[
 
 class ZendeskSource(Source):
     kind = "zendesk"
-    description = "Zendesk Support: new and open tickets awaiting a reply, by group, with SLA"
-    required = (Option("url", "Zendesk address", help="e.g. https://acme.zendesk.com"),)
+    description = N_("Zendesk Support: new and open tickets awaiting a reply, by group, with SLA")
+    required = (Option("url", N_("Zendesk address"), help=N_("e.g. https://acme.zendesk.com")),)
     optional = (
-        Option("user", "Agent email", help="the email of the agent who owns the API token"),
+        Option("user", N_("Agent email"), help=N_("the email of the agent who owns the API token")),
         Option(
             "query",
-            "Extra search terms",
+            N_("Extra search terms"),
             default="",
-            help='added to the ticket search, e.g. "tags:vip" or "assignee:me"',
+            help=N_('added to the ticket search, e.g. "tags:vip" or "assignee:me"'),
         ),
         Option(
             "oauth",
-            "OAuth access token",
+            N_("OAuth access token"),
             bool,
             False,
-            "the secret is an OAuth access token instead of an API token",
+            N_("the secret is an OAuth access token instead of an API token"),
         ),
         Option(
             "auth",
-            "Sign-in",
+            N_("Sign-in"),
             str,
             "token",
-            '"token" (API tokens end on 2027-04-30), or "oauth" to sign in with OAuth',
+            N_('"token" (API tokens end on 2027-04-30), or "oauth" to sign in with OAuth'),
         ),
         *signin.OPTIONS,
     )
-    secret_label = "API token"  # noqa: S105 - a label, not a secret
-    credential_steps = (  # the README's steps
+    secret_label = N_("API token")
+    credential_steps = N_(  # the README's steps
         "Admin Center → Apps and integrations → APIs → Zendesk API, enable Token access, Add "
         "API token, copy it"
     )

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from agent.config import ConfigError, schema
+from agent.i18n import _
 from ui.settings.widgets import clear, plain_label, show_error_in, with_error
 
 
@@ -36,7 +37,7 @@ class AlertsPage(QWidget):
         self.form = QFormLayout(self)
         self.errors: dict[str, QLabel] = {}
         self.sound = QLineEdit(str(alerts.get("sound", schema.default("alerts", "sound"))))
-        browse = QPushButton("Choose a .wav file…")
+        browse = QPushButton(_("Choose a .wav file…"))
         browse.clicked.connect(self._choose_sound)
         sound_row = QHBoxLayout()
         sound_row.addWidget(self.sound, 1)
@@ -49,15 +50,16 @@ class AlertsPage(QWidget):
         self._field("volume", self.volume, hint=False)
         self._add_test_row(sound_problem)
         self.quiet = QLineEdit(str(alerts.get("quiet_hours", "")))
-        self.quiet.setPlaceholderText("e.g. 22:00-07:00 (empty: never quiet)")
+        self.quiet.setPlaceholderText(_("e.g. 22:00-07:00 (empty: never quiet)"))
         self._field("quiet_hours", self.quiet)
         self.remind = QLineEdit(str(alerts.get("remind_every", "")))
         example = schema.declared("alerts", "remind_every").default
-        self.remind.setPlaceholderText(f'e.g. {example} ("off": no reminders)')
+        off = _('e.g. {example} ("off": no reminders)').format(example=example)
+        self.remind.setPlaceholderText(off)
         self._field("remind_every", self.remind)
 
     def _add_test_row(self, sound_problem: str) -> None:
-        test = QPushButton("Play the sound")
+        test = QPushButton(_("Play the sound"))
         test.clicked.connect(self.test_sound.emit)
         row = QHBoxLayout()
         row.addWidget(test)
@@ -68,12 +70,14 @@ class AlertsPage(QWidget):
 
     def _field(self, key: str, widget: QWidget | QHBoxLayout, hint: bool = True) -> None:
         opt = schema.declared("alerts", key)
-        box, error = with_error(widget, opt.help if hint else "")
+        box, error = with_error(widget, _(opt.help) if hint and opt.help else "")
         self.errors[f"alerts.{key}"] = error
-        self.form.addRow(opt.label, box)
+        self.form.addRow(_(opt.label), box)
 
     def _choose_sound(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(self, "Choose a sound", "", "Sounds (*.wav)")
+        name, _filter = QFileDialog.getOpenFileName(
+            self, _("Choose a sound"), "", _("Sounds") + " (*.wav)"
+        )
         if name:
             self.sound.setText(name)
 

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from agent import config as config_module
 from agent import secrets as secret_store
 from agent.config import Config, ConfigError
+from agent.i18n import N_, _, ngettext
 from ui.settings.alerts import AlertsPage
 from ui.settings.escalation import EscalationPage
 from ui.settings.general import GeneralPage
@@ -38,7 +39,7 @@ from ui.settings.widgets import (
 )
 
 #: the banner while the demo runs: what Save does then
-DEMO_NOTE = (
+DEMO_NOTE = N_(
     "This is the demo: nothing here is saved. Add your own helpdesk (and remove the demo) "
     "and Save: that becomes your settings."
 )
@@ -69,7 +70,7 @@ class SettingsDialog(QDialog):
         raw: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self.setWindowTitle("Ticketbell settings")
+        self.setWindowTitle(_("Ticketbell settings"))
         self.path = path
         if raw is None:
             raw = config.raw if config is not None else read_raw(path)
@@ -88,9 +89,12 @@ class SettingsDialog(QDialog):
         if error is not None:
             self.show_error(error)
             # Opened because the file could not be used at start: nothing was being saved yet.
-            show(self.banner, f"Ticketbell cannot start with this configuration. {error}")
+            show(
+                self.banner,
+                _("Ticketbell cannot start with this configuration. {error}").format(error=error),
+            )
         elif demo:
-            show(self.banner, DEMO_NOTE, ok=True)
+            show(self.banner, _(DEMO_NOTE), ok=True)
 
     def _add_pages(self, sound_problem: str) -> None:
         data = self.data
@@ -107,12 +111,12 @@ class SettingsDialog(QDialog):
             lambda: self.source_form.set_role(self.general.role.currentData())
         )
         self.source_form.set_role(self.general.role.currentData())
-        self.tabs.addTab(self.helpdesks, "Helpdesks")
+        self.tabs.addTab(self.helpdesks, _("Helpdesks"))
         for page, title in (
-            (self.response, "Response times"),
-            (self.alerts, "Alerts"),
-            (self.escalation, "Escalation"),
-            (self.general, "General"),
+            (self.response, _("Response times")),
+            (self.alerts, _("Alerts")),
+            (self.escalation, _("Escalation")),
+            (self.general, _("General")),
         ):
             self.tabs.addTab(scrolling(page), title)
 
@@ -120,10 +124,10 @@ class SettingsDialog(QDialog):
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
         )
-        imp = buttons.addButton("Import…", QDialogButtonBox.ButtonRole.ActionRole)
-        exp = buttons.addButton("Export…", QDialogButtonBox.ButtonRole.ActionRole)
-        imp.setToolTip("Read a provisioning file your team owner gave you")
-        exp.setToolTip("Write these settings, without any token or password, for your team")
+        imp = buttons.addButton(_("Import…"), QDialogButtonBox.ButtonRole.ActionRole)
+        exp = buttons.addButton(_("Export…"), QDialogButtonBox.ButtonRole.ActionRole)
+        imp.setToolTip(_("Read a provisioning file your team owner gave you"))
+        exp.setToolTip(_("Write these settings, without any token or password, for your team"))
         imp.clicked.connect(self._import)
         exp.clicked.connect(self._export)
         buttons.accepted.connect(self.save)
@@ -135,9 +139,11 @@ class SettingsDialog(QDialog):
         if self.edited():
             answer = QMessageBox.question(
                 self,
-                "Ticketbell settings",
-                "You changed these settings without saving them. Save them, or discard the "
-                "changes?",
+                _("Ticketbell settings"),
+                _(
+                    "You changed these settings without saving them. Save them, or discard the "
+                    "changes?"
+                ),
                 QMessageBox.StandardButton.Save
                 | QMessageBox.StandardButton.Discard
                 | QMessageBox.StandardButton.Cancel,
@@ -198,8 +204,10 @@ class SettingsDialog(QDialog):
             if self.path.exists():  # `ticketbell --demo` beside the person's own settings
                 show(
                     self.banner,
-                    f"Not saved: this is the demo; your settings in {self.path} "
-                    "stay as they are. Start Ticketbell without the demo to change them.",
+                    _(
+                        "Not saved: this is the demo; your settings in {path} stay as they are. "
+                        "Start Ticketbell without the demo to change them."
+                    ).format(path=self.path),
                 )
                 return None
             self.demo = False  # the person's own helpdesk: these become their settings
@@ -214,7 +222,7 @@ class SettingsDialog(QDialog):
             self.show_errors(config_module.problems(data, self.path) or [exc])
             return None
         except (OSError, secret_store.SecretUnavailable) as exc:
-            show(self.banner, f"Not saved: {exc}")
+            show(self.banner, _("Not saved: {problem}").format(problem=exc))
             return None
         self.data = copy.deepcopy(data)
         self.pristine = copy.deepcopy(data)
@@ -263,7 +271,9 @@ class SettingsDialog(QDialog):
     # -- provisioning
 
     def _import(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(self, "Import a provisioning file", "", "*.toml")
+        name, _filter = QFileDialog.getOpenFileName(
+            self, _("Import a provisioning file"), "", "*.toml"
+        )
         if name:
             self.import_file(Path(name))
 
@@ -276,8 +286,8 @@ class SettingsDialog(QDialog):
         return True
 
     def _export(self) -> None:
-        name, _ = QFileDialog.getSaveFileName(
-            self, "Export a provisioning file", "ticketbell-provisioning.toml", "*.toml"
+        name, _filter = QFileDialog.getSaveFileName(
+            self, _("Export a provisioning file"), "ticketbell-provisioning.toml", "*.toml"
         )
         if name:
             self.export_file(Path(name))
@@ -287,7 +297,7 @@ class SettingsDialog(QDialog):
             config = config_module.from_dict(self.collect(), None)
             path.write_text(config_module.export_provisioning(config), encoding="utf-8")
         except (ConfigError, OSError) as exc:
-            show(self.banner, f"Not exported: {exc}")
+            show(self.banner, _("Not exported: {problem}").format(problem=exc))
             return False
         return True
 
@@ -295,13 +305,27 @@ class SettingsDialog(QDialog):
 def _banner(titles: list[str], others: list[str], unplaced: list[str]) -> str:
     """ "Not saved: please fix the 3 fields marked in red on the Helpdesks and Alerts pages"."""
     parts = []
-    if titles:
-        pages = list(dict.fromkeys(titles))
-        where = pages[0] if len(pages) == 1 else f"{', '.join(pages[:-1])} and {pages[-1]}"
-        fields = "the field" if len(titles) == 1 else f"the {len(titles)} fields"
-        plural = "s" if len(pages) > 1 else ""
-        parts.append(f"please fix {fields} marked in red on the {where} page{plural}")
+    n = len(titles)
+    pages = list(dict.fromkeys(titles))
+    if len(pages) == 1:
+        one = _("please fix the field marked in red on the {page} page")
+        many = ngettext(
+            "please fix the {count} field marked in red on the {page} page",
+            "please fix the {count} fields marked in red on the {page} page",
+            n,
+        )
+        parts.append((one if n == 1 else many).format(count=n, page=pages[0]))
+    elif pages:
+        where = _("{first} and {last}").format(first=", ".join(pages[:-1]), last=pages[-1])
+        one = _("please fix the field marked in red on the {pages} pages")
+        many = ngettext(
+            "please fix the {count} field marked in red on the {pages} pages",
+            "please fix the {count} fields marked in red on the {pages} pages",
+            n,
+        )
+        parts.append((one if n == 1 else many).format(count=n, pages=where))
     if others:
-        parts.append(f"fix also the helpdesk {', '.join(dict.fromkeys(others))}")
+        names = ", ".join(dict.fromkeys(others))
+        parts.append(_("fix also the helpdesk {names}").format(names=names))
     parts += unplaced
-    return "Not saved: " + "; ".join(parts) + "."
+    return _("Not saved: {problems}.").format(problems="; ".join(parts))

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from agent import channels
 from agent import secrets as secret_store
 from agent.config import ConfigError, schema
+from agent.i18n import _
 from ui.settings.targets import TargetList, TargetRow
 from ui.settings.widgets import (
     append_row,
@@ -38,7 +39,7 @@ Collected = tuple[TargetRow, str, tuple[str, str] | None]
 
 
 def _label(key: str) -> str:
-    return schema.declared("escalation", key).label
+    return _(schema.declared("escalation", key).label)
 
 
 class LevelBox(QGroupBox):
@@ -51,12 +52,14 @@ class LevelBox(QGroupBox):
         form = QFormLayout(self)
         after = schema.declared("escalation.levels", "after")
         self.after = QLineEdit(str(level.get("after", "")))
-        self.after.setPlaceholderText(f"e.g. {after.default} (at once), 30m, 2h")
+        self.after.setPlaceholderText(
+            _("e.g. {example} (at once), 30m, 2h").format(example=after.default)
+        )
         box, self.after_error = with_error(self.after)
-        form.addRow(after.label, box)
+        form.addRow(_(after.label), box)
         self.targets = TargetList([str(t) for t in level.get("notify", [])])
-        form.addRow(schema.declared("escalation.levels", "notify").label, self.targets)
-        self.remove_button = QPushButton("Remove this level")
+        form.addRow(_(schema.declared("escalation.levels", "notify").label), self.targets)
+        self.remove_button = QPushButton(_("Remove this level"))
         self.remove_button.clicked.connect(lambda: self.removed.emit(self))
         row = QHBoxLayout()
         row.addStretch(1)
@@ -64,7 +67,7 @@ class LevelBox(QGroupBox):
         form.addRow(row)
 
     def set_number(self, n: int) -> None:
-        self.setTitle(f"Level {n}")
+        self.setTitle(_("Level {number}").format(number=n))
 
 
 class EscalationPage(QWidget):
@@ -75,14 +78,16 @@ class EscalationPage(QWidget):
         outer = QVBoxLayout(self)
         outer.addWidget(
             hint(
-                "When a ticket waits past its response window, Ticketbell tells the owner: on "
-                "their own Ticketbell (owner-desktop), by email (mailto://…) or in a chat "
-                "channel. Use Send test to check each one."
+                _(
+                    "When a ticket waits past its response window, Ticketbell tells the owner: "
+                    "on their own Ticketbell (owner-desktop), by email (mailto://…) or in a chat "
+                    "channel. Use Send test to check each one."
+                )
             )
         )
         self.levels: list[LevelBox] = []
         self.levels_box, self.levels_error = row_list(
-            outer, "Add a level", lambda: self.add_level({"after": "", "notify": []})
+            outer, _("Add a level"), lambda: self.add_level({"after": "", "notify": []})
         )
         outer.addLayout(self._sending_form(esc))
         outer.addWidget(self._digest_box(esc))
@@ -97,30 +102,32 @@ class EscalationPage(QWidget):
         form = QFormLayout()
         repeat = schema.declared("escalation", "repeat_every")
         self.repeat = QLineEdit(str(esc.get("repeat_every", "")))
-        self.repeat.setPlaceholderText(f"e.g. 1h ({repeat.help})")
+        self.repeat.setPlaceholderText(
+            _("e.g. {example} ({meaning})").format(example="1h", meaning=_(repeat.help))
+        )
         box, self.repeat_error = with_error(self.repeat)
-        form.addRow(repeat.label, box)
+        form.addRow(_(repeat.label), box)
         self.sent_by = QComboBox()
-        self.sent_by.addItem("The owner's Ticketbell (recommended)", "owner")
-        self.sent_by.addItem("Every assistant's Ticketbell", "assistant")
+        self.sent_by.addItem(_("The owner's Ticketbell (recommended)"), "owner")
+        self.sent_by.addItem(_("Every assistant's Ticketbell"), "assistant")
         sent_by = esc.get("sent_by", schema.default("escalation", "sent_by"))
         self.sent_by.setCurrentIndex(max(0, self.sent_by.findData(sent_by)))
         box, self.sent_by_error = with_error(
-            self.sent_by, schema.declared("escalation", "sent_by").help
+            self.sent_by, _(schema.declared("escalation", "sent_by").help)
         )
         form.addRow(_label("sent_by"), box)
         return form
 
     def _digest_box(self, esc: dict[str, Any]) -> QGroupBox:
-        digest = QGroupBox("Daily digest")
+        digest = QGroupBox(_("Daily digest"))
         form = QFormLayout(digest)
         self.digest_at = QLineEdit(str(esc.get("digest_at", "")))
-        self.digest_at.setPlaceholderText("e.g. 18:00 (empty: no digest)")
+        self.digest_at.setPlaceholderText(_("e.g. 18:00 (empty: no digest)"))
         box, self.digest_at_error = with_error(self.digest_at)
-        form.addRow("Send at", box)
+        form.addRow(_("Send at"), box)
         self.digest_to = TargetList([str(t) for t in esc.get("digest_to", [])])
-        form.addRow("Send to", self.digest_to)
-        form.addRow("", hint(schema.declared("escalation", "digest_to").help))
+        form.addRow(_("Send to"), self.digest_to)
+        form.addRow("", hint(_(schema.declared("escalation", "digest_to").help)))
         return digest
 
     def add_level(self, level: dict[str, Any]) -> LevelBox:

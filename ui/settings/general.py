@@ -1,4 +1,4 @@
-"""The General page: the role of this computer and starting at login."""
+"""The General page: the role of this computer, its language and starting at login."""
 
 from __future__ import annotations
 
@@ -6,15 +6,25 @@ from typing import Any
 
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QWidget
 
-from agent import autostart
+from agent import autostart, i18n
 from agent.config import ConfigError, schema
+from agent.i18n import N_, _
 from ui.settings.widgets import clear, show_error_in, with_error
 
 #: what each role means, with its declared default interval in words
 ROLE_TEXTS = {
-    "assistant": "Assistant: my categories, checked {every}",
-    "owner": "Owner: every category, checked {every}",
+    "assistant": N_("Assistant: my categories, checked {every}"),
+    "owner": N_("Owner: every category, checked {every}"),
 }
+
+
+def language_name(code: str) -> str:
+    """A language by its own name, as its speakers write it at the start of a line: "Deutsch",
+    "Français", "Português (Brasil)"."""
+    from babel import Locale
+
+    name = Locale.parse(code).get_display_name(code) or code
+    return name[:1].upper() + name[1:]
 
 
 def set_start_at_login(on: bool) -> None:
@@ -30,18 +40,32 @@ class GeneralPage(QWidget):
         self.role = QComboBox()
         for role in schema.ROLES:
             every = schema.empty_means("sources", "interval", role)
-            self.role.addItem(ROLE_TEXTS[role].format(every=every), role)
+            self.role.addItem(_(ROLE_TEXTS[role]).format(every=every), role)
         role = data.get("role", schema.default("", "role"))
         self.role.setCurrentIndex(max(0, self.role.findData(role)))
         box, error = with_error(self.role)
-        form.addRow(schema.declared("", "role").label, box)
+        form.addRow(_(schema.declared("", "role").label), box)
         self.errors: dict[str, QLabel] = {"role": error}
-        self.autostart = QCheckBox(schema.declared("", "start_at_login").label)
+        self.language = QComboBox()
+        self.language.addItem(_("The system's language"), "")
+        for code in i18n.available():
+            self.language.addItem(language_name(code), code)
+        language = data.get("language", "")
+        if self.language.findData(language) < 0:  # one it does not speak: kept, to be named
+            self.language.addItem(str(language), language)
+        self.language.setCurrentIndex(max(0, self.language.findData(language)))
+        box, self.errors["language"] = with_error(self.language)
+        form.addRow(_(schema.declared("", "language").label), box)
+        self.autostart = QCheckBox(_(schema.declared("", "start_at_login").label))
         self.autostart.setChecked(autostart.enabled())
         form.addRow("", self.autostart)
 
     def collect(self, data: dict[str, Any]) -> None:
         data["role"] = self.role.currentData()
+        if self.language.currentData():
+            data["language"] = self.language.currentData()
+        else:
+            data.pop("language", None)
 
     def apply_autostart(self) -> None:
         if self.autostart.isChecked() != autostart.enabled():

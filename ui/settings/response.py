@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from agent import config as config_module
 from agent.config import WEEKDAYS, ConfigError, schema
+from agent.i18n import _, weekday_names
 from ui.settings.widgets import (
     append_row,
     clear,
@@ -36,7 +37,8 @@ from ui.settings.widgets import (
     with_error,
 )
 
-#: how a rule's keys are named in its row's error ("reply within: … is not a duration")
+#: how a rule's keys are named in its row's error ("reply within: … is not a duration"),
+#: translated where shown
 RULE_NAMES = {opt.key: opt.label for opt in schema.RULE}
 
 
@@ -51,16 +53,16 @@ class RuleRow(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(2)
         self.source = QLineEdit(str(rule.get("source", "")))
-        self.source.setPlaceholderText("any helpdesk")
+        self.source.setPlaceholderText(_("any helpdesk"))
         self.category = QLineEdit(str(rule.get("category", "")))
-        self.category.setPlaceholderText("any category")
+        self.category.setPlaceholderText(_("any category"))
         self.priority = QComboBox()
         for p in ("", *schema.PRIORITIES):
-            self.priority.addItem(p or "any priority", p)
+            self.priority.addItem(_(p) if p else _("any priority"), p)
         self.priority.setCurrentIndex(max(0, self.priority.findData(rule.get("priority", ""))))
         # not "window": that is QWidget.window()
         self.window_edit = QLineEdit(str(rule.get("window", "")))
-        self.window_edit.setPlaceholderText("e.g. 30m")
+        self.window_edit.setPlaceholderText(_("e.g. {example}").format(example="30m"))
         self.window_edit.setMaximumWidth(90)
         lay.addLayout(self._row())
         self.error = plain_label(error=True)
@@ -69,13 +71,13 @@ class RuleRow(QWidget):
     def _row(self) -> QHBoxLayout:
         row = QHBoxLayout()
         for widget, key in ((self.source, "source"), (self.category, "category")):
-            widget.setAccessibleName(RULE_NAMES[key])
+            widget.setAccessibleName(_(RULE_NAMES[key]))
             row.addWidget(widget, 1)
-        self.priority.setAccessibleName(RULE_NAMES["priority"])
+        self.priority.setAccessibleName(_(RULE_NAMES["priority"]))
         row.addWidget(self.priority, 1)
-        row.addWidget(QLabel(RULE_NAMES["window"]))
+        row.addWidget(QLabel(_(RULE_NAMES["window"])))
         row.addWidget(self.window_edit)
-        remove = QPushButton("Remove")
+        remove = QPushButton(_("Remove"))
         remove.clicked.connect(lambda: self.removed.emit(self))
         row.addWidget(remove)
         return row
@@ -140,11 +142,13 @@ class ResponsePage(QWidget):
         default = schema.declared("windows", "default")
         self.window_default = QLineEdit(str(windows.get("default", "")))
         means = schema.empty_means("windows", "default")
-        self.window_default.setPlaceholderText(f"e.g. {default.default} (empty: {means})")
+        self.window_default.setPlaceholderText(
+            _("e.g. {example} (empty: {means})").format(example=default.default, means=means)
+        )
         box, self.default_error = with_error(self.window_default)
-        form.addRow(default.label, box)
+        form.addRow(_(default.label), box)
         use_due = schema.declared("windows", "use_helpdesk_due")
-        self.use_due = QCheckBox(use_due.label)
+        self.use_due = QCheckBox(_(use_due.label))
         self.use_due.setChecked(bool(windows.get("use_helpdesk_due", use_due.default)))
         form.addRow("", self.use_due)
         outer.addWidget(self._rules_box(windows))
@@ -153,11 +157,11 @@ class ResponsePage(QWidget):
         self.index: dict[str, QLabel] = {}
 
     def _rules_box(self, windows: dict[str, Any]) -> QGroupBox:
-        rules_box = QGroupBox("Other times for some tickets (the most specific rule wins)")
+        rules_box = QGroupBox(_("Other times for some tickets (the most specific rule wins)"))
         rules_lay = QVBoxLayout(rules_box)
         self.rules: list[RuleRow] = []
         self.rules_lay, self.rules_error = row_list(
-            rules_lay, "Add a rule", lambda: self.add_rule({}).category.setFocus()
+            rules_lay, _("Add a rule"), lambda: self.add_rule({}).category.setFocus()
         )
         for rule in windows.get("rules", []):
             if isinstance(rule, dict):
@@ -165,18 +169,20 @@ class ResponsePage(QWidget):
         return rules_box
 
     def _hours_box(self, hours: dict[str, Any]) -> QGroupBox:
-        self.hours_box = QGroupBox("Count only business hours (the clock stops outside them)")
+        self.hours_box = QGroupBox(_("Count only business hours (the clock stops outside them)"))
         self.hours_box.setCheckable(True)
         self.hours_box.setChecked(bool(hours))
         form = QFormLayout(self.hours_box)
         box, self.zone_error = with_error(self._zone(hours))
-        form.addRow(_bh("timezone").label, box)
+        form.addRow(_(_bh("timezone").label), box)
         box, self.days_error = with_error(self._days(hours))
-        form.addRow(_bh("days").label, box)
+        form.addRow(_(_bh("days").label), box)
         if self.bh_days_unread:
-            show(self.days_error, f"{hours.get('days')!r} could not be read; tick the days")
-        box, self.hours_error = with_error(self._hours(hours), _bh("hours").help)
-        form.addRow(_bh("hours").label, box)
+            unread = _("{days} could not be read; tick the days")
+            unread = unread.format(days=repr(hours.get("days")))
+            show(self.days_error, unread)
+        box, self.hours_error = with_error(self._hours(hours), _(_bh("hours").help))
+        form.addRow(_(_bh("hours").label), box)
         box, self.holidays_error = with_error(self._holidays(hours))
         form.addRow(_bh("holidays").label, box)
         return self.hours_box
@@ -199,8 +205,8 @@ class ResponsePage(QWidget):
         self.bh_days: list[QCheckBox] = []
         ticked = _parse_days(str(hours.get("days", _bh("days").default)))
         self.bh_days_unread = ticked is None
-        for d, name in enumerate(WEEKDAYS):
-            check = QCheckBox(name.title())
+        for d, name in enumerate(weekday_names()):
+            check = QCheckBox(name)
             check.setChecked(d in (ticked or ()))
             self.bh_days.append(check)
             days_row.addWidget(check)
@@ -216,9 +222,9 @@ class ResponsePage(QWidget):
         start, end = _parse_hours(str(hours.get("hours", _bh("hours").default)))
         self.bh_start.setTime(start)
         self.bh_end.setTime(end)
-        self.bh_start.setAccessibleName("Opens at")
-        self.bh_end.setAccessibleName("Closes at")
-        for widget in (QLabel("from"), self.bh_start, QLabel("to"), self.bh_end):
+        self.bh_start.setAccessibleName(_("Opens at"))
+        self.bh_end.setAccessibleName(_("Closes at"))
+        for widget in (QLabel(_("from")), self.bh_start, QLabel(_("to")), self.bh_end):
             row.addWidget(widget)
         row.addStretch(1)
         return row
@@ -227,7 +233,7 @@ class ResponsePage(QWidget):
         import holidays
 
         self.bh_holidays = QLineEdit(str(hours.get("holidays", "")))
-        self.bh_holidays.setPlaceholderText("country code, e.g. GB, US-CA, DE-BY (empty: none)")
+        self.bh_holidays.setPlaceholderText(_("country code, e.g. GB, US-CA, DE-BY (empty: none)"))
         codes = sorted(c for c in holidays.list_supported_countries() if len(c) == 2)
         self.bh_holidays.setCompleter(QCompleter(codes, self.bh_holidays))
         return self.bh_holidays

@@ -26,6 +26,7 @@ from agent import config as config_module
 from agent import secrets as secret_store
 from agent.config import ConfigError, schema
 from agent.connection import ConnectionTest, source_to_sign_in, try_connection, try_sign_in
+from agent.i18n import _
 from agent.sources import KINDS, source_class
 from agent.sources.base import Option
 from ui.settings.widgets import (
@@ -57,7 +58,7 @@ class SignInRow(QWidget):
         super().__init__()
         self.table = table
         self.cancel: threading.Event | None = None
-        self.button = QPushButton("Sign in…")
+        self.button = QPushButton(_("Sign in…"))
         self.button.clicked.connect(self.sign_in)
         self.text = plain_label()
         self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -77,8 +78,8 @@ class SignInRow(QWidget):
             show(self.text, source, False)
             return
         self.cancel = threading.Event()
-        self.button.setText("Cancel")
-        show(self.text, "Asking the sign-in server…", True)
+        self.button.setText(_("Cancel"))
+        show(self.text, _("Asking the sign-in server…"), True)
         threading.Thread(target=self._work, args=(source, self.cancel), daemon=True).start()
 
     def _work(self, source: config_module.SourceConfig, cancel: threading.Event) -> None:
@@ -87,7 +88,7 @@ class SignInRow(QWidget):
 
     def _done(self, ok: bool, message: str) -> None:
         self.cancel = None
-        self.button.setText("Sign in…")
+        self.button.setText(_("Sign in…"))
         show(self.text, message, ok)
 
 
@@ -160,17 +161,17 @@ class SourceForm(QWidget):
         self.errors: dict[str, QLabel] = {}
         self.fields: dict[str, QWidget] = {}
         self.extra_rows: list[QWidget] = []
-        self.categories_label = QLabel("My categories (none ticked: all of them)")
+        self.categories_label = QLabel(_("My categories (none ticked: all of them)"))
         self.categories = QListWidget()
         self.categories.setMinimumHeight(80)
-        self.test_button = QPushButton("Test connection")
+        self.test_button = QPushButton(_("Test connection"))
         self.test_result = plain_label()
         self.tester = Worker()
         self.tester.done.connect(self._tested)
         self.test_button.clicked.connect(self.test)
         self._row("kind", self.kind)
         self._row("name", self.name)
-        self.token_row = self._row("token", self._token_box(), label="Token")
+        self.token_row = self._row("token", self._token_box(), label=_("Token"))
         self._row("interval", self.interval)
         self._add_bottom(with_categories)
         self.kind.currentIndexChanged.connect(lambda: self._kind_changed({}))
@@ -183,7 +184,7 @@ class SourceForm(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         row = QHBoxLayout()
         row.addWidget(self.token, 1)
-        self.token_help = QPushButton("How do I get this?")
+        self.token_help = QPushButton(_("How do I get this?"))
         self.token_help.setCheckable(True)
         row.addWidget(self.token_help)
         lay.addLayout(row)
@@ -210,7 +211,9 @@ class SourceForm(QWidget):
         """The "empty: every N minutes" of the interval follows the role's declared default."""
         example = schema.DEFAULT_INTERVAL["assistant"]
         means = schema.empty_means("sources", "interval", role)
-        self.interval.setPlaceholderText(f"e.g. {example} (empty: {means})")
+        self.interval.setPlaceholderText(
+            _("e.g. {example} (empty: {means})").format(example=example, means=means)
+        )
 
     def _row(
         self, key: str, widget: QWidget, help_: str = "", at: int = -1, label: str = ""
@@ -218,7 +221,7 @@ class SourceForm(QWidget):
         box, error = with_error(widget, help_)
         self.errors[key] = error
         self.fields[key] = widget
-        self.form.insertRow(at, label or schema.declared("sources", key).label, box)
+        self.form.insertRow(at, label or _(schema.declared("sources", key).label), box)
         return box
 
     def load(self, table: dict[str, Any]) -> None:
@@ -249,25 +252,27 @@ class SourceForm(QWidget):
             self.errors.pop(key, None)
         cls = source_class(self.kind.currentData())
         if not self.name.text():
-            self.name.setText("Demo helpdesk" if cls.kind == DEMO else cls.kind.title())
+            self.name.setText(_("Demo helpdesk") if cls.kind == DEMO else cls.kind.title())
         options: list[tuple[Option, bool]] = [(o, True) for o in cls.required]
         options += [(o, False) for o in cls.optional if not (cls.kind == DEMO and o.key == "url")]
         for opt, required in options:
             widget = _option_widget(opt, table.get(opt.key, opt.default))
-            label = opt.label + ("" if required else " (optional)")
+            label = _(opt.label) if required else _("{label} (optional)").format(label=_(opt.label))
             at = 2 + len(self.extra_rows)  # after kind and name, before token and interval
-            self.extra_rows.append(self._row(opt.key, widget, opt.help, at, label))
+            help_ = _(opt.help) if opt.help else ""
+            self.extra_rows.append(self._row(opt.key, widget, help_, at, label))
         self.sign_in.setVisible(any(o.key == "auth" for o in cls.optional))
         self.token_row.setVisible(cls.needs_secret)
         token_label = self.form.labelForField(self.token_row)
         assert isinstance(token_label, QLabel)  # the form made the row with a text label
-        token_label.setText(cls.secret_label)
+        token_label.setText(_(cls.secret_label))
         token_label.setVisible(cls.needs_secret)
         self.token_help.setChecked(False)
         self.token_help.setVisible(bool(cls.credential_steps))
         self.token_steps.setText(
-            f"{cls.credential_steps.rstrip('.')}. Paste it here: Ticketbell keeps it in the "
-            "keyring, never in the settings file."
+            _(cls.credential_steps).rstrip(".")
+            + ". "
+            + _("Paste it here: Ticketbell keeps it in the keyring, never in the settings file.")
         )
         cats = [str(c) for c in table.get("categories", [])]
         self.set_categories(cats, cats)
@@ -327,7 +332,7 @@ class SourceForm(QWidget):
     def test(self) -> None:
         """Test the connection as the agent will make it (``agent.connection.try_connection``),
         off the main thread; the answer comes back by ``tester.done``."""
-        show(self.test_result, "Testing the connection…", ok=True)
+        show(self.test_result, _("Testing the connection…"), ok=True)
         self.test_result.setStyleSheet("")
         self.test_button.setEnabled(False)
         table, token = self.table(), self.token.text()
@@ -359,4 +364,6 @@ class SourceForm(QWidget):
     def show_stored(self) -> None:
         """The empty token box says when a token is stored for this source."""
         where = secret_store.stored(self.name.text().strip()) if self.name.text().strip() else ""
-        self.token.setPlaceholderText(f"stored in {where} — type to replace" if where else "")
+        self.token.setPlaceholderText(
+            _("stored in {place} — type to replace").format(place=where) if where else ""
+        )

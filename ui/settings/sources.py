@@ -8,6 +8,7 @@ from PySide6.QtCore import QPoint, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QListWidget, QPushButton, QVBoxLayout, QWidget
 
 from agent.config import ConfigError
+from agent.i18n import _
 from ui.settings.source_form import SourceForm
 from ui.settings.widgets import DEMO, scrolling
 
@@ -21,10 +22,10 @@ class SourcesPage(QWidget):
         left = QVBoxLayout()
         self.source_list = QListWidget()
         self.source_list.setMaximumWidth(180)
-        self.source_list.setAccessibleName("Helpdesks")
+        self.source_list.setAccessibleName(_("Helpdesks"))
         left.addWidget(self.source_list)
-        add = QPushButton("Add a helpdesk")
-        remove = QPushButton("Remove")
+        add = QPushButton(_("Add a helpdesk"))
+        remove = QPushButton(_("Remove"))
         left.addWidget(add)
         left.addWidget(remove)
         lay.addLayout(left)
@@ -54,7 +55,8 @@ class SourcesPage(QWidget):
 
     def _add(self) -> None:
         self.store_current()
-        self.sources.append({"kind": DEMO, "name": f"Helpdesk {len(self.sources) + 1}"})
+        name = _("Helpdesk {number}").format(number=len(self.sources) + 1)
+        self.sources.append({"kind": DEMO, "name": name})
         self.source_list.addItem(self.sources[-1]["name"])
         self.current = -1
         self.source_list.setCurrentRow(len(self.sources) - 1)

@@ -15,7 +15,11 @@ from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, 
 
 from agent import channels, escalation
 from agent import secrets as secret_store
+from agent.i18n import N_, _
 from ui.settings.widgets import Worker, append_row, hint, plain_label, retab, show
+
+#: the note under a target whose address (with its secret) is in the keyring
+KEPT = N_("Kept in the keyring as {name} (the settings file only names it).")
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +53,19 @@ class TargetRow(QWidget):
         lay.setSpacing(2)
         row = QHBoxLayout()
         self.edit = QLineEdit()
-        self.edit.setPlaceholderText("owner-desktop, mailto://owner@example.com, ntfy://topic …")
+        self.edit.setPlaceholderText(_("owner-desktop, mailto://owner@example.com, ntfy://topic …"))
         self.edit.setToolTip(
-            '"owner-desktop" (the owner\'s own Ticketbell), or a channel address: '
-            "mailto://, Slack, Teams, Discord, ntfy, a JSON webhook…"
+            _(
+                '"owner-desktop" (the owner\'s own Ticketbell), or a channel address: '
+                "mailto://, Slack, Teams, Discord, ntfy, a JSON webhook…"
+            )
         )
         self.edit.editingFinished.connect(self.absorb)
-        self.replace_button = QPushButton("Replace…")
+        self.replace_button = QPushButton(_("Replace…"))
         self.replace_button.clicked.connect(self._replace)
-        self.test_button = QPushButton("Send test")
+        self.test_button = QPushButton(_("Send test"))
         self.test_button.clicked.connect(self.send_test)
-        self.remove_button = QPushButton("Remove")
+        self.remove_button = QPushButton(_("Remove"))
         self.remove_button.clicked.connect(lambda: self.removed.emit(self))
         row.addWidget(self.edit, 1)
         row.addWidget(self.replace_button)
@@ -92,9 +98,13 @@ class TargetRow(QWidget):
         try:
             shown = unquote(channels.describe_target(escalation.resolve_target(target)))
         except escalation.DeliveryError:
-            self._note(f"Kept in the keyring as {name!r}, but the keyring has no such entry.")
+            self._note(
+                _("Kept in the keyring as {name}, but the keyring has no such entry.").format(
+                    name=repr(name)
+                )
+            )
             return target
-        self._note(f"Kept in the keyring as {name!r} (the settings file only names it).")
+        self._note(_(KEPT).format(name=repr(name)))
         return shown
 
     def _note(self, text: str) -> None:
@@ -112,14 +122,14 @@ class TargetRow(QWidget):
         self.test_button.setEnabled(bool(self.edit.text().strip()))
         if self.value == channels.OWNER_DESKTOP and not self.secret_url:
             self.test_button.setEnabled(False)
-            self.test_button.setToolTip("The owner's own Ticketbell shows these itself.")
+            self.test_button.setToolTip(_("The owner's own Ticketbell shows these itself."))
         else:
-            self.test_button.setToolTip("Send a short test message there now.")
+            self.test_button.setToolTip(_("Send a short test message there now."))
 
     def _replace(self) -> None:
         self.secret_url, self.value, self.shown = "", "", ""
         self.edit.clear()
-        self.edit.setPlaceholderText("Type the whole address again, with its password or token")
+        self.edit.setPlaceholderText(_("Type the whole address again, with its password or token"))
         self._note("")
         self._update()
         self.edit.setFocus()
@@ -136,8 +146,10 @@ class TargetRow(QWidget):
             self.shown = unquote(channels.describe_target(text))
             self.edit.setText(self.shown)
             self._note(
-                "The password or token in it will be kept in the keyring when you save, "
-                "not in the settings file."
+                _(
+                    "The password or token in it will be kept in the keyring when you save, "
+                    "not in the settings file."
+                )
             )
         else:
             self.secret_url, self.value, self.shown = "", text, text
@@ -168,7 +180,7 @@ class TargetRow(QWidget):
         """The row's secret was saved to the keyring as ``value`` (``keyring:NAME``)."""
         self.value, self.secret_url = value, ""
         self.old_name = value[len(channels.KEYRING_PREFIX) :]
-        self._note(f"Kept in the keyring as {self.old_name!r} (the settings file only names it).")
+        self._note(_(KEPT).format(name=repr(self.old_name)))
         self._update()
 
     def send_test(self) -> None:
@@ -176,22 +188,22 @@ class TargetRow(QWidget):
         if not target:
             return
         self.test_button.setEnabled(False)
-        show(self.result, "Sending a test message…", ok=True)
+        show(self.result, _("Sending a test message…"), ok=True)
         self.result.setStyleSheet("")
         self.sender_.run(lambda: _send_test(target))
 
     def _sent(self, error: object) -> None:
         self._update()
         if error is None:
-            show(self.result, "Test message sent. Check that it arrived.", ok=True)
+            show(self.result, _("Test message sent. Check that it arrived."), ok=True)
         else:
-            show(self.result, f"Not sent: {error}", ok=False)
+            show(self.result, _("Not sent: {problem}").format(problem=error), ok=False)
 
 
 class TargetList(QWidget):
     """A list of targets with "Add a place"."""
 
-    def __init__(self, targets: list[str], add_text: str = "Add a place to tell") -> None:
+    def __init__(self, targets: list[str], add_text: str = "") -> None:
         super().__init__()
         self.rows: list[TargetRow] = []
         lay = QVBoxLayout(self)
@@ -199,7 +211,7 @@ class TargetList(QWidget):
         self.rows_box = QVBoxLayout()
         lay.addLayout(self.rows_box)
         bottom = QHBoxLayout()
-        self.add_button = QPushButton(add_text)
+        self.add_button = QPushButton(add_text or _("Add a place to tell"))
         self.add_button.clicked.connect(lambda: self.add("").edit.setFocus())
         bottom.addWidget(self.add_button)
         bottom.addStretch(1)

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from agent import config as config_module
 from agent.config import Config, ConfigError
 from agent.config.shapes import key_text
+from agent.i18n import _
 from ui.access import ERROR, HINT, OK, name_controls, text_style
 
 DEMO = "demo"
@@ -52,7 +53,7 @@ def kind_text(kind: str) -> str:
     """A helpdesk kind in the words a person picks it by (its description, not its code)."""
     from agent.sources import source_class
 
-    text = source_class(kind).description
+    text = _(source_class(kind).description)
     return text[:1].upper() + text[1:]
 
 
@@ -167,12 +168,13 @@ def accept_risky(parent: QWidget, path: Path, config: Config) -> bool:
     risky = config_module.risky_settings(config)
     if not risky:
         return True
-    text = "\n".join([f"{path.name} asks for these settings:", *(f"• {r}" for r in risky)])
+    asks = _("{file} asks for these settings:").format(file=path.name)
+    text = "\n".join([asks, *(f"• {r}" for r in risky)])
     buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
     answer = QMessageBox.warning(
         parent,
-        "Import a provisioning file",
-        text + "\n\nImport it with them?",
+        _("Import a provisioning file"),
+        text + "\n\n" + _("Import it with them?"),
         buttons,
         QMessageBox.StandardButton.No,
     )
@@ -185,8 +187,8 @@ def accept_token_file(parent: QWidget, advice: str) -> bool:
     buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
     answer = QMessageBox.warning(
         parent,
-        "No keyring on this computer",
-        advice + "\n\nKeep the token in that file?",
+        _("No keyring on this computer"),
+        advice + "\n\n" + _("Keep the token in that file?"),
         buttons,
         QMessageBox.StandardButton.No,
     )
@@ -285,8 +287,9 @@ class KeyValueEditor(QWidget):
     dropped when the table is read back.
     """
 
-    def __init__(self, value: object = None, headers: tuple[str, str] = ("Key", "Value")) -> None:
+    def __init__(self, value: object = None, headers: tuple[str, str] = ("", "")) -> None:
         super().__init__()
+        headers = (headers[0] or _("Key"), headers[1] or _("Value"))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.grid = QTableWidget(0, 2)

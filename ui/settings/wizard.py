@@ -32,6 +32,7 @@ from agent import config as config_module
 from agent import secrets as secret_store
 from agent.config import Config, ConfigError, problems
 from agent.connection import ConnectionTest
+from agent.i18n import _, ngettext
 from agent.sources import KINDS
 from ui.access import ERROR, name_controls, text_style
 from ui.settings.source_form import SourceForm
@@ -53,9 +54,9 @@ class ConnectPage(QWizardPage):
 
     def __init__(self, form: SourceForm) -> None:
         super().__init__()
-        self.setTitle("Connect to your helpdesk")
+        self.setTitle(_("Connect to your helpdesk"))
         self.setSubTitle(
-            "Fill in the address and your token. Next tests the connection before going on."
+            _("Fill in the address and your token. Next tests the connection before going on.")
         )
         self.form = form
         self.passed: dict[str, Any] | None = None  # the values the last good test used
@@ -64,7 +65,7 @@ class ConnectPage(QWizardPage):
         inner = QWidget()  # scrolls: a long form (IMAP with OAuth) on a small screen
         lay = QVBoxLayout(inner)
         lay.addWidget(form)
-        self.anyway = QCheckBox("Continue anyway (fix the connection later in Settings)")
+        self.anyway = QCheckBox(_("Continue anyway (fix the connection later in Settings)"))
         self.anyway.setVisible(False)
         lay.addWidget(self.anyway)
         lay.addStretch(1)
@@ -87,7 +88,7 @@ class ConnectPage(QWizardPage):
             self.unverified = ""
             return True
         if self.anyway.isVisible() and self.anyway.isChecked():
-            self.unverified = self.form.test_result.text() or "the connection was not tested"
+            self.unverified = self.form.test_result.text() or _("the connection was not tested")
             return True
         if self.form.test_button.isEnabled():
             self.advance = True
@@ -117,7 +118,7 @@ class DonePage(QWizardPage):
         # not "result": that is QDialog.result()
         self.summary = plain_label()
         lay.addWidget(self.summary)
-        self.autostart = QCheckBox("Start Ticketbell when I log in")
+        self.autostart = QCheckBox(_("Start Ticketbell when I log in"))
         self.autostart.setChecked(True)
         lay.addWidget(self.autostart)
         self.autostart_error = plain_label(error=True)
@@ -142,7 +143,10 @@ class DonePage(QWizardPage):
         try:
             autostart.set_enabled(self.autostart.isChecked())
         except autostart.AutostartError as exc:
-            show(self.autostart_error, f"Start at login could not be set: {exc}")
+            show(
+                self.autostart_error,
+                _("Start at login could not be set: {problem}").format(problem=exc),
+            )
             self.autostart.setChecked(False)
             return False
         return True
@@ -156,7 +160,7 @@ class FirstRunWizard(QWizard):
     def __init__(self, path: Path) -> None:
         super().__init__()
         self.path = path
-        self.setWindowTitle("Welcome to Ticketbell")
+        self.setWindowTitle(_("Welcome to Ticketbell"))
         self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
         self.config: Config | None = None
         self.imported: Config | None = None
@@ -176,23 +180,23 @@ class FirstRunWizard(QWizard):
 
     def _start_page(self) -> QWizardPage:
         start = QWizardPage()
-        start.setTitle("Welcome to Ticketbell")
-        start.setSubTitle("Ticketbell sits in your system tray and rings when a customer waits.")
+        start.setTitle(_("Welcome to Ticketbell"))
+        start.setSubTitle(_("Ticketbell sits in your system tray and rings when a customer waits."))
         lay = QVBoxLayout(start)
-        self.demo_button = QPushButton("Try the demo now (no account needed)")
+        self.demo_button = QPushButton(_("Try the demo now (no account needed)"))
         self.demo_button.clicked.connect(self.try_demo)
         lay.addWidget(self.demo_button)
         lay.addSpacing(12)
-        lay.addWidget(QLabel("Or connect to the helpdesk you answer:"))
+        lay.addWidget(QLabel(_("Or connect to the helpdesk you answer:")))
         self.kind = QComboBox()
-        self.kind.addItem("The demo helpdesk (no account needed)", DEMO)
+        self.kind.addItem(_("The demo helpdesk (no account needed)"), DEMO)
         for kind in KINDS:
             if kind != DEMO:
                 self.kind.addItem(kind_text(kind), kind)
         lay.addWidget(self.kind)
         lay.addSpacing(12)
-        lay.addWidget(QLabel("Did your team owner give you a settings file?"))
-        imp = QPushButton("Import a provisioning file…")
+        lay.addWidget(QLabel(_("Did your team owner give you a settings file?")))
+        imp = QPushButton(_("Import a provisioning file…"))
         imp.clicked.connect(self._pick_file)
         row = QHBoxLayout()
         row.addWidget(imp)
@@ -216,12 +220,14 @@ class FirstRunWizard(QWizard):
 
     def _categories_page(self) -> QWizardPage:
         cats = QWizardPage()
-        cats.setTitle("Your categories")
-        cats.setSubTitle("Tick the categories you answer. None ticked: all of them.")
+        cats.setTitle(_("Your categories"))
+        cats.setSubTitle(_("Tick the categories you answer. None ticked: all of them."))
         lay = QVBoxLayout(cats)
         self.no_categories = hint(
-            "Ticketbell could not list this helpdesk's categories yet, so it will show you "
-            "every waiting ticket. You can choose categories later in Settings."
+            _(
+                "Ticketbell could not list this helpdesk's categories yet, so it will show you "
+                "every waiting ticket. You can choose categories later in Settings."
+            )
         )
         lay.addWidget(self.no_categories)
         lay.addWidget(self.form.categories)
@@ -241,7 +247,7 @@ class FirstRunWizard(QWizard):
         self.accept()
 
     def _pick_file(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(self, "Provisioning file", "", "*.toml")
+        name, _filter = QFileDialog.getOpenFileName(self, _("Provisioning file"), "", "*.toml")
         if name:
             self.import_file(Path(name))
 
@@ -252,7 +258,9 @@ class FirstRunWizard(QWizard):
         self.imported = imported
         self.form.set_role(imported.role)
         self.form.load(dict(self.imported.raw.get("sources", [{}])[0]))
-        self.import_note.setText(f"Imported {path.name}: add your token on the next page.")
+        self.import_note.setText(
+            _("Imported {file}: add your token on the next page.").format(file=path.name)
+        )
         return True
 
     def _page_changed(self, page: int) -> None:
@@ -277,41 +285,45 @@ class FirstRunWizard(QWizard):
             self.config = config_module.save(base, self.path)
         except ConfigError as exc:
             self.config = None
-            return False, "Not saved yet", self._show_errors(problems(base, self.path) or [exc])
+            return False, _("Not saved yet"), self._show_errors(problems(base, self.path) or [exc])
         except OSError as exc:
             self.config = None
             return (
                 False,
-                "Not saved yet",
-                (
-                    f"Ticketbell could not write {self.path}: {exc.strerror or exc}. Once that is "
-                    "put right (a file in the way of its folder, a full disk), press Back, then "
-                    "Next to try again."
-                ),
+                _("Not saved yet"),
+                _(
+                    "Ticketbell could not write {path}: {problem}. Once that is put right (a file "
+                    "in the way of its folder, a full disk), press Back, then Next to try again."
+                ).format(path=self.path, problem=exc.strerror or exc),
             )
         except secret_store.SecretUnavailable as exc:
             self.config = None
-            return False, "Not saved yet", f"Ticketbell could not keep your token: {exc}"
-        where = f"Your settings are saved in {self.path}."
+            return (
+                False,
+                _("Not saved yet"),
+                _("Ticketbell could not keep your token: {problem}").format(problem=exc),
+            )
+        where = _("Your settings are saved in {path}.").format(path=self.path)
         unverified = self.connect_page.unverified
         if unverified:
             return (
                 True,
-                "Saved, but not connected yet",
-                (
-                    f"Ticketbell could not connect to {self.config.sources[0].name}, so nothing "
-                    f"about it is verified yet: {unverified}\n\nUntil it can, its icon shows a "
-                    "question mark instead of a count. Fix the address or token in Settings "
-                    f"(right-click the icon).\n\n{where}"
-                ),
+                _("Saved, but not connected yet"),
+                _(
+                    "Ticketbell could not connect to {name}, so nothing about it is verified "
+                    "yet: {problem}\n\nUntil it can, its icon shows a question mark instead of "
+                    "a count. Fix the address or token in Settings (right-click the icon)."
+                ).format(name=self.config.sources[0].name, problem=unverified)
+                + f"\n\n{where}",
             )
         return (
             True,
-            "All set",
-            (
+            _("All set"),
+            _(
                 "Ticketbell now sits in your system tray: the number on its icon is how "
-                f"many customers wait for a reply. Click it to see them.\n\n{where}"
-            ),
+                "many customers wait for a reply. Click it to see them."
+            )
+            + f"\n\n{where}",
         )
 
     def _show_errors(self, errors: list[ConfigError]) -> str:
@@ -319,9 +331,14 @@ class FirstRunWizard(QWizard):
         self.form.clear_errors()
         for exc in (e for e in errors if e.source_index == 0):
             self.form.show_config_error(exc)
-        fields = "the field" if len(errors) == 1 else f"the {len(errors)} fields"
         said = "; ".join(f"{e.key.split('.', 1)[-1]}: {e.message}" for e in errors)
-        return f"Go Back and fix {fields} marked in red: {said}"
+        if len(errors) == 1:
+            return _("Go Back and fix the field marked in red: {problems}").format(problems=said)
+        return ngettext(
+            "Go Back and fix the {count} field marked in red: {problems}",
+            "Go Back and fix the {count} fields marked in red: {problems}",
+            len(errors),
+        ).format(count=len(errors), problems=said)
 
     def _finished(self, result: int) -> None:
         ok = result == QDialog.DialogCode.Accepted and self.config is not None
@@ -340,13 +357,13 @@ class SetupNeeded(QObject):
     def __init__(self, missing: str) -> None:
         super().__init__()
         self.missing = missing
-        text = f"Ticketbell is not watching any helpdesk: {missing}"
+        text = _("Ticketbell is not watching any helpdesk: {reason}").format(reason=missing)
         self.icon = QSystemTrayIcon(QIcon(str(resources.path("ticketbell.svg"))))
         self.icon.setToolTip(text)
         self.menu = QMenu()
         self.menu.addAction(missing).setEnabled(False)
-        self.menu.addAction("Set up Ticketbell…", self.set_up.emit)
-        self.menu.addAction("Quit Ticketbell", self.quit_requested.emit)
+        self.menu.addAction(_("Set up Ticketbell…"), self.set_up.emit)
+        self.menu.addAction(_("Quit Ticketbell"), self.quit_requested.emit)
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(lambda *_: self.set_up.emit())
         self.window: QMessageBox | None = None
@@ -354,8 +371,8 @@ class SetupNeeded(QObject):
             self.icon.show()
             return
         box = QMessageBox(QMessageBox.Icon.Information, "Ticketbell", text)
-        setup = box.addButton("Set up Ticketbell…", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton("Quit Ticketbell", QMessageBox.ButtonRole.RejectRole)
+        setup = box.addButton(_("Set up Ticketbell…"), QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(_("Quit Ticketbell"), QMessageBox.ButtonRole.RejectRole)
         box.finished.connect(
             lambda _: (self.set_up if box.clickedButton() is setup else self.quit_requested).emit()
         )
