@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from agent.config import ConfigError, from_dict
-from agent.config.schema import parse_weekly
+from agent.config.values import parse_weekly
 from agent.insight import report
 from agent.insight.aggregates import Day, Outcome
 from agent.insight.png import bar_chart

@@ -243,7 +243,7 @@ def test_import_asks_before_taking_tls_off_a_proxy_or_a_channel(qtbot, tmp_path,
 def test_the_hints_say_the_declared_defaults_for_each_role(qtbot, tmp_path) -> None:
     """The "empty: …" texts come from the declarations, so they cannot drift from what the
     agent does: an owner's empty interval is every 15 minutes, an assistant's every 2."""
-    from agent.config import schema
+    from agent.config import schema, values
 
     dialog = SettingsDialog(tmp_path / "t.toml", config_module.demo_config())
     qtbot.addWidget(dialog)
@@ -256,7 +256,7 @@ def test_the_hints_say_the_declared_defaults_for_each_role(qtbot, tmp_path) -> N
         minutes = config.sources[0].interval.total_seconds() / 60
         assert every == f"every {minutes:.0f} minutes"
     assert dialog.response.window_default.placeholderText().endswith(
-        f"(empty: {schema.duration_in_words(schema.declared('windows', 'default').default)})"
+        f"(empty: {values.duration_in_words(schema.declared('windows', 'default').default)})"
     )
     assert config_module.Windows().default == config_module.parse_duration(
         schema.declared("windows", "default").default

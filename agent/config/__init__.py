@@ -31,13 +31,7 @@ from agent.config.read import (
     to_toml,
     tomllib,  # the TOML reader in use (tomli before Python 3.11), for reading exports back
 )
-from agent.config.schema import (
-    ROLES,
-    WEEKDAYS,
-    parse_days,
-    parse_duration,
-    parse_time_range,
-)
+from agent.config.schema import ROLES
 from agent.config.shapes import (
     Alerts,
     BusinessHours,
@@ -52,6 +46,7 @@ from agent.config.shapes import (
     default_data_dir,
     default_log_dir,
 )
+from agent.config.values import WEEKDAYS, parse_days, parse_duration, parse_time_range
 
 if TYPE_CHECKING:
     from agent.config.provisioning import (

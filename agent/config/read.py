@@ -12,15 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import agent.config.schema as schema
+import agent.config.values as values
 from agent.channels import carries_secret, channel_secrets, check_target, describe_target
-from agent.config.schema import (
-    MAX_DURATION,
-    default,
-    format_duration,
-    parse_days,
-    parse_duration,
-    parse_time_range,
-)
 from agent.config.shapes import (
     COMMON_SOURCE_KEYS,
     DEFAULT_INTERVAL,
@@ -39,6 +32,13 @@ from agent.config.shapes import (
     VipRule,
     WindowRule,
     Windows,
+)
+from agent.config.values import (
+    MAX_DURATION,
+    format_duration,
+    parse_days,
+    parse_duration,
+    parse_time_range,
 )
 from agent.i18n import N_, _
 from agent.model import INVISIBLE
@@ -333,8 +333,8 @@ def _read_business_hours(r: _Reader) -> BusinessHours | None:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
         raise r.error("timezone", f'{tz!r} is not a time zone; use e.g. "Europe/London"') from None
-    days = r.parsed("days", parse_days, parse_days(default("business_hours", "days")))
-    hours = default("business_hours", "hours")
+    days = r.parsed("days", parse_days, parse_days(schema.default("business_hours", "days")))
+    hours = schema.default("business_hours", "hours")
     start, end = r.parsed("hours", parse_time_range, parse_time_range(hours))
     if end <= start:
         raise r.error("hours", N_("must end after it starts (business hours within one day)"))
@@ -433,9 +433,9 @@ def _read_escalation(r: _Reader) -> Escalation:
         sent_by=r.value(schema.declared("escalation", "sent_by")),
         blind_after=value["blind_after"],
         give_up_after=value["give_up_after"],
-        digest_at=r.parsed("digest_at", schema.parse_clock, None),
+        digest_at=r.parsed("digest_at", values.parse_clock, None),
         digest_to=_read_targets(r, "digest_to"),
-        scorecard_at=r.parsed("scorecard_at", schema.parse_weekly, None),
+        scorecard_at=r.parsed("scorecard_at", values.parse_weekly, None),
     )
 
 

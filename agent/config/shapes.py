@@ -13,7 +13,7 @@ from typing import Any
 import platformdirs
 
 import agent.config.schema as schema
-from agent.config.schema import parse_duration
+from agent.config.values import parse_duration
 from agent.i18n import _
 
 APP_NAME = "ticketbell"
