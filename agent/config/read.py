@@ -46,7 +46,7 @@ from agent.i18n import N_, _
 from agent.model import INVISIBLE
 from agent.sources.base import Option
 
-__all__ = ["tomllib"]  # re-exported by agent.config: the TOML reader in use, for reading exports
+__all__ = ["MAX_FILE_BYTES", "read_toml", "tomllib"]  # re-exported by agent.config
 
 # --------------------------------------------------------------------------- reading values
 

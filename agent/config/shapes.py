@@ -23,6 +23,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
+__all__ = ["tomllib"]  # with the names defined here: the TOML reader in use, for read.py
+
 APP_NAME = "ticketbell"
 DEFAULT_INTERVAL = {role: parse_duration(text) for role, text in schema.DEFAULT_INTERVAL.items()}
 MIN_INTERVAL = parse_duration(schema.MIN_INTERVAL)
