@@ -13,6 +13,7 @@ from typing import Any
 from agent.channels import OWNER_DESKTOP, channel_secrets, describe_target
 from agent.config.read import from_dict, read_toml, to_toml
 from agent.config.shapes import Config, ConfigError
+from agent.i18n import _
 
 _SECRET_KEY = re.compile(
     r"(?:^|[_-])(token|password|passwd|pwd|secret|api[_-]?key|private[_-]?key|access[_-]?key"
@@ -52,7 +53,7 @@ def secret_findings(data: object, prefix: str = "") -> list[tuple[str, str]]:
 def _channel_secrets(url: str) -> str:
     """Where an apprise channel URL carries a secret ("the +X-Api-Key field"), or ""."""
 
-    return ", ".join(dict.fromkeys(where for where, _ in channel_secrets(url)))
+    return ", ".join(dict.fromkeys(where for where, _value in channel_secrets(url)))
 
 
 def read_provisioning(path: Path) -> Config:
@@ -83,19 +84,21 @@ def risky_settings(config: Config) -> list[str]:
     risky = []
     for src in config.sources:
         if src.verify is False:
-            risky.append(f"{src.name}: TLS certificates are not checked (verify = false)")
+            said = _("{name}: TLS certificates are not checked (verify = false)")
+            risky.append(said.format(name=src.name))
         elif isinstance(src.verify, str):
-            risky.append(f"{src.name}: trusts the certificates in {src.verify}")
+            said = _("{name}: trusts the certificates in {path}")
+            risky.append(said.format(name=src.name, path=src.verify))
         if src.proxy:
-            risky.append(f"{src.name}: all its traffic goes through the proxy {src.proxy}")
+            said = _("{name}: all its traffic goes through the proxy {proxy}")
+            risky.append(said.format(name=src.name, proxy=src.proxy))
     esc = config.escalation
     if esc.sent_by == config.role:
         targets = [t for level in esc.levels for t in level.notify] + list(esc.digest_to)
         for target in dict.fromkeys(targets):
             if target != OWNER_DESKTOP:
-                risky.append(
-                    f"escalations are sent from this computer to {describe_target(target)}"
-                )
+                said = _("escalations are sent from this computer to {target}")
+                risky.append(said.format(target=describe_target(target)))
     return risky
 
 
