@@ -119,7 +119,8 @@ def secrets_needed(config: Config) -> list[tuple[str, str]]:
     for src in config.sources:
         cls = source_class(src.kind)
         if cls.needs_secret and not src.secret_env:
-            needed.append((src.name, f"{cls.secret_label} for the {src.kind} source"))
+            said = _("{what} for the {kind} source").format(what=_(cls.secret_label), kind=src.kind)
+            needed.append((src.name, said))
     channels = [t for level in config.escalation.levels for t in level.notify]
     for target in dict.fromkeys([*channels, *config.escalation.digest_to]):
         if target.startswith("keyring:"):
