@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from agent import secrets as secret_store
+from agent.i18n import _
 
 OWNER_DESKTOP = "owner-desktop"
 KEYRING_PREFIX = "keyring:"
@@ -23,7 +24,7 @@ def apprise_plugin(url: str) -> Any:
     logs the whole URL ("Loaded JSON URL: …") while it loads the plugin."""
     import apprise
 
-    for _, value in channel_secrets(url):
+    for _field, value in channel_secrets(url):
         secret_store.remember(value)
         secret_store.remember(quote(value, safe=""))  # as apprise writes it back into a URL
     return apprise.Apprise.instantiate(url, suppress_exceptions=True)
@@ -105,15 +106,23 @@ def check_target(target: str) -> str | None:
         return None
     if target.startswith(KEYRING_PREFIX):
         name = target[len(KEYRING_PREFIX) :].strip()
-        return None if name else '"keyring:" needs the name of a keyring entry, e.g. keyring:slack'
+        return (
+            None if name else _('"keyring:" needs the name of a keyring entry, e.g. keyring:slack')
+        )
     if apprise_plugin(target) is None:
         scheme = target.split("://", 1)[0] if "://" in target else ""
-        shown = f"{scheme}://…" if scheme else "this value"
-        return (
-            f"{shown} is not a channel URL apprise understands; see "
-            "https://github.com/caronc/apprise/wiki for the URL of each service, "
-            'use "owner-desktop", or "keyring:NAME" for a URL kept in the keyring'
+        wiki = "https://github.com/caronc/apprise/wiki"
+        if not scheme:
+            said = _(
+                "this value is not a channel URL apprise understands; see {wiki} for the URL of "
+                'each service, use "owner-desktop", or "keyring:NAME" for a URL kept in the keyring'
+            )
+            return said.format(wiki=wiki)
+        said = _(
+            "{scheme}://… is not a channel URL apprise understands; see {wiki} for the URL of "
+            'each service, use "owner-desktop", or "keyring:NAME" for a URL kept in the keyring'
         )
+        return said.format(scheme=scheme, wiki=wiki)
     return None
 
 

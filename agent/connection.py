@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from agent.i18n import _, ngettext
 from agent.sources import KINDS, source_class
 
 if TYPE_CHECKING:
@@ -50,16 +51,27 @@ def try_connection(table: dict[str, Any], secret: str | None = None) -> Connecti
             source.close()
     except config.ConfigError as exc:
         label = _label(str(table.get("kind", "")), str(exc.parts[2] if exc.parts[2:] else ""))
-        return ConnectionTest(False, sentence(f"Cannot test yet: {label}: {exc.message}"))
+        return ConnectionTest(
+            False,
+            sentence(
+                _("Cannot test yet: {setting}: {problem}").format(
+                    setting=label, problem=exc.message
+                )
+            ),
+        )
     except SignInNeeded:
-        return ConnectionTest(False, "Press Sign in… first.")
+        return ConnectionTest(False, _("Press Sign in… first."))
     except SourceError as exc:
-        return ConnectionTest(False, sentence(f"Not connected: {exc}"))
+        return ConnectionTest(False, sentence(_("Not connected: {problem}").format(problem=exc)))
     except Exception as exc:  # the person hears back in any case; the traceback goes to the log
         log.exception("connection test failed")
-        return ConnectionTest(False, f"Not connected: {exc.__class__.__name__}.")
-    waiting = f"{tickets} ticket{'s' if tickets != 1 else ''} waiting"
-    return ConnectionTest(True, f"Connected: {waiting}.", categories)
+        return ConnectionTest(
+            False, _("Not connected: {error}.").format(error=exc.__class__.__name__)
+        )
+    connected = ngettext(
+        "Connected: {count} ticket waiting.", "Connected: {count} tickets waiting.", tickets
+    )
+    return ConnectionTest(True, connected.format(count=tickets), categories)
 
 
 def source_to_sign_in(table: dict[str, Any]) -> SourceConfig | str:
@@ -67,11 +79,11 @@ def source_to_sign_in(table: dict[str, Any]) -> SourceConfig | str:
     from agent import config
 
     if str(table.get("auth", "")).lower() != "oauth":
-        return 'Set "Sign-in" to oauth first, then press Sign in… again.'
+        return _('Set "Sign-in" to oauth first, then press Sign in… again.')
     try:
         return config.from_dict({"sources": [table]}).sources[0]
     except config.ConfigError as exc:
-        return sentence(f"Cannot sign in yet: {exc.message}")
+        return sentence(_("Cannot sign in yet: {problem}").format(problem=exc.message))
 
 
 def try_sign_in(
@@ -85,10 +97,12 @@ def try_sign_in(
     try:
         return ConnectionTest(True, signin.sign_in(source, say, cancel=cancel))
     except (signin.SignInFailed, SourceError) as exc:
-        return ConnectionTest(False, sentence(f"Not signed in: {exc}"))
+        return ConnectionTest(False, sentence(_("Not signed in: {problem}").format(problem=exc)))
     except Exception as exc:  # the person hears back in any case; the traceback goes to the log
         log.exception("sign-in failed")
-        return ConnectionTest(False, f"Not signed in: {exc.__class__.__name__}.")
+        return ConnectionTest(
+            False, _("Not signed in: {error}.").format(error=exc.__class__.__name__)
+        )
 
 
 def _label(kind: str, key: str) -> str:
@@ -97,7 +111,7 @@ def _label(kind: str, key: str) -> str:
 
     options = schema.SOURCE + (source_class(kind).required if kind in KINDS else ())
     options += source_class(kind).optional if kind in KINDS else ()
-    return next((o.label for o in reversed(options) if o.key == key), key)
+    return next((_(o.label) for o in reversed(options) if o.key == key), key)
 
 
 def sentence(text: str) -> str:

@@ -373,3 +373,27 @@ def test_self_test_speaks_the_config_language(cli_env, tmp_path):
     assert lines[0].startswith("ticketbell ") and " zelftest (" in lines[0]
     assert any(line.startswith("OK") and " gegevensmap " in line for line in lines)
     assert lines[-1].startswith(("zelftest geslaagd", "zelftest MISLUKT"))
+
+
+def test_config_errors_speak_the_persons_language():
+    with i18n.speaking("de"), pytest.raises(ConfigError, match="unbekannter Schlüssel; hier"):
+        from_dict({"colour": "blue"})
+    with i18n.speaking("pl"), pytest.raises(ConfigError, match="nieznany typ 'pigeon'; znane"):
+        from_dict({"sources": [{"name": "Desk", "kind": "pigeon"}]})
+    broker = {"broker": "mqtt://hub.example.com", "name": "desk", "user": "ana"}
+    with i18n.speaking("fr"), pytest.raises(ConfigError, match="doit utiliser TLS"):
+        from_dict({"team": broker})
+
+
+def test_settings_sign_in_explains_itself_in_the_persons_language():
+    from agent.connection import source_to_sign_in
+
+    with i18n.speaking("it"):
+        said = source_to_sign_in({"name": "Desk", "kind": "demo"})
+    assert said == "Imposta prima «Accesso» su oauth, poi premi di nuovo «Accedi…»."
+
+
+def test_secret_delete_speaks_the_system_language(cli_env):
+    done = run_cli(["secret", "delete", "Desk"], {**cli_env, "LANGUAGE": "nl"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "geheim van 'Desk' verwijderd (als er een was)"

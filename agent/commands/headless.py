@@ -13,6 +13,7 @@ import orjson
 
 from agent import __version__
 from agent.commands.common import EXIT_OK, EXIT_USAGE, load_config_or_say, open_agent
+from agent.i18n import _
 from agent.model import Alert, notification_text, one_line
 from agent.quiet import follow_desktop
 
@@ -29,12 +30,14 @@ def run_headless(args: argparse.Namespace) -> int:
 
         config = replace(config, role=args.role)
     if not config.sources:
-        print(f"ticketbell: {config.path}: no [[sources]] configured", file=sys.stderr)
+        words = _("{path}: no [[sources]] configured").format(path=config.path)
+        print(f"ticketbell: {words}", file=sys.stderr)
         return EXIT_USAGE
     try:
         agent = open_agent(config, args)
     except OSError as exc:  # a data folder of another user, a link planted for the lock file
-        print(f"ticketbell: cannot use the data folder: {exc}", file=sys.stderr)
+        words = _("cannot use the data folder: {error}").format(error=exc)
+        print(f"ticketbell: {words}", file=sys.stderr)
         return EXIT_USAGE
     notifier = None if args.no_notify else DesktopNotifier()
     printer = EventPrinter(sys.stdout if args.json else None)

@@ -31,15 +31,24 @@ def import_command(args: argparse.Namespace) -> int:
     try:
         config = config_module.save(config.raw, target)  # keeps a replaced file as .bak
     except (OSError, ConfigError) as exc:
-        print(f"ticketbell: cannot write {target}: {exc}", file=sys.stderr)
+        said = _("cannot write {path}: {error}").format(path=target, error=exc)
+        print(f"ticketbell: {said}", file=sys.stderr)
         return EXIT_USAGE
     if replaced:
-        print(f"the old config is kept as {target.with_name(target.name + '.bak')}")
-    print(f"imported {len(config.sources)} source(s) from {args.import_file} into {target}")
+        kept = target.with_name(target.name + ".bak")
+        print(_("the old config is kept as {path}").format(path=kept))
+    n = len(config.sources)
+    said = ngettext(
+        "imported {count} source from {file} into {path}",
+        "imported {count} sources from {file} into {path}",
+        n,
+    )
+    print(said.format(count=n, file=args.import_file, path=target))
     if config.start_at_login:
         try:
             autostart.set_enabled(True)
-            print(f"Ticketbell will start at login ({autostart.entry_location()})")
+            said = _("Ticketbell will start at login ({location})")
+            print(said.format(location=autostart.entry_location()))
         except autostart.AutostartError as exc:
             print(f"ticketbell: {exc}", file=sys.stderr)
     _print_secrets_needed(config)
@@ -51,14 +60,16 @@ def _agreed_to_risky(args: argparse.Namespace, config: Config) -> bool:
     risky = config_module.risky_settings(config)
     if not risky or args.accept_risky:
         return True
-    print(f"{args.import_file} asks for settings to agree to:", file=sys.stderr)
+    said = _("{file} asks for settings to agree to:").format(file=args.import_file)
+    print(said, file=sys.stderr)
     for line in risky:
         print(f"  - {line}", file=sys.stderr)
     if not sys.stdin.isatty():
-        print("ticketbell: nothing imported; run again with --accept-risky", file=sys.stderr)
+        said = _("nothing imported; run again with --accept-risky")
+        print(f"ticketbell: {said}", file=sys.stderr)
         return False
-    if input("Import it with these settings? [y/N] ").strip().lower() not in ("y", "yes"):
-        print("nothing imported")
+    if input(_("Import it with these settings? [y/N] ")).strip().lower() not in ("y", "yes"):
+        print(_("nothing imported"))
         return False
     return True
 
@@ -68,14 +79,14 @@ def _may_replace(args: argparse.Namespace, target: Path) -> bool:
     if not target.exists() or args.force:
         return True
     if not sys.stdin.isatty():
-        print(
-            f"ticketbell: {target} already exists; run again with --force to replace it",
-            file=sys.stderr,
-        )
+        said = _("{path} already exists; run again with --force to replace it")
+        print(f"ticketbell: {said.format(path=target)}", file=sys.stderr)
         return False
-    answer = input(f"{target} already exists. Replace it (a copy is kept)? [y/N] ")
+    answer = input(
+        _("{path} already exists. Replace it (a copy is kept)? [y/N] ").format(path=target)
+    )
     if answer.strip().lower() not in ("y", "yes"):
-        print("nothing changed")
+        print(_("nothing changed"))
         return False
     return True
 
@@ -86,10 +97,11 @@ def _print_secrets_needed(config: Config) -> None:
         from agent.signin import uses_oauth
 
         oauth = {s.name for s in config.sources if uses_oauth(s)}
-        print("Now add the token(s) or sign in; they are never in a provisioning file:")
+        print(_("Now add the tokens or sign in; they are never in a provisioning file:"))
         for name, what in needed:
             if name in oauth:
-                print(f"  ticketbell signin {_shell_quote(name)}    # or Sign in… in Settings")
+                said = _("or Sign in… in Settings")
+                print(f"  ticketbell signin {_shell_quote(name)}    # {said}")
             else:
                 print(f"  ticketbell secret set {_shell_quote(name)}    # {what}")
 
@@ -109,8 +121,11 @@ def autostart_command(args: argparse.Namespace) -> int:
         except autostart.AutostartError as exc:
             print(f"ticketbell: {exc}", file=sys.stderr)
             return EXIT_USAGE
-    state = "on" if autostart.enabled() else "off"
-    print(f"start at login: {state} ({autostart.entry_location()})")
+    if autostart.enabled():
+        said = _("start at login: on ({location})")
+    else:
+        said = _("start at login: off ({location})")
+    print(said.format(location=autostart.entry_location()))
     return EXIT_OK
 
 
@@ -172,28 +187,29 @@ def sources_command(args: argparse.Namespace) -> int:
 def secret_command(args: argparse.Namespace) -> int:
     if args.action == "delete":
         secret_store.delete(args.name)
-        print(f"deleted the secret of {args.name!r} (if there was one)")
+        print(_("deleted the secret of {name} (if there was one)").format(name=repr(args.name)))
         return EXIT_OK
     if sys.stdin.isatty():
-        value = getpass.getpass(f"Token for {args.name!r} (not shown): ")
+        value = getpass.getpass(_("Token for {name} (not shown): ").format(name=repr(args.name)))
     else:
         value = sys.stdin.readline().rstrip("\n")
     if not value:
-        print("ticketbell: no secret given; nothing stored", file=sys.stderr)
+        print(f"ticketbell: {_('no secret given; nothing stored')}", file=sys.stderr)
         return EXIT_USAGE
     try:
         where = secret_store.set(args.name, value, to_file=args.to_file)
     except secret_store.NoKeyring as exc:
-        print(
-            f"ticketbell: {exc}\nTo keep it in that file: `ticketbell secret set "
-            f"{args.name!r} --to-file`",
-            file=sys.stderr,
-        )
+        said = _("To keep it in that file: `ticketbell secret set {name} --to-file`")
+        print(f"ticketbell: {exc}\n{said.format(name=repr(args.name))}", file=sys.stderr)
         return EXIT_USAGE
     except secret_store.SecretUnavailable as exc:
         print(f"ticketbell: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"stored the secret of {args.name!r} {where}")
+    if where == "in the keyring":
+        said = _("stored the secret of {name} in the keyring")
+    else:
+        said = _("stored the secret of {name} in {file} (readable by you only)")
+    print(said.format(name=repr(args.name), file=secret_store.token_file()))
     return EXIT_OK
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from agent.channels import OWNER_DESKTOP, channel_secrets, describe_target
 from agent.config.read import from_dict, read_toml, to_toml
 from agent.config.shapes import Config, ConfigError
+from agent.i18n import _, ngettext
 
 _SECRET_KEY = re.compile(
     r"(?:^|[_-])(token|password|passwd|pwd|secret|api[_-]?key|private[_-]?key|access[_-]?key"
@@ -33,7 +34,7 @@ def secret_findings(data: object, prefix: str = "") -> list[tuple[str, str]]:
         for key, value in data.items():
             path = f"{prefix}.{key}" if prefix else str(key)
             if _is_secret_key(key):
-                found.append((path, f"the key {key!r} looks like a secret"))
+                found.append((path, _("the key {key!r} looks like a secret").format(key=key)))
             else:
                 found += secret_findings(value, path)
     elif isinstance(data, list):
@@ -41,18 +42,19 @@ def secret_findings(data: object, prefix: str = "") -> list[tuple[str, str]]:
             found += secret_findings(value, f"{prefix}[{i}]")
     elif isinstance(data, str):
         if _URL_PASSWORD.match(data):
-            found.append((prefix, "the URL carries a password"))
+            found.append((prefix, _("the URL carries a password")))
         elif _URL_SECRET_QUERY.search(data) and "://" in data:
-            found.append((prefix, "the URL carries a token"))
+            found.append((prefix, _("the URL carries a token")))
         elif "://" in data and _channel_secrets(data):
-            found.append((prefix, f"the channel URL carries a token ({_channel_secrets(data)})"))
+            said = _("the channel URL carries a token ({where})")
+            found.append((prefix, said.format(where=_channel_secrets(data))))
     return found
 
 
 def _channel_secrets(url: str) -> str:
     """Where an apprise channel URL carries a secret ("the +X-Api-Key field"), or ""."""
 
-    return ", ".join(dict.fromkeys(where for where, _ in channel_secrets(url)))
+    return ", ".join(dict.fromkeys(where for where, _value in channel_secrets(url)))
 
 
 def read_provisioning(path: Path) -> Config:
@@ -61,13 +63,21 @@ def read_provisioning(path: Path) -> Config:
     findings = secret_findings(data)
     if findings:
         key, why = findings[0]
-        more = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
-        raise ConfigError(
-            path,
-            key,
-            f"{why}{more}; a provisioning file must not carry secrets. Remove it, and add the "
-            "token on each computer with `ticketbell secret set NAME` (or in Settings)",
+        said = ngettext(
+            "{why} (and {count} more); a provisioning file must not carry secrets. Remove them, "
+            "and add the tokens on each computer with `ticketbell secret set NAME` "
+            "(or in Settings)",
+            "{why} (and {count} more); a provisioning file must not carry secrets. Remove them, "
+            "and add the tokens on each computer with `ticketbell secret set NAME` "
+            "(or in Settings)",
+            len(findings) - 1,
         )
+        if len(findings) == 1:
+            said = _(
+                "{why}; a provisioning file must not carry secrets. Remove it, and add the "
+                "token on each computer with `ticketbell secret set NAME` (or in Settings)"
+            )
+        raise ConfigError(path, key, said.format(why=why, count=len(findings) - 1))
     config = from_dict(data, path)
     for table, src in zip(data.get("sources", []), config.sources, strict=True):
         if isinstance(src.verify, str):  # a CA path relative to the file: kept once imported
@@ -83,19 +93,21 @@ def risky_settings(config: Config) -> list[str]:
     risky = []
     for src in config.sources:
         if src.verify is False:
-            risky.append(f"{src.name}: TLS certificates are not checked (verify = false)")
+            said = _("{name}: TLS certificates are not checked (verify = false)")
+            risky.append(said.format(name=src.name))
         elif isinstance(src.verify, str):
-            risky.append(f"{src.name}: trusts the certificates in {src.verify}")
+            said = _("{name}: trusts the certificates in {path}")
+            risky.append(said.format(name=src.name, path=src.verify))
         if src.proxy:
-            risky.append(f"{src.name}: all its traffic goes through the proxy {src.proxy}")
+            said = _("{name}: all its traffic goes through the proxy {proxy}")
+            risky.append(said.format(name=src.name, proxy=src.proxy))
     esc = config.escalation
     if esc.sent_by == config.role:
         targets = [t for level in esc.levels for t in level.notify] + list(esc.digest_to)
         for target in dict.fromkeys(targets):
             if target != OWNER_DESKTOP:
-                risky.append(
-                    f"escalations are sent from this computer to {describe_target(target)}"
-                )
+                said = _("escalations are sent from this computer to {target}")
+                risky.append(said.format(target=describe_target(target)))
     return risky
 
 
@@ -107,7 +119,8 @@ def secrets_needed(config: Config) -> list[tuple[str, str]]:
     for src in config.sources:
         cls = source_class(src.kind)
         if cls.needs_secret and not src.secret_env:
-            needed.append((src.name, f"{cls.secret_label} for the {src.kind} source"))
+            said = _("{what} for the {kind} source").format(what=_(cls.secret_label), kind=src.kind)
+            needed.append((src.name, said))
     channels = [t for level in config.escalation.levels for t in level.notify]
     for target in dict.fromkeys([*channels, *config.escalation.digest_to]):
         if target.startswith("keyring:"):

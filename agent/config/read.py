@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import sys
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +16,7 @@ from agent.channels import carries_secret, channel_secrets, check_target, descri
 from agent.config.shapes import (
     COMMON_SOURCE_KEYS,
     DEFAULT_INTERVAL,
+    MAX_FILE_BYTES,
     MAX_NAME,
     TOP_LEVEL_KEYS,
     Alerts,
@@ -32,6 +32,8 @@ from agent.config.shapes import (
     VipRule,
     WindowRule,
     Windows,
+    read_toml,
+    tomllib,
 )
 from agent.config.values import (
     MAX_DURATION,
@@ -44,12 +46,7 @@ from agent.i18n import N_, _
 from agent.model import INVISIBLE
 from agent.sources.base import Option
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
-
-__all__ = ["tomllib"]  # re-exported by agent.config: the TOML reader in use, for reading exports
+__all__ = ["MAX_FILE_BYTES", "read_toml", "tomllib"]  # re-exported by agent.config
 
 # --------------------------------------------------------------------------- reading values
 
@@ -82,7 +79,8 @@ class _Reader:
         known = allowed if isinstance(allowed, set) else schema.keys(allowed)
         for name in self.table:
             if name not in known:
-                raise self.error(name, f"unknown key; known keys here: {', '.join(sorted(known))}")
+                said = N_("unknown key; known keys here: {keys}")
+                raise self.error(name, said, keys=", ".join(sorted(known)))
 
     def get(self, name: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
         if name not in self.table:
@@ -116,10 +114,12 @@ class _Reader:
         except ValueError as exc:
             raise self.error(opt.key, str(exc)) from None
         if value < minimum or (minimum and value <= timedelta(0)):
-            raise self.error(opt.key, f"must be at least {format_duration(minimum)}")
+            raise self.error(
+                opt.key, N_("must be at least {minimum}"), minimum=format_duration(minimum)
+            )
         if value > MAX_DURATION:
-            shown = self.table[opt.key]
-            raise self.error(opt.key, f"{shown!r} is longer than {format_duration(MAX_DURATION)}")
+            said, longest = N_("{value!r} is longer than {longest}"), format_duration(MAX_DURATION)
+            raise self.error(opt.key, said, value=self.table[opt.key], longest=longest)
         return value
 
     def strings(self, name: str) -> tuple[str, ...]:
@@ -154,7 +154,8 @@ class _Reader:
         """The table at ``name[i]`` (a rule, a level), or an error saying what shape it needs."""
         item = self.table[name][i]
         if not isinstance(item, dict):
-            raise ConfigError(self.file, (*self.key(name), i), f"must be a table like {shape}")
+            said = N_("must be a table like {shape}")
+            raise ConfigError(self.file, (*self.key(name), i), said, shape=shape)
         return _Reader(self.file, item, (*self.key(name), i))
 
     def parsed(self, name: str, parse: Any, default: Any) -> Any:
@@ -193,7 +194,8 @@ def _source_kind(r: _Reader) -> str:
 
     kind = r.text("kind", required=True).strip()
     if kind not in KINDS:
-        raise r.error("kind", f"unknown kind {kind!r}; known kinds: {', '.join(sorted(KINDS))}")
+        said = N_("unknown kind {kind!r}; known kinds: {kinds}")
+        raise r.error("kind", said, kind=kind, kinds=", ".join(sorted(KINDS)))
     return kind
 
 
@@ -207,11 +209,17 @@ def _verify(file: Path | None, r: _Reader) -> bool | str:
     if file is not None and not ca.is_absolute():
         ca = file.parent / ca
     if not ca.is_file():
-        raise r.error("verify", f"CA bundle {verify!r} does not exist or is not a file")
+        raise r.error(
+            "verify", N_("CA bundle {path!r} does not exist or is not a file"), path=verify
+        )
     if not _is_pem_bundle(ca):
         # e.g. "../../etc/shadow": refused without quoting a byte of what the file holds
-        raise r.error("verify", f"{verify!r} is not a CA bundle (no PEM certificate in it)")
+        said = N_("{path!r} is not a CA bundle (no PEM certificate in it)")
+        raise r.error("verify", said, path=verify)
     return str(ca)
+
+
+_NEEDED = N_("is missing; a {kind} source needs it ({label})")
 
 
 def _kind_options(r: _Reader, kind: str, own: dict[str, tuple[Option, bool]]) -> dict[str, Any]:
@@ -222,7 +230,7 @@ def _kind_options(r: _Reader, kind: str, own: dict[str, tuple[Option, bool]]) ->
             continue
         if key not in r.table:
             if required:
-                raise r.error(key, f"is missing; a {kind} source needs it ({opt.label})")
+                raise r.error(key, _NEEDED, kind=kind, label=_(opt.label))
             options[key] = opt.default
             continue
         value = r.get(key, opt.type)
@@ -245,7 +253,7 @@ def _read_source(file: Path | None, index: int, table: object, role: str) -> Sou
     r.check_unknown(set(COMMON_SOURCE_KEYS) | set(own))
     for opt in cls.required:
         if opt.key in COMMON_SOURCE_KEYS and not r.table.get(opt.key):
-            raise r.error(opt.key, f"is missing; a {kind} source needs its {opt.label.lower()}")
+            raise r.error(opt.key, _NEEDED, kind=kind, label=_(opt.label))
     special = ("name", "kind", "interval", "verify")
     common = {opt.key: r.value(opt) for opt in schema.SOURCE if opt.key not in special}
     interval = r.duration(schema.declared("sources", "interval"), DEFAULT_INTERVAL[role])
@@ -276,12 +284,17 @@ def _read_sources(file: Path | None, r: _Reader, role: str) -> tuple[SourceConfi
     seen: set[str] = set()
     for i, src in enumerate(sources):
         if src.name.casefold() in seen:
-            raise ConfigError(file, ("sources", i, "name"), f"{src.name!r} is used twice")
+            raise ConfigError(
+                file, ("sources", i, "name"), N_("{name!r} is used twice"), name=src.name
+            )
         seen.add(src.name.casefold())
     return sources
 
 
 # --------------------------------------------------------------------------- the tables
+
+
+_NOT_PRIORITY = N_("{priority!r} is not low, normal, high or urgent")
 
 
 def _read_rule(r: _Reader, i: int) -> WindowRule:
@@ -292,7 +305,7 @@ def _read_rule(r: _Reader, i: int) -> WindowRule:
     window = rr.duration(schema.declared("windows.rules", "window"))
     priority = rr.text("priority").strip().lower() or None
     if priority and priority not in schema.PRIORITIES:
-        raise rr.error("priority", f"{priority!r} is not low, normal, high or urgent")
+        raise rr.error("priority", _NOT_PRIORITY, priority=priority)
     source = rr.text("source").strip() or None
     category = rr.text("category").strip() or None
     if not (source or category or priority):
@@ -318,7 +331,8 @@ def _holidays(r: _Reader) -> str:
             said = N_('{code!r} is not a country code holidays knows, e.g. "GB"')
             raise r.error("holidays", said, code=country)
         if subdiv and subdiv not in supported[code]:
-            raise r.error("holidays", f"{subdiv!r} is not a subdivision of {code}")
+            said = N_("{subdiv!r} is not a subdivision of {code}")
+            raise r.error("holidays", said, subdiv=subdiv, code=code)
     return country
 
 
@@ -332,7 +346,8 @@ def _read_business_hours(r: _Reader) -> BusinessHours | None:
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
-        raise r.error("timezone", f'{tz!r} is not a time zone; use e.g. "Europe/London"') from None
+        said = N_('{tz!r} is not a time zone; use e.g. "Europe/London"')
+        raise r.error("timezone", said, tz=tz) from None
     days = r.parsed("days", parse_days, parse_days(schema.default("business_hours", "days")))
     hours = schema.default("business_hours", "hours")
     start, end = r.parsed("hours", parse_time_range, parse_time_range(hours))
@@ -351,7 +366,9 @@ def _sound_value(r: _Reader, key: str, sound: str) -> str:
         path = Path(sound).expanduser()
         if path.suffix.lower() != ".wav":
             names = ", ".join(f'"{n}"' for n in schema.BUILT_IN_SOUNDS)
-            raise r.error(key, f'must be {names}, "off", or the path of a .wav file')
+            raise r.error(
+                key, N_('must be {names}, "off", or the path of a .wav file'), names=names
+            )
         if not path.is_file():
             raise r.error(key, N_("the file {path!r} does not exist"), path=sound)
     return sound
@@ -361,7 +378,7 @@ def _priority_sounds(r: _Reader) -> dict[str, str]:
     sounds = r.sub("priority_sounds")
     for priority, sound in sounds.table.items():
         if priority not in schema.PRIORITIES:
-            raise sounds.error(priority, f"{priority!r} is not low, normal, high or urgent")
+            raise sounds.error(priority, _NOT_PRIORITY, priority=priority)
         if not isinstance(sound, str):
             raise sounds.error(priority, N_("must be a string: a sound's name or a .wav file"))
         _sound_value(sounds, priority, sound.strip())
@@ -399,11 +416,11 @@ def _read_targets(r: _Reader, name: str) -> tuple[str, ...]:
         where = f" ({found[0][0]})" if found else ""
         problem = None
         if found or carries_secret(target):
-            problem = (
-                f"{describe_target(target)} carries a password or token{where}, which must not "
-                "be in the config file; store the URL in the keyring with `ticketbell secret "
-                'set NAME` (or in Settings) and write "keyring:NAME" here'
-            )
+            problem = _(
+                "{target} carries a password or token{where}, which must not be in the config "
+                "file; store the URL in the keyring with `ticketbell secret set NAME` (or in "
+                'Settings) and write "keyring:NAME" here'
+            ).format(target=describe_target(target), where=where)
         problem = check_target(target) or problem
         if problem:
             raise ConfigError(r.file, (*r.key(name), i), problem)
@@ -458,7 +475,8 @@ def _read_quiet(r: _Reader) -> QuietRules:
     for i, kind in enumerate(kinds):
         if kind not in BREAK_THROUGH:
             shown = ", ".join(BREAK_THROUGH)
-            raise ConfigError(r.file, (*r.key("break_through"), i), f"{kind!r} is not {shown}")
+            said = N_("{kind!r} is not {kinds}")
+            raise ConfigError(r.file, (*r.key("break_through"), i), said, kind=kind, kinds=shown)
     return QuietRules(
         away_after=r.value(schema.declared("quiet", "away_after")),
         break_through=tuple(kinds),
@@ -473,7 +491,9 @@ def _read_vip(r: _Reader, i: int) -> VipRule:
     vr.check_unknown(schema.VIP)
     who = {key: vr.text(key).strip().lower() for key in ("email", "domain", "organization")}
     if not any(who.values()):
-        raise ConfigError(r.file, vr.at, "matches nobody; give an email, domain or organization")
+        raise ConfigError(
+            r.file, vr.at, N_("matches nobody; give an email, domain or organization")
+        )
     if who["email"] and "@" not in who["email"]:
         raise vr.error("email", N_("{value!r} is not an email address"), value=who["email"])
     return VipRule(
@@ -490,12 +510,12 @@ def _read_team(r: _Reader, sources: tuple[SourceConfig, ...]) -> Team | None:
     if not r.table:
         for i, src in enumerate(sources):
             if src.kind == "team":
-                raise ConfigError(r.file, ("sources", i, "kind"), "needs a [team] table")
+                raise ConfigError(r.file, ("sources", i, "kind"), N_("needs a [team] table"))
         return None
     value = {opt.key: r.value(opt) for opt in schema.TEAM}
     for key in ("broker", "name", "user"):
         if not value[key]:
-            raise r.error(key, "is missing; [team] needs broker, name and user")
+            raise r.error(key, N_("is missing; [team] needs broker, name and user"))
     return Team(**value)
 
 
@@ -526,29 +546,6 @@ def from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
 def load(path: Path) -> Config:
     """Read and validate the config file at ``path``."""
     return from_dict(read_toml(path), path)
-
-
-MAX_FILE_BYTES = 1 << 20  # a config or provisioning file; a real one is a few KB
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as f:
-            raw = f.read(MAX_FILE_BYTES + 1)
-        text = raw.decode("utf-8")
-    except FileNotFoundError:
-        raise ConfigError(path, "", "the file does not exist; run `ticketbell` to set up") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, "", f"cannot read the file: {exc.__class__.__name__}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise ConfigError(path, "", f"is larger than {MAX_FILE_BYTES >> 20} MiB; not read")
-    try:
-        data: dict[str, Any] = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, "", N_("is not valid TOML: {error}"), error=exc) from None
-    except RecursionError:  # [[[[…]]]] or {a={a={…}}} nested thousands deep
-        raise ConfigError(path, "", N_("is nested too deeply to be a config file")) from None
-    return data
 
 
 def to_toml(data: dict[str, Any]) -> str:

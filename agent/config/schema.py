@@ -381,16 +381,18 @@ def _broker(value: Any) -> str:
     if not value:
         return ""
     if not re.match(r"^mqtts?://[^/\s:@]+(:\d+)?/?$", value):
-        return f"{value!r} is not a broker address; write mqtts://host:8883 (mqtt:// on loopback)"
+        said = _("{value!r} is not a broker address; write mqtts://host:8883 (mqtt:// on loopback)")
+        return said.format(value=value)
     host = re.sub(r"^mqtts?://|(:\d+)?/?$", "", value)
     if value.startswith("mqtt://") and host not in ("127.0.0.1", "localhost", "::1"):
-        return "must use TLS (mqtts://) for a broker that is not on this computer"
+        return _("must use TLS (mqtts://) for a broker that is not on this computer")
     return ""
 
 
 def _topic_name(value: Any) -> str:
     ok = re.fullmatch(r"[A-Za-z0-9._-]{1,100}", value or "")
-    return "" if ok else f"{value!r} is not a team name; use letters, digits, . _ -"
+    said = _("{value!r} is not a team name; use letters, digits, . _ -")
+    return "" if ok else said.format(value=value)
 
 
 TEAM = (

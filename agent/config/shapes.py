@@ -1,10 +1,12 @@
-"""The configuration's shapes: what a validated config file becomes, and its errors.
+"""The configuration's shapes: what a validated config file becomes, its errors, and reading
+the file's TOML.
 
 Defaults come from the declarations in :mod:`agent.config.schema`, written there once.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from pathlib import Path
@@ -14,7 +16,14 @@ import platformdirs
 
 import agent.config.schema as schema
 from agent.config.values import parse_duration
-from agent.i18n import _
+from agent.i18n import N_, _
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+__all__ = ["tomllib"]  # with the names defined here: the TOML reader in use, for read.py
 
 APP_NAME = "ticketbell"
 DEFAULT_INTERVAL = {role: parse_duration(text) for role, text in schema.DEFAULT_INTERVAL.items()}
@@ -220,3 +229,32 @@ def default_data_dir() -> Path:
 
 def default_log_dir() -> Path:
     return Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
+
+
+MAX_FILE_BYTES = 1 << 20  # a config or provisioning file; a real one is a few KB
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The TOML document in the file at ``path``, or a ConfigError saying why it cannot be read."""
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+        text = raw.decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            path, "", N_("the file does not exist; run `ticketbell` to set up")
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            path, "", N_("cannot read the file: {error}"), error=exc.__class__.__name__
+        ) from None
+    if len(raw) > MAX_FILE_BYTES:
+        said = N_("is larger than {size} MiB; not read")
+        raise ConfigError(path, "", said, size=MAX_FILE_BYTES >> 20)
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, "", N_("is not valid TOML: {error}"), error=exc) from None
+    except RecursionError:  # [[[[…]]]] or {a={a={…}}} nested thousands deep
+        raise ConfigError(path, "", N_("is nested too deeply to be a config file")) from None
+    return data
