@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QRect
 
-from tests.desktop import running, start_bus, start_x
+from tests.desktop import missing_system_package, running, start_bus, start_x
 from tests.test_ui_access import goes_back
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,7 +83,7 @@ def missing() -> str:
 def a11y_desktop() -> Iterator[dict[str, str]]:
     """The environment of a program on a display of its own with an accessibility bus."""
     if reason := missing():
-        pytest.skip(reason)
+        missing_system_package(reason)
     with ExitStack() as stack:
         where = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tb-a11y-")))
         display = start_x(stack)

@@ -24,6 +24,7 @@ from jeepney.io.blocking import Proxy, open_dbus_connection
 from jeepney.low_level import Parser
 
 from agent.model import Alert
+from tests.desktop import missing_system_package
 from tests.test_ui_tray import (  # noqa: F401 - fixtures
     NOW,
     SOURCE,
@@ -143,7 +144,7 @@ def test_a_confirmation_offers_undo() -> None:
 def bus(tmp_path) -> Iterator[str]:
     """A private session bus of this test: its address."""
     if shutil.which("dbus-daemon") is None:
-        pytest.skip("dbus-daemon is not installed (scripts/system-deps.sh installs it)")
+        missing_system_package("dbus-daemon is not installed (package dbus-daemon)")
     config = tmp_path / "bus.conf"
     config.write_text(
         "<busconfig><type>session</type>"
