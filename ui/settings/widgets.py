@@ -170,28 +170,21 @@ def accept_risky(parent: QWidget, path: Path, config: Config) -> bool:
         return True
     asks = _("{file} asks for these settings:").format(file=path.name)
     text = "\n".join([asks, *(f"• {r}" for r in risky)])
-    buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
-    answer = QMessageBox.warning(
-        parent,
-        _("Import a provisioning file"),
-        text + "\n\n" + _("Import it with them?"),
-        buttons,
-        QMessageBox.StandardButton.No,
-    )
-    return answer == QMessageBox.StandardButton.Yes
+    return warn_yes_no(parent, _("Import a provisioning file"), text, _("Import it with them?"))
 
 
 def accept_token_file(parent: QWidget, advice: str) -> bool:
     """Whether to keep a token in the private file, this computer having no keyring: the
     warning (``agent.secrets.no_keyring_advice``) is shown, and the file used only on "Yes"."""
+    title = _("No keyring on this computer")
+    return warn_yes_no(parent, title, advice, _("Keep the token in that file?"))
+
+
+def warn_yes_no(parent: QWidget, title: str, text: str, question: str) -> bool:
+    """A warning that asks: True only on "Yes" (No is the default button)."""
     buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
-    answer = QMessageBox.warning(
-        parent,
-        _("No keyring on this computer"),
-        advice + "\n\n" + _("Keep the token in that file?"),
-        buttons,
-        QMessageBox.StandardButton.No,
-    )
+    no = QMessageBox.StandardButton.No
+    answer = QMessageBox.warning(parent, title, text + "\n\n" + question, buttons, no)
     return answer == QMessageBox.StandardButton.Yes
 
 
