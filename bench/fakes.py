@@ -23,10 +23,15 @@ import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
+
+if __package__ in (None, ""):  # run as a script: `python bench/fakes.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.fakes.jsonapi import FIELDS
 
 UTC = timezone.utc
 KEY = "bench-api-key-0f3c9a"
@@ -40,18 +45,7 @@ SOURCE_OPTIONS: dict[str, Any] = {
     "items": "data.tickets",
     "next": "links.next",
     "waiting_statuses": ["open"],
-    "fields": {
-        "id": "ticket_id",
-        "subject": "title",
-        "requester": "customer.name",
-        "category": "queue.name",
-        "priority": "prio",
-        "status": "state",
-        "created": "opened_at",
-        "waiting_since": "last_customer_message_at",
-        "due": "sla.due",
-        "url": "links.web",
-    },
+    "fields": dict(FIELDS),
 }
 
 
