@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.desktop_bus import CONFIG as BUS_CONFIG
+
 #: each tool, and the Debian package it comes in
 TOOLS = {
     "Xvfb": "xvfb",
@@ -37,17 +39,6 @@ TOOLS = {
     "xdotool": "xdotool",
 }
 
-BUS_CONFIG = """<busconfig>
-  <type>session</type>
-  <listen>unix:dir={dir}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"""
 
 # Notifications stay until closed (timeout 0), so a slow machine still finds them to press;
 # idle_threshold 0: Xvfb has no person at it, and an idle dunst would keep notifications anyway.
