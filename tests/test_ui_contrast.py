@@ -69,3 +69,41 @@ def test_the_not_saved_banner_reads_in_the_app_palette(qtbot: Any, tmp_path: Any
 def test_badge_text_reads_on_its_fill(state: BadgeState) -> None:
     fill, text = COLOURS[state]
     assert contrast(QColor(text), QColor(fill)) >= LEAST_CONTRAST, state
+
+
+def darkest_contrast(menu: Any, action: Any) -> float:
+    """The highest contrast between any pixel of the action's row and the row's background:
+    the core of the letters, where antialiasing does not thin the ink."""
+    image = menu.grab().toImage()
+    rect = menu.actionGeometry(action)
+    background = image.pixelColor(rect.right() - 2, rect.center().y())
+    return max(
+        contrast(image.pixelColor(x, y), background)
+        for x in range(rect.left(), rect.right())
+        for y in range(rect.top(), rect.bottom())
+    )
+
+
+@pytest.mark.parametrize("theme", sorted(palettes()))
+def test_the_tray_menus_information_rows_read(qapp: Any, theme: str) -> None:
+    """The menu's headlines ("9 waiting, 2 overdue", "Overdue", a helpdesk's name) are disabled
+    actions; in the styles' own disabled grey they read at about 2.5:1."""
+    from PySide6.QtWidgets import QMenu
+
+    from ui.access import readable_info_rows
+    from ui.menu import info
+
+    def menu_row(readable: bool) -> float:
+        menu = QMenu()
+        menu.setStyle(QStyleFactory.create("Fusion"))
+        menu.setPalette(palettes()[theme])
+        if readable:
+            readable_info_rows(menu)
+        row = info(menu, "9 tickets waiting, 2 overdue")
+        menu.addAction("Check now")
+        menu.adjustSize()
+        return darkest_contrast(menu, row)
+
+    assert menu_row(readable=True) >= LEAST_CONTRAST
+    if "light" in theme:  # what the fix is for: Fusion's own disabled grey on white
+        assert menu_row(readable=False) < LEAST_CONTRAST

@@ -177,6 +177,26 @@ def readable(colour: QColor, background: QColor) -> QColor:
     return end
 
 
+def readable_info_rows(widget: QWidget) -> None:
+    """Make the greyed-out rows of a menu (its headlines, "3 waiting, 1 overdue") read at 4.5:1:
+    a menu's information rows are disabled actions, and the styles' disabled grey is about
+    2.5:1 on white. Propagates to the menu's submenus, which are windows of their own."""
+    palette = widget.palette()
+    backgrounds = [palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Window)]
+    disabled = QPalette.ColorGroup.Disabled
+    for role in (
+        QPalette.ColorRole.Text,
+        QPalette.ColorRole.WindowText,
+        QPalette.ColorRole.ButtonText,
+    ):
+        ink = palette.color(disabled, role)
+        for background in backgrounds:
+            ink = readable(ink, background)
+        palette.setColor(disabled, role, ink)
+    widget.setPalette(palette)
+    widget.setAttribute(Qt.WidgetAttribute.WA_WindowPropagation)
+
+
 def text_style(colour: str | None = None, palette: QPalette | None = None) -> str:
     """A label's style sheet: text in ``colour`` (None: a hint's muted colour, the palette's
     placeholder text over the window) that reads against the window of ``palette`` (the

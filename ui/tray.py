@@ -25,6 +25,7 @@ from agent.i18n import _, ngettext
 from agent.model import Alert, Status, WaitingTicket, claimed_question, utcnow, watching_text
 from agent.policy import ticket_url
 from ui import badge
+from ui.access import readable_info_rows
 from ui.dashboard import open_dashboard
 from ui.menu import (
     MENU_LIMIT,
@@ -129,6 +130,7 @@ class Tray(QObject):
             notifier.invoked.connect(self.notification_action)
             notifier.failed.connect(self._show_without_server)
         self.menu = QMenu()
+        readable_info_rows(self.menu)
         self.menu.aboutToShow.connect(self.rebuild_menu)
         self.ticket_list: TicketListWindow | None = None
         if tray_available is None:
