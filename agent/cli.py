@@ -44,6 +44,7 @@ from agent.commands.common import (
     open_agent,
     setup_logging,
 )
+from agent.i18n import N_, _, ngettext
 
 if TYPE_CHECKING:
     from agent.commands.start import RunTray
@@ -97,20 +98,24 @@ def _common_options(defaults: bool) -> argparse.ArgumentParser:
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--config", type=Path, metavar="PATH", default=default(None), help="the config file to use"
+        "--config",
+        type=Path,
+        metavar=_("PATH"),
+        default=default(None),
+        help=_("the config file to use"),
     )
     common.add_argument(
         "--data-dir",
         type=Path,
-        metavar="PATH",
+        metavar=_("PATH"),
         default=default(None),
-        help="where the queue lives",
+        help=_("where the queue lives"),
     )
     common.add_argument(
         "--demo",
         action="store_true",
         default=default(False),
-        help="use the built-in demo helpdesk, no config needed",
+        help=_("use the built-in demo helpdesk, no config needed"),
     )
     common.add_argument(  # counted on both sides: `-v check -v` is -vv (added up in main)
         "-v",
@@ -118,7 +123,7 @@ def _common_options(defaults: bool) -> argparse.ArgumentParser:
         action="count",
         dest="verbose" if defaults else "verbose_after",
         default=default(0),
-        help="more log output",
+        help=_("more log output"),
     )
     return common
 
@@ -127,65 +132,94 @@ def _top_parser() -> argparse.ArgumentParser:
     """The options that stand before any command (the tray's own, and --import, --self-test)."""
     parser = argparse.ArgumentParser(
         prog="ticketbell",
-        description="Watches your helpdesks and rings when tickets wait for a reply.",
+        description=_("Watches your helpdesks and rings when tickets wait for a reply."),
         parents=[_common_options(defaults=True)],
     )
-    parser.add_argument("--version", action="version", version=f"ticketbell {__version__}")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"ticketbell {__version__}",
+        help=_("show the version number and exit"),
+    )
     parser.add_argument(
         "--import",
         dest="import_file",
         type=Path,
-        metavar="FILE",
-        help="use a provisioning file (no secrets) as your config, then say which tokens to add",
+        metavar=_("FILE"),
+        help=_("use a provisioning file (no secrets) as your config, then say which tokens to add"),
     )
     parser.add_argument(
-        "--force", action="store_true", help="with --import: replace an existing config"
+        "--force", action="store_true", help=_("with --import: replace an existing config")
     )
     parser.add_argument(
         "--accept-risky",
         action="store_true",
-        help="with --import: take TLS, proxy and channel settings without asking",
+        help=_("with --import: take TLS, proxy and channel settings without asking"),
     )
     parser.add_argument(
-        "--self-test", action="store_true", help="check Qt, tray, sound, keyring and data dir"
+        "--self-test", action="store_true", help=_("check Qt, tray, sound, keyring and data dir")
     )
     parser.add_argument("--self-test-qt", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--first-start", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
+#: argparse's own words that a person meets in ``--help`` and in a usage error. argparse looks
+#: them up through gettext's default domain, which no language installs; ``build_parser``
+#: gives argparse our catalogues instead (its module-level ``_`` and ``ngettext``).
+ARGPARSE_WORDS = (
+    N_("usage: "),
+    N_("positional arguments"),
+    N_("options"),
+    N_("show this help message and exit"),
+    N_("%(prog)s: error: %(message)s\n"),
+    N_("argument %(argument_name)s: %(message)s"),
+    N_("the following arguments are required: %s"),
+    N_("one of the arguments %s is required"),
+    N_("unrecognized arguments: %s"),
+    N_("not allowed with argument %s"),
+    N_("expected one argument"),
+    N_("expected at most one argument"),
+    N_("expected at least one argument"),
+    N_("invalid choice: %(value)r (choose from %(choices)s)"),
+    N_("invalid %(type)s value: %(value)r"),
+    N_("ambiguous option: %(option)s could match %(matches)s"),
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    vars(argparse).update(_=_, ngettext=ngettext)
     common = _common_options(defaults=False)
     parser = _top_parser()
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar=_("COMMAND"))
 
-    run = sub.add_parser("run", parents=[common], help="run the agent (--headless: without Qt)")
-    run.add_argument("--headless", action="store_true", help="no tray icon: log and notify")
-    run.add_argument("--json", action="store_true", help="also write one JSON line per event")
-    run.add_argument("--role", choices=config_module.ROLES, help="override the configured role")
-    run.add_argument("--no-notify", action="store_true", help="no desktop notifications")
+    run = sub.add_parser("run", parents=[common], help=_("run the agent (--headless: without Qt)"))
+    run.add_argument("--headless", action="store_true", help=_("no tray icon: log and notify"))
+    run.add_argument("--json", action="store_true", help=_("also write one JSON line per event"))
+    run.add_argument("--role", choices=config_module.ROLES, help=_("override the configured role"))
+    run.add_argument("--no-notify", action="store_true", help=_("no desktop notifications"))
 
-    check = sub.add_parser("check", parents=[common], help="poll once and print what waits")
-    check.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    check = sub.add_parser("check", parents=[common], help=_("poll once and print what waits"))
+    check.add_argument("--json", action="store_true", help=_("print JSON instead of a table"))
 
-    cfg = sub.add_parser("config", parents=[common], help="validate, locate or show the config")
+    cfg = sub.add_parser("config", parents=[common], help=_("validate, locate or show the config"))
     cfg.add_argument("action", choices=("validate", "path", "show", "export"))
 
-    sub.add_parser("sources", parents=[common], help="list the helpdesk kinds")
+    sub.add_parser("sources", parents=[common], help=_("list the helpdesk kinds"))
 
     _secret_parser(sub, common)
 
-    sign = sub.add_parser("signin", parents=[common], help="sign a source in (OAuth 2)")
-    sign.add_argument("name", help='the source, e.g. "Support inbox"')
+    sign = sub.add_parser("signin", parents=[common], help=_("sign a source in (OAuth 2)"))
+    sign.add_argument("name", help=_('the source, e.g. "Support inbox"'))
     way = sign.add_mutually_exclusive_group()
-    way.add_argument("--device", action="store_true", help="show a code to enter on any device")
-    way.add_argument("--browser", action="store_true", help="sign in in this computer's browser")
-    sub.add_parser("signout", parents=[common], help="forget a source's sign-in").add_argument(
-        "name", help="the source whose sign-in to forget"
+    way.add_argument("--device", action="store_true", help=_("show a code to enter on any device"))
+    way.add_argument("--browser", action="store_true", help=_("sign in in this computer's browser"))
+    sub.add_parser("signout", parents=[common], help=_("forget a source's sign-in")).add_argument(
+        "name", help=_("the source whose sign-in to forget")
     )
 
-    auto = sub.add_parser("autostart", parents=[common], help="start Ticketbell at login or not")
-    auto.add_argument("state", nargs="?", choices=("on", "off"), help="omit to show the state")
+    auto = sub.add_parser("autostart", parents=[common], help=_("start Ticketbell at login or not"))
+    auto.add_argument("state", nargs="?", choices=("on", "off"), help=_("omit to show the state"))
     return _with_commands(parser, sub, common)
 
 
@@ -201,13 +235,15 @@ def _with_commands(
 
 
 def _secret_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    sec = sub.add_parser("secret", parents=[common], help="store a source's token in the keyring")
+    sec = sub.add_parser(
+        "secret", parents=[common], help=_("store a source's token in the keyring")
+    )
     sec.add_argument("action", choices=("set", "delete"))
-    sec.add_argument("name", help="the source (or channel) name the secret belongs to")
+    sec.add_argument("name", help=_("the source (or channel) name the secret belongs to"))
     sec.add_argument(
         "--to-file",
         action="store_true",
-        help="no keyring on this computer: keep it in a file only you can read",
+        help=_("no keyring on this computer: keep it in a file only you can read"),
     )
 
 

@@ -340,6 +340,22 @@ def test_check_demo_speaks_french(cli_env):
     assert "waiting" not in done.stdout and "overdue" not in done.stdout
 
 
+def test_help_and_usage_errors_speak_the_system_language(cli_env):
+    """Our options' help and argparse's own words ("usage:", "options", its error lines)."""
+    env = {**cli_env, "LANGUAGE": "de"}
+    done = run_cli(["--help"], env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Aufruf: ticketbell ")
+    assert "Optionen:" in done.stdout and "Positionsargumente:" in done.stdout
+    assert "diese Hilfe zeigen und beenden" in done.stdout
+    assert "einmal abfragen und ausgeben, was wartet" in done.stdout
+    assert "--config PFAD" in done.stdout
+    assert "show" not in done.stdout and "the " not in done.stdout
+    wrong = run_cli(["check", "--bogus"], {**cli_env, "LANGUAGE": "fr"})
+    assert wrong.returncode == 2
+    assert wrong.stderr.splitlines()[-1] == "ticketbell : erreur : arguments non reconnus : --bogus"
+
+
 def test_json_output_and_log_stay_english(cli_env, tmp_path):
     done = demo_check(cli_env, "de", "--json")
     report = json.loads(done.stdout)

@@ -11,14 +11,15 @@ import argparse
 import sys
 
 from agent.commands.common import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE, load_config_or_say
+from agent.i18n import _
 from agent.model import one_line
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
-    claim = sub.add_parser("claim", parents=[common], help='"I\'m on it" for the team hub')
-    claim.add_argument("source", help="the source's name")
-    claim.add_argument("ticket", help="the ticket's id")
-    claim.add_argument("--release", action="store_true", help="end this claim")
+    claim = sub.add_parser("claim", parents=[common], help=_('"I\'m on it" for the team hub'))
+    claim.add_argument("source", help=_("the source's name"))
+    claim.add_argument("ticket", help=_("the ticket's id"))
+    claim.add_argument("--release", action="store_true", help=_("end this claim"))
 
 
 def claim_command(args: argparse.Namespace) -> int:

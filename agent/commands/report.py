@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from agent.commands.common import EXIT_OK, EXIT_USAGE, data_dir, load_config_or_say
 from agent.config import Config
+from agent.i18n import _
 from agent.model import utcnow
 
 if TYPE_CHECKING:  # the parser is built at every start: the rest is imported when it runs
@@ -19,17 +20,21 @@ if TYPE_CHECKING:  # the parser is built at every start: the rest is imported wh
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
-    rep = sub.add_parser("report", parents=[common], help="the scorecard of a week or a month")
+    rep = sub.add_parser("report", parents=[common], help=_("the scorecard of a week or a month"))
     span = rep.add_mutually_exclusive_group()
-    span.add_argument("--week", action="store_true", help="the last 7 days (the default)")
-    span.add_argument("--month", action="store_true", help="the last 30 days")
+    span.add_argument("--week", action="store_true", help=_("the last 7 days (the default)"))
+    span.add_argument("--month", action="store_true", help=_("the last 30 days"))
     rep.add_argument(
-        "--from", dest="first", type=_day, metavar="DATE", help="first day, YYYY-MM-DD"
+        "--from", dest="first", type=_day, metavar=_("DATE"), help=_("first day, YYYY-MM-DD")
     )
-    rep.add_argument("--to", dest="last", type=_day, metavar="DATE", help="last day, YYYY-MM-DD")
-    rep.add_argument("--html", type=Path, metavar="FILE", help="also write the scorecard as HTML")
-    rep.add_argument("--csv", type=Path, metavar="FILE", help="also write its numbers as CSV")
-    rep.add_argument("--json", action="store_true", help="print JSON instead of text")
+    rep.add_argument(
+        "--to", dest="last", type=_day, metavar=_("DATE"), help=_("last day, YYYY-MM-DD")
+    )
+    rep.add_argument(
+        "--html", type=Path, metavar=_("FILE"), help=_("also write the scorecard as HTML")
+    )
+    rep.add_argument("--csv", type=Path, metavar=_("FILE"), help=_("also write its numbers as CSV"))
+    rep.add_argument("--json", action="store_true", help=_("print JSON instead of text"))
 
 
 def _day(text: str) -> date:
