@@ -425,11 +425,31 @@ def claimed_question(w: WaitingTicket) -> str:
     return _("{person} is on it — open anyway?").format(person=one_line(w.claimed_by or "", 24))
 
 
+def summary_line(alert: Alert) -> str:
+    """A ``summary``'s counts in the person's language ("Zendesk: 312 waiting, 4 overdue"); its
+    ``subject`` keeps the English words for the log and the JSON events."""
+    from agent.i18n import ngettext
+
+    counts = dict(alert.counts)
+    waiting, new = counts.get("waiting", 0), counts.get("new", 0)
+    overdue, due_soon = counts.get("overdue", 0), counts.get("due_soon", 0)
+    parts = (
+        [ngettext("{count} new", "{count} new", new).format(count=new)] if 0 < new < waiting else []
+    )
+    parts.append(ngettext("{count} waiting", "{count} waiting", waiting).format(count=waiting))
+    if overdue:
+        parts.append(ngettext("{count} overdue", "{count} overdue", overdue).format(count=overdue))
+    if due_soon:
+        soon = ngettext("{count} due soon", "{count} due soon", due_soon)
+        parts.append(soon.format(count=due_soon))
+    return f"{alert.source}: {', '.join(parts)}"
+
+
 def summary_text(summaries: list[Alert], overdue: list[Alert]) -> tuple[str, str]:
     """One notification for what a first sync (or a resume) found: each source's counts as the
     title ("Zendesk: 312 waiting, 4 overdue"), the first overdue subjects (else the first
     waiting ones) as the body."""
-    title = one_line("; ".join(a.subject for a in summaries), 90)
+    title = one_line("; ".join(summary_line(a) for a in summaries), 90)
     if overdue:
         subjects, total = [a.subject for a in overdue[:3]], len(overdue)
     else:

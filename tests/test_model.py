@@ -2,6 +2,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from agent import i18n
 from agent.model import (
     Alert,
     DueState,
@@ -116,14 +117,24 @@ def test_overdue_outranks_new_and_long_subjects_are_cut():
 
 def test_a_summary_is_one_notification_with_the_first_waiting_subjects():
     summary = Alert(
-        "summary", T0, "k", "Zendesk", subject="Zendesk: 312 waiting, 4 overdue", message=""
+        "summary",
+        T0,
+        "k",
+        "Zendesk",
+        subject="Zendesk: 312 waiting, 4 overdue",
+        message="",
+        counts=(("waiting", 312), ("new", 312), ("overdue", 4), ("due_soon", 0)),
     )
-    title, body = notification_text(
-        [summary, *(_alert("overdue", f"Late {i}", "") for i in range(4))]
-    )
+    overdue = [_alert("overdue", f"Late {i}", "") for i in range(4)]
+    title, body = notification_text([summary, *overdue])
     assert title == "Zendesk: 312 waiting, 4 overdue"
     assert body.splitlines() == ["Late 0", "Late 1", "Late 2", "…and 1 more"]
     assert summary.to_json()["event"] == "summary"
+    with i18n.speaking("de"):  # the person's language; the event keeps its English subject
+        title, body = notification_text([summary, *overdue])
+    assert title == "Zendesk: 312 Tickets warten, 4 überfällig"
+    assert body.splitlines()[-1] == "…und 1 weiteres"
+    assert summary.to_json()["subject"] == "Zendesk: 312 waiting, 4 overdue"
 
 
 def test_parse_time_turns_out_of_range_dates_into_a_clear_error():
