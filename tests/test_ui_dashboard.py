@@ -7,13 +7,14 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
 from agent.config import from_dict
 from agent.insight.charts import daily_share, due_timeline, weekly_breaches
 from agent.model import DueState, Status, Ticket, WaitingTicket
 from tests.test_ui_tray import make_tray, qsettings
-from ui.dashboard import Dashboard
+from ui.dashboard import Dashboard, whole_ticks
 
 __all__ = ["make_tray", "qsettings"]  # the tray's fixtures, used here
 
@@ -116,3 +117,22 @@ def test_the_tray_menu_opens_the_dashboard_and_it_follows_the_status(
         assert [bars.at(i) for i in range(bars.count())] == [1.0, 1.0]
     finally:
         dashboard._window = None
+
+
+def test_count_axes_tick_at_whole_numbers(qtbot: Any) -> None:
+    """A week with one breach drew its axis as 0, 0, 0, 0, 1 (ticks at 0.25 labelled "%d")."""
+    for top in range(0, 3000):
+        axis_top, ticks = whole_ticks(top)
+        step = axis_top / (ticks - 1)
+        assert axis_top >= top and 2 <= ticks <= 6 and step == int(step), top
+    one = tuple((NOW.date() - timedelta(days=n), 1, 1 - (n == 3), int(n == 3)) for n in range(40))
+    dash = Dashboard(Status(NOW, (), history=one), CONFIG, clock=lambda: NOW)
+    qtbot.addWidget(dash)
+    axis = next(
+        a for a in dash.views[3].chart().axes() if a.orientation() == Qt.Orientation.Vertical
+    )
+    ticks = [
+        axis.min() + i * (axis.max() - axis.min()) / (axis.tickCount() - 1)
+        for i in range(axis.tickCount())
+    ]
+    assert ticks == [0.0, 1.0]

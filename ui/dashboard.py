@@ -11,6 +11,7 @@ come from :mod:`agent.insight.charts`. QtCharts is imported when the window is f
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from datetime import datetime, time
 from pathlib import Path
@@ -155,13 +156,25 @@ def _bars(data: ChartData, names: tuple[str, ...]) -> Any:
     counts = QValueAxis()
     counts.setLabelFormat("%d")
     top = max((float(row[c]) for row in data.rows for c in range(1, len(names) + 1)), default=0)  # type: ignore[arg-type]
-    counts.setRange(0, max(1.0, top))
-    counts.applyNiceNumbers()
+    axis_top, ticks = whole_ticks(top)
+    counts.setRange(0, axis_top)
+    counts.setTickCount(ticks)
     chart.addAxis(counts, Qt.AlignmentFlag.AlignLeft)
     series.attachAxis(counts)
     if len(names) == 1:
         chart.legend().hide()
     return chart
+
+
+def whole_ticks(top: float) -> tuple[int, int]:
+    """An axis of counts from 0 that holds ``top``, and its number of ticks, every tick a whole
+    number (1, 2 or 5 times a power of ten apart, at most 6 ticks): Qt's own nice numbers put
+    ticks at 0.25 on a 0–1 axis, which "%d" labels 0, 0, 0, 0, 1."""
+    step = 1
+    while top / step > 5:
+        step = step * 5 // 2 if str(step).startswith("2") else step * 2
+    axis_top = max(step, math.ceil(top / step) * step)
+    return axis_top, axis_top // step + 1
 
 
 def _label(value: object) -> str:
