@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QDialogButtonBox, QFormLayout, QLabel
+from PySide6.QtWidgets import QDialogButtonBox, QFormLayout, QLabel, QWidget
 
 from agent import config as config_module
 from ui.app import speak
@@ -127,3 +127,56 @@ def test_a_language_it_does_not_speak_is_named_at_the_chooser(qtbot, tmp_path) -
     assert dialog.save() is None
     assert "not a language Ticketbell speaks" in dialog.general.errors["language"].text()
     assert not path.exists()
+
+
+def shown_texts(widget) -> set[str]:
+    """Every text a person can see or hear under ``widget``: labels, buttons, tabs, group
+    titles, combo items, placeholders, tooltips, accessible names and descriptions."""
+    from PySide6.QtWidgets import QAbstractButton, QComboBox, QGroupBox, QLineEdit, QTabWidget
+
+    texts: set[str] = set()
+    for w in [widget, *widget.findChildren(QWidget)]:
+        texts |= {w.toolTip(), w.accessibleName(), w.accessibleDescription(), w.windowTitle()}
+        if isinstance(w, (QLabel, QAbstractButton)):
+            texts.add(w.text())
+        if isinstance(w, QGroupBox):
+            texts.add(w.title())
+        if isinstance(w, QLineEdit):
+            texts.add(w.placeholderText())
+        if isinstance(w, QComboBox):
+            texts |= {w.itemText(i) for i in range(w.count())}
+        if isinstance(w, QTabWidget):
+            texts |= {w.tabText(i) for i in range(w.count())}
+    return {t.replace("&", "") for t in texts if t}
+
+
+def german_catalogue() -> dict[str, str]:
+    """English text → German, from the shipped catalogue (plural entries left out)."""
+    from babel.messages.pofile import read_po
+
+    from agent import i18n
+
+    with open(i18n.LOCALE_DIR / "de" / "LC_MESSAGES" / f"{i18n.DOMAIN}.po", "rb") as fh:
+        return {m.id: m.string for m in read_po(fh) if isinstance(m.id, str) and m.id}
+
+
+def untranslated(widget) -> list[str]:
+    """The texts under ``widget`` that are English texts of the catalogue whose German
+    translation differs: a ``_()`` forgotten somewhere."""
+    german = german_catalogue()
+    return sorted(t for t in shown_texts(widget) if german.get(t, t) != t)
+
+
+def test_no_english_text_is_left_in_german_settings_or_wizard(qtbot, tmp_path, german) -> None:
+    dialog = SettingsDialog(tmp_path / "ticketbell.toml", config_module.demo_config())
+    qtbot.addWidget(dialog)
+    form = dialog.source_form
+    left: dict[str, str] = {}  # an English text, and where it was first seen
+    for kind in [form.kind.itemData(i) for i in range(form.kind.count())]:
+        form.kind.setCurrentIndex(form.kind.findData(kind))
+        left |= {text: f"settings with a {kind} source" for text in untranslated(dialog)}
+    wizard = FirstRunWizard(tmp_path / "first.toml")
+    qtbot.addWidget(wizard)
+    left |= {text: "wizard" for text in untranslated(wizard)}
+    assert not left
+    assert dialog.response.rules[0].priority.itemText(4) == "dringend"  # a priority's name

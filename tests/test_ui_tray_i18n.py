@@ -159,3 +159,38 @@ def test_german_ticket_list_and_window_without_a_tray(speak, make_tray, qtbot) -
     assert window.count.text() == "23 Tickets warten"
     window.filter.setText("4711")
     assert window.count.text() == "1 von 23 wartenden Tickets"
+
+
+def menu_texts(menu) -> set[str]:
+    """Every entry of ``menu`` and of its submenus."""
+    texts = set()
+    for action in menu.actions():
+        texts.add(action.text().replace("&", ""))
+        if action.menu() is not None:
+            texts |= menu_texts(action.menu())
+    return texts - {""}
+
+
+def test_no_english_text_is_left_in_the_german_menu_list_or_dashboard(
+    speak,
+    make_tray,  # noqa: F811
+) -> None:
+    """A ``_()`` forgotten anywhere in the owner's tray: its menus, the list of every waiting
+    ticket and the dashboard (tests/test_ui_settings_i18n.py does Settings and the wizard)."""
+    from tests.test_ui_settings_i18n import german_catalogue, shown_texts, untranslated
+    from ui.dashboard import Dashboard
+
+    speak("de")
+    tray = make_tray(role="owner")
+    tray.show_status(three_waiting_one_overdue())
+    tray.rebuild_menu()
+    german = german_catalogue()
+    assert "Jetzt prüfen" in menu_texts(tray.menu)  # the walk reaches the entries
+    left = {t: "menu" for t in menu_texts(tray.menu) if german.get(t, t) != t}
+    tray.show_all_tickets()
+    left |= {t: "ticket list" for t in untranslated(tray.ticket_list)}
+    dashboard = Dashboard(tray.status, tray.config, clock=lambda: NOW)
+    left |= {t: "dashboard" for t in untranslated(dashboard)}
+    assert "Als PNG speichern…" in shown_texts(dashboard)
+    dashboard.deleteLater()
+    assert not left
