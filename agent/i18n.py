@@ -31,7 +31,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from functools import cache
 from pathlib import Path
 
@@ -224,6 +224,13 @@ def weekday_time(value: datetime, tz: tzinfo | None = None) -> str:
     formats = current().formats
     hours = "H" if "H" in formats.time_formats["short"].pattern else "h"
     return format_skeleton(f"E{hours}m", value.astimezone(tz), locale=formats)
+
+
+def day_month(value: date) -> str:
+    """Day and month as the locale writes them: "16.11.", "16/11", "11/16"."""
+    from babel.dates import format_skeleton
+
+    return format_skeleton("dM", value, locale=current().formats)
 
 
 def duration(span: timedelta) -> str:

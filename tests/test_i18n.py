@@ -238,11 +238,14 @@ def test_times_and_durations_in_the_locale():
         assert i18n.relative(timedelta(minutes=5)) == "in 5 Min."
         assert i18n.duration(timedelta(minutes=125)) == "2 Std. 5 Min."
         assert i18n.weekday_names()[0] == "Mo."
+        assert i18n.day_month(at.date()) == "23.11."  # the dashboard's weeks
     with i18n.speaking("fr"):
         assert i18n.weekday_time(at, UTC) == "lun. 14:05"
+        assert i18n.day_month(at.date()) == "23/11"
         assert i18n.relative(timedelta(minutes=5)) == "dans 5\xa0min"
     with i18n.speaking("en_US"):  # the 12-hour clock where that is the custom
         assert i18n.time_text(at, UTC) == "2:05\u202fPM"
+        assert i18n.day_month(at.date()) == "11/23"
     with i18n.speaking("C"):  # no language chosen: as Ticketbell always wrote it
         assert i18n.weekday_time(at, UTC) == "Mon 14:05"
         assert i18n.duration(timedelta(minutes=125)) == "2 h 05 min"

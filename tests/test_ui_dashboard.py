@@ -136,3 +136,16 @@ def test_count_axes_tick_at_whole_numbers(qtbot: Any) -> None:
         for i in range(axis.tickCount())
     ]
     assert ticks == [0.0, 1.0]
+
+
+def test_the_dashboard_fits_a_1280_by_720_screen(qtbot: Any) -> None:
+    """It opened 760 px tall: on a laptop's 720 px screen the lower charts ran off the bottom."""
+    from PySide6.QtCore import QSize
+
+    from ui.settings.widgets import fit_screen
+
+    dash = Dashboard(status(waiting("1", "Billing", 30)), CONFIG, clock=lambda: NOW)
+    qtbot.addWidget(dash)
+    fit_screen(dash, 1100, 760, QSize(1280, 720 - 32))  # less a panel
+    assert dash.minimumSizeHint().height() <= 720 - 32 - 40
+    assert dash.height() <= 720 - 32 - 40 and dash.width() <= 1280

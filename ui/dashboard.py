@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from datetime import datetime, time
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +29,16 @@ from PySide6.QtWidgets import (
 
 from agent.config import Config
 from agent.escalation import display_zone
-from agent.i18n import _
+from agent.i18n import _, day_month
 from agent.insight.charts import ChartData, all_charts, due_timeline
 from agent.model import Status, utcnow
 
 log = logging.getLogger(__name__)
 
 _window: Dashboard | None = None
+
+
+PNG_SIZE = (900, 560)  # a saved chart, in pixels
 
 
 class Dashboard(QWidget):
@@ -48,8 +51,9 @@ class Dashboard(QWidget):
         from PySide6.QtCharts import QChartView
         from PySide6.QtGui import QPainter
 
+        from ui.settings.widgets import fit_screen
+
         self.setWindowTitle(_("Ticketbell dashboard"))
-        self.resize(1100, 760)
         self.config = config
         self.clock = clock
         self.data: list[ChartData] = []
@@ -58,9 +62,10 @@ class Dashboard(QWidget):
         for index in range(4):
             view = QChartView()
             view.setRenderHint(QPainter.RenderHint.Antialiasing)
-            view.setMinimumSize(420, 280)
+            view.setMinimumSize(400, 220)  # two rows fit a 1280 × 720 screen's 680 px
             self.views.append(view)
             grid.addWidget(self._panel(view, index), index // 2, index % 2)
+        fit_screen(self, 1100, 760)
         self.show_status(status)
 
     def _panel(self, view: Any, index: int) -> QWidget:
@@ -104,7 +109,24 @@ class Dashboard(QWidget):
     # -- saving
 
     def save_png(self, index: int, path: Path) -> bool:
-        return bool(self.views[index].grab().save(str(path), "PNG"))
+        """The chart at :data:`PNG_SIZE`, laid out anew at that size: a saved chart is the
+        same picture whatever the window's size (a grab of a small window is a small PNG)."""
+        from PySide6.QtCore import QRectF, QSizeF
+        from PySide6.QtGui import QColor, QImage, QPainter
+
+        chart = self.views[index].chart()
+        shown = chart.size()
+        image = QImage(*PNG_SIZE, QImage.Format.Format_ARGB32)
+        image.fill(QColor("white"))
+        chart.resize(QSizeF(*PNG_SIZE))
+        painter = QPainter(image)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        try:
+            chart.scene().render(painter, QRectF(image.rect()), chart.sceneBoundingRect())
+        finally:
+            painter.end()
+            chart.resize(shown)
+        return bool(image.save(str(path), "PNG"))
 
     def save_csv(self, index: int, path: Path) -> None:
         path.write_text(self.data[index].csv(), encoding="utf-8")
@@ -178,7 +200,7 @@ def whole_ticks(top: float) -> tuple[int, int]:
 
 
 def _label(value: object) -> str:
-    return value.strftime("%d/%m") if hasattr(value, "strftime") else str(value)
+    return day_month(value) if isinstance(value, date) else str(value)
 
 
 def _timeline(data: ChartData, now: datetime, horizon: datetime) -> Any:
