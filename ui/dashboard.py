@@ -126,7 +126,7 @@ class Dashboard(QWidget):
         finally:
             painter.end()
             chart.resize(shown)
-        return bool(image.save(str(path), "PNG"))
+        return bool(image.save(str(path), b"PNG"))
 
     def save_csv(self, index: int, path: Path) -> None:
         path.write_text(self.data[index].csv(), encoding="utf-8")
