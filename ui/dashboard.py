@@ -112,7 +112,7 @@ class Dashboard(QWidget):
         """The chart at :data:`PNG_SIZE`, laid out anew at that size: a saved chart is the
         same picture whatever the window's size (a grab of a small window is a small PNG)."""
         from PySide6.QtCore import QRectF, QSizeF
-        from PySide6.QtGui import QColor, QImage, QPainter
+        from PySide6.QtGui import QColor, QImage, QImageWriter, QPainter
 
         chart = self.views[index].chart()
         shown = chart.size()
@@ -126,7 +126,7 @@ class Dashboard(QWidget):
         finally:
             painter.end()
             chart.resize(shown)
-        return bool(image.save(str(path), b"PNG"))
+        return QImageWriter(str(path), b"png").write(image)
 
     def save_csv(self, index: int, path: Path) -> None:
         path.write_text(self.data[index].csv(), encoding="utf-8")
