@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ast
+import re
+
 import pytest
 from PySide6.QtCore import QTranslator
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
 
 from agent import i18n
+from tests.conftest import ROOT
 from ui.app import speak
 
 
@@ -40,3 +44,44 @@ def test_english_removes_qt_translations(app):
     assert speak(app, "") is None  # the suite runs in the C locale: English
     assert cancel_text() == "Cancel"
     assert app.findChildren(QTranslator, "ticketbell-qt") == []
+
+
+# The Qt calls that put a text before a person, and the project's own (ui/settings/widgets.py).
+TEXT_CALLS = {
+    "QAction", "QCheckBox", "QGroupBox", "QLabel", "QPushButton", "QRadioButton", "QToolButton",
+    "addAction", "addItem", "addMenu", "addRow", "addTab", "hint", "information", "question",
+    "setAccessibleDescription", "setAccessibleName", "setPlaceholderText", "setSubTitle",
+    "setText", "setTitle", "setToolTip", "setWindowTitle", "show", "showMessage", "warning",
+}  # fmt: skip
+#: literal texts that are the same in every language: the name, example values
+SAME_EVERYWHERE = {"Ticketbell", "mqtts://mqtt.example.com:8883", "acme-support"}
+
+
+def literal_texts(node: ast.Call) -> list[str]:
+    """The words given to ``node`` as a bare string (or f-string), not through ``_()``."""
+    texts_at = {"addItem": 1, "addTab": 2, "addAction": 1}  # after: data, a widget, a slot
+    values = [*node.args[: texts_at.get(getattr(node.func, "attr", ""), 9)]]
+    values += [k.value for k in node.keywords if k.arg in ("text", "placeholderText", "title")]
+    texts = []
+    for value in values:
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            texts.append(value.value)
+        elif isinstance(value, ast.JoinedStr):
+            texts.append("".join(p.value for p in value.values if isinstance(p, ast.Constant)))
+    return [t for t in texts if re.search(r"[A-Za-z]{2}", t) and t not in SAME_EVERYWHERE]
+
+
+def test_no_window_text_is_written_without_a_translation():
+    """Every text ui/ hands to a widget goes through ``_()``: a bare "Join my team…" stayed
+    English in every language, and no catalogue test can see a text that never reached it."""
+    bare = []
+    for path in sorted((ROOT / "ui").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+            owner = getattr(getattr(node.func, "value", None), "id", "")
+            if name in TEXT_CALLS and owner not in ("log", "logging"):  # logs stay English
+                where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                bare += [f"{where}: {text!r}" for text in literal_texts(node)]
+    assert not bare

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from agent import config as config_module
 from agent import secrets as secret_store
 from agent.config import Config, ConfigError, Team
+from agent.i18n import _
 from agent.team_agent import hub_sources, join_table
 from ui.settings.widgets import Worker, hint, plain_label, show
 
@@ -32,25 +33,25 @@ class JoinTeamDialog(QDialog):
         super().__init__(parent)
         self.path = path
         self.config: Config | None = None
-        self.setWindowTitle("Join my team")
+        self.setWindowTitle(_("Join my team"))
         lay = QVBoxLayout(self)
-        lay.addWidget(hint("Your team's owner gives you these. You need no helpdesk token."))
+        lay.addWidget(hint(_("Your team's owner gives you these. You need no helpdesk token.")))
         form = QFormLayout()
         self.broker = QLineEdit(placeholderText="mqtts://mqtt.example.com:8883")
         self.team = QLineEdit(placeholderText="acme-support")
         self.user = QLineEdit()
         self.password = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
-        self.ca = QLineEdit(placeholderText="optional: the broker's CA file")
+        self.ca = QLineEdit(placeholderText=_("optional: the broker's CA file"))
         for label, field in (
-            ("Broker", self.broker),
-            ("Team", self.team),
-            ("Your login", self.user),
-            ("Password", self.password),
-            ("Broker CA", self.ca),
+            (_("Broker"), self.broker),
+            (_("Team"), self.team),
+            (_("Your login"), self.user),
+            (_("Password"), self.password),
+            (_("Broker CA"), self.ca),
         ):
             form.addRow(label, field)
         lay.addLayout(form)
-        self.connect_button = QPushButton("Connect and list the hub's helpdesks")
+        self.connect_button = QPushButton(_("Connect and list the hub's helpdesks"))
         self.connect_button.clicked.connect(self.list_sources)
         lay.addWidget(self.connect_button)
         self.note = plain_label()
@@ -85,7 +86,7 @@ class JoinTeamDialog(QDialog):
             config_module.from_dict({"team": table})
         except ConfigError as exc:
             return exc.message if not exc.key else f"{exc.key}: {exc.message}"
-        return "" if self.password.text() else "the password is missing"
+        return "" if self.password.text() else _("the password is missing")
 
     def list_sources(self) -> None:
         problem = self._checked()
@@ -93,7 +94,7 @@ class JoinTeamDialog(QDialog):
             show(self.note, problem, ok=False)
             return
         self.connect_button.setEnabled(False)
-        show(self.note, "Connecting…")
+        show(self.note, _("Connecting…"))
         settings, password = self.settings(), self.password.text()
         self.worker.run(lambda: hub_sources(settings, password))
 
@@ -106,10 +107,11 @@ class JoinTeamDialog(QDialog):
                 box.deleteLater()
         self.boxes = {}
         if not found:
-            show(self.note, f"Could not list the hub's helpdesks: {problem}", ok=False)
+            problem = _("Could not list the hub's helpdesks: {problem}").format(problem=problem)
+            show(self.note, problem, ok=False)
             self.save_button.setEnabled(False)
             return
-        show(self.note, "Tick what you follow; no category ticked: all of them.", ok=True)
+        show(self.note, _("Tick what you follow; no category ticked: all of them."), ok=True)
         for name, categories in found.items():
             source = QCheckBox(name)
             source.setChecked(True)
@@ -130,16 +132,16 @@ class JoinTeamDialog(QDialog):
 
     def save(self) -> None:
         if not self.picked():
-            show(self.note, "Tick at least one of the hub's helpdesks", ok=False)
+            show(self.note, _("Tick at least one of the hub's helpdesks"), ok=False)
             return
         try:
             secret_store.set("team", self.password.text())
             self.config = config_module.save(join_table(self.settings(), self.picked()), self.path)
         except ConfigError as exc:
-            show(self.note, f"Not saved: {exc.message}", ok=False)
+            show(self.note, _("Not saved: {problem}").format(problem=exc.message), ok=False)
             return
         except (OSError, secret_store.SecretUnavailable) as exc:
-            show(self.note, f"Not saved: {exc}", ok=False)
+            show(self.note, _("Not saved: {problem}").format(problem=exc), ok=False)
             return
         self.accept()
 

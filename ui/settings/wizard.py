@@ -204,7 +204,7 @@ class FirstRunWizard(QWizard):
         lay.addLayout(row)
         self.import_note = plain_label()
         lay.addWidget(self.import_note)
-        self.team_button = QPushButton("Join my team… (a team hub: no helpdesk token here)")
+        self.team_button = QPushButton(_("Join my team… (a team hub: no helpdesk token here)"))
         self.team_button.clicked.connect(self.join_team)
         lay.addWidget(self.team_button)
         lay.addStretch(1)
