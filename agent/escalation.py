@@ -464,16 +464,8 @@ def blind_alerts(
         message = _("Ticketbell cannot read {source} since {time}: {problem}").format(
             source=s.name, time=i18n.time_text(since, tz), problem=s.message
         )
-        out.append(
-            Alert(
-                kind="escalated",
-                at=now,
-                key=alert_key(s.name, "*", since.isoformat(), "blind"),
-                source=s.name,
-                subject=message,
-                message=message,
-            )
-        )
+        key = alert_key(s.name, "*", since.isoformat(), "blind")
+        out.append(Alert.of_source("escalated", now, key, s.name, message))
     return out
 
 

@@ -253,6 +253,23 @@ class Alert:
             tickets=(w,),
         )
 
+    @classmethod
+    def of_source(
+        cls,
+        kind: str,
+        at: datetime,
+        key: str,
+        source: str,
+        text: str,
+        tickets: tuple[WaitingTicket, ...] = (),
+        counts: tuple[tuple[str, int], ...] = (),
+    ) -> Alert:
+        """An alert about a whole source (it cannot be read, it reads again, its new tickets
+        summed up): ``text`` is both its subject and its message."""
+        return cls(
+            kind, at, key, source=source, subject=text, message=text, tickets=tickets, counts=counts
+        )
+
     def to_json(self) -> dict[str, object]:
         data: dict[str, object] = {
             "event": self.kind,

@@ -312,15 +312,9 @@ class Gathered:
         parts += [f"{counts['overdue']} overdue"] if counts["overdue"] else []
         parts += [f"{counts['due_soon']} due soon"] if counts["due_soon"] else []
         text = f"{self.source}: {', '.join(parts)}"
-        return Alert(
-            kind="summary",
-            at=now,
-            key=alert_key(self.source, "*", now.isoformat(), "summary"),
-            source=self.source,
-            subject=text,
-            message=text,
-            tickets=tuple(self.new),
-            counts=tuple(counts.items()),
+        key = alert_key(self.source, "*", now.isoformat(), "summary")
+        return Alert.of_source(
+            "summary", now, key, self.source, text, tuple(self.new), tuple(counts.items())
         )
 
 
