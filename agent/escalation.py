@@ -452,6 +452,12 @@ def follow_up_messages(
     return out
 
 
+def blind_key(source: str, since: datetime) -> str:
+    """The ledger key of the alert that ``source``, failing since ``since``, cannot be read:
+    the escalator looks it up to follow the alert up when the source is read again."""
+    return alert_key(source, "*", since.isoformat(), "blind")
+
+
 def blind_alerts(
     sources: Iterable[SourceHealth], escalation: Escalation, now: datetime, tz: tzinfo | None
 ) -> list[Alert]:
@@ -464,16 +470,7 @@ def blind_alerts(
         message = _("Ticketbell cannot read {source} since {time}: {problem}").format(
             source=s.name, time=i18n.time_text(since, tz), problem=s.message
         )
-        out.append(
-            Alert(
-                kind="escalated",
-                at=now,
-                key=alert_key(s.name, "*", since.isoformat(), "blind"),
-                source=s.name,
-                subject=message,
-                message=message,
-            )
-        )
+        out.append(Alert.of_source("escalated", now, blind_key(s.name, since), s.name, message))
     return out
 
 

@@ -232,6 +232,44 @@ class Alert:
     #: which sound it asks for ("": by its kind); a built-in sound's name or a .wav file
     sound: str = ""
 
+    @classmethod
+    def of_ticket(
+        cls, kind: str, at: datetime, key: str, w: WaitingTicket, message: str = "", level: int = 0
+    ) -> Alert:
+        """An alert about one waiting ticket: its source, id, subject, category and link, and
+        the ticket itself. ``key``: :func:`agent.storage.alert_key` of the ticket's cycle."""
+        t = w.ticket
+        return cls(
+            kind=kind,
+            at=at,
+            key=key,
+            source=t.source,
+            ticket=t.id,
+            subject=t.subject,
+            category=t.category,
+            url=t.url,
+            message=message,
+            level=level,
+            tickets=(w,),
+        )
+
+    @classmethod
+    def of_source(
+        cls,
+        kind: str,
+        at: datetime,
+        key: str,
+        source: str,
+        text: str,
+        tickets: tuple[WaitingTicket, ...] = (),
+        counts: tuple[tuple[str, int], ...] = (),
+    ) -> Alert:
+        """An alert about a whole source (it cannot be read, it reads again, its new tickets
+        summed up): ``text`` is both its subject and its message."""
+        return cls(
+            kind, at, key, source=source, subject=text, message=text, tickets=tickets, counts=counts
+        )
+
     def to_json(self) -> dict[str, object]:
         data: dict[str, object] = {
             "event": self.kind,

@@ -223,19 +223,8 @@ def _alert(
 ) -> Alert:
     t = w.ticket
     step = None if level is None else f"{level}" if not repeat else f"{level}r{repeat}"
-    return Alert(
-        kind=kind,
-        at=now,
-        key=alert_key(t.source, t.id, t.cycle, kind, step),
-        source=t.source,
-        ticket=t.id,
-        subject=t.subject,
-        category=t.category,
-        url=t.url,
-        message=message,
-        level=level or 0,
-        tickets=(w,),
-    )
+    key = alert_key(t.source, t.id, t.cycle, kind, step)
+    return Alert.of_ticket(kind, now, key, w, message, level or 0)
 
 
 def alerts_owed(
@@ -272,11 +261,7 @@ def alerts_owed(
             if into is not None:
                 into.new.append(w)
             else:
-                owed.append(
-                    Alert(
-                        "new", now, key, t.source, t.id, t.subject, t.category, t.url, "", 0, (w,)
-                    )
-                )
+                owed.append(Alert.of_ticket("new", now, key, w))
         if w.snoozed_until is not None:
             continue
         attention = attention or not w.acknowledged
@@ -319,8 +304,7 @@ class Gathered:
         if len(self.new) == 1:
             w = self.new[0]
             t = w.ticket
-            key = alert_key(t.source, t.id, t.cycle, "new")
-            return Alert("new", now, key, t.source, t.id, t.subject, t.category, t.url, "", 0, (w,))
+            return Alert.of_ticket("new", now, alert_key(t.source, t.id, t.cycle, "new"), w)
         counts = self.counts
         counts["new"] = len(self.new)
         parts = [f"{counts['new']} new"] if counts["new"] < counts["waiting"] else []
@@ -328,15 +312,9 @@ class Gathered:
         parts += [f"{counts['overdue']} overdue"] if counts["overdue"] else []
         parts += [f"{counts['due_soon']} due soon"] if counts["due_soon"] else []
         text = f"{self.source}: {', '.join(parts)}"
-        return Alert(
-            kind="summary",
-            at=now,
-            key=alert_key(self.source, "*", now.isoformat(), "summary"),
-            source=self.source,
-            subject=text,
-            message=text,
-            tickets=tuple(self.new),
-            counts=tuple(counts.items()),
+        key = alert_key(self.source, "*", now.isoformat(), "summary")
+        return Alert.of_source(
+            "summary", now, key, self.source, text, tuple(self.new), tuple(counts.items())
         )
 
 

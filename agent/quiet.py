@@ -106,21 +106,7 @@ def vip_escalations(
             continue
         key = alert_key(t.source, t.id, t.cycle, "escalated", "0")
         if key not in done:
-            owed.append(
-                Alert(
-                    "escalated",
-                    now,
-                    key,
-                    t.source,
-                    t.id,
-                    t.subject,
-                    t.category,
-                    t.url,
-                    _("a VIP customer is waiting"),
-                    0,
-                    (w,),
-                )
-            )
+            owed.append(Alert.of_ticket("escalated", now, key, w, _("a VIP customer is waiting")))
     return owed
 
 

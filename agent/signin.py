@@ -16,7 +16,6 @@ from agent.auth.flows import (
     start_device_code,
 )
 from agent.auth.providers import (
-    OPTIONS,
     PROVIDERS,
     ZENDESK_TOKENS_END,
     Client,
@@ -24,13 +23,13 @@ from agent.auth.providers import (
     auth_warnings,
     client_for,
     discover,
+    sign_in_options,
     uses_oauth,
 )
 from agent.auth.tokens import RENEW_AHEAD, AccessTokens, bearer_auth, sign_in_needed, tokens_for
 
 __all__ = [
     "DEVICE_GRANT",
-    "OPTIONS",
     "PROVIDERS",
     "RENEW_AHEAD",
     "SIGN_IN_TIMEOUT",
@@ -48,6 +47,7 @@ __all__ = [
     "finish_device_code",
     "sign_in",
     "sign_in_needed",
+    "sign_in_options",
     "sign_out",
     "start_device_code",
     "tokens_for",

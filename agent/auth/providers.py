@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 #: API tokens to OAuth access tokens"); token auth keeps working until then.
 ZENDESK_TOKENS_END = date(2027, 4, 30)
 
-#: The options an OAuth-capable kind adds to its ``optional`` (the settings form shows them).
+#: The OAuth options that follow ``auth`` in an OAuth-capable kind's ``optional``.
 OPTIONS = (
     Option(
         "provider",
@@ -50,6 +50,13 @@ OPTIONS = (
         ),
     ),
 )
+
+
+def sign_in_options(default: str, help: str) -> tuple[Option, ...]:
+    """What a kind that can sign in with OAuth adds to its ``optional`` (the settings form shows
+    them): ``auth``, "oauth" or the kind's own way, ``default`` ("token", "password"), which
+    :func:`uses_oauth` reads and for which the form offers Sign in…; then the OAuth options."""
+    return (Option("auth", N_("Sign-in"), str, default, help), *OPTIONS)
 
 
 @dataclass(frozen=True, slots=True)

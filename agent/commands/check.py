@@ -16,7 +16,7 @@ from agent.commands.common import (
     EXIT_UNKNOWN,
     EXIT_WAITING,
     load_config,
-    open_agent,
+    open_agent_or_say,
     setup_logging,
 )
 from agent.config import Config, ConfigError
@@ -33,15 +33,8 @@ def check_command(args: argparse.Namespace) -> int:
             print(orjson.dumps({"error": str(exc), "waiting": None}).decode())
         print(f"UNKNOWN: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
-    if not config.sources:
-        words = _("{path}: no [[sources]] configured").format(path=config.path)
-        print(f"UNKNOWN: {words}", file=sys.stderr)
-        return EXIT_UNKNOWN
-    try:
-        agent = open_agent(config, args)
-    except OSError as exc:
-        words = _("cannot use the data folder: {error}").format(error=exc)
-        print(f"UNKNOWN: {words}", file=sys.stderr)
+    agent = open_agent_or_say(config, args, "UNKNOWN")
+    if agent is None:
         return EXIT_UNKNOWN
     team = None
     try:

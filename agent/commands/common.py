@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from agent import config as config_module
 from agent import secrets as secret_store
 from agent.config import Config, ConfigError
+from agent.i18n import _
 
 if TYPE_CHECKING:
     from agent.engine import Agent
@@ -165,3 +166,18 @@ def open_agent(config: Config, args: argparse.Namespace) -> Agent:
 
         return open_team_agent(config, queue, hub=args.command != "check")
     return Agent(config, queue)
+
+
+def open_agent_or_say(config: Config, args: argparse.Namespace, prefix: str) -> Agent | None:
+    """The agent for this config (``open_agent``), or None once why it cannot run is printed
+    after ``prefix``: no sources, or a data folder it cannot use (another user's, a link
+    planted for the lock file). The command then ends with its own exit code."""
+    if not config.sources:
+        words = _("{path}: no [[sources]] configured").format(path=config.path)
+    else:
+        try:
+            return open_agent(config, args)
+        except OSError as exc:
+            words = _("cannot use the data folder: {error}").format(error=exc)
+    print(f"{prefix}: {words}", file=sys.stderr)
+    return None

@@ -12,8 +12,7 @@ from typing import TextIO
 import orjson
 
 from agent import __version__
-from agent.commands.common import EXIT_OK, EXIT_USAGE, load_config_or_say, open_agent
-from agent.i18n import _
+from agent.commands.common import EXIT_OK, EXIT_USAGE, load_config_or_say, open_agent_or_say
 from agent.model import Alert, notification_text, one_line
 from agent.quiet import follow_desktop
 
@@ -29,15 +28,8 @@ def run_headless(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         config = replace(config, role=args.role)
-    if not config.sources:
-        words = _("{path}: no [[sources]] configured").format(path=config.path)
-        print(f"ticketbell: {words}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        agent = open_agent(config, args)
-    except OSError as exc:  # a data folder of another user, a link planted for the lock file
-        words = _("cannot use the data folder: {error}").format(error=exc)
-        print(f"ticketbell: {words}", file=sys.stderr)
+    agent = open_agent_or_say(config, args, "ticketbell")
+    if agent is None:
         return EXIT_USAGE
     notifier = None if args.no_notify else DesktopNotifier()
     printer = EventPrinter(sys.stdout if args.json else None)

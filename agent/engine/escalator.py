@@ -35,7 +35,7 @@ from agent.escalation import (
 from agent.i18n import _
 from agent.model import Alert, SourceHealth, WaitingTicket, parse_time
 from agent.queue import Changes, LocalQueue
-from agent.storage import OutboxEntry, OutboxKey, alert_key
+from agent.storage import OutboxEntry, OutboxKey
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +69,7 @@ class Escalator:
 
     def source_back(self, name: str, since: datetime | None, now: datetime) -> None:
         """A source failing since ``since`` is read again: follow up its blind-source alert."""
-        if since is None or not self.queue.already(
-            alert_key(name, "*", since.isoformat(), "blind")
-        ):
+        if since is None or not self.queue.already(escalation.blind_key(name, since)):
             return
         text = _("Ticketbell reads {source} again (it could not for {duration})").format(
             source=name, duration=i18n.duration(now - since)

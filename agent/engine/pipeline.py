@@ -339,14 +339,9 @@ class Pipeline:
     def _source_alert(self, kind: str, state: SourceState, now: datetime) -> Alert:
         since = state.health.failing_since or now
         message = state.health.message if kind == "source_down" else "reading again"
-        return Alert(
-            kind=kind,
-            at=now,
-            key=alert_key(state.config.name, "*", since.isoformat(), kind),
-            source=state.config.name,
-            subject=message,
-            message=message,
-        )
+        name = state.config.name
+        key = alert_key(name, "*", since.isoformat(), kind)
+        return Alert.of_source(kind, now, key, name, message)
 
     @staticmethod
     def _answered_alerts(changes: Changes, now: datetime) -> list[Alert]:

@@ -198,11 +198,7 @@ def at_risk_alerts(
         if key in done:
             continue
         message = f"expected to breach at {w.due_at.astimezone(tz):%H:%M}: {p.cause}"
-        owed.append(
-            Alert(
-                "at_risk", now, key, t.source, t.id, t.subject, t.category, t.url, message, 0, (w,)
-            )
-        )
+        owed.append(Alert.of_ticket("at_risk", now, key, w, message))
     return owed
 
 

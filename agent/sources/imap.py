@@ -117,14 +117,10 @@ class ImapSource(Source):
                 'not needed with provider = "microsoft" or "google"'
             ),
         ),
-        Option(
-            "auth",
-            N_("Sign-in"),
-            str,
+        *signin.sign_in_options(
             "password",
             N_('"password", or "oauth" to sign in with Microsoft 365, Google or your OAuth server'),
         ),
-        *signin.OPTIONS,
         Option("folder", N_("Folder to watch"), str, "INBOX"),
         Option(
             "sent_folder",

@@ -68,6 +68,8 @@ STAFF_MAX_AGE = timedelta(hours=1)  # how long the list of privileged users is k
 CORRESPONDENCE = frozenset({"Create", "Correspond"})
 #: how much earlier than the last look a "since" search starts (a late commit, a slow request)
 SINCE_OVERLAP = timedelta(minutes=5)
+#: the statuses that wait on the team when the ``statuses`` option does not say
+WAITING_STATUSES = ("new", "open")
 
 
 def _time(value: Any, what: str) -> datetime | None:
@@ -155,7 +157,7 @@ def parse_ticket(
     *,
     source: str,
     web: str,
-    statuses: frozenset[str] = frozenset({"new", "open"}),
+    statuses: frozenset[str] = frozenset(WAITING_STATUSES),
     team: frozenset[str] = frozenset(),
     due_is_deadline: bool = False,
 ) -> Ticket | None:
@@ -215,7 +217,7 @@ class RTSource(Source):
             "statuses",
             N_("Waiting statuses"),
             list,
-            ["new", "open"],
+            list(WAITING_STATUSES),
             N_("statuses that mean waiting on the team (stalled usually does not)"),
         ),
         Option(
@@ -237,7 +239,7 @@ class RTSource(Source):
 
     def set_up(self) -> None:
         self.statuses = frozenset(
-            s.casefold() for s in (self.option_texts("statuses") or ("new", "open"))
+            s.casefold() for s in (self.option_texts("statuses") or WAITING_STATUSES)
         )
         self.web = re.sub(r"/REST/2\.0/?$", "", self.config.url.rstrip("/"), flags=re.IGNORECASE)
         self.client = self.http(

@@ -68,6 +68,9 @@ from agent.sources.kit import (
 
 log = logging.getLogger(__name__)
 
+#: the states that wait on the team when the ``states`` option does not say
+WAITING_STATES = ("new", "open")
+
 PER_PAGE = 100
 NOBODY = 1  # Zammad's system user "-": an unassigned ticket's owner
 #: how much earlier than the last look a "since" search starts: Zammad's search index is written
@@ -181,7 +184,7 @@ def parse_ticket(
     *,
     source: str,
     web: str,
-    states: frozenset[str] = frozenset({"new", "open"}),
+    states: frozenset[str] = frozenset(WAITING_STATES),
 ) -> Ticket | None:
     """The ticket for one expanded search result, or None when it does not wait on the team."""
     if str(ticket.get("state") or "").casefold() not in states:
@@ -242,7 +245,7 @@ class ZammadSource(Source):
             "states",
             N_("Waiting states"),
             list,
-            ["new", "open"],
+            list(WAITING_STATES),
             N_("ticket states that mean waiting on the team"),
         ),
     )
@@ -255,7 +258,7 @@ class ZammadSource(Source):
 
     def set_up(self) -> None:
         self.states = frozenset(
-            s.casefold() for s in (self.option_texts("states") or ("new", "open"))
+            s.casefold() for s in (self.option_texts("states") or WAITING_STATES)
         )
         self.web = re.sub(r"/api(/v1)?/?$", "", self.config.url.rstrip("/"))
         self.client = self.http(

@@ -245,14 +245,9 @@ class ZendeskSource(Source):
             False,
             N_("the secret is an OAuth access token instead of an API token"),
         ),
-        Option(
-            "auth",
-            N_("Sign-in"),
-            str,
-            "token",
-            N_('"token" (API tokens end on 2027-04-30), or "oauth" to sign in with OAuth'),
+        *signin.sign_in_options(
+            "token", N_('"token" (API tokens end on 2027-04-30), or "oauth" to sign in with OAuth')
         ),
-        *signin.OPTIONS,
     )
     secret_label = N_("API token")
     credential_steps = N_(  # the README's steps
