@@ -207,6 +207,59 @@ def N_(message: str) -> str:
     return message
 
 
+class Text:
+    """A text for a person that is translated when shown, and stays English for the log.
+
+    ``Text(N_("{host} refused the connection"), host=host)``: ``str()`` is the template in
+    the language in use (:func:`current`, so the one of the place that shows it), its
+    placeholders filled; :attr:`english` is the same text in English, for logs and JSON
+    output. A parameter may itself be a :class:`Text`: it is shown in the same language.
+    Immutable; equal when template and parameters are.
+    """
+
+    __slots__ = ("_params", "_template")
+    _template: str
+    _params: tuple[tuple[str, object], ...]
+
+    def __init__(self, template: str, /, **params: object) -> None:
+        object.__setattr__(self, "_template", template)
+        object.__setattr__(self, "_params", tuple(sorted(params.items())))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Text is immutable; cannot set {name}")
+
+    @property
+    def template(self) -> str:
+        """The English template (the catalogue's message id)."""
+        return self._template
+
+    def __str__(self) -> str:
+        values = {k: str(v) if isinstance(v, Text) else v for k, v in self._params}
+        return _(self._template).format(**values)
+
+    @property
+    def english(self) -> str:
+        with speaking(SOURCE_LANGUAGE):
+            return str(self)
+
+    def __repr__(self) -> str:
+        params = "".join(f", {k}={v!r}" for k, v in self._params)
+        return f"Text({self._template!r}{params})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Text):
+            return NotImplemented
+        return (self._template, self._params) == (other._template, other._params)
+
+    def __hash__(self) -> int:
+        return hash((self._template, self._params))
+
+
+def english(text: str | Text) -> str:
+    """``text`` as the log and JSON output write it: a :class:`Text` in English."""
+    return text.english if isinstance(text, Text) else text
+
+
 # --------------------------------------------------------------------------- local formats
 
 

@@ -151,6 +151,7 @@ class SourceHealth:
     name: str
     kind: str
     health: Health = Health.UNKNOWN
+    #: why it is failing or slowed, for a person: in the language in use when it was written
     message: str = ""
     last_success: datetime | None = None
     last_attempt: datetime | None = None
@@ -159,6 +160,13 @@ class SourceHealth:
     next_poll: datetime | None = None
     waiting: int = 0
     sign_in: bool = False  # failing because a person must sign in again (OAuth sources)
+    #: ``message`` in English, for the log and JSON output ("": ``message`` is English)
+    english: str = ""
+
+    @property
+    def message_en(self) -> str:
+        """The message as the log and JSON output write it: always English."""
+        return self.english or self.message
 
     @property
     def stale(self) -> bool:

@@ -82,7 +82,7 @@ def check_json(status: Status, new_keys: frozenset[str], config: Config) -> dict
                 "name": s.name,
                 "kind": s.kind,
                 "health": s.health.value,
-                "message": s.message,
+                "message": s.message_en,
                 "waiting": s.waiting,
             }
             for s in status.sources

@@ -63,12 +63,13 @@ from agent.engine.workers import (
     fetch_with_deadline,
     in_thread,
     make_source,
-    too_slow,
 )
 from agent.escalation import DeliveryResult
+from agent.i18n import N_, Text
 from agent.model import Alert, Health, SourceHealth, Status
 from agent.queue import LocalQueue
 from agent.sources.base import Source, SourceError
+from agent.sources.errors import too_slow
 
 log = logging.getLogger(__name__)
 
@@ -531,10 +532,8 @@ class Agent(Pipeline):
             return FetchResult(name, None, exc, source, started, generation, fetch)
         except Exception as exc:  # a connector bug must not stop the agent
             log.exception("%s: the %s connector failed unexpectedly", name, state.config.kind)
-            error = SourceError(
-                f"the {state.config.kind} connector failed unexpectedly ({type(exc).__name__}); "
-                "see the log",
-            )
+            text = N_("the {kind} connector failed unexpectedly ({error}); see the log")
+            error = SourceError(Text(text, kind=state.config.kind, error=type(exc).__name__))
             return FetchResult(name, None, error, source, started, generation, fetch)
 
     def _watch(self, state: SourceState) -> None:

@@ -25,6 +25,7 @@ from agent.sources.base import (
     TooSlow,
     fetch_budget,
 )
+from agent.sources.errors import too_slow
 
 
 class Workers:
@@ -125,10 +126,6 @@ def fetch_seconds(state: SourceState) -> float:
     return float(state.config.timeout) * FETCH_DEADLINE_FACTOR
 
 
-def too_slow(name: str, seconds: float, detail: str) -> TooSlow:
-    return TooSlow(f"{name} is too slow: the poll did not finish within {seconds:g} s", detail)
-
-
 def fetch_with_deadline(source: Source, name: str, since: datetime | None) -> Any:
     """``source.fetch(since)`` that ends by the source's deadline (TooSlow past it).
 
@@ -146,7 +143,7 @@ def fetch_with_deadline(source: Source, name: str, since: datetime | None) -> An
         except SourceError as exc:
             if budget.time_left() > 0 or isinstance(exc, TooSlow):
                 raise
-            detail = f"{type(exc).__name__} at the deadline: {exc.message}"
+            detail = f"{type(exc).__name__} at the deadline: {exc.english}"
             raise too_slow(name, seconds, detail) from None
         finally:
             timer.cancel()
