@@ -177,82 +177,59 @@ def status_error(
     return error
 
 
+#: what a refusal says, without and with the helpdesk's own words ({said})
+REFUSALS = {
+    "credentials": (
+        N_("{name} did not accept the credentials; check the user and token"),
+        N_("{name} did not accept the credentials ({said}); check the user and token"),
+    ),
+    "slow down": (
+        N_("{name} asks us to slow down"),
+        N_("{name} asks us to slow down ({said})"),
+    ),
+    "rate limit": (
+        N_("{name} asks us to slow down (rate limit)"),
+        N_("{name} asks us to slow down (rate limit) ({said})"),
+    ),
+    "forbidden": (
+        N_("{name} refused access; the token lacks permission"),
+        N_("{name} refused access ({said}); the token lacks permission"),
+    ),
+    "not found": (
+        N_("{name} has nothing at {url}; check the URL"),
+        N_("{name} has nothing at {url}; check the URL ({said})"),
+    ),
+    "refused": (
+        N_("{name} refused the request (HTTP {status})"),
+        N_("{name} refused the request (HTTP {status}) ({said})"),
+    ),
+}
+
+
 def _status_error(
     name: str, status: int, url: str, headers: Mapping[str, str], body: bytes, said: str
 ) -> SourceError:
     detail = f"{status} from {url}: {body[:300]!r}"
+
+    def text(refusal: str) -> Text:
+        plain, with_said = REFUSALS[refusal]
+        if said:
+            return Text(with_said, name=name, url=url, status=status, said=said)
+        return Text(plain, name=name, url=url, status=status)
+
     if status == 401:
-        return AuthError(
-            _said(
-                N_("{name} did not accept the credentials; check the user and token"),
-                N_("{name} did not accept the credentials ({said}); check the user and token"),
-                said,
-                name=name,
-            ),
-            detail,
-        )
+        return AuthError(text("credentials"), detail)
     if is_rate_limit(status, headers, body):
         wait = rate_limit_wait(status, headers, body)
-        if status == 403:
-            text = _said(
-                N_("{name} asks us to slow down"),
-                N_("{name} asks us to slow down ({said})"),
-                said,
-                name=name,
-            )
-        else:
-            text = _said(
-                N_("{name} asks us to slow down (rate limit)"),
-                N_("{name} asks us to slow down (rate limit) ({said})"),
-                said,
-                name=name,
-            )
-        return RateLimited(text, wait, detail)
+        return RateLimited(text("slow down" if status == 403 else "rate limit"), wait, detail)
     if status == 403:
-        return Forbidden(
-            _said(
-                N_("{name} refused access; the token lacks permission"),
-                N_("{name} refused access ({said}); the token lacks permission"),
-                said,
-                name=name,
-            ),
-            detail,
-        )
+        return Forbidden(text("forbidden"), detail)
     if status == 404:
-        return NotFound(
-            _said(
-                N_("{name} has nothing at {url}; check the URL"),
-                N_("{name} has nothing at {url}; check the URL ({said})"),
-                said,
-                name=name,
-                url=url,
-            ),
-            detail,
-        )
+        return NotFound(text("not found"), detail)
     if status >= 500:
-        return Unavailable(
-            Text(
-                N_("{name} has a problem of its own (HTTP {status}); it will be retried"),
-                name=name,
-                status=status,
-            ),
-            detail,
-        )
-    return BadResponse(
-        _said(
-            N_("{name} refused the request (HTTP {status})"),
-            N_("{name} refused the request (HTTP {status}) ({said})"),
-            said,
-            name=name,
-            status=status,
-        ),
-        detail,
-    )
-
-
-def _said(plain: str, with_said: str, said: str, **params: object) -> Text:
-    """The message with the helpdesk's own words in it when it gave some."""
-    return Text(with_said, said=said, **params) if said else Text(plain, **params)
+        problem = N_("{name} has a problem of its own (HTTP {status}); it will be retried")
+        return Unavailable(Text(problem, name=name, status=status), detail)
+    return BadResponse(text("refused"), detail)
 
 
 def not_json_error(name: str, url: str, status: int, kind: str, body: bytes) -> SourceError | None:
