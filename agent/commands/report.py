@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from agent.commands.common import EXIT_OK, EXIT_USAGE, data_dir, load_config_or_say
 from agent.config import Config
+from agent.i18n import _
 from agent.model import utcnow
 
 if TYPE_CHECKING:  # the parser is built at every start: the rest is imported when it runs
@@ -82,7 +83,10 @@ def report_command(args: argparse.Namespace) -> int:
             try:
                 path.write_text(text(card), encoding="utf-8")
             except OSError as exc:
-                print(f"ticketbell: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+                said = _("cannot write {path}: {error}").format(
+                    path=path, error=exc.strerror or exc
+                )
+                print(f"ticketbell: {said}", file=sys.stderr)
                 return EXIT_USAGE
     print(
         report.as_json_text(card) if args.json else report.as_text(card),
