@@ -86,7 +86,7 @@ def parse_users(data: Any) -> dict[int, dict[str, Any]]:
 
 
 def parse_groups(data: Any) -> dict[int, str]:
-    groups = _list(data, "groups", "; is the URL the Zendesk address?")
+    groups = _list(data, "groups", N_("; is the URL the Zendesk address?"))
     return {
         int(g["id"]): str(g.get("name") or g["id"])
         for g in groups
@@ -397,7 +397,7 @@ class ZendeskSource(Source):
         for page in pages:
             users.update(parse_users(page.data))
             metrics.update(parse_metric_sets(page.data))
-            items.extend(_list(page.data, "results", "; is the URL the Zendesk address?"))
+            items.extend(_list(page.data, "results", N_("; is the URL the Zendesk address?")))
         if pages.complete:
             self._listings[group] = (items, users, metrics)
         return (items, users, metrics), pages.complete
@@ -417,7 +417,7 @@ class ZendeskSource(Source):
         for page in pages:
             users.update(parse_users(page.data))
             metrics.update(parse_metric_sets(page.data))  # undocumented here: seldom present
-            items.extend(_list(page.data, "results", "; is the URL the Zendesk address?"))
+            items.extend(_list(page.data, "results", N_("; is the URL the Zendesk address?")))
         return (items, users, metrics), pages.complete
 
     def _ticket_comments(
