@@ -254,6 +254,14 @@ class Text:
     def __hash__(self) -> int:
         return hash((self._template, self._params))
 
+    def __reduce__(self) -> tuple[object, tuple[str, tuple[tuple[str, object], ...]]]:
+        return (_rebuilt, (self._template, self._params))
+
+
+def _rebuilt(template: str, params: tuple[tuple[str, object], ...]) -> Text:
+    """A pickled :class:`Text` again (a copy for another process)."""
+    return Text(template, **dict(params))
+
 
 def english(text: str | Text) -> str:
     """``text`` as the log and JSON output write it: a :class:`Text` in English."""
