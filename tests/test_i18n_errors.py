@@ -4,8 +4,8 @@ saying it in English."""
 
 from __future__ import annotations
 
-import json
 import copy
+import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
