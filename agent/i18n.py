@@ -17,7 +17,8 @@ The language follows the operating system (``LANGUAGE``, ``LC_ALL``, ``LC_MESSAG
 the user's UI language on Windows; ``AppleLanguages`` on macOS); the config's ``language`` key
 overrides it (:func:`use`). :func:`speaking` switches it for one block: an escalation is
 written in the owner's language. Logs, JSON output, event names and config keys stay English:
-they never go through ``_``.
+they never go through ``_``. A text that is both shown and logged (a source's error) is a
+:class:`Text`: ``str()`` translates it, ``.english`` is for the log.
 """
 
 from __future__ import annotations
