@@ -160,6 +160,22 @@ def speaking(language: str) -> Iterator[None]:
 
 
 @cache
+def _neutral_english() -> Language:
+    return choose([])
+
+
+@contextmanager
+def in_english() -> Iterator[None]:
+    """Within this block (and this thread), texts are English and times are written as the log
+    always wrote them (24-hour): what the log and the JSON output say."""
+    token = _block.set(_neutral_english())
+    try:
+        yield
+    finally:
+        _block.reset(token)
+
+
+@cache
 def catalogue(code: str) -> gettext.NullTranslations:
     """The compiled catalogue of ``code`` (English: none, the ids are the texts)."""
     if code == SOURCE_LANGUAGE:
@@ -240,7 +256,7 @@ class Text:
 
     @property
     def english(self) -> str:
-        with speaking(SOURCE_LANGUAGE):
+        with in_english():
             return str(self)
 
     def __repr__(self) -> str:

@@ -267,7 +267,7 @@ class Pipeline:
         return _("slowed down by the helpdesk until {time}").format(time=i18n.time_text(until, tz))
 
     def _slowed_english(self, until: datetime) -> str:
-        with i18n.speaking(i18n.SOURCE_LANGUAGE):
+        with i18n.in_english():
             return self._slowed_text(until)
 
     def _may_wait(self, state: SourceState, now: datetime) -> bool:
