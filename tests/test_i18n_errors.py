@@ -154,3 +154,27 @@ def test_sources_lists_the_kinds_in_german(cli_env):
     assert "demo       eingebauter Demo-Helpdesk: " in done.stdout
     english = [source_class(k).description for k in KINDS]
     assert not any(description in done.stdout for description in english)
+
+
+def test_a_missing_token_is_said_in_italian_and_logged_in_english(monkeypatch):
+    from agent.config import SourceConfig
+    from agent.engine import make_source
+    from agent.model import utcnow
+    from agent.sources.base import NotConfigured
+
+    monkeypatch.delenv("DESK_TOKEN_NOT_SET", raising=False)
+    config = SourceConfig(
+        name="Desk", kind="json", url="http://127.0.0.1:9/t", secret_env="DESK_TOKEN_NOT_SET",
+        options={"fields": {"id": "id", "created": "created"}},
+    )  # fmt: skip
+    with pytest.raises(NotConfigured) as caught:
+        make_source(config, utcnow)
+    with i18n.speaking("it"):
+        assert str(caught.value) == (
+            "la variabile d'ambiente DESK_TOKEN_NOT_SET non è impostata; "
+            "dovrebbe contenere il token per 'Desk'"
+        )
+    assert caught.value.english == (
+        "the environment variable DESK_TOKEN_NOT_SET is not set; "
+        "it should hold the token for 'Desk'"
+    )

@@ -115,7 +115,7 @@ def make_source(config: SourceConfig, clock: Callable[[], datetime]) -> Source:
         except secret_store.SecretUnavailable as exc:
             if signin.uses_oauth(config):  # its secret is the refresh token of a sign-in
                 raise signin.sign_in_needed(config) from None
-            raise NotConfigured(str(exc)) from None
+            raise NotConfigured(exc.text) from None
     return cls(config, secret, clock)
 
 
