@@ -239,13 +239,15 @@ class Alert:
     hold: str = ""
     #: which sound it asks for ("": by its kind); a built-in sound's name or a .wav file
     sound: str = ""
+    #: a source's alert: its message in English, for the log and the JSON output
+    english: str = ""
 
     def to_json(self) -> dict[str, object]:
         data: dict[str, object] = {
             "event": self.kind,
             "source": self.source,
             "ticket": self.ticket,
-            "subject": self.subject,
+            "subject": self.english or self.subject,
             "at": self.at.isoformat(),
         }
         if self.kind == "summary":  # its counts, and which tickets it announced

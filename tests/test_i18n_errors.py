@@ -178,3 +178,28 @@ def test_a_missing_token_is_said_in_italian_and_logged_in_english(monkeypatch):
         "the environment variable DESK_TOKEN_NOT_SET is not set; "
         "it should hold the token for 'Desk'"
     )
+
+
+def test_the_status_and_alert_speak_german_while_log_and_json_stay_english(
+    tmp_path, clock, caplog, monkeypatch
+):
+    from tests.test_engine import Harness, make_config
+
+    monkeypatch.setattr(i18n, "_chosen", i18n.choose(["de"]))  # the agent's language
+    h = Harness(tmp_path, clock, make_config())
+    try:
+        h.sources["A"].error = AuthError(
+            Text(N_("{name} refused access; the token lacks permission"), name="A")
+        )
+        h.start()
+        h.until(lambda: any(a.kind == "source_down" for a in h.alerts))
+    finally:
+        h.agent.stop()
+    english = "A refused access; the token lacks permission"
+    german = "A hat den Zugriff verweigert; dem Token fehlt die Berechtigung"
+    health = h.health("A")
+    assert (health.message, health.message_en) == (german, english)
+    down = next(a for a in h.alerts if a.kind == "source_down")
+    assert down.message == german and down.to_json()["subject"] == english
+    logged = [r.getMessage() for r in caplog.records if r.name == "agent.engine.pipeline"]
+    assert f"A: {english}" in logged and not any("Zugriff" in line for line in logged)

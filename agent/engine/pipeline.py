@@ -346,6 +346,7 @@ class Pipeline:
     def _source_alert(self, kind: str, state: SourceState, now: datetime) -> Alert:
         since = state.health.failing_since or now
         message = state.health.message if kind == "source_down" else "reading again"
+        english = state.health.message_en if kind == "source_down" else message
         return Alert(
             kind=kind,
             at=now,
@@ -353,6 +354,7 @@ class Pipeline:
             source=state.config.name,
             subject=message,
             message=message,
+            english=english,
         )
 
     @staticmethod
