@@ -65,7 +65,7 @@ from agent.engine.workers import (
     make_source,
 )
 from agent.escalation import DeliveryResult
-from agent.i18n import N_, Text
+from agent.i18n import N_, Text, in_english
 from agent.model import Alert, Health, SourceHealth, Status
 from agent.queue import LocalQueue
 from agent.sources.base import Source, SourceError
@@ -340,11 +340,13 @@ class Agent(Pipeline):
             "Ticketbell stopped watching (%s); starting again in %g s", why, wait, exc_info=exc
         )
         message, notice = self._stopped_texts(why[:200], wait)
+        with in_english():
+            english = self._stopped_texts(why[:200], wait)[0]
         self._status = Status(
             self.clock.now(),
             (),
             tuple(
-                SourceHealth(name, s.config.kind, Health.UNKNOWN, message)
+                SourceHealth(name, s.config.kind, Health.UNKNOWN, message, english=english)
                 for name, s in self._states.items()
             ),
             self.config.role,
