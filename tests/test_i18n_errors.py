@@ -203,3 +203,13 @@ def test_the_status_and_alert_speak_german_while_log_and_json_stay_english(
     assert down.message == german and down.to_json()["subject"] == english
     logged = [r.getMessage() for r in caplog.records if r.name == "agent.engine.pipeline"]
     assert f"A: {english}" in logged and not any("Zugriff" in line for line in logged)
+
+
+def test_check_json_says_a_config_error_in_english(cli_env, tmp_path):
+    path = tmp_path / "ticketbell.toml"
+    path.write_text("colour = 'blue'\n", encoding="utf-8")
+    done = run_cli(["check", "--json", "--config", str(path)], {**cli_env, "LANGUAGE": "de"})
+    assert done.returncode == 3
+    error = json.loads(done.stdout)["error"]
+    assert error.startswith(f"{path}: colour: unknown key"), error
+    assert "unbekannter Schlüssel" in done.stderr  # the person reads it in German

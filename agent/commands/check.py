@@ -30,7 +30,7 @@ def check_command(args: argparse.Namespace) -> int:
         config = load_config(args)
     except ConfigError as exc:
         if args.json:
-            print(orjson.dumps({"error": str(exc), "waiting": None}).decode())
+            print(orjson.dumps({"error": exc.english, "waiting": None}).decode())
         print(f"UNKNOWN: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
     if not config.sources:
