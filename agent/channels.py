@@ -39,7 +39,8 @@ _SECRET_VALUE = re.compile(r"^\s*(bearer|basic|token|digest)\s+\S", re.IGNORECAS
 
 
 def channel_secrets(url: str) -> list[tuple[str, str]]:
-    """The secrets written in an apprise URL, as (where, value), found by apprise's own parsing
+    """The secrets written in an apprise URL, as (where, value) (where: words for a person, in
+    the language in use), found by apprise's own parsing
     (the plugin's ``parse_url``) and its templates: the password; every token and query
     argument the plugin's template marks private (a Slack or Discord path token, ntfy's
     ``?token=``); and every header (``+``), parameter (``-``) or payload field (``:``) whose
@@ -75,13 +76,13 @@ def _template_secrets(cls: Any, parsed: dict[str, Any]) -> list[tuple[str, str]]
 
     found: list[tuple[str, str]] = []
     if parsed.get("password"):
-        found.append(("the password", str(parsed["password"])))
+        found.append((_("the password"), str(parsed["password"])))
     for key, value in parsed.items():
         if key != "password" and private(tokens.get(key)) and isinstance(value, str) and value:
-            found.append((f"the {key}", value))
+            found.append((_("the {key}").format(key=key), value))
     for key, value in (parsed.get("qsd") or {}).items():
         if private(args.get(key)) and value:
-            found.append((f"the ?{key}= argument", str(value)))
+            found.append((_("the ?{key}= argument").format(key=key), str(value)))
     return found
 
 
@@ -93,7 +94,8 @@ def _field_secrets(cls: Any, parsed: dict[str, Any]) -> list[tuple[str, str]]:
         prefix = group.get("prefix", "") if isinstance(group, dict) else ""
         for name, value in (parsed.get(f"qsd{prefix}") or {}).items() if prefix else ():
             if value and (_SECRET_NAME.search(name) or _SECRET_VALUE.match(str(value))):
-                found.append((f"the {prefix}{name} field", str(value)))
+                where = _("the {prefix}{name} field").format(prefix=prefix, name=name)
+                found.append((where, str(value)))
     return found
 
 

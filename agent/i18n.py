@@ -17,7 +17,8 @@ The language follows the operating system (``LANGUAGE``, ``LC_ALL``, ``LC_MESSAG
 the user's UI language on Windows; ``AppleLanguages`` on macOS); the config's ``language`` key
 overrides it (:func:`use`). :func:`speaking` switches it for one block: an escalation is
 written in the owner's language. Logs, JSON output, event names and config keys stay English:
-they never go through ``_``.
+they never go through ``_``. A text that is both shown and logged (a source's error) is a
+:class:`Text`: ``str()`` translates it, ``.english`` is for the log.
 """
 
 from __future__ import annotations
@@ -159,6 +160,22 @@ def speaking(language: str) -> Iterator[None]:
 
 
 @cache
+def _neutral_english() -> Language:
+    return choose([])
+
+
+@contextmanager
+def in_english() -> Iterator[None]:
+    """Within this block (and this thread), texts are English and times are written as the log
+    always wrote them (24-hour): what the log and the JSON output say."""
+    token = _block.set(_neutral_english())
+    try:
+        yield
+    finally:
+        _block.reset(token)
+
+
+@cache
 def catalogue(code: str) -> gettext.NullTranslations:
     """The compiled catalogue of ``code`` (English: none, the ids are the texts)."""
     if code == SOURCE_LANGUAGE:
@@ -205,6 +222,67 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 def N_(message: str) -> str:
     """Marks a text for the catalogue where it is written; ``_`` translates it where shown."""
     return message
+
+
+class Text:
+    """A text for a person that is translated when shown, and stays English for the log.
+
+    ``Text(N_("{host} refused the connection"), host=host)``: ``str()`` is the template in
+    the language in use (:func:`current`, so the one of the place that shows it), its
+    placeholders filled; :attr:`english` is the same text in English, for logs and JSON
+    output. A parameter may itself be a :class:`Text`: it is shown in the same language.
+    Immutable; equal when template and parameters are.
+    """
+
+    __slots__ = ("_params", "_template")
+    _template: str
+    _params: tuple[tuple[str, object], ...]
+
+    def __init__(self, template: str, /, **params: object) -> None:
+        object.__setattr__(self, "_template", template)
+        object.__setattr__(self, "_params", tuple(sorted(params.items())))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Text is immutable; cannot set {name}")
+
+    @property
+    def template(self) -> str:
+        """The English template (the catalogue's message id)."""
+        return self._template
+
+    def __str__(self) -> str:
+        values = {k: str(v) if isinstance(v, Text) else v for k, v in self._params}
+        return _(self._template).format(**values)
+
+    @property
+    def english(self) -> str:
+        with in_english():
+            return str(self)
+
+    def __repr__(self) -> str:
+        params = "".join(f", {k}={v!r}" for k, v in self._params)
+        return f"Text({self._template!r}{params})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Text):
+            return NotImplemented
+        return (self._template, self._params) == (other._template, other._params)
+
+    def __hash__(self) -> int:
+        return hash((self._template, self._params))
+
+    def __reduce__(self) -> tuple[object, tuple[str, tuple[tuple[str, object], ...]]]:
+        return (_rebuilt, (self._template, self._params))
+
+
+def _rebuilt(template: str, params: tuple[tuple[str, object], ...]) -> Text:
+    """A pickled :class:`Text` again (a copy for another process)."""
+    return Text(template, **dict(params))
+
+
+def english(text: str | Text) -> str:
+    """``text`` as the log and JSON output write it: a :class:`Text` in English."""
+    return text.english if isinstance(text, Text) else text
 
 
 # --------------------------------------------------------------------------- local formats

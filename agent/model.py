@@ -151,6 +151,7 @@ class SourceHealth:
     name: str
     kind: str
     health: Health = Health.UNKNOWN
+    #: why it is failing or slowed, for a person: in the language in use when it was written
     message: str = ""
     last_success: datetime | None = None
     last_attempt: datetime | None = None
@@ -159,6 +160,13 @@ class SourceHealth:
     next_poll: datetime | None = None
     waiting: int = 0
     sign_in: bool = False  # failing because a person must sign in again (OAuth sources)
+    #: ``message`` in English, for the log and JSON output ("": ``message`` is English)
+    english: str = ""
+
+    @property
+    def message_en(self) -> str:
+        """The message as the log and JSON output write it: always English."""
+        return self.english or self.message
 
     @property
     def stale(self) -> bool:
@@ -231,6 +239,8 @@ class Alert:
     hold: str = ""
     #: which sound it asks for ("": by its kind); a built-in sound's name or a .wav file
     sound: str = ""
+    #: a source's alert: its message in English, for the log and the JSON output
+    english: str = ""
 
     @classmethod
     def of_ticket(
@@ -263,11 +273,21 @@ class Alert:
         text: str,
         tickets: tuple[WaitingTicket, ...] = (),
         counts: tuple[tuple[str, int], ...] = (),
+        english: str = "",
     ) -> Alert:
         """An alert about a whole source (it cannot be read, it reads again, its new tickets
-        summed up): ``text`` is both its subject and its message."""
+        summed up): ``text`` is both its subject and its message; ``english``, the text for
+        the log and JSON when ``text`` is in the person's language."""
         return cls(
-            kind, at, key, source=source, subject=text, message=text, tickets=tickets, counts=counts
+            kind,
+            at,
+            key,
+            source=source,
+            subject=text,
+            message=text,
+            tickets=tickets,
+            counts=counts,
+            english=english,
         )
 
     def to_json(self) -> dict[str, object]:
@@ -275,7 +295,7 @@ class Alert:
             "event": self.kind,
             "source": self.source,
             "ticket": self.ticket,
-            "subject": self.subject,
+            "subject": self.english or self.subject,
             "at": self.at.isoformat(),
         }
         if self.kind == "summary":  # its counts, and which tickets it announced

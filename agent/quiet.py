@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from agent.config.shapes import Config, QuietRules, VipRule
-from agent.i18n import _, ngettext
+from agent.i18n import _, in_english, ngettext
 from agent.model import Alert, Ticket, WaitingTicket
 from agent.presence import Presence, PresenceWatcher, Probe, as_text
 from agent.storage import alert_key
@@ -274,26 +274,32 @@ def _count(state: QuietState, alerts: list[Alert]) -> QuietState:
 
 
 def while_away(absence: Absence, now: datetime) -> Alert | None:
-    """ "While you were away: 3 new, 1 overdue, 2 answered" (None: nothing happened)."""
+    """ "While you were away: 3 new, 1 overdue, 2 answered" (None: nothing happened), in the
+    person's language; the log and the JSON event get it in English."""
+    if not (absence.new or absence.overdue or absence.answered):
+        return None
+    with in_english():
+        english = _while_away_text(absence)
+    return Alert(
+        kind=WHILE_AWAY,
+        at=now,
+        key=alert_key("*", "*", absence.since.isoformat(), WHILE_AWAY),
+        subject=_while_away_text(absence),
+        message=_("Open Ticketbell to see them"),
+        english=english,
+    )
+
+
+def _while_away_text(absence: Absence) -> str:
     counts = (
         (absence.new, ngettext("{count} new", "{count} new", absence.new)),
         (absence.overdue, ngettext("{count} overdue", "{count} overdue", absence.overdue)),
         (absence.answered, ngettext("{count} answered", "{count} answered", absence.answered)),
     )
     said = ", ".join(words.format(count=n) for n, words in counts if n)
-    if not said:
-        return None
     if absence.why == "away":
-        subject = _("While you were away: {what}")
-    else:
-        subject = _("While do-not-disturb was on: {what}")
-    return Alert(
-        kind=WHILE_AWAY,
-        at=now,
-        key=alert_key("*", "*", absence.since.isoformat(), WHILE_AWAY),
-        subject=subject.format(what=said),
-        message=_("Open Ticketbell to see them"),
-    )
+        return _("While you were away: {what}").format(what=said)
+    return _("While do-not-disturb was on: {what}").format(what=said)
 
 
 def _flush(state: QuietState, rules: QuietRules, now: datetime) -> tuple[list[Alert], QuietState]:
@@ -305,20 +311,27 @@ def _flush(state: QuietState, rules: QuietRules, now: datetime) -> tuple[list[Al
     n = len(items)
     more = ngettext("…and {count} more", "…and {count} more", n - 3).format(count=n - 3)
     lines = [a.subject for a in items[:3]] + ([more] if n > 3 else [])
+    with in_english():
+        english = _gathered_title(n)
+    gathered = Alert(
+        kind=GATHERED,
+        at=now,
+        key=alert_key("*", "*", since.isoformat(), GATHERED),
+        subject=_gathered_title(n),
+        message="\n".join(lines),
+        tickets=tuple(w for a in items for w in a.tickets),
+        english=english,
+    )
+    return [gathered], replace(state, gathered=(), gathered_since=None)
+
+
+def _gathered_title(n: int) -> str:
     title = ngettext(
         "{count} new ticket (gathered: many notifications this hour)",
         "{count} new tickets (gathered: many notifications this hour)",
         n,
     )
-    gathered = Alert(
-        kind=GATHERED,
-        at=now,
-        key=alert_key("*", "*", since.isoformat(), GATHERED),
-        subject=title.format(count=n),
-        message="\n".join(lines),
-        tickets=tuple(w for a in items for w in a.tickets),
-    )
-    return [gathered], replace(state, gathered=(), gathered_since=None)
+    return title.format(count=n)
 
 
 class Quiet:

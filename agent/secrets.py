@@ -19,6 +19,8 @@ import threading
 from pathlib import Path
 from types import ModuleType
 
+from agent.i18n import N_, Text, english
+
 SERVICE = "ticketbell"
 #: the file of tokens kept without a keyring (the suite's secret scan knows its name)
 FILE_NAME = "tokens.json"
@@ -28,7 +30,22 @@ _lock = threading.Lock()
 
 
 class SecretUnavailable(Exception):
-    """No secret could be found for a source; the message says what to do about it."""
+    """No secret could be found for a source; the message says what to do about it.
+
+    ``str()`` is the message in the language in use where it is read; :attr:`text` is the
+    :class:`~agent.i18n.Text` itself (a source's NotConfigured carries it on), ``english`` the
+    words for the log."""
+
+    def __init__(self, message: str | Text) -> None:
+        super().__init__(english(message))
+        self.text = message
+
+    @property
+    def english(self) -> str:
+        return english(self.text)
+
+    def __str__(self) -> str:
+        return str(self.text)
 
 
 class NoKeyring(SecretUnavailable):
@@ -66,10 +83,11 @@ def clean(name: str, value: str) -> str:
     refuses it with an error that would quote it): refused with SecretUnavailable."""
     value = value.strip(" \t\r\n\f\v\x00")
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        raise SecretUnavailable(
-            f"the token for {name!r} has a control character (a line break or tab) inside "
+        text = N_(
+            "the token for {name} has a control character (a line break or tab) inside "
             "it, so it cannot be sent; copy it again without one"
         )
+        raise SecretUnavailable(Text(text, name=repr(name)))
     return value
 
 
@@ -129,9 +147,10 @@ def get(name: str, env: str = "") -> str:
     if env:
         value = os.environ.get(env, "")
         if not value:
-            raise SecretUnavailable(
-                f"the environment variable {env} is not set; it should hold the token for {name!r}"
+            text = N_(
+                "the environment variable {env} is not set; it should hold the token for {name}"
             )
+            raise SecretUnavailable(Text(text, env=env, name=repr(name)))
         remember(value)
         return clean(name, value)
     try:
@@ -139,16 +158,19 @@ def get(name: str, env: str = "") -> str:
     except Exception as exc:  # noqa: BLE001 - keyring raises many types across backends
         value = _from_file(name)
         if not value:
-            raise SecretUnavailable(
-                f"no token for {name!r}: this computer has no keyring service to read "
-                f"({type(exc).__name__}) and the token is not in {token_file()}; store it in "
-                f"Settings or with `ticketbell secret set {name!r} --to-file`"
-            ) from None
+            text = N_(
+                "no token for {name}: this computer has no keyring service to read ({why}) and "
+                "the token is not in {file}; store it in Settings or with "
+                "`ticketbell secret set {name} --to-file`"
+            )
+            why, file = type(exc).__name__, str(token_file())
+            raise SecretUnavailable(Text(text, name=repr(name), why=why, file=file)) from None
     if not value:
-        raise SecretUnavailable(
-            f"no token stored for {name!r}; add it in Settings or with "
-            f"`ticketbell secret set {name!r}` (or set secret_env)"
+        text = N_(
+            "no token stored for {name}; add it in Settings or with "
+            "`ticketbell secret set {name}` (or set secret_env)"
         )
+        raise SecretUnavailable(Text(text, name=repr(name)))
     remember(value)  # as stored, too: an older version kept a pasted line end
     value = clean(name, value)
     remember(value)
@@ -162,7 +184,9 @@ def set(name: str, value: str, *, to_file: bool = False) -> str:
     remember(value)
     value = clean(name, value)
     if not value:
-        raise SecretUnavailable(f"the token for {name!r} is empty; nothing stored")
+        raise SecretUnavailable(
+            Text(N_("the token for {name} is empty; nothing stored"), name=repr(name))
+        )
     remember(value)
     if not to_file:
         try:
@@ -177,17 +201,19 @@ def set(name: str, value: str, *, to_file: bool = False) -> str:
     return f"in {token_file()} (readable by you only)"
 
 
-def no_keyring_advice(name: str, why: str = "") -> str:
+def no_keyring_advice(name: str, why: str = "") -> Text:
     """What to do when this computer has no keyring service, in plain words."""
-    return (
-        f"This computer has no keyring service{f' ({why})' if why else ''}: the safe place "
+    text = N_(
+        "This computer has no keyring service{why}: the safe place "
         "where programs keep passwords, such as GNOME Keyring, KWallet, the Windows Credential "
-        f"Manager or the macOS Keychain. So the token for {name!r} cannot be kept there. "
-        f"Ticketbell can keep it in a file only your user account can read ({token_file()}); "
+        "Manager or the macOS Keychain. So the token for {name} cannot be kept there. "
+        "Ticketbell can keep it in a file only your user account can read ({file}); "
         "anyone who can log in as you, or read your backups, can read it too. Or put the "
         "token in an environment variable and name that variable as the helpdesk's "
         "secret_env in the config file."
     )
+    said = f" ({why})" if why else ""
+    return Text(text, why=said, name=repr(name), file=str(token_file()))
 
 
 def delete(name: str) -> None:
@@ -237,19 +263,24 @@ def _read_file() -> dict[str, str]:
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        raise SecretUnavailable(f"{path} cannot be read: {exc.strerror or exc}") from None
+        text = Text(
+            N_("{path} cannot be read: {error}"), path=str(path), error=str(exc.strerror or exc)
+        )
+        raise SecretUnavailable(text) from None
     with os.fdopen(fd, "rb") as fh:
         info = os.fstat(fh.fileno())
         if sys.platform != "win32":
             if info.st_uid != os.getuid():
-                raise SecretUnavailable(f"{path} belongs to another user; it is not read")
+                text = Text(N_("{path} belongs to another user; it is not read"), path=str(path))
+                raise SecretUnavailable(text)
             if info.st_mode & 0o077:
                 os.fchmod(fh.fileno(), 0o600)
         raw = fh.read(1024 * 1024)
     try:
         data = json.loads(raw or b"{}")
     except ValueError:
-        raise SecretUnavailable(f"{path} is damaged (not JSON); store the tokens again") from None
+        text = Text(N_("{path} is damaged (not JSON); store the tokens again"), path=str(path))
+        raise SecretUnavailable(text) from None
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 

@@ -27,6 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent import secrets
 from agent.config import Team
+from agent.i18n import N_, Text
 from agent.model import Snapshot, utcnow
 from agent.sources import team_messages as msg
 from agent.sources.base import BadResponse, Unavailable, Unreachable
@@ -295,7 +296,8 @@ class TeamLink:
         """What the hub last published of ``source``, or the SourceError saying why not
         (waiting up to ``wait`` seconds for the broker's retained messages)."""
         if not self.synced and not self.wait_synced(wait):
-            raise Unreachable(self.problem or f"no answer from the team broker {self.team.broker}")
+            no_answer = Text(N_("no answer from the team broker {broker}"), broker=self.team.broker)
+            raise Unreachable(self.problem or no_answer)
         now = self.clock()
         with self.changed:
             problem = self.hub_problem(now)
@@ -305,10 +307,12 @@ class TeamLink:
                 raise BadResponse(self.refused[source])
             health = self.health.get(source)
             if health is not None and health.health == "failing":
-                raise Unavailable(f"the team hub cannot read {source}: {health.message}")
+                text = N_("the team hub cannot read {source}: {problem}")
+                raise Unavailable(Text(text, source=source, problem=health.message))
             published = self.tickets.get(source)
         if published is None:
-            raise Unavailable(f"the team hub publishes no source named {source!r}")
+            text = N_("the team hub publishes no source named {source}")
+            raise Unavailable(Text(text, source=repr(source)))
         return Snapshot(source, published.tickets, now, complete=published.complete)
 
     def wait_for_quiet(self, timeout: float) -> bool | None:

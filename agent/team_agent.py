@@ -21,6 +21,7 @@ from agent.engine import Agent, make_source
 from agent.engine.commands import CheckNow
 from agent.engine.pipeline import FetchResult, SourceState
 from agent.engine.workers import fetch_seconds
+from agent.i18n import _
 from agent.model import Alert, Status
 from agent.policy import _alert as policy_alert
 from agent.presence import Presence
@@ -216,7 +217,7 @@ def claim_once(settings: Team, source: str, ticket: str, release: bool, wait: fl
     """``ticketbell claim``: publish (or end) one claim and say what happened."""
     password = team_password(settings)
     if password is None:
-        return "no team password: `ticketbell secret set team`"
+        return _("no team password: `ticketbell secret set team`")
     link = TeamLink(settings, password, {}, presence=False)
     try:
         if link.connected.wait(wait):
@@ -225,7 +226,8 @@ def claim_once(settings: Team, source: str, ticket: str, release: bool, wait: fl
                 info.wait_for_publish(wait)
             if info.is_published():
                 return ""
-        return link.problem or f"the team broker {settings.broker} did not take the claim"
+        refused = _("the team broker {broker} did not take the claim")
+        return link.problem or refused.format(broker=settings.broker)
     finally:
         link.close()
 

@@ -209,7 +209,7 @@ class Hub:
         try:
             source = self.factory(config, clock)
         except SourceError as exc:
-            self.publish_health(config.name, "failing", exc.message)
+            self.publish_health(config.name, "failing", exc.english)
             raise
         fetch = source.fetch
 
@@ -217,7 +217,7 @@ class Hub:
             try:
                 snapshot = fetch(since)
             except SourceError as exc:
-                self.publish_health(config.name, "failing", exc.message)
+                self.publish_health(config.name, "failing", exc.english)
                 raise
             self.publish_snapshot(config.name, snapshot)
             return snapshot

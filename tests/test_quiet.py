@@ -363,3 +363,15 @@ def test_a_first_sync_while_away_counts_its_new_tickets_in_the_summary(desk: Des
     desk.dnd = False
     (back,) = quiet.decide([], c, T0 + timedelta(minutes=5))
     assert back.subject == "While do-not-disturb was on: 300 new, 1 overdue"
+
+
+def test_the_summary_when_back_speaks_the_persons_language_and_logs_english() -> None:
+    from agent import i18n
+    from agent.quiet import Absence, while_away
+
+    away = Absence(datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc), "away", new=3, overdue=1)
+    with i18n.speaking("de"):
+        alert = while_away(away, datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc))
+    assert alert is not None
+    assert alert.subject == "Während Sie weg waren: 3 neu, 1 überfällig"
+    assert alert.to_json()["subject"] == "While you were away: 3 new, 1 overdue"

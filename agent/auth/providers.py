@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from agent import secrets as secret_store
-from agent.i18n import N_, _, ngettext
+from agent.i18n import N_, Text, _, ngettext
 from agent.sources.base import BadResponse, NotConfigured, Option, Unavailable
 
 if TYPE_CHECKING:
@@ -155,16 +155,18 @@ def client_for(config: SourceConfig) -> Client:
     elif name in PROVIDERS:
         provider = PROVIDERS[name]
     else:
-        raise NotConfigured(
-            f"{config.name}: set provider to one of microsoft, google, zendesk, custom "
-            f'(auth = "oauth" needs to know where to sign in)'
+        text = N_(
+            "{name}: set provider to one of microsoft, google, zendesk, custom "
+            '(auth = "oauth" needs to know where to sign in)'
         )
+        raise NotConfigured(Text(text, name=config.name))
     client_id = str(opts.get("client_id") or "").strip()
     if not client_id:
-        raise NotConfigured(
-            f"{config.name}: set client_id to the OAuth client id your admin registered "
+        text = N_(
+            "{name}: set client_id to the OAuth client id your admin registered "
             "(see the README: one-time registration)"
         )
+        raise NotConfigured(Text(text, name=config.name))
     web = config.url.rstrip("/").removesuffix("/api/v2").removesuffix("/api")
     tenant = str(opts.get("tenant") or "organizations")
 
@@ -183,7 +185,8 @@ def client_for(config: SourceConfig) -> Client:
     secret_store.remember(secret)
     port = opts.get("redirect_port") or 0
     if not isinstance(port, int) or not 0 <= port <= 65535:
-        raise NotConfigured(f"{config.name}: redirect_port must be a port number (or 0)")
+        text = N_("{name}: redirect_port must be a port number (or 0)")
+        raise NotConfigured(Text(text, name=config.name))
     return Client(
         config.name,
         provider,
@@ -203,7 +206,8 @@ def discover(config: SourceConfig) -> Provider:
     """A custom provider from its RFC 8414 metadata (``.well-known/oauth-authorization-server``)."""
     issuer = str(config.options.get("issuer") or "").rstrip("/")
     if not issuer:
-        raise NotConfigured(f'{config.name}: provider = "custom" needs issuer = "https://..."')
+        text = N_('{name}: provider = "custom" needs issuer = "https://..."')
+        raise NotConfigured(Text(text, name=config.name))
     if issuer in _discovered:
         return _discovered[issuer]
     import requests
@@ -213,9 +217,12 @@ def discover(config: SourceConfig) -> Provider:
         response = requests.get(url, timeout=config.timeout, verify=config.verify)
         meta = response.json()
     except (requests.RequestException, ValueError) as exc:
-        raise Unavailable(f"cannot read the OAuth server's metadata at {url}", str(exc)) from None
+        unread = Text(N_("cannot read the OAuth server's metadata at {url}"), url=url)
+        raise Unavailable(unread, str(exc)) from None
     if not isinstance(meta, dict) or "token_endpoint" not in meta:
-        raise BadResponse(f"{url} is not OAuth server metadata (no token_endpoint)")
+        raise BadResponse(
+            Text(N_("{url} is not OAuth server metadata (no token_endpoint)"), url=url)
+        )
     provider = Provider(
         "custom",
         str(meta.get("authorization_endpoint") or ""),

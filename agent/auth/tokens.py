@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from agent import secrets as secret_store
 from agent.auth.providers import Client, client_for
+from agent.i18n import N_, Text
 from agent.model import utcnow
 from agent.sources.base import BadResponse, SignInNeeded, Unavailable
 
@@ -101,20 +102,22 @@ class AccessTokens:
         except OAuthError as exc:
             if exc.error in ("invalid_grant", "invalid_token", "unauthorized_client"):
                 raise _Refused(exc.error, exc.description or "") from None
+            text = N_("{name}: the sign-in server refused to renew the access token ({error})")
             raise BadResponse(
-                f"{self.client.source}: the sign-in server refused to renew the access "
-                f"token ({exc.error})",
+                Text(text, name=self.client.source, error=exc.error),
                 str(exc.description or ""),
             ) from None
         except ValueError as exc:  # not JSON: a gateway's page
+            text = N_("{name}: the sign-in server gave an answer that is not a token")
             raise BadResponse(
-                f"{self.client.source}: the sign-in server gave an answer that is not a token",
+                Text(text, name=self.client.source),
                 str(exc),
             ) from None
         except Exception as exc:  # noqa: BLE001 - requests' network errors
+            text = N_("{name}: cannot reach the sign-in server {host}")
+            host = urlsplit(self.client.provider.token_url).hostname
             raise Unavailable(
-                f"{self.client.source}: cannot reach the sign-in server "
-                f"{urlsplit(self.client.provider.token_url).hostname}",
+                Text(text, name=self.client.source, host=str(host)),
                 f"{type(exc).__name__}: {exc}",
             ) from None
         finally:
@@ -123,7 +126,8 @@ class AccessTokens:
     def _take(self, token: dict[str, Any]) -> None:
         access = str(token.get("access_token") or "")
         if not access:
-            raise BadResponse(f"{self.client.source}: the sign-in server sent no access token")
+            text = N_("{name}: the sign-in server sent no access token")
+            raise BadResponse(Text(text, name=self.client.source))
         secret_store.remember(access)
         self.access_token = access
         lifetime = seconds_or_none(token.get("expires_in"))
@@ -143,12 +147,11 @@ class AccessTokens:
     def _refused(self, error: str, description: str) -> None:
         if self.keyring_name:
             secret_store.delete(self.keyring_name)  # useless now; no poll asks with it again
-        raise SignInNeeded(
-            "sign-in needed — the sign-in was revoked or has expired "
-            f"({error}); sign in again in Settings or with "
-            f"`ticketbell signin {self.client.source!r}`",
-            description,
+        text = N_(
+            "sign-in needed — the sign-in was revoked or has expired ({error}); sign in again "
+            "in Settings or with `ticketbell signin {name}`"
         )
+        raise SignInNeeded(Text(text, error=error, name=repr(self.client.source)), description)
 
 
 class _Refused(Exception):
@@ -186,9 +189,8 @@ def tokens_for(
 
 
 def sign_in_needed(config: SourceConfig) -> SignInNeeded:
-    return SignInNeeded(
-        f"sign-in needed — press Sign in… in Settings, or run `ticketbell signin {config.name!r}`"
-    )
+    text = N_("sign-in needed — press Sign in… in Settings, or run `ticketbell signin {name}`")
+    return SignInNeeded(Text(text, name=repr(config.name)))
 
 
 def bearer_auth(tokens: AccessTokens) -> Any:

@@ -30,7 +30,7 @@ def check_command(args: argparse.Namespace) -> int:
         config = load_config(args)
     except ConfigError as exc:
         if args.json:
-            print(orjson.dumps({"error": str(exc), "waiting": None}).decode())
+            print(orjson.dumps({"error": exc.english, "waiting": None}).decode())
         print(f"UNKNOWN: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
     agent = open_agent_or_say(config, args, "UNKNOWN")
@@ -75,7 +75,7 @@ def check_json(status: Status, new_keys: frozenset[str], config: Config) -> dict
                 "name": s.name,
                 "kind": s.kind,
                 "health": s.health.value,
-                "message": s.message,
+                "message": s.message_en,
                 "waiting": s.waiting,
             }
             for s in status.sources

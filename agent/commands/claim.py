@@ -27,7 +27,8 @@ def claim_command(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_USAGE
     if config.team is None:
-        print(f"ticketbell: {config.path}: no [team] table: claims go to a team", file=sys.stderr)
+        said = _("{path}: no [team] table: claims go to a team").format(path=config.path)
+        print(f"ticketbell: {said}", file=sys.stderr)
         return EXIT_USAGE
     from agent.team_agent import claim_once
 
@@ -36,6 +37,6 @@ def claim_command(args: argparse.Namespace) -> int:
     if problem:
         print(f"ticketbell: {what}: {problem}", file=sys.stderr)
         return EXIT_UNKNOWN
-    said = "released" if args.release else f"claimed by {config.team.user}"
+    said = _("released") if args.release else _("claimed by {user}").format(user=config.team.user)
     print(f"{what}: {said}")
     return EXIT_OK

@@ -77,7 +77,9 @@ class EventPrinter:
     def __call__(self, alerts: tuple[Alert, ...]) -> None:
         with self.lock:
             for alert in alerts:
-                what = one_line(alert.subject if alert.ticket else alert.message, 200)
+                what = one_line(
+                    alert.subject if alert.ticket else alert.english or alert.message, 200
+                )
                 who = (
                     f"{alert.source} #{one_line(alert.ticket, 40)}"
                     if alert.ticket

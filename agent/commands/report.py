@@ -87,7 +87,10 @@ def report_command(args: argparse.Namespace) -> int:
             try:
                 path.write_text(text(card), encoding="utf-8")
             except OSError as exc:
-                print(f"ticketbell: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+                said = _("cannot write {path}: {error}").format(
+                    path=path, error=exc.strerror or exc
+                )
+                print(f"ticketbell: {said}", file=sys.stderr)
                 return EXIT_USAGE
     print(
         report.as_json_text(card) if args.json else report.as_text(card),

@@ -180,7 +180,7 @@ def sources_command(args: argparse.Namespace) -> int:
     width = max(len(k) for k in KINDS)
     for kind in KINDS:
         cls = source_class(kind)
-        print(f"{kind.ljust(width)}  {cls.description}")
+        print(f"{kind.ljust(width)}  {_(cls.description)}")
     return EXIT_OK
 
 

@@ -61,12 +61,12 @@ class ConfigError(ValueError):
         self.parts: KeyPath = key if isinstance(key, tuple) else ((key,) if key else ())
         self.key = key_text(self.parts)
         self.message = _(message).format(**values) if values else _(message)
-        text = (
-            f"{self.file}: {self.key}: {self.message}"
-            if self.key
-            else f"{self.file}: {self.message}"
-        )
-        super().__init__(text)
+        super().__init__(self._located(self.message))
+        #: the whole text in English (the message as written), for the log and JSON output
+        self.english = self._located(message.format(**values) if values else message)
+
+    def _located(self, message: str) -> str:
+        return f"{self.file}: {self.key}: {message}" if self.key else f"{self.file}: {message}"
 
     @property
     def source_index(self) -> int | None:

@@ -233,6 +233,7 @@ class Pipeline:
             state.health,
             health=Health.SLOWED if slowed else Health.OK,
             message=self._slowed_text(next_poll) if slowed else "",
+            english=self._slowed_english(next_poll) if slowed else "",
             last_success=now,
             last_attempt=now,
             failing_since=None,
@@ -265,6 +266,10 @@ class Pipeline:
         tz = escalation.display_zone(self.config)
         return _("slowed down by the helpdesk until {time}").format(time=i18n.time_text(until, tz))
 
+    def _slowed_english(self, until: datetime) -> str:
+        with i18n.in_english():
+            return self._slowed_text(until)
+
     def _may_wait(self, state: SourceState, now: datetime) -> bool:
         """Whether a rate limit may keep the source "slowed down" rather than failing: only
         while it was read within ``blind_after`` (or slowed since its start for less)."""
@@ -278,7 +283,7 @@ class Pipeline:
         wait = server_wait(error.retry_after if error.retry_after is not None else 60.0)
         state.next_due = self.clock.monotonic() + wait
         until = now + timedelta(seconds=wait)
-        log.info("%s: %s (%s)", state.config.name, self._slowed_text(until), error.message)
+        log.info("%s: %s (%s)", state.config.name, self._slowed_english(until), error.english)
         if error.detail:
             log.debug("%s: detail: %s", state.config.name, error.detail)
         was_failing = state.health.health is Health.FAILING
@@ -286,6 +291,7 @@ class Pipeline:
             state.health,
             health=Health.SLOWED,
             message=self._slowed_text(until),
+            english=self._slowed_english(until),
             last_attempt=now,
             failing_since=None,
             next_poll=until,
@@ -310,13 +316,14 @@ class Pipeline:
         delay = self._retry_delay(state, error)
         state.next_due = self.clock.monotonic() + delay
         level = logging.WARNING if first else logging.INFO
-        log.log(level, "%s: %s", state.config.name, error.message)
+        log.log(level, "%s: %s", state.config.name, error.english)
         if error.detail:
             log.debug("%s: detail: %s", state.config.name, error.detail)
         state.health = replace(
             state.health,
             health=Health.FAILING,
             message=error.message,
+            english=error.english,
             last_attempt=now,
             failing_since=failing_since,
             failures=state.failures,
@@ -341,7 +348,8 @@ class Pipeline:
         message = state.health.message if kind == "source_down" else "reading again"
         name = state.config.name
         key = alert_key(name, "*", since.isoformat(), kind)
-        return Alert.of_source(kind, now, key, name, message)
+        english = state.health.message_en if kind == "source_down" else message
+        return Alert.of_source(kind, now, key, name, message, english=english)
 
     @staticmethod
     def _answered_alerts(changes: Changes, now: datetime) -> list[Alert]:

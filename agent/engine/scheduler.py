@@ -63,12 +63,13 @@ from agent.engine.workers import (
     fetch_with_deadline,
     in_thread,
     make_source,
-    too_slow,
 )
 from agent.escalation import DeliveryResult
+from agent.i18n import N_, Text, in_english
 from agent.model import Alert, Health, SourceHealth, Status
 from agent.queue import LocalQueue
 from agent.sources.base import Source, SourceError
+from agent.sources.errors import too_slow
 
 log = logging.getLogger(__name__)
 
@@ -339,11 +340,13 @@ class Agent(Pipeline):
             "Ticketbell stopped watching (%s); starting again in %g s", why, wait, exc_info=exc
         )
         message, notice = self._stopped_texts(why[:200], wait)
+        with in_english():
+            english = self._stopped_texts(why[:200], wait)[0]
         self._status = Status(
             self.clock.now(),
             (),
             tuple(
-                SourceHealth(name, s.config.kind, Health.UNKNOWN, message)
+                SourceHealth(name, s.config.kind, Health.UNKNOWN, message, english=english)
                 for name, s in self._states.items()
             ),
             self.config.role,
@@ -531,10 +534,8 @@ class Agent(Pipeline):
             return FetchResult(name, None, exc, source, started, generation, fetch)
         except Exception as exc:  # a connector bug must not stop the agent
             log.exception("%s: the %s connector failed unexpectedly", name, state.config.kind)
-            error = SourceError(
-                f"the {state.config.kind} connector failed unexpectedly ({type(exc).__name__}); "
-                "see the log",
-            )
+            text = N_("the {kind} connector failed unexpectedly ({error}); see the log")
+            error = SourceError(Text(text, kind=state.config.kind, error=type(exc).__name__))
             return FetchResult(name, None, error, source, started, generation, fetch)
 
     def _watch(self, state: SourceState) -> None:

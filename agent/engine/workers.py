@@ -25,6 +25,7 @@ from agent.sources.base import (
     TooSlow,
     fetch_budget,
 )
+from agent.sources.errors import too_slow
 
 
 class Workers:
@@ -114,7 +115,7 @@ def make_source(config: SourceConfig, clock: Callable[[], datetime]) -> Source:
         except secret_store.SecretUnavailable as exc:
             if signin.uses_oauth(config):  # its secret is the refresh token of a sign-in
                 raise signin.sign_in_needed(config) from None
-            raise NotConfigured(str(exc)) from None
+            raise NotConfigured(exc.text) from None
     return cls(config, secret, clock)
 
 
@@ -123,10 +124,6 @@ SourceFactory = Callable[[SourceConfig, Callable[[], datetime]], Source]
 
 def fetch_seconds(state: SourceState) -> float:
     return float(state.config.timeout) * FETCH_DEADLINE_FACTOR
-
-
-def too_slow(name: str, seconds: float, detail: str) -> TooSlow:
-    return TooSlow(f"{name} is too slow: the poll did not finish within {seconds:g} s", detail)
 
 
 def fetch_with_deadline(source: Source, name: str, since: datetime | None) -> Any:
@@ -146,7 +143,7 @@ def fetch_with_deadline(source: Source, name: str, since: datetime | None) -> An
         except SourceError as exc:
             if budget.time_left() > 0 or isinstance(exc, TooSlow):
                 raise
-            detail = f"{type(exc).__name__} at the deadline: {exc.message}"
+            detail = f"{type(exc).__name__} at the deadline: {exc.english}"
             raise too_slow(name, seconds, detail) from None
         finally:
             timer.cancel()

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from agent import secrets
-from agent.i18n import N_
+from agent.i18n import N_, Text
 from agent.model import Snapshot, utcnow
 from agent.sources.errors import (
     FETCH_DEADLINE_FACTOR,
@@ -122,10 +122,12 @@ class Source:
         if secret:
             secrets.remember(secret)  # every log line and message redacts it from now on
         elif self.needs_secret:
-            raise NotConfigured(
-                f"{self.name}: no {self.secret_label} was given; add it in Settings or with "
-                f"`ticketbell secret set {self.name!r}`"
+            text = N_(
+                "{name}: no {secret} was given; add it in Settings or with "
+                "`ticketbell secret set {quoted}`"
             )
+            label = Text(self.secret_label)
+            raise NotConfigured(Text(text, name=self.name, secret=label, quoted=repr(self.name)))
         self.set_up()
 
     def set_up(self) -> None:

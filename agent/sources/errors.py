@@ -14,22 +14,40 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from agent.i18n import N_, Text, english
+
 
 class SourceError(Exception):
-    """A fetch failed. ``str()`` is a message for a person; ``detail`` goes to the log only.
+    """A fetch failed. ``str()`` and :attr:`message` are for a person, in the language in use
+    where they are read; :attr:`english` is for the log and JSON output; ``detail`` goes to the
+    log only.
 
-    Neither may contain a secret: messages are built from status codes, hosts and the helpdesk's
-    own error text, never from request headers or URLs with credentials.
+    None may contain a secret: messages are built from status codes, hosts and the helpdesk's
+    own error text, never from request headers or URLs with credentials. A message is an
+    :class:`~agent.i18n.Text` (translated when shown) or a plain ``str`` (shown as it is).
     """
 
     label = "failed"
     #: the helpdesk's own error text, when it gave one (a connector may word the message anew)
     said: str = ""
 
-    def __init__(self, message: str, detail: str = "") -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str | Text, detail: str = "") -> None:
+        super().__init__(english(message))
+        self.text = message
         self.detail = detail
+
+    @property
+    def message(self) -> str:
+        """The message in the language in use (:func:`agent.i18n.current`)."""
+        return str(self.text)
+
+    @property
+    def english(self) -> str:
+        """The message in English: what the log and the JSON output say."""
+        return english(self.text)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class AuthError(SourceError):
@@ -49,7 +67,9 @@ class RateLimited(SourceError):
 
     label = "rate limited"
 
-    def __init__(self, message: str, retry_after: float | None = None, detail: str = "") -> None:
+    def __init__(
+        self, message: str | Text, retry_after: float | None = None, detail: str = ""
+    ) -> None:
         super().__init__(message, detail)
         self.retry_after = None if retry_after is None else clamp_wait(float(retry_after))
 
@@ -70,6 +90,12 @@ class TooSlow(Unavailable):
     """The fetch did not finish within its deadline (a server that trickles its answer)."""
 
     label = "too slow"
+
+
+def too_slow(name: str, seconds: float, detail: str) -> TooSlow:
+    """The fetch of source ``name`` passed its deadline of ``seconds``."""
+    text = N_("{name} is too slow: the poll did not finish within {seconds} s")
+    return TooSlow(Text(text, name=name, seconds=f"{seconds:g}"), detail)
 
 
 class BadResponse(SourceError):

@@ -35,7 +35,7 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
-from agent.i18n import N_
+from agent.i18n import N_, Text
 from agent.model import Snapshot, Ticket
 from agent.sources.base import BadResponse, NotFound, Option, Source
 from agent.sources.http import Page
@@ -66,7 +66,7 @@ SINCE_OVERLAP = timedelta(minutes=1)
 #: every status, so a conversation that stopped being active shows up as changed
 ALL_STATUSES = "active,pending,closed,spam"
 #: what to check when an answer lacks the list asked for
-CHECK = "is the API & Webhooks module installed and the URL the FreeScout address?"
+CHECK = N_("is the API & Webhooks module installed and the URL the FreeScout address?")
 
 
 def _time(value: Any, what: str) -> datetime | None:
@@ -87,7 +87,8 @@ def page_numbers(data: Any) -> tuple[int, int]:
     try:
         return int(number), int(total)
     except (TypeError, ValueError):
-        raise BadResponse("FreeScout sent page numbers that are not numbers", str(page)) from None
+        text = Text(N_("FreeScout sent page numbers that are not numbers"))
+        raise BadResponse(text, str(page)) from None
 
 
 def waiting_from_threads(threads: list[Any], *, phone: bool) -> tuple[bool, datetime | None]:
@@ -441,7 +442,9 @@ class FreeScoutSource(Source):
                 return None, None  # deleted since it was listed
             if not isinstance(full.data, dict):
                 raise BadResponse(
-                    f"FreeScout's answer for conversation {cid} is not a conversation",
+                    Text(
+                        N_("FreeScout's answer for conversation {id} is not a conversation"), id=cid
+                    ),
                     str(full.data)[:200],
                 )
             conv, hint = full.data, throttle_hint(full.headers)

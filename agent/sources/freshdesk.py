@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from agent.i18n import N_
+from agent.i18n import N_, Text
 from agent.model import Snapshot, Ticket
 from agent.sources.base import BadResponse, Forbidden, NotConfigured, NotFound, Option, Source
 from agent.sources.http import Page, Pages
@@ -61,6 +61,7 @@ PER_SEARCH_PAGE = 30  # fixed by Freshdesk
 MAX_SEARCH_PAGES = 10  # Freshdesk's filter API stops at page 10 (300 tickets)
 MAX_QUERY = 512  # characters of a filter query, its double quotes included
 MAX_STATS_PAGES = 10  # of 100 tickets: beyond, the rest read their conversations
+NO_RESULTS = N_("Freshdesk's answer has no list of results; is the URL the Freshdesk address?")
 #: how often every waiting ticket is listed again with the filter API; in between, only the
 #: tickets changed since are read (deleted and spam tickets leave the tickets list unseen)
 RELIST_EVERY = timedelta(minutes=15)
@@ -88,7 +89,8 @@ def parse_groups(data: Any) -> dict[int, str]:
         try:
             group_id = int(g["id"])
         except (KeyError, TypeError, ValueError):
-            raise BadResponse("Freshdesk sent a group without a usable id", str(g)[:200]) from None
+            text = Text(N_("Freshdesk sent a group without a usable id"))
+            raise BadResponse(text, str(g)[:200]) from None
         groups[group_id] = str(g.get("name") or group_id)
     return groups
 
@@ -109,7 +111,7 @@ def parse_status_field(data: Any) -> frozenset[int]:
     )  # fmt: skip
     if field is None:
         raise BadResponse(
-            "Freshdesk's ticket fields have no status field", f"got {str(data)[:200]}"
+            Text(N_("Freshdesk's ticket fields have no status field")), f"got {str(data)[:200]}"
         )
     choices: list[tuple[int, str | None, bool | None, bool]] = []  # id, label, stops, deleted
     raw = field.get("choices")
@@ -123,7 +125,7 @@ def parse_status_field(data: Any) -> frozenset[int]:
         for choice in raw:
             if not isinstance(choice, dict):
                 raise BadResponse(
-                    "Freshdesk sent a status choice that is not an object", str(raw)[:200]
+                    Text(N_("Freshdesk sent a status choice that is not an object")), str(raw)[:200]
                 )
             label = choice.get("customer_display_name", choice.get("label_for_customers"))
             stops = choice.get("stop_sla_timer")
@@ -134,7 +136,7 @@ def parse_status_field(data: Any) -> frozenset[int]:
                 choice.get("deleted") is True,
             ))  # fmt: skip
     else:
-        raise BadResponse("Freshdesk's status field has no choices", str(field)[:200])
+        raise BadResponse(Text(N_("Freshdesk's status field has no choices")), str(field)[:200])
     pending = next((label for sid, label, _, _ in choices if sid == PENDING), None)
     waiting = {OPEN}
     for sid, label, stops, deleted in choices:
@@ -150,7 +152,8 @@ def _status_id(value: Any) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise BadResponse("Freshdesk sent a status without a number", repr(value)[:200]) from None
+        text = Text(N_("Freshdesk sent a status without a number"))
+        raise BadResponse(text, repr(value)[:200]) from None
 
 
 def parse_results(data: Any) -> tuple[list[dict[str, Any]], int]:
@@ -158,7 +161,7 @@ def parse_results(data: Any) -> tuple[list[dict[str, Any]], int]:
     results = data.get("results") if isinstance(data, dict) else None
     if not isinstance(results, list) or not all(isinstance(t, dict) for t in results):
         raise BadResponse(
-            "Freshdesk's answer has no list of results; is the URL the Freshdesk address?",
+            Text(NO_RESULTS),
             f"expected results[], got {str(data)[:200]}",
         )
     total = data.get("total")
@@ -241,9 +244,8 @@ def search_queries(statuses: Iterable[int], groups: Iterable[int]) -> list[str]:
     """The filter queries for these statuses and groups, none longer than 512 characters."""
     statuses, groups = list(statuses), list(groups)
     if len(search_query(statuses, groups[:1])) > MAX_QUERY:
-        raise NotConfigured(
-            f"too many waiting statuses for one Freshdesk filter query: {len(statuses)}"
-        )
+        text = N_("too many waiting statuses for one Freshdesk filter query: {count}")
+        raise NotConfigured(Text(text, count=len(statuses)))
     queries: list[str] = []
     chunk: list[int] = []
     for group in groups:
@@ -369,9 +371,8 @@ class FreshdeskSource(Source):
         try:
             chosen = frozenset(int(s.strip()) for s in raw)
         except ValueError:
-            raise NotConfigured(
-                f"{self.name}: statuses must be Freshdesk status numbers (2 = Open), not {raw!r}"
-            ) from None
+            text = N_("{name}: statuses must be Freshdesk status numbers (2 = Open), not {raw}")
+            raise NotConfigured(Text(text, name=self.name, raw=repr(raw))) from None
         self.web = re.sub(r"/api(/v2)?/?$", "", self.config.url.rstrip("/"))
         self.client = self.http(f"{self.web}/api/v2", auth=(self.secret, "X"))
         self.groups: CategoryResolver[int] = CategoryResolver(
@@ -583,11 +584,11 @@ class FreshdeskSource(Source):
         except NotFound:
             return False
         except Forbidden as exc:
-            raise Forbidden(
+            text = N_(
                 "Freshdesk does not let this API key view contacts, which Ticketbell needs to "
-                "tell a customer's reply from an agent's; give the agent the contacts privilege",
-                exc.detail,
-            ) from None
+                "tell a customer's reply from an agent's; give the agent the contacts privilege"
+            )
+            raise Forbidden(Text(text), exc.detail) from None
         return True
 
     def list_categories(self) -> list[str]:

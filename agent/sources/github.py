@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from agent.i18n import N_
+from agent.i18n import N_, Text
 from agent.model import Snapshot, Ticket
 from agent.sources import kit
 from agent.sources.base import BadResponse, Forbidden, NotConfigured, NotFound, Option, Source
@@ -86,19 +86,20 @@ def _require_list(data: Any, what: str) -> None:
     """A BadResponse unless ``data`` is a JSON list (``what``: the list it should be)."""
     if not isinstance(data, list):
         raise BadResponse(
-            f"GitHub's answer is not a list of {what}",
+            Text(N_("GitHub's answer is not a list of {what}"), what=Text(what)),
             f"expected a JSON list, got {type(data).__name__}",
         )
 
 
 def parse_issues(data: Any) -> list[dict[str, Any]]:
     """The issues of one page of ``GET /repos/{o}/{r}/issues``, pull requests dropped."""
-    _require_list(data, "issues; is the URL the GitHub API?")
+    _require_list(data, N_("issues; is the URL the GitHub API?"))
     issues = []
     for item in data:
         if not isinstance(item, dict) or "number" not in item:
             raise BadResponse(
-                "GitHub sent an issue without a number", f"unexpected item: {str(item)[:200]}"
+                Text(N_("GitHub sent an issue without a number")),
+                f"unexpected item: {str(item)[:200]}",
             )
         if item.get("pull_request") is not None:
             continue
@@ -108,11 +109,12 @@ def parse_issues(data: Any) -> list[dict[str, Any]]:
 
 def parse_comments(data: Any) -> list[Message]:
     """The messages of one page of ``GET /repos/{o}/{r}/issues/{n}/comments``."""
-    _require_list(data, "comments")
+    _require_list(data, N_("comments"))
     messages = []
     for item in data:
         if not isinstance(item, dict):
-            raise BadResponse("GitHub sent a comment that is not an object", str(item)[:200])
+            text = Text(N_("GitHub sent a comment that is not an object"))
+            raise BadResponse(text, str(item)[:200])
         at = _time(item.get("created_at"), "comment created_at")
         if at is None:
             continue
@@ -130,7 +132,7 @@ def parse_comments(data: Any) -> list[Message]:
 
 def parse_logins(data: Any) -> list[str]:
     """The casefolded logins of one page of members or collaborators."""
-    _require_list(data, "users")
+    _require_list(data, N_("users"))
     return [
         str(user["login"]).casefold()
         for user in data
@@ -164,7 +166,8 @@ def _norm(label: str) -> str:
 def label_names(issue: dict[str, Any]) -> list[str]:
     labels = issue.get("labels") or []
     if not isinstance(labels, list):
-        raise BadResponse("GitHub sent an issue whose labels are not a list", f"{labels!r:.80}")
+        text = Text(N_("GitHub sent an issue whose labels are not a list"))
+        raise BadResponse(text, f"{labels!r:.80}")
     names = []
     for label in labels:
         name = label.get("name") if isinstance(label, dict) else label
@@ -205,11 +208,11 @@ def parse_issue(
     created = _time(issue.get("created_at"), f"issue {issue.get('number')} created_at")
     if created is None:
         raise BadResponse(
-            "GitHub sent an issue without a creation date", f"issue {issue.get('number')}"
+            Text(N_("GitHub sent an issue without a creation date")), f"issue {issue.get('number')}"
         )
     number = issue.get("number")
     if number is None:
-        raise BadResponse("GitHub sent an issue without a number", str(issue)[:200])
+        raise BadResponse(Text(N_("GitHub sent an issue without a number")), str(issue)[:200])
     author = _user(issue)
     opener = Message(
         login=str(author.get("login") or ""),
@@ -276,7 +279,11 @@ class GitHubSource(Source):
         repo = str(self.option("repository") or "").strip().strip("/")
         if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
             raise NotConfigured(
-                f"{self.name}: repository {repo!r} is not of the form owner/name, e.g. acme/tool"
+                Text(
+                    N_("{name}: repository {repo} is not of the form owner/name, e.g. acme/tool"),
+                    name=self.name,
+                    repo=repr(repo),
+                )
             )
         self.repo = repo
         self.team = frozenset(t.casefold() for t in self.option_texts("team"))
@@ -334,8 +341,14 @@ class GitHubSource(Source):
             pages = self.client.paginate(f"{self.repo_path}/issues", params, kit.link_header_next)
         except NotFound as exc:
             raise NotFound(
-                f"GitHub has no repository {self.repo} that this token can see "
-                f"({exc.said or 'Not Found'}); check the name and the token's access",
+                Text(
+                    N_(
+                        "GitHub has no repository {repo} that this token can see ({said}); check "
+                        "the name and the token's access"
+                    ),
+                    repo=self.repo,
+                    said=exc.said or "Not Found",
+                ),
                 exc.detail,
             ) from None
         self._note_move(pages.pages[0].url)
@@ -471,7 +484,7 @@ class GitHubSource(Source):
             f"{self.repo_path}/labels", {"per_page": 100}, kit.link_header_next
         ):
             if not isinstance(page.data, list):
-                raise BadResponse("GitHub's answer is not a list of labels")
+                raise BadResponse(Text(N_("GitHub's answer is not a list of labels")))
             names.extend(str(x["name"]) for x in page.data if isinstance(x, dict) and "name" in x)
         return names
 

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from agent import secrets
-from agent.i18n import N_
+from agent.i18n import N_, Text
 from agent.model import Snapshot, Ticket
 from agent.sources.base import (
     AuthError,
@@ -55,7 +55,7 @@ TOKEN_LIFETIME = timedelta(days=2)  # when the token answer does not say, and at
 #: how much earlier than the last look a "since" request starts (an undocumented index delay)
 SINCE_OVERLAP = timedelta(minutes=15)
 #: what to check when an answer lacks the list asked for
-CHECK = "is the URL the Mailbox API 2.0?"
+CHECK = N_("is the URL the Mailbox API 2.0?")
 
 
 def _time(value: Any, what: str) -> datetime | None:
@@ -141,7 +141,9 @@ class HelpScoutSource(Source):
 
     def set_up(self) -> None:
         if not self.config.user:
-            raise NotConfigured(f"{self.name}: user must be the Help Scout app id")
+            raise NotConfigured(
+                Text(N_("{name}: user must be the Help Scout app id"), name=self.name)
+            )
         self.client = self.http(
             self.config.url or API,
         )
@@ -174,7 +176,9 @@ class HelpScoutSource(Source):
             token = data.get("access_token")
             if not isinstance(token, str) or not token:
                 raise AuthError(
-                    "Help Scout did not hand out an access token for this app id and secret",
+                    Text(
+                        N_("Help Scout did not hand out an access token for this app id and secret")
+                    ),
                     f"token answer keys: {sorted(data)}",
                 )
             secrets.remember(token)

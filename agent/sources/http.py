@@ -39,15 +39,25 @@ import requests
 import urllib3
 
 from agent import __version__
+from agent.i18n import N_, Text, english
 from agent.sources.errors import (
     MAX_FETCH_BYTES,
     BadResponse,
     RateLimited,
-    TooSlow,
     Unavailable,
     current_budget,
+    too_slow,
 )
 from agent.sources.http_errors import (
+    CUT_OFF,
+    FOREIGN_LINK,
+    MOVED_AWAY,
+    NOT_VALID_JSON,
+    OVER_POLL_BUDGET,
+    OVER_RESPONSE_CAP,
+    PAGE_LOOP,
+    STOPPED_WAITING,
+    TOO_LARGE,
     content_type,
     is_login_page,
     looks_like_json,
@@ -267,10 +277,7 @@ class HttpClient:
         if left is not None and left <= 0:
             budget = current_budget()
             seconds = budget.seconds if budget is not None else 0
-            raise TooSlow(
-                f"{self.name} is too slow: the poll did not finish within {seconds:g} s",
-                f"fetch deadline passed at {safe_url(url)}",
-            )
+            raise too_slow(self.name, seconds, f"fetch deadline passed at {safe_url(url)}")
 
     def url(self, path: str) -> str:
         """Join a relative API path to the base URL. An absolute URL (a next link, a URL from a
@@ -285,15 +292,13 @@ class HttpClient:
         if self.base_url and not same_origin(path, self.base_url):
             try:
                 parts = urlsplit(path)
-                foreign = f"{parts.scheme}://{parts.hostname or '?'}"
-                foreign += f":{parts.port}" if parts.port else ""
+                port = f":{parts.port}" if parts.port else ""
+                foreign: str | Text = f"{parts.scheme}://{parts.hostname or '?'}{port}"
             except ValueError:
-                foreign = "an unreadable address"
+                foreign = Text(N_("an unreadable address"))
             raise BadResponse(
-                f"{self.name} linked to another address ({foreign}); it was not followed, so "
-                "the token stays with the helpdesk and this poll is incomplete. If that is the "
-                "helpdesk's own address, use it as the source's url",
-                f"refused {foreign}: not the scheme, host and port of {safe_url(self.base_url)}",
+                Text(FOREIGN_LINK, name=self.name, address=foreign),
+                f"refused {english(foreign)}: not the origin of {safe_url(self.base_url)}",
             )
         return path
 
@@ -360,7 +365,7 @@ class HttpClient:
                 self._connection = None
                 response.close()
             if self._closed.wait(wait):
-                raise Unavailable(f"{self.name}: stopped while waiting for the rate limit")
+                raise Unavailable(Text(STOPPED_WAITING, name=self.name))
 
     def _page(
         self, request: _Request, response: requests.Response, body: bytes, cache_key: str
@@ -400,7 +405,7 @@ class HttpClient:
             return orjson.loads(body) if body else None
         except orjson.JSONDecodeError as exc:
             raise BadResponse(
-                f"{self.name} sent data that is not valid JSON (cut off or damaged)",
+                Text(NOT_VALID_JSON, name=self.name),
                 f"GET {safe_url(url)}: {exc}",
             ) from None
 
@@ -427,7 +432,7 @@ class HttpClient:
             nxt = self.url(nxt)
             if nxt in seen:
                 raise BadResponse(
-                    f"{self.name}'s page links point back to a page already read",
+                    Text(PAGE_LOOP, name=self.name),
                     f"pagination loop at {safe_url(nxt)}",
                 )
             if len(result.pages) >= self.max_pages:
@@ -519,8 +524,7 @@ class HttpClient:
             if not same_origin(target, response.url):
                 response.close()
                 raise BadResponse(
-                    f"{self.name} says this moved to another host ({there.hostname}); not "
-                    "followed, so the token is not sent there: check the address",
+                    Text(MOVED_AWAY, name=self.name, host=str(there.hostname)),
                     f"{response.status_code} redirect from {safe_url(response.url)} to "
                     f"{safe_url(target)}",
                 )
@@ -535,8 +539,7 @@ class HttpClient:
         declared = response.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > self.max_bytes:
             raise BadResponse(
-                f"{self.name} sent a response too large to be a ticket list "
-                f"({int(declared) // 1_048_576} MiB); refused",
+                Text(TOO_LARGE, name=self.name, mib=int(declared) // 1_048_576),
                 f"Content-Length {declared} > {self.max_bytes}",
             )
         chunks: list[bytes] = []
@@ -553,16 +556,14 @@ class HttpClient:
                 total += len(chunk)
                 if total > self.max_bytes:
                     raise BadResponse(
-                        f"{self.name} sent more than {self.max_bytes // 1_048_576} MiB in one "
-                        "response; refused",
+                        Text(OVER_RESPONSE_CAP, name=self.name, mib=self.max_bytes // 1_048_576),
                         f"body exceeded {self.max_bytes} bytes",
                     )
                 if budget is not None:
                     budget.bytes_left -= len(chunk)
                     if budget.bytes_left < 0:
                         raise BadResponse(
-                            f"{self.name} sent more than the "
-                            f"{MAX_POLL_MIB} MiB one poll may read; the rest is not read",
+                            Text(OVER_POLL_BUDGET, name=self.name, mib=MAX_POLL_MIB),
                             f"poll byte budget exceeded at {safe_url(url)}",
                         )
                 chunks.append(chunk)
@@ -570,7 +571,7 @@ class HttpClient:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             self._check_deadline(url)  # cut by abort() at the deadline: "too slow"
             raise BadResponse(
-                f"the answer from {self.name} was cut off",
+                Text(CUT_OFF, name=self.name),
                 f"{type(exc).__name__}: {strip_queries(exc)}",
             ) from None
         return b"".join(chunks)

@@ -13,6 +13,7 @@ from urllib.parse import urljoin, urlsplit
 import orjson
 import requests
 
+from agent.i18n import N_, Text
 from agent.sources.errors import (
     AuthError,
     BadResponse,
@@ -25,6 +26,24 @@ from agent.sources.errors import (
     Unreachable,
 )
 from agent.sources.http_limits import is_rate_limit, rate_limit_wait
+
+# what the HTTP client says when it refuses an answer ({name}: the source's name)
+FOREIGN_LINK = N_(
+    "{name} linked to another address ({address}); it was not followed, so the token stays "
+    "with the helpdesk and this poll is incomplete. If that is the helpdesk's own address, use "
+    "it as the source's url"
+)
+MOVED_AWAY = N_(
+    "{name} says this moved to another host ({host}); not followed, so the token is not sent "
+    "there: check the address"
+)
+STOPPED_WAITING = N_("{name}: stopped while waiting for the rate limit")
+NOT_VALID_JSON = N_("{name} sent data that is not valid JSON (cut off or damaged)")
+PAGE_LOOP = N_("{name}'s page links point back to a page already read")
+TOO_LARGE = N_("{name} sent a response too large to be a ticket list ({mib} MiB); refused")
+OVER_RESPONSE_CAP = N_("{name} sent more than {mib} MiB in one response; refused")
+OVER_POLL_BUDGET = N_("{name} sent more than the {mib} MiB one poll may read; the rest is not read")
+CUT_OFF = N_("the answer from {name} was cut off")
 
 LOGIN_WORDS = ("login", "signin", "sign_in", "auth", "sso")
 _NOT_FOUND_WORDS = ("Name or service not known", "NameResolution", "getaddrinfo")
@@ -90,36 +109,58 @@ def request_failure(exc: requests.RequestException, host: str, read_timeout: flo
     detail = f"{type(exc).__name__}: {strip_queries(exc)}"
     if isinstance(exc, requests.exceptions.SSLError):
         return TLSFailure(
-            f"the secure connection to {host} failed (certificate not trusted or expired); "
-            "for a self-hosted helpdesk, set verify to its CA bundle",
+            Text(
+                N_(
+                    "the secure connection to {host} failed (certificate not trusted or "
+                    "expired); for a self-hosted helpdesk, set verify to its CA bundle"
+                ),
+                host=host,
+            ),
             detail,
         )
     if isinstance(exc, requests.exceptions.ProxyError):
-        return Unreachable(f"cannot reach {host} through the proxy", f"proxy: {strip_queries(exc)}")
+        return Unreachable(
+            Text(N_("cannot reach {host} through the proxy"), host=host),
+            f"proxy: {strip_queries(exc)}",
+        )
     if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return Unreachable(f"{host} did not answer in time (connect timeout)")
+        return Unreachable(Text(N_("{host} did not answer in time (connect timeout)"), host=host))
     if isinstance(exc, requests.exceptions.ReadTimeout):
-        return Unavailable(f"{host} is too slow: no answer within {read_timeout:g} s")
+        return Unavailable(
+            Text(
+                N_("{host} is too slow: no answer within {seconds} s"),
+                host=host,
+                seconds=f"{read_timeout:g}",
+            )
+        )
     if isinstance(exc, requests.exceptions.ConnectionError):
         text = str(exc)
         if any(words in text for words in _NOT_FOUND_WORDS):
-            message = f"cannot find {host}: check the address and the internet connection"
+            message = N_("cannot find {host}: check the address and the internet connection")
         elif "refused" in text.lower():
-            message = f"{host} refused the connection: is the address and port right?"
+            message = N_("{host} refused the connection: is the address and port right?")
         else:
-            message = f"cannot connect to {host}: check the internet connection"
-        return Unreachable(message, detail)
-    return Unavailable(f"the request to {host} failed", detail)
+            message = N_("cannot connect to {host}: check the internet connection")
+        return Unreachable(Text(message, host=host), detail)
+    return Unavailable(Text(N_("the request to {host} failed"), host=host), detail)
 
 
 def redirect_error(name: str, status: int, url: str, location: str) -> SourceError:
     """A redirect not followed: to a login page (the token was refused) or elsewhere."""
     detail = f"{status} redirect from {url} to {safe_url(urljoin(url, location))}"
     if is_login_page(location):
-        return AuthError(f"{name} sent us to its login page; the token was not accepted", detail)
+        return AuthError(
+            Text(N_("{name} sent us to its login page; the token was not accepted"), name=name),
+            detail,
+        )
     return BadResponse(
-        f"{name} redirected the request elsewhere; check the URL "
-        f"(it may need https:// or a different address)",
+        Text(
+            N_(
+                "{name} redirected the request elsewhere; check the URL "
+                "(it may need https:// or a different address)"
+            ),
+            name=name,
+        ),
         detail,
     )
 
@@ -131,32 +172,64 @@ def status_error(
     said = error_text(body)
     if not said and content_type(headers) == "text/plain":
         said = plain_text(body)
-    error = _status_error(name, status, url, headers, body, f" ({said})" if said else "")
+    error = _status_error(name, status, url, headers, body, said)
     error.said = said
     return error
+
+
+#: what a refusal says, without and with the helpdesk's own words ({said})
+REFUSALS = {
+    "credentials": (
+        N_("{name} did not accept the credentials; check the user and token"),
+        N_("{name} did not accept the credentials ({said}); check the user and token"),
+    ),
+    "slow down": (
+        N_("{name} asks us to slow down"),
+        N_("{name} asks us to slow down ({said})"),
+    ),
+    "rate limit": (
+        N_("{name} asks us to slow down (rate limit)"),
+        N_("{name} asks us to slow down (rate limit) ({said})"),
+    ),
+    "forbidden": (
+        N_("{name} refused access; the token lacks permission"),
+        N_("{name} refused access ({said}); the token lacks permission"),
+    ),
+    "not found": (
+        N_("{name} has nothing at {url}; check the URL"),
+        N_("{name} has nothing at {url}; check the URL ({said})"),
+    ),
+    "refused": (
+        N_("{name} refused the request (HTTP {status})"),
+        N_("{name} refused the request (HTTP {status}) ({said})"),
+    ),
+}
 
 
 def _status_error(
     name: str, status: int, url: str, headers: Mapping[str, str], body: bytes, said: str
 ) -> SourceError:
     detail = f"{status} from {url}: {body[:300]!r}"
+
+    def text(refusal: str) -> Text:
+        plain, with_said = REFUSALS[refusal]
+        if said:
+            return Text(with_said, name=name, url=url, status=status, said=said)
+        return Text(plain, name=name, url=url, status=status)
+
     if status == 401:
-        return AuthError(
-            f"{name} did not accept the credentials{said}; check the user and token", detail
-        )
+        return AuthError(text("credentials"), detail)
     if is_rate_limit(status, headers, body):
-        why = "" if status == 403 else " (rate limit)"
         wait = rate_limit_wait(status, headers, body)
-        return RateLimited(f"{name} asks us to slow down{why}{said}", wait, detail)
+        return RateLimited(text("slow down" if status == 403 else "rate limit"), wait, detail)
     if status == 403:
-        return Forbidden(f"{name} refused access{said}; the token lacks permission", detail)
+        return Forbidden(text("forbidden"), detail)
     if status == 404:
-        return NotFound(f"{name} has nothing at {url}; check the URL{said}", detail)
+        return NotFound(text("not found"), detail)
     if status >= 500:
-        return Unavailable(
-            f"{name} has a problem of its own (HTTP {status}); it will be retried", detail
-        )
-    return BadResponse(f"{name} refused the request (HTTP {status}){said}", detail)
+        problem = N_("{name} has a problem of its own (HTTP {status}); it will be retried")
+        return Unavailable(Text(problem, name=name, status=status), detail)
+    return BadResponse(text("refused"), detail)
 
 
 def not_json_error(name: str, url: str, status: int, kind: str, body: bytes) -> SourceError | None:
@@ -165,10 +238,20 @@ def not_json_error(name: str, url: str, status: int, kind: str, body: bytes) -> 
     where = f"GET {safe_url(url)} -> {status} {kind}"
     if kind == "text/html" or stripped.startswith((b"<!doctype", b"<html")):
         return AuthError(
-            f"{name} answered with a web page instead of data; the token may have "
-            "expired, or the URL points at a login page",
+            Text(
+                N_(
+                    "{name} answered with a web page instead of data; the token may have "
+                    "expired, or the URL points at a login page"
+                ),
+                name=name,
+            ),
             where,
         )
     if kind:
-        return BadResponse(f"{name} answered with {kind}, not JSON; is the URL right?", where)
+        return BadResponse(
+            Text(
+                N_("{name} answered with {kind}, not JSON; is the URL right?"), name=name, kind=kind
+            ),
+            where,
+        )
     return None

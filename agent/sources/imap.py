@@ -33,16 +33,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from agent import signin
-from agent.i18n import N_
+from agent.i18n import N_, Text
 from agent.model import Snapshot
 from agent.sources.base import (
-    AuthError,
-    BadResponse,
     NotConfigured,
     Option,
     Source,
     SourceError,
-    TLSFailure,
 )
 from agent.sources.imap_mail import (  # noqa: F401 - tests and tools import them from here
     MONTH_NAMES,
@@ -55,7 +52,11 @@ from agent.sources.imap_mail import (  # noqa: F401 - tests and tools import the
     webmail_link,
 )
 from agent.sources.imap_protocol import (  # noqa: F401 - tests import them from here
+    LIST_FOLDERS,
     NETWORK_ERRORS,
+    OPEN,
+    READ_HEADERS,
+    SEARCH,
     IdleRefused,
     cap_literals,
     classify_error,
@@ -63,14 +64,18 @@ from agent.sources.imap_protocol import (  # noqa: F401 - tests import them from
     encode_mailbox,
     fetched_headers,
     idle_once,
+    login_refused,
+    no_folder,
     number,
     open_connection,
     parse_list_line,
+    refused,
     sasl_oauth,
     shutdown,
     sign_in_oauth,
     text_of,
     tls_context,
+    tls_needed,
     uid_set,
 )
 
@@ -202,9 +207,11 @@ class ImapSource(Source):
         """The mail server's URL: the configured one, else the OAuth provider's."""
         auth = str(self.option("auth") or "password").lower()
         if auth not in ("password", "oauth"):
-            raise NotConfigured(f'{self.name}: auth must be "password" or "oauth", not {auth!r}')
+            text = N_('{name}: auth must be "password" or "oauth", not {auth}')
+            raise NotConfigured(Text(text, name=self.name, auth=repr(auth)))
         for key, problem in self.check_options(config):  # config loading ran them too
-            raise NotConfigured(f"{self.name}: {key} {problem}")
+            text = N_("{name}: {key} {problem}")
+            raise NotConfigured(Text(text, name=self.name, key=key, problem=Text(problem)))
         if not signin.uses_oauth(config):
             return config.url
         assert secret is not None
@@ -216,19 +223,22 @@ class ImapSource(Source):
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in ("imap", "imaps") or not parts.hostname:
-            raise NotConfigured(
-                f"{self.name}: url {url!r} is not an IMAP address; "
+            text = N_(
+                "{name}: url {url} is not an IMAP address; "
                 "use imaps://host:993 (or imap://host:143 with starttls = true)"
             )
+            raise NotConfigured(Text(text, name=self.name, url=repr(url)))
         if not self.config.user:
-            raise NotConfigured(f"{self.name}: set user to the mailbox's login")
+            text = N_("{name}: set user to the mailbox's login")
+            raise NotConfigured(Text(text, name=self.name))
         self.host = parts.hostname
         self.tls = scheme == "imaps"
         self.starttls = bool(self.option("starttls"))
         try:
             self.port = parts.port or (993 if self.tls else 143)
         except ValueError:
-            raise NotConfigured(f"{self.name}: url {url!r} has a bad port") from None
+            text = N_("{name}: url {url} has a bad port")
+            raise NotConfigured(Text(text, name=self.name, url=repr(url))) from None
         if not self.tls and not self.starttls and self.host not in LOCAL_HOSTS:
             log.warning(
                 "%s: imap:// without starttls sends the password unencrypted to %s",
@@ -243,7 +253,7 @@ class ImapSource(Source):
     def _where(self) -> str:
         return f"{self.host}:{self.port}"
 
-    def _error(self, exc: BaseException, doing: str) -> SourceError:
+    def _error(self, exc: BaseException, doing: str | Text) -> SourceError:
         return classify_error(exc, doing, self.host, self.port, self.config.timeout)
 
     def _connect(self, opener: str = "fetch") -> imaplib.IMAP4:
@@ -276,10 +286,7 @@ class ImapSource(Source):
                 return conn
             if "STARTTLS" not in conn.capabilities:
                 conn.shutdown()
-                raise TLSFailure(
-                    f"the mail server {self._where()} does not offer STARTTLS; "
-                    "use imaps:// if it has a TLS port"
-                )
+                raise tls_needed(self._where(), starttls_offered=False)
             conn.starttls(tls_context(self.config.verify))
             return conn
         except SourceError:
@@ -291,10 +298,7 @@ class ImapSource(Source):
         """Log in with the password, or SASL OAuth; the connection is closed when it fails."""
         try:
             if "LOGINDISABLED" in conn.capabilities:
-                raise TLSFailure(
-                    f"the mail server {self._where()} accepts logins only over TLS; "
-                    "use imaps:// or starttls = true"
-                )
+                raise tls_needed(self._where(), starttls_offered=True)
             assert self.secret is not None
             if self.tokens is not None:
                 sign_in_oauth(conn, self.tokens, self.user, self.host, self.port, self.name)
@@ -316,34 +320,21 @@ class ImapSource(Source):
     def _login_refused(self, exc: imaplib.IMAP4.error) -> SourceError:
         if isinstance(exc, imaplib.IMAP4.abort):
             return self._error(exc, "log in")
-        if self.tokens is not None:
-            return AuthError(
-                f"the mail server {self._where()} refused the signed-in account for "
-                f"{self.user}; for a shared mailbox the person who signed in needs access "
-                "to it, and the server must allow IMAP for the account",
-                text_of(exc),
-            )
-        return AuthError(
-            f"the mail server {self._where()} refused the login of {self.user}; check the "
-            "password (Gmail and Outlook need an app password)",
-            text_of(exc),
-        )
+        return login_refused(self._where(), self.user, self.tokens is not None, text_of(exc))
 
     def _command(
-        self, conn: imaplib.IMAP4, doing: str, fn: Callable[[], tuple[str, list[Any]]]
+        self, conn: imaplib.IMAP4, doing: Text, fn: Callable[[], tuple[str, list[Any]]]
     ) -> list[Any]:
         try:
             typ, data = fn()
         except imaplib.IMAP4.error as exc:
             if isinstance(exc, imaplib.IMAP4.abort):
                 raise self._error(exc, doing) from None
-            raise BadResponse(
-                f"the mail server {self._where()} refused to {doing}", text_of(exc)
-            ) from None
+            raise refused(self._where(), doing, text_of(exc)) from None
         except (OSError, EOFError) as exc:
             raise self._error(exc, doing) from None
         if typ != "OK":
-            raise BadResponse(f"the mail server {self._where()} refused to {doing}", text_of(data))
+            raise refused(self._where(), doing, text_of(data))
         return data
 
     # ------------------------------------------------------------ fetch
@@ -400,7 +391,7 @@ class ImapSource(Source):
         return webmail_link(self.webmail, msg)
 
     def _list(self, conn: imaplib.IMAP4) -> list[tuple[set[str], str]]:
-        data = self._command(conn, "list its folders", lambda: conn.list('""', '"*"'))
+        data = self._command(conn, Text(LIST_FOLDERS), lambda: conn.list('""', '"*"'))
         return [parsed for line in data if line and (parsed := parse_list_line(line))]
 
     def _resolve_sent(self, conn: imaplib.IMAP4) -> str:
@@ -413,11 +404,7 @@ class ImapSource(Source):
         special = [name for flags, name in folders if "\\sent" in flags]
         if self.sent_setting == "Sent" and special:
             return special[0]  # the default name, and the server marks its own Sent folder
-        raise NotConfigured(
-            f"the mailbox has no folder {self.sent_setting!r} for sent replies "
-            f"(it has: {', '.join(sorted(names)) or 'none'}); set sent_folder to the folder "
-            'where replies are saved, or sent_folder = "" to go by the Answered flag only'
-        )
+        raise NotConfigured(no_folder(self.sent_setting, sorted(names), sent=True))
 
     def _examine(self, conn: imaplib.IMAP4, folder: str) -> tuple[int, int, int]:
         """Open ``folder`` read-only: its UIDVALIDITY, UIDNEXT and message count."""
@@ -425,16 +412,13 @@ class ImapSource(Source):
             typ, data = conn.select(encode_mailbox(folder), readonly=True)
         except imaplib.IMAP4.error as exc:
             if isinstance(exc, imaplib.IMAP4.abort):
-                raise self._error(exc, f"open {folder}") from None
+                raise self._error(exc, Text(OPEN, folder=folder)) from None
             typ, data = "NO", [text_of(exc).encode()]
         except (OSError, EOFError) as exc:
-            raise self._error(exc, f"open {folder}") from None
+            raise self._error(exc, Text(OPEN, folder=folder)) from None
         if typ != "OK":
             names = sorted(name for _, name in self._list(conn))
-            raise NotConfigured(
-                f"the mailbox has no folder {folder!r} (it has: {', '.join(names) or 'none'})",
-                text_of(data),
-            )
+            raise NotConfigured(no_folder(folder, names), text_of(data))
         validity = number(conn.response("UIDVALIDITY")[1])
         return validity, number(conn.response("UIDNEXT")[1]), number(data)
 
@@ -457,7 +441,9 @@ class ImapSource(Source):
 
         def search(*criteria: str) -> set[int]:
             data = self._command(
-                conn, f"search {folder}", lambda: conn.uid("SEARCH", "SINCE", day, *criteria)
+                conn,
+                Text(SEARCH, folder=folder),
+                lambda: conn.uid("SEARCH", "SINCE", day, *criteria),
             )
             return {int(x) for chunk in data if chunk for x in chunk.split()}
 
@@ -479,7 +465,7 @@ class ImapSource(Source):
     ) -> None:
         data = self._command(
             conn,
-            f"read the headers in {folder}",
+            Text(READ_HEADERS, folder=folder),
             lambda: conn.uid("FETCH", uid_set(uids), FETCH_ITEMS),
         )
         validity = cache.uidvalidity
@@ -554,7 +540,8 @@ class ImapSource(Source):
                 log.info("%s: the mail server has no IDLE; polling only", self.name)
                 return None
             ready, folder = conn, encode_mailbox(self.folders[0])
-            self._command(ready, f"open {self.folders[0]}", lambda: ready.select(folder, True))
+            opening = Text(OPEN, folder=self.folders[0])
+            self._command(ready, opening, lambda: ready.select(folder, True))
             conn = None
             return ready
         finally:

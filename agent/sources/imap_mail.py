@@ -31,6 +31,7 @@ from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 from urllib.parse import quote
 
+from agent.i18n import N_, Text
 from agent.model import Ticket
 from agent.sources.base import NotConfigured
 
@@ -302,10 +303,13 @@ def check_webmail_url(name: str, webmail: str) -> None:
         parts = [("", "{", "", None)]
     for _, field_name, spec, conversion in parts:
         if field_name not in WEBMAIL_FIELDS or spec or conversion:
-            raise NotConfigured(
-                f"{name}: webmail_url may use {{message_id}} and {{subject}} as they "
-                "are (no format or conversion after them); write a literal { or } as {{ or }}"
+            text = N_(
+                "{name}: webmail_url may use {message_id} and {subject} as they are (no format "
+                "or conversion after them); write a literal {open} or {close} as {open}{open} "
+                "or {close}{close}"
             )
+            fields = {"message_id": "{message_id}", "subject": "{subject}"}
+            raise NotConfigured(Text(text, name=name, open="{", close="}", **fields))
 
 
 def webmail_link(template: str, msg: Message) -> str:

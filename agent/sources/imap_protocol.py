@@ -20,7 +20,9 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from agent.i18n import N_, Text, english
 from agent.sources.base import (
+    AuthError,
     BadResponse,
     SourceError,
     TLSFailure,
@@ -112,30 +114,92 @@ def cut(conn: imaplib.IMAP4 | None) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
+# what the IMAP source was doing when the mail server refused ("refused to {doing}")
+LIST_FOLDERS = N_("list its folders")
+OPEN = N_("open {folder}")
+SEARCH = N_("search {folder}")
+READ_HEADERS = N_("read the headers in {folder}")
+
+
 def classify_error(
-    exc: BaseException, doing: str, host: str, port: int, timeout: float
+    exc: BaseException, doing: str | Text, host: str, port: int, timeout: float
 ) -> SourceError:
     """Classify a socket/TLS/protocol failure as one of the errors of ``base.py``."""
     where = f"{host}:{port}"
-    detail = f"{doing}: {type(exc).__name__}: {text_of(exc)}"
+    detail = f"{english(doing)}: {type(exc).__name__}: {text_of(exc)}"
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return TLSFailure(
-            f"the certificate of the mail server {where} is not trusted "
-            f"({exc.verify_message or 'verification failed'}); for a self-signed "
-            "certificate set verify to the path of its CA file",
-            detail,
+        text = N_(
+            "the certificate of the mail server {where} is not trusted ({why}); for a "
+            "self-signed certificate set verify to the path of its CA file"
         )
+        why = exc.verify_message or Text(N_("verification failed"))
+        return TLSFailure(Text(text, where=where, why=why), detail)
     if isinstance(exc, ssl.SSLError):
-        return TLSFailure(f"the TLS handshake with the mail server {where} failed", detail)
+        text = N_("the TLS handshake with the mail server {where} failed")
+        return TLSFailure(Text(text, where=where), detail)
     if isinstance(exc, socket.gaierror):
-        return Unreachable(f"cannot find the mail server {host} (check the url)", detail)
+        text = N_("cannot find the mail server {host} (check the url)")
+        return Unreachable(Text(text, host=host), detail)
     if isinstance(exc, TimeoutError | socket.timeout):
-        return Unavailable(f"the mail server {where} did not answer within {timeout:g} s", detail)
+        text = N_("the mail server {where} did not answer within {seconds} s")
+        return Unavailable(Text(text, where=where, seconds=f"{timeout:g}"), detail)
     if isinstance(exc, ConnectionRefusedError) or (doing == "connect" and isinstance(exc, OSError)):
-        return Unreachable(f"cannot connect to the mail server {where}", detail)
+        text = N_("cannot connect to the mail server {where}")
+        return Unreachable(Text(text, where=where), detail)
     if isinstance(exc, imaplib.IMAP4.abort | OSError | EOFError):
-        return Unavailable(f"the mail server {where} closed the connection", detail)
-    return BadResponse(f"the mail server {where} gave an answer that cannot be read", detail)
+        text = N_("the mail server {where} closed the connection")
+        return Unavailable(Text(text, where=where), detail)
+    text = N_("the mail server {where} gave an answer that cannot be read")
+    return BadResponse(Text(text, where=where), detail)
+
+
+def refused(where: str, doing: str | Text, detail: str) -> BadResponse:
+    """The mail server said NO (or BAD) to what the source was ``doing``."""
+    text = N_("the mail server {where} refused to {doing}")
+    return BadResponse(Text(text, where=where, doing=doing), detail)
+
+
+def login_refused(where: str, user: str, signed_in: bool, detail: str) -> AuthError:
+    """The mail server refused the login: a password, or an OAuth sign-in (``signed_in``)."""
+    if signed_in:
+        text = N_(
+            "the mail server {where} refused the signed-in account for {user}; for a shared "
+            "mailbox the person who signed in needs access to it, and the server must allow "
+            "IMAP for the account"
+        )
+    else:
+        text = N_(
+            "the mail server {where} refused the login of {user}; check the password (Gmail "
+            "and Outlook need an app password)"
+        )
+    return AuthError(Text(text, where=where, user=user), detail)
+
+
+def no_folder(folder: str, names: list[str], detail: str = "", *, sent: bool = False) -> Text:
+    """The mailbox has no ``folder`` (the one for sent replies when ``sent``); it has ``names``."""
+    known = ", ".join(names) or Text(N_("none"))
+    if sent:
+        text = N_(
+            "the mailbox has no folder {folder} for sent replies (it has: {known}); set "
+            'sent_folder to the folder where replies are saved, or sent_folder = "" to go by '
+            "the Answered flag only"
+        )
+    else:
+        text = N_("the mailbox has no folder {folder} (it has: {known})")
+    return Text(text, folder=repr(folder), known=known)
+
+
+def tls_needed(where: str, starttls_offered: bool) -> TLSFailure:
+    """No STARTTLS where it is asked for, or logins refused without TLS."""
+    if starttls_offered:
+        text = N_(
+            "the mail server {where} accepts logins only over TLS; use imaps:// or starttls = true"
+        )
+    else:
+        text = N_(
+            "the mail server {where} does not offer STARTTLS; use imaps:// if it has a TLS port"
+        )
+    return TLSFailure(Text(text, where=where))
 
 
 def sasl_oauth(
@@ -169,9 +233,12 @@ def cap_literals(conn: imaplib.IMAP4, where: str, cap: int) -> None:
         if budget is not None:
             budget.bytes_left -= size
         if size > cap or (budget is not None and budget.bytes_left < 0):
+            text = N_(
+                "the mail server {where} sent more than Ticketbell reads in one poll "
+                "({size} bytes in one answer); refused"
+            )
             raise BadResponse(
-                f"the mail server {where} sent more than Ticketbell reads in one poll "
-                f"({size:,} bytes in one answer); refused",
+                Text(text, where=where, size=f"{size:,}"),
                 f"literal of {size} bytes (cap {cap})",
             )
         return read(size)
@@ -292,7 +359,10 @@ def fetched_headers(
         date_m = re.search(rb'INTERNALDATE "([^"]+)"', prefix)
         if not uid_m or not date_m:
             raise BadResponse(
-                f"the mail server {where} sent a FETCH answer without UID or date",
+                Text(
+                    N_("the mail server {where} sent a FETCH answer without UID or date"),
+                    where=where,
+                ),
                 prefix[:200].decode("ascii", "replace"),
             )
         uid = int(uid_m.group(1))
@@ -302,7 +372,8 @@ def fetched_headers(
             arrived = parse_internaldate(date_m.group(1).decode("ascii"))
         except ValueError as exc:
             raise BadResponse(
-                f"the mail server {where} sent a date that cannot be read", str(exc)
+                Text(N_("the mail server {where} sent a date that cannot be read"), where=where),
+                str(exc),
             ) from None
         yield uid, arrived, raw
 

@@ -23,7 +23,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from agent.i18n import N_
+from agent.i18n import N_, Text
 from agent.model import Snapshot, Ticket
 from agent.sources.base import BadResponse, NotConfigured, Option, Source
 from agent.sources.http import Page, Pages
@@ -92,14 +92,24 @@ def parse_items(data: Any, items_path: str) -> list[Any]:
     if found is _MISSING:
         keys = ", ".join(sorted(data)[:12]) if isinstance(data, dict) else type(data).__name__
         raise BadResponse(
-            f'items = "{items_path}" finds nothing in the answer (it has: {keys}); '
-            "fix the items path in the config",
+            Text(
+                N_(
+                    'items = "{path}" finds nothing in the answer (it has: {keys}); fix the items '
+                    "path in the config"
+                ),
+                path=items_path,
+                keys=keys,
+            ),
             f"items path {items_path!r} missing",
         )
     if not isinstance(found, list):
         where = f'items = "{items_path}"' if items_path else "the answer"
         raise BadResponse(
-            f"{where} is {type(found).__name__}, not a list of tickets; fix the items path",
+            Text(
+                N_("{where} is {type}, not a list of tickets; fix the items path"),
+                where=where,
+                type=type(found).__name__,
+            ),
             f"items path {items_path!r} -> {type(found).__name__}",
         )
     return found
@@ -143,8 +153,15 @@ def _mapped_values(
         if value is _MISSING:
             if field in REQUIRED_FIELDS:
                 raise BadResponse(
-                    f'fields.{field} = "{path}" finds nothing in ticket {n + 1} of the '
-                    "answer; fix the path in the config",
+                    Text(
+                        N_(
+                            'fields.{field} = "{path}" finds nothing in ticket {number} of the '
+                            "answer; fix the path in the config"
+                        ),
+                        field=field,
+                        path=path,
+                        number=n + 1,
+                    ),
                     f"item {n}: keys {sorted(item)[:12] if isinstance(item, dict) else item!r}",
                 )
             value = None
@@ -159,7 +176,8 @@ def _ticket(values: dict[str, Any], status: str, source: str) -> Ticket:
     created = parse_time(values["created"], where=f"fields.created of ticket {ticket_id}")
     if created is None:
         raise BadResponse(
-            f"ticket {ticket_id} has no creation time at fields.created", repr(values)
+            Text(N_("ticket {id} has no creation time at fields.created"), id=ticket_id),
+            repr(values),
         )
     since = parse_time(values.get("waiting_since"), where=f"waiting_since of {ticket_id}")
     return Ticket(
@@ -192,8 +210,15 @@ def _check_unmatched(
     for field in unmatched:
         if field in must_match:
             raise BadResponse(
-                f'fields.{field} = "{fields[field]}" finds nothing in any of the {count} '
-                "tickets, so none could be counted; fix the path in the config",
+                Text(
+                    N_(
+                        'fields.{field} = "{path}" finds nothing in any of the {count} tickets, '
+                        "so none could be counted; fix the path in the config"
+                    ),
+                    field=field,
+                    path=fields[field],
+                    count=count,
+                ),
                 f"unmatched path {field}={fields[field]!r}",
             )
         log.warning(
@@ -295,7 +320,9 @@ class JsonSource(Source):
 
     def set_up(self) -> None:
         for key, problem in self.check_options(self.config):  # config loading ran them too
-            raise NotConfigured(f"{self.name}: {key} {problem}")
+            raise NotConfigured(
+                Text(N_("{name}: {key} {problem}"), name=self.name, key=key, problem=Text(problem))
+            )
         fields = self.option("fields") or {}
         assert isinstance(fields, dict)
         self.fields = {k: str(v).strip() for k, v in fields.items() if str(v).strip()}
@@ -328,8 +355,11 @@ class JsonSource(Source):
             return None
         if not isinstance(value, str):
             raise BadResponse(
-                f'next = "{self.next_path}" is {type(value).__name__}, not a URL; '
-                "fix the next path in the config"
+                Text(
+                    N_('next = "{path}" is {type}, not a URL; fix the next path in the config'),
+                    path=self.next_path,
+                    type=type(value).__name__,
+                )
             )
         return value
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from agent.i18n import N_, Text
 from agent.model import UTC
 from agent.sources.base import BadResponse, NotConfigured
 
@@ -48,19 +49,45 @@ def waiting_since(messages: Iterable[tuple[datetime, bool]]) -> datetime | None:
     return since
 
 
+# what a connector's answers may be refused with ({helpdesk}: "Zendesk"; {what}: one of WORDS)
+NOT_A_LIST = N_("{helpdesk}'s answer is not a list of {what}; is the URL the {helpdesk} address?")
+NO_LIST_OF = N_("{helpdesk}'s answer has no list of {key}; {check}")
+NO_ID_OR_CREATED = N_("{helpdesk} sent a {what} without an id or creation time")
+UNREADABLE = N_("{where} is a date that cannot be read: {value}")
+UNREADABLE_TYPE = N_("{where} is a date that cannot be read ({type})")
+UNREADABLE_NAIVE = N_("{where} is a date that cannot be read without a time zone: {value}")
+OUT_OF_RANGE = N_("{where} is a date that cannot be read (out of range): {value}")
+NO_SUCH = N_("{helpdesk} has no {what} named {name} that this token can see; it has: {known}")
+#: the words connectors name what they read with (``what=``), translated where shown
+WORDS = (
+    N_("ticket"),
+    N_("tickets"),
+    N_("conversation"),
+    N_("conversations"),
+    N_("group"),
+    N_("groups"),
+    N_("mailbox"),
+    N_("ticket fields"),
+)
+
+
+def _unreadable(where: str, value: object) -> Text:
+    return Text(UNREADABLE, where=where, value=repr(value))
+
+
 def list_of_objects(data: Any, what: str, *, helpdesk: str) -> list[dict[str, Any]]:
     """``data`` when it is a JSON list of objects; else a :class:`BadResponse` that names the
     helpdesk and what was expected (a wrong address is the usual cause)."""
     if not isinstance(data, list) or not all(isinstance(i, dict) for i in data):
         raise BadResponse(
-            f"{helpdesk}'s answer is not a list of {what}; is the URL the {helpdesk} address?",
+            Text(NOT_A_LIST, helpdesk=helpdesk, what=Text(what)),
             f"expected a JSON list of objects, got {str(data)[:200]}",
         )
     return data
 
 
 def objects_under(
-    container: Any, key: str, *, message: str, expected: str, answer: Any = None
+    container: Any, key: str, *, message: str | Text, expected: str, answer: Any = None
 ) -> list[dict[str, Any]]:
     """``container[key]`` when it is a list of objects; else a :class:`BadResponse` with
     ``message`` (for the person) and what was ``expected`` and came (``answer``, else the
@@ -79,7 +106,7 @@ def hal_embedded(data: Any, key: str, *, helpdesk: str, check: str) -> list[dict
     embedded = data.get("_embedded") if isinstance(data, dict) else None
     if embedded is None and isinstance(data, dict) and "page" in data:
         return []
-    message = f"{helpdesk}'s answer has no list of {key}; {check}"
+    message = Text(NO_LIST_OF, helpdesk=helpdesk, key=key, check=Text(check))
     return objects_under(embedded, key, message=message, expected=f"_embedded.{key}[]", answer=data)
 
 
@@ -106,7 +133,7 @@ def id_and_created(
     created = parse_time(item.get(created_key), where=where, assume_utc=assume_utc)
     if item_id is None or created is None:
         raise BadResponse(
-            f"{helpdesk} sent a {what} without an id or creation time", str(item)[:200]
+            Text(NO_ID_OR_CREATED, helpdesk=helpdesk, what=Text(what)), str(item)[:200]
         )
     return item_id, created
 
@@ -123,12 +150,12 @@ def parse_time(value: object, *, where: str, assume_utc: bool = False) -> dateti
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise BadResponse(f"{where} is a date that cannot be read: {value!r}", f"{where}={value!r}")
+        raise BadResponse(_unreadable(where, value), f"{where}={value!r}")
     if isinstance(value, (int, float)):
         return _from_epoch(value, where)
     if not isinstance(value, str):
         raise BadResponse(
-            f"{where} is a date that cannot be read ({type(value).__name__})",
+            Text(UNREADABLE_TYPE, where=where, type=type(value).__name__),
             f"{where}={str(value)[:100]!r}",
         )
     raw = value.strip()
@@ -143,13 +170,13 @@ def parse_time(value: object, *, where: str, assume_utc: bool = False) -> dateti
         parsed = datetime.fromisoformat(raw)
     except ValueError:
         raise BadResponse(
-            f"{where} is a date that cannot be read: {value[:60]!r}",
+            _unreadable(where, value[:60]),
             f"{where}={value[:200]!r} is not ISO 8601",
         ) from None
     if parsed.tzinfo is None:
         if not assume_utc:
             raise BadResponse(
-                f"{where} is a date that cannot be read without a time zone: {value[:60]!r}",
+                Text(UNREADABLE_NAIVE, where=where, value=repr(value[:60])),
                 f"{where}={value[:200]!r} is naive",
             )
         parsed = parsed.replace(tzinfo=UTC)
@@ -157,7 +184,7 @@ def parse_time(value: object, *, where: str, assume_utc: bool = False) -> dateti
         parsed = parsed.astimezone(UTC)
     except OverflowError:  # year 1 with a positive offset, year 9999 with a negative one
         raise BadResponse(
-            f"{where} is a date that cannot be read (out of range): {value[:60]!r}",
+            Text(OUT_OF_RANGE, where=where, value=repr(value[:60])),
             f"{where}={value[:200]!r}",
         ) from None
     return None if parsed.year <= 1970 else parsed
@@ -165,13 +192,13 @@ def parse_time(value: object, *, where: str, assume_utc: bool = False) -> dateti
 
 def _from_epoch(value: float, where: str) -> datetime | None:
     if not math.isfinite(value):
-        raise BadResponse(f"{where} is a date that cannot be read: {value!r}", repr(value))
+        raise BadResponse(_unreadable(where, value), repr(value))
     seconds = value / 1000 if abs(value) > _EPOCH_MS else value
     try:
         parsed = datetime.fromtimestamp(seconds, UTC)
     except (OverflowError, OSError, ValueError):  # beyond the year 9999
         raise BadResponse(
-            f"{where} is a date that cannot be read (out of range): {value!r}", f"{where}={value!r}"
+            Text(OUT_OF_RANGE, where=where, value=repr(value)), f"{where}={value!r}"
         ) from None
     return None if parsed.year <= 1970 else parsed
 
@@ -240,11 +267,9 @@ class CategoryResolver(Generic[CategoryId]):
             by_name = self._by_name(self._read())
         missing = [n for n in wanted if n.casefold() not in by_name]
         if missing:
-            known = ", ".join(sorted(self.table().values())) or "none"
-            raise NotConfigured(
-                f"{self.helpdesk} has no {self.what} named {missing[0]!r} that this token can see; "
-                f"it has: {known}"
-            )
+            known = ", ".join(sorted(self.table().values())) or Text(N_("none"))
+            helpdesk, what, name = self.helpdesk, Text(self.what), repr(missing[0])
+            raise NotConfigured(Text(NO_SUCH, helpdesk=helpdesk, what=what, name=name, known=known))
         return sorted({by_name[n.casefold()] for n in wanted})
 
     @staticmethod

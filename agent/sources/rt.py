@@ -43,7 +43,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from agent.i18n import N_
+from agent.i18n import N_, Text
 from agent.model import Snapshot, Ticket
 from agent.sources.base import Forbidden, Option, Source
 from agent.sources.http import Page
@@ -81,8 +81,12 @@ def parse_items(data: Any) -> list[dict[str, Any]]:
     return objects_under(
         data,
         "items",
-        message="Request Tracker's answer has no list of items; is the URL the RT address "
-        "(with its WebPath) and REST2 enabled?",
+        message=Text(
+            N_(
+                "Request Tracker's answer has no list of items; is the URL the RT address (with "
+                "its WebPath) and REST2 enabled?"
+            )
+        ),
         expected="items[]",
     )
 

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from agent import team
 from agent.config import SourceConfig
-from agent.i18n import N_
+from agent.i18n import N_, Text
 from agent.model import Snapshot, utcnow
 from agent.sources.base import NotConfigured, Source
 
@@ -36,7 +36,8 @@ class TeamSource(Source):
         the link of this process's team agent, if it has one."""
         found = link or team.current_link()
         if found is None:
-            raise NotConfigured(f"{config.name}: a team source needs [team] in the config")
+            text = N_("{name}: a team source needs [team] in the config")
+            raise NotConfigured(Text(text, name=config.name))
         self.link = found
         super().__init__(config, secret, clock)
 

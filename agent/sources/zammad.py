@@ -50,7 +50,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from agent.i18n import N_
+from agent.i18n import N_, Text
 from agent.model import Snapshot, Ticket
 from agent.sources.base import BadResponse, Option, Source
 from agent.sources.http import Page
@@ -104,7 +104,10 @@ def _time(value: Any, what: str) -> datetime | None:
 def _objects(data: Any, what: str) -> list[dict[str, Any]]:
     if not isinstance(data, list) or not all(isinstance(i, dict) for i in data):
         raise BadResponse(
-            f"Zammad's answer is not a list of {what}; is the URL the Zammad address?",
+            Text(
+                N_("Zammad's answer is not a list of {what}; is the URL the Zammad address?"),
+                what=Text(what),
+            ),
             f"expected a JSON list of objects, got {str(data)[:200]}",
         )
     return data
@@ -116,7 +119,7 @@ def parse_search(data: Any) -> list[dict[str, Any]]:
         assets = data.get("assets")
         by_id = assets.get("Ticket") if isinstance(assets, dict) else None
         if not isinstance(by_id, dict):
-            raise BadResponse("Zammad's search answer has ticket ids but no ticket data")
+            raise BadResponse(Text(N_("Zammad's search answer has ticket ids but no ticket data")))
         return [by_id[str(i)] for i in data["tickets"] if isinstance(by_id.get(str(i)), dict)]
     return _objects(data, "tickets")
 

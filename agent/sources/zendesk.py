@@ -34,7 +34,7 @@ from datetime import datetime
 from typing import Any
 
 from agent import secrets, signin
-from agent.i18n import N_
+from agent.i18n import N_, Text
 from agent.model import Snapshot, Ticket
 from agent.sources.base import NotConfigured, Option, Source
 from agent.sources.http import Page
@@ -67,7 +67,7 @@ def _list(data: Any, key: str, hint: str = "") -> list[dict[str, Any]]:
     return objects_under(
         data,
         key,
-        message=f"Zendesk's answer has no list of {key}{hint}",
+        message=Text(N_("Zendesk's answer has no list of {key}{hint}"), key=key, hint=Text(hint)),
         expected=f"{key}[] of objects",
     )
 
@@ -86,7 +86,7 @@ def parse_users(data: Any) -> dict[int, dict[str, Any]]:
 
 
 def parse_groups(data: Any) -> dict[int, str]:
-    groups = _list(data, "groups", "; is the URL the Zendesk address?")
+    groups = _list(data, "groups", N_("; is the URL the Zendesk address?"))
     return {
         int(g["id"]): str(g.get("name") or g["id"])
         for g in groups
@@ -261,7 +261,7 @@ class ZendeskSource(Source):
         auth = None
         headers: dict[str, str] = {}
         if str(self.option("auth") or "token").lower() not in ("token", "oauth"):
-            raise NotConfigured(f'{self.name}: auth must be "token" or "oauth"')
+            raise NotConfigured(Text(N_('{name}: auth must be "token" or "oauth"'), name=self.name))
         if signin.uses_oauth(config):  # the secret is the refresh token of a sign-in
             assert secret is not None
             auth = signin.bearer_auth(signin.tokens_for(config, secret, self.clock))
@@ -270,8 +270,13 @@ class ZendeskSource(Source):
         else:
             if not config.user:
                 raise NotConfigured(
-                    f"{self.name}: set user to the agent's email address (the API token "
-                    "belongs to it), or oauth = true for an OAuth access token"
+                    Text(
+                        N_(
+                            "{name}: set user to the agent's email address (the API token belongs "
+                            "to it), or oauth = true for an OAuth access token"
+                        ),
+                        name=self.name,
+                    )
                 )
             pair = base64.b64encode(f"{config.user}/token:{secret}".encode()).decode()
             secrets.remember(pair)
@@ -387,7 +392,7 @@ class ZendeskSource(Source):
         for page in pages:
             users.update(parse_users(page.data))
             metrics.update(parse_metric_sets(page.data))
-            items.extend(_list(page.data, "results", "; is the URL the Zendesk address?"))
+            items.extend(_list(page.data, "results", N_("; is the URL the Zendesk address?")))
         if pages.complete:
             self._listings[group] = (items, users, metrics)
         return (items, users, metrics), pages.complete
@@ -407,7 +412,7 @@ class ZendeskSource(Source):
         for page in pages:
             users.update(parse_users(page.data))
             metrics.update(parse_metric_sets(page.data))  # undocumented here: seldom present
-            items.extend(_list(page.data, "results", "; is the URL the Zendesk address?"))
+            items.extend(_list(page.data, "results", N_("; is the URL the Zendesk address?")))
         return (items, users, metrics), pages.complete
 
     def _ticket_comments(
