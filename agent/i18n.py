@@ -330,6 +330,25 @@ def duration(span: timedelta) -> str:
     return " ".join(words)
 
 
+def number(value: float) -> str:
+    """A number as the person's locale writes it: "1,234", "1.234", "1\u202f234"."""
+    from babel.numbers import format_decimal
+
+    return format_decimal(value, locale=current().formats)
+
+
+@dataclass(frozen=True)
+class Number:
+    """A number in a :class:`Text`, written as the locale of the place that shows it:
+    ``Text(N_("{size} bytes"), size=Number(1234))`` is "1.234 bytes" in German, "1,234" in
+    its English copy."""
+
+    value: float
+
+    def __str__(self) -> str:
+        return number(self.value)
+
+
 def relative(span: timedelta) -> str:
     """A time from now: "in 5 Min.", "vor 5 Min.", "dans 5 min"."""
     from babel.dates import format_timedelta
