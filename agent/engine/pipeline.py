@@ -19,7 +19,7 @@ from typing import Protocol
 from agent import escalation, i18n, policy, signin
 from agent.config import Config, SourceConfig
 from agent.engine.escalator import Escalator
-from agent.i18n import _
+from agent.i18n import Text, _
 from agent.insight.forecast import Outlook
 from agent.insight.record import record_changes, record_unreadable
 from agent.model import (
@@ -234,6 +234,7 @@ class Pipeline:
             health=Health.SLOWED if slowed else Health.OK,
             message=self._slowed_text(next_poll) if slowed else "",
             english=self._slowed_english(next_poll) if slowed else "",
+            text=None,
             last_success=now,
             last_attempt=now,
             failing_since=None,
@@ -292,6 +293,7 @@ class Pipeline:
             health=Health.SLOWED,
             message=self._slowed_text(until),
             english=self._slowed_english(until),
+            text=None,
             last_attempt=now,
             failing_since=None,
             next_poll=until,
@@ -324,6 +326,7 @@ class Pipeline:
             health=Health.FAILING,
             message=error.message,
             english=error.english,
+            text=error.text if isinstance(error.text, Text) else None,
             last_attempt=now,
             failing_since=failing_since,
             failures=state.failures,
@@ -349,7 +352,8 @@ class Pipeline:
         name = state.config.name
         key = alert_key(name, "*", since.isoformat(), kind)
         english = state.health.message_en if kind == "source_down" else message
-        return Alert.of_source(kind, now, key, name, message, english=english)
+        said = state.health.text if kind == "source_down" else None
+        return Alert.of_source(kind, now, key, name, message, english=english, said=said)
 
     @staticmethod
     def _answered_alerts(changes: Changes, now: datetime) -> list[Alert]:
