@@ -27,7 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent import secrets
 from agent.config import Team
-from agent.i18n import N_, Text
+from agent.i18n import N_, Text, TimeOfDay
 from agent.model import Snapshot, utcnow
 from agent.sources import team_messages as msg
 from agent.sources.base import BadResponse, Unavailable, Unreachable
@@ -40,10 +40,6 @@ OFFLINE_AFTER = 3
 SYNC_WAIT = 5.0
 KEEPALIVE = 30
 NO_PASSWORD = N_("no team password: `ticketbell secret set team`")
-
-
-def local_clock(at: datetime) -> str:
-    return at.astimezone().strftime("%H:%M")
 
 
 def team_password(team: Team) -> str | None:
@@ -292,9 +288,9 @@ class TeamLink:
             return Text(N_("no team hub has been heard from on the broker"))
         offline = N_("the team hub is offline since {time}")
         if self.offline_since is not None:
-            return Text(offline, time=local_clock(self.offline_since))
+            return Text(offline, time=TimeOfDay(self.offline_since))
         if now - self.beat_heard > timedelta(seconds=OFFLINE_AFTER * self.beat.interval):
-            return Text(offline, time=local_clock(self.beat_heard))
+            return Text(offline, time=TimeOfDay(self.beat_heard))
         return None
 
     def hub_deadline(self) -> datetime | None:

@@ -14,10 +14,15 @@ from agent.config import ConfigError, Team, from_dict
 from agent.i18n import N_, Number, Text
 from agent.sources import team_messages
 from agent.sources.base import NotConfigured, Unavailable, Unreachable
-from agent.team import TeamLink, local_clock
+from agent.team import TeamLink
 from tests.conftest import run_cli
 
 NOW = datetime(2026, 11, 23, 12, 30, tzinfo=timezone.utc)
+
+
+def hhmm(at: datetime) -> str:
+    """The clock time as the log writes it (24-hour, this computer's zone)."""
+    return at.astimezone().strftime("%H:%M")
 
 
 def unconnected_link() -> TeamLink:
@@ -43,10 +48,15 @@ def test_a_members_team_problems_are_shown_in_german_and_logged_in_english(caplo
         link.beat_heard = link.offline_since = NOW
         with pytest.raises(Unavailable) as offline:
             link.read("Zendesk")
-        clock = local_clock(NOW)
-        with i18n.speaking("fr"):
+        with i18n.speaking("fr"):  # the time too, as the member's locale writes it
+            clock = i18n.time_text(NOW)
             assert str(offline.value) == f"le hub de l'équipe est hors ligne depuis {clock}"
-        assert offline.value.english == f"the team hub is offline since {clock}"
+        with i18n.speaking("en_US"):
+            assert str(offline.value) == f"the team hub is offline since {i18n.time_text(NOW)}"
+            assert str(offline.value)[-2:] in ("AM", "PM")  # 12-hour, as in the US
+        with i18n.in_english():  # the log's 24-hour time
+            assert offline.value.english == f"the team hub is offline since {i18n.time_text(NOW)}"
+        assert offline.value.english[-2:] not in ("AM", "PM")
         with caplog.at_level(logging.WARNING, logger="agent.team"), i18n.speaking("pl"):
             link._connect_failed(None, None)
             assert (
@@ -157,9 +167,6 @@ def test_the_hub_offline_time_is_the_one_the_member_reads():
         link.beat_heard = NOW
         assert link.hub_problem(NOW + timedelta(seconds=2)) is None
         later = link.hub_problem(NOW + timedelta(seconds=5))
-        assert (
-            later is not None
-            and later.english == f"the team hub is offline since {local_clock(NOW)}"
-        )
+        assert later is not None and later.english == f"the team hub is offline since {hhmm(NOW)}"
     finally:
         link.close()
