@@ -152,7 +152,7 @@ class Pipeline:
             record_changes(self.queue, self.config, changes, now)  # the daily aggregates
             # "answered" is an event, not an owed alert: the ticket left the queue in this write.
             self._unpublished.extend(self._answered_alerts(changes, now))
-            self._escalator.answered(changes, now)
+            self._escalator.answered(changes, now, self.config.language)
         if changes is not None and not changes.changed and not alerts and health_was is Health.OK:
             # Same tickets, same health: the policy's answer stands until ``_next_change``;
             # only the sources' "last checked" moved, so re-evaluating 10,000 tickets is waste.
@@ -174,7 +174,8 @@ class Pipeline:
             self._summarise.add(name)
         if was_failing:
             alerts.append(self._source_alert("source_up", state, now))
-            self._escalator.source_back(state.config.name, state.health.failing_since, now)
+            since = state.health.failing_since
+            self._escalator.source_back(name, since, now, self.config.language)
         self._mark_read(state, snapshot, now)
         if changes.changed:
             log.info(
