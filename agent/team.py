@@ -160,12 +160,13 @@ class TeamLink:
         text = N_("cannot connect to the team broker {broker}")
         self._set_problem(Text(text, broker=self.team.broker))
 
-    def _set_problem(self, text: Text) -> None:
+    def _set_problem(self, problem: Text) -> None:
+        text = problem.english  # the log's
         with self.changed:
-            self.problem = text
+            self.problem = problem
             self.synced = False
             self._bump(hub=True)
-        log.warning("team: %s", text.english)
+        log.warning("team: %s", text)
 
     def _bump(self, source: str = "", hub: bool = False) -> None:
         """Under ``self.changed``: something changed (of ``source``, or the hub's state);
