@@ -17,6 +17,7 @@ from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import (
     QAbstractButton,
     QBoxLayout,
+    QComboBox,
     QFormLayout,
     QLabel,
     QLayout,
@@ -98,6 +99,9 @@ def _give(label: QLabel | None, part: QWidget | QLayout | None) -> None:
         if name and (control.property(_GIVEN) or not _named(control)):
             control.setAccessibleName(name)
             control.setProperty(_GIVEN, True)
+        inner = control.lineEdit() if isinstance(control, QComboBox) else None
+        if inner is not None and name:  # an editable combo box's text, focused on its own
+            inner.setAccessibleName(name)
         placeholder = control.placeholderText() if isinstance(control, QLineEdit) else ""
         text = described or placeholder
         if text and not control.accessibleDescription():

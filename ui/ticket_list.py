@@ -108,6 +108,7 @@ class TicketListWindow(QWidget):
         self.table.setAccessibleName(_("Waiting tickets"))
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setTabKeyNavigation(False)  # the arrows go through it; Tab leaves it
         self.table.verticalHeader().setVisible(False)
         self.table.setWordWrap(False)  # one line a ticket; a long subject is elided
         self.table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
