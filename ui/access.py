@@ -19,15 +19,28 @@ from PySide6.QtWidgets import (
     QBoxLayout,
     QComboBox,
     QFormLayout,
+    QGroupBox,
     QLabel,
     QLayout,
     QLayoutItem,
     QLineEdit,
+    QTabBar,
+    QTabWidget,
+    QToolButton,
     QWidget,
+    QWizard,
+    QWizardPage,
 )
 
 HINT = "hint"  # property of a QLabel that explains the field it sits with (widgets.hint)
 _GIVEN = "access_given"  # property of a control whose accessible name was given here
+WIZARD_BUTTONS = (
+    QWizard.WizardButton.BackButton,
+    QWizard.WizardButton.NextButton,
+    QWizard.WizardButton.CommitButton,
+    QWizard.WizardButton.FinishButton,
+    QWizard.WizardButton.CancelButton,
+)
 
 
 def focusable(widget: QWidget) -> bool:
@@ -82,9 +95,14 @@ def _named(control: QWidget) -> bool:
     return isinstance(control, QAbstractButton) and bool(control.text().strip())
 
 
+def plain(text: str) -> str:
+    """A label's or button's text as words: no mnemonic '&' ("&&" is one '&' shown)."""
+    return text.replace("&&", "\0").replace("&", "").replace("\0", "&")
+
+
 def _label_text(label: QLabel) -> str:
     """A row label as words: no mnemonic ampersand, no trailing colon."""
-    return label.text().replace("&&", "\0").replace("&", "").replace("\0", "&").rstrip(": ")
+    return plain(label.text()).rstrip(": ")
 
 
 def _give(label: QLabel | None, part: QWidget | QLayout | None) -> None:
@@ -132,12 +150,138 @@ def _name_box(box: QBoxLayout) -> None:
 def name_controls(root: QWidget) -> None:
     """Give every control under ``root`` that has no name the label of its form row (or the
     label before it in its row of widgets) as its accessible name, and its hint as its
-    description; called once a window is built and whenever rows are added or removed."""
+    description, and every label and button an Alt-mnemonic (:func:`give_mnemonics`); called
+    once a window is built and whenever rows are added or removed."""
     for layout in root.findChildren(QLayout):
         if isinstance(layout, QFormLayout):
             _name_form(layout)
         elif isinstance(layout, QBoxLayout):
             _name_box(layout)
+    give_mnemonics(root)
+
+
+# -- Alt-mnemonics: one letter each, none twice on what is shown at once
+
+
+def mnemonic(text: str) -> str:
+    """The letter Alt goes with in ``text`` (the one after a single '&'), lower case; ''."""
+    at = 0
+    while (at := text.find("&", at)) >= 0 and at + 1 < len(text):
+        if text[at + 1] != "&":
+            return text[at + 1].lower()
+        at += 2
+    return ""
+
+
+def without_mnemonic(text: str) -> str:
+    """``text`` with its mnemonic's '&' taken out ("&&", a shown '&', kept)."""
+    return text.replace("&&", "\0").replace("&", "").replace("\0", "&&")
+
+
+def with_mnemonic(text: str, taken: set[str]) -> str:
+    """``text`` with a mnemonic no other has (``taken``): its own (a translator's choice) if
+    free, else the first free letter that starts a word, else any free letter; without one
+    when every letter of it is taken."""
+    own = mnemonic(text)
+    if own and own not in taken:
+        return text
+    plain = without_mnemonic(text)
+    letters = [i for i, c in enumerate(plain) if c.isalpha() and (i == 0 or plain[i - 1] != "&")]
+    starts = [i for i in letters if i == 0 or not plain[i - 1].isalnum()]
+    for i in [*starts, *letters]:
+        if plain[i].lower() not in taken:
+            return plain[:i] + "&" + plain[i:]
+    return plain
+
+
+class _Texts:
+    """Reads and writes the text a widget shows its mnemonic in (a label, a button, a box
+    ticked on and off, one tab of a tab bar)."""
+
+    def __init__(self, widget: QWidget, tab: int = -1) -> None:
+        self.widget, self.tab = widget, tab
+
+    def get(self) -> str:
+        w = self.widget
+        if isinstance(w, QTabBar):
+            return w.tabText(self.tab)
+        return w.title() if isinstance(w, QGroupBox) else w.text()  # type: ignore[attr-defined]
+
+    def set(self, text: str) -> None:
+        w = self.widget
+        if isinstance(w, QTabBar):
+            w.setTabText(self.tab, text)
+        elif isinstance(w, QGroupBox):
+            w.setTitle(text)
+        else:
+            w.setText(text)  # type: ignore[attr-defined]
+
+
+def mnemonic_texts(root: QWidget) -> list[_Texts]:
+    """The texts under ``root`` that take a mnemonic: buttons, labels of a field (a buddy),
+    boxes ticked on and off, tabs; in the order they were made (reading order, mostly)."""
+    found: list[_Texts] = []
+    wizard = root if isinstance(root, QWizard) else None
+    own = {wizard.button(b) for b in WIZARD_BUTTONS} if wizard is not None else set()
+    for w in [root, *root.findChildren(QWidget)]:
+        if w in own:
+            continue  # the wizard's own buttons: _wizard_buttons
+        if isinstance(w, QTabBar):
+            found += [_Texts(w, i) for i in range(w.count())]
+        elif (
+            (isinstance(w, QAbstractButton) and not isinstance(w, QToolButton))
+            or (isinstance(w, QLabel) and w.buddy() is not None)
+            or (isinstance(w, QGroupBox) and w.isCheckable())
+        ):
+            found.append(_Texts(w))
+    return [t for t in found if without_mnemonic(t.get()).strip()]
+
+
+def _pages(root: QWidget) -> list[QWidget]:
+    """The parts of ``root`` shown one at a time: a tab widget's pages, a wizard's pages."""
+    pages: list[QWidget] = []
+    for tabs in root.findChildren(QTabWidget):
+        pages += [p for i in range(tabs.count()) if (p := tabs.widget(i)) is not None]
+    if isinstance(root, QWizard):
+        pages += [p for i in root.pageIds() if (p := root.page(i)) is not None]
+    return pages
+
+
+def _assign(texts: list[_Texts], taken: set[str]) -> set[str]:
+    for text in texts:
+        given = with_mnemonic(text.get(), taken)
+        if given != text.get():
+            text.set(given)
+        if letter := mnemonic(given):
+            taken.add(letter)
+    return taken
+
+
+def _wizard_buttons(root: QWidget) -> set[str]:
+    """The letters of a wizard's own buttons (Next, Back, …: Qt's texts in Qt's translation),
+    which the wizard sets again on each page: given their mnemonics there, by the wizard."""
+    wizard = root.wizard() if isinstance(root, QWizardPage) else root
+    if not isinstance(wizard, QWizard):
+        return set()
+    taken: set[str] = set()
+    for which in WIZARD_BUTTONS:
+        text = wizard.buttonText(which)
+        if isinstance(root, QWizard) and (given := with_mnemonic(text, taken)) != text:
+            wizard.setButtonText(which, given)
+        taken.add(mnemonic(wizard.buttonText(which)))
+    return taken - {""}
+
+
+def give_mnemonics(root: QWidget) -> None:
+    """Give every button, field label, tab under ``root`` an Alt-letter that no other shown
+    with it has: those of the window itself (its tabs, its buttons, a wizard's own) first,
+    then those of each of its pages (shown one at a time, they may share letters)."""
+    pages = _pages(root)
+    taken = _wizard_buttons(root)
+    on_pages = [t for t in mnemonic_texts(root) if not any(p.isAncestorOf(t.widget) for p in pages)]
+    taken = _assign(on_pages, taken)
+    for page in pages:
+        _assign(mnemonic_texts(page), set(taken))
 
 
 # -- colour that reads: text at least 4.5:1 against the window (WCAG 2 AA), light or dark

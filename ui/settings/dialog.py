@@ -23,6 +23,7 @@ from agent import config as config_module
 from agent import secrets as secret_store
 from agent.config import Config, ConfigError
 from agent.i18n import N_, _, ngettext
+from ui.access import plain
 from ui.settings.alerts import AlertsPage
 from ui.settings.escalation import EscalationPage
 from ui.settings.general import GeneralPage
@@ -258,7 +259,7 @@ class SettingsDialog(QDialog):
         if tabs:
             self.tabs.setCurrentIndex(tabs[0])
             self.helpdesks.first_error_in_view()
-        titles = [self.tabs.tabText(i) for i in tabs]
+        titles = [plain(self.tabs.tabText(i)) for i in tabs]
         show(self.banner, _banner(titles, others, unplaced))
 
     def _tab_of(self, page: QWidget) -> int:
