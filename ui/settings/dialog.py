@@ -112,12 +112,13 @@ class SettingsDialog(QDialog):
             lambda: self.source_form.set_role(self.general.role.currentData())
         )
         self.source_form.set_role(self.general.role.currentData())
-        self.tabs.addTab(self.helpdesks, _("Helpdesks"))
+        # TRANSLATORS: "&" marks the Alt-letter, each other on pages, Import, Export, Save, Cancel
+        self.tabs.addTab(self.helpdesks, _("&Helpdesks"))
         for page, title in (
-            (self.response, _("Response times")),
-            (self.alerts, _("Alerts")),
-            (self.escalation, _("Escalation")),
-            (self.general, _("General")),
+            (self.response, _("&Response times")),
+            (self.alerts, _("&Alerts")),
+            (self.escalation, _("&Escalation")),
+            (self.general, _("&General")),
         ):
             self.tabs.addTab(scrolling(page), title)
 
@@ -125,8 +126,8 @@ class SettingsDialog(QDialog):
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
         )
-        imp = buttons.addButton(_("Import…"), QDialogButtonBox.ButtonRole.ActionRole)
-        exp = buttons.addButton(_("Export…"), QDialogButtonBox.ButtonRole.ActionRole)
+        imp = buttons.addButton(_("&Import…"), QDialogButtonBox.ButtonRole.ActionRole)
+        exp = buttons.addButton(_("E&xport…"), QDialogButtonBox.ButtonRole.ActionRole)
         imp.setToolTip(_("Read a provisioning file your team owner gave you"))
         exp.setToolTip(_("Write these settings, without any token or password, for your team"))
         imp.clicked.connect(self._import)
