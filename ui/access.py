@@ -11,6 +11,7 @@ the row's label changes (a helpdesk kind's fields).
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QLayout,
     QLayoutItem,
     QLineEdit,
+    QPushButton,
     QTabBar,
     QTabWidget,
     QToolButton,
@@ -34,10 +36,11 @@ from PySide6.QtWidgets import (
 
 HINT = "hint"  # property of a QLabel that explains the field it sits with (widgets.hint)
 _GIVEN = "access_given"  # property of a control whose accessible name was given here
+ROW_LABEL = "row_label"  # property of a QLabel that labels a form's row
+# a wizard's own buttons (no page of ours commits: Commit is never shown)
 WIZARD_BUTTONS = (
     QWizard.WizardButton.BackButton,
     QWizard.WizardButton.NextButton,
-    QWizard.WizardButton.CommitButton,
     QWizard.WizardButton.FinishButton,
     QWizard.WizardButton.CancelButton,
 )
@@ -132,6 +135,8 @@ def _name_form(form: QFormLayout) -> None:
         field_item = form.itemAt(row, QFormLayout.ItemRole.FieldRole)
         label = label_item.widget() if label_item is not None else None
         field = _part(field_item) if field_item is not None else None
+        if isinstance(label, QLabel):
+            label.setProperty(ROW_LABEL, True)
         _give(label if isinstance(label, QLabel) else None, field)
 
 
@@ -231,10 +236,20 @@ def mnemonic_texts(root: QWidget) -> list[_Texts]:
         elif (
             (isinstance(w, QAbstractButton) and not isinstance(w, QToolButton))
             or (isinstance(w, QLabel) and w.buddy() is not None)
-            or (isinstance(w, QGroupBox) and w.isCheckable())
+            or isinstance(w, QGroupBox)
         ):
             found.append(_Texts(w))
     return [t for t in found if without_mnemonic(t.get()).strip()]
+
+
+def _rank(text: _Texts) -> int:
+    """Tabs first, then a form row's label, push buttons, the rest ("from" … "to")."""
+    w = text.widget
+    if isinstance(w, QTabBar):
+        return 0
+    if w.property(ROW_LABEL):
+        return 1
+    return 2 if isinstance(w, QPushButton) else 3
 
 
 def _pages(root: QWidget) -> list[QWidget]:
@@ -247,8 +262,28 @@ def _pages(root: QWidget) -> list[QWidget]:
     return pages
 
 
-def _assign(texts: list[_Texts], taken: set[str]) -> set[str]:
+def _shown_in(widget: QWidget, within: QWidget) -> bool:
+    """Whether ``widget`` is shown when ``within`` is: none on the way up was hidden by hand
+    (one just put in a shown window is shown a moment later, by its layout)."""
+    hidden = (Qt.WidgetAttribute.WA_WState_ExplicitShowHide, Qt.WidgetAttribute.WA_WState_Hidden)
+    w: QWidget | None = widget
+    while w is not None and w is not within:
+        if all(w.testAttribute(a) for a in hidden):
+            return False
+        w = w.parentWidget()
+    return True
+
+
+def _assign(texts: list[_Texts], taken: set[str], within: QWidget) -> set[str]:
+    """Letters for the ``texts`` shown in ``within``, not those ``taken``; the letters then
+    taken. Where letters run short, fields and buttons go first, a text shown more than once
+    (each rule's Remove) last; a hidden one has none (shown later, it takes none another has)."""
+    shown = [t for t in texts if _shown_in(t.widget, within)]
     for text in texts:
+        if text not in shown:
+            text.set(without_mnemonic(text.get()))
+    times = Counter(without_mnemonic(t.get()) for t in shown)
+    for text in sorted(shown, key=lambda t: (times[without_mnemonic(t.get())] > 1, _rank(t))):
         given = with_mnemonic(text.get(), taken)
         if given != text.get():
             text.set(given)
@@ -258,8 +293,9 @@ def _assign(texts: list[_Texts], taken: set[str]) -> set[str]:
 
 
 def _wizard_buttons(root: QWidget) -> set[str]:
-    """The letters of a wizard's own buttons (Next, Back, …: Qt's texts in Qt's translation),
-    which the wizard sets again on each page: given their mnemonics there, by the wizard."""
+    """The letters of a wizard's own buttons shown on every page (Back, Next, Cancel: Qt's
+    texts in Qt's translation, set again by the wizard on each page, so given their
+    mnemonics there, when ``root`` is the wizard)."""
     wizard = root.wizard() if isinstance(root, QWizardPage) else root
     if not isinstance(wizard, QWizard):
         return set()
@@ -269,7 +305,16 @@ def _wizard_buttons(root: QWidget) -> set[str]:
         if isinstance(root, QWizard) and (given := with_mnemonic(text, taken)) != text:
             wizard.setButtonText(which, given)
         taken.add(mnemonic(wizard.buttonText(which)))
-    return taken - {""}
+    finish = mnemonic(wizard.buttonText(QWizard.WizardButton.FinishButton))
+    return taken - {"", finish}
+
+
+def _finish(page: QWidget) -> set[str]:
+    """The letter of Finish, on the last page (the only one it is shown on)."""
+    wizard = page.wizard() if isinstance(page, QWizardPage) else None
+    if wizard is None or not page.isFinalPage():  # type: ignore[attr-defined]
+        return set()
+    return {mnemonic(wizard.buttonText(QWizard.WizardButton.FinishButton))} - {""}
 
 
 def give_mnemonics(root: QWidget) -> None:
@@ -277,11 +322,11 @@ def give_mnemonics(root: QWidget) -> None:
     with it has: those of the window itself (its tabs, its buttons, a wizard's own) first,
     then those of each of its pages (shown one at a time, they may share letters)."""
     pages = _pages(root)
-    taken = _wizard_buttons(root)
+    taken = _wizard_buttons(root) | _finish(root)
     on_pages = [t for t in mnemonic_texts(root) if not any(p.isAncestorOf(t.widget) for p in pages)]
-    taken = _assign(on_pages, taken)
+    taken = _assign(on_pages, taken, root)
     for page in pages:
-        _assign(mnemonic_texts(page), set(taken))
+        _assign(mnemonic_texts(page), taken | _finish(page), page)
 
 
 # -- colour that reads: text at least 4.5:1 against the window (WCAG 2 AA), light or dark
