@@ -58,7 +58,7 @@ def spoken_name(widget: QWidget) -> str:
     if isinstance(widget, QGroupBox):  # a box ticked on and off: its title
         return widget.title().replace("&", "")
     if isinstance(widget, QTabBar):
-        return widget.tabText(widget.currentIndex())
+        return plain(widget.tabText(widget.currentIndex()))
     return ""
 
 

@@ -329,6 +329,23 @@ def give_mnemonics(root: QWidget) -> None:
         _assign(mnemonic_texts(page), taken | _finish(page), page)
 
 
+# -- the focus seen
+
+#: a frame in the highlight colour round a list, a table or a chart with the keyboard focus:
+#: the styles mark it on the current item only, and an empty list (or a chart) showed none;
+#: a chart has no frame of its own, so its place is kept when it has not the focus
+FOCUS_FRAME = (
+    "QGraphicsView { border: 2px solid transparent; }"
+    " QAbstractItemView:focus, QGraphicsView:focus { border: 2px solid palette(highlight); }"
+)
+
+
+def show_focus(window: QWidget) -> None:
+    """Make the keyboard's focus seen on every control of ``window`` (see FOCUS_FRAME)."""
+    if FOCUS_FRAME not in window.styleSheet():
+        window.setStyleSheet(window.styleSheet() + FOCUS_FRAME)
+
+
 # -- colour that reads: text at least 4.5:1 against the window (WCAG 2 AA), light or dark
 
 ERROR = "#d1242f"  # an error label, the "Not saved" banner

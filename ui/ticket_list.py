@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from agent.i18n import N_, _, ngettext
 from agent.model import Status, WaitingTicket
+from ui.access import show_focus
 from ui.menu import (
     AgentCommands,
     due_order,
@@ -96,6 +97,7 @@ class TicketListWindow(QWidget):
         super().__init__()
         self.tray = tray
         self.setWindowTitle(_("Ticketbell — waiting tickets"))
+        show_focus(self)
         layout = QVBoxLayout(self)
         self.filter = QLineEdit()
         self.filter.setPlaceholderText(_("Filter: subject, customer, category, helpdesk, number…"))

@@ -23,7 +23,7 @@ from agent import config as config_module
 from agent import secrets as secret_store
 from agent.config import Config, ConfigError
 from agent.i18n import N_, _, ngettext
-from ui.access import plain
+from ui.access import plain, show_focus
 from ui.settings.alerts import AlertsPage
 from ui.settings.escalation import EscalationPage
 from ui.settings.general import GeneralPage
@@ -86,6 +86,7 @@ class SettingsDialog(QDialog):
         layout.addWidget(self._buttons())
         fit_screen(self, 760, 640)
         retab(self)
+        show_focus(self)
         self.pristine = copy.deepcopy(self.collect())  # what Esc compares with
         if error is not None:
             self.show_error(error)

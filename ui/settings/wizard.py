@@ -34,7 +34,7 @@ from agent.config import Config, ConfigError, problems
 from agent.connection import ConnectionTest
 from agent.i18n import _, ngettext
 from agent.sources import KINDS
-from ui.access import ERROR, give_mnemonics, name_controls, text_style
+from ui.access import ERROR, give_mnemonics, name_controls, show_focus, text_style
 from ui.settings.source_form import SourceForm
 from ui.settings.widgets import (
     DEMO,
@@ -177,6 +177,7 @@ class FirstRunWizard(QWizard):
         self.addPage(self.done_page)
         fit_screen(self, 680, 600)
         name_controls(self)
+        show_focus(self)
         self.currentIdChanged.connect(self._page_changed)
         self.finished.connect(self._finished)
 
