@@ -25,9 +25,11 @@ from PySide6.QtWidgets import (
 from agent import config as config_module
 from agent import i18n
 from agent.sources import KINDS
+from tests.test_ui_access import check
 from ui.access import mnemonic, plain
 from ui.app import speak
 from ui.settings import FirstRunWizard, SettingsDialog
+from ui.settings.team_page import JoinTeamDialog
 
 LANGUAGES = i18n.available()
 
@@ -192,3 +194,16 @@ def test_the_wizard_s_fields_and_buttons_answer_alt(qtbot: Any, tmp_path: Path) 
     label = next(w for w in wizard.findChildren(QLabel) if w.buddy() is wizard.form.name)
     alt(qtbot, wizard, label.text())
     assert QApplication.focusWidget() is wizard.form.name
+
+
+def test_join_my_team_is_named_in_order_and_its_alt_letters_differ(
+    qtbot: Any, tmp_path: Path, language: str
+) -> None:
+    dialog = JoinTeamDialog(None, tmp_path / "t.toml")
+    qtbot.addWidget(dialog)
+    shown(qtbot, dialog)
+    check(dialog, f"{language}: join my team")
+    check_keys(dialog, f"{language}: join my team")
+    label = next(w for w in dialog.findChildren(QLabel) if w.buddy() is dialog.user)
+    alt(qtbot, dialog, label.text())
+    assert QApplication.focusWidget() is dialog.user
