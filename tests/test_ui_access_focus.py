@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from agent import config as config_module
+from agent.sources import KINDS
 from tests.test_ui_access import CONFIG, ListOwner, shown_controls, spoken_name, status, waiting
 from tests.test_ui_tray import NOW, status_of
 from tests.test_ui_tray import waiting as tray_waiting
@@ -47,7 +48,9 @@ def unseen_focus(qtbot: Any, window: QWidget) -> list[str]:
         assert control is not None
         focused = looks(control)
         qtbot.keyClick(control, Qt.Key.Key_Tab)
-        assert QApplication.focusWidget() is not control
+        assert QApplication.focusWidget() is not control, (
+            f"Tab is stuck in {spoken_name(control)!r}"
+        )
         if looks(control) == focused:
             unseen.append(f"{type(control).__name__} {spoken_name(control)!r}")
     return unseen
@@ -79,3 +82,16 @@ def test_the_focus_is_seen_in_the_owner_s_windows(qtbot: Any) -> None:
     qtbot.addWidget(window)
     window.update_view(status_of([tray_waiting("1", 5), tray_waiting("2", 50)]), NOW)
     assert unseen_focus(qtbot, window) == []
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_tab_goes_through_every_helpdesk_form_seen_and_never_stuck(
+    qtbot: Any, tmp_path: Path, kind: str
+) -> None:
+    """Tab leaves each field of each kind's form (a key/value table too: its arrows go from
+    cell to cell), and each shows it has the focus."""
+    dialog = SettingsDialog(tmp_path / "t.toml", config_module.demo_config())
+    qtbot.addWidget(dialog)
+    form = dialog.source_form
+    form.kind.setCurrentIndex(form.kind.findData(kind))
+    assert unseen_focus(qtbot, dialog) == [], kind
