@@ -56,12 +56,18 @@ def described(node: Any) -> dict[str, Any]:
         if target is not None
     ]
     box = node.queryComponent().getExtents(pyatspi.DESKTOP_COORDS)
+    try:
+        actions = node.queryAction()
+        keys = [actions.getKeyBinding(i) for i in range(actions.nActions)]
+    except NotImplementedError:  # a control with no actions
+        keys = []
     return {
         "role": node.getRoleName(),
         "name": node.name,
         "label": labels[0] if labels else "",
         "description": node.description,
         "enabled": node.getState().contains(pyatspi.STATE_ENABLED),
+        "keys": [k for k in keys if k],  # what a screen reader says as its shortcut
         "box": [box.x, box.y, box.width, box.height],
     }
 

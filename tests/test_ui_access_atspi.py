@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -155,6 +156,21 @@ def check_page(page: dict[str, Any], where: str) -> set[str]:
     return {heard(c) for c in [*controls, *loop]}
 
 
+def alt_keys(page: dict[str, Any], where: str) -> dict[str, str]:
+    """Each control's Alt-shortcut as a screen reader hears it ("Alt+S"), by what it is heard
+    as; none answers the same one as another on the page."""
+    keys = {
+        heard(c): k
+        for c in page["controls"]
+        if c["role"] in CONTROLS
+        for k in dict.fromkeys(c["keys"])
+        if k.startswith("Alt+")
+    }
+    twice = [k for k, n in Counter(keys.values()).items() if n > 1]
+    assert twice == [], f"{where}: {[(h, k) for h, k in keys.items() if k in twice]}"
+    return keys
+
+
 SETTINGS_PAGES = ["Helpdesks", "Response times", "Alerts", "Escalation", "General"]
 
 
@@ -163,7 +179,11 @@ def test_a_screen_reader_finds_every_field_of_settings_in_reading_order(
 ) -> None:
     pages = walk(a11y_desktop, tmp_path, "settings", len(SETTINGS_PAGES), "Right")
     heard_on = {t: check_page(page, t) for t, page in zip(SETTINGS_PAGES, pages, strict=True)}
+    keys = {title: alt_keys(page, title) for title, page in zip(SETTINGS_PAGES, pages, strict=True)}
     for title, page in zip(SETTINGS_PAGES, pages, strict=True):
+        buttons = [heard(c) for c in page["controls"] if c["role"] == "push button"]
+        assert [b for b in buttons if b not in keys[title]] == [], f"{title}: no Alt-letter"
+        assert keys[title]["Save"] == "Alt+S"
         first = page["chain"][0]
         assert first["role"] == "page tab list", title  # the page came by the tab bar's arrow
         assert first["name"] == title, "the tab bar reads the page it shows"
@@ -187,6 +207,9 @@ def test_a_screen_reader_goes_through_the_wizard_in_reading_order(
     pages = walk(a11y_desktop, tmp_path, "wizard", 4, "alt+n")
     titles = ["start", "connect", "categories", "done"]
     heard_on = {t: check_page(page, t) for t, page in zip(titles, pages, strict=True)}
+    keys = {t: alt_keys(page, t) for t, page in zip(titles, pages, strict=True)}
+    assert keys["start"]["Next >"] == "Alt+N"  # Qt's own
+    assert keys["connect"]["Test connection"].startswith("Alt+")
     assert {"Try the demo now (no account needed)", "Next >", "Cancel"} <= heard_on["start"]
     assert {"Name", "Check every", "Test connection", "< Back"} <= heard_on["connect"]
     assert "Start Ticketbell when I log in" in heard_on["done"]
