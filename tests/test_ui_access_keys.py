@@ -26,7 +26,7 @@ from agent import config as config_module
 from agent import i18n
 from agent.sources import KINDS
 from tests.test_ui_access import check
-from ui.access import mnemonic, plain
+from ui.access import mnemonic, plain, with_mnemonic
 from ui.app import speak
 from ui.settings import FirstRunWizard, SettingsDialog
 from ui.settings.team_page import JoinTeamDialog
@@ -207,3 +207,21 @@ def test_join_my_team_is_named_in_order_and_its_alt_letters_differ(
     label = next(w for w in dialog.findChildren(QLabel) if w.buddy() is dialog.user)
     alt(qtbot, dialog, label.text())
     assert QApplication.focusWidget() is dialog.user
+
+
+@pytest.mark.parametrize(
+    ("text", "taken", "given"),
+    [
+        ("E&xport…", {"e"}, "E&xport…"),  # the translator's letter, free
+        ("E&xport…", {"x"}, "&Export…"),  # taken: the first free word start instead
+        ("Check every", {"c"}, "Check &every"),
+        ("Ogólne", {"o", "g"}, "Ogó&lne"),  # a Latin letter before an accented one
+        ("R&&D notes", {"r"}, "R&&D &notes"),  # "&&" is an '&' shown, not a mnemonic
+        ("to", {"t", "o"}, "to"),  # every letter taken: none
+    ],
+)
+def test_a_mnemonic_is_the_translator_s_or_the_first_free_letter(
+    text: str, taken: set[str], given: str
+) -> None:
+    assert with_mnemonic(text, taken) == given
+    assert plain(given) == plain(text)

@@ -185,15 +185,20 @@ def without_mnemonic(text: str) -> str:
 
 def with_mnemonic(text: str, taken: set[str]) -> str:
     """``text`` with a mnemonic no other has (``taken``): its own (a translator's choice) if
-    free, else the first free letter that starts a word, else any free letter; without one
-    when every letter of it is taken."""
+    free, else the first free letter that starts a word, else any free letter, a letter of
+    the Latin alphabet before an accented one (Alt+ó is two keys on most keyboards); without
+    one when every letter of it is taken."""
     own = mnemonic(text)
     if own and own not in taken:
         return text
     plain = without_mnemonic(text)
     letters = [i for i, c in enumerate(plain) if c.isalpha() and (i == 0 or plain[i - 1] != "&")]
-    starts = [i for i in letters if i == 0 or not plain[i - 1].isalnum()]
-    for i in [*starts, *letters]:
+
+    def rank(i: int) -> tuple[bool, bool, int]:
+        word_start = i == 0 or not plain[i - 1].isalnum()
+        return (not plain[i].isascii(), not word_start, i)
+
+    for i in sorted(letters, key=rank):
         if plain[i].lower() not in taken:
             return plain[:i] + "&" + plain[i:]
     return plain
