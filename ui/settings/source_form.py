@@ -79,6 +79,7 @@ class SignInRow(QWidget):
             return
         self.cancel = threading.Event()
         self.button.setText(_("Cancel"))
+        retab(self)  # its Alt-letter: one of "Cancel"'s
         show(self.text, _("Asking the sign-in server…"), True)
         threading.Thread(target=self._work, args=(source, self.cancel), daemon=True).start()
 
@@ -89,6 +90,7 @@ class SignInRow(QWidget):
     def _done(self, ok: bool, message: str) -> None:
         self.cancel = None
         self.button.setText(_("Sign in…"))
+        retab(self)
         show(self.text, message, ok)
 
 
