@@ -40,6 +40,8 @@ def chime_path(sound: str) -> Path:
     if sound in BUILT_IN_SOUNDS:
         return resources.path(f"{sound}.wav")
     return resources.path("chime.wav") if sound in ("off", "") else Path(sound).expanduser()
+
+
 URGENT_KINDS = ("due_soon", "overdue", "escalated")
 CHIME_KINDS = ("new", "summary", "reminder", "source_down", "gathered")
 MUTE_KEY = "sound/muted_until"
