@@ -236,11 +236,11 @@ class TeamLink:
         self, into: dict[str, msg.Published], source: str, name: str, payload: bytes
     ) -> None:
         team = self.team.name
+        held = into.get(source)
         if into is self.tickets:
-            got = msg.parse_tickets(team, source, payload)
+            got = msg.parse_tickets(team, source, payload, held)
         else:
             got = msg.parse_health(team, payload)
-        held = into.get(source)
         if held is not None and got.seq <= held.seq:
             log.info("team: %s: kept seq %d, ignored older seq %d", name, held.seq, got.seq)
             return
