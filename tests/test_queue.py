@@ -1,3 +1,4 @@
+import os
 import random
 import signal
 import subprocess
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from agent.model import Alert, Snapshot, Ticket
-from agent.queue import LocalQueue, alert_key
+from agent.queue import LocalQueue, alert_key, atomic_write
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -413,3 +414,20 @@ def test_a_queue_saved_before_sources_were_marked_holds_the_sources_of_its_rows(
     q.close()
     q = open_queue(tmp_path)
     assert q.has_held("S") and q.has_held("T") and not q.has_held("U")
+
+
+def test_a_write_replaces_a_leftover_temporary_file_and_never_writes_through_a_link(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "queue.json"
+    temp = tmp_path / f".queue.json.{os.getpid()}.tmp"  # the name atomic_write writes first
+    temp.write_bytes(b"left by a crash")
+    atomic_write(target, b"first")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_bytes(b"not Ticketbell's")
+    temp.symlink_to(elsewhere)  # planted under the temporary name
+    atomic_write(target, b"second")
+    assert target.read_bytes() == b"second"
+    assert elsewhere.read_bytes() == b"not Ticketbell's"
+    assert not temp.exists() and not temp.is_symlink()
+    assert target.stat().st_mode & 0o777 == 0o600
