@@ -47,6 +47,30 @@ def test_apply_reports_new_updated_unchanged_and_answered(tmp_path, open_queue):
     assert {x.ticket.id for x in q.waiting()} == {"2", "3"}
 
 
+def test_the_same_tickets_again_with_one_more_and_one_edited(tmp_path, open_queue):
+    """A team member gets the very Ticket objects of the last snapshot for the tickets the hub
+    did not change: those stay as they were, the others are compared and saved."""
+    q = open_queue(tmp_path)
+    one, two = t(1), t(2)
+    q.apply(snap([one, two]), NOW)
+    q.commit()
+    edited = Ticket("S", "2", "Ticket 2 (edited)", NOW, NOW)
+    ch = q.apply(snap([one, edited, t(3)]), NOW)
+    assert ([x.id for x in ch.unchanged], [x.subject for x in ch.updated]) == (
+        ["1"],
+        [edited.subject],
+    )
+    assert [x.id for x in ch.new] == ["3"]
+    q.commit()
+    q.close()
+    again = open_queue(tmp_path)
+    assert {w.ticket.id: w.ticket.subject for w in again.waiting()} == {
+        "1": "Ticket 1",
+        "2": "Ticket 2 (edited)",
+        "3": "Ticket 3",
+    }
+
+
 def test_one_write_per_snapshot_and_none_when_nothing_changed(tmp_path, open_queue):
     q = open_queue(tmp_path)
     q.apply(snap([t(i) for i in range(500)]), NOW)
