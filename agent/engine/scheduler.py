@@ -449,7 +449,10 @@ class Agent(Pipeline):
                 self._abandon(state, now)
             if not state.in_flight and state.next_due <= mono:
                 future = self._start_fetch(state, now)
-                future.add_done_callback(lambda f: self._cmds.put(f.result()))
+                if future.done():  # read from memory (a team source): applied in this pass
+                    self._handle_command(future.result())
+                else:
+                    future.add_done_callback(lambda f: self._cmds.put(f.result()))
         if self._next_change is not None and now >= self._next_change:
             self._dirty = True
         if self._last_prune is None or now - self._last_prune >= PRUNE_EVERY:
