@@ -160,12 +160,9 @@ class Agent(Pipeline):
         self._thread.start()
 
     def stop(self, timeout: float = 8.0) -> None:
-        """Stop polling, let the queue write its last state, release the data dir.
-
-        Returns within about ``timeout`` seconds whatever the workers are doing: fetches under
-        way are aborted (their sockets shut down) rather than waited for, and sends are given
-        what is left of ``timeout`` to finish.
-        """
+        """Stop polling, let the queue write its last state, release the data dir: within
+        about ``timeout`` seconds whatever the workers do. Fetches under way are aborted (their
+        sockets shut down), not waited for; sends are given what is left of ``timeout``."""
         end = time.monotonic() + timeout
         if self._thread is not None:
             self._cmds.put(Stop())
