@@ -322,3 +322,13 @@ def test_the_sound_is_chosen_by_its_name_or_a_file_of_ones_own(qtbot, tmp_path) 
     qtbot.addWidget(again)
     assert again.alerts.sound_choice.currentData() == "file"
     assert again.alerts.sound.text() == str(wav)
+
+
+def test_the_categories_are_named_as_the_helpdesk_names_them(qtbot, tmp_path) -> None:
+    dialog = SettingsDialog(tmp_path / "ticketbell.toml", config_module.demo_config())
+    qtbot.addWidget(dialog)
+    form = dialog.source_form
+    assert form.categories_label.text().replace("&", "").startswith("My categories")
+    for kind, words in (("zendesk", "My groups"), ("github", "My labels"), ("rt", "My queues")):
+        form.kind.setCurrentIndex(form.kind.findData(kind))
+        assert form.categories_label.text().replace("&", "").startswith(words), kind

@@ -276,6 +276,7 @@ class SourceForm(QWidget):
             + ". "
             + _("Paste it here: Ticketbell keeps it in the keyring, never in the settings file.")
         )
+        self.categories_label.setText(_(cls.category_label))
         cats = [str(c) for c in table.get("categories", [])]
         self.set_categories(cats, cats)
         show(self.test_result, "")
