@@ -18,6 +18,7 @@ from typing import Protocol
 
 from agent import escalation, i18n, policy, signin
 from agent.config import Config, SourceConfig
+from agent.engine.bulk import gc_paused
 from agent.engine.escalator import Escalator
 from agent.i18n import _
 from agent.insight.forecast import Outlook
@@ -126,6 +127,7 @@ class Pipeline:
 
     # ------------------------------------------------------------------ a fetch's outcome
 
+    @gc_paused()
     def handle_result(self, result: FetchResult) -> Changes | None:
         """Apply one fetch's outcome to the queue (in memory); :meth:`settle` saves and tells."""
         state = self._states.get(result.name)
@@ -430,6 +432,7 @@ class Pipeline:
         )
         return replace(status, generated_at=now, sources=sources)
 
+    @gc_paused()
     def settle(self, now: datetime, publish: bool = True) -> list[Alert]:
         """After changes: evaluate, record what is owed, save in one write, then tell subscribers.
 
