@@ -19,7 +19,6 @@ from typing import Protocol
 from agent import escalation, i18n, policy
 from agent.auth.providers import auth_warnings
 from agent.config import Config, SourceConfig
-from agent.engine.bulk import gc_paused
 from agent.engine.escalator import Escalator
 from agent.i18n import _
 from agent.insight.forecast import Outlook
@@ -128,7 +127,6 @@ class Pipeline:
 
     # ------------------------------------------------------------------ a fetch's outcome
 
-    @gc_paused()
     def handle_result(self, result: FetchResult) -> Changes | None:
         """Apply one fetch's outcome to the queue (in memory); :meth:`settle` saves and tells."""
         state = self._states.get(result.name)
@@ -433,7 +431,6 @@ class Pipeline:
         )
         return replace(status, generated_at=now, sources=sources)
 
-    @gc_paused()
     def settle(self, now: datetime, publish: bool = True) -> list[Alert]:
         """After changes: evaluate, record what is owed, save in one write, then tell subscribers.
 
