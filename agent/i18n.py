@@ -33,10 +33,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from babel import Locale, UnknownLocaleError
+if TYPE_CHECKING:
+    from babel import Locale
 
 DOMAIN = "ticketbell"
 LOCALE_DIR = Path(__file__).with_name("locale")
@@ -55,10 +57,19 @@ def available() -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Language:
     """What texts are written in (``code``: a catalogue's name, or "en") and the locale whose
-    customs times and durations follow (``de_AT`` may read German texts with Austrian formats)."""
+    customs times and durations follow (``de_AT`` may read German texts with Austrian formats).
+
+    ``formats`` is Babel's locale for ``tag`` (``fallback`` where Babel has no such locale),
+    made when first used: Babel and its CLDR data are loaded by what writes a time or a
+    duration, not by every start (the tray's icon shows without them)."""
 
     code: str
-    formats: Locale
+    tag: str
+    fallback: str = NEUTRAL_FORMATS
+
+    @cached_property
+    def formats(self) -> Locale:
+        return _formats(self.tag, self.fallback)
 
 
 def _tag(text: str) -> str:
@@ -68,6 +79,8 @@ def _tag(text: str) -> str:
 
 
 def _formats(tag: str, fallback: str) -> Locale:
+    from babel import Locale, UnknownLocaleError
+
     try:
         return Locale.parse(tag) if tag else Locale.parse(fallback)
     except (ValueError, UnknownLocaleError):
@@ -85,10 +98,10 @@ def choose(tags: list[str]) -> Language:
         match = next((c for c in shipped if c.lower() == tag.lower()), None)
         match = match or next((c for c in shipped if c.split("_")[0] == language), None)
         if match:
-            return Language(match, _formats(tag, match))
+            return Language(match, tag, match)
     first = next((_tag(t) for t in tags if _tag(t)), "")
     english = first if first.split("_")[0].lower() == SOURCE_LANGUAGE else ""
-    return Language(SOURCE_LANGUAGE, _formats(english, NEUTRAL_FORMATS))
+    return Language(SOURCE_LANGUAGE, english, NEUTRAL_FORMATS)
 
 
 def os_languages() -> list[str]:

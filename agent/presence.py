@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -175,6 +174,8 @@ def gsettings_dnd() -> tuple[bool | None, str]:
     gsettings = shutil.which("gsettings")
     if "GNOME" not in os.environ.get("XDG_CURRENT_DESKTOP", "").upper() or not gsettings:
         return None, ""
+    import subprocess  # only here: not loaded by every start
+
     try:
         out = subprocess.run(
             [gsettings, "get", "org.gnome.desktop.notifications", "show-banners"],

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -225,11 +225,9 @@ class LocalQueue:
     # ------------------------------------------------------------------ writing
 
     def commit(self) -> bool:
-        """Write everything changed since the last commit, in one atomic write.
-
-        Returns False (and sets ``write_error``) when the disk refuses; the state stays in
-        memory and the next commit tries again.
-        """
+        """Write everything changed since the last commit, in one atomic write. Returns False
+        (and sets ``write_error``) when the disk refuses: the state stays in memory and the
+        next commit tries again."""
         if not self.store.changed:
             return True
         if not self.writable:
@@ -255,11 +253,9 @@ class LocalQueue:
     # ------------------------------------------------------------------ tickets
 
     def apply(self, snapshot: Snapshot, now: datetime) -> Changes:
-        """Bring the source's tickets in line with ``snapshot``; return what changed.
-
-        Changes stay in memory until :meth:`commit` (the engine records the alerts they make
-        owed first, so both land in the same write).
-        """
+        """Bring the source's tickets in line with ``snapshot``; return what changed. Changes
+        stay in memory until :meth:`commit` (the engine records the alerts they make owed
+        first, so both land in the same write)."""
         source = snapshot.source
         first = source not in self._held
         if first:
@@ -273,7 +269,7 @@ class LocalQueue:
         queued = self._queued_tickets()  # parsed before the rows change, kept in step below
         prefix = ticket_key(source, "")
         known = {} if first else {k: i for k, i in self._index.items() if k.startswith(prefix)}
-        diff = self._diff(snapshot, known, now)
+        diff = self._diff(snapshot, known, now, last[0] if last is not None else ())
         docs = self.store.rows(self.tickets.name)
         gone = [] if not snapshot.complete else [k for k in known if k not in diff.seen]
         answered = [ticket_from_record(docs[str(known[k])]) for k in gone]
@@ -294,26 +290,30 @@ class LocalQueue:
         self._applied[source] = (snapshot.tickets, changes.waiting)
         return changes
 
-    def _diff(self, snapshot: Snapshot, known: dict[str, int], now: datetime) -> _Diff:
-        """Compare the snapshot's tickets with the rows of its source (writing nothing)."""
-        docs = self.store.rows(self.tickets.name)
-        diff = _Diff()
-        now_iso = now.isoformat()
+    def _diff(
+        self, snapshot: Snapshot, known: dict[str, int], now: datetime, last: Sequence[Ticket]
+    ) -> _Diff:
+        """Compare the snapshot's tickets with the rows of its source (writing nothing); a
+        Ticket of the ``last`` snapshot applied (a team member's, unchanged) made its row."""
+        docs, same = self.store.rows(self.tickets.name), {t.key: t for t in last}
+        diff, now_iso = _Diff(), now.isoformat()
         seen, fresh, inserts, new = diff.seen, diff.fresh, diff.inserts, diff.new  # per ticket
         for ticket in snapshot.tickets:
             key = ticket.key
             if key in seen:
                 continue  # a helpdesk listing one ticket twice across pages
             seen.add(key)
-            record = ticket_record(ticket)
             doc_id = known.get(key)
             if doc_id is None:
+                record = ticket_record(ticket)
                 record.update(key=key, first_seen=now_iso, acknowledged=False, snoozed_until=None)
                 inserts.append(record)
                 new.append(ticket)
                 fresh[key] = QueuedTicket(ticket, now)
+            elif same.get(key) is ticket:
+                diff.unchanged.append(ticket)
             else:
-                _compare(ticket, record, docs[str(doc_id)], diff, now)
+                _compare(ticket, ticket_record(ticket), docs[str(doc_id)], diff, now)
         return diff
 
     def _write(self, diff: _Diff, known: dict[str, int], gone: list[str]) -> None:

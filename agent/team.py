@@ -84,7 +84,12 @@ class TeamLink:
         self.team = team
         self.clock = clock
         self.watching = watching
-        self.changed = threading.Condition()
+        lock = threading.RLock()
+        self.changed = threading.Condition(lock)
+        #: woken when the hub's heartbeat or the connection moves, or on close: what
+        #: :meth:`wait_for_quiet` waits for (not every publication: each wake of a waiting thread
+        #: is a hand-over of the GIL, and :attr:`on_change` tells the agent of those)
+        self.hub_moved = threading.Condition(lock)
         self.version = 0  # moves on every change
         self.claims_version = 0
         self.beat: msg.HubBeat | None = None
@@ -166,6 +171,7 @@ class TeamLink:
             self.problem = problem
             self.synced = False
             self._bump(hub=True)
+            self.hub_moved.notify_all()
         log.warning("team: %s", text)
 
     def _bump(self, source: str = "", hub: bool = False) -> None:
@@ -188,6 +194,7 @@ class TeamLink:
         with self.changed:
             self.closed = True
             self.changed.notify_all()
+            self.hub_moved.notify_all()
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -230,16 +237,17 @@ class TeamLink:
             self.offline_since = now
         self.beat, self.beat_heard = beat, now
         self._bump(hub=was != (self.hub_problem(now) is None))
+        self.hub_moved.notify_all()
 
     def _take_published(
         self, into: dict[str, msg.Published], source: str, name: str, payload: bytes
     ) -> None:
         team = self.team.name
+        held = into.get(source)
         if into is self.tickets:
-            got = msg.parse_tickets(team, source, payload)
+            got = msg.parse_tickets(team, source, payload, held)
         else:
             got = msg.parse_health(team, payload)
-        held = into.get(source)
         if held is not None and got.seq <= held.seq:
             log.info("team: %s: kept seq %d, ignored older seq %d", name, held.seq, got.seq)
             return
@@ -339,7 +347,7 @@ class TeamLink:
                     left = min(left, quiet)
                 if left <= 0:
                     return False
-                self.changed.wait(left)
+                self.hub_moved.wait(left)
             return None
 
     # ------------------------------------------------------------------ claims and presence

@@ -31,6 +31,8 @@ ACL = """\
 # the hub logins alone write tickets, health and the heartbeat (and end claims)
 user hub
 topic readwrite ticketbell/{team}/#
+# bench/team.py's floor, on a topic no Ticketbell subscribes to
+topic readwrite bench/#
 user hub2
 topic readwrite ticketbell/{team}/#
 

@@ -55,7 +55,8 @@ DUNSTRC = """[global]
     timeout = 0
 """
 
-XVFB_OPTIONS = ("-screen", "0", "1280x800x24", "-nolisten", "tcp")
+SCREEN = "1280x800x24"
+XVFB_OPTIONS = ("-nolisten", "tcp")
 START_TIMEOUT = 15.0
 
 
@@ -114,12 +115,13 @@ def first_line(proc: subprocess.Popen[str], what: str) -> str:
     return line
 
 
-def start_x(stack: ExitStack) -> str:
+def start_x(stack: ExitStack, screen: str = SCREEN) -> str:
+    """Xvfb on a free display, its one screen ``screen`` (width x height x depth) big."""
     read, write = os.pipe()
     try:
         xvfb = stack.enter_context(
             running(
-                ["Xvfb", "-displayfd", str(write), *XVFB_OPTIONS],
+                ["Xvfb", "-displayfd", str(write), "-screen", "0", screen, *XVFB_OPTIONS],
                 pass_fds=(write,),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

@@ -1,3 +1,4 @@
+import os
 import random
 import signal
 import subprocess
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from agent.model import Alert, Snapshot, Ticket
-from agent.queue import LocalQueue, alert_key
+from agent.queue import LocalQueue, alert_key, atomic_write
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -44,6 +45,30 @@ def test_apply_reports_new_updated_unchanged_and_answered(tmp_path, open_queue):
     ch = q.apply(snap([changed, t(3)]), NOW)
     assert [x.subject for x in ch.updated] == ["Ticket 2 (edited)"]
     assert {x.ticket.id for x in q.waiting()} == {"2", "3"}
+
+
+def test_the_same_tickets_again_with_one_more_and_one_edited(tmp_path, open_queue):
+    """A team member gets the very Ticket objects of the last snapshot for the tickets the hub
+    did not change: those stay as they were, the others are compared and saved."""
+    q = open_queue(tmp_path)
+    one, two = t(1), t(2)
+    q.apply(snap([one, two]), NOW)
+    q.commit()
+    edited = Ticket("S", "2", "Ticket 2 (edited)", NOW, NOW)
+    ch = q.apply(snap([one, edited, t(3)]), NOW)
+    assert ([x.id for x in ch.unchanged], [x.subject for x in ch.updated]) == (
+        ["1"],
+        [edited.subject],
+    )
+    assert [x.id for x in ch.new] == ["3"]
+    q.commit()
+    q.close()
+    again = open_queue(tmp_path)
+    assert {w.ticket.id: w.ticket.subject for w in again.waiting()} == {
+        "1": "Ticket 1",
+        "2": "Ticket 2 (edited)",
+        "3": "Ticket 3",
+    }
 
 
 def test_one_write_per_snapshot_and_none_when_nothing_changed(tmp_path, open_queue):
@@ -413,3 +438,20 @@ def test_a_queue_saved_before_sources_were_marked_holds_the_sources_of_its_rows(
     q.close()
     q = open_queue(tmp_path)
     assert q.has_held("S") and q.has_held("T") and not q.has_held("U")
+
+
+def test_a_write_replaces_a_leftover_temporary_file_and_never_writes_through_a_link(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "queue.json"
+    temp = tmp_path / f".queue.json.{os.getpid()}.tmp"  # the name atomic_write writes first
+    temp.write_bytes(b"left by a crash")
+    atomic_write(target, b"first")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_bytes(b"not Ticketbell's")
+    temp.symlink_to(elsewhere)  # planted under the temporary name
+    atomic_write(target, b"second")
+    assert target.read_bytes() == b"second"
+    assert elsewhere.read_bytes() == b"not Ticketbell's"
+    assert not temp.exists() and not temp.is_symlink()
+    assert target.stat().st_mode & 0o777 == 0o600

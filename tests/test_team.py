@@ -155,6 +155,29 @@ def test_malformed_oversized_and_foreign_messages_are_refused_naming_the_topic(
     assert [t.id for t in link.read("Zendesk").tickets] == ["3"]  # readable again
 
 
+def test_a_ticket_published_again_shows_what_changed_in_it() -> None:
+    """Items equal to the last publication's are not parsed again: the others still are, and
+    a malformed item is refused whatever came before."""
+    first = team_messages.parse_tickets(TEAM, "Zendesk", tickets_message(1, [ticket(1, "A")]))
+    item = orjson.loads(tickets_message(2, [ticket(1, "A", "new subject")]))["tickets"][0]
+    body = orjson.loads(tickets_message(2, [ticket(1, "A"), ticket(2, "B")]))
+    body["tickets"] += [dict(reversed(item.items()))]  # another key order: parsed as usual
+    again = team_messages.parse_tickets(TEAM, "Zendesk", orjson.dumps(body), first)
+    assert [(t.id, t.subject) for t in again.tickets] == [
+        ("1", "ticket 1"),
+        ("2", "ticket 2"),
+        ("1", "new subject"),
+    ]
+    assert again.tickets[0] == first.tickets[0]
+    changed = tickets_message(3, [ticket(1, "A", "renamed"), ticket(2, "B")])
+    got = team_messages.parse_tickets(TEAM, "Zendesk", changed, again)
+    assert [t.subject for t in got.tickets] == ["renamed", "ticket 2"]
+    body = orjson.loads(tickets_message(4, [ticket(2, "B")]))
+    body["tickets"][0]["waiting_since"] = "yesterday"
+    with pytest.raises(team_messages.Refused, match="malformed"):
+        team_messages.parse_tickets(TEAM, "Zendesk", orjson.dumps(body), got)
+
+
 def test_an_out_of_order_publication_is_ignored(broker: Broker, opened: list[Any]) -> None:
     hub = start_hub(broker, opened)
     wait_until(lambda: hub.active)

@@ -28,7 +28,7 @@ from agent.sources import KINDS
 from tests.test_ui_dashboard import CONFIG, status, waiting
 from tests.test_ui_tray import NOW, SOURCE, make_tray, qsettings, status_of
 from tests.test_ui_tray import waiting as tray_waiting
-from ui.access import focusable
+from ui.access import focusable, plain
 from ui.dashboard import Dashboard
 from ui.settings import FirstRunWizard, SettingsDialog
 from ui.ticket_list import TicketListWindow
@@ -58,7 +58,7 @@ def spoken_name(widget: QWidget) -> str:
     if isinstance(widget, QGroupBox):  # a box ticked on and off: its title
         return widget.title().replace("&", "")
     if isinstance(widget, QTabBar):
-        return widget.tabText(widget.currentIndex())
+        return plain(widget.tabText(widget.currentIndex()))
     return ""
 
 
@@ -142,7 +142,7 @@ def test_rows_added_later_are_named_and_in_order(qtbot: Any, tmp_path: Path) -> 
     for page in (dialog.response, dialog.escalation):
         dialog.tabs.setCurrentIndex(dialog._tab_of(page))
         for button in page.findChildren(QWidget):
-            if isinstance(button, QPushButton) and button.text().startswith("Add"):
+            if isinstance(button, QPushButton) and plain(button.text()).startswith("Add"):
                 button.click()
         check(dialog, type(page).__name__)
 

@@ -288,3 +288,47 @@ def test_no_settings_class_hides_a_qt_method() -> None:
             overridden = {"initializePage", "validatePage", "isComplete", "reject", "__init__"}
             hidden += [f"{node.name}.{name}" for name in sorted(own & qt - overridden)]
     assert hidden == []
+
+
+def test_the_sound_is_chosen_by_its_name_or_a_file_of_ones_own(qtbot, tmp_path) -> None:
+    path = tmp_path / "ticketbell.toml"
+    raw = {**config_module.demo_config().raw, "alerts": {"sound": "bell"}}
+    dialog = SettingsDialog(path, config_module.from_dict(raw))
+    qtbot.addWidget(dialog)
+    page = dialog.alerts
+    assert page.sound_choice.currentText() == "Bell"
+    assert page.sound.isHidden()  # no path to type for a built-in sound
+    names = [page.sound_choice.itemText(i) for i in range(page.sound_choice.count())]
+    assert names == [
+        "Chime",
+        "Urgent tone",
+        "Bell",
+        "Knock",
+        "Off (no sound)",
+        "A .wav file of your own",
+    ]
+    page.sound_choice.setCurrentIndex(page.sound_choice.findData("off"))
+    data: dict = {}
+    page.collect(data)
+    assert data["alerts"]["sound"] == "off"
+    wav = tmp_path / "ding.wav"
+    wav.write_bytes(b"RIFF")
+    page.sound_choice.setCurrentIndex(page.sound_choice.findData("file"))
+    assert not page.sound.isHidden()
+    page.sound.setText(str(wav))
+    page.collect(data)
+    assert data["alerts"]["sound"] == str(wav)
+    again = SettingsDialog(path, config_module.from_dict({**raw, "alerts": {"sound": str(wav)}}))
+    qtbot.addWidget(again)
+    assert again.alerts.sound_choice.currentData() == "file"
+    assert again.alerts.sound.text() == str(wav)
+
+
+def test_the_categories_are_named_as_the_helpdesk_names_them(qtbot, tmp_path) -> None:
+    dialog = SettingsDialog(tmp_path / "ticketbell.toml", config_module.demo_config())
+    qtbot.addWidget(dialog)
+    form = dialog.source_form
+    assert form.categories_label.text().replace("&", "").startswith("My categories")
+    for kind, words in (("zendesk", "My groups"), ("github", "My labels"), ("rt", "My queues")):
+        form.kind.setCurrentIndex(form.kind.findData(kind))
+        assert form.categories_label.text().replace("&", "").startswith(words), kind

@@ -12,6 +12,7 @@ from agent import secrets as secret_store
 from agent.sources import KINDS, source_class
 from agent.sources.base import Option
 from tests.test_secrets_file import TOKEN
+from ui.access import plain
 from ui.settings import SettingsDialog
 
 #: values a person could write for a kind's option, other than its default
@@ -304,7 +305,7 @@ def test_the_kind_lists_are_in_plain_words(qtbot, tmp_path) -> None:
             assert text[0].isupper()
     form.kind.setCurrentIndex(form.kind.findData("json"))
     labels = [
-        form.form.labelForField(form.errors[key].parentWidget()).text()
+        plain(form.form.labelForField(form.errors[key].parentWidget()).text())
         for key in form.errors
         if key in ("fields", "items", "next")
     ]

@@ -12,6 +12,7 @@ from werkzeug import Response
 from agent import secrets as secret_store
 from tests.fakes.oauth import FakeOAuthServer
 from tests.fakes.web import local_server
+from ui.access import plain
 from ui.settings import SourceForm
 
 CLIENT_ID = "ticketbell-ui-client"
@@ -50,7 +51,7 @@ def test_sign_in_button_shows_the_code_and_keeps_the_sign_in(qtbot, oauth: FakeO
     text = said.args[0]
     url, code = re.search(r"open (\S+) and enter the code (\S+)\.", text).groups()
     assert code in form.sign_in.text.text()
-    assert form.sign_in.button.text() == "Cancel"
+    assert plain(form.sign_in.button.text()) == "Cancel"
     with qtbot.waitSignal(form.sign_in.done, timeout=20_000) as done:
         requests.post(url, data={"user_code": code}, timeout=5).raise_for_status()
     assert done.args[0] is True

@@ -117,6 +117,15 @@ def test_sound_off_and_custom_wav(player, tmp_path) -> None:
     assert player.play_for((alert("new"),), NOW) == "chime"
 
 
+@pytest.mark.parametrize("name", ["bell", "knock", "urgent"])
+def test_a_built_in_sound_by_name_plays_for_new_tickets(player, name: str) -> None:
+    """``sound = "bell"`` passed the config's check and was then looked for as a file named
+    "bell": new tickets rang nothing."""
+    player.configure(Alerts(sound=name))
+    assert player.effects["chime"].source().toLocalFile() == str(resources.path(f"{name}.wav"))
+    assert player.play_for((alert("new"),), NOW) == "chime"
+
+
 def test_a_burst_before_the_sounds_are_loaded_loads_them(qapp, tmp_path) -> None:
     """The tray app loads its sounds after the icon is up; an alert that comes first still
     gets its chime's sound set up (not silently dropped for a missing effect)."""

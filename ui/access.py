@@ -11,22 +11,39 @@ the row's label changes (a helpdesk kind's fields).
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import (
     QAbstractButton,
     QBoxLayout,
+    QComboBox,
     QFormLayout,
+    QGroupBox,
     QLabel,
     QLayout,
     QLayoutItem,
     QLineEdit,
+    QPushButton,
+    QTabBar,
+    QTabWidget,
+    QToolButton,
     QWidget,
+    QWizard,
+    QWizardPage,
 )
 
 HINT = "hint"  # property of a QLabel that explains the field it sits with (widgets.hint)
 _GIVEN = "access_given"  # property of a control whose accessible name was given here
+ROW_LABEL = "row_label"  # property of a QLabel that labels a form's row
+# a wizard's own buttons (no page of ours commits: Commit is never shown)
+WIZARD_BUTTONS = (
+    QWizard.WizardButton.BackButton,
+    QWizard.WizardButton.NextButton,
+    QWizard.WizardButton.FinishButton,
+    QWizard.WizardButton.CancelButton,
+)
 
 
 def focusable(widget: QWidget) -> bool:
@@ -81,9 +98,14 @@ def _named(control: QWidget) -> bool:
     return isinstance(control, QAbstractButton) and bool(control.text().strip())
 
 
+def plain(text: str) -> str:
+    """A label's or button's text as words: no mnemonic '&' ("&&" is one '&' shown)."""
+    return text.replace("&&", "\0").replace("&", "").replace("\0", "&")
+
+
 def _label_text(label: QLabel) -> str:
     """A row label as words: no mnemonic ampersand, no trailing colon."""
-    return label.text().replace("&&", "\0").replace("&", "").replace("\0", "&").rstrip(": ")
+    return plain(label.text()).rstrip(": ")
 
 
 def _give(label: QLabel | None, part: QWidget | QLayout | None) -> None:
@@ -98,6 +120,9 @@ def _give(label: QLabel | None, part: QWidget | QLayout | None) -> None:
         if name and (control.property(_GIVEN) or not _named(control)):
             control.setAccessibleName(name)
             control.setProperty(_GIVEN, True)
+        inner = control.lineEdit() if isinstance(control, QComboBox) else None
+        if inner is not None and name:  # an editable combo box's text, focused on its own
+            inner.setAccessibleName(name)
         placeholder = control.placeholderText() if isinstance(control, QLineEdit) else ""
         text = described or placeholder
         if text and not control.accessibleDescription():
@@ -110,6 +135,8 @@ def _name_form(form: QFormLayout) -> None:
         field_item = form.itemAt(row, QFormLayout.ItemRole.FieldRole)
         label = label_item.widget() if label_item is not None else None
         field = _part(field_item) if field_item is not None else None
+        if isinstance(label, QLabel):
+            label.setProperty(ROW_LABEL, True)
         _give(label if isinstance(label, QLabel) else None, field)
 
 
@@ -128,12 +155,200 @@ def _name_box(box: QBoxLayout) -> None:
 def name_controls(root: QWidget) -> None:
     """Give every control under ``root`` that has no name the label of its form row (or the
     label before it in its row of widgets) as its accessible name, and its hint as its
-    description; called once a window is built and whenever rows are added or removed."""
+    description, and every label and button an Alt-mnemonic (:func:`give_mnemonics`); called
+    once a window is built and whenever rows are added or removed."""
     for layout in root.findChildren(QLayout):
         if isinstance(layout, QFormLayout):
             _name_form(layout)
         elif isinstance(layout, QBoxLayout):
             _name_box(layout)
+    give_mnemonics(root)
+
+
+# -- Alt-mnemonics: one letter each, none twice on what is shown at once
+
+
+def mnemonic(text: str) -> str:
+    """The letter Alt goes with in ``text`` (the one after a single '&'), lower case; ''."""
+    at = 0
+    while (at := text.find("&", at)) >= 0 and at + 1 < len(text):
+        if text[at + 1] != "&":
+            return text[at + 1].lower()
+        at += 2
+    return ""
+
+
+def without_mnemonic(text: str) -> str:
+    """``text`` with its mnemonic's '&' taken out ("&&", a shown '&', kept)."""
+    return text.replace("&&", "\0").replace("&", "").replace("\0", "&&")
+
+
+def with_mnemonic(text: str, taken: set[str]) -> str:
+    """``text`` with a mnemonic no other has (``taken``): its own (a translator's choice) if
+    free, else the first free letter that starts a word, else any free letter, a letter of
+    the Latin alphabet before an accented one (Alt+ó is two keys on most keyboards); without
+    one when every letter of it is taken."""
+    own = mnemonic(text)
+    if own and own not in taken:
+        return text
+    plain = without_mnemonic(text)
+    letters = [i for i, c in enumerate(plain) if c.isalpha() and (i == 0 or plain[i - 1] != "&")]
+
+    def rank(i: int) -> tuple[bool, bool, int]:
+        word_start = i == 0 or not plain[i - 1].isalnum()
+        return (not plain[i].isascii(), not word_start, i)
+
+    for i in sorted(letters, key=rank):
+        if plain[i].lower() not in taken:
+            return plain[:i] + "&" + plain[i:]
+    return plain
+
+
+class _Texts:
+    """Reads and writes the text a widget shows its mnemonic in (a label, a button, a box
+    ticked on and off, one tab of a tab bar)."""
+
+    def __init__(self, widget: QWidget, tab: int = -1) -> None:
+        self.widget, self.tab = widget, tab
+
+    def get(self) -> str:
+        w = self.widget
+        if isinstance(w, QTabBar):
+            return w.tabText(self.tab)
+        return w.title() if isinstance(w, QGroupBox) else w.text()  # type: ignore[attr-defined]
+
+    def set(self, text: str) -> None:
+        w = self.widget
+        if isinstance(w, QTabBar):
+            w.setTabText(self.tab, text)
+        elif isinstance(w, QGroupBox):
+            w.setTitle(text)
+        else:
+            w.setText(text)  # type: ignore[attr-defined]
+
+
+def mnemonic_texts(root: QWidget) -> list[_Texts]:
+    """The texts under ``root`` that take a mnemonic: buttons, labels of a field (a buddy),
+    boxes ticked on and off, tabs; in the order they were made (reading order, mostly)."""
+    found: list[_Texts] = []
+    wizard = root if isinstance(root, QWizard) else None
+    own = {wizard.button(b) for b in WIZARD_BUTTONS} if wizard is not None else set()
+    for w in [root, *root.findChildren(QWidget)]:
+        if w in own:
+            continue  # the wizard's own buttons: _wizard_buttons
+        if isinstance(w, QTabBar):
+            found += [_Texts(w, i) for i in range(w.count())]
+        elif (
+            (isinstance(w, QAbstractButton) and not isinstance(w, QToolButton))
+            or (isinstance(w, QLabel) and w.buddy() is not None)
+            or isinstance(w, QGroupBox)
+        ):
+            found.append(_Texts(w))
+    return [t for t in found if without_mnemonic(t.get()).strip()]
+
+
+def _rank(text: _Texts) -> int:
+    """Tabs first, then a form row's label, push buttons, the rest ("from" … "to")."""
+    w = text.widget
+    if isinstance(w, QTabBar):
+        return 0
+    if w.property(ROW_LABEL):
+        return 1
+    return 2 if isinstance(w, QPushButton) else 3
+
+
+def _pages(root: QWidget) -> list[QWidget]:
+    """The parts of ``root`` shown one at a time: a tab widget's pages, a wizard's pages."""
+    pages: list[QWidget] = []
+    for tabs in root.findChildren(QTabWidget):
+        pages += [p for i in range(tabs.count()) if (p := tabs.widget(i)) is not None]
+    if isinstance(root, QWizard):
+        pages += [p for i in root.pageIds() if (p := root.page(i)) is not None]
+    return pages
+
+
+def _shown_in(widget: QWidget, within: QWidget) -> bool:
+    """Whether ``widget`` is shown when ``within`` is: none on the way up was hidden by hand
+    (one just put in a shown window is shown a moment later, by its layout)."""
+    hidden = (Qt.WidgetAttribute.WA_WState_ExplicitShowHide, Qt.WidgetAttribute.WA_WState_Hidden)
+    w: QWidget | None = widget
+    while w is not None and w is not within:
+        if all(w.testAttribute(a) for a in hidden):
+            return False
+        w = w.parentWidget()
+    return True
+
+
+def _assign(texts: list[_Texts], taken: set[str], within: QWidget) -> set[str]:
+    """Letters for the ``texts`` shown in ``within``, not those ``taken``; the letters then
+    taken. Where letters run short, fields and buttons go first, a text shown more than once
+    (each rule's Remove) last; a hidden one has none (shown later, it takes none another has)."""
+    shown = [t for t in texts if _shown_in(t.widget, within)]
+    for text in texts:
+        if text not in shown:
+            text.set(without_mnemonic(text.get()))
+    times = Counter(without_mnemonic(t.get()) for t in shown)
+    for text in sorted(shown, key=lambda t: (times[without_mnemonic(t.get())] > 1, _rank(t))):
+        given = with_mnemonic(text.get(), taken)
+        if given != text.get():
+            text.set(given)
+        if letter := mnemonic(given):
+            taken.add(letter)
+    return taken
+
+
+def _wizard_buttons(root: QWidget) -> set[str]:
+    """The letters of a wizard's own buttons shown on every page (Back, Next, Cancel: Qt's
+    texts in Qt's translation, set again by the wizard on each page, so given their
+    mnemonics there, when ``root`` is the wizard)."""
+    wizard = root.wizard() if isinstance(root, QWizardPage) else root
+    if not isinstance(wizard, QWizard):
+        return set()
+    taken: set[str] = set()
+    for which in WIZARD_BUTTONS:
+        text = wizard.buttonText(which)
+        if isinstance(root, QWizard) and (given := with_mnemonic(text, taken)) != text:
+            wizard.setButtonText(which, given)
+        taken.add(mnemonic(wizard.buttonText(which)))
+    finish = mnemonic(wizard.buttonText(QWizard.WizardButton.FinishButton))
+    return taken - {"", finish}
+
+
+def _finish(page: QWidget) -> set[str]:
+    """The letter of Finish, on the last page (the only one it is shown on)."""
+    wizard = page.wizard() if isinstance(page, QWizardPage) else None
+    if wizard is None or not page.isFinalPage():  # type: ignore[attr-defined]
+        return set()
+    return {mnemonic(wizard.buttonText(QWizard.WizardButton.FinishButton))} - {""}
+
+
+def give_mnemonics(root: QWidget) -> None:
+    """Give every button, field label, tab under ``root`` an Alt-letter that no other shown
+    with it has: those of the window itself (its tabs, its buttons, a wizard's own) first,
+    then those of each of its pages (shown one at a time, they may share letters)."""
+    pages = _pages(root)
+    taken = _wizard_buttons(root) | _finish(root)
+    on_pages = [t for t in mnemonic_texts(root) if not any(p.isAncestorOf(t.widget) for p in pages)]
+    taken = _assign(on_pages, taken, root)
+    for page in pages:
+        _assign(mnemonic_texts(page), taken | _finish(page), page)
+
+
+# -- the focus seen
+
+#: a frame in the highlight colour round a list, a table or a chart with the keyboard focus:
+#: the styles mark it on the current item only, and an empty list (or a chart) showed none;
+#: a chart has no frame of its own, so its place is kept when it has not the focus
+FOCUS_FRAME = (
+    "QGraphicsView { border: 2px solid transparent; }"
+    " QAbstractItemView:focus, QGraphicsView:focus { border: 2px solid palette(highlight); }"
+)
+
+
+def show_focus(window: QWidget) -> None:
+    """Make the keyboard's focus seen on every control of ``window`` (see FOCUS_FRAME)."""
+    if FOCUS_FRAME not in window.styleSheet():
+        window.setStyleSheet(window.styleSheet() + FOCUS_FRAME)
 
 
 # -- colour that reads: text at least 4.5:1 against the window (WCAG 2 AA), light or dark

@@ -46,6 +46,15 @@ class Bridge(QObject):
         self.alerts_raised.emit(alerts)
 
 
+def dashboard_status(status: Status) -> None:
+    """The bridge's status for the dashboard when it is open. ``ui.dashboard`` (the owner's
+    charts, QtCharts) is imported when its window is first opened, not by the tray's start;
+    until then there is nothing to redraw."""
+    dashboard = sys.modules.get("ui.dashboard")
+    if dashboard is not None:
+        dashboard.show_status(status)
+
+
 # --------------------------------------------------------------------------- single instance
 
 
@@ -178,7 +187,6 @@ class TicketbellApp(QObject):
         The icon comes first; the sounds and the agent's first poll follow as soon as the
         event loop runs (:meth:`_begin`), so a start shows the bell without waiting for them.
         """
-        from ui import dashboard
         from ui.notifications import DesktopNotifier, session_bus_reachable
         from ui.tray import Tray
 
@@ -207,7 +215,7 @@ class TicketbellApp(QObject):
         self.tray.quit_requested.connect(self.quit)
         self.tray.log_folder_requested.connect(self.open_log_folder)
         self.bridge.status_changed.connect(self.tray.show_status)
-        self.bridge.status_changed.connect(dashboard.show_status)  # when it is open
+        self.bridge.status_changed.connect(dashboard_status)
         self.bridge.alerts_raised.connect(self.tray.show_alerts)
         self.agent.subscribe(self.bridge.on_status, self.bridge.on_alerts)
         self.tray.show()

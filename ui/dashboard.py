@@ -32,6 +32,7 @@ from agent.escalation import display_zone
 from agent.i18n import _, day_month
 from agent.insight.charts import ChartData, all_charts, due_timeline
 from agent.model import Status, utcnow
+from ui.access import show_focus
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class Dashboard(QWidget):
             grid.addWidget(self._panel(view, index), index // 2, index % 2)
         fit_screen(self, 1100, 760)
         self.show_status(status)
+        show_focus(self)
 
     def _panel(self, view: Any, index: int) -> QWidget:
         panel = QWidget()

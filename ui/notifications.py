@@ -30,19 +30,28 @@ import queue
 import sys
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from jeepney import DBusAddress, HeaderFields, MatchRule, Message, MessageType, new_method_call
-from jeepney.bus_messages import message_bus
-from jeepney.io.threading import DBusRouter, Proxy, open_dbus_connection
 from PySide6.QtCore import QObject, Signal
 
 from agent.i18n import N_, _, ngettext
 from agent.model import Alert, notification_text
 
+if TYPE_CHECKING:  # jeepney is imported by the notifier's thread, when it first sends
+    from jeepney import MatchRule, Message
+
 log = logging.getLogger(__name__)
 
-NOTIFICATIONS = DBusAddress(
+
+class BusObject(NamedTuple):
+    """A D-Bus object as jeepney's ``new_method_call`` reads it (its ``DBusAddress``'s fields)."""
+
+    object_path: str
+    bus_name: str
+    interface: str
+
+
+NOTIFICATIONS = BusObject(
     "/org/freedesktop/Notifications",
     bus_name="org.freedesktop.Notifications",
     interface="org.freedesktop.Notifications",
@@ -175,6 +184,8 @@ def notify_message(notice: Notice, replaces_id: int = 0, icon: str = "") -> Mess
     if notice.critical:
         hints["resident"] = ("b", True)  # stays after a button is pressed, until dismissed
     timeout = 0 if notice.critical else -1  # 0: never expires; -1: the server's default
+    from jeepney import new_method_call
+
     return new_method_call(
         NOTIFICATIONS,
         "Notify",
@@ -184,12 +195,18 @@ def notify_message(notice: Notice, replaces_id: int = 0, icon: str = "") -> Mess
 
 
 def close_message(notification_id: int) -> Message:
+    from jeepney import new_method_call
+
     return new_method_call(NOTIFICATIONS, "CloseNotification", "u", (notification_id,))
 
 
-SIGNALS = MatchRule(
-    type="signal", interface=NOTIFICATIONS.interface, path=NOTIFICATIONS.object_path
-)
+def signals_rule() -> MatchRule:
+    """The server's signals (``ActionInvoked``, ``NotificationClosed``) for our match."""
+    from jeepney import MatchRule
+
+    return MatchRule(
+        type="signal", interface=NOTIFICATIONS.interface, path=NOTIFICATIONS.object_path
+    )
 
 
 def session_bus_reachable() -> bool:
@@ -248,12 +265,16 @@ class DesktopNotifier(QObject):
     # -- on the notifier's thread
 
     def _run(self) -> None:
+        from jeepney.bus_messages import message_bus
+        from jeepney.io.threading import DBusRouter, Proxy, open_dbus_connection
+
         router = conn = None
         try:
             conn = open_dbus_connection(self.bus)
             router = DBusRouter(conn)
-            Proxy(message_bus, router, timeout=CALL_TIMEOUT).AddMatch(SIGNALS)
-            router.filter(SIGNALS, queue=self.inbox)
+            signals = signals_rule()
+            Proxy(message_bus, router, timeout=CALL_TIMEOUT).AddMatch(signals)
+            router.filter(signals, queue=self.inbox)
             self.available = True
         except Exception as exc:  # noqa: BLE001 - no bus, no permission, a bus that hangs
             log.info("no D-Bus session bus for notifications (%s): using the tray's", exc)
@@ -267,6 +288,8 @@ class DesktopNotifier(QObject):
                 conn.close()
 
     def _serve(self, router: Any) -> None:
+        from jeepney import Message
+
         while (item := self.inbox.get()) is not None:
             if isinstance(item, Message):
                 self._signal(item)
@@ -276,6 +299,8 @@ class DesktopNotifier(QObject):
                 router.send(close_message(item[1]))
 
     def _notify(self, router: Any, notice: Notice, replaces_id: int) -> None:
+        from jeepney import HeaderFields, MessageType
+
         if router is None:
             self.failed.emit(notice)
             return
@@ -297,6 +322,8 @@ class DesktopNotifier(QObject):
         self.shown.emit(int(reply.body[0]), notice)
 
     def _signal(self, msg: Message) -> None:
+        from jeepney import HeaderFields
+
         member = msg.header.fields.get(HeaderFields.member)
         if member == "ActionInvoked":
             self.invoked.emit(int(msg.body[0]), str(msg.body[1]))

@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, QSettings, QUrl
 import resources
 from agent import i18n
 from agent.config import Alerts
+from agent.config.schema import BUILT_IN_SOUNDS
 from agent.i18n import N_, _
 from agent.model import UTC, Alert, parse_time, utcnow
 from agent.policy import in_quiet_hours, tomorrow_morning
@@ -30,6 +31,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHIME, URGENT = "chime", "urgent"
+
+
+def chime_path(sound: str) -> Path:
+    """The file of ``[alerts] sound``, which plays for new tickets: a built-in sound's name
+    ("bell" was taken for a file named bell in the working folder, and never played), "off"
+    (the chime stays loaded for the Settings' Play button), or a .wav file of one's own."""
+    if sound in BUILT_IN_SOUNDS:
+        return resources.path(f"{sound}.wav")
+    return resources.path("chime.wav") if sound in ("off", "") else Path(sound).expanduser()
+
+
 URGENT_KINDS = ("due_soon", "overdue", "escalated")
 CHIME_KINDS = ("new", "summary", "reminder", "source_down", "gathered")
 MUTE_KEY = "sound/muted_until"
@@ -78,11 +90,7 @@ class SoundPlayer(QObject):
         from PySide6.QtMultimedia import QMediaDevices, QSoundEffect
 
         self.alerts = alerts
-        custom = alerts.sound not in ("chime", "off")
-        paths = {
-            CHIME: Path(alerts.sound).expanduser() if custom else resources.path("chime.wav"),
-            URGENT: resources.path("urgent.wav"),
-        }
+        paths = {CHIME: chime_path(alerts.sound), URGENT: resources.path("urgent.wav")}
         paths.update({name: resources.path(f"{name}.wav") for name in ("bell", "knock")})
         for name, path in paths.items():
             effect = self.effects.get(name)

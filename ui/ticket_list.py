@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from agent.i18n import N_, _, ngettext
 from agent.model import Status, WaitingTicket
+from ui.access import show_focus
 from ui.menu import (
     AgentCommands,
     due_order,
@@ -96,6 +97,7 @@ class TicketListWindow(QWidget):
         super().__init__()
         self.tray = tray
         self.setWindowTitle(_("Ticketbell — waiting tickets"))
+        show_focus(self)
         layout = QVBoxLayout(self)
         self.filter = QLineEdit()
         self.filter.setPlaceholderText(_("Filter: subject, customer, category, helpdesk, number…"))
@@ -108,6 +110,7 @@ class TicketListWindow(QWidget):
         self.table.setAccessibleName(_("Waiting tickets"))
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setTabKeyNavigation(False)  # the arrows go through it; Tab leaves it
         self.table.verticalHeader().setVisible(False)
         self.table.setWordWrap(False)  # one line a ticket; a long subject is elided
         self.table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)

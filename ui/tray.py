@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QCursor, QDesktopServices, QGuiApplication
@@ -26,7 +26,6 @@ from agent.model import Alert, Status, WaitingTicket, claimed_question, utcnow, 
 from agent.policy import ticket_url
 from ui import badge
 from ui.access import readable_info_rows
-from ui.dashboard import open_dashboard
 from ui.menu import (
     MENU_LIMIT,
     AgentCommands,
@@ -43,7 +42,9 @@ from ui.menu import (
     tooltip,
 )
 from ui.notifications import SNOOZE_MINUTES, DesktopNotifier, Notice, confirmation, notice_for
-from ui.ticket_list import StatusWindow, TicketListWindow
+
+if TYPE_CHECKING:  # the windows' module is imported when one is first shown
+    from ui.ticket_list import StatusWindow, TicketListWindow
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,8 @@ class Tray(QObject):
             self.tray.activated.connect(self._activated)
             self.tray.messageClicked.connect(self.message_clicked)
         else:
+            from ui.ticket_list import StatusWindow
+
             self.window = StatusWindow(self)
         self.refresh_timer = QTimer(self)
         self.refresh_timer.setInterval(30_000)  # ages, time left and the mute countdown
@@ -321,6 +324,8 @@ class Tray(QObject):
     def show_all_tickets(self) -> None:
         """The window listing every waiting ticket, sortable and filterable."""
         if self.ticket_list is None:
+            from ui.ticket_list import TicketListWindow
+
             self.ticket_list = TicketListWindow(self)
         self.ticket_list.update_view(self.status, self.clock())
         self.ticket_list.showNormal()
@@ -381,11 +386,16 @@ class Tray(QObject):
         add_group_by(menu, self.group_by, self.set_group_by)
         menu.addSeparator()
         add_action(menu, _("Settings…")).triggered.connect(self.settings_requested.emit)
-        add_action(menu, _("Dashboard…")).triggered.connect(lambda: open_dashboard(self))
+        add_action(menu, _("Dashboard…")).triggered.connect(self._open_dashboard)
         add_action(menu, _("Open log folder")).triggered.connect(self.log_folder_requested.emit)
         add_action(menu, _("About")).triggered.connect(self._about)
         add_action(menu, _("Quit")).triggered.connect(self.quit_requested.emit)
         return sum(len(items) for _, items in sections)
+
+    def _open_dashboard(self) -> None:
+        from ui.dashboard import open_dashboard  # QtCharts and the charts: when first opened
+
+        open_dashboard(self)
 
     @staticmethod
     def _headline(status: Status) -> str:

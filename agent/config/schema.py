@@ -225,7 +225,7 @@ ALERTS = (
         N_("Sound"),
         str,
         "chime",
-        N_('"chime" (built in), "off", or a .wav file of your own'),
+        SOUND_HELP,
     ),
     Option(
         "volume", N_("Volume"), float, 0.8, N_("0.0 to 1.0"), between(0, 1, N_("use 0.0 to 1.0"))

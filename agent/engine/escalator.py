@@ -150,11 +150,11 @@ class Escalator:
 
     def scorecard(self, config: Config, now: datetime) -> datetime | None:
         """Queue the weekly scorecard (agent.insight.scorecard) when it falls due."""
-        from agent.insight import report, scorecard
-
         esc = config.escalation
         if esc.scorecard_at is None or not sends_channels(config):
             return None
+        from agent.insight import report, scorecard  # not loaded by an agent that sends none
+
         tz = escalation.display_zone(config)
         last = self.queue.get_meta("last_scorecard_day")
         day, following = scorecard.scorecard_due(now, *esc.scorecard_at, tz, last)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from agent import escalation, i18n, policy, signin
+from agent import escalation, i18n, policy
+from agent.auth.providers import auth_warnings
 from agent.config import Config, SourceConfig
 from agent.engine.escalator import Escalator
 from agent.i18n import Text, _
@@ -427,7 +428,7 @@ class Pipeline:
             said = _("the daily aggregates were damaged and were moved aside ({file})")
             notices.append(said.format(file=aside.name))
         notices.extend(self._escalator.outbox.notices(now))
-        notices.extend(signin.auth_warnings(self.config, now))  # Zendesk API tokens' end
+        notices.extend(auth_warnings(self.config, now))  # Zendesk API tokens' end
         return tuple(notices)
 
     def _with_sources(self, status: Status, now: datetime) -> Status:

@@ -160,12 +160,9 @@ class Agent(Pipeline):
         self._thread.start()
 
     def stop(self, timeout: float = 8.0) -> None:
-        """Stop polling, let the queue write its last state, release the data dir.
-
-        Returns within about ``timeout`` seconds whatever the workers are doing: fetches under
-        way are aborted (their sockets shut down) rather than waited for, and sends are given
-        what is left of ``timeout`` to finish.
-        """
+        """Stop polling, let the queue write its last state, release the data dir: within
+        about ``timeout`` seconds whatever the workers do. Fetches under way are aborted (their
+        sockets shut down), not waited for; sends are given what is left of ``timeout``."""
         end = time.monotonic() + timeout
         if self._thread is not None:
             self._cmds.put(Stop())
@@ -449,7 +446,10 @@ class Agent(Pipeline):
                 self._abandon(state, now)
             if not state.in_flight and state.next_due <= mono:
                 future = self._start_fetch(state, now)
-                future.add_done_callback(lambda f: self._cmds.put(f.result()))
+                if future.done():  # read from memory (a team source): applied in this pass
+                    self._handle_command(future.result())
+                else:
+                    future.add_done_callback(lambda f: self._cmds.put(f.result()))
         if self._next_change is not None and now >= self._next_change:
             self._dirty = True
         if self._last_prune is None or now - self._last_prune >= PRUNE_EVERY:

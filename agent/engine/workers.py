@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from agent import secrets as secret_store
-from agent import signin
 from agent.config import SourceConfig
 from agent.engine.pipeline import SourceState
 from agent.model import utcnow
@@ -113,8 +112,11 @@ def make_source(config: SourceConfig, clock: Callable[[], datetime]) -> Source:
         try:
             secret = secret_store.get(config.name, config.secret_env)
         except secret_store.SecretUnavailable as exc:
-            if signin.uses_oauth(config):  # its secret is the refresh token of a sign-in
-                raise signin.sign_in_needed(config) from None
+            from agent.auth.providers import uses_oauth
+            from agent.auth.tokens import sign_in_needed
+
+            if uses_oauth(config):  # its secret is the refresh token of a sign-in
+                raise sign_in_needed(config) from None
             raise NotConfigured(exc.text) from None
     return cls(config, secret, clock)
 

@@ -101,7 +101,8 @@ class Source:
     #: where to get the secret, the README's steps for this helpdesk ("How do I get this?")
     credential_steps: ClassVar[str] = ""
     #: what the categories filter means for this kind (group, queue, label, folder...)
-    category_label: ClassVar[str] = "Categories"
+    #: the settings form's words over the list of categories, in the helpdesk's own terms
+    category_label: ClassVar[str] = N_("My categories (none ticked: all of them)")
 
     @classmethod
     def check_options(cls, config: SourceConfig) -> list[tuple[str, Text]]:

@@ -93,7 +93,6 @@ class DemoSource(Source):
     kind = "demo"
     description = N_("built-in demo helpdesk: tickets appear and get answered, no network")
     needs_secret = False
-    category_label = "Categories"
     # where the demo tickets' links point (the tray opens only links on a source's own site)
     optional = (Option("url", N_("Demo address"), default="https://example.com/ticketbell-demo"),)
 

@@ -225,7 +225,7 @@ class FreeScoutSource(Source):
     credential_steps = (  # the README's steps
         N_("Manage → API & Webhooks in FreeScout shows the API key")
     )
-    category_label = "Mailboxes"
+    category_label = N_("My mailboxes (none ticked: all of them)")
 
     def set_up(self) -> None:
         web = self.config.url.rstrip("/")

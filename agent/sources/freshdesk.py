@@ -362,7 +362,7 @@ class FreshdeskSource(Source):
         "in Freshdesk, click your profile picture → Profile settings → View API Key (next to "
         "the password fields), copy it"
     )
-    category_label = "Groups"
+    category_label = N_("My groups (none ticked: all of them)")
     #: pages of the tickets list one stats sweep may read
     stats_pages = MAX_STATS_PAGES
 

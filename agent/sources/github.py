@@ -273,7 +273,7 @@ class GitHubSource(Source):
         "GitHub → Settings → Developer settings → Personal access tokens → Fine-grained "
         "token, limited to the repository, with read access to Issues (and Metadata)"
     )
-    category_label = "Labels"
+    category_label = N_("My labels (none ticked: all of them)")
 
     def set_up(self) -> None:
         repo = str(self.option("repository") or "").strip().strip("/")

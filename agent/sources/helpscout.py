@@ -137,7 +137,7 @@ class HelpScoutSource(Source):
         "in Help Scout, Your Profile → My Apps → Create My App (any redirection URL will do); "
         "it shows an App ID (the user above) and an App Secret"
     )
-    category_label = "Mailboxes"
+    category_label = N_("My mailboxes (none ticked: all of them)")
 
     def set_up(self) -> None:
         if not self.config.user:

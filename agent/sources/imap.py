@@ -158,7 +158,7 @@ class ImapSource(Source):
         "Security → 2-Step Verification → App passwords; Microsoft account → Security → "
         "Advanced security options → App passwords) and store that one."
     )
-    category_label = "Folders or recipient addresses"
+    category_label = N_("My folders or recipient addresses (none ticked: all of them)")
 
     @classmethod
     def check_options(cls, config: SourceConfig) -> list[tuple[str, Text]]:

@@ -239,7 +239,7 @@ class RTSource(Source):
     credential_steps = (  # the README's steps
         N_("in RT, Logged in as … → Settings → Auth Tokens → Create, copy it")
     )
-    category_label = "Queues"
+    category_label = N_("My queues (none ticked: all of them)")
 
     def set_up(self) -> None:
         self.statuses = frozenset(

@@ -17,7 +17,7 @@ message is trusted because it looks right.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote
@@ -86,6 +86,11 @@ class Published:
     tickets: tuple[Ticket, ...] = ()
     health: str = "ok"
     message: str = ""
+    #: each ticket's id -> (the values of its message item, the Ticket made of them): the next
+    #: publication's items that are equal make the same Ticket and are not parsed again
+    parsed: Mapping[str, tuple[tuple[object, ...], Ticket]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,22 @@ def ticket_json(t: Ticket) -> dict[str, Any]:
         "url": t.url,
         "assignee": t.assignee,
     }
+
+
+#: the keys of a ticket's item, in the order :func:`ticket_json` writes them
+TICKET_FIELDS = (
+    "id",
+    "subject",
+    "created_at",
+    "waiting_since",
+    "requester",
+    "category",
+    "priority",
+    "status",
+    "due_at",
+    "url",
+    "assignee",
+)
 
 
 # --------------------------------------------------------------------------- reading
@@ -191,7 +212,11 @@ def parse_ticket(source: str, ticket: object) -> Ticket:
         raise Refused(f"malformed: ticket {texts['id'][:40]!r}: {exc}") from None
 
 
-def parse_tickets(team_name: str, source: str, raw: bytes) -> Published:
+def parse_tickets(
+    team_name: str, source: str, raw: bytes, last: Published | None = None
+) -> Published:
+    """A source's tickets; an item equal to one of ``last`` (the publication before) gives
+    the Ticket made of it then, unparsed (parsing is a function of the item alone)."""
     data = load(team_name, raw)
     items = data.get("tickets")
     if not isinstance(items, list):
@@ -201,8 +226,21 @@ def parse_tickets(team_name: str, source: str, raw: bytes) -> Published:
     complete = data.get("complete")
     if not isinstance(complete, bool):
         raise Refused("malformed: complete must be true or false")
-    tickets = tuple(parse_ticket(source, item) for item in items)
-    return Published(_text(data, "hub"), _seq(data), _time(data, "at"), complete, tickets)
+    known = last.parsed if last is not None else {}
+    parsed: dict[str, tuple[tuple[object, ...], Ticket]] = {}
+    tickets = []
+    for item in items:
+        # only items in the order the hub writes them are remembered (values alone then say it)
+        if not isinstance(item, dict) or tuple(item) != TICKET_FIELDS:
+            tickets.append(parse_ticket(source, item))
+            continue
+        values = tuple(item.values())
+        held = known.get(values[0]) if isinstance(values[0], str) else None
+        ticket = held[1] if held is not None and held[0] == values else parse_ticket(source, item)
+        parsed[ticket.id] = (values, ticket)
+        tickets.append(ticket)
+    at = _time(data, "at")
+    return Published(_text(data, "hub"), _seq(data), at, complete, tuple(tickets), parsed=parsed)
 
 
 def parse_health(team_name: str, raw: bytes) -> Published:

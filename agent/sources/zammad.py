@@ -257,7 +257,7 @@ class ZammadSource(Source):
         "in Zammad, your avatar → Profile → Token Access → Create, with the permission "
         "ticket.agent; copy it"
     )
-    category_label = "Groups"
+    category_label = N_("My groups (none ticked: all of them)")
 
     def set_up(self) -> None:
         self.states = frozenset(

@@ -254,7 +254,7 @@ class ZendeskSource(Source):
         "Admin Center → Apps and integrations → APIs → Zendesk API, enable Token access, Add "
         "API token, copy it"
     )
-    category_label = "Groups"
+    category_label = N_("My groups (none ticked: all of them)")
 
     def set_up(self) -> None:
         config, secret = self.config, self.secret

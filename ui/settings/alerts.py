@@ -7,6 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -18,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from agent.config import ConfigError, schema
-from agent.i18n import _
+from agent.i18n import N_, _
 from ui.settings.widgets import clear, plain_label, show_error_in, with_error
 
 
@@ -29,6 +30,17 @@ def _set(section: dict[str, Any], key: str, text: str) -> None:
         section.pop(key, None)
 
 
+#: the sounds Ticketbell brings, and "off", by their names in the person's language
+SOUND_NAMES = {
+    "chime": N_("Chime"),
+    "urgent": N_("Urgent tone"),
+    "bell": N_("Bell"),
+    "knock": N_("Knock"),
+    "off": N_("Off (no sound)"),
+}
+OWN_FILE = "file"  # the chooser's entry for a .wav file of one's own
+
+
 class AlertsPage(QWidget):
     test_sound = Signal()
 
@@ -36,13 +48,7 @@ class AlertsPage(QWidget):
         super().__init__()
         self.form = QFormLayout(self)
         self.errors: dict[str, QLabel] = {}
-        self.sound = QLineEdit(str(alerts.get("sound", schema.default("alerts", "sound"))))
-        browse = QPushButton(_("Choose a .wav file…"))
-        browse.clicked.connect(self._choose_sound)
-        sound_row = QHBoxLayout()
-        sound_row.addWidget(self.sound, 1)
-        sound_row.addWidget(browse)
-        self._field("sound", sound_row)
+        self._field("sound", self._sound_row(str(alerts.get("sound", ""))), hint=False)
         self.volume = QSlider(Qt.Orientation.Horizontal)
         self.volume.setRange(0, 100)
         volume = alerts.get("volume", schema.default("alerts", "volume"))
@@ -57,6 +63,38 @@ class AlertsPage(QWidget):
         off = _('e.g. {example} ("off": no reminders)').format(example=example)
         self.remind.setPlaceholderText(off)
         self._field("remind_every", self.remind)
+
+    def _sound_row(self, sound: str) -> QHBoxLayout:
+        """The built-in sounds by their names in the person's language, "Off", or a .wav file
+        of one's own (its path and a Choose button shown only then)."""
+        sound = sound.strip() or str(schema.default("alerts", "sound"))
+        self.sound_choice = QComboBox()
+        for value, name in SOUND_NAMES.items():
+            self.sound_choice.addItem(_(name), value)
+        self.sound_choice.addItem(_("A .wav file of your own"), OWN_FILE)
+        own = self.sound_choice.findData(sound) < 0
+        self.sound_choice.setCurrentIndex(self.sound_choice.findData(OWN_FILE if own else sound))
+        self.sound = QLineEdit(sound if own else "")
+        self.sound.setAccessibleName(_("Sound file"))
+        self.browse = QPushButton(_("Choose a .wav file…"))
+        self.browse.clicked.connect(self._choose_sound)
+        self.sound_choice.currentIndexChanged.connect(self._sound_chosen)
+        row = QHBoxLayout()
+        row.addWidget(self.sound_choice)
+        row.addWidget(self.sound, 1)
+        row.addWidget(self.browse)
+        self._sound_chosen()
+        return row
+
+    def _sound_chosen(self) -> None:
+        own = self.sound_choice.currentData() == OWN_FILE
+        self.sound.setVisible(own)
+        self.browse.setVisible(own)
+
+    def sound_value(self) -> str:
+        """What ``[alerts] sound`` becomes: a built-in name, "off", or the file's path."""
+        chosen = str(self.sound_choice.currentData())
+        return self.sound.text().strip() if chosen == OWN_FILE else chosen
 
     def _add_test_row(self, sound_problem: str) -> None:
         test = QPushButton(_("Play the sound"))
@@ -84,7 +122,7 @@ class AlertsPage(QWidget):
     def collect(self, data: dict[str, Any]) -> None:
         """Write the page into ``data`` (the whole config document)."""
         section = data.setdefault("alerts", {})
-        _set(section, "sound", self.sound.text())
+        _set(section, "sound", self.sound_value())
         _set(section, "quiet_hours", self.quiet.text())
         _set(section, "remind_every", self.remind.text())
         section["volume"] = self.volume.value() / 100

@@ -23,6 +23,7 @@ from agent import config as config_module
 from agent import secrets as secret_store
 from agent.config import Config, ConfigError
 from agent.i18n import N_, _, ngettext
+from ui.access import plain, show_focus
 from ui.settings.alerts import AlertsPage
 from ui.settings.escalation import EscalationPage
 from ui.settings.general import GeneralPage
@@ -85,6 +86,7 @@ class SettingsDialog(QDialog):
         layout.addWidget(self._buttons())
         fit_screen(self, 760, 640)
         retab(self)
+        show_focus(self)
         self.pristine = copy.deepcopy(self.collect())  # what Esc compares with
         if error is not None:
             self.show_error(error)
@@ -111,12 +113,13 @@ class SettingsDialog(QDialog):
             lambda: self.source_form.set_role(self.general.role.currentData())
         )
         self.source_form.set_role(self.general.role.currentData())
-        self.tabs.addTab(self.helpdesks, _("Helpdesks"))
+        # TRANSLATORS: "&" marks the Alt-letter, each other on pages, Import, Export, Save, Cancel
+        self.tabs.addTab(self.helpdesks, _("&Helpdesks"))
         for page, title in (
-            (self.response, _("Response times")),
-            (self.alerts, _("Alerts")),
-            (self.escalation, _("Escalation")),
-            (self.general, _("General")),
+            (self.response, _("&Response times")),
+            (self.alerts, _("&Alerts")),
+            (self.escalation, _("&Escalation")),
+            (self.general, _("&General")),
         ):
             self.tabs.addTab(scrolling(page), title)
 
@@ -124,8 +127,8 @@ class SettingsDialog(QDialog):
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
         )
-        imp = buttons.addButton(_("Import…"), QDialogButtonBox.ButtonRole.ActionRole)
-        exp = buttons.addButton(_("Export…"), QDialogButtonBox.ButtonRole.ActionRole)
+        imp = buttons.addButton(_("&Import…"), QDialogButtonBox.ButtonRole.ActionRole)
+        exp = buttons.addButton(_("E&xport…"), QDialogButtonBox.ButtonRole.ActionRole)
         imp.setToolTip(_("Read a provisioning file your team owner gave you"))
         exp.setToolTip(_("Write these settings, without any token or password, for your team"))
         imp.clicked.connect(self._import)
@@ -258,7 +261,7 @@ class SettingsDialog(QDialog):
         if tabs:
             self.tabs.setCurrentIndex(tabs[0])
             self.helpdesks.first_error_in_view()
-        titles = [self.tabs.tabText(i) for i in tabs]
+        titles = [plain(self.tabs.tabText(i)) for i in tabs]
         show(self.banner, _banner(titles, others, unplaced))
 
     def _tab_of(self, page: QWidget) -> int:

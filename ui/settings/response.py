@@ -73,7 +73,8 @@ class RuleRow(QWidget):
         for widget, key in ((self.source, "source"), (self.category, "category")):
             widget.setAccessibleName(_(RULE_NAMES[key]))
             row.addWidget(widget, 1)
-        self.priority.setAccessibleName(_(RULE_NAMES["priority"]))
+        # a combo box's name on AT-SPI is its value: a label of its own says what it is
+        row.addWidget(QLabel(_(RULE_NAMES["priority"])))
         row.addWidget(self.priority, 1)
         row.addWidget(QLabel(_(RULE_NAMES["window"])))
         row.addWidget(self.window_edit)

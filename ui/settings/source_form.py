@@ -79,6 +79,7 @@ class SignInRow(QWidget):
             return
         self.cancel = threading.Event()
         self.button.setText(_("Cancel"))
+        retab(self)  # its Alt-letter: one of "Cancel"'s
         show(self.text, _("Asking the sign-in server…"), True)
         threading.Thread(target=self._work, args=(source, self.cancel), daemon=True).start()
 
@@ -89,6 +90,7 @@ class SignInRow(QWidget):
     def _done(self, ok: bool, message: str) -> None:
         self.cancel = None
         self.button.setText(_("Sign in…"))
+        retab(self)
         show(self.text, message, ok)
 
 
@@ -274,6 +276,7 @@ class SourceForm(QWidget):
             + ". "
             + _("Paste it here: Ticketbell keeps it in the keyring, never in the settings file.")
         )
+        self.categories_label.setText(_(cls.category_label))
         cats = [str(c) for c in table.get("categories", [])]
         self.set_categories(cats, cats)
         show(self.test_result, "")

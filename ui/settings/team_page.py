@@ -23,7 +23,8 @@ from agent import secrets as secret_store
 from agent.config import Config, ConfigError, Team
 from agent.i18n import _
 from agent.team_agent import hub_sources, join_table
-from ui.settings.widgets import Worker, hint, plain_label, show
+from ui.access import plain
+from ui.settings.widgets import Worker, hint, plain_label, retab, show
 
 
 class JoinTeamDialog(QDialog):
@@ -67,6 +68,7 @@ class JoinTeamDialog(QDialog):
         buttons.accepted.connect(self.save)
         buttons.rejected.connect(self.reject)
         lay.addWidget(buttons)
+        retab(self)
         self.worker = Worker()
         self.worker.done.connect(self._listed)
 
@@ -113,19 +115,20 @@ class JoinTeamDialog(QDialog):
             return
         show(self.note, _("Tick what you follow; no category ticked: all of them."), ok=True)
         for name, categories in found.items():
-            source = QCheckBox(name)
+            source = QCheckBox(name.replace("&", "&&"))  # a name's '&' shown, not a mnemonic
             source.setChecked(True)
             self.picks.addWidget(source)
             self.boxes[name] = [source]
             for category in categories:
-                box = QCheckBox(f"    {category}")
+                box = QCheckBox("    " + category.replace("&", "&&"))
                 self.picks.addWidget(box)
                 self.boxes[name].append(box)
         self.save_button.setEnabled(True)
+        retab(self)
 
     def picked(self) -> dict[str, list[str]]:
         return {
-            name: [b.text().strip() for b in boxes[1:] if b.isChecked()]
+            name: [plain(b.text()).strip() for b in boxes[1:] if b.isChecked()]
             for name, boxes in self.boxes.items()
             if boxes[0].isChecked()
         }

@@ -290,6 +290,7 @@ class KeyValueEditor(QWidget):
         self.grid.horizontalHeader().setStretchLastSection(True)
         self.grid.verticalHeader().setVisible(False)
         self.grid.setMinimumHeight(120)
+        self.grid.setTabKeyNavigation(False)  # the arrows go from cell to cell; Tab leaves it
         layout.addWidget(self.grid)
         self.set_value(value)
         self.grid.itemChanged.connect(self._keep_an_empty_row)

@@ -34,7 +34,7 @@ from agent.config import Config, ConfigError, problems
 from agent.connection import ConnectionTest
 from agent.i18n import _, ngettext
 from agent.sources import KINDS
-from ui.access import ERROR, name_controls, text_style
+from ui.access import ERROR, give_mnemonics, name_controls, show_focus, text_style
 from ui.settings.source_form import SourceForm
 from ui.settings.widgets import (
     DEMO,
@@ -105,6 +105,7 @@ class ConnectPage(QWizardPage):
         else:
             self.passed = None
             self.anyway.setVisible(True)
+            give_mnemonics(self)
 
 
 class DonePage(QWizardPage):
@@ -131,6 +132,7 @@ class DonePage(QWizardPage):
         self.summary.setText(text)
         self.summary.setStyleSheet("" if saved else text_style(ERROR))
         self.autostart.setVisible(saved)
+        give_mnemonics(self)
         self.completeChanged.emit()
 
     def isComplete(self) -> bool:  # Finish only once the settings are saved
@@ -175,6 +177,7 @@ class FirstRunWizard(QWizard):
         self.addPage(self.done_page)
         fit_screen(self, 680, 600)
         name_controls(self)
+        show_focus(self)
         self.currentIdChanged.connect(self._page_changed)
         self.finished.connect(self._finished)
 
