@@ -114,7 +114,7 @@ def test_a_connector_refusing_its_options_says_so_in_the_persons_language():
         name="Desk", kind="json", url="http://127.0.0.1:9/t", options={"fields": ["id"]}
     )
     with pytest.raises(NotConfigured) as caught:
-        JsonSource(config, "token")
+        JsonSource(config, "fields-test-7f3a9c")  # a secret no text contains
     with i18n.speaking("fr"):
         assert str(caught.value) == (
             "Desk : fields doit être une table : chaque champ de ticket et où il se trouve "
