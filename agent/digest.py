@@ -164,7 +164,7 @@ def _blind_lines(ledger: _Ledger, failing: Mapping[str, datetime], since: dateti
     for (source, cycle), kinds in sorted(ledger.blind.items()):
         start = parse_time(cycle) or now
         down, up = kinds.get("source_down"), kinds.get("source_up")
-        why = down.subject if down else ""
+        why = "" if down is None else str(down.text) if down.text is not None else down.subject
         if up is not None:
             if at(up) < since:
                 continue

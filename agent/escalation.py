@@ -40,7 +40,7 @@ from agent.channels import (
 )
 from agent.channels import apprise_plugin as _apprise_plugin
 from agent.config import Config, Escalation
-from agent.i18n import N_, _
+from agent.i18n import N_, Text, _
 from agent.model import Alert, SourceHealth
 from agent.queue import LocalQueue
 from agent.storage import AlertKey, OutboxEntry, OutboxKey, alert_key, cycle_prefix
@@ -336,9 +336,9 @@ def escalation_messages(
             title, lines = _overdue_text(alert, config, now)
             kind = "escalation"
         else:
-            title = alert.message
+            title = str(alert.text) if alert.text is not None else alert.message
             unknown = _("Until it can read it again, its waiting tickets are unknown.")
-            lines = [alert.message, "", unknown]
+            lines = [title, "", unknown]
             kind = "blind"
     out = []
     for target in targets_for(alert, config.escalation):
@@ -467,10 +467,17 @@ def blind_alerts(
         since = s.failing_since
         if since is None or now - since < escalation.blind_after:
             continue
-        message = _("Ticketbell cannot read {source} since {time}: {problem}").format(
-            source=s.name, time=i18n.time_text(since, tz), problem=s.message
+        said = Text(
+            N_("Ticketbell cannot read {source} since {time}: {problem}"),
+            source=s.name,
+            time=i18n.TimeOfDay(since, tz),
+            problem=s.text if s.text is not None else s.message,
         )
-        out.append(Alert.of_source("escalated", now, blind_key(s.name, since), s.name, message))
+        key = blind_key(s.name, since)
+        english = said.english
+        out.append(
+            Alert.of_source("escalated", now, key, s.name, str(said), english=english, said=said)
+        )
     return out
 
 

@@ -287,6 +287,38 @@ class Text:
     def __reduce__(self) -> tuple[object, tuple[str, tuple[tuple[str, object], ...]]]:
         return (_rebuilt, (self._template, self._params))
 
+    def data(self) -> dict[str, object]:
+        """The text as JSON can keep it (the alert ledger), to be written again later in
+        another language: :func:`text_of`. A parameter that is neither a text, a number nor
+        a :class:`Text` is kept as its English."""
+        return {"text": self._template, "params": {k: _param_data(v) for k, v in self._params}}
+
+
+def _param_data(value: object) -> object:
+    if isinstance(value, Text):
+        return value.data()
+    if isinstance(value, Number):
+        return {"number": value.value}
+    if isinstance(value, str | int | float):
+        return value
+    with in_english():
+        return str(value)
+
+
+def text_of(data: object) -> Text | None:
+    """The :class:`Text` that :meth:`Text.data` kept, or None when ``data`` is not one."""
+    if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+        return None
+    params = data.get("params")
+    values = {str(k): _param_of(v) for k, v in params.items()} if isinstance(params, dict) else {}
+    return Text(data["text"], **values)
+
+
+def _param_of(value: object) -> object:
+    if isinstance(value, dict) and isinstance(value.get("number"), int | float):
+        return Number(value["number"])
+    return text_of(value) or value
+
 
 def _rebuilt(template: str, params: tuple[tuple[str, object], ...]) -> Text:
     """A pickled :class:`Text` again (a copy for another process)."""
@@ -341,6 +373,37 @@ def duration(span: timedelta) -> str:
     shown = [(n, unit) for n, unit in parts[first : first + 2] if n] or [(0, "duration-minute")]
     words = [format_unit(n, unit, length="short", locale=current().formats) for n, unit in shown]
     return " ".join(words)
+
+
+def number(value: float) -> str:
+    """A number as the person's locale writes it: "1,234", "1.234", "1\u202f234"."""
+    from babel.numbers import format_decimal
+
+    return format_decimal(value, locale=current().formats)
+
+
+@dataclass(frozen=True)
+class Number:
+    """A number in a :class:`Text`, written as the locale of the place that shows it:
+    ``Text(N_("{size} bytes"), size=Number(1234))`` is "1.234 bytes" in German, "1,234" in
+    its English copy."""
+
+    value: float
+
+    def __str__(self) -> str:
+        return number(self.value)
+
+
+@dataclass(frozen=True)
+class TimeOfDay:
+    """A clock time in a :class:`Text`, written as the locale of the place that shows it
+    ("14:05", "2:05 PM"; 24-hour in the English copy)."""
+
+    at: datetime
+    tz: tzinfo | None = None
+
+    def __str__(self) -> str:
+        return time_text(self.at, self.tz)
 
 
 def relative(span: timedelta) -> str:

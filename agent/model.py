@@ -12,6 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from enum import Enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agent.i18n import Text
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 UTC = timezone.utc
@@ -162,6 +166,9 @@ class SourceHealth:
     sign_in: bool = False  # failing because a person must sign in again (OAuth sources)
     #: ``message`` in English, for the log and JSON output ("": ``message`` is English)
     english: str = ""
+    #: ``message`` as a Text when it is one, to be written again in another language (an
+    #: escalation in the owner's); None: ``message`` is all there is
+    text: Text | None = None
 
     @property
     def message_en(self) -> str:
@@ -241,6 +248,9 @@ class Alert:
     sound: str = ""
     #: a source's alert: its message in English, for the log and the JSON output
     english: str = ""
+    #: a source's alert: its message as a Text when it is one, to be written again in another
+    #: language (an escalation and the digest, in the owner's)
+    text: Text | None = None
 
     @classmethod
     def of_ticket(
@@ -274,10 +284,12 @@ class Alert:
         tickets: tuple[WaitingTicket, ...] = (),
         counts: tuple[tuple[str, int], ...] = (),
         english: str = "",
+        said: Text | None = None,
     ) -> Alert:
         """An alert about a whole source (it cannot be read, it reads again, its new tickets
         summed up): ``text`` is both its subject and its message; ``english``, the text for
-        the log and JSON when ``text`` is in the person's language."""
+        the log and JSON when ``text`` is in the person's language; ``said``, the Text it was
+        written from, if any."""
         return cls(
             kind,
             at,
@@ -288,6 +300,7 @@ class Alert:
             tickets=tickets,
             counts=counts,
             english=english,
+            text=said,
         )
 
     def to_json(self) -> dict[str, object]:

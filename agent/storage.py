@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 from tinydb.storages import Storage
 
+from agent.i18n import Text, text_of
 from agent.model import UTC, Alert, Ticket, parse_time
 
 log = logging.getLogger(__name__)
@@ -308,6 +309,8 @@ class LedgerEntry:
     assignee: str = ""  # answered only
     cycle: str = ""  # answered only: the ticket's waiting_since, as stored
     level: int = 0  # alerts only
+    #: a source's alert: its subject as a Text, for the digest in the owner's language
+    text: Text | None = None
 
     def row(self) -> dict[str, Any]:
         common = {"key": self.key, "kind": self.kind, "source": self.source, "ticket": self.ticket}
@@ -320,12 +323,14 @@ class LedgerEntry:
                 "subject": self.subject,
                 "at": self.at.isoformat(),
             }
+        said = {"text": self.text.data()} if self.text is not None else {}
         return {
             **common,
             "subject": self.subject,
             "category": self.category,
             "level": self.level,
             "at": self.at.isoformat(),
+            **said,
         }
 
     @classmethod
@@ -341,6 +346,7 @@ class LedgerEntry:
             assignee=str(row.get("assignee") or ""),
             cycle=str(row.get("cycle") or ""),
             level=int(row.get("level") or 0),
+            text=text_of(row.get("text")),
         )
 
 
@@ -355,6 +361,7 @@ def ledger_row(alert: Alert) -> dict[str, Any]:
         subject=alert.subject,
         category=alert.category,
         level=alert.level,
+        text=alert.text,
     ).row()
 
 

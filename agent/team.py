@@ -27,7 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent import secrets
 from agent.config import Team
-from agent.i18n import N_, Text
+from agent.i18n import N_, Text, TimeOfDay
 from agent.model import Snapshot, utcnow
 from agent.sources import team_messages as msg
 from agent.sources.base import BadResponse, Unavailable, Unreachable
@@ -39,10 +39,7 @@ OFFLINE_AFTER = 3
 #: how long a new connection waits for the broker's retained messages before a first read
 SYNC_WAIT = 5.0
 KEEPALIVE = 30
-
-
-def local_clock(at: datetime) -> str:
-    return at.astimezone().strftime("%H:%M")
+NO_PASSWORD = N_("no team password: `ticketbell secret set team`")
 
 
 def team_password(team: Team) -> str | None:
@@ -107,7 +104,10 @@ class TeamLink:
         self.synced = False
         self.connected = threading.Event()  # the broker took the login (once, at least)
         self.closed = False
-        self.problem = "" if password else "no team password: `ticketbell secret set team`"
+        #: why this link cannot follow the hub (None: it can), for a person; the log and
+        #: ``check --json`` write its ``.english``
+        self.problem: Text | None = None if password else Text(NO_PASSWORD)
+        self.refused_login = False
         self.on_claims: Callable[[], None] | None = None
         #: called (on the connection's thread) with a source whose publications changed, or
         #: "" when the hub came or went: the agent reads its team sources again at once
@@ -132,9 +132,12 @@ class TeamLink:
 
     def _connected(self, client: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
-            self._set_problem(f"the broker refused the login of {self.team.user!r}: {reason}")
+            text = N_("the broker refused the login of {user}: {reason}")
+            self._set_problem(Text(text, user=repr(self.team.user), reason=str(reason)))
+            self.refused_login = True
             return
-        self.problem = ""
+        self.problem = None
+        self.refused_login = False
         self.connected.set()
         _, self.sub_mid = client.subscribe(msg.topic(self.team.name) + "/#", qos=1)
         if self.with_presence:
@@ -154,15 +157,18 @@ class TeamLink:
                 self._bump()
 
     def _disconnected(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        if not self.closed and "refused the login" not in self.problem:  # that says more
-            self._set_problem(f"the connection to the team broker dropped ({reason})")
+        if not self.closed and not self.refused_login:  # that says more
+            text = N_("the connection to the team broker dropped ({reason})")
+            self._set_problem(Text(text, reason=str(reason)))
 
     def _connect_failed(self, _c: Any, _u: Any) -> None:
-        self._set_problem(f"cannot connect to the team broker {self.team.broker}")
+        text = N_("cannot connect to the team broker {broker}")
+        self._set_problem(Text(text, broker=self.team.broker))
 
-    def _set_problem(self, text: str) -> None:
+    def _set_problem(self, problem: Text) -> None:
+        text = problem.english  # the log's
         with self.changed:
-            self.problem = text
+            self.problem = problem
             self.synced = False
             self._bump(hub=True)
             self.hub_moved.notify_all()
@@ -284,14 +290,16 @@ class TeamLink:
 
     # ------------------------------------------------------------------ what a member reads
 
-    def hub_problem(self, now: datetime) -> str | None:
-        """Why the hub's publications cannot be trusted as current now, or None."""
+    def hub_problem(self, now: datetime) -> Text | None:
+        """Why the hub's publications cannot be trusted as current now, or None: for a person
+        (``.english`` for the log and ``check --json``)."""
         if self.beat is None or self.beat_heard is None:
-            return "no team hub has been heard from on the broker"
+            return Text(N_("no team hub has been heard from on the broker"))
+        offline = N_("the team hub is offline since {time}")
         if self.offline_since is not None:
-            return f"the team hub is offline since {local_clock(self.offline_since)}"
+            return Text(offline, time=TimeOfDay(self.offline_since))
         if now - self.beat_heard > timedelta(seconds=OFFLINE_AFTER * self.beat.interval):
-            return f"the team hub is offline since {local_clock(self.beat_heard)}"
+            return Text(offline, time=TimeOfDay(self.beat_heard))
         return None
 
     def hub_deadline(self) -> datetime | None:

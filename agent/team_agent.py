@@ -21,7 +21,7 @@ from agent.engine import Agent, make_source
 from agent.engine.commands import CheckNow
 from agent.engine.pipeline import FetchResult, SourceState
 from agent.engine.workers import fetch_seconds
-from agent.i18n import _
+from agent.i18n import N_, Text, _, english
 from agent.model import Alert, Status
 from agent.policy import _alert as policy_alert
 from agent.presence import Presence
@@ -176,7 +176,7 @@ class TeamAgent(Agent):
     def team_json(self) -> dict[str, Any]:
         """For ``check --json``: the hub's state and who is watching which categories."""
         return {
-            "hub": self.link.hub_problem(self.clock.now()) or "online",
+            "hub": english(self.link.hub_problem(self.clock.now()) or "online"),
             "watching": self.link.watchers(),
             "refused": list(self.link.notes),
         }
@@ -227,7 +227,7 @@ def claim_once(settings: Team, source: str, ticket: str, release: bool, wait: fl
             if info.is_published():
                 return ""
         refused = _("the team broker {broker} did not take the claim")
-        return link.problem or refused.format(broker=settings.broker)
+        return str(link.problem) if link.problem else refused.format(broker=settings.broker)
     finally:
         link.close()
 
@@ -244,7 +244,8 @@ def hub_sources(
         return {}, str(exc)
     try:
         if not link.wait_synced(wait):
-            return {}, link.problem or f"no answer from the team broker {settings.broker}"
+            no_answer = Text(N_("no answer from the team broker {broker}"), broker=settings.broker)
+            return {}, str(link.problem or no_answer)
         found = {
             name: sorted({t.category for t in link.tickets[name].tickets if t.category})
             if name in link.tickets
@@ -252,7 +253,8 @@ def hub_sources(
             for name in sorted(set(link.tickets) | set(link.health))
         }
         if not found:
-            return {}, link.hub_problem(link.clock()) or "the team's hub publishes no source yet"
+            none_yet = Text(N_("the team's hub publishes no source yet"))
+            return {}, str(link.hub_problem(link.clock()) or none_yet)
         return found, ""
     finally:
         link.close()

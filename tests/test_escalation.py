@@ -9,6 +9,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from agent import config as cfg
 from agent import digest, escalation
 from agent import secrets as secret_store
 from agent.engine import Agent
+from agent.i18n import N_, Text
 from agent.model import UTC, Alert, Health, Snapshot, Ticket
 from agent.queue import LocalQueue
 from agent.sources.base import AuthError, Source
@@ -498,6 +500,31 @@ def test_a_blind_source_is_escalated_and_its_recovery_followed_up(owner, clock, 
     o.agent.check_now()
     wait_until(lambda: len(mailbox.messages) == 2)
     assert mailbox.subjects()[1].startswith("Ticketbell reads Desk again (it could not for 1 h 3")
+
+
+def test_a_blind_source_is_escalated_and_followed_up_in_the_owners_language(owner, clock, mailbox):
+    config = make_config([{"after": "0m", "notify": [mailbox.url]}])
+    o = owner(replace(config, language="de"))  # the owner reads German; the agent, English
+    o.source.error = AuthError(
+        Text(N_("{name} refused access; the token lacks permission"), name="Desk")
+    )
+    o.start()
+    wait_until(lambda: o.agent.status.sources[0].health is Health.FAILING)
+    since = clock.now().astimezone().strftime("%H:%M")
+    o.advance(31 * 60)
+    wait_until(lambda: len(mailbox.messages) == 1)
+    assert mailbox.subjects() == [
+        f"Ticketbell kann Desk seit {since} nicht lesen: "
+        "Desk hat den Zugriff verweigert; dem Token fehlt die Berechtigung"
+    ]
+    assert [a.message for a in o.escalated()] == [  # the tray, in the agent's language
+        f"Ticketbell cannot read Desk since {since}: "
+        "Desk refused access; the token lacks permission"
+    ]
+    o.source.error = None
+    o.agent.check_now()
+    wait_until(lambda: len(mailbox.messages) == 2)
+    assert mailbox.subjects()[1].startswith("Ticketbell liest Desk wieder (das ging 31 Min")
 
 
 def test_acknowledge_stops_repeats_until_a_new_waiting_cycle(owner, clock, mailbox):

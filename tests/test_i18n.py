@@ -18,6 +18,7 @@ from babel.messages.pofile import read_po
 
 from agent import i18n
 from agent.config import ConfigError, from_dict
+from agent.model import SourceHealth
 from tests.conftest import ROOT, run_cli
 
 UTC = timezone.utc
@@ -290,6 +291,59 @@ def test_escalations_are_written_in_the_owners_language(clock):
     assert "wartet seit" in record["body"] and "Priorität: high" in record["body"]
     assert "Eskalationsstufe 1 von 1." in record["body"]
     assert i18n.current().code == "en"  # only the message, not the process, spoke German
+    # a blind source, found by an agent speaking English, is escalated in German too
+    config = from_dict(raw)
+    (blind,) = escalation.blind_alerts([failing_health(now)], config.escalation, now, timezone.utc)
+    assert blind.message == (
+        "Ticketbell cannot read Desk since 08:00: Desk refused access; the token lacks permission"
+    )
+    (_key, record), *_ = escalation.escalation_messages(blind, config, now)
+    german = (
+        "Ticketbell kann Desk seit 08:00 nicht lesen: "
+        "Desk hat den Zugriff verweigert; dem Token fehlt die Berechtigung"
+    )
+    assert record["title"] == german and record["body"].startswith(german)
+    assert "Bis die Quelle wieder gelesen werden kann, sind ihre wartenden" in record["body"]
+    assert "refused access" not in record["body"]
+    assert blind.to_json()["subject"] == blind.message  # the JSON output stays English
+
+
+def failing_health(now: datetime) -> SourceHealth:
+    """Desk, failing for two hours: the token lacks permission (a Text, as a connector says)."""
+    from agent.i18n import N_, Text
+    from agent.model import Health
+
+    said = Text(N_("{name} refused access; the token lacks permission"), name="Desk")
+    since = now - timedelta(hours=2)
+    return SourceHealth("Desk", "json", Health.FAILING, str(said), failing_since=since, text=said)
+
+
+def test_the_digest_says_why_a_source_was_blind_in_the_owners_language(clock):
+    import orjson
+
+    from agent.digest import digest_text
+    from agent.model import Alert
+    from agent.storage import LedgerEntry, alert_key, ledger_row
+
+    now = clock.now()
+    health = failing_health(now)
+    since = health.failing_since
+    assert since is not None
+    key = alert_key("Desk", "*", since.isoformat(), "source_down")
+    down = Alert.of_source(
+        "source_down", since, key, "Desk", health.message, english=health.message, said=health.text
+    )
+    stored = orjson.loads(orjson.dumps(ledger_row(down)))  # as the ledger keeps it
+    entry = LedgerEntry.of(stored)
+    with i18n.speaking("de"):
+        _title, body = digest_text([entry], [], {"Desk": since}, since, now, timezone.utc)
+    assert "(Desk hat den Zugriff verweigert; dem Token fehlt die Berechtigung)" in body
+    assert "refused access" not in body
+    # an entry written before the ledger kept texts says what it recorded
+    older = LedgerEntry.of({k: v for k, v in stored.items() if k != "text"})
+    with i18n.speaking("de"):
+        _title, body = digest_text([older], [], {"Desk": since}, since, now, timezone.utc)
+    assert "(Desk refused access; the token lacks permission)" in body
 
 
 # --------------------------------------------------------------------------- compiling

@@ -16,7 +16,7 @@ import platformdirs
 
 import agent.config.schema as schema
 from agent.config.values import parse_duration
-from agent.i18n import N_, _
+from agent.i18n import N_, Text, _
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -55,15 +55,19 @@ class ConfigError(ValueError):
     """
 
     def __init__(
-        self, file: str | Path | None, key: KeyPath | str, message: str, **values: object
+        self, file: str | Path | None, key: KeyPath | str, message: str | Text, **values: object
     ) -> None:
         self.file = str(file) if file else "<config>"
         self.parts: KeyPath = key if isinstance(key, tuple) else ((key,) if key else ())
         self.key = key_text(self.parts)
-        self.message = _(message).format(**values) if values else _(message)
+        if isinstance(message, Text):  # a connector's check_options
+            self.message, written = str(message), message.english
+        else:
+            self.message = _(message).format(**values) if values else _(message)
+            written = message.format(**values) if values else message
         super().__init__(self._located(self.message))
         #: the whole text in English (the message as written), for the log and JSON output
-        self.english = self._located(message.format(**values) if values else message)
+        self.english = self._located(written)
 
     def _located(self, message: str) -> str:
         return f"{self.file}: {self.key}: {message}" if self.key else f"{self.file}: {message}"

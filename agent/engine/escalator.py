@@ -58,22 +58,28 @@ class Escalator:
         for alert in alerts:
             self._enqueue(escalation.escalation_messages(alert, config, now), now)
 
-    def answered(self, changes: Changes, now: datetime) -> None:
-        """Follow up the escalations of the tickets answered in ``changes``."""
+    def answered(self, changes: Changes, now: datetime, language: str = "") -> None:
+        """Follow up the escalations of the tickets answered in ``changes`` (in ``language``,
+        the owner's, as the escalations were)."""
         for t in changes.answered:
-            waited = i18n.duration(now - t.waiting_since)
-            text = _("Answered after {duration}: {source} #{ticket} — {subject}").format(
-                duration=waited, source=t.source, ticket=t.id, subject=t.subject
-            )
+            with i18n.speaking(language):
+                waited = i18n.duration(now - t.waiting_since)
+                text = _("Answered after {duration}: {source} #{ticket} — {subject}").format(
+                    duration=waited, source=t.source, ticket=t.id, subject=t.subject
+                )
             self.follow_up(t.source, t.id, t.cycle, text, now)
 
-    def source_back(self, name: str, since: datetime | None, now: datetime) -> None:
-        """A source failing since ``since`` is read again: follow up its blind-source alert."""
+    def source_back(
+        self, name: str, since: datetime | None, now: datetime, language: str = ""
+    ) -> None:
+        """A source failing since ``since`` is read again: follow up its blind-source alert
+        (in ``language``, the owner's)."""
         if since is None or not self.queue.already(escalation.blind_key(name, since)):
             return
-        text = _("Ticketbell reads {source} again (it could not for {duration})").format(
-            source=name, duration=i18n.duration(now - since)
-        )
+        with i18n.speaking(language):
+            text = _("Ticketbell reads {source} again (it could not for {duration})").format(
+                source=name, duration=i18n.duration(now - since)
+            )
         self.follow_up(name, "", since.isoformat(), text, now)
 
     def follow_up(self, source: str, ticket: str, cycle: str, text: str, now: datetime) -> None:

@@ -20,7 +20,7 @@ from agent import escalation, i18n, policy
 from agent.auth.providers import auth_warnings
 from agent.config import Config, SourceConfig
 from agent.engine.escalator import Escalator
-from agent.i18n import _
+from agent.i18n import Text, _
 from agent.insight.forecast import Outlook
 from agent.insight.record import record_changes, record_unreadable
 from agent.model import (
@@ -153,7 +153,7 @@ class Pipeline:
             record_changes(self.queue, self.config, changes, now)  # the daily aggregates
             # "answered" is an event, not an owed alert: the ticket left the queue in this write.
             self._unpublished.extend(self._answered_alerts(changes, now))
-            self._escalator.answered(changes, now)
+            self._escalator.answered(changes, now, self.config.language)
         if changes is not None and not changes.changed and not alerts and health_was is Health.OK:
             # Same tickets, same health: the policy's answer stands until ``_next_change``;
             # only the sources' "last checked" moved, so re-evaluating 10,000 tickets is waste.
@@ -175,7 +175,8 @@ class Pipeline:
             self._summarise.add(name)
         if was_failing:
             alerts.append(self._source_alert("source_up", state, now))
-            self._escalator.source_back(state.config.name, state.health.failing_since, now)
+            since = state.health.failing_since
+            self._escalator.source_back(name, since, now, self.config.language)
         self._mark_read(state, snapshot, now)
         if changes.changed:
             log.info(
@@ -235,6 +236,7 @@ class Pipeline:
             health=Health.SLOWED if slowed else Health.OK,
             message=self._slowed_text(next_poll) if slowed else "",
             english=self._slowed_english(next_poll) if slowed else "",
+            text=None,
             last_success=now,
             last_attempt=now,
             failing_since=None,
@@ -293,6 +295,7 @@ class Pipeline:
             health=Health.SLOWED,
             message=self._slowed_text(until),
             english=self._slowed_english(until),
+            text=None,
             last_attempt=now,
             failing_since=None,
             next_poll=until,
@@ -325,6 +328,7 @@ class Pipeline:
             health=Health.FAILING,
             message=error.message,
             english=error.english,
+            text=error.text if isinstance(error.text, Text) else None,
             last_attempt=now,
             failing_since=failing_since,
             failures=state.failures,
@@ -350,7 +354,8 @@ class Pipeline:
         name = state.config.name
         key = alert_key(name, "*", since.isoformat(), kind)
         english = state.health.message_en if kind == "source_down" else message
-        return Alert.of_source(kind, now, key, name, message, english=english)
+        said = state.health.text if kind == "source_down" else None
+        return Alert.of_source(kind, now, key, name, message, english=english, said=said)
 
     @staticmethod
     def _answered_alerts(changes: Changes, now: datetime) -> list[Alert]:

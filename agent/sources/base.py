@@ -105,7 +105,7 @@ class Source:
     category_label: ClassVar[str] = N_("My categories (none ticked: all of them)")
 
     @classmethod
-    def check_options(cls, config: SourceConfig) -> list[tuple[str, str]]:
+    def check_options(cls, config: SourceConfig) -> list[tuple[str, Text]]:
         """Mistakes only this kind can see, as (key, what is wrong): config validation runs it,
         so ``config validate`` and Settings name them before the first fetch. Default: none."""
         return []

@@ -161,16 +161,14 @@ class ImapSource(Source):
     category_label = N_("My folders or recipient addresses (none ticked: all of them)")
 
     @classmethod
-    def check_options(cls, config: SourceConfig) -> list[tuple[str, str]]:
+    def check_options(cls, config: SourceConfig) -> list[tuple[str, Text]]:
         auth = str(config.options.get("auth") or "password").lower()
         if not config.url and auth == "password":
-            return [
-                (
-                    "url",
-                    "is missing; set url to the mail server (imaps://host:993), or sign in with "
-                    'auth = "oauth" and provider = "microsoft" or "google"',
-                )
-            ]
+            missing = N_(
+                "is missing; set url to the mail server (imaps://host:993), or sign in with "
+                'auth = "oauth" and provider = "microsoft" or "google"'
+            )
+            return [("url", Text(missing))]
         return []
 
     def set_up(self) -> None:
@@ -211,7 +209,7 @@ class ImapSource(Source):
             raise NotConfigured(Text(text, name=self.name, auth=repr(auth)))
         for key, problem in self.check_options(config):  # config loading ran them too
             text = N_("{name}: {key} {problem}")
-            raise NotConfigured(Text(text, name=self.name, key=key, problem=Text(problem)))
+            raise NotConfigured(Text(text, name=self.name, key=key, problem=problem))
         if not signin.uses_oauth(config):
             return config.url
         assert secret is not None

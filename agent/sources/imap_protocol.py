@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from agent.i18n import N_, Text, english
+from agent.i18n import N_, Number, Text, english
 from agent.sources.base import (
     AuthError,
     BadResponse,
@@ -238,7 +238,7 @@ def cap_literals(conn: imaplib.IMAP4, where: str, cap: int) -> None:
                 "({size} bytes in one answer); refused"
             )
             raise BadResponse(
-                Text(text, where=where, size=f"{size:,}"),
+                Text(text, where=where, size=Number(size)),
                 f"literal of {size} bytes (cap {cap})",
             )
         return read(size)

@@ -300,28 +300,31 @@ class JsonSource(Source):
     )
 
     @classmethod
-    def check_options(cls, config: SourceConfig) -> list[tuple[str, str]]:
+    def check_options(cls, config: SourceConfig) -> list[tuple[str, Text]]:
         fields = config.options.get("fields") or {}
         if not isinstance(fields, dict):
-            return [("fields", "must be a table: each ticket field and where it is in one item")]
+            table = N_("must be a table: each ticket field and where it is in one item")
+            return [("fields", Text(table))]
         unknown = sorted(set(fields) - set(FIELDS))
         if unknown:
-            return [(f"fields.{unknown[0]}", f"is not a ticket field; use {', '.join(FIELDS)}")]
+            text = N_("is not a ticket field; use {fields}")
+            return [(f"fields.{unknown[0]}", Text(text, fields=", ".join(FIELDS)))]
         for field in REQUIRED_FIELDS:
             if not isinstance(fields.get(field), str) or not fields[field].strip():
-                why = f"is missing; say where the ticket's {field} is in one item, e.g. a.b"
-                return [(f"fields.{field}", why)]
+                why = N_("is missing; say where the ticket's {field} is in one item, e.g. a.b")
+                return [(f"fields.{field}", Text(why, field=field))]
         given = {k for k, v in fields.items() if str(v).strip()}
         needed = sorted(_must_match(config) - given)
         if needed:
             setting = "waiting_statuses" if needed[0] == "status" else "categories"
-            return [(f"fields.{needed[0]}", f"is needed to filter by {setting}")]
+            text = N_("is needed to filter by {setting}")
+            return [(f"fields.{needed[0]}", Text(text, setting=setting))]
         return []
 
     def set_up(self) -> None:
         for key, problem in self.check_options(self.config):  # config loading ran them too
             raise NotConfigured(
-                Text(N_("{name}: {key} {problem}"), name=self.name, key=key, problem=Text(problem))
+                Text(N_("{name}: {key} {problem}"), name=self.name, key=key, problem=problem)
             )
         fields = self.option("fields") or {}
         assert isinstance(fields, dict)
