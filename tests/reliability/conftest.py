@@ -133,8 +133,14 @@ class Run:
         """Move the clock to when the agent itself planned to poll ``name`` again (known once
         the fetch under way, if any, has been handled)."""
         wait_until(lambda: name not in self.agent.fetching, what=f"{name}'s fetch handled")
+
+        def planned() -> bool:  # the status that says so may be published a moment later
+            nxt = self.health(name).next_poll
+            return nxt is not None and nxt > self.clock.now()
+
+        wait_until(planned, what=f"{name}'s next poll planned after the fetch")
         nxt = self.health(name).next_poll
-        assert nxt is not None, f"{name} has no next poll planned"
+        assert nxt is not None
         self.advance(max(1.0, (nxt - self.clock.now()).total_seconds() + 1))
 
     def kinds(self, kind: str, source: str | None = None) -> list[Alert]:

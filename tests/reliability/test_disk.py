@@ -40,14 +40,14 @@ def break_by_errno(code: int) -> Callable[[Path, Any], Callable[[], None]]:
     """The disk refuses the queue's temporary file with ``code`` (disk full, read-only)."""
 
     def breaker(data: Path, monkeypatch: Any) -> Callable[[], None]:
-        real_open = open
+        real_new = storage_module._new_private_file  # the atomic write's temporary file
 
-        def refusing_open(file: Any, mode: str = "r", *args: Any, **kw: Any) -> Any:
-            if "w" in mode and Path(file).name.startswith(f".{QUEUE_FILE}"):
-                raise OSError(code, f"[Errno {code}] {errno.errorcode[code]}", str(file))
-            return real_open(file, mode, *args, **kw)
+        def refusing_new(path: str, flags: int) -> int:
+            if Path(path).name.startswith(f".{QUEUE_FILE}"):
+                raise OSError(code, f"[Errno {code}] {errno.errorcode[code]}", path)
+            return real_new(path, flags)
 
-        monkeypatch.setattr(storage_module, "open", refusing_open, raising=False)
+        monkeypatch.setattr(storage_module, "_new_private_file", refusing_new)
         return lambda: monkeypatch.undo()
 
     return breaker
