@@ -6,9 +6,12 @@ keyring folders, so nothing a test does touches the machine's real Ticketbell se
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import tempfile
+import warnings
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -174,6 +177,26 @@ def _configure_without_audio(self: Any, alerts: Any) -> None:
 def _record_play(self: Any, name: str) -> bool:
     self.requested.append(name)  # as the real player records what it was asked to play
     return True
+
+
+@pytest.fixture(autouse=True)
+def qt_objects_freed_here(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each Qt test (and after pytest-qt closed its widgets), the objects it left for
+    deletion are deleted and its cyclic garbage collected, here: left to a later collection,
+    PySide wrappers of a finished test were freed in the middle of another test's widget
+    constructor, which crashed the suite now and then (a segfault in QWizardPage.__init__).
+    Warnings of that garbage (an unclosed socket's) belong to no test and are not raised."""
+    yield
+    name = request.node.path.name
+    if not (name.startswith("test_ui_") or "qtbot" in request.fixturenames):
+        return
+    from PySide6.QtCore import QCoreApplication, QEvent  # noqa: TID251 - Qt tests only
+
+    if QCoreApplication.instance() is not None:
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gc.collect()
 
 
 @pytest.fixture(autouse=True)
