@@ -22,7 +22,14 @@ from agent.i18n import N_, _
 from agent.sources.base import Option
 
 ROLES = ("assistant", "owner")
-PRIORITIES = ("low", "normal", "high", "urgent")
+#: the priorities, and their names in the person's language (the config keeps the English value)
+PRIORITY_NAMES = {
+    "low": N_("low"),
+    "normal": N_("normal"),
+    "high": N_("high"),
+    "urgent": N_("urgent"),
+}
+PRIORITIES = tuple(PRIORITY_NAMES)
 #: how often a source is checked when it does not say: by the role of this computer
 DEFAULT_INTERVAL = {"assistant": "2m", "owner": "15m"}
 MIN_INTERVAL = "1s"
@@ -92,6 +99,14 @@ def _colour(value: Any) -> str:
 
 #: the sounds Ticketbell brings (resources/<name>.wav)
 BUILT_IN_SOUNDS = ("chime", "urgent", "bell", "knock")
+#: the built-in sounds and "off" by their names in the person's language (Settings' chooser)
+SOUND_NAMES = {
+    "chime": N_("Chime"),
+    "urgent": N_("Urgent tone"),
+    "bell": N_("Bell"),
+    "knock": N_("Knock"),
+    "off": N_("Off (no sound)"),
+}
 #: BUILT_IN_SOUNDS in words (a plain text, so that it can be translated)
 SOUND_HELP = N_("chime, urgent, bell, knock (built in), off, or a .wav file")
 

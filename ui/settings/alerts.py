@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from agent.config import ConfigError, schema
-from agent.i18n import N_, _
+from agent.i18n import _
 from ui.settings.widgets import clear, plain_label, show_error_in, with_error
 
 
@@ -30,14 +30,6 @@ def _set(section: dict[str, Any], key: str, text: str) -> None:
         section.pop(key, None)
 
 
-#: the sounds Ticketbell brings, and "off", by their names in the person's language
-SOUND_NAMES = {
-    "chime": N_("Chime"),
-    "urgent": N_("Urgent tone"),
-    "bell": N_("Bell"),
-    "knock": N_("Knock"),
-    "off": N_("Off (no sound)"),
-}
 OWN_FILE = "file"  # the chooser's entry for a .wav file of one's own
 
 
@@ -69,7 +61,7 @@ class AlertsPage(QWidget):
         of one's own (its path and a Choose button shown only then)."""
         sound = sound.strip() or str(schema.default("alerts", "sound"))
         self.sound_choice = QComboBox()
-        for value, name in SOUND_NAMES.items():
+        for value, name in schema.SOUND_NAMES.items():
             self.sound_choice.addItem(_(name), value)
         self.sound_choice.addItem(_("A .wav file of your own"), OWN_FILE)
         own = self.sound_choice.findData(sound) < 0

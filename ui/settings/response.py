@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from agent import config as config_module
 from agent.config import WEEKDAYS, ConfigError, schema
-from agent.i18n import N_, _, weekday_names
+from agent.i18n import _, weekday_names
 from ui.settings.widgets import (
     append_row,
     clear,
@@ -58,7 +58,7 @@ class RuleRow(QWidget):
         self.category.setPlaceholderText(_("any category"))
         self.priority = QComboBox()
         for p in ("", *schema.PRIORITIES):
-            self.priority.addItem(_(PRIORITY_NAMES[p]) if p else _("any priority"), p)
+            self.priority.addItem(_(schema.PRIORITY_NAMES[p]) if p else _("any priority"), p)
         self.priority.setCurrentIndex(max(0, self.priority.findData(rule.get("priority", ""))))
         # not "window": that is QWidget.window()
         self.window_edit = QLineEdit(str(rule.get("window", "")))
@@ -126,15 +126,6 @@ def _parse_hours(text: str) -> tuple[QTime, QTime]:
         return QTime(9, 0), QTime(17, 0)
     ends = QTime(0, 0) if end == time.max else QTime(end.hour, end.minute)
     return QTime(start.hour, start.minute), ends
-
-
-#: the priorities' names in the person's language (the config keeps the English value)
-PRIORITY_NAMES = {
-    "low": N_("low"),
-    "normal": N_("normal"),
-    "high": N_("high"),
-    "urgent": N_("urgent"),
-}
 
 
 def _bh(key: str) -> Any:
