@@ -6,7 +6,10 @@
   running ``mosquitto_sub``s on the same broker (the publishing CLI's start included), p95;
   two floor messages after each ticket, in turn with the members' samples.
 - **Helpdesk requests per minute** at the json fake (``tests/fakes/jsonapi.py``) while the hub
-  polls it every second, with 1 member and with 20: members never ask the helpdesk.
+  polls it every second, with 1 member and with 20: members never ask the helpdesk. Counted over
+  a window that starts half an interval after one of the hub's requests, so that it holds the
+  same number of poll times in both runs: a window started anywhere held 19 or 20 polls (57 or
+  60 a minute) whatever the members did.
 - **Hub memory and CPU** of ``python -m agent run --headless`` publishing 10,000 tickets
   (bench/fakes.py, polled every 10 s) with 20 members connected, against the same hub with none.
 """
@@ -24,7 +27,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+from werkzeug import Request, Response
 
 from agent import config as config_module
 from agent.config import Team
@@ -41,6 +46,7 @@ from tests.fakes.web import local_server
 
 UTC = timezone.utc
 MEMBERS = 20
+INTERVAL = 1.0  # seconds between two of the hub's polls in the requests row
 PASSWORD_ENV = "TICKETBELL_BENCH_TEAM_PASSWORD"  # noqa: S105 - a variable's name
 
 
@@ -196,6 +202,18 @@ def arrived(lines: IO[str], payload: str) -> float:
             return float(stamp)
 
 
+class StampedJsonHelpdesk(FakeJsonHelpdesk):
+    """The json fake, noting when each request came (``time.monotonic()``)."""
+
+    def __init__(self, server: Any, key: str, page_size: int) -> None:
+        super().__init__(server, key, page_size)
+        self.stamps: list[float] = []
+
+    def handle(self, request: Request) -> Response:
+        self.stamps.append(time.monotonic())
+        return super().handle(request)
+
+
 def requests_per_minute(members: int, seconds: float = 20.0) -> float:
     """Requests at the helpdesk per minute while the hub polls it and ``members`` follow."""
     os.environ["TICKETBELL_BENCH_JSON_KEY"] = "bench-team-json-key"
@@ -205,7 +223,7 @@ def requests_per_minute(members: int, seconds: float = 20.0) -> float:
         running_broker(Path(tmp) / "broker") as b,
         local_server() as server,
     ):
-        desk = FakeJsonHelpdesk(server, "bench-team-json-key", page_size=100)
+        desk = StampedJsonHelpdesk(server, "bench-team-json-key", page_size=100)
         now = datetime.now(UTC)
         desk.add(1, "waiting", queue="Billing", opened=now - timedelta(minutes=3))
         source = {
@@ -213,7 +231,7 @@ def requests_per_minute(members: int, seconds: float = 20.0) -> float:
             "kind": "json",
             "url": desk.url,
             "secret_env": "TICKETBELL_BENCH_JSON_KEY",
-            "interval": "1s",
+            "interval": f"{INTERVAL:g}s",
             **{k: v for k, v in fakes.SOURCE_OPTIONS.items() if k != "fields"},
             "fields": dict(FIELDS),
         }
@@ -225,9 +243,12 @@ def requests_per_minute(members: int, seconds: float = 20.0) -> float:
         try:
             with member_agents(b, Path(tmp), members) as agents:
                 wait_for(lambda: all(a.status.waiting == 1 for a in agents), 60)
-                before = len(desk.requests)
-                time.sleep(seconds)
-                return (len(desk.requests) - before) * 60.0 / seconds
+                seen = len(desk.stamps)
+                wait_for(lambda: len(desk.stamps) > seen)
+                start = desk.stamps[-1] + INTERVAL / 2  # between two of the hub's polls
+                time.sleep(start + seconds + INTERVAL - time.monotonic())
+                counted = [t for t in desk.stamps if start <= t < start + seconds]
+                return len(counted) * 60.0 / seconds
         finally:
             hub.stop()
 
