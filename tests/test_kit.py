@@ -12,9 +12,13 @@ from agent.sources.kit import (
     CategoryResolver,
     Relist,
     TicketCache,
+    category_name,
     earlier_clock,
+    hal_email,
+    hal_person,
     parse_time,
     slowest,
+    text_of,
     waiting_since,
 )
 
@@ -24,6 +28,33 @@ T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 def at(minutes: int) -> datetime:
     return T0 + timedelta(minutes=minutes)
+
+
+# ------------------------------------------------------------------ the fields of an item
+
+
+def test_text_of_is_the_first_field_that_is_set_as_text() -> None:
+    item = {"name": "", "login": None, "email": "ann@acme.com", "id": 7, "zero": 0}
+    assert text_of(item, "name", "login", "email") == "ann@acme.com"
+    assert text_of(item, "id", "email") == "7"
+    assert text_of(item, "zero", "missing") == ""
+    assert text_of({}, "name") == ""
+
+
+def test_a_category_is_named_by_its_id_or_shown_as_the_id_or_empty() -> None:
+    names = {1: "Support", 2: "Billing"}
+    assert category_name(names, 2) == "Billing"
+    assert category_name(names, 9) == "9"
+    assert category_name(names, None) == ""
+
+
+def test_a_hal_person_is_their_name_else_their_email() -> None:
+    assert hal_person({"first": "Ann", "last": "Lee", "email": "ann@acme.com"}) == "Ann Lee"
+    assert hal_person({"firstName": "Ann", "lastName": None, "email": "a@x.org"}) == "Ann"
+    assert hal_person({"first_name": "", "last_name": "Lee"}) == "Lee"
+    assert hal_person({"first": None, "email": "ann@acme.com"}) == "ann@acme.com"
+    assert hal_person(None) == hal_email("ann@acme.com") == ""
+    assert hal_email({"email": "ann@acme.com"}) == "ann@acme.com"
 
 
 # ------------------------------------------------------------------ the Waiting rule

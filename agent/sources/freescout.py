@@ -43,11 +43,15 @@ from agent.sources.http_limits import throttle_hint
 from agent.sources.kit import (
     CategoryResolver,
     TicketCache,
+    category_name,
+    hal_email,
     hal_embedded,
     hal_mailboxes,
+    hal_person,
     id_and_created,
     parse_time,
     slowest,
+    text_of,
     waiting_since,
     with_page,
 )
@@ -104,7 +108,7 @@ def waiting_from_threads(threads: list[Any], *, phone: bool) -> tuple[bool, date
     for thread in threads:
         if not isinstance(thread, dict) or thread.get("state", "published") != "published":
             continue
-        kind = str(thread.get("type") or "")
+        kind = text_of(thread, "type")
         by = thread.get("createdBy")
         by_user = (by.get("type") if isinstance(by, dict) else None) == "user"
         if kind == "customer":
@@ -147,19 +151,6 @@ def _customer_only(conv: dict[str, Any]) -> bool:
     )
 
 
-def _person(value: Any) -> str:
-    if not isinstance(value, dict):
-        return ""
-    first = value.get("firstName", value.get("first_name", value.get("first")))
-    last = value.get("lastName", value.get("last_name", value.get("last")))
-    name = " ".join(str(x) for x in (first, last) if x).strip()
-    return name or str(value.get("email") or "")
-
-
-def _email(value: Any) -> str:
-    return str(value.get("email") or "") if isinstance(value, dict) else ""
-
-
 def parse_conversation(
     conv: dict[str, Any], *, source: str, web: str, mailboxes: dict[int, str]
 ) -> Ticket | None:
@@ -192,17 +183,17 @@ def parse_conversation(
     mailbox = conv.get("mailboxId")
     return Ticket(
         source=source,
-        id=str(conv.get("number") or cid),
-        subject=str(conv.get("subject") or ""),
+        id=text_of(conv, "number") or str(cid),
+        subject=text_of(conv, "subject"),
         created_at=created,
         waiting_since=since,
-        requester=_person(conv.get("customer")),
-        requester_email=_email(conv.get("customer")),
-        category=mailboxes.get(mailbox, str(mailbox)) if mailbox is not None else "",
+        requester=hal_person(conv.get("customer")),
+        requester_email=hal_email(conv.get("customer")),
+        category=category_name(mailboxes, mailbox),
         status="active",
         due_at=None,  # FreeScout reports no deadline
         url=f"{web}/conversation/{cid}",
-        assignee=_person(conv.get("assignee")),
+        assignee=hal_person(conv.get("assignee")),
     )
 
 

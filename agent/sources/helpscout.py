@@ -38,12 +38,16 @@ from agent.sources.http import Page
 from agent.sources.kit import (
     CategoryResolver,
     Relist,
+    category_name,
     earlier_clock,
+    hal_email,
     hal_embedded,
     hal_mailboxes,
+    hal_person,
     id_and_created,
     parse_time,
     slowest,
+    text_of,
 )
 
 if TYPE_CHECKING:
@@ -72,17 +76,6 @@ def next_href(page: Page) -> str | None:
     nxt = links.get("next") if isinstance(links, dict) else None
     href = nxt.get("href") if isinstance(nxt, dict) else None
     return href if isinstance(href, str) and href else None
-
-
-def _person(value: Any) -> str:
-    if not isinstance(value, dict):
-        return ""
-    name = " ".join(str(value.get(k) or "") for k in ("first", "last")).strip()
-    return name or str(value.get("email") or "")
-
-
-def _email(value: Any) -> str:
-    return str(value.get("email") or "") if isinstance(value, dict) else ""
 
 
 def parse_conversation(
@@ -114,16 +107,16 @@ def parse_conversation(
     return Ticket(
         source=source,
         id=str(number),
-        subject=str(conv.get("subject") or ""),
+        subject=text_of(conv, "subject"),
         created_at=created,
         waiting_since=since,
-        requester=_person(conv.get("primaryCustomer")),
-        requester_email=_email(conv.get("primaryCustomer")),
-        category=mailboxes.get(mailbox, str(mailbox or "")) if mailbox is not None else "",
+        requester=hal_person(conv.get("primaryCustomer")),
+        requester_email=hal_email(conv.get("primaryCustomer")),
+        category=category_name(mailboxes, mailbox),
         status="active",
         due_at=None,  # Help Scout reports no deadline
         url=str(url or f"{WEB}/conversation/{cid}/{number}/"),
-        assignee=_person(conv.get("assignee")),
+        assignee=hal_person(conv.get("assignee")),
     )
 
 
