@@ -14,6 +14,7 @@ from agent.sources.kit import (
     TicketCache,
     category_name,
     earlier_clock,
+    hal_active,
     hal_email,
     hal_person,
     parse_time,
@@ -55,6 +56,13 @@ def test_a_hal_person_is_their_name_else_their_email() -> None:
     assert hal_person({"first": None, "email": "ann@acme.com"}) == "ann@acme.com"
     assert hal_person(None) == hal_email("ann@acme.com") == ""
     assert hal_email({"email": "ann@acme.com"}) == "ann@acme.com"
+
+
+def test_a_hal_conversation_waits_only_when_active_and_published() -> None:
+    assert hal_active({"status": "active", "state": "published"})
+    assert hal_active({"status": "active"})  # no state: published
+    assert not hal_active({"status": "active", "state": "draft"})
+    assert not hal_active({"status": "pending", "state": "published"})
 
 
 # ------------------------------------------------------------------ the Waiting rule

@@ -43,11 +43,10 @@ from agent.sources.http_limits import throttle_hint
 from agent.sources.kit import (
     CategoryResolver,
     TicketCache,
-    category_name,
-    hal_email,
+    hal_active,
     hal_embedded,
     hal_mailboxes,
-    hal_person,
+    hal_ticket,
     id_and_created,
     parse_time,
     slowest,
@@ -161,7 +160,7 @@ def parse_conversation(
     message is unanswered in them. Without threads it waits since ``customerWaitingSince.time``
     (FreeScout's ``last_reply_at``: the newest customer message), else since creation.
     """
-    if conv.get("status") != "active" or conv.get("state", "published") != "published":
+    if not hal_active(conv):
         return None
     cid, created = id_and_created(conv, "createdAt", helpdesk="FreeScout", what="conversation")
     if _team_wrote_last(conv):
@@ -180,32 +179,16 @@ def parse_conversation(
         waiting = conv.get("customerWaitingSince")
         waiting = waiting if isinstance(waiting, dict) else {}
         since = _time(waiting.get("time"), f"conversation {cid} customerWaitingSince") or created
-    mailbox = conv.get("mailboxId")
-    return Ticket(
-        source=source,
-        id=text_of(conv, "number") or str(cid),
-        subject=text_of(conv, "subject"),
-        created_at=created,
-        waiting_since=since,
-        requester=hal_person(conv.get("customer")),
-        requester_email=hal_email(conv.get("customer")),
-        category=category_name(mailboxes, mailbox),
-        status="active",
-        due_at=None,  # FreeScout reports no deadline
-        url=f"{web}/conversation/{cid}",
-        assignee=hal_person(conv.get("assignee")),
+    url = f"{web}/conversation/{cid}"
+    return hal_ticket(
+        conv, cid, created, since, source=source, mailboxes=mailboxes, customer="customer", url=url
     )
 
 
 def _decided_by_listing(conv: dict[str, Any]) -> bool:
     """Whether the listing alone says if the conversation waits and since when: not active or
     not published, the team wrote last, or the customer's message is its only counted thread."""
-    return (
-        conv.get("status") != "active"
-        or conv.get("state", "published") != "published"
-        or _team_wrote_last(conv)
-        or _customer_only(conv)
-    )
+    return not hal_active(conv) or _team_wrote_last(conv) or _customer_only(conv)
 
 
 class FreeScoutSource(Source):

@@ -38,16 +38,14 @@ from agent.sources.http import Page
 from agent.sources.kit import (
     CategoryResolver,
     Relist,
-    category_name,
     earlier_clock,
-    hal_email,
+    hal_active,
     hal_embedded,
     hal_mailboxes,
-    hal_person,
+    hal_ticket,
     id_and_created,
     parse_time,
     slowest,
-    text_of,
 )
 
 if TYPE_CHECKING:
@@ -86,7 +84,7 @@ def parse_conversation(
     Waiting: ``status`` active, published, not snoozed, and the customer replied last
     (``customerWaitingSince.latestReplyFrom``, when Help Scout sends it).
     """
-    if conv.get("status") != "active" or conv.get("state", "published") != "published":
+    if not hal_active(conv):
         return None
     waiting = conv.get("customerWaitingSince")
     waiting = waiting if isinstance(waiting, dict) else {}
@@ -100,23 +98,19 @@ def parse_conversation(
     cid, created = id_and_created(conv, "createdAt", helpdesk="Help Scout", what="conversation")
     since = _time(waiting.get("time"), f"conversation {cid} customerWaitingSince") or created
     number = conv.get("number") or cid
-    mailbox = conv.get("mailboxId")
     links = conv.get("_links")
     web = links.get("web") if isinstance(links, dict) else None
-    url = web.get("href") if isinstance(web, dict) else None
-    return Ticket(
+    href = web.get("href") if isinstance(web, dict) else None
+    url = str(href or f"{WEB}/conversation/{cid}/{number}/")
+    return hal_ticket(
+        conv,
+        cid,
+        created,
+        since,
         source=source,
-        id=str(number),
-        subject=text_of(conv, "subject"),
-        created_at=created,
-        waiting_since=since,
-        requester=hal_person(conv.get("primaryCustomer")),
-        requester_email=hal_email(conv.get("primaryCustomer")),
-        category=category_name(mailboxes, mailbox),
-        status="active",
-        due_at=None,  # Help Scout reports no deadline
-        url=str(url or f"{WEB}/conversation/{cid}/{number}/"),
-        assignee=hal_person(conv.get("assignee")),
+        mailboxes=mailboxes,
+        customer="primaryCustomer",
+        url=url,
     )
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from agent.i18n import N_, Text
-from agent.model import UTC
+from agent.model import UTC, Ticket
 from agent.sources.base import BadResponse, NotConfigured
 
 if TYPE_CHECKING:
@@ -153,6 +153,42 @@ def hal_person(value: Any) -> str:
 def hal_email(value: Any) -> str:
     """The email address of a person of a HAL answer; "" when there is none."""
     return text_of(value, "email") if isinstance(value, dict) else ""
+
+
+def hal_active(conv: Mapping[str, Any]) -> bool:
+    """Whether a HAL conversation is active and published (no ``state`` means published): only
+    such a conversation can wait on the team."""
+    return conv.get("status") == "active" and conv.get("state", "published") == "published"
+
+
+def hal_ticket(
+    conv: Mapping[str, Any],
+    cid: Any,
+    created: datetime,
+    since: datetime,
+    *,
+    source: str,
+    mailboxes: Mapping[int, str],
+    customer: str,
+    url: str,
+) -> Ticket:
+    """The ticket of a HAL conversation (id ``cid``) that waits on the team: numbered by its
+    ``number`` (else ``cid``), its requester the person under ``customer``, its category its
+    mailbox. Active, and with no deadline: neither Help Scout nor FreeScout reports one."""
+    return Ticket(
+        source=source,
+        id=text_of(conv, "number") or str(cid),
+        subject=text_of(conv, "subject"),
+        created_at=created,
+        waiting_since=since,
+        requester=hal_person(conv.get(customer)),
+        requester_email=hal_email(conv.get(customer)),
+        category=category_name(mailboxes, conv.get("mailboxId")),
+        status="active",
+        due_at=None,
+        url=url,
+        assignee=hal_person(conv.get("assignee")),
+    )
 
 
 def id_and_created(
