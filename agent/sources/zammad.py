@@ -60,6 +60,7 @@ from agent.sources.kit import (
     Relist,
     TicketCache,
     id_and_created,
+    list_of_objects,
     page_number,
     parse_time,
     slowest,
@@ -104,15 +105,7 @@ def _time(value: Any, what: str) -> datetime | None:
 
 
 def _objects(data: Any, what: str) -> list[dict[str, Any]]:
-    if not isinstance(data, list) or not all(isinstance(i, dict) for i in data):
-        raise BadResponse(
-            Text(
-                N_("Zammad's answer is not a list of {what}; is the URL the Zammad address?"),
-                what=Text(what),
-            ),
-            f"expected a JSON list of objects, got {str(data)[:200]}",
-        )
-    return data
+    return list_of_objects(data, what, helpdesk="Zammad")
 
 
 def parse_search(data: Any) -> list[dict[str, Any]]:
