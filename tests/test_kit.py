@@ -206,6 +206,22 @@ def test_reload_reads_the_newest_table_for_the_settings_form() -> None:
 # ------------------------------------------------------------------ per-ticket cache
 
 
+def test_the_cache_reads_once_per_updated_at_and_keeps_only_a_complete_read() -> None:
+    cache: TicketCache[int, list[str]] = TicketCache()
+    reads: list[bool] = []
+
+    def read(complete: bool) -> tuple[list[str], bool]:
+        reads.append(complete)
+        return ["hello"], complete
+
+    assert cache.read(1, "09:00", lambda: read(False)) == (["hello"], False)
+    assert cache.read(1, "09:00", lambda: read(True)) == (["hello"], True)  # read again
+    assert cache.read(1, "09:00", lambda: read(True)) == (["hello"], True)  # kept
+    assert reads == [False, True]
+    cache.read(1, "09:05", lambda: read(True))  # the ticket changed
+    assert reads == [False, True, True]
+
+
 def test_the_cache_answers_while_updated_at_stays_and_forgets_unlisted_tickets() -> None:
     cache: TicketCache[int, list[str]] = TicketCache()
     cache.put(1, "2026-11-23T09:00:00Z", ["hello"])

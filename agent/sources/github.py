@@ -464,19 +464,17 @@ class GitHubSource(Source):
         if not issue.get("comments"):
             return [], True
         updated = text_of(issue, "updated_at")
-        cached = self._comments.get(number, updated)
-        if cached is not None:
-            return cached, True
+        return self._comments.read(number, updated, lambda: self._read_comments(number))
+
+    def _read_comments(self, number: int) -> tuple[list[Message], bool]:
+        """Every comment of the issue; True when all pages were read."""
         comments: list[Message] = []
         path = f"{self.repo_path}/issues/{number}/comments"
         pages = self.client.paginate(path, {"per_page": 100}, kit.link_header_next)
         self._throttle = slowest(self._throttle, pages.throttle)
         for page in pages:
             comments.extend(parse_comments(page.data))
-        if not pages.complete:
-            return comments, False
-        self._comments.put(number, updated, comments)
-        return comments, True
+        return comments, pages.complete
 
     def list_categories(self) -> list[str]:
         names: list[str] = []

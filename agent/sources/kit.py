@@ -383,6 +383,20 @@ class TicketCache(Generic[K, T]):
     def put(self, ticket_id: K, updated_at: object, value: T) -> None:
         self._entries[ticket_id] = (updated_at, value)
 
+    def read(
+        self, ticket_id: K, updated_at: object, read: Callable[[], tuple[T, bool]]
+    ) -> tuple[T, bool]:
+        """``(value, complete)``: the value kept for this ticket at this ``updated_at``, else
+        what ``read()`` returns, kept only when it is complete (what could not all be read is
+        read again at the next poll)."""
+        kept = self.get(ticket_id, updated_at)
+        if kept is not None:
+            return kept, True
+        value, complete = read()
+        if complete:
+            self.put(ticket_id, updated_at, value)
+        return value, complete
+
     def prune(self, listed: Iterable[K]) -> None:
         """Forget every ticket not in ``listed``."""
         keep = set(listed)

@@ -380,19 +380,18 @@ class RTSource(Source):
         self, tid: str, ticket: dict[str, Any], team: frozenset[str]
     ) -> tuple[list[Message], bool]:
         updated = text_of(ticket, "LastUpdated")
-        authored = self._history.get(tid, updated)
-        read_all = True
-        if authored is None:
-            authored = []
-            params = {"fields": "Type,Creator,Created", "per_page": PER_PAGE, "page": 1}
-            pages = self.client.paginate(f"ticket/{tid}/history", params, next_page)
-            self._throttle = slowest(self._throttle, pages.throttle)
-            for page in pages:
-                authored.extend(parse_correspondence(page.data))
-            read_all = pages.complete
-            if read_all:
-                self._history.put(tid, updated, authored)
+        authored, read_all = self._history.read(tid, updated, lambda: self._correspondence(tid))
         return [(at, who not in team) for at, who in authored], read_all
+
+    def _correspondence(self, tid: str) -> tuple[list[tuple[datetime, str]], bool]:
+        """(time, author) of every correspondence of the ticket; True when all pages were read."""
+        authored: list[tuple[datetime, str]] = []
+        params = {"fields": "Type,Creator,Created", "per_page": PER_PAGE, "page": 1}
+        pages = self.client.paginate(f"ticket/{tid}/history", params, next_page)
+        self._throttle = slowest(self._throttle, pages.throttle)
+        for page in pages:
+            authored.extend(parse_correspondence(page.data))
+        return authored, pages.complete
 
     def list_categories(self) -> list[str]:
         names: list[str] = []

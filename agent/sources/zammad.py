@@ -405,14 +405,13 @@ class ZammadSource(Source):
         if only is not None:
             return [(only, True)], True
         updated = text_of(ticket, "updated_at")
-        cached = self._articles.get(tid, updated)
-        if cached is not None:
-            return cached, True
+        return self._articles.read(tid, updated, lambda: self._read_articles(tid))
+
+    def _read_articles(self, tid: int) -> tuple[list[Message], bool]:
+        """The ticket's articles, all in one answer."""
         page = self.client.get_json(f"ticket_articles/by_ticket/{tid}")
         self._throttle = slowest(self._throttle, throttle_hint(page.headers))
-        messages = parse_articles(page.data)
-        self._articles.put(tid, updated, messages)
-        return messages, True
+        return parse_articles(page.data), True
 
     def list_categories(self) -> list[str]:
         names: list[str] = []

@@ -428,9 +428,13 @@ class ZendeskSource(Source):
         if ticket.get("status") == "new" or unanswered_from_start(ticket, metrics):
             return [], True  # no agent has answered publicly: it waits since it was created
         updated = text_of(ticket, "updated_at")
-        cached = self._comments.get(tid, updated)
-        if cached is not None:
-            return cached, True
+        return self._comments.read(tid, updated, lambda: self._read_comments(tid, ticket, users))
+
+    def _read_comments(
+        self, tid: int, ticket: dict[str, Any], users: dict[int, dict[str, Any]]
+    ) -> tuple[list[Message], bool]:
+        """The ticket's public comments, newest first, back to the newest agent reply; True
+        when that far was read."""
         messages: list[Message] = []
         requester = ticket.get("requester_id")
 
@@ -447,10 +451,7 @@ class ZendeskSource(Source):
         params = {"include": "users", "page[size]": 100, "sort": "-created_at"}
         pages = self.client.paginate(f"tickets/{tid}/comments.json", params, older)
         self._throttle = slowest(self._throttle, pages.throttle)
-        if not pages.complete:
-            return messages, False
-        self._comments.put(tid, updated, messages)
-        return messages, True
+        return messages, pages.complete
 
     def list_categories(self) -> list[str]:
         return sorted(self.groups.reload().values())
