@@ -468,13 +468,10 @@ class GitHubSource(Source):
 
     def _read_comments(self, number: int) -> tuple[list[Message], bool]:
         """Every comment of the issue; True when all pages were read."""
-        comments: list[Message] = []
         path = f"{self.repo_path}/issues/{number}/comments"
         pages = self.client.paginate(path, {"per_page": 100}, kit.link_header_next)
         self._throttle = slowest(self._throttle, pages.throttle)
-        for page in pages:
-            comments.extend(parse_comments(page.data))
-        return comments, pages.complete
+        return [c for page in pages for c in parse_comments(page.data)], pages.complete
 
     def list_categories(self) -> list[str]:
         names: list[str] = []

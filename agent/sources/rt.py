@@ -385,13 +385,10 @@ class RTSource(Source):
 
     def _correspondence(self, tid: str) -> tuple[list[tuple[datetime, str]], bool]:
         """(time, author) of every correspondence of the ticket; True when all pages were read."""
-        authored: list[tuple[datetime, str]] = []
         params = {"fields": "Type,Creator,Created", "per_page": PER_PAGE, "page": 1}
         pages = self.client.paginate(f"ticket/{tid}/history", params, next_page)
         self._throttle = slowest(self._throttle, pages.throttle)
-        for page in pages:
-            authored.extend(parse_correspondence(page.data))
-        return authored, pages.complete
+        return [m for page in pages for m in parse_correspondence(page.data)], pages.complete
 
     def list_categories(self) -> list[str]:
         names: list[str] = []
