@@ -12,9 +12,14 @@ from agent.sources.kit import (
     CategoryResolver,
     Relist,
     TicketCache,
+    category_name,
     earlier_clock,
+    hal_active,
+    hal_email,
+    hal_person,
     parse_time,
     slowest,
+    text_of,
     waiting_since,
 )
 
@@ -24,6 +29,40 @@ T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 def at(minutes: int) -> datetime:
     return T0 + timedelta(minutes=minutes)
+
+
+# ------------------------------------------------------------------ the fields of an item
+
+
+def test_text_of_is_the_first_field_that_is_set_as_text() -> None:
+    item = {"name": "", "login": None, "email": "ann@acme.com", "id": 7, "zero": 0}
+    assert text_of(item, "name", "login", "email") == "ann@acme.com"
+    assert text_of(item, "id", "email") == "7"
+    assert text_of(item, "zero", "missing") == ""
+    assert text_of({}, "name") == ""
+
+
+def test_a_category_is_named_by_its_id_or_shown_as_the_id_or_empty() -> None:
+    names = {1: "Support", 2: "Billing"}
+    assert category_name(names, 2) == "Billing"
+    assert category_name(names, 9) == "9"
+    assert category_name(names, None) == ""
+
+
+def test_a_hal_person_is_their_name_else_their_email() -> None:
+    assert hal_person({"first": "Ann", "last": "Lee", "email": "ann@acme.com"}) == "Ann Lee"
+    assert hal_person({"firstName": "Ann", "lastName": None, "email": "a@x.org"}) == "Ann"
+    assert hal_person({"first_name": "", "last_name": "Lee"}) == "Lee"
+    assert hal_person({"first": None, "email": "ann@acme.com"}) == "ann@acme.com"
+    assert hal_person(None) == hal_email("ann@acme.com") == ""
+    assert hal_email({"email": "ann@acme.com"}) == "ann@acme.com"
+
+
+def test_a_hal_conversation_waits_only_when_active_and_published() -> None:
+    assert hal_active({"status": "active", "state": "published"})
+    assert hal_active({"status": "active"})  # no state: published
+    assert not hal_active({"status": "active", "state": "draft"})
+    assert not hal_active({"status": "pending", "state": "published"})
 
 
 # ------------------------------------------------------------------ the Waiting rule
@@ -165,6 +204,22 @@ def test_reload_reads_the_newest_table_for_the_settings_form() -> None:
 
 
 # ------------------------------------------------------------------ per-ticket cache
+
+
+def test_the_cache_reads_once_per_updated_at_and_keeps_only_a_complete_read() -> None:
+    cache: TicketCache[int, list[str]] = TicketCache()
+    reads: list[bool] = []
+
+    def read(complete: bool) -> tuple[list[str], bool]:
+        reads.append(complete)
+        return ["hello"], complete
+
+    assert cache.read(1, "09:00", lambda: read(False)) == (["hello"], False)
+    assert cache.read(1, "09:00", lambda: read(True)) == (["hello"], True)  # read again
+    assert cache.read(1, "09:00", lambda: read(True)) == (["hello"], True)  # kept
+    assert reads == [False, True]
+    cache.read(1, "09:05", lambda: read(True))  # the ticket changed
+    assert reads == [False, True, True]
 
 
 def test_the_cache_answers_while_updated_at_stays_and_forgets_unlisted_tickets() -> None:

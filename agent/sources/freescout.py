@@ -43,11 +43,14 @@ from agent.sources.http_limits import throttle_hint
 from agent.sources.kit import (
     CategoryResolver,
     TicketCache,
+    hal_active,
     hal_embedded,
     hal_mailboxes,
+    hal_ticket,
     id_and_created,
     parse_time,
     slowest,
+    text_of,
     waiting_since,
     with_page,
 )
@@ -104,7 +107,7 @@ def waiting_from_threads(threads: list[Any], *, phone: bool) -> tuple[bool, date
     for thread in threads:
         if not isinstance(thread, dict) or thread.get("state", "published") != "published":
             continue
-        kind = str(thread.get("type") or "")
+        kind = text_of(thread, "type")
         by = thread.get("createdBy")
         by_user = (by.get("type") if isinstance(by, dict) else None) == "user"
         if kind == "customer":
@@ -147,19 +150,6 @@ def _customer_only(conv: dict[str, Any]) -> bool:
     )
 
 
-def _person(value: Any) -> str:
-    if not isinstance(value, dict):
-        return ""
-    first = value.get("firstName", value.get("first_name", value.get("first")))
-    last = value.get("lastName", value.get("last_name", value.get("last")))
-    name = " ".join(str(x) for x in (first, last) if x).strip()
-    return name or str(value.get("email") or "")
-
-
-def _email(value: Any) -> str:
-    return str(value.get("email") or "") if isinstance(value, dict) else ""
-
-
 def parse_conversation(
     conv: dict[str, Any], *, source: str, web: str, mailboxes: dict[int, str]
 ) -> Ticket | None:
@@ -170,7 +160,7 @@ def parse_conversation(
     message is unanswered in them. Without threads it waits since ``customerWaitingSince.time``
     (FreeScout's ``last_reply_at``: the newest customer message), else since creation.
     """
-    if conv.get("status") != "active" or conv.get("state", "published") != "published":
+    if not hal_active(conv):
         return None
     cid, created = id_and_created(conv, "createdAt", helpdesk="FreeScout", what="conversation")
     if _team_wrote_last(conv):
@@ -189,32 +179,16 @@ def parse_conversation(
         waiting = conv.get("customerWaitingSince")
         waiting = waiting if isinstance(waiting, dict) else {}
         since = _time(waiting.get("time"), f"conversation {cid} customerWaitingSince") or created
-    mailbox = conv.get("mailboxId")
-    return Ticket(
-        source=source,
-        id=str(conv.get("number") or cid),
-        subject=str(conv.get("subject") or ""),
-        created_at=created,
-        waiting_since=since,
-        requester=_person(conv.get("customer")),
-        requester_email=_email(conv.get("customer")),
-        category=mailboxes.get(mailbox, str(mailbox)) if mailbox is not None else "",
-        status="active",
-        due_at=None,  # FreeScout reports no deadline
-        url=f"{web}/conversation/{cid}",
-        assignee=_person(conv.get("assignee")),
+    url = f"{web}/conversation/{cid}"
+    return hal_ticket(
+        conv, cid, created, since, source=source, mailboxes=mailboxes, customer="customer", url=url
     )
 
 
 def _decided_by_listing(conv: dict[str, Any]) -> bool:
     """Whether the listing alone says if the conversation waits and since when: not active or
     not published, the team wrote last, or the customer's message is its only counted thread."""
-    return (
-        conv.get("status") != "active"
-        or conv.get("state", "published") != "published"
-        or _team_wrote_last(conv)
-        or _customer_only(conv)
-    )
+    return not hal_active(conv) or _team_wrote_last(conv) or _customer_only(conv)
 
 
 class FreeScoutSource(Source):

@@ -41,14 +41,18 @@ from agent.sources.base import BadResponse, Forbidden, NotConfigured, NotFound, 
 from agent.sources.http import Page, Pages
 from agent.sources.http_limits import throttle_hint
 from agent.sources.kit import (
+    RELIST_EVERY,
     CategoryResolver,
+    Message,
     TicketCache,
+    category_name,
     id_and_created,
     link_header_next,
     list_of_objects,
     page_number,
     parse_time,
     slowest,
+    text_of,
     waiting_since,
     with_page,
 )
@@ -62,17 +66,12 @@ MAX_SEARCH_PAGES = 10  # Freshdesk's filter API stops at page 10 (300 tickets)
 MAX_QUERY = 512  # characters of a filter query, its double quotes included
 MAX_STATS_PAGES = 10  # of 100 tickets: beyond, the rest read their conversations
 NO_RESULTS = N_("Freshdesk's answer has no list of results; is the URL the Freshdesk address?")
-#: how often every waiting ticket is listed again with the filter API; in between, only the
-#: tickets changed since are read (deleted and spam tickets leave the tickets list unseen)
-RELIST_EVERY = timedelta(minutes=15)
 #: how late the filter API's index may be ("a few minutes", developers.freshdesk.com/api/)
 INDEX_DELAY = timedelta(minutes=5)
 OPEN, PENDING, RESOLVED, CLOSED = 2, 3, 4, 5
 OUTBOUND_EMAIL = 10  # ticket source: an email the team sent first
 PRIORITIES = {1: "low", 2: "normal", 3: "high", 4: "urgent"}
 STATUS_NAMES = {2: "open", 3: "pending", 4: "resolved", 5: "closed"}
-#: (time, written by the customer) of one public message
-Message = tuple[datetime, bool]
 
 
 def _time(value: Any, what: str) -> datetime | None:
@@ -91,7 +90,7 @@ def parse_groups(data: Any) -> dict[int, str]:
         except (KeyError, TypeError, ValueError):
             text = Text(N_("Freshdesk sent a group without a usable id"))
             raise BadResponse(text, str(g)[:200]) from None
-        groups[group_id] = str(g.get("name") or group_id)
+        groups[group_id] = text_of(g, "name") or str(group_id)
     return groups
 
 
@@ -259,7 +258,7 @@ def search_queries(statuses: Iterable[int], groups: Iterable[int]) -> list[str]:
 
 def _updated(ticket: dict[str, Any]) -> str:
     """A ticket's ``updated_at`` as Freshdesk wrote it (ISO 8601 UTC: sorts as text)."""
-    return str(ticket.get("updated_at") or "")
+    return text_of(ticket, "updated_at")
 
 
 def _minus(stamp: str, delta: timedelta) -> str:
@@ -273,7 +272,7 @@ def requester_name(ticket: dict[str, Any]) -> str:
     requester = ticket.get("requester")
     if not isinstance(requester, dict):
         return ""
-    return str(requester.get("name") or requester.get("email") or "")
+    return text_of(requester, "name", "email")
 
 
 def parse_ticket(
@@ -302,16 +301,15 @@ def parse_ticket(
     replied = not opened_by_customer or any(not c for _, c in conversations)
     key = "nr_due_by" if replied else "fr_due_by"  # never due_by: that is the resolution
     due = _time(ticket.get(key), f"ticket {tid} {key}")
-    group = ticket.get("group_id")
     status = ticket["status"]
     return Ticket(
         source=source,
         id=str(tid),
-        subject=str(ticket.get("subject") or ""),
+        subject=text_of(ticket, "subject"),
         created_at=created,
         waiting_since=since,
         requester=requester,
-        category=groups.get(group, str(group)) if group is not None else "",
+        category=category_name(groups, ticket.get("group_id")),
         priority=PRIORITIES.get(ticket["priority"], "") if "priority" in ticket else "",
         status=STATUS_NAMES.get(status, str(status)),
         due_at=due,

@@ -43,7 +43,7 @@ from agent.model import Snapshot, Ticket
 from agent.sources import kit
 from agent.sources.base import BadResponse, Forbidden, NotConfigured, NotFound, Option, Source
 from agent.sources.http_limits import throttle_hint
-from agent.sources.kit import Relist, TicketCache, parse_time, slowest
+from agent.sources.kit import Relist, TicketCache, parse_time, slowest, text_of
 
 if TYPE_CHECKING:
     pass
@@ -121,8 +121,8 @@ def parse_comments(data: Any) -> list[Message]:
         user = _user(item)
         messages.append(
             Message(
-                login=str(user.get("login") or ""),
-                association=str(item.get("author_association") or "NONE").upper(),
+                login=text_of(user, "login"),
+                association=(text_of(item, "author_association") or "NONE").upper(),
                 at=at,
                 bot=user.get("type") == "Bot" or str(user.get("login", "")).endswith("[bot]"),
             )
@@ -215,8 +215,8 @@ def parse_issue(
         raise BadResponse(Text(N_("GitHub sent an issue without a number")), str(issue)[:200])
     author = _user(issue)
     opener = Message(
-        login=str(author.get("login") or ""),
-        association=str(issue.get("author_association") or "NONE").upper(),
+        login=text_of(author, "login"),
+        association=(text_of(issue, "author_association") or "NONE").upper(),
         at=created,
         bot=author.get("type") == "Bot",
     )
@@ -229,7 +229,7 @@ def parse_issue(
     return Ticket(
         source=source,
         id=str(number),
-        subject=str(issue.get("title") or ""),
+        subject=text_of(issue, "title"),
         created_at=created,
         waiting_since=since,
         requester=opener.login,
@@ -237,8 +237,8 @@ def parse_issue(
         priority=priority_from_labels(labels),
         status="open",
         due_at=None,  # GitHub has no per-issue deadline; the response window decides
-        url=str(issue.get("html_url") or ""),
-        assignee=str(assignee.get("login") or "") if isinstance(assignee, dict) else "",
+        url=text_of(issue, "html_url"),
+        assignee=text_of(assignee, "login") if isinstance(assignee, dict) else "",
     )
 
 
@@ -377,7 +377,7 @@ class GitHubSource(Source):
                 else:
                     complete = complete and done
         self._issues = issues
-        self._mark = max((str(i.get("updated_at") or "") for i in issues.values()), default=None)
+        self._mark = max((text_of(i, "updated_at") for i in issues.values()), default=None)
         return complete
 
     def _list_changes(self) -> bool:
@@ -404,7 +404,7 @@ class GitHubSource(Source):
                 self._issues[number] = issue
             else:
                 self._issues.pop(number, None)  # closed, or no longer labelled as watched
-            self._mark = max(self._mark, str(issue.get("updated_at") or ""))
+            self._mark = max(self._mark, text_of(issue, "updated_at"))
         return complete
 
     def _note_move(self, final_url: str) -> None:
@@ -463,20 +463,15 @@ class GitHubSource(Source):
         """The issue's comments, read again only when the issue changed since last time."""
         if not issue.get("comments"):
             return [], True
-        updated = str(issue.get("updated_at") or "")
-        cached = self._comments.get(number, updated)
-        if cached is not None:
-            return cached, True
-        comments: list[Message] = []
+        updated = text_of(issue, "updated_at")
+        return self._comments.read(number, updated, lambda: self._read_comments(number))
+
+    def _read_comments(self, number: int) -> tuple[list[Message], bool]:
+        """Every comment of the issue; True when all pages were read."""
         path = f"{self.repo_path}/issues/{number}/comments"
         pages = self.client.paginate(path, {"per_page": 100}, kit.link_header_next)
         self._throttle = slowest(self._throttle, pages.throttle)
-        for page in pages:
-            comments.extend(parse_comments(page.data))
-        if not pages.complete:
-            return comments, False
-        self._comments.put(number, updated, comments)
-        return comments, True
+        return [c for page in pages for c in parse_comments(page.data)], pages.complete
 
     def list_categories(self) -> list[str]:
         names: list[str] = []

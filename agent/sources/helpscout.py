@@ -39,8 +39,10 @@ from agent.sources.kit import (
     CategoryResolver,
     Relist,
     earlier_clock,
+    hal_active,
     hal_embedded,
     hal_mailboxes,
+    hal_ticket,
     id_and_created,
     parse_time,
     slowest,
@@ -74,17 +76,6 @@ def next_href(page: Page) -> str | None:
     return href if isinstance(href, str) and href else None
 
 
-def _person(value: Any) -> str:
-    if not isinstance(value, dict):
-        return ""
-    name = " ".join(str(value.get(k) or "") for k in ("first", "last")).strip()
-    return name or str(value.get("email") or "")
-
-
-def _email(value: Any) -> str:
-    return str(value.get("email") or "") if isinstance(value, dict) else ""
-
-
 def parse_conversation(
     conv: dict[str, Any], *, source: str, mailboxes: dict[int, str], now: datetime
 ) -> Ticket | None:
@@ -93,7 +84,7 @@ def parse_conversation(
     Waiting: ``status`` active, published, not snoozed, and the customer replied last
     (``customerWaitingSince.latestReplyFrom``, when Help Scout sends it).
     """
-    if conv.get("status") != "active" or conv.get("state", "published") != "published":
+    if not hal_active(conv):
         return None
     waiting = conv.get("customerWaitingSince")
     waiting = waiting if isinstance(waiting, dict) else {}
@@ -107,23 +98,19 @@ def parse_conversation(
     cid, created = id_and_created(conv, "createdAt", helpdesk="Help Scout", what="conversation")
     since = _time(waiting.get("time"), f"conversation {cid} customerWaitingSince") or created
     number = conv.get("number") or cid
-    mailbox = conv.get("mailboxId")
     links = conv.get("_links")
     web = links.get("web") if isinstance(links, dict) else None
-    url = web.get("href") if isinstance(web, dict) else None
-    return Ticket(
+    href = web.get("href") if isinstance(web, dict) else None
+    url = str(href or f"{WEB}/conversation/{cid}/{number}/")
+    return hal_ticket(
+        conv,
+        cid,
+        created,
+        since,
         source=source,
-        id=str(number),
-        subject=str(conv.get("subject") or ""),
-        created_at=created,
-        waiting_since=since,
-        requester=_person(conv.get("primaryCustomer")),
-        requester_email=_email(conv.get("primaryCustomer")),
-        category=mailboxes.get(mailbox, str(mailbox or "")) if mailbox is not None else "",
-        status="active",
-        due_at=None,  # Help Scout reports no deadline
-        url=str(url or f"{WEB}/conversation/{cid}/{number}/"),
-        assignee=_person(conv.get("assignee")),
+        mailboxes=mailboxes,
+        customer="primaryCustomer",
+        url=url,
     )
 
 

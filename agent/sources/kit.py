@@ -1,5 +1,6 @@
 """What every helpdesk connector needs and writes the same way: the Waiting rule, one time
-parser, one category lookup, one per-ticket cache and the next-page URLs of paging.
+parser, one reading of a field as text, one category lookup, one per-ticket cache and the
+next-page URLs of paging.
 
 A connector keeps only what is its helpdesk's own (which endpoint, which field says who wrote a
 message); the rules here are written once so every kind counts the same way.
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from agent.i18n import N_, Text
-from agent.model import UTC
+from agent.model import UTC, Ticket
 from agent.sources.base import BadResponse, NotConfigured
 
 if TYPE_CHECKING:
@@ -33,7 +34,11 @@ _ODD_DATE = re.compile(r"^(\d{4}-\d\d-\d\d)[ T:](\d\d:\d\d(?::\d\d(?:\.\d+)?)?)(
 _EPOCH_MS = 1e11
 
 
-def waiting_since(messages: Iterable[tuple[datetime, bool]]) -> datetime | None:
+#: one message of a ticket as the Waiting rule reads it: ``(time, from_customer)``
+Message = tuple[datetime, bool]
+
+
+def waiting_since(messages: Iterable[Message]) -> datetime | None:
     """The Waiting rule of DESIGN.md over one ticket's messages ``(time, from_customer)``.
 
     The oldest customer message with no team reply after it; None when the team spoke last
@@ -69,6 +74,22 @@ WORDS = (
     N_("mailbox"),
     N_("ticket fields"),
 )
+
+
+def text_of(item: Mapping[str, Any], *keys: str) -> str:
+    """The first of ``item``'s fields ``keys`` that is set (not missing, null, "", 0 or empty),
+    as text; "" when none is."""
+    for key in keys:
+        value = item.get(key)
+        if value:
+            return str(value)
+    return ""
+
+
+def category_name(names: Mapping[Any, str], category_id: Any) -> str:
+    """The name of a ticket's category id in ``names``; the id as text when it is not there,
+    "" when the ticket has none."""
+    return "" if category_id is None else names.get(category_id, str(category_id))
 
 
 def _unreadable(where: str, value: object) -> Text:
@@ -114,7 +135,60 @@ def hal_mailboxes(data: Any, *, helpdesk: str, check: str) -> dict[int, str]:
     """Mailbox id -> name from a HAL page of mailboxes (Help Scout's ``GET /v2/mailboxes``,
     FreeScout's ``GET /api/mailboxes``, which follows it)."""
     mailboxes = hal_embedded(data, "mailboxes", helpdesk=helpdesk, check=check)
-    return {int(m["id"]): str(m.get("name") or m["id"]) for m in mailboxes}
+    return {int(m["id"]): text_of(m, "name") or str(m["id"]) for m in mailboxes}
+
+
+def hal_person(value: Any) -> str:
+    """A person of a HAL answer (a customer, an assignee) by name, else by email address; ""
+    when there is none. Help Scout names ``first`` and ``last``; FreeScout, which follows it,
+    ``firstName`` and ``lastName`` (or ``first_name`` and ``last_name``)."""
+    if not isinstance(value, dict):
+        return ""
+    first = value.get("firstName", value.get("first_name", value.get("first")))
+    last = value.get("lastName", value.get("last_name", value.get("last")))
+    name = " ".join(str(x) for x in (first, last) if x).strip()
+    return name or text_of(value, "email")
+
+
+def hal_email(value: Any) -> str:
+    """The email address of a person of a HAL answer; "" when there is none."""
+    return text_of(value, "email") if isinstance(value, dict) else ""
+
+
+def hal_active(conv: Mapping[str, Any]) -> bool:
+    """Whether a HAL conversation is active and published (no ``state`` means published): only
+    such a conversation can wait on the team."""
+    return conv.get("status") == "active" and conv.get("state", "published") == "published"
+
+
+def hal_ticket(
+    conv: Mapping[str, Any],
+    cid: Any,
+    created: datetime,
+    since: datetime,
+    *,
+    source: str,
+    mailboxes: Mapping[int, str],
+    customer: str,
+    url: str,
+) -> Ticket:
+    """The ticket of a HAL conversation (id ``cid``) that waits on the team: numbered by its
+    ``number`` (else ``cid``), its requester the person under ``customer``, its category its
+    mailbox. Active, and with no deadline: neither Help Scout nor FreeScout reports one."""
+    return Ticket(
+        source=source,
+        id=text_of(conv, "number") or str(cid),
+        subject=text_of(conv, "subject"),
+        created_at=created,
+        waiting_since=since,
+        requester=hal_person(conv.get(customer)),
+        requester_email=hal_email(conv.get(customer)),
+        category=category_name(mailboxes, conv.get("mailboxId")),
+        status="active",
+        due_at=None,
+        url=url,
+        assignee=hal_person(conv.get("assignee")),
+    )
 
 
 def id_and_created(
@@ -308,6 +382,20 @@ class TicketCache(Generic[K, T]):
 
     def put(self, ticket_id: K, updated_at: object, value: T) -> None:
         self._entries[ticket_id] = (updated_at, value)
+
+    def read(
+        self, ticket_id: K, updated_at: object, read: Callable[[], tuple[T, bool]]
+    ) -> tuple[T, bool]:
+        """``(value, complete)``: the value kept for this ticket at this ``updated_at``, else
+        what ``read()`` returns, kept only when it is complete (what could not all be read is
+        read again at the next poll)."""
+        kept = self.get(ticket_id, updated_at)
+        if kept is not None:
+            return kept, True
+        value, complete = read()
+        if complete:
+            self.put(ticket_id, updated_at, value)
+        return value, complete
 
     def prune(self, listed: Iterable[K]) -> None:
         """Forget every ticket not in ``listed``."""

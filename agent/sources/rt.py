@@ -48,12 +48,14 @@ from agent.model import Snapshot, Ticket
 from agent.sources.base import Forbidden, Option, Source
 from agent.sources.http import Page
 from agent.sources.kit import (
+    Message,
     Relist,
     TicketCache,
     id_and_created,
     objects_under,
     parse_time,
     slowest,
+    text_of,
     waiting_since,
 )
 
@@ -99,7 +101,7 @@ def next_page(page: Page) -> str | None:
 def _ref_id(value: Any) -> str:
     """The id of a user/queue reference ``{"id": ..., "type": ..., "_url": ...}``."""
     if isinstance(value, dict):
-        return str(value.get("id") or "")
+        return text_of(value, "id")
     return str(value or "")
 
 
@@ -138,7 +140,7 @@ def parse_correspondence(data: Any) -> list[tuple[datetime, str]]:
     return messages
 
 
-def parse_history(data: Any, team: frozenset[str]) -> list[tuple[datetime, bool]]:
+def parse_history(data: Any, team: frozenset[str]) -> list[Message]:
     """(time, by someone outside the team) for each correspondence of one history page."""
     return [(at, who not in team) for at, who in parse_correspondence(data)]
 
@@ -157,7 +159,7 @@ def needs_history(ticket: dict[str, Any], team: frozenset[str]) -> bool:
 
 def parse_ticket(
     ticket: dict[str, Any],
-    history: list[tuple[datetime, bool]] | None,
+    history: list[Message] | None,
     *,
     source: str,
     web: str,
@@ -170,7 +172,7 @@ def parse_ticket(
     ``history`` is the ticket's correspondence (see :func:`parse_history`); it is only needed
     when :func:`needs_history` says so. ``team`` holds the privileged users' Names.
     """
-    if str(ticket.get("Status") or "").casefold() not in statuses:
+    if text_of(ticket, "Status").casefold() not in statuses:
         return None
     tid, created = id_and_created(ticket, "Created", helpdesk="Request Tracker", assume_utc=True)
     told = _time(ticket.get("Told"), f"ticket {tid} Told")
@@ -187,23 +189,23 @@ def parse_ticket(
     owner = ticket.get("Owner")
     owner_name = ""
     if isinstance(owner, dict):
-        owner_name = str(owner.get("RealName") or owner.get("Name") or owner.get("id") or "")
+        owner_name = text_of(owner, "RealName", "Name", "id")
     people = ticket.get("Requestor")
     first = people[0] if isinstance(people, list) and people else {}
     requester = email = ""
     if isinstance(first, dict):
-        requester = str(first.get("RealName") or first.get("EmailAddress") or first.get("id") or "")
-        email = str(first.get("EmailAddress") or "")
+        requester = text_of(first, "RealName", "EmailAddress", "id")
+        email = text_of(first, "EmailAddress")
     return Ticket(
         source=source,
         id=str(tid),
-        subject=str(ticket.get("Subject") or ""),
+        subject=text_of(ticket, "Subject"),
         created_at=created,
         waiting_since=since,
         requester=requester,
         requester_email=email,
-        category=str(queue.get("Name") or queue.get("id") or "") if isinstance(queue, dict) else "",
-        status=str(ticket.get("Status") or ""),
+        category=text_of(queue, "Name", "id") if isinstance(queue, dict) else "",
+        status=text_of(ticket, "Status"),
         due_at=_time(ticket.get("Due"), f"ticket {tid} Due") if due_is_deadline else None,
         url=f"{web}/Ticket/Display.html?id={tid}",
         assignee="" if owner_name == "Nobody" else owner_name,
@@ -286,7 +288,7 @@ class RTSource(Source):
 
     def _wanted(self, item: dict[str, Any]) -> bool:
         queue = item.get("Queue")
-        name = str(queue.get("Name") or "") if isinstance(queue, dict) else ""
+        name = text_of(queue, "Name") if isinstance(queue, dict) else ""
         return not self.config.categories or self.wants(name)
 
     def _list_all(self) -> bool:
@@ -312,7 +314,7 @@ class RTSource(Source):
                 complete = done
                 continue
             tid = str(item["id"])
-            status = str(item.get("Status") or "").casefold()
+            status = text_of(item, "Status").casefold()
             if status in self.statuses and self._wanted(item):
                 self._found[tid] = item
             else:
@@ -329,7 +331,7 @@ class RTSource(Source):
         found = self._found
         tickets = []
         for tid, item in found.items():
-            if str(item.get("Status") or "").casefold() not in self.statuses:
+            if text_of(item, "Status").casefold() not in self.statuses:
                 continue
             team = ticket_team(item, self._staff_list(now, item))
             history = None
@@ -376,21 +378,17 @@ class RTSource(Source):
 
     def _read_history(
         self, tid: str, ticket: dict[str, Any], team: frozenset[str]
-    ) -> tuple[list[tuple[datetime, bool]], bool]:
-        updated = str(ticket.get("LastUpdated") or "")
-        authored = self._history.get(tid, updated)
-        read_all = True
-        if authored is None:
-            authored = []
-            params = {"fields": "Type,Creator,Created", "per_page": PER_PAGE, "page": 1}
-            pages = self.client.paginate(f"ticket/{tid}/history", params, next_page)
-            self._throttle = slowest(self._throttle, pages.throttle)
-            for page in pages:
-                authored.extend(parse_correspondence(page.data))
-            read_all = pages.complete
-            if read_all:
-                self._history.put(tid, updated, authored)
+    ) -> tuple[list[Message], bool]:
+        updated = text_of(ticket, "LastUpdated")
+        authored, read_all = self._history.read(tid, updated, lambda: self._correspondence(tid))
         return [(at, who not in team) for at, who in authored], read_all
+
+    def _correspondence(self, tid: str) -> tuple[list[tuple[datetime, str]], bool]:
+        """(time, author) of every correspondence of the ticket; True when all pages were read."""
+        params = {"fields": "Type,Creator,Created", "per_page": PER_PAGE, "page": 1}
+        pages = self.client.paginate(f"ticket/{tid}/history", params, next_page)
+        self._throttle = slowest(self._throttle, pages.throttle)
+        return [m for page in pages for m in parse_correspondence(page.data)], pages.complete
 
     def list_categories(self) -> list[str]:
         names: list[str] = []

@@ -267,14 +267,22 @@ def parse_beat(team_name: str, raw: bytes) -> HubBeat:
     return HubBeat(_text(data, "hub"), state == "online", float(interval), at)
 
 
-def parse_claim(team_name: str, user: str, raw: bytes) -> Claim | None:
-    """A claim, or None for an empty message (the claim ended)."""
+def _own(team_name: str, user: str, raw: bytes, key: str, what: str) -> dict[str, Any] | None:
+    """The JSON object of a message ``user`` publishes about themself, whose ``key`` names
+    them; None for an empty message (what it said has ended). Refused when it is in another
+    person's name (``what``: the message, for the reason)."""
     if not raw:
         return None
     data = load(team_name, raw)
-    if _text(data, "by") != user:
-        raise Refused("foreign: a claim in another person's name")
-    return Claim(user, _time(data, "at"))
+    if _text(data, key) != user:
+        raise Refused(f"foreign: {what} in another person's name")
+    return data
+
+
+def parse_claim(team_name: str, user: str, raw: bytes) -> Claim | None:
+    """A claim, or None for an empty message (the claim ended)."""
+    data = _own(team_name, user, raw, "by", "a claim")
+    return None if data is None else Claim(user, _time(data, "at"))
 
 
 def check_room(
@@ -291,11 +299,9 @@ def check_room(
 
 
 def parse_presence(team_name: str, user: str, raw: bytes) -> Presence | None:
-    if not raw:
+    data = _own(team_name, user, raw, "user", "presence")
+    if data is None:
         return None
-    data = load(team_name, raw)
-    if _text(data, "user") != user:
-        raise Refused("foreign: presence in another person's name")
     watching = data.get("watching", {})
     if not isinstance(watching, dict) or len(watching) > 100:
         raise Refused("malformed: watching must be an object of at most 100 sources")

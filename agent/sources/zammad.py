@@ -56,12 +56,15 @@ from agent.sources.base import BadResponse, Option, Source
 from agent.sources.http import Page
 from agent.sources.http_limits import throttle_hint
 from agent.sources.kit import (
+    Message,
     Relist,
     TicketCache,
     id_and_created,
+    list_of_objects,
     page_number,
     parse_time,
     slowest,
+    text_of,
     waiting_since,
     with_page,
 )
@@ -102,15 +105,7 @@ def _time(value: Any, what: str) -> datetime | None:
 
 
 def _objects(data: Any, what: str) -> list[dict[str, Any]]:
-    if not isinstance(data, list) or not all(isinstance(i, dict) for i in data):
-        raise BadResponse(
-            Text(
-                N_("Zammad's answer is not a list of {what}; is the URL the Zammad address?"),
-                what=Text(what),
-            ),
-            f"expected a JSON list of objects, got {str(data)[:200]}",
-        )
-    return data
+    return list_of_objects(data, what, helpdesk="Zammad")
 
 
 def parse_search(data: Any) -> list[dict[str, Any]]:
@@ -124,15 +119,15 @@ def parse_search(data: Any) -> list[dict[str, Any]]:
     return _objects(data, "tickets")
 
 
-def parse_articles(data: Any) -> list[tuple[datetime, bool]]:
+def parse_articles(data: Any) -> list[Message]:
     """(time, from the customer) for each public customer or agent article of a communication
     type: the articles Zammad itself moves ``last_contact_*`` for."""
     messages = []
     for article in _objects(data, "articles"):
-        sender = str(article.get("sender") or "")
+        sender = text_of(article, "sender")
         if article.get("internal") or sender not in ("Customer", "Agent"):
             continue  # internal articles and system messages answer nobody
-        if str(article.get("type") or "").casefold() not in COMMUNICATION_TYPES:
+        if text_of(article, "type").casefold() not in COMMUNICATION_TYPES:
             continue  # a note, even a public one, is not a message to the customer
         at = _time(article.get("created_at"), "article created_at")
         if at is not None:
@@ -183,14 +178,14 @@ def priority_name(value: Any) -> str:
 
 def parse_ticket(
     ticket: dict[str, Any],
-    messages: list[tuple[datetime, bool]] | None,
+    messages: list[Message] | None,
     *,
     source: str,
     web: str,
     states: frozenset[str] = frozenset(WAITING_STATES),
 ) -> Ticket | None:
     """The ticket for one expanded search result, or None when it does not wait on the team."""
-    if str(ticket.get("state") or "").casefold() not in states:
+    if text_of(ticket, "state").casefold() not in states:
         return None
     tid, created = id_and_created(ticket, "created_at", helpdesk="Zammad")
     if not customer_spoke_last(ticket):
@@ -198,18 +193,18 @@ def parse_ticket(
     since = waiting_since(messages) if messages else created
     if since is None:
         return None
-    owner = "" if ticket.get("owner_id") == NOBODY else str(ticket.get("owner") or "")
+    owner = "" if ticket.get("owner_id") == NOBODY else text_of(ticket, "owner")
     return Ticket(
         source=source,
-        id=str(ticket.get("number") or tid),
-        subject=str(ticket.get("title") or ""),
+        id=text_of(ticket, "number") or str(tid),
+        subject=text_of(ticket, "title"),
         created_at=created,
         waiting_since=since,
-        requester=str(ticket.get("customer") or ""),
-        organization=str(ticket.get("organization") or ""),
-        category=str(ticket.get("group") or ""),
+        requester=text_of(ticket, "customer"),
+        organization=text_of(ticket, "organization"),
+        category=text_of(ticket, "group"),
         priority=priority_name(ticket.get("priority")),
-        status=str(ticket.get("state") or ""),
+        status=text_of(ticket, "state"),
         due_at=response_deadline(ticket),
         url=f"{web}/#ticket/zoom/{tid}",
         assignee="" if owner == "-" else owner,
@@ -269,7 +264,7 @@ class ZammadSource(Source):
             headers={"Authorization": f"Token token={self.secret}"},
         )
         #: each ticket's public articles, kept while its ``updated_at`` stays the same
-        self._articles: TicketCache[int, list[tuple[datetime, bool]]] = TicketCache()
+        self._articles: TicketCache[int, list[Message]] = TicketCache()
         self._throttle: float | None = None
         #: the tickets in a waiting state of the watched groups, as last read
         self._found: dict[int, dict[str, Any]] = {}
@@ -289,7 +284,7 @@ class ZammadSource(Source):
         found = self._found
         tickets = []
         for tid, item in found.items():
-            if str(item.get("state") or "").casefold() not in self.states:
+            if text_of(item, "state").casefold() not in self.states:
                 continue
             if not customer_spoke_last(item):
                 continue
@@ -344,8 +339,8 @@ class ZammadSource(Source):
             for item in parse_search(page.data):
                 if "id" not in item:
                     continue
-                group = str(item.get("group") or "")
-                state = str(item.get("state") or "").casefold()
+                group = text_of(item, "group")
+                state = text_of(item, "state").casefold()
                 if state in self.states and (not self.config.categories or self.wants(group)):
                     self._found[item["id"]] = item
                 else:
@@ -354,7 +349,7 @@ class ZammadSource(Source):
 
     def _keep_wanted(self, items: list[dict[str, Any]], found: dict[int, dict[str, Any]]) -> None:
         for item in items:
-            group = str(item.get("group") or "")
+            group = text_of(item, "group")
             if "id" in item and (not self.config.categories or self.wants(group)):
                 found[item["id"]] = item
 
@@ -395,7 +390,7 @@ class ZammadSource(Source):
         return found, complete
 
     def _keep_waiting(self, items: list[dict[str, Any]], found: dict[int, dict[str, Any]]) -> None:
-        waiting = [t for t in items if str(t.get("state") or "").casefold() in self.states]
+        waiting = [t for t in items if text_of(t, "state").casefold() in self.states]
         self._keep_wanted(waiting, found)
 
     def _search_finds(self, ticket: dict[str, Any]) -> bool:
@@ -405,21 +400,18 @@ class ZammadSource(Source):
         self._throttle = slowest(self._throttle, throttle_hint(page.headers))
         return bool(parse_search(page.data))
 
-    def _ticket_articles(
-        self, tid: int, ticket: dict[str, Any]
-    ) -> tuple[list[tuple[datetime, bool]], bool]:
+    def _ticket_articles(self, tid: int, ticket: dict[str, Any]) -> tuple[list[Message], bool]:
         only = only_article_is_the_customers(ticket)
         if only is not None:
             return [(only, True)], True
-        updated = str(ticket.get("updated_at") or "")
-        cached = self._articles.get(tid, updated)
-        if cached is not None:
-            return cached, True
+        updated = text_of(ticket, "updated_at")
+        return self._articles.read(tid, updated, lambda: self._read_articles(tid))
+
+    def _read_articles(self, tid: int) -> tuple[list[Message], bool]:
+        """The ticket's articles, all in one answer."""
         page = self.client.get_json(f"ticket_articles/by_ticket/{tid}")
         self._throttle = slowest(self._throttle, throttle_hint(page.headers))
-        messages = parse_articles(page.data)
-        self._articles.put(tid, updated, messages)
-        return messages, True
+        return parse_articles(page.data), True
 
     def list_categories(self) -> list[str]:
         names: list[str] = []

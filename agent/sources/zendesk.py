@@ -40,11 +40,14 @@ from agent.sources.base import NotConfigured, Option, Source
 from agent.sources.http import Page
 from agent.sources.kit import (
     CategoryResolver,
+    Message,
     TicketCache,
+    category_name,
     id_and_created,
     objects_under,
     parse_time,
     slowest,
+    text_of,
     waiting_since,
 )
 
@@ -88,7 +91,7 @@ def parse_users(data: Any) -> dict[int, dict[str, Any]]:
 def parse_groups(data: Any) -> dict[int, str]:
     groups = _list(data, "groups", N_("; is the URL the Zendesk address?"))
     return {
-        int(g["id"]): str(g.get("name") or g["id"])
+        int(g["id"]): text_of(g, "name") or str(g["id"])
         for g in groups
         if "id" in g and not g.get("deleted")
     }
@@ -135,7 +138,7 @@ def sla_deadline(ticket: dict[str, Any]) -> datetime | None:
 
 def parse_comments(
     data: Any, requester_id: Any, users: dict[int, dict[str, Any]] | None = None
-) -> list[tuple[datetime, bool]]:
+) -> list[Message]:
     """(time, written by the customer) for each public comment of one comments page.
 
     A comment is the customer's when its author is an end-user or the ticket's requester;
@@ -173,17 +176,16 @@ def unanswered_from_start(ticket: dict[str, Any], metrics: dict[str, Any] | None
 
 
 def _name(users: dict[int, dict[str, Any]], user_id: Any) -> str:
-    user = users.get(user_id) or {}
-    return str(user.get("name") or user.get("email") or "")
+    return text_of(users.get(user_id) or {}, "name", "email")
 
 
 def _email(users: dict[int, dict[str, Any]], user_id: Any) -> str:
-    return str((users.get(user_id) or {}).get("email") or "")
+    return text_of(users.get(user_id) or {}, "email")
 
 
 def parse_ticket(
     ticket: dict[str, Any],
-    messages: list[tuple[datetime, bool]] | None,
+    messages: list[Message] | None,
     *,
     source: str,
     web: str,
@@ -204,17 +206,16 @@ def parse_ticket(
             return None  # an agent replied last and left the ticket open
     else:
         since = created
-    group = ticket.get("group_id")
     return Ticket(
         source=source,
         id=str(tid),
-        subject=str(ticket.get("subject") or ticket.get("raw_subject") or ""),
+        subject=text_of(ticket, "subject", "raw_subject"),
         created_at=created,
         waiting_since=since,
         requester=_name(users, ticket.get("requester_id")),
         requester_email=_email(users, ticket.get("requester_id")),
-        category=groups.get(group, str(group)) if group is not None else "",
-        priority=str(ticket.get("priority") or ""),
+        category=category_name(groups, ticket.get("group_id")),
+        priority=text_of(ticket, "priority"),
         status=str(ticket["status"]),
         due_at=sla_deadline(ticket),
         url=f"{web}/agent/tickets/{tid}",
@@ -290,7 +291,7 @@ class ZendeskSource(Source):
             self._read_groups, what="group", helpdesk="Zendesk"
         )
         #: each ticket's public comments, kept while its ``updated_at`` stays the same
-        self._comments: TicketCache[int, list[tuple[datetime, bool]]] = TicketCache()
+        self._comments: TicketCache[int, list[Message]] = TicketCache()
         #: each group's last complete Search API listing
         self._listings: dict[int | None, Listing] = {}
         self._throttle: float | None = None
@@ -421,16 +422,20 @@ class ZendeskSource(Source):
         ticket: dict[str, Any],
         users: dict[int, dict[str, Any]],
         metrics: dict[str, Any] | None,
-    ) -> tuple[list[tuple[datetime, bool]], bool]:
+    ) -> tuple[list[Message], bool]:
         """The ticket's public comments back to the newest agent reply (none: it waits since it
         was created), read again only when the ticket changed."""
         if ticket.get("status") == "new" or unanswered_from_start(ticket, metrics):
             return [], True  # no agent has answered publicly: it waits since it was created
-        updated = str(ticket.get("updated_at") or "")
-        cached = self._comments.get(tid, updated)
-        if cached is not None:
-            return cached, True
-        messages: list[tuple[datetime, bool]] = []
+        updated = text_of(ticket, "updated_at")
+        return self._comments.read(tid, updated, lambda: self._read_comments(tid, ticket, users))
+
+    def _read_comments(
+        self, tid: int, ticket: dict[str, Any], users: dict[int, dict[str, Any]]
+    ) -> tuple[list[Message], bool]:
+        """The ticket's public comments, newest first, back to the newest agent reply; True
+        when that far was read."""
+        messages: list[Message] = []
         requester = ticket.get("requester_id")
 
         def older(page: Page) -> str | None:
@@ -446,10 +451,7 @@ class ZendeskSource(Source):
         params = {"include": "users", "page[size]": 100, "sort": "-created_at"}
         pages = self.client.paginate(f"tickets/{tid}/comments.json", params, older)
         self._throttle = slowest(self._throttle, pages.throttle)
-        if not pages.complete:
-            return messages, False
-        self._comments.put(tid, updated, messages)
-        return messages, True
+        return messages, pages.complete
 
     def list_categories(self) -> list[str]:
         return sorted(self.groups.reload().values())
