@@ -19,7 +19,7 @@ from agent.config import BusinessHours, Config, Escalation, SourceConfig, Window
 from agent.model import INVISIBLE, UTC, Alert, DueState, Ticket, WaitingTicket
 from agent.queue import QueuedTicket
 from agent.quiet import vip_window
-from agent.storage import alert_key
+from agent.storage import alert_key, new_alert_key
 
 MAX_DAYS_SCANNED = 3700  # ten years of calendar: a window longer than that is a config error
 
@@ -296,12 +296,13 @@ def alerts_owed(
     owed: list[Alert] = []
     gathered = {source: Gathered(source) for source in summarise}
     attention = False
+    fine = DueState.FINE
     for w in waiting:
         t = w.ticket
-        into = gathered.get(t.source)
+        into = gathered.get(t.source) if gathered else None
         if into is not None:
             into.count(w)
-        key = alert_key(t.source, t.id, t.cycle, "new")
+        key = new_alert_key(t)
         if key not in done:
             if into is not None:
                 into.new.append(w)
@@ -310,7 +311,7 @@ def alerts_owed(
         if w.snoozed_until is not None:
             continue
         attention = attention or not w.acknowledged
-        if w.state is not DueState.FINE:
+        if w.state is not fine:
             owed.extend(_due_alerts(w, config, now, done))
     summaries = [g.alert(now) for g in gathered.values() if g.new]
     every = config.alerts.remind_every
@@ -349,7 +350,7 @@ class Gathered:
         if len(self.new) == 1:
             w = self.new[0]
             t = w.ticket
-            return Alert.of_ticket("new", now, alert_key(t.source, t.id, t.cycle, "new"), w)
+            return Alert.of_ticket("new", now, new_alert_key(w.ticket), w)
         counts = self.counts
         counts["new"] = len(self.new)
         parts = [f"{counts['new']} new"] if counts["new"] < counts["waiting"] else []

@@ -36,6 +36,7 @@ from agent.storage import (
     cycle_of,
     iso,
     ledger_row,
+    new_alert_key,
     outbox_row,
     ticket_from_record,
     ticket_record,
@@ -471,10 +472,7 @@ class LocalQueue:
             if alert.kind == "summary":
                 # the tickets it announces owe no ``new`` alert: their rows record that
                 # (see _all_ledger_keys), as a ``new`` alert's own ticket row does
-                self._ledger_keys.update(
-                    alert_key(w.ticket.source, w.ticket.id, w.ticket.cycle, "new")
-                    for w in alert.tickets
-                )
+                self._ledger_keys.update([new_alert_key(w.ticket) for w in alert.tickets])
             elif alert.kind == "new":
                 # the alert's own ticket knows its key and cycle without taking the key apart
                 ticket = alert.tickets[0].ticket if alert.tickets else None
