@@ -349,7 +349,6 @@ class Gathered:
         gets its own ``new`` alert instead: a summary of one says less than the ticket."""
         if len(self.new) == 1:
             w = self.new[0]
-            t = w.ticket
             return Alert.of_ticket("new", now, new_alert_key(w.ticket), w)
         counts = self.counts
         counts["new"] = len(self.new)
