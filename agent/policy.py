@@ -22,6 +22,7 @@ from agent.quiet import vip_window
 from agent.storage import alert_key, new_alert_key
 
 MAX_DAYS_SCANNED = 3700  # ten years of calendar: a window longer than that is a config error
+_ZERO = timedelta(0)
 
 
 # --------------------------------------------------------------------------- windows
@@ -162,9 +163,9 @@ def evaluate(
     for q in queued:
         t = q.ticket
         since = t.waiting_since
-        if t.due_at is not None and helpdesk_due:
-            dl = deadline(t, config)
-            due, soon = dl.due_at, dl.soon_at
+        if t.due_at is not None and helpdesk_due:  # as deadline() says, inline
+            due = t.due_at
+            soon = since + max(due - since, _ZERO) * fraction
         else:
             vip = vip_window(t, vips) if vips else None  # [[vip]]: their own
             rule = (t.source, t.category, t.priority, vip)
@@ -396,17 +397,20 @@ def next_change(
     The engine sleeps until then instead of ticking, so an idle agent costs no CPU.
     """
     times: list[datetime] = []
+    append = times.append
     attention = False
+    fine, due_soon = DueState.FINE, DueState.DUE_SOON
     for w in waiting:
         if w.snoozed_until is not None:
-            times.append(w.snoozed_until)
+            append(w.snoozed_until)
             continue
         attention = attention or not w.acknowledged
-        if w.state is DueState.FINE:
+        state = w.state
+        if state is fine:
             # evaluate() carries soon_at; a WaitingTicket made elsewhere may not
-            times.append(w.soon_at or deadline(w.ticket, config).soon_at)
-        elif w.state is DueState.DUE_SOON:
-            times.append(w.due_at)
+            append(w.soon_at or deadline(w.ticket, config).soon_at)
+        elif state is due_soon:
+            append(w.due_at)
         else:
             esc = config.escalation
             overdue_for = now - w.due_at
