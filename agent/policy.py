@@ -8,8 +8,8 @@ every rule is tested with plain values. The engine calls these after each snapsh
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -19,9 +19,10 @@ from agent.config import BusinessHours, Config, Escalation, SourceConfig, Window
 from agent.model import INVISIBLE, UTC, Alert, DueState, Ticket, WaitingTicket
 from agent.queue import QueuedTicket
 from agent.quiet import vip_window
-from agent.storage import alert_key
+from agent.storage import alert_key, new_alert_key
 
 MAX_DAYS_SCANNED = 3700  # ten years of calendar: a window longer than that is a config error
+_ZERO = timedelta(0)
 
 
 # --------------------------------------------------------------------------- windows
@@ -152,40 +153,85 @@ def evaluate(
     out: list[tuple[datetime, datetime, str, str, int, WaitingTicket]] = []
     append = out.append
     windows = config.windows
+    helpdesk_due = windows.use_helpdesk_due
     fraction = config.alerts.due_soon
     hours = config.business_hours
+    vips = config.vips
+    fine, due_soon, overdue = DueState.FINE, DueState.DUE_SOON, DueState.OVERDUE
     # the window (and its due-soon part) of each (source, category, priority) seen
     spans: dict[tuple[str, str, str, timedelta | None], tuple[timedelta, timedelta]] = {}
     for q in queued:
         t = q.ticket
-        if t.due_at is not None and windows.use_helpdesk_due:
-            dl = deadline(t, config)
-            due, soon = dl.due_at, dl.soon_at
+        since = t.waiting_since
+        if t.due_at is not None and helpdesk_due:  # as deadline() says, inline
+            due = t.due_at
+            soon = since + max(due - since, _ZERO) * fraction
         else:
-            vip = vip_window(t, config.vips) if config.vips else None  # [[vip]]: their own
+            vip = vip_window(t, vips) if vips else None  # [[vip]]: their own
             rule = (t.source, t.category, t.priority, vip)
             span = spans.get(rule)
             if span is None:
                 window = vip or window_for(t, windows)
                 span = spans[rule] = (window, window * fraction)
             if hours is None:  # the same as deadline(), without its per-ticket overhead
-                due, soon = t.waiting_since + span[0], t.waiting_since + span[1]
+                due, soon = since + span[0], since + span[1]
             else:
-                due, soon = _business_deadline(t.waiting_since, span[0], fraction, hours)
-        snoozed = q.snoozed_until if q.snoozed_until and q.snoozed_until > now else None
-        if now >= due:
-            state = DueState.OVERDUE
-        elif now >= soon:
-            state = DueState.DUE_SOON
-        else:
-            state = DueState.FINE
-        w = WaitingTicket(
-            t, due, state, q.first_seen, t.source in stale_sources, q.acknowledged, snoozed, soon
-        )
+                due, soon = _business_deadline(since, span[0], fraction, hours)
+        snoozed = q.snoozed_until
+        if snoozed is not None and not snoozed > now:
+            snoozed = None
+        state = overdue if now >= due else due_soon if now >= soon else fine
+        stale = t.source in stale_sources if stale_sources else False
+        w = _waiting(t, due, state, q.first_seen, stale, q.acknowledged, snoozed, soon)
         # sorted by these; the position keeps two equal tickets from comparing ``w``
-        append((due, t.waiting_since, t.source, t.id, len(out), w))
+        append((due, since, t.source, t.id, len(out), w))
     out.sort()
     return [item[-1] for item in out]
+
+
+_SETTERS: dict[str, Callable[[WaitingTicket, object], None]] = {
+    f.name: WaitingTicket.__dict__[f.name].__set__ for f in fields(WaitingTicket)
+}
+_ticket, _due_at, _state, _first_seen = map(
+    _SETTERS.pop, ("ticket", "due_at", "state", "first_seen")
+)
+_stale, _acknowledged, _snoozed_until, _soon_at = map(
+    _SETTERS.pop, ("stale", "acknowledged", "snoozed_until", "soon_at")
+)
+#: the fields :func:`_waiting` leaves at their defaults (claimed_by, at_risk, …)
+_DEFAULTS = tuple(
+    (_SETTERS[f.name], f.default) for f in fields(WaitingTicket) if f.name in _SETTERS
+)
+assert MISSING not in (d for _, d in _DEFAULTS), "a WaitingTicket field without a default"
+_new = object.__new__
+
+
+def _waiting(
+    t: Ticket,
+    due: datetime,
+    state: DueState,
+    first_seen: datetime,
+    stale: bool,
+    acknowledged: bool,
+    snoozed: datetime | None,
+    soon: datetime,
+) -> WaitingTicket:
+    """``WaitingTicket(t, due, state, first_seen, stale, acknowledged, snoozed, soon)``, the same
+    object in about half the time: the frozen dataclass's ``__init__`` calls
+    ``object.__setattr__`` by name for each of its fields (1 µs a ticket, 10 ms at 10,000);
+    this sets its slots directly."""
+    w: WaitingTicket = _new(WaitingTicket)
+    _ticket(w, t)
+    _due_at(w, due)
+    _state(w, state)
+    _first_seen(w, first_seen)
+    _stale(w, stale)
+    _acknowledged(w, acknowledged)
+    _snoozed_until(w, snoozed)
+    _soon_at(w, soon)
+    for setter, default in _DEFAULTS:
+        setter(w, default)
+    return w
 
 
 # --------------------------------------------------------------------------- escalation levels
@@ -251,12 +297,13 @@ def alerts_owed(
     owed: list[Alert] = []
     gathered = {source: Gathered(source) for source in summarise}
     attention = False
+    fine = DueState.FINE
     for w in waiting:
         t = w.ticket
-        into = gathered.get(t.source)
+        into = gathered.get(t.source) if gathered else None
         if into is not None:
             into.count(w)
-        key = alert_key(t.source, t.id, t.cycle, "new")
+        key = new_alert_key(t)
         if key not in done:
             if into is not None:
                 into.new.append(w)
@@ -265,7 +312,7 @@ def alerts_owed(
         if w.snoozed_until is not None:
             continue
         attention = attention or not w.acknowledged
-        if w.state is not DueState.FINE:
+        if w.state is not fine:
             owed.extend(_due_alerts(w, config, now, done))
     summaries = [g.alert(now) for g in gathered.values() if g.new]
     every = config.alerts.remind_every
@@ -303,8 +350,7 @@ class Gathered:
         gets its own ``new`` alert instead: a summary of one says less than the ticket."""
         if len(self.new) == 1:
             w = self.new[0]
-            t = w.ticket
-            return Alert.of_ticket("new", now, alert_key(t.source, t.id, t.cycle, "new"), w)
+            return Alert.of_ticket("new", now, new_alert_key(w.ticket), w)
         counts = self.counts
         counts["new"] = len(self.new)
         parts = [f"{counts['new']} new"] if counts["new"] < counts["waiting"] else []
@@ -351,17 +397,20 @@ def next_change(
     The engine sleeps until then instead of ticking, so an idle agent costs no CPU.
     """
     times: list[datetime] = []
+    append = times.append
     attention = False
+    fine, due_soon = DueState.FINE, DueState.DUE_SOON
     for w in waiting:
         if w.snoozed_until is not None:
-            times.append(w.snoozed_until)
+            append(w.snoozed_until)
             continue
         attention = attention or not w.acknowledged
-        if w.state is DueState.FINE:
+        state = w.state
+        if state is fine:
             # evaluate() carries soon_at; a WaitingTicket made elsewhere may not
-            times.append(w.soon_at or deadline(w.ticket, config).soon_at)
-        elif w.state is DueState.DUE_SOON:
-            times.append(w.due_at)
+            append(w.soon_at or deadline(w.ticket, config).soon_at)
+        elif state is due_soon:
+            append(w.due_at)
         else:
             esc = config.escalation
             overdue_for = now - w.due_at

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from agent.storage import (
     cycle_of,
     iso,
     ledger_row,
+    new_alert_key,
     outbox_row,
     ticket_from_record,
     ticket_record,
@@ -296,7 +298,8 @@ class LocalQueue:
         """Compare the snapshot's tickets with the rows of its source (writing nothing); a
         Ticket of the ``last`` snapshot applied (a team member's, unchanged) made its row."""
         docs, same = self.store.rows(self.tickets.name), {t.key: t for t in last}
-        diff, now_iso = _Diff(), now.isoformat()
+        diff = _Diff()
+        local = {"first_seen": now.isoformat(), "acknowledged": False, "snoozed_until": None}
         seen, fresh, inserts, new = diff.seen, diff.fresh, diff.inserts, diff.new  # per ticket
         for ticket in snapshot.tickets:
             key = ticket.key
@@ -306,7 +309,8 @@ class LocalQueue:
             doc_id = known.get(key)
             if doc_id is None:
                 record = ticket_record(ticket)
-                record.update(key=key, first_seen=now_iso, acknowledged=False, snoozed_until=None)
+                record["key"] = key  # then a new row's local state
+                record.update(local)
                 inserts.append(record)
                 new.append(ticket)
                 fresh[key] = QueuedTicket(ticket, now)
@@ -339,14 +343,12 @@ class LocalQueue:
         The rows go straight into the cached table (saved by the next :meth:`commit`).
         """
         ids = self.store.add_rows(self.tickets.name, records)
-        for record, doc_id in zip(records, ids, strict=True):
-            self._index[record["key"]] = doc_id
+        self._index.update(zip(map(itemgetter("key"), records), ids, strict=True))
 
     def _close_cycles(self, records: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
         """Note in the ledger that waiting cycles ended (for the digest and retention); returns
         the rows of the cycles noted now (none is noted twice)."""
-        docs = []
-        ended = []
+        docs, ended = [], []
         for record in records:
             key = alert_key(record["source"], record["id"], record["waiting_since"], "answered")
             if key in self._ledger_keys:
@@ -361,7 +363,7 @@ class LocalQueue:
     def waiting(self, source: str | None = None) -> list[QueuedTicket]:
         """Every ticket in the queue (of one source, or all), with its local state."""
         queued = self._queued_tickets().values()
-        return [q for q in queued if source is None or q.ticket.source == source]
+        return list(queued) if source is None else [q for q in queued if q.ticket.source == source]
 
     def _queued_tickets(self) -> dict[str, QueuedTicket]:
         if self._queued is None:
@@ -471,10 +473,7 @@ class LocalQueue:
             if alert.kind == "summary":
                 # the tickets it announces owe no ``new`` alert: their rows record that
                 # (see _all_ledger_keys), as a ``new`` alert's own ticket row does
-                self._ledger_keys.update(
-                    alert_key(w.ticket.source, w.ticket.id, w.ticket.cycle, "new")
-                    for w in alert.tickets
-                )
+                self._ledger_keys.update([new_alert_key(w.ticket) for w in alert.tickets])
             elif alert.kind == "new":
                 # the alert's own ticket knows its key and cycle without taking the key apart
                 ticket = alert.tickets[0].ticket if alert.tickets else None

@@ -510,6 +510,12 @@ def alert_key(
     return AlertKey(source, ticket, cycle, kind, str(level)).encode()
 
 
+def new_alert_key(ticket: Ticket) -> str:
+    """``alert_key(ticket.source, ticket.id, ticket.cycle, "new")`` from the ticket's key (its
+    source and id, joined the same way) and cycle, both made once: a first sync asks 20,000."""
+    return f"{ticket.key}{KEY_SEP}{ticket.cycle}{KEY_SEP}new"
+
+
 def cycle_prefix(source: str, ticket: str, cycle: str) -> str:
     """What every stored key of one waiting cycle (its alerts, their messages) starts with."""
     return AlertKey(source, ticket, cycle, "").encode()

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Protocol
 
 from agent import escalation, i18n, policy
 from agent.auth.providers import auth_warnings
 from agent.config import Config, SourceConfig
+from agent.engine.bulk import gc_held
 from agent.engine.escalator import Escalator
 from agent.i18n import Text, _
 from agent.insight.forecast import Outlook
@@ -53,6 +56,8 @@ JITTER = 0.05  # +/- 5 % of the interval, so several agents do not poll in locks
 MAX_TICKETS_PER_SOURCE = 50_000
 #: alerts after which a reminder is owed only when ``remind_every`` has passed again
 NEWS = ("new", "summary", "reminder")
+
+_source_of: Callable[[WaitingTicket], str] = attrgetter("ticket.source")
 
 StatusCallback = Callable[[Status], None]
 AlertsCallback = Callable[[tuple[Alert, ...]], None]
@@ -127,6 +132,7 @@ class Pipeline:
 
     # ------------------------------------------------------------------ a fetch's outcome
 
+    @gc_held()
     def handle_result(self, result: FetchResult) -> Changes | None:
         """Apply one fetch's outcome to the queue (in memory); :meth:`settle` saves and tells."""
         state = self._states.get(result.name)
@@ -384,9 +390,7 @@ class Pipeline:
         waiting = policy.evaluate(self.queue.waiting(), self.config, now, stale)
         waiting = self._outlook.look(waiting, self.queue.aggregates.days, self.config, now)
         self._waiting = waiting
-        counts: dict[str, int] = {}
-        for w in waiting:
-            counts[w.ticket.source] = counts.get(w.ticket.source, 0) + 1
+        counts = Counter(map(_source_of, waiting))
         sources = tuple(
             replace(s.health, waiting=counts.get(name, 0)) for name, s in self._states.items()
         )
@@ -439,6 +443,7 @@ class Pipeline:
         )
         return replace(status, generated_at=now, sources=sources)
 
+    @gc_held()
     def settle(self, now: datetime, publish: bool = True) -> list[Alert]:
         """After changes: evaluate, record what is owed, save in one write, then tell subscribers.
 
