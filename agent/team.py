@@ -39,6 +39,16 @@ OFFLINE_AFTER = 3
 #: how long a new connection waits for the broker's retained messages before a first read
 SYNC_WAIT = 5.0
 KEEPALIVE = 30
+#: MQTT 3.1.1, not 5: the team uses nothing of 5 but its reason strings (no properties, user
+#: properties, session expiry or will properties), and paho decodes a 5 message's properties
+#: into objects for every message, at every member (bench/README.md, team fan-out)
+PROTOCOL = mqtt.MQTTv311
+#: the QoS of the team's subscriptions: 0. Everything a member reads is retained state and its
+#: sessions are clean, so QoS 1 would redeliver nothing after a lost connection that the
+#: retained messages do not give again on the new subscription; on a live connection TCP
+#: delivers either way. QoS 0 spares each message its PUBACK. What a member publishes (its
+#: claims, its presence) stays QoS 1: ``claim_once`` waits for the broker to take a claim.
+SUBSCRIBE_QOS = 0
 NO_PASSWORD = N_("no team password: `ticketbell secret set team`")
 
 
@@ -57,7 +67,7 @@ def make_client(team: Team, password: str | None, client_id: str) -> mqtt.Client
     loopback = url.hostname in ("127.0.0.1", "localhost", "::1")
     if url.scheme != "mqtts" and not loopback:
         raise ValueError(f"{team.broker}: a broker that is not on this computer needs mqtts://")
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=PROTOCOL)
     client.username_pw_set(team.user, password)
     if url.scheme == "mqtts":
         client.tls_set(ca_certs=team.ca or None)
@@ -139,7 +149,8 @@ class TeamLink:
         self.problem = None
         self.refused_login = False
         self.connected.set()
-        _, self.sub_mid = client.subscribe(msg.topic(self.team.name) + "/#", qos=1)
+        everything = msg.topic(self.team.name) + "/#"
+        _, self.sub_mid = client.subscribe(everything, qos=SUBSCRIBE_QOS)
         if self.with_presence:
             self.publish_presence(online=True)
 
@@ -148,7 +159,8 @@ class TeamLink:
         handles a client's packets in order: once a second SUBACK is back, every retained
         message of the team has arrived (synced)."""
         if mid == self.sub_mid:
-            _, self.sync_mid = client.subscribe(msg.topic(self.team.name, "sync"), qos=1)
+            sync = msg.topic(self.team.name, "sync")
+            _, self.sync_mid = client.subscribe(sync, qos=SUBSCRIBE_QOS)
         elif mid == self.sync_mid:
             with self.changed:
                 if not self.synced:
