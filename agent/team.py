@@ -102,6 +102,7 @@ class TeamLink:
         self.hub_moved = threading.Condition(lock)
         self.version = 0  # moves on every change
         self.claims_version = 0
+        self.presence_version = 0  # moves when someone's presence does
         self.beat: msg.HubBeat | None = None
         self.beat_heard: datetime | None = None
         self.offline_since: datetime | None = None
@@ -287,6 +288,7 @@ class TeamLink:
             self.presence.pop(user, None)
         else:
             self.presence[user] = presence
+        self.presence_version += 1
         self._bump()
 
     def _refuse(self, parts: list[str], name: str, why: str) -> None:
