@@ -217,13 +217,13 @@ class TeamLink:
         parts = msg.topic_parts(self.team.name, message.topic)
         try:
             with self.changed:
-                self._take(parts or [], message.payload, message.topic)
+                self._take(parts or (), message.payload, message.topic)
         except msg.Refused as exc:
-            self._refuse(parts or [], message.topic, str(exc))
+            self._refuse(parts or (), message.topic, str(exc))
         except Exception:  # a bug here must not stop the connection's thread
             log.exception("team: a message on %s could not be handled", message.topic)
 
-    def _take(self, parts: list[str], payload: bytes, name: str) -> None:
+    def _take(self, parts: tuple[str, ...], payload: bytes, name: str) -> None:
         match parts:
             case ["hub"]:
                 self._take_beat(msg.parse_beat(self.team.name, payload))
@@ -291,7 +291,7 @@ class TeamLink:
         self.presence_version += 1
         self._bump()
 
-    def _refuse(self, parts: list[str], name: str, why: str) -> None:
+    def _refuse(self, parts: tuple[str, ...], name: str, why: str) -> None:
         text = f"refused a message on {name}: {why}"
         log.warning("team: %s", text)
         with self.changed:

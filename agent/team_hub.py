@@ -102,7 +102,7 @@ class Hub:
         client.subscribe(msg.topic(self.team.name) + "/#", qos=SUBSCRIBE_QOS)
 
     def _message(self, _c: Any, _u: Any, message: Any) -> None:
-        parts = msg.topic_parts(self.team.name, message.topic) or []
+        parts = msg.topic_parts(self.team.name, message.topic) or ()
         try:
             with self.lock:
                 self._take(parts, message.payload)
@@ -112,7 +112,7 @@ class Hub:
             log.exception("team hub: a message on %s could not be handled", message.topic)
         self._flush()
 
-    def _take(self, parts: list[str], payload: bytes) -> None:
+    def _take(self, parts: tuple[str, ...], payload: bytes) -> None:
         match parts:
             case ["hub"]:
                 beat = msg.parse_beat(self.team.name, payload)
