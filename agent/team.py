@@ -96,9 +96,10 @@ class TeamLink:
         self.watching = watching
         lock = threading.RLock()
         self.changed = threading.Condition(lock)
-        #: woken when the hub's heartbeat or the connection moves, or on close: what
-        #: :meth:`wait_for_quiet` waits for (not every publication: each wake of a waiting thread
-        #: is a hand-over of the GIL, and :attr:`on_change` tells the agent of those)
+        #: woken when the hub comes or goes, a heartbeat brings its deadline nearer, the
+        #: connection moves, or on close: what :meth:`wait_for_quiet` waits for (not every
+        #: publication or heartbeat: each wake of a waiting thread is a hand-over of the GIL,
+        #: and :attr:`on_change` tells the agent of publications)
         self.hub_moved = threading.Condition(lock)
         self.version = 0  # moves on every change
         self.claims_version = 0
@@ -244,13 +245,19 @@ class TeamLink:
     def _take_beat(self, beat: msg.HubBeat) -> None:
         now = self.clock()
         was = self.hub_problem(now) is None
+        before = self.hub_deadline()
         if beat.online:
             self.offline_since = None
         elif self.offline_since is None:
             self.offline_since = now
         self.beat, self.beat_heard = beat, now
-        self._bump(hub=was != (self.hub_problem(now) is None))
-        self.hub_moved.notify_all()
+        moved = was != (self.hub_problem(now) is None)
+        self._bump(hub=moved)
+        after = self.hub_deadline()
+        # A heartbeat that only moves the hub's deadline later wakes no waiter: it wakes at the
+        # deadline it had and waits again for the new one (one wake per three heartbeats).
+        if moved or before is None or after is None or after < before:
+            self.hub_moved.notify_all()
 
     def _take_published(
         self, into: dict[str, msg.Published], source: str, name: str, payload: bytes
