@@ -45,6 +45,8 @@ TEXT_LIMITS = {
     "assignee": 500,
 }
 MAX_NAME = 200
+#: topic names up to this long are remembered with their parts (at most 1,024 of them)
+MAX_REMEMBERED_TOPIC = 300
 #: claims kept of one person and of the whole team: a broker login may publish any number of
 #: claim topics; past these they are refused (the notice names the topic), never kept
 MAX_CLAIMS_PER_USER = 100
@@ -60,14 +62,23 @@ def topic(team: str, *parts: str) -> str:
     return "/".join([ROOT, quote(team, safe=""), *(quote(p, safe="") for p in parts)])
 
 
-@functools.lru_cache(maxsize=4096)
 def topic_parts(team: str, name: str) -> tuple[str, ...] | None:
     """The decoded parts of ``name`` after ``ticketbell/<team>/``; None: not this team's.
-    Remembered: every publication comes again on the same few topics, to every member."""
+    Remembered: every publication comes again on the same few topics, to every member (only
+    short names, a bounded number of them: any login may publish on topics of its choosing)."""
+    if len(name) > MAX_REMEMBERED_TOPIC:
+        return _topic_parts(team, name)
+    return _remembered_topic_parts(team, name)
+
+
+def _topic_parts(team: str, name: str) -> tuple[str, ...] | None:
     prefix = f"{ROOT}/{quote(team, safe='')}/"
     if not name.startswith(prefix):
         return None
     return tuple(unquote(p) for p in name[len(prefix) :].split("/"))
+
+
+_remembered_topic_parts = functools.lru_cache(maxsize=1024)(_topic_parts)
 
 
 @dataclass(frozen=True)
