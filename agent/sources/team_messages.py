@@ -228,8 +228,9 @@ def parse_tickets(
     parsed: dict[str, tuple[dict[str, Any], Ticket]] = {}
     tickets = []
     for item in items:
-        # an item equal to one taken before (same keys, and values that were all text or null
-        # then, so equal means the same) makes the same Ticket: one dict comparison, in C
+        # an item equal to one taken before makes the same Ticket: one dict comparison, in C
+        # (what parsing reads was all text or null then, so equal means the same; other keys
+        # are not read)
         ident = item.get("id") if isinstance(item, dict) else None
         held = known.get(ident) if isinstance(ident, str) else None
         ticket = held[1] if held is not None and held[0] == item else parse_ticket(source, item)
