@@ -39,6 +39,16 @@ OFFLINE_AFTER = 3
 #: how long a new connection waits for the broker's retained messages before a first read
 SYNC_WAIT = 5.0
 KEEPALIVE = 30
+#: MQTT 3.1.1, not 5: the team uses nothing of 5 but its reason strings (no properties, user
+#: properties, session expiry or will properties), and paho decodes a 5 message's properties
+#: into objects for every message, at every member (bench/README.md, team fan-out)
+PROTOCOL = mqtt.MQTTv311
+#: the QoS of the team's subscriptions: 0. Everything a member reads is retained state and its
+#: sessions are clean, so QoS 1 would redeliver nothing after a lost connection that the
+#: retained messages do not give again on the new subscription; on a live connection TCP
+#: delivers either way. QoS 0 spares each message its PUBACK. What a member publishes (its
+#: claims, its presence) stays QoS 1: ``claim_once`` waits for the broker to take a claim.
+SUBSCRIBE_QOS = 0
 NO_PASSWORD = N_("no team password: `ticketbell secret set team`")
 
 
@@ -57,7 +67,7 @@ def make_client(team: Team, password: str | None, client_id: str) -> mqtt.Client
     loopback = url.hostname in ("127.0.0.1", "localhost", "::1")
     if url.scheme != "mqtts" and not loopback:
         raise ValueError(f"{team.broker}: a broker that is not on this computer needs mqtts://")
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=PROTOCOL)
     client.username_pw_set(team.user, password)
     if url.scheme == "mqtts":
         client.tls_set(ca_certs=team.ca or None)
@@ -86,12 +96,14 @@ class TeamLink:
         self.watching = watching
         lock = threading.RLock()
         self.changed = threading.Condition(lock)
-        #: woken when the hub's heartbeat or the connection moves, or on close: what
-        #: :meth:`wait_for_quiet` waits for (not every publication: each wake of a waiting thread
-        #: is a hand-over of the GIL, and :attr:`on_change` tells the agent of those)
+        #: woken when the hub comes or goes, a heartbeat brings its deadline nearer, the
+        #: connection moves, or on close: what :meth:`wait_for_quiet` waits for (not every
+        #: publication or heartbeat: each wake of a waiting thread is a hand-over of the GIL,
+        #: and :attr:`on_change` tells the agent of publications)
         self.hub_moved = threading.Condition(lock)
         self.version = 0  # moves on every change
         self.claims_version = 0
+        self.presence_version = 0  # moves when someone's presence does
         self.beat: msg.HubBeat | None = None
         self.beat_heard: datetime | None = None
         self.offline_since: datetime | None = None
@@ -139,7 +151,8 @@ class TeamLink:
         self.problem = None
         self.refused_login = False
         self.connected.set()
-        _, self.sub_mid = client.subscribe(msg.topic(self.team.name) + "/#", qos=1)
+        everything = msg.topic(self.team.name) + "/#"
+        _, self.sub_mid = client.subscribe(everything, qos=SUBSCRIBE_QOS)
         if self.with_presence:
             self.publish_presence(online=True)
 
@@ -148,7 +161,8 @@ class TeamLink:
         handles a client's packets in order: once a second SUBACK is back, every retained
         message of the team has arrived (synced)."""
         if mid == self.sub_mid:
-            _, self.sync_mid = client.subscribe(msg.topic(self.team.name, "sync"), qos=1)
+            sync = msg.topic(self.team.name, "sync")
+            _, self.sync_mid = client.subscribe(sync, qos=SUBSCRIBE_QOS)
         elif mid == self.sync_mid:
             with self.changed:
                 if not self.synced:
@@ -204,13 +218,13 @@ class TeamLink:
         parts = msg.topic_parts(self.team.name, message.topic)
         try:
             with self.changed:
-                self._take(parts or [], message.payload, message.topic)
+                self._take(parts or (), message.payload, message.topic)
         except msg.Refused as exc:
-            self._refuse(parts or [], message.topic, str(exc))
+            self._refuse(parts or (), message.topic, str(exc))
         except Exception:  # a bug here must not stop the connection's thread
             log.exception("team: a message on %s could not be handled", message.topic)
 
-    def _take(self, parts: list[str], payload: bytes, name: str) -> None:
+    def _take(self, parts: tuple[str, ...], payload: bytes, name: str) -> None:
         match parts:
             case ["hub"]:
                 self._take_beat(msg.parse_beat(self.team.name, payload))
@@ -231,13 +245,19 @@ class TeamLink:
     def _take_beat(self, beat: msg.HubBeat) -> None:
         now = self.clock()
         was = self.hub_problem(now) is None
+        before = self.hub_deadline()
         if beat.online:
             self.offline_since = None
         elif self.offline_since is None:
             self.offline_since = now
         self.beat, self.beat_heard = beat, now
-        self._bump(hub=was != (self.hub_problem(now) is None))
-        self.hub_moved.notify_all()
+        moved = was != (self.hub_problem(now) is None)
+        self._bump(hub=moved)
+        after = self.hub_deadline()
+        # A heartbeat that only moves the hub's deadline later wakes no waiter: it wakes at the
+        # deadline it had and waits again for the new one (one wake per three heartbeats).
+        if moved or before is None or after is None or after < before:
+            self.hub_moved.notify_all()
 
     def _take_published(
         self, into: dict[str, msg.Published], source: str, name: str, payload: bytes
@@ -275,9 +295,10 @@ class TeamLink:
             self.presence.pop(user, None)
         else:
             self.presence[user] = presence
+        self.presence_version += 1
         self._bump()
 
-    def _refuse(self, parts: list[str], name: str, why: str) -> None:
+    def _refuse(self, parts: tuple[str, ...], name: str, why: str) -> None:
         text = f"refused a message on {name}: {why}"
         log.warning("team: %s", text)
         with self.changed:

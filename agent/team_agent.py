@@ -41,6 +41,8 @@ class TeamAgent(Agent):
         self.link = link  # before the engine's start: its first status reads the claims
         self.hub = hub
         self._claims_seen = -1
+        #: :attr:`Status.watching` and the link's presence version it was made of
+        self._watching: tuple[int, tuple[tuple[str, tuple[str, ...]], ...]] = (-1, ())
         super().__init__(config, queue, source_factory=self._make_source)
         link.on_claims = self._claims_changed
         link.on_change = self._team_changed
@@ -143,7 +145,7 @@ class TeamAgent(Agent):
                 self.queue.set_ticket_state(*key, acknowledged=True)
 
     def _build_status(self, now: datetime) -> Status:
-        status = replace(super()._build_status(now), watching=watching_now(self.link.watchers()))
+        status = replace(super()._build_status(now), watching=self._watching_now())
         claims = self.link.claims_now(now)
         if not claims:
             return status
@@ -155,6 +157,14 @@ class TeamAgent(Agent):
         )
         self._waiting = list(tickets)
         return replace(status, tickets=tickets)
+
+    def _watching_now(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """Who is watching, made again only when someone's presence moved (not at every
+        status: a publication's status at each member)."""
+        version = self.link.presence_version  # read first: a change meanwhile makes it again
+        if self._watching[0] != version:
+            self._watching = (version, watching_now(self.link.watchers()))
+        return self._watching[1]
 
     def _evaluate(self, now: datetime) -> list[Alert]:
         """The engine's evaluation, and the ``when = "nobody_watching"`` escalations owed."""

@@ -27,7 +27,7 @@ from agent.config import SourceConfig, Team
 from agent.model import Alert, Snapshot, utcnow
 from agent.sources import team_messages as msg
 from agent.sources.base import Source, SourceError
-from agent.team import KEEPALIVE, OFFLINE_AFTER, broker_address, make_client
+from agent.team import KEEPALIVE, OFFLINE_AFTER, SUBSCRIBE_QOS, broker_address, make_client
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +99,10 @@ class Hub:
             log.warning("team hub: the broker refused the login of %r: %s", self.team.user, reason)
             return
         self.ready_at = time.monotonic() + 1.0
-        client.subscribe(msg.topic(self.team.name) + "/#", qos=1)
+        client.subscribe(msg.topic(self.team.name) + "/#", qos=SUBSCRIBE_QOS)
 
     def _message(self, _c: Any, _u: Any, message: Any) -> None:
-        parts = msg.topic_parts(self.team.name, message.topic) or []
+        parts = msg.topic_parts(self.team.name, message.topic) or ()
         try:
             with self.lock:
                 self._take(parts, message.payload)
@@ -112,7 +112,7 @@ class Hub:
             log.exception("team hub: a message on %s could not be handled", message.topic)
         self._flush()
 
-    def _take(self, parts: list[str], payload: bytes) -> None:
+    def _take(self, parts: tuple[str, ...], payload: bytes) -> None:
         match parts:
             case ["hub"]:
                 beat = msg.parse_beat(self.team.name, payload)

@@ -16,6 +16,7 @@ message is trusted because it looks right.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,6 +45,8 @@ TEXT_LIMITS = {
     "assignee": 500,
 }
 MAX_NAME = 200
+#: topic names up to this long are remembered with their parts (at most 1,024 of them)
+MAX_REMEMBERED_TOPIC = 300
 #: claims kept of one person and of the whole team: a broker login may publish any number of
 #: claim topics; past these they are refused (the notice names the topic), never kept
 MAX_CLAIMS_PER_USER = 100
@@ -59,12 +62,23 @@ def topic(team: str, *parts: str) -> str:
     return "/".join([ROOT, quote(team, safe=""), *(quote(p, safe="") for p in parts)])
 
 
-def topic_parts(team: str, name: str) -> list[str] | None:
-    """The decoded parts of ``name`` after ``ticketbell/<team>/``; None: not this team's."""
+def topic_parts(team: str, name: str) -> tuple[str, ...] | None:
+    """The decoded parts of ``name`` after ``ticketbell/<team>/``; None: not this team's.
+    Remembered: every publication comes again on the same few topics, to every member (only
+    short names, a bounded number of them: any login may publish on topics of its choosing)."""
+    if len(name) > MAX_REMEMBERED_TOPIC:
+        return _topic_parts(team, name)
+    return _remembered_topic_parts(team, name)
+
+
+def _topic_parts(team: str, name: str) -> tuple[str, ...] | None:
     prefix = f"{ROOT}/{quote(team, safe='')}/"
     if not name.startswith(prefix):
         return None
-    return [unquote(p) for p in name[len(prefix) :].split("/")]
+    return tuple(unquote(p) for p in name[len(prefix) :].split("/"))
+
+
+_remembered_topic_parts = functools.lru_cache(maxsize=1024)(_topic_parts)
 
 
 @dataclass(frozen=True)
@@ -86,9 +100,9 @@ class Published:
     tickets: tuple[Ticket, ...] = ()
     health: str = "ok"
     message: str = ""
-    #: each ticket's id -> (the values of its message item, the Ticket made of them): the next
-    #: publication's items that are equal make the same Ticket and are not parsed again
-    parsed: Mapping[str, tuple[tuple[object, ...], Ticket]] = field(
+    #: each ticket's id -> (its message item, the Ticket made of it): the next publication's
+    #: items that are equal make the same Ticket and are not parsed again
+    parsed: Mapping[str, tuple[dict[str, Any], Ticket]] = field(
         default_factory=dict, compare=False, repr=False
     )
 
@@ -129,22 +143,6 @@ def ticket_json(t: Ticket) -> dict[str, Any]:
         "url": t.url,
         "assignee": t.assignee,
     }
-
-
-#: the keys of a ticket's item, in the order :func:`ticket_json` writes them
-TICKET_FIELDS = (
-    "id",
-    "subject",
-    "created_at",
-    "waiting_since",
-    "requester",
-    "category",
-    "priority",
-    "status",
-    "due_at",
-    "url",
-    "assignee",
-)
 
 
 # --------------------------------------------------------------------------- reading
@@ -227,17 +225,17 @@ def parse_tickets(
     if not isinstance(complete, bool):
         raise Refused("malformed: complete must be true or false")
     known = last.parsed if last is not None else {}
-    parsed: dict[str, tuple[tuple[object, ...], Ticket]] = {}
+    parsed: dict[str, tuple[dict[str, Any], Ticket]] = {}
     tickets = []
     for item in items:
-        # only items in the order the hub writes them are remembered (values alone then say it)
-        if not isinstance(item, dict) or tuple(item) != TICKET_FIELDS:
-            tickets.append(parse_ticket(source, item))
-            continue
-        values = tuple(item.values())
-        held = known.get(values[0]) if isinstance(values[0], str) else None
-        ticket = held[1] if held is not None and held[0] == values else parse_ticket(source, item)
-        parsed[ticket.id] = (values, ticket)
+        # an item equal to one taken before makes the same Ticket: one dict comparison, in C
+        # (what parsing reads was all text or null then, so equal means the same; other keys
+        # are not read)
+        ident = item.get("id") if isinstance(item, dict) else None
+        held = known.get(ident) if isinstance(ident, str) else None
+        ticket = held[1] if held is not None and held[0] == item else parse_ticket(source, item)
+        if isinstance(item, dict):
+            parsed[ticket.id] = (item, ticket)
         tickets.append(ticket)
     at = _time(data, "at")
     return Published(_text(data, "hub"), _seq(data), at, complete, tuple(tickets), parsed=parsed)
