@@ -250,6 +250,7 @@ class LocalQueue:
 
     def close(self) -> None:
         self.commit()
+        self.storage.close()
         self._lock.release()
 
     # ------------------------------------------------------------------ tickets
