@@ -183,9 +183,9 @@ def missing_system_package(why: str) -> None:
     """A tool from scripts/system-deps.sh is missing. ``make test`` installs them, so in CI
     (``CI`` set, as ``.ci/run`` does) this fails: a skip there would hide a broken install step.
     On a developer's machine without the packages the test is skipped, saying which to install."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{why} (CI must run this test: scripts/system-deps.sh test installs it)")
-    pytest.skip(why)
+    if not os.environ.get("CI"):
+        pytest.skip(f"{why} (`make test` installs them; in CI this test fails instead)")
+    pytest.fail(f"{why} (CI must run this test: scripts/system-deps.sh test installs it)")
 
 
 @pytest.fixture(scope="module")
