@@ -130,6 +130,23 @@ def test_etag_revalidation_reuses_the_last_answer(http: HTTPServer) -> None:
     assert seen == [None, '"v1"']
 
 
+def test_a_304_still_finds_the_body_after_the_reader_let_its_page_go(http: HTTPServer) -> None:
+    """The json source drops each page's parsed body once it took the tickets; a later 304
+    (after a failed poll forgot those tickets) must still give the body, not None."""
+    http.expect_request("/t").respond_with_handler(
+        lambda request: (
+            Response(status=304, headers={"ETag": '"v1"'})
+            if request.headers.get("If-None-Match") == '"v1"'
+            else Response('{"n": 1}', headers={"ETag": '"v1"'}, content_type="application/json")
+        )
+    )
+    c = client(http)
+    first = c.get_json("t")
+    first.data = None  # what the reader does with a page it has read
+    again = c.get_json("t")
+    assert (again.from_cache, again.data) == (True, {"n": 1})
+
+
 def test_an_identical_body_without_validators_counts_as_not_modified(http: HTTPServer) -> None:
     bodies = ['{"n": 1}', '{"n": 1}', '{"n": 2}']
     http.expect_request("/plain").respond_with_handler(

@@ -30,7 +30,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
@@ -389,8 +389,11 @@ class HttpClient:
             response.links,
         )
         if cache_key and validators:
+            # a page of its own: the connector may let go of the one it gets (jsonapi does
+            # once it took the tickets), and a 304 must still find the body here
+            kept = replace(page)
             etag = response.headers.get("ETag")
-            self._cache[cache_key] = (etag, response.headers.get("Last-Modified"), page)
+            self._cache[cache_key] = (etag, response.headers.get("Last-Modified"), kept)
         elif digest:
             self._digests[cache_key] = digest
         return page
