@@ -8,8 +8,8 @@ every rule is tested with plain values. The engine calls these after each snapsh
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterable
-from dataclasses import MISSING, dataclass, field, fields
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -182,56 +182,11 @@ def evaluate(
             snoozed = None
         state = overdue if now >= due else due_soon if now >= soon else fine
         stale = t.source in stale_sources if stale_sources else False
-        w = _waiting(t, due, state, q.first_seen, stale, q.acknowledged, snoozed, soon)
+        w = WaitingTicket(t, due, state, q.first_seen, stale, q.acknowledged, snoozed, soon)
         # sorted by these; the position keeps two equal tickets from comparing ``w``
         append((due, since, t.source, t.id, len(out), w))
     out.sort()
     return [item[-1] for item in out]
-
-
-_SETTERS: dict[str, Callable[[WaitingTicket, object], None]] = {
-    f.name: WaitingTicket.__dict__[f.name].__set__ for f in fields(WaitingTicket)
-}
-_ticket, _due_at, _state, _first_seen = map(
-    _SETTERS.pop, ("ticket", "due_at", "state", "first_seen")
-)
-_stale, _acknowledged, _snoozed_until, _soon_at = map(
-    _SETTERS.pop, ("stale", "acknowledged", "snoozed_until", "soon_at")
-)
-#: the fields :func:`_waiting` leaves at their defaults (claimed_by, at_risk, …)
-_DEFAULTS = tuple(
-    (_SETTERS[f.name], f.default) for f in fields(WaitingTicket) if f.name in _SETTERS
-)
-assert MISSING not in (d for _, d in _DEFAULTS), "a WaitingTicket field without a default"
-_new = object.__new__
-
-
-def _waiting(
-    t: Ticket,
-    due: datetime,
-    state: DueState,
-    first_seen: datetime,
-    stale: bool,
-    acknowledged: bool,
-    snoozed: datetime | None,
-    soon: datetime,
-) -> WaitingTicket:
-    """``WaitingTicket(t, due, state, first_seen, stale, acknowledged, snoozed, soon)``, the same
-    object in about half the time: the frozen dataclass's ``__init__`` calls
-    ``object.__setattr__`` by name for each of its fields (1 µs a ticket, 10 ms at 10,000);
-    this sets its slots directly."""
-    w: WaitingTicket = _new(WaitingTicket)
-    _ticket(w, t)
-    _due_at(w, due)
-    _state(w, state)
-    _first_seen(w, first_seen)
-    _stale(w, stale)
-    _acknowledged(w, acknowledged)
-    _snoozed_until(w, snoozed)
-    _soon_at(w, soon)
-    for setter, default in _DEFAULTS:
-        setter(w, default)
-    return w
 
 
 # --------------------------------------------------------------------------- escalation levels
