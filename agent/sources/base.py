@@ -118,6 +118,8 @@ class Source:
     ) -> None:
         self.config = config
         self.name = config.name
+        #: the categories this assistant watches, casefolded (empty: every category)
+        self.categories = frozenset(c.casefold() for c in config.categories)
         self.secret = secret
         self.clock = clock
         if secret:
@@ -193,5 +195,4 @@ class Source:
 
     def wants(self, category: str) -> bool:
         """True when this assistant watches ``category`` (empty filter: every category)."""
-        cats = self.config.categories
-        return not cats or category.casefold() in {c.casefold() for c in cats}
+        return not self.categories or category.casefold() in self.categories

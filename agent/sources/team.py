@@ -48,11 +48,9 @@ class TeamSource(Source):
         """The hub's last publication of this source, in this person's categories (waiting up
         to ``wait`` seconds for the broker's retained messages)."""
         snapshot = self.link.read(self.name, wait)
-        cats = self.config.categories
-        if not cats:  # every category: the link's snapshot as it is (it names this source)
+        if not self.categories:  # every category: the link's snapshot as it is
             return snapshot
-        wanted = {c.casefold() for c in cats}  # as :meth:`wants`, the set made once
-        tickets = tuple(t for t in snapshot.tickets if t.category.casefold() in wanted)
+        tickets = tuple(t for t in snapshot.tickets if self.wants(t.category))
         return Snapshot(self.name, tickets, snapshot.fetched_at, complete=snapshot.complete)
 
     def wait_for_change(self, timeout: float) -> bool | None:
