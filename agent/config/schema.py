@@ -97,8 +97,6 @@ def _colour(value: Any) -> str:
     return "" if ok else said.format(value=value)
 
 
-#: the sounds Ticketbell brings (resources/<name>.wav)
-BUILT_IN_SOUNDS = ("chime", "urgent", "bell", "knock")
 #: the built-in sounds and "off" by their names in the person's language (Settings' chooser)
 SOUND_NAMES = {
     "chime": N_("Chime"),
@@ -107,6 +105,8 @@ SOUND_NAMES = {
     "knock": N_("Knock"),
     "off": N_("Off (no sound)"),
 }
+#: the sounds Ticketbell brings (resources/<name>.wav)
+BUILT_IN_SOUNDS = tuple(name for name in SOUND_NAMES if name != "off")
 #: BUILT_IN_SOUNDS in words (a plain text, so that it can be translated)
 SOUND_HELP = N_("chime, urgent, bell, knock (built in), off, or a .wav file")
 
