@@ -446,7 +446,7 @@ class Agent(Pipeline):
                 self._abandon(state, now)
             if not state.in_flight and state.next_due <= mono:
                 future = self._start_fetch(state, now)
-                if future.done():  # read from memory (a team source): applied in this pass
+                if future.done():  # already read (a team source reads memory): this pass
                     self._handle_command(future.result())
                 else:
                     future.add_done_callback(lambda f: self._cmds.put(f.result()))
