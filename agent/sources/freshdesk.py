@@ -18,10 +18,10 @@ contact (a contact lookup tells a contact from an agent), whatever ``incoming`` 
 means "came from outside the portal"). Private notes answer nobody. A ticket is read again only
 when its ``updated_at`` moved.
 
-Between two full listings (every 15 minutes) only what changed is read: the tickets list with
-``updated_since`` the last change seen (live, no index delay) brings new tickets, answers and
-status changes, so an idle poll costs one request. The full listing catches what that list
-never shows again (deleted and spam tickets).
+Between two full listings (every 15 minutes, :class:`agent.sources.kit.Relist`) only what changed
+is read: the tickets list with ``updated_since`` the last change seen (live, no index delay)
+brings new tickets, answers and status changes, so an idle poll costs one request. The full
+listing catches what that list never shows again (deleted and spam tickets).
 
 ``due_at`` is Freshdesk's own response time: ``fr_due_by`` until the first reply, then
 ``nr_due_by`` (next response, on plans that have it), never the resolution ``due_by``; None when
@@ -368,7 +368,7 @@ class FreshdeskSource(Source):
         self._waiting: dict[int, dict[str, Any]] = {}
         #: the ``updated_since`` of the next look for changes; None: list them all
         self._mark: str | None = None
-        self._listed_at: datetime | None = None
+        self._relist = kit.Relist()
         #: each ticket's public messages after its description and its requester, while its
         #: ``updated_at`` stays the same
         self._read: kit.TicketCache[int, tuple[list[kit.Message], str]] = kit.TicketCache()
@@ -405,21 +405,18 @@ class FreshdeskSource(Source):
         wanted: list[int] = []
         if self.config.categories:
             wanted = list(self.groups.ids(self.config.categories))
-        if (
-            self._mark is None
-            or self._listed_at is None
-            or now - self._listed_at >= kit.RELIST_EVERY
-        ):
-            complete = self._list_waiting(statuses, wanted)
-            self._listed_at = now
-        else:
-            complete = self._list_changes(statuses, wanted)
+        complete = self._relist.look(
+            now,
+            lambda: self._list_waiting(statuses, wanted),
+            lambda: self._list_changes(statuses, wanted),
+            first=self._mark is None,
+        )
         tickets, all_read = self._tickets(statuses)
         complete = complete and all_read
         if complete:
             self._read.prune(self._waiting)
         else:
-            self._listed_at = None  # list them all again next time
+            self._relist.reset()  # list them all again next time
         return Snapshot(self.name, tuple(tickets), now, complete, self._throttle)
 
     def _tickets(self, statuses: frozenset[int]) -> tuple[list[Ticket], bool]:
