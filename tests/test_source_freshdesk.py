@@ -358,6 +358,19 @@ def test_more_than_300_is_incomplete(fake: FakeFreshdesk) -> None:
     assert len(searches(fake)) == 10  # page 11 would be refused (400)
 
 
+def test_after_an_incomplete_poll_everything_is_listed_again(fake: FakeFreshdesk) -> None:
+    """A poll that could not read every waiting ticket (past the filter API's 300) is followed by
+    a full listing, not a look for changes only: what it missed is read at the next poll."""
+    for n in range(305):
+        fake.add(f"Q{n}", created=h(400 - n))
+    source = make(fake)
+    assert not source.fetch(None).complete
+    before = len(fake.requests)
+    source.fetch(None)
+    assert "/api/v2/tickets" not in fake.paths()[before:]
+    assert len(searches(fake)) == 20
+
+
 def test_page_cap_marks_the_snapshot_incomplete(fake: FakeFreshdesk) -> None:
     for n in range(75):
         fake.add(f"Q{n}", created=h(100 - n))

@@ -37,23 +37,10 @@ from typing import Any
 
 from agent.i18n import N_, Text
 from agent.model import Snapshot, Ticket
+from agent.sources import kit
 from agent.sources.base import BadResponse, NotFound, Option, Source
 from agent.sources.http import Page
 from agent.sources.http_limits import throttle_hint
-from agent.sources.kit import (
-    CategoryResolver,
-    TicketCache,
-    hal_active,
-    hal_embedded,
-    hal_mailboxes,
-    hal_ticket,
-    id_and_created,
-    parse_time,
-    slowest,
-    text_of,
-    waiting_since,
-    with_page,
-)
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +60,11 @@ CHECK = N_("is the API & Webhooks module installed and the URL the FreeScout add
 
 
 def _time(value: Any, what: str) -> datetime | None:
-    return parse_time(value, where=f"FreeScout's {what}")
+    return kit.parse_time(value, where=f"FreeScout's {what}")
 
 
 def _embedded(data: Any, key: str) -> list[dict[str, Any]]:
-    return hal_embedded(data, key, helpdesk="FreeScout", check=CHECK)
+    return kit.hal_embedded(data, key, helpdesk="FreeScout", check=CHECK)
 
 
 def page_numbers(data: Any) -> tuple[int, int]:
@@ -107,7 +94,7 @@ def waiting_from_threads(threads: list[Any], *, phone: bool) -> tuple[bool, date
     for thread in threads:
         if not isinstance(thread, dict) or thread.get("state", "published") != "published":
             continue
-        kind = text_of(thread, "type")
+        kind = kit.text_of(thread, "type")
         by = thread.get("createdBy")
         by_user = (by.get("type") if isinstance(by, dict) else None) == "user"
         if kind == "customer":
@@ -121,7 +108,7 @@ def waiting_from_threads(threads: list[Any], *, phone: bool) -> tuple[bool, date
         at = _time(thread.get("createdAt"), "thread createdAt")
         if at is not None:
             messages.append((at, from_customer))
-    return bool(messages), waiting_since(messages)
+    return bool(messages), kit.waiting_since(messages)
 
 
 def _team_wrote_last(conv: dict[str, Any]) -> bool:
@@ -160,9 +147,9 @@ def parse_conversation(
     message is unanswered in them. Without threads it waits since ``customerWaitingSince.time``
     (FreeScout's ``last_reply_at``: the newest customer message), else since creation.
     """
-    if not hal_active(conv):
+    if not kit.hal_active(conv):
         return None
-    cid, created = id_and_created(conv, "createdAt", helpdesk="FreeScout", what="conversation")
+    cid, created = kit.id_and_created(conv, "createdAt", helpdesk="FreeScout", what="conversation")
     if _team_wrote_last(conv):
         return None
     embedded = conv.get("_embedded")
@@ -180,7 +167,7 @@ def parse_conversation(
         waiting = waiting if isinstance(waiting, dict) else {}
         since = _time(waiting.get("time"), f"conversation {cid} customerWaitingSince") or created
     url = f"{web}/conversation/{cid}"
-    return hal_ticket(
+    return kit.hal_ticket(
         conv, cid, created, since, source=source, mailboxes=mailboxes, customer="customer", url=url
     )
 
@@ -188,7 +175,7 @@ def parse_conversation(
 def _decided_by_listing(conv: dict[str, Any]) -> bool:
     """Whether the listing alone says if the conversation waits and since when: not active or
     not published, the team wrote last, or the customer's message is its only counted thread."""
-    return not hal_active(conv) or _team_wrote_last(conv) or _customer_only(conv)
+    return not kit.hal_active(conv) or _team_wrote_last(conv) or _customer_only(conv)
 
 
 class FreeScoutSource(Source):
@@ -208,12 +195,12 @@ class FreeScoutSource(Source):
             self.web,
             headers={"X-FreeScout-API-Key": self.secret},
         )
-        self.mailboxes: CategoryResolver[int] = CategoryResolver(
+        self.mailboxes: kit.CategoryResolver[int] = kit.CategoryResolver(
             self._read_mailboxes, what="mailbox", helpdesk="FreeScout"
         )
         #: the ticket made from each conversation's threads (none: not waiting), kept while
         #: its ``updatedAt`` stays the same
-        self._threads_read: TicketCache[Any, list[Ticket]] = TicketCache()
+        self._threads_read: kit.TicketCache[Any, list[Ticket]] = kit.TicketCache()
         self._synced = False
         #: the conversations that may wait, as last listed; kept up to date by idle polls
         self._active: dict[Any, dict[str, Any]] = {}
@@ -224,14 +211,14 @@ class FreeScoutSource(Source):
     def _read_mailboxes(self) -> dict[int, str]:
         names: dict[int, str] = {}
         for page in self.client.paginate("api/mailboxes", None, self._next):
-            names.update(hal_mailboxes(page.data, helpdesk="FreeScout", check=CHECK))
+            names.update(kit.hal_mailboxes(page.data, helpdesk="FreeScout", check=CHECK))
         return names
 
     def _next(self, page: Page) -> str | None:
         number, total = page_numbers(page.data)
         if number >= total:
             return None
-        return with_page(page.url, number + 1)
+        return kit.with_page(page.url, number + 1)
 
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
@@ -244,18 +231,18 @@ class FreeScoutSource(Source):
             listed, complete = self._apply_changes(changed, ours), True
         else:
             listed, complete, hint = self._list_active(now, watched, ours)
-            throttle = slowest(throttle, hint)
+            throttle = kit.slowest(throttle, hint)
         for conv in listed:  # a mailbox added since the names were read
             if isinstance(conv.get("mailboxId"), int):
                 self.mailboxes.name(conv["mailboxId"])
         mailboxes = self.mailboxes.table()
         if changed is None:
             with_threads, threads_complete, hint = self._list_with_threads(listed, watched)
-            complete, throttle = complete and threads_complete, slowest(throttle, hint)
+            complete, throttle = complete and threads_complete, kit.slowest(throttle, hint)
         tickets: dict[str, Ticket] = {}
         for conv in listed:
             ticket, hint = self._ticket(conv, mailboxes, with_threads.get(conv.get("id")))
-            throttle = slowest(throttle, hint)
+            throttle = kit.slowest(throttle, hint)
             if ticket is not None:
                 tickets[ticket.id] = ticket
         if complete:

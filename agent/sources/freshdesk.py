@@ -18,10 +18,10 @@ contact (a contact lookup tells a contact from an agent), whatever ``incoming`` 
 means "came from outside the portal"). Private notes answer nobody. A ticket is read again only
 when its ``updated_at`` moved.
 
-Between two full listings (every 15 minutes) only what changed is read: the tickets list with
-``updated_since`` the last change seen (live, no index delay) brings new tickets, answers and
-status changes, so an idle poll costs one request. The full listing catches what that list
-never shows again (deleted and spam tickets).
+Between two full listings (every 15 minutes, :class:`agent.sources.kit.Relist`) only what changed
+is read: the tickets list with ``updated_since`` the last change seen (live, no index delay)
+brings new tickets, answers and status changes, so an idle poll costs one request. The full
+listing catches what that list never shows again (deleted and spam tickets).
 
 ``due_at`` is Freshdesk's own response time: ``fr_due_by`` until the first reply, then
 ``nr_due_by`` (next response, on plans that have it), never the resolution ``due_by``; None when
@@ -37,25 +37,10 @@ from typing import TYPE_CHECKING, Any
 
 from agent.i18n import N_, Text
 from agent.model import Snapshot, Ticket
+from agent.sources import kit
 from agent.sources.base import BadResponse, Forbidden, NotConfigured, NotFound, Option, Source
 from agent.sources.http import Page, Pages
 from agent.sources.http_limits import throttle_hint
-from agent.sources.kit import (
-    RELIST_EVERY,
-    CategoryResolver,
-    Message,
-    TicketCache,
-    category_name,
-    id_and_created,
-    link_header_next,
-    list_of_objects,
-    page_number,
-    parse_time,
-    slowest,
-    text_of,
-    waiting_since,
-    with_page,
-)
 
 if TYPE_CHECKING:
     pass
@@ -75,11 +60,11 @@ STATUS_NAMES = {2: "open", 3: "pending", 4: "resolved", 5: "closed"}
 
 
 def _time(value: Any, what: str) -> datetime | None:
-    return parse_time(value, where=f"Freshdesk {what}")
+    return kit.parse_time(value, where=f"Freshdesk {what}")
 
 
 def _objects(data: Any, what: str) -> list[dict[str, Any]]:
-    return list_of_objects(data, what, helpdesk="Freshdesk")
+    return kit.list_of_objects(data, what, helpdesk="Freshdesk")
 
 
 def parse_groups(data: Any) -> dict[int, str]:
@@ -90,7 +75,7 @@ def parse_groups(data: Any) -> dict[int, str]:
         except (KeyError, TypeError, ValueError):
             text = Text(N_("Freshdesk sent a group without a usable id"))
             raise BadResponse(text, str(g)[:200]) from None
-        groups[group_id] = text_of(g, "name") or str(group_id)
+        groups[group_id] = kit.text_of(g, "name") or str(group_id)
     return groups
 
 
@@ -167,7 +152,7 @@ def parse_results(data: Any) -> tuple[list[dict[str, Any]], int]:
     return results, total if isinstance(total, int) else len(results)
 
 
-def parse_stats(ticket: dict[str, Any]) -> list[Message] | None:
+def parse_stats(ticket: dict[str, Any]) -> list[kit.Message] | None:
     """The public messages a ticket's ``stats`` stand for; None when it carries no stats.
 
     Freshdesk keeps ``agent_responded_at`` at the team's last public reply or note and sets
@@ -207,7 +192,7 @@ def conversation_authors(data: Any) -> set[int]:
 
 def parse_conversations(
     data: Any, requester_id: Any, users: dict[int, bool] | None = None
-) -> list[Message]:
+) -> list[kit.Message]:
     """(time, from the customer) for each public conversation; private notes are left out.
 
     A conversation is the customer's when its author is the requester or another contact
@@ -258,12 +243,12 @@ def search_queries(statuses: Iterable[int], groups: Iterable[int]) -> list[str]:
 
 def _updated(ticket: dict[str, Any]) -> str:
     """A ticket's ``updated_at`` as Freshdesk wrote it (ISO 8601 UTC: sorts as text)."""
-    return text_of(ticket, "updated_at")
+    return kit.text_of(ticket, "updated_at")
 
 
 def _minus(stamp: str, delta: timedelta) -> str:
     """An ``updated_at`` moved back by ``delta``, in Freshdesk's format."""
-    at = parse_time(stamp, where="Freshdesk updated_at")
+    at = kit.parse_time(stamp, where="Freshdesk updated_at")
     return stamp if at is None else (at - delta).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -272,12 +257,12 @@ def requester_name(ticket: dict[str, Any]) -> str:
     requester = ticket.get("requester")
     if not isinstance(requester, dict):
         return ""
-    return text_of(requester, "name", "email")
+    return kit.text_of(requester, "name", "email")
 
 
 def parse_ticket(
     ticket: dict[str, Any],
-    conversations: list[Message],
+    conversations: list[kit.Message],
     *,
     source: str,
     web: str,
@@ -293,9 +278,9 @@ def parse_ticket(
     status_value = ticket.get("status")
     if not isinstance(status_value, (int, str)) or status_value not in statuses:
         return None
-    tid, created = id_and_created(ticket, "created_at", helpdesk="Freshdesk")
+    tid, created = kit.id_and_created(ticket, "created_at", helpdesk="Freshdesk")
     opened_by_customer = ticket.get("source") != OUTBOUND_EMAIL
-    since = waiting_since([(created, opened_by_customer), *conversations])
+    since = kit.waiting_since([(created, opened_by_customer), *conversations])
     if since is None:
         return None  # an agent replied last
     replied = not opened_by_customer or any(not c for _, c in conversations)
@@ -305,11 +290,11 @@ def parse_ticket(
     return Ticket(
         source=source,
         id=str(tid),
-        subject=text_of(ticket, "subject"),
+        subject=kit.text_of(ticket, "subject"),
         created_at=created,
         waiting_since=since,
         requester=requester,
-        category=category_name(groups, ticket.get("group_id")),
+        category=kit.category_name(groups, ticket.get("group_id")),
         priority=PRIORITIES.get(ticket["priority"], "") if "priority" in ticket else "",
         status=STATUS_NAMES.get(status, str(status)),
         due_at=due,
@@ -332,10 +317,10 @@ def changed_since(stamp: str, order: str) -> dict[str, Any]:
 def search_next(page: Page) -> str | None:
     """The filter API has no next link: ask for the next page while one can exist."""
     results, total = parse_results(page.data)
-    number = page_number(page.url)
+    number = kit.page_number(page.url)
     if number >= MAX_SEARCH_PAGES or number * PER_SEARCH_PAGE >= total or not results:
         return None
-    return with_page(page.url, number + 1)
+    return kit.with_page(page.url, number + 1)
 
 
 class FreshdeskSource(Source):
@@ -373,7 +358,7 @@ class FreshdeskSource(Source):
             raise NotConfigured(Text(text, name=self.name, raw=repr(raw))) from None
         self.web = re.sub(r"/api(/v2)?/?$", "", self.config.url.rstrip("/"))
         self.client = self.http(f"{self.web}/api/v2", auth=(self.secret, "X"))
-        self.groups: CategoryResolver[int] = CategoryResolver(
+        self.groups: kit.CategoryResolver[int] = kit.CategoryResolver(
             self._read_groups, what="group", helpdesk="Freshdesk"
         )
         self._statuses: frozenset[int] | None = chosen or None
@@ -383,15 +368,15 @@ class FreshdeskSource(Source):
         self._waiting: dict[int, dict[str, Any]] = {}
         #: the ``updated_since`` of the next look for changes; None: list them all
         self._mark: str | None = None
-        self._listed_at: datetime | None = None
+        self._relist = kit.Relist()
         #: each ticket's public messages after its description and its requester, while its
         #: ``updated_at`` stays the same
-        self._read: TicketCache[int, tuple[list[Message], str]] = TicketCache()
+        self._read: kit.TicketCache[int, tuple[list[kit.Message], str]] = kit.TicketCache()
         self._throttle: float | None = None
 
     def _read_groups(self) -> dict[int, str]:
         groups: dict[int, str] = {}
-        for page in self.client.paginate("groups", {"per_page": 100}, link_header_next):
+        for page in self.client.paginate("groups", {"per_page": 100}, kit.link_header_next):
             groups.update(parse_groups(page.data))
         return groups
 
@@ -403,13 +388,13 @@ class FreshdeskSource(Source):
     def _get(self, path: str, params: dict[str, Any] | None = None) -> Page:
         """One request outside a listing, its quota hint kept for the snapshot."""
         page = self.client.get_json(path, params)
-        self._throttle = slowest(self._throttle, throttle_hint(page.headers))
+        self._throttle = kit.slowest(self._throttle, throttle_hint(page.headers))
         return page
 
     def _paginate(self, path: str, params: dict[str, Any], next_url: NextUrl) -> Pages:
         """One listing, its quota hint kept for the snapshot."""
         pages = self.client.paginate(path, params, next_url)
-        self._throttle = slowest(self._throttle, pages.throttle)
+        self._throttle = kit.slowest(self._throttle, pages.throttle)
         return pages
 
     def fetch(self, since: datetime | None) -> Snapshot:
@@ -420,17 +405,18 @@ class FreshdeskSource(Source):
         wanted: list[int] = []
         if self.config.categories:
             wanted = list(self.groups.ids(self.config.categories))
-        if self._mark is None or self._listed_at is None or now - self._listed_at >= RELIST_EVERY:
-            complete = self._list_waiting(statuses, wanted)
-            self._listed_at = now
-        else:
-            complete = self._list_changes(statuses, wanted)
+        complete = self._relist.look(
+            now,
+            lambda: self._list_waiting(statuses, wanted),
+            lambda: self._list_changes(statuses, wanted),
+            first=self._mark is None,
+        )
         tickets, all_read = self._tickets(statuses)
         complete = complete and all_read
         if complete:
             self._read.prune(self._waiting)
         else:
-            self._listed_at = None  # list them all again next time
+            self._relist.reset()  # list them all again next time
         return Snapshot(self.name, tuple(tickets), now, complete, self._throttle)
 
     def _tickets(self, statuses: frozenset[int]) -> tuple[list[Ticket], bool]:
@@ -493,7 +479,7 @@ class FreshdeskSource(Source):
         (one request when nothing changed); True when all changes were read."""
         # a second early: whether Freshdesk counts "since" inclusively is not documented
         params = changed_since(_minus(self._mark or "", timedelta(seconds=1)), "asc")
-        pages = self._paginate("tickets", params, link_header_next)
+        pages = self._paginate("tickets", params, kit.link_header_next)
         for page in pages:
             for ticket in _objects(page.data, "tickets"):
                 tid = ticket.get("id")
@@ -508,7 +494,7 @@ class FreshdeskSource(Source):
                     self._mark = _updated(ticket)
         return pages.complete
 
-    def _messages(self, tid: int, ticket: dict[str, Any]) -> tuple[list[Message], str] | None:
+    def _messages(self, tid: int, ticket: dict[str, Any]) -> tuple[list[kit.Message], str] | None:
         """A ticket's public messages after its description and its requester, from its stats
         where they suffice, else from its conversations; None when those were not all read.
         Read again only when the ticket's ``updated_at`` moved."""
@@ -545,16 +531,18 @@ class FreshdeskSource(Source):
             for item in _objects(page.data, "tickets"):
                 if item.get("id") in wanted:
                     seen[item["id"]] = item
-            following = link_header_next(page)
+            following = kit.link_header_next(page)
             if not following or len(seen) == len(wanted):
                 break
             url, query = following, None
         return seen
 
-    def _conversations(self, tid: int, ticket: dict[str, Any]) -> tuple[list[Message], str, bool]:
+    def _conversations(
+        self, tid: int, ticket: dict[str, Any]
+    ) -> tuple[list[kit.Message], str, bool]:
         """(public messages, the requester's email, read them all) of one ticket."""
         path = f"tickets/{tid}/conversations"
-        listing = self._paginate(path, {"per_page": 100}, link_header_next)
+        listing = self._paginate(path, {"per_page": 100}, kit.link_header_next)
         pages = [page.data for page in listing]
         read_all = listing.complete
         requester_id = ticket.get("requester_id")

@@ -43,7 +43,6 @@ from agent.model import Snapshot, Ticket
 from agent.sources import kit
 from agent.sources.base import BadResponse, Forbidden, NotConfigured, NotFound, Option, Source
 from agent.sources.http_limits import throttle_hint
-from agent.sources.kit import Relist, TicketCache, parse_time, slowest, text_of
 
 if TYPE_CHECKING:
     pass
@@ -74,7 +73,7 @@ class Message:
 
 
 def _time(value: Any, what: str) -> datetime | None:
-    return parse_time(value, where=f"GitHub {what}")
+    return kit.parse_time(value, where=f"GitHub {what}")
 
 
 def _user(item: dict[str, Any]) -> dict[str, Any]:
@@ -121,8 +120,8 @@ def parse_comments(data: Any) -> list[Message]:
         user = _user(item)
         messages.append(
             Message(
-                login=text_of(user, "login"),
-                association=(text_of(item, "author_association") or "NONE").upper(),
+                login=kit.text_of(user, "login"),
+                association=(kit.text_of(item, "author_association") or "NONE").upper(),
                 at=at,
                 bot=user.get("type") == "Bot" or str(user.get("login", "")).endswith("[bot]"),
             )
@@ -215,8 +214,8 @@ def parse_issue(
         raise BadResponse(Text(N_("GitHub sent an issue without a number")), str(issue)[:200])
     author = _user(issue)
     opener = Message(
-        login=text_of(author, "login"),
-        association=(text_of(issue, "author_association") or "NONE").upper(),
+        login=kit.text_of(author, "login"),
+        association=(kit.text_of(issue, "author_association") or "NONE").upper(),
         at=created,
         bot=author.get("type") == "Bot",
     )
@@ -229,7 +228,7 @@ def parse_issue(
     return Ticket(
         source=source,
         id=str(number),
-        subject=text_of(issue, "title"),
+        subject=kit.text_of(issue, "title"),
         created_at=created,
         waiting_since=since,
         requester=opener.login,
@@ -237,8 +236,8 @@ def parse_issue(
         priority=priority_from_labels(labels),
         status="open",
         due_at=None,  # GitHub has no per-issue deadline; the response window decides
-        url=text_of(issue, "html_url"),
-        assignee=text_of(assignee, "login") if isinstance(assignee, dict) else "",
+        url=kit.text_of(issue, "html_url"),
+        assignee=kit.text_of(assignee, "login") if isinstance(assignee, dict) else "",
     )
 
 
@@ -298,7 +297,7 @@ class GitHubSource(Source):
         #: the repository's API path; a moved repository's new one once GitHub said so
         self.repo_path = f"repos/{repo}"
         #: each issue's comments, kept while its ``updated_at`` stays the same
-        self._comments: TicketCache[int, list[Message]] = TicketCache()
+        self._comments: kit.TicketCache[int, list[Message]] = kit.TicketCache()
         self._throttle: float | None = None
         self._members: frozenset[str] = frozenset()
         self._members_read_at: datetime | None = None
@@ -306,7 +305,7 @@ class GitHubSource(Source):
         self._issues: dict[int, dict[str, Any]] = {}
         #: the newest ``updated_at`` seen; None: list every issue at the next poll
         self._mark: str | None = None
-        self._relist = Relist()
+        self._relist = kit.Relist()
 
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
@@ -352,7 +351,7 @@ class GitHubSource(Source):
                 exc.detail,
             ) from None
         self._note_move(pages.pages[0].url)
-        self._throttle = slowest(self._throttle, pages.throttle)
+        self._throttle = kit.slowest(self._throttle, pages.throttle)
         for page in pages:
             for issue in parse_issues(page.data):
                 yield issue, True
@@ -377,14 +376,14 @@ class GitHubSource(Source):
                 else:
                     complete = complete and done
         self._issues = issues
-        self._mark = max((text_of(i, "updated_at") for i in issues.values()), default=None)
+        self._mark = max((kit.text_of(i, "updated_at") for i in issues.values()), default=None)
         return complete
 
     def _list_changes(self) -> bool:
         """Bring the open issues up to date from those changed since the last look, whatever
         their state or labels (one request, 304 while nothing changed); True when complete."""
         assert self._mark is not None
-        start = parse_time(self._mark, where="GitHub updated_at")
+        start = kit.parse_time(self._mark, where="GitHub updated_at")
         params: dict[str, Any] = {
             "state": "all",
             "sort": "updated",
@@ -404,7 +403,7 @@ class GitHubSource(Source):
                 self._issues[number] = issue
             else:
                 self._issues.pop(number, None)  # closed, or no longer labelled as watched
-            self._mark = max(self._mark, text_of(issue, "updated_at"))
+            self._mark = max(self._mark, kit.text_of(issue, "updated_at"))
         return complete
 
     def _note_move(self, final_url: str) -> None:
@@ -443,14 +442,14 @@ class GitHubSource(Source):
             lists.insert(0, f"orgs/{self.repo_path.split('/')[1]}/members")
         else:  # moved to /repositories/{id}: the repository says who owns it now
             page = self.client.get_json(self.repo_path)
-            self._throttle = slowest(self._throttle, throttle_hint(page.headers))
+            self._throttle = kit.slowest(self._throttle, throttle_hint(page.headers))
             owner = page.data.get("owner") if isinstance(page.data, dict) else None
             if isinstance(owner, dict) and owner.get("type") == "Organization":
                 lists.insert(0, f"orgs/{owner.get('login')}/members")
         for path in lists:
             try:
                 pages = self.client.paginate(path, {"per_page": 100}, kit.link_header_next)
-                self._throttle = slowest(self._throttle, pages.throttle)
+                self._throttle = kit.slowest(self._throttle, pages.throttle)
                 for page in pages:
                     logins.update(parse_logins(page.data))
             except (Forbidden, NotFound) as exc:
@@ -463,14 +462,14 @@ class GitHubSource(Source):
         """The issue's comments, read again only when the issue changed since last time."""
         if not issue.get("comments"):
             return [], True
-        updated = text_of(issue, "updated_at")
+        updated = kit.text_of(issue, "updated_at")
         return self._comments.read(number, updated, lambda: self._read_comments(number))
 
     def _read_comments(self, number: int) -> tuple[list[Message], bool]:
         """Every comment of the issue; True when all pages were read."""
         path = f"{self.repo_path}/issues/{number}/comments"
         pages = self.client.paginate(path, {"per_page": 100}, kit.link_header_next)
-        self._throttle = slowest(self._throttle, pages.throttle)
+        self._throttle = kit.slowest(self._throttle, pages.throttle)
         return [c for page in pages for c in parse_comments(page.data)], pages.complete
 
     def list_categories(self) -> list[str]:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from agent import secrets
 from agent.i18n import N_, Text
 from agent.model import Snapshot, Ticket
+from agent.sources import kit
 from agent.sources.base import (
     AuthError,
     Forbidden,
@@ -35,18 +36,6 @@ from agent.sources.base import (
     Source,
 )
 from agent.sources.http import Page
-from agent.sources.kit import (
-    CategoryResolver,
-    Relist,
-    earlier_clock,
-    hal_active,
-    hal_embedded,
-    hal_mailboxes,
-    hal_ticket,
-    id_and_created,
-    parse_time,
-    slowest,
-)
 
 if TYPE_CHECKING:
     pass
@@ -61,12 +50,12 @@ CHECK = N_("is the URL the Mailbox API 2.0?")
 
 
 def _time(value: Any, what: str) -> datetime | None:
-    return parse_time(value, where=f"Help Scout's {what}")
+    return kit.parse_time(value, where=f"Help Scout's {what}")
 
 
 def _embedded(data: Any, key: str) -> list[dict[str, Any]]:
     """``_embedded.<key>`` of a HAL page (raises BadResponse on any other shape)."""
-    return hal_embedded(data, key, helpdesk="Help Scout", check=CHECK)
+    return kit.hal_embedded(data, key, helpdesk="Help Scout", check=CHECK)
 
 
 def next_href(page: Page) -> str | None:
@@ -84,7 +73,7 @@ def parse_conversation(
     Waiting: ``status`` active, published, not snoozed, and the customer replied last
     (``customerWaitingSince.latestReplyFrom``, when Help Scout sends it).
     """
-    if not hal_active(conv):
+    if not kit.hal_active(conv):
         return None
     waiting = conv.get("customerWaitingSince")
     waiting = waiting if isinstance(waiting, dict) else {}
@@ -95,14 +84,14 @@ def parse_conversation(
         until = _time(snooze.get("snoozedUntil"), "snoozedUntil")
         if until is not None and until > now:
             return None
-    cid, created = id_and_created(conv, "createdAt", helpdesk="Help Scout", what="conversation")
+    cid, created = kit.id_and_created(conv, "createdAt", helpdesk="Help Scout", what="conversation")
     since = _time(waiting.get("time"), f"conversation {cid} customerWaitingSince") or created
     number = conv.get("number") or cid
     links = conv.get("_links")
     web = links.get("web") if isinstance(links, dict) else None
     href = web.get("href") if isinstance(web, dict) else None
     url = str(href or f"{WEB}/conversation/{cid}/{number}/")
-    return hal_ticket(
+    return kit.hal_ticket(
         conv,
         cid,
         created,
@@ -136,14 +125,14 @@ class HelpScoutSource(Source):
         )
         self._token: str | None = None
         self._token_until: datetime | None = None
-        self.mailboxes: CategoryResolver[int] = CategoryResolver(
+        self.mailboxes: kit.CategoryResolver[int] = kit.CategoryResolver(
             self._read_mailboxes, what="mailbox", helpdesk="Help Scout"
         )
         #: the active conversations of the watched mailboxes by id, as last read
         self._found: dict[Any, dict[str, Any]] = {}
         #: Help Scout's clock at the last look (its ``Date`` header); None: list everything
         self._looked_at: datetime | None = None
-        self._relist = Relist()
+        self._relist = kit.Relist()
 
     # ------------------------------------------------------------------ auth
 
@@ -199,7 +188,7 @@ class HelpScoutSource(Source):
     def _read_mailboxes(self) -> dict[int, str]:
         names: dict[int, str] = {}
         for page in self.client.paginate("mailboxes", None, next_href, headers=self._headers()):
-            names.update(hal_mailboxes(page.data, helpdesk="Help Scout", check=CHECK))
+            names.update(kit.hal_mailboxes(page.data, helpdesk="Help Scout", check=CHECK))
         return names
 
     def _read(self, headers: dict[str, str]) -> tuple[bool, float | None]:
@@ -239,12 +228,12 @@ class HelpScoutSource(Source):
         for mailbox in mailboxes:
             query = params if mailbox is None else {**params, "mailbox": mailbox}
             pages = self.client.paginate("conversations", query, next_href, headers=headers)
-            seen_at = seen_at or earlier_clock(pages.pages[0].headers, now)
+            seen_at = seen_at or kit.earlier_clock(pages.pages[0].headers, now)
             for page in pages:
                 for conv in _embedded(page.data, "conversations"):
                     if mailbox is None or str(conv.get("mailboxId")) == str(mailbox):
                         found[conv.get("id")] = conv
-            complete, throttle = complete and pages.complete, slowest(throttle, pages.throttle)
+            complete, throttle = complete and pages.complete, kit.slowest(throttle, pages.throttle)
         self._found = found
         return complete, throttle, seen_at or now
 
@@ -270,7 +259,7 @@ class HelpScoutSource(Source):
                     self._found[conv.get("id")] = conv
                 else:
                     self._found.pop(conv.get("id"), None)  # closed, pending, spam or moved
-        return pages.complete, pages.throttle, earlier_clock(pages.pages[0].headers, now)
+        return pages.complete, pages.throttle, kit.earlier_clock(pages.pages[0].headers, now)
 
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()

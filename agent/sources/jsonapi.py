@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 from agent.i18n import N_, Text
 from agent.model import Snapshot, Ticket
+from agent.sources import kit
 from agent.sources.base import BadResponse, NotConfigured, Option, Source
 from agent.sources.http import Page, Pages
-from agent.sources.kit import Relist, earlier_clock, parse_time
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
@@ -173,13 +173,13 @@ def _mapped_values(
 
 def _ticket(values: dict[str, Any], status: str, source: str) -> Ticket:
     ticket_id = _text(values["id"])
-    created = parse_time(values["created"], where=f"fields.created of ticket {ticket_id}")
+    created = kit.parse_time(values["created"], where=f"fields.created of ticket {ticket_id}")
     if created is None:
         raise BadResponse(
             Text(N_("ticket {id} has no creation time at fields.created"), id=ticket_id),
             repr(values),
         )
-    since = parse_time(values.get("waiting_since"), where=f"waiting_since of {ticket_id}")
+    since = kit.parse_time(values.get("waiting_since"), where=f"waiting_since of {ticket_id}")
     return Ticket(
         source=source,
         id=ticket_id,
@@ -190,7 +190,7 @@ def _ticket(values: dict[str, Any], status: str, source: str) -> Ticket:
         category=_text(values.get("category")),
         priority=_text(values.get("priority")),
         status=status,
-        due_at=parse_time(values.get("due"), where=f"due of {ticket_id}"),
+        due_at=kit.parse_time(values.get("due"), where=f"due of {ticket_id}"),
         url=_text(values.get("url")),
     )
 
@@ -342,7 +342,7 @@ class JsonSource(Source):
         #: the waiting tickets as last read, and when (for ``since_param``)
         self._tickets: dict[str, Ticket] = {}
         self._looked_at: datetime | None = None
-        self._relist = Relist()
+        self._relist = kit.Relist()
         self.client = self.http(
             self.config.url,
             headers=headers,
@@ -425,7 +425,7 @@ class JsonSource(Source):
             raise
         self._pages = pages
         self._tickets = tickets
-        return listing, earlier_clock(listing.pages[0].headers, now)
+        return listing, kit.earlier_clock(listing.pages[0].headers, now)
 
     def _read_changes(self, now: datetime) -> tuple[Pages, datetime]:
         """The tickets changed since the last look (``since_param``): a changed ticket that no
@@ -440,7 +440,7 @@ class JsonSource(Source):
                 if ticket_id is not _MISSING:
                     self._tickets.pop(_text(ticket_id), None)
             self._tickets.update((t.id, t) for t in self._wanted(items))
-        return listing, earlier_clock(listing.pages[0].headers, now)
+        return listing, kit.earlier_clock(listing.pages[0].headers, now)
 
     def close(self) -> None:
         self.client.close()

@@ -45,19 +45,9 @@ from typing import TYPE_CHECKING, Any
 
 from agent.i18n import N_, Text
 from agent.model import Snapshot, Ticket
+from agent.sources import kit
 from agent.sources.base import Forbidden, Option, Source
 from agent.sources.http import Page
-from agent.sources.kit import (
-    Message,
-    Relist,
-    TicketCache,
-    id_and_created,
-    objects_under,
-    parse_time,
-    slowest,
-    text_of,
-    waiting_since,
-)
 
 if TYPE_CHECKING:
     pass
@@ -76,11 +66,11 @@ WAITING_STATUSES = ("new", "open")
 
 def _time(value: Any, what: str) -> datetime | None:
     """RT dates: ISO 8601 UTC, the ``2018-06-29:10:25Z`` form of RT's docs; 1970 is unset."""
-    return parse_time(value, where=f"Request Tracker {what}", assume_utc=True)
+    return kit.parse_time(value, where=f"Request Tracker {what}", assume_utc=True)
 
 
 def parse_items(data: Any) -> list[dict[str, Any]]:
-    return objects_under(
+    return kit.objects_under(
         data,
         "items",
         message=Text(
@@ -101,7 +91,7 @@ def next_page(page: Page) -> str | None:
 def _ref_id(value: Any) -> str:
     """The id of a user/queue reference ``{"id": ..., "type": ..., "_url": ...}``."""
     if isinstance(value, dict):
-        return text_of(value, "id")
+        return kit.text_of(value, "id")
     return str(value or "")
 
 
@@ -140,7 +130,7 @@ def parse_correspondence(data: Any) -> list[tuple[datetime, str]]:
     return messages
 
 
-def parse_history(data: Any, team: frozenset[str]) -> list[Message]:
+def parse_history(data: Any, team: frozenset[str]) -> list[kit.Message]:
     """(time, by someone outside the team) for each correspondence of one history page."""
     return [(at, who not in team) for at, who in parse_correspondence(data)]
 
@@ -159,7 +149,7 @@ def needs_history(ticket: dict[str, Any], team: frozenset[str]) -> bool:
 
 def parse_ticket(
     ticket: dict[str, Any],
-    history: list[Message] | None,
+    history: list[kit.Message] | None,
     *,
     source: str,
     web: str,
@@ -172,16 +162,18 @@ def parse_ticket(
     ``history`` is the ticket's correspondence (see :func:`parse_history`); it is only needed
     when :func:`needs_history` says so. ``team`` holds the privileged users' Names.
     """
-    if text_of(ticket, "Status").casefold() not in statuses:
+    if kit.text_of(ticket, "Status").casefold() not in statuses:
         return None
-    tid, created = id_and_created(ticket, "Created", helpdesk="Request Tracker", assume_utc=True)
+    tid, created = kit.id_and_created(
+        ticket, "Created", helpdesk="Request Tracker", assume_utc=True
+    )
     told = _time(ticket.get("Told"), f"ticket {tid} Told")
     if told is None:
         since = created  # nobody has answered yet
     elif not needs_history(ticket, ticket_team(ticket, team)):
         return None  # the team answered last and nothing happened since
     else:
-        customer_since = waiting_since(history or [])
+        customer_since = kit.waiting_since(history or [])
         if customer_since is None:
             return None  # only comments or status changes since our reply
         since = customer_since
@@ -189,23 +181,23 @@ def parse_ticket(
     owner = ticket.get("Owner")
     owner_name = ""
     if isinstance(owner, dict):
-        owner_name = text_of(owner, "RealName", "Name", "id")
+        owner_name = kit.text_of(owner, "RealName", "Name", "id")
     people = ticket.get("Requestor")
     first = people[0] if isinstance(people, list) and people else {}
     requester = email = ""
     if isinstance(first, dict):
-        requester = text_of(first, "RealName", "EmailAddress", "id")
-        email = text_of(first, "EmailAddress")
+        requester = kit.text_of(first, "RealName", "EmailAddress", "id")
+        email = kit.text_of(first, "EmailAddress")
     return Ticket(
         source=source,
         id=str(tid),
-        subject=text_of(ticket, "Subject"),
+        subject=kit.text_of(ticket, "Subject"),
         created_at=created,
         waiting_since=since,
         requester=requester,
         requester_email=email,
-        category=text_of(queue, "Name", "id") if isinstance(queue, dict) else "",
-        status=text_of(ticket, "Status"),
+        category=kit.text_of(queue, "Name", "id") if isinstance(queue, dict) else "",
+        status=kit.text_of(ticket, "Status"),
         due_at=_time(ticket.get("Due"), f"ticket {tid} Due") if due_is_deadline else None,
         url=f"{web}/Ticket/Display.html?id={tid}",
         assignee="" if owner_name == "Nobody" else owner_name,
@@ -254,14 +246,14 @@ class RTSource(Source):
         )
         self.due_is_deadline = bool(self.option("due_is_response_deadline"))
         #: each ticket's correspondence as (time, creator), kept while LastUpdated stays the same
-        self._history: TicketCache[str, list[tuple[datetime, str]]] = TicketCache()
+        self._history: kit.TicketCache[str, list[tuple[datetime, str]]] = kit.TicketCache()
         self._throttle: float | None = None
         self._staff: frozenset[str] = frozenset()
         self._staff_read_at: datetime | None = None
         #: the tickets in a waiting status of the watched queues, as last read
         self._found: dict[str, dict[str, Any]] = {}
         self._looked_at: datetime | None = None  # the last search, on our clock
-        self._relist = Relist()
+        self._relist = kit.Relist()
 
     def _search(self, query: str) -> Iterable[tuple[dict[str, Any], bool]]:
         """The tickets of one search; then ``({}, complete)``."""
@@ -279,7 +271,7 @@ class RTSource(Source):
             "page": 1,
         }
         pages = self.client.paginate("tickets", params, next_page)
-        self._throttle = slowest(self._throttle, pages.throttle)
+        self._throttle = kit.slowest(self._throttle, pages.throttle)
         for page in pages:
             for item in parse_items(page.data):
                 if "id" in item:
@@ -288,7 +280,7 @@ class RTSource(Source):
 
     def _wanted(self, item: dict[str, Any]) -> bool:
         queue = item.get("Queue")
-        name = text_of(queue, "Name") if isinstance(queue, dict) else ""
+        name = kit.text_of(queue, "Name") if isinstance(queue, dict) else ""
         return not self.config.categories or self.wants(name)
 
     def _list_all(self) -> bool:
@@ -314,7 +306,7 @@ class RTSource(Source):
                 complete = done
                 continue
             tid = str(item["id"])
-            status = text_of(item, "Status").casefold()
+            status = kit.text_of(item, "Status").casefold()
             if status in self.statuses and self._wanted(item):
                 self._found[tid] = item
             else:
@@ -331,7 +323,7 @@ class RTSource(Source):
         found = self._found
         tickets = []
         for tid, item in found.items():
-            if text_of(item, "Status").casefold() not in self.statuses:
+            if kit.text_of(item, "Status").casefold() not in self.statuses:
                 continue
             team = ticket_team(item, self._staff_list(now, item))
             history = None
@@ -364,7 +356,7 @@ class RTSource(Source):
         try:
             params = {"fields": "Name", "per_page": PER_PAGE, "page": 1}
             pages = self.client.paginate("users/privileged", params, next_page)
-            self._throttle = slowest(self._throttle, pages.throttle)
+            self._throttle = kit.slowest(self._throttle, pages.throttle)
             for page in pages:
                 names.update(_ref_id(u).casefold() for u in parse_items(page.data))
         except Forbidden:
@@ -378,8 +370,8 @@ class RTSource(Source):
 
     def _read_history(
         self, tid: str, ticket: dict[str, Any], team: frozenset[str]
-    ) -> tuple[list[Message], bool]:
-        updated = text_of(ticket, "LastUpdated")
+    ) -> tuple[list[kit.Message], bool]:
+        updated = kit.text_of(ticket, "LastUpdated")
         authored, read_all = self._history.read(tid, updated, lambda: self._correspondence(tid))
         return [(at, who not in team) for at, who in authored], read_all
 
@@ -387,7 +379,7 @@ class RTSource(Source):
         """(time, author) of every correspondence of the ticket; True when all pages were read."""
         params = {"fields": "Type,Creator,Created", "per_page": PER_PAGE, "page": 1}
         pages = self.client.paginate(f"ticket/{tid}/history", params, next_page)
-        self._throttle = slowest(self._throttle, pages.throttle)
+        self._throttle = kit.slowest(self._throttle, pages.throttle)
         return [m for page in pages for m in parse_correspondence(page.data)], pages.complete
 
     def list_categories(self) -> list[str]:

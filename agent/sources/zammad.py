@@ -52,22 +52,10 @@ from typing import Any
 
 from agent.i18n import N_, Text
 from agent.model import Snapshot, Ticket
+from agent.sources import kit
 from agent.sources.base import BadResponse, Option, Source
 from agent.sources.http import Page
 from agent.sources.http_limits import throttle_hint
-from agent.sources.kit import (
-    Message,
-    Relist,
-    TicketCache,
-    id_and_created,
-    list_of_objects,
-    page_number,
-    parse_time,
-    slowest,
-    text_of,
-    waiting_since,
-    with_page,
-)
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +89,11 @@ COMMUNICATION_TYPES = frozenset(
 
 
 def _time(value: Any, what: str) -> datetime | None:
-    return parse_time(value, where=f"Zammad {what}")
+    return kit.parse_time(value, where=f"Zammad {what}")
 
 
 def _objects(data: Any, what: str) -> list[dict[str, Any]]:
-    return list_of_objects(data, what, helpdesk="Zammad")
+    return kit.list_of_objects(data, what, helpdesk="Zammad")
 
 
 def parse_search(data: Any) -> list[dict[str, Any]]:
@@ -119,15 +107,15 @@ def parse_search(data: Any) -> list[dict[str, Any]]:
     return _objects(data, "tickets")
 
 
-def parse_articles(data: Any) -> list[Message]:
+def parse_articles(data: Any) -> list[kit.Message]:
     """(time, from the customer) for each public customer or agent article of a communication
     type: the articles Zammad itself moves ``last_contact_*`` for."""
     messages = []
     for article in _objects(data, "articles"):
-        sender = text_of(article, "sender")
+        sender = kit.text_of(article, "sender")
         if article.get("internal") or sender not in ("Customer", "Agent"):
             continue  # internal articles and system messages answer nobody
-        if text_of(article, "type").casefold() not in COMMUNICATION_TYPES:
+        if kit.text_of(article, "type").casefold() not in COMMUNICATION_TYPES:
             continue  # a note, even a public one, is not a message to the customer
         at = _time(article.get("created_at"), "article created_at")
         if at is not None:
@@ -178,33 +166,33 @@ def priority_name(value: Any) -> str:
 
 def parse_ticket(
     ticket: dict[str, Any],
-    messages: list[Message] | None,
+    messages: list[kit.Message] | None,
     *,
     source: str,
     web: str,
     states: frozenset[str] = frozenset(WAITING_STATES),
 ) -> Ticket | None:
     """The ticket for one expanded search result, or None when it does not wait on the team."""
-    if text_of(ticket, "state").casefold() not in states:
+    if kit.text_of(ticket, "state").casefold() not in states:
         return None
-    tid, created = id_and_created(ticket, "created_at", helpdesk="Zammad")
+    tid, created = kit.id_and_created(ticket, "created_at", helpdesk="Zammad")
     if not customer_spoke_last(ticket):
         return None  # an agent replied last
-    since = waiting_since(messages) if messages else created
+    since = kit.waiting_since(messages) if messages else created
     if since is None:
         return None
-    owner = "" if ticket.get("owner_id") == NOBODY else text_of(ticket, "owner")
+    owner = "" if ticket.get("owner_id") == NOBODY else kit.text_of(ticket, "owner")
     return Ticket(
         source=source,
-        id=text_of(ticket, "number") or str(tid),
-        subject=text_of(ticket, "title"),
+        id=kit.text_of(ticket, "number") or str(tid),
+        subject=kit.text_of(ticket, "title"),
         created_at=created,
         waiting_since=since,
-        requester=text_of(ticket, "customer"),
-        organization=text_of(ticket, "organization"),
-        category=text_of(ticket, "group"),
+        requester=kit.text_of(ticket, "customer"),
+        organization=kit.text_of(ticket, "organization"),
+        category=kit.text_of(ticket, "group"),
         priority=priority_name(ticket.get("priority")),
-        status=text_of(ticket, "state"),
+        status=kit.text_of(ticket, "state"),
         due_at=response_deadline(ticket),
         url=f"{web}/#ticket/zoom/{tid}",
         assignee="" if owner == "-" else owner,
@@ -229,7 +217,7 @@ def next_page(page: Page) -> str | None:
     items = data.get("tickets") if isinstance(data, dict) else data
     if not isinstance(items, list) or len(items) < PER_PAGE:
         return None
-    return with_page(page.url, page_number(page.url) + 1)
+    return kit.with_page(page.url, kit.page_number(page.url) + 1)
 
 
 class ZammadSource(Source):
@@ -264,14 +252,14 @@ class ZammadSource(Source):
             headers={"Authorization": f"Token token={self.secret}"},
         )
         #: each ticket's public articles, kept while its ``updated_at`` stays the same
-        self._articles: TicketCache[int, list[Message]] = TicketCache()
+        self._articles: kit.TicketCache[int, list[kit.Message]] = kit.TicketCache()
         self._throttle: float | None = None
         #: the tickets in a waiting state of the watched groups, as last read
         self._found: dict[int, dict[str, Any]] = {}
         self._looked_at: datetime | None = None  # the last search, on our clock
         #: the search answered (False: the plain listing stood in for a missing index)
         self._index_ok = False
-        self._relist = Relist()
+        self._relist = kit.Relist()
 
     def fetch(self, since: datetime | None) -> Snapshot:
         now = self.clock()
@@ -284,7 +272,7 @@ class ZammadSource(Source):
         found = self._found
         tickets = []
         for tid, item in found.items():
-            if text_of(item, "state").casefold() not in self.states:
+            if kit.text_of(item, "state").casefold() not in self.states:
                 continue
             if not customer_spoke_last(item):
                 continue
@@ -310,7 +298,7 @@ class ZammadSource(Source):
         }
         found: dict[int, dict[str, Any]] = {}
         pages = self.client.paginate("tickets/search", params, next_page)
-        self._throttle = slowest(self._throttle, pages.throttle)
+        self._throttle = kit.slowest(self._throttle, pages.throttle)
         for page in pages:
             self._keep_wanted(parse_search(page.data), found)
         complete = pages.complete
@@ -334,13 +322,13 @@ class ZammadSource(Source):
             "per_page": PER_PAGE,
         }
         pages = self.client.paginate("tickets/search", params, next_page)
-        self._throttle = slowest(self._throttle, pages.throttle)
+        self._throttle = kit.slowest(self._throttle, pages.throttle)
         for page in pages:
             for item in parse_search(page.data):
                 if "id" not in item:
                     continue
-                group = text_of(item, "group")
-                state = text_of(item, "state").casefold()
+                group = kit.text_of(item, "group")
+                state = kit.text_of(item, "state").casefold()
                 if state in self.states and (not self.config.categories or self.wants(group)):
                     self._found[item["id"]] = item
                 else:
@@ -349,7 +337,7 @@ class ZammadSource(Source):
 
     def _keep_wanted(self, items: list[dict[str, Any]], found: dict[int, dict[str, Any]]) -> None:
         for item in items:
-            group = text_of(item, "group")
+            group = kit.text_of(item, "group")
             if "id" in item and (not self.config.categories or self.wants(group)):
                 found[item["id"]] = item
 
@@ -365,7 +353,7 @@ class ZammadSource(Source):
         found: dict[int, dict[str, Any]] = {}
         params = {"expand": "true", "page": 1, "per_page": PER_PAGE}
         first = self.client.get_json("tickets", params)
-        self._throttle = slowest(self._throttle, throttle_hint(first.headers))
+        self._throttle = kit.slowest(self._throttle, throttle_hint(first.headers))
         items = _objects(first.data, "tickets")
         self._keep_waiting(items, found)
         if not found and not items:
@@ -376,7 +364,7 @@ class ZammadSource(Source):
         complete = True
         if next_page(first):
             rest = self.client.paginate("tickets", {**params, "page": 2}, next_page)
-            self._throttle = slowest(self._throttle, rest.throttle)
+            self._throttle = kit.slowest(self._throttle, rest.throttle)
             for page in rest:
                 self._keep_waiting(_objects(page.data, "tickets"), found)
             complete = rest.complete
@@ -390,27 +378,27 @@ class ZammadSource(Source):
         return found, complete
 
     def _keep_waiting(self, items: list[dict[str, Any]], found: dict[int, dict[str, Any]]) -> None:
-        waiting = [t for t in items if text_of(t, "state").casefold() in self.states]
+        waiting = [t for t in items if kit.text_of(t, "state").casefold() in self.states]
         self._keep_wanted(waiting, found)
 
     def _search_finds(self, ticket: dict[str, Any]) -> bool:
         """Whether the search finds a ticket the listing has, by its number: the index works."""
         params = {"query": f"number:{ticket.get('number')}", "expand": "true", "per_page": 1}
         page = self.client.get_json("tickets/search", params)
-        self._throttle = slowest(self._throttle, throttle_hint(page.headers))
+        self._throttle = kit.slowest(self._throttle, throttle_hint(page.headers))
         return bool(parse_search(page.data))
 
-    def _ticket_articles(self, tid: int, ticket: dict[str, Any]) -> tuple[list[Message], bool]:
+    def _ticket_articles(self, tid: int, ticket: dict[str, Any]) -> tuple[list[kit.Message], bool]:
         only = only_article_is_the_customers(ticket)
         if only is not None:
             return [(only, True)], True
-        updated = text_of(ticket, "updated_at")
+        updated = kit.text_of(ticket, "updated_at")
         return self._articles.read(tid, updated, lambda: self._read_articles(tid))
 
-    def _read_articles(self, tid: int) -> tuple[list[Message], bool]:
+    def _read_articles(self, tid: int) -> tuple[list[kit.Message], bool]:
         """The ticket's articles, all in one answer."""
         page = self.client.get_json(f"ticket_articles/by_ticket/{tid}")
-        self._throttle = slowest(self._throttle, throttle_hint(page.headers))
+        self._throttle = kit.slowest(self._throttle, throttle_hint(page.headers))
         return parse_articles(page.data), True
 
     def list_categories(self) -> list[str]:

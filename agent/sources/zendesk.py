@@ -36,20 +36,9 @@ from typing import Any
 from agent import secrets, signin
 from agent.i18n import N_, Text
 from agent.model import Snapshot, Ticket
+from agent.sources import kit
 from agent.sources.base import NotConfigured, Option, Source
 from agent.sources.http import Page
-from agent.sources.kit import (
-    CategoryResolver,
-    Message,
-    TicketCache,
-    category_name,
-    id_and_created,
-    objects_under,
-    parse_time,
-    slowest,
-    text_of,
-    waiting_since,
-)
 
 WAITING_STATUSES = frozenset({"new", "open"})
 SEARCH_LIMIT = 1000  # the Search API returns at most this many results per query
@@ -63,11 +52,11 @@ CUSTOMER_ROLE = "end-user"
 
 
 def _time(value: Any, what: str) -> datetime | None:
-    return parse_time(value, where=f"Zendesk {what}")
+    return kit.parse_time(value, where=f"Zendesk {what}")
 
 
 def _list(data: Any, key: str, hint: str = "") -> list[dict[str, Any]]:
-    return objects_under(
+    return kit.objects_under(
         data,
         key,
         message=Text(N_("Zendesk's answer has no list of {key}{hint}"), key=key, hint=Text(hint)),
@@ -91,7 +80,7 @@ def parse_users(data: Any) -> dict[int, dict[str, Any]]:
 def parse_groups(data: Any) -> dict[int, str]:
     groups = _list(data, "groups", N_("; is the URL the Zendesk address?"))
     return {
-        int(g["id"]): text_of(g, "name") or str(g["id"])
+        int(g["id"]): kit.text_of(g, "name") or str(g["id"])
         for g in groups
         if "id" in g and not g.get("deleted")
     }
@@ -138,7 +127,7 @@ def sla_deadline(ticket: dict[str, Any]) -> datetime | None:
 
 def parse_comments(
     data: Any, requester_id: Any, users: dict[int, dict[str, Any]] | None = None
-) -> list[Message]:
+) -> list[kit.Message]:
     """(time, written by the customer) for each public comment of one comments page.
 
     A comment is the customer's when its author is an end-user or the ticket's requester;
@@ -176,16 +165,16 @@ def unanswered_from_start(ticket: dict[str, Any], metrics: dict[str, Any] | None
 
 
 def _name(users: dict[int, dict[str, Any]], user_id: Any) -> str:
-    return text_of(users.get(user_id) or {}, "name", "email")
+    return kit.text_of(users.get(user_id) or {}, "name", "email")
 
 
 def _email(users: dict[int, dict[str, Any]], user_id: Any) -> str:
-    return text_of(users.get(user_id) or {}, "email")
+    return kit.text_of(users.get(user_id) or {}, "email")
 
 
 def parse_ticket(
     ticket: dict[str, Any],
-    messages: list[Message] | None,
+    messages: list[kit.Message] | None,
     *,
     source: str,
     web: str,
@@ -199,9 +188,9 @@ def parse_ticket(
     """
     if not isinstance(ticket.get("status"), str) or ticket["status"] not in WAITING_STATUSES:
         return None  # pending, hold, solved, closed: not the team's turn
-    tid, created = id_and_created(ticket, "created_at", helpdesk="Zendesk")
+    tid, created = kit.id_and_created(ticket, "created_at", helpdesk="Zendesk")
     if messages:
-        since = waiting_since(messages)
+        since = kit.waiting_since(messages)
         if since is None:
             return None  # an agent replied last and left the ticket open
     else:
@@ -209,13 +198,13 @@ def parse_ticket(
     return Ticket(
         source=source,
         id=str(tid),
-        subject=text_of(ticket, "subject", "raw_subject"),
+        subject=kit.text_of(ticket, "subject", "raw_subject"),
         created_at=created,
         waiting_since=since,
         requester=_name(users, ticket.get("requester_id")),
         requester_email=_email(users, ticket.get("requester_id")),
-        category=category_name(groups, ticket.get("group_id")),
-        priority=text_of(ticket, "priority"),
+        category=kit.category_name(groups, ticket.get("group_id")),
+        priority=kit.text_of(ticket, "priority"),
         status=str(ticket["status"]),
         due_at=sla_deadline(ticket),
         url=f"{web}/agent/tickets/{tid}",
@@ -287,11 +276,11 @@ class ZendeskSource(Source):
             web = web.removesuffix(suffix)
         self.web = web
         self.client = self.http(f"{web}/api/v2", headers=headers, auth=auth)
-        self.groups: CategoryResolver[int] = CategoryResolver(
+        self.groups: kit.CategoryResolver[int] = kit.CategoryResolver(
             self._read_groups, what="group", helpdesk="Zendesk"
         )
         #: each ticket's public comments, kept while its ``updated_at`` stays the same
-        self._comments: TicketCache[int, list[Message]] = TicketCache()
+        self._comments: kit.TicketCache[int, list[kit.Message]] = kit.TicketCache()
         #: each group's last complete Search API listing
         self._listings: dict[int | None, Listing] = {}
         self._throttle: float | None = None
@@ -381,7 +370,7 @@ class ZendeskSource(Source):
             return search_next(page)
 
         pages = self.client.paginate("search.json", params, following)
-        self._throttle = slowest(self._throttle, pages.throttle)
+        self._throttle = kit.slowest(self._throttle, pages.throttle)
         if _count(pages.pages[0]) > SEARCH_LIMIT:
             self._listings.pop(group, None)
             return self._export_group(group)
@@ -406,7 +395,7 @@ class ZendeskSource(Source):
             "page[size]": PAGE_SIZE,
         }
         pages = self.client.paginate("search/export", params, next_page)
-        self._throttle = slowest(self._throttle, pages.throttle)
+        self._throttle = kit.slowest(self._throttle, pages.throttle)
         items: list[dict[str, Any]] = []
         users: dict[int, dict[str, Any]] = {}
         metrics: dict[Any, dict[str, Any]] = {}
@@ -422,20 +411,20 @@ class ZendeskSource(Source):
         ticket: dict[str, Any],
         users: dict[int, dict[str, Any]],
         metrics: dict[str, Any] | None,
-    ) -> tuple[list[Message], bool]:
+    ) -> tuple[list[kit.Message], bool]:
         """The ticket's public comments back to the newest agent reply (none: it waits since it
         was created), read again only when the ticket changed."""
         if ticket.get("status") == "new" or unanswered_from_start(ticket, metrics):
             return [], True  # no agent has answered publicly: it waits since it was created
-        updated = text_of(ticket, "updated_at")
+        updated = kit.text_of(ticket, "updated_at")
         return self._comments.read(tid, updated, lambda: self._read_comments(tid, ticket, users))
 
     def _read_comments(
         self, tid: int, ticket: dict[str, Any], users: dict[int, dict[str, Any]]
-    ) -> tuple[list[Message], bool]:
+    ) -> tuple[list[kit.Message], bool]:
         """The ticket's public comments, newest first, back to the newest agent reply; True
         when that far was read."""
-        messages: list[Message] = []
+        messages: list[kit.Message] = []
         requester = ticket.get("requester_id")
 
         def older(page: Page) -> str | None:
@@ -450,7 +439,7 @@ class ZendeskSource(Source):
 
         params = {"include": "users", "page[size]": 100, "sort": "-created_at"}
         pages = self.client.paginate(f"tickets/{tid}/comments.json", params, older)
-        self._throttle = slowest(self._throttle, pages.throttle)
+        self._throttle = kit.slowest(self._throttle, pages.throttle)
         return messages, pages.complete
 
     def list_categories(self) -> list[str]:
