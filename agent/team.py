@@ -170,10 +170,17 @@ class TeamLink:
                 self.synced = True
                 self._bump()
 
-    def _disconnected(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        if not self.closed and not self.refused_login:  # that says more
-            text = N_("the connection to the team broker dropped ({reason})")
-            self._set_problem(Text(text, reason=str(reason)))
+    def _disconnected(self, _c: Any, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
+        if self.closed or self.refused_login:  # that says more
+            return
+        if not flags.is_disconnect_packet_from_server and str(reason) == "Unspecified error":
+            # paho's name for a connection lost: the broker closed it (stopped, restarted) or
+            # the network dropped it; on MQTT 3.1.1 a broker sends no reason of its own
+            said = N_("the team broker closed the connection, or the network lost it")
+            self._set_problem(Text(said))
+            return
+        text = N_("the connection to the team broker dropped ({reason})")
+        self._set_problem(Text(text, reason=str(reason)))
 
     def _connect_failed(self, _c: Any, _u: Any) -> None:
         text = N_("cannot connect to the team broker {broker}")

@@ -196,6 +196,7 @@ SOURCE = '[[sources]]\nname = "D"\nkind = "demo"\n'
         ('[business_hours]\ndays = "Mon-Fri"\n', "business_hours.timezone", "missing"),
         ('[alerts]\nsound = "/etc/passwd"\n', "alerts.sound", ".wav"),
         ('[alerts]\nsound = "../../nowhere.wav"\n', "alerts.sound", "does not exist"),
+        ('[alerts]\nsound = ""\n', "alerts.sound", "no .wav file chosen"),
         ("[alerts]\nvolume = 7\n", "alerts.volume", "out of range"),
         ("[alerts]\ndue_soon = 1.5\n", "alerts.due_soon", "out of range"),
         ('[alerts]\nquiet_hours = "late"\n', "alerts.quiet_hours", "time range"),

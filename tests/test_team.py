@@ -3,6 +3,7 @@ when the hub counts as away, claims, the ACL, TLS and a standby hub taking over.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -478,3 +479,18 @@ def test_a_claim_from_the_terminal_marks_the_ticket_in_the_running_agent(
     assert claim_once(terminal, "Zendesk", "1", release=False) == ""  # `ticketbell claim`
     wait_until(lambda: anna.status.tickets[0].acknowledged, what="✓ on it at her running agent")
     assert anna.status.tickets[0].claimed_by is None  # her own claim is no news to her
+
+
+def test_a_broker_that_stops_is_said_in_words_not_as_an_unspecified_error(
+    broker: Broker, opened: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broker that stops closes the connection without a reason (MQTT 3.1.1 has none to
+    give); paho calls that "Unspecified error", which the tray showed as "…dropped
+    (Unspecified error)"."""
+    link = member(broker, opened, "anna")
+    caplog.set_level(logging.WARNING, logger="agent.team")
+    broker.stop()
+    said = "team: the team broker closed the connection, or the network lost it"
+    wait_until(lambda: said in caplog.text, what=caplog.text)  # then the reconnections fail
+    assert "Unspecified" not in caplog.text
+    assert link.problem is not None and not link.synced

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QWizard
+from PySide6.QtWidgets import QDialogButtonBox, QFileDialog, QMessageBox, QWizard
 
 from agent import config as config_module
 from agent import secrets as secret_store
@@ -322,6 +322,65 @@ def test_the_sound_is_chosen_by_its_name_or_a_file_of_ones_own(qtbot, tmp_path) 
     qtbot.addWidget(again)
     assert again.alerts.sound_choice.currentData() == "file"
     assert again.alerts.sound.text() == str(wav)
+
+
+def _sound_dialog(qtbot, path, monkeypatch):
+    """The settings of a saved file whose sound is the bell, open on the Alerts page, and its
+    Save button. Closed at the end with changes unsaved, it asks: the answer is Discard."""
+    discard = staticmethod(lambda *args: QMessageBox.StandardButton.Discard)
+    monkeypatch.setattr(QMessageBox, "question", discard)
+    raw = {**config_module.demo_config().raw, "alerts": {"sound": "bell"}}
+    config_module.save(raw, path)
+    dialog = SettingsDialog(path, config_module.load(path))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.tabs.setCurrentIndex(dialog._tab_of(dialog.alerts))
+    buttons = dialog.findChild(QDialogButtonBox)
+    return dialog, buttons.button(QDialogButtonBox.StandardButton.Save)
+
+
+def test_a_wav_file_of_ones_own_with_no_file_chosen_is_not_saved(
+    qtbot, tmp_path, monkeypatch
+) -> None:
+    """Saved, it read as the chime: the person got the chime for the sound they thought they
+    had chosen, and no word of it. Save is refused at the sound's field, the file untouched."""
+    path = tmp_path / "ticketbell.toml"
+    dialog, save = _sound_dialog(qtbot, path, monkeypatch)
+    before = path.read_bytes()
+    page = dialog.alerts
+    page.sound_choice.setFocus()
+    qtbot.keyClick(page.sound_choice, Qt.Key.Key_End)  # the last entry: a .wav file of one's own
+    assert page.sound_choice.currentText() == "A .wav file of your own"
+    assert page.sound.isVisible() and page.sound.text() == ""
+    saved: list[object] = []
+    dialog.saved.connect(saved.append)
+    qtbot.mouseClick(save, Qt.MouseButton.LeftButton)
+    error = page.errors["alerts.sound"]
+    assert error.isVisible()
+    assert error.text() == "no .wav file chosen: choose one, or pick a built-in sound"
+    assert dialog.banner.text().startswith("Not saved: ") and "Alerts" in dialog.banner.text()
+    assert dialog.isVisible() and saved == []
+    assert path.read_bytes() == before
+    assert not path.with_name(path.name + ".bak").exists()
+    assert config_module.load(path).alerts.sound == "bell"
+
+
+def test_a_wav_file_of_ones_own_chosen_is_saved(qtbot, tmp_path, monkeypatch) -> None:
+    path = tmp_path / "ticketbell.toml"
+    dialog, save = _sound_dialog(qtbot, path, monkeypatch)
+    wav = tmp_path / "ding.wav"
+    wav.write_bytes(b"RIFF")
+    page = dialog.alerts
+    page.sound_choice.setFocus()
+    qtbot.keyClick(page.sound_choice, Qt.Key.Key_End)
+    chosen = staticmethod(lambda *args: (str(wav), "*.wav"))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", chosen)
+    qtbot.mouseClick(page.browse, Qt.MouseButton.LeftButton)  # "Choose a .wav file…"
+    assert page.sound.text() == str(wav)
+    with qtbot.waitSignal(dialog.saved):
+        qtbot.mouseClick(save, Qt.MouseButton.LeftButton)
+    assert page.errors["alerts.sound"].isHidden()
+    assert config_module.load(path).alerts.sound == str(wav)
 
 
 def test_the_categories_are_named_as_the_helpdesk_names_them(qtbot, tmp_path) -> None:

@@ -397,6 +397,8 @@ def _read_alerts(r: _Reader) -> Alerts:
     volume = float(r.value(schema.declared("alerts", "volume")))
     due_soon = float(r.value(schema.declared("alerts", "due_soon")))
     lead = r.value(schema.declared("alerts", "forecast_lead"))
+    if not r.text("sound", "chime").strip():  # absent: the chime; written empty: a mistake
+        raise r.error("sound", schema.NO_SOUND_FILE)
     return Alerts(
         _sound(r), volume, remind_every, due_soon, quiet, lead, priority_sounds=_priority_sounds(r)
     )

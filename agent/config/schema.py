@@ -109,6 +109,9 @@ SOUND_NAMES = {
 BUILT_IN_SOUNDS = tuple(name for name in SOUND_NAMES if name != "off")
 #: BUILT_IN_SOUNDS in words (a plain text, so that it can be translated)
 SOUND_HELP = N_("chime, urgent, bell, knock (built in), off, or a .wav file")
+#: ``[alerts] sound`` written empty: Settings' "a .wav file of your own" with no file chosen
+#: (taken as the default, the chime would play where the person asked for their own sound)
+NO_SOUND_FILE = N_("no .wav file chosen: choose one, or pick a built-in sound")
 
 
 def _language(value: Any) -> str:

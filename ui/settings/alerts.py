@@ -40,7 +40,8 @@ class AlertsPage(QWidget):
         super().__init__()
         self.form = QFormLayout(self)
         self.errors: dict[str, QLabel] = {}
-        self._field("sound", self._sound_row(str(alerts.get("sound", ""))), hint=False)
+        sound = str(alerts.get("sound", schema.default("alerts", "sound")))
+        self._field("sound", self._sound_row(sound), hint=False)
         self.volume = QSlider(Qt.Orientation.Horizontal)
         self.volume.setRange(0, 100)
         volume = alerts.get("volume", schema.default("alerts", "volume"))
@@ -58,8 +59,9 @@ class AlertsPage(QWidget):
 
     def _sound_row(self, sound: str) -> QHBoxLayout:
         """The built-in sounds by their names in the person's language, "Off", or a .wav file
-        of one's own (its path and a Choose button shown only then)."""
-        sound = sound.strip() or str(schema.default("alerts", "sound"))
+        of one's own (its path and a Choose button shown only then; an empty path, as
+        ``sound = ""`` is, which the config refuses)."""
+        sound = sound.strip()
         self.sound_choice = QComboBox()
         for value, name in schema.SOUND_NAMES.items():
             self.sound_choice.addItem(_(name), value)
@@ -84,7 +86,8 @@ class AlertsPage(QWidget):
         self.browse.setVisible(own)
 
     def sound_value(self) -> str:
-        """What ``[alerts] sound`` becomes: a built-in name, "off", or the file's path."""
+        """What ``[alerts] sound`` becomes: a built-in name, "off", or the file's path ("" when
+        none is chosen: written so, the config's check says so at this field on Save)."""
         chosen = str(self.sound_choice.currentData())
         return self.sound.text().strip() if chosen == OWN_FILE else chosen
 
@@ -114,7 +117,7 @@ class AlertsPage(QWidget):
     def collect(self, data: dict[str, Any]) -> None:
         """Write the page into ``data`` (the whole config document)."""
         section = data.setdefault("alerts", {})
-        _set(section, "sound", self.sound_value())
+        section["sound"] = self.sound_value()
         _set(section, "quiet_hours", self.quiet.text())
         _set(section, "remind_every", self.remind.text())
         section["volume"] = self.volume.value() / 100
