@@ -38,6 +38,7 @@ class Bridge(QObject):
 
     status_changed = Signal(object)
     alerts_raised = Signal(object)
+    first_look = Signal(object)  # the agent whose first look at the desktop is done
 
     def on_status(self, status: Status) -> None:
         self.status_changed.emit(status)
@@ -161,6 +162,7 @@ class TicketbellApp(QObject):
         self.dialog: Any = None
         self.setup_needed: Any = None  # the icon saying what is missing, before any config
         self.presence: PresenceWatcher | None = None
+        self.bridge.first_look.connect(self._start_agent)
 
     # -- start-up
 
@@ -185,8 +187,8 @@ class TicketbellApp(QObject):
         """Start (or reconfigure) the agent and show the tray for ``config``.
 
         The icon comes first, with its tooltip; the agent's first poll, then the menu, then the
-        sounds follow as soon as the event loop runs (:meth:`_begin`), so a start shows the
-        bell without waiting for them.
+        sounds follow once the event loop runs (:meth:`_begin`), so a start shows the bell
+        without waiting for them.
         """
         from ui.notifications import DesktopNotifier, session_bus_reachable
         from ui.tray import Tray
@@ -226,13 +228,22 @@ class TicketbellApp(QObject):
             log.warning("no system tray on this desktop: showing the Ticketbell window instead")
 
     def _begin(self) -> None:
-        """Right after the icon is up: start the agent, then build the menu in the next turn
-        of the event loop and load the sounds in the turn after (a burst that comes first
-        loads them itself: SoundPlayer.play; opening the menu first builds it)."""
+        """Right after the icon is up: look at the desktop (do-not-disturb, away: the first
+        poll goes by them) on the presence thread; the agent starts once that look is done
+        (:meth:`_start_agent`), and the event loop runs meanwhile."""
         if self.agent is None or self.config is None:
             return  # quit before the event loop ran
-        # do-not-disturb and away (agent/quiet.py): looked at before the first poll
-        self.presence = follow_desktop(self.agent.quiet, self.agent.check_now)
+        agent = self.agent
+        self.presence = follow_desktop(
+            agent.quiet, agent.check_now, first_look=lambda: self.bridge.first_look.emit(agent)
+        )
+
+    def _start_agent(self, agent: Any) -> None:
+        """The first look at the desktop is done: start the agent, then build the menu in the
+        next turn of the event loop and load the sounds in the turn after (a burst that comes
+        first loads them itself: SoundPlayer.play; opening the menu first builds it)."""
+        if agent is not self.agent or self.config is None:
+            return  # quit, or started again on other settings, meanwhile
         self.agent.start()
         log.info("ticketbell started with %d source(s)", len(self.config.sources))
         QTimer.singleShot(0, self._first_menu)
