@@ -23,7 +23,6 @@ import contextlib
 import logging
 import random
 import re
-import socket
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -212,6 +211,8 @@ def smtp_unreachable(plugin: object) -> str | None:
     host, port = getattr(plugin, "smtp_host", None), getattr(plugin, "port", None)
     if not isinstance(host, str) or not host or not isinstance(port, int):
         return None
+    import socket  # here: the tray's start has no other use for it (bench/README.md)
+
     try:
         socket.create_connection((host, port), timeout=SMTP_CONNECT_TIMEOUT).close()
     except OSError as exc:

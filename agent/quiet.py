@@ -21,6 +21,7 @@ held, and escalations to channels (email, chat) are sent as before.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
@@ -350,14 +351,22 @@ class Quiet:
 
 
 def follow_desktop(
-    quiet: Quiet, check_now: Callable[[], None], probe: Probe | None = None
+    quiet: Quiet,
+    check_now: Callable[[], None],
+    probe: Probe | None = None,
+    *,
+    first_look: Callable[[], None] | None = None,
 ) -> PresenceWatcher:
     """Start looking at the desktop (every 15 s, on the ``ticketbell-presence`` thread) for
     ``quiet``'s rules: `run --headless` and the tray call this; the caller stops it.
 
     A change (do-not-disturb off, back at the desk) calls ``check_now`` (the agent's): the
     helpdesks are read at once and the summary comes with what is current, not up to a poll
-    interval later."""
+    interval later.
+
+    Returns once the first look is done (or ``FIRST_LOOK_WAIT`` has passed), so the caller
+    starts the agent on it; with ``first_look``, returns at once and calls ``first_look``
+    then, on a thread of its own (the tray's event loop runs meanwhile)."""
 
     def changed(facts: Presence) -> None:
         log.info("presence: %s", as_text(facts))
@@ -371,5 +380,13 @@ def follow_desktop(
     # Start the agent on what the desktop says: its first poll must not ring through a
     # do-not-disturb the first look would have seen (a look takes milliseconds; a desktop
     # service that hangs delays the start by FIRST_LOOK_WAIT at most).
-    watcher.looked.wait(FIRST_LOOK_WAIT)
+    if first_look is None:
+        watcher.looked.wait(FIRST_LOOK_WAIT)
+        return watcher
+
+    def after_the_first_look() -> None:
+        watcher.looked.wait(FIRST_LOOK_WAIT)
+        first_look()
+
+    threading.Thread(target=after_the_first_look, name="ticketbell-first-look", daemon=True).start()
     return watcher

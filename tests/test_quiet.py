@@ -307,6 +307,37 @@ def test_following_the_desktop_looks_before_the_agent_starts_and_wakes_it_on_cha
         watcher.stop()
 
 
+def test_the_tray_starts_its_agent_after_the_first_look_without_waiting_for_it() -> None:
+    """The tray's event loop runs while the desktop is looked at (a desktop service can take
+    up to FIRST_LOOK_WAIT); its agent starts once the look is done, and goes by it."""
+    import threading
+
+    from agent.quiet import follow_desktop
+
+    answer = threading.Event()
+    started: list[Presence | None] = []
+    quiet = Quiet()
+
+    def slow_desktop(now: datetime) -> Presence:
+        answer.wait(5)
+        return Presence(now, dnd=True)
+
+    looked = threading.Event()
+    watcher = follow_desktop(
+        quiet,
+        lambda: None,
+        probe=slow_desktop,
+        first_look=lambda: (started.append(quiet.presence()), looked.set()),
+    )
+    try:
+        assert started == []  # returned before the desktop answered
+        answer.set()
+        assert looked.wait(5)
+        assert started[0] is not None and started[0].dnd is True
+    finally:
+        watcher.stop()
+
+
 def test_who_the_customer_is_survives_a_restart(tmp_path) -> None:
     from agent.model import Snapshot
     from agent.queue import LocalQueue

@@ -103,3 +103,34 @@ def test_second_start_signals_the_first(qtbot, tmp_path, cli_env) -> None:
     finally:
         server.close()
     assert not signal_running(instance_name(Path(tmp_path / "elsewhere")), timeout_ms=200)
+
+
+def test_the_demo_starts_with_its_icon_then_its_menu_and_sounds(
+    qtbot, tmp_path, monkeypatch
+) -> None:
+    """The icon and its tooltip come first; the agent, the menu and the sounds follow in the
+    event loop's first turns (bench/README.md, start to tray icon)."""
+    from PySide6.QtWidgets import QSystemTrayIcon
+
+    from agent.cli import build_parser
+    from tests.test_ui_tray import ticket_actions
+    from ui.app import TicketbellApp
+
+    monkeypatch.setattr(QSystemTrayIcon, "isSystemTrayAvailable", staticmethod(lambda: True))
+    args = build_parser().parse_args(["--demo", "--data-dir", str(tmp_path / "data")])
+    app = TicketbellApp(args, QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat))
+    loaded: list[object] = []  # the sounds' configure calls (the tests' player loads nothing)
+    configure = app.sound.configure
+    app.sound.configure = lambda alerts: (loaded.append(alerts), configure(alerts))
+    app.start()
+    try:
+        tray = app.tray
+        assert tray.tray is not None and tray.tray.isVisible()
+        assert tray.tray.toolTip()
+        assert not loaded  # the sounds are loaded once the icon is up
+        qtbot.waitUntil(lambda: len(ticket_actions(tray.menu)) > 0, timeout=10_000)
+        assert "Quit" in [a.text() for a in tray.menu.actions()]
+        qtbot.waitUntil(lambda: bool(loaded), timeout=10_000)
+        qtbot.waitUntil(lambda: app.agent.passes > 0, timeout=10_000)  # and the agent runs
+    finally:
+        app.shutdown()

@@ -470,3 +470,15 @@ def test_rebuilding_the_menu_keeps_no_old_submenus(make_tray, qapp) -> None:
     first = submenus()
     assert first > 5  # "I'm on it / snooze" and one per ticket, at least
     assert [submenus() for _ in range(3)] == [first] * 3  # an idle tray does not grow
+
+
+def test_a_menu_left_for_later_is_whole_when_opened(make_tray) -> None:
+    """The app shows the icon and its tooltip before it builds the menu (the menu's measuring
+    loads the fonts: bench/README.md); opening the menu first still shows all of it."""
+    tray = make_tray(menu_later=True)
+    tray.show_status(status_of([waiting("1", 7, category="Billing"), waiting("2", 30)]))
+    assert "2 waiting" in tray.tray.toolTip()
+    assert entries(tray.menu) == []  # nothing built yet: the icon did not wait for it
+    tray.menu.aboutToShow.emit()  # what Qt emits as the menu opens
+    assert len(ticket_actions(tray.menu)) == 2
+    assert "2 waiting" in entries(tray.menu) and "Quit" in entries(tray.menu)

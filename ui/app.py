@@ -38,6 +38,7 @@ class Bridge(QObject):
 
     status_changed = Signal(object)
     alerts_raised = Signal(object)
+    first_look = Signal(object)  # the agent whose first look at the desktop is done
 
     def on_status(self, status: Status) -> None:
         self.status_changed.emit(status)
@@ -161,6 +162,7 @@ class TicketbellApp(QObject):
         self.dialog: Any = None
         self.setup_needed: Any = None  # the icon saying what is missing, before any config
         self.presence: PresenceWatcher | None = None
+        self.bridge.first_look.connect(self._start_agent)
 
     # -- start-up
 
@@ -184,8 +186,9 @@ class TicketbellApp(QObject):
     def run_with(self, config: Config) -> None:
         """Start (or reconfigure) the agent and show the tray for ``config``.
 
-        The icon comes first; the sounds and the agent's first poll follow as soon as the
-        event loop runs (:meth:`_begin`), so a start shows the bell without waiting for them.
+        The icon comes first, with its tooltip; the agent's first poll, then the menu, then the
+        sounds follow once the event loop runs (:meth:`_begin`), so a start shows the bell
+        without waiting for them.
         """
         from ui.notifications import DesktopNotifier, session_bus_reachable
         from ui.tray import Tray
@@ -209,6 +212,7 @@ class TicketbellApp(QObject):
             group_by=group_by,
             status=self.agent.status,
             notifier=notifier,
+            menu_later=True,
         )
         self.tray.settings_requested.connect(self.open_settings)
         self.tray.source_settings_requested.connect(self.open_source_settings)
@@ -224,14 +228,29 @@ class TicketbellApp(QObject):
             log.warning("no system tray on this desktop: showing the Ticketbell window instead")
 
     def _begin(self) -> None:
-        """Right after the icon is up: start the agent, then load the sounds in the next turn
-        of the event loop (a burst that comes first loads them itself: SoundPlayer.play)."""
+        """Right after the icon is up: look at the desktop (do-not-disturb, away: the first
+        poll goes by them) on the presence thread; the agent starts once that look is done
+        (:meth:`_start_agent`), and the event loop runs meanwhile."""
         if self.agent is None or self.config is None:
             return  # quit before the event loop ran
-        # do-not-disturb and away (agent/quiet.py): looked at before the first poll
-        self.presence = follow_desktop(self.agent.quiet, self.agent.check_now)
+        agent = self.agent
+        self.presence = follow_desktop(
+            agent.quiet, agent.check_now, first_look=lambda: self.bridge.first_look.emit(agent)
+        )
+
+    def _start_agent(self, agent: Any) -> None:
+        """The first look at the desktop is done: start the agent, then build the menu in the
+        next turn of the event loop and load the sounds in the turn after (a burst that comes
+        first loads them itself: SoundPlayer.play; opening the menu first builds it)."""
+        if agent is not self.agent or self.config is None:
+            return  # quit, or started again on other settings, meanwhile
         self.agent.start()
         log.info("ticketbell started with %d source(s)", len(self.config.sources))
+        QTimer.singleShot(0, self._first_menu)
+
+    def _first_menu(self) -> None:
+        if self.tray is not None:
+            self.tray.rebuild_menu()
         QTimer.singleShot(0, self._load_sounds)
 
     def _load_sounds(self) -> None:

@@ -14,7 +14,8 @@ from __future__ import annotations
 from enum import Enum
 from functools import lru_cache
 
-from PySide6.QtCore import QByteArray, QPointF, QRect, QRectF, QSize, Qt
+from PySide6 import QtCore  # QtCore.Qt where used: its ~120 enums are made on first access
+from PySide6.QtCore import QByteArray, QPointF, QRect, QRectF, QSize
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -101,7 +102,7 @@ def render(
     ``blind``: the can't-see mark; ``muted``: the bell struck through."""
     px = max(1, round(size * dpr))
     pixmap = QPixmap(px, px)
-    pixmap.fill(Qt.GlobalColor.transparent)
+    pixmap.fill(QtCore.Qt.GlobalColor.transparent)
     painter = QPainter(pixmap)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
     painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
@@ -114,7 +115,7 @@ def render(
         _draw_pill(painter, px, text, fill, ink, state)
     else:  # idle: a dot in the corner says "all read, nothing waiting"
         d = px * 0.42
-        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setPen(QtCore.Qt.PenStyle.NoPen)
         painter.setBrush(QColor("#ffffff"))
         painter.drawEllipse(QRectF(px - d, px - d, d, d))
         inset = max(1.0, px * 0.05)
@@ -154,16 +155,16 @@ def _draw_slash(painter: QPainter, px: int) -> None:
     a, b = QPointF(px * 0.88, px * 0.12), QPointF(px * 0.12, px * 0.88)
     for colour, width in (("#ffffff", 0.2), ("#d1242f", 0.11)):
         pen = QPen(QColor(colour), max(1.5, px * width))
-        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        pen.setCapStyle(QtCore.Qt.PenCapStyle.RoundCap)
         painter.setPen(pen)
         painter.drawLine(a, b)
-    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setPen(QtCore.Qt.PenStyle.NoPen)
 
 
 def _draw_blind_mark(painter: QPainter, px: int) -> None:
     """A helpdesk cannot be read: a small purple disc with "?" in the upper left."""
     d = px * 0.5
-    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setPen(QtCore.Qt.PenStyle.NoPen)
     painter.setBrush(QColor("#ffffff"))
     painter.drawEllipse(QRectF(0, 0, d, d))
     inset = max(1.0, px / 24)
@@ -175,7 +176,7 @@ def _draw_blind_mark(painter: QPainter, px: int) -> None:
         font.setPixelSize(max(6, round(d * 0.8)))
         painter.setFont(font)
         painter.setPen(QColor("#ffffff"))
-        painter.drawText(QRectF(0, 0, d, d), Qt.AlignmentFlag.AlignCenter, "?")
+        painter.drawText(QRectF(0, 0, d, d), QtCore.Qt.AlignmentFlag.AlignCenter, "?")
 
 
 def _draw_pill(
@@ -198,14 +199,14 @@ def _draw_pill(
         metrics = QFontMetricsF(font)
     rect = QRectF(px - width, px - height, width, height)
     outline = max(1.0, px / 24)
-    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setPen(QtCore.Qt.PenStyle.NoPen)
     painter.setBrush(QColor("#ffffff"))
     painter.drawPath(_shape(rect, state))
     painter.setBrush(fill)
     painter.drawPath(_shape(rect.adjusted(outline, outline, -outline, -outline), state))
     painter.setFont(font)
     painter.setPen(ink)
-    painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+    painter.drawText(rect, QtCore.Qt.AlignmentFlag.AlignCenter, text)
 
 
 class _BadgeEngine(QIconEngine):

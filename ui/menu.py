@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Protocol
 
-from PySide6.QtCore import Qt
+from PySide6 import QtCore  # QtCore.Qt where used: its ~120 enums are made on first access
 from PySide6.QtGui import QAction, QActionGroup, QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QMenu
 
@@ -310,10 +310,10 @@ def add_ticket_rows(
 def accent_icon(colour: str) -> QIcon:
     """A dot of ``colour`` ("#rrggbb"): which helpdesk a ticket in the menu comes from."""
     pixmap = QPixmap(16, 16)
-    pixmap.fill(Qt.GlobalColor.transparent)
+    pixmap.fill(QtCore.Qt.GlobalColor.transparent)
     painter = QPainter(pixmap)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setPen(QtCore.Qt.PenStyle.NoPen)
     painter.setBrush(QColor(colour))
     painter.drawEllipse(3, 3, 10, 10)
     painter.end()

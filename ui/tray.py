@@ -16,7 +16,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Signal
+from PySide6 import QtCore  # QtCore.Qt where used: its ~120 enums are made on first access
+from PySide6.QtCore import QObject, QTimer, QUrl, Signal
 from PySide6.QtGui import QCursor, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
@@ -25,7 +26,6 @@ from agent.i18n import _, ngettext
 from agent.model import Alert, Status, WaitingTicket, claimed_question, utcnow, watching_text
 from agent.policy import ticket_url
 from ui import badge
-from ui.access import readable_info_rows
 from ui.menu import (
     MENU_LIMIT,
     AgentCommands,
@@ -88,6 +88,10 @@ class Tray(QObject):
     ``sound`` is a :class:`ui.sound.SoundPlayer`-like object (``play_for``, ``mute_for``,
     ``mute_until_tomorrow``, ``unmute``, ``note``); ``opener`` opens a checked URL;
     ``notifier`` sends notifications with buttons (None: the tray's messages, or plyer).
+    ``menu_later``: the menu is first built by :meth:`rebuild_menu` (the app calls it once the
+    icon is up; opening the menu builds it too), not by the constructor: measuring it makes Qt
+    load its fonts, and it needs Qt's namespace of enums (``QtCore.Qt``), whose creation alone
+    takes about 20 ms (bench/README.md, start to tray icon).
     """
 
     settings_requested = Signal()
@@ -109,6 +113,7 @@ class Tray(QObject):
         screen_height: Callable[[], int] = available_height,
         group_by: str = "category",
         status: Status | None = None,
+        menu_later: bool = False,
     ) -> None:
         super().__init__()
         self.agent = agent
@@ -131,8 +136,9 @@ class Tray(QObject):
             notifier.invoked.connect(self.notification_action)
             notifier.failed.connect(self._show_without_server)
         self.menu = QMenu()
-        readable_info_rows(self.menu)
         self.menu.aboutToShow.connect(self.rebuild_menu)
+        self._menu_later = menu_later  # no menu built until rebuild_menu() is called
+        self._menu_readable = False  # readable_info_rows(self.menu) done (at the first build)
         self.ticket_list: TicketListWindow | None = None
         if tray_available is None:
             tray_available = QSystemTrayIcon.isSystemTrayAvailable()
@@ -240,7 +246,7 @@ class Tray(QObject):
             self.window.update_view(self.status, icon, tip, now)
         if self.ticket_list is not None and self.ticket_list.isVisible():
             self.ticket_list.update_view(self.status, now)
-        if not self.menu.isVisible():
+        if not self._menu_later and not self.menu.isVisible():
             self.rebuild_menu()
 
     # -- actions
@@ -349,6 +355,12 @@ class Tray(QObject):
         """The menu, in one column on this screen: as many ticket rows as fit (at most
         MENU_LIMIT), measured on the menu itself (Qt would add columns, off the screen's side
         on a 720 px laptop); the most that fit is found by halving."""
+        self._menu_later = False
+        if not self._menu_readable:
+            from ui.access import readable_info_rows  # its widgets' types: with the first menu
+
+            readable_info_rows(self.menu)
+            self._menu_readable = True
         if self._fits(MENU_LIMIT):
             return
         fits, too_many = 0, MENU_LIMIT
@@ -366,7 +378,8 @@ class Tray(QObject):
 
     def _build_menu(self, limit: int) -> int:
         menu = self.menu
-        for sub in menu.findChildren(QMenu, options=Qt.FindChildOption.FindDirectChildrenOnly):
+        direct = QtCore.Qt.FindChildOption.FindDirectChildrenOnly
+        for sub in menu.findChildren(QMenu, options=direct):
             sub.deleteLater()  # clear() keeps submenus: each rebuild would add ~20 more
         menu.clear()
         now, status = self.clock(), self.status
