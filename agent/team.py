@@ -145,8 +145,8 @@ class TeamLink:
     def _connected(self, client: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
             text = N_("the broker refused the login of {user}: {reason}")
+            self.refused_login = True  # before the waiters wake: wait_synced ends on it
             self._set_problem(Text(text, user=repr(self.team.user), reason=str(reason)))
-            self.refused_login = True
             return
         self.problem = None
         self.refused_login = False
@@ -204,8 +204,12 @@ class TeamLink:
         self.changed.notify_all()
 
     def wait_synced(self, timeout: float) -> bool:
+        """Wait until every retained message has arrived (True), the broker refused the
+        login (False at once: a wrong password is said when the broker says it, not after
+        ``timeout``), the link closed (True), or ``timeout`` passed (False)."""
         with self.changed:
-            return self.changed.wait_for(lambda: self.synced or self.closed, timeout)
+            self.changed.wait_for(lambda: self.synced or self.closed or self.refused_login, timeout)
+            return self.synced or self.closed
 
     def close(self) -> None:
         if self.closed:
