@@ -143,6 +143,16 @@ def _capture_suite_log(tmp_path_factory: pytest.TempPathFactory):
     handler.close()
 
 
+@pytest.fixture(autouse=True)
+def redaction_starts_empty(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with nothing registered for redaction, as a new process does: the list
+    is process-wide, and a channel URL from the keyring registers its host name ("127.0.0.1"),
+    which an earlier test left to redact from a later test's log line."""
+    from agent import secrets as secret_store
+
+    monkeypatch.setattr(secret_store, "_known", set())
+
+
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     root = logging.getLogger()
     for handler in _suite_log:  # a test that reconfigured logging dropped it: keep capturing
