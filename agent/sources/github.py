@@ -35,7 +35,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from agent.i18n import N_, Text
@@ -43,9 +43,6 @@ from agent.model import Snapshot, Ticket
 from agent.sources import kit
 from agent.sources.base import BadResponse, Forbidden, NotConfigured, NotFound, Option, Source
 from agent.sources.http_limits import throttle_hint
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
