@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# the suite's worker processes in `make test` (pytest-xdist, a test file to a worker; the
+# servers the tests start all take free ports)
+TEST_WORKERS ?= 2
 
 .PHONY: translations translations-update run test lint format bench soak reliability package package-test desktop-check clean system-deps
 
@@ -35,7 +38,7 @@ test: system-deps $(STAMP) translations
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -160,14 +160,38 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
             root.addHandler(handler)
 
 
+_worker_leaks: list[str] = []  # what the xdist workers found (the controller's list)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist: a worker's scan (below) comes back to the controller with the worker."""
+    _worker_leaks.extend(getattr(node, "workeroutput", {}).get("secret_leaks", []))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the run if a test secret is in any file, log line or error message of the suite."""
+    """Fail the run if a test secret is in any file, log line or error message of the suite.
+
+    Under pytest-xdist (``make test`` runs two workers) each worker scans what its own tests
+    wrote, with the secrets its own tests used, and hands its findings to the controller,
+    which reports them all and fails the run."""
     factory = getattr(session.config, "_tmp_path_factory", None)
-    if factory is None or session.testscollected == 0:
+    if factory is None:
         return
-    roots = [_HOME, factory.getbasetemp()]
-    findings = secretscan.scan(secretscan.suite_secrets(), roots, secretscan.TEXTS)
+    workeroutput = getattr(session.config, "workeroutput", None)  # set in an xdist worker
+    controller = session.config.pluginmanager.has_plugin("dsession")  # xdist's controller
+    findings: list[str] = []
+    if session.testscollected and not controller:
+        roots = [_HOME, factory.getbasetemp()]
+        scan = secretscan.scan(secretscan.suite_secrets(), roots, secretscan.TEXTS)
+        findings = [str(finding) for finding in scan]
+    if workeroutput is not None:
+        workeroutput["secret_leaks"] = findings
+        return
+    if not session.testscollected and not controller:
+        return
+    findings += _worker_leaks
     session.config.stash[secretscan.FOUND] = len(findings)
     if findings:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
