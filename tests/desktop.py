@@ -1,12 +1,13 @@
 """A desktop of the test's own: an X display (Xvfb), a session bus and dunst on both.
 
 Tests that need a real notification server (pressing its buttons, reading its do-not-disturb)
-use the ``desktop`` fixture (one per test module: Xvfb on the first free display number that
-``-displayfd`` finds, a private ``dbus-daemon`` and dunst with a generated dunstrc, dmenu as
-its menu) and ``on_desktop`` (per test: DISPLAY and DBUS_SESSION_BUS_ADDRESS point at it, no
-notification is left from the test before and dunst is not paused). Everything started is
-stopped when the module ends. ``make test`` installs the tools (scripts/system-deps.sh,
-group ``test``); where one is missing the tests are skipped, naming the package.
+use the ``desktop`` fixture (one per test module: Xvfb on the first free display number of
+this worker's range, :func:`start_x`; a private ``dbus-daemon``; dunst with a generated
+dunstrc, dmenu as its menu) and ``on_desktop`` (per test: DISPLAY and DBUS_SESSION_BUS_ADDRESS
+point at it, no notification is left from the test before and dunst is not paused).
+Everything started is stopped when the module ends. ``make test`` installs the tools
+(scripts/system-deps.sh, group ``test``); where one is missing the tests are skipped, naming
+the package.
 
 The bus has no service files: a call to a name nobody owns fails as on a desktop without that
 service, instead of starting this machine's own dunst.
@@ -116,24 +117,46 @@ def first_line(proc: subprocess.Popen[str], what: str) -> str:
 
 
 def start_x(stack: ExitStack, screen: str = SCREEN) -> str:
-    """Xvfb on a free display, its one screen ``screen`` (width x height x depth) big."""
-    read, write = os.pipe()
-    try:
-        xvfb = stack.enter_context(
-            running(
-                ["Xvfb", "-displayfd", str(write), "-screen", "0", screen, *XVFB_OPTIONS],
-                pass_fds=(write,),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+    """Xvfb on a free display, its one screen ``screen`` (width x height x depth) big.
+
+    The display number is looked for from :func:`first_display` up: the suite's workers run at
+    once (``make test``), and an X server that is stopping unlinks the socket file of its
+    number after it stopped listening on it, so a second worker's server just started on the
+    number it freed would lose its socket ("could not connect to display :0")."""
+    for number in range(first_display(), first_display() + DISPLAYS_PER_WORKER):
+        if Path(f"/tmp/.X{number}-lock").exists():
+            continue
+        read, write = os.pipe()
+        args = ["Xvfb", f":{number}", "-displayfd", str(write), "-screen", "0", screen]
+        try:
+            xvfb = stack.enter_context(
+                running(
+                    [*args, *XVFB_OPTIONS],
+                    pass_fds=(write,),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             )
-        )
-    finally:
-        os.close(write)
-    with os.fdopen(read) as numbers:  # the display number, written once it accepts clients
-        number = numbers.readline().strip()
-    if not number:
-        raise RuntimeError(f"Xvfb did not start (exit status {xvfb.wait(5)})")
-    return f":{number}"
+        finally:
+            os.close(write)
+        with os.fdopen(read) as numbers:  # the display number, written once it accepts clients
+            started = numbers.readline().strip()
+        if started:
+            return f":{started}"
+        xvfb.wait(5)  # taken meanwhile (by a server of this machine's own): the next one
+    raise RuntimeError(f"Xvfb did not start: no free display from :{first_display()}")
+
+
+#: display numbers each worker of the suite may take, from :func:`first_display`
+DISPLAYS_PER_WORKER = 100
+
+
+def first_display() -> int:
+    """The first display number this process looks at: each pytest-xdist worker ("gw0",
+    "gw1", ...) has a range of its own, above the numbers a person's own X servers take."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    return 100 + DISPLAYS_PER_WORKER * index
 
 
 def start_bus(stack: ExitStack, where: Path) -> str:
