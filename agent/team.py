@@ -203,12 +203,21 @@ class TeamLink:
             self.on_change(source)
         self.changed.notify_all()
 
-    def wait_synced(self, timeout: float) -> bool:
+    def wait_synced(self, timeout: float, *, first_problem: bool = False) -> bool:
         """Wait until every retained message has arrived (True), the broker refused the
         login (False at once: a wrong password is said when the broker says it, not after
-        ``timeout``), the link closed (True), or ``timeout`` passed (False)."""
+        ``timeout``), the link closed (True), or ``timeout`` passed (False).
+
+        ``first_problem``: also end (False) at the first problem, a connection that failed
+        say, which paho would try again: for a person waiting on "Join my team", not for a
+        member's poll, which waits out a broker that is restarting."""
+
+        def done() -> bool:
+            problem = first_problem and self.problem is not None
+            return self.synced or self.closed or self.refused_login or problem
+
         with self.changed:
-            self.changed.wait_for(lambda: self.synced or self.closed or self.refused_login, timeout)
+            self.changed.wait_for(done, timeout)
             return self.synced or self.closed
 
     def close(self) -> None:

@@ -253,7 +253,7 @@ def hub_sources(
     except ValueError as exc:  # mqtt:// off loopback
         return {}, str(exc)
     try:
-        if not link.wait_synced(wait):
+        if not link.wait_synced(wait, first_problem=True):
             no_answer = Text(N_("no answer from the team broker {broker}"), broker=settings.broker)
             return {}, str(link.problem or no_answer)
         found = {

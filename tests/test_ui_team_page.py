@@ -78,3 +78,21 @@ def test_join_my_team_says_why_it_cannot_list(
     dialog.broker.setText("mqtt://mqtt.example.com:1883")
     dialog.connect_button.click()
     assert "must use TLS" in dialog.note.text()
+
+
+def test_join_my_team_says_when_nothing_answers_at_the_address(qtbot: Any, tmp_path: Path) -> None:
+    """A mistyped broker address is said as soon as the connection fails (paho would go on
+    trying; the person is waiting on the dialog), not after the wait for a hub's list."""
+    from tests.broker import free_port
+
+    dialog = JoinTeamDialog(None, tmp_path / "ticketbell.toml")
+    qtbot.addWidget(dialog)
+    address = f"mqtt://127.0.0.1:{free_port()}"  # nothing listens there
+    dialog.broker.setText(address)
+    dialog.team.setText(TEAM)
+    dialog.user.setText("anna")
+    dialog.password.setText(PASSWORDS["anna"])
+    dialog.connect_button.click()
+    qtbot.waitUntil(lambda: "Could not list" in dialog.note.text(), timeout=20_000)
+    assert f"cannot connect to the team broker {address}" in dialog.note.text()
+    assert not dialog.save_button.isEnabled()
