@@ -14,6 +14,8 @@ Two connections, two jobs:
 from __future__ import annotations
 
 import logging
+import ssl
+import sys
 import threading
 import time
 import uuid
@@ -183,6 +185,17 @@ class TeamLink:
         self._set_problem(Text(text, reason=str(reason)))
 
     def _connect_failed(self, _c: Any, _u: Any) -> None:
+        # paho calls this while it handles the connection's OSError: a certificate this
+        # computer does not trust is said as such (a CA file to set, not a broker to wait for)
+        failure = sys.exc_info()[1]
+        if isinstance(failure, ssl.SSLCertVerificationError):
+            text = N_(
+                "the team broker {broker} has a certificate this computer does not trust "
+                "({reason}); set the broker's CA file"
+            )
+            reason = failure.verify_message or failure.reason or "?"
+            self._set_problem(Text(text, broker=self.team.broker, reason=reason))
+            return
         text = N_("cannot connect to the team broker {broker}")
         self._set_problem(Text(text, broker=self.team.broker))
 
