@@ -6,8 +6,8 @@ this worker's range, :func:`start_x`; a private ``dbus-daemon``; dunst with a ge
 dunstrc, dmenu as its menu) and ``on_desktop`` (per test: DISPLAY and DBUS_SESSION_BUS_ADDRESS
 point at it, no notification is left from the test before and dunst is not paused).
 Everything started is stopped when the module ends. ``make test`` installs the tools
-(scripts/system-deps.sh, group ``test``); where one is missing the tests are skipped, naming
-the package.
+(scripts/system-deps.sh, group ``test``); where one is missing the tests fail, naming the
+package.
 
 The bus has no service files: a call to a name nobody owns fails as on a desktop without that
 service, instead of starting this machine's own dunst.
@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -202,13 +203,10 @@ def desktop_running() -> Iterator[Desktop]:
         yield desktop
 
 
-def missing_system_package(why: str) -> None:
-    """A tool from scripts/system-deps.sh is missing. ``make test`` installs them, so in CI
-    (``CI`` set, as ``.ci/run`` does) this fails: a skip there would hide a broken install step.
-    On a developer's machine without the packages the test is skipped, saying which to install."""
-    if not os.environ.get("CI"):
-        pytest.skip(f"{why} (`make test` installs them; in CI this test fails instead)")
-    pytest.fail(f"{why} (CI must run this test: scripts/system-deps.sh test installs it)")
+def missing_system_package(why: str) -> NoReturn:
+    """A tool from scripts/system-deps.sh is missing: the test fails, naming it. ``make test``
+    installs them all, so a missing one is a broken install step, which a skip would hide."""
+    pytest.fail(f"{why} (scripts/system-deps.sh test installs it; `make test` runs it)")
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ order the controls are seen.
 
 Started here and stopped at the end: Xvfb, a private session bus, at-spi-bus-launcher (the
 accessibility bus and, on its first call, at-spi2-registryd), the window in a child process
-(tests/atspi_windows.py). Where a package is missing the test fails in CI and is skipped
-elsewhere, naming it (scripts/system-deps.sh test installs them).
+(tests/atspi_windows.py). Where a package is missing the test fails, naming it
+(scripts/system-deps.sh test installs them).
 """
 
 from __future__ import annotations
