@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agent.i18n import N_, Text
 from agent.model import Snapshot, Ticket
@@ -41,9 +41,6 @@ from agent.sources import kit
 from agent.sources.base import BadResponse, Forbidden, NotConfigured, NotFound, Option, Source
 from agent.sources.http import Page, Pages
 from agent.sources.http_limits import throttle_hint
-
-if TYPE_CHECKING:
-    pass
 
 NextUrl = Callable[[Page], str | None]
 PER_SEARCH_PAGE = 30  # fixed by Freshdesk

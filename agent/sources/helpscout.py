@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agent import secrets
 from agent.i18n import N_, Text
@@ -36,9 +36,6 @@ from agent.sources.base import (
     Source,
 )
 from agent.sources.http import Page
-
-if TYPE_CHECKING:
-    pass
 
 API = "https://api.helpscout.net/v2"
 WEB = "https://secure.helpscout.net"

@@ -41,16 +41,13 @@ import math
 import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agent.i18n import N_, Text
 from agent.model import Snapshot, Ticket
 from agent.sources import kit
 from agent.sources.base import Forbidden, Option, Source
 from agent.sources.http import Page
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
