@@ -26,7 +26,7 @@ from agent.sources.team import TeamSource
 from agent.team import TeamLink
 from agent.team_agent import TeamAgent, claim_once, open_team_agent, watched
 from agent.team_hub import Hub
-from tests.broker import PASSWORDS, TEAM, Broker, running_broker
+from tests.broker import PAHO_LEAVES_FAILED_TLS_SOCKET, PASSWORDS, TEAM, Broker, running_broker
 from tests.fakes.jsonapi import FIELDS, FakeJsonHelpdesk
 from tests.fakes.web import local_server
 
@@ -299,9 +299,7 @@ def test_a_broker_whose_certificate_is_not_trusted_is_not_read(
         link.read("Zendesk")
 
 
-# paho leaves the TLS socket of a failed handshake for the collector to close (its
-# _ssl_wrap_socket does not close it when do_handshake raises); Python warns when it does
-@pytest.mark.filterwarnings("ignore:Exception ignored in. <ssl.SSLSocket")
+@PAHO_LEAVES_FAILED_TLS_SOCKET
 def test_an_untrusted_certificate_is_said_as_such(broker: Broker, opened: list[Any]) -> None:
     """The broker's certificate is signed by a CA this computer does not know (no CA file
     set): the person is told to set it, not that the broker cannot be reached."""

@@ -13,7 +13,7 @@ from agent import secrets
 from agent.engine import make_source
 from agent.model import Snapshot
 from agent.team_hub import Hub
-from tests.broker import PASSWORDS, TEAM, Broker, running_broker
+from tests.broker import PAHO_LEAVES_FAILED_TLS_SOCKET, PASSWORDS, TEAM, Broker, running_broker
 from tests.test_team import NOW, settings, ticket, wait_until
 from ui.access import plain
 from ui.settings.team_page import JoinTeamDialog
@@ -96,3 +96,29 @@ def test_join_my_team_says_when_nothing_answers_at_the_address(qtbot: Any, tmp_p
     qtbot.waitUntil(lambda: "Could not list" in dialog.note.text(), timeout=20_000)
     assert f"cannot connect to the team broker {address}" in dialog.note.text()
     assert not dialog.save_button.isEnabled()
+
+
+@PAHO_LEAVES_FAILED_TLS_SOCKET
+def test_join_my_team_shows_a_long_problem_whole(
+    qtbot: Any, tmp_path: Path, hub: tuple[Broker, Hub]
+) -> None:
+    """An untrusted certificate's note is six lines long: the dialog grows to show all of it,
+    its fields keeping their height (they were squeezed and the note's last line cut off)."""
+    b, _ = hub
+    dialog = JoinTeamDialog(None, tmp_path / "ticketbell.toml")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    fill(dialog, b, "anna", PASSWORDS["anna"])
+    dialog.ca.setText("")  # the broker's CA not given: its certificate is not trusted
+    dialog.connect_button.click()
+    qtbot.waitUntil(lambda: "certificate" in dialog.note.text(), timeout=20_000)
+    note = dialog.note
+
+    def whole() -> bool:
+        return note.height() >= note.heightForWidth(note.width()) and all(
+            field.height() >= field.sizeHint().height()
+            for field in (dialog.broker, dialog.team, dialog.user, dialog.password, dialog.ca)
+        )
+
+    qtbot.waitUntil(whole, timeout=5_000)

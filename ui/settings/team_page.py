@@ -72,6 +72,12 @@ class JoinTeamDialog(QDialog):
         self.worker = Worker()
         self.worker.done.connect(self._listed)
 
+    def _say(self, text: str, ok: bool | None = None) -> None:
+        """The note under the button, and the dialog fitted to it: a shown dialog keeps its
+        size, and a long note (an untrusted certificate's) was cut off, the fields squeezed."""
+        show(self.note, text, ok)
+        self.adjustSize()
+
     def settings(self) -> Team:
         return Team(
             self.broker.text().strip(),
@@ -93,10 +99,10 @@ class JoinTeamDialog(QDialog):
     def list_sources(self) -> None:
         problem = self._checked()
         if problem:
-            show(self.note, problem, ok=False)
+            self._say(problem, ok=False)
             return
         self.connect_button.setEnabled(False)
-        show(self.note, _("Connecting…"))
+        self._say(_("Connecting…"))
         settings, password = self.settings(), self.password.text()
         self.worker.run(lambda: hub_sources(settings, password))
 
@@ -110,10 +116,10 @@ class JoinTeamDialog(QDialog):
         self.boxes = {}
         if not found:
             problem = _("Could not list the hub's helpdesks: {problem}").format(problem=problem)
-            show(self.note, problem, ok=False)
+            self._say(problem, ok=False)
             self.save_button.setEnabled(False)
             return
-        show(self.note, _("Tick what you follow; no category ticked: all of them."), ok=True)
+        self._say(_("Tick what you follow; no category ticked: all of them."), ok=True)
         for name, categories in found.items():
             source = QCheckBox(name.replace("&", "&&"))  # a name's '&' shown, not a mnemonic
             source.setChecked(True)
@@ -125,6 +131,7 @@ class JoinTeamDialog(QDialog):
                 self.boxes[name].append(box)
         self.save_button.setEnabled(True)
         retab(self)
+        self.adjustSize()
 
     def picked(self) -> dict[str, list[str]]:
         return {
@@ -135,16 +142,16 @@ class JoinTeamDialog(QDialog):
 
     def save(self) -> None:
         if not self.picked():
-            show(self.note, _("Tick at least one of the hub's helpdesks"), ok=False)
+            self._say(_("Tick at least one of the hub's helpdesks"), ok=False)
             return
         try:
             secret_store.set("team", self.password.text())
             self.config = config_module.save(join_table(self.settings(), self.picked()), self.path)
         except ConfigError as exc:
-            show(self.note, _("Not saved: {problem}").format(problem=exc.message), ok=False)
+            self._say(_("Not saved: {problem}").format(problem=exc.message), ok=False)
             return
         except (OSError, secret_store.SecretUnavailable) as exc:
-            show(self.note, _("Not saved: {problem}").format(problem=exc), ok=False)
+            self._say(_("Not saved: {problem}").format(problem=exc), ok=False)
             return
         self.accept()
 
