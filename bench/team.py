@@ -1,10 +1,11 @@
 """The team hub's figures (issue 15), on a real Mosquitto on 127.0.0.1 (``tests/broker.py``).
 
 - **Fan-out**: the hub publishes a snapshot with one more ticket → the ``new`` alert at each of
-  20 member agents (each its own :class:`~agent.team_agent.TeamAgent`: MQTT connection, engine,
-  queue; in this one process), p95 over every (ticket, member). Floor: ``mosquitto_pub`` → 20
-  running ``mosquitto_sub``s on the same broker (the publishing CLI's start included), p95;
-  two floor messages after each ticket, in turn with the members' samples.
+  20 member agents (each a process of its own, :mod:`bench.team_member`, running a whole
+  :class:`~agent.team_agent.TeamAgent`: MQTT connection, engine, queue), p95 over every
+  (ticket, member). Floor: ``mosquitto_pub`` → 20 running ``mosquitto_sub``s on the same broker
+  (the publishing CLI's start included), p95; two floor messages after each ticket, in turn
+  with the members' samples. Both stamp arrivals with the wall clock.
 - **Helpdesk requests per minute** at the json fake (``tests/fakes/jsonapi.py``) while the hub
   polls it every second, with 1 member and with 20: members never ask the helpdesk. Counted over
   a window that starts half an interval after one of the hub's requests, so that it holds the
@@ -34,12 +35,13 @@ from werkzeug import Request, Response
 from agent import config as config_module
 from agent.config import Team
 from agent.engine import make_source
-from agent.model import Alert, Snapshot, Ticket
+from agent.model import Snapshot, Ticket
 from agent.queue import LocalQueue
 from agent.team import TeamLink
 from agent.team_agent import TeamAgent, open_team_agent
 from agent.team_hub import Hub
 from bench import apps, fakes
+from bench.team_member import PASSWORD_ENV as PASSWORD_ENV_MEMBER
 from tests.broker import PASSWORDS, TEAM, Broker, running_broker
 from tests.fakes.jsonapi import FIELDS, FakeJsonHelpdesk
 from tests.fakes.web import local_server
@@ -96,29 +98,27 @@ def wait_for(check: object, timeout: float = 30.0) -> None:
 def fan_out(samples: int = 10) -> tuple[list[float], list[float]]:
     """Seconds from the hub's publication to each member's ``new`` alert; and the floor's,
     measured in turn with the members' (two floor messages after each ticket), so that the
-    machine's load at any moment hits both alike."""
+    machine's load at any moment hits both alike. Each member is a process of its own
+    (:mod:`bench.team_member`), as the floor's subscribers are, stamping its alerts with the
+    wall clock as they do."""
     with tempfile.TemporaryDirectory() as tmp, running_broker(Path(tmp) / "broker") as b:
         hub = Hub(team(b, "hub", hub=True), PASSWORDS["hub"], make_source)
         wait_for(lambda: hub.active)
         now = datetime.now(UTC)
         hub.publish_snapshot("Zendesk", Snapshot("Zendesk", (), now))
-        seen: list[dict[str, float]] = [{} for _ in range(MEMBERS)]
-        everyone = Arrivals(MEMBERS)
         try:
-            with member_agents(b, Path(tmp), MEMBERS) as agents, Floor(b) as floor:
-                for i, agent in enumerate(agents):
-                    agent.subscribe(on_alerts=lambda alerts, d=seen[i]: everyone.note(d, alerts))
-                wait_for(lambda: all(a.status.sources[0].health.value == "ok" for a in agents))
+            with member_processes(b, Path(tmp), MEMBERS) as members, Floor(b) as floor:
                 time.sleep(1.0)  # the floor's subscribers are subscribed
                 latencies = []
                 tickets: list[Ticket] = []
                 for k in range(samples):
                     at = datetime.now(UTC) - timedelta(minutes=1)
                     tickets.append(Ticket("Zendesk", f"T{k}", f"ticket {k}", at, at))
-                    start = time.monotonic()
+                    start = time.time()  # the wall clock, as the members stamp
                     hub.publish_snapshot("Zendesk", Snapshot("Zendesk", tuple(tickets), now))
-                    everyone.wait(f"T{k}")
-                    latencies += [d[f"T{k}"] - start for d in seen]
+                    for member in members:
+                        assert member.stdout is not None
+                        latencies.append(new_alert_at(member.stdout, f"T{k}") - start)
                     time.sleep(0.2)
                     for payload in (2 * k, 2 * k + 1):
                         floor.sample(str(payload))
@@ -128,36 +128,63 @@ def fan_out(samples: int = 10) -> tuple[list[float], list[float]]:
         return latencies, floor.times
 
 
-def note_new(into: dict[str, float], alerts: tuple[Alert, ...]) -> None:
-    for alert in alerts:
-        if alert.kind == "new":
-            into.setdefault(alert.ticket, time.monotonic())
+@contextmanager
+def member_processes(b: Broker, home: Path, n: int) -> Iterator[list[subprocess.Popen[str]]]:
+    """``n`` members, each a process of :mod:`bench.team_member`, all following the hub."""
+    root = Path(__file__).resolve().parent.parent
+    members: list[subprocess.Popen[str]] = []
+    logs = []
+    try:
+        for i, user in enumerate(member_names(n)):
+            env = apps.isolated_env(home / f"member{i}", PYTHONPATH=str(root))
+            env[PASSWORD_ENV_MEMBER] = PASSWORDS[user]
+            log = (home / f"member{i}.log").open("w")
+            logs.append(log)
+            cmd = [sys.executable, "-m", "bench.team_member", b.url, TEAM, user]
+            cmd.append(str(home / f"member{i}"))
+            members.append(
+                subprocess.Popen(
+                    cmd,
+                    cwd=root,
+                    env=env,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    text=True,
+                )
+            )
+        for i, member in enumerate(members):
+            assert member.stdout is not None
+            if member.stdout.readline().strip() != "ready":
+                why = (home / f"member{i}.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"team member {i} did not start: {why}")
+        yield members
+    finally:
+        for member in members:
+            if member.stdin is not None:
+                member.stdin.close()
+        for member in members:
+            try:
+                member.wait(10)
+            except subprocess.TimeoutExpired:
+                member.kill()
+                member.wait(10)
+            if member.stdout is not None:
+                member.stdout.close()
+        for log in logs:
+            log.close()
 
 
-class Arrivals:
-    """The bench waits, without polling, until ``members`` agents have each had a ticket's
-    ``new`` alert. (It polled every 2 ms: with 20 agents sharing this process's GIL, the
-    poller's own wake-ups were in the way of what it measured; the floor's harness blocks on
-    its pipes.) Each member's time is stamped by :func:`note_new` on its own thread."""
-
-    def __init__(self, members: int) -> None:
-        self.members = members
-        self.count: dict[str, int] = {}
-        self.done = threading.Condition()
-
-    def note(self, into: dict[str, float], alerts: tuple[Alert, ...]) -> None:
-        before = set(into)
-        note_new(into, alerts)
-        with self.done:
-            for ticket in set(into) - before:
-                self.count[ticket] = self.count.get(ticket, 0) + 1
-                if self.count[ticket] == self.members:
-                    self.done.notify_all()
-
-    def wait(self, ticket: str, timeout: float = 30.0) -> None:
-        with self.done:
-            if not self.done.wait_for(lambda: self.count.get(ticket) == self.members, timeout):
-                raise RuntimeError("the team bench waited too long")
+def new_alert_at(lines: IO[str], ticket: str) -> float:
+    """The time a member stamped on its ``new`` alert for ``ticket``."""
+    while True:
+        line = lines.readline()
+        if not line:
+            raise RuntimeError(f"a team member ended before its new alert for {ticket}")
+        word, _, rest = line.strip().partition(" ")
+        got, _, stamp = rest.partition(" ")
+        if word == "new" and got == ticket:
+            return float(stamp)
 
 
 class Floor:

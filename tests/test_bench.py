@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import io
+
+import pytest
+
 from bench.apps import parse_cpu, parse_rss
 from bench.run import Row, ratio_row, replace_section, request_rows, seconds
+from bench.team import new_alert_at
 from bench.traffic import Count, count
 
 STAT = (
@@ -67,3 +72,15 @@ def test_requests_are_counted_at_the_fake() -> None:
     c = count("json", tickets=250)
     assert (c.first_sync, c.pages, c.waiting) == (3, 3, 250)
     assert 1 <= c.idle <= c.pages
+
+
+def test_a_members_stamp_is_read_for_its_own_ticket() -> None:
+    """A team member prints the stamp of each ``new`` alert; the fan-out reads the one asked
+    for, passing earlier tickets' lines."""
+    lines = io.StringIO("new T0 1764700000.25\nnew T10 1764700000.5\nnew T1 1764700001.125\n")
+    assert new_alert_at(lines, "T1") == 1764700001.125
+
+
+def test_a_member_that_ended_before_its_alert_is_said() -> None:
+    with pytest.raises(RuntimeError, match="ended before its new alert for T3"):
+        new_alert_at(io.StringIO("new T2 1764700000.0\n"), "T3")
