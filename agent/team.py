@@ -121,7 +121,9 @@ class TeamLink:
         #: why this link cannot follow the hub (None: it can), for a person; the log and
         #: ``check --json`` write its ``.english``
         self.problem: Text | None = None if password else Text(NO_PASSWORD)
-        self.refused_login = False
+        #: the problem is one that trying again does not mend (a refused login, a certificate
+        #: this computer does not trust): whoever waits for the hub is told at once
+        self.lasting_problem = False
         self.on_claims: Callable[[], None] | None = None
         #: called (on the connection's thread) with a source whose publications changed, or
         #: "" when the hub came or went: the agent reads its team sources again at once
@@ -147,11 +149,11 @@ class TeamLink:
     def _connected(self, client: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
             text = N_("the broker refused the login of {user}: {reason}")
-            self.refused_login = True  # before the waiters wake: wait_synced ends on it
+            self.lasting_problem = True  # before the waiters wake: wait_synced ends on it
             self._set_problem(Text(text, user=repr(self.team.user), reason=str(reason)))
             return
         self.problem = None
-        self.refused_login = False
+        self.lasting_problem = False
         self.connected.set()
         everything = msg.topic(self.team.name) + "/#"
         _, self.sub_mid = client.subscribe(everything, qos=SUBSCRIBE_QOS)
@@ -173,7 +175,7 @@ class TeamLink:
                 self._bump()
 
     def _disconnected(self, _c: Any, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
-        if self.closed or self.refused_login:  # that says more
+        if self.closed or self.lasting_problem:  # that says more
             return
         if not flags.is_disconnect_packet_from_server and str(reason) == "Unspecified error":
             # paho's name for a connection lost: the broker closed it (stopped, restarted) or
@@ -194,9 +196,11 @@ class TeamLink:
                 "({reason}); set the broker's CA file"
             )
             reason = failure.verify_message or failure.reason or "?"
+            self.lasting_problem = True  # a restarting broker does not mend it: said at once
             self._set_problem(Text(text, broker=self.team.broker, reason=reason))
             return
         text = N_("cannot connect to the team broker {broker}")
+        self.lasting_problem = False  # a broker that is down may come back
         self._set_problem(Text(text, broker=self.team.broker))
 
     def _set_problem(self, problem: Text) -> None:
@@ -217,9 +221,10 @@ class TeamLink:
         self.changed.notify_all()
 
     def wait_synced(self, timeout: float, *, first_problem: bool = False) -> bool:
-        """Wait until every retained message has arrived (True), the broker refused the
-        login (False at once: a wrong password is said when the broker says it, not after
-        ``timeout``), the link closed (True), or ``timeout`` passed (False).
+        """Wait until every retained message has arrived (True), a problem that trying again
+        does not mend came (False at once: a wrong password or an untrusted certificate is said
+        when it is known, not after ``timeout``), the link closed (True), or ``timeout`` passed
+        (False).
 
         ``first_problem``: also end (False) at the first problem, a connection that failed
         say, which paho would try again: for a person waiting on "Join my team", not for a
@@ -227,7 +232,7 @@ class TeamLink:
 
         def done() -> bool:
             problem = first_problem and self.problem is not None
-            return self.synced or self.closed or self.refused_login or problem
+            return self.synced or self.closed or self.lasting_problem or problem
 
         with self.changed:
             self.changed.wait_for(done, timeout)

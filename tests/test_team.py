@@ -306,6 +306,10 @@ def test_an_untrusted_certificate_is_said_as_such(broker: Broker, opened: list[A
     untrusted = Team(broker.tls_url, TEAM, "anna", heartbeat=timedelta(seconds=1))
     link = TeamLink(untrusted, PASSWORDS["anna"], {})
     opened.append(link)
+    # said when the handshake fails: no broker restart mends it, so nobody waits it out
+    started = time.monotonic()
+    assert link.wait_synced(60.0) is False
+    assert time.monotonic() - started < 30
     with pytest.raises(Unreachable, match="certificate this computer does not trust") as info:
         link.read("Zendesk")
     assert "set the broker's CA file" in str(info.value)
@@ -315,6 +319,9 @@ def test_an_untrusted_certificate_is_said_as_such(broker: Broker, opened: list[A
 def test_a_wrong_password_is_said_plainly(broker: Broker, opened: list[Any]) -> None:
     link = TeamLink(settings(broker, "anna"), "not-the-password", {})
     opened.append(link)
+    started = time.monotonic()  # said when the broker refuses, not after the wait
+    assert link.wait_synced(60.0) is False
+    assert time.monotonic() - started < 30
     with pytest.raises(Unreachable, match="refused the login of 'anna'"):
         link.read("Zendesk")
 
