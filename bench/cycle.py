@@ -119,6 +119,10 @@ def new_agent(config_path: Path, data_dir: Path) -> Agent:
 class CycleResult:
     new: list[float]
     new_floor: list[float]
+    #: the all-new cycles' CPU seconds (this process) and the share of the machine's time the
+    #: hypervisor took meanwhile (steal; None off Linux): what a wall-time ratio cannot show
+    new_cpu: list[float]
+    new_steal: list[float | None]
     same: list[float]
     same_floor: list[float]
     writes_when_same: int
@@ -138,7 +142,7 @@ def run(runs: int = 3, progress: Callable[[str], None] = print) -> CycleResult:
     Floors and cycles alternate so that noise from other work on the machine hits both alike.
     """
     os.environ[fakes.KEY_ENV] = fakes.KEY
-    result = CycleResult([], [], [], [], 0, 0, 0, 0)
+    result = CycleResult([], [], [], [], [], [], 0, 0, 0, 0)
     with fakes.serve(DESKS, TICKETS, PAGE_SIZE) as server, tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         config_path = write_config(base / "ticketbell.toml", server, DESKS)
@@ -150,7 +154,10 @@ def run(runs: int = 3, progress: Callable[[str], None] = print) -> CycleResult:
             result.new_floor.append(floor)
             agent = new_agent(config_path, base / f"data{n}")
             try:
+                cpu, ticks = time.process_time(), cpu_ticks()
                 elapsed, report = timed(agent.poll_once)
+                result.new_cpu.append(time.process_time() - cpu)
+                result.new_steal.append(steal_share(ticks, cpu_ticks()))
                 result.new.append(elapsed)
                 result.waiting = report.status.waiting
                 result.queue_bytes = agent.queue.path.stat().st_size
@@ -165,12 +172,33 @@ def run(runs: int = 3, progress: Callable[[str], None] = print) -> CycleResult:
                         before = file_id(agent.queue.path)
             finally:
                 agent.stop()
+            steal = result.new_steal[-1]
+            stolen = "?" if steal is None else f"{steal:.0%}"
             progress(
-                f"  cycle {n + 1}/{runs}: new {result.new[-1]:.3f} s (floor {floor:.3f} s), "
+                f"  cycle {n + 1}/{runs}: new {result.new[-1]:.3f} s (floor {floor:.3f} s; "
+                f"CPU {result.new_cpu[-1]:.3f} s, steal {stolen}), "
                 f"unchanged {statistics.median(result.same[-SAME_RUNS:]):.3f} s "
                 f"(plain GET {statistics.median(result.same_floor[-SAME_RUNS:]):.3f} s)"
             )
     return result
+
+
+def cpu_ticks() -> list[int] | None:
+    """The machine's CPU time counters (``/proc/stat``'s ``cpu`` line), None off Linux."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            return [int(x) for x in stat.readline().split()[1:]]
+    except OSError:
+        return None
+
+
+def steal_share(before: list[int] | None, after: list[int] | None) -> float | None:
+    """The share of the machine's time between two :func:`cpu_ticks` that the hypervisor
+    gave to other guests (the 8th counter, steal)."""
+    if before is None or after is None or len(before) < 8 or len(after) < 8:
+        return None
+    total = sum(after) - sum(before)
+    return (after[7] - before[7]) / total if total > 0 else 0.0
 
 
 if __name__ == "__main__":

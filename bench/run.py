@@ -257,6 +257,14 @@ def idle_row(samples: int) -> Row:
     )
 
 
+def steal_note(shares: list[float | None]) -> str:
+    """The hypervisor's steal during the timed runs, when the machine says it."""
+    known = [s for s in shares if s is not None]
+    if not known:
+        return ""
+    return f", steal {min(known):.0%}–{max(known):.0%} of the machine's time meanwhile"
+
+
 def cycle_rows(runs: int) -> list[Row]:
     r = cycle.run(runs, progress=lambda line: print(line, file=sys.stderr))
     writes = "no queue write" if not r.writes_when_same else f"{r.writes_when_same} queue writes!"
@@ -279,7 +287,8 @@ def cycle_rows(runs: int) -> list[Row]:
             seconds,
             2.0,
             "floor: parse + normalise + one atomic orjson write of the same pages; "
-            f"median of {runs} runs each",
+            f"median of {runs} runs each; the cycle's CPU {apps.median(r.new_cpu):.3f} s"
+            f"{steal_note(r.new_steal)}",
         ),
         same,
         ratio_row(

@@ -7,7 +7,8 @@ import io
 import pytest
 
 from bench.apps import parse_cpu, parse_rss
-from bench.run import Row, ratio_row, replace_section, request_rows, seconds
+from bench.cycle import steal_share
+from bench.run import Row, ratio_row, replace_section, request_rows, seconds, steal_note
 from bench.team import new_alert_at
 from bench.traffic import Count, count
 
@@ -84,3 +85,13 @@ def test_a_members_stamp_is_read_for_its_own_ticket() -> None:
 def test_a_member_that_ended_before_its_alert_is_said() -> None:
     with pytest.raises(RuntimeError, match="ended before its new alert for T3"):
         new_alert_at(io.StringIO("new T2 1764700000.0\n"), "T3")
+
+
+def test_steal_is_the_hypervisors_share_of_the_machines_time() -> None:
+    """/proc/stat's cpu counters: user nice system idle iowait irq softirq steal."""
+    before = [100, 0, 50, 800, 0, 0, 0, 50]
+    after = [160, 0, 70, 880, 0, 0, 0, 90]  # 200 ticks passed, 40 of them stolen
+    assert steal_share(before, after) == 0.2
+    assert steal_share(None, after) is None
+    assert steal_note([0.08, None, 0.1]) == ", steal 8%–10% of the machine's time meanwhile"
+    assert steal_note([None]) == ""
