@@ -377,7 +377,9 @@ class PresenceWatcher:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.looked = threading.Event()  # set once the first look is done
+        self._looked_or_stopped = threading.Event()
         self._thread: threading.Thread | None = None
+        self._waiter: threading.Thread | None = None
 
     @property
     def latest(self) -> Presence:
@@ -394,6 +396,7 @@ class PresenceWatcher:
             except Exception:
                 log.exception("a presence subscriber failed")
         self.looked.set()
+        self._looked_or_stopped.set()
         return facts
 
     def start(self) -> None:
@@ -403,11 +406,27 @@ class PresenceWatcher:
             )
             self._thread.start()
 
+    def when_looked(self, callback: Callable[[], None], wait: float) -> None:
+        """Call ``callback`` on a thread of its own once the first look is done, or after
+        ``wait`` seconds (a desktop service that hangs); never once :meth:`stop` was called,
+        and :meth:`stop` waits for a call under way: the tray quitting while it starts tears
+        down what ``callback`` uses (it crashed when the call came after that)."""
+
+        def run() -> None:
+            self._looked_or_stopped.wait(wait)
+            if not self._stop.is_set():
+                callback()
+
+        self._waiter = threading.Thread(target=run, name="ticketbell-first-look", daemon=True)
+        self._waiter.start()
+
     def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._looked_or_stopped.set()
+        for thread in (self._thread, self._waiter):
+            if thread is not None:
+                thread.join(timeout)
+        self._thread = self._waiter = None
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -21,7 +21,6 @@ held, and escalations to channels (email, chat) are sent as before.
 from __future__ import annotations
 
 import logging
-import threading
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
@@ -383,10 +382,5 @@ def follow_desktop(
     if first_look is None:
         watcher.looked.wait(FIRST_LOOK_WAIT)
         return watcher
-
-    def after_the_first_look() -> None:
-        watcher.looked.wait(FIRST_LOOK_WAIT)
-        first_look()
-
-    threading.Thread(target=after_the_first_look, name="ticketbell-first-look", daemon=True).start()
+    watcher.when_looked(first_look, FIRST_LOOK_WAIT)
     return watcher

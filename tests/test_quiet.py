@@ -338,6 +338,33 @@ def test_the_tray_starts_its_agent_after_the_first_look_without_waiting_for_it()
         watcher.stop()
 
 
+def test_a_tray_that_quits_before_the_first_look_is_not_called_back() -> None:
+    """Ticketbell told to stop while the desktop is still being looked at: the start that
+    waited for the look is not made after the stop (it came after the app had torn down what
+    it uses, and crashed it)."""
+    import threading
+    import time
+
+    from agent.quiet import FIRST_LOOK_WAIT, follow_desktop
+
+    answer = threading.Event()
+    called: list[int] = []
+
+    def hanging_desktop(now: datetime) -> Presence:
+        answer.wait(10)
+        return Presence(now)
+
+    watcher = follow_desktop(
+        Quiet(), lambda: None, probe=hanging_desktop, first_look=lambda: called.append(1)
+    )
+    try:
+        watcher.stop(timeout=0.2)  # the look still hangs
+        time.sleep(FIRST_LOOK_WAIT + 0.5)  # past the wait after which it would be called
+        assert called == []
+    finally:
+        answer.set()
+
+
 def test_who_the_customer_is_survives_a_restart(tmp_path) -> None:
     from agent.model import Snapshot
     from agent.queue import LocalQueue

@@ -134,3 +134,44 @@ def test_the_demo_starts_with_its_icon_then_its_menu_and_sounds(
         qtbot.waitUntil(lambda: app.agent.passes > 0, timeout=10_000)  # and the agent runs
     finally:
         app.shutdown()
+
+
+SIGTERM_BEFORE_THE_LOOP = """
+import os, signal, sys
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+
+QSystemTrayIcon.isSystemTrayAvailable = staticmethod(lambda: True)  # as on a desktop
+loop = QApplication.exec
+
+def stopped_first(*_):
+    os.kill(os.getpid(), signal.SIGTERM)  # its handler runs here, before the loop does
+    return loop()
+
+QApplication.exec = stopped_first
+from ticketbell import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_sigterm_that_comes_before_the_event_loop_still_stops_the_app(tmp_path, cli_env) -> None:
+    """A session that ends (or a `kill`) while Ticketbell is still starting: the app stops,
+    its queue saved, instead of running on with its agent stopped."""
+    data = tmp_path / "data"
+    cli_env["QT_QPA_PLATFORM"] = "offscreen"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SIGTERM_BEFORE_THE_LOOP, "--demo", "--data-dir", str(data)],
+        env=cli_env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert not signal_running(instance_name(data), timeout_ms=200)  # its instance ended too

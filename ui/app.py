@@ -380,9 +380,13 @@ def run_app(args: argparse.Namespace) -> int:
     app.aboutToQuit.connect(shell.shutdown)
     shell.start()
     # Ctrl+C and SIGTERM stop the agent cleanly: Python runs signal handlers only between
-    # bytecodes, so a timer lets the interpreter in while Qt's loop waits.
+    # bytecodes, so a timer lets the interpreter in while Qt's loop waits. The handler only
+    # asks the loop to quit: run in the handler, the quit came between any two bytecodes of
+    # the main thread (inside code holding a lock the agent's stop then waits for), and one
+    # that came before the loop ran was lost (QApplication.quit does nothing then), leaving
+    # the app running after it was told to stop.
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: shell.quit())
+        signal.signal(signum, lambda *_: QTimer.singleShot(0, shell.quit))
     ticker = QTimer()
     ticker.timeout.connect(lambda: None)
     ticker.start(500)
