@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -47,9 +47,20 @@ from ui.settings.widgets import (
 FIXED_ROWS = ("kind", "name", "token", "interval")
 
 
+class SignInRelay(QObject):
+    """A sign-in's words and its end, from its thread to the row. Held by the thread, not by
+    the row: a row deleted meanwhile (Settings closed and opened again) is simply not told, as
+    Qt drops a deleted receiver's connections; the thread's own emits on the deleted row failed
+    ("Signal source has been deleted")."""
+
+    said = Signal(str)
+    done = Signal(bool, str)
+
+
 class SignInRow(QWidget):
     """**Sign in…** for an ``auth = "oauth"`` source: runs ``agent.signin.sign_in`` off the
-    main thread, shows the device code or opens the browser, and says what to do."""
+    main thread, shows the device code or opens the browser, and says what to do. A sign-in
+    still under way when the row is deleted is cancelled: nobody sees its code any more."""
 
     said = Signal(str)
     done = Signal(bool, str)
@@ -77,21 +88,32 @@ class SignInRow(QWidget):
         if isinstance(source, str):
             show(self.text, source, False)
             return
-        self.cancel = threading.Event()
+        cancel = self.cancel = threading.Event()
+        self.destroyed.connect(cancel.set)
+        relay = SignInRelay()
+        relay.said.connect(self.said)
+        relay.done.connect(self.done)
         self.button.setText(_("Cancel"))
         retab(self)  # its Alt-letter: one of "Cancel"'s
         show(self.text, _("Asking the sign-in server…"), True)
-        threading.Thread(target=self._work, args=(source, self.cancel), daemon=True).start()
-
-    def _work(self, source: config_module.SourceConfig, cancel: threading.Event) -> None:
-        result = try_sign_in(source, self.said.emit, cancel)
-        self.done.emit(result.ok, result.message)
+        work = threading.Thread(
+            target=_sign_in, args=(source, cancel, relay), name="ticketbell-sign-in", daemon=True
+        )
+        work.start()
 
     def _done(self, ok: bool, message: str) -> None:
         self.cancel = None
         self.button.setText(_("Sign in…"))
         retab(self)
         show(self.text, message, ok)
+
+
+def _sign_in(
+    source: config_module.SourceConfig, cancel: threading.Event, relay: SignInRelay
+) -> None:
+    """The sign-in thread: it knows the relay only, never the row."""
+    result = try_sign_in(source, relay.said.emit, cancel)
+    relay.done.emit(result.ok, result.message)
 
 
 def _option_widget(opt: Option, value: object) -> QWidget:
