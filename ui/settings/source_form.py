@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agent import config as config_module
 from agent import secrets as secret_store
 from agent.config import ConfigError, schema
 from agent.connection import ConnectionTest, source_to_sign_in, try_connection, try_sign_in
@@ -47,20 +46,12 @@ from ui.settings.widgets import (
 FIXED_ROWS = ("kind", "name", "token", "interval")
 
 
-class SignInRelay(QObject):
-    """A sign-in's words and its end, from its thread to the row. Held by the thread, not by
-    the row: a row deleted meanwhile (Settings closed and opened again) is simply not told, as
-    Qt drops a deleted receiver's connections; the thread's own emits on the deleted row failed
-    ("Signal source has been deleted")."""
-
-    said = Signal(str)
-    done = Signal(bool, str)
-
-
 class SignInRow(QWidget):
     """**Sign in…** for an ``auth = "oauth"`` source: runs ``agent.signin.sign_in`` off the
     main thread, shows the device code or opens the browser, and says what to do. A sign-in
-    still under way when the row is deleted is cancelled: nobody sees its code any more."""
+    still under way when the row is deleted is cancelled: nobody sees its code any more, and
+    its end reaches no deleted row (the thread talks to a :class:`Worker`; its own emits on a
+    deleted row failed with "Signal source has been deleted")."""
 
     said = Signal(str)
     done = Signal(bool, str)
@@ -78,6 +69,9 @@ class SignInRow(QWidget):
         row.addWidget(self.button)
         row.addWidget(self.text, 1)
         self.said.connect(lambda text: show(self.text, text, True))
+        self.worker = Worker()
+        self.worker.said.connect(self.said)
+        self.worker.done.connect(self._finished)
         self.done.connect(self._done)
 
     def sign_in(self) -> None:
@@ -90,30 +84,20 @@ class SignInRow(QWidget):
             return
         cancel = self.cancel = threading.Event()
         self.destroyed.connect(cancel.set)
-        relay = SignInRelay()
-        relay.said.connect(self.said)
-        relay.done.connect(self.done)
         self.button.setText(_("Cancel"))
         retab(self)  # its Alt-letter: one of "Cancel"'s
         show(self.text, _("Asking the sign-in server…"), True)
-        work = threading.Thread(
-            target=_sign_in, args=(source, cancel, relay), name="ticketbell-sign-in", daemon=True
-        )
-        work.start()
+        say = self.worker.said.emit
+        self.worker.run(lambda: try_sign_in(source, say, cancel), name="ticketbell-sign-in")
+
+    def _finished(self, result: ConnectionTest) -> None:
+        self.done.emit(result.ok, result.message)
 
     def _done(self, ok: bool, message: str) -> None:
         self.cancel = None
         self.button.setText(_("Sign in…"))
         retab(self)
         show(self.text, message, ok)
-
-
-def _sign_in(
-    source: config_module.SourceConfig, cancel: threading.Event, relay: SignInRelay
-) -> None:
-    """The sign-in thread: it knows the relay only, never the row."""
-    result = try_sign_in(source, relay.said.emit, cancel)
-    relay.done.emit(result.ok, result.message)
 
 
 def _option_widget(opt: Option, value: object) -> QWidget:

@@ -323,11 +323,17 @@ class KeyValueEditor(QWidget):
 
 
 class Worker(QObject):
-    """Runs one blocking call of the agent (a connection test, a test message) on a Python
-    thread and hands its result back by the ``done`` signal, on the main thread. The call
-    answers every failure with a result (``try_connection`` does): it must not raise."""
+    """Runs one blocking call of the agent (a connection test, a test message, a sign-in) on a
+    Python thread and hands its result back by the ``done`` signal, and what it says on the
+    way (``said.emit``, given to the call) by ``said``, on the main thread. The call answers
+    every failure with a result (``try_connection`` does): it must not raise.
+
+    The thread holds the worker, and the worker belongs to no widget: a window deleted while
+    the call runs is simply not told (Qt drops a deleted receiver's connections).
+    """
 
     done = Signal(object)
+    said = Signal(str)
 
-    def run(self, work: Callable[[], object]) -> None:
-        threading.Thread(target=lambda: self.done.emit(work()), daemon=True).start()
+    def run(self, work: Callable[[], object], name: str = "ticketbell-settings") -> None:
+        threading.Thread(target=lambda: self.done.emit(work()), name=name, daemon=True).start()
