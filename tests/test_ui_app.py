@@ -158,20 +158,15 @@ def test_a_sigterm_that_comes_before_the_event_loop_still_stops_the_app(tmp_path
     its queue saved, instead of running on with its agent stopped."""
     data = tmp_path / "data"
     cli_env["QT_QPA_PLATFORM"] = "offscreen"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SIGTERM_BEFORE_THE_LOOP, "--demo", "--data-dir", str(data)],
+    args = ["--demo", "--data-dir", str(data)]
+    done = subprocess.run(  # a hanging app is killed at the timeout, and the test fails
+        [sys.executable, "-c", SIGTERM_BEFORE_THE_LOOP, *args],
         env=cli_env,
         cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         text=True,
+        timeout=60,
     )
-    try:
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, err
-    assert "Traceback" not in err
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
     assert not signal_running(instance_name(data), timeout_ms=200)  # its instance ended too
