@@ -42,6 +42,7 @@ from agent.team_agent import TeamAgent, open_team_agent
 from agent.team_hub import Hub
 from bench import apps, fakes
 from bench.team_member import PASSWORD_ENV as PASSWORD_ENV_MEMBER
+from bench.team_member import member_agent
 from tests.broker import PASSWORDS, TEAM, Broker, running_broker
 from tests.fakes.jsonapi import FIELDS, FakeJsonHelpdesk
 from tests.fakes.web import local_server
@@ -71,14 +72,7 @@ def member_agents(b: Broker, home: Path, n: int) -> Iterator[list[TeamAgent]]:
     agents = []
     try:
         for i, user in enumerate(member_names(n)):
-            data = {
-                "team": {"broker": b.url, "name": TEAM, "user": user},
-                "sources": [{"name": "Zendesk", "kind": "team", "interval": "10m"}],
-            }
-            config = config_module.from_dict(data)
-            assert config.team is not None
-            link = TeamLink(config.team, PASSWORDS[user], {"Zendesk": ()})
-            agents.append(TeamAgent(config, LocalQueue(home / f"member{i}"), link))
+            agents.append(member_agent(b.url, TEAM, user, PASSWORDS[user], home / f"member{i}"))
         for agent in agents:
             agent.start()
         yield agents

@@ -32,16 +32,22 @@ PASSWORD_ENV = "TICKETBELL_BENCH_MEMBER_PASSWORD"  # noqa: S105 - a variable's n
 SOURCE = "Zendesk"
 
 
-def main(argv: list[str]) -> int:
-    broker, team, user, data_dir = argv
-    data = {
+def member_agent(broker: str, team: str, user: str, password: str, data: Path) -> TeamAgent:
+    """A member's whole agent, following the hub's one source (not started yet); the bench's
+    other rows make theirs here too."""
+    table = {
         "team": {"broker": broker, "name": team, "user": user},
         "sources": [{"name": SOURCE, "kind": "team", "interval": "10m"}],
     }
-    config = config_module.from_dict(data)
+    config = config_module.from_dict(table)
     assert config.team is not None
-    link = TeamLink(config.team, os.environ[PASSWORD_ENV], {SOURCE: ()})
-    agent = TeamAgent(config, LocalQueue(Path(data_dir)), link)
+    link = TeamLink(config.team, password, {SOURCE: ()})
+    return TeamAgent(config, LocalQueue(data), link)
+
+
+def main(argv: list[str]) -> int:
+    broker, team, user, data_dir = argv
+    agent = member_agent(broker, team, user, os.environ[PASSWORD_ENV], Path(data_dir))
     printing = threading.Lock()
 
     def note(alerts: tuple[Alert, ...]) -> None:
