@@ -189,9 +189,15 @@ class DueState(str, Enum):
     OVERDUE = "overdue"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WaitingTicket:
-    """A waiting ticket as the agent publishes it: with its effective due time and state."""
+    """A waiting ticket as the agent publishes it: with its effective due time and state.
+
+    Not frozen, unlike the other types here, though nothing changes one once built (changed
+    copies are made with ``replace``): every evaluation builds one per queued ticket, and a
+    frozen dataclass sets each of its 12 fields through ``object.__setattr__``, which made
+    evaluating 10,000 tickets take twice as long (76 ms against 38).
+    """
 
     ticket: Ticket
     due_at: datetime
