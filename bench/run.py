@@ -266,8 +266,8 @@ def steal_note(shares: list[float | None]) -> str:
 
 
 def probe_note(before_floors: list[float], before_runs: list[float]) -> str:
-    """The speed probe's range before the floors and before the measured runs, when they
-    differ by more than a tenth: the machine's speed moved between the two."""
+    """The speed probe's range before the floors and before the measured runs, and whether
+    the machine's speed moved between the two (their medians more than a tenth apart)."""
     if not before_floors or not before_runs:
         return ""
     floors = f"{min(before_floors) * 1000:.0f}–{max(before_floors) * 1000:.0f}"
