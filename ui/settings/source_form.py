@@ -71,8 +71,7 @@ class SignInRow(QWidget):
         self.said.connect(lambda text: show(self.text, text, True))
         self.worker = Worker()
         self.worker.said.connect(self.said)
-        self.worker.done.connect(self._finished)
-        self.done.connect(self._done)
+        self.worker.done.connect(self._done)
 
     def sign_in(self) -> None:
         if self.cancel is not None:  # the button says "Cancel" while a sign-in runs
@@ -90,14 +89,12 @@ class SignInRow(QWidget):
         say = self.worker.said.emit
         self.worker.run(lambda: try_sign_in(source, say, cancel), name="ticketbell-sign-in")
 
-    def _finished(self, result: ConnectionTest) -> None:
-        self.done.emit(result.ok, result.message)
-
-    def _done(self, ok: bool, message: str) -> None:
+    def _done(self, result: ConnectionTest) -> None:
         self.cancel = None
         self.button.setText(_("Sign in…"))
         retab(self)
-        show(self.text, message, ok)
+        show(self.text, result.message, result.ok)
+        self.done.emit(result.ok, result.message)
 
 
 def _option_widget(opt: Option, value: object) -> QWidget:
