@@ -300,8 +300,9 @@ def cycle_rows(runs: int) -> list[Row]:
             apps.median(r.new_floor),
             seconds,
             2.0,
-            "floor: parse + normalise + one atomic orjson write of the same pages; "
-            f"median of {runs} runs each; the cycle's CPU {apps.median(r.new_cpu):.3f} s"
+            "floor: parse + normalise + one atomic orjson write of the same pages, "
+            f"{cycle.FLOOR_REPEATS} times back to back (the mean); median of {runs} floors and "
+            f"{runs} cycles; the cycle's CPU {apps.median(r.new_cpu):.3f} s"
             f"{steal_note(r.new_steal)}{probe_note(r.probe_floor, r.probe_new)}",
         ),
         same,
