@@ -401,7 +401,8 @@ def team_rows() -> list[Row]:
         alone.rss,
         mib,
         1.1,
-        f"CPU {followed.cpu_percent:.2f} % against {alone.cpu_percent:.2f} % (polled every 10 s)",
+        f"median of RSS readings every 0.5 s over 30 s; CPU {followed.cpu_percent:.2f} % "
+        f"against {alone.cpu_percent:.2f} % (polled every 10 s)",
     )
     return [fan, per_min, rss]
 
