@@ -262,7 +262,9 @@ def steal_note(shares: list[float | None]) -> str:
     known = [s for s in shares if s is not None]
     if not known:
         return ""
-    return f", steal {min(known):.0%}–{max(known):.0%} of the machine's time meanwhile"
+    low, high = f"{min(known):.0%}", f"{max(known):.0%}"
+    shown = low if low == high else f"{low}–{high}"
+    return f", steal {shown} of the machine's time meanwhile"
 
 
 def probe_note(before_floors: list[float], before_runs: list[float]) -> str:

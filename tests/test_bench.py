@@ -103,6 +103,7 @@ def test_steal_is_the_hypervisors_share_of_the_machines_time() -> None:
     assert steal_share(None, after) is None
     assert steal_note([0.08, None, 0.1]) == ", steal 8%–10% of the machine's time meanwhile"
     assert steal_note([None]) == ""
+    assert steal_note([0.001, 0.0]) == ", steal 0% of the machine's time meanwhile"
 
 
 def test_the_probe_note_says_when_the_machines_speed_moved_between_floor_and_cycle() -> None:
