@@ -90,6 +90,50 @@ def test_wizard_to_a_working_demo_config(qtbot, tmp_path) -> None:
     assert config_module.load(path).sources[0].name == "Demo helpdesk"
 
 
+def test_without_a_system_tray_the_wizard_says_ticketbell_lives_in_a_window(
+    qtbot, tmp_path
+) -> None:
+    """Stock GNOME has no system tray: the wizard must not send the person looking for an icon
+    (Ticketbell then lives in its own window); with a tray it speaks of the tray."""
+    with_tray = FirstRunWizard(tmp_path / "a.toml", tray_available=True)
+    qtbot.addWidget(with_tray)
+    assert "sits in your system tray" in with_tray.page(0).subTitle()
+    wizard = FirstRunWizard(tmp_path / "b.toml", tray_available=False)
+    qtbot.addWidget(wizard)
+    wizard.show()
+    welcome = wizard.page(0).subTitle()
+    assert "no system tray" in welcome and "small window" in welcome
+    wizard.next()
+    wizard.next()  # the demo's live test, then on by itself
+    qtbot.waitUntil(lambda: wizard.currentId() == 2, timeout=10_000)
+    wizard.next()
+    assert wizard.done_page.title() == "All set"
+    said = wizard.done_page.summary.text()
+    assert "now lives in a small window" in said
+    assert "system tray:" not in said and "icon" not in said
+
+
+def test_without_a_system_tray_an_unverified_source_points_to_the_windows_menu(
+    qtbot, tmp_path
+) -> None:
+    wizard = FirstRunWizard(tmp_path / "ticketbell.toml", tray_available=False)
+    qtbot.addWidget(wizard)
+    wizard.show()
+    wizard.kind.setCurrentIndex(wizard.kind.findData("freescout"))
+    wizard.next()
+    wizard.form.fields["url"].setText(closed_port_url())
+    wizard.form.token.setText("some-key-789")
+    wizard.next()
+    qtbot.waitUntil(lambda: wizard.connect_page.anyway.isVisibleTo(wizard), timeout=10_000)
+    wizard.connect_page.anyway.setChecked(True)
+    wizard.next()
+    wizard.next()
+    said = wizard.done_page.summary.text()
+    assert wizard.done_page.title() == "Saved, but not connected yet"
+    assert "its window shows a question mark" in said
+    assert "the window's Menu button" in said and "right-click the icon" not in said
+
+
 def test_the_demo_is_one_click_from_the_first_page(qtbot, tmp_path) -> None:
     path = tmp_path / "ticketbell.toml"
     wizard = FirstRunWizard(path)

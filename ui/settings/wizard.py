@@ -159,9 +159,14 @@ class FirstRunWizard(QWizard):
 
     finished_with = Signal(object)  # the saved Config (the demo's: not saved), or None
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, tray_available: bool | None = None) -> None:
         super().__init__()
         self.path = path
+        #: whether Ticketbell will sit in a system tray; without one (GNOME without its
+        #: AppIndicator extension) it lives in a window, and the pages say so
+        self.tray = (
+            QSystemTrayIcon.isSystemTrayAvailable() if tray_available is None else tray_available
+        )
         self.setWindowTitle(_("Welcome to Ticketbell"))
         self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
         self.config: Config | None = None
@@ -184,7 +189,14 @@ class FirstRunWizard(QWizard):
     def _start_page(self) -> QWizardPage:
         start = QWizardPage()
         start.setTitle(_("Welcome to Ticketbell"))
-        start.setSubTitle(_("Ticketbell sits in your system tray and rings when a customer waits."))
+        start.setSubTitle(
+            _("Ticketbell sits in your system tray and rings when a customer waits.")
+            if self.tray
+            else _(
+                "Ticketbell rings when a customer waits. This desktop has no system tray, so "
+                "Ticketbell will live in a small window."
+            )
+        )
         lay = QVBoxLayout(start)
         self.demo_button = QPushButton(_("Try the demo now (no account needed)"))
         self.demo_button.clicked.connect(self.try_demo)
@@ -309,24 +321,34 @@ class FirstRunWizard(QWizard):
         where = _("Your settings are saved in {path}.").format(path=self.path)
         unverified = self.connect_page.unverified
         if unverified:
-            return (
-                True,
-                _("Saved, but not connected yet"),
-                _(
-                    "Ticketbell could not connect to {name}, so nothing about it is verified "
-                    "yet: {problem}\n\nUntil it can, its icon shows a question mark instead of "
-                    "a count. Fix the address or token in Settings (right-click the icon)."
-                ).format(name=self.config.sources[0].name, problem=unverified)
-                + f"\n\n{where}",
+            said = self._not_connected_text().format(
+                name=self.config.sources[0].name, problem=unverified
             )
-        return (
-            True,
-            _("All set"),
-            _(
+            return True, _("Saved, but not connected yet"), f"{said}\n\n{where}"
+        return True, _("All set"), f"{self._all_set_text()}\n\n{where}"
+
+    def _not_connected_text(self) -> str:
+        if self.tray:
+            return _(
+                "Ticketbell could not connect to {name}, so nothing about it is verified "
+                "yet: {problem}\n\nUntil it can, its icon shows a question mark instead of "
+                "a count. Fix the address or token in Settings (right-click the icon)."
+            )
+        return _(
+            "Ticketbell could not connect to {name}, so nothing about it is verified yet: "
+            "{problem}\n\nUntil it can, its window shows a question mark instead of a count. "
+            "Fix the address or token in Settings (the window's Menu button)."
+        )
+
+    def _all_set_text(self) -> str:
+        if self.tray:
+            return _(
                 "Ticketbell now sits in your system tray: the number on its icon is how "
                 "many customers wait for a reply. Click it to see them."
             )
-            + f"\n\n{where}",
+        return _(
+            "This desktop has no system tray, so Ticketbell now lives in a small window: the "
+            "number in it is how many customers wait for a reply, and its list shows them."
         )
 
     def _show_errors(self, errors: list[ConfigError]) -> str:
