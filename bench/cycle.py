@@ -139,9 +139,6 @@ class CycleResult:
     #: hypervisor took meanwhile (steal; None off Linux): what a wall-time ratio cannot show
     new_cpu: list[float]
     new_steal: list[float | None]
-    #: :func:`speed_probe` right before each floor and each all-new cycle
-    probe_floor: list[float]
-    probe_new: list[float]
     same: list[float]
     same_floor: list[float]
     writes_when_same: int
@@ -161,7 +158,7 @@ def run(runs: int = 3, progress: Callable[[str], None] = print) -> CycleResult:
     Floors and cycles alternate so that noise from other work on the machine hits both alike.
     """
     os.environ[fakes.KEY_ENV] = fakes.KEY
-    result = CycleResult([], [], [], [], [], [], [], [], 0, 0, 0, 0)
+    result = CycleResult([], [], [], [], [], [], 0, 0, 0, 0)
     with fakes.serve(DESKS, TICKETS, PAGE_SIZE) as server, tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         config_path = write_config(base / "ticketbell.toml", server, DESKS)
@@ -169,12 +166,10 @@ def run(runs: int = 3, progress: Callable[[str], None] = print) -> CycleResult:
         bodies = plain_get(urls)  # warm the server's page cache
         result.compact_bytes = compact_json_size(bodies)
         for n in range(runs):
-            result.probe_floor.append(speed_probe())
             floor = floor_time(bodies, base / "floor.json")
             result.new_floor.append(floor)
             agent = new_agent(config_path, base / f"data{n}")
             try:
-                result.probe_new.append(speed_probe())
                 cpu, ticks = time.process_time(), cpu_ticks()
                 elapsed, report = timed(agent.poll_once)
                 result.new_cpu.append(time.process_time() - cpu)
@@ -197,28 +192,11 @@ def run(runs: int = 3, progress: Callable[[str], None] = print) -> CycleResult:
             stolen = "?" if steal is None else f"{steal:.0%}"
             progress(
                 f"  cycle {n + 1}/{runs}: new {result.new[-1]:.3f} s (floor {floor:.3f} s; "
-                f"CPU {result.new_cpu[-1]:.3f} s, steal {stolen}; probe "
-                f"{result.probe_floor[-1] * 1000:.0f}/{result.probe_new[-1] * 1000:.0f} ms), "
+                f"CPU {result.new_cpu[-1]:.3f} s, steal {stolen}), "
                 f"unchanged {statistics.median(result.same[-SAME_RUNS:]):.3f} s "
                 f"(plain GET {statistics.median(result.same_floor[-SAME_RUNS:]):.3f} s)"
             )
     return result
-
-
-def speed_probe(rounds: int = 200_000) -> float:
-    """The seconds a fixed pure-Python loop takes (about 20 ms): the machine's speed now.
-
-    This kind of shared machine changes speed from one second to the next: the same floor, run
-    20 times in a row in one process, took 0.21–0.27 s of CPU eight times, then 0.41–0.45 s
-    eleven times, with no steal in ``/proc/stat`` (another guest's work slowing this one's, not
-    taking its turns). A floor and a cycle measured a second apart may so be timed at
-    different speeds; the probe right before each says when they were.
-    """
-    start = time.perf_counter()
-    total = 0
-    for i in range(rounds):
-        total += i * i % 7
-    return time.perf_counter() - start
 
 
 def cpu_ticks() -> list[int] | None:

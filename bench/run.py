@@ -267,20 +267,6 @@ def steal_note(shares: list[float | None]) -> str:
     return f", steal {shown} of the machine's time meanwhile"
 
 
-def probe_note(before_floors: list[float], before_runs: list[float]) -> str:
-    """The speed probe's range before the floors and before the measured runs, and whether
-    the machine's speed moved between the two (their medians more than a tenth apart)."""
-    if not before_floors or not before_runs:
-        return ""
-    floors = f"{min(before_floors) * 1000:.0f}–{max(before_floors) * 1000:.0f}"
-    runs = f"{min(before_runs) * 1000:.0f}–{max(before_runs) * 1000:.0f}"
-    moved = abs(apps.median(before_runs) / apps.median(before_floors) - 1) > 0.1
-    said = "the machine's speed moved between them" if moved else "the same speed"
-    return (
-        f"; a fixed loop took {floors} ms before the floors, {runs} ms before the cycles ({said})"
-    )
-
-
 def cycle_rows(runs: int) -> list[Row]:
     r = cycle.run(runs, progress=lambda line: print(line, file=sys.stderr))
     writes = "no queue write" if not r.writes_when_same else f"{r.writes_when_same} queue writes!"
@@ -305,7 +291,7 @@ def cycle_rows(runs: int) -> list[Row]:
             "floor: parse + normalise + one atomic orjson write of the same pages, "
             f"{cycle.FLOOR_REPEATS} times back to back (the mean); median of {runs} floors and "
             f"{runs} cycles; the cycle's CPU {apps.median(r.new_cpu):.3f} s"
-            f"{steal_note(r.new_steal)}{probe_note(r.probe_floor, r.probe_new)}",
+            f"{steal_note(r.new_steal)}",
         ),
         same,
         ratio_row(

@@ -10,7 +10,6 @@ from bench.apps import parse_cpu, parse_rss
 from bench.cycle import steal_share
 from bench.run import (
     Row,
-    probe_note,
     ratio_row,
     replace_section,
     request_rows,
@@ -104,13 +103,3 @@ def test_steal_is_the_hypervisors_share_of_the_machines_time() -> None:
     assert steal_note([0.08, None, 0.1]) == ", steal 8%–10% of the machine's time meanwhile"
     assert steal_note([None]) == ""
     assert steal_note([0.001, 0.0]) == ", steal 0% of the machine's time meanwhile"
-
-
-def test_the_probe_note_says_when_the_machines_speed_moved_between_floor_and_cycle() -> None:
-    moved = probe_note([0.016, 0.015, 0.017], [0.024, 0.025, 0.016])
-    assert moved == (
-        "; a fixed loop took 15–17 ms before the floors, 16–25 ms before the cycles "
-        "(the machine's speed moved between them)"
-    )
-    assert probe_note([0.016, 0.017], [0.017, 0.016]).endswith("(the same speed)")
-    assert probe_note([], [0.02]) == ""
