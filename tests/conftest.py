@@ -33,11 +33,22 @@ for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOM
 import logging  # noqa: E402
 
 import pytest  # noqa: E402
+from pytest_httpserver import HTTPServer  # noqa: E402
 
 from tests import secretscan  # noqa: E402
+from tests.fakes.web import local_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 UTC = timezone.utc
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[HTTPServer]:
+    """The HTTP server a test module's fake helpdesk answers on (pytest-httpserver, 127.0.0.1),
+    one per module and stopped after its last test; a module that needs another kind of
+    server defines its own ``server``."""
+    with local_server() as server:
+        yield server
 
 
 class FakeClock:

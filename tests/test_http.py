@@ -26,15 +26,8 @@ from werkzeug import Request, Response
 from agent.sources.base import BadResponse, RateLimited, TLSFailure, Unavailable, fetch_budget
 from agent.sources.http import HttpClient, Pages, reset_seconds, retry_after_seconds, throttle_hint
 from tests import secretscan
-from tests.fakes.web import local_server
 
 UTC = timezone.utc
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    with local_server() as server:
-        yield server
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -28,17 +27,11 @@ from agent.sources.base import (
     Unavailable,
 )
 from tests.fakes.kinds import HTTP_KINDS
-from tests.fakes.web import expect_failure, local_server
+from tests.fakes.web import expect_failure
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 OPTION_TYPES = (str, int, bool, list, dict)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    with local_server() as server:
-        yield server
 
 
 def test_every_http_kind_has_a_fake_in_the_table() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import logging
 import re
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -31,17 +30,11 @@ from agent.sources.freshdesk import (
     search_query,
 )
 from tests.fakes.freshdesk import FakeFreshdesk
-from tests.fakes.web import closed_port_url, expect_failure, local_server
+from tests.fakes.web import closed_port_url, expect_failure
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 KEY = "fdSECRETkey9Rz2xQw4"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    with local_server() as server:
-        yield server
 
 
 @pytest.fixture

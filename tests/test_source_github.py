@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -30,12 +29,6 @@ from tests.fakes.web import closed_port_url, local_server
 UTC = timezone.utc
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 TOKEN = "ghp_FAKEtoken0123456789abcdefSECRET"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    with local_server() as server:
-        yield server
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -25,18 +24,12 @@ from agent.sources.base import (
 )
 from agent.sources.helpscout import HelpScoutSource
 from tests.fakes.helpscout import FakeHelpScout
-from tests.fakes.web import closed_port_url, local_server
+from tests.fakes.web import closed_port_url
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 APP_ID = "hs-app-7f3c"
 APP_SECRET = "hs-SECRET-a8d1e6b0c4f2"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    with local_server() as server:
-        yield server
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -28,17 +27,11 @@ from agent.sources.base import (
 )
 from agent.sources.jsonapi import JsonSource, lookup
 from tests.fakes.jsonapi import FIELDS, FakeJsonHelpdesk
-from tests.fakes.web import closed_port_url, expect_failure, local_server
+from tests.fakes.web import closed_port_url, expect_failure
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 KEY = "jsonkey-SECRET-4f1c9a7e2b"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    with local_server() as server:
-        yield server
 
 
 @pytest.fixture

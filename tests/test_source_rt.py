@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -23,17 +22,11 @@ from agent.sources.base import (
 )
 from agent.sources.rt import RTSource, _time, ticket_sql
 from tests.fakes.rt import FakeRT
-from tests.fakes.web import closed_port_url, expect_failure, local_server
+from tests.fakes.web import closed_port_url, expect_failure
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 TOKEN = "1-14-SECRETrt9a8b7c6d5e4f3a2b1c0d9e8f"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    with local_server() as server:
-        yield server
 
 
 @pytest.fixture

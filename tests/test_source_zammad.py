@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -22,18 +21,12 @@ from agent.sources.base import (
     Unreachable,
 )
 from agent.sources.zammad import ZammadSource, parse_search, search_query
-from tests.fakes.web import closed_port_url, expect_failure, local_server
+from tests.fakes.web import closed_port_url, expect_failure
 from tests.fakes.zammad import FakeZammad
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 TOKEN = "zammad-SECRET-Yx81TmQ0wLk_3pVn"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    with local_server() as server:
-        yield server
 
 
 @pytest.fixture

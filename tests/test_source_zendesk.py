@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -24,19 +23,13 @@ from agent.sources.base import (
     Unreachable,
 )
 from agent.sources.zendesk import ZendeskSource, parse_ticket
-from tests.fakes.web import closed_port_url, expect_failure, local_server
+from tests.fakes.web import closed_port_url, expect_failure
 from tests.fakes.zendesk import FakeZendesk
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 EMAIL = "anna@acme.test"
 TOKEN = "zd-SECRET-6wiIBWbGkBMo1mRDMuVwkw1EPsNkeUj95PIz2akv"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    with local_server() as server:
-        yield server
 
 
 @pytest.fixture

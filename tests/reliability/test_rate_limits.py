@@ -5,7 +5,7 @@ is taken as answered."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -14,14 +14,7 @@ from pytest_httpserver import HTTPServer
 
 from agent.model import Health
 from tests.fakes.kinds import HTTP_KINDS
-from tests.fakes.web import local_server
 from tests.reliability.conftest import Run, wait_until
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    with local_server() as server:
-        yield server
 
 
 def page_two(request: Any) -> bool:
