@@ -17,11 +17,6 @@ MAX_FUNCTION_LINES = 60
 MAX_MODULE_LINES = 600
 MAX_MEDIAN_FUNCTION_LINES = 10
 
-# Today's offenders, in modules other engineers are splitting in issue 14 right now. The lead
-# empties these lists after merging; nothing new goes on them.
-ALLOWED_LONG_MODULES: set[str] = set()
-ALLOWED_LONG_FUNCTIONS: set[str] = set()
-
 
 def code_files() -> list[Path]:
     return sorted([*ROOT.glob("agent/**/*.py"), *ROOT.glob("ui/**/*.py"), ROOT / "ticketbell.py"])
@@ -73,19 +68,8 @@ def test_code_shape() -> None:
         print(f"  function over {MAX_FUNCTION_LINES}: {name} ({funcs[name]})")
 
     assert median <= MAX_MEDIAN_FUNCTION_LINES
-    assert long_modules <= ALLOWED_LONG_MODULES, sorted(long_modules - ALLOWED_LONG_MODULES)
-    assert long_functions <= ALLOWED_LONG_FUNCTIONS, sorted(long_functions - ALLOWED_LONG_FUNCTIONS)
-
-
-def test_the_allow_lists_name_only_current_offenders() -> None:
-    """A module or function that got short comes off the list (the list only shrinks)."""
-    modules, funcs = measure()
-    stale_modules = {m for m in ALLOWED_LONG_MODULES if modules.get(m, 0) <= MAX_MODULE_LINES}
-    stale_functions = {f for f in ALLOWED_LONG_FUNCTIONS if funcs.get(f, 0) <= MAX_FUNCTION_LINES}
-    assert not stale_modules, f"no longer over {MAX_MODULE_LINES} lines: {sorted(stale_modules)}"
-    assert not stale_functions, (
-        f"no longer over {MAX_FUNCTION_LINES} lines: {sorted(stale_functions)}"
-    )
+    assert not long_modules, sorted(long_modules)
+    assert not long_functions, sorted(long_functions)
 
 
 def test_the_measure_counts_nested_and_method_lines() -> None:

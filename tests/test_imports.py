@@ -12,11 +12,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("agent", "ui")
 ENTRY = "ticketbell"  # ticketbell.py: the one module that may import both
 
-# Loops that exist today in modules other engineers are splitting in issue 14 (config,
-# escalation, sources/base + sources/http): one edge of each loop, left out of the graph so that
-# any NEW loop still fails. The lead empties this list after merging.
-KNOWN_LOOP_EDGES = {}
-
 
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
@@ -64,7 +59,7 @@ def import_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for module, path in files.items():
         targets = {name for name in imported_names(path, module) if name in files}
-        graph[module] = targets - {module} - {b for a, b in KNOWN_LOOP_EDGES if a == module}
+        graph[module] = targets - {module}
     return graph
 
 
