@@ -48,6 +48,7 @@ def test_registration(kind: str) -> None:
     cls = source_class(kind)
     assert issubclass(cls, Source) and cls.kind == kind
     assert cls.description.strip() and cls.secret_label.strip() and cls.category_label.strip()
+    assert cls.title.strip(), f"{kind}: no title (a new source's name in the settings form)"
     options = cls.required + cls.optional
     keys = [o.key for o in options]
     assert len(keys) == len(set(keys)), f"{kind}: an option is listed twice"

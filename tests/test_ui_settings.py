@@ -9,7 +9,7 @@ from agent import config as config_module
 from agent import secrets as secret_store
 from tests.fakes.freescout import FakeFreeScout
 from tests.fakes.web import closed_port_url, local_server
-from ui.settings import FirstRunWizard, SettingsDialog
+from ui.settings import FirstRunWizard, SettingsDialog, SourceForm
 
 
 def test_settings_show_a_validation_error_next_to_the_field(qtbot, tmp_path) -> None:
@@ -42,6 +42,27 @@ def test_a_broken_config_opens_settings_with_its_error(qtbot, tmp_path) -> None:
     qtbot.addWidget(dialog)
     assert "is not a duration" in dialog.source_form.errors["interval"].text()
     assert dialog.source_form.name.text() == "Desk"
+
+
+def test_a_new_source_is_named_as_its_vendor_writes_it_until_the_person_names_it(qtbot) -> None:
+    form = SourceForm()
+    qtbot.addWidget(form)
+    assert form.name.text() == "Demo helpdesk"
+    for kind, name in [
+        ("github", "GitHub"),
+        ("freescout", "FreeScout"),
+        ("helpscout", "Help Scout"),
+        ("rt", "Request Tracker"),
+        ("imap", "Support inbox"),
+    ]:
+        form.kind.setCurrentIndex(form.kind.findData(kind))
+        assert form.name.text() == name  # follows the kind: not "Demo helpdesk", not "Github"
+    form.name.setText("Acme support")
+    form.kind.setCurrentIndex(form.kind.findData("zendesk"))
+    assert form.name.text() == "Acme support"  # the person's own name stays
+    form.load({"name": "Zendesk", "kind": "zendesk", "url": "https://acme.zendesk.com"})
+    form.kind.setCurrentIndex(form.kind.findData("freshdesk"))
+    assert form.name.text() == "Zendesk"  # a saved source's name is the person's, kept
 
 
 def test_token_goes_to_the_keyring_not_the_file(qtbot, tmp_path) -> None:
@@ -181,7 +202,7 @@ def test_wizard_can_continue_anyway_after_a_failed_test(qtbot, tmp_path) -> None
     page = wizard.done_page
     assert page.title() == "Saved, but not connected yet"  # not "All set"
     assert "All set" not in page.summary.text()
-    assert "could not connect to Freescout" in page.summary.text()
+    assert "could not connect to FreeScout" in page.summary.text()  # as its vendor writes it
     assert "Not connected" in page.summary.text()  # what the test answered
     assert wizard.button(QWizard.WizardButton.FinishButton).isEnabled()
     # no system tray here (stock GNOME): where the question mark shows, and where Settings is

@@ -85,6 +85,13 @@ def test_the_wizard_speaks_german(qtbot, tmp_path, german) -> None:
     assert wizard.windowTitle() == "Willkommen bei Ticketbell"
     assert plain(wizard.demo_button.text()) == "Demo jetzt ausprobieren (kein Konto nötig)"
     assert wizard.kind.itemText(0) == "Der Demo-Helpdesk (kein Konto nötig)"
+    # a new source's name: in German where it is a description, the vendor's own where a name
+    wizard.kind.setCurrentIndex(wizard.kind.findData("imap"))
+    wizard.show()
+    wizard.next()
+    assert wizard.form.name.text() == "Support-Postfach"
+    wizard.form.kind.setCurrentIndex(wizard.form.kind.findData("github"))
+    assert wizard.form.name.text() == "GitHub"
 
 
 def test_english_stays_the_default(qtbot, tmp_path) -> None:

@@ -92,6 +92,9 @@ class Source:
     """Base of every source kind. Subclasses set the class attributes and implement ``fetch``."""
 
     kind: ClassVar[str] = ""
+    #: the name a person knows this kind by, as its vendor writes it ("GitHub", "FreeScout"):
+    #: a new source's name in the settings form until the person types another
+    title: ClassVar[str] = ""
     description: ClassVar[str] = ""
     required: ClassVar[tuple[Option, ...]] = ()
     optional: ClassVar[tuple[Option, ...]] = ()

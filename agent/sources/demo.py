@@ -91,6 +91,7 @@ def demo_tickets(source: str, now: datetime) -> list[Ticket]:
 
 class DemoSource(Source):
     kind = "demo"
+    title = N_("Demo helpdesk")
     description = N_("built-in demo helpdesk: tickets appear and get answered, no network")
     needs_secret = False
     # where the demo tickets' links point (the tray opens only links on a source's own site)

@@ -180,6 +180,7 @@ def _decided_by_listing(conv: dict[str, Any]) -> bool:
 
 class FreeScoutSource(Source):
     kind = "freescout"
+    title = "FreeScout"
     description = N_("FreeScout (API & Webhooks module): active conversations, by mailbox")
     required = (Option("url", N_("FreeScout address"), help=N_("e.g. https://help.example.com")),)
     secret_label = N_("API key")

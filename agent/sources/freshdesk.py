@@ -322,6 +322,7 @@ def search_next(page: Page) -> str | None:
 
 class FreshdeskSource(Source):
     kind = "freshdesk"
+    title = "Freshdesk"
     description = N_("Freshdesk: open tickets waiting on an agent, by group, with SLA due times")
     required = (Option("url", N_("Freshdesk address"), help=N_("e.g. https://acme.freshdesk.com")),)
     optional = (

@@ -240,6 +240,7 @@ def parse_issue(
 
 class GitHubSource(Source):
     kind = "github"
+    title = "GitHub"
     description = N_("GitHub issues of a repository: open issues whose last word is a customer's")
     required = (Option("repository", N_("Repository (owner/name)"), help=N_('e.g. "acme/tool"')),)
     optional = (

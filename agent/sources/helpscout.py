@@ -102,6 +102,7 @@ def parse_conversation(
 
 class HelpScoutSource(Source):
     kind = "helpscout"
+    title = "Help Scout"
     description = N_("Help Scout: active conversations waiting on the team, by mailbox")
     required = (Option("user", N_("App ID"), help=N_("Your Profile → My Apps → Create My App")),)
     optional = (Option("url", N_("API URL"), default=API),)

@@ -111,6 +111,7 @@ class _Folder:
 
 class ImapSource(Source):
     kind = "imap"
+    title = N_("Support inbox")
     description = N_("a support inbox over IMAP: one ticket per unanswered e-mail thread")
     required = (Option("user", N_("Login (usually the mailbox's address)")),)
     optional = (

@@ -238,6 +238,7 @@ def _must_match(config: SourceConfig) -> frozenset[str]:
 
 class JsonSource(Source):
     kind = "json"
+    title = N_("Own system")
     description = N_("your own system, through a web address that answers in JSON")
     required = (
         Option("url", N_("Endpoint URL"), help=N_("the URL that lists the tickets, as JSON")),

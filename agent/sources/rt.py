@@ -203,6 +203,7 @@ def parse_ticket(
 
 class RTSource(Source):
     kind = "rt"
+    title = "Request Tracker"
     description = N_("Request Tracker 5: new and open tickets awaiting a reply, by queue")
     required = (
         Option("url", N_("RT address"), help=N_("e.g. https://rt.example.com (with WebPath)")),

@@ -22,6 +22,7 @@ from agent.sources.base import NotConfigured, Source
 
 class TeamSource(Source):
     kind = "team"
+    title = N_("Team hub")
     description = N_("a source of the team hub ([team]): no helpdesk token on this computer")
     needs_secret = False
 

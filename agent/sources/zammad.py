@@ -222,6 +222,7 @@ def next_page(page: Page) -> str | None:
 
 class ZammadSource(Source):
     kind = "zammad"
+    title = "Zammad"
     description = N_(
         "Zammad: new and open tickets awaiting a reply, by group, with escalation times"
     )

@@ -218,6 +218,7 @@ Listing = tuple[list[dict[str, Any]], dict[int, dict[str, Any]], dict[Any, dict[
 
 class ZendeskSource(Source):
     kind = "zendesk"
+    title = "Zendesk"
     description = N_("Zendesk Support: new and open tickets awaiting a reply, by group, with SLA")
     required = (Option("url", N_("Zendesk address"), help=N_("e.g. https://acme.zendesk.com")),)
     optional = (

@@ -159,6 +159,9 @@ class SourceForm(QWidget):
         for kind in kinds or list(KINDS):
             self.kind.addItem(kind_text(kind), kind)
         self.name = QLineEdit()
+        #: the name the form gave a new source (its kind's title), which follows the kind
+        #: until the person types another
+        self.given_name = ""
         self.interval = QLineEdit()
         self.set_role("assistant")
         self.token = QLineEdit()
@@ -237,6 +240,7 @@ class SourceForm(QWidget):
         self.kind.setCurrentIndex(max(0, index))
         self.kind.blockSignals(False)
         self.name.setText(str(table.get("name", "")))
+        self.given_name = ""
         self.interval.setText(str(table.get("interval", "")))
         self.token.clear()
         self._kind_changed(table)
@@ -256,8 +260,9 @@ class SourceForm(QWidget):
             self.fields.pop(key)
             self.errors.pop(key, None)
         cls = source_class(self.kind.currentData())
-        if not self.name.text():
-            self.name.setText(_("Demo helpdesk") if cls.kind == DEMO else cls.kind.title())
+        if self.name.text() in ("", self.given_name):
+            self.given_name = _(cls.title)
+            self.name.setText(self.given_name)
         options: list[tuple[Option, bool]] = [(o, True) for o in cls.required]
         options += [(o, False) for o in cls.optional if not (cls.kind == DEMO and o.key == "url")]
         for opt, required in options:
