@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialogButtonBox, QFileDialog, QMessageBox, QWizard
+from PySide6.QtWidgets import QDialogButtonBox, QFileDialog, QMessageBox, QPushButton, QWizard
 
 from agent import config as config_module
 from agent import secrets as secret_store
@@ -63,6 +63,53 @@ def test_a_new_source_is_named_as_its_vendor_writes_it_until_the_person_names_it
     form.load({"name": "Zendesk", "kind": "zendesk", "url": "https://acme.zendesk.com"})
     form.kind.setCurrentIndex(form.kind.findData("freshdesk"))
     assert form.name.text() == "Zendesk"  # a saved source's name is the person's, kept
+
+
+def helpdesk_button(dialog: SettingsDialog, text: str) -> QPushButton:
+    buttons = dialog.helpdesks.findChildren(QPushButton)
+    (button,) = [b for b in buttons if b.text().replace("&", "") == text]
+    return button
+
+
+def listed(dialog: SettingsDialog) -> list[str]:
+    names = dialog.helpdesks.source_list
+    return [names.item(i).text() for i in range(names.count())]
+
+
+def test_removing_a_helpdesk_removes_that_one_and_keeps_the_next(qtbot, tmp_path) -> None:
+    path = tmp_path / "ticketbell.toml"
+    sources = [{"name": name, "kind": "demo", "interval": "1m"} for name in ("A", "B", "C")]
+    dialog = SettingsDialog(path, None, raw={"sources": sources})
+    qtbot.addWidget(dialog)
+    dialog.helpdesks.source_list.setCurrentRow(1)
+    assert dialog.source_form.name.text() == "B"
+    qtbot.mouseClick(helpdesk_button(dialog, "Remove"), Qt.MouseButton.LeftButton)
+    assert listed(dialog) == ["A", "C"]
+    assert dialog.source_form.name.text() == "C"  # C as it was, not B's form stored over it
+    assert dialog.save() is not None
+    assert [s.name for s in config_module.load(path).sources] == ["A", "C"]
+
+
+def test_a_helpdesk_added_is_named_after_its_kind_until_the_person_names_it(
+    qtbot, tmp_path
+) -> None:
+    path = tmp_path / "ticketbell.toml"
+    github = {"name": "GitHub", "kind": "github", "repository": "acme/tool"}
+    dialog = SettingsDialog(path, None, raw={"sources": [github]})
+    qtbot.addWidget(dialog)
+    qtbot.mouseClick(helpdesk_button(dialog, "Add a helpdesk"), Qt.MouseButton.LeftButton)
+    form = dialog.source_form
+    assert listed(dialog) == ["GitHub", "Demo helpdesk"]
+    form.kind.setCurrentIndex(form.kind.findData("github"))
+    assert form.name.text() == "GitHub 2"  # not the name of the one above
+    assert listed(dialog) == ["GitHub", "GitHub 2"]  # the list follows the name
+    form.name.setText("Acme issues")
+    assert listed(dialog) == ["GitHub", "Acme issues"]
+    form.kind.setCurrentIndex(form.kind.findData("zendesk"))
+    assert form.name.text() == "Acme issues"  # typed: the person's, whatever the kind
+    dialog.helpdesks.source_list.setCurrentRow(0)
+    assert form.name.text() == "GitHub"
+    assert [s["name"] for s in dialog.helpdesks.sources] == ["GitHub", "Acme issues"]
 
 
 def test_token_goes_to_the_keyring_not_the_file(qtbot, tmp_path) -> None:

@@ -132,6 +132,16 @@ def _line_value(opt: Option, text: str) -> object:
     return text
 
 
+def unused_name(title: str, taken: set[str]) -> str:
+    """``title``, or ``title 2``, ``title 3``… when another source has it already."""
+    number = 1
+    name = title
+    while name in taken:
+        number += 1
+        name = f"{title} {number}"
+    return name
+
+
 class SourceForm(QWidget):
     """One source: kind, name, the kind's own fields, token, categories, test."""
 
@@ -162,6 +172,8 @@ class SourceForm(QWidget):
         #: the name the form gave a new source (its kind's title), which follows the kind
         #: until the person types another
         self.given_name = ""
+        #: the other sources' names, which a given name does not repeat ("GitHub 2")
+        self.other_names: set[str] = set()
         self.interval = QLineEdit()
         self.set_role("assistant")
         self.token = QLineEdit()
@@ -261,7 +273,7 @@ class SourceForm(QWidget):
             self.errors.pop(key, None)
         cls = source_class(self.kind.currentData())
         if self.name.text() in ("", self.given_name):
-            self.given_name = _(cls.title)
+            self.given_name = unused_name(_(cls.title), self.other_names)
             self.name.setText(self.given_name)
         options: list[tuple[Option, bool]] = [(o, True) for o in cls.required]
         options += [(o, False) for o in cls.optional if not (cls.kind == DEMO and o.key == "url")]

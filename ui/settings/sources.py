@@ -38,6 +38,7 @@ class SourcesPage(QWidget):
             self.source_list.addItem(str(s.get("name", "?")))
         self.source_list.setCurrentRow(self.current)
         self.source_list.currentRowChanged.connect(self._select)
+        self.form.name.textChanged.connect(self._name_changed)
         add.clicked.connect(self._add)
         remove.clicked.connect(self._remove)
 
@@ -51,23 +52,39 @@ class SourcesPage(QWidget):
         self.store_current()
         self.current = row
         if 0 <= row < len(self.sources):
-            self.form.load(self.sources[row])
+            self._load(row)
 
     def _add(self) -> None:
+        """A new source, named by the form after its kind ("GitHub", "GitHub 2" beside another)
+        until the person names it."""
         self.store_current()
-        name = _("Helpdesk {number}").format(number=len(self.sources) + 1)
-        self.sources.append({"kind": DEMO, "name": name})
-        self.source_list.addItem(self.sources[-1]["name"])
+        self.sources.append({"kind": DEMO})
+        self.source_list.addItem("")
         self.current = -1
         self.source_list.setCurrentRow(len(self.sources) - 1)
 
     def _remove(self) -> None:
-        if 0 <= self.current < len(self.sources):
-            del self.sources[self.current]
-            self.source_list.takeItem(self.current)
+        row = self.current
+        if 0 <= row < len(self.sources):
+            del self.sources[row]
+            # the list's row change must not store the removed source's form over the next one
+            self.current = -1
+            self.source_list.takeItem(row)
             self.current = self.source_list.currentRow()
             if self.current >= 0:
-                self.form.load(self.sources[self.current])
+                self._load(self.current)
+
+    def _load(self, row: int) -> None:
+        """Show source ``row`` in the form; a name the form gives it is none of the others'."""
+        self.form.other_names = {
+            str(s.get("name", "")) for i, s in enumerate(self.sources) if i != row
+        }
+        self.form.load(self.sources[row])
+
+    def _name_changed(self, name: str) -> None:
+        """The list shows the name as it is typed (or given after the kind)."""
+        if 0 <= self.current < self.source_list.count():
+            self.source_list.item(self.current).setText(name)
 
     def replace(self, sources: list[dict[str, Any]]) -> None:
         """Show ``sources`` instead (an imported provisioning file's)."""
