@@ -22,6 +22,7 @@ from types import ModuleType
 from agent.i18n import N_, Text, english
 
 SERVICE = "ticketbell"
+IN_KEYRING = "the keyring"  # what stored() says of a token in the OS keyring
 #: the file of tokens kept without a keyring (the suite's secret scan knows its name)
 FILE_NAME = "tokens.json"
 
@@ -223,11 +224,25 @@ def delete(name: str) -> None:
         _write_file(name, None)
 
 
+def rename(old: str, new: str) -> bool:
+    """Move the token stored for ``old`` to ``new``, where it is (the keyring or the private
+    file), for a source renamed; never over a token ``new`` has already. True when moved."""
+    where = stored(old)
+    if not where or stored(new):
+        return False
+    try:
+        set(new, get(old), to_file=where != IN_KEYRING)
+    except SecretUnavailable:
+        return False
+    delete(old)
+    return True
+
+
 def stored(name: str) -> str:
     """Where a token for ``name`` is stored ("the keyring", "a private file"), "" if none."""
     with contextlib.suppress(Exception):  # no keyring: the file may hold it
         if _keyring().get_password(SERVICE, name):
-            return "the keyring"
+            return IN_KEYRING
     return "a private file" if _from_file(name) else ""
 
 

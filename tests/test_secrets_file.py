@@ -1,5 +1,6 @@
 """A computer with no keyring service: the advice in plain words, and the token kept, after the
-person accepts a warning, in a file only they can read (agent.secrets.token_file)."""
+person accepts a warning, in a file only they can read (agent.secrets.token_file). And a
+source renamed: its token follows it, in the keyring or in that file."""
 
 from __future__ import annotations
 
@@ -87,3 +88,24 @@ def test_cli_says_what_to_do_and_stores_to_the_file_when_asked(tmp_path, cli_env
     )
     shown = run_cli(["config", "show"], cli_env)
     assert f"in {path}" in shown.stdout, shown.stdout + shown.stderr
+
+
+def test_a_renamed_source_keeps_its_token_in_the_private_file(no_keyring) -> None:
+    secret_store.set("Support", TOKEN, to_file=True)
+    assert secret_store.rename("Support", "Support EU")
+    assert secret_store.get("Support EU") == TOKEN
+    assert secret_store.stored("Support EU") == "a private file"
+    assert secret_store.stored("Support") == ""
+    secret_store.set("Sales", "sales-TOKEN-5d0e11", to_file=True)
+    assert not secret_store.rename("Sales", "Support EU")  # never over another source's token
+    assert secret_store.get("Support EU") == TOKEN
+    assert secret_store.get("Sales") == "sales-TOKEN-5d0e11"
+    assert not secret_store.rename("Nobody", "Somebody")  # nothing stored: nothing moves
+
+
+def test_a_renamed_source_keeps_its_token_in_the_keyring() -> None:
+    secret_store.set("Desk", TOKEN)
+    assert secret_store.rename("Desk", "Front desk")
+    assert secret_store.stored("Front desk") == "the keyring"
+    assert secret_store.get("Front desk") == TOKEN
+    assert secret_store.stored("Desk") == ""
