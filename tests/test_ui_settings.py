@@ -88,6 +88,12 @@ def test_removing_a_helpdesk_removes_that_one_and_keeps_the_next(qtbot, tmp_path
     assert dialog.source_form.name.text() == "C"  # C as it was, not B's form stored over it
     assert dialog.save() is not None
     assert [s.name for s in config_module.load(path).sources] == ["A", "C"]
+    for _ in range(2):
+        qtbot.mouseClick(helpdesk_button(dialog, "Remove"), Qt.MouseButton.LeftButton)
+    assert listed(dialog) == []
+    assert not dialog.helpdesks.form_area.isVisibleTo(dialog)  # not C's form, saved nowhere
+    assert dialog.helpdesks.none_yet.isVisibleTo(dialog)
+    assert not helpdesk_button(dialog, "Remove").isEnabled()
 
 
 def test_a_helpdesk_added_is_named_after_its_kind_until_the_person_names_it(
@@ -112,10 +118,58 @@ def test_a_helpdesk_added_is_named_after_its_kind_until_the_person_names_it(
     assert [s["name"] for s in dialog.helpdesks.sources] == ["GitHub", "Acme issues"]
 
 
+def two_helpdesks(qtbot, path) -> SettingsDialog:
+    sources = [
+        {"name": name, "kind": "freescout", "url": f"https://{name.lower()}.example.com"}
+        for name in ("Alpha", "Beta")
+    ]
+    dialog = SettingsDialog(path, None, raw={"sources": sources})
+    qtbot.addWidget(dialog)
+    return dialog
+
+
+def test_tokens_typed_for_several_helpdesks_are_all_stored(qtbot, tmp_path) -> None:
+    """The form shows one helpdesk at a time: a token typed for one and left for another is
+    kept (it was dropped, and the save stored neither)."""
+    path = tmp_path / "ticketbell.toml"
+    dialog = two_helpdesks(qtbot, path)
+    form = dialog.source_form
+    form.token.setText("alpha-TOKEN-31f0c2")
+    dialog.helpdesks.source_list.setCurrentRow(1)
+    assert form.token.text() == ""  # Beta's own box
+    form.token.setText("beta-TOKEN-77c2e9")
+    dialog.helpdesks.source_list.setCurrentRow(0)
+    assert form.token.text() == "alpha-TOKEN-31f0c2"  # still there when Alpha is shown again
+    assert dialog.edited()  # closing now would ask about them
+    assert dialog.save() is not None
+    assert secret_store.get("Alpha", "") == "alpha-TOKEN-31f0c2"
+    assert secret_store.get("Beta", "") == "beta-TOKEN-77c2e9"
+    assert "TOKEN" not in path.read_text()
+
+
+def test_a_renamed_helpdesk_keeps_its_token_and_a_removed_ones_goes(qtbot, tmp_path) -> None:
+    path = tmp_path / "ticketbell.toml"
+    secret_store.set("Alpha", "alpha-TOKEN-31f0c2")
+    secret_store.set("Beta", "beta-TOKEN-77c2e9")
+    dialog = two_helpdesks(qtbot, path)
+    dialog.source_form.name.setText("Alpha EU")
+    dialog.helpdesks.source_list.setCurrentRow(1)
+    qtbot.mouseClick(helpdesk_button(dialog, "Remove"), Qt.MouseButton.LeftButton)
+    assert secret_store.stored("Beta")  # nothing goes before the settings are saved
+    assert dialog.save() is not None
+    assert [s.name for s in config_module.load(path).sources] == ["Alpha EU"]
+    assert secret_store.get("Alpha EU", "") == "alpha-TOKEN-31f0c2"  # no new token needed
+    assert secret_store.stored("Alpha") == "" and secret_store.stored("Beta") == ""
+
+
 def test_token_goes_to_the_keyring_not_the_file(qtbot, tmp_path) -> None:
     path = tmp_path / "ticketbell.toml"
     dialog = SettingsDialog(path, None, raw={})
     qtbot.addWidget(dialog)
+    assert dialog.helpdesks.none_yet.isVisibleTo(dialog)  # no form to type into and lose
+    assert not dialog.helpdesks.form_area.isVisibleTo(dialog)
+    qtbot.mouseClick(helpdesk_button(dialog, "Add a helpdesk"), Qt.MouseButton.LeftButton)
+    assert dialog.helpdesks.form_area.isVisibleTo(dialog)
     form = dialog.source_form
     form.kind.setCurrentIndex(form.kind.findData("freescout"))
     form.name.setText("Help")
@@ -124,6 +178,7 @@ def test_token_goes_to_the_keyring_not_the_file(qtbot, tmp_path) -> None:
     assert dialog.save() is not None
     assert "s3cr3t" not in path.read_text()
     assert secret_store.get("Help", "") == "s3cr3t-token-value"
+    assert [s.name for s in config_module.load(path).sources] == ["Help"]  # it was dropped
 
 
 def test_test_connection_runs_off_the_main_thread_and_fills_categories(qtbot, tmp_path) -> None:

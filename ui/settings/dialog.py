@@ -161,7 +161,8 @@ class SettingsDialog(QDialog):
 
     def edited(self) -> bool:
         """Whether anything differs from what was opened or last saved (a typed token too)."""
-        return bool(self.source_form.token.text()) or self.collect() != self.pristine
+        data = self.collect()  # keeps the shown helpdesk's typed token with the others'
+        return any(self.helpdesks.typed) or data != self.pristine
 
     @property
     def sources(self) -> list[dict[str, Any]]:
@@ -216,10 +217,11 @@ class SettingsDialog(QDialog):
             self.demo = False  # the person's own helpdesk: these become their settings
         try:
             config = config_module.from_dict(data, self.path)
-            self.source_form.store_token()
+            self.helpdesks.store_tokens()
             self.escalation.store_secrets()
             if not self.demo:
                 config = config_module.save(data, self.path)
+                self.helpdesks.settle_secrets()
             self.general.apply_autostart()
         except ConfigError as exc:
             self.show_errors(config_module.problems(data, self.path) or [exc])

@@ -132,6 +132,18 @@ def _line_value(opt: Option, text: str) -> object:
     return text
 
 
+def store_secret(parent: QWidget, name: str, token: str) -> None:
+    """Put ``token`` in the keyring under the source ``name`` (never in the config). Without a
+    keyring, the person is warned and may keep it in the private file instead; if not,
+    NoKeyring goes up with its advice."""
+    try:
+        secret_store.set(name, token)
+    except secret_store.NoKeyring as exc:
+        if not accept_token_file(parent, str(exc)):
+            raise
+        secret_store.set(name, token, to_file=True)
+
+
 def unused_name(title: str, taken: set[str]) -> str:
     """``title``, or ``title 2``, ``title 3``… when another source has it already."""
     number = 1
@@ -374,13 +386,7 @@ class SourceForm(QWidget):
         if not, NoKeyring goes up with its advice."""
         if not (self.token.text() and source_class(self.kind.currentData()).needs_secret):
             return
-        name = self.name.text().strip()
-        try:
-            secret_store.set(name, self.token.text())
-        except secret_store.NoKeyring as exc:
-            if not accept_token_file(self, str(exc)):
-                raise
-            secret_store.set(name, self.token.text(), to_file=True)
+        store_secret(self, self.name.text().strip(), self.token.text())
         self.token.clear()
         self.show_stored()
 
