@@ -1,4 +1,4 @@
-"""The agent: polls every source on its own interval and runs the pipeline of DESIGN.md.
+"""The agent: polls every source on its own interval and runs the pipeline of docs/architecture.md.
 
 In three parts, by job: :mod:`~agent.engine.scheduler` (the clock, the commands, the fetch
 threads and the worker pools; :class:`Agent` is its public face), :mod:`~agent.engine.pipeline`

@@ -1,5 +1,5 @@
-"""The pipeline of DESIGN.md, on the scheduler thread: snapshot → queue → policy → status and
-alerts.
+"""The pipeline of docs/architecture.md, on the scheduler thread: snapshot → queue → policy →
+status and alerts.
 
 A fetch's outcome is applied to the queue in memory (:meth:`Pipeline.handle_result`); the
 sources' health moves (ok, slowed down, failing, with back-off); :meth:`Pipeline.settle` then

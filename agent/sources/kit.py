@@ -39,7 +39,7 @@ Message = tuple[datetime, bool]
 
 
 def waiting_since(messages: Iterable[Message]) -> datetime | None:
-    """The Waiting rule of DESIGN.md over one ticket's messages ``(time, from_customer)``.
+    """The Waiting rule (docs/architecture.md) over one ticket's messages ``(time, from_customer)``.
 
     The oldest customer message with no team reply after it; None when the team spoke last
     (or nobody spoke). Messages may come in any order; at equal times the customer's message
