@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox, QFileDialog, QMessageBox, QPushButton, QWizard
 
@@ -388,6 +390,41 @@ def test_import_asks_before_taking_tls_off_a_proxy_or_a_channel(qtbot, tmp_path,
     answer[0] = QMessageBox.StandardButton.Yes
     assert dialog.import_file(prov) and wizard.import_file(prov)
     assert [s["name"] for s in dialog.sources] == ["Team desk"]
+
+
+def test_import_in_settings_takes_every_page_of_the_file(qtbot, tmp_path) -> None:
+    """A provisioning file is the whole of the settings (as `ticketbell --import` and the
+    wizard take it): Settings took its helpdesks and saved the old pages over the rest."""
+    prov = tmp_path / "team.toml"
+    prov.write_text(
+        'role = "owner"\n[[sources]]\nname = "Team desk"\nkind = "demo"\n'
+        '[windows]\ndefault = "45m"\nrules = [{ category = "VIP", window = "10m" }]\n'
+        '[alerts]\nsound = "bell"\nquiet_hours = "22:00-07:00"\n'
+        '[escalation]\nlevels = [{ after = "30m", notify = ["owner-desktop"] }]\n'
+        '[business_hours]\ntimezone = "Europe/Berlin"\ndays = "Mon-Fri"\n'
+        'hours = "08:00-16:00"\n'
+    )
+    path = tmp_path / "ticketbell.toml"
+    opened = {
+        "role": "assistant",
+        "windows": {"default": "2h"},
+        "sources": [{"name": "Desk", "kind": "demo"}],
+    }
+    dialog = SettingsDialog(path, None, raw=opened)
+    qtbot.addWidget(dialog)
+    dialog.tabs.setCurrentIndex(2)
+    assert dialog.import_file(prov)
+    assert dialog.tabs.currentIndex() == 2  # the page the person was on
+    assert dialog.general.role.currentData() == "owner"  # shown as imported
+    assert dialog.response.window_default.text() == "45m"
+    assert len(dialog.escalation.levels) == 1
+    assert dialog.save() is not None
+    saved = config_module.load(path)
+    assert saved.role == "owner" and [s.name for s in saved.sources] == ["Team desk"]
+    assert saved.windows.default == timedelta(minutes=45) and len(saved.windows.rules) == 1
+    assert saved.alerts.sound == "bell" and saved.alerts.quiet_hours is not None
+    assert [level.after for level in saved.escalation.levels] == [timedelta(minutes=30)]
+    assert saved.business_hours is not None
 
 
 def test_the_hints_say_the_declared_defaults_for_each_role(qtbot, tmp_path) -> None:

@@ -520,3 +520,43 @@ def test_esc_asks_before_dropping_edits(qtbot, tmp_path, monkeypatch) -> None:
     answers.append(QMessageBox.StandardButton.Discard)
     again.reject()  # the Cancel button, or closing the window
     assert not again.isVisible() and len(asked) == 2 + 1
+
+
+def test_esc_asks_before_dropping_a_ticked_start_at_login(qtbot, tmp_path, monkeypatch) -> None:
+    """The system keeps "start at login", not the file: ticking it is an edit all the same."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from agent import autostart
+
+    asked: list[str] = []
+
+    def question(_parent, _title, text, *_args):
+        asked.append(text)
+        return QMessageBox.StandardButton.Discard
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(question))
+    dialog = SettingsDialog(tmp_path / "ticketbell.toml", config_module.demo_config())
+    qtbot.addWidget(dialog, before_close_func=hide)
+    dialog.show()
+    assert not dialog.edited()
+    dialog.general.autostart.setChecked(True)
+    assert dialog.edited()
+    dialog.reject()
+    assert len(asked) == 1 and "without saving" in asked[0]
+    assert not autostart.enabled()  # discarded, as asked
+
+
+def test_a_rule_for_a_priority_written_in_capitals_is_shown_and_saved(qtbot, tmp_path) -> None:
+    """The config reads "Urgent" as urgent; the page showed "any priority" and then refused
+    the rule as matching nothing."""
+    path = tmp_path / "ticketbell.toml"
+    raw = {
+        "sources": [{"name": "Desk", "kind": "demo"}],
+        "windows": {"rules": [{"priority": "Urgent", "window": "10m"}]},
+    }
+    dialog = SettingsDialog(path, None, raw=raw)
+    qtbot.addWidget(dialog)
+    (rule,) = dialog.response.rules
+    assert rule.priority.currentData() == "urgent"
+    assert dialog.save() is not None, dialog.banner.text()
+    assert config_module.load(path).windows.rules[0].priority == "urgent"

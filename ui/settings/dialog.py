@@ -99,13 +99,20 @@ class SettingsDialog(QDialog):
             show(self.banner, _(DEMO_NOTE), ok=True)
 
     def _add_pages(self, sound_problem: str) -> None:
-        data = self.data
-        self.helpdesks = SourcesPage(data.get("sources", []))
+        self.helpdesks = SourcesPage(self.data.get("sources", []))
         self.source_form = self.helpdesks.form
+        # TRANSLATORS: "&" marks the Alt-letter, each other on pages, Import, Export, Save, Cancel
+        self.tabs.addTab(self.helpdesks, _("&Helpdesks"))
+        self.sound_problem = sound_problem
+        self._add_setting_pages()
+
+    def _add_setting_pages(self) -> None:
+        """The pages after Helpdesks, built from :attr:`data`."""
+        data = self.data
         self.response = ResponsePage(
             dict(data.get("windows", {})), dict(data.get("business_hours", {}))
         )
-        self.alerts = AlertsPage(data.get("alerts", {}), sound_problem)
+        self.alerts = AlertsPage(data.get("alerts", {}), self.sound_problem)
         self.alerts.test_sound.connect(self.test_sound.emit)
         self.escalation = EscalationPage(dict(data.get("escalation", {})))
         self.general = GeneralPage(data)
@@ -113,8 +120,6 @@ class SettingsDialog(QDialog):
             lambda: self.source_form.set_role(self.general.role.currentData())
         )
         self.source_form.set_role(self.general.role.currentData())
-        # TRANSLATORS: "&" marks the Alt-letter, each other on pages, Import, Export, Save, Cancel
-        self.tabs.addTab(self.helpdesks, _("&Helpdesks"))
         for page, title in (
             (self.response, _("&Response times")),
             (self.alerts, _("&Alerts")),
@@ -160,9 +165,12 @@ class SettingsDialog(QDialog):
         super().reject()
 
     def edited(self) -> bool:
-        """Whether anything differs from what was opened or last saved (a typed token too)."""
+        """Whether anything differs from what was opened or last saved: the settings, a typed
+        token, start at login (which the system keeps, not the file)."""
         data = self.collect()  # keeps the shown helpdesk's typed token with the others'
-        return any(self.helpdesks.typed) or data != self.pristine
+        return (
+            data != self.pristine or any(self.helpdesks.typed) or self.general.autostart_changed()
+        )
 
     @property
     def sources(self) -> list[dict[str, Any]]:
@@ -288,6 +296,17 @@ class SettingsDialog(QDialog):
             return False
         self.data = copy.deepcopy(config.raw)
         self.helpdesks.replace(self.data.get("sources", []))
+        # the file is the whole of the settings, as `ticketbell --import` and the wizard take
+        # it: the other pages are built anew from it (they kept what they were opened with)
+        shown = self.tabs.currentIndex()
+        while self.tabs.count() > 1:
+            page = self.tabs.widget(1)
+            self.tabs.removeTab(1)
+            if page is not None:
+                page.deleteLater()
+        self._add_setting_pages()
+        self.tabs.setCurrentIndex(shown)
+        retab(self)
         return True
 
     def _export(self) -> None:

@@ -67,8 +67,12 @@ class GeneralPage(QWidget):
         else:
             data.pop("language", None)
 
+    def autostart_changed(self) -> bool:
+        """Whether "Start Ticketbell at login" was ticked or unticked and not applied yet."""
+        return self.autostart.isChecked() != autostart.enabled()
+
     def apply_autostart(self) -> None:
-        if self.autostart.isChecked() != autostart.enabled():
+        if self.autostart_changed():
             set_start_at_login(self.autostart.isChecked())
 
     def show_error(self, exc: ConfigError) -> bool:

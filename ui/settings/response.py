@@ -59,7 +59,9 @@ class RuleRow(QWidget):
         self.priority = QComboBox()
         for p in ("", *schema.PRIORITIES):
             self.priority.addItem(_(schema.PRIORITY_NAMES[p]) if p else _("any priority"), p)
-        self.priority.setCurrentIndex(max(0, self.priority.findData(rule.get("priority", ""))))
+        # as the config reads it: "Urgent" in a hand-written file is urgent, not any priority
+        priority = str(rule.get("priority", "")).strip().lower()
+        self.priority.setCurrentIndex(max(0, self.priority.findData(priority)))
         # not "window": that is QWidget.window()
         self.window_edit = QLineEdit(str(rule.get("window", "")))
         self.window_edit.setPlaceholderText(_("e.g. {example}").format(example="30m"))
