@@ -560,3 +560,25 @@ def test_a_rule_for_a_priority_written_in_capitals_is_shown_and_saved(qtbot, tmp
     assert rule.priority.currentData() == "urgent"
     assert dialog.save() is not None, dialog.banner.text()
     assert config_module.load(path).windows.rules[0].priority == "urgent"
+
+
+def test_an_escalation_table_with_no_level_keeps_its_scorecard(qtbot, tmp_path) -> None:
+    """An owner with a weekly scorecard and no escalation level: saving any setting dropped
+    the whole [escalation] table, the scorecard with it."""
+    path = tmp_path / "ticketbell.toml"
+    raw = {
+        "role": "owner",
+        "sources": [{"name": "Desk", "kind": "demo"}],
+        "escalation": {"scorecard_at": "Mon 08:00", "blind_after": "1h"},
+    }
+    dialog = SettingsDialog(path, None, raw=raw)
+    qtbot.addWidget(dialog)
+    dialog.alerts.quiet.setText("22:00-07:00")
+    assert dialog.save() is not None, dialog.banner.text()
+    saved = config_module.load(path).escalation
+    assert saved.scorecard_at is not None and saved.blind_after.total_seconds() == 3600
+    assert saved.levels == ()
+    nothing = SettingsDialog(tmp_path / "other.toml", None, raw={"sources": raw["sources"]})
+    qtbot.addWidget(nothing)
+    assert nothing.save() is not None
+    assert "escalation" not in (tmp_path / "other.toml").read_text()  # nothing said: no table

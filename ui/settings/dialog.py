@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from agent import config as config_module
 from agent import secrets as secret_store
-from agent.config import Config, ConfigError
+from agent.config import Config, ConfigError, schema
 from agent.i18n import N_, _, ngettext
 from ui.access import plain, show_focus
 from ui.settings.alerts import AlertsPage
@@ -197,8 +197,13 @@ class SettingsDialog(QDialog):
         self.alerts.collect(data)
         taken = {str(s.get("name", "")) for s in self.sources}
         esc = self.escalation.collect(dict(data.get("escalation", {})), taken)
-        if esc.get("levels") or esc.get("digest_at") or esc.get("digest_to"):
-            data["escalation"] = esc
+        # the table goes only when it says nothing (no level, no digest, sent by the default):
+        # a scorecard, a blind-source delay or a retry limit set without levels stays
+        said = {k: v for k, v in esc.items() if v not in ([], None, "")}
+        if said.get("sent_by") == schema.declared("escalation", "sent_by").default:
+            del said["sent_by"]
+        if said:
+            data["escalation"] = {k: v for k, v in esc.items() if k != "levels" or v}
         else:
             data.pop("escalation", None)
         return {k: v for k, v in data.items() if v not in ({}, None)}
