@@ -582,3 +582,22 @@ def test_an_escalation_table_with_no_level_keeps_its_scorecard(qtbot, tmp_path) 
     qtbot.addWidget(nothing)
     assert nothing.save() is not None
     assert "escalation" not in (tmp_path / "other.toml").read_text()  # nothing said: no table
+
+
+def test_a_misspelt_role_is_named_not_replaced_by_another(qtbot, tmp_path) -> None:
+    """A hand-edited role = "Owner" opened as an assistant's settings and was saved so: the
+    owner's escalation stopped without a word. It stays shown, with the config's error."""
+    path = tmp_path / "ticketbell.toml"
+    path.write_text('role = "Owner"\n[[sources]]\nname = "Desk"\nkind = "demo"\n')
+    with pytest.raises(config_module.ConfigError) as caught:
+        config_module.load(path)
+    dialog = SettingsDialog(path, None, error=caught.value)
+    qtbot.addWidget(dialog)
+    role = dialog.general.role
+    assert role.currentText() == "Owner"
+    assert "is not a role" in dialog.general.errors["role"].text()
+    assert dialog.save() is None  # not saved as an assistant behind the person's back
+    assert 'role = "Owner"' in path.read_text()
+    role.setCurrentIndex(role.findData("owner"))
+    assert dialog.save() is not None
+    assert config_module.load(path).role == "owner"

@@ -42,6 +42,8 @@ class GeneralPage(QWidget):
             every = schema.empty_means("sources", "interval", role)
             self.role.addItem(_(ROLE_TEXTS[role]).format(every=every), role)
         role = data.get("role", schema.default("", "role"))
+        if self.role.findData(role) < 0:  # not a role (a hand-edited file): kept, to be named
+            self.role.addItem(str(role), role)
         self.role.setCurrentIndex(max(0, self.role.findData(role)))
         box, error = with_error(self.role)
         form.addRow(_(schema.declared("", "role").label), box)

@@ -242,6 +242,8 @@ class SourceForm(QWidget):
     def set_role(self, role: str) -> None:
         """The "empty: every N minutes" of the interval follows the role's declared default."""
         example = schema.DEFAULT_INTERVAL["assistant"]
+        if role not in schema.ROLES:  # a file's misspelt role, shown as an error until mended
+            role = schema.default("", "role")
         means = schema.empty_means("sources", "interval", role)
         self.interval.setPlaceholderText(
             _("e.g. {example} (empty: {means})").format(example=example, means=means)
