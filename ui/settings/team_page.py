@@ -51,6 +51,7 @@ class JoinTeamDialog(QDialog):
             (_("Broker CA"), self.ca),
         ):
             form.addRow(label, field)
+            field.textChanged.connect(self._offer_save)
         lay.addLayout(form)
         self.connect_button = QPushButton(_("Connect and list the hub's helpdesks"))
         self.connect_button.clicked.connect(self.list_sources)
@@ -60,6 +61,10 @@ class JoinTeamDialog(QDialog):
         self.picks = QVBoxLayout()
         lay.addLayout(self.picks)
         self.boxes: dict[str, list[QCheckBox]] = {}
+        self.offered: dict[str, list[str]] = {}  # the hub's list shown: self.boxes' names
+        # The fields a listing was asked with, and those the list shown was read with.
+        self._asked: tuple[Team, str] | None = None
+        self._read: tuple[Team, str] | None = None
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
         )
@@ -87,6 +92,33 @@ class JoinTeamDialog(QDialog):
             heartbeat=timedelta(seconds=15),
         )
 
+    def _fields(self) -> tuple[Team, str]:
+        return self.settings(), self.password.text()
+
+    def _current(self) -> bool:
+        """Whether a list is shown and was read with the fields as they are now. Save stores
+        the fields with the helpdesks ticked: fields edited since (another team, login or
+        password) were never tried on the hub, and the list may be another team's."""
+        return bool(self.boxes) and self._read == self._fields()
+
+    def _offer_save(self) -> None:
+        """Save only for the list read with the fields as they are now (see ``_current``)."""
+        if not self.boxes:
+            return  # nothing listed: Save is off, and the note says why
+        current = self._current()
+        self.save_button.setEnabled(current)
+        if current:
+            self._say(_("Tick what you follow; no category ticked: all of them."), ok=True)
+        else:
+            self._say(self._stale_text(), ok=False)
+
+    @staticmethod
+    def _stale_text() -> str:
+        return _(
+            "The connection details changed since the list was read: connect and list the "
+            "hub's helpdesks again."
+        )
+
     def _checked(self) -> str:
         """What is wrong with the fields, as config validation says it ("" when nothing)."""
         table = join_table(self.settings(), {})["team"]
@@ -103,35 +135,52 @@ class JoinTeamDialog(QDialog):
             return
         self.connect_button.setEnabled(False)
         self._say(_("Connecting…"))
-        settings, password = self.settings(), self.password.text()
+        self._asked = self._fields()
+        settings, password = self._asked
         self.worker.run(lambda: hub_sources(settings, password))
 
     def _listed(self, result: tuple[dict[str, list[str]], str]) -> None:
         found, problem = result
         self.connect_button.setEnabled(True)
+        ticked = self._ticked()
         for boxes in self.boxes.values():
             for box in boxes:
                 self.picks.removeWidget(box)
                 box.deleteLater()
         self.boxes = {}
+        self.offered = {}
+        self._read = None
         if not found:
             problem = _("Could not list the hub's helpdesks: {problem}").format(problem=problem)
             self._say(problem, ok=False)
             self.save_button.setEnabled(False)
             return
-        self._say(_("Tick what you follow; no category ticked: all of them."), ok=True)
         for name, categories in found.items():
             source = QCheckBox(name.replace("&", "&&"))  # a name's '&' shown, not a mnemonic
-            source.setChecked(True)
+            source.setChecked(ticked.get((name, None), True))
             self.picks.addWidget(source)
             self.boxes[name] = [source]
             for category in categories:
                 box = QCheckBox("    " + category.replace("&", "&&"))
+                box.setChecked(ticked.get((name, category), False))
                 self.picks.addWidget(box)
                 self.boxes[name].append(box)
-        self.save_button.setEnabled(True)
+        self.offered = found
+        self._read = self._asked
+        self._offer_save()  # the fields may have been edited while the hub was asked
         retab(self)
         self.adjustSize()
+
+    def _ticked(self) -> dict[tuple[str, str | None], bool]:
+        """The boxes shown, ticked or not, by (source, category), the source's own box by
+        (source, None): listing again keeps them for what the hub still offers."""
+        ticked: dict[tuple[str, str | None], bool] = {}
+        for name, categories in self.offered.items():
+            source, *boxes = self.boxes[name]
+            ticked[(name, None)] = source.isChecked()
+            for category, box in zip(categories, boxes, strict=True):
+                ticked[(name, category)] = box.isChecked()
+        return ticked
 
     def picked(self) -> dict[str, list[str]]:
         return {
@@ -141,12 +190,19 @@ class JoinTeamDialog(QDialog):
         }
 
     def save(self) -> None:
+        if not self._current():
+            self._say(self._stale_text(), ok=False)
+            return
         if not self.picked():
             self._say(_("Tick at least one of the hub's helpdesks"), ok=False)
             return
+        settings, password = self._fields()
+        table = join_table(settings, self.picked())
         try:
-            secret_store.set("team", self.password.text())
-            self.config = config_module.save(join_table(self.settings(), self.picked()), self.path)
+            # Checked before the password is stored: a save refused leaves the keyring as it was.
+            config_module.from_dict(table, self.path)
+            secret_store.set("team", password)
+            self.config = config_module.save(table, self.path)
         except ConfigError as exc:
             self._say(_("Not saved: {problem}").format(problem=exc.message), ok=False)
             return
