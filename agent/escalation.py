@@ -24,7 +24,7 @@ import logging
 import random
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
@@ -282,6 +282,33 @@ def keyring_name(target: str, place: str, taken: Iterable[str]) -> str:
     while name.casefold() in used:
         name, n = f"{base}-{n}", n + 1
     return name
+
+
+def keyring_names(table: Mapping[str, Any]) -> set[str]:
+    """The keyring entries an ``[escalation]`` table (as in the file) names as ``keyring:NAME``,
+    in its levels' ``notify`` and in its ``digest_to``."""
+    targets: list[Any] = []
+    for level in table.get("levels", []):
+        if isinstance(level, Mapping) and isinstance(level.get("notify"), list):
+            targets += level["notify"]
+    if isinstance(table.get("digest_to"), list):
+        targets += table["digest_to"]
+    texts = [str(t) for t in targets]
+    names = {t[len(KEYRING_PREFIX) :].strip() for t in texts if t.startswith(KEYRING_PREFIX)}
+    return names - {""}
+
+
+def unused_keyring_names(opened: Mapping[str, Any], saved: Mapping[str, Any]) -> set[str]:
+    """The keyring entries the ``[escalation]`` table ``opened`` named that the settings
+    ``saved`` (the whole document) no longer use, to delete once they are saved. A name still
+    used keeps its entry (compared without case: some keyrings ignore it), and so does one the
+    keyring holds for something else: a helpdesk's token (under its name), the team's
+    password ("team", agent.team)."""
+    sources = saved.get("sources", [])
+    used = keyring_names(saved.get("escalation", {})) | {"team"}
+    used |= {str(s.get("name", "")) for s in sources if isinstance(s, Mapping)}
+    folded = {name.casefold() for name in used}
+    return {name for name in keyring_names(opened) if name.casefold() not in folded}
 
 
 # --------------------------------------------------------------------------- message texts

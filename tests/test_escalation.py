@@ -950,3 +950,39 @@ def test_a_channel_failing_for_a_day_is_still_retried_every_half_hour() -> None:
         delay = escalation.retry_delay(attempts, random.Random(attempts))
         assert timedelta(minutes=24) <= delay <= timedelta(minutes=36)
     assert escalation.retry_delay(1, random.Random(0)) <= timedelta(seconds=36)
+
+
+def test_the_keyring_names_a_saved_escalation_table_no_longer_uses() -> None:
+    opened = {
+        "levels": [
+            {"after": "0m", "notify": ["owner-desktop", "keyring:escalation-mailto-level1"]},
+            {"after": "1h", "notify": ["keyring: escalation-slack-level2", "keyring:Desk"]},
+        ],
+        "digest_to": ["keyring:team", "keyring:shared", "ntfy://digest"],
+    }
+    assert escalation.keyring_names(opened) == {
+        "escalation-mailto-level1",
+        "escalation-slack-level2",
+        "Desk",
+        "team",
+        "shared",
+    }
+    saved = {
+        "sources": [{"name": "Desk", "kind": "demo"}],
+        "escalation": {
+            "levels": [{"after": "0m", "notify": ["keyring:SHARED"]}],
+            "digest_to": ["ntfy://digest"],
+        },
+    }
+    # Desk's token and the team's password are the keyring's for other things: never deleted
+    assert escalation.unused_keyring_names(opened, saved) == {
+        "escalation-mailto-level1",
+        "escalation-slack-level2",
+    }
+    assert escalation.unused_keyring_names(opened, {"sources": []}) == {
+        "escalation-mailto-level1",
+        "escalation-slack-level2",
+        "Desk",
+        "shared",
+    }
+    assert escalation.keyring_names({"levels": ["bad", {"notify": "keyring:x"}]}) == set()

@@ -295,3 +295,74 @@ def test_tab_follows_the_reading_order_when_rows_come_and_go(qtbot, tmp_path) ->
     assert tab_chain(level.after, 2) == [first.edit, first.test_button]
     assert tab_chain(first.remove_button, 1) == [second.edit]
     assert tab_chain(second.remove_button, 1) == [level.targets.add_button]
+
+
+def test_a_levels_when_is_kept_on_saving(qtbot, tmp_path) -> None:
+    path = tmp_path / "ticketbell.toml"
+    raw = {
+        "sources": DEMO_SOURCE,
+        "role": "owner",
+        "escalation": {
+            "levels": [
+                {"after": "0m", "notify": ["owner-desktop"], "when": "nobody_watching"},
+                {"after": "30m", "notify": ["ntfy://first-topic"]},
+            ]
+        },
+    }
+    dialog = dialog_for(qtbot, tmp_path, raw)
+    dialog.escalation.levels[1].after.setText("45m")
+    assert dialog.save() is not None
+    assert config_module.read_toml(path)["escalation"]["levels"] == [
+        {"after": "0m", "notify": ["owner-desktop"], "when": "nobody_watching"},
+        {"after": "45m", "notify": ["ntfy://first-topic"]},
+    ]
+    esc = config_module.load(path).escalation
+    assert [lv.when for lv in esc.levels] == ["nobody_watching", "overdue"]
+
+
+def test_a_removed_or_replaced_secret_target_leaves_the_keyring_once_saved(qtbot, tmp_path) -> None:
+    path = tmp_path / "ticketbell.toml"
+    dialog = dialog_for(qtbot, tmp_path, {"sources": DEMO_SOURCE})
+    level = dialog.escalation.add_level({"after": "0m", "notify": []})
+    level.targets.add("mailto://a:pw-first-111@mail.example.com?to=a@example.com")
+    level.targets.add("mailto://b:pw-second-22@mail.example.com?to=b@example.com")
+    dialog.escalation.digest_to.add("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ")
+    assert dialog.save() is not None
+    dialog.escalation.settle_secrets(dialog.data)  # as the dialog's save() does
+    names = ["escalation-mailto-level1", "escalation-mailto-level1-2", "escalation-slack-digest"]
+    assert all(secret_store.stored(name) for name in names)
+
+    again = SettingsDialog(path, config_module.load(path))
+    qtbot.addWidget(again)
+    page = again.escalation
+    page.levels[0].targets.rows[0].remove_button.click()
+    digest = page.digest_to.rows[0]
+    digest.replace_button.click()
+    digest.edit.setText("ntfy://digest-topic")
+    assert again.save() is not None
+    page.settle_secrets(again.data)
+    assert config_module.load(path).escalation.digest_to == ("ntfy://digest-topic",)
+    assert [secret_store.stored(name) for name in names] == ["", "the keyring", ""]
+    assert "pw-second-22" in secret_store.get("escalation-mailto-level1-2")
+
+
+def test_a_typed_secret_not_yet_stored_is_an_unsaved_change(qtbot, tmp_path) -> None:
+    path = tmp_path / "ticketbell.toml"
+    dialog = dialog_for(qtbot, tmp_path, {"sources": DEMO_SOURCE})
+    level = dialog.escalation.add_level({"after": "0m", "notify": []})
+    row = level.targets.add("")
+    assert not dialog.escalation.typed_secrets()
+    row.edit.setText("mailto://u:pw-OLD-1@mail.example.com?to=x@example.com")  # not left yet
+    assert dialog.escalation.typed_secrets()
+    assert dialog.save() is not None
+    assert not dialog.escalation.typed_secrets()
+
+    again = SettingsDialog(path, config_module.load(path))
+    qtbot.addWidget(again)
+    kept = again.escalation.levels[0].targets.rows[0]
+    assert not again.escalation.typed_secrets()
+    kept.replace_button.click()
+    kept.edit.setText("mailto://u:pw-NEW-2@mail.example.com?to=x@example.com")
+    kept.absorb()
+    assert again.collect() == again.pristine  # the same keyring:NAME: the table cannot tell
+    assert again.escalation.typed_secrets()

@@ -3,6 +3,7 @@ digest. Labels and hints are the declarations' (``agent.config.schema.ESCALATION
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from PySide6.QtCore import Signal
@@ -18,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agent import channels
+from agent import channels, escalation
 from agent import secrets as secret_store
 from agent.config import ConfigError, schema
 from agent.i18n import _
@@ -43,12 +44,14 @@ def _label(key: str) -> str:
 
 
 class LevelBox(QGroupBox):
-    """One escalation level: how long after the breach, and whom it tells."""
+    """One escalation level: how long after the breach, and whom it tells. The keys the box
+    has no field for (``when``) are kept as they were loaded."""
 
     removed = Signal(object)
 
     def __init__(self, level: dict[str, Any]) -> None:
         super().__init__()
+        self.level = copy.deepcopy(level)  # as loaded: collect() changes only after and notify
         form = QFormLayout(self)
         after = schema.declared("escalation.levels", "after")
         self.after = QLineEdit(str(level.get("after", "")))
@@ -97,6 +100,7 @@ class EscalationPage(QWidget):
                 self.add_level(level)
         self.collected: list[Collected] = []
         self.index: dict[str, QLabel] = {}
+        self.opened = copy.deepcopy(esc)  # what settle_secrets() compares the saved table with
 
     def _sending_form(self, esc: dict[str, Any]) -> QFormLayout:
         form = QFormLayout()
@@ -141,6 +145,9 @@ class EscalationPage(QWidget):
         for n, box in enumerate(self.levels, 1):
             box.set_number(n)
 
+    def _rows(self) -> list[TargetRow]:
+        return [r for b in self.levels for r in b.targets.rows] + self.digest_to.rows
+
     def _targets(self, rows: list[TargetRow], key: str, place: str, taken: set[str]) -> list[str]:
         """The rows' config values; typed secret URLs are kept in :attr:`collected`."""
         values: list[str] = []
@@ -158,13 +165,14 @@ class EscalationPage(QWidget):
             self.index[key] = self.index[f"{key}.notify"] = box.targets.error
             self.index[f"{key}.after"] = box.after_error
             notify = self._targets(box.targets.rows, f"{key}.notify", f"level{i + 1}", taken)
-            levels.append({"after": box.after.text().strip() or "0m", "notify": notify})
+            after = box.after.text().strip() or "0m"
+            levels.append({**copy.deepcopy(box.level), "after": after, "notify": notify})
         return levels
 
     def collect(self, esc: dict[str, Any], taken: set[str]) -> dict[str, Any]:
         """Write the page into ``esc`` (a copy of the config's [escalation] table). Typed secret
         URLs become ``keyring:NAME``; :attr:`collected` keeps what to store on saving."""
-        rows = [r for b in self.levels for r in b.targets.rows] + self.digest_to.rows
+        rows = self._rows()
         prefix = channels.KEYRING_PREFIX
         taken |= {
             r.value[len(prefix) :] for r in rows if r.value.startswith(prefix) and not r.secret_url
@@ -202,6 +210,22 @@ class EscalationPage(QWidget):
         for row, value, secret in self.collected:
             if secret is not None:
                 row.stored(value)
+
+    def typed_secrets(self) -> bool:
+        """Whether a target holds a typed secret URL not stored in the keyring yet (the collected
+        table need not differ: a replaced secret keeps its ``keyring:NAME``)."""
+        rows = self._rows()
+        for row in rows:
+            row.absorb()  # what is typed in a field not left yet
+        return any(row.secret_url for row in rows)
+
+    def settle_secrets(self, saved: dict[str, Any]) -> None:
+        """Once the settings ``saved`` (the whole document) are saved: the keyring entries the
+        opened table named and the saved settings no longer use (a removed or replaced
+        target's) are deleted, so the keyring holds the secrets the settings name."""
+        for name in sorted(escalation.unused_keyring_names(self.opened, saved)):
+            secret_store.delete(name)
+        self.opened = copy.deepcopy(saved.get("escalation", {}))
 
     def show_error(self, exc: ConfigError) -> bool:
         return show_error_in(self.index, exc)
