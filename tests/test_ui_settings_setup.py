@@ -601,3 +601,14 @@ def test_a_misspelt_role_is_named_not_replaced_by_another(qtbot, tmp_path) -> No
     role.setCurrentIndex(role.findData("owner"))
     assert dialog.save() is not None
     assert config_module.load(path).role == "owner"
+
+
+def test_business_hours_that_cannot_be_read_are_said_not_replaced_silently(qtbot, tmp_path) -> None:
+    raw = {
+        "sources": [{"name": "Desk", "kind": "demo"}],
+        "business_hours": {"timezone": "Europe/Berlin", "days": "Mon-Fri", "hours": "9-17"},
+    }
+    dialog = SettingsDialog(tmp_path / "ticketbell.toml", None, raw=raw)
+    qtbot.addWidget(dialog)
+    said = dialog.response.hours_error.text()
+    assert "'9-17' could not be read; set the hours" in said  # the 09:00-17:00 shown is a guess

@@ -121,11 +121,11 @@ def _parse_days(text: str) -> set[int] | None:
         return None
 
 
-def _parse_hours(text: str) -> tuple[QTime, QTime]:
+def _parse_hours(text: str) -> tuple[QTime, QTime] | None:
     try:
         start, end = config_module.parse_time_range(text)
     except ValueError:
-        return QTime(9, 0), QTime(17, 0)
+        return None
     ends = QTime(0, 0) if end == time.max else QTime(end.hour, end.minute)
     return QTime(start.hour, start.minute), ends
 
@@ -186,6 +186,9 @@ class ResponsePage(QWidget):
             show(self.days_error, unread)
         box, self.hours_error = with_error(self._hours(hours), _(_bh("hours").help))
         form.addRow(_(_bh("hours").label), box)
+        if self.bh_hours_unread:  # shown as 09:00-17:00, which the person may not want
+            unread = _("{hours} could not be read; set the hours")
+            show(self.hours_error, unread.format(hours=repr(hours.get("hours"))))
         box, self.holidays_error = with_error(self._holidays(hours))
         form.addRow(_(_bh("holidays").label), box)
         return self.hours_box
@@ -222,7 +225,9 @@ class ResponsePage(QWidget):
         self.bh_end = QTimeEdit()
         for edit in (self.bh_start, self.bh_end):
             edit.setDisplayFormat("HH:mm")
-        start, end = _parse_hours(str(hours.get("hours", _bh("hours").default)))
+        read = _parse_hours(str(hours.get("hours", _bh("hours").default)))
+        self.bh_hours_unread = read is None
+        start, end = read or (QTime(9, 0), QTime(17, 0))
         self.bh_start.setTime(start)
         self.bh_end.setTime(end)
         self.bh_start.setAccessibleName(_("Opens at"))
