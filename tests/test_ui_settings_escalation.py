@@ -328,7 +328,6 @@ def test_a_removed_or_replaced_secret_target_leaves_the_keyring_once_saved(qtbot
     level.targets.add("mailto://b:pw-second-22@mail.example.com?to=b@example.com")
     dialog.escalation.digest_to.add("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ")
     assert dialog.save() is not None
-    dialog.escalation.settle_secrets(dialog.data)  # as the dialog's save() does
     names = ["escalation-mailto-level1", "escalation-mailto-level1-2", "escalation-slack-digest"]
     assert all(secret_store.stored(name) for name in names)
 
@@ -339,8 +338,7 @@ def test_a_removed_or_replaced_secret_target_leaves_the_keyring_once_saved(qtbot
     digest = page.digest_to.rows[0]
     digest.replace_button.click()
     digest.edit.setText("ntfy://digest-topic")
-    assert again.save() is not None
-    page.settle_secrets(again.data)
+    assert again.save() is not None  # and then settles the keyring
     assert config_module.load(path).escalation.digest_to == ("ntfy://digest-topic",)
     assert [secret_store.stored(name) for name in names] == ["", "the keyring", ""]
     assert "pw-second-22" in secret_store.get("escalation-mailto-level1-2")
@@ -366,3 +364,4 @@ def test_a_typed_secret_not_yet_stored_is_an_unsaved_change(qtbot, tmp_path) -> 
     kept.absorb()
     assert again.collect() == again.pristine  # the same keyring:NAME: the table cannot tell
     assert again.escalation.typed_secrets()
+    assert again.edited()  # so closing the window asks before dropping it

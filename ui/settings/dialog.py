@@ -166,10 +166,13 @@ class SettingsDialog(QDialog):
 
     def edited(self) -> bool:
         """Whether anything differs from what was opened or last saved: the settings, a typed
-        token, start at login (which the system keeps, not the file)."""
+        token or channel secret, start at login (which the system keeps, not the file)."""
         data = self.collect()  # keeps the shown helpdesk's typed token with the others'
         return (
-            data != self.pristine or any(self.helpdesks.typed) or self.general.autostart_changed()
+            data != self.pristine
+            or any(self.helpdesks.typed)
+            or self.escalation.typed_secrets()
+            or self.general.autostart_changed()
         )
 
     @property
@@ -235,6 +238,7 @@ class SettingsDialog(QDialog):
             if not self.demo:
                 config = config_module.save(data, self.path)
                 self.helpdesks.settle_secrets()
+                self.escalation.settle_secrets(data)
             self.general.apply_autostart()
         except ConfigError as exc:
             self.show_errors(config_module.problems(data, self.path) or [exc])
