@@ -603,6 +603,20 @@ def test_a_misspelt_role_is_named_not_replaced_by_another(qtbot, tmp_path) -> No
     assert config_module.load(path).role == "owner"
 
 
+def test_a_misspelt_sender_is_named_not_replaced_by_another(qtbot, tmp_path) -> None:
+    path = tmp_path / "ticketbell.toml"
+    raw = {
+        "role": "owner",
+        "sources": [{"name": "Desk", "kind": "demo"}],
+        "escalation": {"sent_by": "Assistant"},
+    }
+    dialog = SettingsDialog(path, None, raw=raw)
+    qtbot.addWidget(dialog)
+    assert dialog.escalation.sent_by.currentText() == "Assistant"
+    assert dialog.save() is None  # not saved as sent by the owner behind the person's back
+    assert "is not a role" in dialog.escalation.sent_by_error.text()
+
+
 def test_business_hours_that_cannot_be_read_are_said_not_replaced_silently(qtbot, tmp_path) -> None:
     raw = {
         "sources": [{"name": "Desk", "kind": "demo"}],

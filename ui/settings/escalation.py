@@ -115,6 +115,8 @@ class EscalationPage(QWidget):
         self.sent_by.addItem(_("The owner's Ticketbell (recommended)"), "owner")
         self.sent_by.addItem(_("Every assistant's Ticketbell"), "assistant")
         sent_by = esc.get("sent_by", schema.default("escalation", "sent_by"))
+        if self.sent_by.findData(sent_by) < 0:  # not a role (a hand-edited file): kept, named
+            self.sent_by.addItem(str(sent_by), sent_by)
         self.sent_by.setCurrentIndex(max(0, self.sent_by.findData(sent_by)))
         box, self.sent_by_error = with_error(
             self.sent_by, _(schema.declared("escalation", "sent_by").help)
