@@ -405,10 +405,12 @@ def test_import_in_settings_takes_every_page_of_the_file(qtbot, tmp_path) -> Non
         'hours = "08:00-16:00"\n'
     )
     path = tmp_path / "ticketbell.toml"
+    secret_store.set("escalation-mailto-level1", "mailto://u:pw-old-4410@example.com")
     opened = {
         "role": "assistant",
         "windows": {"default": "2h"},
         "sources": [{"name": "Desk", "kind": "demo"}],
+        "escalation": {"levels": [{"after": "1h", "notify": ["keyring:escalation-mailto-level1"]}]},
     }
     dialog = SettingsDialog(path, None, raw=opened)
     qtbot.addWidget(dialog)
@@ -425,6 +427,7 @@ def test_import_in_settings_takes_every_page_of_the_file(qtbot, tmp_path) -> Non
     assert saved.alerts.sound == "bell" and saved.alerts.quiet_hours is not None
     assert [level.after for level in saved.escalation.levels] == [timedelta(minutes=30)]
     assert saved.business_hours is not None
+    assert secret_store.stored("escalation-mailto-level1") == ""  # the replaced level's secret
 
 
 def test_the_hints_say_the_declared_defaults_for_each_role(qtbot, tmp_path) -> None:

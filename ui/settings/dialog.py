@@ -308,12 +308,14 @@ class SettingsDialog(QDialog):
         # the file is the whole of the settings, as `ticketbell --import` and the wizard take
         # it: the other pages are built anew from it (they kept what they were opened with)
         shown = self.tabs.currentIndex()
+        opened = self.escalation.opened  # its secrets go once the imported settings are saved
         while self.tabs.count() > 1:
             page = self.tabs.widget(1)
             self.tabs.removeTab(1)
             if page is not None:
                 page.deleteLater()
         self._add_setting_pages()
+        self.escalation.opened = opened
         self.tabs.setCurrentIndex(shown)
         retab(self)
         return True
