@@ -170,14 +170,19 @@ def test_a_url_with_a_password_goes_to_the_keyring_and_is_shown_masked(
     assert secret_store.get("escalation-mailto-level1") == mailbox.url("pw-Other-0815")
 
 
-def test_two_secret_urls_get_two_keyring_entries(qtbot, tmp_path) -> None:
-    path = tmp_path / "ticketbell.toml"
+def saved_with_three_secret_targets(qtbot, tmp_path) -> None:
+    """Settings saved with two e-mail targets on one level and a Slack digest, all secret."""
     dialog = dialog_for(qtbot, tmp_path, {"sources": DEMO_SOURCE})
     level = dialog.escalation.add_level({"after": "0m", "notify": []})
     level.targets.add("mailto://a:pw-first-111@mail.example.com?to=a@example.com")
     level.targets.add("mailto://b:pw-second-22@mail.example.com?to=b@example.com")
     dialog.escalation.digest_to.add("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ")
     assert dialog.save() is not None
+
+
+def test_two_secret_urls_get_two_keyring_entries(qtbot, tmp_path) -> None:
+    path = tmp_path / "ticketbell.toml"
+    saved_with_three_secret_targets(qtbot, tmp_path)
     esc = config_module.load(path).escalation
     assert esc.levels[0].notify == (
         "keyring:escalation-mailto-level1",
@@ -322,12 +327,7 @@ def test_a_levels_when_is_kept_on_saving(qtbot, tmp_path) -> None:
 
 def test_a_removed_or_replaced_secret_target_leaves_the_keyring_once_saved(qtbot, tmp_path) -> None:
     path = tmp_path / "ticketbell.toml"
-    dialog = dialog_for(qtbot, tmp_path, {"sources": DEMO_SOURCE})
-    level = dialog.escalation.add_level({"after": "0m", "notify": []})
-    level.targets.add("mailto://a:pw-first-111@mail.example.com?to=a@example.com")
-    level.targets.add("mailto://b:pw-second-22@mail.example.com?to=b@example.com")
-    dialog.escalation.digest_to.add("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ")
-    assert dialog.save() is not None
+    saved_with_three_secret_targets(qtbot, tmp_path)
     names = ["escalation-mailto-level1", "escalation-mailto-level1-2", "escalation-slack-digest"]
     assert all(secret_store.stored(name) for name in names)
 
