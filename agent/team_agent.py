@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from agent import team
+from agent import secrets, team
 from agent.config import Config, SourceConfig, Team
 from agent.engine import Agent, make_source
 from agent.engine.commands import CheckNow
@@ -225,10 +225,15 @@ def open_team_agent(config: Config, queue: LocalQueue, hub: bool = True) -> Team
 
 def claim_once(settings: Team, source: str, ticket: str, release: bool, wait: float = 10.0) -> str:
     """``ticketbell claim``: publish (or end) one claim and say what happened."""
-    password = team_password(settings)
-    if password is None:
-        return _("no team password: `ticketbell secret set team`")
-    link = TeamLink(settings, password, {}, presence=False)
+    try:
+        password = secrets.get("team", settings.secret_env)
+    except secrets.SecretUnavailable as exc:  # secret_env unset is said as such, by its name
+        return str(exc) if settings.secret_env else _(team.NO_PASSWORD)
+    try:
+        link = TeamLink(settings, password, {}, presence=False)
+    except OSError as exc:  # the CA file went since the config was checked, or is not one
+        cannot = _("cannot connect to the team broker {broker}").format(broker=settings.broker)
+        return f"{cannot}: {exc.strerror or exc}"
     try:
         if link.connected.wait(wait):
             info = link.claim(source, ticket, release)

@@ -501,6 +501,27 @@ def test_a_claim_from_the_terminal_marks_the_ticket_in_the_running_agent(
     assert anna.status.tickets[0].claimed_by is None  # her own claim is no news to her
 
 
+def test_a_claim_without_its_password_variable_names_the_variable(monkeypatch) -> None:
+    monkeypatch.delenv("TICKETBELL_TEST_UNSET_PASSWORD", raising=False)
+    terminal = Team("mqtt://127.0.0.1:9", TEAM, "anna", secret_env="TICKETBELL_TEST_UNSET_PASSWORD")
+    said = claim_once(terminal, "Zendesk", "1", release=False, wait=0.1)
+    assert "TICKETBELL_TEST_UNSET_PASSWORD is not set" in said  # not "secret set team"
+
+
+def test_a_claim_whose_broker_ca_file_is_gone_says_so_instead_of_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TICKETBELL_TEST_ANNA_PASSWORD", "some-password-1")
+    gone = str(tmp_path / "gone.pem")  # the config's check saw it; removed since
+    terminal = Team(
+        "mqtts://127.0.0.1:9", TEAM, "anna", secret_env="TICKETBELL_TEST_ANNA_PASSWORD", ca=gone
+    )
+    said = claim_once(terminal, "Zendesk", "1", release=False, wait=0.1)
+    assert (
+        said == "cannot connect to the team broker mqtts://127.0.0.1:9: No such file or directory"
+    )
+
+
 def test_a_broker_that_stops_is_said_in_words_not_as_an_unspecified_error(
     broker: Broker, opened: list[Any], caplog: pytest.LogCaptureFixture
 ) -> None:
