@@ -118,6 +118,12 @@ def test_import_keeps_an_existing_config_unless_forced(tmp_path, cli_env):
     assert config.load(cfg_path).sources[0].name == "Support desk"
     backup = cfg_path.with_name("ticketbell.toml.bak")
     assert config.load(backup).sources[0].name == "Mine"
+    assert f"the old config is kept as {backup}" in forced.stdout
+
+    again = run_cli(["--import", str(file), "--force"], cli_env)  # the same file once more
+    assert again.returncode == 0, again.stderr
+    assert "kept as" not in again.stdout  # nothing was replaced, so no copy to speak of
+    assert config.load(backup).sources[0].name == "Mine"  # the one copy is still the original
 
 
 def test_export_leaves_out_secrets_and_imports_again(tmp_path, cli_env):

@@ -109,3 +109,21 @@ def test_a_renamed_source_keeps_its_token_in_the_keyring() -> None:
     assert secret_store.stored("Front desk") == "the keyring"
     assert secret_store.get("Front desk") == TOKEN
     assert secret_store.stored("Desk") == ""
+
+
+def test_secret_set_refuses_a_blank_name_and_notes_one_no_source_has(tmp_path, cli_env) -> None:
+    """A typo stored a token nothing reads, and "" ended in the token file under no name."""
+    config_file = tmp_path / "ticketbell.toml"
+    config_file.write_text(
+        '[[sources]]\nname = "Support desk"\nkind = "freescout"\nurl = "https://help.example.com"\n'
+    )
+    blank = run_cli(["secret", "set", " "], cli_env, input="blank-TOKEN-31c9\n")
+    assert blank.returncode == 2
+    assert "kept under its source's name" in blank.stderr
+    typo = ["secret", "set", "Suport desk", "--config", str(config_file)]
+    stored = run_cli(typo, cli_env, input="typo-TOKEN-7d21\n")
+    assert stored.returncode == 0, stored.stderr  # stored: the source may come later
+    assert "has no source named 'Suport desk'; its sources: 'Support desk'" in stored.stderr
+    right = ["secret", "set", "support desk", "--config", str(config_file)]
+    fine = run_cli(right, cli_env, input="right-TOKEN-5e02\n")
+    assert fine.returncode == 0 and "no source named" not in fine.stderr

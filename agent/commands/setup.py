@@ -27,16 +27,16 @@ def import_command(args: argparse.Namespace) -> int:
     target = config_path(args)
     if not _agreed_to_risky(args, config) or not _may_replace(args, target):
         return EXIT_USAGE
-    replaced = target.exists()
+    backup = target.with_name(target.name + ".bak")
+    before = _stamp(backup)
     try:
         config = config_module.save(config.raw, target)  # keeps a replaced file as .bak
     except (OSError, ConfigError) as exc:
         said = _("cannot write {path}: {error}").format(path=target, error=exc)
         print(f"ticketbell: {said}", file=sys.stderr)
         return EXIT_USAGE
-    if replaced:
-        kept = target.with_name(target.name + ".bak")
-        print(_("the old config is kept as {path}").format(path=kept))
+    if _stamp(backup) != before:  # not when the file said the same already: no copy made
+        print(_("the old config is kept as {path}").format(path=backup))
     n = len(config.sources)
     said = ngettext(
         "imported {count} source from {file} into {path}",
@@ -184,7 +184,41 @@ def sources_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """When and how large ``path`` was last written (None: there is none), to tell whether a
+    save replaced it."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def _unknown_secret_name(args: argparse.Namespace) -> str:
+    """A note when the config names no source, channel or team by ``args.name`` (a typo
+    stores a token nothing reads), with the names it has; "" when it does or cannot be read."""
+    from agent.escalation import keyring_names
+
+    try:
+        config = load_config(args)
+    except ConfigError:
+        return ""
+    names = [s.name for s in config.sources]
+    known = {*names, *keyring_names(config.raw.get("escalation", {}))}
+    if config.team is not None:
+        known.add("team")
+    if args.name.casefold() in {name.casefold() for name in known}:
+        return ""
+    said = _("note: {path} has no source named {name}; its sources: {names}")
+    listed = ", ".join(repr(n) for n in names) or "-"
+    return said.format(path=config.path, name=repr(args.name), names=listed)
+
+
 def secret_command(args: argparse.Namespace) -> int:
+    if not args.name.strip():
+        said = _("a secret is kept under its source's name: `ticketbell secret set 'Support'`")
+        print(f"ticketbell: {said}", file=sys.stderr)
+        return EXIT_USAGE
     if args.action == "delete":
         secret_store.delete(args.name)
         print(_("deleted the secret of {name} (if there was one)").format(name=repr(args.name)))
@@ -210,6 +244,9 @@ def secret_command(args: argparse.Namespace) -> int:
     else:
         said = _("stored the secret of {name} in {file} (readable by you only)")
     print(said.format(name=repr(args.name), file=secret_store.token_file()))
+    note = _unknown_secret_name(args)
+    if note:
+        print(f"ticketbell: {note}", file=sys.stderr)
     return EXIT_OK
 
 
