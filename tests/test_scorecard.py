@@ -100,6 +100,17 @@ def test_the_text_summary_names_the_team_and_each_category() -> None:
     assert "  Billing: " in text and "  Sales: " in text
 
 
+def test_a_scorecard_of_one_day_says_the_day_before_in_words() -> None:
+    """`report --to DAY` alone is one day: it said "in brackets the 1 days before"."""
+    today = date(2026, 11, 23)
+    day = today - timedelta(days=1)
+    card = report.scorecard(week(today), report.Period(day, day))
+    assert "in brackets the day before;" in report.as_text(card)
+    assert "in brackets the day before.</p>" in report.as_html(card)
+    weekly = report.scorecard(week(today), report.Period(today - timedelta(days=7), day))
+    assert "in brackets the 7 days before;" in report.as_text(weekly)
+
+
 def test_the_agent_mails_the_scorecard_with_its_charts_inline(
     owner: Any, clock: Any, mailbox: Mailbox, webhook: Any, tmp_path: Any
 ) -> None:

@@ -234,11 +234,16 @@ SHORT = {
 }
 
 
+def the_days_before(days: int) -> str:
+    """What the figures in brackets cover: the period of as many days just before."""
+    return "the day before" if days == 1 else f"the {days} days before"
+
+
 def as_text(card: Scorecard) -> str:
     """A table per dimension; each figure as "now (before, trend)"."""
     lines = [
         f"Ticketbell scorecard: {card.period.text()}",
-        f"in brackets the {card.period.days} days before; waits and lateness in minutes",
+        f"in brackets {the_days_before(card.period.days)}; waits and lateness in minutes",
         "",
     ]
     for dimension in (TEAM, *DIMENSIONS):
@@ -276,8 +281,8 @@ def as_html(card: Scorecard, images: Iterable[tuple[str, str]] = ()) -> str:
         "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
         "td:first-child{text-align:left}.prev{color:#777;font-size:smaller}</style>",
         "</head><body>",
-        f"<h1>Ticketbell scorecard</h1><p>{e(card.period.text())}; in brackets the "
-        f"{card.period.days} days before.</p>",
+        f"<h1>Ticketbell scorecard</h1><p>{e(card.period.text())}; in brackets "
+        f"{the_days_before(card.period.days)}.</p>",
         *(f"<p><img src='{e(src)}' alt='{e(alt)}'></p>" for src, alt in images),
     ]
     for dimension in (TEAM, *DIMENSIONS):
