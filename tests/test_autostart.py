@@ -187,3 +187,17 @@ def test_cli_turns_start_at_login_on_and_off(cli_env):
     off = run_cli(["autostart", "off"], cli_env)
     assert "start at login: off" in off.stdout
     assert not entry.exists()
+
+
+def test_cli_start_at_login_keeps_the_config_and_data_folder_it_was_given(tmp_path, cli_env):
+    """`ticketbell --config X autostart on` started the default config at login."""
+    entry = Path(cli_env["XDG_CONFIG_HOME"]) / "autostart" / "ticketbell.desktop"
+    config_file, data = tmp_path / "team desk.toml", tmp_path / "data"
+    on = run_cli(
+        ["--config", str(config_file), "--data-dir", str(data), "autostart", "on"], cli_env
+    )
+    assert on.returncode == 0, on.stderr
+    (exec_line,) = [line for line in entry.read_text().splitlines() if line.startswith("Exec=")]
+    assert f'--config "{config_file}" --data-dir {data}' in exec_line
+    plain = run_cli(["autostart", "on"], cli_env)
+    assert plain.returncode == 0 and "--config" not in entry.read_text()  # the defaults: none

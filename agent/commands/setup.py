@@ -116,8 +116,11 @@ def autostart_command(args: argparse.Namespace) -> int:
     from agent import autostart
 
     if args.state:
+        # started at login with the config and data folder given here, not the default ones
+        chosen = [("--config", args.config), ("--data-dir", args.data_dir)]
+        paths = [arg for flag, path in chosen if path for arg in (flag, str(path.resolve()))]
         try:
-            autostart.set_enabled(args.state == "on")
+            autostart.set_enabled(args.state == "on", command=autostart.launch_command() + paths)
         except autostart.AutostartError as exc:
             print(f"ticketbell: {exc}", file=sys.stderr)
             return EXIT_USAGE
