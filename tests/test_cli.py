@@ -121,6 +121,47 @@ def test_check_never_counts_a_source_it_could_not_read_as_zero(tmp_path, cli_env
     assert "0 waiting —" not in out.stdout
 
 
+def test_check_json_never_counts_a_source_it_could_not_read_as_zero(tmp_path, cli_env):
+    """The JSON says what the table says ("? waiting", "at least 0 waiting"): it used to say
+    `"waiting": 0` for a helpdesk it could not reach, and for one without a token."""
+    from tests.fakes.web import closed_port_url
+
+    body = (
+        f'[[sources]]\nname = "Desk"\nkind = "json"\nurl = "{closed_port_url()}/t"\n'
+        'secret_env = "DESK_TOKEN"\nfields = { id = "id", created = "created" }\n'
+        '[[sources]]\nname = "Tokenless"\nkind = "zendesk"\nurl = "https://x.example.com"\n'
+        'user = "anna@example.com"\n'
+    )
+    cli_env["DESK_TOKEN"] = "cli-desk-token-5d1e"
+    out = check(tmp_path, cli_env, body)
+    assert out.returncode == 3, out.stderr
+    report = json.loads(out.stdout)
+    assert report["waiting"] is None
+    assert report["waiting_at_least"] == 0 and report["blind"] is True
+    assert [(s["name"], s["health"], s["waiting"], s["stale"]) for s in report["sources"]] == [
+        ("Desk", "failing", None, True),
+        ("Tokenless", "failing", None, True),
+    ]
+
+
+def test_check_json_says_why_it_counted_nothing(tmp_path, cli_env):
+    """No sources, or a data folder it cannot use: the same error object as a broken config
+    (stdout used to be empty), and UNKNOWN."""
+    empty = check(tmp_path, cli_env, 'role = "assistant"\n')
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    unusable = check(tmp_path, cli_env, DEMO, "--data-dir", str(tmp_path / "a-file"))
+    broken = check(tmp_path, cli_env, DEMO.replace('"5s"', '"soon"'))
+    for done, words in (
+        (empty, "no [[sources]] configured"),
+        (unusable, "cannot use the data folder: "),
+        (broken, "interval"),
+    ):
+        assert done.returncode == 3, done.stderr
+        said = json.loads(done.stdout)
+        assert said == {"error": said["error"], "waiting": None} and words in said["error"]
+        assert done.stderr.startswith("UNKNOWN: ") and "Traceback" not in done.stderr
+
+
 def test_config_validate_path_and_show(tmp_path, cli_env):
     good = write_config(tmp_path, DEMO + 'secret_env = "DEMO_TOKEN"\n')
     out = run_cli(["config", "validate", "--config", str(good)], cli_env)

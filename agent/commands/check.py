@@ -16,11 +16,11 @@ from agent.commands.common import (
     EXIT_UNKNOWN,
     EXIT_WAITING,
     load_config,
-    open_agent_or_say,
+    open_agent,
     setup_logging,
 )
 from agent.config import Config, ConfigError
-from agent.i18n import N_, _, ngettext, weekday_time
+from agent.i18n import N_, Text, _, ngettext, weekday_time
 from agent.model import Health, SourceHealth, Status, one_line
 
 
@@ -29,13 +29,16 @@ def check_command(args: argparse.Namespace) -> int:
     try:
         config = load_config(args)
     except ConfigError as exc:
-        if args.json:
-            print(orjson.dumps({"error": exc.english, "waiting": None}).decode())
-        print(f"UNKNOWN: {exc}", file=sys.stderr)
-        return EXIT_UNKNOWN
-    agent = open_agent_or_say(config, args, "UNKNOWN")
-    if agent is None:
-        return EXIT_UNKNOWN
+        return unknown(str(exc), exc.english, args.json)
+    # what open_agent_or_say says, kept as a Text: English in the JSON error object
+    if not config.sources:
+        why = Text(N_("{path}: no [[sources]] configured"), path=str(config.path))
+        return unknown(str(why), why.english, args.json)
+    try:
+        agent = open_agent(config, args)
+    except OSError as exc:
+        why = Text(N_("cannot use the data folder: {error}"), error=str(exc))
+        return unknown(str(why), why.english, args.json)
     team = None
     try:
         report = agent.poll_once()
@@ -56,8 +59,27 @@ def check_command(args: argparse.Namespace) -> int:
     return EXIT_WAITING if status.waiting or slowed else EXIT_OK
 
 
+def unknown(message: str, english: str, json: bool) -> int:
+    """Nothing could be counted: why on stderr (``message``, in the person's language) and, with
+    ``--json``, ``{"error": english, "waiting": null}`` on stdout, so a monitor reads no count."""
+    if json:
+        print(orjson.dumps({"error": english, "waiting": None}).decode())
+    print(f"UNKNOWN: {message}", file=sys.stderr)
+    return EXIT_UNKNOWN
+
+
+def known_waiting(s: SourceHealth) -> int | None:
+    """A source's count for the JSON: None where the table says "? waiting" (never read, so
+    nothing known), else its count (of the last read when ``s.stale``)."""
+    return None if s.stale and s.last_success is None and not s.waiting else s.waiting
+
+
 def check_json(status: Status, new_keys: frozenset[str], config: Config) -> dict[str, Any]:
-    """What `check --json` prints. A ticket's URL only when the tray would open it."""
+    """What `check --json` prints. A ticket's URL only when the tray would open it.
+
+    Never a false count: when not every source could be read (``status.blind``; the table's
+    "at least"), ``waiting`` is null and ``"blind": true`` and ``waiting_at_least`` are added; a
+    source not read now has ``"stale": true``, and ``"waiting": null`` if it was never read."""
     from agent.policy import ticket_url
 
     def url(source: str, value: str) -> str | None:
@@ -66,8 +88,10 @@ def check_json(status: Status, new_keys: frozenset[str], config: Config) -> dict
         except KeyError:
             return None
 
+    blind = {"waiting_at_least": status.waiting, "blind": True} if status.blind else {}
     return {
-        "waiting": status.waiting,
+        "waiting": None if status.blind else status.waiting,
+        **blind,
         "overdue": status.overdue,
         "due_soon": status.due_soon,
         "sources": [
@@ -76,7 +100,8 @@ def check_json(status: Status, new_keys: frozenset[str], config: Config) -> dict
                 "kind": s.kind,
                 "health": s.health.value,
                 "message": s.message_en,
-                "waiting": s.waiting,
+                "waiting": known_waiting(s),
+                **({"stale": True} if s.stale else {}),
             }
             for s in status.sources
         ],
