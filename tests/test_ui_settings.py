@@ -581,3 +581,56 @@ def test_the_categories_are_named_as_the_helpdesk_names_them(qtbot, tmp_path) ->
     for kind, words in (("zendesk", "My groups"), ("github", "My labels"), ("rt", "My queues")):
         form.kind.setCurrentIndex(form.kind.findData(kind))
         assert form.categories_label.text().replace("&", "").startswith(words), kind
+
+
+# ------------------------------------------------------------------ the first-run wizard's edges
+
+
+def _to_categories(qtbot, wizard: FirstRunWizard) -> None:
+    """Next on the Connect page: its live test, then on to the categories by itself."""
+    wizard.next()
+    qtbot.waitUntil(lambda: wizard.currentId() == 2, timeout=10_000)
+
+
+def test_cancel_after_the_last_page_keeps_nothing_the_wizard_wrote(qtbot, tmp_path) -> None:
+    """Cancel once the last page was reached (and left with Back): the file is as it was, with
+    no .bak of the wizard's own, and the token typed is not left in the keyring."""
+    path = tmp_path / "ticketbell.toml"
+    before = '# my own\n[[sources]]\nname = "Old desk"\nkind = "demo"\n'
+    path.write_text(before)
+    secret_store.set("Cancelled desk", "older-TOKEN-0a0a")
+    with local_server() as server:
+        fake = FakeFreeScout(server, "right-key-123")
+        wizard = FirstRunWizard(path)
+        qtbot.addWidget(wizard)
+        wizard.show()
+        wizard.kind.setCurrentIndex(wizard.kind.findData("freescout"))
+        wizard.next()
+        wizard.form.name.setText("Cancelled desk")
+        wizard.form.fields["url"].setText(fake.base)
+        wizard.form.token.setText("right-key-123")
+        _to_categories(qtbot, wizard)
+        wizard.next()
+        assert wizard.done_page.title() == "All set"
+        wizard.back()
+        wizard.form.categories.item(0).setCheckState(Qt.CheckState.Checked)
+        wizard.next()  # saved a second time
+        wizard.back()
+        with qtbot.waitSignal(wizard.finished_with) as done:
+            wizard.reject()
+    assert done.args[0] is None
+    assert path.read_text() == before
+    assert not path.with_name(path.name + ".bak").exists()
+    assert secret_store.get("Cancelled desk") == "older-TOKEN-0a0a"
+    secret_store.delete("Cancelled desk")
+
+    fresh = tmp_path / "fresh" / "ticketbell.toml"
+    wizard = FirstRunWizard(fresh)
+    qtbot.addWidget(wizard)
+    wizard.show()
+    wizard.next()
+    _to_categories(qtbot, wizard)
+    wizard.next()
+    assert fresh.exists()
+    wizard.reject()
+    assert not fresh.exists()

@@ -3,6 +3,7 @@ connection tested before going on, the categories to watch, saved."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from agent.config import Config, ConfigError, problems
 from agent.connection import ConnectionTest
 from agent.i18n import _, ngettext
 from agent.sources import KINDS
+from agent.storage import atomic_write
 from ui.access import ERROR, give_mnemonics, name_controls, show_focus, text_style
 from ui.settings.source_form import SourceForm
 from ui.settings.widgets import (
@@ -172,6 +174,10 @@ class FirstRunWizard(QWizard):
         self.config: Config | None = None
         self.imported: Config | None = None
         self.demo = False  # "Try the demo": run it without saving it as the person's settings
+        #: what the wizard's saves replaced, to put back on Cancel: each file as it was (None:
+        #: there was none) and each token name's (token, where), "" where nothing was stored
+        self.files_before: dict[Path, bytes | None] = {}
+        self.tokens_before: dict[str, tuple[str, str]] = {}
 
         self.addPage(self._start_page())
         self.form = SourceForm(with_categories=False)
@@ -296,6 +302,7 @@ class FirstRunWizard(QWizard):
         sources[0] = self.form.table()
         base["sources"] = sources
         try:
+            self._remember(self.form.name.text().strip())
             self.form.store_token()
             self.config = config_module.save(base, self.path)
         except ConfigError as exc:
@@ -365,8 +372,48 @@ class FirstRunWizard(QWizard):
             len(errors),
         ).format(count=len(errors), problems=said)
 
+    def _remember(self, *names: str) -> None:
+        """Before a save: the files and the tokens it may replace, as they are (once)."""
+        for path in (self.path, self.path.with_name(self.path.name + ".bak")):
+            if path not in self.files_before:
+                try:
+                    self.files_before[path] = path.read_bytes()
+                except (FileNotFoundError, NotADirectoryError):
+                    self.files_before[path] = None
+                except OSError:  # unreadable: not written over either (save reads it first)
+                    pass
+        for name in [n for n in names if n and n not in self.tokens_before]:
+            where = secret_store.stored(name)
+            with contextlib.suppress(secret_store.SecretUnavailable):
+                self.tokens_before[name] = (secret_store.get(name) if where else "", where)
+
+    def undo(self) -> None:
+        """Cancel: the settings file (and its .bak) and the tokens go back to what they were
+        before the wizard saved, so nothing the person did not finish is kept."""
+        for path, data in self.files_before.items():
+            with contextlib.suppress(OSError):
+                if data is None:
+                    path.unlink(missing_ok=True)
+                    continue
+                try:
+                    now: bytes | None = path.read_bytes()
+                except OSError:
+                    now = None
+                if now != data:
+                    atomic_write(path, data)
+        for name, (token, where) in self.tokens_before.items():
+            if not token:
+                secret_store.delete(name)
+                continue
+            with contextlib.suppress(secret_store.SecretUnavailable):
+                secret_store.set(name, token, to_file=where != secret_store.IN_KEYRING)
+        self.files_before, self.tokens_before = {}, {}
+        self.config = None
+
     def _finished(self, result: int) -> None:
         ok = result == QDialog.DialogCode.Accepted and self.config is not None
+        if not ok:
+            self.undo()
         self.finished_with.emit(self.config if ok else None)
 
 
