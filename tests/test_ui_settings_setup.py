@@ -626,3 +626,37 @@ def test_business_hours_that_cannot_be_read_are_said_not_replaced_silently(qtbot
     qtbot.addWidget(dialog)
     said = dialog.response.hours_error.text()
     assert "'9-17' could not be read; set the hours" in said  # the 09:00-17:00 shown is a guess
+
+
+# ------------------------------------------------------------------ the first-run wizard's edges
+
+
+def test_the_wizard_keeps_no_token_for_settings_it_cannot_save(
+    qtbot, tmp_path, monkeypatch, no_keyring
+) -> None:
+    """An empty name: the last page names the field; no "no keyring" question was asked and
+    no token was written under the empty name."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from tests.fakes.web import closed_port_url
+    from ui.settings import FirstRunWizard
+
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", staticmethod(lambda *a: asked.append(a[2])))
+    wizard = FirstRunWizard(tmp_path / "ticketbell.toml")
+    qtbot.addWidget(wizard)
+    wizard.show()
+    wizard.kind.setCurrentIndex(wizard.kind.findData("freescout"))
+    wizard.next()
+    wizard.form.name.setText("")
+    wizard.form.fields["url"].setText(closed_port_url())
+    wizard.form.token.setText(TOKEN)
+    wizard.next()
+    qtbot.waitUntil(lambda: wizard.connect_page.anyway.isVisibleTo(wizard), timeout=10_000)
+    wizard.connect_page.anyway.setChecked(True)
+    wizard.next()
+    wizard.next()
+    assert wizard.done_page.title() == "Not saved yet"
+    assert asked == []
+    assert not no_keyring.exists() and secret_store.stored("") == ""
+    assert wizard.form.token.text() == TOKEN  # still there, for the next try

@@ -302,6 +302,7 @@ class FirstRunWizard(QWizard):
         sources[0] = self.form.table()
         base["sources"] = sources
         try:
+            config_module.from_dict(base, self.path)  # checked first: a token only for these
             self._remember(self.form.name.text().strip())
             self.form.store_token()
             self.config = config_module.save(base, self.path)
