@@ -13,9 +13,10 @@
     ticketbell --import FILE         take a provisioning file as this user's config
     ticketbell --self-test           check that this installation works here
 
-Exit codes of ``check``: 0 nothing waiting, 1 waiting, 2 any overdue, 3 a source failed or the
-configuration is broken (UNKNOWN). A source the helpdesk has slowed down (a rate limit: "slowed
-down by the helpdesk until 10:42") is not a failure: at least 1, since its count may be behind.
+Exit codes of ``check``: 0 nothing waiting, 1 waiting, 2 any overdue, 3 a source failed, the
+configuration is broken or the command line is mistyped (UNKNOWN). A source the helpdesk has
+slowed down (a rate limit: "slowed down by the helpdesk until 10:42") is not a failure: at least
+1, since its count may be behind.
 Other commands exit 2 on a configuration error.
 """
 
@@ -24,9 +25,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from agent import __version__
 from agent import config as config_module
@@ -88,7 +90,23 @@ def __getattr__(name: str) -> Any:
 # --------------------------------------------------------------------------- set-up
 
 
-def _common_options(defaults: bool) -> argparse.ArgumentParser:
+class _Parser(argparse.ArgumentParser):
+    """``ticketbell``'s parsers: a usage error exits with ``usage_exit``, 2 as argparse's, but
+    3 (UNKNOWN) for ``check``, whose 2 tells a monitor that something is overdue. ``commands``:
+    the top parser's command parsers, by name."""
+
+    def __init__(self, *args: Any, usage_exit: int = EXIT_USAGE, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.usage_exit = usage_exit
+        self.commands: Mapping[str, argparse.ArgumentParser] = {}
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        words = {"prog": self.prog, "message": message}
+        self.exit(self.usage_exit, _("%(prog)s: error: %(message)s\n") % words)
+
+
+def _common_options(defaults: bool) -> _Parser:
     """The options taken before and after the command. After it they have no defaults of
     their own: argparse would otherwise reset what was given before the command
     (``ticketbell --config X check`` used the default config)."""
@@ -96,7 +114,7 @@ def _common_options(defaults: bool) -> argparse.ArgumentParser:
     def default(value: Any) -> Any:
         return value if defaults else argparse.SUPPRESS
 
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--config",
         type=Path,
@@ -128,9 +146,9 @@ def _common_options(defaults: bool) -> argparse.ArgumentParser:
     return common
 
 
-def _top_parser() -> argparse.ArgumentParser:
+def _top_parser() -> _Parser:
     """The options that stand before any command (the tray's own, and --import, --self-test)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ticketbell",
         description=_("Watches your helpdesks and rings when tickets wait for a reply."),
         parents=[_common_options(defaults=True)],
@@ -187,11 +205,12 @@ ARGPARSE_WORDS = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> _Parser:
     vars(argparse).update(_=_, ngettext=ngettext)
     common = _common_options(defaults=False)
     parser = _top_parser()
-    sub = parser.add_subparsers(dest="command", metavar=_("COMMAND"))
+    sub = parser.add_subparsers(dest="command", metavar=_("COMMAND"))  # _Parser, as this one
+    parser.commands = sub.choices
 
     run = sub.add_parser("run", parents=[common], help=_("run the agent (--headless: without Qt)"))
     run.add_argument("--headless", action="store_true", help=_("no tray icon: log and notify"))
@@ -199,7 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--role", choices=config_module.ROLES, help=_("override the configured role"))
     run.add_argument("--no-notify", action="store_true", help=_("no desktop notifications"))
 
-    check = sub.add_parser("check", parents=[common], help=_("poll once and print what waits"))
+    check = sub.add_parser(
+        "check",
+        parents=[common],
+        help=_("poll once and print what waits"),
+        usage_exit=EXIT_UNKNOWN,
+    )
     check.add_argument("--json", action="store_true", help=_("print JSON instead of a table"))
 
     cfg = sub.add_parser("config", parents=[common], help=_("validate, locate or show the config"))
@@ -223,9 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     return _with_commands(parser, sub, common)
 
 
-def _with_commands(
-    parser: argparse.ArgumentParser, sub: Any, common: Any
-) -> argparse.ArgumentParser:
+def _with_commands(parser: _Parser, sub: Any, common: Any) -> _Parser:
     """``parser`` with ``claim`` and ``report``, whose options their modules declare."""
     from agent.commands import claim, report
 
@@ -259,7 +281,10 @@ def main(
     """Run ``ticketbell ARGV``. The entry module (``ticketbell.py``) gives the tray app and the
     Qt half of the self-test; without them (``python -m agent``) only the commands run."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # as parse_args would, but `check`'s own parser says it: with its usage, exit 3
+        said_by = parser.commands["check"] if args.command == "check" else parser
+        said_by.error(_("unrecognized arguments: %s") % " ".join(unknown))
     args.verbose += getattr(args, "verbose_after", 0)
     command = args.command
     if command in ("check", "config", "sources"):

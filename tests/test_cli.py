@@ -162,6 +162,20 @@ def test_check_json_says_why_it_counted_nothing(tmp_path, cli_env):
         assert done.stderr.startswith("UNKNOWN: ") and "Traceback" not in done.stderr
 
 
+def test_a_mistyped_check_exits_unknown_not_overdue(cli_env):
+    """`check`'s 2 means "something overdue" to a monitor: a usage error (rc 2 from argparse)
+    was read as one. It is UNKNOWN (3), said with check's usage; other commands keep 2."""
+    for argv in (["check", "--jsn"], ["--bogus", "check"], ["check", "--config"]):
+        done = run_cli(argv, cli_env)
+        assert done.returncode == 3, (argv, done.stderr)
+        assert done.stderr.startswith("usage: ticketbell check ")
+        assert done.stderr.splitlines()[-1].startswith("ticketbell check: error: ")
+    assert "unrecognized arguments: --jsn" in run_cli(["check", "--jsn"], cli_env).stderr
+    other = run_cli(["config", "validate", "--jsn"], cli_env)
+    assert other.returncode == 2
+    assert other.stderr.splitlines()[-1] == "ticketbell: error: unrecognized arguments: --jsn"
+
+
 def test_config_validate_path_and_show(tmp_path, cli_env):
     good = write_config(tmp_path, DEMO + 'secret_env = "DEMO_TOKEN"\n')
     out = run_cli(["config", "validate", "--config", str(good)], cli_env)

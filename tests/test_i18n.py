@@ -409,8 +409,11 @@ def test_help_and_usage_errors_speak_the_system_language(cli_env):
     assert "--config PFAD" in done.stdout
     assert "show" not in done.stdout and "the " not in done.stdout
     wrong = run_cli(["check", "--bogus"], {**cli_env, "LANGUAGE": "fr"})
-    assert wrong.returncode == 2
-    assert wrong.stderr.splitlines()[-1] == "ticketbell : erreur : arguments non reconnus : --bogus"
+    assert wrong.returncode == 3  # check's usage errors are UNKNOWN: its 2 means overdue
+    assert (
+        wrong.stderr.splitlines()[-1]
+        == "ticketbell check : erreur : arguments non reconnus : --bogus"
+    )
 
 
 def test_json_output_and_log_stay_english(cli_env, tmp_path):
