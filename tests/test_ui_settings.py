@@ -634,3 +634,36 @@ def test_cancel_after_the_last_page_keeps_nothing_the_wizard_wrote(qtbot, tmp_pa
     assert fresh.exists()
     wizard.reject()
     assert not fresh.exists()
+
+
+def test_a_source_renamed_after_the_wizard_saved_keeps_its_token(qtbot, tmp_path) -> None:
+    """The token box's "stored" follows the name typed; saved, Back, renamed, saved again: the
+    token is under the new name, none left under the old one."""
+    path = tmp_path / "ticketbell.toml"
+    secret_store.set("FreeScout", "older-TOKEN-1b1b")
+    with local_server() as server:
+        fake = FakeFreeScout(server, "right-key-123")
+        wizard = FirstRunWizard(path)
+        qtbot.addWidget(wizard)
+        wizard.show()
+        wizard.kind.setCurrentIndex(wizard.kind.findData("freescout"))
+        wizard.next()
+        form = wizard.form
+        assert form.token.placeholderText() == "stored in the keyring — type to replace"
+        form.name.setText("Brand new desk")
+        assert form.token.placeholderText() == ""
+        secret_store.delete("FreeScout")
+        form.fields["url"].setText(fake.base)
+        form.token.setText("right-key-123")
+        _to_categories(qtbot, wizard)
+        wizard.next()
+        wizard.back()
+        wizard.back()
+        form.name.setText("Our desk")
+        _to_categories(qtbot, wizard)
+        wizard.next()
+    assert wizard.done_page.title() == "All set"
+    assert config_module.load(path).sources[0].name == "Our desk"
+    assert secret_store.get("Our desk", "") == "right-key-123"
+    assert secret_store.stored("Brand new desk") == ""
+    assert form.token.placeholderText() == "stored in the keyring — type to replace"

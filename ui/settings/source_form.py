@@ -207,6 +207,9 @@ class SourceForm(QWidget):
         self._row("interval", self.interval)
         self._add_bottom(with_categories)
         self.kind.currentIndexChanged.connect(lambda: self._kind_changed({}))
+        self.name.textChanged.connect(self.show_stored)  # the placeholder follows the name
+        #: the name store_token() last stored a token under: a rename moves it along
+        self.stored_as = ""
         self.load(table or {"kind": self.kind.currentData()})
 
     def _token_box(self) -> QWidget:
@@ -260,6 +263,7 @@ class SourceForm(QWidget):
 
     def load(self, table: dict[str, Any]) -> None:
         self.loaded = dict(table)
+        self.stored_as = ""  # another source's token is not this one's
         kind = table.get("kind", DEMO)
         index = self.kind.findData(kind)
         self.kind.blockSignals(True)
@@ -372,8 +376,18 @@ class SourceForm(QWidget):
         show(self.test_result, _("Testing the connection…"), ok=True)
         self.test_result.setStyleSheet("")
         self.test_button.setEnabled(False)
-        table, token = self.table(), self.token.text()
+        table, token = self.table(), self.token.text() or self._stored_before()
         self.tester.run(lambda: try_connection(table, token or None))
+
+    def _stored_before(self) -> str:
+        """The token store_token() kept under the name the source had before a rename (moved
+        to the new name on the next store), else "" (the keyring's under the name, if any)."""
+        if self.stored_as in ("", self.name.text().strip()):
+            return ""
+        try:
+            return secret_store.get(self.stored_as)
+        except secret_store.SecretUnavailable:
+            return ""
 
     def _tested(self, result: ConnectionTest) -> None:
         self.test_button.setEnabled(True)
@@ -383,12 +397,20 @@ class SourceForm(QWidget):
         self.tested.emit(result)
 
     def store_token(self) -> None:
-        """Put a typed token in the keyring under the source's name (never in the config).
-        Without a keyring, the person is warned and may keep it in the private file instead;
-        if not, NoKeyring goes up with its advice."""
-        if not (self.token.text() and source_class(self.kind.currentData()).needs_secret):
+        """Put a typed token in the keyring under the source's name (never in the config); one
+        this form stored under an earlier name moves to the new one. Without a keyring, the
+        person is warned and may keep it in the private file instead; if not, NoKeyring goes
+        up with its advice."""
+        name = self.name.text().strip()
+        if not source_class(self.kind.currentData()).needs_secret:
             return
-        store_secret(self, self.name.text().strip(), self.token.text())
+        if self.token.text():
+            store_secret(self, name, self.token.text())
+            if self.stored_as not in ("", name):  # stored earlier under the name it had
+                secret_store.delete(self.stored_as)
+        elif self.stored_as in ("", name) or not secret_store.rename(self.stored_as, name):
+            return
+        self.stored_as = name
         self.token.clear()
         self.show_stored()
 

@@ -303,7 +303,7 @@ class FirstRunWizard(QWizard):
         base["sources"] = sources
         try:
             config_module.from_dict(base, self.path)  # checked first: a token only for these
-            self._remember(self.form.name.text().strip())
+            self._remember(self.form.name.text().strip(), self.form.stored_as)
             self.form.store_token()
             self.config = config_module.save(base, self.path)
         except ConfigError as exc:
