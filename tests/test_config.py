@@ -113,6 +113,10 @@ def test_days_wrap_around_the_week():
 
 
 SOURCE = '[[sources]]\nname = "D"\nkind = "demo"\n'
+ZENDESK = '[[sources]]\nname = "Z"\nkind = "zendesk"\nuser = "a@b.example"\n'
+URL = 'url = "https://acme.zendesk.com"\n'
+TEAM = '[team]\nbroker = "mqtts://127.0.0.1:9"\nname = "acme"\nuser = "anna"\n'
+PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
 
 @pytest.mark.parametrize(
@@ -164,6 +168,31 @@ SOURCE = '[[sources]]\nname = "D"\nkind = "demo"\n'
             "sources[0].fields.status",
             "needed to filter by waiting_statuses",
         ),
+        # a kind read over HTTP needs an http(s) address; the config's own check takes imaps://
+        (ZENDESK + 'url = "ftp://x"\n', "sources[0].url", "must start with https://"),
+        (ZENDESK + 'url = "imaps://x.example"\n', "sources[0].url", "must start with https://"),
+        # the sign-in options are checked when the file is read, not first by `ticketbell signin`
+        (ZENDESK + URL + 'auth = "oath"\n', "sources[0].auth", "'oath' is not a way to sign in"),
+        (ZENDESK + URL + 'auth = "oauth"\n', "sources[0].client_id", "is missing"),
+        (
+            '[[sources]]\nname = "M"\nkind = "imap"\nuser = "a@b.example"\nauth = "oauth"\n'
+            'provider = "microsoft"\n',
+            "sources[0].client_id",
+            "is missing",
+        ),
+        (
+            '[[sources]]\nname = "M"\nkind = "imap"\nuser = "a@b.example"\nauth = "oauth"\n'
+            'provider = "custom"\nclient_id = "c"\n',
+            "sources[0].issuer",
+            "is missing",
+        ),
+        (
+            '[[sources]]\nname = "M"\nkind = "imap"\nuser = "a@b.example"\nauth = "oauth"\n'
+            'provider = "custom"\nissuer = "https://login.example"\nclient_id = "c"\n',
+            "sources[0].url",
+            "set url to the mail server",
+        ),
+        (ZENDESK + URL + 'auth = "oauth"\nprovider = "okta"\n', "sources[0].provider", "custom"),
         ('[windows]\ndefault = "soon"\n', "windows.default", "not a duration"),
         ('[windows]\nrules = [ { window = "5m" } ]\n', "windows.rules[0]", "matches nothing"),
         (
@@ -214,6 +243,8 @@ SOURCE = '[[sources]]\nname = "D"\nkind = "demo"\n'
             "in order",
         ),
         ('retention = "1m"\n', "retention", "at least"),
+        (TEAM + 'ca = "/nonexistent.pem"\n', "team.ca", "does not exist"),
+        (TEAM + 'ca = "ticketbell.toml"\n', "team.ca", "not a CA bundle"),
     ],
 )
 def test_every_error_names_the_file_and_the_key(tmp_path, text, key, words):
@@ -231,6 +262,30 @@ def test_broken_toml_and_missing_file_are_clear(tmp_path):
         load(write(tmp_path, "role = \n"))
     with pytest.raises(ConfigError, match="does not exist"):
         load(tmp_path / "nope.toml")
+
+
+def test_a_file_with_a_byte_order_mark_loads_and_an_unreadable_one_is_said_in_words(tmp_path):
+    """Windows Notepad starts a UTF-8 file with a BOM; a folder or a Latin-1 file is said in
+    words, not by the name of an exception."""
+    path = tmp_path / "ticketbell.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + VALID.encode("utf-8"))
+    assert load(path).role == "owner"
+    path.write_bytes('role = "owner"\n# café\n'.encode("latin-1"))
+    with pytest.raises(ConfigError) as err:
+        load(path)
+    said = "cannot read the file: it is not UTF-8 text; save it with the UTF-8 encoding"
+    assert str(err.value) == f"{path}: {said}"
+    with pytest.raises(ConfigError) as err:
+        load(tmp_path)
+    assert str(err.value) == f"{tmp_path}: cannot read the file: Is a directory"
+
+
+def test_the_team_brokers_ca_is_checked_and_found_next_to_the_config(tmp_path):
+    """[team] ca is a CA bundle file as a source's verify is, checked when the file is read."""
+    (tmp_path / "broker-ca.pem").write_text(PEM, encoding="utf-8")
+    c = load(write(tmp_path, TEAM + 'ca = "broker-ca.pem"\n'))
+    assert c.team is not None and c.team.ca == str(tmp_path / "broker-ca.pem")
+    assert load(write(tmp_path, TEAM)).team == cfg.Team("mqtts://127.0.0.1:9", "acme", "anna")
 
 
 def test_secrets_in_the_config_are_not_echoed(tmp_path):

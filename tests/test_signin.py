@@ -472,17 +472,28 @@ def test_imap_auth_and_url_mistakes_say_what_to_set() -> None:
 
     with pytest.raises(ConfigError, match="set url to the mail server"):
         source()
-    with pytest.raises(NotConfigured, match='auth must be "password" or "oauth"'):
+    # a mistyped auth is the config's error, named before the source is built
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.auth: 'oath' is not a way to sign in"):
         source(url="imaps://mail.example.com", auth="oath")
+    unchecked = SourceConfig(
+        "M", "imap", "imaps://x.example", "a@b.example", options={"auth": "oath"}
+    )
+    with pytest.raises(NotConfigured, match='auth must be "password" or "oauth"'):
+        ImapSource(unchecked, "pw-for-construction-4")
 
 
 def test_an_oauth_source_without_a_client_id_says_what_to_set() -> None:
-    config = from_dict(
-        {"sources": [{"name": "M", "kind": "imap", "user": "a@b.example", "auth": "oauth",
-                      "provider": "microsoft"}]}
-    )  # fmt: skip
-    with pytest.raises(NotConfigured, match="set client_id"):
-        ImapSource(config.sources[0], "rt-only-for-construction-3")
+    """`config validate` names client_id (else `check` says sign in and `signin` says set
+    client_id: a circle); a source built without the config's check says it too."""
+    oauth = {"auth": "oauth", "provider": "microsoft"}
+    table = {"name": "M", "kind": "imap", "user": "a@b.example", **oauth}
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.client_id: is missing; auth = "):
+        from_dict({"sources": [table]})
+    unchecked = SourceConfig("M", "imap", user="a@b.example", options=oauth)
+    with pytest.raises(NotConfigured, match="M: client_id is missing"):
+        ImapSource(unchecked, "rt-only-for-construction-3")
+    with pytest.raises(NotConfigured, match="M: client_id is missing"):
+        signin.client_for(unchecked)
 
 
 def test_a_provisioning_file_carries_client_id_and_provider_and_staff_only_sign_in(

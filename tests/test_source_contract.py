@@ -184,6 +184,10 @@ def option_values(kind: str) -> dict[str, Any]:
             values[opt.key] = 42
         elif opt.key == "url":
             values[opt.key] = "https://desk.example.com/base"
+        elif opt.key == "auth":
+            values[opt.key] = "oauth"  # checked: "oauth" or the kind's own way (the default)
+        elif opt.key == "provider":
+            values[opt.key] = "custom"  # with auth = "oauth": checked to be a known provider
         else:
             values[opt.key] = f"{opt.key} value"
     return values

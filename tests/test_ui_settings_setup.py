@@ -31,7 +31,7 @@ SAMPLES: dict[type, Any] = {
 }
 SPECIAL = {
     "url": "https://desk.example.com/api/v2",
-    "auth": "password",
+    "auth": "oauth",  # checked: "oauth" or the kind's own way ("token", "password")
     "provider": "microsoft",
     "sent_folder": "",  # "" means: the Answered flag only, unlike the default "Sent"
     "issuer": "https://login.example.com",

@@ -4,6 +4,7 @@ server), the OAuth client a source's options make, and the sign-in warnings of `
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -52,11 +53,25 @@ OPTIONS = (
 )
 
 
+def _auth_check(default: str) -> Callable[[Any], str]:
+    """``auth``'s check: "oauth" or the kind's own way (in any case, as the kinds read it)."""
+
+    def check(value: Any) -> str:
+        ways = (default, "oauth")
+        if str(value).lower() in ways:
+            return ""
+        said = _("{value!r} is not {what}; use {choices}")
+        choices = _(" or ").join(f'"{way}"' for way in ways)
+        return said.format(value=value, what=_("a way to sign in"), choices=choices)
+
+    return check
+
+
 def sign_in_options(default: str, help: str) -> tuple[Option, ...]:
     """What a kind that can sign in with OAuth adds to its ``optional`` (the settings form shows
     them): ``auth``, "oauth" or the kind's own way, ``default`` ("token", "password"), which
     :func:`uses_oauth` reads and for which the form offers Sign in…; then the OAuth options."""
-    return (Option("auth", N_("Sign-in"), str, default, help), *OPTIONS)
+    return (Option("auth", N_("Sign-in"), str, default, help, _auth_check(default)), *OPTIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,27 +161,48 @@ def uses_oauth(config: SourceConfig) -> bool:
     return str(config.options.get("auth") or "").lower() == "oauth"
 
 
-def client_for(config: SourceConfig) -> Client:
-    """The OAuth client of an ``auth = "oauth"`` source; NotConfigured names what is missing."""
+def _provider_name(config: SourceConfig) -> str:
+    """The source's ``provider``; a Zendesk source's own sign-in when it names none."""
+    given = config.options.get("provider") or ("zendesk" if config.kind == "zendesk" else "")
+    return str(given).strip().lower()
+
+
+def client_problems(config: SourceConfig) -> list[tuple[str, Text]]:
+    """What keeps :func:`client_for` from making the source's OAuth client, as (key, what is
+    wrong). Pure (a custom provider's metadata is not read): the OAuth kinds' ``check_options``
+    return it, so ``config validate`` names the key before anyone tries to sign in."""
     opts = config.options
-    name = str(opts.get("provider") or ("zendesk" if config.kind == "zendesk" else "")).lower()
-    if name == "custom":
-        provider = discover(config)
-    elif name in PROVIDERS:
-        provider = PROVIDERS[name]
-    else:
-        text = N_(
-            "{name}: set provider to one of microsoft, google, zendesk, custom "
-            '(auth = "oauth" needs to know where to sign in)'
+    name = _provider_name(config)
+    if name != "custom" and name not in PROVIDERS:
+        said = N_(
+            'must be microsoft, google, zendesk or custom (auth = "oauth" needs to know where '
+            "to sign in)"
         )
-        raise NotConfigured(Text(text, name=config.name))
-    client_id = str(opts.get("client_id") or "").strip()
-    if not client_id:
-        text = N_(
-            "{name}: set client_id to the OAuth client id your admin registered "
+        return [("provider", Text(said))]
+    if name == "custom" and not str(opts.get("issuer") or "").strip():
+        said = N_('is missing; provider = "custom" needs the address of its OAuth server')
+        return [("issuer", Text(said))]
+    if not str(opts.get("client_id") or "").strip():
+        said = N_(
+            'is missing; auth = "oauth" needs the OAuth client id your admin registered '
             "(see the README: one-time registration)"
         )
-        raise NotConfigured(Text(text, name=config.name))
+        return [("client_id", Text(said))]
+    port = opts.get("redirect_port") or 0
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        return [("redirect_port", Text(N_("must be a port number (or 0)")))]
+    return []
+
+
+def client_for(config: SourceConfig) -> Client:
+    """The OAuth client of an ``auth = "oauth"`` source; NotConfigured names what is missing."""
+    for key, problem in client_problems(config):
+        text = N_("{name}: {key} {problem}")
+        raise NotConfigured(Text(text, name=config.name, key=key, problem=problem))
+    opts = config.options
+    name = _provider_name(config)
+    provider = discover(config) if name == "custom" else PROVIDERS[name]
+    client_id = str(opts.get("client_id") or "").strip()
     web = config.url.rstrip("/").removesuffix("/api/v2").removesuffix("/api")
     tenant = str(opts.get("tenant") or "organizations")
 
@@ -183,10 +219,6 @@ def client_for(config: SourceConfig) -> Client:
     )
     secret = str(opts.get("client_secret") or "")
     secret_store.remember(secret)
-    port = opts.get("redirect_port") or 0
-    if not isinstance(port, int) or not 0 <= port <= 65535:
-        text = N_("{name}: redirect_port must be a port number (or 0)")
-        raise NotConfigured(Text(text, name=config.name))
     return Client(
         config.name,
         provider,
@@ -195,7 +227,7 @@ def client_for(config: SourceConfig) -> Client:
         config.verify,
         config.timeout,
         config.proxy,
-        port,
+        int(opts.get("redirect_port") or 0),
     )
 
 

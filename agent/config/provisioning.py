@@ -82,6 +82,8 @@ def read_provisioning(path: Path) -> Config:
     for table, src in zip(data.get("sources", []), config.sources, strict=True):
         if isinstance(src.verify, str):  # a CA path relative to the file: kept once imported
             table["verify"] = src.verify
+    if config.team is not None and config.team.ca:  # the same for the broker's CA
+        data["team"]["ca"] = config.team.ca
     return replace(config, raw=data)
 
 

@@ -199,24 +199,28 @@ def _source_kind(r: _Reader) -> str:
     return kind
 
 
-def _verify(file: Path | None, r: _Reader) -> bool | str:
+def _ca_bundle(r: _Reader, key: str, given: str) -> str:
+    """The CA bundle file ``key`` names (a relative path: next to the config file), checked
+    to be a file with a PEM certificate in it; its path as the program opens it."""
+    ca = Path(given).expanduser()
+    if r.file is not None and not ca.is_absolute():
+        ca = r.file.parent / ca
+    if not ca.is_file():
+        raise r.error(key, N_("CA bundle {path!r} does not exist or is not a file"), path=given)
+    if not _is_pem_bundle(ca):
+        # e.g. "../../etc/shadow": refused without quoting a byte of what the file holds
+        said = N_("{path!r} is not a CA bundle (no PEM certificate in it)")
+        raise r.error(key, said, path=given)
+    return str(ca)
+
+
+def _verify(r: _Reader) -> bool | str:
     verify: bool | str = r.get("verify", (bool, str), True)
     if not isinstance(verify, str):
         return verify
     if not verify.strip():
         raise r.error("verify", N_("must be true, false, or the path of a CA bundle file"))
-    ca = Path(verify).expanduser()
-    if file is not None and not ca.is_absolute():
-        ca = file.parent / ca
-    if not ca.is_file():
-        raise r.error(
-            "verify", N_("CA bundle {path!r} does not exist or is not a file"), path=verify
-        )
-    if not _is_pem_bundle(ca):
-        # e.g. "../../etc/shadow": refused without quoting a byte of what the file holds
-        said = N_("{path!r} is not a CA bundle (no PEM certificate in it)")
-        raise r.error("verify", said, path=verify)
-    return str(ca)
+    return _ca_bundle(r, "verify", verify)
 
 
 _NEEDED = N_("is missing; a {kind} source needs it ({label})")
@@ -266,7 +270,7 @@ def _read_source(file: Path | None, index: int, table: object, role: str) -> Sou
         secret_env=common["secret_env"],
         interval=interval,
         categories=tuple(common["categories"]),
-        verify=_verify(file, r),
+        verify=_verify(r),
         proxy=common["proxy"],
         timeout=float(common["timeout"]),
         options=_kind_options(r, kind, own),
@@ -518,6 +522,8 @@ def _read_team(r: _Reader, sources: tuple[SourceConfig, ...]) -> Team | None:
     for key in ("broker", "name", "user"):
         if not value[key]:
             raise r.error(key, N_("is missing; [team] needs broker, name and user"))
+    if value["ca"]:
+        value["ca"] = _ca_bundle(r, "ca", value["ca"])
     return Team(**value)
 
 

@@ -243,18 +243,21 @@ def read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as f:
             raw = f.read(MAX_FILE_BYTES + 1)
-        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(
             path, "", N_("the file does not exist; run `ticketbell` to set up")
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            path, "", N_("cannot read the file: {error}"), error=exc.__class__.__name__
-        ) from None
+    except OSError as exc:  # a folder, no permission: said in words ("Is a directory")
+        error = exc.strerror or exc.__class__.__name__
+        raise ConfigError(path, "", N_("cannot read the file: {error}"), error=error) from None
     if len(raw) > MAX_FILE_BYTES:
         said = N_("is larger than {size} MiB; not read")
         raise ConfigError(path, "", said, size=MAX_FILE_BYTES >> 20)
+    try:
+        text = raw.decode("utf-8-sig")  # -sig: Windows Notepad starts UTF-8 with a BOM
+    except UnicodeDecodeError:
+        said = N_("cannot read the file: it is not UTF-8 text; save it with the UTF-8 encoding")
+        raise ConfigError(path, "", said) from None
     try:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

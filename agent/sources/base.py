@@ -8,6 +8,7 @@ pure ``parse_*()`` functions in the same file turn the helpdesk's JSON into tick
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,6 +63,7 @@ __all__ = [
     "TooSlow",
     "Unavailable",
     "Unreachable",
+    "check_web_url",
     "current_budget",
     "fetch_budget",
 ]
@@ -88,6 +90,15 @@ class Option:
     minimum: str = ""
 
 
+def check_web_url(config: SourceConfig) -> list[tuple[str, Text]]:
+    """The url, when given, of a kind read over HTTP: an http:// or https:// address (the
+    config's own check of ``url`` takes any scheme, for IMAP's imaps://)."""
+    if config.url and not re.match(r"https?://", config.url, re.IGNORECASE):
+        said = N_("{value!r} is not a URL; it must start with https:// (or http://)")
+        return [("url", Text(said, value=config.url))]
+    return []
+
+
 class Source:
     """Base of every source kind. Subclasses set the class attributes and implement ``fetch``."""
 
@@ -110,8 +121,10 @@ class Source:
     @classmethod
     def check_options(cls, config: SourceConfig) -> list[tuple[str, Text]]:
         """Mistakes only this kind can see, as (key, what is wrong): config validation runs it,
-        so ``config validate`` and Settings name them before the first fetch. Default: none."""
-        return []
+        so ``config validate`` and Settings name them before the first fetch. Default: the url
+        of a kind read over HTTP (:func:`check_web_url`); an override returns that too, or
+        checks its own url (IMAP)."""
+        return check_web_url(config)
 
     def __init__(
         self,

@@ -163,14 +163,18 @@ class ImapSource(Source):
 
     @classmethod
     def check_options(cls, config: SourceConfig) -> list[tuple[str, Text]]:
-        auth = str(config.options.get("auth") or "password").lower()
-        if not config.url and auth == "password":
+        from agent.auth.providers import client_problems
+
+        oauth = signin.uses_oauth(config)
+        problems = client_problems(config) if oauth else []  # what `ticketbell signin` refuses
+        provider = signin.PROVIDERS.get(str(config.options.get("provider") or "").strip().lower())
+        if not problems and not config.url and not (oauth and provider and provider.imap_url):
             missing = N_(
                 "is missing; set url to the mail server (imaps://host:993), or sign in with "
                 'auth = "oauth" and provider = "microsoft" or "google"'
             )
             return [("url", Text(missing))]
-        return []
+        return problems
 
     def set_up(self) -> None:
         self.tokens: signin.AccessTokens | None = None

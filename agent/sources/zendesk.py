@@ -31,14 +31,18 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent import secrets, signin
+from agent.auth.providers import client_problems
 from agent.i18n import N_, Text
 from agent.model import Snapshot, Ticket
 from agent.sources import kit
 from agent.sources.base import NotConfigured, Option, Source
 from agent.sources.http import Page
+
+if TYPE_CHECKING:
+    from agent.config import SourceConfig
 
 WAITING_STATUSES = frozenset({"new", "open"})
 SEARCH_LIMIT = 1000  # the Search API returns at most this many results per query
@@ -246,6 +250,13 @@ class ZendeskSource(Source):
         "API token, copy it"
     )
     category_label = N_("My groups (none ticked: all of them)")
+
+    @classmethod
+    def check_options(cls, config: SourceConfig) -> list[tuple[str, Text]]:
+        problems = super().check_options(config)  # the url: https://
+        if signin.uses_oauth(config):
+            problems += client_problems(config)  # what `ticketbell signin` would refuse
+        return problems
 
     def set_up(self) -> None:
         config, secret = self.config, self.secret
