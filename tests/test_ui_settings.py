@@ -667,3 +667,54 @@ def test_a_source_renamed_after_the_wizard_saved_keeps_its_token(qtbot, tmp_path
     assert secret_store.get("Our desk", "") == "right-key-123"
     assert secret_store.stored("Brand new desk") == ""
     assert form.token.placeholderText() == "stored in the keyring — type to replace"
+
+
+def test_an_edit_made_while_the_wizard_tests_is_tested_too(qtbot, tmp_path) -> None:
+    """A wrong token typed while the right one is tested: not saved as if it had passed; the
+    wizard tests it and stays on the page with its error."""
+    with local_server() as server:
+        fake = FakeFreeScout(server, "right-key-123")
+        wizard = FirstRunWizard(tmp_path / "ticketbell.toml")
+        qtbot.addWidget(wizard)
+        wizard.show()
+        wizard.kind.setCurrentIndex(wizard.kind.findData("freescout"))
+        wizard.next()
+        form = wizard.form
+        form.fields["url"].setText(fake.base)
+        form.token.setText("right-key-123")
+        wizard.next()  # the test runs with the right key...
+        form.token.setText("WRONG-typo-999")  # ...while the person types on
+        anyway = wizard.connect_page.anyway
+
+        def answered() -> bool:
+            return wizard.currentId() == 2 or anyway.isVisibleTo(wizard)
+
+        qtbot.waitUntil(answered, timeout=10_000)
+    assert wizard.currentId() == 1
+    assert form.test_result.text().startswith("Not connected: ")
+
+
+def test_continue_anyway_does_not_skip_testing_a_fixed_token(qtbot, tmp_path) -> None:
+    """Continued anyway with a wrong token, then Back and the token fixed: Next tests it, and
+    the last page says "All set", not the old error."""
+    with local_server() as server:
+        fake = FakeFreeScout(server, "right-key-123")
+        wizard = FirstRunWizard(tmp_path / "ticketbell.toml")
+        qtbot.addWidget(wizard)
+        wizard.show()
+        wizard.kind.setCurrentIndex(wizard.kind.findData("freescout"))
+        wizard.next()
+        form = wizard.form
+        form.fields["url"].setText(fake.base)
+        form.token.setText("wrong-key-456")
+        wizard.next()
+        qtbot.waitUntil(lambda: wizard.connect_page.anyway.isVisibleTo(wizard), timeout=10_000)
+        wizard.connect_page.anyway.setChecked(True)
+        wizard.next()
+        assert wizard.currentId() == 2
+        wizard.back()
+        form.token.setText("right-key-123")
+        _to_categories(qtbot, wizard)
+        assert form.test_result.text() == "Connected: 0 tickets waiting."
+        wizard.next()
+    assert wizard.done_page.title() == "All set"

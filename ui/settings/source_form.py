@@ -210,6 +210,8 @@ class SourceForm(QWidget):
         self.name.textChanged.connect(self.show_stored)  # the placeholder follows the name
         #: the name store_token() last stored a token under: a rename moves it along
         self.stored_as = ""
+        #: the table and token box of the last test started, its answer the next ``tested``
+        self.tried: dict[str, Any] | None = None
         self.load(table or {"kind": self.kind.currentData()})
 
     def _token_box(self) -> QWidget:
@@ -377,6 +379,7 @@ class SourceForm(QWidget):
         self.test_result.setStyleSheet("")
         self.test_button.setEnabled(False)
         table, token = self.table(), self.token.text() or self._stored_before()
+        self.tried = {"table": table, "token": self.token.text()}
         self.tester.run(lambda: try_connection(table, token or None))
 
     def _stored_before(self) -> str:

@@ -62,6 +62,7 @@ class ConnectPage(QWizardPage):
         )
         self.form = form
         self.passed: dict[str, Any] | None = None  # the values the last good test used
+        self.failed: dict[str, Any] | None = None  # the values the last failed test used
         self.unverified = ""  # the failed test's answer, when the person continued anyway
         self.advance = False
         inner = QWidget()  # scrolls: a long form (IMAP with OAuth) on a small screen
@@ -81,17 +82,20 @@ class ConnectPage(QWizardPage):
         return {"table": self.form.table(), "token": self.form.token.text()}
 
     def initializePage(self) -> None:
-        self.passed = None
+        self.passed = self.failed = None
         self.anyway.setChecked(False)
         self.anyway.setVisible(False)
 
     def validatePage(self) -> bool:
-        if self.passed == self._values():
+        values = self._values()
+        if self.passed == values:
             self.unverified = ""
             return True
         if self.anyway.isVisible() and self.anyway.isChecked():
-            self.unverified = self.form.test_result.text() or _("the connection was not tested")
-            return True
+            if self.failed == values:  # "anyway" is for the values that failed, no others
+                self.unverified = self.form.test_result.text() or _("the connection was not tested")
+                return True
+            self.anyway.setChecked(False)
         if self.form.test_button.isEnabled():
             self.advance = True
             self.form.test()
@@ -99,13 +103,14 @@ class ConnectPage(QWizardPage):
 
     def _tested(self, result: ConnectionTest) -> None:
         advance, self.advance = self.advance, False
+        # the values tested, not those shown now: an edit made while it ran is tested anew
         if result.ok:
-            self.passed = self._values()
+            self.passed, self.failed = self.form.tried, None
             self.anyway.setVisible(False)
             if advance and self.wizard() is not None and self.isVisible():
                 self.wizard().next()
         else:
-            self.passed = None
+            self.passed, self.failed = None, self.form.tried
             self.anyway.setVisible(True)
             give_mnemonics(self)
 
