@@ -171,6 +171,12 @@ PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
         # a kind read over HTTP needs an http(s) address; the config's own check takes imaps://
         (ZENDESK + 'url = "ftp://x"\n', "sources[0].url", "must start with https://"),
         (ZENDESK + 'url = "imaps://x.example"\n', "sources[0].url", "must start with https://"),
+        (
+            '[[sources]]\nname = "J"\nkind = "json"\nurl = "ftp://x.example"\n'
+            'fields = { id = "id", created = "at" }\n',
+            "sources[0].url",
+            "must start with https://",
+        ),
         # the sign-in options are checked when the file is read, not first by `ticketbell signin`
         (ZENDESK + URL + 'auth = "oath"\n', "sources[0].auth", "'oath' is not a way to sign in"),
         (ZENDESK + URL + 'auth = "oauth"\n', "sources[0].client_id", "is missing"),

@@ -302,6 +302,9 @@ class JsonSource(Source):
 
     @classmethod
     def check_options(cls, config: SourceConfig) -> list[tuple[str, Text]]:
+        wrong_url = super().check_options(config)  # http(s), as every kind read over HTTP
+        if wrong_url:
+            return wrong_url
         fields = config.options.get("fields") or {}
         if not isinstance(fields, dict):
             table = N_("must be a table: each ticket field and where it is in one item")
