@@ -718,3 +718,54 @@ def test_continue_anyway_does_not_skip_testing_a_fixed_token(qtbot, tmp_path) ->
         assert form.test_result.text() == "Connected: 0 tickets waiting."
         wizard.next()
     assert wizard.done_page.title() == "All set"
+
+
+def test_a_helpdesk_picked_on_the_connect_page_gets_no_demo_timings(qtbot, tmp_path) -> None:
+    """The first page left on the demo, FreeScout picked in the form's own Kind box: saved
+    without the demo's response times and reminders; Back to the first page and Next again
+    keep what was typed."""
+    path = tmp_path / "ticketbell.toml"
+    with local_server() as server:
+        fake = FakeFreeScout(server, "right-key-123")
+        wizard = FirstRunWizard(path)
+        qtbot.addWidget(wizard)
+        wizard.show()
+        wizard.next()
+        form = wizard.form
+        form.kind.setCurrentIndex(form.kind.findData("freescout"))
+        form.fields["url"].setText(fake.base)
+        form.token.setText("right-key-123")
+        _to_categories(qtbot, wizard)
+        wizard.next()
+    assert wizard.done_page.title() == "All set"
+    saved = config_module.read_toml(path)
+    assert saved["sources"][0]["kind"] == "freescout"
+    assert "windows" not in saved and "alerts" not in saved
+    wizard.back()
+    wizard.back()
+    wizard.back()
+    wizard.next()
+    assert form.kind.currentData() == "freescout" and form.fields["url"].text() == fake.base
+
+
+def test_the_first_pages_kind_shows_an_import_and_another_choice_drops_it(qtbot, tmp_path) -> None:
+    team = tmp_path / "team.toml"
+    team.write_text(
+        'role = "assistant"\n[[sources]]\nname = "Team desk"\nkind = "freescout"\n'
+        'url = "https://help.example.com"\n[windows]\ndefault = "30m"\n'
+    )
+    wizard = FirstRunWizard(tmp_path / "ticketbell.toml")
+    qtbot.addWidget(wizard)
+    wizard.show()
+    assert wizard.import_file(team)
+    assert wizard.kind.currentData() == "freescout"
+    wizard.next()
+    assert wizard.form.name.text() == "Team desk"
+    wizard.back()
+    wizard.next()  # nothing chosen otherwise: the import stays
+    assert wizard.imported is not None and wizard.form.name.text() == "Team desk"
+    wizard.back()
+    wizard.kind.setCurrentIndex(wizard.kind.findData("zendesk"))
+    wizard.next()
+    assert wizard.imported is None and wizard.import_note.text() == ""
+    assert wizard.form.kind.currentData() == "zendesk" and wizard.form.name.text() == "Zendesk"

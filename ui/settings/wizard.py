@@ -186,6 +186,8 @@ class FirstRunWizard(QWizard):
 
         self.addPage(self._start_page())
         self.form = SourceForm(with_categories=False)
+        #: the first page's kind the form was last loaded for: only another choice reloads it
+        self.chosen_kind = self.form.kind.currentData()
         self.connect_page = ConnectPage(self.form)
         self.addPage(self.connect_page)
         self.addPage(self._categories_page())
@@ -284,6 +286,8 @@ class FirstRunWizard(QWizard):
         self.imported = imported
         self.form.set_role(imported.role)
         self.form.load(dict(self.imported.raw.get("sources", [{}])[0]))
+        self.chosen_kind = self.form.kind.currentData()
+        self.kind.setCurrentIndex(self.kind.findData(self.chosen_kind))
         self.import_note.setText(
             _("Imported {file}: add your token on the next page.").format(file=path.name)
         )
@@ -291,7 +295,12 @@ class FirstRunWizard(QWizard):
 
     def _page_changed(self, page: int) -> None:
         kind = self.kind.currentData()
-        if page == 1 and self.imported is None and self.form.kind.currentData() != kind:
+        if page == 1 and kind != self.chosen_kind:  # another kind chosen: a form of its own
+            self.chosen_kind = kind
+            if self.imported is not None:  # the person chose otherwise than the file
+                self.imported = None
+                self.form.set_role("assistant")
+                self.import_note.setText("")
             self.form.load({"kind": kind})
         if page == 2:
             self.no_categories.setVisible(self.form.categories.count() == 0)
@@ -301,7 +310,7 @@ class FirstRunWizard(QWizard):
     def _save(self) -> tuple[bool, str, str]:
         """Save; (saved, the last page's title, its text)."""
         base = copy.deepcopy(self.imported.raw) if self.imported else {}
-        if not base and self.kind.currentData() == DEMO:
+        if not base and self.form.kind.currentData() == DEMO:  # the demo's own alert timings
             base = copy.deepcopy(config_module.DEMO_CONFIG)
         sources = base.get("sources") or [{}]
         sources[0] = self.form.table()
