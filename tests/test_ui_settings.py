@@ -769,3 +769,28 @@ def test_the_first_pages_kind_shows_an_import_and_another_choice_drops_it(qtbot,
     wizard.next()
     assert wizard.imported is None and wizard.import_note.text() == ""
     assert wizard.form.kind.currentData() == "zendesk" and wizard.form.name.text() == "Zendesk"
+
+
+def test_categories_ticked_for_one_server_do_not_stop_the_test_of_another(qtbot, tmp_path) -> None:
+    """A category of server A ticked, then Back and server B's address and token: B is
+    tested without A's category, and the categories page lists B's alone."""
+    with local_server() as first, local_server() as second:
+        a = FakeFreeScout(first, "key-a-1234")
+        b = FakeFreeScout(second, "key-b-1234")
+        b.mailboxes = {7: "Sales", 8: "Returns"}
+        wizard = FirstRunWizard(tmp_path / "ticketbell.toml")
+        qtbot.addWidget(wizard)
+        wizard.show()
+        wizard.kind.setCurrentIndex(wizard.kind.findData("freescout"))
+        wizard.next()
+        form = wizard.form
+        form.fields["url"].setText(a.base)
+        form.token.setText("key-a-1234")
+        _to_categories(qtbot, wizard)
+        form.categories.item(1).setCheckState(Qt.CheckState.Checked)
+        wizard.back()
+        form.fields["url"].setText(b.base)
+        form.token.setText("key-b-1234")
+        _to_categories(qtbot, wizard)
+    listed = [form.categories.item(i).text() for i in range(form.categories.count())]
+    assert sorted(listed) == ["Returns", "Sales"] and form.ticked() == []

@@ -212,6 +212,10 @@ class SourceForm(QWidget):
         self.stored_as = ""
         #: the table and token box of the last test started, its answer the next ``tested``
         self.tried: dict[str, Any] | None = None
+        #: where the categories listed came from (the wizard lists them on a page of their
+        #: own, out of sight while the address or token is changed): see _server()
+        self.with_categories = with_categories
+        self.listed_for: tuple[dict[str, Any], str] | None = None
         self.load(table or {"kind": self.kind.currentData()})
 
     def _token_box(self) -> QWidget:
@@ -266,6 +270,7 @@ class SourceForm(QWidget):
     def load(self, table: dict[str, Any]) -> None:
         self.loaded = dict(table)
         self.stored_as = ""  # another source's token is not this one's
+        self.listed_for = None
         kind = table.get("kind", DEMO)
         index = self.kind.findData(kind)
         self.kind.blockSignals(True)
@@ -378,9 +383,21 @@ class SourceForm(QWidget):
         show(self.test_result, _("Testing the connection…"), ok=True)
         self.test_result.setStyleSheet("")
         self.test_button.setEnabled(False)
+        if not self.with_categories and self.listed_for not in (None, self._server()):
+            self.set_categories([], [])  # another helpdesk's, unseen: not a filter for this one
         table, token = self.table(), self.token.text() or self._stored_before()
         self.tried = {"table": table, "token": self.token.text()}
         self.tester.run(lambda: try_connection(table, token or None))
+
+    def _server(
+        self, table: dict[str, Any] | None = None, token: str | None = None
+    ) -> tuple[dict[str, Any], str]:
+        """The helpdesk a table and token reach: all but the name, interval and categories."""
+        table = self.table() if table is None else table
+        token = self.token.text() if token is None else token
+        return {
+            k: v for k, v in table.items() if k not in ("name", "interval", "categories")
+        }, token
 
     def _stored_before(self) -> str:
         """The token store_token() kept under the name the source had before a rename (moved
@@ -397,6 +414,8 @@ class SourceForm(QWidget):
         show(self.test_result, result.message, result.ok)
         if isinstance(result.categories, list):
             self.set_categories([str(c) for c in result.categories], self.ticked())
+            if self.tried is not None:
+                self.listed_for = self._server(self.tried["table"], self.tried["token"])
         self.tested.emit(result)
 
     def store_token(self) -> None:
@@ -409,6 +428,8 @@ class SourceForm(QWidget):
             return
         if self.token.text():
             store_secret(self, name, self.token.text())
+            if self.listed_for is not None and self.listed_for[1] == self.token.text():
+                self.listed_for = (self.listed_for[0], "")  # the same token, now stored
             if self.stored_as not in ("", name):  # stored earlier under the name it had
                 secret_store.delete(self.stored_as)
         elif self.stored_as in ("", name) or not secret_store.rename(self.stored_as, name):
