@@ -171,6 +171,13 @@ PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
         # a kind read over HTTP needs an http(s) address; the config's own check takes imaps://
         (ZENDESK + 'url = "ftp://x"\n', "sources[0].url", "must start with https://"),
         (ZENDESK + 'url = "imaps://x.example"\n', "sources[0].url", "must start with https://"),
+        # a token in the url's query would sit in the config file
+        (
+            '[[sources]]\nname = "F"\nkind = "freescout"\n'
+            'url = "https://help.example.com/?api_key=right-key-123"\n',
+            "sources[0].url",
+            "must not carry a token (api_key=…); store it in the keyring instead",
+        ),
         (
             '[[sources]]\nname = "J"\nkind = "json"\nurl = "ftp://x.example"\n'
             'fields = { id = "id", created = "at" }\n',

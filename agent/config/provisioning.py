@@ -12,6 +12,7 @@ from typing import Any
 
 from agent.channels import OWNER_DESKTOP, channel_secrets, describe_target
 from agent.config.read import from_dict, read_toml, to_toml
+from agent.config.schema import URL_SECRET_QUERY
 from agent.config.shapes import Config, ConfigError
 from agent.i18n import _, ngettext
 
@@ -22,9 +23,6 @@ _SECRET_KEY = re.compile(
 )
 _NOT_SECRET_KEYS = {"secret_env"}  # names an environment variable, not its value
 _URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@\s]*:[^/@\s]+@", re.IGNORECASE)
-_URL_SECRET_QUERY = re.compile(
-    r"[?&](token|access_token|password|pass|secret|api_?key|apikey|key)=", re.IGNORECASE
-)
 
 
 def secret_findings(data: object, prefix: str = "") -> list[tuple[str, str]]:
@@ -43,7 +41,7 @@ def secret_findings(data: object, prefix: str = "") -> list[tuple[str, str]]:
     elif isinstance(data, str):
         if _URL_PASSWORD.match(data):
             found.append((prefix, _("the URL carries a password")))
-        elif _URL_SECRET_QUERY.search(data) and "://" in data:
+        elif URL_SECRET_QUERY.search(data) and "://" in data:
             found.append((prefix, _("the URL carries a token")))
         elif "://" in data and _channel_secrets(data):
             said = _("the channel URL carries a token ({where})")

@@ -79,6 +79,13 @@ def _proxy(value: Any) -> str:
     return ""
 
 
+#: a URL query that carries a secret (``?api_key=…``): refused in a source's url, which the
+#: config file keeps, and in a provisioning file
+URL_SECRET_QUERY = re.compile(
+    r"[?&](token|access_token|password|pass|secret|api_?key|apikey|key)=", re.IGNORECASE
+)
+
+
 def _url(value: Any) -> str:
     if not value:
         return ""
@@ -88,6 +95,10 @@ def _url(value: Any) -> str:
         )
     if re.match(r"^[a-z][a-z0-9+.-]*://[^/@\s]*:[^/@\s]*@", value, re.IGNORECASE):
         return _("must not contain a password; store it in the keyring instead")
+    secret = URL_SECRET_QUERY.search(value)
+    if secret:
+        said = _("must not carry a token ({name}=…); store it in the keyring instead")
+        return said.format(name=secret.group(1))
     return ""
 
 
