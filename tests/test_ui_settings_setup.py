@@ -660,3 +660,27 @@ def test_the_wizard_keeps_no_token_for_settings_it_cannot_save(
     assert asked == []
     assert not no_keyring.exists() and secret_store.stored("") == ""
     assert wizard.form.token.text() == TOKEN  # still there, for the next try
+
+
+def test_the_wizard_names_an_imported_source_that_has_no_token_yet(qtbot, tmp_path) -> None:
+    """A provisioning file with a second helpdesk, whose token was never asked for: the last
+    page names it rather than saying "All set"."""
+    from ui.settings import FirstRunWizard
+
+    team = tmp_path / "team.toml"
+    team.write_text(
+        'role = "assistant"\n[[sources]]\nname = "Team demo"\nkind = "demo"\n'
+        '[[sources]]\nname = "Second desk"\nkind = "freescout"\nurl = "http://127.0.0.1:1"\n'
+    )
+    wizard = FirstRunWizard(tmp_path / "ticketbell.toml")
+    qtbot.addWidget(wizard)
+    wizard.show()
+    assert wizard.import_file(team)
+    wizard.next()
+    wizard.next()
+    qtbot.waitUntil(lambda: wizard.currentId() == 2, timeout=10_000)
+    wizard.next()
+    assert wizard.done_page.title() == "Saved, but a token is missing"
+    said = wizard.summary.text()
+    assert "cannot watch Second desk until its token is added in Settings" in said
+    assert wizard.button(wizard.WizardButton.FinishButton).isEnabled()

@@ -341,13 +341,35 @@ class FirstRunWizard(QWizard):
                 _("Ticketbell could not keep your token: {problem}").format(problem=exc),
             )
         where = _("Your settings are saved in {path}.").format(path=self.path)
+        missing = self._missing_tokens(self.config)
         unverified = self.connect_page.unverified
         if unverified:
             said = self._not_connected_text().format(
                 name=self.config.sources[0].name, problem=unverified
             )
-            return True, _("Saved, but not connected yet"), f"{said}\n\n{where}"
+            return True, _("Saved, but not connected yet"), f"{said}{missing}\n\n{where}"
+        if missing:
+            title = _("Saved, but a token is missing")
+            return True, title, f"{self._all_set_text()}{missing}\n\n{where}"
         return True, _("All set"), f"{self._all_set_text()}\n\n{where}"
+
+    @staticmethod
+    def _missing_tokens(config: Config) -> str:
+        """What the last page says of the sources (an imported file's others) that need a
+        token and have none stored: "" when none."""
+        sources = {s.name for s in config.sources}
+        names = [
+            name
+            for name, _what in config_module.secrets_needed(config)
+            if name in sources and not secret_store.stored(name)
+        ]
+        if not names:
+            return ""
+        return "\n\n" + ngettext(
+            "Ticketbell cannot watch {names} until its token is added in Settings.",
+            "Ticketbell cannot watch {names} until their tokens are added in Settings.",
+            len(names),
+        ).format(names=", ".join(names))
 
     def _not_connected_text(self) -> str:
         if self.tray:
