@@ -38,6 +38,7 @@ from agent.config.shapes import (
 from agent.config.values import (
     MAX_DURATION,
     format_duration,
+    is_pem_bundle,
     parse_days,
     parse_duration,
     parse_time_range,
@@ -171,15 +172,6 @@ class _Reader:
 # --------------------------------------------------------------------------- sources
 
 
-def _is_pem_bundle(path: Path) -> bool:
-    """Whether ``path`` holds a PEM certificate (looked for in its first 8 MiB)."""
-    try:
-        with path.open("rb") as f:
-            return b"-----BEGIN CERTIFICATE-----" in f.read(8 << 20)
-    except OSError:
-        return False
-
-
 def _source_name(r: _Reader) -> str:
     name = r.text("name", required=True).strip()
     if INVISIBLE.search(name):  # shown in menus and log lines
@@ -207,7 +199,7 @@ def _ca_bundle(r: _Reader, key: str, given: str) -> str:
         ca = r.file.parent / ca
     if not ca.is_file():
         raise r.error(key, N_("CA bundle {path!r} does not exist or is not a file"), path=given)
-    if not _is_pem_bundle(ca):
+    if not is_pem_bundle(ca):
         # e.g. "../../etc/shadow": refused without quoting a byte of what the file holds
         said = N_("{path!r} is not a CA bundle (no PEM certificate in it)")
         raise r.error(key, said, path=given)

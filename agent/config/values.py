@@ -1,11 +1,13 @@
 """The values of the config file as people write them: durations ("2 hours", "90 min", "1h30m"),
-times of day, weekly moments ("Mon 08:00"), time ranges and lists of days. Errors are
-ValueErrors in the person's language; :mod:`agent.config.read` names the key."""
+times of day, weekly moments ("Mon 08:00"), time ranges, lists of days, and the CA bundle files
+a path names. Errors are ValueErrors in the person's language; :mod:`agent.config.read` names
+the key."""
 
 from __future__ import annotations
 
 import re
 from datetime import time, timedelta
+from pathlib import Path
 
 from agent.i18n import _, current
 
@@ -126,3 +128,12 @@ def parse_days(text: object) -> frozenset[int]:
     for part in text.lower().replace(" ", "").split(","):
         days |= _day_run(part)
     return frozenset(days)
+
+
+def is_pem_bundle(path: Path) -> bool:
+    """Whether ``path`` holds a PEM certificate (looked for in its first 8 MiB)."""
+    try:
+        with path.open("rb") as f:
+            return b"-----BEGIN CERTIFICATE-----" in f.read(8 << 20)
+    except OSError:
+        return False
