@@ -164,6 +164,16 @@ def test_a_renamed_helpdesk_keeps_its_token_and_a_removed_ones_goes(qtbot, tmp_p
     assert secret_store.stored("Alpha") == "" and secret_store.stored("Beta") == ""
 
 
+def freescout_wizard(qtbot, path, **options) -> FirstRunWizard:
+    """The first-run wizard for ``path``, shown, on its Connect page with FreeScout chosen."""
+    wizard = FirstRunWizard(path, **options)
+    qtbot.addWidget(wizard)
+    wizard.show()
+    wizard.kind.setCurrentIndex(wizard.kind.findData("freescout"))
+    wizard.next()
+    return wizard
+
+
 def test_token_goes_to_the_keyring_not_the_file(qtbot, tmp_path) -> None:
     path = tmp_path / "ticketbell.toml"
     dialog = SettingsDialog(path, None, raw={})
@@ -255,11 +265,7 @@ def test_wizard_next_tests_the_connection_and_waits_for_a_fix(qtbot, tmp_path) -
     path = tmp_path / "ticketbell.toml"
     with local_server() as server:
         fake = FakeFreeScout(server, "right-key-123")
-        wizard = FirstRunWizard(path)
-        qtbot.addWidget(wizard)
-        wizard.show()
-        wizard.kind.setCurrentIndex(wizard.kind.findData("freescout"))
-        wizard.next()
+        wizard = freescout_wizard(qtbot, path)
         form = wizard.form
         form.fields["url"].setText(fake.base)
         form.token.setText("wrong-key-456")
@@ -287,11 +293,7 @@ def test_wizard_next_tests_the_connection_and_waits_for_a_fix(qtbot, tmp_path) -
 
 
 def test_wizard_can_continue_anyway_after_a_failed_test(qtbot, tmp_path) -> None:
-    wizard = FirstRunWizard(tmp_path / "ticketbell.toml", tray_available=False)
-    qtbot.addWidget(wizard)
-    wizard.show()
-    wizard.kind.setCurrentIndex(wizard.kind.findData("freescout"))
-    wizard.next()
+    wizard = freescout_wizard(qtbot, tmp_path / "ticketbell.toml", tray_available=False)
     wizard.form.fields["url"].setText(closed_port_url())
     wizard.form.token.setText("some-key-789")
     wizard.next()
@@ -601,11 +603,7 @@ def test_cancel_after_the_last_page_keeps_nothing_the_wizard_wrote(qtbot, tmp_pa
     secret_store.set("Cancelled desk", "older-TOKEN-0a0a")
     with local_server() as server:
         fake = FakeFreeScout(server, "right-key-123")
-        wizard = FirstRunWizard(path)
-        qtbot.addWidget(wizard)
-        wizard.show()
-        wizard.kind.setCurrentIndex(wizard.kind.findData("freescout"))
-        wizard.next()
+        wizard = freescout_wizard(qtbot, path)
         wizard.form.name.setText("Cancelled desk")
         wizard.form.fields["url"].setText(fake.base)
         wizard.form.token.setText("right-key-123")
@@ -643,11 +641,7 @@ def test_a_source_renamed_after_the_wizard_saved_keeps_its_token(qtbot, tmp_path
     secret_store.set("FreeScout", "older-TOKEN-1b1b")
     with local_server() as server:
         fake = FakeFreeScout(server, "right-key-123")
-        wizard = FirstRunWizard(path)
-        qtbot.addWidget(wizard)
-        wizard.show()
-        wizard.kind.setCurrentIndex(wizard.kind.findData("freescout"))
-        wizard.next()
+        wizard = freescout_wizard(qtbot, path)
         form = wizard.form
         assert form.token.placeholderText() == "stored in the keyring — type to replace"
         form.name.setText("Brand new desk")
@@ -674,11 +668,7 @@ def test_an_edit_made_while_the_wizard_tests_is_tested_too(qtbot, tmp_path) -> N
     wizard tests it and stays on the page with its error."""
     with local_server() as server:
         fake = FakeFreeScout(server, "right-key-123")
-        wizard = FirstRunWizard(tmp_path / "ticketbell.toml")
-        qtbot.addWidget(wizard)
-        wizard.show()
-        wizard.kind.setCurrentIndex(wizard.kind.findData("freescout"))
-        wizard.next()
+        wizard = freescout_wizard(qtbot, tmp_path / "ticketbell.toml")
         form = wizard.form
         form.fields["url"].setText(fake.base)
         form.token.setText("right-key-123")
@@ -699,11 +689,7 @@ def test_continue_anyway_does_not_skip_testing_a_fixed_token(qtbot, tmp_path) ->
     the last page says "All set", not the old error."""
     with local_server() as server:
         fake = FakeFreeScout(server, "right-key-123")
-        wizard = FirstRunWizard(tmp_path / "ticketbell.toml")
-        qtbot.addWidget(wizard)
-        wizard.show()
-        wizard.kind.setCurrentIndex(wizard.kind.findData("freescout"))
-        wizard.next()
+        wizard = freescout_wizard(qtbot, tmp_path / "ticketbell.toml")
         form = wizard.form
         form.fields["url"].setText(fake.base)
         form.token.setText("wrong-key-456")
@@ -778,11 +764,7 @@ def test_categories_ticked_for_one_server_do_not_stop_the_test_of_another(qtbot,
         a = FakeFreeScout(first, "key-a-1234")
         b = FakeFreeScout(second, "key-b-1234")
         b.mailboxes = {7: "Sales", 8: "Returns"}
-        wizard = FirstRunWizard(tmp_path / "ticketbell.toml")
-        qtbot.addWidget(wizard)
-        wizard.show()
-        wizard.kind.setCurrentIndex(wizard.kind.findData("freescout"))
-        wizard.next()
+        wizard = freescout_wizard(qtbot, tmp_path / "ticketbell.toml")
         form = wizard.form
         form.fields["url"].setText(a.base)
         form.token.setText("key-a-1234")
