@@ -126,6 +126,16 @@ def test_an_error_is_shown_in_full_and_opens_that_helpdesks_settings(
     assert head == "3 known waiting, 3 overdue (not every helpdesk could be read)"
 
 
+def test_the_headline_never_says_0_when_a_helpdesk_cannot_be_read(
+    make_tray,  # noqa: F811
+) -> None:
+    """It said "0 known waiting" (the badge "?", the tooltip "nothing known")."""
+    tray = make_tray()
+    tray.show_status(blind_status([]))
+    heads = [text for text in entries(tray.menu) if "not every helpdesk" in text]
+    assert heads == ["Nothing known (not every helpdesk could be read)"]
+
+
 def test_mute_is_one_submenu(make_tray) -> None:  # noqa: F811
     tray = make_tray()
     tray.show_status(status_of([waiting("1", 5)]))

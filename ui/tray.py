@@ -415,7 +415,10 @@ class Tray(QObject):
         n, late = status.waiting, status.overdue
         if not n and not status.blind:
             return _("Nothing waiting")
-        if status.blind:
+        if status.blind and not n:  # never "0": a helpdesk not read may have customers waiting
+            known = _("nothing known")
+            text = known[:1].upper() + known[1:]
+        elif status.blind:
             text = ngettext("{count} known waiting", "{count} known waiting", n).format(count=n)
         else:
             text = ngettext("{count} waiting", "{count} waiting", n).format(count=n)
