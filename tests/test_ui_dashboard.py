@@ -64,6 +64,19 @@ def test_the_four_charts_show_the_status(qtbot: Any) -> None:
     assert weekly.barSets()[0].count() == 12
 
 
+def test_a_category_name_is_plain_text_on_the_charts(qtbot: Any, tmp_path: Path) -> None:
+    """Qt Charts renders axis labels as rich text: a category named with <img src=…> loaded a
+    local file into the chart, and <b> drew bold."""
+    hostile = f"<b>Bold</b><img src='file://{tmp_path}/x.png'>&amp;" + "y" * 100
+    dash = Dashboard(status(waiting("1", hostile, 30)), CONFIG, clock=lambda: NOW)
+    qtbot.addWidget(dash)
+    (bars,) = [a for a in dash.views[0].chart().axes() if hasattr(a, "categories")]
+    (label,) = bars.categories()
+    assert label.startswith("&lt;b&gt;Bold&lt;/b&gt;&lt;img") and label.endswith("…")
+    lanes = [a for a in dash.views[1].chart().axes() if hasattr(a, "categoriesLabels")]
+    assert [lane.categoriesLabels() for lane in lanes] == [[label]]
+
+
 def test_a_new_status_redraws_the_charts(qtbot: Any) -> None:
     dash = Dashboard(status(waiting("1", "Billing", 30)), CONFIG, clock=lambda: NOW)
     qtbot.addWidget(dash)

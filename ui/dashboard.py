@@ -10,6 +10,7 @@ come from :mod:`agent.insight.charts`. QtCharts is imported when the window is f
 
 from __future__ import annotations
 
+import html
 import logging
 import math
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from agent.config import Config
 from agent.escalation import display_zone
 from agent.i18n import _, day_month
 from agent.insight.charts import ChartData, all_charts, due_timeline
-from agent.model import Status, utcnow
+from agent.model import Status, one_line, utcnow
 from ui.access import show_focus
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ _window: Dashboard | None = None
 
 
 PNG_SIZE = (900, 560)  # a saved chart, in pixels
+LABEL_LENGTH = 30  # a category on a chart axis, in characters ("…" past it)
 
 
 class Dashboard(QWidget):
@@ -202,7 +204,11 @@ def whole_ticks(top: float) -> tuple[int, int]:
 
 
 def _label(value: object) -> str:
-    return day_month(value) if isinstance(value, date) else str(value)
+    """A chart's axis label: a day, or a category's name as plain text (Qt Charts renders its
+    labels as rich text: a name with <img src=…> loaded a local file into the chart)."""
+    if isinstance(value, date):
+        return day_month(value)
+    return html.escape(one_line(str(value), LABEL_LENGTH))
 
 
 def _timeline(data: ChartData, now: datetime, horizon: datetime) -> Any:
@@ -226,7 +232,7 @@ def _timeline(data: ChartData, now: datetime, horizon: datetime) -> Any:
     axis = QCategoryAxis()
     axis.setLabelsPosition(QCategoryAxis.AxisLabelsPosition.AxisLabelsPositionOnValue)
     for n, lane in enumerate(lanes, start=1):
-        axis.append(lane, n)
+        axis.append(_label(lane), n)
     axis.setRange(0, len(lanes) + 1)
     for series in (due, risky):
         chart.addSeries(series)
