@@ -491,7 +491,9 @@ def watching_text(watching: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
     from agent.i18n import _
 
     every = _("all")
-    people = ", ".join(f"{one_line(p, 24)} ({', '.join(c) or every})" for p, c in watching)
+    people = ", ".join(
+        f"{one_line(p, 24)} ({', '.join(one_line(x, 24) for x in c) or every})" for p, c in watching
+    )
     return _("Watching: {people}").format(people=people)
 
 

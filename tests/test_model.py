@@ -140,3 +140,13 @@ def test_a_summary_is_one_notification_with_the_first_waiting_subjects():
 def test_parse_time_turns_out_of_range_dates_into_a_clear_error():
     with pytest.raises(ValueError, match="out of range"):
         parse_time("0001-01-01T00:00:00+01:00", "ts")
+
+
+def test_the_watching_line_shows_categories_as_plain_short_text() -> None:
+    """The hub's categories come from another computer: a direction override, a line break or
+    500 characters in one went into the owner's menu as they were."""
+    from agent.model import watching_text
+
+    line = watching_text((("Anna", ("Bill\u202eing\nX", "Y" * 500)),))
+    assert "\u202e" not in line and "\n" not in line
+    assert line.startswith("Watching: Anna (Bill ing X, YYY") and len(line) < 80
