@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QModelIndex, QPoint, Qt
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -87,6 +87,11 @@ COLUMNS = (
     N_("Who"),
 )
 MORE_ROW = -1  # the no-tray window's "N more…" row (its UserRole data)
+TicketKey = tuple[str, str]  # (source, ticket id): what a selection follows across refreshes
+
+
+def ticket_key(w: WaitingTicket | None) -> TicketKey | None:
+    return (w.ticket.source, w.ticket.id) if w is not None else None
 
 
 class TicketListWindow(QWidget):
@@ -123,10 +128,14 @@ class TicketListWindow(QWidget):
         layout.addWidget(self.count)
         self.tickets: list[WaitingTicket] = []
         self.now: datetime | None = None
+        self.blind = False  # a helpdesk could not be read: the count says what is known
         self.resize(1000, 520)
 
     def update_view(self, status: Status, now: datetime) -> None:
+        chosen = ticket_key(self.ticket_at(self.table.currentRow()))  # followed, not its row
+        column = max(self.table.currentColumn(), 0)
         self.now = now
+        self.blind = status.blind
         self.tickets = sorted(status.tickets, key=due_order)
         table = self.table
         table.setSortingEnabled(False)
@@ -150,6 +159,19 @@ class TicketListWindow(QWidget):
         table.resizeColumnsToContents()
         table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self._apply_filter(self.filter.text())
+        self._select(chosen, column)
+
+    def _select(self, key: TicketKey | None, column: int) -> None:
+        """Make the ticket ``key`` current again; gone (or filtered out): nothing is current,
+        so Enter opens nothing rather than whichever ticket took its row."""
+        table = self.table
+        for row in range(table.rowCount()):
+            found = key is not None and ticket_key(self.ticket_at(row)) == key
+            if found and not table.isRowHidden(row):
+                table.setCurrentCell(row, column)
+                return
+        table.clearSelection()
+        table.setCurrentIndex(QModelIndex())
 
     def ticket_at(self, row: int) -> WaitingTicket | None:
         item = self.table.item(row, 0)
@@ -173,15 +195,20 @@ class TicketListWindow(QWidget):
         total = len(self.tickets)
         if words:
             of = ngettext("{shown} of {count} waiting", "{shown} of {count} waiting", total)
-            self.count.setText(of.format(shown=shown, count=total))
+            text = of.format(shown=shown, count=total)
+        elif self.blind:  # the tooltip's words: never a false "0 waiting"
+            known = ngettext("{count} known waiting", "{count} known waiting", total)
+            nothing = _("nothing known")
+            text = known.format(count=total) if total else nothing[:1].upper() + nothing[1:]
         else:
-            self.count.setText(
-                ngettext("{count} waiting", "{count} waiting", total).format(count=total)
-            )
+            text = ngettext("{count} waiting", "{count} waiting", total).format(count=total)
+        if self.blind:
+            text = _("{counts} (not every helpdesk could be read)").format(counts=text)
+        self.count.setText(text)
 
     def _open(self, row: int) -> None:
         w = self.ticket_at(row)
-        if w is not None:
+        if w is not None and not self.table.isRowHidden(row):
             self.tray.open_ticket(w)
 
     def _context_menu(self, pos: QPoint) -> QMenu | None:
@@ -248,6 +275,8 @@ class StatusWindow(QWidget):
         self.setWindowIcon(icon)
         self.badge.setPixmap(icon.pixmap(48, 48))
         self.summary.setText(tip)
+        current = self._key_of(self.list.currentItem())  # kept across the refill, by ticket
+        scrolled = self.list.verticalScrollBar().value()
         self.list.clear()
         self.tickets = []
         self.now = now
@@ -273,6 +302,21 @@ class StatusWindow(QWidget):
             item = QListWidgetItem(text.format(count=more))
             item.setData(Qt.ItemDataRole.UserRole, MORE_ROW)
             self.list.addItem(item)
+        self._restore(current, scrolled)
+
+    def _key_of(self, item: QListWidgetItem | None) -> TicketKey | None:
+        """A ticket row's key; ("", "") for the "N more…" row; None for a heading."""
+        if item is not None and item.data(Qt.ItemDataRole.UserRole) == MORE_ROW:
+            return ("", "")
+        return ticket_key(self.ticket_of(item))
+
+    def _restore(self, key: TicketKey | None, scrolled: int) -> None:
+        """The keyboard's place and the scroll position, as they were before a refill."""
+        items = (self.list.item(i) for i in range(self.list.count()))
+        found = next((i for i in items if key is not None and self._key_of(i) == key), None)
+        if found is not None:
+            self.list.setCurrentItem(found)
+        self.list.verticalScrollBar().setValue(scrolled)
 
     def ticket_of(self, item: QListWidgetItem | None) -> WaitingTicket | None:
         index = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
