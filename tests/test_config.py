@@ -174,7 +174,7 @@ PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
         # a token in the url's query would sit in the config file
         (
             '[[sources]]\nname = "F"\nkind = "freescout"\n'
-            'url = "https://help.example.com/?api_key=right-key-123"\n',
+            'url = "https://help.example.com/?api_key=pasted-in-the-url-77"\n',
             "sources[0].url",
             "must not carry a token (api_key=…); store it in the keyring instead",
         ),

@@ -432,7 +432,15 @@ class SourceForm(QWidget):
                 self.listed_for = (self.listed_for[0], "")  # the same token, now stored
             if self.stored_as not in ("", name):  # stored earlier under the name it had
                 secret_store.delete(self.stored_as)
-        elif self.stored_as in ("", name) or not secret_store.rename(self.stored_as, name):
+        elif self.stored_as not in ("", name):
+            # the token this form stored under the name the source had: it is the one the
+            # person gave (and tested), so it goes to the new name over any left there
+            moved = self._stored_before()
+            if not moved:
+                return
+            store_secret(self, name, moved)
+            secret_store.delete(self.stored_as)
+        else:
             return
         self.stored_as = name
         self.token.clear()
