@@ -224,11 +224,13 @@ def delete(name: str) -> None:
         _write_file(name, None)
 
 
-def rename(old: str, new: str) -> bool:
+def rename(old: str, new: str, *, replace: bool = False) -> bool:
     """Move the token stored for ``old`` to ``new``, where it is (the keyring or the private
-    file), for a source renamed; never over a token ``new`` has already. True when moved."""
+    file), for a source renamed. Not over a token ``new`` has already, unless ``replace``
+    (the caller knows no source of the settings uses it: one left by a source removed).
+    True when moved."""
     where = stored(old)
-    if not where or stored(new):
+    if not where or (stored(new) and not replace):
         return False
     try:
         set(new, get(old), to_file=where != IN_KEYRING)

@@ -174,6 +174,22 @@ def freescout_wizard(qtbot, path, **options) -> FirstRunWizard:
     return wizard
 
 
+def test_a_helpdesk_renamed_to_a_removed_ones_name_keeps_its_own_token(qtbot, tmp_path) -> None:
+    """Beta removed and Alpha renamed Beta: Alpha's token goes with it (Beta's old one stayed,
+    and the renamed helpdesk asked with a token that was never its own)."""
+    path = tmp_path / "ticketbell.toml"
+    secret_store.set("Alpha", "alpha-TOKEN-31f0c2")
+    secret_store.set("Beta", "beta-TOKEN-77c2e9")
+    dialog = two_helpdesks(qtbot, path)
+    dialog.helpdesks.source_list.setCurrentRow(1)
+    qtbot.mouseClick(helpdesk_button(dialog, "Remove"), Qt.MouseButton.LeftButton)
+    dialog.source_form.name.setText("Beta")
+    assert dialog.save() is not None
+    assert [s.name for s in config_module.load(path).sources] == ["Beta"]
+    assert secret_store.get("Beta", "") == "alpha-TOKEN-31f0c2"
+    assert secret_store.stored("Alpha") == ""
+
+
 def test_token_goes_to_the_keyring_not_the_file(qtbot, tmp_path) -> None:
     path = tmp_path / "ticketbell.toml"
     dialog = SettingsDialog(path, None, raw={})

@@ -145,7 +145,8 @@ class SourcesPage(QWidget):
         names = [str(s.get("name", "")) for s in self.sources]
         for old, new in zip(self.opened, names, strict=True):
             if old and old != new and old not in names:
-                secret_store.rename(old, new)
+                # names are unique: a token under the new name is no current source's
+                secret_store.rename(old, new, replace=True)
         for old in self.removed:
             if old not in names:
                 secret_store.delete(old)
