@@ -16,7 +16,7 @@ from agent.commands.common import (
     EXIT_UNKNOWN,
     EXIT_WAITING,
     load_config,
-    open_agent,
+    open_agent_or_why,
     setup_logging,
 )
 from agent.config import Config, ConfigError
@@ -30,15 +30,9 @@ def check_command(args: argparse.Namespace) -> int:
         config = load_config(args)
     except ConfigError as exc:
         return unknown(str(exc), exc.english, args.json)
-    # what open_agent_or_say says, kept as a Text: English in the JSON error object
-    if not config.sources:
-        why = Text(N_("{path}: no [[sources]] configured"), path=str(config.path))
-        return unknown(str(why), why.english, args.json)
-    try:
-        agent = open_agent(config, args)
-    except OSError as exc:
-        why = Text(N_("cannot use the data folder: {error}"), error=str(exc))
-        return unknown(str(why), why.english, args.json)
+    agent = open_agent_or_why(config, args)
+    if isinstance(agent, Text):
+        return unknown(str(agent), agent.english, args.json)
     team = None
     try:
         report = agent.poll_once()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from agent import config as config_module
 from agent import secrets as secret_store
 from agent.config import Config, ConfigError
-from agent.i18n import _
+from agent.i18n import N_, Text
 
 if TYPE_CHECKING:
     from agent.engine import Agent
@@ -168,16 +168,23 @@ def open_agent(config: Config, args: argparse.Namespace) -> Agent:
     return Agent(config, queue)
 
 
-def open_agent_or_say(config: Config, args: argparse.Namespace, prefix: str) -> Agent | None:
-    """The agent for this config (``open_agent``), or None once why it cannot run is printed
-    after ``prefix``: no sources, or a data folder it cannot use (another user's, a link
-    planted for the lock file). The command then ends with its own exit code."""
+def open_agent_or_why(config: Config, args: argparse.Namespace) -> Agent | Text:
+    """The agent for this config (``open_agent``), or why it cannot run: no sources, or a data
+    folder it cannot use (another user's, a link planted for the lock file). The reason is a
+    Text: the person's language where shown, English in ``check --json``."""
     if not config.sources:
-        words = _("{path}: no [[sources]] configured").format(path=config.path)
-    else:
-        try:
-            return open_agent(config, args)
-        except OSError as exc:
-            words = _("cannot use the data folder: {error}").format(error=exc)
-    print(f"{prefix}: {words}", file=sys.stderr)
-    return None
+        return Text(N_("{path}: no [[sources]] configured"), path=str(config.path))
+    try:
+        return open_agent(config, args)
+    except OSError as exc:
+        return Text(N_("cannot use the data folder: {error}"), error=str(exc))
+
+
+def open_agent_or_say(config: Config, args: argparse.Namespace, prefix: str) -> Agent | None:
+    """The agent for this config, or None once why it cannot run (``open_agent_or_why``) is
+    printed after ``prefix``. The command then ends with its own exit code."""
+    opened = open_agent_or_why(config, args)
+    if isinstance(opened, Text):
+        print(f"{prefix}: {opened}", file=sys.stderr)
+        return None
+    return opened
