@@ -661,7 +661,7 @@ def test_a_source_renamed_after_the_wizard_saved_keeps_its_token(qtbot, tmp_path
         form = wizard.form
         assert form.token.placeholderText() == "stored in the keyring — type to replace"
         form.name.setText("Brand new desk")
-        assert form.token.placeholderText() == ""
+        qtbot.waitUntil(lambda: form.token.placeholderText() == "", timeout=2_000)
         secret_store.delete("FreeScout")
         form.fields["url"].setText(fake.base)
         form.token.setText("right-key-123")

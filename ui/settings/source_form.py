@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -132,6 +132,9 @@ def _line_value(opt: Option, text: str) -> object:
     return text
 
 
+STORED_LOOKUP_MS = 300  # "stored in the keyring" is looked up once the name is left this long
+
+
 def store_secret(parent: QWidget, name: str, token: str) -> None:
     """Put ``token`` in the keyring under the source ``name`` (never in the config). Without a
     keyring, the person is warned and may keep it in the private file instead; if not,
@@ -207,7 +210,13 @@ class SourceForm(QWidget):
         self._row("interval", self.interval)
         self._add_bottom(with_categories)
         self.kind.currentIndexChanged.connect(lambda: self._kind_changed({}))
-        self.name.textChanged.connect(self.show_stored)  # the placeholder follows the name
+        # the placeholder follows the name, looked up once typing pauses: the keyring is a
+        # D-Bus call (Secret Service) that must not run on the UI thread at every key
+        self.stored_lookup = QTimer(self)
+        self.stored_lookup.setSingleShot(True)
+        self.stored_lookup.setInterval(STORED_LOOKUP_MS)
+        self.stored_lookup.timeout.connect(self.show_stored)
+        self.name.textChanged.connect(lambda: self.stored_lookup.start())
         #: the name store_token() last stored a token under: a rename moves it along
         self.stored_as = ""
         #: the table and token box of the last test started, its answer the next ``tested``
