@@ -414,11 +414,15 @@ class FirstRunWizard(QWizard):
         for path in (self.path, self.path.with_name(self.path.name + ".bak")):
             if path not in self.files_before:
                 try:
-                    self.files_before[path] = path.read_bytes()
+                    with path.open("rb") as f:  # a config is read up to its bound, no more
+                        before = f.read(config_module.MAX_FILE_BYTES + 1)
                 except (FileNotFoundError, NotADirectoryError):
                     self.files_before[path] = None
                 except OSError:  # unreadable: not written over either (save reads it first)
                     pass
+                else:
+                    if len(before) <= config_module.MAX_FILE_BYTES:  # a larger one: moved
+                        self.files_before[path] = before  # aside by the save, not put back
         for name in [n for n in names if n and n not in self.tokens_before]:
             where = secret_store.stored(name)
             with contextlib.suppress(secret_store.SecretUnavailable):
@@ -432,12 +436,7 @@ class FirstRunWizard(QWizard):
                 if data is None:
                     path.unlink(missing_ok=True)
                     continue
-                try:
-                    now: bytes | None = path.read_bytes()
-                except OSError:
-                    now = None
-                if now != data:
-                    atomic_write(path, data)
+                atomic_write(path, data)
         for name, (token, where) in self.tokens_before.items():
             if not token:
                 secret_store.delete(name)
