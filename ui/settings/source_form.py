@@ -210,13 +210,7 @@ class SourceForm(QWidget):
         self._row("interval", self.interval)
         self._add_bottom(with_categories)
         self.kind.currentIndexChanged.connect(lambda: self._kind_changed({}))
-        # the placeholder follows the name, looked up once typing pauses: the keyring is a
-        # D-Bus call (Secret Service) that must not run on the UI thread at every key
-        self.stored_lookup = QTimer(self)
-        self.stored_lookup.setSingleShot(True)
-        self.stored_lookup.setInterval(STORED_LOOKUP_MS)
-        self.stored_lookup.timeout.connect(self.show_stored)
-        self.name.textChanged.connect(lambda: self.stored_lookup.start())
+        self.stored_lookup = self._stored_follows_name()
         #: the name store_token() last stored a token under: a rename moves it along
         self.stored_as = ""
         #: the table and token box of the last test started, its answer the next ``tested``
@@ -226,6 +220,17 @@ class SourceForm(QWidget):
         self.with_categories = with_categories
         self.listed_for: tuple[dict[str, Any], str] | None = None
         self.load(table or {"kind": self.kind.currentData()})
+
+    def _stored_follows_name(self) -> QTimer:
+        """The token box's "stored in the keyring" follows the name, looked up once typing
+        pauses: the keyring is a D-Bus call (Secret Service), not one for the UI thread at
+        every key."""
+        lookup = QTimer(self)
+        lookup.setSingleShot(True)
+        lookup.setInterval(STORED_LOOKUP_MS)
+        lookup.timeout.connect(self.show_stored)
+        self.name.textChanged.connect(lambda: lookup.start())
+        return lookup
 
     def _token_box(self) -> QWidget:
         """The token field with "How do I get this?", which shows the kind's steps below it."""
