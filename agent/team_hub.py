@@ -124,6 +124,8 @@ class Hub:
                     self._republish()
                     if self.on_takeover is not None:
                         self.on_takeover()
+                elif was and beat.hub == self.id:  # its own "offline", sent by close()
+                    log.info("team hub: this Ticketbell is no longer the team's hub (stopping)")
                 elif was and not self.active:
                     log.info("team hub: %s is the team's hub now; standing by", beat.hub)
             case ["sources", source, kind]:

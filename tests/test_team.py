@@ -264,6 +264,21 @@ def test_a_hub_that_stops_says_so_at_once(broker: Broker, opened: list[Any]) -> 
         link.read("Zendesk")
 
 
+def test_a_hub_hearing_its_own_goodbye_does_not_name_itself_as_another_hub(
+    broker: Broker, opened: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """close() publishes the hub's "offline" and the broker hands it back: the owner's log said
+    "hub@host#pid is the team's hub now; standing by", of the hub that was stopping."""
+    caplog.set_level(logging.INFO, logger="agent.team_hub")
+    hub = start_hub(broker, opened)
+    wait_until(lambda: hub.active)
+    goodbye = raw_client(broker, opened, "hub")
+    goodbye.publish(hub.topic, hub._beat(online=False), qos=1).wait_for_publish(5)
+    wait_until(lambda: not hub.active, what="the hub heard its own offline heartbeat")
+    assert "standing by" not in caplog.text
+    assert "this Ticketbell is no longer the team's hub (stopping)" in caplog.text
+
+
 def test_a_standby_hub_takes_over_when_the_hub_goes_silent(
     broker: Broker, opened: list[Any]
 ) -> None:
