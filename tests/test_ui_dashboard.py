@@ -3,13 +3,16 @@ says, a new status redraws them, and a chart saves as PNG and its data as CSV.""
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QFontMetricsF, QImage
 
+from agent import i18n
 from agent.config import from_dict
 from agent.insight.charts import daily_share, due_timeline, weekly_breaches
 from agent.model import DueState, Status, Ticket, WaitingTicket
@@ -162,3 +165,32 @@ def test_the_dashboard_fits_a_1280_by_720_screen(qtbot: Any) -> None:
     fit_screen(dash, 1100, 760, QSize(1280, 720 - 32))  # less a panel
     assert dash.minimumSizeHint().height() <= 720 - 32 - 40
     assert dash.height() <= 720 - 32 - 40 and dash.width() <= 1280
+
+
+@pytest.mark.parametrize("language", ["en", "pl"])
+def test_every_week_of_the_breaches_chart_is_labelled_whole(
+    qtbot: Any, monkeypatch: pytest.MonkeyPatch, language: str
+) -> None:
+    """At the window's size every week's date under the breaches chart was cut to "…" (the
+    labels leant at -60°, wider than a bar's room): each is now whole, none wider than its
+    bar's room across the axis."""
+    monkeypatch.setenv("LANGUAGE", language)
+    i18n.use("")
+    try:
+        dash = Dashboard(status(), CONFIG, clock=lambda: NOW)
+    finally:
+        monkeypatch.undo()
+        i18n.use("")  # the suite's English again
+    qtbot.addWidget(dash)
+    dash.show()
+    qtbot.waitExposed(dash)
+    chart = dash.views[3].chart()
+    axis = next(a for a in chart.axes() if hasattr(a, "categories"))
+    assert len(axis.categories()) == 12 and not axis.truncateLabels()
+    metrics = QFontMetricsF(axis.labelsFont())
+    room = chart.plotArea().width() / len(axis.categories())
+    angle = math.radians(axis.labelsAngle())
+    for label in axis.categories():
+        across = abs(metrics.horizontalAdvance(label) * math.cos(angle))
+        across += abs(metrics.height() * math.sin(angle))
+        assert across <= room, label

@@ -176,7 +176,10 @@ def _bars(data: ChartData, names: tuple[str, ...]) -> Any:
     labels = QBarCategoryAxis()
     labels.append([_label(row[0]) for row in data.rows])
     if data.rows and hasattr(data.rows[0][0], "strftime"):
-        labels.setLabelsAngle(-60)  # a dozen weeks side by side
+        # a dozen weeks side by side, each date upright in its bar's room: at -60° Qt cut
+        # every one to "…" (and, not cut, hid the first and last past the plot's edges)
+        labels.setLabelsAngle(-90)
+        labels.setTruncateLabels(False)
     chart.addAxis(labels, Qt.AlignmentFlag.AlignBottom)
     series.attachAxis(labels)
     counts = QValueAxis()
