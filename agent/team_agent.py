@@ -236,6 +236,9 @@ def claim_once(settings: Team, source: str, ticket: str, release: bool, wait: fl
         return f"{cannot}: {exc.strerror or exc}"
     try:
         if link.connected.wait(wait):
+            unknown = "" if release else _not_published(link, source, ticket, wait)
+            if unknown:
+                return unknown
             info = link.claim(source, ticket, release)
             with contextlib.suppress(RuntimeError, ValueError):  # lost meanwhile: said below
                 info.wait_for_publish(wait)
@@ -245,6 +248,29 @@ def claim_once(settings: Team, source: str, ticket: str, release: bool, wait: fl
         return str(link.problem) if link.problem else refused.format(broker=settings.broker)
     finally:
         link.close()
+
+
+def _not_published(link: TeamLink, source: str, ticket: str, wait: float) -> str:
+    """Why ``ticket`` of ``source`` cannot be claimed: the hub publishes no such source, or
+    its complete listing has no such waiting ticket (a mistyped name or number was "claimed"
+    and stayed on the broker until it expired). "" when it is listed, or when nothing can be
+    told (no answer, the hub offline, an incomplete listing): then the claim goes as asked."""
+    if not link.wait_synced(wait):
+        return ""
+    with link.changed:
+        if link.hub_problem(link.clock()):
+            return ""
+        published = link.tickets.get(source)
+        known = sorted(set(link.tickets) | set(link.health))
+    if published is None:
+        if not known:
+            return ""
+        text = N_("the team hub publishes no source named {source}; it publishes: {known}")
+        return str(Text(text, source=repr(source), known=", ".join(known)))
+    if not published.complete or any(t.id == ticket for t in published.tickets):
+        return ""
+    text = N_("the team hub lists no waiting ticket {ticket} in {source}")
+    return str(Text(text, ticket=repr(ticket), source=source))
 
 
 def hub_sources(

@@ -516,6 +516,29 @@ def test_a_claim_from_the_terminal_marks_the_ticket_in_the_running_agent(
     assert anna.status.tickets[0].claimed_by is None  # her own claim is no news to her
 
 
+def test_a_claim_of_a_ticket_or_source_the_hub_does_not_list_is_refused_naming_it(
+    broker: Broker, opened: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mistyped number or source name was "claimed by anna" and stayed on the broker, while
+    the ticket she meant showed nobody on it."""
+    hub = start_hub(broker, opened)
+    wait_until(lambda: hub.active)
+    hub.publish_snapshot("Zendesk", Snapshot("Zendesk", (ticket(1, "Billing"),), NOW))
+    watcher = member(broker, opened, "ben")
+    wait_until(lambda: "Zendesk" in watcher.tickets)
+    monkeypatch.setenv("TICKETBELL_TEST_ANNA_PASSWORD", PASSWORDS["anna"])
+    terminal = settings(broker, "anna", secret_env="TICKETBELL_TEST_ANNA_PASSWORD")
+    said = claim_once(terminal, "Zendesk", "11", release=False)
+    assert said == "the team hub lists no waiting ticket '11' in Zendesk"
+    said = claim_once(terminal, "Zendesk desk", "1", release=False)
+    assert said == ("the team hub publishes no source named 'Zendesk desk'; it publishes: Zendesk")
+    assert claim_once(terminal, "Zendesk", "11", release=True) == ""  # ending one always goes
+    assert claim_once(terminal, "Zendesk", "1", release=False) == ""
+    wait_until(lambda: ("Zendesk", "1") in watcher.claims, what="the claim at ben's")
+    time.sleep(0.3)  # what the refused ones would have published has arrived by now
+    assert set(watcher.claims) == {("Zendesk", "1")}
+
+
 def test_a_claim_without_its_password_variable_names_the_variable(monkeypatch) -> None:
     monkeypatch.delenv("TICKETBELL_TEST_UNSET_PASSWORD", raising=False)
     terminal = Team("mqtt://127.0.0.1:9", TEAM, "anna", secret_env="TICKETBELL_TEST_UNSET_PASSWORD")
