@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontMetricsF, QImage
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QPushButton
 
 from agent import i18n
 from agent.config import from_dict
@@ -194,3 +196,15 @@ def test_every_week_of_the_breaches_chart_is_labelled_whole(
         across = abs(metrics.horizontalAdvance(label) * math.cos(angle))
         across += abs(metrics.height() * math.sin(angle))
         assert across <= room, label
+
+
+def test_esc_closes_the_dashboard(qtbot: Any) -> None:
+    """Esc did nothing in the dashboard; it closes it now, with the focus on a chart or on a
+    Save button."""
+    dash = Dashboard(status(waiting("1", "Billing", 30)), CONFIG, clock=lambda: NOW)
+    qtbot.addWidget(dash)
+    for target in (dash.views[0], dash.findChildren(QPushButton)[0]):
+        dash.show()
+        qtbot.waitExposed(dash)
+        QTest.keyClick(target, Qt.Key.Key_Escape)
+        assert not dash.isVisible(), target

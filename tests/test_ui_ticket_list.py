@@ -112,3 +112,21 @@ def test_the_ticket_list_count_says_what_is_known_while_a_helpdesk_fails(
     assert "0" not in window.count.text()
     tray.show_status(status_of(list(tickets)))
     assert window.count.text() == "2 waiting"
+
+
+def test_esc_closes_the_ticket_list_from_its_filter_and_its_table(
+    make_tray,  # noqa: F811
+    qtbot,
+) -> None:
+    """Esc did nothing in the window of every waiting ticket (a keyboard user had to find the
+    window manager's close); it closes it now, as a dialog, wherever the focus is in it."""
+    tray = make_tray()
+    tray.show_status(status_of([waiting("A", 10), waiting("B", 20)]))
+    for focus in ("filter", "table"):
+        tray.show_all_tickets()
+        window = tray.ticket_list
+        qtbot.waitExposed(window)
+        QTest.keyClick(getattr(window, focus), Qt.Key.Key_Escape)
+        assert not window.isVisible(), focus
+    tray.show_all_tickets()  # and it opens again
+    assert tray.ticket_list.isVisible()

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QGridLayout,
@@ -86,6 +87,13 @@ class Dashboard(QWidget):
             row.addWidget(button)
         box.addLayout(row)
         return panel
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Esc closes the window, as it does a dialog."""
+        if event.key() == Qt.Key.Key_Escape and event.modifiers() == Qt.KeyboardModifier.NoModifier:
+            self.close()
+            return
+        super().keyPressEvent(event)
 
     # -- what the agent publishes
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from PySide6.QtCore import QModelIndex, QPoint, Qt
-from PySide6.QtGui import QIcon
+from PySide6.QtGui import QIcon, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -205,6 +205,13 @@ class TicketListWindow(QWidget):
         if self.blind:
             text = _("{counts} (not every helpdesk could be read)").format(counts=text)
         self.count.setText(text)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Esc closes the window, as it does a dialog (the filter and the table leave it)."""
+        if event.key() == Qt.Key.Key_Escape and event.modifiers() == Qt.KeyboardModifier.NoModifier:
+            self.close()
+            return
+        super().keyPressEvent(event)
 
     def _open(self, row: int) -> None:
         w = self.ticket_at(row)
