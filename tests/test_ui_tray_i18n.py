@@ -194,3 +194,15 @@ def test_no_english_text_is_left_in_the_german_menu_list_or_dashboard(
     assert "Als PNG speichern…" in shown_texts(dashboard)
     dashboard.deleteLater()
     assert not left
+
+
+def test_tickets_without_a_category_are_other_in_the_tooltip_in_each_language(speak) -> None:
+    """The tooltip counted tickets with no category (an IMAP inbox, a JSON feed) as "(none) 2",
+    in English whatever the language, while the menu titles them "Other" in the person's
+    language; it says the menu's word now."""
+    tickets = [waiting("1", 20, category=""), waiting("2", 30, category=""), waiting("3", 40)]
+    assert tooltip(status_of(tickets), NOW).splitlines()[1] == "Other 2 · Billing 1"
+    speak("de")
+    assert tooltip(status_of(tickets), NOW).splitlines()[1] == "Sonstige 2 · Billing 1"
+    speak("pl")
+    assert tooltip(status_of(tickets), NOW).splitlines()[1] == "Inne 2 · Billing 1"

@@ -221,7 +221,10 @@ def tooltip_headline(status: Status) -> str:
 def tooltip(status: Status, now: datetime, sound_note: str = "") -> str:
     lines = []
     lines.append(tooltip_headline(status))
-    cats = status.by_category()
+    cats: dict[str, int] = {}  # the menu's group names: no category is "Other", translated
+    for w in status.tickets:
+        name = group_name(w, "category")
+        cats[name] = cats.get(name, 0) + 1
     if cats:
         lines.append(" · ".join(f"{plain(c, 30)} {n}" for c, n in cats.items()))
     if len(status.sources) > 1:
