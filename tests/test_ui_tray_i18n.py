@@ -206,3 +206,24 @@ def test_tickets_without_a_category_are_other_in_the_tooltip_in_each_language(sp
     assert tooltip(status_of(tickets), NOW).splitlines()[1] == "Sonstige 2 · Billing 1"
     speak("pl")
     assert tooltip(status_of(tickets), NOW).splitlines()[1] == "Inne 2 · Billing 1"
+
+
+def test_polish_counts_new_tickets_with_the_genitive_plural(speak) -> None:
+    """After a sleep the first read's notification said "Zendesk: 5 nowe, …" and "While
+    do-not-disturb was on: 5 nowe, …" in Polish, the form for 2-4; five and more take
+    "nowych", as the tray's other counts do ("5 zgłoszeń")."""
+    from agent.model import Alert
+    from ui.notifications import notice_for
+
+    speak("pl")
+
+    def summary(new: int) -> str:
+        counts = (("waiting", 312), ("new", new))
+        notice = notice_for([Alert("summary", NOW, "s", "Zendesk", counts=counts)])
+        assert notice is not None
+        return notice.title
+
+    assert summary(1) == "Zendesk: 1 nowe, 312 zgłoszeń czeka"
+    assert summary(3) == "Zendesk: 3 nowe, 312 zgłoszeń czeka"
+    assert summary(5) == "Zendesk: 5 nowych, 312 zgłoszeń czeka"
+    assert summary(22) == "Zendesk: 22 nowe, 312 zgłoszeń czeka"
