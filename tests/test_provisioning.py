@@ -92,6 +92,33 @@ def test_import_refuses_a_channel_url_with_a_password(tmp_path, cli_env):
     assert "pa55w0rd" not in result.stderr
 
 
+def test_a_mail_server_port_and_from_address_are_no_password(tmp_path, cli_env):
+    """``mailtos://host:587?from=bell@example.com`` has no password: the port's colon and the
+    address's @ were taken for ``user:password@``, so the owner's e-mail channel was left out
+    of `config export` and `--import` refused the file with "the URL carries a password"."""
+    mail = "mailtos://smtp.example.com:587?from=bell@example.com&to=owner@example.com"
+    assert config.secret_findings({"notify": [mail]}) == []
+    owner = tmp_path / "owner.toml"
+    owner.write_text(
+        PROVISIONING.replace('role = "assistant"', 'role = "owner"').replace(
+            '"keyring:owner-mail"', f'"{mail}"'
+        )
+    )
+    exported = run_cli(["config", "export", "--config", str(owner)], cli_env)
+    assert exported.returncode == 0, exported.stderr
+    assert "Left out" not in exported.stdout
+    data = config.tomllib.loads(exported.stdout)
+    assert data["escalation"]["levels"][0]["notify"] == ["owner-desktop", mail]
+    file = tmp_path / "team.toml"
+    file.write_text(exported.stdout)
+    imported = run_cli(["--import", str(file), "--accept-risky"], cli_env)
+    assert imported.returncode == 0, imported.stderr
+    assert config.load(paths(cli_env)[0]).escalation.levels[0].notify[1] == mail
+    # a password is still one, also a numeric one and one before a port
+    for url in ("mailtos://me:1234@x.org", "mailtos://me:pw@smtp.example.com:587?from=a@b.c"):
+        assert config.secret_findings({"u": url}) == [("u", "the URL carries a password")]
+
+
 def test_import_reports_a_broken_file_with_its_key(tmp_path, cli_env):
     file = tmp_path / "team.toml"
     file.write_text(PROVISIONING.replace('default = "2h"', 'default = "2 hourz"'))

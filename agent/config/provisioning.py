@@ -22,7 +22,11 @@ _SECRET_KEY = re.compile(
     re.IGNORECASE,
 )
 _NOT_SECRET_KEYS = {"secret_env"}  # names an environment variable, not its value
-_URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@\s]*:[^/@\s]+@", re.IGNORECASE)
+# user:password@ after the scheme; a port (":587" then "/", "?" or "#") is none, even when an
+# address follows in the query (mailtos://host:587?from=bell@example.com)
+_URL_PASSWORD = re.compile(
+    r"^[a-z][a-z0-9+.-]*://[^/@\s]*:(?!\d{1,5}(?:[/?#]|$))[^/@\s]+@", re.IGNORECASE
+)
 
 
 def secret_findings(data: object, prefix: str = "") -> list[tuple[str, str]]:
