@@ -69,6 +69,25 @@ def test_a_full_config_loads_with_every_section(tmp_path):
     assert c.escalation.repeat_every == timedelta(hours=1)
 
 
+@pytest.mark.parametrize("hours", ["18:00-00:00", "18:00-24:00"])
+def test_business_hours_to_00_00_run_until_midnight(tmp_path, hours):
+    """The hint (README, Settings) says "To 00:00 means until midnight", but a file with
+    hours = "18:00-00:00" was refused: "must end after it starts"."""
+    text = VALID.replace('hours = "09:00-17:30"', f'hours = "{hours}"')
+    c = load(write(tmp_path, text))
+    assert c.business_hours is not None
+    assert (c.business_hours.start, c.business_hours.end) == (time(18), time.max)
+    from datetime import datetime, timezone
+
+    from agent.policy import add_business_time
+
+    # Monday 18:30 London (UTC in winter) + 5 h of business time: 5 h 30 min to midnight
+    monday = datetime(2026, 11, 30, 18, 30, tzinfo=timezone.utc)
+    assert add_business_time(monday, timedelta(hours=5), c.business_hours) == datetime(
+        2026, 11, 30, 23, 30, tzinfo=timezone.utc
+    )
+
+
 def test_role_decides_the_default_interval(tmp_path):
     base = '[[sources]]\nname = "D"\nkind = "demo"\n'
     assert load(write(tmp_path, base)).sources[0].interval == timedelta(minutes=2)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 from dataclasses import replace
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -347,6 +347,7 @@ def _read_business_hours(r: _Reader) -> BusinessHours | None:
     days = r.parsed("days", parse_days, parse_days(schema.default("business_hours", "days")))
     hours = schema.default("business_hours", "hours")
     start, end = r.parsed("hours", parse_time_range, parse_time_range(hours))
+    end = time.max if end == time(0) else end  # "to 00:00" is until midnight, as "24:00" is
     if end <= start:
         raise r.error("hours", N_("must end after it starts (business hours within one day)"))
     return BusinessHours(tz, days, start, end, _holidays(r))
