@@ -208,3 +208,30 @@ def test_esc_closes_the_dashboard(qtbot: Any) -> None:
         qtbot.waitExposed(dash)
         QTest.keyClick(target, Qt.Key.Key_Escape)
         assert not dash.isVisible(), target
+
+
+def test_a_screen_reader_hears_each_chart_in_words_of_the_persons_language(
+    qtbot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chart's description (what a screen reader reads for its bars) was the CSV's column
+    names and Python's values, in English whatever the language: "due_at 2026-11-23
+    10:30:00+00:00; category Billing; at_risk True", "within_window_percent None"."""
+    monkeypatch.setenv("LANGUAGE", "de")
+    i18n.use("")
+    in_utc = from_dict({"role": "owner", "business_hours": {"timezone": "UTC"}})
+    try:
+        tickets = (waiting("1", "Billing", 30, at_risk=True), waiting("2", "Sales", 90))
+        dash = Dashboard(status(*tickets), in_utc, clock=lambda: NOW)
+        qtbot.addWidget(dash)
+        said = [view.accessibleDescription() for view in dash.views]
+    finally:
+        monkeypatch.undo()
+        i18n.use("")
+    assert said[0] == "Billing: 1 wartend, 1 gefährdet. Sales: 1 wartend, 0 gefährdet"
+    assert said[1].startswith("Desk #1 (Billing) fällig um 10:30, gefährdet. Desk #2 (Sales)")
+    # the oldest days of the 30 first: HISTORY has 10 answered a day, 10 - n % 4 in time
+    assert said[2].startswith("25.10.: 90 % innerhalb der Frist beantwortet. ")
+    assert said[3].startswith("Woche vom 7.9.: 0 Fristverletzungen. ")
+    for words in said:
+        for code in ("due_at", "at_risk", "True", "None", "within_window", "week_of", "+00:00"):
+            assert code not in words

@@ -14,7 +14,7 @@ import html
 import logging
 import math
 from collections.abc import Callable
-from datetime import date, datetime, time
+from datetime import date, datetime, time, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from agent.config import Config
 from agent.escalation import display_zone
-from agent.i18n import _, day_month
+from agent.i18n import _, day_month, ngettext, number, time_text
 from agent.insight.charts import ChartData, all_charts, due_timeline
 from agent.model import Status, one_line, utcnow
 from ui.access import show_focus
@@ -111,10 +111,12 @@ class Dashboard(QWidget):
             _share(self.data[2]),
             _bars(self.data[3], (_("breaches"),)),
         ]
-        for view, chart, data in zip(self.views, charts, self.data, strict=True):
+        for index, (view, chart, data) in enumerate(
+            zip(self.views, charts, self.data, strict=True)
+        ):
             old = view.chart()
             view.setChart(chart)
-            _name_panel(view, data)
+            _name_panel(view, data, spoken_rows(index, data, tz))
             if old is not None:
                 old.deleteLater()
 
@@ -306,18 +308,45 @@ def show_status(status: Status) -> None:
         _window.show_status(status)
 
 
-def _name_panel(view: Any, data: ChartData) -> None:
-    """A chart is read out by its title, its figures as text (a screen reader cannot see the
+def _name_panel(view: Any, data: ChartData, rows: list[str]) -> None:
+    """A chart is read out by its title, its figures as words (a screen reader cannot see the
     bars), and its Save buttons say which chart they save."""
     view.setAccessibleName(data.title)
-    rows = (
-        "; ".join(f"{c} {_cell_text(v)}" for c, v in zip(data.columns, r, strict=False))
-        for r in data.rows
-    )
-    view.setAccessibleDescription(". ".join(list(rows)[:14]))
+    view.setAccessibleDescription(". ".join(rows[:14]))
     for button in view.parentWidget().findChildren(QPushButton):
         button.setAccessibleDescription(data.title)
 
 
-def _cell_text(value: object) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+def spoken_rows(index: int, data: ChartData, tz: tzinfo | None) -> list[str]:
+    """The rows of chart ``index`` as a screen reader says them, in the person's language:
+    "Billing: 2 waiting, 1 at risk", "Desk #4711 (Billing) due at 14:30, at risk",
+    "16/11: 80% answered within window", "week of 16/11: 3 breaches" (the CSV's column names,
+    ISO times, True and None were read out before)."""
+    rows: list[str] = []
+    for row in data.rows:
+        if index == 0:
+            said = _("{category}: {waiting} waiting, {at_risk} at risk")
+            rows.append(said.format(category=row[0], waiting=row[1], at_risk=row[2]))
+        elif index == 1:
+            due = _("{ticket} ({category}) due at {time}")
+            at: datetime = row[0]  # type: ignore[assignment]
+            text = due.format(ticket=row[3], category=row[1], time=time_text(at, tz))
+            rows.append(", ".join((text, _("at risk"))) if row[2] else text)
+        elif index == 2:
+            day: date = row[0]  # type: ignore[assignment]
+            share = _("{day}: {share}% answered within window")
+            pct = row[2]
+            none = _("{day}: nothing answered")
+            rows.append(
+                share.format(day=day_month(day), share=number(pct))  # type: ignore[arg-type]
+                if pct is not None
+                else none.format(day=day_month(day))
+            )
+        else:
+            week: date = row[0]  # type: ignore[assignment]
+            n: int = row[1]  # type: ignore[assignment]
+            breaches = ngettext("{count} breach", "{count} breaches", n).format(count=n)
+            rows.append(
+                _("week of {day}: {breaches}").format(day=day_month(week), breaches=breaches)
+            )
+    return rows
