@@ -352,3 +352,49 @@ def test_the_log_file_rotates_through_five_private_copies(tmp_path):
     first = int((tmp_path / "ticketbell.log.1").read_text().split()[1])
     last_of_2 = int((tmp_path / "ticketbell.log.2").read_text().splitlines()[-1].split()[1])
     assert first == last_of_2 + 1
+
+
+def test_headless_without_a_desktop_says_so_once_in_its_own_log(tmp_path, cli_env):
+    """On a server (no desktop session, no python-dbus) every burst of alerts wrote plyer's
+    "UserWarning: The Python dbus package is not installed" (with its file and line) and
+    notify-send's own "Cannot autolaunch D-Bus without X11 $DISPLAY" on the agent's stderr,
+    and never the log's "desktop notifications are not available here"."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "notify-send"
+    calls = tmp_path / "notify-send.calls"
+    fake.write_text(
+        f'#!/bin/sh\necho "$@" >> {calls}\n'
+        'echo "Cannot autolaunch D-Bus without X11 $DISPLAY" >&2\nexit 1\n'
+    )
+    fake.chmod(0o755)
+    env = {k: v for k, v in cli_env.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.pop("DBUS_SESSION_BUS_ADDRESS", None)
+    env["PATH"] = f"{bin_dir}:{env.get('PATH', '/usr/bin:/bin')}"
+    args = ["run", "--headless", "--demo", "--data-dir", str(tmp_path / "data")]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent", *args],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not calls.exists():
+            time.sleep(0.1)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert calls.exists(), err  # the notification was tried
+    assert "Ticketbell" in calls.read_text()
+    assert "Cannot autolaunch" not in err.replace(
+        "desktop notifications are not available here (Cannot autolaunch", ""
+    )
+    assert "UserWarning" not in err and "dbus package" not in err
+    assert err.count("desktop notifications are not available here") == 1

@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import threading
+import warnings
 from typing import TextIO
 
 import orjson
@@ -109,9 +110,15 @@ class DesktopNotifier:
 
     def _send(self, title: str, body: str) -> None:
         try:
-            from plyer import notification
+            notify_send = _notify_send_command()
+            if notify_send:  # plyer's own call would pass notify-send's errors to our stderr
+                _run_notify_send(notify_send, title, body)
+                return
+            with warnings.catch_warnings():  # plyer warns on stderr, with its file and line
+                warnings.simplefilter("ignore")
+                from plyer import notification
 
-            notification.notify(title=title, message=body, app_name="Ticketbell", timeout=10)
+                notification.notify(title=title, message=body, app_name="Ticketbell", timeout=10)
         except Exception as exc:  # noqa: BLE001 - plyer raises anything without a desktop
             if not self.warned:
                 log.warning("desktop notifications are not available here (%s)", exc)
@@ -119,3 +126,28 @@ class DesktopNotifier:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=False)
+
+
+def _notify_send_command() -> str | None:
+    """notify-send where plyer would use it (Linux without python-dbus, outside Flatpak)."""
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    if not sys.platform.startswith("linux") or Path("/app").is_dir():
+        return None
+    if importlib.util.find_spec("dbus") is not None:
+        return None
+    return shutil.which("notify-send")
+
+
+def _run_notify_send(command: str, title: str, body: str) -> None:
+    """One notification through notify-send; what it says on failure (no desktop session:
+    "Cannot autolaunch D-Bus without X11 $DISPLAY") is raised, never written to our stderr."""
+    import subprocess
+
+    args = [command, "-a", "Ticketbell", "-t", "10000", "--", title, body]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=10, check=False)
+    if done.returncode != 0:
+        said = " ".join(done.stderr.split())[:300] or f"notify-send exited {done.returncode}"
+        raise RuntimeError(said)
