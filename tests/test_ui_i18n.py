@@ -6,7 +6,7 @@ import ast
 import re
 
 import pytest
-from PySide6.QtCore import QTranslator
+from PySide6.QtCore import QLocale, QTranslator
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
 
 from agent import i18n
@@ -44,6 +44,28 @@ def test_english_removes_qt_translations(app):
     assert speak(app, "") is None  # the suite runs in the C locale: English
     assert cancel_text() == "Cancel"
     assert app.findChildren(QTranslator, "ticketbell-qt") == []
+
+
+def test_the_dates_qt_writes_follow_the_language_chosen(app):
+    """The dashboard's "answered within window" axis wrote its days with the system's month
+    names ("4 Nov … 3 Dec" under a German title when Settings chose German on an English
+    system, as the suite's C locale is here); Qt's own dates follow the chosen language now."""
+    from agent.config import from_dict
+    from agent.model import Status
+    from tests.test_ui_dashboard import NOW
+    from ui.dashboard import Dashboard
+
+    speak(app, "de")
+    dash = Dashboard(Status(NOW), from_dict({"role": "owner"}), clock=lambda: NOW)
+    try:
+        chart = dash.views[2].chart()
+        assert chart.locale().toString(NOW.date(), "d MMM") == "23 Nov."
+        speak(app, "pl")
+        assert QLocale().toString(NOW.date(), "d MMM") == "23 lis"
+    finally:
+        dash.deleteLater()
+    speak(app, "")  # the system's again
+    assert QLocale() == QLocale.system()
 
 
 # The Qt calls that put a text before a person, and the project's own (ui/settings/widgets.py).

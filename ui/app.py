@@ -15,7 +15,16 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QLibraryInfo, QObject, QSettings, QTimer, QTranslator, QUrl, Signal
+from PySide6.QtCore import (
+    QLibraryInfo,
+    QLocale,
+    QObject,
+    QSettings,
+    QTimer,
+    QTranslator,
+    QUrl,
+    Signal,
+)
 from PySide6.QtGui import QDesktopServices, QIcon
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QApplication
@@ -125,7 +134,11 @@ def speak(app: QApplication, language: str) -> QTranslator | None:
     """Speak ``language`` ("": the system's) from now on: our texts (``agent.i18n``) and Qt's
     own, the standard dialogs' buttons (``qtbase_<code>.qm``). Replaces the translator of an
     earlier call; returns the one installed (None: English, or Qt has no catalogue for it)."""
-    code = i18n.use(language).code
+    chosen = i18n.use(language)
+    code = chosen.code
+    # what Qt writes itself (the dashboard's dates: "3 Dez.") in that language too, not in
+    # the system's when Settings chose another
+    QLocale.setDefault(QLocale(chosen.tag) if chosen.tag else QLocale.system())
     for old in app.findChildren(QTranslator, "ticketbell-qt"):
         app.removeTranslator(old)
         old.setObjectName("")  # deleted later: not found again before then
