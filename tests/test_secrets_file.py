@@ -127,3 +127,21 @@ def test_secret_set_refuses_a_blank_name_and_notes_one_no_source_has(tmp_path, c
     right = ["secret", "set", "support desk", "--config", str(config_file)]
     fine = run_cli(right, cli_env, input="right-TOKEN-5e02\n")
     assert fine.returncode == 0 and "no source named" not in fine.stderr
+
+
+def test_secret_set_notes_a_source_that_reads_its_token_from_secret_env(tmp_path, cli_env) -> None:
+    """`secret set NAME` said "stored" for a source with secret_env, which never reads the
+    keyring: the check kept failing with "the environment variable ... is not set"."""
+    config_file = tmp_path / "ticketbell.toml"
+    config_file.write_text(
+        '[[sources]]\nname = "Env desk 4b7e"\nkind = "freescout"\n'
+        'url = "https://help.example.com"\nsecret_env = "ENV_DESK_TOKEN"\n'
+    )
+    args = ["secret", "set", "Env desk 4b7e", "--config", str(config_file)]
+    stored = run_cli(args, cli_env, input="env-desk-TOKEN-8a3f\n")
+    assert stored.returncode == 0, stored.stderr
+    assert "stored the secret of 'Env desk 4b7e'" in stored.stdout
+    note = "'Env desk 4b7e' reads its token from the environment variable ENV_DESK_TOKEN"
+    assert note in stored.stderr
+    assert "take secret_env out" in stored.stderr and "no source named" not in stored.stderr
+    run_cli(["secret", "delete", "Env desk 4b7e", "--config", str(config_file)], cli_env)

@@ -199,7 +199,8 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 
 def _unknown_secret_name(args: argparse.Namespace) -> str:
     """A note when the config names no source, channel or team by ``args.name`` (a typo
-    stores a token nothing reads), with the names it has; "" when it does or cannot be read."""
+    stores a token nothing reads), with the names it has, or when the source of that name reads
+    its token from ``secret_env``; "" when the token will be read or the config cannot be."""
     from agent.escalation import keyring_names
 
     try:
@@ -207,6 +208,17 @@ def _unknown_secret_name(args: argparse.Namespace) -> str:
     except ConfigError:
         return ""
     names = [s.name for s in config.sources]
+    reads_env = [
+        s for s in config.sources if s.secret_env and s.name.casefold() == args.name.casefold()
+    ]
+    if reads_env:  # stored, but that source reads its variable: the token would never be used
+        said = _(
+            "note: {name} reads its token from the environment variable {env} (secret_env "
+            "in {path}), not from the keyring; take secret_env out to use the one stored"
+        )
+        return said.format(
+            name=repr(reads_env[0].name), env=reads_env[0].secret_env, path=config.path
+        )
     known = {*names, *keyring_names(config.raw.get("escalation", {}))}
     if config.team is not None:
         known.add("team")
