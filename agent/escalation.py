@@ -555,6 +555,8 @@ def message_name(entry: OutboxEntry, shown: bool = False) -> str:
     words = _ if shown else str
     if entry.kind == "digest":
         return words(N_("daily digest"))
+    if entry.kind == "scorecard":
+        return words(N_("weekly scorecard"))
     name = {
         "escalation": N_("escalation"),
         "blind": N_("blind-source alert"),

@@ -163,3 +163,32 @@ def test_stored_images_survive_the_outbox(tmp_path: Any) -> None:
     }
     entry = OutboxEntry.of(orjson.loads(orjson.dumps(row)))
     assert entry.images == (("share.png", base64.b64encode(png).decode()),)
+
+
+def test_the_log_and_the_tray_name_the_scorecard_not_a_message(
+    owner: Any, clock: Any, webhook: Any, tmp_path: Any, caplog: Any
+) -> None:
+    """The log said "sent the message to json://…" of the weekly scorecard (and the tray's
+    notice would say "the message to … undeliverable"): every other message is named."""
+    from agent.escalation import message_name
+    from agent.i18n import speaking
+    from agent.storage import OutboxEntry
+
+    hook = f"json://127.0.0.1:{webhook.port}/hook"
+    local_at = (clock.now() + timedelta(minutes=30)).astimezone()
+    o = owner(
+        make_config(
+            [{"after": "0m", "notify": ["owner-desktop"]}],
+            scorecard_at=local_at.strftime("%a %H:%M"),
+            digest_to=[hook],
+        )
+    )
+    caplog.set_level("INFO")
+    o.start()
+    o.advance(31 * 60)
+    wait_until(lambda: len(posts(webhook)) == 1)
+    wait_until(lambda: "sent the weekly scorecard to json://127.0.0.1" in caplog.text)
+    assert "sent the message to" not in caplog.text
+    entry = OutboxEntry.of({"key": "k", "kind": "scorecard", "target": hook})
+    with speaking("de"):
+        assert message_name(entry, shown=True) == "Wochenbilanz"
