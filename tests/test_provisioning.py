@@ -119,6 +119,23 @@ def test_a_mail_server_port_and_from_address_are_no_password(tmp_path, cli_env):
         assert config.secret_findings({"u": url}) == [("u", "the URL carries a password")]
 
 
+def test_export_and_import_name_a_channels_keyring_entry_in_words(tmp_path, cli_env):
+    """The export said "add the the escalation channel's URL", and --import printed that
+    note in English whatever the language."""
+    owner = tmp_path / "owner.toml"
+    owner.write_text(PROVISIONING.replace('role = "assistant"', 'role = "owner"'))
+    exported = run_cli(["config", "export", "--config", str(owner)], cli_env)
+    assert exported.returncode == 0, exported.stderr
+    wanted = "# After importing, add the URL of the escalation channel: ticketbell secret set"
+    assert wanted in exported.stdout and "the the" not in exported.stdout
+    file = tmp_path / "team.toml"
+    file.write_text(PROVISIONING)
+    german = run_cli(["--import", str(file)], {**cli_env, "LANGUAGE": "de"})
+    assert german.returncode == 0, german.stderr
+    line = next(ln for ln in german.stdout.splitlines() if "secret set owner-mail" in ln)
+    assert "URL des Eskalationskanals" in line and "channel" not in line
+
+
 def test_import_reports_a_broken_file_with_its_key(tmp_path, cli_env):
     file = tmp_path / "team.toml"
     file.write_text(PROVISIONING.replace('default = "2h"', 'default = "2 hourz"'))

@@ -128,7 +128,7 @@ def secrets_needed(config: Config) -> list[tuple[str, str]]:
     channels = [t for level in config.escalation.levels for t in level.notify]
     for target in dict.fromkeys([*channels, *config.escalation.digest_to]):
         if target.startswith("keyring:"):
-            needed.append((target.removeprefix("keyring:"), "the escalation channel's URL"))
+            needed.append((target.removeprefix("keyring:"), _("URL of the escalation channel")))
     return needed
 
 
