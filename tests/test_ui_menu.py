@@ -162,6 +162,26 @@ def test_the_tooltip_keeps_overdue_and_reads_under_a_minute() -> None:
     assert human(timedelta(seconds=20)) == "under 1 min"
 
 
+def test_the_tooltips_categories_keep_their_place_as_tickets_come_and_go() -> None:
+    """The categories' line followed the tickets' due order, so in the no-tray window it
+    reshuffled at every poll ("Sales 4 · Technical 2 · …", then "Technical 2 · … · Sales 3");
+    it is in the menu's order now: alphabetical, "Other" last."""
+    tickets = [
+        waiting("1", 5, category="Technical"),
+        waiting("2", 10, category=""),
+        waiting("3", 20, category="Sales"),
+        waiting("4", 30, category="billing"),
+        waiting("5", 40, category="Sales"),
+    ]
+    assert tooltip(status_of(tickets), NOW).splitlines()[1] == (
+        "billing 1 · Sales 2 · Technical 1 · Other 1"
+    )
+    sooner = [replace(tickets[2], due_at=NOW), *tickets[:2], *tickets[3:]]
+    assert tooltip(status_of(sooner), NOW).splitlines()[1] == (
+        "billing 1 · Sales 2 · Technical 1 · Other 1"
+    )
+
+
 def test_n_more_opens_a_list_of_every_ticket_sortable_and_filterable(
     make_tray,  # noqa: F811
     qtbot,

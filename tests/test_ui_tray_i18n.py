@@ -201,11 +201,11 @@ def test_tickets_without_a_category_are_other_in_the_tooltip_in_each_language(sp
     in English whatever the language, while the menu titles them "Other" in the person's
     language; it says the menu's word now."""
     tickets = [waiting("1", 20, category=""), waiting("2", 30, category=""), waiting("3", 40)]
-    assert tooltip(status_of(tickets), NOW).splitlines()[1] == "Other 2 · Billing 1"
+    assert tooltip(status_of(tickets), NOW).splitlines()[1] == "Billing 1 · Other 2"
     speak("de")
-    assert tooltip(status_of(tickets), NOW).splitlines()[1] == "Sonstige 2 · Billing 1"
+    assert tooltip(status_of(tickets), NOW).splitlines()[1] == "Billing 1 · Sonstige 2"
     speak("pl")
-    assert tooltip(status_of(tickets), NOW).splitlines()[1] == "Inne 2 · Billing 1"
+    assert tooltip(status_of(tickets), NOW).splitlines()[1] == "Billing 1 · Inne 2"
 
 
 def test_polish_counts_new_tickets_with_the_genitive_plural(speak) -> None:

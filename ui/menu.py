@@ -10,7 +10,7 @@ removed, clipped).
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Protocol
@@ -188,10 +188,14 @@ def ticket_sections(
     for w in chosen:
         if w not in top and w not in overdue:
             groups.setdefault(group_name(w, group_by), []).append(w)
-    other = _("Other")
-    order = sorted(groups, key=lambda name: (name == other, name.casefold(), name))
-    sections += [(name, groups[name]) for name in order]
+    sections += [(name, groups[name]) for name in group_order(groups)]
     return sections, len(tickets) - len(chosen)
+
+
+def group_order(names: Iterable[str]) -> list[str]:
+    """Groups in alphabetical order, "Other" last: each keeps its place as tickets come and go."""
+    other = _("Other")
+    return sorted(names, key=lambda name: (name == other, name.casefold(), name))
 
 
 def tooltip_headline(status: Status) -> str:
@@ -225,8 +229,8 @@ def tooltip(status: Status, now: datetime, sound_note: str = "") -> str:
     for w in status.tickets:
         name = group_name(w, "category")
         cats[name] = cats.get(name, 0) + 1
-    if cats:
-        lines.append(" · ".join(f"{plain(c, 30)} {n}" for c, n in cats.items()))
+    if cats:  # in the menu's order, not the tickets': the line does not reshuffle at each poll
+        lines.append(" · ".join(f"{plain(c, 30)} {cats[c]}" for c in group_order(cats)))
     if len(status.sources) > 1:
         counts = status.by_source()  # "?" for a helpdesk not read that holds no known ticket
         unknown = {s.name for s in status.sources if s.stale and not counts.get(s.name)}
