@@ -17,6 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent import config as cfg
 from agent import team
+from agent.commands.check import check_table
 from agent.config import SourceConfig, Team
 from agent.model import Alert, Snapshot, Ticket
 from agent.queue import LocalQueue
@@ -386,6 +387,31 @@ def test_im_on_it_shows_at_the_others_as_claimed_by(
     wait_until(lambda: ben.status.tickets[0].claimed_by is None, what="the claim released")
     # who is watching, in the status the owner's menu shows (each follows the hub's Zendesk)
     wait_until(lambda: {p for p, _ in ben.status.watching} == {"anna", "ben"}, what="watchers")
+
+
+def test_check_in_a_terminal_shows_who_is_on_a_ticket(
+    broker: Broker, opened: list[Any], tmp_path: Path
+) -> None:
+    """`ticketbell check` listed a ticket anna had claimed with nothing to say so (only
+    --json and the tray showed it): ben would answer it too."""
+    hub = start_hub(broker, opened)
+    wait_until(lambda: hub.active)
+    tickets = (ticket(1, "Billing", "Refund please"), ticket(2, "Sales", "A quote"))
+    hub.publish_snapshot("Zendesk", Snapshot("Zendesk", tickets, NOW))
+    anna = team_agent(broker, tmp_path, "anna", opened)
+    ben = team_agent(broker, tmp_path, "ben", opened)
+    wait_until(lambda: len(ben.status.tickets) == 2, what="the tickets at ben's")
+    assert "ON IT" not in check_table(ben.status, frozenset())  # no claim: no column
+    anna.acknowledge("Zendesk", "1")
+    wait_until(lambda: any(w.claimed_by for w in ben.status.tickets), what="anna's claim")
+    table = check_table(ben.status, frozenset()).splitlines()
+    head = next(line for line in table if line.startswith("STATE"))
+    assert "CATEGORY  ON IT  SUBJECT" in head
+    refund = next(line for line in table if line.endswith("Refund please"))
+    quote = next(line for line in table if line.endswith("A quote"))
+    assert refund.split()[-4:] == ["Billing", "anna", "Refund", "please"]
+    assert quote.split()[-4:] == ["Sales", "-", "A", "quote"]
+    assert head.index("SUBJECT") == refund.index("Refund") == quote.index("A quote")
 
 
 def test_nobody_watching_a_category_escalates_at_once(

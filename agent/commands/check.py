@@ -172,6 +172,35 @@ def _summary(status: Status) -> str:
     )
 
 
+def _ticket_rows(status: Status, new_keys: frozenset[str]) -> list[str]:
+    """The tickets, one aligned line each; with an ON IT column when a team member said
+    "I'm on it" of one (the tray shows who; a terminal showed nobody)."""
+    claims = any(w.claimed_by for w in status.tickets)
+    heads = (_("STATE"), _("DUE"), _("SOURCE"), _("ID"), _("CATEGORY"))
+    rows = [(*heads, *((_("ON IT"),) if claims else ()), _("SUBJECT"))]
+    for w in status.tickets:
+        state = _(STATE_NAMES.get(w.state.value, w.state.value))
+        if w.ticket.key in new_keys:
+            state = _("{state} (new)").format(state=state)
+        who = (one_line(w.claimed_by or "", 24) or "-",) if claims else ()
+        rows.append(
+            (
+                state,
+                _local(w.due_at),
+                one_line(w.ticket.source, 30),
+                one_line(w.ticket.id, 20),
+                one_line(w.ticket.category, 30) or "-",
+                *who,
+                one_line(w.ticket.subject, 50),  # no terminal escapes or line breaks
+            )
+        )
+    last = len(rows[0]) - 1
+    widths = [max(len(r[i]) for r in rows) for i in range(last)]
+    return [
+        "  ".join(c.ljust(widths[i]) for i, c in enumerate(r[:last])) + "  " + r[last] for r in rows
+    ]
+
+
 def check_table(status: Status, new_keys: frozenset[str]) -> str:
     lines = [source_line(s) for s in status.sources]
     summary = _summary(status)
@@ -179,23 +208,6 @@ def check_table(status: Status, new_keys: frozenset[str]) -> str:
         summary = _("at least {counts}: not every helpdesk could be read").format(counts=summary)
     lines.append(summary)
     if status.tickets:
-        rows = [(_("STATE"), _("DUE"), _("SOURCE"), _("ID"), _("CATEGORY"), _("SUBJECT"))]
-        for w in status.tickets:
-            state = _(STATE_NAMES.get(w.state.value, w.state.value))
-            if w.ticket.key in new_keys:
-                state = _("{state} (new)").format(state=state)
-            rows.append(
-                (
-                    state,
-                    _local(w.due_at),
-                    one_line(w.ticket.source, 30),
-                    one_line(w.ticket.id, 20),
-                    one_line(w.ticket.category, 30) or "-",
-                    one_line(w.ticket.subject, 50),  # no terminal escapes or line breaks
-                )
-            )
-        widths = [max(len(r[i]) for r in rows) for i in range(5)]
         lines.append("")
-        for r in rows:
-            lines.append("  ".join(c.ljust(widths[i]) for i, c in enumerate(r[:5])) + "  " + r[5])
+        lines.extend(_ticket_rows(status, new_keys))
     return "\n".join(lines)
