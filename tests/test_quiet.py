@@ -406,6 +406,22 @@ def test_headless_json_says_what_was_held(caplog) -> None:
     assert "new: S #1 Printer (held: do not disturb)" in caplog.text
 
 
+def test_headless_log_names_a_source_once(caplog) -> None:
+    """`run --headless` logged "summary: Demo helpdesk Demo helpdesk: 10 waiting" and
+    "source_down: Desk the team hub is offline since 17:35"."""
+    import io
+    import logging
+
+    from agent.commands.headless import EventPrinter
+
+    summary = Alert("summary", T0, "s", "Demo helpdesk", message="Demo helpdesk: 10 waiting")
+    down = Alert("source_down", T0, "d", "Desk", message="the team hub is offline since 17:35")
+    with caplog.at_level(logging.INFO, logger="ticketbell"):
+        EventPrinter(io.StringIO())((summary, down))
+    assert "summary: Demo helpdesk: 10 waiting\n" in caplog.text
+    assert "source_down: Desk: the team hub is offline since 17:35\n" in caplog.text
+
+
 def test_a_first_syncs_summary_is_held_too(desk: Desk) -> None:
     desk.dnd = True
     (out,) = Quiet(desk).decide(

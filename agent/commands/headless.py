@@ -81,13 +81,14 @@ class EventPrinter:
                 what = one_line(
                     alert.subject if alert.ticket else alert.english or alert.message, 200
                 )
-                who = (
-                    f"{alert.source} #{one_line(alert.ticket, 40)}"
-                    if alert.ticket
-                    else alert.source
-                )
+                if alert.ticket:
+                    who = f"{alert.source} #{one_line(alert.ticket, 40)}"
+                elif what.startswith(f"{alert.source}:"):  # "Desk: 10 waiting", not "Desk Desk: …"
+                    who = ""
+                else:
+                    who = f"{alert.source}:"
                 held = f" (held: {alert.hold})" if alert.hold else ""
-                log.info("%s: %s %s%s", alert.kind, who, what, held)
+                log.info("%s: %s%s", alert.kind, f"{who} {what}".strip(), held)
                 if self.json_out is not None:
                     self.json_out.write(orjson.dumps(alert.to_json()).decode() + "\n")
             if self.json_out is not None:
