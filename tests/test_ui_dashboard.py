@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QPushButton
 
 from agent import i18n
 from agent.config import from_dict
-from agent.insight.charts import daily_share, due_timeline, weekly_breaches
+from agent.insight.charts import daily_share, due_timeline, waiting_by_category, weekly_breaches
 from agent.model import DueState, Status, Ticket, WaitingTicket
 from tests.test_ui_tray import make_tray, qsettings
 from ui.dashboard import Dashboard, whole_ticks
@@ -115,6 +115,25 @@ def test_the_chart_rows() -> None:
     ).business_hours
     horizon, _ = due_timeline((), NOW, hours)
     assert horizon == datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # 7 h today, 1 h tomorrow
+
+
+def test_tickets_without_a_category_are_the_menus_other_on_the_charts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The dashboard charted them as "(none)", in English in every language and before every
+    category; the menu and the tooltip call them "Other", last."""
+    tickets = (waiting("1", "", 30), waiting("2", "Sales", 60), waiting("3", "billing", 90))
+    assert [r[0] for r in waiting_by_category(tickets).rows] == ["billing", "Sales", "Other"]
+    monkeypatch.setenv("LANGUAGE", "de")
+    i18n.use("")
+    try:
+        rows = waiting_by_category(tickets).rows
+        _, timeline = due_timeline(tickets, NOW, None)
+    finally:
+        monkeypatch.undo()
+        i18n.use("")
+    assert rows == (("billing", 1, 0), ("Sales", 1, 0), ("Sonstige", 1, 0))
+    assert [r[1] for r in timeline.rows] == ["Sonstige", "Sales", "billing"]
 
 
 def test_the_tray_menu_opens_the_dashboard_and_it_follows_the_status(

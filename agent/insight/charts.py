@@ -47,12 +47,16 @@ def _cell(value: object) -> object:
 
 
 def waiting_by_category(tickets: Iterable[WaitingTicket]) -> ChartData:
+    """Per category, alphabetical; tickets without one are "Other", last, as the tray's menu
+    groups them (they were "(none)", in English in every language, first)."""
+    other = _("Other")
     counts: dict[str, list[int]] = {}
     for w in tickets:
-        c = counts.setdefault(w.ticket.category or "(none)", [0, 0])
+        c = counts.setdefault(w.ticket.category or other, [0, 0])
         c[0] += 1
         c[1] += w.at_risk
-    rows = tuple((name, n, risky) for name, (n, risky) in sorted(counts.items()))
+    order = sorted(counts, key=lambda name: (name == other, name.casefold(), name))
+    rows = tuple((name, *counts[name]) for name in order)
     return ChartData(_("Waiting now by category"), ("category", "waiting", "at risk"), rows)
 
 
@@ -62,7 +66,7 @@ def due_timeline(
     """The end of the next TIMELINE_HOURS business hours, and the tickets due before it."""
     horizon = add_business_time(now, timedelta(hours=TIMELINE_HOURS), hours)
     rows = tuple(
-        (w.due_at, w.ticket.category or "(none)", w.at_risk, f"{w.ticket.source} #{w.ticket.id}")
+        (w.due_at, w.ticket.category or _("Other"), w.at_risk, f"{w.ticket.source} #{w.ticket.id}")
         for w in tickets
         if w.due_at <= horizon
     )
