@@ -345,6 +345,8 @@ class Status:
     history: tuple[tuple[date, int, int, int], ...] = ()
     #: who is watching through the team hub: (person, the categories they follow; () for all)
     watching: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: why pop-ups and sounds are held now: "do not disturb", "away" or "" (agent.quiet)
+    held: str = ""
 
     @property
     def waiting(self) -> int:

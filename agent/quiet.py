@@ -348,6 +348,11 @@ class Quiet:
         out, self.state = decide(alerts, self.presence(), self.state, config, now)
         return out
 
+    @property
+    def holding(self) -> str:
+        """Why pop-ups and sounds are held now: "do not disturb", "away" or "" (they are not)."""
+        return self.state.absence.why if self.state.absence is not None else ""
+
 
 def follow_desktop(
     quiet: Quiet,

@@ -68,3 +68,21 @@ def test_vip_ticket_escalates_at_once_with_its_sound(harness, clock) -> None:
     new = {a.ticket: a.sound for a in h.alerts if a.kind == "new" and a.ticket != "0"}
     assert new == {"1": "bell", "2": ""}
     assert h.agent.status.pinned  # escalated tickets are shown first
+
+
+def test_the_status_says_while_notifications_and_sounds_are_held(harness, clock) -> None:
+    """Nothing told a person that Ticketbell was holding its notifications and sounds in
+    do-not-disturb: the badge counted on in silence. The status says why while it lasts (the
+    tray's tooltip shows it), and its subscribers hear when it ends, with nothing else new."""
+    h = harness()
+    desk = {"dnd": True}
+    h.agent.quiet.presence = lambda: Presence(clock.now(), dnd=desk["dnd"])
+    h.sources["A"].tickets = [ticket(clock, "1")]
+    h.start()
+    h.settle()
+    assert h.agent.status.held == "do not disturb"
+    assert h.statuses[-1].held == "do not disturb"
+    desk["dnd"] = False
+    h.advance(1)
+    assert h.agent.status.held == ""
+    assert h.statuses[-1].held == ""

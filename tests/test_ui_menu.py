@@ -182,6 +182,15 @@ def test_the_tooltips_categories_keep_their_place_as_tickets_come_and_go() -> No
     )
 
 
+def test_the_tooltip_says_while_notifications_and_sounds_are_held() -> None:
+    status = status_of([waiting("1", 30)])
+    assert len(tooltip(status, NOW).splitlines()) == 3  # nothing held: nothing said
+    held = tooltip(replace(status, held="do not disturb"), NOW).splitlines()
+    assert held[1] == "Do not disturb is on: notifications and sounds wait until it ends"
+    away = tooltip(replace(status, held="away"), NOW).splitlines()
+    assert away[1] == "You are away: notifications and sounds wait until you are back"
+
+
 def test_n_more_opens_a_list_of_every_ticket_sortable_and_filterable(
     make_tray,  # noqa: F811
     qtbot,

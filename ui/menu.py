@@ -222,9 +222,20 @@ def tooltip_headline(status: Status) -> str:
     return _("Ticketbell — {waiting}").format(waiting=waiting)
 
 
+#: why the agent holds pop-ups and sounds (Status.held), as the tooltip says it
+HELD: dict[str, Callable[[], str]] = {
+    "do not disturb": lambda: _(
+        "Do not disturb is on: notifications and sounds wait until it ends"
+    ),
+    "away": lambda: _("You are away: notifications and sounds wait until you are back"),
+}
+
+
 def tooltip(status: Status, now: datetime, sound_note: str = "") -> str:
     lines = []
     lines.append(tooltip_headline(status))
+    if status.held:  # said, or a person would wonder why nothing rings
+        lines.append(HELD.get(status.held, HELD["do not disturb"])())
     cats: dict[str, int] = {}  # the menu's group names: no category is "Other", translated
     for w in status.tickets:
         name = group_name(w, "category")

@@ -457,6 +457,10 @@ class Pipeline:
         if not self._dirty:
             self._settle_health(now, publish)
             released = self.quiet.decide([], self.config, now)  # the summary when back, …
+            if self._status.held != self.quiet.holding:  # do-not-disturb came or went
+                self._status = replace(self._status, held=self.quiet.holding)
+                if publish:
+                    self._publish_status(self._status)
             if publish and released:
                 self._publish_alerts(tuple(released))
             return released
@@ -471,6 +475,7 @@ class Pipeline:
             # report ones it does not send.
             fresh = [a for a in fresh if a.kind != "escalated"]
         fresh = self.quiet.decide(fresh, self.config, now)
+        self._status = replace(self._status, held=self.quiet.holding)
         if publish:
             self._publish_status(self._status)
             if fresh:
