@@ -502,6 +502,37 @@ def test_a_blind_source_is_escalated_and_its_recovery_followed_up(owner, clock, 
     assert mailbox.subjects()[1].startswith("Ticketbell reads Desk again (it could not for 1 h 3")
 
 
+def test_a_restart_during_an_outage_repeats_no_alert_and_keeps_its_follow_up(owner, clock, mailbox):
+    """A source's failing was known in memory only: restarted during an outage, the agent
+    sent the blind-source mail again, "since" the restart; restarted once the helpdesk was
+    back, it never said so, and the owner believed it still unreadable."""
+    o = owner(make_config([{"after": "0m", "notify": [mailbox.url]}]))
+    o.source.error = AuthError("authentication failed")
+    o.start()
+    wait_until(lambda: o.agent.status.sources[0].health is Health.FAILING)
+    started = clock.now()
+    down = f"Ticketbell cannot read Desk since {started.astimezone():%H:%M}: authentication failed"
+    o.advance(31 * 60)
+    wait_until(lambda: len(mailbox.messages) == 1)
+    clock.advance(20 * 60)
+    o.restart()  # still failing
+    wait_until(lambda: o.agent.status.sources[0].health is Health.FAILING)
+    assert o.agent.status.sources[0].failing_since == started
+    o.advance(31 * 60)
+    o.advance(3600)
+    assert mailbox.subjects() == [down]  # the same outage: no second mail
+    assert [a.kind for a in o.alerts].count("source_down") == 1
+    o.source.error = None
+    clock.advance(600)
+    o.restart()  # the helpdesk is back by the time Ticketbell starts again
+    wait_until(lambda: len(mailbox.messages) == 2)
+    assert mailbox.subjects()[1] == "Ticketbell reads Desk again (it could not for 2 h 32 min)"
+    assert [a.kind for a in o.alerts].count("source_up") == 1
+    o.restart()
+    o.advance(3600)
+    assert len(mailbox.messages) == 2  # followed up once
+
+
 def test_a_blind_source_is_escalated_and_followed_up_in_the_owners_language(owner, clock, mailbox):
     config = make_config([{"after": "0m", "notify": [mailbox.url]}])
     o = owner(replace(config, language="de"))  # the owner reads German; the agent, English

@@ -51,6 +51,8 @@ from agent.storage import alert_key
 log = logging.getLogger(__name__)
 
 BACKOFF_CAP = timedelta(minutes=15)
+#: the queue's meta entry {source: since when it fails}, for a restart during an outage
+FAILING_SINCE = "failing_since"
 JITTER = 0.05  # +/- 5 % of the interval, so several agents do not poll in lockstep
 #: tickets one source may report in one fetch; beyond it the snapshot is cut and incomplete
 MAX_TICKETS_PER_SOURCE = 50_000
@@ -179,10 +181,12 @@ class Pipeline:
         changes = self.queue.apply(self._accepted(state.config, snapshot), now)
         if first and changes.new:
             self._summarise.add(name)
-        if was_failing:
-            alerts.append(self._source_alert("source_up", state, now))
-            since = state.health.failing_since
+        # failing until now: in this run, or when the last one stopped (a restart in between)
+        since = state.health.failing_since if was_failing else self._failing_before(name)
+        if was_failing or since is not None:
+            alerts.append(self._source_alert("source_up", state, now, since))
             self._escalator.source_back(name, since, now, self.config.language)
+            self._keep_failing_since(name, None)
         self._mark_read(state, snapshot, now)
         if changes.changed:
             log.info(
@@ -323,6 +327,9 @@ class Pipeline:
         failing_since = now if first else state.health.failing_since
         if first and isinstance(error, RateLimited):  # slowed down for longer than blind_after
             failing_since = state.last_success or state.slowed_since or now
+        if first:  # or still failing since before a restart: the same outage, the same alerts
+            failing_since = self._failing_before(state.config.name) or failing_since
+            self._keep_failing_since(state.config.name, failing_since)
         delay = self._retry_delay(state, error)
         state.next_due = self.clock.monotonic() + delay
         level = logging.WARNING if first else logging.INFO
@@ -354,8 +361,28 @@ class Pipeline:
         delay = min(base * 2 ** min(state.failures - 1, 32), cap)
         return float(delay * (1 + self._rng.uniform(-JITTER, JITTER)))
 
-    def _source_alert(self, kind: str, state: SourceState, now: datetime) -> Alert:
-        since = state.health.failing_since or now
+    def _failing_before(self, name: str) -> datetime | None:
+        """Since when ``name`` has been failing, as kept in the queue until it is read again.
+
+        A source's health lives in memory; kept only there, a restart during an outage sent
+        its blind-source alert again with the restart's time, and a recovery after a restart
+        never followed it up (the owner was left believing the helpdesk still unreadable)."""
+        kept = self.queue.get_meta(FAILING_SINCE)
+        return parse_time(kept.get(name)) if isinstance(kept, dict) else None
+
+    def _keep_failing_since(self, name: str, since: datetime | None) -> None:
+        kept = self.queue.get_meta(FAILING_SINCE)
+        kept = dict(kept) if isinstance(kept, dict) else {}
+        if since is None:
+            kept.pop(name, None)
+        else:
+            kept[name] = since.isoformat()
+        self.queue.set_meta(FAILING_SINCE, {n: at for n, at in kept.items() if n in self._states})
+
+    def _source_alert(
+        self, kind: str, state: SourceState, now: datetime, since: datetime | None = None
+    ) -> Alert:
+        since = since or state.health.failing_since or now
         message = state.health.message if kind == "source_down" else "reading again"
         name = state.config.name
         key = alert_key(name, "*", since.isoformat(), kind)
