@@ -51,6 +51,16 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
+def test_a_url_with_a_port_and_an_address_in_its_query_carries_no_password(tmp_path):
+    """Read by a pattern, the port's colon and the address's @ were taken for user:password@
+    and the source refused: "must not contain a password"."""
+    url = "https://desk.example.com:8443?assignee=me@example.com"
+    c = load(write(tmp_path, ZENDESK + f'url = "{url}"\n'))
+    assert c.sources[0].url == url
+    with pytest.raises(ConfigError, match="must not contain a password"):
+        load(write(tmp_path, ZENDESK + 'url = "https://me:pw@desk.example.com:8443"\n'))
+
+
 def test_a_full_config_loads_with_every_section(tmp_path):
     c = load(write(tmp_path, VALID))
     assert c.role == "owner"

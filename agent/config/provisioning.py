@@ -12,7 +12,7 @@ from typing import Any
 
 from agent.channels import OWNER_DESKTOP, channel_secrets, describe_target
 from agent.config.read import from_dict, read_toml, to_toml
-from agent.config.schema import URL_SECRET_QUERY
+from agent.config.schema import URL_SECRET_QUERY, url_has_password
 from agent.config.shapes import Config, ConfigError
 from agent.i18n import _, ngettext
 
@@ -22,11 +22,6 @@ _SECRET_KEY = re.compile(
     re.IGNORECASE,
 )
 _NOT_SECRET_KEYS = {"secret_env"}  # names an environment variable, not its value
-# user:password@ after the scheme; a port (":587" then "/", "?" or "#") is none, even when an
-# address follows in the query (mailtos://host:587?from=bell@example.com)
-_URL_PASSWORD = re.compile(
-    r"^[a-z][a-z0-9+.-]*://[^/@\s]*:(?!\d{1,5}(?:[/?#]|$))[^/@\s]+@", re.IGNORECASE
-)
 
 
 def secret_findings(data: object, prefix: str = "") -> list[tuple[str, str]]:
@@ -43,7 +38,7 @@ def secret_findings(data: object, prefix: str = "") -> list[tuple[str, str]]:
         for i, value in enumerate(data):
             found += secret_findings(value, f"{prefix}[{i}]")
     elif isinstance(data, str):
-        if _URL_PASSWORD.match(data):
+        if url_has_password(data):
             found.append((prefix, _("the URL carries a password")))
         elif URL_SECRET_QUERY.search(data) and "://" in data:
             found.append((prefix, _("the URL carries a token")))

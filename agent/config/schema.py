@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from agent.config.values import (
     duration_in_words,
@@ -86,6 +87,16 @@ URL_SECRET_QUERY = re.compile(
 )
 
 
+def url_has_password(value: str) -> bool:
+    """A ``user:password@`` after the scheme. Read as a URL is read, not by a pattern: a port
+    with an address in the query (``https://desk:8443?assignee=me@example.com``, ``mailtos://
+    smtp:587?from=bell@example.com``) was taken for one, and the config refused."""
+    try:
+        return urlsplit(value).password is not None
+    except ValueError:  # not a URL at all: no password in it either
+        return False
+
+
 def _url(value: Any) -> str:
     if not value:
         return ""
@@ -93,7 +104,7 @@ def _url(value: Any) -> str:
         return _("{value!r} is not a URL; it must start with https:// (or http://)").format(
             value=value
         )
-    if re.match(r"^[a-z][a-z0-9+.-]*://[^/@\s]*:[^/@\s]*@", value, re.IGNORECASE):
+    if url_has_password(value):
         return _("must not contain a password; store it in the keyring instead")
     secret = URL_SECRET_QUERY.search(value)
     if secret:
