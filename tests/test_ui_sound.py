@@ -10,6 +10,7 @@ from PySide6.QtCore import QSettings, QUrl
 from PySide6.QtMultimedia import QMediaDevices, QSoundEffect
 
 import resources
+from agent import i18n
 from agent.config import Alerts
 from agent.model import Alert
 from ui.sound import SoundPlayer, sound_for
@@ -82,6 +83,15 @@ def test_mute_for_a_while_then_sound_again(player) -> None:
     assert player.note(NOW + timedelta(minutes=4)) == "Sound muted for 11 min"
     assert player.play_for((alert("overdue"),), NOW + timedelta(minutes=15)) == "urgent"
     assert player.requested == ["urgent"]
+
+
+def test_mute_until_tomorrow_says_when_it_ends(player) -> None:
+    """The tooltip said "Sound muted for 13 h 26 min" after "Until tomorrow"; a mute of more
+    than an hour now says when it ends, and the last hour counts down as before."""
+    player.mute_until_tomorrow(NOW)
+    assert player.note(NOW) == f"Sound muted until {i18n.weekday_time(player.muted_until())}"
+    assert "for" not in player.note(NOW)
+    assert player.note(NOW + timedelta(hours=20, minutes=30)) == "Sound muted for 30 min"
 
 
 def test_mute_survives_a_restart_and_unmute(player, tmp_path) -> None:

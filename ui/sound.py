@@ -171,6 +171,9 @@ class SoundPlayer(QObject):
         """For the tooltip and the menu: "Sound muted for 12 min" or "" (in the person's
         language; :meth:`silenced` is the log's English)."""
         why, until = self.silenced(now), self.muted_until()
+        if why.startswith("muted") and until is not None and until - now > timedelta(hours=1):
+            # "until tomorrow" reads as the time it ends, not "for 13 h 26 min"
+            return _("Sound muted until {time}").format(time=i18n.weekday_time(until))
         if why.startswith("muted") and until is not None:
             return _("Sound muted for {duration}").format(duration=_left(until - now))
         if why == "quiet hours":
