@@ -556,6 +556,24 @@ def plain_config(oauth: FakeOAuthServer, name: str) -> SourceConfig:
     return from_dict({"sources": [raw]}).sources[0]
 
 
+def test_an_issuer_that_refuses_its_metadata_is_said_with_its_status(http: HTTPServer) -> None:
+    """An issuer answering 401 (a login page's API, say) was "not OAuth server metadata (no
+    token_endpoint)", which sent the admin looking at the metadata instead of the address."""
+    from agent.auth.providers import discover
+    from agent.sources.base import BadResponse
+
+    http.clear()
+    http.expect_request("/refusing/.well-known/oauth-authorization-server").respond_with_json(
+        {"error": "unauthorized"}, status=401
+    )
+    raw = {"name": "Refusing", "kind": "imap", "url": "imaps://127.0.0.1:1", "user": "a@b.c"}
+    raw |= {"auth": "oauth", "provider": "custom", "client_id": CLIENT_ID}
+    raw["issuer"] = f"http://127.0.0.1:{http.port}/refusing"
+    with pytest.raises(BadResponse) as refused:
+        discover(from_dict({"sources": [raw]}).sources[0])
+    assert "answered HTTP 401; is issuer the address of the OAuth server?" in str(refused.value)
+
+
 def test_two_logins_at_once_renew_once_with_a_rotating_refresh_token(oauth_alone) -> None:
     config = plain_config(oauth_alone, "Rotating inbox")
     device_sign_in(config)

@@ -247,6 +247,12 @@ def discover(config: SourceConfig) -> Provider:
     url = f"{issuer}/.well-known/oauth-authorization-server"
     try:
         response = requests.get(url, timeout=config.timeout, verify=config.verify)
+        if response.status_code >= 400:  # its 401 read as "not metadata (no token_endpoint)"
+            said = N_(
+                "the OAuth server at {url} answered HTTP {status}; is issuer the address of "
+                "the OAuth server?"
+            )
+            raise BadResponse(Text(said, url=url, status=response.status_code))
         meta = response.json()
     except (requests.RequestException, ValueError) as exc:
         unread = Text(N_("cannot read the OAuth server's metadata at {url}"), url=url)
