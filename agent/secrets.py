@@ -252,13 +252,15 @@ def describe(name: str, env: str = "") -> str:
     """Where the secret of ``name`` comes from, without revealing it (for `config show`)."""
     if env:
         return f"from ${env} ({'set' if os.environ.get(env) else 'NOT set'})"
-    if _from_file(name):
-        return f"in {token_file()}"
-    try:
+    try:  # where get() looks first: the keyring, then the private file
         found = _keyring().get_password(SERVICE, name)
     except Exception:  # noqa: BLE001
-        return "keyring unavailable"
-    return "in keyring" if found else "NOT in keyring"
+        found = None
+        if not _from_file(name):
+            return "keyring unavailable"
+    if found:
+        return "in keyring"
+    return f"in {token_file()}" if _from_file(name) else "NOT in keyring"
 
 
 # --------------------------------------------------------------------------- the private file

@@ -145,3 +145,38 @@ def test_secret_set_notes_a_source_that_reads_its_token_from_secret_env(tmp_path
     assert note in stored.stderr
     assert "take secret_env out" in stored.stderr and "no source named" not in stored.stderr
     run_cli(["secret", "delete", "Env desk 4b7e", "--config", str(config_file)], cli_env)
+
+
+def test_config_show_says_where_the_team_and_channel_secrets_are(tmp_path, cli_env) -> None:
+    """`config show` said where each source's token was, but not the team broker's password
+    nor a channel kept as keyring:NAME: the owner could not tell which one was missing."""
+    stored = run_cli(["secret", "set", "team-slack-4e1f"], cli_env, input="slack-url-9a8b\n")
+    assert stored.returncode == 0, stored.stderr
+    conf = tmp_path / "ticketbell.toml"
+    conf.write_text(
+        '[[sources]]\nname = "Demo"\nkind = "demo"\n\n'
+        '[team]\nbroker = "mqtt://127.0.0.1:1883"\nname = "acme"\nuser = "anna"\n'
+        'secret_env = "TEAM_PW_UNSET_4e1f"\n\n'
+        '[escalation]\nlevels = [ { after = "1h", notify = ["keyring:team-slack-4e1f", '
+        '"keyring:pager-4e1f"] } ]\n',
+        encoding="utf-8",
+    )
+    shown = run_cli(["config", "show", "--config", str(conf)], cli_env)
+    assert shown.returncode == 0, shown.stderr
+    assert "# secret for 'team': from $TEAM_PW_UNSET_4e1f (NOT set)" in shown.stdout
+    assert "# secret for 'team-slack-4e1f': in keyring" in shown.stdout
+    assert "# secret for 'pager-4e1f': NOT in keyring" in shown.stdout
+    assert "slack-url-9a8b" not in shown.stdout + shown.stderr
+
+
+def test_where_a_secret_is_said_is_where_it_is_read(tmp_path, monkeypatch) -> None:
+    """A token in the keyring and an older one left in the private file: the keyring's is
+    read, and `config show` said the file's."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    secret_store.set("Both-4e1f", TOKEN, to_file=True)
+    keyring.set_password(secret_store.SERVICE, "Both-4e1f", "keyring-TOKEN-4e1f00")
+    try:
+        assert secret_store.get("Both-4e1f") == "keyring-TOKEN-4e1f00"
+        assert secret_store.describe("Both-4e1f") == "in keyring"
+    finally:
+        keyring.delete_password(secret_store.SERVICE, "Both-4e1f")

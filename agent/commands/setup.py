@@ -163,17 +163,20 @@ def config_command(args: argparse.Namespace) -> int:
 
 
 def show_config(config: Config) -> str:
-    """The config as TOML, each source annotated with where its secret is (never the secret)."""
+    """The config as TOML, annotated with where each secret is (never the secret): each
+    source's, the team broker's and the escalation channels' kept as ``keyring:NAME``."""
+    from agent.escalation import keyring_names
+    from agent.sources import source_class
+
     data = dict(config.raw)
     text = config_module.to_toml(data) if data else ""
-    notes = []
-    for src in config.sources:
-        from agent.sources import source_class
-
-        if source_class(src.kind).needs_secret:
-            notes.append(
-                f"# secret for {src.name!r}: {secret_store.describe(src.name, src.secret_env)}"
-            )
+    where = [
+        (src.name, src.secret_env) for src in config.sources if source_class(src.kind).needs_secret
+    ]
+    if config.team is not None:
+        where.append(("team", config.team.secret_env))
+    where += [(name, "") for name in sorted(keyring_names(config.raw.get("escalation", {})))]
+    notes = [f"# secret for {name!r}: {secret_store.describe(name, env)}" for name, env in where]
     return secret_store.redact("\n".join([*notes, "", text]).strip() + "\n")
 
 
