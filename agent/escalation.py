@@ -400,9 +400,12 @@ def _overdue_text(alert: Alert, config: Config, now: datetime) -> tuple[str, lis
     if w is not None:
         t = w.ticket
         since = i18n.weekday_time(t.waiting_since, tz)
+        # due on another day than today: its day too ("due 10:14" of Monday read as today's)
+        today = w.due_at.astimezone(tz).date() == now.astimezone(tz).date()
+        due = i18n.time_text(w.due_at, tz) if today else i18n.weekday_time(w.due_at, tz)
         lines.append(
             _("{source} #{ticket} has waited for a reply since {since} (due {due}).").format(
-                source=alert.source, ticket=t.id, since=since, due=i18n.time_text(w.due_at, tz)
+                source=alert.source, ticket=t.id, since=since, due=due
             )
         )
         details = [

@@ -1017,3 +1017,25 @@ def test_the_keyring_names_a_saved_escalation_table_no_longer_uses() -> None:
         "shared",
     }
     assert escalation.keyring_names({"levels": ["bad", {"notify": "keyring:x"}]}) == set()
+
+
+def test_an_overdue_tickets_due_time_of_another_day_says_its_day() -> None:
+    """The escalation said "(due 10:14)" of a ticket due the Monday before, read as today's."""
+    from agent.model import DueState, WaitingTicket
+    from agent.storage import alert_key
+
+    now = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # a Wednesday
+    config = make_config([{"after": "0m", "notify": ["json://127.0.0.1/hook"]}])
+    hours = cfg.from_dict({"business_hours": {"timezone": "UTC", "days": "Mon-Sun"}})
+    config = replace(config, business_hours=hours.business_hours)  # times shown in UTC
+
+    def body(due_at: datetime) -> str:
+        t = Ticket("Desk", "7", "Refund", due_at - timedelta(hours=2), due_at - timedelta(hours=2))
+        w = WaitingTicket(t, due_at, DueState.OVERDUE, t.created_at)
+        key = alert_key("Desk", "7", t.cycle, "escalated")
+        alert = Alert("escalated", now, key, "Desk", "7", "Refund", tickets=(w,))
+        ((_key, record),) = escalation.escalation_messages(alert, config, now)
+        return str(record["body"])
+
+    assert "since Mon 08:14 (due Mon 10:14)." in body(datetime(2026, 11, 23, 10, 14, tzinfo=UTC))
+    assert "since Wed 12:00 (due 14:00)." in body(datetime(2026, 11, 25, 14, 0, tzinfo=UTC))
