@@ -144,14 +144,24 @@ def _apprise_debug(capture: logging.Handler) -> Iterator[None]:
                 logger.setLevel(_apprise_level)
 
 
+#: the apprise notification type of an outbox message's kind: chat channels colour by it
+#: (an overdue ticket or an unreadable helpdesk a warning, its end a success; others info)
+NOTIFY_TYPES = {"escalation": "warning", "blind": "warning", "follow_up": "success"}
+
+
 def send(
-    target: str, title: str, body: str, html: tuple[str, tuple[tuple[str, str], ...]] | None = None
+    target: str,
+    title: str,
+    body: str,
+    html: tuple[str, tuple[tuple[str, str], ...]] | None = None,
+    kind: str = "",
 ) -> str | None:
     """Send one message through apprise (on a worker thread). Returns None or why it failed.
 
     ``html`` (a page and its images, each a name and base64 PNG) goes to an e-mail channel
     instead of ``body``: an HTML mail with the images inline (``cid:`` + name), apprise adding
-    the plain-text part."""
+    the plain-text part. ``kind``: the outbox message's (escalation, blind, follow_up, …), for
+    its notification type."""
     try:
         url = resolve_target(target)
     except DeliveryError as exc:
@@ -175,7 +185,12 @@ def send(
             if html is not None and hasattr(plugin, "smtp_host"):  # an e-mail channel
                 ok = _notify_html(plugin, title, *html)
             else:
-                ok = plugin.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT)
+                ok = plugin.notify(
+                    title=title,
+                    body=body,
+                    body_format=apprise.NotifyFormat.TEXT,
+                    notify_type=apprise.NotifyType(NOTIFY_TYPES.get(kind, "info")),
+                )
     except Exception as exc:  # noqa: BLE001 - a plugin bug must not stop the agent
         return secret_store.redact(f"{type(exc).__name__}: {exc}")
     if ok:

@@ -1039,3 +1039,20 @@ def test_an_overdue_tickets_due_time_of_another_day_says_its_day() -> None:
 
     assert "since Mon 08:14 (due Mon 10:14)." in body(datetime(2026, 11, 23, 10, 14, tzinfo=UTC))
     assert "since Wed 12:00 (due 14:00)." in body(datetime(2026, 11, 25, 14, 0, tzinfo=UTC))
+
+
+def test_a_chat_channel_gets_an_escalation_as_a_warning_and_its_end_as_a_success(
+    owner, clock, webhook
+):
+    """Every message went as apprise's "info": a chat channel showed an overdue ticket in the
+    same colour as the daily digest."""
+    hook = f"json://127.0.0.1:{webhook.port}/hook"
+    o = owner(make_config([{"after": "0m", "notify": [hook]}]))
+    o.source.tickets = [ticket(clock.now() - timedelta(hours=3))]
+    o.start()
+    wait_until(lambda: len(posts(webhook)) == 1)
+    o.source.tickets = []  # answered
+    o.agent.check_now()
+    wait_until(lambda: len(posts(webhook)) == 2)
+    assert [p["type"] for p in posts(webhook)] == ["warning", "success"]
+    assert posts(webhook)[1]["title"].startswith("Answered after 3 h")

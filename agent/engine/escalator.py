@@ -376,4 +376,5 @@ class Outbox:
 def _deliver(entry: OutboxEntry) -> DeliveryResult:
     """One send on the send pool, its outcome as the scheduler records it."""
     html = (entry.html, entry.images) if entry.html else None
-    return DeliveryResult.of(entry.key, send(entry.target, entry.title, entry.body, html))
+    said = send(entry.target, entry.title, entry.body, html, entry.kind)
+    return DeliveryResult.of(entry.key, said)
