@@ -356,6 +356,16 @@ def day_month(value: date) -> str:
     return format_skeleton("dM", value, locale=current().formats)
 
 
+def weekday_date(value: date) -> str:
+    """Weekday, day, month and year: "Mon 23 Nov 2026" in English (as Ticketbell always wrote
+    it), "Mo., 23. Nov. 2026", "pon., 23 lis 2026" as CLDR writes them."""
+    if current().code == SOURCE_LANGUAGE:
+        return value.strftime("%a %d %b %Y")
+    from babel.dates import format_skeleton
+
+    return format_skeleton("yMMMEd", value, locale=current().formats)
+
+
 def duration(span: timedelta) -> str:
     """A duration in whole minutes, at most two units: "25 min", "2 h 05 min", "1 d 3 h" in
     English (Ticketbell's own short form), "2 Std., 5 Min." or "2 h 5 min" as CLDR writes them."""

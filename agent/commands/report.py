@@ -1,5 +1,9 @@
 """``ticketbell report``: the scorecard of a week, a month or any period, beside the period
-before it, as text (or JSON) on the screen and as HTML and CSV files."""
+before it, as text (or JSON) on the screen and as HTML and CSV files.
+
+The text and the HTML are in the person's language (the config's ``language``, else the
+system's, as every command); JSON and CSV stay English for the scripts and spreadsheets that
+read them."""
 
 from __future__ import annotations
 
@@ -41,7 +45,8 @@ def _day(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date; use YYYY-MM-DD") from None
+        said = _("{text} is not a date; use YYYY-MM-DD").format(text=repr(text))
+        raise argparse.ArgumentTypeError(said) from None
 
 
 def history(config: Config, args: argparse.Namespace) -> list[Day]:

@@ -49,7 +49,7 @@ class Canvas:
             self.pixels[start : start + len(row)] = row
 
     def text(self, x: int, y: int, words: str, scale: int = 2, color: Color = INK) -> None:
-        for ch in words.upper():
+        for ch in plain(words):
             glyph = FONT.get(ch, FONT["?"])
             for row, bits in enumerate(glyph):
                 for col in range(3):
@@ -74,8 +74,21 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
 
 
+def plain(words: str) -> str:
+    """``words`` in the font's letters: capitals without their accents ("Śr." -> "SR.",
+    "Über" -> "UBER"), as the translated titles and weekday names need."""
+    import unicodedata
+
+    upper = unicodedata.normalize("NFKD", words.upper().translate(_NO_DECOMPOSITION))
+    return "".join(ch for ch in upper if not unicodedata.combining(ch))
+
+
+#: capitals that keep their stroke when decomposed (NFKD): drawn as the letter underneath
+_NO_DECOMPOSITION = str.maketrans({"Ł": "L", "ł": "L", "Ø": "O", "ø": "O", "Đ": "D", "đ": "D"})
+
+
 def text_width(words: str, scale: int = 2) -> int:
-    return len(words) * 4 * scale
+    return len(plain(words)) * 4 * scale
 
 
 def bar_chart(

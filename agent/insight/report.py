@@ -2,7 +2,10 @@
 previous period of the same length, and the same numbers as text, HTML, CSV and JSON.
 
 Every renderer reads the one :class:`Scorecard` and prints each number the same way (minutes
-with one decimal, shares in percent with one decimal), so the formats never disagree.
+with one decimal, shares in percent with one decimal), so the formats never disagree. Text and
+HTML are for a person: in the language in use (:mod:`agent.i18n`; the scheduled scorecard
+speaks the owner's), dates and decimal commas as its locale writes them. CSV and JSON are for
+spreadsheets and scripts: English keys, headings and trend words, numbers with a dot.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from typing import Any
 
 import orjson
 
+from agent import i18n
+from agent.i18n import N_, _, ngettext
 from agent.insight.aggregates import (
     DIMENSIONS,
     TEAM,
@@ -28,19 +33,26 @@ from agent.insight.aggregates import (
 )
 from agent.model import one_line
 
-#: each figure's name, its heading, and whether more of it is better (for the trend's word)
+#: each figure's name (the JSON and CSV key) and its heading (HTML, translated where shown)
 METRICS: tuple[tuple[str, str], ...] = (
-    ("answered", "answered"),
-    ("within", "within window %"),
-    ("p50", "p50 wait (min)"),
-    ("p90", "p90 wait (min)"),
-    ("breaches", "breaches"),
-    ("near_misses", "near misses"),
-    ("longest", "longest wait (min)"),
-    ("late", "minutes late"),
-    ("unreadable", "unreadable (min)"),
+    ("answered", N_("answered")),
+    ("within", N_("within window %")),
+    ("p50", N_("p50 wait (min)")),
+    ("p90", N_("p90 wait (min)")),
+    ("breaches", N_("breaches")),
+    ("near_misses", N_("near misses")),
+    ("longest", N_("longest wait (min)")),
+    ("late", N_("minutes late")),
+    ("unreadable", N_("unreadable (min)")),
 )
-TITLES = {TEAM: "Team", **{d: f"By {d}" for d in DIMENSIONS}}
+#: each section's heading (translated where shown)
+TITLES = {
+    TEAM: N_("Team"),
+    "source": N_("By source"),
+    "category": N_("By category"),
+    "priority": N_("By priority"),
+    "assignee": N_("By assignee"),
+}
 Figure = float | int | None
 
 
@@ -57,7 +69,9 @@ class Period:
         return Period(self.first - timedelta(days=self.days), self.first - timedelta(days=1))
 
     def text(self) -> str:
-        return f"{self.first:%a %d %b %Y} to {self.last:%a %d %b %Y}"
+        """ "Mon 16 Nov 2026 to Sun 22 Nov 2026", in the language in use."""
+        first, last = i18n.weekday_date(self.first), i18n.weekday_date(self.last)
+        return _("{first} to {last}").format(first=first, last=last)
 
 
 def period_for(
@@ -69,7 +83,8 @@ def period_for(
         first, last = first or last, last or today
         assert first is not None
         if last < first:
-            raise ValueError(f"the period ends ({last}) before it starts ({first})")
+            said = _("the period ends ({last}) before it starts ({first})")
+            raise ValueError(said.format(last=last, first=first))
         return Period(first, last)
     span = 30 if kind == "month" else 7
     return Period(today - timedelta(days=span - 1), today)
@@ -110,7 +125,7 @@ class Row:
     previous: dict[str, Figure]
 
     def trends(self) -> dict[str, str]:
-        return {m: trend(self.current[m], self.previous[m]) for m, _ in METRICS}
+        return {m: trend(self.current[m], self.previous[m]) for m, _h in METRICS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,9 +172,10 @@ def scorecard(days: Iterable[Day], period: Period) -> Scorecard:
     return Scorecard(period, tuple(rows))
 
 
-def _order(key: str) -> tuple[int, str]:
+def _order(key: str) -> tuple[int, bool, str]:
+    """By dimension, then by name; a row without a name ("Other") last, as the tray has it."""
     dimension, value = split_key(key)
-    return DIMENSIONS.index(dimension), value.casefold()
+    return DIMENSIONS.index(dimension), not value, value.casefold()
 
 
 # --------------------------------------------------------------------------- the formats
@@ -172,13 +188,24 @@ def number(value: Figure) -> str:
     return f"{value:.1f}" if isinstance(value, float) else str(value)
 
 
+def shown(value: Figure) -> str:
+    """A figure as a person reads it: :func:`number` with the locale's decimal sign ("66,7")."""
+    if not isinstance(value, float):
+        return number(value)
+    from babel.numbers import get_decimal_symbol
+
+    return number(value).replace(".", get_decimal_symbol(i18n.current().formats))
+
+
 ARROWS = {"up": "↑", "down": "↓", "same": "=", "": ""}
 
 
 def label(row: Row) -> str:
+    """The row's name for a person: "all tickets" for the team; a row without a category (or
+    another name) is the tray's "Other"."""
     if row.dimension == TEAM:
-        return "all tickets"
-    return one_line(row.value, 40) or "(none)"
+        return _("all tickets")
+    return one_line(row.value, 40) or _("Other")
 
 
 def as_json(card: Scorecard) -> dict[str, Any]:
@@ -209,7 +236,7 @@ def as_csv(card: Scorecard) -> str:
     writer.writerow(("dimension", "value", "metric", "current", "previous", "trend"))
     for r in card.rows:
         trends = r.trends()
-        for metric, _ in METRICS:
+        for metric, _h in METRICS:
             dimension = "team" if r.dimension == TEAM else r.dimension
             cells = (number(r.current[metric]), number(r.previous[metric]), trends[metric])
             writer.writerow((dimension, _csv_safe(r.value), metric, *cells))
@@ -221,35 +248,57 @@ def _csv_safe(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+#: the text table's short headings (translated where shown)
 SHORT = {
-    "answered": "answered",
-    "within": "within %",
-    "p50": "p50 min",
-    "p90": "p90 min",
-    "breaches": "breaches",
-    "near_misses": "near",
-    "longest": "longest",
-    "late": "min late",
-    "unreadable": "unreadable",
+    "answered": N_("answered"),
+    "within": N_("within %"),
+    "p50": N_("p50 min"),
+    "p90": N_("p90 min"),
+    "breaches": N_("breaches"),
+    "near_misses": N_("near"),
+    "longest": N_("longest"),
+    "late": N_("min late"),
+    "unreadable": N_("unreadable"),
 }
 
 
-def the_days_before(days: int) -> str:
-    """What the figures in brackets cover: the period of as many days just before."""
-    return "the day before" if days == 1 else f"the {days} days before"
+def in_brackets(days: int) -> str:
+    """The text's second line: what the figures in brackets cover (the period of as many days
+    just before) and the unit of the waits."""
+    if days == 1:
+        return _("in brackets the day before; waits and lateness in minutes")
+    # TRANSLATORS: {count} is 2 or more (one day is the text above)
+    return ngettext(
+        "in brackets the {count} day before; waits and lateness in minutes",
+        "in brackets the {count} days before; waits and lateness in minutes",
+        days,
+    ).format(count=days)
+
+
+def period_line(card: Scorecard) -> str:
+    """The page's first line: the period, and what the figures in brackets cover."""
+    days, period = card.period.days, card.period.text()
+    if days == 1:
+        return _("{period}; in brackets the day before.").format(period=period)
+    # TRANSLATORS: {count} is 2 or more (one day is the text above)
+    return ngettext(
+        "{period}; in brackets the {count} day before.",
+        "{period}; in brackets the {count} days before.",
+        days,
+    ).format(period=period, count=days)
 
 
 def as_text(card: Scorecard) -> str:
     """A table per dimension; each figure as "now (before, trend)"."""
     lines = [
-        f"Ticketbell scorecard: {card.period.text()}",
-        f"in brackets {the_days_before(card.period.days)}; waits and lateness in minutes",
+        _("Ticketbell scorecard: {period}").format(period=card.period.text()),
+        in_brackets(card.period.days),
         "",
     ]
     for dimension in (TEAM, *DIMENSIONS):
         rows = card.section(dimension)
         if rows:
-            table = [(TITLES[dimension], *(SHORT[m] for m, _ in METRICS))]
+            table = [(_(TITLES[dimension]), *(_(SHORT[m]) for m, _h in METRICS))]
             table += [(label(r), *_text_cells(r)) for r in rows]
             widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
             for row in table:
@@ -263,8 +312,8 @@ def as_text(card: Scorecard) -> str:
 def _text_cells(r: Row) -> list[str]:
     trends = r.trends()
     cells = []
-    for metric, _ in METRICS:
-        now, before = number(r.current[metric]), number(r.previous[metric])
+    for metric, _h in METRICS:
+        now, before = shown(r.current[metric]), shown(r.previous[metric])
         cells.append(f"{now or '-'} ({before}{ARROWS[trends[metric]]})" if before else now or "")
     return cells
 
@@ -273,22 +322,24 @@ def as_html(card: Scorecard, images: Iterable[tuple[str, str]] = ()) -> str:
     """A page with no script and no link outside itself; ``images``: (src, alt) pairs shown
     above the tables (the scorecard e-mail's charts, as ``cid:`` references)."""
     e = html.escape
-    head = "".join(f"<th>{e(h)}</th>" for _, h in METRICS)
+    head = "".join(f"<th>{e(_(h))}</th>" for _m, h in METRICS)
+    title = _("Ticketbell scorecard: {period}").format(period=card.period.text())
+    heading = _("Ticketbell scorecard")
+    lang = (i18n.current().tag or i18n.current().code).replace("_", "-")
     parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>Ticketbell scorecard {e(card.period.text())}</title>",
+        f"<!DOCTYPE html><html lang='{e(lang)}'><head><meta charset='utf-8'>",
+        f"<title>{e(title)}</title>",
         "<style>body{font-family:sans-serif}table{border-collapse:collapse;margin:0 0 1em}"
         "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
         "td:first-child{text-align:left}.prev{color:#777;font-size:smaller}</style>",
         "</head><body>",
-        f"<h1>Ticketbell scorecard</h1><p>{e(card.period.text())}; in brackets "
-        f"{the_days_before(card.period.days)}.</p>",
+        f"<h1>{e(heading)}</h1><p>{e(period_line(card))}</p>",
         *(f"<p><img src='{e(src)}' alt='{e(alt)}'></p>" for src, alt in images),
     ]
     for dimension in (TEAM, *DIMENSIONS):
         rows = card.section(dimension)
         if rows:
-            parts.append(f"<h2>{e(TITLES[dimension])}</h2><table><tr><th></th>{head}</tr>")
+            parts.append(f"<h2>{e(_(TITLES[dimension]))}</h2><table><tr><th></th>{head}</tr>")
             parts += [_html_row(r) for r in rows]
             parts.append("</table>")
     parts.append("</body></html>")
@@ -300,9 +351,9 @@ def _html_row(r: Row) -> str:
     trends = r.trends()
     dimension = "team" if r.dimension == TEAM else r.dimension
     cells = [f"<td>{e(label(r))}</td>"]
-    for metric, _ in METRICS:
+    for metric, _h in METRICS:
         attrs = f"data-dimension='{e(dimension)}' data-value='{e(r.value)}' data-metric='{metric}'"
-        now, before = number(r.current[metric]), number(r.previous[metric])
+        now, before = shown(r.current[metric]), shown(r.previous[metric])
         left, right = ("(", f"{ARROWS[trends[metric]]})") if before else ("", "")
         cells.append(
             f"<td {attrs}><span class='now'>{now}</span> <span class='prev'>{left}<span "

@@ -3,7 +3,8 @@ summary for chat channels, and an HTML e-mail whose charts are inline PNG images
 references to parts of the same message: no link outside it, no script).
 
 The escalator queues it (:mod:`agent.engine.escalator`); :func:`agent.escalation.send` sends the
-HTML and its images to e-mail channels and the text to the others.
+HTML and its images to e-mail channels and the text to the others. Everything a person reads in
+it is in the owner's ``language`` (as the digest), with plural forms and the locale's dates.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import html
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta, tzinfo
 
+from agent import i18n
 from agent.config import Escalation
 from agent.digest import digest_targets
 from agent.escalation import key_tag, with_key
+from agent.i18n import _, ngettext
 from agent.insight import report
 from agent.insight.aggregates import TEAM, Day
 from agent.insight.png import bar_chart
@@ -44,70 +47,98 @@ def week_before(day: date) -> report.Period:
 
 
 def title_of(card: report.Scorecard) -> str:
+    """ "Ticketbell weekly scorecard: 12 answered, 83.3% within window, 2 breaches"."""
     now = card.team.current
-    within = report.number(now["within"]) or "-"
-    return (
-        f"Ticketbell weekly scorecard: {now['answered']} answered, {within}% within window, "
-        f"{now['breaches']} breaches"
+    answered, breaches = int(now["answered"] or 0), int(now["breaches"] or 0)
+    return _("Ticketbell weekly scorecard: {answered}, {within}% within window, {breaches}").format(
+        answered=ngettext("{count} answered", "{count} answered", answered).format(count=answered),
+        within=report.shown(now["within"]) or "-",
+        breaches=ngettext("{count} breach", "{count} breaches", breaches).format(count=breaches),
     )
+
+
+def _line(row: report.Row) -> str:
+    """One row of the chat summary: each figure beside the week before's, with its trend."""
+    now, before, trend = row.current, row.previous, row.trends()
+
+    def was(metric: str) -> str:
+        return f"{report.shown(before[metric]) or '-'}{report.ARROWS[trend[metric]]}"
+
+    answered, breaches = int(now["answered"] or 0), int(now["breaches"] or 0)
+    near = int(now["near_misses"] or 0)
+    parts = [
+        ngettext("{count} answered ({before})", "{count} answered ({before})", answered).format(
+            count=answered, before=was("answered")
+        ),
+        _("{share}% within window ({before})").format(
+            share=report.shown(now["within"]) or "-", before=was("within")
+        ),
+        _("p50 {minutes} min").format(minutes=report.shown(now["p50"]) or "-"),
+        _("p90 {minutes} min").format(minutes=report.shown(now["p90"]) or "-"),
+        ngettext("{count} breach ({before})", "{count} breaches ({before})", breaches).format(
+            count=breaches, before=report.shown(before["breaches"])
+        ),
+        ngettext("{count} near miss", "{count} near misses", near).format(count=near),
+    ]
+    return _("{label}: {value}").format(label=report.label(row), value=", ".join(parts))
 
 
 def summary_text(card: report.Scorecard) -> str:
     """The scorecard for a chat channel: the team and each category, beside the week before."""
-
-    def line(row: report.Row) -> str:
-        now, before, trend = row.current, row.previous, row.trends()
-        parts = []
-        for metric, words in (("answered", "answered"), ("within", "% within window")):
-            parts.append(
-                f"{report.number(now[metric]) or '-'}{words if metric == 'within' else ' ' + words}"
-                f" ({report.number(before[metric]) or '-'}{report.ARROWS[trend[metric]]})"
-            )
-        parts.append(f"p50 {report.number(now['p50']) or '-'} min")
-        parts.append(f"p90 {report.number(now['p90']) or '-'} min")
-        parts.append(f"{now['breaches']} breaches ({before['breaches']})")
-        parts.append(f"{now['near_misses']} near misses")
-        return f"{report.label(row)}: " + ", ".join(parts)
-
-    lines = [f"Week {card.period.text()} (the week before in brackets)", "", line(card.team)]
+    week = _("Week {period} (the week before in brackets)").format(period=card.period.text())
+    lines = [week, "", _line(card.team)]
     categories = card.section("category")
     if categories:
-        lines += ["", "By category:", *(f"  {line(r)}" for r in categories)]
-    blind = card.team.current["unreadable"]
+        lines += ["", _("By category:"), *(f"  {_line(r)}" for r in categories)]
+    blind = int(card.team.current["unreadable"] or 0)
     if blind:
-        lines += ["", f"Helpdesks unreadable for {blind} min in all"]
+        said = ngettext(
+            "Helpdesks unreadable for {count} min in all",
+            "Helpdesks unreadable for {count} min in all",
+            blind,
+        )
+        lines += ["", said.format(count=blind)]
     return "\n".join(lines)
 
 
 def charts(card: report.Scorecard, days: Sequence[Day]) -> list[tuple[str, bytes, str]]:
-    """(file name, PNG, description) of the e-mail's charts."""
+    """(file name, PNG, description) of the e-mail's charts, in the language in use."""
     by_day = {d.day: d.cells.get(TEAM) for d in days}
+    weekdays = i18n.weekday_names()
     labels, shares = [], []
     for n in range(card.period.days):
         day = card.period.first + timedelta(days=n)
         cell = by_day.get(day)
-        labels.append(f"{day:%a}")
+        labels.append(weekdays[day.weekday()])
         shares.append(round(100 * cell.within / cell.answered) if cell and cell.answered else 0)
-    share = bar_chart("Answered within window per day", labels, [("%", shares)], unit="%", full=100)
+    title = _("Answered within window per day")
+    share = bar_chart(title, labels, [("%", shares)], unit="%", full=100)
     rows = card.section("category")
-    names = [r.value or "(none)" for r in rows]
+    names = [report.label(r) for r in rows]
     answered = [float(r.current["answered"] or 0) for r in rows]
     breaches = [float(r.current["breaches"] or 0) for r in rows]
-    per_category = bar_chart("By category", names, [("answered", answered), ("breaches", breaches)])
+    series = [(_("answered"), answered), (_("breaches"), breaches)]
+    per_category = bar_chart(_("By category"), names, series)
     return [
-        ("share.png", share, "Share answered within window per day"),
-        ("categories.png", per_category, "Answered and breaches per category"),
+        ("share.png", share, _("Share answered within window per day")),
+        ("categories.png", per_category, _("Answered and breaches per category")),
     ]
 
 
 def scorecard_messages(
-    day: date, card: report.Scorecard, days: Sequence[Day], escalation: Escalation
+    day: date,
+    card: report.Scorecard,
+    days: Sequence[Day],
+    escalation: Escalation,
+    language: str = "",
 ) -> list[tuple[str, dict[str, object]]]:
-    """The outbox messages of one week's scorecard, one per digest channel."""
-    title, text = title_of(card), summary_text(card)
-    images = charts(card, days)
-    page = report.as_html(card, [(f"cid:{name}", alt) for name, _, alt in images])
-    stored = [[name, base64.b64encode(png).decode("ascii")] for name, png, _ in images]
+    """The outbox messages of one week's scorecard, one per digest channel, in ``language``
+    (the owner's; "": the language in use, which the agent took from the config)."""
+    with i18n.speaking(language):
+        title, text = title_of(card), summary_text(card)
+        images = charts(card, days)
+        page = report.as_html(card, [(f"cid:{name}", alt) for name, _png, alt in images])
+    stored = [[name, base64.b64encode(png).decode("ascii")] for name, png, _alt in images]
     out = []
     for target in digest_targets(escalation):
         key = OutboxKey(AlertKey("*", "*", day.isoformat(), "scorecard"), target).encode()
