@@ -248,9 +248,11 @@ def test_a_screen_reader_hears_each_chart_in_words_of_the_persons_language(
         i18n.use("")
     assert said[0] == "Billing: 1 wartend, 1 gefährdet. Sales: 1 wartend, 0 gefährdet"
     assert said[1].startswith("Desk #1 (Billing) fällig um 10:30, gefährdet. Desk #2 (Sales)")
-    # the oldest days of the 30 first: HISTORY has 10 answered a day, 10 - n % 4 in time
-    assert said[2].startswith("25.10.: 90 % innerhalb der Frist beantwortet. ")
-    assert said[3].startswith("Woche vom 7.9.: 0 Fristverletzungen. ")
+    # the latest day and week first (a description says 14): HISTORY has 10 answered a day,
+    # 10 - n % 4 in time, n days ago; today's week so far is today alone
+    assert said[2].startswith("23.11.: 100 % innerhalb der Frist beantwortet. ")
+    assert "22.11.: 90 % innerhalb der Frist beantwortet. 21.11.: 80 %" in said[2]
+    assert said[3].startswith("Woche vom 23.11.: 0 Fristverletzungen. ")
     for words in said:
         for code in ("due_at", "at_risk", "True", "None", "within_window", "week_of", "+00:00"):
             assert code not in words

@@ -116,7 +116,9 @@ class Dashboard(QWidget):
         ):
             old = view.chart()
             view.setChart(chart)
-            _name_panel(view, data, spoken_rows(index, data, tz))
+            rows = spoken_rows(index, data, tz)
+            # the days and weeks newest first: the 14 said are the latest, not the oldest
+            _name_panel(view, data, rows[::-1] if index >= 2 else rows)
             if old is not None:
                 old.deleteLater()
 
