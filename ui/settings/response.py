@@ -305,7 +305,8 @@ class ResponsePage(QWidget):
         self._collect_hours(data)
 
     def show_error(self, exc: ConfigError) -> bool:
-        return show_error_in(self.index, exc, RULE_NAMES)
+        names = {key: _(label) for key, label in RULE_NAMES.items()}
+        return show_error_in(self.index, exc, names)
 
     def clear_errors(self) -> None:
         clear(

@@ -1,0 +1,48 @@
+"""Settings and the first-run wizard as a German or Polish speaker sees them: no English key or
+word inside a translated text, and no page wider than the window with the longer labels."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from PySide6.QtWidgets import QApplication
+
+from ui.app import speak
+from ui.settings import SettingsDialog
+
+
+@pytest.fixture
+def speaking(qapp: QApplication) -> Iterator[Callable[[str], object]]:
+    """``speaking("de")``: Ticketbell in that language (its texts and Qt's), English after."""
+    yield lambda code: speak(qapp, code)
+    speak(qapp, "")
+
+
+def hide(dialog: SettingsDialog) -> None:
+    dialog.hide()  # closing a shown, edited dialog would ask to save
+
+
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        ("de", "antworten innerhalb von: 'later' ist keine Dauer"),
+        ("pl", "odpowiedz w ciągu: 'later' nie jest czasem trwania"),
+    ],
+)
+def test_a_rules_error_names_its_field_in_the_persons_language(
+    qtbot, tmp_path, speaking, language: str, said: str
+) -> None:
+    """The row of a rule says which of its fields is wrong by the word beside that field; it
+    said "reply within: 'later' ist keine Dauer" in German and Polish."""
+    speaking(language)
+    raw = {
+        "sources": [{"name": "Demo", "kind": "demo"}],
+        "windows": {"rules": [{"priority": "urgent", "window": "later"}]},
+    }
+    dialog = SettingsDialog(tmp_path / "ticketbell.toml", None, raw=raw)
+    qtbot.addWidget(dialog)
+    assert dialog.save() is None
+    error = dialog.response.rules[0].error.text()
+    assert error.startswith(said)
+    assert "reply within" not in error
