@@ -164,7 +164,8 @@ class Escalator:
         elif day is not None:
             days = self.queue.aggregates.days()
             card = report.scorecard(days, scorecard.week_before(day))
-            self._enqueue(scorecard.scorecard_messages(day, card, days, esc), now)
+            messages = scorecard.scorecard_messages(day, card, days, esc, config.language)
+            self._enqueue(messages, now)
             self.queue.set_meta("last_scorecard_day", day.isoformat())
             log.info("weekly scorecard queued for %s", ", ".join(digest.digest_targets(esc)))
         return following
