@@ -174,6 +174,9 @@ class SourceForm(QWidget):
         self.layout_ = QVBoxLayout(self)
         self.layout_.setContentsMargins(0, 0, 0, 0)
         self.form = QFormLayout()
+        # a field too wide beside a long translated label ("Anmeldename (meist die Adresse des
+        # Postfachs)") goes under it: the form stays as wide as its page, nothing cut off
+        self.form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.layout_.addLayout(self.form)
         self.kind = QComboBox()
         # a long description must not make the whole form wider than a small screen
