@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication
 from agent import i18n
 from agent.sources import KINDS
 from ui.app import speak
-from ui.settings import SettingsDialog
+from ui.settings import FirstRunWizard, SettingsDialog
 from ui.settings.widgets import fit_screen
 
 
@@ -50,6 +50,27 @@ def test_a_rules_error_names_its_field_in_the_persons_language(
     error = dialog.response.rules[0].error.text()
     assert error.startswith(said)
     assert "reply within" not in error
+
+
+def test_the_wizard_names_the_field_to_fix_by_its_label(qtbot, tmp_path, speaking) -> None:
+    """The last page names what to fix as the Connect page labels it ("Zendesk-Adresse"), not
+    by the file's key in English ("url")."""
+    speaking("de")
+    wizard = FirstRunWizard(tmp_path / "ticketbell.toml", tray_available=True)
+    qtbot.addWidget(wizard)
+    wizard.show()
+    wizard.kind.setCurrentIndex(wizard.kind.findData("zendesk"))
+    wizard.next()
+    wizard.form.token.setText("wizard-label-TOKEN-1b1b")
+    wizard.next()  # the connection test fails: there is no address
+    qtbot.waitUntil(lambda: wizard.connect_page.anyway.isVisibleTo(wizard), timeout=10_000)
+    wizard.connect_page.anyway.setChecked(True)
+    wizard.next()
+    wizard.next()
+    assert wizard.done_page.title() == "Noch nicht gespeichert"
+    said = wizard.summary.text()
+    assert "Feld: Zendesk-Adresse: fehlt" in said
+    assert "url:" not in said
 
 
 @pytest.mark.parametrize("language", i18n.available())

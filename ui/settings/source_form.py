@@ -28,6 +28,7 @@ from agent.connection import ConnectionTest, source_to_sign_in, try_connection, 
 from agent.i18n import _
 from agent.sources import KINDS, source_class
 from agent.sources.base import Option
+from ui.access import plain
 from ui.settings.widgets import (
     DEMO,
     KeyValueEditor,
@@ -384,6 +385,14 @@ class SourceForm(QWidget):
             return False
         show(label, message)
         return True
+
+    def field_label(self, key: str) -> str:
+        """The label of the field of ``key`` as the form shows it, in words ("Zendesk
+        address"); "" when the form has no such field."""
+        field = self.fields.get(key)
+        row = field.parentWidget() if field is not None else None  # with its hint and error
+        label = self.form.labelForField(row) if row is not None else None
+        return plain(label.text()) if isinstance(label, QLabel) else ""
 
     def show_config_error(self, exc: ConfigError) -> bool:
         """``exc`` (about this source) under its field, naming a key inside it ("created:

@@ -400,7 +400,7 @@ class FirstRunWizard(QWizard):
         self.form.clear_errors()
         for exc in (e for e in errors if e.source_index == 0):
             self.form.show_config_error(exc)
-        said = "; ".join(f"{e.key.split('.', 1)[-1]}: {e.message}" for e in errors)
+        said = "; ".join(self._named(e) for e in errors)
         if len(errors) == 1:
             return _("Go Back and fix the field marked in red: {problems}").format(problems=said)
         return ngettext(
@@ -408,6 +408,16 @@ class FirstRunWizard(QWizard):
             "Go Back and fix the {count} fields marked in red: {problems}",
             len(errors),
         ).format(count=len(errors), problems=said)
+
+    def _named(self, exc: ConfigError) -> str:
+        """An error as the last page says it: by its field's label on the Connect page, in
+        the person's language ("Zendesk address: is missing"), else by its key."""
+        field = str(exc.parts[2]) if exc.source_index == 0 and exc.parts[2:] else ""
+        label = self.form.field_label(field) if field else ""
+        if not label:
+            return f"{exc.key.split('.', 1)[-1]}: {exc.message}"
+        inner = f"{exc.parts[3]}: " if exc.parts[3:] else ""  # a key inside it, as typed
+        return f"{label}: {inner}{exc.message}"
 
     def _remember(self, *names: str) -> None:
         """Before a save: the files and the tokens it may replace, as they are (once)."""
