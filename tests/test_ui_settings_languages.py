@@ -10,6 +10,7 @@ from PySide6.QtCore import QSize
 from PySide6.QtWidgets import QApplication
 
 from agent import i18n
+from agent import secrets as secret_store
 from agent.sources import KINDS
 from ui.app import speak
 from ui.settings import FirstRunWizard, SettingsDialog
@@ -71,6 +72,29 @@ def test_the_wizard_names_the_field_to_fix_by_its_label(qtbot, tmp_path, speakin
     said = wizard.summary.text()
     assert "Feld: Zendesk-Adresse: fehlt" in said
     assert "url:" not in said
+
+
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        ("de", "im Schlüsselbund gespeichert – zum Ersetzen tippen"),
+        ("pl", "zapisany w pęku kluczy — wpisz, aby zastąpić"),
+        ("fr", "enregistré dans le trousseau — saisissez pour remplacer"),
+    ],
+)
+def test_the_token_box_says_where_the_token_is_in_the_persons_language(
+    qtbot, tmp_path, speaking, language: str, said: str
+) -> None:
+    """It said "gespeichert in the keyring": the place was Ticketbell's English word."""
+    speaking(language)
+    secret_store.set("Zendesk", "stored-language-TOKEN-2c2c")
+    try:
+        raw = {"sources": [{"name": "Zendesk", "kind": "zendesk", "url": "https://a.example"}]}
+        dialog = SettingsDialog(tmp_path / "ticketbell.toml", None, raw=raw)
+        qtbot.addWidget(dialog)
+        assert dialog.source_form.token.placeholderText() == said
+    finally:
+        secret_store.delete("Zendesk")
 
 
 @pytest.mark.parametrize("language", i18n.available())

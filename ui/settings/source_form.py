@@ -475,6 +475,8 @@ class SourceForm(QWidget):
     def show_stored(self) -> None:
         """The empty token box says when a token is stored for this source."""
         where = secret_store.stored(self.name.text().strip()) if self.name.text().strip() else ""
-        self.token.setPlaceholderText(
-            _("stored in {place} — type to replace").format(place=where) if where else ""
-        )
+        if where == secret_store.IN_KEYRING:
+            said = _("stored in the keyring — type to replace")
+        else:  # "a private file" (no keyring on this computer), or nowhere
+            said = _("stored in a private file — type to replace") if where else ""
+        self.token.setPlaceholderText(said)
