@@ -81,6 +81,20 @@ def test_a_period_that_ends_before_it_starts_is_refused() -> None:
     assert report.period_for(TODAY, "month").days == 30
 
 
+def test_one_end_of_the_period_and_its_length_make_the_period() -> None:
+    """`report --to D` alone was the one day D, and `--week --from D` was D to today, the
+    --week left unread; `--from D` alone stays D to today."""
+    day = TODAY - timedelta(days=20)
+    to_d = report.period_for(TODAY, "", last=day)
+    assert (to_d.first, to_d.last) == (day - timedelta(days=6), day)
+    week = report.period_for(TODAY, "week", first=day)
+    assert (week.first, week.last) == (day, day + timedelta(days=6))
+    month = report.period_for(TODAY, "month", last=day)
+    assert (month.first, month.last, month.days) == (day - timedelta(days=29), day, 30)
+    since = report.period_for(TODAY, "", first=day)
+    assert (since.first, since.last) == (day, TODAY)
+
+
 class Cells(HTMLParser):
     """The numbers of the HTML scorecard, by (dimension, value, metric)."""
 

@@ -82,7 +82,8 @@ def report_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     today = utcnow().astimezone(display_zone(config)).date()
     try:
-        period = report.period_for(today, "month" if args.month else "week", args.first, args.last)
+        kind = "month" if args.month else "week" if args.week else ""
+        period = report.period_for(today, kind, args.first, args.last)
         card = report.scorecard(history(config, args), period)
     except (ValueError, OSError) as exc:
         print(f"ticketbell: {exc}", file=sys.stderr)

@@ -77,17 +77,21 @@ class Period:
 def period_for(
     today: date, kind: str = "week", first: date | None = None, last: date | None = None
 ) -> Period:
-    """The period a report covers: the 7 (week) or 30 (month) days up to ``today``, or
-    ``first`` to ``last``. Raises ValueError for a period that ends before it starts."""
-    if first is not None or last is not None:
-        first, last = first or last, last or today
-        assert first is not None
+    """The period a report covers: the 7 (week) or 30 (month) days up to ``today``; or
+    ``first`` to ``last``; ``last`` alone ends the week (or month) before it, ``first`` alone
+    starts one when ``kind`` is asked for ("" for neither: up to ``today``). Raises ValueError
+    for a period that ends before it starts."""
+    span = timedelta(days=(30 if kind == "month" else 7) - 1)
+    if first is None and last is not None:  # "--to D": it was the one day D
+        first = last - span
+    elif first is not None and last is None:  # "--week --from D": it was D to today
+        last = first + span if kind else today
+    if first is not None and last is not None:
         if last < first:
             said = _("the period ends ({last}) before it starts ({first})")
             raise ValueError(said.format(last=last, first=first))
         return Period(first, last)
-    span = 30 if kind == "month" else 7
-    return Period(today - timedelta(days=span - 1), today)
+    return Period(today - span, today)
 
 
 def figures(cell: Cell | None, unreadable: int | None) -> dict[str, Figure]:
