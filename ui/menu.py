@@ -198,6 +198,15 @@ def group_order(names: Iterable[str]) -> list[str]:
     return sorted(names, key=lambda name: (name == other, name.casefold(), name))
 
 
+def known_waiting(n: int, *, first: bool = False) -> str:
+    """The count while a helpdesk cannot be read: "3 known waiting", or "nothing known" (never
+    a false "0"); ``first``: it begins a line ("Nothing known")."""
+    if n:
+        return ngettext("{count} known waiting", "{count} known waiting", n).format(count=n)
+    known = _("nothing known")
+    return known[:1].upper() + known[1:] if first else known
+
+
 def tooltip_headline(status: Status) -> str:
     """ "Ticketbell — 3 waiting (1 overdue, 2 due soon)"; overdue is never hidden."""
     n, overdue, soon = status.waiting, status.overdue, status.due_soon
@@ -206,13 +215,8 @@ def tooltip_headline(status: Status) -> str:
     if soon:
         extra.append(ngettext("{count} due soon", "{count} due soon", soon).format(count=soon))
     if status.blind:
-        known = (
-            ngettext("{count} known waiting", "{count} known waiting", n).format(count=n)
-            if n
-            else _("nothing known")
-        )
         return _("Ticketbell cannot see every helpdesk — {counts}").format(
-            counts=", ".join([known, *extra])
+            counts=", ".join([known_waiting(n), *extra])
         )
     waiting = ngettext("{count} waiting", "{count} waiting", n).format(count=n)
     if extra:

@@ -36,6 +36,7 @@ from ui.menu import (
     fill_ticket_menu,
     handling,
     human,
+    known_waiting,
     plain,
     ticket_label,
     ticket_name,
@@ -87,11 +88,11 @@ COLUMNS = (
     N_("Who"),
 )
 MORE_ROW = -1  # the no-tray window's "N more…" row (its UserRole data)
-TicketKey = tuple[str, str]  # (source, ticket id): what a selection follows across refreshes
 
 
-def ticket_key(w: WaitingTicket | None) -> TicketKey | None:
-    return (w.ticket.source, w.ticket.id) if w is not None else None
+def ticket_key(w: WaitingTicket | None) -> str | None:
+    """What a selection follows across refreshes: the ticket's queue key, not its row."""
+    return w.ticket.key if w is not None else None
 
 
 class TicketListWindow(QWidget):
@@ -161,7 +162,7 @@ class TicketListWindow(QWidget):
         self._apply_filter(self.filter.text())
         self._select(chosen, column)
 
-    def _select(self, key: TicketKey | None, column: int) -> None:
+    def _select(self, key: str | None, column: int) -> None:
         """Make the ticket ``key`` current again; gone (or filtered out): nothing is current,
         so Enter opens nothing rather than whichever ticket took its row."""
         table = self.table
@@ -197,9 +198,7 @@ class TicketListWindow(QWidget):
             of = ngettext("{shown} of {count} waiting", "{shown} of {count} waiting", total)
             text = of.format(shown=shown, count=total)
         elif self.blind:  # the tooltip's words: never a false "0 waiting"
-            known = ngettext("{count} known waiting", "{count} known waiting", total)
-            nothing = _("nothing known")
-            text = known.format(count=total) if total else nothing[:1].upper() + nothing[1:]
+            text = known_waiting(total, first=True)
         else:
             text = ngettext("{count} waiting", "{count} waiting", total).format(count=total)
         if self.blind:
@@ -311,13 +310,13 @@ class StatusWindow(QWidget):
             self.list.addItem(item)
         self._restore(current, scrolled)
 
-    def _key_of(self, item: QListWidgetItem | None) -> TicketKey | None:
-        """A ticket row's key; ("", "") for the "N more…" row; None for a heading."""
+    def _key_of(self, item: QListWidgetItem | None) -> str | None:
+        """A ticket row's key; "" for the "N more…" row; None for a heading."""
         if item is not None and item.data(Qt.ItemDataRole.UserRole) == MORE_ROW:
-            return ("", "")
+            return ""
         return ticket_key(self.ticket_of(item))
 
-    def _restore(self, key: TicketKey | None, scrolled: int) -> None:
+    def _restore(self, key: str | None, scrolled: int) -> None:
         """The keyboard's place and the scroll position, as they were before a refill."""
         items = (self.list.item(i) for i in range(self.list.count()))
         found = next((i for i in items if key is not None and self._key_of(i) == key), None)

@@ -37,6 +37,7 @@ from ui.menu import (
     clock_time,
     column_height,
     info,
+    known_waiting,
     plain,
     ticket_sections,
     tooltip,
@@ -415,11 +416,8 @@ class Tray(QObject):
         n, late = status.waiting, status.overdue
         if not n and not status.blind:
             return _("Nothing waiting")
-        if status.blind and not n:  # never "0": a helpdesk not read may have customers waiting
-            known = _("nothing known")
-            text = known[:1].upper() + known[1:]
-        elif status.blind:
-            text = ngettext("{count} known waiting", "{count} known waiting", n).format(count=n)
+        if status.blind:  # never "0": a helpdesk not read may have customers waiting
+            text = known_waiting(n, first=True)
         else:
             text = ngettext("{count} waiting", "{count} waiting", n).format(count=n)
         if late:
