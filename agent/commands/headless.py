@@ -103,6 +103,7 @@ class DesktopNotifier:
 
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ticketbell-notify")
         self.warned = False
+        self.notify_send = _notify_send_command()  # looked up once, not at every burst
 
     def __call__(self, alerts: tuple[Alert, ...]) -> None:
         text = notification_text(alerts)
@@ -111,9 +112,8 @@ class DesktopNotifier:
 
     def _send(self, title: str, body: str) -> None:
         try:
-            notify_send = _notify_send_command()
-            if notify_send:  # plyer's own call would pass notify-send's errors to our stderr
-                _run_notify_send(notify_send, title, body)
+            if self.notify_send:  # plyer's own call would pass notify-send's errors to stderr
+                _run_notify_send(self.notify_send, title, body)
                 return
             with warnings.catch_warnings():  # plyer warns on stderr, with its file and line
                 warnings.simplefilter("ignore")
