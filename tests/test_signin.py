@@ -574,6 +574,23 @@ def test_an_issuer_that_refuses_its_metadata_is_said_with_its_status(http: HTTPS
     assert "answered HTTP 401; is issuer the address of the OAuth server?" in str(refused.value)
 
 
+def test_an_issuers_metadata_is_read_up_to_a_bound(http: HTTPServer) -> None:
+    """The metadata document was read whole into memory, whatever its size."""
+    from agent.auth.providers import MAX_METADATA, discover
+    from agent.sources.base import BadResponse
+
+    http.clear()
+    huge = b'{"token_endpoint": "https://x/t", "pad": "' + b"x" * MAX_METADATA + b'"}'
+    http.expect_request("/huge/.well-known/oauth-authorization-server").respond_with_data(
+        huge, content_type="application/json"
+    )
+    raw = {"name": "Huge", "kind": "imap", "url": "imaps://127.0.0.1:1", "user": "a@b.c"}
+    raw |= {"auth": "oauth", "provider": "custom", "client_id": CLIENT_ID}
+    raw["issuer"] = f"http://127.0.0.1:{http.port}/huge"
+    with pytest.raises(BadResponse, match="sent more than 1 MiB in one response; refused"):
+        discover(from_dict({"sources": [raw]}).sources[0])
+
+
 def test_two_logins_at_once_renew_once_with_a_rotating_refresh_token(oauth_alone) -> None:
     config = plain_config(oauth_alone, "Rotating inbox")
     device_sign_in(config)

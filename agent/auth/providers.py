@@ -9,9 +9,12 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from agent import secrets as secret_store
 from agent.i18n import N_, Text, _, ngettext
 from agent.sources.base import BadResponse, NotConfigured, Option, Unavailable
+from agent.sources.http_errors import OVER_RESPONSE_CAP
 
 if TYPE_CHECKING:
     from agent.config import Config, SourceConfig
@@ -232,6 +235,8 @@ def client_for(config: SourceConfig) -> Client:
 
 
 _discovered: dict[str, Provider] = {}
+#: the most of an OAuth server's metadata read (RFC 8414 documents are a few KiB)
+MAX_METADATA = 1 << 20
 
 
 def discover(config: SourceConfig) -> Provider:
@@ -246,15 +251,19 @@ def discover(config: SourceConfig) -> Provider:
 
     url = f"{issuer}/.well-known/oauth-authorization-server"
     try:
-        response = requests.get(url, timeout=config.timeout, verify=config.verify)
+        response = requests.get(url, timeout=config.timeout, verify=config.verify, stream=True)
+        body = response.raw.read(MAX_METADATA + 1, decode_content=True)
+        response.close()
+        if len(body) > MAX_METADATA:  # metadata is a few KiB: not read whole into memory
+            raise BadResponse(Text(OVER_RESPONSE_CAP, name=url, mib=MAX_METADATA >> 20))
         if response.status_code >= 400:  # its 401 read as "not metadata (no token_endpoint)"
             said = N_(
                 "the OAuth server at {url} answered HTTP {status}; is issuer the address of "
                 "the OAuth server?"
             )
             raise BadResponse(Text(said, url=url, status=response.status_code))
-        meta = response.json()
-    except (requests.RequestException, ValueError) as exc:
+        meta = orjson.loads(body)
+    except (requests.RequestException, ValueError, OSError) as exc:
         unread = Text(N_("cannot read the OAuth server's metadata at {url}"), url=url)
         raise Unavailable(unread, str(exc)) from None
     if not isinstance(meta, dict) or "token_endpoint" not in meta:
