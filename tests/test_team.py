@@ -280,6 +280,16 @@ def test_a_hub_hearing_its_own_goodbye_does_not_name_itself_as_another_hub(
     assert "this Ticketbell is no longer the team's hub (stopping)" in caplog.text
 
 
+def read_ids(link: TeamLink) -> list[str] | None:
+    """The ids the member reads, or None while it sees no hub: between the old hub's silence
+    and the new hub's first heartbeat at the member (a loaded machine widens that moment, and
+    a read raising there ended the wait instead of waiting on)."""
+    try:
+        return [t.id for t in link.read("Zendesk").tickets]
+    except Unavailable:
+        return None
+
+
 def test_a_standby_hub_takes_over_when_the_hub_goes_silent(
     broker: Broker, opened: list[Any]
 ) -> None:
@@ -299,7 +309,7 @@ def test_a_standby_hub_takes_over_when_the_hub_goes_silent(
     # what the standby read before the hub's last publication is older: never published again
     assert ("Zendesk", "tickets") not in second.last
     second.publish_snapshot("Zendesk", Snapshot("Zendesk", (ticket(3, "Sales"),), NOW))
-    wait_until(lambda: [t.id for t in link.read("Zendesk").tickets] == ["3"])
+    wait_until(lambda: read_ids(link) == ["3"])
 
 
 # paho-mqtt 2.2 leaves the socket of a failed TLS handshake for the garbage collector
