@@ -105,6 +105,38 @@ def test_second_start_signals_the_first(qtbot, tmp_path, cli_env) -> None:
     assert not signal_running(instance_name(Path(tmp_path / "elsewhere")), timeout_ms=200)
 
 
+#: what the demo tray must not load: a helpdesk over HTTPS, a channel or a team hub loads them
+#: when configured (bench/README.md: start to tray icon, idle RSS; one import of the HTTP stack
+#: at the top of a module the engine imports cost the demo 10 MiB and a fifth of its start)
+NOT_IN_THE_DEMO = ("requests", "urllib3", "ssl", "apprise", "paho", "authlib")
+
+DEMO_TRAY = f"""
+import sys
+from pathlib import Path
+import ui.app, ui.menu, ui.notifications, ui.tray
+from agent.config import demo_config
+from agent.engine import Agent
+from agent.queue import LocalQueue
+agent = Agent(demo_config(), LocalQueue(Path(sys.argv[1])))
+agent.poll_once()
+agent.stop()
+print(" ".join(m for m in {NOT_IN_THE_DEMO!r} if m in sys.modules))
+"""
+
+
+def test_the_demo_tray_and_its_agent_load_no_http_stack(tmp_path, cli_env) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", DEMO_TRAY, str(tmp_path / "data")],
+        env={**cli_env, "QT_QPA_PLATFORM": "offscreen"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [], f"the demo tray loaded {done.stdout.strip()}"
+
+
 def test_the_demo_starts_with_its_icon_then_its_menu_and_sounds(
     qtbot, tmp_path, monkeypatch
 ) -> None:

@@ -14,7 +14,6 @@ import orjson
 from agent import secrets as secret_store
 from agent.i18n import N_, Text, _, ngettext
 from agent.sources.base import BadResponse, NotConfigured, Option, Unavailable
-from agent.sources.http_errors import OVER_RESPONSE_CAP
 
 if TYPE_CHECKING:
     from agent.config import Config, SourceConfig
@@ -247,7 +246,9 @@ def discover(config: SourceConfig) -> Provider:
         raise NotConfigured(Text(text, name=config.name))
     if issuer in _discovered:
         return _discovered[issuer]
-    import requests
+    import requests  # here, not at the top: the demo tray's agent never loads the HTTP stack
+
+    from agent.sources.http_errors import OVER_RESPONSE_CAP  # which imports requests too
 
     url = f"{issuer}/.well-known/oauth-authorization-server"
     try:
