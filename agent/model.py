@@ -216,20 +216,6 @@ class WaitingTicket:
     predicted_breach_at: datetime | None = None
 
 
-ALERT_KINDS = (
-    "new",
-    "due_soon",
-    "overdue",
-    "reminder",
-    "escalated",
-    "answered",
-    "source_down",
-    "source_up",
-    "summary",
-    "at_risk",
-)
-
-
 @dataclass(frozen=True, slots=True)
 class Alert:
     """An event for people: shown, sounded or sent. ``key`` makes it owed exactly once."""
@@ -368,13 +354,6 @@ class Status:
     @property
     def failing(self) -> tuple[SourceHealth, ...]:
         return tuple(s for s in self.sources if s.health is Health.FAILING)
-
-    def by_category(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for t in self.tickets:
-            name = t.ticket.category or "(none)"
-            counts[name] = counts.get(name, 0) + 1
-        return counts
 
     def by_source(self) -> dict[str, int]:
         counts = {s.name: 0 for s in self.sources}

@@ -108,7 +108,6 @@ class Deadline:
     due_at: datetime
     soon_at: datetime
     window: timedelta
-    from_helpdesk: bool
 
 
 def deadline(ticket: Ticket, config: Config) -> Deadline:
@@ -122,14 +121,14 @@ def deadline(ticket: Ticket, config: Config) -> Deadline:
     fraction = config.alerts.due_soon
     if ticket.due_at is not None and config.windows.use_helpdesk_due:
         span = max(ticket.due_at - ticket.waiting_since, timedelta(0))
-        return Deadline(ticket.due_at, ticket.waiting_since + span * fraction, span, True)
+        return Deadline(ticket.due_at, ticket.waiting_since + span * fraction, span)
     hours = config.business_hours
     if hours is None:
         return Deadline(
-            ticket.waiting_since + window, ticket.waiting_since + window * fraction, window, False
+            ticket.waiting_since + window, ticket.waiting_since + window * fraction, window
         )
     due, soon = _business_deadline(ticket.waiting_since, window, fraction, hours)
-    return Deadline(due, soon, window, False)
+    return Deadline(due, soon, window)
 
 
 @lru_cache(maxsize=65536)

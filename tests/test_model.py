@@ -80,7 +80,7 @@ def test_status_never_claims_to_see_when_a_source_is_failing():
     assert Status(T0, sources=(SourceHealth("C", "demo"),)).blind  # not read yet
 
 
-def test_status_counts_by_category_and_source():
+def test_status_counts_by_state_and_source():
     w = [
         WaitingTicket(ticket(id="1", category="Billing"), T0, DueState.OVERDUE, T0),
         WaitingTicket(ticket(id="2", category="Billing"), T0, DueState.DUE_SOON, T0),
@@ -88,7 +88,6 @@ def test_status_counts_by_category_and_source():
     ]
     s = Status(T0, tuple(w), (SourceHealth("S", "demo", Health.OK), SourceHealth("E", "demo")))
     assert (s.waiting, s.overdue, s.due_soon) == (3, 1, 1)
-    assert s.by_category() == {"Billing": 2, "(none)": 1}
     assert s.by_source() == {"S": 3, "E": 0}
 
 

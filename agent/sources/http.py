@@ -69,7 +69,6 @@ from agent.sources.http_errors import (
     strip_queries,
 )
 from agent.sources.http_limits import (  # noqa: F401 - connectors and tests import them from here
-    MAX_RETRY_AFTER,
     SECONDARY_LIMIT_WAIT,
     clamp_wait,
     reset_seconds,
@@ -241,10 +240,6 @@ class HttpClient:
         self.verify = verify
         self._cache: dict[str, _Cached] = {}
         self._digests: dict[str, bytes] = {}
-        #: the last response's throttle hint and whether the last paginate() stopped at the page
-        #: cap; kept for connectors not yet reading :class:`Pages`
-        self.last_throttle: float | None = None
-        self.truncated = False
         #: the connection of the request under way (set on the requesting thread), for abort()
         self._connection: Any = None
         _warn_if_insecure(self.name, base_url, verify)
@@ -350,7 +345,6 @@ class HttpClient:
             if self.follow_moved and request.method == "GET":
                 response = self._follow_moved(response, request)
             try:
-                self.last_throttle = throttle_hint(response.headers)
                 if response.status_code == 304 and cached:
                     return response, None
                 self._raise_for_status(response)
@@ -427,7 +421,6 @@ class HttpClient:
         returns the pages read with ``complete`` False, so the connector marks its snapshot
         incomplete (tickets beyond the cap are then not mistaken for answered ones).
         """
-        self.truncated = False
         page = self.get_json(path, params, headers=headers)
         seen = {page.url}
         result = Pages([page], True, throttle_hint(page.headers))
@@ -444,7 +437,6 @@ class HttpClient:
                     self.name,
                     len(result.pages),
                 )
-                self.truncated = True
                 result.complete = False
                 return result
             seen.add(nxt)

@@ -12,10 +12,8 @@ import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 
-from agent.sources.errors import MAX_SERVER_WAIT
 from agent.sources.errors import clamp_wait as clamp_wait  # offered here as before
 
-MAX_RETRY_AFTER = MAX_SERVER_WAIT  # no number from a server makes us wait longer than an hour
 SECONDARY_LIMIT_WAIT = 60.0  # GitHub: "wait at least one minute before retrying"
 
 REMAINING_HEADERS = (

@@ -127,11 +127,6 @@ def parse_correspondence(data: Any) -> list[tuple[datetime, str]]:
     return messages
 
 
-def parse_history(data: Any, team: frozenset[str]) -> list[kit.Message]:
-    """(time, by someone outside the team) for each correspondence of one history page."""
-    return [(at, who not in team) for at, who in parse_correspondence(data)]
-
-
 def needs_history(ticket: dict[str, Any], team: frozenset[str]) -> bool:
     """Whether only the history can tell: someone other than a requestor wrote, and the last
     update is not the team's correspondence that set ``Told``."""
@@ -156,8 +151,9 @@ def parse_ticket(
 ) -> Ticket | None:
     """The ticket for one search item, or None when it does not wait on the team.
 
-    ``history`` is the ticket's correspondence (see :func:`parse_history`); it is only needed
-    when :func:`needs_history` says so. ``team`` holds the privileged users' Names.
+    ``history`` is the ticket's correspondence, each message marked by whether someone outside
+    the team wrote it (see :func:`parse_correspondence`); it is only needed when
+    :func:`needs_history` says so. ``team`` holds the privileged users' Names.
     """
     if kit.text_of(ticket, "Status").casefold() not in statuses:
         return None
