@@ -14,7 +14,7 @@ import itertools
 from collections import Counter
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QGuiApplication, QPalette
+from PySide6.QtGui import QColor, QGuiApplication, QKeyEvent, QPalette
 from PySide6.QtWidgets import (
     QAbstractButton,
     QBoxLayout,
@@ -349,6 +349,15 @@ def show_focus(window: QWidget) -> None:
     """Make the keyboard's focus seen on every control of ``window`` (see FOCUS_FRAME)."""
     if FOCUS_FRAME not in window.styleSheet():
         window.setStyleSheet(window.styleSheet() + FOCUS_FRAME)
+
+
+def escape_closes(window: QWidget, event: QKeyEvent) -> bool:
+    """Close ``window`` on a plain Esc, as a dialog closes; True when it did (the caller's
+    ``keyPressEvent`` passes any other key on)."""
+    if event.key() == Qt.Key.Key_Escape and event.modifiers() == Qt.KeyboardModifier.NoModifier:
+        window.close()
+        return True
+    return False
 
 
 # -- colour that reads: text at least 4.5:1 against the window (WCAG 2 AA), light or dark

@@ -34,7 +34,7 @@ from agent.escalation import display_zone
 from agent.i18n import _, day_month, ngettext, number, time_text
 from agent.insight.charts import ChartData, all_charts, due_timeline
 from agent.model import Status, one_line, utcnow
-from ui.access import show_focus
+from ui.access import escape_closes, show_focus
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +90,8 @@ class Dashboard(QWidget):
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         """Esc closes the window, as it does a dialog."""
-        if event.key() == Qt.Key.Key_Escape and event.modifiers() == Qt.KeyboardModifier.NoModifier:
-            self.close()
-            return
-        super().keyPressEvent(event)
+        if not escape_closes(self, event):
+            super().keyPressEvent(event)
 
     # -- what the agent publishes
 

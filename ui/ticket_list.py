@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from agent.i18n import N_, _, ngettext
 from agent.model import Status, WaitingTicket
-from ui.access import show_focus
+from ui.access import escape_closes, show_focus
 from ui.menu import (
     AgentCommands,
     due_order,
@@ -207,10 +207,8 @@ class TicketListWindow(QWidget):
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         """Esc closes the window, as it does a dialog (the filter and the table leave it)."""
-        if event.key() == Qt.Key.Key_Escape and event.modifiers() == Qt.KeyboardModifier.NoModifier:
-            self.close()
-            return
-        super().keyPressEvent(event)
+        if not escape_closes(self, event):
+            super().keyPressEvent(event)
 
     def _open(self, row: int) -> None:
         w = self.ticket_at(row)
