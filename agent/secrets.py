@@ -117,10 +117,41 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+#: the plain-text keyring refused (see :func:`_keyring`), by name; "" when none was
+_refused = ""
+_keyring_checked = False
+
+
 def _keyring() -> ModuleType:
+    """The keyring library, never with a plain-text backend it picked only for want of a keyring.
+
+    keyrings.alt's backends keep secrets in a file as plain text. keyring picks one when it is
+    installed and no keyring service answers (a desktop without GNOME Keyring or KWallet, a
+    server): tokens went into that file while Ticketbell said "in the keyring" and the self-test
+    said OK. Chosen on purpose (``PYTHON_KEYRING_BACKEND`` or keyring's own config file, as the
+    tests do) it is used; otherwise this computer has no keyring, and the person is told so and
+    offered the private file (:func:`no_keyring_advice`).
+    """
+    global _refused, _keyring_checked
     import keyring
 
+    if not _keyring_checked:
+        _keyring_checked = True
+        backend = keyring.get_keyring()
+        if type(backend).__module__.startswith("keyrings.alt") and not _chosen(keyring):
+            _refused = f"{type(backend).__module__}.{type(backend).__name__}"
+            keyring.set_keyring(keyring.core.load_keyring("keyring.backends.fail.Keyring"))
     return keyring
+
+
+def _chosen(keyring: ModuleType) -> bool:
+    """Whether the keyring backend was named by the person (environment or keyring's config)."""
+    if os.environ.get("PYTHON_KEYRING_BACKEND"):
+        return True
+    try:
+        return keyring.core.load_config() is not None
+    except Exception:  # noqa: BLE001 - an unreadable config file names nothing
+        return False
 
 
 def keyring_available() -> tuple[bool, str]:
@@ -130,6 +161,8 @@ def keyring_available() -> tuple[bool, str]:
         backend = kr.get_keyring()
     except Exception as exc:  # noqa: BLE001 - any backend failure means "not available"
         return False, f"{type(exc).__name__}"
+    if _refused:
+        return False, f"{_refused} keeps tokens as plain text: not used"
     name = f"{type(backend).__module__}.{type(backend).__name__}"
     priority = getattr(backend, "priority", 1)
     if "fail" in name.lower() or (

@@ -90,6 +90,26 @@ def test_cli_says_what_to_do_and_stores_to_the_file_when_asked(tmp_path, cli_env
     assert f"in {path}" in shown.stdout, shown.stdout + shown.stderr
 
 
+def test_a_plain_text_keyring_picked_for_want_of_a_keyring_is_not_used(tmp_path, cli_env):
+    """keyrings.alt installed (as in `make run`'s venv) and no keyring service answering: keyring
+    picks its plain-text file on its own, and the token went there "in the keyring"."""
+    for name in ("PYTHON_KEYRING_BACKEND", "DBUS_SESSION_BUS_ADDRESS"):
+        cli_env.pop(name, None)  # no backend named, no Secret Service to find
+    cli_env["HOME"] = str(tmp_path / "home")
+    refused = run_cli(["secret", "set", "Support"], cli_env, input=TOKEN + "\n")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "no keyring service" in refused.stderr and "--to-file" in refused.stderr
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and TOKEN in p.read_text("latin-1")]
+    assert written == []
+    check = run_cli(["--self-test"], cli_env)
+    line = next(x for x in check.stdout.splitlines() if x.split()[1:2] == ["keyring"])
+    assert line.startswith("WARN") and "PlaintextKeyring keeps tokens as plain text" in line, line
+    # named on purpose (as the tests do), it is the keyring asked for
+    cli_env["PYTHON_KEYRING_BACKEND"] = "keyrings.alt.file.PlaintextKeyring"
+    chosen = run_cli(["secret", "set", "Support"], cli_env, input=TOKEN + "\n")
+    assert chosen.returncode == 0 and "in the keyring" in chosen.stdout, chosen.stderr
+
+
 def test_a_renamed_source_keeps_its_token_in_the_private_file(no_keyring) -> None:
     secret_store.set("Support", TOKEN, to_file=True)
     assert secret_store.rename("Support", "Support EU")
