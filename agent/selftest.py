@@ -224,8 +224,9 @@ def check_keyring() -> Check:
     if available:
         return Check("keyring", OK, _("tokens are stored in {backend}").format(backend=backend))
     said = _(
-        "no usable keyring ({backend}); tokens can only come from environment variables "
-        "(secret_env) until a keyring (e.g. GNOME Keyring or KWallet) is available"
+        "no usable keyring ({backend}); until one (e.g. GNOME Keyring or KWallet) is "
+        "available, tokens come from environment variables (secret_env) or from a file only "
+        "your user account can read (`secret set NAME --to-file`)"
     )
     return Check("keyring", WARN, said.format(backend=backend))
 
