@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from types import ModuleType
 
-from agent.i18n import N_, Text, english
+from agent.i18n import N_, Text, _, english
 
 SERVICE = "ticketbell"
 IN_KEYRING = "the keyring"  # what stored() says of a token in the OS keyring
@@ -162,7 +162,7 @@ def keyring_available() -> tuple[bool, str]:
     except Exception as exc:  # noqa: BLE001 - any backend failure means "not available"
         return False, f"{type(exc).__name__}"
     if _refused:
-        return False, f"{_refused} keeps tokens as plain text: not used"
+        return False, _("{backend} keeps tokens as plain text: not used").format(backend=_refused)
     name = f"{type(backend).__module__}.{type(backend).__name__}"
     priority = getattr(backend, "priority", 1)
     if "fail" in name.lower() or (
