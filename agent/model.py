@@ -381,7 +381,6 @@ _SUMMARIES = ("while_away", "gathered")
 def _burst_summary(items: list[Alert], words: Callable[[int], str]) -> tuple[str, str]:
     """ "3 new tickets: Billing ×2, Sales ×1" and the first subjects; ``words(n)`` is the title's
     form for n tickets, with ``{count}`` and ``{categories}``."""
-    from agent.i18n import ngettext
 
     n = len(items)
     cats: dict[str, int] = {}
@@ -390,11 +389,27 @@ def _burst_summary(items: list[Alert], words: Callable[[int], str]) -> tuple[str
         cats[cat] = cats.get(cat, 0) + 1
     parts = ", ".join(f"{c} ×{k}" if n > 1 else c for c, k in cats.items())
     title = words(n).format(count=n, categories=parts)
-    body = "\n".join(one_line(a.subject, 60) for a in items[:3])
-    if n > 3:
-        more = ngettext("…and {count} more", "…and {count} more", n - 3)
-        body += "\n" + more.format(count=n - 3)
-    return one_line(title, 90), body
+    return one_line(title, 90), subject_lines([a.subject for a in items])
+
+
+def subject_lines(subjects: list[str], shown: int = 3) -> str:
+    """A notification's body: the first ``shown`` subjects, one a line, then "…and N more".
+
+    Tickets with the same subject share a line ("Bulk pricing for 50 seats ×2"): two customers
+    asking the same made the notification say the same line twice, and "…and N more" counts the
+    tickets not on a line.
+    """
+    from agent.i18n import ngettext
+
+    counts: dict[str, int] = {}  # in the order first seen; a first sync has thousands
+    for subject in subjects:
+        counts[subject] = counts.get(subject, 0) + 1
+    first = list(counts.items())[:shown]
+    lines = [one_line(s, 60) + (f" ×{k}" if k > 1 else "") for s, k in first]
+    rest = len(subjects) - sum(k for _s, k in first)
+    if rest > 0:
+        lines.append(ngettext("…and {count} more", "…and {count} more", rest).format(count=rest))
+    return "\n".join(lines)
 
 
 def notification_text(alerts: tuple[Alert, ...] | list[Alert]) -> tuple[str, str] | None:
@@ -511,15 +526,5 @@ def summary_text(summaries: list[Alert], overdue: list[Alert]) -> tuple[str, str
     waiting ones) as the body."""
     title = one_line("; ".join(summary_line(a) for a in summaries), 90)
     if overdue:
-        subjects, total = [a.subject for a in overdue[:3]], len(overdue)
-    else:
-        subjects = [w.ticket.subject for a in summaries for w in a.tickets[:3]][:3]
-        total = sum(len(a.tickets) for a in summaries)
-    from agent.i18n import ngettext
-
-    body = "\n".join(one_line(s, 60) for s in subjects)
-    if total > 3:
-        body += "\n" + ngettext("…and {count} more", "…and {count} more", total - 3).format(
-            count=total - 3
-        )
-    return title, body
+        return title, subject_lines([a.subject for a in overdue])
+    return title, subject_lines([w.ticket.subject for a in summaries for w in a.tickets])

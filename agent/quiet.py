@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 
 from agent.config.shapes import Config, QuietRules, VipRule
 from agent.i18n import _, in_english, ngettext
-from agent.model import Alert, Ticket, WaitingTicket
+from agent.model import Alert, Ticket, WaitingTicket, subject_lines
 from agent.presence import Presence, PresenceWatcher, Probe, as_text
 from agent.storage import alert_key
 
@@ -309,8 +309,6 @@ def _flush(state: QuietState, rules: QuietRules, now: datetime) -> tuple[list[Al
         return [], state
     items = state.gathered
     n = len(items)
-    more = ngettext("…and {count} more", "…and {count} more", n - 3).format(count=n - 3)
-    lines = [a.subject for a in items[:3]] + ([more] if n > 3 else [])
     with in_english():
         english = _gathered_title(n)
     gathered = Alert(
@@ -318,7 +316,7 @@ def _flush(state: QuietState, rules: QuietRules, now: datetime) -> tuple[list[Al
         at=now,
         key=alert_key("*", "*", since.isoformat(), GATHERED),
         subject=_gathered_title(n),
-        message="\n".join(lines),
+        message=subject_lines([a.subject for a in items]),
         tickets=tuple(w for a in items for w in a.tickets),
         english=english,
     )

@@ -136,6 +136,20 @@ def test_a_summary_is_one_notification_with_the_first_waiting_subjects():
     assert summary.to_json()["subject"] == "Zendesk: 312 waiting, 4 overdue"
 
 
+def test_tickets_with_the_same_subject_share_a_line_of_the_notification():
+    """Two customers asking the same: the demo's first notification listed "Bulk pricing for
+    50 seats" twice, as if one ticket were shown twice."""
+    same = ["Bulk pricing for 50 seats", "Refund for an accidental purchase"]
+    overdue = [_alert("overdue", s, "Sales") for s in (same[0], same[1], same[0])]
+    title, body = notification_text(overdue)
+    assert title == "3 overdue tickets: Sales ×3"
+    assert body.splitlines() == [f"{same[0]} ×2", same[1]]
+    subjects = ["Help", "Help", "Order 1", "Help", "Order 2", "Order 3", "Order 4"]
+    _title, body = notification_text([_alert("new", s, "Billing") for s in subjects])
+    # "…and N more" counts the tickets on no line: Order 3 and Order 4
+    assert body.splitlines() == ["Help ×3", "Order 1", "Order 2", "…and 2 more"]
+
+
 def test_parse_time_turns_out_of_range_dates_into_a_clear_error():
     with pytest.raises(ValueError, match="out of range"):
         parse_time("0001-01-01T00:00:00+01:00", "ts")
