@@ -117,9 +117,9 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-#: the plain-text keyring refused (see :func:`_keyring`), by name; "" when none was
-_refused = ""
-_keyring_checked = False
+#: the plain-text keyring refused (see :func:`_keyring`), by name; "" when none was, None
+#: until the keyring was first asked for
+_refused: str | None = None
 
 
 def _keyring() -> ModuleType:
@@ -132,11 +132,11 @@ def _keyring() -> ModuleType:
     tests do) it is used; otherwise this computer has no keyring, and the person is told so and
     offered the private file (:func:`no_keyring_advice`).
     """
-    global _refused, _keyring_checked
+    global _refused
     import keyring
 
-    if not _keyring_checked:
-        _keyring_checked = True
+    if _refused is None:
+        _refused = ""
         backend = keyring.get_keyring()
         if type(backend).__module__.startswith("keyrings.alt") and not _chosen(keyring):
             _refused = f"{type(backend).__module__}.{type(backend).__name__}"
