@@ -58,7 +58,12 @@ DUNSTRC = """[global]
 """
 
 SCREEN = "1280x800x24"
-XVFB_OPTIONS = ("-nolisten", "tcp")
+# -noreset: without it the server regenerates whenever its last client leaves, closing every
+# connection still being set up: at-spi-bus-launcher opens the display, sets the accessibility
+# bus's address on the root window and closes it, so a window started just then failed with
+# "could not connect to display" (16 of 100 starts beside a client that comes and goes, none
+# with -noreset), and the address it had set was wiped.
+XVFB_OPTIONS = ("-nolisten", "tcp", "-noreset")
 START_TIMEOUT = 15.0
 
 
@@ -117,8 +122,9 @@ def first_line(proc: subprocess.Popen[str], what: str) -> str:
     return line
 
 
-def start_x(stack: ExitStack, screen: str = SCREEN) -> str:
-    """Xvfb on a free display, its one screen ``screen`` (width x height x depth) big.
+def start_x(stack: ExitStack, screen: str = SCREEN, log: Path | None = None) -> str:
+    """Xvfb on a free display, its one screen ``screen`` (width x height x depth) big; what it
+    says goes to ``log`` (if given), for a failing test to show.
 
     The display number is looked for from :func:`first_display` up: the suite's workers run at
     once (``make test``), and an X server that is stopping unlinks the socket file of its
@@ -129,13 +135,14 @@ def start_x(stack: ExitStack, screen: str = SCREEN) -> str:
             continue
         read, write = os.pipe()
         args = ["Xvfb", f":{number}", "-displayfd", str(write), "-screen", "0", screen]
+        said = stack.enter_context(log.open("a")) if log else subprocess.DEVNULL
         try:
             xvfb = stack.enter_context(
                 running(
                     [*args, *XVFB_OPTIONS],
                     pass_fds=(write,),
                     stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+                    stderr=said,
                 )
             )
         finally:

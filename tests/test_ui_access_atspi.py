@@ -70,13 +70,14 @@ def missing() -> str:
 
 
 @pytest.fixture
-def a11y_desktop() -> Iterator[dict[str, str]]:
-    """The environment of a program on a display of its own with an accessibility bus."""
+def a11y_desktop(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The environment of a program on a display of its own with an accessibility bus (what
+    the X server says goes to the test's ``Xvfb.log``)."""
     if reason := missing():
         missing_system_package(reason)
     with ExitStack() as stack:
         where = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tb-a11y-")))
-        display = start_x(stack, SCREEN)
+        display = start_x(stack, SCREEN, tmp_path / "Xvfb.log")
         bus = start_bus(stack, where)
         env = {k: v for k, v in os.environ.items() if k != "WAYLAND_DISPLAY"}
         env.update(DISPLAY=display, DBUS_SESSION_BUS_ADDRESS=bus)
@@ -109,7 +110,15 @@ def walk(env: dict[str, str], tmp_path: Path, window: str, pages: int, next_key:
             text=True,
             timeout=600,
         )
-    assert done.returncode == 0, done.stderr + (tmp_path / "app.log").read_text()
+    if done.returncode != 0:
+        probe = ["xdotool", "getdisplaygeometry"]  # does the display answer a client now?
+        now = subprocess.run(probe, env=env, capture_output=True, text=True, timeout=30)
+        pytest.fail(
+            f"{done.stderr}\nthe window (app.log):\n{(tmp_path / 'app.log').read_text()}"
+            f"\nthe X server on {env['DISPLAY']} (Xvfb.log):\n"
+            f"{(tmp_path / 'Xvfb.log').read_text()}\n"
+            f"after: xdotool getdisplaygeometry: {now.returncode} {now.stdout}{now.stderr}"
+        )
     return json.loads(done.stdout)
 
 
