@@ -4,6 +4,7 @@ count never says a false "0 waiting" while a helpdesk cannot be read."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QFontMetrics, QTextLayout, QTextOption
 from PySide6.QtTest import QTest
 
 from agent.model import Health, SourceHealth, Status
@@ -130,3 +131,40 @@ def test_esc_closes_the_ticket_list_from_its_filter_and_its_table(
         assert not window.isVisible(), focus
     tray.show_all_tickets()  # and it opens again
     assert tray.ticket_list.isVisible()
+
+
+def lines_at(text: str, font: QFont, width: int) -> list[str]:
+    """``text`` as Qt breaks it into lines ``width`` pixels wide, at word boundaries as a
+    word-wrapping list does."""
+    layout = QTextLayout(text, font)
+    option = QTextOption()
+    option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+    layout.setTextOption(option)
+    lines = []
+    layout.beginLayout()
+    while (line := layout.createLine()).isValid():
+        line.setLineWidth(width)
+        lines.append(text[line.textStart() : line.textStart() + line.textLength()])
+    layout.endLayout()
+    return lines
+
+
+def test_a_wrapped_row_of_the_no_tray_window_keeps_its_time_phrase_on_one_line(
+    make_tray,  # noqa: F811
+    qtbot,
+) -> None:
+    """Seen in GNOME (no tray, 560 px window): "overdue by 5" ended one line, "min" began the
+    next. However narrow the window, the time phrase moves down whole."""
+    tray = make_tray(tray_available=False)
+    tray.show()
+    qtbot.waitExposed(tray.window)
+    subject = "Password reset email never arrives after three tries"
+    tray.show_status(status_of([waiting("1", -5, subject=subject, state="overdue")]))
+    lst = tray.window.list
+    text = lst.item(1).text()
+    assert text.replace("\u00a0", " ").endswith("overdue by 5 min")
+    metrics = QFontMetrics(lst.font())
+    phrase = metrics.horizontalAdvance("overdue by 5 min") + 4
+    for width in range(phrase, metrics.horizontalAdvance(text) + 8, 3):
+        lines = [line.replace("\u00a0", " ").strip() for line in lines_at(text, lst.font(), width)]
+        assert any("overdue by 5 min" in line for line in lines), (width, lines)

@@ -123,6 +123,9 @@ def handling(w: WaitingTicket, now: datetime) -> str:
     return ""
 
 
+LABEL_SEPARATOR = "  ·  "  # between a ticket label's parts
+
+
 def ticket_label(w: WaitingTicket, now: datetime, show_assignee: bool = False) -> str:
     t = w.ticket
     parts = [f"{ticket_name(w)}  {plain(t.subject)}", due_text(w, now)]
@@ -133,7 +136,7 @@ def ticket_label(w: WaitingTicket, now: datetime, show_assignee: bool = False) -
         parts.append(plain(t.assignee, 30) if t.assignee else _("unassigned"))
     if w.stale:
         parts.append(_("not current"))
-    return "  ·  ".join(parts)
+    return LABEL_SEPARATOR.join(parts)
 
 
 def ticket_details(w: WaitingTicket, now: datetime) -> str:
