@@ -123,12 +123,14 @@ def handling(w: WaitingTicket, now: datetime) -> str:
     return ""
 
 
-LABEL_SEPARATOR = "  ·  "  # between a ticket label's parts
-
-
-def ticket_label(w: WaitingTicket, now: datetime, show_assignee: bool = False) -> str:
+def ticket_label(
+    w: WaitingTicket, now: datetime, show_assignee: bool = False, unbroken: bool = False
+) -> str:
+    """The ticket's line: number, subject, time, who handles it. ``unbroken`` (a list that
+    wraps its rows): the parts after the subject keep their spaces, so "overdue by 5 min"
+    moves to the next line whole instead of leaving "min" alone on one."""
     t = w.ticket
-    parts = [f"{ticket_name(w)}  {plain(t.subject)}", due_text(w, now)]
+    parts = [due_text(w, now)]
     who = handling(w, now)
     if who:
         parts.append(who)
@@ -136,7 +138,9 @@ def ticket_label(w: WaitingTicket, now: datetime, show_assignee: bool = False) -
         parts.append(plain(t.assignee, 30) if t.assignee else _("unassigned"))
     if w.stale:
         parts.append(_("not current"))
-    return LABEL_SEPARATOR.join(parts)
+    if unbroken:
+        parts = [part.replace(" ", "\u00a0") for part in parts]
+    return "  ·  ".join([f"{ticket_name(w)}  {plain(t.subject)}", *parts])
 
 
 def ticket_details(w: WaitingTicket, now: datetime) -> str:

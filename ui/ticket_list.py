@@ -30,7 +30,6 @@ from agent.i18n import N_, _, ngettext
 from agent.model import Status, WaitingTicket
 from ui.access import escape_closes, show_focus
 from ui.menu import (
-    LABEL_SEPARATOR,
     AgentCommands,
     due_order,
     due_text,
@@ -89,14 +88,6 @@ COLUMNS = (
     N_("Who"),
 )
 MORE_ROW = -1  # the no-tray window's "N more…" row (its UserRole data)
-
-
-def unbroken_phrases(label: str) -> str:
-    """``label`` (:func:`ui.menu.ticket_label`) with the spaces of every part after the subject
-    made non-breaking: where a row wraps, "overdue by 5 min" moves to the next line whole
-    instead of leaving "min" alone on one."""
-    head, *phrases = label.split(LABEL_SEPARATOR)
-    return LABEL_SEPARATOR.join([head, *(p.replace(" ", "\u00a0") for p in phrases)])
 
 
 def ticket_key(w: WaitingTicket | None) -> str | None:
@@ -302,8 +293,8 @@ class StatusWindow(QWidget):
             header.setFont(font)
             self.list.addItem(header)
             for w in items:
-                label = ticket_label(w, now, status.role == "owner")
-                item = QListWidgetItem(unbroken_phrases(label))
+                label = ticket_label(w, now, status.role == "owner", unbroken=True)
+                item = QListWidgetItem(label)
                 item.setData(Qt.ItemDataRole.UserRole, len(self.tickets))
                 self.tickets.append(w)
                 self.list.addItem(item)
