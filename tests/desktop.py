@@ -130,12 +130,12 @@ def start_x(stack: ExitStack, screen: str = SCREEN, log: Path | None = None) -> 
     once (``make test``), and an X server that is stopping unlinks the socket file of its
     number after it stopped listening on it, so a second worker's server just started on the
     number it freed would lose its socket ("could not connect to display :0")."""
+    said = stack.enter_context(log.open("a")) if log else subprocess.DEVNULL
     for number in range(first_display(), first_display() + DISPLAYS_PER_WORKER):
         if Path(f"/tmp/.X{number}-lock").exists():
             continue
         read, write = os.pipe()
         args = ["Xvfb", f":{number}", "-displayfd", str(write), "-screen", "0", screen]
-        said = stack.enter_context(log.open("a")) if log else subprocess.DEVNULL
         try:
             xvfb = stack.enter_context(
                 running(
