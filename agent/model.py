@@ -381,7 +381,6 @@ _SUMMARIES = ("while_away", "gathered")
 def _burst_summary(items: list[Alert], words: Callable[[int], str]) -> tuple[str, str]:
     """ "3 new tickets: Billing ×2, Sales ×1" and the first subjects; ``words(n)`` is the title's
     form for n tickets, with ``{count}`` and ``{categories}``."""
-
     n = len(items)
     cats: dict[str, int] = {}
     for a in items:
