@@ -4,6 +4,7 @@ when the hub counts as away, claims, the ACL, TLS and a standby hub taking over.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -98,6 +99,22 @@ def raw_client(b: Broker, opened: list[Any], user: str) -> mqtt.Client:
     client.loop_start()
     opened.append(client)
     return client
+
+
+def watch(b: Broker, opened: list[Any], user: str, topic: str) -> list[tuple[str, bytes]]:
+    """Every message on ``topic`` as the broker passes it on, from the moment this returns."""
+    seen: list[tuple[str, bytes]] = []
+    subscribed = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.username_pw_set(user, PASSWORDS[user])
+    client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.on_message = lambda _c, _u, m: seen.append((m.topic, m.payload))
+    client.connect("127.0.0.1", b.port)
+    client.loop_start()
+    opened.append(client)
+    assert subscribed.wait(10), f"{user} could not subscribe to {topic}"
+    return seen
 
 
 def tickets_message(seq: int, tickets: list[Ticket], team_name: str = TEAM) -> bytes:
@@ -513,6 +530,7 @@ def test_a_flood_of_claims_is_refused_past_the_bounds_naming_the_topic(
     wait_until(lambda: hub.active)
     hub.publish_snapshot("Zendesk", Snapshot("Zendesk", (ticket(1, "Billing"),), NOW))
     ben = member(broker, opened, "ben")
+    claims = watch(broker, opened, "ben", f"ticketbell/{TEAM}/claims/#")
     flooder = raw_client(broker, opened, "anna")  # her own login: the ACL lets her claim
     claim = team_messages.encode(TEAM, {"by": "anna", "at": NOW.isoformat()})
     for n in range(1, 6):
@@ -533,6 +551,10 @@ def test_a_flood_of_claims_is_refused_past_the_bounds_naming_the_topic(
         )
     wait_until(lambda: len(ben.notes) == 3, what="the team's bound")
     assert "claims/Zendesk/8/cara: too many claims: the team already holds 5" in ben.notes[-1]
+    refused = {f"ticketbell/{TEAM}/claims/Zendesk/{n}" for n in ("4/anna", "5/anna", "8/cara")}
+    # the hub ends each refused claim (an empty retained message); once the broker has passed
+    # those on, a member connecting later no longer finds them
+    wait_until(lambda: refused <= {t for t, body in claims if body == b""}, what="claims ended")
     anna = member(broker, opened, "anna")  # connects later: the hub ended the refused claims
     wait_until(lambda: len(anna.claims) == 5, what="the claims kept, retained")
     assert anna.notes == []
